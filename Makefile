@@ -1,0 +1,47 @@
+# Whistle — everything needs only Python 3.11+ and make. The first target that needs
+# the environment builds it inside the checkout: .tools/ holds a pinned uv, .venv/ the
+# project's locked dependencies (uv.lock).
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := .tools/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: up test test-fast lint bench install clean-data help
+
+help:
+	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
+	@echo "make test   run every test (unit, component, end-to-end)"
+	@echo "make lint   ruff and the import-layer contracts"
+	@echo "make bench  run the benchmarks and print figures"
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --locked --all-extras --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+up: install
+	$(PY) -m stack up
+
+test: install
+	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: install
+	$(PY) -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check shared services stack tests
+	$(VENV)/bin/lint-imports
+
+bench: install
+	$(PY) -m bench
+
+clean-data:
+	rm -rf .data

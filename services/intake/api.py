@@ -1,0 +1,148 @@
+"""Intake's HTTP routes for grid workers and communities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.intake import handlers, repository
+from services.intake.domain import STATUS_ZH, CaseStatus
+from services.intake.repository import CaseRow
+from shared.events import Location, Priority
+from shared.service import pool
+
+router = APIRouter(tags=["cases"])
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grid_code: str = Field(min_length=1, max_length=64, description="网格编码 grid code")
+    category: str = Field(min_length=1, max_length=32, description="事件分类编码 category code")
+    description: str = Field(min_length=1, max_length=2000, description="问题描述")
+    priority: Priority = Field(default=Priority.NORMAL, description="urgent 急 / normal / minor 小")
+    location: Location = Field(default_factory=Location)
+    reporter: str = Field(min_length=1, max_length=64, description="上报人 reporter")
+
+
+class WhistleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    departments: list[str] = Field(default_factory=list, max_length=10,
+                                   description="点名召集的部门 departments to convene")
+    note: str | None = Field(default=None, max_length=1000)
+    priority: Priority | None = None
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=1000, description="核查意见")
+
+
+class CaseOut(BaseModel):
+    id: UUID
+    case_no: str
+    grid_code: str
+    area_path: str
+    category: str
+    description: str
+    priority: Priority
+    location: Location
+    reporter: str
+    status: CaseStatus
+    status_label: str
+    departments: list[str]
+    reported_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, c: CaseRow) -> CaseOut:
+        return cls(
+            id=c.id, case_no=c.case_no, grid_code=c.grid_code, area_path=c.area_path,
+            category=c.category, description=c.description, priority=Priority(c.priority),
+            location=Location(lat=c.lat, lon=c.lon, address=c.address), reporter=c.reporter,
+            status=c.status, status_label=STATUS_ZH[c.status], departments=c.departments,
+            reported_at=c.reported_at, updated_at=c.updated_at, closed_at=c.closed_at,
+        )
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200,
+           description="makes a retried report safe: the same key returns the same case"),
+]
+
+
+@router.post("/cases", status_code=201, response_model=CaseOut,
+             summary="Report a case (网格发现)")
+async def report_case(body: ReportIn, db: Pool, response: Response,
+                      idempotency_key: IdempotencyKey = None) -> CaseOut:
+    case, created = await handlers.report_case(
+        db,
+        handlers.ReportCase(grid_code=body.grid_code, category=body.category,
+                            description=body.description, priority=body.priority,
+                            location=body.location, reporter=body.reporter),
+        idempotency_key,
+    )
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/cases/{case.id}"
+    return CaseOut.of(case)
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut, summary="Read a case back")
+async def get_case(case_id: UUID, db: Pool) -> CaseOut:
+    return CaseOut.of(await handlers.get_case(db, case_id))
+
+
+@router.get("/cases", response_model=list[CaseOut], summary="List cases in an area subtree")
+async def list_cases(
+    db: Pool,
+    area: Annotated[str | None, Query(max_length=200, description="area path prefix")] = None,
+    status: CaseStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CaseOut]:
+    async with db.acquire() as conn:
+        rows = await repository.list_cases(
+            conn, area_prefix=area, status=status.value if status else None,
+            limit=limit, offset=offset,
+        )
+    return [CaseOut.of(r) for r in rows]
+
+
+@router.post("/cases/{case_id}/whistle", response_model=CaseOut,
+             summary="Whistle the case to the departments (社区吹哨)")
+async def whistle_case(case_id: UUID, body: WhistleIn, db: Pool) -> CaseOut:
+    cmd = handlers.WhistleCase(departments=body.departments, note=body.note, priority=body.priority)
+    return CaseOut.of(await handlers.whistle_case(db, case_id, cmd))
+
+
+@router.post("/cases/{case_id}/close", response_model=CaseOut,
+             summary="Verify on site and close (核查结案)")
+async def close_case(case_id: UUID, body: CloseIn, db: Pool) -> CaseOut:
+    return CaseOut.of(await handlers.close_case(db, case_id, body.note))
+
+
+areas_router = APIRouter(tags=["jurisdiction"])
+
+
+class AreaOut(BaseModel):
+    code: str
+    name: str
+    level: str
+    parent_code: str | None
+    path: str
+
+
+@areas_router.get("/areas", response_model=list[AreaOut],
+                  summary="The jurisdiction tree, one level at a time")
+async def list_areas(db: Pool, parent: Annotated[str | None, Query(max_length=64)] = None) -> list[AreaOut]:
+    async with db.acquire() as conn:
+        return [AreaOut(**dict(r)) for r in await repository.list_areas(conn, parent)]

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import BaseServiceSettings
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "intake"
+    http_port: int = 8101
+    # Dispatch owns the category catalogue; intake keeps a replica fetched from its API.
+    dispatch_url: str = "http://localhost:8102"
+    catalogue_refresh_seconds: float = Field(default=60.0, gt=0)

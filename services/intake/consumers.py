@@ -1,0 +1,18 @@
+"""Intake follows dispatch's events to keep the reporter's view of each case current."""
+
+from __future__ import annotations
+
+from services.intake import handlers
+from shared.broker import EventConsumer
+from shared.events import CaseDispatched, CaseResolved, CaseSignedFor, CaseUnroutable, Topics
+from shared.service import Runtime
+
+
+def register(rt: Runtime) -> None:
+    progress = EventConsumer(
+        service="intake", name="progress", pool=rt.get_pool, broker=rt.broker,
+        max_attempts=rt.settings.consumer_max_attempts,
+        handlers={t.TYPE: handlers.follow_progress
+                  for t in (CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved)},
+    )
+    progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")

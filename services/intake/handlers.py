@@ -1,0 +1,185 @@
+"""Intake's use cases: each one transaction — read, let the domain decide, write, outbox."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from services.intake import domain, repository
+from services.intake.domain import CaseStatus
+from services.intake.repository import CaseRow
+from shared import outbox
+from shared.errors import Conflict, Invalid, NotFound
+from shared.events import (
+    CaseClosed,
+    CaseDispatched,
+    CaseReported,
+    CaseResolved,
+    CaseSignedFor,
+    CaseUnroutable,
+    CaseWhistled,
+    Envelope,
+    Location,
+    Priority,
+    new_event,
+)
+
+PRODUCER = "intake"
+
+
+@dataclass(frozen=True)
+class ReportCase:
+    grid_code: str
+    category: str
+    description: str
+    priority: Priority
+    location: Location
+    reporter: str
+
+    def fingerprint(self) -> str:
+        data = {
+            "grid_code": self.grid_code, "category": self.category,
+            "description": self.description, "priority": self.priority.value,
+            "location": self.location.model_dump(), "reporter": self.reporter,
+        }
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class WhistleCase:
+    departments: list[str] = field(default_factory=list)
+    note: str | None = None
+    priority: Priority | None = None
+
+
+def _facts(case: CaseRow) -> dict[str, Any]:
+    return {"case_no": case.case_no, "area_path": case.area_path,
+            "category": case.category, "priority": Priority(case.priority)}
+
+
+async def report_case(
+    pool: asyncpg.Pool, cmd: ReportCase, idempotency_key: str | None
+) -> tuple[CaseRow, bool]:
+    """网格发现: record a new case. Returns (case, created); a retried key returns the first case."""
+    now = datetime.now(UTC)
+    case_id = uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        if idempotency_key:
+            earlier = await repository.claim_idempotency_key(
+                conn, idempotency_key, cmd.fingerprint(), case_id
+            )
+            if earlier is not None:
+                request_hash, earlier_id = earlier
+                if request_hash != cmd.fingerprint():
+                    raise Conflict(
+                        "该 Idempotency-Key 已用于另一份不同的上报",
+                        "this Idempotency-Key was already used for a different report",
+                        code="idempotency_key_reused",
+                    )
+                case = await repository.get_case(conn, earlier_id)
+                assert case is not None
+                return case, False
+        path = await repository.grid_path(conn, cmd.grid_code)
+        if path is None:
+            raise Invalid(f"网格“{cmd.grid_code}”不存在", f"unknown grid '{cmd.grid_code}'",
+                          code="unknown_grid")
+        if not await repository.category_exists(conn, cmd.category):
+            raise Invalid(f"事件分类“{cmd.category}”不存在", f"unknown category '{cmd.category}'",
+                          code="unknown_category")
+        seq = await repository.next_case_seq(conn)
+        case = CaseRow(
+            id=case_id, case_no=domain.format_case_no(now.strftime("%Y%m%d"), seq),
+            grid_code=cmd.grid_code, area_path=path, category=cmd.category,
+            description=cmd.description, priority=cmd.priority.value,
+            lat=cmd.location.lat, lon=cmd.location.lon, address=cmd.location.address,
+            reporter=cmd.reporter, status=CaseStatus.REPORTED, departments=[],
+            reported_at=now, updated_at=now, closed_at=None,
+        )
+        await repository.insert_case(conn, case)
+        await outbox.add(conn, new_event(
+            CaseReported(**_facts(case), grid_code=case.grid_code, description=case.description,
+                         location=cmd.location, reporter=case.reporter, reported_at=now),
+            case_id=case.id, producer=PRODUCER, occurred_at=now,
+        ))
+    return case, True
+
+
+async def _locked_case(conn: asyncpg.Connection, case_id: UUID) -> CaseRow:
+    case = await repository.get_case(conn, case_id, lock=True)
+    if case is None:
+        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    return case
+
+
+async def whistle_case(pool: asyncpg.Pool, case_id: UUID, cmd: WhistleCase) -> CaseRow:
+    """社区吹哨: hand the case to the departments (optionally naming them, raising priority)."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        case = await _locked_case(conn, case_id)
+        domain.check_whistle(case.status)
+        priority = cmd.priority.value if cmd.priority else case.priority
+        await repository.update_status(
+            conn, case.id, CaseStatus.WHISTLED, now, departments=cmd.departments, priority=priority
+        )
+        case = await _locked_case(conn, case_id)
+        await outbox.add(conn, new_event(
+            CaseWhistled(**_facts(case), grid_code=case.grid_code, description=case.description,
+                         location=Location(lat=case.lat, lon=case.lon, address=case.address),
+                         departments=cmd.departments, note=cmd.note),
+            case_id=case.id, producer=PRODUCER, occurred_at=now,
+        ))
+    return case
+
+
+async def close_case(pool: asyncpg.Pool, case_id: UUID, note: str | None) -> CaseRow:
+    """核查结案: the community verified the department's result on site."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        case = await _locked_case(conn, case_id)
+        domain.check_close(case.status)
+        await repository.update_status(conn, case.id, CaseStatus.CLOSED, now)
+        case = await _locked_case(conn, case_id)
+        await outbox.add(conn, new_event(
+            CaseClosed(**_facts(case), note=note), case_id=case.id, producer=PRODUCER,
+            occurred_at=now,
+        ))
+    return case
+
+
+async def get_case(pool: asyncpg.Pool, case_id: UUID) -> CaseRow:
+    async with pool.acquire() as conn:
+        case = await repository.get_case(conn, case_id)
+    if case is None:
+        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    return case
+
+
+# --- consumed: the reporter's view of progress elsewhere -------------------------------
+
+_STATUS_OF_EVENT = {
+    CaseDispatched.TYPE: CaseStatus.DISPATCHED,
+    CaseUnroutable.TYPE: CaseStatus.UNROUTABLE,
+    CaseSignedFor.TYPE: CaseStatus.SIGNED_FOR,
+    CaseResolved.TYPE: CaseStatus.RESOLVED,
+}
+
+
+async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """Keep the case's status current from dispatch's events (never moving it backwards)."""
+    case = await repository.get_case(conn, event.case_id, lock=True)
+    if case is None:
+        return  # not a case of ours (another intake's data set): nothing to follow
+    status = domain.advance(case.status, _STATUS_OF_EVENT[event.type])
+    if status is not case.status:
+        await repository.update_status(conn, case.id, status, event.occurred_at)
+
+
+async def sync_categories(pool: asyncpg.Pool, rows: list[tuple[str, str, str | None]]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await repository.replace_categories(conn, rows)

@@ -1,0 +1,27 @@
+"""Composition root of the intake service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.intake import api, consumers
+from services.intake.catalogue import CatalogueSync
+from services.intake.config import Settings
+from shared.events import CaseClosed, CaseReported, CaseWhistled
+from shared.service import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    return create_service_app(
+        settings,
+        title="Whistle intake 网格上报",
+        description="Grid workers report cases (网格发现); communities whistle them to the "
+        "departments (社区吹哨), verify and close them (核查结案).",
+        routers=[api.router, api.areas_router],
+        publishes=[CaseReported, CaseWhistled, CaseClosed],
+        consumers=consumers.register,
+        workers=lambda rt: [
+            CatalogueSync(rt, settings.dispatch_url, settings.catalogue_refresh_seconds)
+        ],
+    )

@@ -1,0 +1,148 @@
+"""Intake's SQL: one function per query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.intake.domain import CaseStatus
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    id: UUID
+    case_no: str
+    grid_code: str
+    area_path: str
+    category: str
+    description: str
+    priority: str
+    lat: float | None
+    lon: float | None
+    address: str | None
+    reporter: str
+    status: CaseStatus
+    departments: list[str]
+    reported_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def from_record(cls, r: asyncpg.Record) -> CaseRow:
+        data = dict(r)
+        data["status"] = CaseStatus(data["status"])
+        data["departments"] = list(data["departments"])
+        return cls(**data)
+
+
+_CASE_COLUMNS = (
+    "id, case_no, grid_code, area_path, category, description, priority, lat, lon, address,"
+    " reporter, status, departments, reported_at, updated_at, closed_at"
+)
+
+
+async def grid_path(conn: asyncpg.Connection, grid_code: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT path FROM areas WHERE code = $1 AND level = 'grid'", grid_code
+    )
+
+
+async def category_exists(conn: asyncpg.Connection, code: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM categories WHERE code = $1", code))
+
+
+async def category_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM categories")
+
+
+async def replace_categories(conn: asyncpg.Connection, rows: list[tuple[str, str, str | None]]) -> None:
+    await conn.execute("DELETE FROM categories WHERE code <> ALL($1::text[])", [r[0] for r in rows])
+    await conn.executemany(
+        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)"
+        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
+        " parent_code = EXCLUDED.parent_code, synced_at = now()",
+        rows,
+    )
+
+
+async def next_case_seq(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT nextval('case_no_seq')")
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection, key: str, request_hash: str, case_id: UUID
+) -> tuple[str, UUID] | None:
+    """Claim the key for a new case; if it was claimed before, return (hash, case id)."""
+    claimed = await conn.fetchval(
+        "INSERT INTO idempotency_keys (key, request_hash, case_id) VALUES ($1, $2, $3)"
+        " ON CONFLICT (key) DO NOTHING RETURNING true",
+        key, request_hash, case_id,
+    )
+    if claimed:
+        return None
+    row = await conn.fetchrow(
+        "SELECT request_hash, case_id FROM idempotency_keys WHERE key = $1", key
+    )
+    return row["request_hash"], row["case_id"]
+
+
+async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
+    await conn.execute(
+        f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        case.id, case.case_no, case.grid_code, case.area_path, case.category, case.description,
+        case.priority, case.lat, case.lon, case.address, case.reporter, case.status.value,
+        case.departments, case.reported_at, case.updated_at, case.closed_at,
+    )
+
+
+async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseRow | None:
+    sql = f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = $1" + (" FOR UPDATE" if lock else "")
+    row = await conn.fetchrow(sql, case_id)
+    return CaseRow.from_record(row) if row else None
+
+
+async def list_cases(
+    conn: asyncpg.Connection, *, area_prefix: str | None, status: str | None, limit: int, offset: int
+) -> list[CaseRow]:
+    rows = await conn.fetch(
+        f"SELECT {_CASE_COLUMNS} FROM cases"
+        " WHERE ($1::text IS NULL OR area_path = $1 OR area_path LIKE $1 || '/%')"
+        "   AND ($2::text IS NULL OR status = $2)"
+        " ORDER BY reported_at DESC LIMIT $3 OFFSET $4",
+        area_prefix, status, limit, offset,
+    )
+    return [CaseRow.from_record(r) for r in rows]
+
+
+async def update_status(
+    conn: asyncpg.Connection, case_id: UUID, status: CaseStatus, at: datetime,
+    *, departments: list[str] | None = None, priority: str | None = None,
+) -> None:
+    await conn.execute(
+        "UPDATE cases SET status = $2, updated_at = $3,"
+        " departments = COALESCE($4, departments), priority = COALESCE($5, priority),"
+        " closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END"
+        " WHERE id = $1",
+        case_id, status.value, at, departments, priority,
+    )
+
+
+async def upsert_areas(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None, str]]) -> None:
+    await conn.executemany(
+        "INSERT INTO areas (code, name, level, parent_code, path) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,"
+        " parent_code = EXCLUDED.parent_code, path = EXCLUDED.path",
+        rows,
+    )
+
+
+async def list_areas(conn: asyncpg.Connection, parent: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT code, name, level, parent_code, path FROM areas"
+        " WHERE parent_code IS NOT DISTINCT FROM $1 ORDER BY code",
+        parent,
+    )

@@ -1,0 +1,50 @@
+"""The one command line every service has:
+
+    python -m services.<name> migrate     apply pending migrations, then exit
+    python -m services.<name> seed-demo   load the demo reference data (idempotent)
+    python -m services.<name> serve       run the HTTP app, consumers and workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.logging import configure_logging
+from shared.service import migrate
+from shared.settings import BaseServiceSettings
+
+
+def run(
+    *,
+    settings_factory: Callable[[], BaseServiceSettings],
+    create_app: Callable[[BaseServiceSettings], FastAPI],
+    migrations_dir: Path,
+    seed_demo: Callable[[BaseServiceSettings], Awaitable[None]] | None = None,
+    argv: list[str] | None = None,
+) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["serve", "migrate", "seed-demo"])
+    args = parser.parse_args(argv)
+    settings = settings_factory()
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    if args.command == "migrate":
+        asyncio.run(migrate(settings, migrations_dir))
+    elif args.command == "seed-demo":
+        if seed_demo is None:
+            parser.error("this service has no demo data")
+        asyncio.run(seed_demo(settings))
+    else:
+        uvicorn.run(
+            create_app(settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=20,
+        )

@@ -1,0 +1,109 @@
+"""Demo reference data: a fictional district sized like the districts in the handbook's
+DOMAIN.md (4 streets, 16 communities, 142 grids), its departments, a first category
+catalogue and routing rules. Pure data; each service seeds its own part.
+
+Area paths are codes from district to grid joined by '/': ``YA/YA01/YA0101/YA0101-03``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DISTRICT = ("YA", "榆安区")
+
+STREETS = [
+    ("YA01", "迎泽街道", ["桃园社区", "柳巷社区", "新民社区", "双塔社区"]),
+    ("YA02", "锦园街道", ["锦绣社区", "园丁社区", "朝阳社区", "丰收社区"]),
+    ("YA03", "东湖街道", ["湖滨社区", "望湖社区", "清泉社区", "莲池社区"]),
+    ("YA04", "北城街道", ["北关社区", "城西社区", "安康社区", "和平社区"]),
+]
+
+# Grids per community: 142 in all, as in one of the reported districts.
+GRIDS_PER_COMMUNITY = [9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 8, 8]
+
+
+@dataclass(frozen=True)
+class Area:
+    code: str
+    name: str
+    level: str  # district | street | community | grid
+    parent: str | None
+    path: str
+
+
+def areas() -> list[Area]:
+    district_code, district_name = DISTRICT
+    out = [Area(district_code, district_name, "district", None, district_code)]
+    counts = iter(GRIDS_PER_COMMUNITY)
+    for street_code, street_name, communities in STREETS:
+        street_path = f"{district_code}/{street_code}"
+        out.append(Area(street_code, street_name, "street", district_code, street_path))
+        for i, community_name in enumerate(communities, start=1):
+            code = f"{street_code}{i:02d}"
+            path = f"{street_path}/{code}"
+            out.append(Area(code, community_name, "community", street_code, path))
+            for g in range(1, next(counts) + 1):
+                grid = f"{code}-{g:02d}"
+                out.append(Area(grid, f"{community_name}第{g}网格", "grid", code, f"{path}/{grid}"))
+    return out
+
+
+# (code, name, parent code or None). Codes follow the manner of GB/T 30428: a top-level
+# class (部件 components "C", 事件 events "E") with 大类 and 小类 two-digit codes.
+CATEGORIES = [
+    ("C01", "部件·公用设施", None),
+    ("C0101", "路灯损坏", "C01"),
+    ("C0102", "井盖缺失或破损", "C01"),
+    ("C0103", "供水管道漏水", "C01"),
+    ("C02", "部件·道路交通", None),
+    ("C0201", "道路破损", "C02"),
+    ("C0202", "交通标志损坏", "C02"),
+    ("E01", "事件·市容环境", None),
+    ("E0101", "乱堆物料", "E01"),
+    ("E0102", "暴露垃圾", "E01"),
+    ("E0103", "楼道杂物", "E01"),
+    ("E02", "事件·安全隐患", None),
+    ("E0201", "消防隐患", "E02"),
+    ("E0202", "电动车违规充电", "E02"),
+    ("E03", "事件·矛盾纠纷", None),
+    ("E0301", "邻里纠纷", "E03"),
+    ("E04", "事件·街面秩序", None),
+    ("E0401", "占道经营", "E04"),
+]
+
+# (id, name, kind)
+DEPARTMENTS = [
+    ("cg", "榆安区城市管理局", "functional"),
+    ("zj", "榆安区住房和城乡建设局", "functional"),
+    ("xf", "榆安区消防救援大队", "functional"),
+    ("gs", "榆安供水公司", "co_building"),
+    ("gd", "榆安供电公司", "co_building"),
+    ("sf", "榆安区司法局", "functional"),
+    ("jt", "榆安区交通运输局", "functional"),
+    ("wy-jx", "锦绣物业公司", "property"),
+]
+
+# (category code, area path prefix, department id): the most specific area wins.
+ROUTING_RULES = [
+    ("C0101", "YA", "gd"),
+    ("C0102", "YA", "cg"),
+    ("C0103", "YA", "gs"),
+    ("C0201", "YA", "jt"),
+    ("C0202", "YA", "jt"),
+    ("E0101", "YA", "cg"),
+    ("E0102", "YA", "cg"),
+    ("E0103", "YA", "zj"),
+    ("E0103", "YA/YA02/YA0201", "wy-jx"),
+    ("E0201", "YA", "xf"),
+    ("E0202", "YA", "xf"),
+    ("E0301", "YA", "sf"),
+    ("E0401", "YA", "cg"),
+]
+
+# Notify's recipients: each department's duty desk, and the district's supervisors.
+# (id, name, kind, department id or None, area path or None)
+RECIPIENTS = [
+    *[(f"duty-{d}", f"{name}值班室", "department", d, None) for d, name, _ in DEPARTMENTS],
+    ("sup-district", "区指挥中心督办科", "supervisor", None, "YA"),
+    ("sup-ya01", "迎泽街道督办", "supervisor", None, "YA/YA01"),
+]

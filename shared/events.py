@@ -1,0 +1,255 @@
+"""The event contract: one envelope, one Pydantic payload model per event type.
+
+Topics are per producer, keyed by ``case_id``, so one case's events from one producer stay
+in order. Names and versions below are the contract; change a payload incompatibly only by
+adding a new version.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Generic, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.correlation import causation_id, current_correlation_id
+
+
+class Topics:
+    """Kafka topic names. ``.v1`` is the topic layout's version, not an event's."""
+
+    INTAKE = "whistle.intake.events.v1"
+    DISPATCH = "whistle.dispatch.events.v1"
+    TRACKING = "whistle.tracking.events.v1"
+    NOTIFY = "whistle.notify.events.v1"
+    DEAD_LETTER = "whistle.deadletter.v1"
+
+    ALL: ClassVar[tuple[str, ...]] = (INTAKE, DISPATCH, TRACKING, NOTIFY, DEAD_LETTER)
+
+
+class Priority(StrEnum):
+    """急事急议、小事小议: urgency decides the clocks."""
+
+    URGENT = "urgent"
+    NORMAL = "normal"
+    MINOR = "minor"
+
+
+class Actor(BaseModel):
+    """Who did it: the acting subject and role (filled from the bearer token once auth lands)."""
+
+    model_config = ConfigDict(frozen=True)
+    subject: str
+    role: str
+    name: str | None = None
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=500)
+
+
+class EventPayload(BaseModel):
+    """Base of every payload. Consumers ignore fields they do not know (forward compatible)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int]
+    TOPIC: ClassVar[str]
+
+
+class CaseFacts(EventPayload):
+    """What every case event carries, so that no consumer needs the jurisdiction tree."""
+
+    case_no: str
+    area_path: str = Field(description="codes from district to grid joined by '/'")
+    category: str
+    priority: Priority
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class Envelope(BaseModel, Generic[P]):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID
+    type: str
+    version: int
+    case_id: UUID
+    occurred_at: AwareDatetime
+    producer: str
+    correlation_id: str | None = None
+    causation_id: UUID | None = None
+    actor: Actor | None = None
+    payload: P
+
+    @property
+    def topic(self) -> str:
+        return EVENT_TYPES[(self.type, self.version)].TOPIC
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+# --- intake ---------------------------------------------------------------------------
+
+
+class CaseReported(CaseFacts):
+    """网格发现: a grid worker reported a case in his grid."""
+
+    TYPE = "case.reported"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    grid_code: str
+    description: str
+    location: Location
+    reporter: str
+    reported_at: AwareDatetime
+
+
+class CaseWhistled(CaseFacts):
+    """社区吹哨: the community escalated the case to the departments."""
+
+    TYPE = "case.whistled"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    grid_code: str
+    description: str
+    location: Location
+    departments: list[str] = Field(default_factory=list, description="departments named")
+    note: str | None = None
+
+
+class CaseClosed(CaseFacts):
+    """结案: verified on site and closed."""
+
+    TYPE = "case.closed"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    note: str | None = None
+
+
+# --- dispatch -------------------------------------------------------------------------
+
+
+class CaseDispatched(CaseFacts):
+    """派单: an assignment was made to a department."""
+
+    TYPE = "case.dispatched"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    assignment_id: UUID
+    department_id: str
+    department_name: str
+    role: str = Field(description="lead (主办) or co (协办)")
+    rule_id: int | None
+    reason: str
+    description: str
+
+
+class CaseUnroutable(CaseFacts):
+    """No rule matched: the case waits for manual dispatch by the community/street command."""
+
+    TYPE = "case.unroutable"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    reason: str
+
+
+class CaseSignedFor(CaseFacts):
+    """报到: the department signed for its assignment."""
+
+    TYPE = "case.signed_for"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    assignment_id: UUID
+    department_id: str
+
+
+class CaseResolved(CaseFacts):
+    """The department reported the case handled, with its result."""
+
+    TYPE = "case.resolved"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    assignment_id: UUID
+    department_id: str
+    result: str
+
+
+# --- tracking -------------------------------------------------------------------------
+
+
+class CaseOverdue(CaseFacts):
+    """A clock passed its deadline with the step not done (超时)."""
+
+    TYPE = "case.overdue"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    assignment_id: UUID
+    department_id: str
+    department_name: str
+    clock: str = Field(description="which clock: sign_for (签收/报到) or resolve")
+    due_at: AwareDatetime
+
+
+EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
+    (cls.TYPE, cls.VERSION): cls
+    for cls in (
+        CaseReported,
+        CaseWhistled,
+        CaseClosed,
+        CaseDispatched,
+        CaseUnroutable,
+        CaseSignedFor,
+        CaseResolved,
+        CaseOverdue,
+    )
+}
+
+
+def new_event(
+    payload: EventPayload,
+    *,
+    case_id: UUID,
+    producer: str,
+    occurred_at: datetime | None = None,
+    actor: Actor | None = None,
+) -> Envelope[Any]:
+    """Wrap a payload, carrying the current correlation and causation ids along."""
+    return Envelope[type(payload)](  # type: ignore[misc]
+        event_id=uuid4(),
+        type=payload.TYPE,
+        version=payload.VERSION,
+        case_id=case_id,
+        occurred_at=occurred_at or datetime.now(UTC),
+        producer=producer,
+        correlation_id=current_correlation_id(),
+        causation_id=causation_id.get(),
+        actor=actor,
+        payload=payload,
+    )
+
+
+class UnknownEventType(Exception):
+    """An event type/version this build does not know; consumers skip it."""
+
+
+def parse_event(raw: bytes | str | dict) -> Envelope[Any]:
+    """Parse and validate an envelope and its payload.
+
+    Raises ``pydantic.ValidationError`` (or ``ValueError`` for bad JSON) for a malformed
+    message — a deterministic failure — and ``UnknownEventType`` for a type we do not know.
+    """
+    data = raw if isinstance(raw, dict) else json.loads(raw)
+    head = Envelope[dict[str, Any]].model_validate(data)
+    cls = EVENT_TYPES.get((head.type, head.version))
+    if cls is None:
+        raise UnknownEventType(f"{head.type} v{head.version}")
+    return Envelope[cls].model_validate(data)  # type: ignore[valid-type]

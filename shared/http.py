@@ -1,0 +1,138 @@
+"""HTTP helpers every service mounts: correlation ids, one error shape, health, readiness,
+Prometheus metrics and the AsyncAPI document.
+
+Errors always look like ``{"error": {"code": ..., "message": ...}}``; the message is in
+Simplified Chinese unless the request's ``Accept-Language`` prefers English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_fastapi_instrumentator import Instrumentator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import DomainError
+
+log = structlog.get_logger()
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+_HTTP_CODES = {
+    400: ("bad_request", "请求无效", "Bad request"),
+    401: ("unauthorized", "未认证", "Not authenticated"),
+    403: ("forbidden", "无权限", "Forbidden"),
+    404: ("not_found", "资源不存在", "Not found"),
+    405: ("method_not_allowed", "不支持该请求方法", "Method not allowed"),
+    409: ("conflict", "与当前状态冲突", "Conflict"),
+    413: ("payload_too_large", "请求体过大", "Request body too large"),
+    415: ("unsupported_media_type", "不支持的内容类型", "Unsupported media type"),
+    422: ("invalid", "请求内容无效", "Invalid request"),
+    429: ("too_many_requests", "请求过于频繁", "Too many requests"),
+}
+
+
+def request_lang(request: Request) -> str:
+    accept = request.headers.get("accept-language", "").lower()
+    first = accept.split(",")[0].strip()
+    return "en" if first.startswith("en") else "zh"
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message, **extra}
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError, lang: str) -> tuple[str, list[dict]]:
+    details = []
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        details.append({"field": loc, "problem": err.get("msg", "")})
+        parts.append(f"{loc}: {err.get('msg', '')}")
+    head = "Invalid request" if lang == "en" else "请求内容无效"
+    return f"{head} — " + "; ".join(parts), details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message(request_lang(request)))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, details = _validation_message(exc, request_lang(request))
+        return error_response(422, "validation_error", message, details=details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, zh, en = _HTTP_CODES.get(exc.status_code, ("error", "请求失败", "Request failed"))
+        lang = request_lang(request)
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail not in (zh, en, "Not Found") \
+            else (en if lang == "en" else zh)
+        return error_response(exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        lang = request_lang(request)
+        return error_response(
+            500, "internal_error", "Internal error" if lang == "en" else "服务内部错误，请稍后重试"
+        )
+
+
+def install_observability(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
+    """/livez (and /healthz), /readyz and /metrics; correlation ids on every request."""
+    app.add_middleware(
+        CorrelationIdMiddleware,
+        header_name="X-Correlation-ID",
+        validator=lambda value: 0 < len(value) <= 128 and value.isprintable(),
+    )
+    Instrumentator(excluded_handlers=["/metrics", "/livez", "/healthz", "/readyz"]).instrument(app)
+
+    async def livez() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_api_route("/livez", livez, tags=["health"], summary="Alive")
+    app.add_api_route("/healthz", livez, tags=["health"], summary="Alive (alias of /livez)")
+
+    @app.get("/readyz", tags=["health"], summary="Database and broker reachable")
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as exc:  # readiness reports, it does not raise
+                ok = False
+                results[name] = f"unavailable: {type(exc).__name__}: {exc}"[:300]
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": results},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def install_asyncapi(app: FastAPI, specification: Callable[[], Any]) -> None:
+    """Serve the AsyncAPI document FastStream generates from the broker."""
+    from faststream.specification.asyncapi.site import get_asyncapi_html
+
+    @app.get("/asyncapi.json", tags=["docs"], summary="AsyncAPI document of this service's events")
+    async def asyncapi_json() -> Response:
+        return Response(specification().to_json(), media_type="application/json")
+
+    @app.get("/asyncapi", tags=["docs"], summary="AsyncAPI document (HTML)",
+             response_class=HTMLResponse)
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))

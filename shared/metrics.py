@@ -1,0 +1,27 @@
+"""Prometheus collectors shared by every service (labelled by service)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_PUBLISHED = Counter(
+    "whistle_outbox_published_total", "Outbox rows published and acknowledged", ["service"]
+)
+OUTBOX_PUBLISH_FAILED = Counter(
+    "whistle_outbox_publish_failed_total", "Outbox publish attempts that failed", ["service"]
+)
+CONSUMED = Counter(
+    "whistle_events_consumed_total",
+    "Events handled by a consumer, by outcome (handled, duplicate, skipped, dead_lettered, retried)",
+    ["service", "consumer", "type", "outcome"],
+)
+CONSUMER_LAG = Gauge(
+    "whistle_consumer_lag_seconds", "Age of the last event a consumer handled", ["service", "consumer"]
+)
+TIMERS_DUE = Gauge("whistle_timers_due", "Durable timers due and not yet fired", ["service"])
+TIMERS_FIRED = Counter("whistle_timers_fired_total", "Durable timers fired", ["service", "clock"])
+DELIVERIES = Counter(
+    "whistle_deliveries_total", "Notification delivery attempts by channel and outcome",
+    ["service", "channel", "outcome"],
+)
