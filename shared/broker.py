@@ -61,7 +61,7 @@ async def start_broker(broker: KafkaBroker, attempts: int) -> None:
     """Start the broker, retrying while Kafka is not reachable yet (bounded, logged)."""
     async for attempt in AsyncRetrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.5, max=5),
+        wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5),
         retry=retry_if_exception_type((KafkaConnectionError, KafkaError, OSError)),
         reraise=True,
     ):
@@ -174,7 +174,7 @@ class EventConsumer:
             log.warning("event_handling_retry", attempt=state.attempt_number, error=repr(exc))
 
         async for attempt in AsyncRetrying(
-            stop=stop, wait=wait_exponential_jitter(initial=0.2, max=30),
+            stop=stop, wait=wait_exponential_jitter(multiplier=0.2, max=30, jitter=0.2),
             before_sleep=before_sleep, reraise=True,
         ):
             with attempt:

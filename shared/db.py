@@ -51,7 +51,7 @@ async def create_pool(
 ) -> asyncpg.Pool:
     async for attempt in AsyncRetrying(
         stop=stop_after_attempt(attempts),
-        wait=wait_exponential_jitter(initial=0.2, max=5),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5, jitter=0.2),
         retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
         before_sleep=before_sleep_log(structlog.stdlib.get_logger("db"), 30),
         reraise=True,

@@ -115,7 +115,7 @@ class OutboxRelay:
         }
         value = json.dumps(payload, ensure_ascii=False).encode()
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(3), wait=wait_exponential_jitter(0.1, 1), reraise=True
+            stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1), reraise=True
         ):
             with attempt:
                 await self._publish(row["topic"], row["key"].encode(), value, headers)

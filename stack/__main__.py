@@ -1,0 +1,94 @@
+"""``python -m stack up``: the whole system on the embedded default, until Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import sys
+import time
+
+from stack.stack import ROOT, SERVICES, Stack, StackConfig
+
+
+def _banner(stack: Stack) -> str:
+    c = stack.config
+    lines = ["", "Whistle 吹哨 is up — embedded default (one machine, no Docker).", ""]
+    for s in SERVICES:
+        u = stack.url(s)
+        lines.append(f"  {s:<9} {u}   OpenAPI {u}/docs   AsyncAPI {u}/asyncapi")
+    lines += [
+        "",
+        f"  PostgreSQL   {stack.postgres.dsn('')}  databases: "
+        + ", ".join(stack.database(s) for s in SERVICES),
+        f"  Kafka        {stack.kafka.bootstrap}  (Tansu broker, messages in memory)",
+        f"  Data folder  {c.data_dir}  (PostgreSQL data persists across restarts)",
+        f"  Logs         {c.log_dir}",
+        "",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def up() -> int:
+    config = StackConfig()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(config.data_dir / "stack.lock", "a+")  # noqa: SIM115 - held while we run
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        pid = lock.read().strip() or "?"
+        print(f"Whistle is already running (pid {pid}) with data in {config.data_dir}. "
+              "Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.",
+              file=sys.stderr)
+        return 1
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+
+    stopping = False
+
+    def _stop(signum, frame) -> None:  # noqa: ARG001
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    stack = Stack(config)
+    print("Starting PostgreSQL, the broker and the four services…", flush=True)
+    try:
+        stack.start()
+        print(_banner(stack), flush=True)
+        while True:
+            for s, proc in stack.processes.items():
+                if proc.poll() is not None:
+                    print(f"{s} exited with {proc.returncode}; restarting it "
+                          f"(log: {config.log_dir / s}.log)", flush=True)
+                    time.sleep(1)
+                    stack.start_service(s)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\nStopping…", flush=True)
+        stack.stop()
+        print("Stopped.", flush=True)
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
+    parser.add_argument("command", choices=["up"])
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    if args.command == "up":
+        return up()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The whole system on one machine: embedded PostgreSQL (one database per service), the
+Tansu Kafka-protocol broker, the topics, the four services as separate processes, demo data.
+
+Used by ``python -m stack up`` (``make up``) and by the end-to-end tests, which start their
+own stack on free ports in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.broker import ensure_topics
+from stack.kafka import EmbeddedKafka
+from stack.postgres import EmbeddedPostgres
+
+SERVICES = ("dispatch", "intake", "tracking", "notify")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path = ROOT / ".data"
+    pg_port: int = 55432
+    kafka_port: int = 19092
+    ports: dict[str, int] = field(default_factory=lambda: {
+        "intake": 8101, "dispatch": 8102, "tracking": 8103, "notify": 8104,
+    })
+    # Extra environment per service (e.g. short deadlines in tests); "*" applies to all.
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
+    demo_data: bool = True
+    log_level: str = "INFO"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.postgres = EmbeddedPostgres(
+            config.data_dir / "postgres", config.pg_port, config.log_dir / "postgres.log"
+        )
+        self.kafka = EmbeddedKafka(config.kafka_port, config.log_dir / "broker.log")
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    # -- addresses ------------------------------------------------------------------------
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.config.ports[service]}"
+
+    def database(self, service: str) -> str:
+        return f"whistle_{service}"
+
+    def dsn(self, service: str) -> str:
+        return self.postgres.dsn(self.database(service))
+
+    def service_env(self, service: str) -> dict[str, str]:
+        c = self.config
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ENVIRONMENT": "embedded",
+            "SERVICE_NAME": service,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(c.ports[service]),
+            "DATABASE_URL": self.dsn(service),
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "KAFKA_IDEMPOTENT_PRODUCER": "false",  # Tansu has no idempotent producer
+            "LOG_LEVEL": c.log_level,
+            "DISPATCH_URL": self.url("dispatch"),
+        }
+        env.update(c.env.get("*", {}))
+        env.update(c.env.get(service, {}))
+        return env
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        c = self.config
+        c.log_dir.mkdir(parents=True, exist_ok=True)
+        self.postgres.init()
+        self.postgres.start()
+        self.postgres.create_databases([self.database(s) for s in SERVICES])
+        self.kafka.start()
+        asyncio.run(ensure_topics(self.kafka.bootstrap))
+        self._run_all("migrate")
+        if c.demo_data:
+            self._run_all("seed-demo")
+        for service in SERVICES:
+            self.start_service(service)
+        self.wait_ready()
+
+    def _run_all(self, command: str) -> None:
+        procs = {
+            s: subprocess.Popen(
+                [sys.executable, "-m", f"services.{s}", command], env=self.service_env(s),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+            )
+            for s in SERVICES
+        }
+        for s, p in procs.items():
+            out, _ = p.communicate(timeout=120)
+            if p.returncode != 0:
+                raise RuntimeError(f"{s} {command} failed:\n{out.decode(errors='replace')}")
+
+    def start_service(self, service: str) -> None:
+        log = open(self.config.log_dir / f"{service}.log", "ab")  # noqa: SIM115
+        self.processes[service] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}", "serve"],
+            env=self.service_env(service), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, start_new_session=True,
+        )
+
+    def stop_service(self, service: str, *, kill: bool = False, timeout: float = 30) -> None:
+        proc = self.processes.get(service)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def wait_ready(self, services: tuple[str, ...] = SERVICES, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(services)
+        with httpx.Client(timeout=3) as client:
+            while pending:
+                for s in list(pending):
+                    proc = self.processes.get(s)
+                    if proc is not None and proc.poll() is not None:
+                        raise RuntimeError(
+                            f"{s} exited with {proc.returncode}; see {self.config.log_dir / s}.log"
+                        )
+                    try:
+                        if client.get(self.url(s) + "/readyz").status_code == 200:
+                            pending.remove(s)
+                    except httpx.HTTPError:
+                        pass
+                if pending and time.monotonic() > deadline:
+                    raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
+                if pending:
+                    time.sleep(0.3)
+
+    def stop(self) -> None:
+        """Stop everything we started: services first (they flush), then broker, then database."""
+        for service in reversed(SERVICES):
+            proc = self.processes.get(service)
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for service in reversed(SERVICES):
+            self.stop_service(service)
+        self.kafka.stop()
+        self.postgres.stop()

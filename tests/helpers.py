@@ -1,0 +1,76 @@
+"""Test helpers: run a service app in-process on real PostgreSQL and the real broker, poll
+with a deadline, read a topic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from shared.events import Envelope
+
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.2,
+    message: str = "condition not met",
+) -> T:
+    """Poll ``probe`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"{message} (after {timeout}s; last value {last!r})")
+
+
+async def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def publish_event(bootstrap: str, event: Envelope) -> None:
+    await publish_raw(bootstrap, event.topic, event.to_bytes(), str(event.case_id).encode())
+
+
+async def read_topic(bootstrap: str, topic: str, *, timeout: float = 5.0) -> list[Any]:
+    """Every record currently on ``topic`` (from the beginning), without joining a group."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            if not batch and records:
+                break
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
