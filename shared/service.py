@@ -22,7 +22,12 @@ from faststream.specification import AsyncAPI
 from shared import db, migrations
 from shared.broker import make_broker, publisher_for, start_broker
 from shared.events import Envelope, EventPayload
-from shared.http import install_asyncapi, install_error_handlers, install_observability
+from shared.http import (
+    ReadinessCheck,
+    install_asyncapi,
+    install_error_handlers,
+    install_observability,
+)
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import BaseServiceSettings
@@ -98,6 +103,7 @@ def create_service_app(
     publishes: Iterable[type[EventPayload]] = (),
     consumers: Callable[[Runtime], None] | None = None,
     workers: Callable[[Runtime], list[BackgroundWorker]] | None = None,
+    readiness: Callable[[Runtime], dict[str, ReadinessCheck]] | None = None,
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     broker = make_broker(settings)
@@ -156,7 +162,10 @@ def create_service_app(
         if not await broker.ping(timeout=2):
             raise RuntimeError("broker not reachable")
 
-    install_observability(app, {"database": check_db, "broker": check_broker})
+    checks: dict[str, ReadinessCheck] = {"database": check_db, "broker": check_broker}
+    if readiness is not None:
+        checks.update(readiness(rt))
+    install_observability(app, checks)
     install_asyncapi(
         app,
         lambda: AsyncAPI(broker, title=f"Whistle {settings.service_name}", version="0.1.0",

@@ -13,7 +13,7 @@ import httpx
 import structlog
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential_jitter
 
-from services.intake import handlers
+from services.intake import handlers, repository
 from shared.service import Runtime
 
 log = structlog.get_logger()
@@ -59,3 +59,10 @@ class CatalogueSync:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+async def catalogue_loaded(rt: Runtime) -> None:
+    """Readiness: intake cannot check a report's category before it has the catalogue."""
+    async with rt.get_pool().acquire() as conn:
+        if await repository.category_count(conn) == 0:
+            raise RuntimeError("category catalogue not yet synced from dispatch")

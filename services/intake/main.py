@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.intake import api, consumers
-from services.intake.catalogue import CatalogueSync
+from services.intake.catalogue import CatalogueSync, catalogue_loaded
 from services.intake.config import Settings
 from shared.events import CaseClosed, CaseReported, CaseWhistled
 from shared.service import create_service_app
@@ -24,4 +24,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workers=lambda rt: [
             CatalogueSync(rt, settings.dispatch_url, settings.catalogue_refresh_seconds)
         ],
+        readiness=lambda rt: {"catalogue": lambda: catalogue_loaded(rt)},
     )

@@ -173,7 +173,7 @@ async def test_health_readiness_metrics_and_docs(intake):
     assert (await client.get("/livez")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok", "catalogue": "ok"}
     metrics = (await client.get("/metrics")).text
     assert "whistle_outbox_backlog" in metrics
     spec = (await client.get("/asyncapi.json")).json()

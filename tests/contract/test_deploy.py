@@ -1,0 +1,125 @@
+"""docker-compose.yml and deploy/ cannot run here (no Docker engine), so they are checked
+against the code: settings names, required variables, images, ports, health checks."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import yaml
+
+from shared.settings import BaseServiceSettings
+from stack.stack import SERVICES, Stack, StackConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+K8S = {
+    p.stem: list(yaml.safe_load_all(p.read_text())) for p in (ROOT / "deploy" / "k8s").glob("*.yaml")
+}
+
+
+def settings_class(service: str) -> type[BaseServiceSettings]:
+    return importlib.import_module(f"services.{service}.config").Settings
+
+
+def env_names(service: str) -> set[str]:
+    return {name.upper() for name in settings_class(service).model_fields}
+
+
+def required_names(service: str) -> set[str]:
+    return {n.upper() for n, f in settings_class(service).model_fields.items() if f.is_required()}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_service_matches_its_settings(service):
+    spec = COMPOSE[service]
+    env = spec["environment"]
+    assert required_names(service) <= set(env), "a required setting is not set"
+    unknown = set(env) - env_names(service)
+    assert not unknown, f"variables no setting reads (typos?): {unknown}"
+    settings = settings_class(service).model_validate({k.lower(): v for k, v in env.items()})
+    assert settings.service_name == service
+    assert settings.environment == "production" and settings.kafka_idempotent_producer
+    port = settings.http_port
+    assert port == settings_class(service).model_fields["http_port"].default
+    assert port == StackConfig().ports[service], "embedded and compose ports differ"
+    assert spec["ports"] == [f"{port}:{port}"]
+    assert spec["command"] == ["python", "-m", f"services.{service}", "serve"]
+    assert f"127.0.0.1:{port}/readyz" in " ".join(spec["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_migrates_before_each_service_against_its_own_database(service):
+    spec, migrate = COMPOSE[service], COMPOSE[f"{service}-migrate"]
+    assert migrate["command"] == ["python", "-m", f"services.{service}", "migrate"]
+    assert migrate["environment"] == spec["environment"]
+    assert spec["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
+    assert spec["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+    dsn = urlparse(spec["environment"]["DATABASE_URL"])
+    pg = COMPOSE[dsn.hostname]
+    assert pg["image"].startswith("postgres:") and "healthcheck" in pg
+    assert pg["environment"]["POSTGRES_DB"] == dsn.path.lstrip("/") == f"whistle_{service}"
+    assert pg["environment"]["POSTGRES_USER"] == dsn.username
+    assert pg["environment"]["POSTGRES_PASSWORD"] == dsn.password
+    assert migrate["depends_on"][dsn.hostname]["condition"] == "service_healthy"
+
+
+def test_compose_has_one_database_per_service_and_kafka_in_kraft_mode():
+    hosts = {urlparse(COMPOSE[s]["environment"]["DATABASE_URL"]).hostname for s in SERVICES}
+    assert len(hosts) == len(SERVICES)
+    kafka = COMPOSE["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+    assert "healthcheck" in kafka
+    advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
+    for s in SERVICES:
+        assert COMPOSE[s]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == advertised
+    assert COMPOSE["kafka-topics"]["command"][:3] == ["python", "-m", "shared.topics"]
+
+
+def test_one_image_built_from_the_dockerfile():
+    images = {COMPOSE[s]["image"] for s in SERVICES} | {COMPOSE[f"{s}-migrate"]["image"] for s in SERVICES}
+    assert images == {"whistle:latest"}
+    for s in SERVICES:
+        assert COMPOSE[s]["build"]["dockerfile"] == "deploy/Dockerfile"
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "uv sync --locked --no-dev" in dockerfile
+    for folder in ("shared", "services"):
+        assert re.search(rf"^COPY {folder} ", dockerfile, re.M)
+
+
+def test_every_variable_the_embedded_stack_sets_is_a_setting():
+    env = Stack(StackConfig()).service_env("intake")
+    ours = {k for k in env if k.isupper() and k not in __import__("os").environ}
+    ours.discard("PYTHONPATH")
+    known = set().union(*(env_names(s) for s in SERVICES))
+    assert ours <= known, ours - known
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_kubernetes_deployment_matches_its_settings(service):
+    deployment, svc = K8S[service]
+    config = next(d for d in K8S["config"] if d["kind"] == "ConfigMap")["data"]
+    secret = next(d for d in K8S["config"] if d["kind"] == "Secret")["stringData"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    (migrate,) = pod["initContainers"]
+    assert migrate["command"] == ["python", "-m", f"services.{service}", "migrate"]
+    assert container["command"] == ["python", "-m", f"services.{service}", "serve"]
+    names = {e["name"] for e in container["env"]} | set(config)
+    assert required_names(service) <= names
+    assert names <= set().union(*(env_names(s) for s in SERVICES))
+    assert migrate["env"] == container["env"]
+    db = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
+    assert secret[db["valueFrom"]["secretKeyRef"]["key"]].endswith(f"/whistle_{service}")
+    port = settings_class(service).model_fields["http_port"].default
+    assert container["ports"][0]["containerPort"] == port
+    assert {"name": "HTTP_PORT", "value": str(port)} in container["env"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert svc["spec"]["ports"][0]["port"] == port
+    kustomization = K8S["kustomization"][0]["resources"]
+    assert f"{service}.yaml" in kustomization
