@@ -1,0 +1,201 @@
+"""Dispatch's HTTP routes: the catalogue, routing rules, the departments' inboxes and their
+actions (报到, 办结), and the queue of cases waiting for manual dispatch."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.dispatch import handlers, repository
+from services.dispatch.domain import (
+    ROLE_ZH,
+    STATE_ZH,
+    Assignment,
+    AssignmentState,
+    Department,
+    Role,
+    RoutingRule,
+)
+from shared.events import Priority
+from shared.service import pool
+
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0)]
+DepartmentId = Annotated[str, Field(min_length=1, max_length=64, description="acting department")]
+AREA_PREFIX = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
+
+catalogue_router = APIRouter(tags=["catalogue"])
+rules_router = APIRouter(tags=["routing rules"])
+assignments_router = APIRouter(tags=["assignments"])
+
+
+# --- catalogue ---------------------------------------------------------------------------
+
+
+class CategoryOut(BaseModel):
+    code: str
+    name: str
+    parent_code: str | None
+
+
+class DepartmentOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+
+
+@catalogue_router.get("/categories", response_model=list[CategoryOut],
+                      summary="The category catalogue (intake keeps a replica of it)")
+async def list_categories(db: Pool) -> list[CategoryOut]:
+    async with db.acquire() as conn:
+        return [CategoryOut(**vars(c)) for c in await repository.list_categories(conn)]
+
+
+@catalogue_router.get("/departments", response_model=list[DepartmentOut],
+                      summary="Departments that receive dispatches")
+async def list_departments(db: Pool) -> list[DepartmentOut]:
+    async with db.acquire() as conn:
+        return [DepartmentOut(**vars(d)) for d in await repository.list_departments(conn)]
+
+
+# --- routing rules -----------------------------------------------------------------------
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category_code: str = Field(min_length=1, max_length=32, description="事件分类编码")
+    area_prefix: str = Field(min_length=1, max_length=200, pattern=AREA_PREFIX,
+                             description="area path prefix, e.g. YA/YA02/YA0201")
+    department_id: str = Field(min_length=1, max_length=64, description="主办部门")
+
+
+class RuleOut(BaseModel):
+    id: int
+    category_code: str
+    area_prefix: str
+    department_id: str
+    department_name: str | None = None
+
+    @classmethod
+    def of(cls, r: RoutingRule, dept: Department | None = None) -> RuleOut:
+        return cls(**vars(r), department_name=dept.name if dept else None)
+
+
+@rules_router.get("/routing-rules", response_model=list[RuleOut], summary="Routing rules")
+async def list_rules(
+    db: Pool, category: Annotated[str | None, Query(max_length=32)] = None
+) -> list[RuleOut]:
+    async with db.acquire() as conn:
+        names = {d.id: d for d in await repository.list_departments(conn)}
+        return [RuleOut.of(r, names.get(r.department_id))
+                for r in await repository.list_rules(conn, category)]
+
+
+@rules_router.post("/routing-rules", status_code=201, response_model=RuleOut,
+                   summary="Add a routing rule (category × area → lead department)")
+async def add_rule(body: RuleIn, db: Pool) -> RuleOut:
+    rule, dept = await handlers.add_rule(db, handlers.AddRule(**body.model_dump()))
+    return RuleOut.of(rule, dept)
+
+
+# --- assignments -------------------------------------------------------------------------
+
+
+class AssignmentOut(BaseModel):
+    id: UUID
+    case_id: UUID
+    case_no: str
+    department_id: str
+    department_name: str
+    role: Role
+    role_label: str
+    state: AssignmentState
+    state_label: str
+    rule_id: int | None
+    reason: str
+    area_path: str
+    category: str
+    priority: Priority
+    description: str
+    note: str | None
+    result: str | None
+    dispatched_at: datetime
+    signed_for_at: datetime | None
+    resolved_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, a: Assignment) -> AssignmentOut:
+        return cls(**vars(a), role_label=ROLE_ZH[a.role], state_label=STATE_ZH[a.state])
+
+
+class SignForIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    department_id: DepartmentId
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    department_id: DepartmentId
+    result: str = Field(min_length=1, max_length=2000, description="办理结果")
+
+
+@assignments_router.get("/departments/{department_id}/assignments",
+                        response_model=list[AssignmentOut],
+                        summary="A department's assignments (its inbox), newest first")
+async def department_assignments(
+    department_id: str, db: Pool, state: AssignmentState | None = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> list[AssignmentOut]:
+    _, rows = await handlers.department_assignments(db, department_id, state, limit, offset)
+    return [AssignmentOut.of(a) for a in rows]
+
+
+@assignments_router.get("/assignments/{assignment_id}", response_model=AssignmentOut,
+                        summary="Read an assignment")
+async def get_assignment(assignment_id: UUID, db: Pool) -> AssignmentOut:
+    return AssignmentOut.of(await handlers.get_assignment(db, assignment_id))
+
+
+@assignments_router.post("/assignments/{assignment_id}/sign-for", response_model=AssignmentOut,
+                         summary="Sign for the assignment (报到)")
+async def sign_for(assignment_id: UUID, body: SignForIn, db: Pool) -> AssignmentOut:
+    return AssignmentOut.of(await handlers.sign_for(db, assignment_id, body.department_id))
+
+
+@assignments_router.post("/assignments/{assignment_id}/resolve", response_model=AssignmentOut,
+                         summary="Report the case handled, with the result (办结)")
+async def resolve(assignment_id: UUID, body: ResolveIn, db: Pool) -> AssignmentOut:
+    return AssignmentOut.of(
+        await handlers.resolve(db, assignment_id, body.department_id, body.result)
+    )
+
+
+# --- manual dispatch ---------------------------------------------------------------------
+
+
+class WaitingCaseOut(BaseModel):
+    case_id: UUID
+    case_no: str
+    area_path: str
+    category: str
+    priority: Priority
+    description: str
+    departments: list[str]
+    note: str | None
+    reason: str
+    whistled_at: datetime
+    queued_at: datetime
+
+
+@assignments_router.get("/manual-dispatch", response_model=list[WaitingCaseOut],
+                        summary="Whistled cases no rule could route (待人工派单), oldest first")
+async def manual_dispatch(db: Pool, limit: Limit = 50, offset: Offset = 0) -> list[WaitingCaseOut]:
+    async with db.acquire() as conn:
+        return [WaitingCaseOut(**vars(w)) for w in await repository.list_waiting(conn, limit, offset)]

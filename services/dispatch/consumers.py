@@ -1,0 +1,20 @@
+"""Dispatch consumes the community's whistles (社区吹哨) and routes them."""
+
+from __future__ import annotations
+
+from services.dispatch import handlers
+from shared.broker import EventConsumer
+from shared.events import CaseWhistled, Topics
+from shared.service import Runtime
+
+
+def register(rt: Runtime) -> None:
+    whistles = EventConsumer(
+        service="dispatch", name="whistles", pool=rt.get_pool, broker=rt.broker,
+        max_attempts=rt.settings.consumer_max_attempts,
+        handlers={CaseWhistled.TYPE: handlers.route_whistle},
+    )
+    whistles.subscribe(
+        Topics.INTAKE,
+        description="Whistled cases (社区吹哨) → assignments (派单) or the manual-dispatch queue",
+    )

@@ -1,0 +1,221 @@
+"""Dispatch's use cases: each one transaction — read, let the domain decide, write, outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import structlog
+
+from services.dispatch import domain, repository
+from services.dispatch.domain import Assignment, AssignmentState, Department, RoutingRule
+from services.dispatch.repository import WaitingCase
+from shared import outbox
+from shared.errors import Conflict, Invalid, NotFound
+from shared.events import (
+    Actor,
+    CaseDispatched,
+    CaseResolved,
+    CaseSignedFor,
+    CaseUnroutable,
+    CaseWhistled,
+    Envelope,
+    Priority,
+    new_event,
+)
+
+PRODUCER = "dispatch"
+log = structlog.get_logger()
+
+
+def _facts(a: Assignment | CaseWhistled) -> dict[str, Any]:
+    return {"case_no": a.case_no, "area_path": a.area_path, "category": a.category,
+            "priority": Priority(a.priority)}
+
+
+def _actor(a: Assignment) -> Actor:
+    # Until authentication lands, the acting department is the one named in the request.
+    return Actor(subject=a.department_id, role="department", name=a.department_name)
+
+
+# --- consumed: 社区吹哨 → 派单 -----------------------------------------------------------
+
+
+async def route_whistle(conn: asyncpg.Connection, event: Envelope[CaseWhistled]) -> None:
+    """Route a whistled case to its departments, or queue it for manual dispatch.
+
+    Runs in the consumer's transaction, after the inbox claimed the event. A repeated
+    whistle never opens a second assignment of the case at the same department.
+    """
+    whistle = event.payload
+    now = datetime.now(UTC)
+    departments = {d.id: d for d in await repository.list_departments(conn)}
+    decision = domain.route(
+        category=whistle.category, area_path=whistle.area_path,
+        rules=await repository.list_rules(conn, whistle.category),
+        named=whistle.departments, departments=departments,
+    )
+    if not decision.routable:
+        await repository.queue_for_manual_dispatch(conn, WaitingCase(
+            case_id=event.case_id, case_no=whistle.case_no, area_path=whistle.area_path,
+            category=whistle.category, priority=whistle.priority.value,
+            description=whistle.description, departments=list(whistle.departments),
+            note=whistle.note, reason=decision.reason, whistled_at=event.occurred_at,
+            queued_at=now,
+        ))
+        await outbox.add(conn, new_event(
+            CaseUnroutable(**_facts(whistle), reason=decision.reason),
+            case_id=event.case_id, producer=PRODUCER, occurred_at=now,
+        ))
+        log.info("case_unroutable", reason=decision.reason)
+        return
+
+    await repository.clear_manual_dispatch(conn, event.case_id, now)
+    dispatched = []
+    for route in decision.routes:
+        assignment = Assignment(
+            id=uuid4(), case_id=event.case_id, case_no=whistle.case_no,
+            department_id=route.department_id, department_name=route.department_name,
+            role=route.role, state=AssignmentState.DISPATCHED, rule_id=route.rule_id,
+            reason=route.reason, area_path=whistle.area_path, category=whistle.category,
+            priority=whistle.priority.value, description=whistle.description,
+            note=whistle.note, result=None, dispatched_at=now, signed_for_at=None,
+            resolved_at=None, updated_at=now,
+        )
+        if not await repository.insert_assignment(conn, assignment):
+            log.info("assignment_already_open", department_id=route.department_id)
+            continue
+        dispatched.append(new_event(
+            CaseDispatched(
+                **_facts(assignment), assignment_id=assignment.id,
+                department_id=assignment.department_id,
+                department_name=assignment.department_name, role=assignment.role.value,
+                rule_id=assignment.rule_id, reason=assignment.reason,
+                description=assignment.description,
+            ),
+            case_id=event.case_id, producer=PRODUCER, occurred_at=now,
+        ))
+        log.info("case_dispatched", department_id=route.department_id, role=route.role.value,
+                 rule_id=route.rule_id)
+    if dispatched:
+        await outbox.add(conn, *dispatched)
+
+
+# --- HTTP: the department's side (报到, 办结) ---------------------------------------------
+
+
+async def _locked_assignment(conn: asyncpg.Connection, assignment_id: UUID) -> Assignment:
+    a = await repository.get_assignment(conn, assignment_id, lock=True)
+    if a is None:
+        raise _assignment_not_found(assignment_id)
+    return a
+
+
+def _assignment_not_found(assignment_id: UUID) -> NotFound:
+    return NotFound(f"派单 {assignment_id} 不存在", f"assignment {assignment_id} not found",
+                    code="assignment_not_found")
+
+
+async def sign_for(pool: asyncpg.Pool, assignment_id: UUID, department_id: str) -> Assignment:
+    """报到: the department signs for its assignment."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        a = (await _locked_assignment(conn, assignment_id)).sign_for(department_id, now)
+        await repository.update_assignment(conn, a)
+        await outbox.add(conn, new_event(
+            CaseSignedFor(**_facts(a), assignment_id=a.id, department_id=a.department_id),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=_actor(a),
+        ))
+    log.info("assignment_signed_for", assignment_id=str(a.id), department_id=a.department_id)
+    return a
+
+
+async def resolve(
+    pool: asyncpg.Pool, assignment_id: UUID, department_id: str, result: str
+) -> Assignment:
+    """办结: the department reports the case handled, with its result."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        a = (await _locked_assignment(conn, assignment_id)).resolve(department_id, result, now)
+        await repository.update_assignment(conn, a)
+        await outbox.add(conn, new_event(
+            CaseResolved(**_facts(a), assignment_id=a.id, department_id=a.department_id,
+                         result=a.result or ""),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=_actor(a),
+        ))
+    log.info("assignment_resolved", assignment_id=str(a.id), department_id=a.department_id)
+    return a
+
+
+async def get_assignment(pool: asyncpg.Pool, assignment_id: UUID) -> Assignment:
+    async with pool.acquire() as conn:
+        a = await repository.get_assignment(conn, assignment_id)
+    if a is None:
+        raise _assignment_not_found(assignment_id)
+    return a
+
+
+async def department_assignments(
+    pool: asyncpg.Pool, department_id: str, state: AssignmentState | None, limit: int, offset: int
+) -> tuple[Department, list[Assignment]]:
+    """A department's inbox (待报到, 办理中, 已办结)."""
+    async with pool.acquire() as conn:
+        dept = await repository.get_department(conn, department_id)
+        if dept is None:
+            raise NotFound(f"部门“{department_id}”不存在", f"department '{department_id}' not found",
+                           code="department_not_found")
+        rows = await repository.list_assignments(
+            conn, department_id, state.value if state else None, limit, offset
+        )
+    return dept, rows
+
+
+# --- HTTP: routing rules -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddRule:
+    category_code: str
+    area_prefix: str
+    department_id: str
+
+
+async def add_rule(pool: asyncpg.Pool, cmd: AddRule) -> tuple[RoutingRule, Department]:
+    """Add a routing rule; one rule per (category, area prefix)."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await repository.category_exists(conn, cmd.category_code):
+            raise Invalid(f"事件分类“{cmd.category_code}”不存在",
+                          f"unknown category '{cmd.category_code}'", code="unknown_category")
+        dept = await repository.get_department(conn, cmd.department_id)
+        if dept is None:
+            raise Invalid(f"部门“{cmd.department_id}”不存在",
+                          f"unknown department '{cmd.department_id}'", code="unknown_department")
+        rule = await repository.insert_rule(
+            conn, cmd.category_code, cmd.area_prefix, cmd.department_id
+        )
+        if rule is None:
+            raise await _rule_exists(conn, cmd)
+    log.info("routing_rule_added", rule_id=rule.id, category=rule.category_code,
+             area_prefix=rule.area_prefix, department_id=rule.department_id)
+    return rule, dept
+
+
+async def _rule_exists(conn: asyncpg.Connection, cmd: AddRule) -> Conflict:
+    """The 409 for a duplicate rule, naming the rule already there."""
+    existing = await repository.find_rule(conn, cmd.category_code, cmd.area_prefix)
+    if existing is None:  # deleted since the insert (not possible yet): say so plainly
+        return Conflict("该分类在该范围内的规则刚刚发生变化，请重试",
+                        "the rule for this category and area just changed; try again",
+                        code="rule_exists")
+    holder = await repository.get_department(conn, existing.department_id)
+    name = holder.name if holder else existing.department_id
+    return Conflict(
+        f"分类{existing.category_code}在{existing.area_prefix}范围内已有规则#{existing.id}"
+        f"（由{name}主办），不能重复添加",
+        f"rule #{existing.id} already routes category {existing.category_code} in"
+        f" {existing.area_prefix} (to department '{existing.department_id}')",
+        code="rule_exists",
+    )

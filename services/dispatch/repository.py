@@ -1,0 +1,229 @@
+"""Dispatch's SQL: one function per query."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.dispatch.domain import (
+    Assignment,
+    AssignmentState,
+    Department,
+    Role,
+    RoutingRule,
+)
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name: str
+    parent_code: str | None
+
+
+@dataclass(frozen=True)
+class WaitingCase:
+    """A whistled case waiting for manual dispatch (人工派单)."""
+
+    case_id: UUID
+    case_no: str
+    area_path: str
+    category: str
+    priority: str
+    description: str
+    departments: list[str]
+    note: str | None
+    reason: str
+    whistled_at: datetime
+    queued_at: datetime
+
+
+# --- reference data --------------------------------------------------------------------
+
+
+async def list_categories(conn: asyncpg.Connection) -> list[Category]:
+    rows = await conn.fetch("SELECT code, name, parent_code FROM categories ORDER BY code")
+    return [Category(**dict(r)) for r in rows]
+
+
+async def category_exists(conn: asyncpg.Connection, code: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM categories WHERE code = $1", code))
+
+
+async def list_departments(conn: asyncpg.Connection) -> list[Department]:
+    rows = await conn.fetch("SELECT id, name, kind FROM departments ORDER BY id")
+    return [Department(**dict(r)) for r in rows]
+
+
+async def get_department(conn: asyncpg.Connection, department_id: str) -> Department | None:
+    row = await conn.fetchrow("SELECT id, name, kind FROM departments WHERE id = $1", department_id)
+    return Department(**dict(row)) if row else None
+
+
+_RULE_COLUMNS = "id, category_code, area_prefix, department_id"
+
+
+async def list_rules(conn: asyncpg.Connection, category: str | None = None) -> list[RoutingRule]:
+    rows = await conn.fetch(
+        f"SELECT {_RULE_COLUMNS} FROM routing_rules"
+        " WHERE $1::text IS NULL OR category_code = $1 ORDER BY category_code, area_prefix, id",
+        category,
+    )
+    return [RoutingRule(**dict(r)) for r in rows]
+
+
+async def find_rule(conn: asyncpg.Connection, category: str, area_prefix: str) -> RoutingRule | None:
+    row = await conn.fetchrow(
+        f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE category_code = $1 AND area_prefix = $2",
+        category, area_prefix,
+    )
+    return RoutingRule(**dict(row)) if row else None
+
+
+async def insert_rule(
+    conn: asyncpg.Connection, category: str, area_prefix: str, department_id: str
+) -> RoutingRule | None:
+    """Add a rule; None when (category, area prefix) already has one."""
+    row = await conn.fetchrow(
+        "INSERT INTO routing_rules (category_code, area_prefix, department_id)"
+        " VALUES ($1, $2, $3) ON CONFLICT (category_code, area_prefix) DO NOTHING"
+        f" RETURNING {_RULE_COLUMNS}",
+        category, area_prefix, department_id,
+    )
+    return RoutingRule(**dict(row)) if row else None
+
+
+# --- assignments -----------------------------------------------------------------------
+
+_ASSIGNMENT_COLUMNS = (
+    "a.id, a.case_id, a.case_no, a.department_id, d.name AS department_name, a.role, a.state,"
+    " a.rule_id, a.reason, a.area_path, a.category, a.priority, a.description, a.note,"
+    " a.result, a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at"
+)
+
+
+def _assignment(r: asyncpg.Record) -> Assignment:
+    data = dict(r)
+    data["role"] = Role(data["role"])
+    data["state"] = AssignmentState(data["state"])
+    return Assignment(**data)
+
+
+async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
+    """Insert unless the case is already open at that department; True when inserted."""
+    return bool(await conn.fetchval(
+        "INSERT INTO assignments (id, case_id, case_no, department_id, role, state, rule_id,"
+        " reason, area_path, category, priority, description, note, result, dispatched_at,"
+        " signed_for_at, resolved_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        " ON CONFLICT (case_id, department_id) WHERE state IN ('dispatched', 'signed_for')"
+        " DO NOTHING RETURNING true",
+        a.id, a.case_id, a.case_no, a.department_id, a.role.value, a.state.value, a.rule_id,
+        a.reason, a.area_path, a.category, a.priority, a.description, a.note, a.result,
+        a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at,
+    ))
+
+
+async def get_assignment(
+    conn: asyncpg.Connection, assignment_id: UUID, *, lock: bool = False
+) -> Assignment | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id WHERE a.id = $1"
+        + (" FOR UPDATE OF a" if lock else ""),
+        assignment_id,
+    )
+    return _assignment(row) if row else None
+
+
+async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
+    """Write back what the state machine may change."""
+    await conn.execute(
+        "UPDATE assignments SET state = $2, result = $3, signed_for_at = $4, resolved_at = $5,"
+        " updated_at = $6 WHERE id = $1",
+        a.id, a.state.value, a.result, a.signed_for_at, a.resolved_at, a.updated_at,
+    )
+
+
+async def list_assignments(
+    conn: asyncpg.Connection, department_id: str, state: str | None, limit: int, offset: int
+) -> list[Assignment]:
+    rows = await conn.fetch(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id"
+        " WHERE a.department_id = $1 AND ($2::text IS NULL OR a.state = $2)"
+        " ORDER BY a.dispatched_at DESC, a.id LIMIT $3 OFFSET $4",
+        department_id, state, limit, offset,
+    )
+    return [_assignment(r) for r in rows]
+
+
+# --- manual dispatch queue -------------------------------------------------------------
+
+
+async def queue_for_manual_dispatch(conn: asyncpg.Connection, w: WaitingCase) -> None:
+    """Put the case in the queue (again, with the latest whistle's facts if it was there)."""
+    await conn.execute(
+        "INSERT INTO manual_dispatch (case_id, case_no, area_path, category, priority,"
+        " description, departments, note, reason, whistled_at, queued_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " ON CONFLICT (case_id) DO UPDATE SET case_no = EXCLUDED.case_no,"
+        " area_path = EXCLUDED.area_path, category = EXCLUDED.category,"
+        " priority = EXCLUDED.priority, description = EXCLUDED.description,"
+        " departments = EXCLUDED.departments, note = EXCLUDED.note, reason = EXCLUDED.reason,"
+        " whistled_at = EXCLUDED.whistled_at, queued_at = EXCLUDED.queued_at, cleared_at = NULL",
+        w.case_id, w.case_no, w.area_path, w.category, w.priority, w.description,
+        w.departments, w.note, w.reason, w.whistled_at, w.queued_at,
+    )
+
+
+async def clear_manual_dispatch(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE manual_dispatch SET cleared_at = $2 WHERE case_id = $1 AND cleared_at IS NULL",
+        case_id, at,
+    )
+
+
+async def list_waiting(conn: asyncpg.Connection, limit: int, offset: int) -> list[WaitingCase]:
+    rows = await conn.fetch(
+        "SELECT case_id, case_no, area_path, category, priority, description, departments,"
+        " note, reason, whistled_at, queued_at FROM manual_dispatch WHERE cleared_at IS NULL"
+        " ORDER BY queued_at, case_id LIMIT $1 OFFSET $2",
+        limit, offset,
+    )
+    return [WaitingCase(**{**dict(r), "departments": list(r["departments"])}) for r in rows]
+
+
+# --- demo data (upserts) ---------------------------------------------------------------
+
+
+async def upsert_departments(conn: asyncpg.Connection, rows: list[tuple[str, str, str]]) -> None:
+    await conn.executemany(
+        "INSERT INTO departments (id, name, kind) VALUES ($1, $2, $3)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
+        rows,
+    )
+
+
+async def upsert_categories(
+    conn: asyncpg.Connection, rows: list[tuple[str, str, str | None]]
+) -> None:
+    """Parents must come before their children in ``rows``."""
+    await conn.executemany(
+        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)"
+        " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,"
+        " parent_code = EXCLUDED.parent_code",
+        rows,
+    )
+
+
+async def upsert_rules(conn: asyncpg.Connection, rows: list[tuple[str, str, str]]) -> None:
+    await conn.executemany(
+        "INSERT INTO routing_rules (category_code, area_prefix, department_id)"
+        " VALUES ($1, $2, $3) ON CONFLICT (category_code, area_prefix)"
+        " DO UPDATE SET department_id = EXCLUDED.department_id",
+        rows,
+    )

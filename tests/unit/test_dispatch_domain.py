@@ -1,0 +1,194 @@
+"""Dispatch's domain: routing (派单) and the assignment state machine (报到 → 办结)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from services.dispatch.domain import (
+    Assignment,
+    AssignmentState,
+    Department,
+    NotYourAssignment,
+    Role,
+    RoutingRule,
+    covers,
+    most_specific_rule,
+    route,
+)
+from shared import demo
+from shared.errors import Conflict, Invalid
+
+DEPARTMENTS = {d: Department(d, name, kind) for d, name, kind in demo.DEPARTMENTS}
+RULES = [RoutingRule(i, c, p, d) for i, (c, p, d) in enumerate(demo.ROUTING_RULES, start=1)]
+GRID_YA0101 = "YA/YA01/YA0101/YA0101-01"
+GRID_YA0201 = "YA/YA02/YA0201/YA0201-03"
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def decide(category: str, area_path: str, named: list[str] | None = None,
+           rules: list[RoutingRule] | None = None):
+    return route(category=category, area_path=area_path, rules=RULES if rules is None else rules,
+                 named=named or [], departments=DEPARTMENTS)
+
+
+# --- area matching ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "path", "expected"),
+    [
+        ("YA", "YA", True),
+        ("YA", GRID_YA0101, True),
+        ("YA/YA01", GRID_YA0101, True),
+        (GRID_YA0101, GRID_YA0101, True),
+        ("YA/YA0", GRID_YA0101, False),           # a string prefix, not an ancestor
+        ("YA/YA01/YA0101/YA0101-0", GRID_YA0101, False),
+        ("YA/YA02", GRID_YA0101, False),
+        ("YAX", "YA", False),
+        (GRID_YA0101, "YA/YA01", False),          # a descendant does not cover its parent
+    ],
+)
+def test_covers_only_the_area_and_its_descendants(prefix, path, expected):
+    assert covers(prefix, path) is expected
+
+
+def test_most_specific_rule_wins_whatever_the_order():
+    rules = [
+        RoutingRule(1, "E0101", "YA", "cg"),
+        RoutingRule(2, "E0101", "YA/YA01/YA0101", "wy-jx"),
+        RoutingRule(3, "E0101", "YA/YA01", "zj"),
+    ]
+    for ordering in (rules, rules[::-1]):
+        assert most_specific_rule(ordering, GRID_YA0101).id == 2
+    assert most_specific_rule(rules, "YA/YA01/YA0102/YA0102-01").id == 3
+    assert most_specific_rule(rules, "YA/YA03/YA0301/YA0301-01").id == 1
+    assert most_specific_rule(rules, "XB/XB01") is None
+
+
+# --- routing -----------------------------------------------------------------------------
+
+
+def test_rule_routes_to_the_lead_department_with_a_reason_naming_the_rule():
+    decision = decide("E0101", GRID_YA0101)
+    assert decision.routable
+    (only,) = decision.routes
+    rule = next(r for r in RULES if r.category_code == "E0101" and r.area_prefix == "YA")
+    assert (only.department_id, only.role, only.rule_id) == ("cg", Role.LEAD, rule.id)
+    assert only.department_name == "榆安区城市管理局"
+    assert only.reason == f"规则#{rule.id}：分类E0101在YA范围内由榆安区城市管理局主办"
+
+
+def test_property_company_rule_beats_the_district_rule():
+    inside = decide("E0103", GRID_YA0201).routes[0]
+    outside = decide("E0103", "YA/YA02/YA0202/YA0202-01").routes[0]
+    assert inside.department_id == "wy-jx"
+    assert "YA/YA02/YA0201范围内由锦绣物业公司主办" in inside.reason
+    assert outside.department_id == "zj"
+
+
+def test_only_rules_of_the_case_category_count():
+    rules = [RoutingRule(9, "E0102", GRID_YA0101, "wy-jx"), RoutingRule(1, "E0101", "YA", "cg")]
+    assert decide("E0101", GRID_YA0101, rules=rules).routes[0].rule_id == 1
+
+
+def test_named_departments_take_precedence_first_leads_others_co_handle():
+    decision = decide("E0101", GRID_YA0101, named=["zj", "cg", "zj", "xf"])
+    assert [(r.department_id, r.role, r.rule_id) for r in decision.routes] == [
+        ("zj", Role.LEAD, None), ("cg", Role.CO, None), ("xf", Role.CO, None),
+    ]
+    assert decision.routes[0].reason == "社区吹哨点名：由榆安区住房和城乡建设局主办"
+    assert "榆安区城市管理局协办" in decision.routes[1].reason
+    assert "榆安区住房和城乡建设局主办" in decision.routes[1].reason
+
+
+def test_unknown_named_departments_are_ignored_with_a_note():
+    decision = decide("E0101", GRID_YA0101, named=["nope", "cg"])
+    assert [(r.department_id, r.role) for r in decision.routes] == [("cg", Role.LEAD)]
+    assert "点名部门“nope”不存在，已忽略" in decision.routes[0].reason
+
+
+def test_only_unknown_named_departments_fall_back_to_the_rules_keeping_the_note():
+    decision = decide("E0101", GRID_YA0101, named=["nope"])
+    (only,) = decision.routes
+    assert only.department_id == "cg" and only.rule_id is not None
+    assert only.reason.startswith("规则#") and "点名部门“nope”不存在，已忽略" in only.reason
+
+
+@pytest.mark.parametrize(
+    ("category", "area_path"),
+    [("E0101", "XB/XB01/XB0101/XB0101-01"), ("C01", GRID_YA0101), ("Z9999", GRID_YA0101)],
+)
+def test_no_rule_no_named_department_is_unroutable_with_a_reason(category, area_path):
+    decision = decide(category, area_path, named=["ghost"])
+    assert not decision.routable and decision.routes == ()
+    assert decision.reason.startswith(f"分类{category}在{area_path}范围内没有匹配的派单规则")
+    assert "待人工派单" in decision.reason and "点名部门“ghost”不存在" in decision.reason
+
+
+# --- the assignment state machine --------------------------------------------------------
+
+
+def dispatched(department_id: str = "cg") -> Assignment:
+    return Assignment(
+        id=uuid4(), case_id=uuid4(), case_no="YA20260501-0001", department_id=department_id,
+        department_name=DEPARTMENTS[department_id].name, role=Role.LEAD,
+        state=AssignmentState.DISPATCHED, rule_id=1, reason="规则#1", area_path=GRID_YA0101,
+        category="E0101", priority="normal", description="乱堆物料", note=None, result=None,
+        dispatched_at=T0, signed_for_at=None, resolved_at=None, updated_at=T0,
+    )
+
+
+def test_sign_for_then_resolve():
+    a = dispatched()
+    signed = a.sign_for("cg", T0 + timedelta(minutes=5))
+    assert signed.state is AssignmentState.SIGNED_FOR
+    assert signed.signed_for_at == signed.updated_at == T0 + timedelta(minutes=5)
+    assert a.state is AssignmentState.DISPATCHED  # the original is untouched
+    done = signed.resolve("cg", "  已清运完毕  ", T0 + timedelta(hours=2))
+    assert done.state is AssignmentState.RESOLVED
+    assert done.result == "已清运完毕"
+    assert done.resolved_at == T0 + timedelta(hours=2)
+
+
+def test_resolve_before_sign_for_is_a_conflict():
+    with pytest.raises(Conflict) as err:
+        dispatched().resolve("cg", "已处理", T0)
+    assert err.value.status_code == 409 and err.value.code == "invalid_state"
+    assert "须先报到" in err.value.zh
+
+
+def test_sign_for_twice_and_resolve_twice_are_conflicts():
+    signed = dispatched().sign_for("cg", T0)
+    with pytest.raises(Conflict, match="cannot be signed for"):
+        signed.sign_for("cg", T0)
+    done = signed.resolve("cg", "已处理", T0)
+    for act in (lambda: done.resolve("cg", "再次", T0), lambda: done.sign_for("cg", T0)):
+        with pytest.raises(Conflict) as err:
+            act()
+        assert err.value.code == "invalid_state"
+
+
+def test_another_department_may_not_act():
+    a = dispatched("cg")
+    with pytest.raises(NotYourAssignment) as err:
+        a.sign_for("zj", T0)
+    assert err.value.status_code == 403 and err.value.code == "not_your_assignment"
+    assert "榆安区城市管理局" in err.value.zh
+    signed = a.sign_for("cg", T0)
+    with pytest.raises(NotYourAssignment):
+        signed.resolve("zj", "已处理", T0)
+    # The department is checked before the state: a stranger learns nothing about it.
+    with pytest.raises(NotYourAssignment):
+        a.resolve("zj", "已处理", T0)
+
+
+@pytest.mark.parametrize("result", ["", "   ", "\n\t"])
+def test_resolve_needs_a_result(result):
+    signed = dispatched().sign_for("cg", T0)
+    with pytest.raises(Invalid) as err:
+        signed.resolve("cg", result, T0)
+    assert err.value.status_code == 422 and err.value.code == "result_required"
+
