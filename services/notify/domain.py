@@ -95,7 +95,9 @@ def select_recipients(notice: CaseNotice, candidates: Iterable[Recipient]) -> li
     case's area (at any level above it) and hurries (督办) the late department too."""
     chosen: dict[str, Recipient] = {}
     for r in candidates:
-        is_department = r.kind is RecipientKind.DEPARTMENT and r.department_id == notice.department_id
+        is_department = (
+            r.kind is RecipientKind.DEPARTMENT and r.department_id == notice.department_id
+        )
         is_supervisor = (
             notice.kind is NoticeKind.OVERDUE
             and r.kind is RecipientKind.SUPERVISOR
@@ -202,6 +204,12 @@ def status_after_failure(attempts: int, max_attempts: int, *, gone: bool = False
     """After ``attempts`` failed scheduled attempts: try again later, or park it as dead.
     An endpoint answering 410 Gone is parked at once (Standard Webhooks' convention)."""
     return DeliveryStatus.DEAD if gone or attempts >= max_attempts else DeliveryStatus.PENDING
+
+
+def webhook_message_id(event_id: str, recipient_id: str) -> str:
+    """The Standard Webhooks ``webhook-id``: the same for every attempt and replay of one
+    delivery, so that a receiver can drop duplicates."""
+    return f"msg_{event_id.replace('-', '')}_{recipient_id}"
 
 
 def is_success(status_code: int) -> bool:

@@ -1,0 +1,10 @@
+from pathlib import Path
+
+from services.notify.config import Settings
+from services.notify.demo import seed_demo
+from services.notify.main import create_app
+from shared import cli
+
+if __name__ == "__main__":
+    cli.run(settings_factory=Settings, create_app=create_app,
+            migrations_dir=Path(__file__).parent / "migrations", seed_demo=seed_demo)

@@ -1,0 +1,207 @@
+"""Notify's rules without infrastructure: who hears what, what it says, when to retry."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+
+from services.notify import domain
+from services.notify.domain import (
+    CaseNotice,
+    DeliveryStatus,
+    NoticeKind,
+    Recipient,
+    RecipientKind,
+)
+from shared.errors import Conflict, Invalid
+
+CASE_ID = "7b0c6f5e-2a4b-4c1e-9d7a-0f3e8b1c2d3e"
+AREA = "YA/YA01/YA0101/YA0101-03"
+
+DISPATCHED = CaseNotice(
+    kind=NoticeKind.DISPATCHED, case_id=CASE_ID, case_no="YA20261122-0001", category="E0101",
+    area_path=AREA, priority="normal", department_id="cg", department_name="榆安区城市管理局",
+    role="lead", description="楼下空地乱堆建筑垃圾",
+)
+OVERDUE = CaseNotice(
+    kind=NoticeKind.OVERDUE, case_id=CASE_ID, case_no="YA20261122-0001", category="E0101",
+    area_path=AREA, priority="urgent", department_id="cg", department_name="榆安区城市管理局",
+    clock="sign_for", due_at=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+)
+
+
+def dept(rid: str, department_id: str) -> Recipient:
+    return Recipient(id=rid, name=rid, kind=RecipientKind.DEPARTMENT, department_id=department_id)
+
+
+def sup(rid: str, area: str) -> Recipient:
+    return Recipient(id=rid, name=rid, kind=RecipientKind.SUPERVISOR, area_path=area)
+
+
+EVERYONE = [
+    dept("duty-cg", "cg"), dept("duty-cg-night", "cg"), dept("duty-zj", "zj"),
+    sup("sup-district", "YA"), sup("sup-ya01", "YA/YA01"), sup("sup-ya0101", "YA/YA01/YA0101"),
+    sup("sup-grid", AREA), sup("sup-ya02", "YA/YA02"), sup("sup-prefix-trap", "YA/YA0"),
+    sup("sup-ya010", "YA/YA01/YA010"), sup("sup-deeper", AREA + "/unit-1"),
+]
+
+
+# --- who hears what ---------------------------------------------------------------------
+
+
+def ids(rs: list[Recipient]) -> list[str]:
+    return [r.id for r in rs]
+
+
+def test_a_dispatch_goes_to_the_departments_desks_only():
+    assert ids(domain.select_recipients(DISPATCHED, EVERYONE)) == ["duty-cg", "duty-cg-night"]
+
+
+def test_overdue_reaches_supervisors_above_the_case_and_hurries_the_department():
+    got = ids(domain.select_recipients(OVERDUE, EVERYONE))
+    assert got == sorted(["duty-cg", "duty-cg-night", "sup-district", "sup-ya01", "sup-ya0101",
+                          "sup-grid"])
+    # another street, a code that is only a string prefix, a level below: none of them
+    assert not {"sup-ya02", "sup-prefix-trap", "sup-ya010", "sup-deeper", "duty-zj"} & set(got)
+
+
+def test_nobody_listening_is_an_empty_list_and_duplicates_collapse():
+    assert domain.select_recipients(DISPATCHED, [dept("duty-zj", "zj")]) == []
+    twice = [dept("duty-cg", "cg"), dept("duty-cg", "cg")]
+    assert ids(domain.select_recipients(DISPATCHED, twice)) == ["duty-cg"]
+
+
+def test_ancestor_paths_and_covers():
+    assert domain.ancestor_paths("YA/YA01/YA0101") == ["YA", "YA/YA01", "YA/YA01/YA0101"]
+    assert domain.covers("YA/YA01", "YA/YA01/YA0101")
+    assert domain.covers("YA/YA01", "YA/YA01")
+    assert not domain.covers("YA/YA0", "YA/YA01/YA0101")
+    assert not domain.covers("YA/YA01/YA0101", "YA/YA01")
+
+
+# --- what the message says ----------------------------------------------------------------
+
+
+def test_dispatch_message_in_chinese_and_english():
+    m = domain.render(DISPATCHED, RecipientKind.DEPARTMENT)
+    assert m.body_zh.startswith(
+        "【派单】案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），请及时签收报到。"
+    )
+    assert f"位置：{AREA}" in m.body_zh and "楼下空地乱堆建筑垃圾" in m.body_zh
+    assert m.title_zh == "【派单】案件YA20261122-0001已派至榆安区城市管理局"
+    assert m.body_en.startswith("[Dispatched] Case YA20261122-0001 (E0101) has been assigned to "
+                                "榆安区城市管理局 as lead; please sign for it promptly.")
+    assert m.link == f"/cases/{CASE_ID}"
+    assert m.body_zh.endswith(f"详情：/cases/{CASE_ID}") and m.link in m.body_en
+
+
+def test_overdue_message_names_clock_deadline_in_beijing_time_and_audience():
+    to_sup = domain.render(OVERDUE, RecipientKind.SUPERVISOR)
+    to_dept = domain.render(OVERDUE, RecipientKind.DEPARTMENT)
+    assert to_sup.title_zh == "【超时】（紧急）案件YA20261122-0001签收报到已超时"
+    assert "榆安区城市管理局签收报到已超时（时限2026-11-22 10:00（北京时间））" in to_sup.body_zh
+    assert "请督办" in to_sup.body_zh and "请立即办理" in to_dept.body_zh
+    assert "sign-for deadline (2026-11-22 10:00 (UTC+8))" in to_sup.body_en
+    assert to_sup.title_en.startswith("[Overdue] (urgent) Case YA20261122-0001")
+
+
+def test_link_base_and_unknown_clock():
+    m = domain.render(
+        CaseNotice(**{**OVERDUE.__dict__, "clock": "visit", "due_at": None}),
+        RecipientKind.SUPERVISOR, "https://whistle.example.cn/",
+    )
+    assert m.link == f"https://whistle.example.cn/cases/{CASE_ID}"
+    assert "visit已超时（时限未知）" in m.body_zh
+
+
+def test_webhook_body_is_standard_webhooks_shaped():
+    m = domain.render(DISPATCHED, RecipientKind.DEPARTMENT)
+    at = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+    body = domain.webhook_body(DISPATCHED, m, event_id="e-1", recipient_id="duty-cg",
+                               occurred_at=at)
+    assert body["type"] == "case.dispatched" and body["timestamp"] == at.isoformat()
+    data = body["data"]
+    assert data["case_no"] == "YA20261122-0001" and data["recipient_id"] == "duty-cg"
+    assert data["text"] == {"zh": m.body_zh, "en": m.body_en} and data["link"] == m.link
+
+
+# --- retries -------------------------------------------------------------------------------
+
+
+def test_backoff_is_exponential_capped_and_jittered():
+    full = [domain.retry_delay(n, base=30, cap=3600, rand=1.0) for n in range(1, 9)]
+    assert full == [30, 60, 120, 240, 480, 960, 1920, 3600]
+    assert domain.retry_delay(3, base=30, cap=3600, rand=0.0) == 60  # half of 120
+    for _ in range(200):
+        assert 15 <= domain.retry_delay(1, base=30, cap=3600) <= 30
+        assert 1800 <= domain.retry_delay(20, base=30, cap=3600) <= 3600
+
+
+def test_after_failure_retry_until_the_last_attempt_then_dead():
+    assert domain.status_after_failure(1, 6) is DeliveryStatus.PENDING
+    assert domain.status_after_failure(5, 6) is DeliveryStatus.PENDING
+    assert domain.status_after_failure(6, 6) is DeliveryStatus.DEAD
+    assert domain.status_after_failure(1, 6, gone=True) is DeliveryStatus.DEAD
+
+
+@pytest.mark.parametrize(("code", "ok", "transient"), [
+    (200, True, False), (204, True, False), (301, False, False), (400, False, False),
+    (404, False, False), (408, False, True), (429, False, True), (500, False, True),
+    (503, False, True),
+])
+def test_status_codes(code, ok, transient):
+    assert domain.is_success(code) is ok
+    assert domain.is_transient(code) is transient
+
+
+def test_only_dead_deliveries_can_be_replayed():
+    domain.check_replay(DeliveryStatus.DEAD)
+    for status in (DeliveryStatus.SENT, DeliveryStatus.PENDING):
+        with pytest.raises(Conflict) as err:
+            domain.check_replay(status)
+        assert err.value.code == "not_dead" and "dead" in err.value.zh
+
+
+def test_webhook_message_id_is_stable():
+    a = domain.webhook_message_id(CASE_ID, "duty-cg")
+    assert a == domain.webhook_message_id(CASE_ID, "duty-cg")
+    assert a != domain.webhook_message_id(CASE_ID, "duty-zj")
+
+
+# --- recipients --------------------------------------------------------------------------------
+
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def test_valid_recipients_pass():
+    domain.validate_recipient(Recipient(
+        id="duty-cg", name="城管值班室", kind=RecipientKind.DEPARTMENT, department_id="cg",
+        webhook_url="https://hooks.example.cn/whistle?x=1", webhook_secret=SECRET,
+    ))
+    domain.validate_recipient(sup("sup-ya01", "YA/YA01"))
+
+
+@pytest.mark.parametrize(("recipient", "code"), [
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT), "department_required"),
+    (Recipient(id="a", name="a", kind=RecipientKind.SUPERVISOR), "area_required"),
+    (sup("a", "YA//YA01"), "invalid_area_path"),
+    (sup("a", "/YA"), "invalid_area_path"),
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+               webhook_url="not a url"), "invalid_webhook_url"),
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+               webhook_url="ftp://example.cn/x"), "invalid_webhook_url"),
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+               webhook_url="http://:80/x"), "invalid_webhook_url"),
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+               webhook_url="http://example.cn:99999/x"), "invalid_webhook_url"),
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+               webhook_secret="whsec_short"), "invalid_webhook_secret"),
+    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+               webhook_secret="not base64 at all!"), "invalid_webhook_secret"),
+])
+def test_invalid_recipients_are_refused_with_a_chinese_message(recipient, code):
+    with pytest.raises(Invalid) as err:
+        domain.validate_recipient(recipient)
+    assert err.value.code == code and err.value.zh and err.value.en
