@@ -37,8 +37,9 @@ def run(
         asyncio.run(migrate(settings, migrations_dir))
     elif args.command == "seed-demo":
         if seed_demo is None:
-            parser.error("this service has no demo data")
-        asyncio.run(seed_demo(settings))
+            print(f"{settings.service_name}: no demo data to load")
+        else:
+            asyncio.run(seed_demo(settings))
     else:
         uvicorn.run(
             create_app(settings),

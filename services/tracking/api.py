@@ -1,0 +1,148 @@
+"""Tracking's HTTP routes for supervisors (督办): a case's full history, the overdue board."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from services.tracking import domain, handlers
+from services.tracking.domain import STATUS_ZH, AssignmentState, CaseStatus, CaseView
+from services.tracking.repository import AssignmentRow
+from shared.events import Priority
+from shared.service import pool
+
+router = APIRouter(tags=["supervision"])
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
+
+EVENT_ZH = {
+    "case.reported": "网格上报",
+    "case.whistled": "社区吹哨",
+    "case.unroutable": "待人工派单",
+    "case.dispatched": "派单",
+    "case.signed_for": "部门报到",
+    "case.resolved": "部门办结",
+    "case.closed": "核查结案",
+    "case.overdue": "超时",
+}
+
+
+class CaseOut(BaseModel):
+    case_id: UUID
+    case_no: str
+    area_path: str
+    category: str
+    priority: Priority
+    status: CaseStatus
+    status_label: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, case_id: UUID, c: CaseView) -> CaseOut:
+        return cls(case_id=case_id, case_no=c.case_no, area_path=c.area_path,
+                   category=c.category, priority=Priority(c.priority), status=c.status,
+                   status_label=STATUS_ZH[c.status], updated_at=c.updated_at)
+
+
+class AssignmentOut(BaseModel):
+    assignment_id: UUID
+    department_id: str
+    department_name: str | None
+    role: str | None
+    state: AssignmentState
+    dispatched_at: datetime | None
+    signed_for_at: datetime | None
+    resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, a: AssignmentRow) -> AssignmentOut:
+        return cls(**{k: v for k, v in asdict(a).items() if k in cls.model_fields})
+
+
+class TimelineEventOut(BaseModel):
+    event_id: UUID
+    type: str
+    label: str
+    version: int
+    occurred_at: datetime
+    producer: str
+    correlation_id: str | None
+    causation_id: UUID | None
+    actor: dict[str, Any] | None
+    payload: dict[str, Any]
+    recorded_at: datetime
+
+
+class TimelineOut(BaseModel):
+    case: CaseOut
+    assignments: list[AssignmentOut]
+    events: list[TimelineEventOut]
+
+
+@router.get("/cases/{case_id}/timeline", response_model=TimelineOut,
+            summary="A case's full history, in the order things happened (案件全过程)")
+async def case_timeline(case_id: UUID, db: Pool) -> TimelineOut:
+    history = await handlers.case_history(db, case_id)
+    return TimelineOut(
+        case=CaseOut.of(case_id, history.case),
+        assignments=[AssignmentOut.of(a) for a in history.assignments],
+        events=[TimelineEventOut(**dict(r), label=EVENT_ZH.get(r["type"], r["type"]))
+                for r in history.events],
+    )
+
+
+class OverdueOut(BaseModel):
+    case_id: UUID
+    case_no: str
+    area_path: str
+    category: str
+    priority: Priority
+    status: CaseStatus
+    assignment_id: UUID
+    department_id: str
+    department_name: str | None
+    clock: str
+    due_at: datetime
+    fired_at: datetime
+    overdue_seconds: float
+    overdue_label: str
+
+
+class BoardOut(BaseModel):
+    as_of: datetime
+    items: list[OverdueOut]
+
+
+@router.get("/overdue", response_model=BoardOut,
+            summary="The overdue board: dispatches not signed for in time, most late first "
+            "(超时督办)")
+async def overdue(
+    db: Pool,
+    area: Annotated[str | None, Query(min_length=1, max_length=200,
+                                      description="area path prefix, e.g. YA/YA01")] = None,
+    department_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> BoardOut:
+    now = datetime.now(UTC)
+    entries = await handlers.overdue_board(
+        db, area_prefix=area.rstrip("/") if area else None, department_id=department_id,
+        limit=limit, offset=offset,
+    )
+    return BoardOut(as_of=now, items=[_board_item(e, now) for e in entries])
+
+
+def _board_item(e: domain.OverdueEntry, now: datetime) -> OverdueOut:
+    late = e.late_by(now)
+    return OverdueOut(
+        case_id=e.case_id, case_no=e.case_no, area_path=e.area_path, category=e.category,
+        priority=Priority(e.priority), status=e.status, assignment_id=e.assignment_id,
+        department_id=e.department_id, department_name=e.department_name, clock=e.clock.value,
+        due_at=e.due_at, fired_at=e.fired_at, overdue_seconds=round(late.total_seconds(), 3),
+        overdue_label=domain.lateness_label(late),
+    )

@@ -1,0 +1,29 @@
+"""Tracking follows every case event from intake and dispatch into one timeline."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+
+from services.tracking import handlers
+from services.tracking.config import Settings
+from shared.broker import EventConsumer
+from shared.events import Topics
+from shared.service import Runtime
+
+
+def register(rt: Runtime, settings: Settings) -> None:
+    record = partial(
+        handlers.record_case_event,
+        sign_for_deadline=timedelta(seconds=settings.sign_for_deadline_seconds),
+    )
+    timeline = EventConsumer(
+        service="tracking", name="timeline", pool=rt.get_pool, broker=rt.broker,
+        max_attempts=settings.consumer_max_attempts,
+        handlers={event_type: record for event_type in handlers.CONSUMED_TYPES},
+    )
+    timeline.subscribe(
+        Topics.INTAKE, Topics.DISPATCH,
+        description="Every case event → the case timeline, the read model and the deadline "
+        "timers (the sign-for clock starts at dispatch, stops at sign-for)",
+    )

@@ -1,0 +1,178 @@
+"""Tracking's rules: the case as supervisors see it, assignments, clocks and the overdue board.
+
+Standard library only; no I/O, no clock (callers pass ``now``). Events from different
+producers may arrive out of order and twice, so every rule here only moves things forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+
+class CaseStatus(StrEnum):
+    REPORTED = "reported"      # 已上报
+    WHISTLED = "whistled"      # 已吹哨
+    UNROUTABLE = "unroutable"  # 待人工派单
+    DISPATCHED = "dispatched"  # 已派单
+    SIGNED_FOR = "signed_for"  # 部门已报到
+    RESOLVED = "resolved"      # 已办结待核查
+    CLOSED = "closed"          # 已结案
+
+
+STATUS_ZH = {
+    CaseStatus.REPORTED: "已上报",
+    CaseStatus.WHISTLED: "已吹哨",
+    CaseStatus.UNROUTABLE: "待人工派单",
+    CaseStatus.DISPATCHED: "已派单",
+    CaseStatus.SIGNED_FOR: "部门已报到",
+    CaseStatus.RESOLVED: "已办结待核查",
+    CaseStatus.CLOSED: "已结案",
+}
+
+_CASE_RANK = {status: rank for rank, status in enumerate(CaseStatus)}
+
+
+class AssignmentState(StrEnum):
+    DISPATCHED = "dispatched"  # 已派单，待报到
+    SIGNED_FOR = "signed_for"  # 已报到 (签收)
+    RESOLVED = "resolved"      # 已办结
+
+
+_ASSIGNMENT_RANK = {state: rank for rank, state in enumerate(AssignmentState)}
+
+
+class Clock(StrEnum):
+    """Which deadline a timer watches."""
+
+    SIGN_FOR = "sign_for"  # 签收/报到时限
+
+
+class TimerState(StrEnum):
+    PENDING = "pending"
+    FIRED = "fired"
+    CANCELLED = "cancelled"
+
+
+PRIORITY_RANK = {"urgent": 0, "normal": 1, "minor": 2}
+
+
+# --- the case read model ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """The case as tracking knows it; ``updated_at`` is when the newest event applied happened."""
+
+    case_no: str
+    area_path: str
+    category: str
+    priority: str
+    status: CaseStatus
+    updated_at: datetime
+
+
+def advance_case(current: CaseStatus, incoming: CaseStatus) -> CaseStatus:
+    """Progress only moves forward: a late event never rewinds the status."""
+    return incoming if _CASE_RANK[incoming] > _CASE_RANK[current] else current
+
+
+def merge_case(current: CaseView, incoming: CaseView) -> CaseView:
+    """Apply an event's view of the case: the newest event's facts (a whistle may raise the
+    priority), the most advanced status, the latest time."""
+    status = advance_case(current.status, incoming.status)
+    if incoming.updated_at >= current.updated_at:
+        return replace(incoming, status=status)
+    return replace(current, status=status)
+
+
+# --- assignments and their clocks ------------------------------------------------------------
+
+
+def advance_assignment(
+    current: AssignmentState | None, incoming: AssignmentState
+) -> AssignmentState:
+    """An assignment's state after an event; a dispatch arriving after its sign-for (another
+    partition, a replay) does not undo the sign-for."""
+    if current is None:
+        return incoming
+    return incoming if _ASSIGNMENT_RANK[incoming] > _ASSIGNMENT_RANK[current] else current
+
+
+def needs_sign_for_clock(state: AssignmentState) -> bool:
+    """Start the sign-for clock only while the department has not reported in yet."""
+    return state is AssignmentState.DISPATCHED
+
+
+def stops_sign_for_clock(state: AssignmentState) -> bool:
+    return state is not AssignmentState.DISPATCHED
+
+
+def sign_for_due_at(dispatched_at: datetime, deadline: timedelta) -> datetime:
+    """签收时限: counted from when the dispatch happened, not from when we heard of it."""
+    if deadline <= timedelta(0):
+        raise ValueError("a deadline must be positive")
+    return dispatched_at + deadline
+
+
+def should_fire(assignment: AssignmentState, case: CaseStatus) -> bool:
+    """A due sign-for timer alerts only if the step is still not done and the case is open.
+    (Signing for cancels the timer in the same transaction; this guards the rest.)"""
+    return assignment is AssignmentState.DISPATCHED and case is not CaseStatus.CLOSED
+
+
+def seconds_until_next_tick(now: datetime, next_due: datetime | None, poll_interval: float) -> float:
+    """The scheduler sleeps until the next timer is due, but never longer than the poll
+    interval (timers created meanwhile by the consumers are picked up at the next poll)."""
+    if next_due is None:
+        return poll_interval
+    return max(0.0, min(poll_interval, (next_due - now).total_seconds()))
+
+
+# --- the overdue board (超时督办) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverdueEntry:
+    timer_id: int
+    case_id: UUID
+    case_no: str
+    area_path: str
+    category: str
+    priority: str
+    status: CaseStatus
+    assignment_id: UUID
+    department_id: str
+    department_name: str | None
+    clock: Clock
+    due_at: datetime
+    fired_at: datetime
+
+    def late_by(self, now: datetime) -> timedelta:
+        return max(now - self.due_at, timedelta(0))
+
+
+def board_key(entry: OverdueEntry) -> tuple[datetime, int, int]:
+    """Most late first; among equally late ones the most urgent; then the older timer.
+    (The repository's ORDER BY mirrors this key, so LIMIT/OFFSET pages agree with it.)"""
+    return entry.due_at, PRIORITY_RANK.get(entry.priority, len(PRIORITY_RANK)), entry.timer_id
+
+
+def overdue_board(entries: list[OverdueEntry]) -> list[OverdueEntry]:
+    return sorted(entries, key=board_key)
+
+
+def lateness_label(late: timedelta) -> str:
+    """How late, for a person: ``超时 2小时5分``."""
+    minutes = int(late.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"超时 {days}天{hours}小时"
+    if hours:
+        return f"超时 {hours}小时{mins}分"
+    if mins:
+        return f"超时 {mins}分钟"
+    return "超时不足1分钟"

@@ -1,0 +1,213 @@
+"""Tracking's use cases: record a case event (timeline, read model, clocks), fire due timers,
+read a case's history and the overdue board. Each runs in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.tracking import domain, repository
+from services.tracking.domain import AssignmentState, CaseStatus, CaseView, Clock, TimerState
+from services.tracking.repository import AssignmentRow, DueTimer
+from shared import metrics, outbox
+from shared.errors import NotFound
+from shared.events import (
+    CaseClosed,
+    CaseDispatched,
+    CaseOverdue,
+    CaseReported,
+    CaseResolved,
+    CaseSignedFor,
+    CaseUnroutable,
+    CaseWhistled,
+    Envelope,
+    Priority,
+    new_event,
+)
+
+log = structlog.get_logger()
+
+PRODUCER = "tracking"
+
+STATUS_OF_EVENT = {
+    CaseReported.TYPE: CaseStatus.REPORTED,
+    CaseWhistled.TYPE: CaseStatus.WHISTLED,
+    CaseUnroutable.TYPE: CaseStatus.UNROUTABLE,
+    CaseDispatched.TYPE: CaseStatus.DISPATCHED,
+    CaseSignedFor.TYPE: CaseStatus.SIGNED_FOR,
+    CaseResolved.TYPE: CaseStatus.RESOLVED,
+    CaseClosed.TYPE: CaseStatus.CLOSED,
+}
+CONSUMED_TYPES = tuple(STATUS_OF_EVENT)
+_ASSIGNMENT_STATE_OF_EVENT = {
+    CaseDispatched.TYPE: AssignmentState.DISPATCHED,
+    CaseSignedFor.TYPE: AssignmentState.SIGNED_FOR,
+    CaseResolved.TYPE: AssignmentState.RESOLVED,
+}
+
+
+# --- consumed: every case event -----------------------------------------------------------------
+
+
+async def record_case_event(
+    conn: asyncpg.Connection, event: Envelope[Any], *, sign_for_deadline: timedelta
+) -> None:
+    """Append the event to its case's timeline, bring the read model up to date and start or
+    stop the clocks it concerns. Runs in the consumer's transaction (after the inbox claim)."""
+    if not await repository.append_event(conn, event):
+        return  # already on the timeline
+    await _apply_to_case(conn, event)
+    p = event.payload
+    if event.type == CaseDispatched.TYPE:
+        state = await _advance_assignment(conn, event, AssignmentState.DISPATCHED)
+        if domain.needs_sign_for_clock(state):
+            await repository.schedule_timer(
+                conn, case_id=event.case_id, assignment_id=p.assignment_id,
+                clock=Clock.SIGN_FOR,
+                due_at=domain.sign_for_due_at(event.occurred_at, sign_for_deadline),
+                correlation_id=event.correlation_id, causation_id=event.event_id,
+            )
+    elif event.type in (CaseSignedFor.TYPE, CaseResolved.TYPE):
+        state = await _advance_assignment(conn, event, _ASSIGNMENT_STATE_OF_EVENT[event.type])
+        if domain.stops_sign_for_clock(state):
+            await repository.cancel_assignment_timer(
+                conn, p.assignment_id, Clock.SIGN_FOR, event.occurred_at
+            )
+    elif event.type == CaseClosed.TYPE:
+        await repository.cancel_case_timers(conn, event.case_id, event.occurred_at)
+
+
+async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    p = event.payload
+    incoming = CaseView(
+        case_no=p.case_no, area_path=p.area_path, category=p.category,
+        priority=Priority(p.priority).value, status=STATUS_OF_EVENT[event.type],
+        updated_at=event.occurred_at,
+    )
+    if await repository.insert_case(conn, event.case_id, incoming):
+        return
+    current = await repository.get_case(conn, event.case_id, lock=True)
+    assert current is not None  # it exists: the insert found it
+    merged = domain.merge_case(current, incoming)
+    if merged != current:
+        await repository.update_case(conn, event.case_id, merged)
+
+
+async def _advance_assignment(
+    conn: asyncpg.Connection, event: Envelope[Any], incoming: AssignmentState
+) -> AssignmentState:
+    """Create the assignment from whichever of its events comes first; otherwise lock it and
+    move it forward. Returns the state it is in now."""
+    p = event.payload
+    at = event.occurred_at
+    row = AssignmentRow(
+        assignment_id=p.assignment_id, case_id=event.case_id, department_id=p.department_id,
+        department_name=getattr(p, "department_name", None), role=getattr(p, "role", None),
+        state=incoming,
+        dispatched_at=at if incoming is AssignmentState.DISPATCHED else None,
+        signed_for_at=at if incoming is AssignmentState.SIGNED_FOR else None,
+        resolved_at=at if incoming is AssignmentState.RESOLVED else None,
+    )
+    if await repository.insert_assignment(conn, row):
+        return incoming
+    current = await repository.lock_assignment_state(conn, p.assignment_id)
+    state = domain.advance_assignment(current, incoming)
+    if state is not incoming:
+        log.info("assignment_event_out_of_order", assignment_id=str(p.assignment_id),
+                 state=state.value, event_state=incoming.value)
+    await repository.update_assignment(conn, replace(row, state=state))
+    return state
+
+
+# --- the timer scheduler's work -----------------------------------------------------------------
+
+
+class Tick(NamedTuple):
+    claimed: int
+    fired: int
+
+
+async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int) -> Tick:
+    """One scheduler tick in ONE transaction: claim due timers (skipping rows another replica
+    holds), mark them fired, write each CaseOverdue to the outbox and to the timeline. A timer
+    moves pending → fired once, so a restart or a second replica neither loses nor doubles it."""
+    async with conn.transaction():
+        due = await repository.claim_due_timers(conn, now, limit)
+        if not due:
+            return Tick(0, 0)
+        fire, moot = [], []  # moot: the step was done or the case closed meanwhile
+        for t in due:
+            (fire if domain.should_fire(t.assignment_state, t.case.status) else moot).append(t)
+        await repository.settle_timers(conn, [t.id for t in fire], TimerState.FIRED, now)
+        await repository.settle_timers(conn, [t.id for t in moot], TimerState.CANCELLED, now)
+        alerts = [_overdue_event(t, now) for t in fire]
+        if alerts:
+            await outbox.add(conn, *alerts)
+        for alert in alerts:
+            await repository.append_event(conn, alert)
+    for t in fire:
+        metrics.TIMERS_FIRED.labels(PRODUCER, t.clock.value).inc()
+        log.info("timer_fired", case_id=str(t.case_id), assignment_id=str(t.assignment_id),
+                 clock=t.clock.value, due_at=t.due_at.isoformat(),
+                 late_seconds=round((now - t.due_at).total_seconds(), 3))
+    return Tick(len(due), len(fire))
+
+
+def _overdue_event(t: DueTimer, now: datetime) -> Envelope[Any]:
+    event = new_event(
+        CaseOverdue(
+            case_no=t.case.case_no, area_path=t.case.area_path, category=t.case.category,
+            priority=Priority(t.case.priority), assignment_id=t.assignment_id,
+            department_id=t.department_id, department_name=t.department_name or t.department_id,
+            clock=t.clock.value, due_at=t.due_at,
+        ),
+        case_id=t.case_id, producer=PRODUCER, occurred_at=now,
+    )
+    # The alert belongs to the dispatch that started the clock: same correlation chain.
+    return event.model_copy(update={
+        "correlation_id": t.correlation_id or event.correlation_id,
+        "causation_id": t.causation_id,
+    })
+
+
+async def timers_due(pool: asyncpg.Pool, now: datetime) -> tuple[int, datetime | None]:
+    async with pool.acquire() as conn:
+        due, next_due = await repository.timers_due(conn, now)
+    metrics.TIMERS_DUE.labels(PRODUCER).set(due)
+    return due, next_due
+
+
+# --- queries for supervisors --------------------------------------------------------------------
+
+
+class CaseHistory(NamedTuple):
+    case: CaseView
+    assignments: list[AssignmentRow]
+    events: list[asyncpg.Record]
+
+
+async def case_history(pool: asyncpg.Pool, case_id: UUID) -> CaseHistory:
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+        case = await repository.get_case(conn, case_id)
+        if case is None:
+            raise NotFound(f"案件 {case_id} 不存在或尚未同步到督办系统",
+                           f"case {case_id} not found (or not yet known to tracking)",
+                           code="case_not_found")
+        return CaseHistory(case, await repository.case_assignments(conn, case_id),
+                           await repository.timeline(conn, case_id))
+
+
+async def overdue_board(
+    pool: asyncpg.Pool, *, area_prefix: str | None, department_id: str | None,
+    limit: int, offset: int,
+) -> list[domain.OverdueEntry]:
+    async with pool.acquire() as conn:
+        entries = await repository.overdue_board(
+            conn, area_prefix=area_prefix, department_id=department_id, limit=limit, offset=offset,
+        )
+    return domain.overdue_board(entries)
