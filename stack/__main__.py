@@ -9,13 +9,13 @@ import signal
 import sys
 import time
 
-from stack.stack import ROOT, SERVICES, Stack, StackConfig
+from stack.stack import ROOT, SERVICES, PortInUse, Stack, StackConfig
 
 
 def _banner(stack: Stack) -> str:
     c = stack.config
     lines = ["", "Whistle 吹哨 is up — embedded default (one machine, no Docker).", ""]
-    for s in SERVICES:
+    for s in ("intake", "dispatch", "tracking", "notify"):
         u = stack.url(s)
         lines.append(f"  {s:<9} {u}   OpenAPI {u}/docs   AsyncAPI {u}/asyncapi")
     lines += [
@@ -31,8 +31,8 @@ def _banner(stack: Stack) -> str:
     return "\n".join(lines)
 
 
-def up() -> int:
-    config = StackConfig()
+def up(config: StackConfig | None = None) -> int:
+    config = config or StackConfig()
     config.data_dir.mkdir(parents=True, exist_ok=True)
     lock = open(config.data_dir / "stack.lock", "a+")  # noqa: SIM115 - held while we run
     try:
@@ -41,7 +41,7 @@ def up() -> int:
         lock.seek(0)
         pid = lock.read().strip() or "?"
         print(f"Whistle is already running (pid {pid}) with data in {config.data_dir}. "
-              "Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.",
+              f"Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.",
               file=sys.stderr)
         return 1
     lock.seek(0)
@@ -57,9 +57,15 @@ def up() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # also when started in the background (SIGINT ignored)
     stack = Stack(config)
     print("Starting PostgreSQL, the broker and the four services…", flush=True)
     try:
+        try:
+            stack.check_ports_free()
+        except PortInUse as exc:
+            print(f"Cannot start: {exc}.", file=sys.stderr)
+            return 1
         stack.start()
         print(_banner(stack), flush=True)
         while True:

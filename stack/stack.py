@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,10 @@ class StackConfig:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+class PortInUse(RuntimeError):
+    pass
 
 
 class Stack:
@@ -85,8 +90,25 @@ class Stack:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    def check_ports_free(self) -> None:
+        """Refuse to start over another program's port, rather than talk to it by mistake."""
+        c = self.config
+        wanted = {"PostgreSQL": c.pg_port, "broker": c.kafka_port,
+                  **{s: c.ports[s] for s in SERVICES}}
+        busy = []
+        for what, port in wanted.items():
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    busy.append(f"{what} 127.0.0.1:{port}")
+        if busy:
+            raise PortInUse("ports already in use by another program: " + ", ".join(busy))
+
     def start(self) -> None:
         c = self.config
+        self.check_ports_free()
         c.log_dir.mkdir(parents=True, exist_ok=True)
         self.postgres.init()
         self.postgres.start()
