@@ -10,6 +10,7 @@ retried a bounded number of times and then sent, with the error, to the dead-let
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -89,12 +90,10 @@ async def ensure_topics(bootstrap: str, topics: tuple[str, ...] = Topics.ALL, pa
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another starter won the race
                 await admin.create_topics(
                     [NewTopic(t, partitions, replication) for t in missing]
                 )
-            except TopicAlreadyExistsError:
-                pass
         return missing
     finally:
         await admin.close()

@@ -171,10 +171,11 @@ class OutboxRelay:
             conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(self._dsn)
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda _, ev=closed: ev.set())
                 await conn.add_listener("outbox", lambda *_: self._wake.set())
                 self._wake.set()  # catch up on anything written while we were away
-                while not conn.is_closed():
-                    await asyncio.sleep(self._poll_interval)
+                await closed.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -51,7 +51,7 @@ def up(config: StackConfig | None = None) -> int:
 
     stopping = False
 
-    def _stop(signum, frame) -> None:  # noqa: ARG001
+    def _stop(signum, frame) -> None:
         nonlocal stopping
         stopping = True
         raise KeyboardInterrupt

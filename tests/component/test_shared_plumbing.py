@@ -16,7 +16,7 @@ from shared import db, migrations, outbox
 from shared.broker import EventConsumer, start_broker
 from shared.events import CaseClosed, Priority, Topics, new_event
 from shared.outbox import OutboxRelay
-from tests.helpers import eventually, publish_event, publish_raw, read_topic
+from tests.helpers import eventually, publish_raw, read_topic
 
 
 def closed_event(case_id: uuid.UUID | None = None, note: str = "ok"):
@@ -65,7 +65,7 @@ async def test_concurrent_migrators_apply_each_migration_once(empty_db, tmp_path
 
 async def test_bad_migration_file_name_is_refused(tmp_path: Path):
     (tmp_path / "1_init.sql").write_text("SELECT 1;")
-    with pytest.raises(migrations.MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(migrations.MigrationError, match=r"NNNN_name\.sql"):
         migrations.load("svc", tmp_path)
 
 
@@ -172,7 +172,7 @@ async def test_relay_wakes_on_notify(outbox_db):
 
 @pytest.fixture
 async def consumer_setup(outbox_db, kafka_server):
-    dsn, pool = outbox_db
+    _, pool = outbox_db
     async with pool.acquire() as conn:
         await conn.execute("CREATE TABLE effects (event_id uuid, note text)")
     broker = KafkaBroker(kafka_server.bootstrap)

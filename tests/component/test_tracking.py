@@ -319,7 +319,7 @@ async def test_missed_sign_for_raises_one_alert_and_shows_on_the_board(tracking)
         checked_at = datetime.now(UTC)
         if checked_at < due:  # recorded before the deadline: not late yet
             assert not await on_board()
-        [item] = await eventually(lambda: on_board(), timeout=45, message="case on the board")
+        [item] = await eventually(on_board, timeout=45, message="case on the board")
         assert item["clock"] == "sign_for" and item["department_id"] == "cg"
         assert item["overdue_seconds"] >= 0 and item["overdue_label"].startswith("超时")
         assert datetime.fromisoformat(item["due_at"]) == due

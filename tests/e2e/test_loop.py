@@ -187,5 +187,5 @@ async def test_same_idempotency_key_and_a_redelivered_event_have_one_effect(stac
         resp = await http.get(f"{tracking}/cases/{case_id}/timeline")
         return [e["type"] for e in resp.json()["events"]] if resp.status_code == 200 else None
 
-    types = await eventually(lambda: timeline_types(), message="timeline")
+    types = await eventually(timeline_types, message="timeline")
     assert types.count("case.reported") == 1 and types.count("case.whistled") == 1
