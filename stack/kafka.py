@@ -43,6 +43,10 @@ class EmbeddedKafka:
                 time.sleep(0.1)
         raise TimeoutError(f"the broker did not listen on {self.port}; see {self.log_file}")
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return

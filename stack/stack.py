@@ -175,8 +175,53 @@ class Stack:
                 if pending:
                     time.sleep(0.3)
 
+    def quiesce(self, timeout: float = 20.0, quiet: float = 1.5) -> bool:
+        """Let work in flight settle before the in-memory broker goes away.
+
+        The embedded broker keeps messages in memory, so an event published but not yet
+        consumed would be lost with it. Wait (bounded) until every outbox is empty and no
+        consumer has handled anything for ``quiet`` seconds. Returns False on timeout.
+        """
+        return asyncio.run(self._quiesce(timeout, quiet))
+
+    async def _quiesce(self, limit: float, quiet: float) -> bool:
+        import asyncpg
+
+        deadline = time.monotonic() + limit
+        last: tuple[int, float] | None = None
+        stable_since = time.monotonic()
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                backlog = 0
+                handled = 0.0
+                for s in SERVICES:
+                    try:
+                        conn = await asyncpg.connect(self.dsn(s), timeout=2)
+                        try:
+                            backlog += await conn.fetchval(
+                                "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                        finally:
+                            await conn.close()
+                        text = (await client.get(self.url(s) + "/metrics")).text
+                        handled += sum(
+                            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                            if line.startswith("whistle_events_consumed_total{")
+                        )
+                    except (OSError, asyncpg.PostgresError, httpx.HTTPError):
+                        continue  # a service that is already down has nothing to settle
+                state = (backlog, handled)
+                if backlog or state != last:
+                    last, stable_since = state, time.monotonic()
+                elif time.monotonic() - stable_since >= quiet:
+                    return True
+                await asyncio.sleep(0.25)
+        return False
+
     def stop(self) -> None:
-        """Stop everything we started: services first (they flush), then broker, then database."""
+        """Stop everything we started: let in-flight events settle, then the services (they
+        finish in-flight work and flush their outbox), then the broker, then the database."""
+        if any(p.poll() is None for p in self.processes.values()) and self.kafka.running:
+            self.quiesce()
         for service in reversed(SERVICES):
             proc = self.processes.get(service)
             if proc is not None and proc.poll() is None:
