@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -60,6 +62,8 @@ class OutboxRelay:
         service: str,
         batch_size: int = 100,
         poll_interval: float = 2.0,
+        outbox_retention: timedelta = timedelta(hours=72),
+        inbox_retention: timedelta = timedelta(days=30),
     ) -> None:
         self._pool = pool
         self._dsn = dsn
@@ -67,6 +71,9 @@ class OutboxRelay:
         self._service = service
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._outbox_retention = outbox_retention
+        self._inbox_retention = inbox_retention
+        self._next_housekeeping = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -120,6 +127,21 @@ class OutboxRelay:
             with attempt:
                 await self._publish(row["topic"], row["key"].encode(), value, headers)
 
+    async def housekeeping(self) -> tuple[int, int]:
+        """Purge sent outbox rows and handled inbox ids past their retention."""
+        async with self._pool.acquire() as conn:
+            outbox_purged = await conn.fetchval(
+                "WITH gone AS (DELETE FROM outbox WHERE sent_at < now() - $1::interval"
+                " RETURNING 1) SELECT count(*) FROM gone", self._outbox_retention,
+            )
+            inbox_purged = await conn.fetchval(
+                "WITH gone AS (DELETE FROM inbox WHERE handled_at < now() - $1::interval"
+                " RETURNING 1) SELECT count(*) FROM gone", self._inbox_retention,
+            )
+        if outbox_purged or inbox_purged:
+            log.info("housekeeping_purged", outbox=outbox_purged, inbox=inbox_purged)
+        return outbox_purged, inbox_purged
+
     async def backlog(self) -> int:
         async with self._pool.acquire() as conn:
             count = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
@@ -154,6 +176,9 @@ class OutboxRelay:
             try:
                 sent = await self.publish_batch()
                 await self.backlog()
+                if time.monotonic() >= self._next_housekeeping:
+                    self._next_housekeeping = time.monotonic() + 600
+                    await self.housekeeping()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # database or broker away: try again after a pause

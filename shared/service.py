@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -124,6 +125,8 @@ def create_service_app(
             rt.pool, dsn, publisher_for(broker), service=settings.service_name,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_seconds,
+            outbox_retention=timedelta(hours=settings.outbox_retention_hours),
+            inbox_retention=timedelta(days=settings.inbox_retention_days),
         )
         rt.relay.start()
         rt.workers = workers(rt) if workers is not None else []

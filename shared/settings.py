@@ -36,6 +36,11 @@ class BaseServiceSettings(BaseSettings):
 
     outbox_poll_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
+    # Sent outbox rows are kept this long for inspection, then purged (never unsent ones).
+    outbox_retention_hours: float = Field(default=72, gt=0)
+    # Handled event ids are remembered this long; keep it above the broker's retention so
+    # that any redelivery is still recognised as a duplicate.
+    inbox_retention_days: float = Field(default=30, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

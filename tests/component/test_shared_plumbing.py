@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -146,6 +147,29 @@ async def test_two_relays_share_rows_without_doubling_or_reordering(outbox_db):
     assert len({p["event_id"] for p in published}) == 60
     for c in cases:
         assert [p["payload"]["note"] for p in published if p["case_id"] == str(c)] == ["0", "1", "2"]
+
+
+async def test_housekeeping_purges_only_old_sent_rows_and_old_inbox_ids(outbox_db):
+    dsn, pool = outbox_db
+    events = [closed_event() for _ in range(3)]
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, *events)
+        await conn.execute("UPDATE outbox SET sent_at = now() - interval '4 days'"
+                           " WHERE event_id = $1", events[0].event_id)
+        await conn.execute("UPDATE outbox SET sent_at = now() WHERE event_id = $1",
+                           events[1].event_id)
+        await conn.execute("UPDATE outbox SET created_at = now() - interval '9 days'"
+                           " WHERE event_id = $1", events[2].event_id)  # old but unsent
+        await conn.executemany(
+            "INSERT INTO inbox (consumer, event_id, type, handled_at) VALUES ('c', $1, 't', $2)",
+            [(uuid.uuid4(), datetime.now(UTC) - timedelta(days=31)),
+             (uuid.uuid4(), datetime.now(UTC))],
+        )
+    relay = OutboxRelay(pool, dsn, lambda *a: None, service="test")
+    assert await relay.housekeeping() == (1, 1)
+    left = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM outbox")}
+    assert left == {events[1].event_id, events[2].event_id}
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == 1
 
 
 async def test_relay_wakes_on_notify(outbox_db):
