@@ -107,3 +107,31 @@ RECIPIENTS = [
     ("sup-district", "区指挥中心督办科", "supervisor", None, "YA"),
     ("sup-ya01", "迎泽街道督办", "supervisor", None, "YA/YA01"),
 ]
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    subject: str
+    name: str
+    role: str  # a shared.auth.Role value
+    area: str
+    department_id: str | None = None
+    grids: tuple[str, ...] = ()
+
+
+# One user for every role over the demo jurisdiction (`make token USER=<subject>`).
+USERS = [
+    DemoUser("wangfang", "网格员王芳", "grid_worker", "YA/YA01/YA0101/YA0101-03",
+             grids=("YA/YA01/YA0101/YA0101-03", "YA/YA01/YA0101/YA0101-04")),
+    DemoUser("lihua", "网格员李华", "grid_worker", "YA/YA03/YA0302/YA0302-04"),
+    DemoUser("taoyuan", "桃园社区书记", "community", "YA/YA01/YA0101"),
+    DemoUser("jinxiu", "锦绣社区书记", "community", "YA/YA02/YA0201"),
+    DemoUser("yingze", "迎泽街道网格中心", "street", "YA/YA01"),
+    DemoUser("donghu", "东湖街道网格中心", "street", "YA/YA03"),
+    DemoUser("command", "区综合指挥中心", "district", "YA"),
+    DemoUser("supervisor", "区委组织部督办科", "supervisor", "YA"),
+    DemoUser("sup-yingze", "迎泽街道督办", "supervisor", "YA/YA01"),
+    DemoUser("admin", "系统管理员", "admin", "YA"),
+    *[DemoUser(f"{dept}-duty", f"{name}值班员", "department", "YA", department_id=dept)
+      for dept, name, _ in DEPARTMENTS],
+]

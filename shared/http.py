@@ -12,13 +12,14 @@ from typing import Any
 
 import structlog
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.auth import PUBLIC
 from shared.errors import DomainError
 
 log = structlog.get_logger()
@@ -100,10 +101,13 @@ def install_observability(app: FastAPI, checks: dict[str, ReadinessCheck]) -> No
     async def livez() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_api_route("/livez", livez, tags=["health"], summary="Alive")
-    app.add_api_route("/healthz", livez, tags=["health"], summary="Alive (alias of /livez)")
+    public = [Depends(PUBLIC)]
+    app.add_api_route("/livez", livez, tags=["health"], summary="Alive", dependencies=public)
+    app.add_api_route("/healthz", livez, tags=["health"], summary="Alive (alias of /livez)",
+                      dependencies=public)
 
-    @app.get("/readyz", tags=["health"], summary="Database and broker reachable")
+    @app.get("/readyz", tags=["health"], summary="Database and broker reachable",
+             dependencies=public)
     async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
         ok = True
@@ -119,7 +123,7 @@ def install_observability(app: FastAPI, checks: dict[str, ReadinessCheck]) -> No
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics", dependencies=public)
     async def metrics() -> Response:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -128,11 +132,66 @@ def install_asyncapi(app: FastAPI, specification: Callable[[], Any]) -> None:
     """Serve the AsyncAPI document FastStream generates from the broker."""
     from faststream.specification.asyncapi.site import get_asyncapi_html
 
-    @app.get("/asyncapi.json", tags=["docs"], summary="AsyncAPI document of this service's events")
+    @app.get("/asyncapi.json", tags=["docs"], summary="AsyncAPI document of this service's events",
+             dependencies=[Depends(PUBLIC)])
     async def asyncapi_json() -> Response:
         return Response(specification().to_json(), media_type="application/json")
 
     @app.get("/asyncapi", tags=["docs"], summary="AsyncAPI document (HTML)",
-             response_class=HTMLResponse)
+             response_class=HTMLResponse, dependencies=[Depends(PUBLIC)])
     async def asyncapi_html() -> HTMLResponse:
         return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, whether announced by
+    Content-Length or streamed in chunks, before the endpoint sees them."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Any, send: Any) -> None:
+        accept = dict(scope.get("headers") or []).get(b"accept-language", b"").decode().lower()
+        english = accept.split(",")[0].strip().startswith("en")
+        limit_kib = self.max_bytes // 1024
+        message = (f"Request body too large (limit {limit_kib} KiB)" if english
+                   else f"请求体过大（上限 {limit_kib} KiB）")
+        response = error_response(413, "payload_too_large", message)
+        await response(scope, None, send)

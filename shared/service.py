@@ -24,6 +24,7 @@ from shared import db, migrations
 from shared.broker import make_broker, publisher_for, start_broker
 from shared.events import Envelope, EventPayload
 from shared.http import (
+    BodySizeLimit,
     ReadinessCheck,
     install_asyncapi,
     install_error_handlers,
@@ -151,8 +152,15 @@ def create_service_app(
             await rt.pool.close()
             log.info("service_stopped")
 
-    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title=title, description=description, version="0.1.0", lifespan=lifespan,
+        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.runtime = rt
+    app.state.token_keys = settings.token_keys()
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
 
     async def check_db() -> None:
@@ -169,11 +177,12 @@ def create_service_app(
     if readiness is not None:
         checks.update(readiness(rt))
     install_observability(app, checks)
-    install_asyncapi(
-        app,
-        lambda: AsyncAPI(broker, title=f"Whistle {settings.service_name}", version="0.1.0",
-                         description=description).to_specification(),
-    )
+    if docs:
+        install_asyncapi(
+            app,
+            lambda: AsyncAPI(broker, title=f"Whistle {settings.service_name}", version="0.1.0",
+                             description=description).to_specification(),
+        )
     for router in routers:
         app.include_router(router)
     return app

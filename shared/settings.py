@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.auth import TokenKeys
+
+# Only the embedded default and tests may fall back to this well-known key.
+DEV_AUTH_SECRET = "whistle-embedded-dev-secret-never-use-in-production"
 
 
 class BaseServiceSettings(BaseSettings):
@@ -44,3 +49,47 @@ class BaseServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Bearer tokens: HS256 with a shared secret, or RS256 (services verify with the public
+    # key; only the token issuer holds the private key).
+    auth_algorithm: Literal["HS256", "RS256"] = "HS256"
+    auth_secret: SecretStr | None = None
+    auth_public_key: str | None = None
+    auth_private_key: SecretStr | None = None
+    auth_issuer: str = "whistle"
+    auth_audience: str = "whistle"
+    # OpenAPI/AsyncAPI pages: open by default in the embedded and test modes only.
+    docs_open: bool | None = None
+    # Largest request body accepted (413 beyond it).
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @property
+    def dev_mode(self) -> bool:
+        return self.environment in ("embedded", "test")
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.dev_mode if self.docs_open is None else self.docs_open
+
+    @model_validator(mode="after")
+    def _refuse_weak_keys(self) -> BaseServiceSettings:
+        if self.dev_mode:
+            return self
+        if self.auth_algorithm == "HS256":
+            secret = self.auth_secret.get_secret_value() if self.auth_secret else ""
+            if not secret or secret == DEV_AUTH_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "AUTH_SECRET must be set to a secret of at least 32 characters outside "
+                    "the embedded dev mode (the development default is refused)"
+                )
+        elif not self.auth_public_key:
+            raise ValueError("AUTH_PUBLIC_KEY (PEM) must be set for RS256")
+        return self
+
+    def token_keys(self) -> TokenKeys:
+        if self.auth_algorithm == "RS256":
+            private = self.auth_private_key.get_secret_value() if self.auth_private_key else None
+            return TokenKeys("RS256", self.auth_public_key, private, self.auth_issuer,
+                             self.auth_audience)
+        secret = self.auth_secret.get_secret_value() if self.auth_secret else DEV_AUTH_SECRET
+        return TokenKeys("HS256", secret, secret, self.auth_issuer, self.auth_audience)

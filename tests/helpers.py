@@ -74,3 +74,34 @@ async def read_topic(bootstrap: str, topic: str, *, timeout: float = 5.0) -> lis
     finally:
         await consumer.stop()
     return records
+
+
+# --- identities -----------------------------------------------------------------------------
+
+from shared.auth import Principal, Role, TokenKeys, mint  # noqa: E402
+from shared.demo import USERS  # noqa: E402
+from shared.settings import DEV_AUTH_SECRET  # noqa: E402
+
+TEST_KEYS = TokenKeys("HS256", DEV_AUTH_SECRET, DEV_AUTH_SECRET, "whistle", "whistle")
+
+
+def token(role: Role | str, area: str = "YA", *, department_id: str | None = None,
+          grids: tuple[str, ...] = (), subject: str | None = None, name: str | None = None,
+          keys: TokenKeys = TEST_KEYS, ttl: int = 3600) -> str:
+    role = Role(role)
+    principal = Principal(subject=subject or f"test-{role.value}", name=name or f"测试{role.value}",
+                          role=role, area=area, department_id=department_id, grids=grids)
+    return mint(keys, principal, ttl_seconds=ttl)
+
+
+def bearer(role: Role | str, area: str = "YA", **kwargs: Any) -> dict[str, str]:
+    """Authorization header for a made-up user of ``role`` acting for ``area``."""
+    return {"Authorization": f"Bearer {token(role, area, **kwargs)}"}
+
+
+def as_user(subject: str, keys: TokenKeys = TEST_KEYS) -> dict[str, str]:
+    """Authorization header for one of the demo users (shared/demo.py USERS)."""
+    user = next(u for u in USERS if u.subject == subject)
+    principal = Principal(subject=user.subject, name=user.name, role=Role(user.role),
+                          area=user.area, department_id=user.department_id, grids=user.grids)
+    return {"Authorization": f"Bearer {mint(keys, principal)}"}
