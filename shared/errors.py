@@ -39,3 +39,12 @@ class Invalid(DomainError):
 
     status_code = 422
     code = "invalid"
+
+
+class RateLimited(DomainError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, zh: str, en: str, *, retry_after: int) -> None:
+        super().__init__(zh, en)
+        self.retry_after = retry_after

@@ -65,7 +65,13 @@ def _validation_message(exc: RequestValidationError, lang: str) -> tuple[str, li
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message(request_lang(request)))
+        response = error_response(exc.status_code, exc.code, exc.message(request_lang(request)))
+        if exc.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,17 +7,26 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import handlers, repository
 from services.intake.domain import STATUS_ZH, CaseStatus
 from services.intake.repository import CaseRow
+from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.events import Location, Priority
-from shared.service import pool
+from shared.service import pool, runtime
 
 router = APIRouter(tags=["cases"])
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
+
+# Who may do what (scope — the case's grid inside the caller's grids or subtree — is
+# checked by the handlers before anything is written).
+Reporter = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES))]
+Reader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR))]
+Whistler = Annotated[Principal, Depends(allow(*AREA_ROLES))]
+Verifier = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES))]
+Anyone = Annotated[Principal, Depends(allow(*Role))]
 
 
 class ReportIn(BaseModel):
@@ -27,7 +36,8 @@ class ReportIn(BaseModel):
     description: str = Field(min_length=1, max_length=2000, description="问题描述")
     priority: Priority = Field(default=Priority.NORMAL, description="urgent 急 / normal / minor 小")
     location: Location = Field(default_factory=Location)
-    reporter: str = Field(min_length=1, max_length=64, description="上报人 reporter")
+    reporter: str | None = Field(default=None, min_length=1, max_length=64,
+                                 description="上报人 reporter (defaults to the caller's name)")
 
 
 class WhistleIn(BaseModel):
@@ -80,14 +90,15 @@ IdempotencyKey = Annotated[
 
 @router.post("/cases", status_code=201, response_model=CaseOut,
              summary="Report a case (网格发现)")
-async def report_case(body: ReportIn, db: Pool, response: Response,
-                      idempotency_key: IdempotencyKey = None) -> CaseOut:
+async def report_case(body: ReportIn, db: Pool, who: Reporter, request: Request,
+                      response: Response, idempotency_key: IdempotencyKey = None) -> CaseOut:
     case, created = await handlers.report_case(
-        db,
+        db, who,
         handlers.ReportCase(grid_code=body.grid_code, category=body.category,
                             description=body.description, priority=body.priority,
-                            location=body.location, reporter=body.reporter),
+                            location=body.location, reporter=body.reporter or who.name),
         idempotency_key,
+        rate_limit_per_minute=runtime(request).settings.report_rate_limit_per_minute,
     )
     if not created:
         response.status_code = 200
@@ -97,37 +108,36 @@ async def report_case(body: ReportIn, db: Pool, response: Response,
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, summary="Read a case back")
-async def get_case(case_id: UUID, db: Pool) -> CaseOut:
-    return CaseOut.of(await handlers.get_case(db, case_id))
+async def get_case(case_id: UUID, db: Pool, who: Reader) -> CaseOut:
+    return CaseOut.of(await handlers.get_case(db, who, case_id))
 
 
-@router.get("/cases", response_model=list[CaseOut], summary="List cases in an area subtree")
+@router.get("/cases", response_model=list[CaseOut],
+            summary="List the cases in my jurisdiction (or an area subtree inside it)")
 async def list_cases(
     db: Pool,
-    area: Annotated[str | None, Query(max_length=200, description="area path prefix")] = None,
+    who: Reader,
+    area: Annotated[str | None, Query(max_length=200, description="area path inside mine")] = None,
     status: CaseStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[CaseOut]:
-    async with db.acquire() as conn:
-        rows = await repository.list_cases(
-            conn, area_prefix=area, status=status.value if status else None,
-            limit=limit, offset=offset,
-        )
+    rows = await handlers.list_cases(db, who, area=area, status=status, limit=limit,
+                                     offset=offset)
     return [CaseOut.of(r) for r in rows]
 
 
 @router.post("/cases/{case_id}/whistle", response_model=CaseOut,
              summary="Whistle the case to the departments (社区吹哨)")
-async def whistle_case(case_id: UUID, body: WhistleIn, db: Pool) -> CaseOut:
+async def whistle_case(case_id: UUID, body: WhistleIn, db: Pool, who: Whistler) -> CaseOut:
     cmd = handlers.WhistleCase(departments=body.departments, note=body.note, priority=body.priority)
-    return CaseOut.of(await handlers.whistle_case(db, case_id, cmd))
+    return CaseOut.of(await handlers.whistle_case(db, who, case_id, cmd))
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseOut,
              summary="Verify on site and close (核查结案)")
-async def close_case(case_id: UUID, body: CloseIn, db: Pool) -> CaseOut:
-    return CaseOut.of(await handlers.close_case(db, case_id, body.note))
+async def close_case(case_id: UUID, body: CloseIn, db: Pool, who: Verifier) -> CaseOut:
+    return CaseOut.of(await handlers.close_case(db, who, case_id, body.note))
 
 
 areas_router = APIRouter(tags=["jurisdiction"])
@@ -143,6 +153,8 @@ class AreaOut(BaseModel):
 
 @areas_router.get("/areas", response_model=list[AreaOut],
                   summary="The jurisdiction tree, one level at a time")
-async def list_areas(db: Pool, parent: Annotated[str | None, Query(max_length=64)] = None) -> list[AreaOut]:
+async def list_areas(
+    db: Pool, who: Anyone, parent: Annotated[str | None, Query(max_length=64)] = None
+) -> list[AreaOut]:
     async with db.acquire() as conn:
         return [AreaOut(**dict(r)) for r in await repository.list_areas(conn, parent)]

@@ -11,3 +11,5 @@ class Settings(BaseServiceSettings):
     # Dispatch owns the category catalogue; intake keeps a replica fetched from its API.
     dispatch_url: str = "http://localhost:8102"
     catalogue_refresh_seconds: float = Field(default=60.0, gt=0)
+    # Abuse limit: case reports per user per minute (429 beyond it).
+    report_rate_limit_per_minute: int = Field(default=30, ge=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,7 +15,8 @@ from services.intake import domain, repository
 from services.intake.domain import CaseStatus
 from services.intake.repository import CaseRow
 from shared import outbox
-from shared.errors import Conflict, Invalid, NotFound
+from shared.auth import Principal
+from shared.errors import Conflict, Invalid, NotFound, RateLimited
 from shared.events import (
     CaseClosed,
     CaseDispatched,
@@ -40,7 +41,7 @@ class ReportCase:
     description: str
     priority: Priority
     location: Location
-    reporter: str
+    reporter: str  # who found it, as written on the case (defaults to the caller's name)
 
     def fingerprint(self) -> str:
         data = {
@@ -64,15 +65,21 @@ def _facts(case: CaseRow) -> dict[str, Any]:
 
 
 async def report_case(
-    pool: asyncpg.Pool, cmd: ReportCase, idempotency_key: str | None
+    pool: asyncpg.Pool, who: Principal, cmd: ReportCase, idempotency_key: str | None,
+    *, rate_limit_per_minute: int,
 ) -> tuple[CaseRow, bool]:
     """网格发现: record a new case. Returns (case, created); a retried key returns the first case."""
     now = datetime.now(UTC)
     case_id = uuid4()
     async with pool.acquire() as conn, conn.transaction():
+        path = await repository.grid_path(conn, cmd.grid_code)
+        if path is None:
+            raise Invalid(f"网格“{cmd.grid_code}”不存在", f"unknown grid '{cmd.grid_code}'",
+                          code="unknown_grid")
+        who.require_area(path)
         if idempotency_key:
             earlier = await repository.claim_idempotency_key(
-                conn, idempotency_key, cmd.fingerprint(), case_id
+                conn, who.subject, idempotency_key, cmd.fingerprint(), case_id
             )
             if earlier is not None:
                 request_hash, earlier_id = earlier
@@ -85,10 +92,13 @@ async def report_case(
                 case = await repository.get_case(conn, earlier_id)
                 assert case is not None
                 return case, False
-        path = await repository.grid_path(conn, cmd.grid_code)
-        if path is None:
-            raise Invalid(f"网格“{cmd.grid_code}”不存在", f"unknown grid '{cmd.grid_code}'",
-                          code="unknown_grid")
+        recent = await repository.reports_since(conn, who.subject, now - timedelta(minutes=1))
+        if recent >= rate_limit_per_minute:
+            raise RateLimited(
+                f"上报过于频繁：每人每分钟最多 {rate_limit_per_minute} 件，请稍后再试",
+                f"too many reports: at most {rate_limit_per_minute} per user per minute",
+                retry_after=60,
+            )
         if not await repository.category_exists(conn, cmd.category):
             raise Invalid(f"事件分类“{cmd.category}”不存在", f"unknown category '{cmd.category}'",
                           code="unknown_category")
@@ -98,66 +108,84 @@ async def report_case(
             grid_code=cmd.grid_code, area_path=path, category=cmd.category,
             description=cmd.description, priority=cmd.priority.value,
             lat=cmd.location.lat, lon=cmd.location.lon, address=cmd.location.address,
-            reporter=cmd.reporter, status=CaseStatus.REPORTED, departments=[],
-            reported_at=now, updated_at=now, closed_at=None,
+            reporter=cmd.reporter, reported_by=who.subject, status=CaseStatus.REPORTED,
+            departments=[], reported_at=now, updated_at=now, closed_at=None,
         )
         await repository.insert_case(conn, case)
         await outbox.add(conn, new_event(
             CaseReported(**_facts(case), grid_code=case.grid_code, description=case.description,
                          location=cmd.location, reporter=case.reporter, reported_at=now),
-            case_id=case.id, producer=PRODUCER, occurred_at=now,
+            case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
     return case, True
 
 
-async def _locked_case(conn: asyncpg.Connection, case_id: UUID) -> CaseRow:
+async def _locked_case(conn: asyncpg.Connection, case_id: UUID, who: Principal) -> CaseRow:
     case = await repository.get_case(conn, case_id, lock=True)
     if case is None:
         raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    who.require_area(case.area_path)
     return case
 
 
-async def whistle_case(pool: asyncpg.Pool, case_id: UUID, cmd: WhistleCase) -> CaseRow:
+async def whistle_case(
+    pool: asyncpg.Pool, who: Principal, case_id: UUID, cmd: WhistleCase
+) -> CaseRow:
     """社区吹哨: hand the case to the departments (optionally naming them, raising priority)."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        case = await _locked_case(conn, case_id)
+        case = await _locked_case(conn, case_id, who)
         domain.check_whistle(case.status)
         priority = cmd.priority.value if cmd.priority else case.priority
         await repository.update_status(
             conn, case.id, CaseStatus.WHISTLED, now, departments=cmd.departments, priority=priority
         )
-        case = await _locked_case(conn, case_id)
+        case = await _locked_case(conn, case_id, who)
         await outbox.add(conn, new_event(
             CaseWhistled(**_facts(case), grid_code=case.grid_code, description=case.description,
                          location=Location(lat=case.lat, lon=case.lon, address=case.address),
                          departments=cmd.departments, note=cmd.note),
-            case_id=case.id, producer=PRODUCER, occurred_at=now,
+            case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
     return case
 
 
-async def close_case(pool: asyncpg.Pool, case_id: UUID, note: str | None) -> CaseRow:
+async def close_case(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: str | None) -> CaseRow:
     """核查结案: the community verified the department's result on site."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        case = await _locked_case(conn, case_id)
+        case = await _locked_case(conn, case_id, who)
         domain.check_close(case.status)
         await repository.update_status(conn, case.id, CaseStatus.CLOSED, now)
-        case = await _locked_case(conn, case_id)
+        case = await _locked_case(conn, case_id, who)
         await outbox.add(conn, new_event(
             CaseClosed(**_facts(case), note=note), case_id=case.id, producer=PRODUCER,
-            occurred_at=now,
+            occurred_at=now, actor=who.actor,
         ))
     return case
 
 
-async def get_case(pool: asyncpg.Pool, case_id: UUID) -> CaseRow:
+async def get_case(pool: asyncpg.Pool, who: Principal, case_id: UUID) -> CaseRow:
     async with pool.acquire() as conn:
         case = await repository.get_case(conn, case_id)
     if case is None:
         raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    who.require_area(case.area_path)
     return case
+
+
+async def list_cases(
+    pool: asyncpg.Pool, who: Principal, *, area: str | None, status: CaseStatus | None,
+    limit: int, offset: int,
+) -> list[CaseRow]:
+    """Cases in the caller's jurisdiction (optionally narrowed to ``area`` inside it)."""
+    if area is not None:
+        who.require_area(area)
+    roots = [area] if area is not None else list(who.areas)
+    async with pool.acquire() as conn:
+        return await repository.list_cases(
+            conn, roots=roots, status=status.value if status else None, limit=limit, offset=offset
+        )
 
 
 # --- consumed: the reporter's view of progress elsewhere -------------------------------

@@ -24,6 +24,7 @@ class CaseRow:
     lon: float | None
     address: str | None
     reporter: str
+    reported_by: str
     status: CaseStatus
     departments: list[str]
     reported_at: datetime
@@ -40,7 +41,7 @@ class CaseRow:
 
 _CASE_COLUMNS = (
     "id, case_no, grid_code, area_path, category, description, priority, lat, lon, address,"
-    " reporter, status, departments, reported_at, updated_at, closed_at"
+    " reporter, reported_by, status, departments, reported_at, updated_at, closed_at"
 )
 
 
@@ -68,23 +69,33 @@ async def replace_categories(conn: asyncpg.Connection, rows: list[tuple[str, str
     )
 
 
+async def reports_since(conn: asyncpg.Connection, subject: str, since: datetime) -> int:
+    """How many cases ``subject`` reported since ``since``; serialised per subject so that
+    concurrent reports cannot both slip under the limit."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report:' || $1))", subject)
+    return await conn.fetchval(
+        "SELECT count(*) FROM cases WHERE reported_by = $1 AND reported_at > $2", subject, since
+    )
+
+
 async def next_case_seq(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT nextval('case_no_seq')")
 
 
 async def claim_idempotency_key(
-    conn: asyncpg.Connection, key: str, request_hash: str, case_id: UUID
+    conn: asyncpg.Connection, subject: str, key: str, request_hash: str, case_id: UUID
 ) -> tuple[str, UUID] | None:
-    """Claim the key for a new case; if it was claimed before, return (hash, case id)."""
+    """Claim the caller's key for a new case; if claimed before, return (hash, case id)."""
     claimed = await conn.fetchval(
-        "INSERT INTO idempotency_keys (key, request_hash, case_id) VALUES ($1, $2, $3)"
-        " ON CONFLICT (key) DO NOTHING RETURNING true",
-        key, request_hash, case_id,
+        "INSERT INTO idempotency_keys (subject, key, request_hash, case_id)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (subject, key) DO NOTHING RETURNING true",
+        subject, key, request_hash, case_id,
     )
     if claimed:
         return None
     row = await conn.fetchrow(
-        "SELECT request_hash, case_id FROM idempotency_keys WHERE key = $1", key
+        "SELECT request_hash, case_id FROM idempotency_keys WHERE subject = $1 AND key = $2",
+        subject, key,
     )
     return row["request_hash"], row["case_id"]
 
@@ -92,10 +103,10 @@ async def claim_idempotency_key(
 async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         case.id, case.case_no, case.grid_code, case.area_path, case.category, case.description,
-        case.priority, case.lat, case.lon, case.address, case.reporter, case.status.value,
-        case.departments, case.reported_at, case.updated_at, case.closed_at,
+        case.priority, case.lat, case.lon, case.address, case.reporter, case.reported_by,
+        case.status.value, case.departments, case.reported_at, case.updated_at, case.closed_at,
     )
 
 
@@ -106,14 +117,16 @@ async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = Fals
 
 
 async def list_cases(
-    conn: asyncpg.Connection, *, area_prefix: str | None, status: str | None, limit: int, offset: int
+    conn: asyncpg.Connection, *, roots: list[str], status: str | None, limit: int, offset: int
 ) -> list[CaseRow]:
+    """Cases whose area lies in any of ``roots`` (whole path segments), newest first."""
     rows = await conn.fetch(
         f"SELECT {_CASE_COLUMNS} FROM cases"
-        " WHERE ($1::text IS NULL OR area_path = $1 OR area_path LIKE $1 || '/%')"
+        " WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS r(root)"
+        "               WHERE area_path = r.root OR area_path LIKE r.root || '/%')"
         "   AND ($2::text IS NULL OR status = $2)"
         " ORDER BY reported_at DESC LIMIT $3 OFFSET $4",
-        area_prefix, status, limit, offset,
+        roots, status, limit, offset,
     )
     return [CaseRow.from_record(r) for r in rows]
 
