@@ -8,14 +8,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# `make token USER=x` (USER from the environment is the login name: only an explicit one counts)
+USER_ARG = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: up test test-fast lint bench install clean-data help
+.PHONY: up test test-fast lint bench install clean-data help token
 
 help:
 	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
 	@echo "make test   run every test (unit, component, end-to-end)"
 	@echo "make lint   ruff and the import-layer contracts"
 	@echo "make bench  run the benchmarks and print figures"
+	@echo "make token USER=wangfang   print a bearer token for a demo user"
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -39,6 +42,9 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check shared services stack tests
 	$(VENV)/bin/lint-imports
+
+token: install
+	@$(PY) -m stack token $(USER_ARG)
 
 bench: install
 	$(PY) -m bench

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 
+from shared import demo
 from stack.stack import ROOT, SERVICES, PortInUse, Stack, StackConfig
 
 
@@ -25,6 +26,8 @@ def _banner(stack: Stack) -> str:
         f"  Kafka        {stack.kafka.bootstrap}  (Tansu broker, messages in memory)",
         f"  Data folder  {c.data_dir}  (PostgreSQL data persists across restarts)",
         f"  Logs         {c.log_dir}",
+        "",
+        "  Tokens       make token USER=wangfang   (make token lists the demo users)",
         "",
         "Press Ctrl-C to stop.",
     ]
@@ -86,14 +89,32 @@ def up(config: StackConfig | None = None) -> int:
     return 0
 
 
+def token(subject: str | None) -> int:
+    """Print a bearer token for a demo user (signed with this checkout's stack secret)."""
+    stack = Stack(StackConfig())
+    if not subject:
+        print("Demo users (make token USER=<subject>):", file=sys.stderr)
+        for u in demo.USERS:
+            dept = f" department={u.department_id}" if u.department_id else ""
+            print(f"  {u.subject:<12} {u.role:<12} {u.area:<28}{dept}  {u.name}", file=sys.stderr)
+        return 0
+    try:
+        print(stack.mint_demo_token(subject))
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
-    parser.add_argument("command", choices=["up"])
+    parser.add_argument("command", choices=["up", "token"])
+    parser.add_argument("user", nargs="?", help="token: the demo user's subject")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.command == "up":
         return up()
-    return 2
+    return token(args.user)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from shared import demo
+from shared.auth import Principal, Role, TokenKeys, mint
 from shared.broker import ensure_topics
 from stack.kafka import EmbeddedKafka
 from stack.postgres import EmbeddedPostgres
@@ -69,6 +72,29 @@ class Stack:
     def dsn(self, service: str) -> str:
         return self.postgres.dsn(self.database(service))
 
+    @property
+    def auth_secret(self) -> str:
+        """The stack's token signing secret: made once per data folder, kept there (0600)."""
+        path = self.config.data_dir / "auth-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+        return path.read_text().strip()
+
+    def token_keys(self) -> TokenKeys:
+        return TokenKeys("HS256", self.auth_secret, self.auth_secret, "whistle", "whistle")
+
+    def mint_demo_token(self, subject: str, ttl_seconds: int = 12 * 3600) -> str:
+        user = next((u for u in demo.USERS if u.subject == subject), None)
+        if user is None:
+            known = ", ".join(u.subject for u in demo.USERS)
+            raise KeyError(f"no demo user '{subject}'; demo users: {known}")
+        principal = Principal(subject=user.subject, name=user.name, role=Role(user.role),
+                              area=user.area, department_id=user.department_id, grids=user.grids)
+        return mint(self.token_keys(), principal, ttl_seconds)
+
     def service_env(self, service: str) -> dict[str, str]:
         c = self.config
         env = {
@@ -83,6 +109,7 @@ class Stack:
             "KAFKA_IDEMPOTENT_PRODUCER": "false",  # Tansu has no idempotent producer
             "LOG_LEVEL": c.log_level,
             "DISPATCH_URL": self.url("dispatch"),
+            "AUTH_SECRET": self.auth_secret,
         }
         env.update(c.env.get("*", {}))
         env.update(c.env.get(service, {}))

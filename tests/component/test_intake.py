@@ -262,7 +262,7 @@ async def test_actions_are_attributed_to_the_caller(intake):
 
 
 async def test_idempotency_keys_are_per_user(intake):
-    client, dsn, _ = intake
+    client, _, _ = intake
     jinxiu = bearer("community", "YA/YA01/YA0101", subject="someone-else")
     mine = await client.post("/cases", json=REPORT, headers={**COMMUNITY, "Idempotency-Key": "k"})
     theirs = await client.post("/cases", json=REPORT, headers={**jinxiu, "Idempotency-Key": "k"})

@@ -40,7 +40,10 @@ def test_compose_service_matches_its_settings(service):
     assert required_names(service) <= set(env), "a required setting is not set"
     unknown = set(env) - env_names(service)
     assert not unknown, f"variables no setting reads (typos?): {unknown}"
-    settings = settings_class(service).model_validate({k.lower(): v for k, v in env.items()})
+    # The signing key comes from the operator's environment, never from the file.
+    assert re.fullmatch(r"\$\{WHISTLE_AUTH_SECRET:\?[^}]+\}", env["AUTH_SECRET"])
+    resolved = {**env, "AUTH_SECRET": "s" * 48}
+    settings = settings_class(service).model_validate({k.lower(): v for k, v in resolved.items()})
     assert settings.service_name == service
     assert settings.environment == "production" and settings.kafka_idempotent_producer
     port = settings.http_port
@@ -113,6 +116,8 @@ def test_kubernetes_deployment_matches_its_settings(service):
     assert required_names(service) <= names
     assert names <= set().union(*(env_names(s) for s in SERVICES))
     assert migrate["env"] == container["env"]
+    auth = next(e for e in container["env"] if e["name"] == "AUTH_SECRET")
+    assert auth["valueFrom"]["secretKeyRef"]["name"] == "whistle-auth"
     db = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
     assert secret[db["valueFrom"]["secretKeyRef"]["key"]].endswith(f"/whistle_{service}")
     port = settings_class(service).model_fields["http_port"].default
@@ -123,3 +128,17 @@ def test_kubernetes_deployment_matches_its_settings(service):
     assert svc["spec"]["ports"][0]["port"] == port
     kustomization = K8S["kustomization"][0]["resources"]
     assert f"{service}.yaml" in kustomization
+
+
+def test_production_settings_refuse_a_missing_or_default_signing_key():
+    from pydantic import ValidationError
+
+    from shared.settings import DEV_AUTH_SECRET
+
+    env = {k.lower(): v for k, v in COMPOSE["intake"]["environment"].items()}
+    for secret in (None, DEV_AUTH_SECRET, "too-short"):
+        values = {**env, "auth_secret": secret}
+        if secret is None:
+            values.pop("auth_secret")
+        with pytest.raises(ValidationError, match="AUTH_SECRET"):
+            settings_class("intake").model_validate(values)
