@@ -1,5 +1,9 @@
 """Dispatch's HTTP routes: the catalogue, routing rules, the departments' inboxes and their
-actions (报到, 办结), and the queue of cases waiting for manual dispatch."""
+actions (报到, 办结), and the queue of cases waiting for manual dispatch.
+
+Every route states its authorisation rule in one line (``allow(...)`` or ``PUBLIC``); scope
+(the holder's area subtree, or the department of the token) is checked in the handlers,
+before anything is written."""
 
 from __future__ import annotations
 
@@ -18,16 +22,16 @@ from services.dispatch.domain import (
     Assignment,
     AssignmentState,
     Department,
-    Role,
     RoutingRule,
 )
+from services.dispatch.domain import Role as AssignmentRole
+from shared.auth import PUBLIC, Principal, Role, allow
 from shared.events import Priority
 from shared.service import pool
 
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0)]
-DepartmentId = Annotated[str, Field(min_length=1, max_length=64, description="acting department")]
 AREA_PREFIX = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
 
 catalogue_router = APIRouter(tags=["catalogue"])
@@ -51,7 +55,8 @@ class DepartmentOut(BaseModel):
 
 
 @catalogue_router.get("/categories", response_model=list[CategoryOut],
-                      summary="The category catalogue (intake keeps a replica of it)")
+                      summary="The category catalogue (intake keeps a replica of it)",
+                      dependencies=[Depends(PUBLIC)])
 async def list_categories(db: Pool) -> list[CategoryOut]:
     async with db.acquire() as conn:
         return [CategoryOut(**vars(c)) for c in await repository.list_categories(conn)]
@@ -59,7 +64,10 @@ async def list_categories(db: Pool) -> list[CategoryOut]:
 
 @catalogue_router.get("/departments", response_model=list[DepartmentOut],
                       summary="Departments that receive dispatches")
-async def list_departments(db: Pool) -> list[DepartmentOut]:
+async def list_departments(
+    db: Pool,
+    who: Annotated[Principal, Depends(allow(*Role))],
+) -> list[DepartmentOut]:
     async with db.acquire() as conn:
         return [DepartmentOut(**vars(d)) for d in await repository.list_departments(conn)]
 
@@ -89,7 +97,9 @@ class RuleOut(BaseModel):
 
 @rules_router.get("/routing-rules", response_model=list[RuleOut], summary="Routing rules")
 async def list_rules(
-    db: Pool, category: Annotated[str | None, Query(max_length=32)] = None
+    db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.ADMIN, Role.DISTRICT, Role.SUPERVISOR))],
+    category: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[RuleOut]:
     async with db.acquire() as conn:
         names = {d.id: d for d in await repository.list_departments(conn)}
@@ -99,7 +109,9 @@ async def list_rules(
 
 @rules_router.post("/routing-rules", status_code=201, response_model=RuleOut,
                    summary="Add a routing rule (category × area → lead department)")
-async def add_rule(body: RuleIn, db: Pool) -> RuleOut:
+async def add_rule(
+    body: RuleIn, db: Pool, who: Annotated[Principal, Depends(allow(Role.ADMIN))]
+) -> RuleOut:
     rule, dept = await handlers.add_rule(db, handlers.AddRule(**body.model_dump()))
     return RuleOut.of(rule, dept)
 
@@ -113,7 +125,7 @@ class AssignmentOut(BaseModel):
     case_no: str
     department_id: str
     department_name: str
-    role: Role
+    role: AssignmentRole
     role_label: str
     state: AssignmentState
     state_label: str
@@ -136,13 +148,13 @@ class AssignmentOut(BaseModel):
 
 
 class SignForIn(BaseModel):
+    """报到 needs nothing but the token: the acting department is the token's."""
+
     model_config = ConfigDict(extra="forbid")
-    department_id: DepartmentId
 
 
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    department_id: DepartmentId
     result: str = Field(min_length=1, max_length=2000, description="办理结果")
 
 
@@ -150,31 +162,47 @@ class ResolveIn(BaseModel):
                         response_model=list[AssignmentOut],
                         summary="A department's assignments (its inbox), newest first")
 async def department_assignments(
-    department_id: str, db: Pool, state: AssignmentState | None = None,
-    limit: Limit = 50, offset: Offset = 0,
+    department_id: str, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
+                                            Role.DISTRICT, Role.SUPERVISOR))],
+    state: AssignmentState | None = None, limit: Limit = 50, offset: Offset = 0,
 ) -> list[AssignmentOut]:
-    _, rows = await handlers.department_assignments(db, department_id, state, limit, offset)
+    """Department staff read their own department's inbox; community, street, district and
+    supervisors read the department's assignments inside their area subtree."""
+    _, rows = await handlers.department_assignments(db, who, department_id, state, limit, offset)
     return [AssignmentOut.of(a) for a in rows]
 
 
 @assignments_router.get("/assignments/{assignment_id}", response_model=AssignmentOut,
                         summary="Read an assignment")
-async def get_assignment(assignment_id: UUID, db: Pool) -> AssignmentOut:
-    return AssignmentOut.of(await handlers.get_assignment(db, assignment_id))
+async def get_assignment(
+    assignment_id: UUID, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
+                                            Role.DISTRICT, Role.SUPERVISOR))],
+) -> AssignmentOut:
+    """The assigned department, or an area holder whose subtree contains the case."""
+    return AssignmentOut.of(await handlers.get_assignment(db, who, assignment_id))
 
 
 @assignments_router.post("/assignments/{assignment_id}/sign-for", response_model=AssignmentOut,
                          summary="Sign for the assignment (报到)")
-async def sign_for(assignment_id: UUID, body: SignForIn, db: Pool) -> AssignmentOut:
-    return AssignmentOut.of(await handlers.sign_for(db, assignment_id, body.department_id))
+async def sign_for(
+    assignment_id: UUID, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+    body: SignForIn | None = None,
+) -> AssignmentOut:
+    """Only the assigned department; no body (or ``{}``) is needed."""
+    return AssignmentOut.of(await handlers.sign_for(db, who, assignment_id))
 
 
 @assignments_router.post("/assignments/{assignment_id}/resolve", response_model=AssignmentOut,
                          summary="Report the case handled, with the result (办结)")
-async def resolve(assignment_id: UUID, body: ResolveIn, db: Pool) -> AssignmentOut:
-    return AssignmentOut.of(
-        await handlers.resolve(db, assignment_id, body.department_id, body.result)
-    )
+async def resolve(
+    assignment_id: UUID, body: ResolveIn, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+) -> AssignmentOut:
+    """Only the assigned department, after it signed for the assignment."""
+    return AssignmentOut.of(await handlers.resolve(db, who, assignment_id, body.result))
 
 
 # --- manual dispatch ---------------------------------------------------------------------
@@ -196,6 +224,13 @@ class WaitingCaseOut(BaseModel):
 
 @assignments_router.get("/manual-dispatch", response_model=list[WaitingCaseOut],
                         summary="Whistled cases no rule could route (待人工派单), oldest first")
-async def manual_dispatch(db: Pool, limit: Limit = 50, offset: Offset = 0) -> list[WaitingCaseOut]:
+async def manual_dispatch(
+    db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.COMMUNITY, Role.STREET, Role.DISTRICT,
+                                            Role.SUPERVISOR))],
+    limit: Limit = 50, offset: Offset = 0,
+) -> list[WaitingCaseOut]:
+    """Only the cases inside the holder's area subtree."""
     async with db.acquire() as conn:
-        return [WaitingCaseOut(**vars(w)) for w in await repository.list_waiting(conn, limit, offset)]
+        waiting = await repository.list_waiting(conn, who.area_filter(), limit, offset)
+    return [WaitingCaseOut(**vars(w)) for w in waiting]

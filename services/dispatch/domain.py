@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from shared.errors import Conflict, DomainError, Invalid
+from shared.errors import Conflict, Invalid
 
 
 class Role(StrEnum):
@@ -32,13 +32,6 @@ STATE_ZH = {
     AssignmentState.SIGNED_FOR: "已报到办理中",
     AssignmentState.RESOLVED: "已办结",
 }
-
-
-class NotYourAssignment(DomainError):
-    """A department acted on another department's assignment."""
-
-    status_code = 403
-    code = "not_your_assignment"
 
 
 @dataclass(frozen=True)
@@ -171,14 +164,6 @@ class Assignment:
     resolved_at: datetime | None
     updated_at: datetime
 
-    def _check_actor(self, department_id: str) -> None:
-        if department_id != self.department_id:
-            raise NotYourAssignment(
-                f"该派单属于{self.department_name}，部门“{department_id}”无权办理",
-                f"assignment {self.id} belongs to department '{self.department_id}',"
-                f" not '{department_id}'",
-            )
-
     def _check_state(self, allowed: AssignmentState, action_zh: str, action_en: str) -> None:
         if self.state is not allowed:
             raise Conflict(
@@ -187,15 +172,16 @@ class Assignment:
                 code="invalid_state",
             )
 
-    def sign_for(self, department_id: str, now: datetime) -> Assignment:
+    # Who may act (only the assigned department) is decided by the authorisation layer
+    # before these are called; the state machine decides only what may happen next.
+
+    def sign_for(self, now: datetime) -> Assignment:
         """报到: the department takes the case on; only from ``dispatched``."""
-        self._check_actor(department_id)
         self._check_state(AssignmentState.DISPATCHED, "报到", "signed for")
         return replace(self, state=AssignmentState.SIGNED_FOR, signed_for_at=now, updated_at=now)
 
-    def resolve(self, department_id: str, result: str, now: datetime) -> Assignment:
+    def resolve(self, result: str, now: datetime) -> Assignment:
         """办结: the department reports the result; only after it signed for the case."""
-        self._check_actor(department_id)
         if self.state is AssignmentState.DISPATCHED:
             raise Conflict(
                 "部门尚未报到，须先报到再办结",

@@ -14,6 +14,7 @@ from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Department, RoutingRule
 from services.dispatch.repository import WaitingCase
 from shared import outbox
+from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import (
     Actor,
@@ -36,9 +37,8 @@ def _facts(a: Assignment | CaseWhistled) -> dict[str, Any]:
             "priority": Priority(a.priority)}
 
 
-def _actor(a: Assignment) -> Actor:
-    # Until authentication lands, the acting department is the one named in the request.
-    return Actor(subject=a.department_id, role="department", name=a.department_name)
+# Automatic routing when the whistle carries no actor (an event from before attribution).
+SYSTEM_ACTOR = Actor(subject="system:dispatch", role="system", name="自动派单")
 
 
 # --- consumed: 社区吹哨 → 派单 -----------------------------------------------------------
@@ -52,6 +52,8 @@ async def route_whistle(conn: asyncpg.Connection, event: Envelope[CaseWhistled])
     """
     whistle = event.payload
     now = datetime.now(UTC)
+    # Routing a whistle is the community's act: its actor travels on to what follows.
+    actor = event.actor or SYSTEM_ACTOR
     departments = {d.id: d for d in await repository.list_departments(conn)}
     decision = domain.route(
         category=whistle.category, area_path=whistle.area_path,
@@ -68,7 +70,7 @@ async def route_whistle(conn: asyncpg.Connection, event: Envelope[CaseWhistled])
         ))
         await outbox.add(conn, new_event(
             CaseUnroutable(**_facts(whistle), reason=decision.reason),
-            case_id=event.case_id, producer=PRODUCER, occurred_at=now,
+            case_id=event.case_id, producer=PRODUCER, occurred_at=now, actor=actor,
         ))
         log.info("case_unroutable", reason=decision.reason)
         return
@@ -96,7 +98,7 @@ async def route_whistle(conn: asyncpg.Connection, event: Envelope[CaseWhistled])
                 rule_id=assignment.rule_id, reason=assignment.reason,
                 description=assignment.description,
             ),
-            case_id=event.case_id, producer=PRODUCER, occurred_at=now,
+            case_id=event.case_id, producer=PRODUCER, occurred_at=now, actor=actor,
         ))
         log.info("case_dispatched", department_id=route.department_id, role=route.role.value,
                  rule_id=route.rule_id)
@@ -119,56 +121,76 @@ def _assignment_not_found(assignment_id: UUID) -> NotFound:
                     code="assignment_not_found")
 
 
-async def sign_for(pool: asyncpg.Pool, assignment_id: UUID, department_id: str) -> Assignment:
-    """报到: the department signs for its assignment."""
+async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:
+    """报到: the assigned department signs for its assignment."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        a = (await _locked_assignment(conn, assignment_id)).sign_for(department_id, now)
+        a = await _locked_assignment(conn, assignment_id)
+        who.require_department(a.department_id)  # before the state: a stranger learns nothing
+        a = a.sign_for(now)
         await repository.update_assignment(conn, a)
         await outbox.add(conn, new_event(
             CaseSignedFor(**_facts(a), assignment_id=a.id, department_id=a.department_id),
-            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=_actor(a),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
-    log.info("assignment_signed_for", assignment_id=str(a.id), department_id=a.department_id)
+    log.info("assignment_signed_for", assignment_id=str(a.id), department_id=a.department_id,
+             actor=who.subject)
     return a
 
 
 async def resolve(
-    pool: asyncpg.Pool, assignment_id: UUID, department_id: str, result: str
+    pool: asyncpg.Pool, who: Principal, assignment_id: UUID, result: str
 ) -> Assignment:
-    """办结: the department reports the case handled, with its result."""
+    """办结: the assigned department reports the case handled, with its result."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        a = (await _locked_assignment(conn, assignment_id)).resolve(department_id, result, now)
+        a = await _locked_assignment(conn, assignment_id)
+        who.require_department(a.department_id)
+        a = a.resolve(result, now)
         await repository.update_assignment(conn, a)
         await outbox.add(conn, new_event(
             CaseResolved(**_facts(a), assignment_id=a.id, department_id=a.department_id,
                          result=a.result or ""),
-            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=_actor(a),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
-    log.info("assignment_resolved", assignment_id=str(a.id), department_id=a.department_id)
+    log.info("assignment_resolved", assignment_id=str(a.id), department_id=a.department_id,
+             actor=who.subject)
     return a
 
 
-async def get_assignment(pool: asyncpg.Pool, assignment_id: UUID) -> Assignment:
+def require_reader(who: Principal, a: Assignment) -> None:
+    """The assigned department, or an area holder whose subtree contains the case."""
+    if who.area_filter() is None:
+        who.require_department(a.department_id)
+    else:
+        who.require_area(a.area_path)
+
+
+async def get_assignment(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:
     async with pool.acquire() as conn:
         a = await repository.get_assignment(conn, assignment_id)
     if a is None:
         raise _assignment_not_found(assignment_id)
+    require_reader(who, a)
     return a
 
 
 async def department_assignments(
-    pool: asyncpg.Pool, department_id: str, state: AssignmentState | None, limit: int, offset: int
+    pool: asyncpg.Pool, who: Principal, department_id: str, state: AssignmentState | None,
+    limit: int, offset: int,
 ) -> tuple[Department, list[Assignment]]:
-    """A department's inbox (待报到, 办理中, 已办结)."""
+    """A department's inbox (待报到, 办理中, 已办结): all of it for its own staff; for area
+    holders, the part inside their subtree."""
+    areas = who.area_filter()
+    if areas is None:
+        who.require_department(department_id)
     async with pool.acquire() as conn:
         dept = await repository.get_department(conn, department_id)
         if dept is None:
             raise NotFound(f"部门“{department_id}”不存在", f"department '{department_id}' not found",
                            code="department_not_found")
         rows = await repository.list_assignments(
-            conn, department_id, state.value if state else None, limit, offset
+            conn, department_id, state.value if state else None, areas, limit, offset
         )
     return dept, rows
 

@@ -41,6 +41,27 @@ class WaitingCase:
     queued_at: datetime
 
 
+# --- area scope ------------------------------------------------------------------------
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def area_scope(roots: tuple[str, ...] | None) -> tuple[list[str] | None, list[str] | None]:
+    """Parameters for ``_in_areas``: the roots and their ``root/%`` LIKE patterns (with the
+    LIKE wildcards of the codes escaped); (None, None) means no area restriction."""
+    if roots is None:
+        return None, None
+    return list(roots), [_like_escape(r) + "/%" for r in roots]
+
+
+def _in_areas(column: str, roots: int, patterns: int) -> str:
+    """SQL: ``column`` is one of the roots or lies below one (whole path segments only)."""
+    return (f"(${roots}::text[] IS NULL OR {column} = ANY(${roots}::text[])"
+            f" OR {column} LIKE ANY(${patterns}::text[]))")
+
+
 # --- reference data --------------------------------------------------------------------
 
 
@@ -149,14 +170,17 @@ async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
 
 
 async def list_assignments(
-    conn: asyncpg.Connection, department_id: str, state: str | None, limit: int, offset: int
+    conn: asyncpg.Connection, department_id: str, state: str | None,
+    areas: tuple[str, ...] | None, limit: int, offset: int,
 ) -> list[Assignment]:
+    """A department's assignments; with ``areas``, only those inside one of the subtrees."""
     rows = await conn.fetch(
         f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
         " JOIN departments d ON d.id = a.department_id"
         " WHERE a.department_id = $1 AND ($2::text IS NULL OR a.state = $2)"
+        f" AND {_in_areas('a.area_path', 5, 6)}"
         " ORDER BY a.dispatched_at DESC, a.id LIMIT $3 OFFSET $4",
-        department_id, state, limit, offset,
+        department_id, state, limit, offset, *area_scope(areas),
     )
     return [_assignment(r) for r in rows]
 
@@ -187,12 +211,16 @@ async def clear_manual_dispatch(conn: asyncpg.Connection, case_id: UUID, at: dat
     )
 
 
-async def list_waiting(conn: asyncpg.Connection, limit: int, offset: int) -> list[WaitingCase]:
+async def list_waiting(
+    conn: asyncpg.Connection, areas: tuple[str, ...] | None, limit: int, offset: int
+) -> list[WaitingCase]:
+    """Cases waiting for manual dispatch; with ``areas``, only those inside the subtrees."""
     rows = await conn.fetch(
         "SELECT case_id, case_no, area_path, category, priority, description, departments,"
         " note, reason, whistled_at, queued_at FROM manual_dispatch WHERE cleared_at IS NULL"
+        f" AND {_in_areas('area_path', 3, 4)}"
         " ORDER BY queued_at, case_id LIMIT $1 OFFSET $2",
-        limit, offset,
+        limit, offset, *area_scope(areas),
     )
     return [WaitingCase(**{**dict(r), "departments": list(r["departments"])}) for r in rows]
 

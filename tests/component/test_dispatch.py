@@ -1,5 +1,6 @@
 """Dispatch against real PostgreSQL and the real broker: one app for the module (the Kafka
-group join is the slow part); every test works on its own cases, so they do not interfere."""
+group join is the slow part); every test works on its own cases, so they do not interfere.
+Every request carries a bearer token of a demo user (or a made-up one), as in production."""
 
 from __future__ import annotations
 
@@ -16,12 +17,31 @@ from services.dispatch.config import Settings
 from services.dispatch.demo import seed_demo
 from services.dispatch.main import create_app
 from shared import db, demo
-from shared.events import CaseWhistled, Envelope, Location, Priority, Topics, new_event
+from shared.auth import Role, TokenKeys
+from shared.events import Actor, CaseWhistled, Envelope, Location, Priority, Topics, new_event
 from tests.conftest import migrated_database
-from tests.helpers import eventually, publish_event, read_topic, running_app
+from tests.helpers import (
+    as_user,
+    bearer,
+    eventually,
+    publish_event,
+    read_topic,
+    running_app,
+    token,
+)
 
-GRID = "YA/YA01/YA0101/YA0101-01"
+GRID = "YA/YA01/YA0101/YA0101-01"          # 桃园社区, 迎泽街道
+GRID_JINXIU = "YA/YA02/YA0201/YA0201-02"   # 锦绣社区, 锦园街道
 _case_numbers = itertools.count(1)
+
+# Demo users (shared/demo.py USERS).
+CG, XF, SF, ZJ = (as_user(f"{d}-duty") for d in ("cg", "xf", "sf", "zj"))
+ADMIN, COMMAND, SUPERVISOR = as_user("admin"), as_user("command"), as_user("supervisor")
+TAOYUAN, JINXIU = as_user("taoyuan"), as_user("jinxiu")      # communities YA0101, YA0201
+YINGZE, DONGHU = as_user("yingze"), as_user("donghu")        # streets YA01, YA03
+WANGFANG = as_user("wangfang")                               # grid worker in YA0101
+# The community whistling, as intake puts it in the envelope.
+TAOYUAN_ACTOR = Actor(subject="taoyuan", role="community", name="桃园社区书记")
 
 
 @dataclass
@@ -71,14 +91,15 @@ class App:
 
 
 def whistled(case_id: uuid.UUID | None = None, *, category: str = "E0101", area_path: str = GRID,
-             departments: list[str] | None = None, note: str | None = None) -> Envelope:
+             departments: list[str] | None = None, note: str | None = None,
+             actor: Actor | None = TAOYUAN_ACTOR) -> Envelope:
     payload = CaseWhistled(
         case_no=f"YA20260501-{next(_case_numbers):04d}", area_path=area_path, category=category,
         priority=Priority.URGENT, grid_code=area_path.rsplit("/", 1)[-1],
         description="楼下空地乱堆建筑垃圾", location=Location(address="桃园小区3号楼"),
         departments=departments or [], note=note,
     )
-    return new_event(payload, case_id=case_id or uuid.uuid4(), producer="intake")
+    return new_event(payload, case_id=case_id or uuid.uuid4(), producer="intake", actor=actor)
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +108,7 @@ async def app(pg_server, kafka_server):
     settings = Settings(
         database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
         kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
+        environment="test",
     )
     await seed_demo(settings)
     await seed_demo(settings)  # idempotent: upserts
@@ -105,20 +127,74 @@ async def rule_id(app: App, category: str, area_prefix: str) -> int:
 
 
 async def test_serves_the_demo_catalogue_departments_and_rules(app):
-    categories = (await app.client.get("/categories")).json()
-    assert categories == [
+    c = app.client
+    categories = await c.get("/categories")  # public: intake's sync and Open311 read it bare
+    assert categories.status_code == 200, categories.text
+    assert categories.json() == [
         {"code": c, "name": n, "parent_code": p} for c, n, p in sorted(demo.CATEGORIES)
     ]
-    departments = (await app.client.get("/departments")).json()
+    for role in Role:  # every role may read the departments
+        resp = await c.get("/departments", headers=bearer(role, department_id="cg"))
+        assert resp.status_code == 200, (role, resp.text)
+    departments = (await c.get("/departments", headers=WANGFANG)).json()
     assert {(d["id"], d["name"], d["kind"]) for d in departments} == set(demo.DEPARTMENTS)
-    rules = (await app.client.get("/routing-rules")).json()
+    rules = (await c.get("/routing-rules", headers=COMMAND)).json()
     demo_rules = {(r["category_code"], r["area_prefix"], r["department_id"]) for r in rules}
     assert set(demo.ROUTING_RULES) <= demo_rules
     assert await app.val("SELECT count(*) FROM routing_rules") >= len(demo.ROUTING_RULES)
-    e0103 = (await app.client.get("/routing-rules", params={"category": "E0103"})).json()
+    e0103 = (await c.get("/routing-rules", params={"category": "E0103"}, headers=ADMIN)).json()
     assert [(r["area_prefix"], r["department_name"]) for r in e0103] == [
         ("YA", "榆安区住房和城乡建设局"), ("YA/YA02/YA0201", "锦绣物业公司"),
     ]
+    assert (await c.get("/routing-rules", headers=SUPERVISOR)).status_code == 200
+    for who in (CG, TAOYUAN, YINGZE, WANGFANG):
+        denied = await c.get("/routing-rules", headers=who)
+        assert (denied.status_code, denied.json()["error"]["code"]) == (403, "role_not_allowed")
+
+
+# --- authentication ------------------------------------------------------------------------
+
+
+async def test_no_token_or_a_bad_one_is_401_and_changes_nothing(app):
+    event = whistled(category="E0201")
+    await app.whistle(event)
+    (row,) = await app.assignments(event.case_id)
+    other_key = TokenKeys("HS256", "x" * 40, "x" * 40, "whistle", "whistle")
+    cases = [
+        ({}, "unauthenticated"),
+        ({"Authorization": "Basic eGY6eGY="}, "unauthenticated"),
+        ({"Authorization": "Bearer "}, "unauthenticated"),
+        ({"Authorization": "Bearer not.a.jwt"}, "invalid_token"),
+        ({"Authorization": f"Bearer {token(Role.DEPARTMENT, department_id='xf', keys=other_key)}"},
+         "invalid_token"),
+        ({"Authorization": f"Bearer {token(Role.DEPARTMENT, department_id='xf', ttl=-60)}"},
+         "token_expired"),
+    ]
+    requests = [
+        ("GET", "/departments", None),
+        ("GET", "/routing-rules", None),
+        ("POST", "/routing-rules",
+         {"category_code": "E0401", "area_prefix": "YA/YA04", "department_id": "zj"}),
+        ("GET", "/departments/xf/assignments", None),
+        ("GET", f"/assignments/{row['id']}", None),
+        ("POST", f"/assignments/{row['id']}/sign-for", {}),
+        ("POST", f"/assignments/{row['id']}/resolve", {"result": "已整改"}),
+        ("GET", "/manual-dispatch", None),
+    ]
+    rules = await app.val("SELECT count(*) FROM routing_rules")
+    for headers, code in cases:
+        for method, path, body in requests:
+            resp = await app.client.request(method, path, json=body, headers=headers)
+            assert (resp.status_code, resp.json()["error"]["code"]) == (401, code), (
+                method, path, headers, resp.text)
+            assert resp.json()["error"]["message"]
+    (after,) = await app.assignments(event.case_id)
+    assert (after["state"], after["updated_at"]) == (row["state"], row["updated_at"])
+    assert [o["type"] for o in await app.outbox(event.case_id)] == ["case.dispatched"]
+    assert await app.val("SELECT count(*) FROM routing_rules") == rules
+    expired = await app.client.get("/departments", headers={
+        "Authorization": f"Bearer {token(Role.ADMIN, ttl=-60)}", "Accept-Language": "en"})
+    assert expired.json()["error"]["message"] == "the token has expired"
 
 
 # --- routing (派单) ------------------------------------------------------------------------
@@ -138,6 +214,8 @@ async def test_whistle_creates_an_assignment_and_publishes_case_dispatched(app):
     assert out["type"] == "case.dispatched" and out["producer"] == "dispatch"
     assert out["causation_id"] == str(event.event_id)
     assert out["correlation_id"] == event.correlation_id
+    # Routing the whistle is the community's act: its actor travels on.
+    assert out["actor"] == {"subject": "taoyuan", "role": "community", "name": "桃园社区书记"}
     p = out["payload"]
     assert (p["assignment_id"], p["department_id"], p["department_name"], p["role"]) == (
         str(a["id"]), "cg", "榆安区城市管理局", "lead")
@@ -150,14 +228,14 @@ async def test_whistle_creates_an_assignment_and_publishes_case_dispatched(app):
 
     await eventually(published, timeout=30, message="case.dispatched reached the topic")
 
-    listed = (await app.client.get("/departments/cg/assignments",
+    listed = (await app.client.get("/departments/cg/assignments", headers=CG,
                                    params={"state": "dispatched"})).json()
     mine = [x for x in listed if x["case_id"] == str(event.case_id)]
     assert [(x["role_label"], x["state_label"]) for x in mine] == [("主办", "已派单待报到")]
 
 
 async def test_property_company_rule_beats_the_district_rule(app):
-    inside = whistled(category="E0103", area_path="YA/YA02/YA0201/YA0201-02")
+    inside = whistled(category="E0103", area_path=GRID_JINXIU)
     outside = whistled(category="E0103", area_path="YA/YA02/YA0202/YA0202-01")
     await app.whistle(inside)
     await app.whistle(outside)
@@ -183,37 +261,53 @@ async def test_named_departments_lead_and_co_handle_unknown_ones_noted(app):
 
 
 async def test_the_same_whistle_twice_gives_one_assignment(app):
-    event = whistled()
+    event = whistled(actor=None)  # an envelope without an actor: routed by the system
     await publish_event(app.bootstrap, event)
     await publish_event(app.bootstrap, event)  # redelivered
     again = whistled(event.case_id)  # a second whistle of the same case, a new event id
     await app.whistle(again)
     await app.handled(event)
     assert len(await app.assignments(event.case_id)) == 1
-    assert [o["type"] for o in await app.outbox(event.case_id)] == ["case.dispatched"]
+    (out,) = await app.outbox(event.case_id)
+    assert out["type"] == "case.dispatched"
+    assert out["actor"] == {"subject": "system:dispatch", "role": "system", "name": "自动派单"}
     assert await app.val("SELECT count(*) FROM inbox WHERE event_id = $1", event.event_id) == 1
 
 
-async def test_unroutable_whistle_waits_for_manual_dispatch_until_named(app):
-    event = whistled(area_path="XB/XB01/XB0101/XB0101-01", departments=["ghost"])
+async def test_unroutable_whistle_waits_for_manual_dispatch_in_its_area_until_named(app):
+    # A top-level category has no routing rule: nobody to dispatch to.
+    grid = "YA/YA01/YA0101/YA0101-05"
+    event = whistled(category="C01", area_path=grid, departments=["ghost"])
     await app.whistle(event)
     assert await app.assignments(event.case_id) == []
     (out,) = await app.outbox(event.case_id)
     assert out["type"] == "case.unroutable"
+    assert out["actor"]["subject"] == "taoyuan"
     reason = out["payload"]["reason"]
-    assert reason.startswith("分类E0101在XB/XB01/XB0101/XB0101-01范围内没有匹配的派单规则")
+    assert reason.startswith(f"分类C01在{grid}范围内没有匹配的派单规则")
     assert "点名部门“ghost”不存在" in reason
-    waiting = (await app.client.get("/manual-dispatch")).json()
-    mine = [w for w in waiting if w["case_id"] == str(event.case_id)]
+
+    async def queued_for(headers: dict[str, str]) -> list[dict[str, Any]]:
+        resp = await app.client.get("/manual-dispatch", headers=headers, params={"limit": 200})
+        assert resp.status_code == 200, resp.text
+        return [w for w in resp.json() if w["case_id"] == str(event.case_id)]
+
+    mine = await queued_for(TAOYUAN)
     assert [(w["case_no"], w["reason"], w["departments"]) for w in mine] == [
         (event.payload.case_no, reason, ["ghost"])]
+    for above in (YINGZE, COMMAND, SUPERVISOR, as_user("sup-yingze")):
+        assert len(await queued_for(above)) == 1
+    for elsewhere in (JINXIU, DONGHU, bearer(Role.SUPERVISOR, "YA/YA03")):
+        assert await queued_for(elsewhere) == []
+    for who in (WANGFANG, CG, ADMIN):
+        denied = await app.client.get("/manual-dispatch", headers=who)
+        assert (denied.status_code, denied.json()["error"]["code"]) == (403, "role_not_allowed")
 
     # The community whistles again, naming the department: dispatched, out of the queue.
-    named = whistled(event.case_id, area_path=event.payload.area_path, departments=["cg"])
+    named = whistled(event.case_id, category="C01", area_path=grid, departments=["cg"])
     await app.whistle(named)
     assert [a["department_id"] for a in await app.assignments(event.case_id)] == ["cg"]
-    waiting = (await app.client.get("/manual-dispatch")).json()
-    assert str(event.case_id) not in {w["case_id"] for w in waiting}
+    assert await queued_for(TAOYUAN) == []
 
 
 # --- the department's side (报到, 办结) ----------------------------------------------------
@@ -223,61 +317,83 @@ async def test_sign_for_then_resolve_and_the_refusals_change_nothing(app):
     event = whistled(category="E0201")
     await app.whistle(event)
     (row,) = await app.assignments(event.case_id)
+    assert row["department_id"] == "xf"
     url = f"/assignments/{row['id']}"
     c = app.client
 
     async def snapshot() -> tuple:
-        a = (await app.assignments(event.case_id))[0]
-        return a["state"], a["result"], a["updated_at"], len(await app.outbox(event.case_id))
+        (a,) = await app.assignments(event.case_id)
+        return (a["state"], a["result"], a["signed_for_at"], a["resolved_at"], a["updated_at"],
+                await app.val("SELECT count(*) FROM assignments"),
+                [o["type"] for o in await app.outbox(event.case_id)])
 
     before = await snapshot()
     refusals = [
-        (f"{url}/resolve", {"department_id": "xf", "result": "已整改"}, 409, "invalid_state"),
-        (f"{url}/sign-for", {"department_id": "cg"}, 403, "not_your_assignment"),
-        (f"{url}/sign-for", {"department_id": ""}, 422, "validation_error"),
-        (f"{url}/sign-for", {"department_id": "xf", "extra": 1}, 422, "validation_error"),
-        (f"/assignments/{uuid.uuid4()}/sign-for", {"department_id": "xf"}, 404,
-         "assignment_not_found"),
+        (f"{url}/resolve", XF, {"result": "已整改"}, 409, "invalid_state"),
+        # Another department: refused before the state is looked at.
+        (f"{url}/sign-for", CG, None, 403, "not_your_assignment"),
+        (f"{url}/sign-for", CG, {}, 403, "not_your_assignment"),
+        (f"{url}/resolve", CG, {"result": "已整改"}, 403, "not_your_assignment"),
+        # A department token naming xf in the body changes nothing: the token decides.
+        (f"{url}/sign-for", CG, {"department_id": "xf"}, 422, "validation_error"),
+        (f"{url}/sign-for", XF, {"department_id": "xf"}, 422, "validation_error"),
+        # Only departments sign for and resolve, whatever their area.
+        (f"{url}/sign-for", TAOYUAN, None, 403, "role_not_allowed"),
+        (f"{url}/sign-for", COMMAND, None, 403, "role_not_allowed"),
+        (f"{url}/resolve", SUPERVISOR, {"result": "已整改"}, 403, "role_not_allowed"),
+        (f"{url}/sign-for", ADMIN, None, 403, "role_not_allowed"),
+        (f"/assignments/{uuid.uuid4()}/sign-for", XF, None, 404, "assignment_not_found"),
     ]
-    for path, body, status, code in refusals:
-        resp = await c.post(path, json=body)
-        assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), resp.text
+    for path, who, body, status, code in refusals:
+        resp = await c.post(path, json=body, headers=who)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), (
+            path, body, resp.text)
         assert resp.json()["error"]["message"]
     assert await snapshot() == before
 
-    signed = await c.post(f"{url}/sign-for", json={"department_id": "xf"},
-                          headers={"X-Correlation-ID": "corr-sign-1"})
+    # No body at all: the token says who signs for it.
+    signed = await c.post(f"{url}/sign-for", headers={**XF, "X-Correlation-ID": "corr-sign-1"})
     assert signed.status_code == 200, signed.text
     assert (signed.json()["state"], signed.json()["state_label"]) == ("signed_for", "已报到办理中")
-    again = await c.post(f"{url}/sign-for", json={"department_id": "xf"})
+    again = await c.post(f"{url}/sign-for", json={}, headers=XF)  # an empty object is fine too
     assert (again.status_code, again.json()["error"]["code"]) == (409, "invalid_state")
+    # A stranger learns nothing about the state: 403, not 409.
+    stranger = await c.post(f"{url}/sign-for", headers=CG)
+    assert (stranger.status_code, stranger.json()["error"]["code"]) == (403, "not_your_assignment")
 
     before = await snapshot()
     refusals = [
-        ({"department_id": "xf", "result": ""}, 422, "validation_error"),
-        ({"department_id": "xf"}, 422, "validation_error"),
-        ({"department_id": "xf", "result": "   "}, 422, "result_required"),
-        ({"department_id": "cg", "result": "已整改"}, 403, "not_your_assignment"),
+        ({"result": ""}, XF, 422, "validation_error"),
+        ({}, XF, 422, "validation_error"),
+        ({"department_id": "xf", "result": "已整改"}, XF, 422, "validation_error"),
+        ({"result": "   "}, XF, 422, "result_required"),
+        ({"result": "已整改"}, CG, 403, "not_your_assignment"),
+        ({"result": "已整改"}, bearer(Role.DEPARTMENT, department_id="xf-other"), 403,
+         "not_your_assignment"),
     ]
-    for body, status, code in refusals:
-        resp = await c.post(f"{url}/resolve", json=body)
+    for body, who, status, code in refusals:
+        resp = await c.post(f"{url}/resolve", json=body, headers=who)
         assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), resp.text
     assert await snapshot() == before
 
-    done = await c.post(f"{url}/resolve", json={"department_id": "xf", "result": "已清除消防通道堆物"})
+    done = await c.post(f"{url}/resolve", json={"result": "已清除消防通道堆物"}, headers=XF)
     assert done.status_code == 200, done.text
-    got = (await c.get(url)).json()
+    got = (await c.get(url, headers=XF)).json()
     assert (got["state"], got["result"]) == ("resolved", "已清除消防通道堆物")
     assert got["signed_for_at"] and got["resolved_at"]
-    twice = await c.post(f"{url}/resolve", json={"department_id": "xf", "result": "再次"})
+    twice = await c.post(f"{url}/resolve", json={"result": "再次"}, headers=XF)
     assert twice.status_code == 409
 
     outs = await app.outbox(event.case_id)
     assert [o["type"] for o in outs] == ["case.dispatched", "case.signed_for", "case.resolved"]
     signed_for, resolved = outs[1], outs[2]
     assert signed_for["correlation_id"] == "corr-sign-1"
-    assert signed_for["actor"]["subject"] == "xf"
+    # The acting person, from the token, travels in the envelope.
+    assert signed_for["actor"] == {"subject": "xf-duty", "role": "department",
+                                   "name": "榆安区消防救援大队值班员"}
     assert signed_for["payload"]["assignment_id"] == str(row["id"])
+    assert resolved["actor"]["subject"] == "xf-duty"
+    assert resolved["actor"]["role"] == "department"
     assert resolved["payload"]["result"] == "已清除消防通道堆物"
     assert resolved["payload"]["department_id"] == "xf"
 
@@ -287,32 +403,107 @@ async def test_wrong_department_message_is_chinese_first_english_on_request(app)
     await app.whistle(event)
     (row,) = await app.assignments(event.case_id)
     path = f"/assignments/{row['id']}/sign-for"
-    zh = await app.client.post(path, json={"department_id": "cg"})
-    en = await app.client.post(path, json={"department_id": "cg"},
-                               headers={"Accept-Language": "en"})
-    assert zh.json()["error"]["message"] == "该派单属于榆安区司法局，部门“cg”无权办理"
-    assert "belongs to department 'sf'" in en.json()["error"]["message"]
+    zh = await app.client.post(path, headers=CG)
+    en = await app.client.post(path, headers={**CG, "Accept-Language": "en"})
+    assert zh.json()["error"]["message"] == "只能办理本部门的派单（本部门：cg，派单部门：sf）"
+    assert "(yours: cg, assigned: sf)" in en.json()["error"]["message"]
+    assert (await app.client.post(path, headers=SF)).status_code == 200
 
 
-async def test_reading_assignments_and_unknowns(app):
+# --- reading assignments -------------------------------------------------------------------
+
+
+async def test_reading_an_assignment_needs_its_department_or_an_area_above_it(app):
+    event = whistled(category="E0202")  # xf, in 桃园社区 (迎泽街道)
+    await app.whistle(event)
+    (row,) = await app.assignments(event.case_id)
+    url = f"/assignments/{row['id']}"
+    for who in (XF, TAOYUAN, YINGZE, COMMAND, SUPERVISOR, as_user("sup-yingze")):
+        resp = await app.client.get(url, headers=who)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["id"] == str(row["id"])
+    for who, code in [
+        (DONGHU, "out_of_scope"),                      # a street outside the case's area
+        (JINXIU, "out_of_scope"),                      # another community
+        (bearer(Role.STREET, "YA/YA0"), "out_of_scope"),  # a string prefix is not a parent
+        (bearer(Role.SUPERVISOR, "YA/YA02"), "out_of_scope"),
+        (CG, "not_your_assignment"),                   # another department
+        (WANGFANG, "role_not_allowed"),
+        (ADMIN, "role_not_allowed"),
+    ]:
+        resp = await app.client.get(url, headers=who)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (403, code), resp.text
+    outside = await app.client.get(url, headers={**DONGHU, "Accept-Language": "en"})
+    assert "may not act on area YA/YA01/YA0101/YA0101-01" in outside.json()["error"]["message"]
+
+
+async def test_department_lists_are_filtered_to_the_readers_subtree(app):
+    taoyuan = whistled(category="E0102")                         # cg, 桃园社区
+    jinxiu = whistled(category="E0102", area_path=GRID_JINXIU)   # cg, 锦绣社区
+    await app.whistle(taoyuan)
+    await app.whistle(jinxiu)
+    ours = {str(taoyuan.case_id): "taoyuan", str(jinxiu.case_id): "jinxiu"}
+
+    async def seen_by(headers: dict[str, str]) -> set[str]:
+        resp = await app.client.get("/departments/cg/assignments", headers=headers,
+                                    params={"limit": 200})
+        assert resp.status_code == 200, resp.text
+        rows = resp.json()
+        assert all(r["department_id"] == "cg" for r in rows)
+        return {ours[r["case_id"]] for r in rows if r["case_id"] in ours}
+
+    assert await seen_by(CG) == {"taoyuan", "jinxiu"}
+    assert await seen_by(COMMAND) == {"taoyuan", "jinxiu"}
+    assert await seen_by(SUPERVISOR) == {"taoyuan", "jinxiu"}
+    assert await seen_by(TAOYUAN) == {"taoyuan"}
+    assert await seen_by(YINGZE) == {"taoyuan"}
+    assert await seen_by(as_user("sup-yingze")) == {"taoyuan"}
+    assert await seen_by(JINXIU) == {"jinxiu"}
+    assert await seen_by(DONGHU) == set()
+    # Whole path segments only, and LIKE wildcards in a code match nothing but themselves.
+    assert await seen_by(bearer(Role.STREET, "YA/YA0")) == set()
+    assert await seen_by(bearer(Role.STREET, "YA/YA0_")) == set()
+    assert await seen_by(bearer(Role.DISTRICT, "Y%")) == set()
+    community_rows = (await app.client.get("/departments/cg/assignments", headers=TAOYUAN,
+                                           params={"limit": 200})).json()
+    assert community_rows
+    assert all(r["area_path"].startswith("YA/YA01/YA0101/") for r in community_rows)
+
+
+async def test_reading_department_lists_and_unknowns(app):
     c = app.client
-    assert (await c.get("/departments/nope/assignments")).json()["error"]["code"] == (
-        "department_not_found")
-    assert (await c.get("/departments/nope/assignments")).status_code == 404
-    assert (await c.get("/departments/cg/assignments", params={"state": "lost"})).status_code == 422
-    assert (await c.get(f"/assignments/{uuid.uuid4()}")).status_code == 404
-    assert (await c.get("/assignments/not-a-uuid")).status_code == 422
-    resolved = (await c.get("/departments/xf/assignments", params={"state": "resolved"})).json()
+    for who, status, code in [
+        (COMMAND, 404, "department_not_found"),
+        (CG, 403, "not_your_assignment"),  # department staff see no other inbox, real or not
+    ]:
+        resp = await c.get("/departments/nope/assignments", headers=who)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (status, code)
+    for who, code in [(CG, "not_your_assignment"), (ZJ, "not_your_assignment"),
+                      (WANGFANG, "role_not_allowed"), (ADMIN, "role_not_allowed")]:
+        resp = await c.get("/departments/xf/assignments", headers=who)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (403, code)
+    assert (await c.get("/departments/zj/assignments", headers=ZJ)).status_code == 200
+    assert (await c.get("/departments/cg/assignments", params={"state": "lost"},
+                        headers=CG)).status_code == 422
+    assert (await c.get(f"/assignments/{uuid.uuid4()}", headers=XF)).status_code == 404
+    assert (await c.get("/assignments/not-a-uuid", headers=XF)).status_code == 422
+    resolved = (await c.get("/departments/xf/assignments", params={"state": "resolved"},
+                            headers=XF)).json()
     assert all(a["state"] == "resolved" and a["department_id"] == "xf" for a in resolved)
 
 
 # --- routing rules -------------------------------------------------------------------------
 
 
-async def test_add_rule_refusals_change_nothing_and_a_new_rule_routes(app):
+async def test_only_admin_adds_rules_refusals_change_nothing_and_a_new_rule_routes(app):
     c = app.client
     existing = await rule_id(app, "E0101", "YA")
     count = await app.val("SELECT count(*) FROM routing_rules")
+    good = {"category_code": "E0401", "area_prefix": "YA/YA03", "department_id": "zj"}
+    for who in (COMMAND, SUPERVISOR, CG, DONGHU, TAOYUAN, WANGFANG):
+        denied = await c.post("/routing-rules", json=good, headers=who)
+        assert (denied.status_code, denied.json()["error"]["code"]) == (403, "role_not_allowed")
+        assert "系统管理员" in denied.json()["error"]["message"]
     refusals = [
         ({"category_code": "E0101", "area_prefix": "YA", "department_id": "zj"}, 409,
          "rule_exists"),
@@ -327,15 +518,14 @@ async def test_add_rule_refusals_change_nothing_and_a_new_rule_routes(app):
         ({"category_code": "E0401", "department_id": "zj"}, 422, "validation_error"),
     ]
     for body, status, code in refusals:
-        resp = await c.post("/routing-rules", json=body)
+        resp = await c.post("/routing-rules", json=body, headers=ADMIN)
         assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), resp.text
-    conflict = await c.post("/routing-rules", json=refusals[0][0])
+    conflict = await c.post("/routing-rules", json=refusals[0][0], headers=ADMIN)
     assert f"规则#{existing}" in conflict.json()["error"]["message"]
     assert "榆安区城市管理局" in conflict.json()["error"]["message"]
     assert await app.val("SELECT count(*) FROM routing_rules") == count
 
-    created = await c.post("/routing-rules", json={
-        "category_code": "E0401", "area_prefix": "YA/YA03", "department_id": "zj"})
+    created = await c.post("/routing-rules", json=good, headers=ADMIN)
     assert created.status_code == 201, created.text
     rule = created.json()
     assert (rule["area_prefix"], rule["department_name"]) == ("YA/YA03", "榆安区住房和城乡建设局")
@@ -353,9 +543,10 @@ async def test_add_rule_refusals_change_nothing_and_a_new_rule_routes(app):
 # --- operations ----------------------------------------------------------------------------
 
 
-async def test_health_readiness_and_asyncapi(app):
+async def test_health_readiness_and_asyncapi_are_open(app):
     ready = await app.client.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert (await app.client.get("/livez")).status_code == 200
     spec = json.dumps((await app.client.get("/asyncapi.json")).json())
     for expected in (Topics.INTAKE, Topics.DISPATCH, "case.dispatched", "dispatch.whistles"):
         assert expected in spec

@@ -11,14 +11,16 @@ from services.dispatch.domain import (
     Assignment,
     AssignmentState,
     Department,
-    NotYourAssignment,
     Role,
     RoutingRule,
     covers,
     most_specific_rule,
     route,
 )
+from services.dispatch.handlers import require_reader
 from shared import demo
+from shared.auth import Forbidden, Principal
+from shared.auth import Role as AuthRole
 from shared.errors import Conflict, Invalid
 
 DEPARTMENTS = {d: Department(d, name, kind) for d, name, kind in demo.DEPARTMENTS}
@@ -143,11 +145,11 @@ def dispatched(department_id: str = "cg") -> Assignment:
 
 def test_sign_for_then_resolve():
     a = dispatched()
-    signed = a.sign_for("cg", T0 + timedelta(minutes=5))
+    signed = a.sign_for(T0 + timedelta(minutes=5))
     assert signed.state is AssignmentState.SIGNED_FOR
     assert signed.signed_for_at == signed.updated_at == T0 + timedelta(minutes=5)
     assert a.state is AssignmentState.DISPATCHED  # the original is untouched
-    done = signed.resolve("cg", "  已清运完毕  ", T0 + timedelta(hours=2))
+    done = signed.resolve("  已清运完毕  ", T0 + timedelta(hours=2))
     assert done.state is AssignmentState.RESOLVED
     assert done.result == "已清运完毕"
     assert done.resolved_at == T0 + timedelta(hours=2)
@@ -155,40 +157,60 @@ def test_sign_for_then_resolve():
 
 def test_resolve_before_sign_for_is_a_conflict():
     with pytest.raises(Conflict) as err:
-        dispatched().resolve("cg", "已处理", T0)
+        dispatched().resolve("已处理", T0)
     assert err.value.status_code == 409 and err.value.code == "invalid_state"
     assert "须先报到" in err.value.zh
 
 
 def test_sign_for_twice_and_resolve_twice_are_conflicts():
-    signed = dispatched().sign_for("cg", T0)
+    signed = dispatched().sign_for(T0)
     with pytest.raises(Conflict, match="cannot be signed for"):
-        signed.sign_for("cg", T0)
-    done = signed.resolve("cg", "已处理", T0)
-    for act in (lambda: done.resolve("cg", "再次", T0), lambda: done.sign_for("cg", T0)):
+        signed.sign_for(T0)
+    done = signed.resolve("已处理", T0)
+    for act in (lambda: done.resolve("再次", T0), lambda: done.sign_for(T0)):
         with pytest.raises(Conflict) as err:
             act()
         assert err.value.code == "invalid_state"
 
 
-def test_another_department_may_not_act():
-    a = dispatched("cg")
-    with pytest.raises(NotYourAssignment) as err:
-        a.sign_for("zj", T0)
-    assert err.value.status_code == 403 and err.value.code == "not_your_assignment"
-    assert "榆安区城市管理局" in err.value.zh
-    signed = a.sign_for("cg", T0)
-    with pytest.raises(NotYourAssignment):
-        signed.resolve("zj", "已处理", T0)
-    # The department is checked before the state: a stranger learns nothing about it.
-    with pytest.raises(NotYourAssignment):
-        a.resolve("zj", "已处理", T0)
+# --- who may read an assignment (the scope rule the handlers apply) ----------------------
+
+
+def principal(role: AuthRole, area: str = "YA", department_id: str | None = None) -> Principal:
+    return Principal(subject=f"u-{role.value}", name="测试", role=role, area=area,
+                     department_id=department_id)
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        (principal(AuthRole.DEPARTMENT, department_id="cg"), True),
+        (principal(AuthRole.DEPARTMENT, department_id="zj"), False),   # another department
+        (principal(AuthRole.COMMUNITY, "YA/YA01/YA0101"), True),
+        (principal(AuthRole.COMMUNITY, "YA/YA02/YA0201"), False),       # another community
+        (principal(AuthRole.COMMUNITY, "YA/YA01/YA010"), False),        # a prefix, not a parent
+        (principal(AuthRole.STREET, "YA/YA01"), True),
+        (principal(AuthRole.STREET, "YA/YA03"), False),
+        (principal(AuthRole.DISTRICT, "YA"), True),
+        (principal(AuthRole.SUPERVISOR, "YA/YA01"), True),
+        (principal(AuthRole.SUPERVISOR, "YA/YA04"), False),
+    ],
+)
+def test_the_assigned_department_or_an_area_holder_above_the_case_may_read(who, allowed):
+    a = dispatched("cg")  # in GRID_YA0101
+    if allowed:
+        require_reader(who, a)
+    else:
+        with pytest.raises(Forbidden) as err:
+            require_reader(who, a)
+        assert err.value.status_code == 403
+        assert err.value.code in ("not_your_assignment", "out_of_scope")
 
 
 @pytest.mark.parametrize("result", ["", "   ", "\n\t"])
 def test_resolve_needs_a_result(result):
-    signed = dispatched().sign_for("cg", T0)
+    signed = dispatched().sign_for(T0)
     with pytest.raises(Invalid) as err:
-        signed.resolve("cg", result, T0)
+        signed.resolve(result, T0)
     assert err.value.status_code == 422 and err.value.code == "result_required"
 
