@@ -1,4 +1,12 @@
-"""Notify's HTTP routes: recipients and their inbox; the delivery log and replays."""
+"""Notify's HTTP routes: recipients and their inbox; the delivery log and replays.
+
+Who may do what (each route states its rule in its ``who`` parameter):
+
+- recipients (reference data) and the delivery log with its replays (operations): admin;
+- an inbox, and marking its messages read: a department desk's inbox by that department's
+  staff; a supervisor desk's inbox by supervisor, community, street or district users whose
+  subtree covers the desk's area (the scope is checked in the handler, before any write).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.notify import handlers
 from services.notify.domain import Channel, DeliveryStatus, Recipient, RecipientKind
 from services.notify.repository import Delivery, InboxMessage
+from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.service import pool
 
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
+
+# The rules (one per route). Recipients are reference data and the delivery log is
+# operations: admin. An inbox is read by department staff or by those overseeing an area;
+# which inbox is theirs is checked against the recipient in the handler.
+Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
+InboxReader = Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.SUPERVISOR, *AREA_ROLES))]
 RecipientId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                                   description="接收方编号 recipient id")]
 
@@ -103,46 +118,52 @@ class DeliveryOut(BaseModel):
 
 @recipients_router.post("/recipients", status_code=201, response_model=RecipientOut,
                         summary="Register a recipient (部门值班室 or 督办)")
-async def create_recipient(body: RecipientIn, db: Pool) -> RecipientOut:
-    return RecipientOut.of(await handlers.create_recipient(db, Recipient(**body.model_dump())))
+async def create_recipient(who: Admin, body: RecipientIn, db: Pool) -> RecipientOut:
+    recipient = Recipient(**body.model_dump())
+    return RecipientOut.of(await handlers.create_recipient(db, who, recipient))
 
 
 @recipients_router.put("/recipients/{recipient_id}", response_model=RecipientOut,
                        summary="Replace a recipient's settings (omitted fields are cleared)")
 async def update_recipient(
-    recipient_id: RecipientId, body: RecipientFields, db: Pool
+    who: Admin, recipient_id: RecipientId, body: RecipientFields, db: Pool
 ) -> RecipientOut:
-    return RecipientOut.of(await handlers.update_recipient(db, body.to_domain(recipient_id)))
+    recipient = body.to_domain(recipient_id)
+    return RecipientOut.of(await handlers.update_recipient(db, who, recipient))
 
 
 @recipients_router.get("/recipients", response_model=list[RecipientOut], summary="List recipients")
-async def list_recipients(db: Pool, kind: RecipientKind | None = None) -> list[RecipientOut]:
+async def list_recipients(
+    who: Admin, db: Pool, kind: RecipientKind | None = None
+) -> list[RecipientOut]:
     return [RecipientOut.of(r) for r in await handlers.list_recipients(db, kind)]
 
 
 @recipients_router.get("/recipients/{recipient_id}/inbox", response_model=list[MessageOut],
                        summary="A recipient's in-app messages, newest first")
 async def inbox(
-    recipient_id: RecipientId, db: Pool,
+    who: InboxReader, recipient_id: RecipientId, db: Pool,
     unread: Annotated[bool | None, Query(description="true: unread only; false: read only")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[MessageOut]:
-    messages = await handlers.inbox(db, recipient_id, unread=unread, limit=limit, offset=offset)
+    messages = await handlers.inbox(db, who, recipient_id, unread=unread, limit=limit,
+                                    offset=offset)
     return [MessageOut.of(m) for m in messages]
 
 
 @recipients_router.post("/recipients/{recipient_id}/inbox/{message_id}/read",
                         response_model=MessageOut, summary="Mark a message read")
-async def mark_read(recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1)],
-                    db: Pool) -> MessageOut:
-    return MessageOut.of(await handlers.mark_read(db, recipient_id, message_id))
+async def mark_read(
+    who: InboxReader, recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1)], db: Pool
+) -> MessageOut:
+    return MessageOut.of(await handlers.mark_read(db, who, recipient_id, message_id))
 
 
 @deliveries_router.get("/deliveries", response_model=list[DeliveryOut],
                        summary="The delivery log: status, attempts, last error")
 async def list_deliveries(
-    db: Pool,
+    who: Admin, db: Pool,
     event_id: UUID | None = None,
     case_id: UUID | None = None,
     recipient_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -161,11 +182,15 @@ async def list_deliveries(
 
 @deliveries_router.get("/deliveries/{delivery_id}", response_model=DeliveryOut,
                        summary="One delivery")
-async def get_delivery(delivery_id: Annotated[int, Path(ge=1)], db: Pool) -> DeliveryOut:
+async def get_delivery(
+    who: Admin, delivery_id: Annotated[int, Path(ge=1)], db: Pool
+) -> DeliveryOut:
     return DeliveryOut.of(await handlers.get_delivery(db, delivery_id))
 
 
 @deliveries_router.post("/deliveries/{delivery_id}/replay", response_model=DeliveryOut,
                         summary="Send a dead delivery again (a fresh schedule of attempts)")
-async def replay_delivery(delivery_id: Annotated[int, Path(ge=1)], db: Pool) -> DeliveryOut:
-    return DeliveryOut.of(await handlers.replay_delivery(db, delivery_id))
+async def replay_delivery(
+    who: Admin, delivery_id: Annotated[int, Path(ge=1)], db: Pool
+) -> DeliveryOut:
+    return DeliveryOut.of(await handlers.replay_delivery(db, who, delivery_id))

@@ -12,9 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shared.errors import Conflict, Invalid
+
+if TYPE_CHECKING:
+    from shared.auth import Principal
 
 
 class RecipientKind(StrEnum):
@@ -107,6 +111,21 @@ def select_recipients(notice: CaseNotice, candidates: Iterable[Recipient]) -> li
         if is_department or is_supervisor:
             chosen.setdefault(r.id, r)
     return sorted(chosen.values(), key=lambda r: r.id)
+
+
+# --- who may read an inbox ----------------------------------------------------------------
+
+
+def check_inbox_access(who: Principal, recipient: Recipient) -> None:
+    """A department's desk is read only by that department's staff; a supervisor's desk by
+    whoever oversees its area: a supervisor, community, street or district user whose subtree
+    covers the desk's area path. Raises ``shared.auth.Forbidden`` otherwise. (Which roles may
+    ask at all is the endpoint's rule; this is the scope.) A desk without its key field
+    matches nobody: fail closed."""
+    if recipient.kind is RecipientKind.DEPARTMENT:
+        who.require_department(recipient.department_id or "")
+    else:
+        who.require_area(recipient.area_path or "")
 
 
 # --- what the message says -------------------------------------------------------------

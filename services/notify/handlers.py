@@ -18,6 +18,7 @@ from services.notify.domain import (
 )
 from services.notify.repository import ClaimedWebhook, Delivery, InboxMessage
 from shared import metrics
+from shared.auth import Principal
 from shared.errors import Conflict, NotFound
 from shared.events import CaseDispatched, CaseOverdue, Envelope
 
@@ -33,22 +34,28 @@ def _not_found(recipient_id: str) -> NotFound:
 # --- recipients ---------------------------------------------------------------------------
 
 
-async def create_recipient(pool: asyncpg.Pool, recipient: Recipient) -> Recipient:
+def _by(who: Principal) -> dict[str, str]:
+    """Who did it, for the log line of a change."""
+    return {"actor": who.subject, "actor_role": who.role.value}
+
+
+async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient) -> Recipient:
     domain.validate_recipient(recipient)
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.insert_recipient(conn, recipient):
             raise Conflict(f"接收方“{recipient.id}”已存在", f"recipient '{recipient.id}' exists",
                            code="recipient_exists")
-    log.info("recipient_created", recipient_id=recipient.id, kind=recipient.kind.value)
+    log.info("recipient_created", recipient_id=recipient.id, kind=recipient.kind.value,
+             **_by(who))
     return recipient
 
 
-async def update_recipient(pool: asyncpg.Pool, recipient: Recipient) -> Recipient:
+async def update_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient) -> Recipient:
     domain.validate_recipient(recipient)
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.update_recipient(conn, recipient):
             raise _not_found(recipient.id)
-    log.info("recipient_updated", recipient_id=recipient.id)
+    log.info("recipient_updated", recipient_id=recipient.id, **_by(who))
     return recipient
 
 
@@ -57,19 +64,29 @@ async def list_recipients(pool: asyncpg.Pool, kind: RecipientKind | None) -> lis
         return await repository.list_recipients(conn, kind.value if kind else None)
 
 
-async def inbox(pool: asyncpg.Pool, recipient_id: str, *, unread: bool | None, limit: int,
-                offset: int) -> list[InboxMessage]:
+async def _readable_recipient(
+    conn: asyncpg.Connection, who: Principal, recipient_id: str
+) -> Recipient:
+    """The recipient whose inbox ``who`` asks for: 404 if unknown, 403 if not theirs."""
+    recipient = await repository.get_recipient(conn, recipient_id)
+    if recipient is None:
+        raise _not_found(recipient_id)
+    domain.check_inbox_access(who, recipient)
+    return recipient
+
+
+async def inbox(pool: asyncpg.Pool, who: Principal, recipient_id: str, *, unread: bool | None,
+                limit: int, offset: int) -> list[InboxMessage]:
     async with pool.acquire() as conn:
-        if await repository.get_recipient(conn, recipient_id) is None:
-            raise _not_found(recipient_id)
+        await _readable_recipient(conn, who, recipient_id)
         return await repository.list_inbox(conn, recipient_id, unread=unread, limit=limit,
                                            offset=offset)
 
 
-async def mark_read(pool: asyncpg.Pool, recipient_id: str, message_id: int) -> InboxMessage:
+async def mark_read(pool: asyncpg.Pool, who: Principal, recipient_id: str,
+                    message_id: int) -> InboxMessage:
     async with pool.acquire() as conn, conn.transaction():
-        if await repository.get_recipient(conn, recipient_id) is None:
-            raise _not_found(recipient_id)
+        await _readable_recipient(conn, who, recipient_id)  # before anything is written
         message = await repository.mark_read(conn, recipient_id, message_id)
     if message is None:
         raise NotFound(f"接收方“{recipient_id}”没有消息 {message_id}",
@@ -153,7 +170,7 @@ async def get_delivery(pool: asyncpg.Pool, delivery_id: int) -> Delivery:
     return delivery
 
 
-async def replay_delivery(pool: asyncpg.Pool, delivery_id: int) -> Delivery:
+async def replay_delivery(pool: asyncpg.Pool, who: Principal, delivery_id: int) -> Delivery:
     """A dead delivery goes back to pending with a fresh schedule of attempts."""
     async with pool.acquire() as conn, conn.transaction():
         delivery = await repository.get_delivery(conn, delivery_id, lock=True)
@@ -163,7 +180,8 @@ async def replay_delivery(pool: asyncpg.Pool, delivery_id: int) -> Delivery:
         domain.check_replay(delivery.status)
         await repository.requeue(conn, delivery_id)
         delivery = await repository.get_delivery(conn, delivery_id)
-    log.info("delivery_replayed", delivery_id=delivery_id, recipient_id=delivery.recipient_id)
+    log.info("delivery_replayed", delivery_id=delivery_id, recipient_id=delivery.recipient_id,
+             **_by(who))
     return delivery
 
 

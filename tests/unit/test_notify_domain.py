@@ -1,4 +1,5 @@
-"""Notify's rules without infrastructure: who hears what, what it says, when to retry."""
+"""Notify's rules without infrastructure: who hears what, who may read an inbox, what it
+says, when to retry."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from services.notify.domain import (
     Recipient,
     RecipientKind,
 )
+from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, Invalid
 
 CASE_ID = "7b0c6f5e-2a4b-4c1e-9d7a-0f3e8b1c2d3e"
@@ -79,6 +81,45 @@ def test_ancestor_paths_and_covers():
     assert domain.covers("YA/YA01", "YA/YA01")
     assert not domain.covers("YA/YA0", "YA/YA01/YA0101")
     assert not domain.covers("YA/YA01/YA0101", "YA/YA01")
+
+
+# --- who may read an inbox -----------------------------------------------------------------
+
+
+def person(role: str, area: str = "YA", department_id: str | None = None) -> Principal:
+    return Principal(subject=f"t-{role}", name="测试", role=Role(role), area=area,
+                     department_id=department_id)
+
+
+@pytest.mark.parametrize(("who", "recipient", "denied"), [
+    (person("department", department_id="cg"), dept("duty-cg", "cg"), None),
+    (person("department", department_id="xf"), dept("duty-cg", "cg"), "not_your_assignment"),
+    (person("supervisor", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
+    (person("district", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
+    (person("supervisor", "YA"), sup("sup-ya01", "YA/YA01"), None),
+    (person("supervisor", "YA/YA01"), sup("sup-ya01", "YA/YA01"), None),
+    (person("street", "YA/YA01"), sup("sup-ya01", "YA/YA01"), None),
+    (person("district", "YA"), sup("sup-ya01", "YA/YA01"), None),
+    (person("community", "YA/YA01/YA0101"), sup("sup-ya0101", "YA/YA01/YA0101"), None),
+    (person("supervisor", "YA/YA03"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+    (person("supervisor", "YA/YA0"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+    (person("community", "YA/YA01/YA0101"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+    (person("department", department_id="cg"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+    # a desk without its key field matches nobody
+    (person("department", department_id="cg"),
+     Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT), "not_your_assignment"),
+    (person("district", "YA"), Recipient(id="a", name="a", kind=RecipientKind.SUPERVISOR),
+     "out_of_scope"),
+])
+def test_inbox_access_department_desks_by_their_staff_supervisor_desks_by_overseers(
+    who, recipient, denied
+):
+    if denied is None:
+        domain.check_inbox_access(who, recipient)
+        return
+    with pytest.raises(Forbidden) as err:
+        domain.check_inbox_access(who, recipient)
+    assert err.value.code == denied and err.value.zh and err.value.en
 
 
 # --- what the message says ----------------------------------------------------------------
