@@ -1,4 +1,13 @@
-"""Tracking's HTTP routes for supervisors (督办): a case's full history, the overdue board."""
+"""Tracking's HTTP routes for supervisors (督办): a case's full history, the overdue board.
+
+Who may read what (one rule per route; the scope is checked by the handler):
+
+- a case's timeline: grid workers for cases in their grids; community, street, district and
+  supervisors for cases in their subtree; department staff for cases their department has an
+  assignment on.
+- the overdue board: community, street, district and supervisors see their subtree (an
+  ``area`` filter must lie inside it); department staff see their own department's items.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +18,13 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.tracking import domain, handlers
 from services.tracking.domain import STATUS_ZH, AssignmentState, CaseStatus, CaseView
 from services.tracking.repository import AssignmentRow
-from shared.events import Priority
+from shared.auth import AREA_ROLES, Principal, Role, allow
+from shared.events import Actor, Priority
 from shared.service import pool
 
 router = APIRouter(tags=["supervision"])
@@ -73,7 +83,8 @@ class TimelineEventOut(BaseModel):
     producer: str
     correlation_id: str | None
     causation_id: UUID | None
-    actor: dict[str, Any] | None
+    actor: Actor | None = Field(description="who did it (subject, role, name); none for "
+                                "events from before attribution")
     payload: dict[str, Any]
     recorded_at: datetime
 
@@ -86,8 +97,12 @@ class TimelineOut(BaseModel):
 
 @router.get("/cases/{case_id}/timeline", response_model=TimelineOut,
             summary="A case's full history, in the order things happened (案件全过程)")
-async def case_timeline(case_id: UUID, db: Pool) -> TimelineOut:
-    history = await handlers.case_history(db, case_id)
+async def case_timeline(
+    case_id: UUID,
+    db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))],
+) -> TimelineOut:
+    history = await handlers.case_history(db, case_id, who)
     return TimelineOut(
         case=CaseOut.of(case_id, history.case),
         assignments=[AssignmentOut.of(a) for a in history.assignments],
@@ -123,6 +138,7 @@ class BoardOut(BaseModel):
             "(超时督办)")
 async def overdue(
     db: Pool,
+    who: Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))],
     area: Annotated[str | None, Query(min_length=1, max_length=200,
                                       description="area path prefix, e.g. YA/YA01")] = None,
     department_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
@@ -131,7 +147,7 @@ async def overdue(
 ) -> BoardOut:
     now = datetime.now(UTC)
     entries = await handlers.overdue_board(
-        db, area_prefix=area.rstrip("/") if area else None, department_id=department_id,
+        db, who, area=area.rstrip("/") if area else None, department_id=department_id,
         limit=limit, offset=offset,
     )
     return BoardOut(as_of=now, items=[_board_item(e, now) for e in entries])

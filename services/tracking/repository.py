@@ -264,7 +264,9 @@ JOIN timers t ON t.assignment_id = a.assignment_id
 JOIN cases c ON c.case_id = a.case_id
 WHERE a.state = 'dispatched' AND t.clock = 'sign_for' AND t.state = 'fired'
   AND c.status <> 'closed'
-  AND ($1::text IS NULL OR c.area_path = $1 OR starts_with(c.area_path, $1 || '/'))
+  AND ($1::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest($1::text[]) AS root
+        WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
   AND ($2::text IS NULL OR a.department_id = $2)
 ORDER BY t.due_at, array_position(ARRAY['urgent', 'normal', 'minor'], c.priority), t.id
 LIMIT $3 OFFSET $4
@@ -272,10 +274,13 @@ LIMIT $3 OFFSET $4
 
 
 async def overdue_board(
-    conn: asyncpg.Connection, *, area_prefix: str | None, department_id: str | None,
+    conn: asyncpg.Connection, *, area_roots: tuple[str, ...] | None, department_id: str | None,
     limit: int, offset: int,
 ) -> list[OverdueEntry]:
-    rows = await conn.fetch(_BOARD, area_prefix, department_id, limit, offset)
+    """Overdue sign-fors under any of ``area_roots`` (None: anywhere; empty: nowhere)."""
+    rows = await conn.fetch(
+        _BOARD, None if area_roots is None else list(area_roots), department_id, limit, offset,
+    )
     return [
         OverdueEntry(**{**dict(r), "status": CaseStatus(r["status"]), "clock": Clock(r["clock"])})
         for r in rows

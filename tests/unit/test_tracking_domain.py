@@ -1,4 +1,5 @@
-"""Tracking's pure rules: clocks, out-of-order events, the overdue board."""
+"""Tracking's pure rules: clocks, out-of-order events, the overdue board, and who may read
+what."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from uuid import uuid4
 
 import pytest
 
-from services.tracking import domain
+from services.tracking import domain, handlers
 from services.tracking.domain import AssignmentState as A
 from services.tracking.domain import CaseStatus as S
 from services.tracking.domain import CaseView, Clock, OverdueEntry
+from services.tracking.repository import AssignmentRow, DueTimer
+from shared.auth import Forbidden, Principal, Role
+from shared.events import Actor
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -144,3 +148,113 @@ def test_lateness_is_never_negative_and_reads_well_in_chinese():
     assert domain.lateness_label(timedelta(minutes=7)) == "超时 7分钟"
     assert domain.lateness_label(timedelta(hours=2, minutes=5)) == "超时 2小时5分"
     assert domain.lateness_label(timedelta(days=3, hours=4, minutes=1)) == "超时 3天4小时"
+
+
+# --- who may read what (handlers' pure checks, ahead of any query) ------------------------------
+
+CASE_AREA = "YA/YA01/YA0101/YA0101-01"
+
+
+def who(role: Role, area: str = "YA", **kwargs) -> Principal:
+    return Principal(subject=f"u-{role.value}", name=f"用户{role.value}", role=role, area=area,
+                     **kwargs)
+
+
+def assignment(department_id: str, state: A = A.DISPATCHED) -> AssignmentRow:
+    return AssignmentRow(assignment_id=uuid4(), case_id=uuid4(), department_id=department_id,
+                         department_name=None, role="lead", state=state)
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        who(Role.GRID_WORKER, CASE_AREA),
+        who(Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-02",
+            grids=("YA/YA01/YA0101/YA0101-02", CASE_AREA)),
+        who(Role.COMMUNITY, "YA/YA01/YA0101"),
+        who(Role.STREET, "YA/YA01"),
+        who(Role.DISTRICT, "YA"),
+        who(Role.SUPERVISOR, "YA/YA01"),
+    ],
+    ids=["own grid", "one of his grids", "community", "street", "district", "supervisor"],
+)
+def test_the_case_area_and_those_above_it_read_its_timeline(reader):
+    handlers.require_case_reader(reader, view(S.DISPATCHED, T0), [])
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        who(Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-02"),
+        who(Role.COMMUNITY, "YA/YA02/YA0201"),
+        who(Role.STREET, "YA/YA03"),
+        who(Role.STREET, "YA/YA0"),                      # a string prefix is not a parent
+        who(Role.COMMUNITY, f"{CASE_AREA}/x"),           # below the case is not above it
+        who(Role.SUPERVISOR, "YA/YA02"),
+    ],
+    ids=["other grid", "other community", "other street", "string prefix", "below",
+         "other supervisor"],
+)
+def test_others_are_refused_with_the_reason(reader):
+    with pytest.raises(Forbidden) as refused:
+        handlers.require_case_reader(reader, view(S.DISPATCHED, T0), [])
+    assert refused.value.code == "out_of_scope"
+    assert CASE_AREA in refused.value.message("zh") and CASE_AREA in refused.value.message("en")
+
+
+def test_a_department_reads_only_cases_it_has_an_assignment_on():
+    cg = who(Role.DEPARTMENT, department_id="cg")
+    case = view(S.RESOLVED, T0)
+    handlers.require_case_reader(cg, case, [assignment("zj"), assignment("cg", A.RESOLVED)])
+    for others in ([], [assignment("zj")]):
+        with pytest.raises(Forbidden) as refused:
+            handlers.require_case_reader(cg, case, others)
+        assert refused.value.code == "not_your_case"
+        assert "派单" in refused.value.message("zh")
+
+
+@pytest.mark.parametrize(
+    ("reader", "area", "department_id", "scope"),
+    [
+        (who(Role.COMMUNITY, "YA/YA01/YA0101"), None, None, (("YA/YA01/YA0101",), None)),
+        (who(Role.STREET, "YA/YA01"), "YA/YA01/YA0102", "cg", (("YA/YA01/YA0102",), "cg")),
+        (who(Role.STREET, "YA/YA01"), "YA/YA01", None, (("YA/YA01",), None)),
+        (who(Role.DISTRICT, "YA"), None, "zj", (("YA",), "zj")),
+        (who(Role.SUPERVISOR, "YA/YA03"), None, None, (("YA/YA03",), None)),
+        # department staff: their own department, anywhere, optionally narrowed by area
+        (who(Role.DEPARTMENT, department_id="cg"), None, None, (None, "cg")),
+        (who(Role.DEPARTMENT, department_id="cg"), None, "cg", (None, "cg")),
+        (who(Role.DEPARTMENT, department_id="cg"), "YA/YA02", None, (("YA/YA02",), "cg")),
+    ],
+)
+def test_the_board_is_the_callers_part_narrowed_by_the_filters(reader, area, department_id,
+                                                                 scope):
+    assert handlers.board_scope(reader, area=area, department_id=department_id) == scope
+
+
+@pytest.mark.parametrize(
+    ("reader", "area", "department_id", "code"),
+    [
+        (who(Role.COMMUNITY, "YA/YA01/YA0101"), "YA/YA02", None, "out_of_scope"),
+        (who(Role.COMMUNITY, "YA/YA01/YA0101"), "YA/YA01", None, "out_of_scope"),  # above
+        (who(Role.STREET, "YA/YA01"), "YA/YA0", None, "out_of_scope"),
+        (who(Role.SUPERVISOR, "YA/YA01"), "YA", None, "out_of_scope"),
+        (who(Role.DEPARTMENT, department_id="cg"), None, "zj", "not_your_department"),
+    ],
+)
+def test_a_board_filter_outside_the_callers_part_is_refused(reader, area, department_id, code):
+    with pytest.raises(Forbidden) as refused:
+        handlers.board_scope(reader, area=area, department_id=department_id)
+    assert refused.value.code == code
+
+
+def test_overdue_alerts_are_attributed_to_the_deadline_watch():
+    timer = DueTimer(
+        id=1, case_id=uuid4(), assignment_id=uuid4(), clock=Clock.SIGN_FOR, due_at=T0,
+        correlation_id="corr-1", causation_id=uuid4(), department_id="cg",
+        department_name="榆安区城市管理局", assignment_state=A.DISPATCHED,
+        case=view(S.DISPATCHED, T0),
+    )
+    alert = handlers._overdue_event(timer, T0 + timedelta(minutes=1))
+    assert alert.actor == Actor(subject="system:tracking", role="system", name="时限监控")
+    assert (alert.correlation_id, alert.causation_id) == ("corr-1", timer.causation_id)
