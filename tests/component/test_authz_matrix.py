@@ -1,0 +1,386 @@
+"""The authorisation matrix (issue 3): every route of every service — discovered from the
+apps, so a new route without a rule or without a row here fails — × every role × inside
+and outside the holder's jurisdiction. Denials must be 401/403 and change nothing.
+
+The four services run in-process on real PostgreSQL and the real broker, with one real case
+taken through the loop (reported, whistled, dispatched to 城管 cg) before the walk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi.routing import APIRoute
+
+from services.dispatch.config import Settings as DispatchSettings
+from services.dispatch.demo import seed_demo as seed_dispatch
+from services.dispatch.main import create_app as create_dispatch
+from services.intake.config import Settings as IntakeSettings
+from services.intake.demo import seed_demo as seed_intake
+from services.intake.main import create_app as create_intake
+from services.notify.config import Settings as NotifySettings
+from services.notify.demo import seed_demo as seed_notify
+from services.notify.main import create_app as create_notify
+from services.tracking.config import Settings as TrackingSettings
+from services.tracking.main import create_app as create_tracking
+from shared import demo
+from shared.auth import Role, Rule
+from tests.conftest import migrated_database
+from tests.helpers import bearer, eventually, running_app
+
+GRID = "YA/YA01/YA0101/YA0101-03"
+
+# Who acts inside and outside the case's jurisdiction (the case is in GRID, assigned to cg).
+INSIDE: dict[Role, dict[str, Any]] = {
+    Role.GRID_WORKER: {"area": GRID, "grids": (GRID,)},
+    Role.COMMUNITY: {"area": "YA/YA01/YA0101"},
+    Role.STREET: {"area": "YA/YA01"},
+    Role.DISTRICT: {"area": "YA"},
+    Role.DEPARTMENT: {"area": "YA", "department_id": "cg"},
+    Role.SUPERVISOR: {"area": "YA/YA01"},
+    Role.ADMIN: {"area": "YA"},
+}
+OUTSIDE: dict[Role, dict[str, Any]] = {
+    Role.GRID_WORKER: {"area": "YA/YA02/YA0201/YA0201-01", "grids": ("YA/YA02/YA0201/YA0201-01",)},
+    Role.COMMUNITY: {"area": "YA/YA02/YA0201"},
+    Role.STREET: {"area": "YA/YA02"},
+    Role.DISTRICT: {"area": "ZZ"},
+    Role.DEPARTMENT: {"area": "YA", "department_id": "xf"},
+    Role.SUPERVISOR: {"area": "YA/YA03"},
+    Role.ADMIN: {"area": "ZZ"},
+}
+
+ANY = "any"            # allowed wherever the holder acts
+SCOPED = "scoped"      # allowed inside, 403 outside
+FILTERED = "filtered"  # 200 both; outside never sees the case
+AREA = (Role.COMMUNITY, Role.STREET, Role.DISTRICT)
+EVERYONE = tuple(Role)
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one route, and who may."""
+
+    call: Callable[[dict, Role], tuple[str, dict]]  # (ctx, role) -> (path, request kwargs)
+    allowed: dict[Role, str]
+    must_see_case: bool = False  # FILTERED: the inside holder's answer includes the case
+
+
+def each(roles: tuple[Role, ...], how: str) -> dict[Role, str]:
+    return dict.fromkeys(roles, how)
+
+
+def fixed(path: str, **kwargs: Any) -> Callable[[dict, Role], tuple[str, dict]]:
+    return lambda ctx, role: (path.format(**ctx), kwargs)
+
+
+def inbox_of(suffix: str = "", method_kwargs: dict | None = None):
+    def call(ctx: dict, role: Role) -> tuple[str, dict]:
+        recipient = ctx["inbox_for"][role]
+        path = f"/recipients/{recipient}/inbox{suffix.format(**ctx)}"
+        return path, dict(method_kwargs or {})
+    return call
+
+
+REPORT = {"grid_code": "YA0101-03", "category": "E0101", "description": "楼道堆放杂物",
+          "priority": "normal"}
+
+PUBLIC_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/asyncapi.json", "/asyncapi"}
+
+MATRIX: dict[tuple[str, str, str], Case] = {
+    # intake
+    ("intake", "POST", "/cases"): Case(fixed("/cases", json=REPORT),
+                                       each((Role.GRID_WORKER, *AREA), SCOPED)),
+    ("intake", "GET", "/cases"): Case(fixed("/cases"),
+                                      each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), FILTERED),
+                                      must_see_case=True),
+    ("intake", "GET", "/cases/{case_id}"): Case(
+        fixed("/cases/{case_id}"), each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("intake", "POST", "/cases/{case_id}/whistle"): Case(
+        fixed("/cases/{other_case_id}/whistle", json={}), each(AREA, SCOPED)),
+    ("intake", "POST", "/cases/{case_id}/close"): Case(
+        fixed("/cases/{case_id}/close", json={}), each((Role.GRID_WORKER, *AREA), SCOPED)),
+    ("intake", "GET", "/areas"): Case(fixed("/areas"), each(EVERYONE, ANY)),
+    # dispatch
+    ("dispatch", "GET", "/departments"): Case(fixed("/departments"), each(EVERYONE, ANY)),
+    ("dispatch", "GET", "/routing-rules"): Case(
+        fixed("/routing-rules"), each((Role.ADMIN, Role.DISTRICT, Role.SUPERVISOR), ANY)),
+    ("dispatch", "POST", "/routing-rules"): Case(
+        fixed("/routing-rules", json={"category_code": "E0102", "area_prefix": "YA/YA04",
+                                      "department_id": "cg"}),
+        each((Role.ADMIN,), ANY)),
+    ("dispatch", "GET", "/departments/{department_id}/assignments"): Case(
+        fixed("/departments/cg/assignments"),
+        {Role.DEPARTMENT: SCOPED, **each((*AREA, Role.SUPERVISOR), FILTERED)},
+        must_see_case=True),
+    ("dispatch", "GET", "/assignments/{assignment_id}"): Case(
+        fixed("/assignments/{assignment_id}"),
+        each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("dispatch", "POST", "/assignments/{assignment_id}/sign-for"): Case(
+        fixed("/assignments/{assignment_id}/sign-for", json={}), each((Role.DEPARTMENT,), SCOPED)),
+    ("dispatch", "POST", "/assignments/{assignment_id}/resolve"): Case(
+        fixed("/assignments/{assignment_id}/resolve", json={"result": "已处理"}),
+        each((Role.DEPARTMENT,), SCOPED)),
+    ("dispatch", "GET", "/manual-dispatch"): Case(
+        fixed("/manual-dispatch"), each((*AREA, Role.SUPERVISOR), FILTERED)),
+    # tracking
+    ("tracking", "GET", "/cases/{case_id}/timeline"): Case(
+        fixed("/cases/{case_id}/timeline"),
+        each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR, Role.DEPARTMENT), SCOPED)),
+    ("tracking", "GET", "/overdue"): Case(
+        fixed("/overdue"), each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED)),
+    # notify
+    ("notify", "POST", "/recipients"): Case(
+        fixed("/recipients", json={"id": "new-desk", "name": "新值班室", "kind": "department",
+                                   "department_id": "cg"}),
+        each((Role.ADMIN,), ANY)),
+    ("notify", "PUT", "/recipients/{recipient_id}"): Case(
+        fixed("/recipients/duty-gd", json={"name": "榆安供电公司值班室", "kind": "department",
+                                           "department_id": "gd"}),
+        each((Role.ADMIN,), ANY)),
+    ("notify", "GET", "/recipients"): Case(fixed("/recipients"), each((Role.ADMIN,), ANY)),
+    ("notify", "GET", "/recipients/{recipient_id}/inbox"): Case(
+        inbox_of(), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("notify", "POST", "/recipients/{recipient_id}/inbox/{message_id}/read"): Case(
+        inbox_of("/{message_id}/read"), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("notify", "GET", "/deliveries"): Case(fixed("/deliveries"), each((Role.ADMIN,), ANY)),
+    ("notify", "GET", "/deliveries/{delivery_id}"): Case(
+        fixed("/deliveries/{delivery_id}"), each((Role.ADMIN,), ANY)),
+    ("notify", "POST", "/deliveries/{delivery_id}/replay"): Case(
+        fixed("/deliveries/{delivery_id}/replay"), each((Role.ADMIN,), ANY)),
+}
+# Open on purpose: the category catalogue is public reference data (Open311 `services`).
+OPEN: set[tuple[str, str, str]] = {("dispatch", "GET", "/categories")}
+
+
+def api_routes(app) -> list[APIRoute]:
+    found: list[APIRoute] = []
+    stack = list(app.routes)
+    while stack:
+        route = stack.pop(0)
+        if isinstance(route, APIRoute):
+            found.append(route)
+        elif hasattr(route, "original_router"):
+            stack[:0] = list(route.original_router.routes)
+    return found
+
+
+def rules_of(route: APIRoute) -> list[Rule]:
+    rules, todo = [], [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        if isinstance(dependant.call, Rule):
+            rules.append(dependant.call)
+        todo.extend(dependant.dependencies)
+    return rules
+
+
+# --- the running system -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def system(pg_server, kafka_server):
+    common = {"kafka_bootstrap_servers": kafka_server.bootstrap, "environment": "test",
+              "kafka_idempotent_producer": False, "log_json": False,
+              "outbox_poll_interval_seconds": 0.3}
+    dsns = {s: await migrated_database(pg_server, s)
+            for s in ("intake", "dispatch", "tracking", "notify")}
+    settings = {
+        "intake": IntakeSettings(database_url=dsns["intake"], dispatch_url="http://127.0.0.1:9",
+                                 **common),
+        "dispatch": DispatchSettings(database_url=dsns["dispatch"], **common),
+        "tracking": TrackingSettings(database_url=dsns["tracking"], **common),
+        "notify": NotifySettings(database_url=dsns["notify"], **common),
+    }
+    await seed_intake(settings["intake"])
+    await seed_dispatch(settings["dispatch"])
+    await seed_notify(settings["notify"])
+    conn = await asyncpg.connect(dsns["intake"])
+    await conn.executemany("INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)",
+                           demo.CATEGORIES)
+    await conn.close()
+    apps = {"intake": create_intake(settings["intake"]),
+            "dispatch": create_dispatch(settings["dispatch"]),
+            "tracking": create_tracking(settings["tracking"]),
+            "notify": create_notify(settings["notify"])}
+    async with running_app(apps["intake"]) as intake, running_app(apps["dispatch"]) as dispatch, \
+            running_app(apps["tracking"]) as tracking, running_app(apps["notify"]) as notify:
+        clients = {"intake": intake, "dispatch": dispatch, "tracking": tracking, "notify": notify}
+        yield apps, clients, dsns
+
+
+@pytest.fixture(scope="module")
+async def ctx(system) -> dict:
+    """One case through the loop up to the department, and the ids the routes need."""
+    _, c, _ = system
+    community = bearer(Role.COMMUNITY, "YA/YA01/YA0101", subject="taoyuan")
+    admin = bearer(Role.ADMIN)
+    case = (await c["intake"].post("/cases", json=REPORT, headers=community)).json()
+    other = (await c["intake"].post("/cases", json=REPORT, headers=community)).json()
+    await c["intake"].post(f"/cases/{case['id']}/whistle", json={}, headers=community)
+    cg = bearer(Role.DEPARTMENT, department_id="cg")
+
+    async def assignment():
+        rows = (await c["dispatch"].get("/departments/cg/assignments", headers=cg)).json()
+        return next((a for a in rows if a["case_id"] == case["id"]), None)
+
+    a = await eventually(assignment, timeout=60, message="the case was dispatched to cg")
+    cg_desk = bearer(Role.DEPARTMENT, department_id="cg")
+
+    async def message():
+        rows = (await c["notify"].get("/recipients/duty-cg/inbox", headers=cg_desk)).json()
+        return next((m for m in rows if m["case_id"] == case["id"]), None)
+
+    msg = await eventually(message, timeout=60, message="cg's duty desk heard of it")
+
+    async def timeline():
+        resp = await c["tracking"].get(f"/cases/{case['id']}/timeline",
+                                       headers=bearer(Role.DISTRICT))
+        return resp.status_code == 200 and len(resp.json()["assignments"]) == 1
+
+    await eventually(timeline, timeout=60, message="tracking knows the assignment")
+    deliveries = (await c["notify"].get("/deliveries", headers=admin)).json()
+    community_desk = {"id": "desk-taoyuan", "name": "桃园社区值班", "kind": "supervisor",
+                      "area_path": "YA/YA01/YA0101"}
+    assert (await c["notify"].post("/recipients", json=community_desk,
+                                   headers=admin)).status_code == 201
+    return {
+        "case_id": case["id"], "other_case_id": other["id"], "assignment_id": a["id"],
+        "message_id": msg["id"], "delivery_id": deliveries[0]["id"],
+        "inbox_for": {Role.DEPARTMENT: "duty-cg", Role.COMMUNITY: "desk-taoyuan",
+                      Role.STREET: "sup-ya01", Role.DISTRICT: "sup-ya01",
+                      Role.SUPERVISOR: "sup-ya01", Role.GRID_WORKER: "sup-ya01",
+                      Role.ADMIN: "duty-cg"},
+    }
+
+
+async def snapshot(dsn: str) -> dict[str, str]:
+    """Everything in one service's database, as a digest per table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [r["tablename"] for r in await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")]
+        digest = {}
+        for t in tables:
+            if t == "outbox":  # the relay stamps sent_at in the background: count rows
+                digest[t] = str(await conn.fetchval("SELECT count(*) FROM outbox"))
+            else:
+                digest[t] = await conn.fetchval(
+                    f'SELECT md5(coalesce(string_agg(x::text, \',\' ORDER BY x::text), \'\'))'
+                    f' FROM "{t}" x')
+        return digest
+    finally:
+        await conn.close()
+
+
+async def settled(dsns: dict[str, str]) -> None:
+    """Wait until nothing is moving between the services (outboxes empty, databases still)."""
+    async def quiet():
+        first = [await snapshot(d) for d in dsns.values()]
+        for d in dsns.values():
+            conn = await asyncpg.connect(d)
+            backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            await conn.close()
+            if backlog:
+                return False
+        await asyncio.sleep(0.3)
+        return first == [await snapshot(d) for d in dsns.values()]
+
+    await eventually(quiet, timeout=30, interval=0.1, message="the services settled")
+
+
+# --- the tests ----------------------------------------------------------------------------
+
+
+def test_every_route_states_exactly_one_rule_and_has_a_row_in_the_matrix(system):
+    apps, _, _ = system
+    seen = set()
+    for service, app in apps.items():
+        for route in api_routes(app):
+            for method in route.methods - {"HEAD"}:
+                key = (service, method, route.path)
+                seen.add(key)
+                rules = rules_of(route)
+                assert len(rules) == 1, f"{key} has {len(rules)} rules: {rules}"
+                if route.path in PUBLIC_PATHS or key in OPEN:
+                    assert rules[0].public, f"{key} should be public"
+                    continue
+                assert not rules[0].public, f"{key} is public but reads or changes data"
+                assert key in MATRIX, f"{key} has no row in the authorisation matrix"
+    assert set(MATRIX) <= seen, f"matrix rows for routes that no longer exist: {set(MATRIX) - seen}"
+
+
+@pytest.mark.parametrize("key", sorted(MATRIX), ids=lambda k: f"{k[0]} {k[1]} {k[2]}")
+async def test_route_matrix(system, ctx, key):
+    _, clients, dsns = system
+    service, method, _ = key
+    case = MATRIX[key]
+    client, dsn = clients[service], dsns[service]
+
+    async def call(headers: dict, role: Role):
+        path, kwargs = case.call(ctx, role)
+        return await client.request(method, path, headers=headers, **kwargs)
+
+    async def denied(headers: dict, role: Role, status: int) -> None:
+        # Nothing is in flight (settled after every allowed write), so any difference is
+        # the denied request's doing: its writes and its outbox rows live in this database.
+        before = await snapshot(dsn)
+        resp = await call(headers, role)
+        assert resp.status_code == status, (role, headers.keys(), resp.status_code, resp.text)
+        assert resp.json()["error"]["code"] and resp.json()["error"]["message"]
+        assert await snapshot(dsn) == before, f"{role} changed data although denied"
+
+    async def allowed(headers: dict, role: Role):
+        resp = await call(headers, role)
+        if method != "GET":
+            await settled(dsns)
+        return resp
+
+    await settled(dsns)
+
+    # Without a usable token: 401, nothing changes.
+    for headers in ({}, {"Authorization": "Bearer garbage"},
+                    bearer(Role.ADMIN, ttl=-60), bearer(Role.DISTRICT, ttl=-60)):
+        await denied(headers, Role.ADMIN, 401)
+
+    for role in Role:
+        how = case.allowed.get(role)
+        inside, outside = bearer(role, **INSIDE[role]), bearer(role, **OUTSIDE[role])
+        if how is None:
+            await denied(inside, role, 403)
+            await denied(outside, role, 403)
+            continue
+        resp = await allowed(inside, role)
+        assert resp.status_code not in (401, 403), (role, "inside", resp.status_code, resp.text)
+        if how == FILTERED and case.must_see_case:
+            assert resp.status_code == 200 and ctx["case_id"] in resp.text, (role, resp.text)
+        if how == SCOPED:
+            await denied(outside, role, 403)
+        else:
+            resp = await allowed(outside, role)
+            assert resp.status_code not in (401, 403), (role, "outside", resp.status_code)
+            if how == FILTERED:
+                assert ctx["case_id"] not in json.dumps(resp.json()), (role, "saw the case")
+
+
+async def test_public_routes_need_no_token(system):
+    apps, clients, _ = system
+    for service, app in apps.items():
+        for route in api_routes(app):
+            if route.path in PUBLIC_PATHS or (service, "GET", route.path) in OPEN:
+                resp = await clients[service].get(route.path)
+                assert resp.status_code == 200, (service, route.path, resp.status_code)
+
+
+def test_matrix_keys_are_real_uuids_free():  # guard: no row names a concrete id by mistake
+    for key in MATRIX:
+        for part in key[2].split("/"):
+            with pytest.raises(ValueError):
+                uuid.UUID(part)
