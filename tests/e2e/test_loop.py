@@ -34,12 +34,19 @@ async def http(stack):
         yield client
 
 
+def as_(stack, subject: str) -> dict[str, str]:
+    """Authorization header for a demo user, signed with the stack's own secret."""
+    return {"Authorization": f"Bearer {stack.mint_demo_token(subject)}"}
+
+
 async def set_webhook(http, stack, recipient_id: str, url: str) -> None:
-    current = (await http.get(f"{stack.url('notify')}/recipients")).json()
+    admin = as_(stack, "admin")
+    current = (await http.get(f"{stack.url('notify')}/recipients", headers=admin)).json()
     me = next(r for r in current if r["id"] == recipient_id)
     body = {k: me[k] for k in ("name", "kind", "department_id", "area_path")}
     resp = await http.put(f"{stack.url('notify')}/recipients/{recipient_id}",
-                          json={**body, "webhook_url": url, "webhook_secret": SECRET})
+                          json={**body, "webhook_url": url, "webhook_secret": SECRET},
+                          headers=admin)
     assert resp.status_code == 200, resp.text
 
 
@@ -52,7 +59,8 @@ def verified(requests: list[dict]) -> list[dict]:
 
 
 async def assignment_of(http, stack, department: str, case_id: str) -> dict | None:
-    rows = (await http.get(f"{stack.url('dispatch')}/departments/{department}/assignments")).json()
+    rows = (await http.get(f"{stack.url('dispatch')}/departments/{department}/assignments",
+                           headers=as_(stack, f"{department}-duty"))).json()
     return next((a for a in rows if a["case_id"] == case_id), None)
 
 
@@ -64,16 +72,18 @@ async def test_one_case_through_the_loop(stack, http, webhooks):
     await set_webhook(http, stack, "duty-cg", webhooks.url("/cg"))
     intake, dispatch, tracking = stack.url("intake"), stack.url("dispatch"), stack.url("tracking")
 
-    # 网格发现: the grid worker reports.
+    worker, community, cg = as_(stack, "wangfang"), as_(stack, "taoyuan"), as_(stack, "cg-duty")
+
+    # 网格发现: the grid worker reports in his own grid.
     created = await http.post(f"{intake}/cases", json=report(),
-                              headers={"X-Correlation-ID": "e2e-loop-1"})
+                              headers={**worker, "X-Correlation-ID": "e2e-loop-1"})
     assert created.status_code == 201, created.text
     case = created.json()
     case_id = case["id"]
 
     # 社区吹哨: the community whistles it to the departments.
     whistled = await http.post(f"{intake}/cases/{case_id}/whistle", json={"note": "请尽快清运"},
-                               headers={"X-Correlation-ID": "e2e-whistle-1"})
+                               headers={**community, "X-Correlation-ID": "e2e-whistle-1"})
     assert whistled.status_code == 200, whistled.text
 
     # Dispatch routes it by (category, area) to 城管 and the department's webhook hears it.
@@ -88,18 +98,23 @@ async def test_one_case_through_the_loop(stack, http, webhooks):
 
     # 部门报到: sign for, then resolve.
     aid = assignment["id"]
-    signed = await http.post(f"{dispatch}/assignments/{aid}/sign-for", json={"department_id": "cg"})
+    not_mine = await http.post(f"{dispatch}/assignments/{aid}/sign-for", json={},
+                               headers=as_(stack, "xf-duty"))
+    assert not_mine.status_code == 403
+    signed = await http.post(f"{dispatch}/assignments/{aid}/sign-for", json={}, headers=cg)
     assert signed.status_code == 200, signed.text
     resolved = await http.post(f"{dispatch}/assignments/{aid}/resolve",
-                               json={"department_id": "cg", "result": "已清运完毕，通道恢复畅通"})
+                               json={"result": "已清运完毕，通道恢复畅通"}, headers=cg)
     assert resolved.status_code == 200, resolved.text
 
     # The reporter's view follows, and the community verifies and closes (核查结案).
     async def intake_status():
-        return (await http.get(f"{intake}/cases/{case_id}")).json()["status"] == "resolved"
+        resp = await http.get(f"{intake}/cases/{case_id}", headers=worker)
+        return resp.json()["status"] == "resolved"
 
     await eventually(intake_status, message="intake saw the case resolved")
-    closed = await http.post(f"{intake}/cases/{case_id}/close", json={"note": "现场核查通过"})
+    closed = await http.post(f"{intake}/cases/{case_id}/close", json={"note": "现场核查通过"},
+                             headers=community)
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
 
     # Tracking's timeline shows every step, in order; the whistle request's correlation id
@@ -108,7 +123,8 @@ async def test_one_case_through_the_loop(stack, http, webhooks):
                 "case.resolved", "case.closed"]
 
     async def timeline():
-        resp = await http.get(f"{tracking}/cases/{case_id}/timeline")
+        resp = await http.get(f"{tracking}/cases/{case_id}/timeline",
+                              headers=as_(stack, "supervisor"))
         if resp.status_code != 200:
             return None
         events = resp.json()["events"]
@@ -119,6 +135,11 @@ async def test_one_case_through_the_loop(stack, http, webhooks):
     correlation = {e["type"]: e["correlation_id"] for e in events}
     assert correlation["case.reported"] == "e2e-loop-1"
     assert correlation["case.whistled"] == correlation["case.dispatched"] == "e2e-whistle-1"
+    # Every action is attributed: who did it travels in the envelope into the timeline.
+    actors = {e["type"]: (e["actor"] or {}).get("subject") for e in events}
+    assert actors["case.reported"] == "wangfang" and actors["case.whistled"] == "taoyuan"
+    assert actors["case.signed_for"] == actors["case.resolved"] == "cg-duty"
+    assert actors["case.closed"] == "taoyuan"
     for service in ("intake", "dispatch", "tracking", "notify"):
         lines = (stack.config.log_dir / f"{service}.log").read_text().splitlines()
         assert any('"correlation_id": "e2e-whistle-1"' in line for line in lines), service
@@ -127,13 +148,16 @@ async def test_one_case_through_the_loop(stack, http, webhooks):
 async def test_missed_sign_for_deadline_alerts_the_supervisor_exactly_once(stack, http, webhooks):
     await set_webhook(http, stack, "sup-district", webhooks.url("/supervisor"))
     intake, notify, tracking = stack.url("intake"), stack.url("notify"), stack.url("tracking")
-    case = (await http.post(f"{intake}/cases", json=report("YA0302-04", "E0201"))).json()
+    case = (await http.post(f"{intake}/cases", json=report("YA0302-04", "E0201"),
+                            headers=as_(stack, "lihua"))).json()
     case_id = case["id"]
-    await http.post(f"{intake}/cases/{case_id}/whistle", json={"priority": "urgent"})
+    await http.post(f"{intake}/cases/{case_id}/whistle", json={"priority": "urgent"},
+                    headers=as_(stack, "donghu"))
     await eventually(lambda: assignment_of(http, stack, "xf", case_id), message="dispatched to xf")
 
     async def supervisor_inbox():
-        rows = (await http.get(f"{notify}/recipients/sup-district/inbox")).json()
+        rows = (await http.get(f"{notify}/recipients/sup-district/inbox",
+                               headers=as_(stack, "supervisor"))).json()
         return [m for m in rows if m["case_id"] == case_id]
 
     messages = await eventually(supervisor_inbox, timeout=SIGN_FOR_DEADLINE_SECONDS + 30,
@@ -143,7 +167,7 @@ async def test_missed_sign_for_deadline_alerts_the_supervisor_exactly_once(stack
                                   if mentions(m, case_id)]),
         message="the overdue alert reached the supervisor's webhook",
     )
-    board = (await http.get(f"{tracking}/overdue")).json()
+    board = (await http.get(f"{tracking}/overdue", headers=as_(stack, "supervisor"))).json()
     assert case_id in json.dumps(board)
     await asyncio.sleep(3)  # anything doubled would have arrived by now
     messages = await supervisor_inbox()
@@ -156,14 +180,15 @@ async def test_missed_sign_for_deadline_alerts_the_supervisor_exactly_once(stack
 async def test_same_idempotency_key_and_a_redelivered_event_have_one_effect(stack, http):
     intake, dispatch, tracking = stack.url("intake"), stack.url("dispatch"), stack.url("tracking")
     key = f"mobile-retry-{uuid.uuid4()}"
+    jinxiu = as_(stack, "jinxiu")
     first = await http.post(f"{intake}/cases", json=report("YA0201-02", "C0101"),
-                            headers={"Idempotency-Key": key})
+                            headers={**jinxiu, "Idempotency-Key": key})
     again = await http.post(f"{intake}/cases", json=report("YA0201-02", "C0101"),
-                            headers={"Idempotency-Key": key})
+                            headers={**jinxiu, "Idempotency-Key": key})
     assert (first.status_code, again.status_code) == (201, 200)
     case_id = first.json()["id"]
     assert again.json()["id"] == case_id
-    await http.post(f"{intake}/cases/{case_id}/whistle", json={})
+    await http.post(f"{intake}/cases/{case_id}/whistle", json={}, headers=jinxiu)
     await eventually(lambda: assignment_of(http, stack, "gd", case_id), message="dispatched to gd")
 
     # Publish the whistle event a second time, exactly as the relay did.
@@ -180,11 +205,12 @@ async def test_same_idempotency_key_and_a_redelivered_event_have_one_effect(stac
 
     await eventually(lambda: duplicates_seen("dispatch"), message="dispatch saw the duplicate")
     await eventually(lambda: duplicates_seen("tracking"), message="tracking saw the duplicate")
-    rows = (await http.get(f"{dispatch}/departments/gd/assignments")).json()
+    rows = (await http.get(f"{dispatch}/departments/gd/assignments",
+                           headers=as_(stack, "gd-duty"))).json()
     assert [a["case_id"] for a in rows].count(case_id) == 1
 
     async def timeline_types():
-        resp = await http.get(f"{tracking}/cases/{case_id}/timeline")
+        resp = await http.get(f"{tracking}/cases/{case_id}/timeline", headers=jinxiu)
         return [e["type"] for e in resp.json()["events"]] if resp.status_code == 200 else None
 
     types = await eventually(timeline_types, message="timeline")
