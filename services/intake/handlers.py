@@ -17,13 +17,10 @@ from services.intake.repository import CaseRow
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound, RateLimited
+from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
     CaseClosed,
-    CaseDispatched,
     CaseReported,
-    CaseResolved,
-    CaseSignedFor,
-    CaseUnroutable,
     CaseWhistled,
     Envelope,
     Location,
@@ -190,20 +187,12 @@ async def list_cases(
 
 # --- consumed: the reporter's view of progress elsewhere -------------------------------
 
-_STATUS_OF_EVENT = {
-    CaseDispatched.TYPE: CaseStatus.DISPATCHED,
-    CaseUnroutable.TYPE: CaseStatus.UNROUTABLE,
-    CaseSignedFor.TYPE: CaseStatus.SIGNED_FOR,
-    CaseResolved.TYPE: CaseStatus.RESOLVED,
-}
-
-
 async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Keep the case's status current from dispatch's events (never moving it backwards)."""
     case = await repository.get_case(conn, event.case_id, lock=True)
     if case is None:
         return  # not a case of ours (another intake's data set): nothing to follow
-    status = domain.advance(case.status, _STATUS_OF_EVENT[event.type])
+    status = domain.advance(case.status, STATUS_OF_EVENT[event.type])
     if status is not case.status:
         await repository.update_status(conn, case.id, status, event.occurred_at)
 

@@ -11,28 +11,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-
-class CaseStatus(StrEnum):
-    REPORTED = "reported"      # 已上报
-    WHISTLED = "whistled"      # 已吹哨
-    UNROUTABLE = "unroutable"  # 待人工派单
-    DISPATCHED = "dispatched"  # 已派单
-    SIGNED_FOR = "signed_for"  # 部门已报到
-    RESOLVED = "resolved"      # 已办结待核查
-    CLOSED = "closed"          # 已结案
-
-
-STATUS_ZH = {
-    CaseStatus.REPORTED: "已上报",
-    CaseStatus.WHISTLED: "已吹哨",
-    CaseStatus.UNROUTABLE: "待人工派单",
-    CaseStatus.DISPATCHED: "已派单",
-    CaseStatus.SIGNED_FOR: "部门已报到",
-    CaseStatus.RESOLVED: "已办结待核查",
-    CaseStatus.CLOSED: "已结案",
-}
-
-_CASE_RANK = {status: rank for rank, status in enumerate(CaseStatus)}
+# The status vocabulary is shared with intake (re-exported for this service's modules).
+from shared.lifecycle import STATUS_ZH as STATUS_ZH
+from shared.lifecycle import CaseStatus as CaseStatus
+from shared.lifecycle import advance
 
 
 class AssignmentState(StrEnum):
@@ -74,9 +56,7 @@ class CaseView:
     updated_at: datetime
 
 
-def advance_case(current: CaseStatus, incoming: CaseStatus) -> CaseStatus:
-    """Progress only moves forward: a late event never rewinds the status."""
-    return incoming if _CASE_RANK[incoming] > _CASE_RANK[current] else current
+advance_case = advance  # the case status only moves forward (shared.lifecycle)
 
 
 def merge_case(current: CaseView, incoming: CaseView) -> CaseView:

@@ -12,21 +12,19 @@ import asyncpg
 import structlog
 
 from services.tracking import domain, repository
-from services.tracking.domain import AssignmentState, CaseStatus, CaseView, Clock, TimerState
+from services.tracking.domain import AssignmentState, CaseView, Clock, TimerState
 from services.tracking.repository import AssignmentRow, DueTimer
 from shared import metrics, outbox
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import NotFound
+from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
     Actor,
     CaseClosed,
     CaseDispatched,
     CaseOverdue,
-    CaseReported,
     CaseResolved,
     CaseSignedFor,
-    CaseUnroutable,
-    CaseWhistled,
     Envelope,
     Priority,
     new_event,
@@ -38,15 +36,6 @@ PRODUCER = "tracking"
 # Who raises the overdue alerts: the deadline watch itself, not a person (时限监控).
 SYSTEM_ACTOR = Actor(subject="system:tracking", role="system", name="时限监控")
 
-STATUS_OF_EVENT = {
-    CaseReported.TYPE: CaseStatus.REPORTED,
-    CaseWhistled.TYPE: CaseStatus.WHISTLED,
-    CaseUnroutable.TYPE: CaseStatus.UNROUTABLE,
-    CaseDispatched.TYPE: CaseStatus.DISPATCHED,
-    CaseSignedFor.TYPE: CaseStatus.SIGNED_FOR,
-    CaseResolved.TYPE: CaseStatus.RESOLVED,
-    CaseClosed.TYPE: CaseStatus.CLOSED,
-}
 CONSUMED_TYPES = tuple(STATUS_OF_EVENT)
 _ASSIGNMENT_STATE_OF_EVENT = {
     CaseDispatched.TYPE: AssignmentState.DISPATCHED,
