@@ -149,8 +149,12 @@ def install_asyncapi(app: FastAPI, specification: Callable[[], Any]) -> None:
         return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised while the endpoint reads a streamed body past the limit; FastAPI's handler
+    (or, for a bare app, the middleware itself) renders it as 413."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, detail=message)
 
 
 class BodySizeLimit:
@@ -169,6 +173,7 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send)
             return
+        message = self._message(scope)
         seen = 0
         started = False
 
@@ -178,7 +183,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(message)
             return message
 
         async def tracking_send(message: Any) -> None:
@@ -193,11 +198,13 @@ class BodySizeLimit:
             if not started:
                 await self._refuse(scope, send)
 
-    async def _refuse(self, scope: Any, send: Any) -> None:
+    def _message(self, scope: Any) -> str:
         accept = dict(scope.get("headers") or []).get(b"accept-language", b"").decode().lower()
-        english = accept.split(",")[0].strip().startswith("en")
         limit_kib = self.max_bytes // 1024
-        message = (f"Request body too large (limit {limit_kib} KiB)" if english
-                   else f"请求体过大（上限 {limit_kib} KiB）")
-        response = error_response(413, "payload_too_large", message)
+        if accept.split(",")[0].strip().startswith("en"):
+            return f"Request body too large (limit {limit_kib} KiB)"
+        return f"请求体过大（上限 {limit_kib} KiB）"
+
+    async def _refuse(self, scope: Any, send: Any) -> None:
+        response = error_response(413, "payload_too_large", self._message(scope))
         await response(scope, None, send)
