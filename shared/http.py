@@ -173,7 +173,7 @@ class BodySizeLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._refuse(scope, send)
             return
-        message = self._message(scope)
+        refusal = self._message(scope)
         seen = 0
         started = False
 
@@ -183,7 +183,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge(message)
+                    raise _BodyTooLarge(refusal)
             return message
 
         async def tracking_send(message: Any) -> None:

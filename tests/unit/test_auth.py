@@ -130,5 +130,6 @@ async def test_body_size_limit_by_header_and_by_stream():
 
         streamed = await client.post("/echo", content=chunks())  # no Content-Length
         assert streamed.status_code == 413
+        assert streamed.json()["error"]["message"] == "请求体过大（上限 1 KiB）"
         en = await client.post("/echo", content=b"x" * 2000, headers={"Accept-Language": "en"})
         assert en.json()["error"]["message"].startswith("Request body too large")
