@@ -1,0 +1,1 @@
+"""Intake's open311 domain folder."""
