@@ -124,15 +124,61 @@ class CaseWhistled(CaseFacts):
     location: Location
     departments: list[str] = Field(default_factory=list, description="departments named")
     note: str | None = None
+    level: str = Field(default="community",
+                       description="who blows the whistle: community (社区), street (街道) or "
+                                   "district (区) when the level below cannot settle it")
 
 
 class CaseClosed(CaseFacts):
-    """结案: verified on site and closed."""
+    """结案: verified on site and closed — or fixed on the spot by the grid worker."""
 
     TYPE = "case.closed"
     VERSION = 1
     TOPIC = Topics.INTAKE
     note: str | None = None
+    resolution: str = Field(default="verified",
+                            description="verified (核查通过) or on_spot (随手做, 小事不出网格)")
+
+
+class CaseReworkRequested(CaseFacts):
+    """返工: the on-site check failed; the case goes back to the department(s)."""
+
+    TYPE = "case.rework_requested"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    reason: str
+    departments: list[str] = Field(default_factory=list,
+                                   description="the departments whose result failed the check")
+
+
+class CaseRated(CaseFacts):
+    """群众评单: the resident's rating of the outcome."""
+
+    TYPE = "case.rated"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    score: int = Field(ge=1, le=5)
+    comment: str | None = None
+    channel: str = Field(description="grid_worker (网格员代录) or link (一次性评价链接)")
+
+
+class CaseReopened(CaseFacts):
+    """A closed case reopened within the allowed window."""
+
+    TYPE = "case.reopened"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    reason: str
+
+
+class CaseMerged(CaseFacts):
+    """A duplicate report merged into its primary case (the duplicate is closed)."""
+
+    TYPE = "case.merged"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    primary_case_id: UUID
+    primary_case_no: str
 
 
 # --- dispatch -------------------------------------------------------------------------
@@ -151,6 +197,7 @@ class CaseDispatched(CaseFacts):
     rule_id: int | None
     reason: str
     description: str
+    rework: bool = Field(default=False, description="a rework (返工) of an earlier assignment")
 
 
 class CaseUnroutable(CaseFacts):
@@ -205,6 +252,10 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseReported,
         CaseWhistled,
         CaseClosed,
+        CaseReworkRequested,
+        CaseRated,
+        CaseReopened,
+        CaseMerged,
         CaseDispatched,
         CaseUnroutable,
         CaseSignedFor,

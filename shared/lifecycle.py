@@ -1,9 +1,15 @@
 """The case's lifecycle as every service shows it: one status vocabulary, its Chinese labels,
-which event moves a case to which status, and the rule that progress only moves forward
-(events from different producers may arrive late). Standard library only."""
+which event moves a case to which status, and how a late event is told apart from a new one.
+
+A case can loop (rework 返工 sends it back to the department, a closed case can be reopened),
+so "the most advanced status" is not enough: the status set by the event that happened last
+wins. Events from one producer arrive in order; an event caused by another service's event
+always happened after it. Standard library only.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -14,7 +20,9 @@ class CaseStatus(StrEnum):
     DISPATCHED = "dispatched"  # 已派单
     SIGNED_FOR = "signed_for"  # 部门已报到
     RESOLVED = "resolved"      # 已办结待核查
+    REWORK = "rework"          # 返工
     CLOSED = "closed"          # 已结案
+    REOPENED = "reopened"      # 已重新打开
 
 
 STATUS_ZH = {
@@ -24,7 +32,9 @@ STATUS_ZH = {
     CaseStatus.DISPATCHED: "已派单",
     CaseStatus.SIGNED_FOR: "部门已报到",
     CaseStatus.RESOLVED: "已办结待核查",
+    CaseStatus.REWORK: "核查未通过，返工中",
     CaseStatus.CLOSED: "已结案",
+    CaseStatus.REOPENED: "已重新打开",
 }
 
 # The status a case reaches when an event of this type happens (keys are event TYPEs).
@@ -35,12 +45,26 @@ STATUS_OF_EVENT = {
     "case.dispatched": CaseStatus.DISPATCHED,
     "case.signed_for": CaseStatus.SIGNED_FOR,
     "case.resolved": CaseStatus.RESOLVED,
+    "case.rework_requested": CaseStatus.REWORK,
     "case.closed": CaseStatus.CLOSED,
+    "case.merged": CaseStatus.CLOSED,
+    "case.reopened": CaseStatus.REOPENED,
 }
 
-_RANK = {status: rank for rank, status in enumerate(CaseStatus)}
+# Within one moment, the order of the loop (only a tie-breaker).
+_RANK = {
+    CaseStatus.REPORTED: 0, CaseStatus.REOPENED: 0, CaseStatus.WHISTLED: 1,
+    CaseStatus.UNROUTABLE: 2, CaseStatus.REWORK: 2, CaseStatus.DISPATCHED: 3,
+    CaseStatus.SIGNED_FOR: 4, CaseStatus.RESOLVED: 5, CaseStatus.CLOSED: 6,
+}
 
 
-def advance(current: CaseStatus, incoming: CaseStatus) -> CaseStatus:
-    """Progress only moves forward: an event that arrives late never rewinds the status."""
-    return incoming if _RANK[incoming] > _RANK[current] else current
+def advance(current: CaseStatus, current_at: datetime,
+            incoming: CaseStatus, incoming_at: datetime) -> CaseStatus:
+    """The status after an event that says ``incoming`` at ``incoming_at``: a late event
+    (one that happened before the current status was set) never rewinds it."""
+    if incoming_at > current_at:
+        return incoming
+    if incoming_at == current_at and _RANK[incoming] > _RANK[current]:
+        return incoming
+    return current

@@ -56,13 +56,14 @@ class CaseView:
     updated_at: datetime
 
 
-advance_case = advance  # the case status only moves forward (shared.lifecycle)
+advance_case = advance  # the latest event sets the status; a late one never rewinds it
 
 
 def merge_case(current: CaseView, incoming: CaseView) -> CaseView:
     """Apply an event's view of the case: the newest event's facts (a whistle may raise the
-    priority), the most advanced status, the latest time."""
-    status = advance_case(current.status, incoming.status)
+    priority) and status (a rework or a reopening loops back), the latest time."""
+    status = advance_case(current.status, current.updated_at, incoming.status,
+                          incoming.updated_at)
     if incoming.updated_at >= current.updated_at:
         return replace(incoming, status=status)
     return replace(current, status=status)

@@ -12,13 +12,15 @@ import asyncpg
 import structlog
 
 from services.tracking import domain, repository
-from services.tracking.domain import AssignmentState, CaseView, Clock, TimerState
+from services.tracking.domain import AssignmentState, CaseStatus, CaseView, Clock, TimerState
 from services.tracking.repository import AssignmentRow, DueTimer
 from shared import metrics, outbox
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import NotFound
 from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
+    EVENT_TYPES,
+    Topics,
     Actor,
     CaseClosed,
     CaseDispatched,
@@ -36,7 +38,10 @@ PRODUCER = "tracking"
 # Who raises the overdue alerts: the deadline watch itself, not a person (时限监控).
 SYSTEM_ACTOR = Actor(subject="system:tracking", role="system", name="时限监控")
 
-CONSUMED_TYPES = tuple(STATUS_OF_EVENT)
+# Every case event of intake and dispatch goes on the timeline (not only status changes).
+CONSUMED_TYPES = tuple(
+    cls.TYPE for cls in EVENT_TYPES.values() if cls.TOPIC in (Topics.INTAKE, Topics.DISPATCH)
+)
 _ASSIGNMENT_STATE_OF_EVENT = {
     CaseDispatched.TYPE: AssignmentState.DISPATCHED,
     CaseSignedFor.TYPE: AssignmentState.SIGNED_FOR,
@@ -79,13 +84,16 @@ async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None
     p = event.payload
     incoming = CaseView(
         case_no=p.case_no, area_path=p.area_path, category=p.category,
-        priority=Priority(p.priority).value, status=STATUS_OF_EVENT[event.type],
+        priority=Priority(p.priority).value,
+        status=STATUS_OF_EVENT.get(event.type, CaseStatus.REPORTED),
         updated_at=event.occurred_at,
     )
     if await repository.insert_case(conn, event.case_id, incoming):
         return
     current = await repository.get_case(conn, event.case_id, lock=True)
     assert current is not None  # it exists: the insert found it
+    if event.type not in STATUS_OF_EVENT:  # e.g. a rating: facts and time, same status
+        incoming = replace(incoming, status=current.status)
     merged = domain.merge_case(current, incoming)
     if merged != current:
         await repository.update_case(conn, event.case_id, merged)

@@ -63,18 +63,30 @@ def test_scheduler_sleeps_until_next_due_but_never_past_the_poll_interval(next_d
         (S.DISPATCHED, S.DISPATCHED, S.DISPATCHED),  # a co-handler's dispatch
     ],
 )
-def test_case_status_only_moves_forward(current, incoming, expected):
-    assert domain.advance_case(current, incoming) is expected
+def test_a_late_event_never_rewinds_the_status(current, incoming, expected):
+    # ``incoming`` happened before ``current`` was set (a late, out-of-order event) or at
+    # the same moment: the loop's order breaks the tie.
+    assert domain.advance_case(current, T0, incoming, T0 - timedelta(seconds=1)) is current
+    assert domain.advance_case(current, T0, incoming, T0) is expected
 
 
-def test_newest_event_gives_the_facts_the_furthest_gives_the_status():
+def test_a_newer_event_loops_the_case_back():
+    later = T0 + timedelta(minutes=1)
+    assert domain.advance_case(S.RESOLVED, T0, S.REWORK, later) is S.REWORK
+    assert domain.advance_case(S.CLOSED, T0, S.REOPENED, later) is S.REOPENED
+    assert domain.advance_case(S.REWORK, T0, S.DISPATCHED, later) is S.DISPATCHED
+
+
+def test_newest_event_gives_the_facts_and_the_status():
     current = view(S.DISPATCHED, T0 + timedelta(minutes=5))
     late_report = view(S.REPORTED, T0, priority="minor")
     merged = domain.merge_case(current, late_report)
     assert merged == current  # an older event changes nothing
+    # A reopened case is whistled again, more urgently: newer facts and status win.
+    reopened = domain.merge_case(current, view(S.REOPENED, T0 + timedelta(minutes=7)))
     raised = view(S.WHISTLED, T0 + timedelta(minutes=9), priority="urgent")
-    merged = domain.merge_case(current, raised)
-    assert merged.priority == "urgent" and merged.status is S.DISPATCHED
+    merged = domain.merge_case(reopened, raised)
+    assert merged.priority == "urgent" and merged.status is S.WHISTLED
     assert merged.updated_at == T0 + timedelta(minutes=9)
 
 
