@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import handlers, repository
-from services.intake.domain import STATUS_ZH, CaseStatus
+from services.intake.casework import handlers as casework
+from services.intake.domain import STATUS_ZH, CaseStatus, WhistleLevel
 from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.events import Location, Priority
@@ -24,7 +25,8 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 # checked by the handlers before anything is written).
 Reporter = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES))]
 Reader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR))]
-Whistler = Annotated[Principal, Depends(allow(*AREA_ROLES))]
+# Grid workers may whistle only where the community allows it (GRID_WORKERS_MAY_WHISTLE).
+Whistler = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES))]
 Verifier = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES))]
 Anyone = Annotated[Principal, Depends(allow(*Role))]
 
@@ -42,6 +44,8 @@ class ReportIn(BaseModel):
 
 class WhistleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    level: WhistleLevel = Field(default=WhistleLevel.COMMUNITY,
+                                description="community 社区吹哨 / street 街道 / district 区级")
     departments: list[str] = Field(default_factory=list, max_length=10,
                                    description="点名召集的部门 departments to convene")
     note: str | None = Field(default=None, max_length=1000)
@@ -88,10 +92,25 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.post("/cases", status_code=201, response_model=CaseOut,
+class DuplicateBrief(BaseModel):
+    id: UUID
+    case_no: str
+    grid_code: str
+    description: str
+    reported_at: datetime
+    distance_m: float | None
+
+
+class ReportOut(CaseOut):
+    possible_duplicates: list[DuplicateBrief] = Field(
+        description="open cases of the same category nearby (same grid or within the radius) "
+                    "reported recently — a community may merge this one into one of them")
+
+
+@router.post("/cases", status_code=201, response_model=ReportOut,
              summary="Report a case (网格发现)")
 async def report_case(body: ReportIn, db: Pool, who: Reporter, request: Request,
-                      response: Response, idempotency_key: IdempotencyKey = None) -> CaseOut:
+                      response: Response, idempotency_key: IdempotencyKey = None) -> ReportOut:
     case, created = await handlers.report_case(
         db, who,
         handlers.ReportCase(grid_code=body.grid_code, category=body.category,
@@ -104,7 +123,11 @@ async def report_case(body: ReportIn, db: Pool, who: Reporter, request: Request,
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/cases/{case.id}"
-    return CaseOut.of(case)
+    settings = runtime(request).settings
+    nearby = await casework.duplicates_of(db, who, case.id, window_days=settings.duplicate_window_days,
+                                          radius_m=settings.duplicate_radius_m)
+    return ReportOut(**CaseOut.of(case).model_dump(), possible_duplicates=[
+        DuplicateBrief(**{k: r[k] for k in DuplicateBrief.model_fields}) for r in nearby])
 
 
 @router.get("/cases/{case_id}", response_model=CaseOut, summary="Read a case back")
@@ -129,9 +152,13 @@ async def list_cases(
 
 @router.post("/cases/{case_id}/whistle", response_model=CaseOut,
              summary="Whistle the case to the departments (社区吹哨)")
-async def whistle_case(case_id: UUID, body: WhistleIn, db: Pool, who: Whistler) -> CaseOut:
-    cmd = handlers.WhistleCase(departments=body.departments, note=body.note, priority=body.priority)
-    return CaseOut.of(await handlers.whistle_case(db, who, case_id, cmd))
+async def whistle_case(case_id: UUID, body: WhistleIn, db: Pool, who: Whistler,
+                       request: Request) -> CaseOut:
+    cmd = handlers.WhistleCase(departments=body.departments, note=body.note,
+                               priority=body.priority, level=body.level)
+    settings = runtime(request).settings
+    return CaseOut.of(await handlers.whistle_case(
+        db, who, case_id, cmd, grid_workers_may_whistle=settings.grid_workers_may_whistle))
 
 
 @router.post("/cases/{case_id}/close", response_model=CaseOut,

@@ -13,3 +13,9 @@ class Settings(BaseServiceSettings):
     catalogue_refresh_seconds: float = Field(default=60.0, gt=0)
     # Abuse limit: case reports per user per minute (429 beyond it).
     report_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Casework (issue 4).
+    grid_workers_may_whistle: bool = False  # 网格员可直接吹哨 (a community's choice)
+    reopen_window_days: float = Field(default=7, gt=0)
+    rating_link_days: float = Field(default=7, gt=0)
+    duplicate_window_days: float = Field(default=7, gt=0)
+    duplicate_radius_m: float = Field(default=200, gt=0)

@@ -2,16 +2,62 @@
 
 from __future__ import annotations
 
-from shared.errors import Conflict
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from shared.errors import Conflict, DomainError, Invalid
 # The status vocabulary is shared with tracking (re-exported for this service's modules).
 from shared.lifecycle import STATUS_ZH as STATUS_ZH
 from shared.lifecycle import CaseStatus as CaseStatus
 from shared.lifecycle import advance as advance
 
 
+# Where the case is with the community (not yet with, or back from, the departments).
+WITH_COMMUNITY = (CaseStatus.REPORTED, CaseStatus.UNROUTABLE, CaseStatus.REOPENED)
+
+
+class WhistleLevel(StrEnum):
+    COMMUNITY = "community"  # 社区吹哨
+    STREET = "street"        # 街道吹哨 (the community cannot settle it)
+    DISTRICT = "district"    # 区级吹哨
+
+
+# Who may blow a whistle at each level (role values; the grid worker only where allowed).
+_WHISTLERS = {
+    WhistleLevel.COMMUNITY: {"community", "street", "district"},
+    WhistleLevel.STREET: {"community", "street", "district"},
+    WhistleLevel.DISTRICT: {"street", "district"},
+}
+
+
+class _Forbidden(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+def _state_conflict(status: CaseStatus, zh_action: str, en_action: str) -> Conflict:
+    return Conflict(
+        f"案件当前状态为“{STATUS_ZH[status]}”，不能{zh_action}",
+        f"a case in state '{status}' cannot be {en_action}",
+        code="invalid_state",
+    )
+
+
+def check_whistle_level(role: str, level: WhistleLevel, grid_workers_may_whistle: bool) -> None:
+    allowed = set(_WHISTLERS[level])
+    if grid_workers_may_whistle and level is WhistleLevel.COMMUNITY:
+        allowed.add("grid_worker")
+    if role not in allowed:
+        raise _Forbidden(
+            f"当前角色不能发起{ {'community': '社区', 'street': '街道', 'district': '区级'}[level]}吹哨",
+            f"role '{role}' may not whistle at {level} level",
+            code="whistle_not_allowed",
+        )
+
+
 def check_whistle(status: CaseStatus) -> None:
     """社区吹哨 is allowed while the case is still with the community."""
-    if status not in (CaseStatus.REPORTED, CaseStatus.UNROUTABLE):
+    if status not in WITH_COMMUNITY:
         raise Conflict(
             f"案件当前状态为“{STATUS_ZH[status]}”，不能吹哨",
             f"a case in state '{status}' cannot be whistled",
@@ -32,3 +78,49 @@ def check_close(status: CaseStatus) -> None:
 def format_case_no(day: str, seq: int) -> str:
     """A case number a person can read aloud on the phone: ``YA20261122-0042``."""
     return f"YA{day}-{seq:04d}"
+
+
+def check_fix_on_spot(status: CaseStatus) -> None:
+    """随手做: the grid worker solved it himself before anyone was convened."""
+    if status not in (CaseStatus.REPORTED, CaseStatus.REOPENED):
+        raise _state_conflict(status, "随手做结案（已吹哨的案件须等部门办结后核查）",
+                              "fixed on the spot once whistled")
+
+
+def check_rework(status: CaseStatus) -> None:
+    """返工: only a result the department reported can fail the on-site check."""
+    if status is not CaseStatus.RESOLVED:
+        raise _state_conflict(status, "返工（部门办结后才能核查）", "sent back for rework")
+
+
+def check_rate(status: CaseStatus, resolution: str | None, already_rated: bool) -> None:
+    """群众评单 once the case is closed (a merged duplicate is rated on its primary)."""
+    if status is not CaseStatus.CLOSED or resolution == "merged":
+        raise _state_conflict(status, "评价（结案后才能评价）", "rated before it is closed")
+    if already_rated:
+        raise Conflict("该案件已评价，不能重复评价", "this case has already been rated",
+                       code="already_rated")
+
+
+def check_reopen(status: CaseStatus, resolution: str | None, closed_at: datetime | None,
+                 now: datetime, window_days: float) -> None:
+    if status is not CaseStatus.CLOSED or resolution == "merged" or closed_at is None:
+        raise _state_conflict(status, "重新打开", "reopened")
+    if now - closed_at > timedelta(days=window_days):
+        raise Conflict(
+            f"结案已超过 {window_days:g} 天，不能重新打开，请作为新案件上报",
+            f"closed more than {window_days:g} days ago; report it as a new case",
+            code="reopen_window_passed",
+        )
+
+
+def check_merge(duplicate_id: object, duplicate: CaseStatus, primary_id: object,
+                primary: CaseStatus) -> None:
+    if duplicate_id == primary_id:
+        raise Invalid("不能把案件合并到它自己", "a case cannot be merged into itself",
+                      code="merge_into_itself")
+    if duplicate not in WITH_COMMUNITY:
+        raise _state_conflict(duplicate, "作为重复案件合并（已交部门办理）",
+                              "merged as a duplicate once with the departments")
+    if primary is CaseStatus.CLOSED:
+        raise _state_conflict(primary, "作为主案件接收合并（已结案）", "a merge target once closed")

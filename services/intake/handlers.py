@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.intake import domain, repository
+from services.intake.casework import repository as casework_repository
 from services.intake.domain import CaseStatus
 from services.intake.repository import CaseRow
 from shared import outbox
@@ -20,6 +21,7 @@ from shared.errors import Conflict, Invalid, NotFound, RateLimited
 from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
     CaseClosed,
+    CaseDispatched,
     CaseReported,
     CaseWhistled,
     Envelope,
@@ -54,6 +56,7 @@ class WhistleCase:
     departments: list[str] = field(default_factory=list)
     note: str | None = None
     priority: Priority | None = None
+    level: domain.WhistleLevel = domain.WhistleLevel.COMMUNITY
 
 
 def _facts(case: CaseRow) -> dict[str, Any]:
@@ -106,7 +109,7 @@ async def report_case(
             description=cmd.description, priority=cmd.priority.value,
             lat=cmd.location.lat, lon=cmd.location.lon, address=cmd.location.address,
             reporter=cmd.reporter, reported_by=who.subject, status=CaseStatus.REPORTED,
-            departments=[], reported_at=now, updated_at=now, closed_at=None,
+            status_at=now, departments=[], reported_at=now, updated_at=now, closed_at=None,
         )
         await repository.insert_case(conn, case)
         await outbox.add(conn, new_event(
@@ -126,13 +129,15 @@ async def _locked_case(conn: asyncpg.Connection, case_id: UUID, who: Principal) 
 
 
 async def whistle_case(
-    pool: asyncpg.Pool, who: Principal, case_id: UUID, cmd: WhistleCase
+    pool: asyncpg.Pool, who: Principal, case_id: UUID, cmd: WhistleCase,
+    *, grid_workers_may_whistle: bool = False,
 ) -> CaseRow:
     """社区吹哨: hand the case to the departments (optionally naming them, raising priority)."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         case = await _locked_case(conn, case_id, who)
         domain.check_whistle(case.status)
+        domain.check_whistle_level(who.role, cmd.level, grid_workers_may_whistle)
         priority = cmd.priority.value if cmd.priority else case.priority
         await repository.update_status(
             conn, case.id, CaseStatus.WHISTLED, now, departments=cmd.departments, priority=priority
@@ -141,7 +146,7 @@ async def whistle_case(
         await outbox.add(conn, new_event(
             CaseWhistled(**_facts(case), grid_code=case.grid_code, description=case.description,
                          location=Location(lat=case.lat, lon=case.lon, address=case.address),
-                         departments=cmd.departments, note=cmd.note),
+                         departments=cmd.departments, note=cmd.note, level=cmd.level.value),
             case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
     return case
@@ -154,6 +159,7 @@ async def close_case(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: st
         case = await _locked_case(conn, case_id, who)
         domain.check_close(case.status)
         await repository.update_status(conn, case.id, CaseStatus.CLOSED, now)
+        await casework_repository.set_resolution(conn, case.id, "verified")
         case = await _locked_case(conn, case_id, who)
         await outbox.add(conn, new_event(
             CaseClosed(**_facts(case), note=note), case_id=case.id, producer=PRODUCER,
@@ -192,7 +198,10 @@ async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
     case = await repository.get_case(conn, event.case_id, lock=True)
     if case is None:
         return  # not a case of ours (another intake's data set): nothing to follow
-    status = domain.advance(case.status, STATUS_OF_EVENT[event.type])
+    if event.type == CaseDispatched.TYPE:
+        await repository.add_assigned_department(conn, case.id, event.payload.department_id)
+    status = domain.advance(case.status, case.status_at, STATUS_OF_EVENT[event.type],
+                            event.occurred_at)
     if status is not case.status:
         await repository.update_status(conn, case.id, status, event.occurred_at)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.intake import api, consumers
+from services.intake.casework import api as casework_api
 from services.intake.catalogue import CatalogueSync, catalogue_loaded
 from services.intake.config import Settings
 from shared.events import CaseClosed, CaseReported, CaseWhistled
@@ -18,7 +19,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Whistle intake 网格上报",
         description="Grid workers report cases (网格发现); communities whistle them to the "
         "departments (社区吹哨), verify and close them (核查结案).",
-        routers=[api.router, api.areas_router],
+        routers=[api.router, api.areas_router, casework_api.router],
         publishes=[CaseReported, CaseWhistled, CaseClosed],
         consumers=consumers.register,
         workers=lambda rt: [

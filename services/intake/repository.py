@@ -26,6 +26,7 @@ class CaseRow:
     reporter: str
     reported_by: str
     status: CaseStatus
+    status_at: datetime
     departments: list[str]
     reported_at: datetime
     updated_at: datetime
@@ -41,7 +42,7 @@ class CaseRow:
 
 _CASE_COLUMNS = (
     "id, case_no, grid_code, area_path, category, description, priority, lat, lon, address,"
-    " reporter, reported_by, status, departments, reported_at, updated_at, closed_at"
+    " reporter, reported_by, status, status_at, departments, reported_at, updated_at, closed_at"
 )
 
 
@@ -103,10 +104,11 @@ async def claim_idempotency_key(
 async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         case.id, case.case_no, case.grid_code, case.area_path, case.category, case.description,
         case.priority, case.lat, case.lon, case.address, case.reporter, case.reported_by,
-        case.status.value, case.departments, case.reported_at, case.updated_at, case.closed_at,
+        case.status.value, case.status_at, case.departments, case.reported_at, case.updated_at,
+        case.closed_at,
     )
 
 
@@ -136,11 +138,19 @@ async def update_status(
     *, departments: list[str] | None = None, priority: str | None = None,
 ) -> None:
     await conn.execute(
-        "UPDATE cases SET status = $2, updated_at = $3,"
+        "UPDATE cases SET status = $2, status_at = $3, updated_at = greatest(updated_at, $3),"
         " departments = COALESCE($4, departments), priority = COALESCE($5, priority),"
         " closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END"
         " WHERE id = $1",
         case_id, status.value, at, departments, priority,
+    )
+
+
+async def add_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept: str) -> None:
+    await conn.execute(
+        "UPDATE cases SET assigned_departments = array_append(assigned_departments, $2)"
+        " WHERE id = $1 AND NOT $2 = ANY(assigned_departments)",
+        case_id, dept,
     )
 
 
