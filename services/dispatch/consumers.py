@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.dispatch import handlers
 from shared.broker import EventConsumer
-from shared.events import CaseWhistled, Topics
+from shared.events import CaseReworkRequested, CaseWhistled, Topics
 from shared.service import Runtime
 
 
@@ -12,9 +12,11 @@ def register(rt: Runtime) -> None:
     whistles = EventConsumer(
         service="dispatch", name="whistles", pool=rt.get_pool, broker=rt.broker,
         max_attempts=rt.settings.consumer_max_attempts,
-        handlers={CaseWhistled.TYPE: handlers.route_whistle},
+        handlers={CaseWhistled.TYPE: handlers.route_whistle,
+                  CaseReworkRequested.TYPE: handlers.send_back_for_rework},
     )
     whistles.subscribe(
         Topics.INTAKE,
-        description="Whistled cases (社区吹哨) → assignments (派单) or the manual-dispatch queue",
+        description="Whistled cases (社区吹哨) → assignments (派单) or the manual-dispatch queue; "
+        "failed checks (返工) → the same departments again",
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -20,6 +20,7 @@ from shared.events import (
     Actor,
     CaseDispatched,
     CaseResolved,
+    CaseReworkRequested,
     CaseSignedFor,
     CaseUnroutable,
     CaseWhistled,
@@ -102,6 +103,42 @@ async def route_whistle(conn: asyncpg.Connection, event: Envelope[CaseWhistled])
         ))
         log.info("case_dispatched", department_id=route.department_id, role=route.role.value,
                  rule_id=route.rule_id)
+    if dispatched:
+        await outbox.add(conn, *dispatched)
+
+
+async def send_back_for_rework(conn: asyncpg.Connection,
+                               event: Envelope[CaseReworkRequested]) -> None:
+    """返工: the community's on-site check failed — the case returns to the same department(s)
+    as new assignments that point at the ones they redo, with the community's reason."""
+    p = event.payload
+    now = datetime.now(UTC)
+    departments = p.departments or await repository.resolved_departments(conn, event.case_id)
+    actor = event.actor or SYSTEM_ACTOR
+    dispatched = []
+    for department_id in departments:
+        previous = await repository.latest_resolved(conn, event.case_id, department_id)
+        if previous is None:
+            log.info("rework_without_resolved_assignment", department_id=department_id)
+            continue
+        again = replace(
+            previous, id=uuid4(), state=AssignmentState.DISPATCHED, result=None,
+            reason=f"返工：{p.reason}（原派单 {previous.id}）", priority=p.priority.value,
+            dispatched_at=now, signed_for_at=None, resolved_at=None, updated_at=now,
+        )
+        if not await repository.insert_assignment(conn, again):
+            continue  # already open again at that department
+        await repository.mark_rework(conn, again.id, previous.id)
+        dispatched.append(new_event(
+            CaseDispatched(**_facts(again), assignment_id=again.id,
+                           department_id=again.department_id,
+                           department_name=again.department_name, role=again.role.value,
+                           rule_id=again.rule_id, reason=again.reason,
+                           description=again.description, rework=True),
+            case_id=event.case_id, producer=PRODUCER, occurred_at=now, actor=actor,
+        ))
+        log.info("case_sent_back_for_rework", department_id=department_id,
+                 rework_of=str(previous.id))
     if dispatched:
         await outbox.add(conn, *dispatched)
 

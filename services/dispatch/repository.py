@@ -148,6 +148,33 @@ async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
     ))
 
 
+async def latest_resolved(
+    conn: asyncpg.Connection, case_id: UUID, department_id: str
+) -> Assignment | None:
+    """The department's most recent resolved assignment of the case (the one a rework redoes)."""
+    row = await conn.fetchrow(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id"
+        " WHERE a.case_id = $1 AND a.department_id = $2 AND a.state = 'resolved'"
+        " ORDER BY a.resolved_at DESC LIMIT 1 FOR UPDATE OF a",
+        case_id, department_id,
+    )
+    return _assignment(row) if row else None
+
+
+async def resolved_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'resolved'"
+        " ORDER BY department_id", case_id,
+    )
+    return [r["department_id"] for r in rows]
+
+
+async def mark_rework(conn: asyncpg.Connection, assignment_id: UUID, rework_of: UUID) -> None:
+    await conn.execute("UPDATE assignments SET rework_of = $2 WHERE id = $1",
+                       assignment_id, rework_of)
+
+
 async def get_assignment(
     conn: asyncpg.Connection, assignment_id: UUID, *, lock: bool = False
 ) -> Assignment | None:
