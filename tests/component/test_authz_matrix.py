@@ -126,6 +126,9 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         lambda ctx, role: (f"/cases/{ctx['case_id']}/merge",
                            {"json": {"primary_case_id": ctx["other_case_id"]}}),
         each(AREA, SCOPED)),
+    ("intake", "GET", "/cases/{case_id}/reporters"): Case(
+        fixed("/cases/{case_id}/reporters"),
+        each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
     ("intake", "GET", "/cases/{case_id}/duplicates"): Case(
         fixed("/cases/{case_id}/duplicates"),
         each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),

@@ -134,6 +134,19 @@ async def merge(case_id: UUID, body: MergeIn, db: Pool, who: Merger) -> CaseOut:
     return CaseOut.of(await handlers.merge(db, who, case_id, body.primary_case_id))
 
 
+class ReporterOut(BaseModel):
+    reporter: str
+    reported_by: str
+    reported_at: datetime
+    case_id: UUID = Field(description="the report this credit comes from")
+
+
+@router.get("/cases/{case_id}/reporters", response_model=list[ReporterOut],
+            summary="Everyone credited with reporting this case (merged duplicates included)")
+async def reporters(case_id: UUID, db: Pool, who: Reader) -> list[ReporterOut]:
+    return [ReporterOut(**dict(r)) for r in await handlers.reporters(db, who, case_id)]
+
+
 @router.get("/cases/{case_id}/duplicates", response_model=list[DuplicateOut],
             summary="Open cases that may report the same problem")
 async def duplicates(case_id: UUID, db: Pool, who: Reader, request: Request

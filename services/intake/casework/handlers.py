@@ -227,6 +227,11 @@ async def duplicates_of(pool: asyncpg.Pool, who: Principal, case_id: UUID, *,
     return [r for r in rows if who.covers(r["area_path"])]  # only what the caller may see
 
 
-async def reporters(pool: asyncpg.Pool, case_id: UUID) -> list[asyncpg.Record]:
+async def reporters(pool: asyncpg.Pool, who: Principal, case_id: UUID) -> list[asyncpg.Record]:
     async with pool.acquire() as conn:
+        case = await cases.get_case(conn, case_id)
+        if case is None:
+            raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found",
+                           code="case_not_found")
+        who.require_area(case.area_path)
         return await repository.reporters(conn, case_id)

@@ -75,8 +75,8 @@ async def credit_reporters(conn: asyncpg.Connection, primary: UUID, duplicate: U
     keeps the earliest report time."""
     await conn.execute(
         "INSERT INTO case_reporters (case_id, from_case_id, reporter, reported_by, reported_at)"
-        " SELECT $1, id, reporter, reported_by, reported_at FROM cases WHERE id = $2"
-        " UNION ALL SELECT $1, from_case_id, reporter, reported_by, reported_at"
+        " SELECT $1::uuid, id, reporter, reported_by, reported_at FROM cases WHERE id = $2"
+        " UNION ALL SELECT $1::uuid, from_case_id, reporter, reported_by, reported_at"
         "   FROM case_reporters WHERE case_id = $2"
         " ON CONFLICT DO NOTHING", primary, duplicate,
     )
