@@ -1,0 +1,96 @@
+"""Photo use cases: upload (one transaction under the case's row lock), list, read."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+import structlog
+
+from services.intake import repository as cases
+from services.intake.photos import domain, images, repository
+from services.intake.photos.domain import PhotoKind
+from services.intake.photos.repository import PhotoRow
+from services.intake.repository import CaseRow
+from shared.auth import Principal
+from shared.errors import NotFound
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class UploadPhoto:
+    case_id: UUID
+    kind: PhotoKind
+    data: bytes
+    declared_type: str | None  # the multipart part's Content-Type, as the client sent it
+
+
+async def _case(conn: asyncpg.Connection, who: Principal, case_id: UUID,
+                *, lock: bool = False) -> CaseRow:
+    case = await cases.get_case(conn, case_id, lock=lock)
+    if case is None:
+        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    who.require_area(case.area_path)
+    return case
+
+
+async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
+                       *, max_bytes: int) -> tuple[PhotoRow, bool]:
+    """Keep a photo of the case. Returns (photo, created): the same picture sent again for
+    the same case and kind returns the photo kept the first time."""
+    domain.check_size(len(cmd.data), max_bytes)
+    sha256 = hashlib.sha256(cmd.data).hexdigest()
+    async with pool.acquire() as conn:  # cheap answers first: no decoding for them
+        case = await _case(conn, who, cmd.case_id)
+        same = await repository.find_same(conn, case.id, cmd.kind, sha256)
+    if same is not None:  # a retry: answered as the first time, whatever happened since
+        return same, False
+    domain.check_kind_allowed(cmd.kind, case.status)
+    info = await asyncio.to_thread(images.inspect, cmd.data)
+    domain.check_declared_type(cmd.declared_type, info.content_type)
+    async with pool.acquire() as conn, conn.transaction():
+        # The case's row lock serialises uploads to one case: the count cannot be raced
+        # past the limit, and the state is the one the photo is kept under.
+        case = await _case(conn, who, cmd.case_id, lock=True)
+        same = await repository.find_same(conn, case.id, cmd.kind, sha256)
+        if same is not None:
+            return same, False
+        domain.check_kind_allowed(cmd.kind, case.status)
+        domain.check_room(cmd.kind, await repository.count_photos(conn, case.id, cmd.kind))
+        photo = PhotoRow(
+            id=uuid4(), case_id=case.id, kind=cmd.kind, content_type=info.content_type,
+            size_bytes=len(cmd.data), sha256=sha256, width=info.width, height=info.height,
+            uploaded_by=who.subject, uploaded_at=datetime.now(UTC),
+        )
+        await repository.insert_photo(conn, photo, cmd.data)
+    log.info("photo_uploaded", case_id=str(case.id), photo_id=str(photo.id), kind=photo.kind.value,
+             content_type=photo.content_type, size_bytes=photo.size_bytes, sha256=sha256)
+    return photo, True
+
+
+async def list_photos(pool: asyncpg.Pool, who: Principal, case_id: UUID,
+                      kind: PhotoKind | None) -> list[PhotoRow]:
+    async with pool.acquire() as conn:
+        case = await _case(conn, who, case_id)
+        return await repository.list_photos(conn, case.id, kind)
+
+
+async def read_photo(pool: asyncpg.Pool, who: Principal, photo_id: UUID,
+                     if_none_match: str | None) -> tuple[PhotoRow, bytes | None]:
+    """The photo and its bytes for whoever may read its case; bytes None when the caller's
+    copy is current (If-None-Match matches), so they are not even read from the database."""
+    async with pool.acquire() as conn:
+        found = await repository.get_photo(conn, photo_id)
+        if found is None:
+            raise NotFound(f"照片 {photo_id} 不存在", f"photo {photo_id} not found",
+                           code="photo_not_found")
+        photo, area_path = found
+        who.require_area(area_path)
+        if domain.etag_matches(if_none_match, photo.sha256):
+            return photo, None
+        return photo, await repository.photo_data(conn, photo_id)

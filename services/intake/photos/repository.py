@@ -1,0 +1,91 @@
+"""Photos' SQL: one function per query. The bytes are read only by ``photo_data``; every
+other query leaves the ``data`` column alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.intake.photos.domain import PhotoKind
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    """A photo's metadata (the bytes are fetched separately, and only to be served)."""
+
+    id: UUID
+    case_id: UUID
+    kind: PhotoKind
+    content_type: str
+    size_bytes: int
+    sha256: str
+    width: int
+    height: int
+    uploaded_by: str
+    uploaded_at: datetime
+
+    @classmethod
+    def from_record(cls, r: asyncpg.Record) -> PhotoRow:
+        data = dict(r)
+        data["kind"] = PhotoKind(data["kind"])
+        return cls(**data)
+
+
+_COLUMNS = ("id, case_id, kind, content_type, size_bytes, sha256, width, height,"
+            " uploaded_by, uploaded_at")
+
+
+async def find_same(conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind,
+                    sha256: str) -> PhotoRow | None:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM photos WHERE case_id = $1 AND kind = $2 AND sha256 = $3",
+        case_id, kind.value, sha256,
+    )
+    return PhotoRow.from_record(row) if row else None
+
+
+async def count_photos(conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM photos WHERE case_id = $1 AND kind = $2", case_id, kind.value
+    )
+
+
+async def insert_photo(conn: asyncpg.Connection, photo: PhotoRow, data: bytes) -> None:
+    await conn.execute(
+        f"INSERT INTO photos ({_COLUMNS}, data)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        photo.id, photo.case_id, photo.kind.value, photo.content_type, photo.size_bytes,
+        photo.sha256, photo.width, photo.height, photo.uploaded_by, photo.uploaded_at, data,
+    )
+
+
+async def list_photos(conn: asyncpg.Connection, case_id: UUID,
+                      kind: PhotoKind | None) -> list[PhotoRow]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM photos WHERE case_id = $1 AND ($2::text IS NULL OR kind = $2)"
+        " ORDER BY kind = 'after', uploaded_at, id",  # before-photos first
+        case_id, kind.value if kind else None,
+    )
+    return [PhotoRow.from_record(r) for r in rows]
+
+
+async def get_photo(conn: asyncpg.Connection, photo_id: UUID) -> tuple[PhotoRow, str] | None:
+    """The photo's metadata and its case's area path (who may see it follows the case)."""
+    row = await conn.fetchrow(
+        f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, c.area_path"
+        " FROM photos p JOIN cases c ON c.id = p.case_id WHERE p.id = $1",
+        photo_id,
+    )
+    if row is None:
+        return None
+    data = dict(row)
+    area_path = data.pop("area_path")
+    data["kind"] = PhotoKind(data["kind"])
+    return PhotoRow(**data), area_path
+
+
+async def photo_data(conn: asyncpg.Connection, photo_id: UUID) -> bytes:
+    return await conn.fetchval("SELECT data FROM photos WHERE id = $1", photo_id)

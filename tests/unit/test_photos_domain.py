@@ -1,0 +1,194 @@
+"""Photo rules and the image adapter: no database, no broker."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from services.intake.photos import domain, images
+from services.intake.photos.domain import (
+    NotAnImage,
+    PhotoKind,
+    PhotoTooLarge,
+    UnsupportedPhotoType,
+)
+from shared.errors import Conflict, Invalid
+from shared.lifecycle import CaseStatus
+
+MiB = 1024 * 1024
+
+
+def picture(fmt: str = "JPEG", size: tuple[int, int] = (40, 30), **save) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (180, 40, 40)).save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+# --- size ---------------------------------------------------------------------------------
+
+
+def test_size_limit_is_inclusive_and_says_the_limit():
+    domain.check_size(5 * MiB, 5 * MiB)
+    with pytest.raises(PhotoTooLarge) as err:
+        domain.check_size(5 * MiB + 1, 5 * MiB)
+    assert err.value.status_code == 413 and err.value.code == "photo_too_large"
+    assert "5 MiB" in err.value.zh and "5 MiB" in err.value.en
+
+
+def test_an_empty_file_is_invalid():
+    with pytest.raises(Invalid) as err:
+        domain.check_size(0, 5 * MiB)
+    assert err.value.status_code == 422 and err.value.code == "empty_photo"
+
+
+def test_pixel_limit_guards_decoding():
+    domain.check_pixels(6000, 4000)  # a 24-megapixel phone photo
+    with pytest.raises(PhotoTooLarge):
+        domain.check_pixels(10_000, 10_000)
+
+
+# --- type ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("declared", [
+    "image/jpeg", "IMAGE/JPEG", "image/jpg", "image/pjpeg", "image/jpeg; charset=binary",
+    None, "", "application/octet-stream",
+])
+def test_declared_type_agreeing_or_silent_is_accepted(declared):
+    domain.check_declared_type(declared, "image/jpeg")
+
+
+@pytest.mark.parametrize("declared", ["image/png", "text/plain", "application/pdf"])
+def test_declared_type_disagreeing_with_the_bytes_is_refused(declared):
+    with pytest.raises(NotAnImage) as err:
+        domain.check_declared_type(declared, "image/jpeg")
+    assert err.value.status_code == 415 and err.value.code == "not_an_image"
+    assert "image/jpeg" in err.value.zh
+
+
+def test_a_real_type_we_do_not_keep_is_unsupported():
+    with pytest.raises(UnsupportedPhotoType) as err:
+        domain.check_declared_type("image/gif", "image/gif")
+    assert err.value.status_code == 415
+
+
+def test_heic_aliases():
+    assert domain.normalise_type("image/heif") == "image/heic"
+    domain.check_declared_type("image/heif", "image/heic")
+
+
+# --- when, and how many -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [s for s in CaseStatus if s is not CaseStatus.CLOSED])
+def test_before_photos_until_closed(status):
+    domain.check_kind_allowed(PhotoKind.BEFORE, status)
+
+
+def test_no_before_photos_on_a_closed_case():
+    with pytest.raises(Conflict) as err:
+        domain.check_kind_allowed(PhotoKind.BEFORE, CaseStatus.CLOSED)
+    assert err.value.code == "invalid_state"
+
+
+@pytest.mark.parametrize("status", list(CaseStatus))
+def test_after_photos_only_once_resolved_or_closed(status):
+    if status in (CaseStatus.RESOLVED, CaseStatus.CLOSED):
+        domain.check_kind_allowed(PhotoKind.AFTER, status)
+    else:
+        with pytest.raises(Conflict) as err:
+            domain.check_kind_allowed(PhotoKind.AFTER, status)
+        assert err.value.code == "invalid_state"
+        assert "整改后" in err.value.zh
+
+
+def test_nine_photos_per_kind():
+    assert domain.MAX_PHOTOS_PER_KIND == 9
+    domain.check_room(PhotoKind.BEFORE, 8)
+    with pytest.raises(Conflict) as err:
+        domain.check_room(PhotoKind.AFTER, 9)
+    assert err.value.code == "too_many_photos" and "9 张整改后" in err.value.zh
+
+
+# --- ETag ---------------------------------------------------------------------------------
+
+SHA = "ab" * 32
+
+
+@pytest.mark.parametrize(("header", "matches"), [
+    (None, False), ("", False), (f'"{SHA}"', True), (f'W/"{SHA}"', True),
+    (f'"other", "{SHA}"', True), ("*", True), ('"other"', False), (SHA, True),
+])
+def test_if_none_match(header, matches):
+    assert domain.etag_matches(header, SHA) is matches
+    assert domain.etag(SHA) == f'"{SHA}"'
+
+
+# --- the image adapter (Pillow) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"),
+                                           ("WEBP", "image/webp")])
+def test_inspect_reads_type_and_size(fmt, mime):
+    info = images.inspect(picture(fmt, (40, 30)))
+    assert (info.content_type, info.width, info.height) == (mime, 40, 30)
+
+
+def test_inspect_reports_size_as_displayed():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° CW when shown: a phone held upright
+    info = images.inspect(picture("JPEG", (40, 30), exif=exif.tobytes()))
+    assert (info.width, info.height) == (30, 40)
+
+
+@pytest.mark.parametrize("data", [
+    b"just some text pretending to be a photo\n" * 10,
+    b"\xff\xd8\xff\xe0" + b"\x00" * 200,          # a JPEG marker and nothing more
+    picture("PNG")[:60],                           # a PNG cut short
+    picture("JPEG")[:200],                         # a JPEG cut short
+], ids=["text", "jpeg-header-only", "truncated-png", "truncated-jpeg"])
+def test_inspect_refuses_what_is_not_a_whole_image(data):
+    with pytest.raises(NotAnImage):
+        images.inspect(data)
+
+
+def test_inspect_refuses_a_corrupted_png():
+    data = bytearray(picture("PNG"))
+    data[-20] ^= 0xFF  # inside the IDAT chunk: its CRC no longer holds
+    with pytest.raises(NotAnImage):
+        images.inspect(bytes(data))
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
+def test_inspect_names_image_types_we_do_not_keep(fmt):
+    with pytest.raises(UnsupportedPhotoType) as err:
+        images.inspect(picture(fmt))
+    assert f"image/{fmt.lower()}" in err.value.en
+
+
+@pytest.mark.skipif(images.HEIF_SUPPORTED, reason="pillow-heif installed: HEIC is kept")
+def test_heic_without_a_decoder_gets_advice():
+    heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 100
+    with pytest.raises(UnsupportedPhotoType) as err:
+        images.inspect(heic)
+    assert "兼容性最佳" in err.value.zh
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims ``width``×``height`` (a decompression bomb's shape)."""
+    data = bytearray(picture("PNG", (8, 8)))
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
+
+
+def test_inspect_refuses_too_many_pixels_before_decoding():
+    with pytest.raises(PhotoTooLarge):
+        images.inspect(_png_claiming(8000, 8000))  # 64 megapixels: our guard
+    with pytest.raises(PhotoTooLarge):
+        images.inspect(_png_claiming(20_000, 20_000))  # 400: Pillow's own guard fires first
