@@ -1,0 +1,64 @@
+"""Open311's use cases. Filing goes through intake's own report (网格发现) — the same checks,
+idempotency, rate limit, transaction and outbox event; reads check the caller's scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.intake import handlers as intake
+from services.intake.open311 import domain, repository
+from services.intake.open311.domain import CaseView, NewRequest, RequestQuery
+from services.intake.repository import CaseRow
+from shared.auth import Principal
+from shared.errors import NotFound
+from shared.events import Location, Priority
+
+
+async def services(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        return domain.services(await repository.categories(conn))
+
+
+async def service(pool: asyncpg.Pool, code: str) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        return domain.find_service(await repository.categories(conn), code)
+
+
+async def file_request(
+    pool: asyncpg.Pool, who: Principal, new: NewRequest, idempotency_key: str | None,
+    *, rate_limit_per_minute: int,
+) -> tuple[CaseRow, bool]:
+    """POST requests: a GeoReport request becomes a reported case. Returns (case, created)."""
+    found = await service(pool, new.service_code)  # only leaf categories are services
+    cmd = intake.ReportCase(
+        grid_code=new.grid_code, category=new.service_code,
+        description=new.description or found["service_name"], priority=Priority(new.priority),
+        location=Location(lat=new.lat, lon=new.long, address=new.address),
+        reporter=new.reporter or who.name,
+    )
+    return await intake.report_case(pool, who, cmd, idempotency_key,
+                                    rate_limit_per_minute=rate_limit_per_minute)
+
+
+async def get_request(pool: asyncpg.Pool, who: Principal, ref: UUID | str) -> CaseView:
+    """requests/{id} and tokens/{id}: 404 if there is no such case, 403 outside my scope."""
+    async with pool.acquire() as conn:
+        case = await repository.find_case(conn, ref)
+    if case is None:
+        raise NotFound(f"事项 {ref} 不存在", f"service request {ref} not found",
+                       code="request_not_found")
+    who.require_area(case.area_path)
+    return case
+
+
+async def list_requests(
+    pool: asyncpg.Pool, who: Principal, params: dict[str, str]
+) -> list[CaseView]:
+    """GET requests: only what lies in the caller's jurisdiction."""
+    query: RequestQuery = domain.parse_query(params, datetime.now(UTC))
+    async with pool.acquire() as conn:
+        return await repository.list_cases(conn, list(who.areas), query)

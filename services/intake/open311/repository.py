@@ -1,0 +1,60 @@
+"""Open311's reads over intake's tables: one function per query, domain objects out."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import asyncpg
+
+from services.intake.open311.domain import CaseView, Category, RequestQuery
+
+# A case with its category's name and its community's name (the path's third segment:
+# district/street/community/grid).
+_VIEW = (
+    "SELECT c.id, c.case_no, c.area_path, c.category, cat.name AS category_name,"
+    " c.description, c.priority, c.lat, c.lon, c.address, c.status, c.departments,"
+    " community.name AS community_name, c.reported_at, c.updated_at, c.closed_at"
+    " FROM cases c"
+    " LEFT JOIN categories cat ON cat.code = c.category"
+    " LEFT JOIN areas community ON community.code = split_part(c.area_path, '/', 3)"
+    "  AND community.level = 'community'"
+)
+
+
+def _view(row: asyncpg.Record) -> CaseView:
+    data = dict(row)
+    data["departments"] = list(data["departments"])
+    return CaseView(**data)
+
+
+async def categories(conn: asyncpg.Connection) -> list[Category]:
+    rows = await conn.fetch("SELECT code, name, parent_code FROM categories ORDER BY code")
+    return [Category(**dict(r)) for r in rows]
+
+
+async def find_case(conn: asyncpg.Connection, ref: UUID | str) -> CaseView | None:
+    """By our UUID or by case number."""
+    if isinstance(ref, UUID):
+        row = await conn.fetchrow(_VIEW + " WHERE c.id = $1", ref)
+    else:
+        row = await conn.fetchrow(_VIEW + " WHERE c.case_no = $1", ref)
+    return _view(row) if row else None
+
+
+async def list_cases(conn: asyncpg.Connection, roots: list[str], q: RequestQuery) -> list[CaseView]:
+    """Cases under any of ``roots`` (whole path segments) matching ``q``, newest first."""
+    by_id = bool(q.case_ids or q.case_nos)
+    rows = await conn.fetch(
+        _VIEW
+        + " WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS r(root)"
+        "               WHERE c.area_path = r.root OR c.area_path LIKE r.root || '/%')"
+        "   AND (NOT $2::boolean OR c.id = ANY($3::uuid[]) OR c.case_no = ANY($4::text[]))"
+        "   AND (cardinality($5::text[]) = 0 OR c.category = ANY($5::text[]))"
+        "   AND ($6::boolean IS NULL OR (c.status = 'closed') = $6)"
+        "   AND ($7::timestamptz IS NULL OR c.reported_at >= $7)"
+        "   AND ($8::timestamptz IS NULL OR c.reported_at <= $8)"
+        " ORDER BY c.reported_at DESC, c.case_no DESC LIMIT $9 OFFSET $10",
+        roots, by_id, list(q.case_ids), list(q.case_nos), list(q.service_codes), q.closed,
+        q.start, q.end, q.limit, q.offset,
+    )
+    return [_view(r) for r in rows]
