@@ -246,6 +246,30 @@ class CaseOverdue(CaseFacts):
     due_at: AwareDatetime
 
 
+class CaseClockStarted(CaseFacts):
+    """A deadline started running for an assignment (e.g. the sign-for limit, 签收时限)."""
+
+    TYPE = "case.clock_started"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    assignment_id: UUID
+    department_id: str
+    clock: str
+    due_at: AwareDatetime
+
+
+class CaseClockStopped(CaseFacts):
+    """A running deadline stopped because the step was done (or the case closed)."""
+
+    TYPE = "case.clock_stopped"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    assignment_id: UUID
+    department_id: str
+    clock: str
+    because: str = Field(description="the event type that stopped it")
+
+
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.TYPE, cls.VERSION): cls
     for cls in (
@@ -261,6 +285,8 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseSignedFor,
         CaseResolved,
         CaseOverdue,
+        CaseClockStarted,
+        CaseClockStopped,
     )
 }
 

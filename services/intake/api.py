@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake import handlers, repository
 from services.intake.casework import handlers as casework
@@ -33,13 +33,21 @@ Anyone = Annotated[Principal, Depends(allow(*Role))]
 
 class ReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grid_code: str = Field(min_length=1, max_length=64, description="网格编码 grid code")
+    grid_code: str | None = Field(default=None, min_length=1, max_length=64,
+                                  description="网格编码 grid code (omit to place by location's point)")
     category: str = Field(min_length=1, max_length=32, description="事件分类编码 category code")
     description: str = Field(min_length=1, max_length=2000, description="问题描述")
     priority: Priority = Field(default=Priority.NORMAL, description="urgent 急 / normal / minor 小")
     location: Location = Field(default_factory=Location)
     reporter: str | None = Field(default=None, min_length=1, max_length=64,
                                  description="上报人 reporter (defaults to the caller's name)")
+
+    @model_validator(mode="after")
+    def _grid_or_point(self) -> ReportIn:
+        if self.grid_code is None and (self.location.lat is None or self.location.lon is None):
+            raise ValueError("须提供网格编码 grid_code 或位置坐标 location.lat/lon "
+                             "(give grid_code or a point)")
+        return self
 
 
 class WhistleIn(BaseModel):
@@ -73,6 +81,9 @@ class CaseOut(BaseModel):
     reported_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    deadline_at: datetime | None = Field(
+        description="the nearest open deadline (e.g. the department's sign-for limit)")
+    overdue: bool = Field(description="a deadline of this case has passed (超时)")
 
     @classmethod
     def of(cls, c: CaseRow) -> CaseOut:
@@ -82,6 +93,7 @@ class CaseOut(BaseModel):
             location=Location(lat=c.lat, lon=c.lon, address=c.address), reporter=c.reporter,
             status=c.status, status_label=STATUS_ZH[c.status], departments=c.departments,
             reported_at=c.reported_at, updated_at=c.updated_at, closed_at=c.closed_at,
+            deadline_at=c.deadline_at, overdue=c.overdue,
         )
 
 

@@ -19,3 +19,7 @@ class Settings(BaseServiceSettings):
     rating_link_days: float = Field(default=7, gt=0)
     duplicate_window_days: float = Field(default=7, gt=0)
     duplicate_radius_m: float = Field(default=200, gt=0)
+    # Photos (issue 4): the largest photo kept (413 photo_too_large beyond it); the request
+    # body limit is raised for this service so such a photo and its multipart envelope fit.
+    photo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)

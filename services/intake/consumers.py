@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from services.intake import handlers
 from shared.broker import EventConsumer
-from shared.events import CaseDispatched, CaseResolved, CaseSignedFor, CaseUnroutable, Topics
+from shared.events import (
+    CaseClockStarted,
+    CaseClockStopped,
+    CaseDispatched,
+    CaseOverdue,
+    CaseResolved,
+    CaseSignedFor,
+    CaseUnroutable,
+    Topics,
+)
 from shared.service import Runtime
 
 
@@ -16,3 +25,11 @@ def register(rt: Runtime) -> None:
                   for t in (CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved)},
     )
     progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")
+
+    clocks = EventConsumer(
+        service="intake", name="clocks", pool=rt.get_pool, broker=rt.broker,
+        max_attempts=rt.settings.consumer_max_attempts,
+        handlers={t.TYPE: handlers.follow_clocks
+                  for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)},
+    )
+    clocks.subscribe(Topics.TRACKING, description="Deadlines from tracking → the reporter's view")

@@ -1,8 +1,9 @@
-"""Load the demo jurisdiction tree (idempotent)."""
+"""Load the demo jurisdiction tree, its grid boundaries and grid workers (idempotent)."""
 
 from __future__ import annotations
 
 from services.intake import repository
+from services.intake.jurisdiction import demo as jurisdiction_demo
 from shared import db, demo
 from shared.settings import BaseServiceSettings
 
@@ -14,5 +15,6 @@ async def seed_demo(settings: BaseServiceSettings) -> None:
             await repository.upsert_areas(
                 conn, [(a.code, a.name, a.level, a.parent, a.path) for a in demo.areas()]
             )
+            await jurisdiction_demo.seed(conn)
     finally:
         await conn.close()

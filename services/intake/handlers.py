@@ -14,6 +14,7 @@ import asyncpg
 from services.intake import domain, repository
 from services.intake.casework import repository as casework_repository
 from services.intake.domain import CaseStatus
+from services.intake.jurisdiction import handlers as jurisdiction
 from services.intake.repository import CaseRow
 from shared import outbox
 from shared.auth import Principal
@@ -35,7 +36,7 @@ PRODUCER = "intake"
 
 @dataclass(frozen=True)
 class ReportCase:
-    grid_code: str
+    grid_code: str | None  # None: placed by the location's point
     category: str
     description: str
     priority: Priority
@@ -72,9 +73,10 @@ async def report_case(
     now = datetime.now(UTC)
     case_id = uuid4()
     async with pool.acquire() as conn, conn.transaction():
-        path = await repository.grid_path(conn, cmd.grid_code)
+        grid_code = await jurisdiction.place_report(conn, cmd.grid_code, cmd.location)
+        path = await repository.grid_path(conn, grid_code)
         if path is None:
-            raise Invalid(f"网格“{cmd.grid_code}”不存在", f"unknown grid '{cmd.grid_code}'",
+            raise Invalid(f"网格“{grid_code}”不存在", f"unknown grid '{grid_code}'",
                           code="unknown_grid")
         who.require_area(path)
         if idempotency_key:
@@ -105,7 +107,7 @@ async def report_case(
         seq = await repository.next_case_seq(conn)
         case = CaseRow(
             id=case_id, case_no=domain.format_case_no(now.strftime("%Y%m%d"), seq),
-            grid_code=cmd.grid_code, area_path=path, category=cmd.category,
+            grid_code=grid_code, area_path=path, category=cmd.category,
             description=cmd.description, priority=cmd.priority.value,
             lat=cmd.location.lat, lon=cmd.location.lon, address=cmd.location.address,
             reporter=cmd.reporter, reported_by=who.subject, status=CaseStatus.REPORTED,
@@ -204,6 +206,17 @@ async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
                             event.occurred_at)
     if status is not case.status:
         await repository.update_status(conn, case.id, status, event.occurred_at)
+
+
+async def follow_clocks(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+    """Keep the reporter's view of the case's deadlines from tracking's clock events."""
+    if await repository.get_case(conn, event.case_id) is None:
+        return
+    p = event.payload
+    state = {"case.clock_started": "running", "case.clock_stopped": "stopped",
+             "case.overdue": "overdue"}[event.type]
+    await repository.upsert_clock(conn, event.case_id, p.assignment_id, p.clock, p.department_id,
+                                  getattr(p, "due_at", None), state, event.occurred_at)
 
 
 async def sync_categories(pool: asyncpg.Pool, rows: list[tuple[str, str, str | None]]) -> None:

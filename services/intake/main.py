@@ -8,6 +8,9 @@ from services.intake import api, consumers
 from services.intake.casework import api as casework_api
 from services.intake.catalogue import CatalogueSync, catalogue_loaded
 from services.intake.config import Settings
+from services.intake.jurisdiction import api as jurisdiction_api
+from services.intake.open311 import api as open311_api
+from services.intake.photos import api as photos_api
 from shared.events import CaseClosed, CaseReported, CaseWhistled
 from shared.service import create_service_app
 
@@ -19,7 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Whistle intake 网格上报",
         description="Grid workers report cases (网格发现); communities whistle them to the "
         "departments (社区吹哨), verify and close them (核查结案).",
-        routers=[api.router, api.areas_router, casework_api.router],
+        routers=[api.router, api.areas_router, casework_api.router, photos_api.router,
+                 jurisdiction_api.router, open311_api.router],
         publishes=[CaseReported, CaseWhistled, CaseClosed],
         consumers=consumers.register,
         workers=lambda rt: [

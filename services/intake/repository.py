@@ -31,6 +31,8 @@ class CaseRow:
     reported_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    deadline_at: datetime | None = None  # the nearest open deadline (tracking's clocks)
+    overdue: bool = False
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> CaseRow:
@@ -42,7 +44,8 @@ class CaseRow:
 
 _CASE_COLUMNS = (
     "id, case_no, grid_code, area_path, category, description, priority, lat, lon, address,"
-    " reporter, reported_by, status, status_at, departments, reported_at, updated_at, closed_at"
+    " reporter, reported_by, status, status_at, departments, reported_at, updated_at, closed_at,"
+    " deadline_at, overdue"
 )
 
 
@@ -104,11 +107,12 @@ async def claim_idempotency_key(
 async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
-        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+        " $19, $20)",
         case.id, case.case_no, case.grid_code, case.area_path, case.category, case.description,
         case.priority, case.lat, case.lon, case.address, case.reporter, case.reported_by,
         case.status.value, case.status_at, case.departments, case.reported_at, case.updated_at,
-        case.closed_at,
+        case.closed_at, case.deadline_at, case.overdue,
     )
 
 
@@ -168,4 +172,25 @@ async def list_areas(conn: asyncpg.Connection, parent: str | None) -> list[async
         "SELECT code, name, level, parent_code, path FROM areas"
         " WHERE parent_code IS NOT DISTINCT FROM $1 ORDER BY code",
         parent,
+    )
+
+
+async def upsert_clock(conn: asyncpg.Connection, case_id: UUID, assignment_id: UUID, clock: str,
+                       department_id: str, due_at: datetime | None, state: str,
+                       at: datetime) -> None:
+    """Record a clock's state; a late event (older than what we have) changes nothing."""
+    await conn.execute(
+        "INSERT INTO case_clocks (case_id, assignment_id, clock, department_id, due_at, state,"
+        " updated_at) VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, $7), $6, $7)"
+        " ON CONFLICT (assignment_id, clock) DO UPDATE SET state = EXCLUDED.state,"
+        " due_at = coalesce($5::timestamptz, case_clocks.due_at), updated_at = EXCLUDED.updated_at"
+        " WHERE case_clocks.updated_at <= EXCLUDED.updated_at",
+        case_id, assignment_id, clock, department_id, due_at, state, at,
+    )
+    await conn.execute(
+        "UPDATE cases SET"
+        " deadline_at = (SELECT min(due_at) FROM case_clocks WHERE case_id = $1"
+        "                AND state IN ('running', 'overdue')),"
+        " overdue = EXISTS (SELECT 1 FROM case_clocks WHERE case_id = $1 AND state = 'overdue')"
+        " WHERE id = $1", case_id,
     )

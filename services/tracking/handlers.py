@@ -19,6 +19,9 @@ from shared.auth import Forbidden, Principal, Role
 from shared.errors import NotFound
 from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
+    CaseClockStarted,
+    CaseClockStopped,
+    CaseMerged,
     EVENT_TYPES,
     Topics,
     Actor,
@@ -61,23 +64,36 @@ async def record_case_event(
         return  # already on the timeline
     await _apply_to_case(conn, event)
     p = event.payload
+    facts = {"case_no": p.case_no, "area_path": p.area_path, "category": p.category,
+             "priority": p.priority}
+    # Clocks that start or stop are announced, so intake can show the reporter the deadline.
+    announce = []
     if event.type == CaseDispatched.TYPE:
         state = await _advance_assignment(conn, event, AssignmentState.DISPATCHED)
-        if domain.needs_sign_for_clock(state):
-            await repository.schedule_timer(
-                conn, case_id=event.case_id, assignment_id=p.assignment_id,
-                clock=Clock.SIGN_FOR,
-                due_at=domain.sign_for_due_at(event.occurred_at, sign_for_deadline),
-                correlation_id=event.correlation_id, causation_id=event.event_id,
-            )
+        due_at = domain.sign_for_due_at(event.occurred_at, sign_for_deadline)
+        if domain.needs_sign_for_clock(state) and await repository.schedule_timer(
+            conn, case_id=event.case_id, assignment_id=p.assignment_id, clock=Clock.SIGN_FOR,
+            due_at=due_at, correlation_id=event.correlation_id, causation_id=event.event_id,
+        ):
+            announce.append(CaseClockStarted(
+                **facts, assignment_id=p.assignment_id, department_id=p.department_id,
+                clock=Clock.SIGN_FOR.value, due_at=due_at))
     elif event.type in (CaseSignedFor.TYPE, CaseResolved.TYPE):
         state = await _advance_assignment(conn, event, _ASSIGNMENT_STATE_OF_EVENT[event.type])
-        if domain.stops_sign_for_clock(state):
-            await repository.cancel_assignment_timer(
-                conn, p.assignment_id, Clock.SIGN_FOR, event.occurred_at
-            )
-    elif event.type == CaseClosed.TYPE:
-        await repository.cancel_case_timers(conn, event.case_id, event.occurred_at)
+        if domain.stops_sign_for_clock(state) and await repository.cancel_assignment_timer(
+            conn, p.assignment_id, Clock.SIGN_FOR, event.occurred_at
+        ):
+            announce.append(CaseClockStopped(
+                **facts, assignment_id=p.assignment_id, department_id=p.department_id,
+                clock=Clock.SIGN_FOR.value, because=event.type))
+    elif event.type in (CaseClosed.TYPE, CaseMerged.TYPE):
+        for row in await repository.cancel_case_timers(conn, event.case_id, event.occurred_at):
+            announce.append(CaseClockStopped(
+                **facts, assignment_id=row["assignment_id"], department_id=row["department_id"],
+                clock=row["clock"], because=event.type))
+    if announce:
+        await outbox.add(conn, *(new_event(a, case_id=event.case_id, producer=PRODUCER,
+                                           actor=SYSTEM_ACTOR) for a in announce))
 
 
 async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:

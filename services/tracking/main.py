@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.tracking import api, consumers
 from services.tracking.config import Settings
 from services.tracking.scheduler import TimerScheduler
-from shared.events import CaseOverdue
+from shared.events import CaseClockStarted, CaseClockStopped, CaseOverdue
 from shared.service import create_service_app
 
 
@@ -20,7 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "(签收/报到时限) as durable timers, raises overdue alerts (超时) and serves the "
         "supervisors' overdue board and case histories.",
         routers=[api.router],
-        publishes=[CaseOverdue],
+        publishes=[CaseOverdue, CaseClockStarted, CaseClockStopped],
         consumers=lambda rt: consumers.register(rt, settings),
         workers=lambda rt: [
             TimerScheduler(rt.get_pool, poll_interval=settings.timer_poll_interval_seconds,

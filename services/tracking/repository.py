@@ -174,13 +174,16 @@ async def cancel_assignment_timer(
     return int(status.split()[-1])
 
 
-async def cancel_case_timers(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> int:
-    status = await conn.execute(
-        "UPDATE timers SET state = 'cancelled', cancelled_at = $2"
-        " WHERE case_id = $1 AND state = 'pending'",
+async def cancel_case_timers(
+    conn: asyncpg.Connection, case_id: UUID, at: datetime
+) -> list[asyncpg.Record]:
+    """Stop every pending clock of the case; return (assignment_id, clock) of those stopped."""
+    return await conn.fetch(
+        "UPDATE timers t SET state = 'cancelled', cancelled_at = $2 FROM assignments a"
+        " WHERE t.case_id = $1 AND t.state = 'pending' AND a.assignment_id = t.assignment_id"
+        " RETURNING t.assignment_id, t.clock, a.department_id",
         case_id, at,
     )
-    return int(status.split()[-1])
 
 
 @dataclass(frozen=True)

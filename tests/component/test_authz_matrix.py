@@ -9,8 +9,9 @@ taken through the loop (reported, whistled, dispatched to 城管 cg) before the 
 from __future__ import annotations
 
 import asyncio
-import json
+import io
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +19,14 @@ from typing import Any
 import asyncpg
 import pytest
 from fastapi.routing import APIRoute
+from PIL import Image
 
 from services.dispatch.config import Settings as DispatchSettings
 from services.dispatch.demo import seed_demo as seed_dispatch
 from services.dispatch.main import create_app as create_dispatch
 from services.intake.config import Settings as IntakeSettings
 from services.intake.demo import seed_demo as seed_intake
+from services.intake.jurisdiction import demo as jurisdiction_demo
 from services.intake.main import create_app as create_intake
 from services.notify.config import Settings as NotifySettings
 from services.notify.demo import seed_demo as seed_notify
@@ -92,6 +95,16 @@ def inbox_of(suffix: str = "", method_kwargs: dict | None = None):
 REPORT = {"grid_code": "YA0101-03", "category": "E0101", "description": "楼道堆放杂物",
           "priority": "normal"}
 
+
+
+def _photo() -> bytes:  # a real 8×8 PNG for the photo routes
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 40, 40)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+PHOTO = {"file": ("photo.png", _photo(), "image/png")}
+
 PUBLIC_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/asyncapi.json", "/asyncapi"}
 
 MATRIX: dict[tuple[str, str, str], Case] = {
@@ -108,6 +121,28 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("intake", "POST", "/cases/{case_id}/close"): Case(
         fixed("/cases/{case_id}/close", json={}), each((Role.GRID_WORKER, *AREA), SCOPED)),
     ("intake", "GET", "/areas"): Case(fixed("/areas"), each(EVERYONE, ANY)),
+    # intake jurisdiction (admin-only reference writes; reads for everyone; workers scoped)
+    ("intake", "GET", "/areas/{code}"): Case(fixed("/areas/YA0101-03"), each(EVERYONE, ANY)),
+    ("intake", "GET", "/areas/locate"): Case(
+        fixed("/areas/locate", params={"lat": 37.8865, "lon": 112.536}), each(EVERYONE, ANY)),
+    ("intake", "PUT", "/areas/{code}"): Case(
+        fixed("/areas/YA0404-90", json={"name": "和平社区第90网格", "level": "grid",
+                                        "parent_code": "YA0404"}),
+        each((Role.ADMIN,), ANY)),
+    ("intake", "PUT", "/areas/{code}/boundary"): Case(
+        fixed("/areas/YA0404-08/boundary", json=jurisdiction_demo.boundary("YA0404-08")),
+        each((Role.ADMIN,), ANY)),
+    ("intake", "POST", "/areas/import"): Case(
+        fixed("/areas/import", json={"areas": [
+            {"code": "YA0404-91", "name": "和平社区第91网格", "level": "grid",
+             "parent_code": "YA0404"}]}),
+        each((Role.ADMIN,), ANY)),
+    ("intake", "PUT", "/grids/{code}/workers"): Case(
+        fixed("/grids/YA0101-03/workers", json={"subjects": ["wangfang"]}),
+        each((Role.ADMIN,), ANY)),
+    ("intake", "GET", "/grids/{code}/workers"): Case(
+        fixed("/grids/YA0101-03/workers"),
+        {Role.ADMIN: ANY, **each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)}),
     # intake casework (the case is with the department: allowed callers meet 409, not 403)
     ("intake", "POST", "/cases/{case_id}/fix-on-spot"): Case(
         fixed("/cases/{case_id}/fix-on-spot", json={"note": "已现场清理"}),
@@ -132,6 +167,31 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("intake", "GET", "/cases/{case_id}/duplicates"): Case(
         fixed("/cases/{case_id}/duplicates"),
         each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+    # intake photos (the upload goes to the case still with the community)
+    ("intake", "POST", "/cases/{case_id}/photos"): Case(
+        fixed("/cases/{other_case_id}/photos", params={"kind": "before"}, files=PHOTO),
+        each((Role.GRID_WORKER, *AREA), SCOPED)),
+    ("intake", "GET", "/cases/{case_id}/photos"): Case(
+        fixed("/cases/{case_id}/photos"), each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("intake", "GET", "/photos/{photo_id}"): Case(
+        fixed("/photos/{photo_id}"), each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+    # intake Open311 GeoReport v2 (api_key or bearer; the answers name case numbers, not ids)
+    **{key: case for fmt in ("json", "xml") for key, case in {
+        ("intake", "POST", f"/open311/v2/requests.{fmt}"): Case(
+            fixed(f"/open311/v2/requests.{fmt}", data={
+                "service_code": "E0101", "address_string": "桃园小区3号楼",
+                "description": "楼道堆放杂物", "attribute[grid_code]": "YA0101-03"}),
+            each((Role.GRID_WORKER, *AREA), SCOPED)),
+        ("intake", "GET", f"/open311/v2/requests.{fmt}"): Case(
+            fixed(f"/open311/v2/requests.{fmt}"),
+            each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), FILTERED)),
+        ("intake", "GET", f"/open311/v2/requests/{{service_request_id}}.{fmt}"): Case(
+            fixed(f"/open311/v2/requests/{{case_id}}.{fmt}"),
+            each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+        ("intake", "GET", f"/open311/v2/tokens/{{token}}.{fmt}"): Case(
+            fixed(f"/open311/v2/tokens/{{case_id}}.{fmt}"),
+            each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+    }.items()},
     # dispatch
     ("dispatch", "GET", "/departments"): Case(fixed("/departments"), each(EVERYONE, ANY)),
     ("dispatch", "GET", "/routing-rules"): Case(
@@ -185,6 +245,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
 OPEN: set[tuple[str, str, str]] = {
     ("dispatch", "GET", "/categories"),
     ("intake", "GET", "/ratings/{token}"), ("intake", "POST", "/ratings/{token}"),
+    *[("intake", "GET", f"/open311/{path}.{fmt}") for fmt in ("json", "xml")
+      for path in ("discovery", "v2/services", "v2/services/{service_code}")],
 }
 
 
@@ -252,6 +314,8 @@ async def ctx(system) -> dict:
     admin = bearer(Role.ADMIN)
     case = (await c["intake"].post("/cases", json=REPORT, headers=community)).json()
     other = (await c["intake"].post("/cases", json=REPORT, headers=community)).json()
+    photo = (await c["intake"].post(f"/cases/{case['id']}/photos", params={"kind": "before"},
+                                    files=PHOTO, headers=community)).json()
     await c["intake"].post(f"/cases/{case['id']}/whistle", json={}, headers=community)
     cg = bearer(Role.DEPARTMENT, department_id="cg")
 
@@ -281,12 +345,26 @@ async def ctx(system) -> dict:
                                    headers=admin)).status_code == 201
     return {
         "case_id": case["id"], "other_case_id": other["id"], "assignment_id": a["id"],
+        "photo_id": photo["id"],
         "message_id": msg["id"], "delivery_id": deliveries[0]["id"],
         "inbox_for": {Role.DEPARTMENT: "duty-cg", Role.COMMUNITY: "desk-taoyuan",
                       Role.STREET: "sup-ya01", Role.DISTRICT: "sup-ya01",
                       Role.SUPERVISOR: "sup-ya01", Role.GRID_WORKER: "sup-ya01",
                       Role.ADMIN: "duty-cg"},
     }
+
+
+def assert_error_body(resp, status: int) -> None:
+    """Our error shape; GeoReport's on the Open311 routes ([{"code", "description"}] in
+    JSON, <errors><error> in XML)."""
+    if "/open311/" not in resp.request.url.path:
+        assert resp.json()["error"]["code"] and resp.json()["error"]["message"]
+    elif resp.headers["content-type"].startswith("text/xml"):
+        error = ET.fromstring(resp.content).find("error")
+        assert error is not None and error.findtext("code") == str(status)
+        assert error.findtext("description")
+    else:
+        assert [e["code"] for e in resp.json()] == [status] and resp.json()[0]["description"]
 
 
 async def snapshot(dsn: str) -> dict[str, str]:
@@ -362,7 +440,7 @@ async def test_route_matrix(system, ctx, key):
         before = await snapshot(dsn)
         resp = await call(headers, role)
         assert resp.status_code == status, (role, headers.keys(), resp.status_code, resp.text)
-        assert resp.json()["error"]["code"] and resp.json()["error"]["message"]
+        assert_error_body(resp, status)
         assert await snapshot(dsn) == before, f"{role} changed data although denied"
 
     async def allowed(headers: dict, role: Role):
@@ -395,7 +473,7 @@ async def test_route_matrix(system, ctx, key):
             resp = await allowed(outside, role)
             assert resp.status_code not in (401, 403), (role, "outside", resp.status_code)
             if how == FILTERED:
-                assert ctx["case_id"] not in json.dumps(resp.json()), (role, "saw the case")
+                assert ctx["case_id"] not in resp.text, (role, "saw the case")
 
 
 async def test_public_routes_need_no_token(system):

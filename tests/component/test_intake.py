@@ -291,3 +291,40 @@ async def test_request_body_size_is_limited(intake):
     resp = await client.post("/cases", json=huge, headers=COMMUNITY)
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
     assert await count(dsn, "SELECT count(*) FROM cases") == 0
+
+
+async def test_the_reporter_sees_the_deadline_and_lateness(intake):
+    client, _, bootstrap = intake
+    case = (await client.post("/cases", json=REPORT, headers=COMMUNITY)).json()
+    assert case["deadline_at"] is None and case["overdue"] is False
+    from datetime import UTC, datetime, timedelta
+
+    from shared.events import CaseClockStarted, CaseClockStopped, CaseOverdue
+
+    facts = {"case_no": case["case_no"], "area_path": case["area_path"], "category": "E0101",
+             "priority": Priority.NORMAL}
+    aid, due = uuid.uuid4(), datetime.now(UTC) + timedelta(minutes=30)
+    clock = {"assignment_id": aid, "department_id": "cg", "clock": "sign_for"}
+    cid = uuid.UUID(case["id"])
+    await publish_event(bootstrap, new_event(CaseClockStarted(**facts, **clock, due_at=due),
+                                             case_id=cid, producer="tracking"))
+
+    async def view(key, value):
+        got = (await client.get(f"/cases/{case['id']}", headers=COMMUNITY)).json()
+        return got if got[key] == value else None
+
+    async def deadline_shown():
+        got = (await client.get(f"/cases/{case['id']}", headers=COMMUNITY)).json()
+        at = got["deadline_at"]
+        return at is not None and datetime.fromisoformat(at) == due
+
+    await eventually(deadline_shown, timeout=45, message="deadline shown")
+    await publish_event(bootstrap, new_event(
+        CaseOverdue(**facts, **clock, department_name="城管", due_at=due),
+        case_id=cid, producer="tracking"))
+    await eventually(lambda: view("overdue", True), timeout=45, message="overdue shown")
+    await publish_event(bootstrap, new_event(CaseClockStopped(**facts, **clock,
+                                                              because="case.signed_for"),
+                                             case_id=cid, producer="tracking"))
+    got = await eventually(lambda: view("overdue", False), timeout=45, message="clock stopped")
+    assert got["deadline_at"] is None

@@ -476,8 +476,11 @@ async def test_missed_sign_for_raises_one_alert_and_shows_on_the_board(tracking)
     await eventually(published, message="overdue alert published")
     records = await read_topic(tracking.bootstrap, Topics.TRACKING)
     mine = [json.loads(r.value) for r in records if r.key == str(case).encode()]
-    assert [m["type"] for m in mine] == ["case.overdue"]
-    assert mine[0]["actor"] == TRACKING_ALERTS
+    # The clock's start is announced (for the reporter's view), then the alert.
+    assert [m["type"] for m in mine] == ["case.clock_started", "case.overdue"]
+    assert mine[0]["payload"]["due_at"] == mine[1]["payload"]["due_at"]
+    assert {m["actor"]["subject"] for m in mine} == {TRACKING_ALERTS["subject"]}
+    assert mine[1]["actor"] == TRACKING_ALERTS
 
     await tracking.publish(signed_for(case, assignment, datetime.now(UTC)))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.test_loop import as_, assignment_of, report
+from tests.e2e.test_loop import as_, report
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
