@@ -350,3 +350,16 @@ async def test_roles_and_scope(open311):
     assert worker.json() == []
     street = await client.get(f"{V2}/requests.json", headers=bearer("street", "YA/YA01"))
     assert [r["service_request_id"] for r in street.json()] == [request_id]
+
+
+async def test_expected_datetime_and_agency_follow_the_dispatch(open311):
+    client, dsn = open311
+    [answer] = (await file(client)).json()
+    request_id = answer["service_request_id"]
+    # What intake learns from dispatch (assigned departments) and tracking (the deadline).
+    await fetch(dsn, "UPDATE cases SET assigned_departments = '{cg}',"
+                     " deadline_at = '2026-11-22T10:30:00+00' WHERE case_no = $1", request_id)
+    [request] = (await client.get(f"{V2}/requests/{request_id}.json",
+                                  params={"api_key": KEY})).json()
+    assert request["expected_datetime"] == "2026-11-22T18:30:00+08:00"
+    assert request["agency_responsible"] == "cg"

@@ -12,8 +12,11 @@ from services.intake.open311.domain import CaseView, Category, RequestQuery
 # district/street/community/grid).
 _VIEW = (
     "SELECT c.id, c.case_no, c.area_path, c.category, cat.name AS category_name,"
-    " c.description, c.priority, c.lat, c.lon, c.address, c.status, c.departments,"
-    " community.name AS community_name, c.reported_at, c.updated_at, c.closed_at"
+    " c.description, c.priority, c.lat, c.lon, c.address, c.status,"
+    " array(SELECT DISTINCT d FROM unnest(c.departments || c.assigned_departments) AS d"
+    "       ORDER BY d) AS departments,"
+    " community.name AS community_name, c.reported_at, c.updated_at, c.closed_at,"
+    " c.deadline_at"
     " FROM cases c"
     " LEFT JOIN categories cat ON cat.code = c.category"
     " LEFT JOIN areas community ON community.code = split_part(c.area_path, '/', 3)"

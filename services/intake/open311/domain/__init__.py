@@ -11,7 +11,7 @@ service request. Standard library (and shared's error types) only; no I/O, no cl
 | status               | ``closed`` iff our status is closed (已结案), else ``open``      |
 | status_notes         | the Chinese status label (已上报, 已吹哨, ...)                  |
 | agency_responsible   | the departments on the case, else the case's community        |
-| expected_datetime    | null: tracking owns the deadlines                             |
+| expected_datetime    | the nearest open deadline (tracking's clocks, kept by intake)  |
 | attribute[grid_code] | the grid (网格); without it, the grid whose boundary holds lat/long |
 | attribute[priority]  | urgent 急 / normal 一般 / minor 小 (急事急议, 小事小议)          |
 """

@@ -137,6 +137,7 @@ class CaseView:
     reported_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    deadline_at: datetime | None = None  # the nearest open deadline (from tracking's clocks)
 
 
 def open_or_closed(status: str) -> str:
@@ -144,7 +145,8 @@ def open_or_closed(status: str) -> str:
 
 
 def agency_responsible(departments: list[str], community_name: str | None) -> str:
-    """The departments on the case (named in the whistle); until then its community holds it."""
+    """The departments on the case (named in the whistle or assigned by dispatch); until then
+    its community holds it."""
     return "、".join(departments) if departments else (community_name or "社区")
 
 
@@ -168,7 +170,7 @@ def service_request(case: CaseView) -> dict[str, Any]:
         "service_notice": NOTICES.get(case.priority),
         "requested_datetime": w3(case.reported_at),
         "updated_datetime": w3(updated),
-        "expected_datetime": None,  # the deadline is tracking's (its SLA clocks), not ours
+        "expected_datetime": w3(case.deadline_at),  # tracking's clocks, as intake keeps them
         "address": case.address,
         "address_id": None,
         "zipcode": None,
