@@ -228,6 +228,44 @@ class CaseResolved(CaseFacts):
     assignment_id: UUID
     department_id: str
     result: str
+    case_resolved: bool = Field(
+        default=True,
+        description="the case as a whole is now resolved: the lead (主办) resolved and every "
+                    "co-handler (协办) reported; false while others are still working")
+
+
+class CaseRejected(CaseFacts):
+    """退单: the department pushed back a misrouted assignment, with its reason."""
+
+    TYPE = "case.rejected"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    assignment_id: UUID
+    department_id: str
+    reason: str
+
+
+class CaseTransferred(CaseFacts):
+    """转办: the department handed its assignment on to another department."""
+
+    TYPE = "case.transferred"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    assignment_id: UUID
+    department_id: str
+    to_department_id: str
+    reason: str
+
+
+class CaseProgressed(CaseFacts):
+    """A progress note from the department handling the case."""
+
+    TYPE = "case.progressed"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    assignment_id: UUID
+    department_id: str
+    note: str
 
 
 # --- tracking -------------------------------------------------------------------------
@@ -284,6 +322,9 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseUnroutable,
         CaseSignedFor,
         CaseResolved,
+        CaseRejected,
+        CaseTransferred,
+        CaseProgressed,
         CaseOverdue,
         CaseClockStarted,
         CaseClockStopped,

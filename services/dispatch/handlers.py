@@ -178,16 +178,24 @@ async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> A
 async def resolve(
     pool: asyncpg.Pool, who: Principal, assignment_id: UUID, result: str
 ) -> Assignment:
-    """办结: the assigned department reports the case handled, with its result."""
+    """办结: the assigned department reports the case handled, with its result. In a joint
+    case (联合办理) the case as a whole is resolved when no assignment of it is still open."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
+        # Lock every assignment of the case (in one order, so two departments reporting at
+        # once cannot deadlock): the last to report is the one who sees all others done.
+        found = await repository.get_assignment(conn, assignment_id)
+        if found is None:
+            raise _assignment_not_found(assignment_id)
+        await repository.lock_case_assignments(conn, found.case_id)
         a = await _locked_assignment(conn, assignment_id)
         who.require_department(a.department_id)
         a = a.resolve(result, now)
         await repository.update_assignment(conn, a)
+        case_resolved = await repository.open_assignments(conn, a.case_id) == 0
         await outbox.add(conn, new_event(
             CaseResolved(**_facts(a), assignment_id=a.id, department_id=a.department_id,
-                         result=a.result or ""),
+                         result=a.result or "", case_resolved=case_resolved),
             case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
     log.info("assignment_resolved", assignment_id=str(a.id), department_id=a.department_id,

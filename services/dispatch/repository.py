@@ -170,6 +170,19 @@ async def resolved_departments(conn: asyncpg.Connection, case_id: UUID) -> list[
     return [r["department_id"] for r in rows]
 
 
+async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> None:
+    await conn.execute(
+        "SELECT id FROM assignments WHERE case_id = $1 ORDER BY id FOR UPDATE", case_id
+    )
+
+
+async def open_assignments(conn: asyncpg.Connection, case_id: UUID) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM assignments WHERE case_id = $1"
+        " AND state IN ('dispatched', 'signed_for')", case_id,
+    )
+
+
 async def mark_rework(conn: asyncpg.Connection, assignment_id: UUID, rework_of: UUID) -> None:
     await conn.execute("UPDATE assignments SET rework_of = $2 WHERE id = $1",
                        assignment_id, rework_of)

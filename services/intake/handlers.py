@@ -23,6 +23,7 @@ from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
     CaseClosed,
     CaseDispatched,
+    CaseResolved,
     CaseReported,
     CaseWhistled,
     Envelope,
@@ -202,6 +203,8 @@ async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
         return  # not a case of ours (another intake's data set): nothing to follow
     if event.type == CaseDispatched.TYPE:
         await repository.add_assigned_department(conn, case.id, event.payload.department_id)
+    if event.type == CaseResolved.TYPE and not event.payload.case_resolved:
+        return  # a co-handler reported; the case waits for the others (联合办理)
     status = domain.advance(case.status, case.status_at, STATUS_OF_EVENT[event.type],
                             event.occurred_at)
     if status is not case.status:

@@ -108,7 +108,8 @@ async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None
         return
     current = await repository.get_case(conn, event.case_id, lock=True)
     assert current is not None  # it exists: the insert found it
-    if event.type not in STATUS_OF_EVENT:  # e.g. a rating: facts and time, same status
+    partial = event.type == CaseResolved.TYPE and not p.case_resolved  # a co-handler's
+    if event.type not in STATUS_OF_EVENT or partial:  # e.g. a rating: facts, same status
         incoming = replace(incoming, status=current.status)
     merged = domain.merge_case(current, incoming)
     if merged != current:

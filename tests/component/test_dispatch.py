@@ -550,3 +550,34 @@ async def test_health_readiness_and_asyncapi_are_open(app):
     spec = json.dumps((await app.client.get("/asyncapi.json")).json())
     for expected in (Topics.INTAKE, Topics.DISPATCH, "case.dispatched", "dispatch.whistles"):
         assert expected in spec
+
+
+async def test_a_joint_case_is_resolved_when_its_last_department_reports(app):
+    """Named departments: cg leads (主办), zj co-handles (协办); only the last report resolves
+    the case as a whole — whichever order they come in."""
+    case_id = uuid.uuid4()
+    whistle = new_event(
+        CaseWhistled(case_no="YA-J-1", area_path=GRID, category="E0101",
+                     priority=Priority.NORMAL, grid_code="YA0101-01", description="联合处置",
+                     location=Location(), departments=["cg", "zj"]),
+        case_id=case_id, producer="intake",
+    )
+    await publish_event(app.bootstrap, whistle)
+
+    async def both():
+        rows = await app.rows("SELECT id, department_id FROM assignments WHERE case_id = $1",
+                              case_id)
+        return rows if len(rows) == 2 else None
+
+    ids = {r["department_id"]: r["id"] for r in await eventually(both, message="2 assignments")}
+    for dept, who in (("zj", ZJ), ("cg", CG)):  # the co-handler reports first
+        assert (await app.client.post(f"/assignments/{ids[dept]}/sign-for", json={},
+                                      headers=who)).status_code == 200
+        assert (await app.client.post(f"/assignments/{ids[dept]}/resolve",
+                                      json={"result": "完成"}, headers=who)).status_code == 200
+    payloads = await app.rows(
+        "SELECT payload FROM outbox WHERE key = $1 AND type = 'case.resolved' ORDER BY id",
+        str(case_id))
+    flags = [(p["payload"]["payload"]["department_id"], p["payload"]["payload"]["case_resolved"])
+             for p in payloads]
+    assert flags == [("zj", False), ("cg", True)]
