@@ -41,14 +41,20 @@ async def add(conn: asyncpg.Connection, *events: Envelope) -> None:
     )
 
 
+# Lock the oldest unsent rows that no other relay holds, then keep, for each key, only the
+# rows with no older unsent row of the same key outside this claim: a relay publishes a
+# key's events only from its head, in order, so order survives several replicas. Claimed
+# rows that are not kept stay locked until this transaction ends and wait for a later round.
 _CLAIM = """
-SELECT id, topic, key, payload FROM outbox o
-WHERE sent_at IS NULL
-  AND NOT EXISTS (
-      SELECT 1 FROM outbox p WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id)
-ORDER BY id
-LIMIT $1
-FOR UPDATE SKIP LOCKED
+WITH claimed AS MATERIALIZED (
+    SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+)
+SELECT o.id, o.topic, o.key, o.payload FROM outbox o JOIN claimed c ON c.id = o.id
+WHERE NOT EXISTS (
+    SELECT 1 FROM outbox p
+    WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
+      AND p.id NOT IN (SELECT id FROM claimed))
+ORDER BY o.id
 """
 
 
@@ -86,15 +92,14 @@ class OutboxRelay:
             rows = await conn.fetch(_CLAIM, self._batch_size)
             if not rows:
                 return 0
-            results = await asyncio.gather(
-                *(self._publish_row(r) for r in rows), return_exceptions=True
-            )
-            sent = [r["id"] for r, res in zip(rows, results, strict=True) if res is None]
-            failed = [
-                (r["id"], repr(res)[:500])
-                for r, res in zip(rows, results, strict=True)
-                if res is not None
-            ]
+            by_key: dict[str, list[asyncpg.Record]] = {}
+            for row in rows:
+                by_key.setdefault(row["key"], []).append(row)
+            # Keys in parallel; one key's rows one after the other, stopping at a failure so
+            # nothing of that key overtakes it.
+            outcomes = await asyncio.gather(*(self._publish_in_order(k) for k in by_key.values()))
+            sent = [i for ok, _ in outcomes for i in ok]
+            failed = [f for _, f in outcomes if f is not None]
             if sent:
                 await conn.execute(
                     "UPDATE outbox SET sent_at = now(), attempts = attempts + 1"
@@ -111,6 +116,18 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISH_FAILED.labels(self._service).inc(len(failed))
             log.warning("outbox_publish_failed", failed=len(failed), error=failed[0][1])
         return len(sent)
+
+    async def _publish_in_order(
+        self, rows: list[asyncpg.Record]
+    ) -> tuple[list[int], tuple[int, str] | None]:
+        sent: list[int] = []
+        for row in rows:
+            try:
+                await self._publish_row(row)
+            except Exception as exc:  # reported, retried next round; later rows wait
+                return sent, (row["id"], repr(exc)[:500])
+            sent.append(row["id"])
+        return sent, None
 
     async def _publish_row(self, row: asyncpg.Record) -> None:
         payload = row["payload"]

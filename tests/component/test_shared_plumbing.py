@@ -116,11 +116,33 @@ async def test_relay_marks_sent_only_what_the_broker_acknowledged(outbox_db):
     row = await pool.fetchrow("SELECT attempts, last_error, sent_at FROM outbox ORDER BY id LIMIT 1")
     assert row["sent_at"] is None and row["attempts"] == 1 and "broker away" in row["last_error"]
     fail["on"] = False
-    # One case's events leave one at a time, oldest first, so order survives replicas.
-    assert [await relay.publish_batch() for _ in range(4)] == [1, 1, 1, 0]
+    # One case's events leave in one round, one after the other, oldest first.
+    assert [await relay.publish_batch() for _ in range(2)] == [3, 0]
     notes = [json.loads(v)["payload"]["note"] for _, v in published]
     assert notes == ["0", "1", "2"]
     assert await relay.backlog() == 0
+
+
+async def test_a_failure_inside_a_case_holds_back_its_later_events(outbox_db):
+    dsn, pool = outbox_db
+    case = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, *(closed_event(case, note=str(i)) for i in range(3)))
+    published: list[str] = []
+    refuse = {"1"}
+
+    async def publish(topic, key, value, headers):
+        note = json.loads(value)["payload"]["note"]
+        if note in refuse:
+            raise ConnectionError("partition leader moved")
+        published.append(note)
+
+    relay = OutboxRelay(pool, dsn, publish, service="test")
+    assert await relay.publish_batch() == 1  # "0" went; "1" failed; "2" must not overtake it
+    assert published == ["0"]
+    refuse.clear()
+    assert await relay.publish_batch() == 2
+    assert published == ["0", "1", "2"]
 
 
 async def test_two_relays_share_rows_without_doubling_or_reordering(outbox_db):
