@@ -1,5 +1,5 @@
 """Dispatch's HTTP routes: the catalogue, routing rules, the departments' inboxes and their
-actions (报到, 办结), and the queue of cases waiting for manual dispatch.
+actions (报到, 退单, 转办, 办理进展, 办结), and the queue of cases waiting for manual dispatch.
 
 Every route states its authorisation rule in one line (``allow(...)`` or ``PUBLIC``); scope
 (the holder's area subtree, or the department of the token) is checked in the handlers,
@@ -8,7 +8,7 @@ before anything is written."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
@@ -141,10 +141,41 @@ class AssignmentOut(BaseModel):
     signed_for_at: datetime | None
     resolved_at: datetime | None
     updated_at: datetime
+    exit_reason: str | None = Field(description="退单/转办理由")
+    exited_at: datetime | None
+    transferred_to: str | None = Field(description="转办给哪个部门")
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentOut:
         return cls(**vars(a), role_label=ROLE_ZH[a.role], state_label=STATE_ZH[a.state])
+
+
+class NoteOut(BaseModel):
+    id: int
+    note: str
+    actor_subject: str
+    actor_name: str | None
+    created_at: datetime
+
+
+class AssignmentDetailOut(AssignmentOut):
+    notes: list[NoteOut] = Field(description="办理进展, newest last")
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="退单理由")
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_department_id: str = Field(min_length=1, max_length=64, description="转给哪个部门")
+    reason: str = Field(min_length=1, max_length=2000, description="转办理由")
+
+
+class ProgressIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=2000, description="办理进展")
 
 
 class SignForIn(BaseModel):
@@ -160,28 +191,38 @@ class ResolveIn(BaseModel):
 
 @assignments_router.get("/departments/{department_id}/assignments",
                         response_model=list[AssignmentOut],
-                        summary="A department's assignments (its inbox), newest first")
+                        summary="A department's assignments (its inbox)")
 async def department_assignments(
     department_id: str, db: Pool,
     who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
                                             Role.DISTRICT, Role.SUPERVISOR))],
-    state: AssignmentState | None = None, limit: Limit = 50, offset: Offset = 0,
+    state: AssignmentState | None = None, priority: Priority | None = None,
+    sort: Literal["dispatched_at", "deadline", "priority"] = "dispatched_at",
+    limit: Limit = 50, offset: Offset = 0,
 ) -> list[AssignmentOut]:
     """Department staff read their own department's inbox; community, street, district and
-    supervisors read the department's assignments inside their area subtree."""
-    _, rows = await handlers.department_assignments(db, who, department_id, state, limit, offset)
+    supervisors read the department's assignments inside their area subtree.
+
+    ``sort``: ``dispatched_at`` (default) newest first; ``deadline`` the earliest deadline
+    first — dispatch does not own the clocks (tracking does) and the sign-for deadline is a
+    fixed period after dispatch, so for now this orders by ``dispatched_at``, oldest first;
+    ``priority`` urgent → normal → minor, then oldest first."""
+    _, rows = await handlers.department_assignments(db, who, department_id, state, limit, offset,
+                                                    priority, sort)
     return [AssignmentOut.of(a) for a in rows]
 
 
-@assignments_router.get("/assignments/{assignment_id}", response_model=AssignmentOut,
-                        summary="Read an assignment")
+@assignments_router.get("/assignments/{assignment_id}", response_model=AssignmentDetailOut,
+                        summary="Read an assignment, with its progress notes")
 async def get_assignment(
     assignment_id: UUID, db: Pool,
     who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
                                             Role.DISTRICT, Role.SUPERVISOR))],
-) -> AssignmentOut:
+) -> AssignmentDetailOut:
     """The assigned department, or an area holder whose subtree contains the case."""
-    return AssignmentOut.of(await handlers.get_assignment(db, who, assignment_id))
+    a, notes = await handlers.get_assignment(db, who, assignment_id)
+    return AssignmentDetailOut(**AssignmentOut.of(a).model_dump(),
+                               notes=[NoteOut(**vars(n)) for n in notes])
 
 
 @assignments_router.post("/assignments/{assignment_id}/sign-for", response_model=AssignmentOut,
@@ -203,6 +244,41 @@ async def resolve(
 ) -> AssignmentOut:
     """Only the assigned department, after it signed for the assignment."""
     return AssignmentOut.of(await handlers.resolve(db, who, assignment_id, body.result))
+
+
+@assignments_router.post("/assignments/{assignment_id}/reject", response_model=AssignmentOut,
+                         summary="Push back a misrouted assignment, with a reason (退单)")
+async def reject(
+    assignment_id: UUID, body: RejectIn, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+) -> AssignmentOut:
+    """Only the assigned department, before it signed for the assignment (afterwards: 转办).
+    The case goes on to the next candidate department, or — none left — to the community for
+    manual dispatch (社区协调)."""
+    return AssignmentOut.of(await handlers.reject(db, who, assignment_id, body.reason))
+
+
+@assignments_router.post("/assignments/{assignment_id}/transfer", response_model=AssignmentOut,
+                         summary="Hand the assignment on to another department (转办)")
+async def transfer(
+    assignment_id: UUID, body: TransferIn, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+) -> AssignmentOut:
+    """Only the assigned department, while dispatched or signed for; the target department
+    gets a new assignment of the same role."""
+    return AssignmentOut.of(await handlers.transfer(db, who, assignment_id,
+                                                    body.to_department_id, body.reason))
+
+
+@assignments_router.post("/assignments/{assignment_id}/progress", status_code=201,
+                         response_model=NoteOut, summary="Record a progress note (办理进展)")
+async def progress(
+    assignment_id: UUID, body: ProgressIn, db: Pool,
+    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+) -> NoteOut:
+    """Only the assigned department, after it signed for the assignment."""
+    _, note = await handlers.progress(db, who, assignment_id, body.note)
+    return NoteOut(**vars(note))
 
 
 # --- manual dispatch ---------------------------------------------------------------------

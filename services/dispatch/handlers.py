@@ -12,16 +12,19 @@ import structlog
 
 from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Department, RoutingRule
-from services.dispatch.repository import WaitingCase
+from services.dispatch.repository import Note, WaitingCase
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 from shared.events import (
     Actor,
     CaseDispatched,
+    CaseProgressed,
+    CaseRejected,
     CaseResolved,
     CaseReworkRequested,
     CaseSignedFor,
+    CaseTransferred,
     CaseUnroutable,
     CaseWhistled,
     Envelope,
@@ -192,7 +195,7 @@ async def resolve(
         who.require_department(a.department_id)
         a = a.resolve(result, now)
         await repository.update_assignment(conn, a)
-        case_resolved = await repository.open_assignments(conn, a.case_id) == 0
+        case_resolved = not await repository.work_left(conn, a.case_id)
         await outbox.add(conn, new_event(
             CaseResolved(**_facts(a), assignment_id=a.id, department_id=a.department_id,
                          result=a.result or "", case_resolved=case_resolved),
@@ -203,6 +206,144 @@ async def resolve(
     return a
 
 
+def _dispatched_event(a: Assignment, actor: Actor) -> Envelope[CaseDispatched]:
+    return new_event(
+        CaseDispatched(**_facts(a), assignment_id=a.id, department_id=a.department_id,
+                       department_name=a.department_name, role=a.role.value,
+                       rule_id=a.rule_id, reason=a.reason, description=a.description),
+        case_id=a.case_id, producer=PRODUCER, occurred_at=a.dispatched_at, actor=actor,
+    )
+
+
+def _next_assignment(a: Assignment, department: Department, rule_id: int | None, reason: str,
+                     now: datetime) -> Assignment:
+    """A new assignment of the same case and role at another department (改派, 转办)."""
+    return replace(
+        a, id=uuid4(), department_id=department.id, department_name=department.name,
+        state=AssignmentState.DISPATCHED, rule_id=rule_id, reason=reason, result=None,
+        dispatched_at=now, signed_for_at=None, resolved_at=None, updated_at=now,
+        exit_reason=None, exited_at=None, transferred_to=None,
+    )
+
+
+async def reject(pool: asyncpg.Pool, who: Principal, assignment_id: UUID, reason: str) -> Assignment:
+    """退单: the assigned department pushes back a misrouted assignment (before 报到), with its
+    reason. In the same transaction the case goes on to the next candidate — the routing
+    decision without every department that rejected the case — or, when none is left, to the
+    community/street command for manual dispatch (社区协调), which is announced."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        found = await repository.get_assignment(conn, assignment_id)
+        if found is None:
+            raise _assignment_not_found(assignment_id)
+        who.require_department(found.department_id)  # before the state: a stranger learns nothing
+        await repository.lock_case_assignments(conn, found.case_id)
+        a = (await _locked_assignment(conn, assignment_id)).reject(reason, now)
+        await repository.update_assignment(conn, a)
+        events: list[Envelope[Any]] = [new_event(
+            CaseRejected(**_facts(a), assignment_id=a.id, department_id=a.department_id,
+                         reason=a.exit_reason or ""),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
+        )]
+        rejected = await repository.rejected_departments(conn, a.case_id)
+        departments = {d.id: d for d in await repository.list_departments(conn)}
+        # Re-routing goes by the rules: the whistle's named departments are not kept on the
+        # assignment (a named department's rejection hands the choice to the rules).
+        decision = domain.route(
+            category=a.category, area_path=a.area_path,
+            rules=await repository.list_rules(conn, a.category), named=(),
+            departments=departments, exclude=rejected,
+        )
+        nxt = None
+        for r in decision.routes:
+            candidate = _next_assignment(
+                a, departments.get(r.department_id) or Department(r.department_id,
+                                                                  r.department_name, ""),
+                r.rule_id, f"退单后改派：{a.department_name}退单（{a.exit_reason}）；{r.reason}",
+                now)
+            if await repository.insert_assignment(conn, candidate):
+                nxt = candidate
+                break
+        if nxt is not None:
+            events.append(_dispatched_event(nxt, who.actor))
+        else:
+            names = "、".join(departments[d].name if d in departments else d for d in rejected)
+            why = (f"{a.department_name}退单（{a.exit_reason}），已退单部门：{names}；"
+                   f"没有其他可派部门，转社区协调（待人工派单）。{decision.reason}")
+            await repository.queue_for_manual_dispatch(conn, WaitingCase(
+                case_id=a.case_id, case_no=a.case_no, area_path=a.area_path,
+                category=a.category, priority=a.priority, description=a.description,
+                departments=[], note=a.note, reason=why, whistled_at=a.dispatched_at,
+                queued_at=now,
+            ))
+            events.append(new_event(CaseUnroutable(**_facts(a), reason=why), case_id=a.case_id,
+                                    producer=PRODUCER, occurred_at=now, actor=who.actor))
+        await outbox.add(conn, *events)
+    log.info("assignment_rejected", assignment_id=str(a.id), department_id=a.department_id,
+             rerouted_to=nxt.department_id if nxt else None, actor=who.subject)
+    return a
+
+
+async def transfer(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
+                   to_department_id: str, reason: str) -> Assignment:
+    """转办: the assigned department hands its assignment on to another department, with a
+    reason; the target gets a new assignment of the same role."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        found = await repository.get_assignment(conn, assignment_id)
+        if found is None:
+            raise _assignment_not_found(assignment_id)
+        who.require_department(found.department_id)
+        await repository.lock_case_assignments(conn, found.case_id)
+        a = (await _locked_assignment(conn, assignment_id)).transfer(to_department_id, reason,
+                                                                     now)
+        target = await repository.get_department(conn, to_department_id)
+        if target is None:
+            raise Invalid(f"部门“{to_department_id}”不存在",
+                          f"unknown department '{to_department_id}'", code="unknown_department")
+        nxt = _next_assignment(a, target, None,
+                               f"由{a.department_name}转办：{a.exit_reason}", now)
+        if await repository.has_open_assignment(conn, a.case_id, target.id):
+            raise _already_open(target)
+        await repository.update_assignment(conn, a)
+        if not await repository.insert_assignment(conn, nxt):
+            raise _already_open(target)  # rolls the transfer back
+        await outbox.add(conn, new_event(
+            CaseTransferred(**_facts(a), assignment_id=a.id, department_id=a.department_id,
+                            to_department_id=target.id, reason=a.exit_reason or ""),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
+        ), _dispatched_event(nxt, who.actor))
+    log.info("assignment_transferred", assignment_id=str(a.id), department_id=a.department_id,
+             to_department_id=target.id, actor=who.subject)
+    return a
+
+
+def _already_open(target: Department) -> Conflict:
+    return Conflict(f"{target.name}已有该案件未办结的派单，不能重复转办",
+                    f"department '{target.id}' already has an open assignment on this case",
+                    code="already_assigned")
+
+
+async def progress(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
+                   note: str) -> tuple[Assignment, Note]:
+    """办理进展: the assigned department records a progress note while it handles the case."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        a = await _locked_assignment(conn, assignment_id)
+        who.require_department(a.department_id)
+        a, text = a.progress(note, now)
+        await repository.update_assignment(conn, a)
+        saved = await repository.add_note(conn, a.id, text, who.subject, who.actor.name, now)
+        await outbox.add(conn, new_event(
+            CaseProgressed(**_facts(a), assignment_id=a.id, department_id=a.department_id,
+                           note=text),
+            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
+        ))
+    log.info("assignment_progressed", assignment_id=str(a.id), department_id=a.department_id,
+             actor=who.subject)
+    return a, saved
+
+
 def require_reader(who: Principal, a: Assignment) -> None:
     """The assigned department, or an area holder whose subtree contains the case."""
     if who.area_filter() is None:
@@ -211,18 +352,22 @@ def require_reader(who: Principal, a: Assignment) -> None:
         who.require_area(a.area_path)
 
 
-async def get_assignment(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:
+async def get_assignment(
+    pool: asyncpg.Pool, who: Principal, assignment_id: UUID
+) -> tuple[Assignment, list[Note]]:
+    """The assignment and its progress notes (newest last)."""
     async with pool.acquire() as conn:
         a = await repository.get_assignment(conn, assignment_id)
-    if a is None:
-        raise _assignment_not_found(assignment_id)
-    require_reader(who, a)
-    return a
+        if a is None:
+            raise _assignment_not_found(assignment_id)
+        require_reader(who, a)
+        notes = await repository.list_notes(conn, assignment_id)
+    return a, notes
 
 
 async def department_assignments(
     pool: asyncpg.Pool, who: Principal, department_id: str, state: AssignmentState | None,
-    limit: int, offset: int,
+    limit: int, offset: int, priority: Priority | None = None, sort: str = "dispatched_at",
 ) -> tuple[Department, list[Assignment]]:
     """A department's inbox (待报到, 办理中, 已办结): all of it for its own staff; for area
     holders, the part inside their subtree."""
@@ -235,7 +380,8 @@ async def department_assignments(
             raise NotFound(f"部门“{department_id}”不存在", f"department '{department_id}' not found",
                            code="department_not_found")
         rows = await repository.list_assignments(
-            conn, department_id, state.value if state else None, areas, limit, offset
+            conn, department_id, state.value if state else None, areas, limit, offset,
+            priority.value if priority else None, sort,
         )
     return dept, rows
 

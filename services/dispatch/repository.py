@@ -122,7 +122,8 @@ async def insert_rule(
 _ASSIGNMENT_COLUMNS = (
     "a.id, a.case_id, a.case_no, a.department_id, d.name AS department_name, a.role, a.state,"
     " a.rule_id, a.reason, a.area_path, a.category, a.priority, a.description, a.note,"
-    " a.result, a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at"
+    " a.result, a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at,"
+    " a.exit_reason, a.exited_at, a.transferred_to"
 )
 
 
@@ -176,11 +177,15 @@ async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> None
     )
 
 
-async def open_assignments(conn: asyncpg.Connection, case_id: UUID) -> int:
-    return await conn.fetchval(
-        "SELECT count(*) FROM assignments WHERE case_id = $1"
-        " AND state IN ('dispatched', 'signed_for')", case_id,
-    )
+async def work_left(conn: asyncpg.Connection, case_id: UUID) -> bool:
+    """Something of the case is still to do: an open assignment, or the case waits for
+    manual dispatch (e.g. its lead pushed it back and no candidate was left)."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM assignments WHERE case_id = $1"
+        "               AND state IN ('dispatched', 'signed_for'))"
+        " OR EXISTS (SELECT 1 FROM manual_dispatch WHERE case_id = $1 AND cleared_at IS NULL)",
+        case_id,
+    ))
 
 
 async def mark_rework(conn: asyncpg.Connection, assignment_id: UUID, rework_of: UUID) -> None:
@@ -204,23 +209,84 @@ async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
     """Write back what the state machine may change."""
     await conn.execute(
         "UPDATE assignments SET state = $2, result = $3, signed_for_at = $4, resolved_at = $5,"
-        " updated_at = $6 WHERE id = $1",
+        " updated_at = $6, exit_reason = $7, exited_at = $8, transferred_to = $9 WHERE id = $1",
         a.id, a.state.value, a.result, a.signed_for_at, a.resolved_at, a.updated_at,
+        a.exit_reason, a.exited_at, a.transferred_to,
     )
+
+
+async def rejected_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+    """Departments that pushed the case back (退单): never chosen again when re-routing."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'rejected'"
+        " ORDER BY department_id", case_id,
+    )
+    return [r["department_id"] for r in rows]
+
+
+async def has_open_assignment(conn: asyncpg.Connection, case_id: UUID, department_id: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM assignments WHERE case_id = $1 AND department_id = $2"
+        " AND state IN ('dispatched', 'signed_for')", case_id, department_id,
+    ))
+
+
+@dataclass(frozen=True)
+class Note:
+    """A progress note (办理进展) of an assignment."""
+
+    id: int
+    note: str
+    actor_subject: str
+    actor_name: str | None
+    created_at: datetime
+
+
+async def add_note(conn: asyncpg.Connection, assignment_id: UUID, note: str, actor_subject: str,
+                   actor_name: str | None, at: datetime) -> Note:
+    row = await conn.fetchrow(
+        "INSERT INTO assignment_notes (assignment_id, note, actor_subject, actor_name, created_at)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING id, note, actor_subject, actor_name, created_at",
+        assignment_id, note, actor_subject, actor_name, at,
+    )
+    return Note(**dict(row))
+
+
+async def list_notes(conn: asyncpg.Connection, assignment_id: UUID) -> list[Note]:
+    """Oldest first (newest last)."""
+    rows = await conn.fetch(
+        "SELECT id, note, actor_subject, actor_name, created_at FROM assignment_notes"
+        " WHERE assignment_id = $1 ORDER BY created_at, id", assignment_id,
+    )
+    return [Note(**dict(r)) for r in rows]
+
+
+# Inbox orders. dispatch does not own the clocks (tracking does), and the sign-for deadline is
+# one fixed period after dispatch, so "deadline" is dispatched_at, the earliest (most urgent)
+# first; "priority" is urgent → normal → minor, then the earliest dispatched first.
+INBOX_ORDER = {
+    "dispatched_at": "a.dispatched_at DESC, a.id",
+    "deadline": "a.dispatched_at ASC, a.id",
+    "priority": ("CASE a.priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
+                 " a.dispatched_at ASC, a.id"),
+}
 
 
 async def list_assignments(
     conn: asyncpg.Connection, department_id: str, state: str | None,
     areas: tuple[str, ...] | None, limit: int, offset: int,
+    priority: str | None = None, sort: str = "dispatched_at",
 ) -> list[Assignment]:
-    """A department's assignments; with ``areas``, only those inside one of the subtrees."""
+    """A department's assignments; with ``areas``, only those inside one of the subtrees.
+    ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL)."""
+    order = INBOX_ORDER[sort]
     rows = await conn.fetch(
         f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
         " JOIN departments d ON d.id = a.department_id"
         " WHERE a.department_id = $1 AND ($2::text IS NULL OR a.state = $2)"
-        f" AND {_in_areas('a.area_path', 5, 6)}"
-        " ORDER BY a.dispatched_at DESC, a.id LIMIT $3 OFFSET $4",
-        department_id, state, limit, offset, *area_scope(areas),
+        f" AND {_in_areas('a.area_path', 5, 6)} AND ($7::text IS NULL OR a.priority = $7)"
+        f" ORDER BY {order} LIMIT $3 OFFSET $4",
+        department_id, state, limit, offset, *area_scope(areas), priority,
     )
     return [_assignment(r) for r in rows]
 

@@ -28,8 +28,10 @@ from shared.events import (
     CaseClosed,
     CaseDispatched,
     CaseOverdue,
+    CaseRejected,
     CaseResolved,
     CaseSignedFor,
+    CaseTransferred,
     Envelope,
     Priority,
     new_event,
@@ -81,6 +83,15 @@ async def record_case_event(
     elif event.type in (CaseSignedFor.TYPE, CaseResolved.TYPE):
         state = await _advance_assignment(conn, event, _ASSIGNMENT_STATE_OF_EVENT[event.type])
         if domain.stops_sign_for_clock(state) and await repository.cancel_assignment_timer(
+            conn, p.assignment_id, Clock.SIGN_FOR, event.occurred_at
+        ):
+            announce.append(CaseClockStopped(
+                **facts, assignment_id=p.assignment_id, department_id=p.department_id,
+                clock=Clock.SIGN_FOR.value, because=event.type))
+    elif event.type in (CaseRejected.TYPE, CaseTransferred.TYPE):
+        # 退单/转办 end the assignment: like a sign-for, they stop its sign-for clock (the
+        # new assignment elsewhere starts its own with its CaseDispatched).
+        if await repository.cancel_assignment_timer(
             conn, p.assignment_id, Clock.SIGN_FOR, event.occurred_at
         ):
             announce.append(CaseClockStopped(

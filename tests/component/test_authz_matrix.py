@@ -212,6 +212,18 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("dispatch", "POST", "/assignments/{assignment_id}/resolve"): Case(
         fixed("/assignments/{assignment_id}/resolve", json={"result": "已处理"}),
         each((Role.DEPARTMENT,), SCOPED)),
+    # 退单 and 转办 with a blank reason: the department check comes first (403 outside), the
+    # inside caller gets 422 — the shared assignment is not moved on under the later rows.
+    ("dispatch", "POST", "/assignments/{assignment_id}/reject"): Case(
+        fixed("/assignments/{assignment_id}/reject", json={"reason": " "}),
+        each((Role.DEPARTMENT,), SCOPED)),
+    ("dispatch", "POST", "/assignments/{assignment_id}/transfer"): Case(
+        fixed("/assignments/{assignment_id}/transfer",
+              json={"to_department_id": "zj", "reason": " "}),
+        each((Role.DEPARTMENT,), SCOPED)),
+    ("dispatch", "POST", "/assignments/{assignment_id}/progress"): Case(
+        fixed("/assignments/{assignment_id}/progress", json={"note": "已到现场"}),
+        each((Role.DEPARTMENT,), SCOPED)),
     ("dispatch", "GET", "/manual-dispatch"): Case(
         fixed("/manual-dispatch"), each((*AREA, Role.SUPERVISOR), FILTERED)),
     # tracking

@@ -92,10 +92,11 @@ class App:
 
 def whistled(case_id: uuid.UUID | None = None, *, category: str = "E0101", area_path: str = GRID,
              departments: list[str] | None = None, note: str | None = None,
-             actor: Actor | None = TAOYUAN_ACTOR) -> Envelope:
+             actor: Actor | None = TAOYUAN_ACTOR,
+             priority: Priority = Priority.URGENT) -> Envelope:
     payload = CaseWhistled(
         case_no=f"YA20260501-{next(_case_numbers):04d}", area_path=area_path, category=category,
-        priority=Priority.URGENT, grid_code=area_path.rsplit("/", 1)[-1],
+        priority=priority, grid_code=area_path.rsplit("/", 1)[-1],
         description="楼下空地乱堆建筑垃圾", location=Location(address="桃园小区3号楼"),
         departments=departments or [], note=note,
     )
@@ -581,3 +582,252 @@ async def test_a_joint_case_is_resolved_when_its_last_department_reports(app):
     flags = [(p["payload"]["payload"]["department_id"], p["payload"]["payload"]["case_resolved"])
              for p in payloads]
     assert flags == [("zj", False), ("cg", True)]
+
+
+# --- 退单, 转办, 办理进展, the inbox's filters and orders ----------------------------------
+
+WY, JT = as_user("wy-jx-duty"), as_user("jt-duty")
+
+
+async def _state(app: App, case_id: uuid.UUID) -> tuple:
+    """Everything a refusal must leave alone: the case's assignments, notes, queue, outbox."""
+    return (
+        [(a["id"], a["department_id"], a["state"], a["exit_reason"], a["updated_at"])
+         for a in await app.assignments(case_id)],
+        await app.val("SELECT count(*) FROM assignments"),
+        await app.val("SELECT count(*) FROM assignment_notes"),
+        await app.val("SELECT count(*) FROM manual_dispatch WHERE cleared_at IS NULL"),
+        await app.val("SELECT count(*) FROM outbox"),
+        [o["type"] for o in await app.outbox(case_id)],
+    )
+
+
+async def _refused(app: App, case_id: uuid.UUID, refusals: list) -> None:
+    before = await _state(app, case_id)
+    for path, who, body, status, code in refusals:
+        resp = await app.client.post(path, json=body, headers=who)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), (
+            path, body, resp.text)
+        assert resp.json()["error"]["message"]
+    assert await _state(app, case_id) == before
+
+
+async def test_reject_reroutes_to_the_next_candidate_then_to_the_community(app):
+    # E0103 in 锦绣社区: the property company's rule (YA0201) first, 住建局's (YA) next.
+    event = whistled(category="E0103", area_path=GRID_JINXIU)
+    await app.whistle(event)
+    (first,) = await app.assignments(event.case_id)
+    assert first["department_id"] == "wy-jx"
+    url = f"/assignments/{first['id']}"
+    await _refused(app, event.case_id, [
+        (f"{url}/reject", WY, {"reason": "   "}, 422, "reason_required"),
+        (f"{url}/reject", WY, {"reason": ""}, 422, "validation_error"),
+        (f"{url}/reject", WY, {}, 422, "validation_error"),
+        (f"{url}/reject", WY, {"reason": "x", "department_id": "zj"}, 422, "validation_error"),
+        (f"{url}/reject", ZJ, {"reason": "不是我们的"}, 403, "not_your_assignment"),
+        (f"{url}/reject", JINXIU, {"reason": "不是我们的"}, 403, "role_not_allowed"),
+        (f"/assignments/{uuid.uuid4()}/reject", WY, {"reason": "x"}, 404,
+         "assignment_not_found"),
+    ])
+
+    resp = await app.client.post(f"{url}/reject", json={"reason": "违建不属物业管理范围"},
+                                 headers=WY)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["state"], body["state_label"], body["exit_reason"]) == (
+        "rejected", "已退单", "违建不属物业管理范围")
+    rows = await app.assignments(event.case_id)
+    assert sorted((a["department_id"], a["state"]) for a in rows) == [
+        ("wy-jx", "rejected"), ("zj", "dispatched")]
+    second = next(a for a in rows if a["department_id"] == "zj")
+    assert second["role"] == "lead"
+    assert second["rule_id"] == await rule_id(app, "E0103", "YA")
+    assert "退单后改派" in second["reason"] and "违建不属物业管理范围" in second["reason"]
+    outs = await app.outbox(event.case_id)
+    assert [o["type"] for o in outs] == ["case.dispatched", "case.rejected", "case.dispatched"]
+    rejected, redispatched = outs[1], outs[2]
+    assert rejected["actor"]["subject"] == "wy-jx-duty"
+    assert rejected["payload"]["reason"] == "违建不属物业管理范围"
+    assert rejected["payload"]["assignment_id"] == str(first["id"])
+    assert redispatched["payload"]["department_id"] == "zj"
+    assert redispatched["payload"]["assignment_id"] == str(second["id"])
+    assert "退单后改派" in redispatched["payload"]["reason"]
+    # Rejecting again is a conflict; the rejected one stays as it is.
+    await _refused(app, event.case_id, [
+        (f"{url}/reject", WY, {"reason": "再退"}, 409, "invalid_state"),
+        (f"{url}/transfer", WY, {"to_department_id": "cg", "reason": "x"}, 409,
+         "invalid_state"),
+    ])
+
+    # The last candidate rejects too: the community arbitrates (待人工派单), announced.
+    resp = await app.client.post(f"/assignments/{second['id']}/reject",
+                                 json={"reason": "属物业维修责任"}, headers=ZJ)
+    assert resp.status_code == 200, resp.text
+    rows = await app.assignments(event.case_id)
+    assert sorted((a["department_id"], a["state"]) for a in rows) == [
+        ("wy-jx", "rejected"), ("zj", "rejected")]
+    outs = await app.outbox(event.case_id)
+    assert [o["type"] for o in outs][3:] == ["case.rejected", "case.unroutable"]
+    reason = outs[4]["payload"]["reason"]
+    assert "退单" in reason and "锦绣物业公司" in reason and "榆安区住房和城乡建设局" in reason
+    assert "社区协调" in reason
+    assert outs[4]["actor"]["subject"] == "zj-duty"
+    queued = (await app.client.get("/manual-dispatch", headers=JINXIU,
+                                   params={"limit": 200})).json()
+    assert [w["reason"] for w in queued if w["case_id"] == str(event.case_id)] == [reason]
+
+
+async def test_reject_only_before_sign_for(app):
+    event = whistled(category="E0201")
+    await app.whistle(event)
+    (row,) = await app.assignments(event.case_id)
+    url = f"/assignments/{row['id']}"
+    assert (await app.client.post(f"{url}/sign-for", headers=XF)).status_code == 200
+    await _refused(app, event.case_id, [
+        (f"{url}/reject", XF, {"reason": "不是我们的"}, 409, "invalid_state"),
+    ])
+
+
+async def test_transfer_hands_the_assignment_on_and_the_refusals_change_nothing(app):
+    event = whistled(category="E0201")
+    await app.whistle(event)
+    (row,) = await app.assignments(event.case_id)
+    assert row["department_id"] == "xf"
+    url = f"/assignments/{row['id']}"
+    ok = {"to_department_id": "zj", "reason": "属违建，住建局处理"}
+    await _refused(app, event.case_id, [
+        (f"{url}/transfer", XF, {"to_department_id": "nope", "reason": "x"}, 422,
+         "unknown_department"),
+        (f"{url}/transfer", XF, {"to_department_id": "xf", "reason": "x"}, 422,
+         "transfer_to_self"),
+        (f"{url}/transfer", XF, {"to_department_id": "zj", "reason": " "}, 422,
+         "reason_required"),
+        (f"{url}/transfer", XF, {"to_department_id": "zj"}, 422, "validation_error"),
+        (f"{url}/transfer", XF, {"reason": "x"}, 422, "validation_error"),
+        (f"{url}/transfer", CG, ok, 403, "not_your_assignment"),
+        (f"{url}/transfer", COMMAND, ok, 403, "role_not_allowed"),
+    ])
+    assert (await app.client.post(f"{url}/sign-for", headers=XF)).status_code == 200
+
+    resp = await app.client.post(f"{url}/transfer", json=ok, headers=XF)
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["state"], resp.json()["transferred_to"]) == ("transferred", "zj")
+    rows = await app.assignments(event.case_id)
+    assert sorted((a["department_id"], a["state"], a["role"]) for a in rows) == [
+        ("xf", "transferred", "lead"), ("zj", "dispatched", "lead")]
+    new = next(a for a in rows if a["department_id"] == "zj")
+    assert new["reason"] == "由榆安区消防救援大队转办：属违建，住建局处理"
+    outs = await app.outbox(event.case_id)
+    assert [o["type"] for o in outs] == [
+        "case.dispatched", "case.signed_for", "case.transferred", "case.dispatched"]
+    transferred, dispatched = outs[2], outs[3]
+    assert transferred["actor"]["subject"] == "xf-duty"
+    assert transferred["payload"]["to_department_id"] == "zj"
+    assert transferred["payload"]["reason"] == "属违建，住建局处理"
+    assert dispatched["payload"]["assignment_id"] == str(new["id"])
+    assert dispatched["payload"]["reason"].startswith("由榆安区消防救援大队转办")
+    # The new department takes it from there; the old one can do nothing more.
+    assert (await app.client.post(f"/assignments/{new['id']}/sign-for",
+                                  headers=ZJ)).status_code == 200
+    await _refused(app, event.case_id, [
+        (f"{url}/transfer", XF, {"to_department_id": "cg", "reason": "再转"}, 409,
+         "invalid_state"),
+        (f"{url}/progress", XF, {"note": "进展"}, 409, "invalid_state"),
+    ])
+
+
+async def test_transfer_to_a_department_already_on_the_case_is_a_conflict(app):
+    event = whistled(category="E0201", departments=["xf", "zj"])  # a joint case
+    await app.whistle(event)
+    xf = next(a for a in await app.assignments(event.case_id) if a["department_id"] == "xf")
+    await _refused(app, event.case_id, [
+        (f"/assignments/{xf['id']}/transfer", XF,
+         {"to_department_id": "zj", "reason": "住建局处理"}, 409, "already_assigned"),
+    ])
+
+
+async def test_progress_notes_while_signed_for_newest_last(app):
+    event = whistled(category="E0201")
+    await app.whistle(event)
+    (row,) = await app.assignments(event.case_id)
+    url = f"/assignments/{row['id']}"
+    await _refused(app, event.case_id, [
+        (f"{url}/progress", XF, {"note": "已到现场"}, 409, "invalid_state"),
+    ])
+    assert (await app.client.post(f"{url}/sign-for", headers=XF)).status_code == 200
+    await _refused(app, event.case_id, [
+        (f"{url}/progress", XF, {"note": "  "}, 422, "note_required"),
+        (f"{url}/progress", XF, {"note": ""}, 422, "validation_error"),
+        (f"{url}/progress", XF, {}, 422, "validation_error"),
+        (f"{url}/progress", CG, {"note": "已到现场"}, 403, "not_your_assignment"),
+        (f"{url}/progress", TAOYUAN, {"note": "已到现场"}, 403, "role_not_allowed"),
+    ])
+    for note in ("已到现场勘查", "已联系物业清理通道"):
+        resp = await app.client.post(f"{url}/progress", json={"note": note}, headers=XF)
+        assert resp.status_code == 201, resp.text
+        assert resp.json()["note"] == note and resp.json()["actor_subject"] == "xf-duty"
+    for reader in (XF, TAOYUAN):
+        got = (await app.client.get(url, headers=reader)).json()
+        assert [n["note"] for n in got["notes"]] == ["已到现场勘查", "已联系物业清理通道"]
+        assert got["state"] == "signed_for"
+    outs = await app.outbox(event.case_id)
+    assert [o["type"] for o in outs][2:] == ["case.progressed", "case.progressed"]
+    assert outs[2]["payload"]["note"] == "已到现场勘查"
+    assert outs[2]["actor"]["subject"] == "xf-duty"
+
+
+async def test_inbox_filters_by_priority_and_sorts_by_priority_deadline_or_dispatch(app):
+    events = [whistled(category="C0201", priority=p)
+              for p in (Priority.MINOR, Priority.URGENT, Priority.NORMAL)]
+    for e in events:
+        await app.whistle(e)
+    ours = {str(e.case_id) for e in events}
+    by_case = {str(e.case_id): e.payload.priority.value for e in events}
+
+    async def inbox(**params: str) -> list[str]:
+        resp = await app.client.get("/departments/jt/assignments", headers=JT,
+                                    params={"limit": 200, **params})
+        assert resp.status_code == 200, resp.text
+        return [by_case[a["case_id"]] for a in resp.json() if a["case_id"] in ours]
+
+    assert await inbox() == ["normal", "urgent", "minor"]            # newest first
+    assert await inbox(sort="dispatched_at") == ["normal", "urgent", "minor"]
+    assert await inbox(sort="deadline") == ["minor", "urgent", "normal"]  # oldest first
+    assert await inbox(sort="priority") == ["urgent", "normal", "minor"]
+    assert await inbox(priority="minor") == ["minor"]
+    assert await inbox(priority="urgent", state="dispatched") == ["urgent"]
+    assert await inbox(priority="urgent", state="signed_for") == []
+    for bad in ({"sort": "bogus"}, {"priority": "high"}):
+        resp = await app.client.get("/departments/jt/assignments", headers=JT, params=bad)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (422, "validation_error")
+
+
+async def test_a_co_handler_does_not_resolve_a_case_whose_lead_pushed_it_back(app):
+    """cg (lead) rejects and no candidate is left → the case waits for the community; zj's
+    result alone must not resolve the case."""
+    case_id = uuid.uuid4()
+    await publish_event(app.bootstrap, new_event(
+        CaseWhistled(case_no="YA-J-2", area_path=GRID, category="E0101",
+                     priority=Priority.NORMAL, grid_code="YA0101-01", description="联合处置",
+                     location=Location(), departments=["cg", "zj"]),
+        case_id=case_id, producer="intake",
+    ))
+
+    async def both():
+        rows = await app.rows("SELECT id, department_id FROM assignments WHERE case_id = $1",
+                              case_id)
+        return rows if len(rows) == 2 else None
+
+    ids = {r["department_id"]: r["id"] for r in await eventually(both, message="2 assignments")}
+    rejected = await app.client.post(f"/assignments/{ids['cg']}/reject",
+                                     json={"reason": "不属于本部门职责"}, headers=CG)
+    assert rejected.status_code == 200, rejected.text
+    assert await app.val("SELECT count(*) FROM manual_dispatch WHERE case_id = $1"
+                         " AND cleared_at IS NULL", case_id) == 1
+    await app.client.post(f"/assignments/{ids['zj']}/sign-for", json={}, headers=ZJ)
+    done = await app.client.post(f"/assignments/{ids['zj']}/resolve", json={"result": "已完成"},
+                                 headers=ZJ)
+    assert done.status_code == 200
+    [row] = await app.rows("SELECT payload FROM outbox WHERE key = $1 AND type = 'case.resolved'",
+                           str(case_id))
+    assert row["payload"]["payload"]["case_resolved"] is False

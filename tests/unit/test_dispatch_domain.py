@@ -214,3 +214,108 @@ def test_resolve_needs_a_result(result):
         signed.resolve(result, T0)
     assert err.value.status_code == 422 and err.value.code == "result_required"
 
+
+
+# --- 退单: re-routing without the departments that rejected ----------------------------
+
+
+def test_exclude_skips_the_rejecting_departments_rule_and_the_next_specific_one_decides():
+    # E0103 in 锦绣社区: the property company (wy-jx) first; once it rejected, 住建局 (zj).
+    first = decide("E0103", GRID_YA0201)
+    assert first.routes[0].department_id == "wy-jx"
+    nxt = route(category="E0103", area_path=GRID_YA0201, rules=RULES, named=[],
+                departments=DEPARTMENTS, exclude={"wy-jx"})
+    (only,) = nxt.routes
+    assert (only.department_id, only.role) == ("zj", Role.LEAD)
+    assert only.rule_id == next(r.id for r in RULES if (r.category_code, r.area_prefix)
+                                == ("E0103", "YA"))
+
+
+def test_excluding_every_candidate_is_unroutable_naming_the_rejections():
+    d = route(category="E0103", area_path=GRID_YA0201, rules=RULES, named=[],
+              departments=DEPARTMENTS, exclude=["wy-jx", "zj"])
+    assert not d.routable
+    assert "已退单" in d.reason and "wy-jx" in d.reason and "zj" in d.reason
+    assert "待人工派单" in d.reason
+
+
+def test_excluded_named_departments_are_dropped_with_a_note():
+    d = route(category="E0101", area_path=GRID_YA0101, rules=RULES, named=["xf", "cg"],
+              departments=DEPARTMENTS, exclude={"xf"})
+    assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD)]
+    assert "xf" in d.reason and "已退单" in d.reason
+    # All named ones rejected: the rules decide, still without the rejecting ones.
+    d = route(category="E0101", area_path=GRID_YA0101, rules=RULES, named=["cg"],
+              departments=DEPARTMENTS, exclude={"cg"})
+    assert not d.routable
+
+
+def test_exclude_empty_changes_nothing():
+    assert route(category="E0103", area_path=GRID_YA0201, rules=RULES, named=[],
+                 departments=DEPARTMENTS, exclude=()) == decide("E0103", GRID_YA0201)
+
+
+# --- 退单, 转办, 办理进展 ---------------------------------------------------------------
+
+
+def test_reject_before_sign_for_with_a_reason():
+    a = dispatched().reject("  不属于本部门职责  ", T0)
+    assert a.state is AssignmentState.REJECTED
+    assert (a.exit_reason, a.exited_at, a.updated_at) == ("不属于本部门职责", T0, T0)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\n\t"])
+def test_reject_needs_a_reason(reason):
+    with pytest.raises(Invalid) as e:
+        dispatched().reject(reason, T0)
+    assert e.value.code == "reason_required"
+
+
+def test_reject_after_sign_for_or_in_a_terminal_state_is_a_conflict():
+    signed = dispatched().sign_for(T0)
+    with pytest.raises(Conflict, match="transfer it instead"):
+        signed.reject("不是我们的", T0)
+    for done in (signed.resolve("已办", T0), dispatched().reject("x", T0),
+                 dispatched().transfer("zj", "x", T0)):
+        with pytest.raises(Conflict):
+            done.reject("不是我们的", T0)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_transfer_while_dispatched_or_signed_for(signed):
+    a = dispatched()
+    if signed:
+        a = a.sign_for(T0)
+    t = a.transfer("zj", " 属住建局职责 ", T0 + timedelta(minutes=5))
+    assert (t.state, t.transferred_to, t.exit_reason) == (
+        AssignmentState.TRANSFERRED, "zj", "属住建局职责")
+
+
+def test_transfer_refusals():
+    with pytest.raises(Invalid) as e:
+        dispatched("cg").transfer("cg", "转给自己", T0)
+    assert e.value.code == "transfer_to_self"
+    with pytest.raises(Invalid) as e:
+        dispatched().transfer("zj", "  ", T0)
+    assert e.value.code == "reason_required"
+    for done in (dispatched().sign_for(T0).resolve("已办", T0), dispatched().reject("x", T0),
+                 dispatched().transfer("zj", "x", T0)):
+        with pytest.raises(Conflict):
+            done.transfer("xf", "再转", T0)
+
+
+def test_progress_only_while_signed_for_and_needs_a_note():
+    a = dispatched()
+    with pytest.raises(Conflict):
+        a.progress("已到现场", T0)
+    signed = a.sign_for(T0)
+    later = T0 + timedelta(hours=1)
+    after, note = signed.progress("  已到现场勘查  ", later)
+    assert (after.state, after.updated_at, note) == (AssignmentState.SIGNED_FOR, later,
+                                                     "已到现场勘查")
+    with pytest.raises(Invalid) as e:
+        signed.progress(" ", later)
+    assert e.value.code == "note_required"
+    for done in (signed.resolve("已办", T0), dispatched().reject("x", T0)):
+        with pytest.raises(Conflict):
+            done.progress("进展", T0)
