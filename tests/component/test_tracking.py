@@ -221,6 +221,28 @@ async def test_sign_for_stops_the_clock_and_late_dispatches_start_none(pool):
     assert await pool.fetchval("SELECT status FROM cases WHERE case_id = $1", case) == "resolved"
 
 
+async def test_rejection_or_transfer_stops_the_clock_and_is_announced(pool):
+    from shared.events import CaseRejected, CaseTransferred
+
+    case, rejected_a, transferred_a = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await record(
+        pool, dispatched(case, rejected_a, T0), dispatched(case, transferred_a, T0),
+        new_event(CaseRejected(**FACTS, assignment_id=rejected_a, department_id="cg",
+                               reason="不属于本部门"),
+                  case_id=case, producer="dispatch", occurred_at=T0 + MINUTE),
+        new_event(CaseTransferred(**FACTS, assignment_id=transferred_a, department_id="cg",
+                                  to_department_id="zj", reason="属住建职责"),
+                  case_id=case, producer="dispatch", occurred_at=T0 + MINUTE),
+    )
+    assert await fire(pool, T0 + 24 * 60 * MINUTE) == (0, 0)  # no alert for either
+    timers = dict(await pool.fetch("SELECT assignment_id, state FROM timers"))
+    assert timers == {rejected_a: "cancelled", transferred_a: "cancelled"}
+    stopped = [r["payload"]["payload"] for r in await pool.fetch(
+        "SELECT payload FROM outbox WHERE type = 'case.clock_stopped' ORDER BY id")]
+    assert [(p["assignment_id"], p["because"]) for p in stopped] == [
+        (str(rejected_a), "case.rejected"), (str(transferred_a), "case.transferred")]
+
+
 async def test_scheduler_follows_an_injected_clock_and_survives_a_restart(pool):
     clock = {"now": T0}
     sample = {"service": "tracking", "clock": "sign_for"}
