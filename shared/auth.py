@@ -21,8 +21,11 @@ from typing import Any
 import jwt
 from fastapi import Request
 
-from shared.errors import DomainError
+from shared.errors import Forbidden, Unauthenticated
 from shared.events import Actor
+
+__all__ = ["PUBLIC", "Forbidden", "Principal", "Role", "Rule", "TokenKeys", "Unauthenticated",
+           "allow", "mint", "verify"]
 
 
 class Role(StrEnum):
@@ -43,16 +46,6 @@ ROLE_ZH = {
 
 # Roles that govern an area subtree (community, street, district command).
 AREA_ROLES = (Role.COMMUNITY, Role.STREET, Role.DISTRICT)
-
-
-class Unauthenticated(DomainError):
-    status_code = 401
-    code = "unauthenticated"
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
 
 
 def in_subtree(path: str, root: str) -> bool:

@@ -27,6 +27,18 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Unauthenticated(DomainError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+class Forbidden(DomainError):
+    """The caller's role or jurisdiction does not allow this (403, with the reason)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state (e.g. an action the state does not allow)."""
 

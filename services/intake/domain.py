@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from shared.errors import Conflict, DomainError, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 # The status vocabulary is shared with tracking (re-exported for this service's modules).
 from shared.lifecycle import STATUS_ZH as STATUS_ZH
 from shared.lifecycle import CaseStatus as CaseStatus
@@ -22,17 +22,14 @@ class WhistleLevel(StrEnum):
     DISTRICT = "district"    # 区级吹哨
 
 
+LEVEL_ZH = {WhistleLevel.COMMUNITY: "社区", WhistleLevel.STREET: "街道", WhistleLevel.DISTRICT: "区级"}
+
 # Who may blow a whistle at each level (role values; the grid worker only where allowed).
 _WHISTLERS = {
     WhistleLevel.COMMUNITY: {"community", "street", "district"},
     WhistleLevel.STREET: {"community", "street", "district"},
     WhistleLevel.DISTRICT: {"street", "district"},
 }
-
-
-class _Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
 
 
 def _state_conflict(status: CaseStatus, zh_action: str, en_action: str) -> Conflict:
@@ -48,8 +45,8 @@ def check_whistle_level(role: str, level: WhistleLevel, grid_workers_may_whistle
     if grid_workers_may_whistle and level is WhistleLevel.COMMUNITY:
         allowed.add("grid_worker")
     if role not in allowed:
-        raise _Forbidden(
-            f"当前角色不能发起{ {'community': '社区', 'street': '街道', 'district': '区级'}[level]}吹哨",
+        raise Forbidden(
+            f"当前角色不能发起{LEVEL_ZH[level]}吹哨",
             f"role '{role}' may not whistle at {level} level",
             code="whistle_not_allowed",
         )
