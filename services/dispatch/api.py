@@ -12,17 +12,19 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers, repository
 from services.dispatch.domain import (
+    KIND_ZH,
     ROLE_ZH,
     STATE_ZH,
     Assignment,
     AssignmentState,
     Department,
     RoutingRule,
+    new_department,
 )
 from services.dispatch.domain import Role as AssignmentRole
 from shared.auth import PUBLIC, Principal, Role, allow
@@ -48,10 +50,43 @@ class CategoryOut(BaseModel):
     parent_code: str | None
 
 
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="值班联系人姓名")
+    phone: str = Field(description="电话：5–20位数字、“+”或“-”，如0351-4012345")
+    role: str | None = Field(None, description="职务，如值班领导")
+
+
+class DepartmentIn(BaseModel):
+    """A department as the administrator describes it; checked by the domain, so a bad
+    field gets a message in Chinese that names it."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="部门名称")
+    kind: str = Field(description="functional 职能部门 | street_office 街道办事处 | "
+                                  "co_building 驻区单位 | property 物业企业 | volunteer 志愿服务队")
+    areas: list[str] = Field(description="服务区域（区域路径前缀），至少一个，如YA/YA02/YA0201")
+    contacts: list[ContactIn] = Field(default_factory=list, description="值班联系人")
+
+
+class ContactOut(BaseModel):
+    name: str
+    phone: str
+    role: str | None = None
+
+
 class DepartmentOut(BaseModel):
     id: str
     name: str
     kind: str
+    kind_zh: str
+    areas: list[str]
+    contacts: list[ContactOut]
+
+    @classmethod
+    def of(cls, d: Department) -> DepartmentOut:
+        return cls(id=d.id, name=d.name, kind=d.kind, kind_zh=KIND_ZH.get(d.kind, d.kind),
+                   areas=list(d.areas), contacts=[ContactOut(**vars(c)) for c in d.contacts])
 
 
 @catalogue_router.get("/categories", response_model=list[CategoryOut],
@@ -69,7 +104,32 @@ async def list_departments(
     who: Annotated[Principal, Depends(allow(*Role))],
 ) -> list[DepartmentOut]:
     async with db.acquire() as conn:
-        return [DepartmentOut(**vars(d)) for d in await repository.list_departments(conn)]
+        return [DepartmentOut.of(d) for d in await repository.list_departments(conn)]
+
+
+@catalogue_router.get("/departments/{department_id}", response_model=DepartmentOut,
+                      summary="One department: kind, the areas it serves, its duty contacts")
+async def get_department(
+    department_id: str, db: Pool,
+    who: Annotated[Principal, Depends(allow(*Role))],
+) -> DepartmentOut:
+    return DepartmentOut.of(await handlers.get_department(db, department_id))
+
+
+@catalogue_router.put("/departments/{department_id}", response_model=DepartmentOut,
+                      summary="Create (201) or replace (200) a department",
+                      responses={201: {"model": DepartmentOut, "description": "Created"}})
+async def put_department(
+    department_id: str, body: DepartmentIn, db: Pool, response: Response,
+    who: Annotated[Principal, Depends(allow(Role.ADMIN))],
+) -> DepartmentOut:
+    """Admin only. Every field is checked before anything is written: an unknown kind, a
+    malformed area path or phone number is a 422 naming the field, and nothing changes."""
+    dept = new_department(department_id, body.name, body.kind, body.areas,
+                          [(c.name, c.phone, c.role) for c in body.contacts])
+    if await handlers.put_department(db, dept, who):
+        response.status_code = 201
+    return DepartmentOut.of(dept)
 
 
 # --- routing rules -----------------------------------------------------------------------

@@ -432,3 +432,25 @@ async def _rule_exists(conn: asyncpg.Connection, cmd: AddRule) -> Conflict:
         f" {existing.area_prefix} (to department '{existing.department_id}')",
         code="rule_exists",
     )
+
+
+# --- HTTP: departments -------------------------------------------------------------------
+
+
+async def get_department(pool: asyncpg.Pool, department_id: str) -> Department:
+    async with pool.acquire() as conn:
+        dept = await repository.get_department(conn, department_id)
+    if dept is None:
+        raise NotFound(f"部门“{department_id}”不存在", f"department '{department_id}' not found",
+                       code="department_not_found")
+    return dept
+
+
+async def put_department(pool: asyncpg.Pool, dept: Department, who: Principal) -> bool:
+    """Create or replace a department (already checked by ``domain.new_department``);
+    True when it was created. Routing rules and assignments that name it are kept."""
+    async with pool.acquire() as conn, conn.transaction():
+        created = await repository.put_department(conn, dept)
+    log.info("department_created" if created else "department_updated", department_id=dept.id,
+             kind=dept.kind, areas=list(dept.areas), actor=who.subject)
+    return created

@@ -11,6 +11,7 @@ import asyncpg
 from services.dispatch.domain import (
     Assignment,
     AssignmentState,
+    Contact,
     Department,
     Role,
     RoutingRule,
@@ -74,14 +75,41 @@ async def category_exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM categories WHERE code = $1", code))
 
 
+_DEPARTMENT_COLUMNS = "id, name, kind, areas, contacts"
+
+
+def _department(row: asyncpg.Record) -> Department:
+    return Department(
+        id=row["id"], name=row["name"], kind=row["kind"], areas=tuple(row["areas"]),
+        contacts=tuple(Contact(c["name"], c["phone"], c.get("role")) for c in row["contacts"]),
+    )
+
+
+def _contacts_json(d: Department) -> list[dict[str, str]]:
+    return [{"name": c.name, "phone": c.phone, **({"role": c.role} if c.role else {})}
+            for c in d.contacts]
+
+
 async def list_departments(conn: asyncpg.Connection) -> list[Department]:
-    rows = await conn.fetch("SELECT id, name, kind FROM departments ORDER BY id")
-    return [Department(**dict(r)) for r in rows]
+    rows = await conn.fetch(f"SELECT {_DEPARTMENT_COLUMNS} FROM departments ORDER BY id")
+    return [_department(r) for r in rows]
 
 
 async def get_department(conn: asyncpg.Connection, department_id: str) -> Department | None:
-    row = await conn.fetchrow("SELECT id, name, kind FROM departments WHERE id = $1", department_id)
-    return Department(**dict(row)) if row else None
+    row = await conn.fetchrow(
+        f"SELECT {_DEPARTMENT_COLUMNS} FROM departments WHERE id = $1", department_id)
+    return _department(row) if row else None
+
+
+async def put_department(conn: asyncpg.Connection, d: Department) -> bool:
+    """Create or replace one department; True when it was created."""
+    return await conn.fetchval(
+        "INSERT INTO departments (id, name, kind, areas, contacts) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
+        " areas = EXCLUDED.areas, contacts = EXCLUDED.contacts, updated_at = now()"
+        " RETURNING xmax = 0",
+        d.id, d.name, d.kind, list(d.areas), _contacts_json(d),
+    )
 
 
 _RULE_COLUMNS = "id, category_code, area_prefix, department_id"
@@ -334,11 +362,15 @@ async def list_waiting(
 # --- demo data (upserts) ---------------------------------------------------------------
 
 
-async def upsert_departments(conn: asyncpg.Connection, rows: list[tuple[str, str, str]]) -> None:
+async def upsert_departments(conn: asyncpg.Connection, rows: list[Department]) -> None:
+    """The demo seed: create or replace, leaving rows that already match untouched."""
     await conn.executemany(
-        "INSERT INTO departments (id, name, kind) VALUES ($1, $2, $3)"
-        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
-        rows,
+        "INSERT INTO departments (id, name, kind, areas, contacts) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
+        " areas = EXCLUDED.areas, contacts = EXCLUDED.contacts, updated_at = now()"
+        " WHERE (departments.name, departments.kind, departments.areas, departments.contacts)"
+        " IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.kind, EXCLUDED.areas, EXCLUDED.contacts)",
+        [(d.id, d.name, d.kind, list(d.areas), _contacts_json(d)) for d in rows],
     )
 
 

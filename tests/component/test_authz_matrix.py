@@ -194,6 +194,12 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     }.items()},
     # dispatch
     ("dispatch", "GET", "/departments"): Case(fixed("/departments"), each(EVERYONE, ANY)),
+    ("dispatch", "GET", "/departments/{department_id}"): Case(
+        fixed("/departments/cg"), each(EVERYONE, ANY)),
+    ("dispatch", "PUT", "/departments/{department_id}"): Case(
+        fixed("/departments/matrix-dept", json={"name": "矩阵测试部门", "kind": "volunteer",
+                                                "areas": ["YA/YA02"]}),
+        each((Role.ADMIN,), ANY)),
     ("dispatch", "GET", "/routing-rules"): Case(
         fixed("/routing-rules"), each((Role.ADMIN, Role.DISTRICT, Role.SUPERVISOR), ANY)),
     ("dispatch", "POST", "/routing-rules"): Case(

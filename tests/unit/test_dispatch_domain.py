@@ -9,12 +9,16 @@ import pytest
 
 from services.dispatch.domain import (
     Assignment,
+    KIND_ZH,
     AssignmentState,
+    Contact,
     Department,
+    DepartmentKind,
     Role,
     RoutingRule,
     covers,
     most_specific_rule,
+    new_department,
     route,
 )
 from services.dispatch.handlers import require_reader
@@ -319,3 +323,61 @@ def test_progress_only_while_signed_for_and_needs_a_note():
     for done in (signed.resolve("已办", T0), dispatched().reject("x", T0)):
         with pytest.raises(Conflict):
             done.progress("进展", T0)
+
+
+# --- departments (admin API validation) ----------------------------------------------------
+
+CONTACT = ("赵建国", "0351-4012301", "值班领导")
+
+
+def test_a_department_is_checked_and_trimmed():
+    d = new_department("jd-yz", " 迎泽街道办事处 ", "street_office", ["YA/YA01", "YA/YA01"],
+                       [(" 韩晓东 ", "0351-4091001", " 值班领导 "), ("杨玉兰", "+86-351-4091002", "")])
+    assert d == Department("jd-yz", "迎泽街道办事处", "street_office", ("YA/YA01",),
+                           (Contact("韩晓东", "0351-4091001", "值班领导"),
+                            Contact("杨玉兰", "+86-351-4091002", None)))
+
+
+@pytest.mark.parametrize("kind", ["functional", "street_office", "co_building", "property",
+                                  "volunteer"])
+def test_every_kind_is_allowed_and_has_a_chinese_label(kind):
+    assert new_department("x", "某单位", kind, ["YA"], []).kind == kind
+    assert KIND_ZH[DepartmentKind(kind)]
+
+
+@pytest.mark.parametrize(("args", "field"), [
+    (("bad id!", "某单位", "functional", ["YA"], []), "id"),
+    (("", "某单位", "functional", ["YA"], []), "id"),
+    (("x", "  ", "functional", ["YA"], []), "name"),
+    (("x", "某" * 101, "functional", ["YA"], []), "name"),
+    (("x", "某单位", "mayor", ["YA"], []), "kind"),
+    (("x", "某单位", "Functional", ["YA"], []), "kind"),
+    (("x", "某单位", "functional", [], []), "areas"),
+    (("x", "某单位", "functional", ["YA/"], []), "areas[0]"),
+    (("x", "某单位", "functional", ["YA", "/YA01"], []), "areas[1]"),
+    (("x", "某单位", "functional", ["YA//YA01"], []), "areas[0]"),
+    (("x", "某单位", "functional", ["YA/YA 01"], []), "areas[0]"),
+    (("x", "某单位", "functional", ["YA/YA_01"], []), "areas[0]"),
+    (("x", "某单位", "functional", ["YA"] * 51, []), "areas"),
+    (("x", "某单位", "functional", ["YA"], [("", "0351-4012301", None)]), "contacts[0].name"),
+    (("x", "某单位", "functional", ["YA"], [CONTACT, ("李梅", "1234", None)]),
+     "contacts[1].phone"),
+    (("x", "某单位", "functional", ["YA"], [("李梅", "0351 4012301", None)]), "contacts[0].phone"),
+    (("x", "某单位", "functional", ["YA"], [("李梅", "0" * 21, None)]), "contacts[0].phone"),
+    (("x", "某单位", "functional", ["YA"], [("李梅", "-----", None)]), "contacts[0].phone"),
+    (("x", "某单位", "functional", ["YA"], [("李梅", "电话0351", None)]), "contacts[0].phone"),
+    (("x", "某单位", "functional", ["YA"], [("李梅", "0351-4012301", "长" * 33)]),
+     "contacts[0].role"),
+    (("x", "某单位", "functional", ["YA"], [CONTACT] * 21), "contacts"),
+])
+def test_bad_department_input_is_invalid_and_names_the_field(args, field):
+    with pytest.raises(Invalid) as e:
+        new_department(*args)
+    assert e.value.zh.startswith(f"{field}：") and e.value.en.startswith(f"{field}: ")
+    assert e.value.status_code == 422
+
+
+def test_area_paths_and_phones_at_their_limits_are_accepted():
+    d = new_department("A_b-1", "某单位", "volunteer", ["YA", "YA/YA01/YA0101-03", "a-B/9"],
+                       [("李梅", "12345", None), ("王芳", "+" + "1" * 19, None)])
+    assert d.areas == ("YA", "YA/YA01/YA0101-03", "a-B/9") and len(d.contacts) == 2
