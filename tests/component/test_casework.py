@@ -9,13 +9,9 @@ import uuid
 import asyncpg
 import pytest
 
-from services.intake.config import Settings
-from services.intake.demo import seed_demo
-from services.intake.main import create_app
-from shared import demo
 from shared.events import CaseDispatched, CaseResolved, Priority, new_event
-from tests.conftest import migrated_database
-from tests.helpers import as_user, bearer, eventually, publish_event, running_app
+from tests.intake_app import running_intake
+from tests.helpers import as_user, bearer, eventually, publish_event
 
 WORKER = as_user("wangfang")      # grids YA0101-03, YA0101-04
 COMMUNITY = as_user("taoyuan")    # YA/YA01/YA0101
@@ -26,18 +22,7 @@ BASE = {"grid_code": "YA0101-03", "category": "E0101", "description": "楼下乱
 
 @pytest.fixture(scope="module")
 async def app(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "intake")
-    settings = Settings(
-        database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap, environment="test",
-        kafka_idempotent_producer=False, dispatch_url="http://127.0.0.1:9", log_json=False,
-        outbox_poll_interval_seconds=0.5,
-    )
-    await seed_demo(settings)
-    conn = await asyncpg.connect(dsn)
-    await conn.executemany("INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)"
-                           " ON CONFLICT DO NOTHING", demo.CATEGORIES)
-    await conn.close()
-    async with running_app(create_app(settings)) as client:
+    async with running_intake(pg_server, kafka_server) as (client, dsn, _settings):
         yield client, dsn, kafka_server.bootstrap
 
 

@@ -8,13 +8,9 @@ import uuid
 import asyncpg
 import pytest
 
-from services.intake.config import Settings
-from services.intake.demo import seed_demo
-from services.intake.main import create_app
-from shared import demo
 from shared.events import CaseResolved, Priority, Topics, new_event
-from tests.conftest import migrated_database
-from tests.helpers import as_user, bearer, eventually, publish_event, read_topic, running_app
+from tests.intake_app import running_intake
+from tests.helpers import as_user, bearer, eventually, publish_event, read_topic
 
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
 
@@ -28,20 +24,7 @@ REPORT = {
 
 @pytest.fixture(scope="module")
 async def intake_app(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "intake")
-    settings = Settings(
-        database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, dispatch_url="http://127.0.0.1:9", log_json=False,
-        outbox_poll_interval_seconds=0.5, environment="test", report_rate_limit_per_minute=5,
-        max_body_bytes=64 * 1024,
-    )
-    await seed_demo(settings)
-    conn = await asyncpg.connect(dsn)
-    await conn.executemany(
-        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)", demo.CATEGORIES
-    )
-    await conn.close()
-    async with running_app(create_app(settings)) as client:
+    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=5, max_body_bytes=64 * 1024) as (client, dsn, _settings):
         yield client, dsn, kafka_server.bootstrap
 
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from services.intake.config import Settings
 from services.intake.demo import seed_demo
 from services.intake.jurisdiction import demo as jdemo
-from services.intake.main import create_app
 from shared import demo
-from tests.conftest import migrated_database
-from tests.helpers import as_user, bearer, running_app
+from tests.intake_app import running_intake
+from tests.helpers import as_user, bearer
 
 ADMIN = as_user("admin")
 COMMUNITY = as_user("taoyuan")  # 桃园社区 YA/YA01/YA0101
@@ -24,19 +22,7 @@ FAR = (30.0, 120.0)  # (lat, lon) far from 榆安区
 
 @pytest.fixture(scope="module")
 async def jurisdiction_app(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "intake")
-    settings = Settings(
-        database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, dispatch_url="http://127.0.0.1:9", log_json=False,
-        outbox_poll_interval_seconds=0.5, environment="test", report_rate_limit_per_minute=100,
-    )
-    await seed_demo(settings)
-    conn = await asyncpg.connect(dsn)
-    await conn.executemany(
-        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)", demo.CATEGORIES
-    )
-    await conn.close()
-    async with running_app(create_app(settings)) as client:
+    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=100) as (client, dsn, settings):
         yield client, dsn, settings
 
 

@@ -12,12 +12,9 @@ from urllib.parse import urlencode
 import asyncpg
 import pytest
 
-from services.intake.config import Settings
-from services.intake.demo import seed_demo
-from services.intake.main import create_app
 from shared import demo
-from tests.conftest import migrated_database
-from tests.helpers import bearer, running_app, token
+from tests.intake_app import running_intake
+from tests.helpers import bearer, token
 
 V2 = "/open311/v2"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
@@ -44,19 +41,7 @@ def spec_example(**change: str) -> str:
 
 @pytest.fixture(scope="module")
 async def open311_app(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "intake")
-    settings = Settings(
-        database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, dispatch_url="http://127.0.0.1:9", log_json=False,
-        outbox_poll_interval_seconds=0.5, environment="test", report_rate_limit_per_minute=50,
-    )
-    await seed_demo(settings)
-    conn = await asyncpg.connect(dsn)
-    await conn.executemany(
-        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)", demo.CATEGORIES
-    )
-    await conn.close()
-    async with running_app(create_app(settings)) as client:
+    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=50) as (client, dsn, _settings):
         yield client, dsn
 
 

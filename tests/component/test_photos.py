@@ -11,12 +11,8 @@ import asyncpg
 import pytest
 from PIL import Image
 
-from services.intake.config import Settings
-from services.intake.demo import seed_demo
-from services.intake.main import create_app
-from shared import demo
-from tests.conftest import migrated_database
-from tests.helpers import as_user, bearer, running_app
+from tests.intake_app import running_intake
+from tests.helpers import as_user, bearer
 
 GRID_PATH = "YA/YA01/YA0101/YA0101-01"
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
@@ -45,19 +41,7 @@ def upload(data: bytes, name: str = "photo.jpg", content_type: str | None = "ima
 
 @pytest.fixture(scope="module")
 async def photos_app(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "intake")
-    settings = Settings(
-        database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, dispatch_url="http://127.0.0.1:9", log_json=False,
-        outbox_poll_interval_seconds=0.5, environment="test", report_rate_limit_per_minute=1000,
-    )
-    await seed_demo(settings)
-    conn = await asyncpg.connect(dsn)
-    await conn.executemany(
-        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)", demo.CATEGORIES
-    )
-    await conn.close()
-    async with running_app(create_app(settings)) as client:
+    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=1000) as (client, dsn, _settings):
         yield client, dsn
 
 
