@@ -32,6 +32,8 @@ from shared.events import Priority
 from shared.service import pool
 
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
+# The department's own actions; which assignment is its own is checked by the handlers.
+AssignedDepartment = Annotated[Principal, Depends(allow(Role.DEPARTMENT))]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0)]
 AREA_PREFIX = r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$"
@@ -289,7 +291,7 @@ async def get_assignment(
                          summary="Sign for the assignment (报到)")
 async def sign_for(
     assignment_id: UUID, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+    who: AssignedDepartment,
     body: SignForIn | None = None,
 ) -> AssignmentOut:
     """Only the assigned department; no body (or ``{}``) is needed."""
@@ -300,7 +302,7 @@ async def sign_for(
                          summary="Report the case handled, with the result (办结)")
 async def resolve(
     assignment_id: UUID, body: ResolveIn, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+    who: AssignedDepartment,
 ) -> AssignmentOut:
     """Only the assigned department, after it signed for the assignment."""
     return AssignmentOut.of(await handlers.resolve(db, who, assignment_id, body.result))
@@ -310,7 +312,7 @@ async def resolve(
                          summary="Push back a misrouted assignment, with a reason (退单)")
 async def reject(
     assignment_id: UUID, body: RejectIn, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+    who: AssignedDepartment,
 ) -> AssignmentOut:
     """Only the assigned department, before it signed for the assignment (afterwards: 转办).
     The case goes on to the next candidate department, or — none left — to the community for
@@ -322,7 +324,7 @@ async def reject(
                          summary="Hand the assignment on to another department (转办)")
 async def transfer(
     assignment_id: UUID, body: TransferIn, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+    who: AssignedDepartment,
 ) -> AssignmentOut:
     """Only the assigned department, while dispatched or signed for; the target department
     gets a new assignment of the same role."""
@@ -334,7 +336,7 @@ async def transfer(
                          response_model=NoteOut, summary="Record a progress note (办理进展)")
 async def progress(
     assignment_id: UUID, body: ProgressIn, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT))],
+    who: AssignedDepartment,
 ) -> NoteOut:
     """Only the assigned department, after it signed for the assignment."""
     _, note = await handlers.progress(db, who, assignment_id, body.note)
