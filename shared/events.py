@@ -171,6 +171,21 @@ class CaseReopened(CaseFacts):
     reason: str
 
 
+class CasePhotoAdded(CaseFacts):
+    """A photo was attached to the case: before (整改前) by the grid worker or community, or
+    after (整改后) by the grid worker fixing it on the spot or by an assigned department
+    showing its result. Dispatch keeps the departments' after-photos so that a resolution
+    (办结) can cite them."""
+
+    TYPE = "case.photo_added"
+    VERSION = 1
+    TOPIC = Topics.INTAKE
+    photo_id: UUID
+    kind: str = Field(description="before (整改前) or after (整改后)")
+    department_id: str | None = Field(
+        default=None, description="the uploader's department, when a department uploaded it")
+
+
 class CaseMerged(CaseFacts):
     """A duplicate report merged into its primary case (the duplicate is closed)."""
 
@@ -232,6 +247,8 @@ class CaseResolved(CaseFacts):
         default=True,
         description="the case as a whole is now resolved: the lead (主办) resolved and every "
                     "co-handler (协办) reported; false while others are still working")
+    photo_ids: list[UUID] = Field(
+        default_factory=list, description="after-photos (整改后) the department cites")
 
 
 class CaseRejected(CaseFacts):
@@ -266,6 +283,34 @@ class CaseProgressed(CaseFacts):
     assignment_id: UUID
     department_id: str
     note: str
+
+
+class CaseExtensionRequested(CaseFacts):
+    """延期申请: the department asks for more time to resolve, with a reason."""
+
+    TYPE = "case.extension_requested"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    request_id: UUID
+    assignment_id: UUID
+    department_id: str
+    days: int = Field(ge=1, description="extra working days asked for")
+    reason: str
+
+
+class CaseExtensionDecided(CaseFacts):
+    """A supervisor approved (批准) or refused (驳回) an extension request; the actor is the
+    supervisor. Tracking moves the resolution deadline by ``days`` when approved."""
+
+    TYPE = "case.extension_decided"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    request_id: UUID
+    assignment_id: UUID
+    department_id: str
+    approved: bool
+    days: int = Field(ge=0, description="extra working days granted (0 when refused)")
+    comment: str | None = None
 
 
 # --- tracking -------------------------------------------------------------------------
@@ -318,6 +363,7 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseRated,
         CaseReopened,
         CaseMerged,
+        CasePhotoAdded,
         CaseDispatched,
         CaseUnroutable,
         CaseSignedFor,
@@ -325,6 +371,8 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseRejected,
         CaseTransferred,
         CaseProgressed,
+        CaseExtensionRequested,
+        CaseExtensionDecided,
         CaseOverdue,
         CaseClockStarted,
         CaseClockStopped,
