@@ -105,6 +105,12 @@ def _photo() -> bytes:  # a real 8×8 PNG for the photo routes
 
 PHOTO = {"file": ("photo.png", _photo(), "image/png")}
 
+
+def photo_upload(ctx: dict, role: Role) -> tuple[str, dict]:
+    if role is Role.DEPARTMENT:
+        return f"/cases/{ctx['case_id']}/photos", {"params": {"kind": "after"}, "files": PHOTO}
+    return f"/cases/{ctx['other_case_id']}/photos", {"params": {"kind": "before"}, "files": PHOTO}
+
 PUBLIC_PATHS = {"/livez", "/healthz", "/readyz", "/metrics", "/asyncapi.json", "/asyncapi"}
 
 MATRIX: dict[tuple[str, str, str], Case] = {
@@ -167,14 +173,18 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("intake", "GET", "/cases/{case_id}/duplicates"): Case(
         fixed("/cases/{case_id}/duplicates"),
         each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
-    # intake photos (the upload goes to the case still with the community)
+    # intake photos: a before-photo to the case still with the community; departments (not
+    # allowed before-photos at all) an after-photo to the case dispatched to cg — inside is
+    # cg (201, or 409 once an earlier row closed the case), outside is xf, not assigned: 403.
+    # Departments read the photos of the cases dispatched to them.
     ("intake", "POST", "/cases/{case_id}/photos"): Case(
-        fixed("/cases/{other_case_id}/photos", params={"kind": "before"}, files=PHOTO),
-        each((Role.GRID_WORKER, *AREA), SCOPED)),
+        photo_upload, each((Role.GRID_WORKER, *AREA, Role.DEPARTMENT), SCOPED)),
     ("intake", "GET", "/cases/{case_id}/photos"): Case(
-        fixed("/cases/{case_id}/photos"), each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+        fixed("/cases/{case_id}/photos"),
+        each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR, Role.DEPARTMENT), SCOPED)),
     ("intake", "GET", "/photos/{photo_id}"): Case(
-        fixed("/photos/{photo_id}"), each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR), SCOPED)),
+        fixed("/photos/{photo_id}"),
+        each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR, Role.DEPARTMENT), SCOPED)),
     # intake Open311 GeoReport v2 (api_key or bearer; the answers name case numbers, not ids)
     **{key: case for fmt in ("json", "xml") for key, case in {
         ("intake", "POST", f"/open311/v2/requests.{fmt}"): Case(
@@ -342,6 +352,12 @@ async def ctx(system) -> dict:
         return next((a for a in rows if a["case_id"] == case["id"]), None)
 
     a = await eventually(assignment, timeout=60, message="the case was dispatched to cg")
+
+    async def intake_knows():  # intake keeps cg as the case's department (its photo rules)
+        resp = await c["intake"].get(f"/cases/{case['id']}", headers=community)
+        return resp.json()["status"] == "dispatched"
+
+    await eventually(intake_knows, timeout=60, message="intake followed case.dispatched")
     cg_desk = bearer(Role.DEPARTMENT, department_id="cg")
 
     async def message():

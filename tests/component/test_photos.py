@@ -1,24 +1,29 @@
-"""Case photos (issue 4) against real PostgreSQL: upload, dedupe, limits, who may see them."""
+"""Case photos (issues 4 and 5) against real PostgreSQL: upload, dedupe, limits, who may see
+them, departments' after-photos (整改后) and the case.photo_added event in the outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import io
+import json
 import uuid
 
 import asyncpg
 import pytest
 from PIL import Image
 
+from shared.events import CaseDispatched, Priority, new_event
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer
+from tests.helpers import as_user, bearer, eventually, publish_event
 
 GRID_PATH = "YA/YA01/YA0101/YA0101-01"
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
 WORKER = bearer("grid_worker", GRID_PATH, grids=(GRID_PATH,), subject="gw-li")
 OTHER_WORKER = bearer("grid_worker", "YA/YA01/YA0101/YA0101-02",
                       grids=("YA/YA01/YA0101/YA0101-02",), subject="gw-zhang")
+CG = bearer("department", department_id="cg", subject="cg-wang")  # 城管, dispatched the case
+XF = bearer("department", department_id="xf", subject="xf-zhao")  # 消防, not dispatched it
 REPORT = {"grid_code": "YA0101-01", "category": "E0101", "description": "楼道堆放杂物",
           "priority": "normal"}
 
@@ -78,6 +83,27 @@ async def set_status(dsn: str, case_id: str, status: str) -> None:
 
 async def photo_rows(dsn: str) -> int:
     return await fetchval(dsn, "SELECT count(*) FROM photos")
+
+
+async def photo_events(dsn: str) -> list[dict]:
+    """The case.photo_added envelopes in intake's outbox, oldest first (sent or not)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT key, topic, payload FROM outbox"
+                                " WHERE type = 'case.photo_added' ORDER BY id")
+    finally:
+        await conn.close()
+    return [{**json.loads(r["payload"]), "_key": r["key"], "_topic": r["topic"]} for r in rows]
+
+
+async def dispatched_to(dsn: str, case_id: str, *departments: str,
+                        status: str = "dispatched") -> None:
+    """The case as intake keeps it once dispatch assigned it (follow_progress, tested below
+    through the broker once)."""
+    conn = await asyncpg.connect(dsn)
+    await conn.execute("UPDATE cases SET status = $2, assigned_departments = $3 WHERE id = $1",
+                       uuid.UUID(case_id), status, list(departments))
+    await conn.close()
 
 
 # --- upload -------------------------------------------------------------------------------
@@ -249,11 +275,12 @@ async def test_who_may_upload(intake):
     outside = await client.post(url, headers=OTHER_WORKER, **upload(JPEG))
     assert outside.status_code == 403 and outside.json()["error"]["code"] == "out_of_scope"
     assert (await client.post(url, **upload(JPEG))).status_code == 401
-    for role in ("supervisor", "department", "admin"):
-        denied = await client.post(url, headers=bearer(role, "YA", department_id="cg"),
-                                   **upload(JPEG))
+    for role in ("supervisor", "admin"):
+        denied = await client.post(url, headers=bearer(role, "YA"), **upload(JPEG))
         assert denied.status_code == 403, role
         assert denied.json()["error"]["code"] == "role_not_allowed"
+    denied = await client.post(url, headers=CG, **upload(JPEG))  # not assigned, and "before"
+    assert denied.status_code == 403
     assert (await client.post(url, headers=bearer("street", "YA/YA02"),
                               **upload(JPEG))).status_code == 403
     missing = await client.post(f"/cases/{uuid.uuid4()}/photos?kind=before", headers=WORKER,
@@ -333,3 +360,151 @@ async def test_who_may_read(intake):
     missing = await client.get(f"/photos/{uuid.uuid4()}", headers=WORKER)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "photo_not_found"
     assert (await client.get(f"/cases/{uuid.uuid4()}/photos", headers=WORKER)).status_code == 404
+
+
+# --- departments' after-photos (issue 5) --------------------------------------------------
+
+
+async def test_an_assigned_department_adds_its_result_and_it_is_announced(intake, kafka_server):
+    client, dsn = intake
+    case_id = await new_case(client)
+    case = (await client.get(f"/cases/{case_id}", headers=COMMUNITY)).json()
+    await client.post(f"/cases/{case_id}/whistle", json={}, headers=COMMUNITY)
+    # dispatch's case.dispatched, over the real broker, is what makes cg the case's department
+    facts = {"case_no": case["case_no"], "area_path": case["area_path"], "category": "E0101",
+             "priority": Priority.NORMAL}
+    await publish_event(kafka_server.bootstrap, new_event(
+        CaseDispatched(**facts, assignment_id=uuid.uuid4(), department_id="cg",
+                       department_name="城管", role="lead", rule_id=1, reason="规则#1",
+                       description="x"),
+        case_id=uuid.UUID(case_id), producer="dispatch"))
+
+    async def dispatched():
+        got = await client.get(f"/cases/{case_id}", headers=COMMUNITY)
+        return got.json()["status"] == "dispatched"
+
+    await eventually(dispatched, timeout=45, message="intake followed case.dispatched")
+    assert await photo_events(dsn) == []
+
+    resp = await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG, **upload(JPEG))
+    assert resp.status_code == 201, resp.text
+    photo = resp.json()
+    assert (photo["kind"], photo["uploaded_by"], photo["uploaded_by_department"]) \
+        == ("after", "cg-wang", "cg")
+    [event] = await photo_events(dsn)
+    assert (event["_key"], event["_topic"]) == (case_id, "whistle.intake.events.v1")
+    assert (event["type"], event["version"], event["producer"], event["case_id"]) \
+        == ("case.photo_added", 1, "intake", case_id)
+    assert event["actor"]["subject"] == "cg-wang" and event["actor"]["role"] == "department"
+    assert event["payload"] == {**facts, "priority": "normal", "photo_id": photo["id"],
+                                "kind": "after", "department_id": "cg"}
+
+
+@pytest.mark.parametrize(("status", "code"), [
+    ("dispatched", 201), ("signed_for", 201), ("rework", 201), ("resolved", 201),
+    ("reported", 409), ("whistled", 409), ("unroutable", 409), ("closed", 409),
+    ("reopened", 409),
+])
+async def test_department_after_photos_between_dispatch_and_closure(intake, status, code):
+    client, dsn = intake
+    case_id = await new_case(client)
+    await dispatched_to(dsn, case_id, "cg", status=status)
+    resp = await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG, **upload(JPEG))
+    assert resp.status_code == code, resp.text
+    if code == 409:
+        error = resp.json()["error"]
+        assert error["code"] == "invalid_state" and error["message"].startswith("案件当前状态为")
+    kept = 1 if code == 201 else 0
+    assert await photo_rows(dsn) == kept and len(await photo_events(dsn)) == kept
+
+
+async def test_a_department_not_assigned_gets_403_and_nothing_changes(intake):
+    client, dsn = intake
+    case_id = await new_case(client)
+    before = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
+                                **upload(PNG, "p.png", "image/png"))).json()
+    await dispatched_to(dsn, case_id, "cg")
+    url = f"/cases/{case_id}/photos?kind=after"
+    assert (await client.post(url, headers=CG, **upload(JPEG))).status_code == 201
+    for who in (XF, bearer("department", department_id="c")):  # a prefix is no match
+        # the very bytes the case already holds: no replayed answer leaks past the check
+        resp = await client.post(url, headers=who, **upload(JPEG))
+        assert resp.status_code == 403, resp.text
+        assert resp.json()["error"]["code"] == "not_assigned"
+        assert resp.json()["error"]["message"].startswith("本部门")
+        listed = await client.get(f"/cases/{case_id}/photos", headers=who)
+        assert listed.status_code == 403 and listed.json()["error"]["code"] == "not_assigned"
+        got = await client.get(before["url"], headers=who)
+        assert got.status_code == 403 and "image" not in got.headers["content-type"]
+    assert await photo_rows(dsn) == 2
+    assert [e["payload"]["department_id"] for e in await photo_events(dsn)] == [None, "cg"]
+
+
+async def test_departments_may_not_send_before_photos(intake):
+    client, dsn = intake
+    case_id = await new_case(client)
+    await dispatched_to(dsn, case_id, "cg", status="signed_for")
+    url = f"/cases/{case_id}/photos?kind=before"
+    zh = await client.post(url, headers=CG, **upload(JPEG))
+    assert zh.status_code == 403
+    error = zh.json()["error"]
+    assert error["code"] == "before_photos_not_for_departments"
+    assert error["message"].startswith("职能部门只能上传整改后照片")
+    en = await client.post(url, headers={**CG, "Accept-Language": "en"}, **upload(JPEG))
+    assert en.json()["error"]["message"].startswith("departments upload after-photos only")
+    assert await photo_rows(dsn) == 0 and await photo_events(dsn) == []
+
+
+async def test_an_idempotent_re_upload_announces_nothing(intake):
+    client, dsn = intake
+    case_id = await new_case(client)
+    await dispatched_to(dsn, case_id, "cg", status="signed_for")
+    url = f"/cases/{case_id}/photos?kind=after"
+    answers = await asyncio.gather(*(client.post(url, headers=CG, **upload(JPEG))
+                                     for _ in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 201]
+    again = await client.post(url, headers=CG, **upload(JPEG))
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    events = await photo_events(dsn)
+    assert [e["payload"]["photo_id"] for e in events] == [again.json()["id"]]
+    assert await photo_rows(dsn) == 1
+
+
+async def test_nine_after_photos_whoever_sends_them_and_one_event_each(intake):
+    client, dsn = intake
+    case_id = await new_case(client)
+    await dispatched_to(dsn, case_id, "cg", "zj", status="resolved")  # 主办 cg, 协办 zj
+    zj = bearer("department", department_id="zj", subject="zj-liu")
+    pictures = [picture("JPEG", (32, 32), (100, 20 * i, 50)) for i in range(11)]
+    answers = await asyncio.gather(*(
+        client.post(f"/cases/{case_id}/photos?kind=after", headers=(CG, zj, WORKER)[i % 3],
+                    **upload(p)) for i, p in enumerate(pictures)))
+    assert sorted(a.status_code for a in answers) == [201] * 9 + [409] * 2
+    assert await photo_rows(dsn) == 9
+    events = await photo_events(dsn)
+    kept = {a.json()["id"]: a.json()["uploaded_by_department"] for a in answers
+            if a.status_code == 201}
+    assert {e["payload"]["photo_id"]: e["payload"]["department_id"] for e in events} == kept
+    assert set(kept.values()) <= {"cg", "zj", None} and len(events) == 9
+
+
+async def test_an_assigned_department_reads_the_photos(intake):
+    client, dsn = intake
+    case_id = await new_case(client)
+    before = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
+                                **upload(JPEG))).json()
+    assert before["uploaded_by_department"] is None
+    await dispatched_to(dsn, case_id, "zj", "cg", status="resolved")
+    after = (await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG,
+                               **upload(PNG, "p.png", "image/png"))).json()
+    for who in (CG, bearer("department", department_id="zj")):
+        listed = await client.get(f"/cases/{case_id}/photos", headers=who)
+        assert listed.status_code == 200 and listed.json() == [before, after]
+        for meta, data in ((before, JPEG), (after, PNG)):
+            got = await client.get(meta["url"], headers=who)
+            assert got.status_code == 200 and got.content == data
+            etag = {"If-None-Match": got.headers["etag"]}
+            assert (await client.get(meta["url"], headers={**who, **etag})).status_code == 304
+    # the community sees who took the after-photo
+    seen = (await client.get(f"/cases/{case_id}/photos?kind=after", headers=COMMUNITY)).json()
+    assert [(p["uploaded_by"], p["uploaded_by_department"]) for p in seen] == [("cg-wang", "cg")]

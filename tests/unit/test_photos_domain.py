@@ -16,7 +16,7 @@ from services.intake.photos.domain import (
     PhotoTooLarge,
     UnsupportedPhotoType,
 )
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.lifecycle import CaseStatus
 
 MiB = 1024 * 1024
@@ -104,6 +104,53 @@ def test_after_photos_only_once_resolved_or_closed(status):
             domain.check_kind_allowed(PhotoKind.AFTER, status)
         assert err.value.code == "invalid_state"
         assert "整改后" in err.value.zh
+
+
+# --- departments (职能部门): their result, on their cases ---------------------------------
+
+HANDLING = {CaseStatus.DISPATCHED, CaseStatus.SIGNED_FOR, CaseStatus.REWORK, CaseStatus.RESOLVED}
+
+
+@pytest.mark.parametrize("status", list(CaseStatus))
+def test_department_after_photos_between_dispatch_and_closure(status):
+    if status in HANDLING:
+        domain.check_department_state(status)
+    else:
+        with pytest.raises(Conflict) as err:
+            domain.check_department_state(status)
+        assert err.value.status_code == 409 and err.value.code == "invalid_state"
+        assert err.value.zh.startswith("案件当前状态为") and "整改后" in err.value.zh
+        assert status.value in err.value.en
+
+
+def test_department_rules_leave_the_grid_workers_rules_alone():
+    # a department may add after-photos while the case is with it; a grid worker still waits
+    for status in (CaseStatus.DISPATCHED, CaseStatus.SIGNED_FOR, CaseStatus.REWORK):
+        domain.check_department_state(status)
+        with pytest.raises(Conflict):
+            domain.check_kind_allowed(PhotoKind.AFTER, status)
+    # and a grid worker's on-the-spot after-photo of a closed case stays allowed
+    domain.check_kind_allowed(PhotoKind.AFTER, CaseStatus.CLOSED)
+
+
+def test_departments_never_send_before_photos():
+    domain.check_department_kind(PhotoKind.AFTER)
+    with pytest.raises(Forbidden) as err:
+        domain.check_department_kind(PhotoKind.BEFORE)
+    assert err.value.status_code == 403
+    assert err.value.code == "before_photos_not_for_departments"
+    assert err.value.zh.startswith("职能部门只能上传整改后照片")
+    assert err.value.en.startswith("departments upload after-photos only")
+
+
+def test_only_an_assigned_department_may_act_on_the_photos():
+    domain.require_assigned("cg", ["cg"])
+    domain.require_assigned("cg", ["zj", "cg"])  # a co-handler (协办) of a joint case
+    for dept, assigned in (("xf", ["cg"]), ("cg", []), (None, ["cg"]), ("c", ["cg"])):
+        with pytest.raises(Forbidden) as err:
+            domain.require_assigned(dept, assigned)
+        assert err.value.status_code == 403 and err.value.code == "not_assigned"
+        assert err.value.zh.startswith("本部门") and "not assigned" in err.value.en
 
 
 def test_nine_photos_per_kind():

@@ -19,9 +19,12 @@ from shared.service import pool, runtime
 router = APIRouter(tags=["photos"])
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
-# The same people who act on a case take its photos; supervisors also read them.
-Uploader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES))]
-Reader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR))]
+# The same people who act on a case take its photos; supervisors also read them. Department
+# staff (职能部门) add after-photos of their result to, and read the photos of, the cases
+# their department was dispatched (the handlers check which).
+Uploader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.DEPARTMENT))]
+Reader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR,
+                                            Role.DEPARTMENT))]
 
 
 class PhotoOut(BaseModel):
@@ -33,7 +36,9 @@ class PhotoOut(BaseModel):
     sha256: str = Field(description="SHA-256 of the bytes, hex; also the ETag of `url`")
     width: int = Field(description="pixels, as displayed (EXIF orientation applied)")
     height: int
-    uploaded_by: str
+    uploaded_by: str = Field(description="the uploader's subject (user id)")
+    uploaded_by_department: str | None = Field(
+        description="the uploader's department (职能部门) when a department uploaded it, else null")
     uploaded_at: datetime
     url: str
 
@@ -41,13 +46,20 @@ class PhotoOut(BaseModel):
     def of(cls, p: PhotoRow) -> PhotoOut:
         return cls(id=p.id, case_id=p.case_id, kind=p.kind, content_type=p.content_type,
                    size_bytes=p.size_bytes, sha256=p.sha256, width=p.width, height=p.height,
-                   uploaded_by=p.uploaded_by, uploaded_at=p.uploaded_at, url=f"/photos/{p.id}")
+                   uploaded_by=p.uploaded_by, uploaded_by_department=p.uploaded_by_department,
+                   uploaded_at=p.uploaded_at, url=f"/photos/{p.id}")
 
 
 @router.post(
     "/cases/{case_id}/photos", status_code=201, response_model=PhotoOut,
     summary="Upload a photo of the case (整改前 at report, 整改后 at resolution)",
+    description="Grid workers and the community: before-photos until closure, after-photos "
+                "once resolved or closed. An assigned department: after-photos of its result "
+                "while the case is dispatched, signed for, in rework or resolved. Every new "
+                "photo is announced as `case.photo_added`.",
     responses={200: {"description": "the same picture was already kept: that photo"},
+               403: {"description": "out of scope, a department not assigned to the case, "
+                                    "or a department sending a before-photo"},
                409: {"description": "the case's state or the 9-photo limit refuses it"},
                413: {"description": "photo_too_large"},
                415: {"description": "not_an_image / unsupported_photo_type"}},

@@ -3,13 +3,17 @@
 整改前 (before) photos show what the grid worker found; 整改后 (after) photos show the
 fix, taken when the department reports it resolved (核查) or when the grid worker fixed it
 on the spot (随手做). No I/O, no clock: the image adapter and the handlers pass facts in.
+
+Who: grid workers and the area roles by jurisdiction; department staff (职能部门) only on a
+case their department was dispatched (派单), and only after-photos of their own work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from enum import StrEnum
 
-from shared.errors import Conflict, DomainError, Invalid
+from shared.errors import Conflict, DomainError, Forbidden, Invalid
 from shared.lifecycle import STATUS_ZH, CaseStatus
 
 
@@ -109,6 +113,46 @@ def check_kind_allowed(kind: PhotoKind, status: CaseStatus) -> None:
         raise Conflict(
             f"案件当前状态为“{STATUS_ZH[status]}”，办结或现场处置后才能上传整改后照片",
             f"a case in state '{status}' takes after-photos only once it is resolved or closed",
+            code="invalid_state",
+        )
+
+
+# While a department holds the case or has just reported it resolved (办结待核查): its result.
+# Not before dispatch (nothing to show yet) and not once the community closed it (核查结案).
+DEPARTMENT_AFTER_STATUSES = frozenset({
+    CaseStatus.DISPATCHED, CaseStatus.SIGNED_FOR, CaseStatus.REWORK, CaseStatus.RESOLVED,
+})
+
+
+def require_assigned(department_id: str | None, assigned: Collection[str]) -> None:
+    """Department staff act on the photos of a case their department was dispatched."""
+    if department_id is None or department_id not in assigned:
+        raise Forbidden(
+            f"本部门（{department_id or '无'}）未承办此案件，不能查看或上传其照片",
+            f"your department ({department_id or 'none'}) is not assigned to this case: "
+            "it may not see or add its photos",
+            code="not_assigned",
+        )
+
+
+def check_department_kind(kind: PhotoKind) -> None:
+    """Departments show their result; what was found (整改前) is the reporter's to show.
+    A rule of the role, not of the case's state: 403, whatever the case's state."""
+    if kind is PhotoKind.BEFORE:
+        raise Forbidden(
+            "职能部门只能上传整改后照片，整改前照片由网格员或社区上传",
+            "departments upload after-photos only; before-photos come from the grid worker "
+            "or the community",
+            code="before_photos_not_for_departments",
+        )
+
+
+def check_department_state(status: CaseStatus) -> None:
+    if status not in DEPARTMENT_AFTER_STATUSES:
+        raise Conflict(
+            f"案件当前状态为“{STATUS_ZH[status]}”，职能部门只能在派单后、结案前上传整改后照片",
+            f"a case in state '{status}' takes no department after-photos: only between "
+            "dispatch and closure",
             code="invalid_state",
         )
 

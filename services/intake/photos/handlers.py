@@ -1,4 +1,5 @@
-"""Photo use cases: upload (one transaction under the case's row lock), list, read."""
+"""Photo use cases: upload (one transaction under the case's row lock, with its
+case.photo_added event in the outbox), list, read."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import asyncpg
 import structlog
 
 from services.intake import repository as cases
+from services.intake.handlers import PRODUCER
 from services.intake.photos import domain, images, repository
 from services.intake.photos.domain import PhotoKind
 from services.intake.photos.repository import PhotoRow
 from services.intake.repository import CaseRow
-from shared.auth import Principal
+from shared import outbox
+from shared.auth import Principal, Role
 from shared.errors import NotFound
+from shared.events import CasePhotoAdded, Priority, new_event
 
 log = structlog.get_logger()
 
@@ -30,19 +34,43 @@ class UploadPhoto:
     declared_type: str | None  # the multipart part's Content-Type, as the client sent it
 
 
+def _department(who: Principal) -> str | None:
+    return who.department_id if who.role is Role.DEPARTMENT else None
+
+
+async def _require_access(conn: asyncpg.Connection, who: Principal, case_id: UUID,
+                          area_path: str, assigned: list[str] | None = None) -> None:
+    """Grid workers and area roles by jurisdiction; department staff by dispatch (派单)."""
+    if who.role is Role.DEPARTMENT:
+        if assigned is None:
+            assigned = await repository.assigned_departments(conn, case_id)
+        domain.require_assigned(who.department_id, assigned)
+    else:
+        who.require_area(area_path)
+
+
 async def _case(conn: asyncpg.Connection, who: Principal, case_id: UUID,
                 *, lock: bool = False) -> CaseRow:
     case = await cases.get_case(conn, case_id, lock=lock)
     if case is None:
         raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
-    who.require_area(case.area_path)
+    await _require_access(conn, who, case.id, case.area_path)
     return case
+
+
+def _check_state(who: Principal, kind: PhotoKind, case: CaseRow) -> None:
+    if who.role is Role.DEPARTMENT:
+        domain.check_department_state(case.status)
+    else:
+        domain.check_kind_allowed(kind, case.status)
 
 
 async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
                        *, max_bytes: int) -> tuple[PhotoRow, bool]:
     """Keep a photo of the case. Returns (photo, created): the same picture sent again for
-    the same case and kind returns the photo kept the first time."""
+    the same case and kind returns the photo kept the first time (and announces nothing)."""
+    if who.role is Role.DEPARTMENT:
+        domain.check_department_kind(cmd.kind)
     domain.check_size(len(cmd.data), max_bytes)
     sha256 = hashlib.sha256(cmd.data).hexdigest()
     async with pool.acquire() as conn:  # cheap answers first: no decoding for them
@@ -50,7 +78,7 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
         same = await repository.find_same(conn, case.id, cmd.kind, sha256)
     if same is not None:  # a retry: answered as the first time, whatever happened since
         return same, False
-    domain.check_kind_allowed(cmd.kind, case.status)
+    _check_state(who, cmd.kind, case)
     info = await asyncio.to_thread(images.inspect, cmd.data)
     domain.check_declared_type(cmd.declared_type, info.content_type)
     async with pool.acquire() as conn, conn.transaction():
@@ -60,16 +88,25 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
         same = await repository.find_same(conn, case.id, cmd.kind, sha256)
         if same is not None:
             return same, False
-        domain.check_kind_allowed(cmd.kind, case.status)
+        _check_state(who, cmd.kind, case)
         domain.check_room(cmd.kind, await repository.count_photos(conn, case.id, cmd.kind))
         photo = PhotoRow(
             id=uuid4(), case_id=case.id, kind=cmd.kind, content_type=info.content_type,
             size_bytes=len(cmd.data), sha256=sha256, width=info.width, height=info.height,
             uploaded_by=who.subject, uploaded_at=datetime.now(UTC),
+            uploaded_by_department=_department(who),
         )
         await repository.insert_photo(conn, photo, cmd.data)
+        await outbox.add(conn, new_event(
+            CasePhotoAdded(case_no=case.case_no, area_path=case.area_path,
+                           category=case.category, priority=Priority(case.priority),
+                           photo_id=photo.id, kind=photo.kind.value,
+                           department_id=photo.uploaded_by_department),
+            case_id=case.id, producer=PRODUCER, occurred_at=photo.uploaded_at, actor=who.actor,
+        ))
     log.info("photo_uploaded", case_id=str(case.id), photo_id=str(photo.id), kind=photo.kind.value,
-             content_type=photo.content_type, size_bytes=photo.size_bytes, sha256=sha256)
+             content_type=photo.content_type, size_bytes=photo.size_bytes, sha256=sha256,
+             department_id=photo.uploaded_by_department)
     return photo, True
 
 
@@ -89,8 +126,9 @@ async def read_photo(pool: asyncpg.Pool, who: Principal, photo_id: UUID,
         if found is None:
             raise NotFound(f"照片 {photo_id} 不存在", f"photo {photo_id} not found",
                            code="photo_not_found")
-        photo, area_path = found
-        who.require_area(area_path)
+        photo, scope = found
+        await _require_access(conn, who, photo.case_id, scope.area_path,
+                              scope.assigned_departments)
         if domain.etag_matches(if_none_match, photo.sha256):
             return photo, None
         return photo, await repository.photo_data(conn, photo_id)

@@ -24,8 +24,9 @@ class PhotoRow:
     sha256: str
     width: int
     height: int
-    uploaded_by: str
+    uploaded_by: str  # the uploader's subject
     uploaded_at: datetime
+    uploaded_by_department: str | None = None  # the uploader's department, if a department
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> PhotoRow:
@@ -35,7 +36,7 @@ class PhotoRow:
 
 
 _COLUMNS = ("id, case_id, kind, content_type, size_bytes, sha256, width, height,"
-            " uploaded_by, uploaded_at")
+            " uploaded_by, uploaded_at, uploaded_by_department")
 
 
 async def find_same(conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind,
@@ -56,9 +57,10 @@ async def count_photos(conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind)
 async def insert_photo(conn: asyncpg.Connection, photo: PhotoRow, data: bytes) -> None:
     await conn.execute(
         f"INSERT INTO photos ({_COLUMNS}, data)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         photo.id, photo.case_id, photo.kind.value, photo.content_type, photo.size_bytes,
-        photo.sha256, photo.width, photo.height, photo.uploaded_by, photo.uploaded_at, data,
+        photo.sha256, photo.width, photo.height, photo.uploaded_by, photo.uploaded_at,
+        photo.uploaded_by_department, data,
     )
 
 
@@ -72,19 +74,35 @@ async def list_photos(conn: asyncpg.Connection, case_id: UUID,
     return [PhotoRow.from_record(r) for r in rows]
 
 
-async def get_photo(conn: asyncpg.Connection, photo_id: UUID) -> tuple[PhotoRow, str] | None:
-    """The photo's metadata and its case's area path (who may see it follows the case)."""
+@dataclass(frozen=True)
+class PhotoScope:
+    """What decides who may see a photo: its case's area and the departments dispatched it."""
+
+    area_path: str
+    assigned_departments: list[str]
+
+
+async def get_photo(conn: asyncpg.Connection, photo_id: UUID) -> tuple[PhotoRow, PhotoScope] | None:
+    """The photo's metadata and its case's scope (who may see it follows the case)."""
     row = await conn.fetchrow(
-        f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))}, c.area_path"
+        f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))},"
+        " c.area_path, c.assigned_departments"
         " FROM photos p JOIN cases c ON c.id = p.case_id WHERE p.id = $1",
         photo_id,
     )
     if row is None:
         return None
     data = dict(row)
-    area_path = data.pop("area_path")
+    scope = PhotoScope(area_path=data.pop("area_path"),
+                       assigned_departments=list(data.pop("assigned_departments")))
     data["kind"] = PhotoKind(data["kind"])
-    return PhotoRow(**data), area_path
+    return PhotoRow(**data), scope
+
+
+async def assigned_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+    """The departments the case was dispatched to (kept from dispatch's case.dispatched)."""
+    found = await conn.fetchval("SELECT assigned_departments FROM cases WHERE id = $1", case_id)
+    return list(found or ())
 
 
 async def photo_data(conn: asyncpg.Connection, photo_id: UUID) -> bytes:
