@@ -213,6 +213,10 @@ class CaseDispatched(CaseFacts):
     reason: str
     description: str
     rework: bool = Field(default=False, description="a rework (返工) of an earlier assignment")
+    basis: str = Field(default="rule", description=(
+        "what chose the department: named (吹哨点名), rule (派单规则), area_default (分类默认"
+        "责任主体, e.g. the compound's property company), liaison (包联单位), manual (人工派单), "
+        "transfer (转办) or rework (返工)"))
 
 
 class CaseUnroutable(CaseFacts):

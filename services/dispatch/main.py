@@ -6,7 +6,17 @@ from fastapi import FastAPI
 
 from services.dispatch import api, consumers
 from services.dispatch.config import Settings
-from shared.events import CaseDispatched, CaseResolved, CaseSignedFor, CaseUnroutable
+from shared.events import (
+    CaseDispatched,
+    CaseExtensionDecided,
+    CaseExtensionRequested,
+    CaseProgressed,
+    CaseRejected,
+    CaseResolved,
+    CaseSignedFor,
+    CaseTransferred,
+    CaseUnroutable,
+)
 from shared.service import create_service_app
 
 
@@ -18,7 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Routes whistled cases to the responsible departments (派单), which sign "
         "for them (部门报到) and report them resolved (办结); owns departments, the category "
         "catalogue and the routing rules.",
-        routers=[api.catalogue_router, api.rules_router, api.assignments_router],
-        publishes=[CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved],
+        routers=api.ROUTERS,
+        publishes=[CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved, CaseRejected,
+                   CaseTransferred, CaseProgressed, CaseExtensionRequested,
+                   CaseExtensionDecided],
         consumers=consumers.register,
     )

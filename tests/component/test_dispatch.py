@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from services.dispatch.config import Settings
+from services.dispatch import demo as dispatch_demo
 from services.dispatch.demo import seed_demo
 from services.dispatch.main import create_app
 from shared import db, demo
@@ -32,6 +33,7 @@ from tests.helpers import (
 
 GRID = "YA/YA01/YA0101/YA0101-01"          # 桃园社区, 迎泽街道
 GRID_JINXIU = "YA/YA02/YA0201/YA0201-02"   # 锦绣社区, 锦园街道
+GRID_BEIGUAN = "YA/YA04/YA0401/YA0401-01"  # 北关社区: no liaison units in the demo
 _case_numbers = itertools.count(1)
 
 # Demo users (shared/demo.py USERS).
@@ -131,9 +133,13 @@ async def test_serves_the_demo_catalogue_departments_and_rules(app):
     c = app.client
     categories = await c.get("/categories")  # public: intake's sync and Open311 read it bare
     assert categories.status_code == 200, categories.text
-    assert categories.json() == [
-        {"code": c, "name": n, "parent_code": p} for c, n, p in sorted(demo.CATEGORIES)
-    ]
+    assert [(c["code"], c["name"], c["parent_code"]) for c in categories.json()] == sorted(
+        demo.CATEGORIES)
+    by_code = {c["code"]: c for c in categories.json()}
+    assert {"category_class": "event", "class_zh": "事件", "department_kind": "property",
+            "department_kind_zh": "物业企业"}.items() <= by_code["E0103"].items()
+    assert by_code["E0102"]["department_kind"] == "functional"  # inherited from E01
+    assert by_code["C0101"]["category_class"] == "component"
     for role in Role:  # every role may read the departments
         resp = await c.get("/departments", headers=bearer(role, department_id="cg"))
         assert resp.status_code == 200, (role, resp.text)
@@ -141,13 +147,13 @@ async def test_serves_the_demo_catalogue_departments_and_rules(app):
     # shared/demo.py's, and dispatch's own (a street office, a volunteer team)
     assert set(demo.DEPARTMENTS) <= {(d["id"], d["name"], d["kind"]) for d in departments}
     rules = (await c.get("/routing-rules", headers=COMMAND)).json()
-    demo_rules = {(r["category_code"], r["area_prefix"], r["department_id"]) for r in rules}
+    demo_rules = {(r["category_code"], r["area_prefix"], r["department_id"],
+                   tuple(r["co_department_ids"])) for r in rules}
     assert set(demo.ROUTING_RULES) <= demo_rules
     assert await app.val("SELECT count(*) FROM routing_rules") >= len(demo.ROUTING_RULES)
-    e0103 = (await c.get("/routing-rules", params={"category": "E0103"}, headers=ADMIN)).json()
-    assert [(r["area_prefix"], r["department_name"]) for r in e0103] == [
-        ("YA", "榆安区住房和城乡建设局"), ("YA/YA02/YA0201", "锦绣物业公司"),
-    ]
+    e0403 = (await c.get("/routing-rules", params={"category": "E0403"}, headers=ADMIN)).json()
+    assert [(r["area_prefix"], r["department_name"], r["co_department_names"])
+            for r in e0403] == [("YA", "榆安区生态环境分局", ["榆安区城市管理局"])]
     assert (await c.get("/routing-rules", headers=SUPERVISOR)).status_code == 200
     for who in (CG, TAOYUAN, YINGZE, WANGFANG):
         denied = await c.get("/routing-rules", headers=who)
@@ -236,16 +242,15 @@ async def test_whistle_creates_an_assignment_and_publishes_case_dispatched(app):
     assert [(x["role_label"], x["state_label"]) for x in mine] == [("主办", "已派单待报到")]
 
 
-async def test_property_company_rule_beats_the_district_rule(app):
+async def test_the_compounds_property_company_beats_the_district_rule(app):
     inside = whistled(category="E0103", area_path=GRID_JINXIU)
     outside = whistled(category="E0103", area_path="YA/YA02/YA0202/YA0202-01")
     await app.whistle(inside)
     await app.whistle(outside)
     (a,) = await app.assignments(inside.case_id)
     (b,) = await app.assignments(outside.case_id)
-    assert (a["department_id"], a["rule_id"]) == (
-        "wy-jx", await rule_id(app, "E0103", "YA/YA02/YA0201"))
-    assert "锦绣物业公司主办" in a["reason"]
+    assert (a["department_id"], a["rule_id"], a["basis"]) == ("wy-jx", None, "area_default")
+    assert "锦绣物业公司服务的区域（YA/YA02/YA0201），由其主办" in a["reason"]
     assert (b["department_id"], b["rule_id"]) == ("zj", await rule_id(app, "E0103", "YA"))
     assert [o["payload"]["department_id"] for o in await app.outbox(inside.case_id)] == ["wy-jx"]
 
@@ -277,16 +282,16 @@ async def test_the_same_whistle_twice_gives_one_assignment(app):
 
 
 async def test_unroutable_whistle_waits_for_manual_dispatch_in_its_area_until_named(app):
-    # A top-level category has no routing rule: nobody to dispatch to.
-    grid = "YA/YA01/YA0101/YA0101-05"
-    event = whistled(category="C01", area_path=grid, departments=["ghost"])
+    # 独居老人帮扶 in 北关社区: no rule, no volunteer team there, no liaison units.
+    grid = "YA/YA04/YA0401/YA0401-05"
+    event = whistled(category="E0501", area_path=grid, departments=["ghost"])
     await app.whistle(event)
     assert await app.assignments(event.case_id) == []
     (out,) = await app.outbox(event.case_id)
     assert out["type"] == "case.unroutable"
     assert out["actor"]["subject"] == "taoyuan"
     reason = out["payload"]["reason"]
-    assert reason.startswith(f"分类C01在{grid}范围内没有匹配的派单规则")
+    assert reason.startswith(f"分类E0501在{grid}范围内没有匹配的派单规则")
     assert "点名部门“ghost”不存在" in reason
 
     async def queued_for(headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -294,22 +299,23 @@ async def test_unroutable_whistle_waits_for_manual_dispatch_in_its_area_until_na
         assert resp.status_code == 200, resp.text
         return [w for w in resp.json() if w["case_id"] == str(event.case_id)]
 
-    mine = await queued_for(TAOYUAN)
+    beiguan = bearer(Role.COMMUNITY, "YA/YA04/YA0401")
+    mine = await queued_for(beiguan)
     assert [(w["case_no"], w["reason"], w["departments"]) for w in mine] == [
         (event.payload.case_no, reason, ["ghost"])]
-    for above in (YINGZE, COMMAND, SUPERVISOR, as_user("sup-yingze")):
+    for above in (bearer(Role.STREET, "YA/YA04"), COMMAND, SUPERVISOR):
         assert len(await queued_for(above)) == 1
-    for elsewhere in (JINXIU, DONGHU, bearer(Role.SUPERVISOR, "YA/YA03")):
+    for elsewhere in (TAOYUAN, YINGZE, JINXIU, DONGHU, as_user("sup-yingze")):
         assert await queued_for(elsewhere) == []
     for who in (WANGFANG, CG, ADMIN):
         denied = await app.client.get("/manual-dispatch", headers=who)
         assert (denied.status_code, denied.json()["error"]["code"]) == (403, "role_not_allowed")
 
     # The community whistles again, naming the department: dispatched, out of the queue.
-    named = whistled(event.case_id, category="C01", area_path=grid, departments=["cg"])
+    named = whistled(event.case_id, category="E0501", area_path=grid, departments=["mz"])
     await app.whistle(named)
-    assert [a["department_id"] for a in await app.assignments(event.case_id)] == ["cg"]
-    assert await queued_for(TAOYUAN) == []
+    assert [a["department_id"] for a in await app.assignments(event.case_id)] == ["mz"]
+    assert await queued_for(beiguan) == []
 
 
 # --- the department's side (报到, 办结) ----------------------------------------------------
@@ -401,14 +407,14 @@ async def test_sign_for_then_resolve_and_the_refusals_change_nothing(app):
 
 
 async def test_wrong_department_message_is_chinese_first_english_on_request(app):
-    event = whistled(category="E0301")
+    event = whistled(category="E0303")
     await app.whistle(event)
     (row,) = await app.assignments(event.case_id)
     path = f"/assignments/{row['id']}/sign-for"
     zh = await app.client.post(path, headers=CG)
     en = await app.client.post(path, headers={**CG, "Accept-Language": "en"})
-    assert zh.json()["error"]["message"] == "只能办理本部门的派单（本部门：cg，派单部门：sf）"
-    assert "(yours: cg, assigned: sf)" in en.json()["error"]["message"]
+    assert zh.json()["error"]["message"] == "只能办理本部门的派单（本部门：cg，派单部门：rs）"
+    assert "(yours: cg, assigned: rs)" in en.json()["error"]["message"]
     assert (await app.client.post(path, headers=SF)).status_code == 200
 
 
@@ -660,22 +666,68 @@ async def test_reject_reroutes_to_the_next_candidate_then_to_the_community(app):
          "invalid_state"),
     ])
 
-    # The last candidate rejects too: the community arbitrates (待人工派单), announced.
+    # 住建局 rejects too: the community's liaison units (包联) come next, in their order.
     resp = await app.client.post(f"/assignments/{second['id']}/reject",
                                  json={"reason": "属物业维修责任"}, headers=ZJ)
     assert resp.status_code == 200, resp.text
     rows = await app.assignments(event.case_id)
+    third = next(a for a in rows if a["state"] == "dispatched")
+    assert (third["department_id"], third["basis"], third["role"]) == ("gs", "liaison", "lead")
+    assert "YA/YA02/YA0201的包联单位（第1位）榆安供水公司主办" in third["reason"]
+    resp = await app.client.post(f"/assignments/{third['id']}/reject",
+                                 json={"reason": "非供水设施"}, headers=as_user("gs-duty"))
+    assert resp.status_code == 200, resp.text
+    fourth = next(a for a in await app.assignments(event.case_id) if a["state"] == "dispatched")
+    assert fourth["department_id"] == "tx"
+
+    # The last candidate rejects too: the community arbitrates (待人工派单), announced.
+    resp = await app.client.post(f"/assignments/{fourth['id']}/reject",
+                                 json={"reason": "非通信设施"}, headers=as_user("tx-duty"))
+    assert resp.status_code == 200, resp.text
+    rows = await app.assignments(event.case_id)
     assert sorted((a["department_id"], a["state"]) for a in rows) == [
-        ("wy-jx", "rejected"), ("zj", "rejected")]
+        ("gs", "rejected"), ("tx", "rejected"), ("wy-jx", "rejected"), ("zj", "rejected")]
     outs = await app.outbox(event.case_id)
-    assert [o["type"] for o in outs][3:] == ["case.rejected", "case.unroutable"]
-    reason = outs[4]["payload"]["reason"]
+    assert [o["type"] for o in outs][3:] == ["case.rejected", "case.dispatched",
+                                             "case.rejected", "case.dispatched",
+                                             "case.rejected", "case.unroutable"]
+    reason = outs[-1]["payload"]["reason"]
     assert "退单" in reason and "锦绣物业公司" in reason and "榆安区住房和城乡建设局" in reason
     assert "社区协调" in reason
-    assert outs[4]["actor"]["subject"] == "zj-duty"
+    assert outs[-1]["actor"]["subject"] == "tx-duty"
     queued = (await app.client.get("/manual-dispatch", headers=JINXIU,
                                    params={"limit": 200})).json()
     assert [w["reason"] for w in queued if w["case_id"] == str(event.case_id)] == [reason]
+
+    # The community arbitrates: it dispatches by hand, even to a department that rejected.
+    url = f"/manual-dispatch/{event.case_id}"
+    await _refused(app, event.case_id, [
+        (url, JINXIU, {"department_id": "ghost"}, 422, "unknown_department"),
+        (url, JINXIU, {"department_id": "zj", "co_department_ids": ["zj"]}, 422,
+         "invalid_dispatch"),
+        (url, JINXIU, {}, 422, "validation_error"),
+        (url, TAOYUAN, {"department_id": "zj"}, 403, "out_of_scope"),
+        (url, WY, {"department_id": "zj"}, 403, "role_not_allowed"),
+        (url, SUPERVISOR, {"department_id": "zj"}, 403, "role_not_allowed"),
+        (f"/manual-dispatch/{uuid.uuid4()}", JINXIU, {"department_id": "zj"}, 404,
+         "not_waiting"),
+    ])
+    resp = await app.client.post(url, headers=JINXIU, json={
+        "department_id": "zj", "co_department_ids": ["wy-jx"], "note": "协调会议定：住建局牵头"})
+    assert resp.status_code == 201, resp.text
+    made = resp.json()
+    assert [(m["department_id"], m["role"], m["basis"], m["basis_label"]) for m in made] == [
+        ("zj", "lead", "manual", "人工派单"), ("wy-jx", "co", "manual", "人工派单")]
+    assert "人工派单：锦绣社区书记指定榆安区住房和城乡建设局主办；协调会议定：住建局牵头" == \
+        made[0]["reason"]
+    outs = await app.outbox(event.case_id)
+    assert [o["type"] for o in outs][-2:] == ["case.dispatched", "case.dispatched"]
+    assert outs[-1]["actor"]["subject"] == "jinxiu"
+    queued = (await app.client.get("/manual-dispatch", headers=JINXIU,
+                                   params={"limit": 200})).json()
+    assert [w for w in queued if w["case_id"] == str(event.case_id)] == []
+    again = await app.client.post(url, headers=JINXIU, json={"department_id": "cg"})
+    assert (again.status_code, again.json()["error"]["code"]) == (404, "not_waiting")
 
 
 async def test_reject_only_before_sign_for(app):
@@ -808,7 +860,7 @@ async def test_a_co_handler_does_not_resolve_a_case_whose_lead_pushed_it_back(ap
     result alone must not resolve the case."""
     case_id = uuid.uuid4()
     await publish_event(app.bootstrap, new_event(
-        CaseWhistled(case_no="YA-J-2", area_path=GRID, category="E0101",
+        CaseWhistled(case_no="YA-J-2", area_path=GRID_BEIGUAN, category="E0101",
                      priority=Priority.NORMAL, grid_code="YA0101-01", description="联合处置",
                      location=Location(), departments=["cg", "zj"]),
         case_id=case_id, producer="intake",
@@ -859,10 +911,8 @@ async def test_the_demo_seed_gives_every_department_its_areas_and_duty_contacts(
     assert by_id["wy-jx"]["areas"] == ["YA/YA02/YA0201"] and by_id["wy-jx"]["kind_zh"] == "物业企业"
     assert by_id["gd"]["kind_zh"] == "驻区单位" and by_id["cg"]["kind_zh"] == "职能部门"
     for d in listed:
-        if d["id"] in {dept for dept, _, _ in demo.DEPARTMENTS} and d["id"] != "wy-jx":
-            assert d["areas"] == ["YA"], d
-        if d["id"] in by_id.keys() & ({dept for dept, _, _ in demo.DEPARTMENTS} | {"jd-yz",
-                                                                                   "zy-ty"}):
+        if d["id"] in {dept for dept, _, _ in demo.DEPARTMENTS}:
+            assert d["areas"] == dispatch_demo.AREAS.get(d["id"], ["YA"]), d
             assert 1 <= len(d["contacts"]) <= 2 and all(
                 c["name"] and c["phone"].startswith("0351-") for c in d["contacts"]), d
 
@@ -876,26 +926,26 @@ async def test_seeding_again_changes_no_department(app):
 
 async def test_an_admin_creates_then_updates_a_department(app):
     c = app.client
-    created = await c.put("/departments/yl", json=NEW_DEPT, headers=ADMIN)
+    created = await c.put("/departments/lh", json=NEW_DEPT, headers=ADMIN)
     assert created.status_code == 201, created.text
     assert created.json() == {
-        "id": "yl", "name": "榆安区园林绿化中心", "kind": "functional", "kind_zh": "职能部门",
+        "id": "lh", "name": "榆安区园林绿化中心", "kind": "functional", "kind_zh": "职能部门",
         "areas": ["YA/YA01", "YA/YA03"],
         "contacts": [{"name": "林志远", "phone": "0351-4110001", "role": "值班领导"},
                      {"name": "何秀英", "phone": "0351-4110002", "role": None}]}
-    assert (await c.get("/departments/yl", headers=CG)).json() == created.json()
+    assert (await c.get("/departments/lh", headers=CG)).json() == created.json()
     assert created.json() in (await c.get("/departments", headers=TAOYUAN)).json()
-    first = await department_row(app, "yl")
+    first = await department_row(app, "lh")
 
     update = {"name": "榆安区园林绿化服务中心", "kind": "co_building", "areas": ["YA"],
               "contacts": []}
-    updated = await c.put("/departments/yl", json=update, headers=ADMIN)
+    updated = await c.put("/departments/lh", json=update, headers=ADMIN)
     assert updated.status_code == 200, updated.text
-    assert updated.json() == {"id": "yl", "name": "榆安区园林绿化服务中心",
+    assert updated.json() == {"id": "lh", "name": "榆安区园林绿化服务中心",
                               "kind": "co_building", "kind_zh": "驻区单位", "areas": ["YA"],
                               "contacts": []}
-    assert (await c.get("/departments/yl", headers=SUPERVISOR)).json() == updated.json()
-    row = await department_row(app, "yl")
+    assert (await c.get("/departments/lh", headers=SUPERVISOR)).json() == updated.json()
+    row = await department_row(app, "lh")
     assert row["updated_at"] > first["updated_at"] and row["contacts"] == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -15,29 +16,43 @@ from services.dispatch.domain import (
     Department,
     DepartmentKind,
     Role,
+    LiaisonUnits,
+    Basis,
+    ExtensionState,
     RoutingRule,
+    check_rule,
     covers,
+    default_kind,
+    lineage,
     most_specific_rule,
     new_department,
+    request_extension,
     route,
 )
+from services.dispatch import demo as dispatch_demo
 from services.dispatch.handlers import require_reader
 from shared import demo
 from shared.auth import Forbidden, Principal
 from shared.auth import Role as AuthRole
 from shared.errors import Conflict, Invalid
 
-DEPARTMENTS = {d: Department(d, name, kind) for d, name, kind in demo.DEPARTMENTS}
-RULES = [RoutingRule(i, c, p, d) for i, (c, p, d) in enumerate(demo.ROUTING_RULES, start=1)]
+DEPARTMENTS = {d.id: d for d in dispatch_demo.departments()}
+RULES = [replace(r, id=i) for i, r in enumerate(dispatch_demo.rules(), start=1)]
+CATALOGUE = {c.code: c for c in dispatch_demo.categories()}
+LIAISON = [LiaisonUnits(area, units) for area, units in demo.LIAISON_UNITS]
 GRID_YA0101 = "YA/YA01/YA0101/YA0101-01"
 GRID_YA0201 = "YA/YA02/YA0201/YA0201-03"
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
 def decide(category: str, area_path: str, named: list[str] | None = None,
-           rules: list[RoutingRule] | None = None):
+           rules: list[RoutingRule] | None = None, **more):
+    """Route as the handlers do, with the demo catalogue, departments and liaison units."""
     return route(category=category, area_path=area_path, rules=RULES if rules is None else rules,
-                 named=named or [], departments=DEPARTMENTS)
+                 named=named or [], departments=DEPARTMENTS,
+                 lineage=lineage(category, CATALOGUE),
+                 default_kind=default_kind(category, CATALOGUE),
+                 liaison=more.pop("liaison", LIAISON), **more)
 
 
 # --- area matching ---------------------------------------------------------------------
@@ -87,12 +102,14 @@ def test_rule_routes_to_the_lead_department_with_a_reason_naming_the_rule():
     assert only.reason == f"规则#{rule.id}：分类E0101在YA范围内由榆安区城市管理局主办"
 
 
-def test_property_company_rule_beats_the_district_rule():
+def test_the_compounds_property_company_beats_the_district_rule():
     inside = decide("E0103", GRID_YA0201).routes[0]
     outside = decide("E0103", "YA/YA02/YA0202/YA0202-01").routes[0]
-    assert inside.department_id == "wy-jx"
-    assert "YA/YA02/YA0201范围内由锦绣物业公司主办" in inside.reason
-    assert outside.department_id == "zj"
+    assert (inside.department_id, inside.basis, inside.rule_id) == ("wy-jx", Basis.AREA_DEFAULT,
+                                                                    None)
+    assert inside.reason == ("分类E0103默认由物业企业负责：案件位于锦绣物业公司服务的区域"
+                             "（YA/YA02/YA0201），由其主办")
+    assert (outside.department_id, outside.basis) == ("zj", Basis.RULE)
 
 
 def test_only_rules_of_the_case_category_count():
@@ -125,7 +142,8 @@ def test_only_unknown_named_departments_fall_back_to_the_rules_keeping_the_note(
 
 @pytest.mark.parametrize(
     ("category", "area_path"),
-    [("E0101", "XB/XB01/XB0101/XB0101-01"), ("C01", GRID_YA0101), ("Z9999", GRID_YA0101)],
+    [("E0101", "XB/XB01/XB0101/XB0101-01"), ("E0501", "YA/YA04/YA0401/YA0401-01"),
+     ("Z9999", "YA/YA04/YA0401/YA0401-01")],
 )
 def test_no_rule_no_named_department_is_unroutable_with_a_reason(category, area_path):
     decision = decide(category, area_path, named=["ghost"])
@@ -255,8 +273,7 @@ def test_excluded_named_departments_are_dropped_with_a_note():
 
 
 def test_exclude_empty_changes_nothing():
-    assert route(category="E0103", area_path=GRID_YA0201, rules=RULES, named=[],
-                 departments=DEPARTMENTS, exclude=()) == decide("E0103", GRID_YA0201)
+    assert decide("E0103", GRID_YA0201, exclude=()) == decide("E0103", GRID_YA0201)
 
 
 # --- 退单, 转办, 办理进展 ---------------------------------------------------------------
@@ -381,3 +398,187 @@ def test_area_paths_and_phones_at_their_limits_are_accepted():
     d = new_department("A_b-1", "某单位", "volunteer", ["YA", "YA/YA01/YA0101-03", "a-B/9"],
                        [("李梅", "12345", None), ("王芳", "+" + "1" * 19, None)])
     assert d.areas == ("YA", "YA/YA01/YA0101-03", "a-B/9") and len(d.contacts) == 2
+
+
+# --- issue 5: categories, co-handlers, default kinds, liaison units, ambiguity ----------
+
+GRID_YA0401 = "YA/YA04/YA0401/YA0401-01"
+
+
+def test_the_demo_catalogue_has_about_thirty_categories_with_a_default_kind_each():
+    leaves = [c for c in CATALOGUE.values() if c.parent_code]
+    assert len(leaves) >= 30
+    assert all(default_kind(c.code, CATALOGUE) for c in leaves)
+    assert lineage("E0103", CATALOGUE) == ("E01", "E0103")
+    assert default_kind("E0103", CATALOGUE) == "property"   # own setting
+    assert default_kind("E0102", CATALOGUE) == "functional"  # inherited from E01
+    assert lineage("nope", CATALOGUE) == ("nope",) and default_kind("nope", CATALOGUE) is None
+
+
+def test_a_rule_brings_its_co_handlers():
+    d = decide("E0403", GRID_YA0101)
+    assert [(r.department_id, r.role, r.basis) for r in d.routes] == [
+        ("hb", Role.LEAD, Basis.RULE), ("cg", Role.CO, Basis.RULE)]
+    assert d.routes[0].rule_id == d.routes[1].rule_id is not None
+    assert "榆安区城市管理局协办（榆安区生态环境分局主办）" in d.routes[1].reason
+
+
+def test_a_rule_for_a_whole_major_class_routes_its_minor_classes():
+    (only,) = decide("C0202", GRID_YA0101).routes
+    assert only.department_id == "jt" and "（大类C02）" in only.reason
+
+
+def test_a_minor_class_rule_beats_its_major_class_rule_at_the_same_area():
+    d = decide("C0204", GRID_YA0101)  # C02 → jt, C0204 → cg (+ jt)
+    assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD),
+                                                            ("jt", Role.CO)]
+
+
+def test_a_deeper_rule_beats_the_default_kind_and_the_default_kind_a_wider_rule():
+    rules = [*RULES, RoutingRule(99, "E0103", "YA/YA02/YA0201/YA0201-03", "cg")]
+    assert decide("E0103", GRID_YA0201, rules=rules).routes[0].department_id == "cg"
+    assert decide("E0103", "YA/YA02/YA0201/YA0201-04",
+                  rules=rules).routes[0].department_id == "wy-jx"
+
+
+def test_a_rule_at_the_same_area_as_the_default_kind_wins():
+    rules = [*RULES, RoutingRule(99, "E0301", "YA/YA01", "sf")]
+    assert decide("E0301", GRID_YA0101).routes[0].department_id == "jd-yz"  # 街道办事处
+    assert decide("E0301", GRID_YA0101, rules=rules).routes[0].department_id == "sf"
+
+
+def test_two_departments_of_the_default_kind_at_the_same_area_choose_neither():
+    two = {**DEPARTMENTS, "wy-x": Department("wy-x", "另一物业", "property",
+                                             ("YA/YA02/YA0201",))}
+    d = route(category="E0203", area_path=GRID_YA0201, rules=RULES, named=[],
+              departments=two, lineage=("E02", "E0203"), default_kind="property",
+              liaison=LIAISON)
+    assert d.routes[0].basis is Basis.LIAISON
+    assert "该区域有多个物业企业（wy-jx、wy-x）" in d.reason
+
+
+def test_liaison_units_are_the_fallback_in_their_order():
+    first = decide("E0203", "YA/YA01/YA0101/YA0101-02")  # no property company in 桃园
+    assert [(r.department_id, r.basis) for r in first.routes] == [("gd", Basis.LIAISON)]
+    assert "YA/YA01/YA0101的包联单位（第1位）榆安供电公司主办" in first.reason
+    second = decide("E0203", "YA/YA01/YA0101/YA0101-02", exclude={"gd"})
+    assert second.routes[0].department_id == "rs"
+    assert not decide("E0203", "YA/YA01/YA0101/YA0101-02", exclude={"gd", "rs"}).routable
+
+
+def test_a_community_without_rule_default_or_liaison_units_is_unroutable():
+    assert not decide("E0501", GRID_YA0401).routable       # no volunteer team in 北关
+    assert decide("E0501", GRID_YA0101).routes[0].department_id == "zy-ty"
+
+
+def test_busy_departments_are_passed_over_like_rejected_ones_and_drop_as_co_handlers():
+    d = decide("E0403", GRID_YA0101, busy={"hb"})
+    assert d.routes[0].department_id != "hb"
+    d = decide("E0403", GRID_YA0101, busy={"cg"})
+    assert [r.department_id for r in d.routes] == ["hb"]
+    d = decide("E0101", GRID_YA0101, named=["cg", "zj"], busy={"cg"})
+    assert [(r.department_id, r.role) for r in d.routes] == [("zj", Role.LEAD)]
+
+
+def _lineage(code: str) -> tuple[str, ...]:
+    return lineage(code, CATALOGUE)
+
+
+def test_saving_a_rule_that_repeats_one_is_refused_naming_it():
+    with pytest.raises(Conflict) as e:
+        check_rule(RoutingRule(0, "E0101", "YA", "zj"), RULES, _lineage)
+    assert e.value.code == "rule_exists" and "规则#" in e.value.zh
+
+
+@pytest.mark.parametrize(("new", "existing"), [
+    # A deeper area with a wider category against a narrower category with a wider area.
+    (RoutingRule(0, "C02", "YA/YA01", "cg"), RoutingRule(7, "C0204", "YA", "jt")),
+    (RoutingRule(0, "C0204", "YA", "jt"), RoutingRule(7, "C02", "YA/YA01", "cg")),
+])
+def test_an_ambiguous_rule_is_refused_naming_the_other_rule(new, existing):
+    with pytest.raises(Conflict) as e:
+        check_rule(new, [existing], _lineage)
+    assert e.value.code == "ambiguous_rule" and "规则#7" in e.value.zh
+    assert "歧义" in e.value.zh and "C0204" in e.value.zh and "YA/YA01" in e.value.zh
+
+
+@pytest.mark.parametrize("new", [
+    RoutingRule(0, "C0204", "YA/YA01", "cg"),   # more specific on both: fine
+    RoutingRule(0, "C0204", "YA/YA02/YA0201", "cg"),  # deeper still: fine
+    RoutingRule(0, "C0201", "YA/YA01", "cg"),   # a sibling category: never the same case
+    RoutingRule(0, "E01", "YA/YA01", "cg"),     # another class altogether
+])
+def test_rules_that_never_tie_are_accepted(new):
+    check_rule(new, [RoutingRule(7, "C0204", "YA", "jt"), RoutingRule(8, "C02", "YA", "jt")],
+               _lineage)
+
+
+def test_a_rule_whose_lead_also_co_handles_or_with_a_repeated_co_handler_is_invalid():
+    for rule in (RoutingRule(0, "E0101", "YA/YA01", "cg", ("cg",)),
+                 RoutingRule(0, "E0101", "YA/YA01", "cg", ("zj", "zj"))):
+        with pytest.raises(Invalid):
+            check_rule(rule, [], _lineage)
+
+
+def test_every_demo_rule_passes_the_ambiguity_check():
+    for rule in RULES:
+        check_rule(rule, RULES, _lineage)
+
+
+# --- 延期: extension requests -------------------------------------------------------------
+
+
+def _request(a=None, days=3, reason="需协调施工队", pending=False):
+    a = a or dispatched().sign_for(T0)
+    return request_extension(a, days, reason, pending=pending, request_id=uuid4(), by="cg-duty",
+                             now=T0)
+
+
+def test_an_extension_is_asked_for_while_handling_and_approved_with_fewer_days():
+    e = _request()
+    assert (e.state, e.days, e.reason, e.requested_by) == (ExtensionState.PENDING, 3,
+                                                           "需协调施工队", "cg-duty")
+    ok = e.approve(2, " 同意 ", "supervisor", T0 + timedelta(hours=1))
+    assert (ok.state, ok.granted_days, ok.comment, ok.decided_by) == (
+        ExtensionState.APPROVED, 2, "同意", "supervisor")
+    assert e.approve(None, None, "s", T0).granted_days == 3
+
+
+def test_an_extension_refused_needs_a_comment_and_a_decision_is_final():
+    e = _request()
+    with pytest.raises(Invalid) as err:
+        e.refuse("  ", "supervisor", T0)
+    assert err.value.code == "comment_required"
+    no = e.refuse("理由不充分", "supervisor", T0)
+    assert (no.state, no.granted_days) == (ExtensionState.REFUSED, 0)
+    for act in (lambda: no.approve(None, None, "s", T0), lambda: no.refuse("x", "s", T0)):
+        with pytest.raises(Conflict) as err:
+            act()
+        assert err.value.code == "extension_decided"
+
+
+@pytest.mark.parametrize(("kwargs", "error", "code"), [
+    ({"a": dispatched()}, Conflict, "invalid_state"),          # before 报到
+    ({"days": 0}, Invalid, "invalid_extension"),
+    ({"days": 31}, Invalid, "invalid_extension"),
+    ({"reason": "  "}, Invalid, "reason_required"),
+    ({"pending": True}, Conflict, "extension_pending"),
+])
+def test_bad_extension_requests(kwargs, error, code):
+    with pytest.raises(error) as err:
+        _request(**kwargs)
+    assert err.value.code == code
+
+
+def test_approving_more_days_than_asked_is_invalid():
+    with pytest.raises(Invalid):
+        _request(days=2).approve(3, None, "s", T0)
+
+
+def test_a_result_cites_at_most_nine_distinct_photos():
+    signed = dispatched().sign_for(T0)
+    p = uuid4()
+    assert signed.resolve("已办", T0, (p, p)).photo_ids == (p,)
+    with pytest.raises(Invalid) as err:
+        signed.resolve("已办", T0, tuple(uuid4() for _ in range(10)))
+    assert err.value.code == "too_many_photos"

@@ -1,0 +1,54 @@
+"""Dispatch's rules: departments, the category catalogue, routing (派单), the assignment's
+state machine (报到 → 办结, 退单, 转办) and extension requests (延期). Standard library only;
+no I/O, no clock (``now`` is passed in)."""
+
+from services.dispatch.domain.assignment import (
+    ROLE_ZH,
+    STATE_ZH,
+    Assignment,
+    AssignmentState,
+    Role,
+)
+from services.dispatch.domain.catalogue import (
+    CLASS_ZH,
+    Category,
+    CategoryClass,
+    default_kind,
+    lineage,
+)
+from services.dispatch.domain.departments import (
+    KIND_ZH,
+    Contact,
+    Department,
+    DepartmentKind,
+    new_department,
+)
+from services.dispatch.domain.extensions import (
+    EXTENSION_STATE_ZH,
+    MAX_EXTENSION_DAYS,
+    ExtensionRequest,
+    ExtensionState,
+    request_extension,
+)
+from services.dispatch.domain.routing import (
+    BASIS_ZH,
+    Basis,
+    Decision,
+    LiaisonUnits,
+    Route,
+    RoutingRule,
+    check_rule,
+    covers,
+    depth,
+    most_specific_rule,
+    route,
+)
+
+__all__ = [
+    "BASIS_ZH", "CLASS_ZH", "EXTENSION_STATE_ZH", "KIND_ZH", "MAX_EXTENSION_DAYS", "ROLE_ZH",
+    "STATE_ZH", "Assignment", "AssignmentState", "Basis", "Category", "CategoryClass",
+    "Contact", "Decision", "Department", "DepartmentKind", "ExtensionRequest",
+    "ExtensionState", "LiaisonUnits", "Role", "Route", "RoutingRule", "check_rule", "covers",
+    "default_kind", "depth", "lineage", "most_specific_rule", "new_department",
+    "request_extension", "route",
+]

@@ -1,0 +1,239 @@
+"""Assignments (one department's part in one case), their progress notes, the inbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.dispatch.domain import Assignment, AssignmentState, Role
+from services.dispatch.repository.scope import _in_areas, area_scope
+
+
+_ASSIGNMENT_COLUMNS = (
+    "a.id, a.case_id, a.case_no, a.department_id, d.name AS department_name, a.role, a.state,"
+    " a.rule_id, a.reason, a.area_path, a.category, a.priority, a.description, a.note,"
+    " a.result, a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at,"
+    " a.exit_reason, a.exited_at, a.transferred_to, a.basis, a.photo_ids"
+)
+
+
+def _assignment(r: asyncpg.Record) -> Assignment:
+    data = dict(r)
+    data["role"] = Role(data["role"])
+    data["state"] = AssignmentState(data["state"])
+    data["photo_ids"] = tuple(data["photo_ids"])
+    return Assignment(**data)
+
+
+async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
+    """Insert unless the case is already open at that department; True when inserted."""
+    return bool(await conn.fetchval(
+        "INSERT INTO assignments (id, case_id, case_no, department_id, role, state, rule_id,"
+        " reason, area_path, category, priority, description, note, result, dispatched_at,"
+        " signed_for_at, resolved_at, updated_at, basis) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+        " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        " ON CONFLICT (case_id, department_id) WHERE state IN ('dispatched', 'signed_for')"
+        " DO NOTHING RETURNING true",
+        a.id, a.case_id, a.case_no, a.department_id, a.role.value, a.state.value, a.rule_id,
+        a.reason, a.area_path, a.category, a.priority, a.description, a.note, a.result,
+        a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at, a.basis,
+    ))
+
+
+async def latest_resolved(
+    conn: asyncpg.Connection, case_id: UUID, department_id: str
+) -> Assignment | None:
+    """The department's most recent resolved assignment of the case (the one a rework redoes)."""
+    row = await conn.fetchrow(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id"
+        " WHERE a.case_id = $1 AND a.department_id = $2 AND a.state = 'resolved'"
+        " ORDER BY a.resolved_at DESC LIMIT 1 FOR UPDATE OF a",
+        case_id, department_id,
+    )
+    return _assignment(row) if row else None
+
+
+async def resolved_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'resolved'"
+        " ORDER BY department_id", case_id,
+    )
+    return [r["department_id"] for r in rows]
+
+
+async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> None:
+    await conn.execute(
+        "SELECT id FROM assignments WHERE case_id = $1 ORDER BY id FOR UPDATE", case_id
+    )
+
+
+async def work_left(conn: asyncpg.Connection, case_id: UUID) -> bool:
+    """Something of the case is still to do: an open assignment, or the case waits for
+    manual dispatch (e.g. its lead pushed it back and no candidate was left)."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM assignments WHERE case_id = $1"
+        "               AND state IN ('dispatched', 'signed_for'))"
+        " OR EXISTS (SELECT 1 FROM manual_dispatch WHERE case_id = $1 AND cleared_at IS NULL)",
+        case_id,
+    ))
+
+
+async def mark_rework(conn: asyncpg.Connection, assignment_id: UUID, rework_of: UUID) -> None:
+    await conn.execute("UPDATE assignments SET rework_of = $2 WHERE id = $1",
+                       assignment_id, rework_of)
+
+
+async def get_assignment(
+    conn: asyncpg.Connection, assignment_id: UUID, *, lock: bool = False
+) -> Assignment | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id WHERE a.id = $1"
+        + (" FOR UPDATE OF a" if lock else ""),
+        assignment_id,
+    )
+    return _assignment(row) if row else None
+
+
+async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
+    """Write back what the state machine may change."""
+    await conn.execute(
+        "UPDATE assignments SET state = $2, result = $3, signed_for_at = $4, resolved_at = $5,"
+        " updated_at = $6, exit_reason = $7, exited_at = $8, transferred_to = $9,"
+        " photo_ids = $10 WHERE id = $1",
+        a.id, a.state.value, a.result, a.signed_for_at, a.resolved_at, a.updated_at,
+        a.exit_reason, a.exited_at, a.transferred_to, list(a.photo_ids),
+    )
+
+
+async def rejected_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+    """Departments that pushed the case back (退单): never chosen again when re-routing."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'rejected'"
+        " ORDER BY department_id", case_id,
+    )
+    return [r["department_id"] for r in rows]
+
+
+async def has_open_assignment(conn: asyncpg.Connection, case_id: UUID, department_id: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT true FROM assignments WHERE case_id = $1 AND department_id = $2"
+        " AND state IN ('dispatched', 'signed_for')", case_id, department_id,
+    ))
+
+
+@dataclass(frozen=True)
+class Note:
+    """A progress note (办理进展) of an assignment."""
+
+    id: int
+    note: str
+    actor_subject: str
+    actor_name: str | None
+    created_at: datetime
+
+
+async def add_note(conn: asyncpg.Connection, assignment_id: UUID, note: str, actor_subject: str,
+                   actor_name: str | None, at: datetime) -> Note:
+    row = await conn.fetchrow(
+        "INSERT INTO assignment_notes (assignment_id, note, actor_subject, actor_name, created_at)"
+        " VALUES ($1, $2, $3, $4, $5) RETURNING id, note, actor_subject, actor_name, created_at",
+        assignment_id, note, actor_subject, actor_name, at,
+    )
+    return Note(**dict(row))
+
+
+async def list_notes(conn: asyncpg.Connection, assignment_id: UUID) -> list[Note]:
+    """Oldest first (newest last)."""
+    rows = await conn.fetch(
+        "SELECT id, note, actor_subject, actor_name, created_at FROM assignment_notes"
+        " WHERE assignment_id = $1 ORDER BY created_at, id", assignment_id,
+    )
+    return [Note(**dict(r)) for r in rows]
+
+
+# Inbox orders. dispatch does not own the clocks (tracking does), and the sign-for deadline is
+# one fixed period after dispatch, so "deadline" is dispatched_at, the earliest (most urgent)
+# first; "priority" is urgent → normal → minor, then the earliest dispatched first.
+INBOX_ORDER = {
+    "dispatched_at": "a.dispatched_at DESC, a.id",
+    "deadline": "a.dispatched_at ASC, a.id",
+    "priority": ("CASE a.priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
+                 " a.dispatched_at ASC, a.id"),
+}
+
+
+async def list_assignments(
+    conn: asyncpg.Connection, department_id: str, state: str | None,
+    areas: tuple[str, ...] | None, limit: int, offset: int,
+    priority: str | None = None, sort: str = "dispatched_at",
+) -> list[Assignment]:
+    """A department's assignments; with ``areas``, only those inside one of the subtrees.
+    ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL)."""
+    order = INBOX_ORDER[sort]
+    rows = await conn.fetch(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id"
+        " WHERE a.department_id = $1 AND ($2::text IS NULL OR a.state = $2)"
+        f" AND {_in_areas('a.area_path', 5, 6)} AND ($7::text IS NULL OR a.priority = $7)"
+        f" ORDER BY {order} LIMIT $3 OFFSET $4",
+        department_id, state, limit, offset, *area_scope(areas), priority,
+    )
+    return [_assignment(r) for r in rows]
+
+
+async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str, Role]:
+    """Departments with an open assignment of the case, and their role in it."""
+    rows = await conn.fetch(
+        "SELECT department_id, role FROM assignments WHERE case_id = $1"
+        " AND state IN ('dispatched', 'signed_for') ORDER BY department_id", case_id)
+    return {r["department_id"]: Role(r["role"]) for r in rows}
+
+
+async def resolved_lead(conn: asyncpg.Connection, case_id: UUID) -> Assignment | None:
+    """The lead's latest resolved assignment of the case, if the lead has resolved it."""
+    row = await conn.fetchrow(
+        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
+        " JOIN departments d ON d.id = a.department_id"
+        " WHERE a.case_id = $1 AND a.role = 'lead' AND a.state = 'resolved'"
+        " ORDER BY a.resolved_at DESC LIMIT 1", case_id)
+    return _assignment(row) if row else None
+
+
+# --- the whistle's named departments, the departments' photos ---------------------------
+
+
+async def remember_whistle(conn: asyncpg.Connection, case_id: UUID, departments: list[str],
+                           at: datetime) -> None:
+    """The latest whistle wins (a re-whistle at a higher level names departments anew)."""
+    await conn.execute(
+        "INSERT INTO case_whistles (case_id, departments, whistled_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (case_id) DO UPDATE SET departments = EXCLUDED.departments,"
+        " whistled_at = EXCLUDED.whistled_at WHERE case_whistles.whistled_at <= $3",
+        case_id, departments, at)
+
+
+async def named_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+    found = await conn.fetchval("SELECT departments FROM case_whistles WHERE case_id = $1",
+                                case_id)
+    return list(found or [])
+
+
+async def add_photo(conn: asyncpg.Connection, photo_id: UUID, case_id: UUID, kind: str,
+                    department_id: str | None, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO case_photos (photo_id, case_id, kind, department_id, added_at)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (photo_id) DO NOTHING",
+        photo_id, case_id, kind, department_id, at)
+
+
+async def department_after_photos(conn: asyncpg.Connection, case_id: UUID,
+                                  department_id: str) -> set[UUID]:
+    rows = await conn.fetch(
+        "SELECT photo_id FROM case_photos WHERE case_id = $1 AND department_id = $2"
+        " AND kind = 'after'", case_id, department_id)
+    return {r["photo_id"] for r in rows}
