@@ -242,6 +242,32 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         each((Role.DEPARTMENT,), SCOPED)),
     ("dispatch", "GET", "/manual-dispatch"): Case(
         fixed("/manual-dispatch"), each((*AREA, Role.SUPERVISOR), FILTERED)),
+    # The case is not waiting: 404 for every allowed caller (the area check needs the
+    # waiting row; tests/component/test_dispatch.py checks it on a waiting case).
+    ("dispatch", "POST", "/manual-dispatch/{case_id}"): Case(
+        fixed("/manual-dispatch/{case_id}", json={"department_id": "zj"}), each(AREA, ANY)),
+    ("dispatch", "DELETE", "/routing-rules/{rule_id}"): Case(
+        fixed("/routing-rules/999999"), each((Role.ADMIN,), ANY)),
+    ("dispatch", "GET", "/liaison-units"): Case(
+        fixed("/liaison-units"), each((Role.ADMIN, Role.DISTRICT, Role.SUPERVISOR), ANY)),
+    ("dispatch", "PUT", "/liaison-units/{area_prefix:path}"): Case(
+        fixed("/liaison-units/YA/YA04/YA0404", json={"department_ids": ["gd"]}),
+        each((Role.ADMIN,), ANY)),
+    # 延期: the assignment is not signed for, so the inside department meets 409.
+    ("dispatch", "POST", "/assignments/{assignment_id}/extensions"): Case(
+        fixed("/assignments/{assignment_id}/extensions", json={"days": 2, "reason": "待材料"}),
+        each((Role.DEPARTMENT,), SCOPED)),
+    ("dispatch", "GET", "/extension-requests"): Case(
+        fixed("/extension-requests"), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), FILTERED)),
+    ("dispatch", "GET", "/extension-requests/{request_id}"): Case(
+        fixed("/extension-requests/{extension_id}"),
+        each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("dispatch", "POST", "/extension-requests/{request_id}/approve"): Case(
+        fixed("/extension-requests/{extension_id}/approve", json={}),
+        each((Role.SUPERVISOR,), SCOPED)),
+    ("dispatch", "POST", "/extension-requests/{request_id}/refuse"): Case(
+        fixed("/extension-requests/{extension_id}/refuse", json={"comment": "材料不全"}),
+        each((Role.SUPERVISOR,), SCOPED)),
     # tracking
     ("tracking", "GET", "/cases/{case_id}/timeline"): Case(
         fixed("/cases/{case_id}/timeline"),
@@ -337,7 +363,7 @@ async def system(pg_server, kafka_server):
 @pytest.fixture(scope="module")
 async def ctx(system) -> dict:
     """One case through the loop up to the department, and the ids the routes need."""
-    _, c, _ = system
+    _, c, dsns = system
     community = bearer(Role.COMMUNITY, "YA/YA01/YA0101", subject="taoyuan")
     admin = bearer(Role.ADMIN)
     case = (await c["intake"].post("/cases", json=REPORT, headers=community)).json()
@@ -377,8 +403,21 @@ async def ctx(system) -> dict:
                       "area_path": "YA/YA01/YA0101"}
     assert (await c["notify"].post("/recipients", json=community_desk,
                                    headers=admin)).status_code == 201
+    # An extension request of cg's assignment, written as dispatch would (the assignment is
+    # not signed for, so none can be asked for over HTTP without moving it on).
+    conn = await asyncpg.connect(dsns["dispatch"])
+    try:
+        extension_id = uuid.uuid4()
+        await conn.execute(
+            "INSERT INTO extension_requests (id, assignment_id, case_id, department_id, days,"
+            " reason, state, requested_by, requested_at) VALUES ($1, $2, $3, 'cg', 3,"
+            " '需协调施工队', 'pending', 'cg-duty', now())",
+            extension_id, uuid.UUID(a["id"]), uuid.UUID(case["id"]))
+    finally:
+        await conn.close()
     return {
         "case_id": case["id"], "other_case_id": other["id"], "assignment_id": a["id"],
+        "extension_id": str(extension_id),
         "photo_id": photo["id"],
         "message_id": msg["id"], "delivery_id": deliveries[0]["id"],
         "inbox_for": {Role.DEPARTMENT: "duty-cg", Role.COMMUNITY: "desk-taoyuan",

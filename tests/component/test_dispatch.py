@@ -415,7 +415,7 @@ async def test_wrong_department_message_is_chinese_first_english_on_request(app)
     en = await app.client.post(path, headers={**CG, "Accept-Language": "en"})
     assert zh.json()["error"]["message"] == "只能办理本部门的派单（本部门：cg，派单部门：rs）"
     assert "(yours: cg, assigned: rs)" in en.json()["error"]["message"]
-    assert (await app.client.post(path, headers=SF)).status_code == 200
+    assert (await app.client.post(path, headers=as_user("rs-duty"))).status_code == 200
 
 
 # --- reading assignments -------------------------------------------------------------------
