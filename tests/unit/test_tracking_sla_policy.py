@@ -238,7 +238,9 @@ def test_lineage_uses_the_catalogue_and_else_the_code_convention():
         ("C0101", "urgent", "C01"),
         ("C0101", "minor", DEFAULT),
         ("E0301", "normal", "E03"),
-        ("E0105", "normal", "E01"),    # a 小类 the catalogue will add: its 大类 already has rules
+        ("E0199", "normal", "E01"),    # a 小类 the catalogue may add: its 大类 already has rules
+        ("C0501", "urgent", "C0501"),  # 电梯故障
+        ("C0502", "urgent", "C05"),
         ("Z0101", "normal", DEFAULT),  # an unknown class altogether
     ],
 )
@@ -292,6 +294,7 @@ def test_demo_policy_figures():
     assert (minor.sign_for, minor.resolve) == (working_days(1), working_days(10))
     assert normal.on_site is None and urgent.warning_ratio == 0.8
     assert version.rules[("E0201", "urgent")].sign_for == minutes(10)  # 消防隐患
+    assert version.rules[("C0501", "urgent")].on_site == minutes(30)   # 电梯困人
 
 
 def test_policy_modules_are_pure():

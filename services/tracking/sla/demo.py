@@ -111,10 +111,19 @@ VERSION_1: dict[str, Any] = {
                                  ratio=0.7)},
         "E03": {"normal": normal(resolve="10 working_days"),              # 矛盾纠纷: mediation
                 "minor": minor(resolve="15 working_days")},
+        "C03": {"normal": normal(resolve="2 working_days")},              # 市容环境设施
+        "C04": {"urgent": urgent(on_site="1 hours")},                     # 园林绿化: 倒伏
+        "C05": {"urgent": urgent(on_site="1 hours", resolve="12 hours"),  # 房屋及小区设施
+                "normal": normal(resolve="3 working_days")},
         "E04": {"normal": normal(sign_for="1 working_hours", resolve="1 working_day")},  # 街面秩序
+        "E05": {"normal": normal(sign_for="1 working_hours", resolve="3 working_days")},  # 民生服务
         # 小类
         "C0102": {"urgent": urgent(on_site="30 minutes", resolve="12 hours")},  # 井盖缺失
         "C0103": {"normal": normal(resolve="2 working_days")},                  # 供水管道漏水
+        "C0104": {"urgent": urgent(sign_for="10 minutes", on_site="30 minutes",  # 燃气管道隐患
+                                   resolve="12 hours", ratio=0.7)},
+        "C0501": {"urgent": urgent(sign_for="15 minutes", on_site="30 minutes",  # 电梯故障 (困人)
+                                   resolve="12 hours")},
         "E0201": {"urgent": urgent(sign_for="10 minutes", on_site="30 minutes",  # 消防隐患
                                    resolve="12 hours", ratio=0.7),
                   "normal": normal(sign_for="1 working_hours", resolve="1 working_day",
