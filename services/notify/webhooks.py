@@ -2,23 +2,21 @@
 sends each one concurrently, so a slow or dead endpoint holds one slot, never the others.
 
 Each POST is signed the Standard Webhooks way (``webhook-id``, ``webhook-timestamp``,
-``webhook-signature``) with the recipient's secret, and has its own total timeout. A claim
-tries a few times in line (tenacity, short jittered pauses) when the failure looks
-transient; then the delivery is rescheduled with capped exponential backoff and, after the
-last scheduled attempt, parked as 'dead' (kept, replayable). Every replica may run one.
+``webhook-signature``) with the recipient's secret, and has its own total timeout (both
+done by the webhook channel, ``services.notify.channels.webhook``). A claim tries a few
+times in line (tenacity, short jittered pauses) when the failure looks transient; then the
+delivery is rescheduled with capped exponential backoff and, after the last scheduled
+attempt, parked as 'dead' (kept, replayable). Every replica may run one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import math
 from datetime import UTC, datetime
 
 import httpx
 import structlog
-from standardwebhooks import Webhook
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -28,13 +26,13 @@ from tenacity import (
 )
 
 from services.notify import domain, handlers
+from services.notify.channels import webhook as webhook_channel
 from services.notify.config import Settings
 from services.notify.repository import ClaimedWebhook
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.service import Runtime
 
 log = structlog.get_logger()
-USER_AGENT = "Whistle-Notify/0.1 (+standard-webhooks)"
 
 
 class DeliveryFailed(Exception):
@@ -47,17 +45,8 @@ class DeliveryFailed(Exception):
 
 def signed_request(claim: ClaimedWebhook, now: datetime) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt; signed if the recipient has a secret."""
-    body = json.dumps(claim.payload, ensure_ascii=False, separators=(",", ":"))
     msg_id = domain.webhook_message_id(str(claim.event_id), claim.recipient_id)
-    headers = {
-        "content-type": "application/json; charset=utf-8",
-        "user-agent": USER_AGENT,
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(math.floor(now.timestamp())),
-    }
-    if claim.webhook_secret:
-        headers["webhook-signature"] = Webhook(claim.webhook_secret).sign(msg_id, now, body)
-    return body.encode(), headers
+    return webhook_channel.signed_request(msg_id, claim.payload, now, claim.webhook_secret)
 
 
 class WebhookWorker:
@@ -168,19 +157,11 @@ class WebhookWorker:
         except Exception as exc:  # e.g. a stored secret that cannot be decoded
             raise DeliveryFailed(f"cannot sign: {type(exc).__name__}: {exc}",
                                  transient=False) from exc
-        timeout = self._s.webhook_timeout_seconds
-        try:
-            async with asyncio.timeout(timeout):
-                resp = await self._client.post(url, content=body, headers=headers)
-        except (httpx.TransportError, TimeoutError) as exc:
-            detail = str(exc) or f"no response within {timeout:g}s"
-            raise DeliveryFailed(f"{type(exc).__name__}: {detail}"[:500], transient=True) from exc
-        if domain.is_success(resp.status_code):
-            return
-        raise DeliveryFailed(
-            f"HTTP {resp.status_code}: {resp.text[:300]}",
-            transient=domain.is_transient(resp.status_code), gone=resp.status_code == 410,
+        result = await webhook_channel.post_signed(
+            self._client, url, body, headers, self._s.webhook_timeout_seconds
         )
+        if not result.ok:
+            raise DeliveryFailed(result.detail, transient=result.transient, gone=result.gone)
 
     async def _record(self, write) -> None:
         """Write the outcome, retrying briefly if the database blinks (else the lease

@@ -1,0 +1,191 @@
+"""The one small interface every channel implements, and what flows through it.
+
+A channel turns a :class:`Message` into one delivery attempt on one medium (a signed
+webhook, a chat robot, an SMTP server, an SMS gateway):
+
+- ``validate_settings(raw)`` checks a recipient's settings for this channel (a dict, as
+  stored or received over HTTP) and returns a typed, frozen settings object; anything wrong
+  raises :class:`InvalidSetting` (a ``shared.errors.Invalid``) naming the field, with the
+  message in Simplified Chinese first and English second;
+- ``send(message, settings, ctx)`` makes ONE attempt and returns a :class:`DeliveryResult`
+  that says whether it was delivered and, if not, whether trying again may help
+  (``transient``: timeouts, connection errors, HTTP 5xx/429, a vendor's rate limit) or not
+  (``permanent``: other 4xx, a wrong key, secret or signature, a refused address). It does
+  not retry, sleep or raise for the endpoint's failures: retries, backoff and fallback are
+  the caller's (tenacity at the I/O edge, the delivery log). The caller bounds each attempt
+  with :func:`send_bounded`, so a hanging endpoint costs one timeout and never blocks other
+  sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+import httpx
+import structlog
+
+from shared.errors import Invalid
+
+log = structlog.get_logger()
+
+USER_AGENT = "Whistle-Notify/0.1"
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    TRANSIENT = "transient"  # may succeed later: retry with backoff
+    PERMANENT = "permanent"  # will not succeed as configured: stop, keep, tell someone
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """The outcome of one attempt. ``code`` is short and stable enough for metrics and the
+    delivery log (``HTTP 503``, ``errcode 45009``, ``smtp 550``, ``timeout``); ``detail`` is
+    the vendor's answer or the error, cut to a few hundred characters."""
+
+    outcome: Outcome
+    code: str = ""
+    detail: str = ""
+    rate_limited: bool = False       # the vendor said "too fast" (a digest may help)
+    retry_after: float | None = None  # seconds, when the endpoint said so
+    gone: bool = False               # the endpoint no longer exists (410, robot deleted)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SENT
+
+    @property
+    def transient(self) -> bool:
+        return self.outcome is Outcome.TRANSIENT
+
+    @classmethod
+    def sent(cls, code: str = "ok", detail: str = "") -> DeliveryResult:
+        return cls(Outcome.SENT, code, detail[:500])
+
+    @classmethod
+    def retry(cls, code: str, detail: str, *, rate_limited: bool = False,
+              retry_after: float | None = None) -> DeliveryResult:
+        return cls(Outcome.TRANSIENT, code, detail[:500], rate_limited, retry_after)
+
+    @classmethod
+    def fail(cls, code: str, detail: str, *, gone: bool = False) -> DeliveryResult:
+        return cls(Outcome.PERMANENT, code, detail[:500], gone=gone)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one recipient is told, channel-neutral (templates per event come later).
+
+    ``id`` is stable for one delivery across retries and replays: it becomes the
+    Standard Webhooks ``webhook-id``, the email ``Message-ID`` and the SMS ``out_id``, so a
+    receiver can drop duplicates. ``data`` holds the facts behind the message (case number,
+    deadline...): a webhook carries them, an SMS template takes its parameters from them."""
+
+    id: str
+    title: str
+    text: str
+    markdown: str | None = None  # for robots; derived from title, text and link when absent
+    html: str | None = None      # email's HTML alternative, optional
+    link: str | None = None
+    urgent: bool = False
+    locale: str = "zh-CN"
+    kind: str = "notify.message"  # the event type, e.g. case.dispatched
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def english(self) -> bool:
+        return self.locale.lower().startswith("en")
+
+    def label(self, zh: str, en: str) -> str:
+        return en if self.english else zh
+
+    def markdown_body(self) -> str:
+        """The robot-markdown body: the given one, or the title in bold, the text and the
+        link (vendors' markdown dialects all read this subset)."""
+        if self.markdown:
+            return self.markdown
+        parts = [f"**{self.title}**", self.text]
+        if self.link:
+            parts.append(f"[{self.label('查看详情', 'View details')}]({self.link})")
+        return "\n\n".join(p for p in parts if p)
+
+    def plain_body(self) -> str:
+        """Plain text: the text, then the link on its own line if the text lacks it."""
+        if self.link and self.link not in self.text:
+            return f"{self.text}\n{self.label('详情', 'Details')}：{self.link}"
+        return self.text
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """What an attempt may use from outside: the shared HTTP client (connection pool), the
+    per-attempt timeout, a clock (signatures carry timestamps) and a nonce source."""
+
+    http: httpx.AsyncClient | None = None
+    timeout: float = 5.0
+    clock: Callable[[], datetime] = _utc_now
+    nonce: Callable[[], str] = lambda: secrets.token_hex(16)
+
+    def client(self) -> httpx.AsyncClient:
+        if self.http is None:
+            raise RuntimeError("this channel needs SendContext.http (an httpx.AsyncClient)")
+        return self.http
+
+
+S = TypeVar("S")
+
+
+class Channel(Protocol[S]):
+    """One medium. Implementations are stateless: settings come with every call."""
+
+    kind: str
+
+    def validate_settings(self, raw: Mapping[str, Any]) -> S: ...
+
+    async def send(self, message: Message, settings: S, ctx: SendContext) -> DeliveryResult: ...
+
+
+class InvalidSetting(Invalid):
+    """A channel setting is wrong: 422 naming the field, e.g. ``url：机器人地址必须是 https 网址``."""
+
+    def __init__(self, field_name: str, zh: str, en: str) -> None:
+        super().__init__(f"{field_name}：{zh}", f"{field_name}: {en}",
+                         code="invalid_channel_settings")
+        self.field = field_name
+
+
+async def send_bounded(channel: Channel[Any], message: Message, settings: Any,
+                       ctx: SendContext) -> DeliveryResult:
+    """One attempt with a hard deadline (``ctx.timeout`` plus a little slack for the
+    channel's own, finer timeouts): a hanging endpoint becomes a transient ``timeout``, an
+    unexpected error a transient ``error`` (logged; bounded retries, then kept for replay)."""
+    try:
+        async with asyncio.timeout(ctx.timeout + 1.0):
+            return await channel.send(message, settings, ctx)
+    except TimeoutError:
+        return DeliveryResult.retry("timeout", f"no answer within {ctx.timeout:g}s")
+    except Exception as exc:
+        log.exception("channel_send_error", channel=channel.kind, message_id=message.id)
+        return DeliveryResult.retry("error", f"{type(exc).__name__}: {exc}")
+
+
+def fit_utf8(text: str, max_bytes: int, ellipsis: str = "…") -> str:
+    """``text`` cut to at most ``max_bytes`` of UTF-8 (vendors count bytes, and a Chinese
+    character is three), never inside a character, marked with an ellipsis when cut."""
+    raw = text.encode()
+    if len(raw) <= max_bytes:
+        return text
+    room = max_bytes - len(ellipsis.encode())
+    if room < 0:
+        return raw[:max(0, max_bytes)].decode(errors="ignore")
+    return raw[:room].decode(errors="ignore") + ellipsis
