@@ -19,7 +19,16 @@ from services.dispatch.demo import seed_demo
 from services.dispatch.main import create_app
 from shared import db, demo
 from shared.auth import Role, TokenKeys
-from shared.events import Actor, CaseWhistled, Envelope, Location, Priority, Topics, new_event
+from shared.events import (
+    Actor,
+    CasePhotoAdded,
+    CaseWhistled,
+    Envelope,
+    Location,
+    Priority,
+    Topics,
+    new_event,
+)
 from tests.conftest import migrated_database
 from tests.helpers import (
     as_user,
@@ -718,8 +727,8 @@ async def test_reject_reroutes_to_the_next_candidate_then_to_the_community(app):
     made = resp.json()
     assert [(m["department_id"], m["role"], m["basis"], m["basis_label"]) for m in made] == [
         ("zj", "lead", "manual", "人工派单"), ("wy-jx", "co", "manual", "人工派单")]
-    assert "人工派单：锦绣社区书记指定榆安区住房和城乡建设局主办；协调会议定：住建局牵头" == \
-        made[0]["reason"]
+    assert made[0]["reason"] == \
+        "人工派单：锦绣社区书记指定榆安区住房和城乡建设局主办；协调会议定：住建局牵头"
     outs = await app.outbox(event.case_id)
     assert [o["type"] for o in outs][-2:] == ["case.dispatched", "case.dispatched"]
     assert outs[-1]["actor"]["subject"] == "jinxiu"
@@ -1005,3 +1014,250 @@ async def test_a_bad_department_id_is_a_422_and_an_unknown_one_a_404(app):
     assert resp.status_code == 422 and resp.json()["error"]["message"].startswith("id：")
     missing = await app.client.get("/departments/nope", headers=CG)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "department_not_found"
+
+
+# --- issue 5: co-handlers, joint cases, rules and liaison units, photos, extensions -------
+
+HB, GS, RS = as_user("hb-duty"), as_user("gs-duty"), as_user("rs-duty")
+
+
+async def _sign_and_resolve(app: App, assignment_id: Any, who: dict[str, str],
+                            **body: Any) -> httpx.Response:
+    signed = await app.client.post(f"/assignments/{assignment_id}/sign-for", headers=who)
+    assert signed.status_code == 200, signed.text
+    return await app.client.post(f"/assignments/{assignment_id}/resolve", headers=who,
+                                 json={"result": "已处理", **body})
+
+
+async def _resolved_flags(app: App, case_id: uuid.UUID) -> list[tuple[str, bool]]:
+    return [(o["payload"]["department_id"], o["payload"]["case_resolved"])
+            for o in await app.outbox(case_id) if o["type"] == "case.resolved"]
+
+
+async def test_a_rule_convenes_its_co_handlers_and_the_case_waits_for_all_of_them(app):
+    event = whistled(category="E0403")  # 噪声扰民: 生态环境分局 leads, 城管 co-handles
+    await app.whistle(event)
+    rows = await app.assignments(event.case_id)
+    assert [(a["department_id"], a["role"], a["basis"]) for a in rows] == [
+        ("hb", "lead", "rule"), ("cg", "co", "rule")]
+    assert rows[0]["rule_id"] == rows[1]["rule_id"] == await rule_id(app, "E0403", "YA")
+    lead, co = rows
+    assert (await _sign_and_resolve(app, lead["id"], HB)).status_code == 200
+    assert await _resolved_flags(app, event.case_id) == [("hb", False)]
+    assert (await _sign_and_resolve(app, co["id"], CG)).status_code == 200
+    assert await _resolved_flags(app, event.case_id) == [("hb", False), ("cg", True)]
+
+
+async def test_a_co_handlers_rejection_leaves_the_case_with_the_lead(app):
+    event = whistled(category="E0403")
+    await app.whistle(event)
+    lead, co = await app.assignments(event.case_id)
+    assert (await _sign_and_resolve(app, lead["id"], HB)).status_code == 200
+    resp = await app.client.post(f"/assignments/{co['id']}/reject", headers=CG,
+                                 json={"reason": "噪声执法不属城管"})
+    assert resp.status_code == 200, resp.text
+    rows = await app.assignments(event.case_id)
+    assert sorted((a["department_id"], a["state"]) for a in rows) == [
+        ("cg", "rejected"), ("hb", "resolved")]
+    outs = await app.outbox(event.case_id)
+    assert [o["type"] for o in outs][-2:] == ["case.rejected", "case.resolved"]
+    # The lead had resolved; the co-handler's rejection was the last work: resolved now.
+    last = outs[-1]
+    assert (last["payload"]["department_id"], last["payload"]["case_resolved"],
+            last["actor"]["subject"]) == ("hb", True, "cg-duty")
+
+
+async def test_a_named_lead_rejecting_passes_over_the_named_co_handler_to_the_rules(app):
+    event = whistled(category="E0101", area_path=GRID_BEIGUAN, departments=["zj", "cg"])
+    await app.whistle(event)
+    lead, co = await app.assignments(event.case_id)
+    assert (lead["department_id"], co["department_id"]) == ("zj", "cg")
+    assert lead["basis"] == co["basis"] == "named"
+    resp = await app.client.post(f"/assignments/{lead['id']}/reject", headers=ZJ,
+                                 json={"reason": "非住建职责"})
+    assert resp.status_code == 200
+    # cg already co-handles: it is not made lead a second time; nothing else fits → queue.
+    assert await app.val("SELECT count(*) FROM manual_dispatch WHERE case_id = $1"
+                         " AND cleared_at IS NULL", event.case_id) == 1
+
+
+async def test_a_whistle_on_a_case_in_hand_convenes_only_new_named_departments(app):
+    event = whistled(category="E0201")  # 消防隐患 → xf
+    await app.whistle(event)
+    again = whistled(event.case_id, category="E0201", departments=["xf", "cg"])
+    await app.whistle(again)
+    rows = await app.assignments(event.case_id)
+    assert [(a["department_id"], a["role"]) for a in rows] == [("xf", "lead"), ("cg", "co")]
+    plain = whistled(event.case_id, category="E0201")  # no names: no second lead by rule
+    await app.whistle(plain)
+    assert len(await app.assignments(event.case_id)) == 2
+
+
+async def test_an_admin_adds_a_rule_with_co_handlers_and_ambiguous_or_bad_rules_are_refused(app):
+    c = app.client
+    before = await app.val("SELECT count(*) FROM routing_rules")
+    for body, status, code, field in [
+        ({"category_code": "C0204", "area_prefix": "YA/YA03", "department_id": "cg",
+          "co_department_ids": ["ghost"]}, 422, "unknown_department", "co_department_ids[0]"),
+        ({"category_code": "C0204", "area_prefix": "YA/YA03", "department_id": "cg",
+          "co_department_ids": ["cg"]}, 422, "invalid_rule", "co_department_ids"),
+        ({"category_code": "Z99", "area_prefix": "YA/YA03", "department_id": "cg"}, 422,
+         "unknown_category", "category_code"),
+        # C02 (大类) in a street vs the district-wide C0204 rule: ambiguous for C0204 there.
+        ({"category_code": "C02", "area_prefix": "YA/YA03", "department_id": "cg"}, 409,
+         "ambiguous_rule", "规则#"),
+        ({"category_code": "C0204", "area_prefix": "YA", "department_id": "jt"}, 409,
+         "rule_exists", "规则#"),
+    ]:
+        resp = await c.post("/routing-rules", json=body, headers=ADMIN)
+        assert (resp.status_code, resp.json()["error"]["code"]) == (status, code), resp.text
+        assert field in resp.json()["error"]["message"]
+    assert await app.val("SELECT count(*) FROM routing_rules") == before
+    resp = await c.post("/routing-rules", headers=ADMIN, json={
+        "category_code": "C0204", "area_prefix": "YA/YA03", "department_id": "jt",
+        "co_department_ids": ["cg", "jd-dh"]})
+    assert resp.status_code == 201, resp.text
+    rule = resp.json()
+    assert rule["co_department_names"] == ["榆安区城市管理局", "东湖街道办事处"]
+    event = whistled(category="C0204", area_path="YA/YA03/YA0301/YA0301-01")
+    await app.whistle(event)
+    assert [(a["department_id"], a["role"], a["rule_id"])
+            for a in await app.assignments(event.case_id)] == [
+        ("jt", "lead", rule["id"]), ("cg", "co", rule["id"]), ("jd-dh", "co", rule["id"])]
+    deleted = await c.delete(f"/routing-rules/{rule['id']}", headers=ADMIN)
+    assert deleted.status_code == 204
+    assert (await c.delete(f"/routing-rules/{rule['id']}", headers=ADMIN)).status_code == 404
+    assert (await c.delete("/routing-rules/1", headers=COMMAND)).status_code == 403
+
+
+async def test_liaison_units_are_set_by_the_admin_and_route_what_nothing_else_does(app):
+    c = app.client
+    area = "YA/YA04/YA0403"  # 安康社区
+    for body, status in [({"department_ids": ["ghost"]}, 422),
+                         ({"department_ids": ["gd", "gd"]}, 422), ({}, 422)]:
+        resp = await c.put(f"/liaison-units/{area}", json=body, headers=ADMIN)
+        assert resp.status_code == status, resp.text
+    assert (await c.put(f"/liaison-units/{area}", json={"department_ids": ["gd"]},
+                        headers=COMMAND)).status_code == 403
+    assert (await c.put("/liaison-units/YA/bad path!", json={"department_ids": ["gd"]},
+                        headers=ADMIN)).status_code == 422
+    resp = await c.put(f"/liaison-units/{area}", json={"department_ids": ["rs", "gd"]},
+                       headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"area_prefix": area, "department_ids": ["rs", "gd"],
+                           "department_names": ["榆安区人力资源和社会保障局", "榆安供电公司"]}
+    listed = (await c.get("/liaison-units", headers=SUPERVISOR)).json()
+    assert resp.json() in listed
+    event = whistled(category="E0501", area_path=f"{area}/YA0403-02")
+    await app.whistle(event)
+    (a,) = await app.assignments(event.case_id)
+    assert (a["department_id"], a["basis"]) == ("rs", "liaison")
+    resp = await c.post(f"/assignments/{a['id']}/reject", headers=RS, json={"reason": "非本单位"})
+    assert resp.status_code == 200
+    nxt = [x for x in await app.assignments(event.case_id) if x["state"] == "dispatched"]
+    assert [x["department_id"] for x in nxt] == ["gd"]
+    assert (await c.put(f"/liaison-units/{area}", json={"department_ids": []},
+                        headers=ADMIN)).status_code == 200
+    assert all(u["area_prefix"] != area for u in (await c.get("/liaison-units",
+                                                              headers=ADMIN)).json())
+
+
+async def _photo_added(app: App, case_id: uuid.UUID, department_id: str | None,
+                       kind: str = "after") -> uuid.UUID:
+    photo_id = uuid.uuid4()
+    event = new_event(CasePhotoAdded(case_no="YA-P", area_path=GRID, category="E0201",
+                                     priority=Priority.NORMAL, photo_id=photo_id, kind=kind,
+                                     department_id=department_id),
+                      case_id=case_id, producer="intake")
+    await publish_event(app.bootstrap, event)
+    await app.handled(event)
+    return photo_id
+
+
+async def test_a_resolution_cites_the_departments_own_after_photos(app):
+    event = whistled(category="E0201")
+    await app.whistle(event)
+    (a,) = await app.assignments(event.case_id)
+    mine = await _photo_added(app, event.case_id, "xf")
+    before = await _photo_added(app, event.case_id, "xf", kind="before")
+    others = await _photo_added(app, event.case_id, "cg")
+    unknown = uuid.uuid4()
+    await app.client.post(f"/assignments/{a['id']}/sign-for", headers=XF)
+    for photo in (before, others, unknown):
+        resp = await app.client.post(f"/assignments/{a['id']}/resolve", headers=XF,
+                                     json={"result": "已整改", "photo_ids": [str(mine), str(photo)]})
+        assert (resp.status_code, resp.json()["error"]["code"]) == (422, "unknown_photo")
+        assert resp.json()["error"]["message"].startswith("photo_ids[1]：")
+    (row,) = await app.assignments(event.case_id)
+    assert row["state"] == "signed_for"
+    resp = await app.client.post(f"/assignments/{a['id']}/resolve", headers=XF,
+                                 json={"result": "已整改", "photo_ids": [str(mine)]})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["photo_ids"] == [str(mine)]
+    resolved = [o for o in await app.outbox(event.case_id) if o["type"] == "case.resolved"]
+    assert resolved[0]["payload"]["photo_ids"] == [str(mine)]
+
+
+async def test_an_extension_is_asked_for_and_a_supervisor_decides(app):
+    event = whistled(category="E0201")
+    await app.whistle(event)
+    (a,) = await app.assignments(event.case_id)
+    url = f"/assignments/{a['id']}/extensions"
+    early = await app.client.post(url, headers=XF, json={"days": 3, "reason": "待材料"})
+    assert (early.status_code, early.json()["error"]["code"]) == (409, "invalid_state")
+    await app.client.post(f"/assignments/{a['id']}/sign-for", headers=XF)
+    for who, body, status in [(XF, {"days": 0, "reason": "x"}, 422),
+                              (XF, {"days": 3, "reason": "  "}, 422),
+                              (CG, {"days": 3, "reason": "x"}, 403),
+                              (SUPERVISOR, {"days": 3, "reason": "x"}, 403)]:
+        assert (await app.client.post(url, headers=who, json=body)).status_code == status
+    asked = await app.client.post(url, headers=XF, json={"days": 3, "reason": "需更换消防设施"})
+    assert asked.status_code == 201, asked.text
+    req = asked.json()
+    assert (req["state"], req["state_label"], req["requested_by"]) == ("pending", "待审批",
+                                                                       "xf-duty")
+    twice = await app.client.post(url, headers=XF, json={"days": 1, "reason": "再申请"})
+    assert (twice.status_code, twice.json()["error"]["code"]) == (409, "extension_pending")
+
+    pending = (await app.client.get("/extension-requests", headers=SUPERVISOR,
+                                    params={"state": "pending", "limit": 200})).json()
+    assert req["id"] in [p["id"] for p in pending]
+    elsewhere = bearer(Role.SUPERVISOR, "YA/YA03")
+    assert req["id"] not in [p["id"] for p in (await app.client.get(
+        "/extension-requests", headers=elsewhere, params={"limit": 200})).json()]
+    own = (await app.client.get("/extension-requests", headers=XF,
+                                params={"limit": 200})).json()
+    assert req["id"] in [p["id"] for p in own]
+    assert req["id"] not in [p["id"] for p in (await app.client.get(
+        "/extension-requests", headers=CG, params={"limit": 200})).json()]
+
+    decide = f"/extension-requests/{req['id']}"
+    for who, path, body, status in [
+        (elsewhere, "approve", {}, 403), (XF, "approve", {}, 403), (COMMAND, "approve", {}, 403),
+        (SUPERVISOR, "approve", {"days": 4}, 422), (SUPERVISOR, "refuse", {"comment": ""}, 422),
+    ]:
+        resp = await app.client.post(f"{decide}/{path}", headers=who, json=body)
+        assert resp.status_code == status, (path, resp.text)
+    approved = await app.client.post(f"{decide}/approve", headers=SUPERVISOR,
+                                     json={"days": 2, "comment": "同意延期两个工作日"})
+    assert approved.status_code == 200, approved.text
+    assert (approved.json()["state"], approved.json()["granted_days"],
+            approved.json()["decided_by"]) == ("approved", 2, "supervisor")
+    again = await app.client.post(f"{decide}/refuse", headers=SUPERVISOR, json={"comment": "x"})
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "extension_decided")
+    outs = [o for o in await app.outbox(event.case_id) if o["type"].startswith("case.extension")]
+    assert [(o["type"], o["actor"]["subject"]) for o in outs] == [
+        ("case.extension_requested", "xf-duty"), ("case.extension_decided", "supervisor")]
+    assert (outs[1]["payload"]["approved"], outs[1]["payload"]["days"]) == (True, 2)
+    detail = (await app.client.get(f"/assignments/{a['id']}", headers=XF)).json()
+    assert [e["state"] for e in detail["extensions"]] == ["approved"]
+
+    # A second request can be refused, with a reason.
+    second = (await app.client.post(url, headers=XF, json={"days": 5, "reason": "再延"})).json()
+    refused = await app.client.post(f"/extension-requests/{second['id']}/refuse",
+                                    headers=SUPERVISOR, json={"comment": "理由不充分"})
+    assert (refused.json()["state"], refused.json()["granted_days"]) == ("refused", 0)
+    got = await app.client.get(f"/extension-requests/{second['id']}", headers=YINGZE)
+    assert got.status_code == 200 and got.json()["comment"] == "理由不充分"
+    assert (await app.client.get(f"/extension-requests/{second['id']}",
+                                 headers=DONGHU)).status_code == 403
