@@ -9,8 +9,10 @@ from shared.events import (
     CaseClockStopped,
     CaseDispatched,
     CaseOverdue,
+    CaseRejected,
     CaseResolved,
     CaseSignedFor,
+    CaseTransferred,
     CaseUnroutable,
     Topics,
 )
@@ -22,7 +24,8 @@ def register(rt: Runtime) -> None:
         service="intake", name="progress", pool=rt.get_pool, broker=rt.broker,
         max_attempts=rt.settings.consumer_max_attempts,
         handlers={t.TYPE: handlers.follow_progress
-                  for t in (CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved)},
+                  for t in (CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved,
+                            CaseRejected, CaseTransferred)},
     )
     progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")
 

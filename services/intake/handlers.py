@@ -23,6 +23,8 @@ from shared.lifecycle import STATUS_OF_EVENT
 from shared.events import (
     CaseClosed,
     CaseDispatched,
+    CaseRejected,
+    CaseTransferred,
     CaseResolved,
     CaseReported,
     CaseWhistled,
@@ -203,6 +205,12 @@ async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
         return  # not a case of ours (another intake's data set): nothing to follow
     if event.type == CaseDispatched.TYPE:
         await repository.add_assigned_department(conn, case.id, event.payload.department_id)
+    if event.type in (CaseRejected.TYPE, CaseTransferred.TYPE):
+        # The department pushed the case back (退单) or handed it on (转办): it is no longer
+        # one of the case's departments (its photo rights end); the status is unchanged —
+        # what comes next (dispatched elsewhere, or waiting for the community) says it.
+        await repository.remove_assigned_department(conn, case.id, event.payload.department_id)
+        return
     if event.type == CaseResolved.TYPE and not event.payload.case_resolved:
         return  # a co-handler reported; the case waits for the others (联合办理)
     status = domain.advance(case.status, case.status_at, STATUS_OF_EVENT[event.type],

@@ -150,6 +150,13 @@ async def update_status(
     )
 
 
+async def remove_assigned_department(conn: asyncpg.Connection, case_id: UUID,
+                                    dept: str) -> None:
+    await conn.execute(
+        "UPDATE cases SET assigned_departments = array_remove(assigned_departments, $2)"
+        " WHERE id = $1", case_id, dept)
+
+
 async def add_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept: str) -> None:
     await conn.execute(
         "UPDATE cases SET assigned_departments = array_append(assigned_departments, $2)"

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from PIL import Image
 
-from shared.events import CaseDispatched, Priority, new_event
+from shared.events import CaseDispatched, CaseTransferred, Priority, new_event
 from tests.intake_app import running_intake
 from tests.helpers import as_user, bearer, eventually, publish_event
 
@@ -398,6 +398,23 @@ async def test_an_assigned_department_adds_its_result_and_it_is_announced(intake
     assert event["actor"]["subject"] == "cg-wang" and event["actor"]["role"] == "department"
     assert event["payload"] == {**facts, "priority": "normal", "photo_id": photo["id"],
                                 "kind": "after", "department_id": "cg"}
+
+    # cg hands the case on (转办): it is no longer the case's department, its rights end.
+    await publish_event(kafka_server.bootstrap, new_event(
+        CaseTransferred(**facts, assignment_id=uuid.uuid4(), department_id="cg",
+                        to_department_id="zj", reason="属住建职责"),
+        case_id=uuid.UUID(case_id), producer="dispatch"))
+
+    async def cg_gone():
+        got = await client.get(f"/cases/{case_id}/photos", headers=CG)
+        return got.status_code == 403
+
+    await eventually(cg_gone, timeout=45, message="intake followed case.transferred")
+    refused = await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG,
+                                **upload(PNG))
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_assigned")
+    assert (await client.get(f"/cases/{case_id}", headers=COMMUNITY)).json()["status"] \
+        == "dispatched"
 
 
 @pytest.mark.parametrize(("status", "code"), [
