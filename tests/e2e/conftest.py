@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from stack.stack import SERVICES, Stack, StackConfig
@@ -43,6 +44,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             if log.exists():
                 tail = log.read_text(errors="replace").splitlines()[-15:]
                 print(f"--- {s}.log (tail) ---", *tail, sep="\n")
+
+
+@pytest.fixture(scope="module")
+async def http(stack):
+    async with httpx.AsyncClient(timeout=10) as client:
+        yield client
 
 
 class WebhookReceiver:

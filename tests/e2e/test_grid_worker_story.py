@@ -4,19 +4,12 @@ department, passes the second time, is rated (群众评单), reopened, and fixed
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from tests.e2e.test_loop import as_, report
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def http(stack):
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 async def status_of(http, stack, case_id: str, headers: dict) -> str:

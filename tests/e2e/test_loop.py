@@ -7,7 +7,6 @@ import asyncio
 import json
 import uuid
 
-import httpx
 import pytest
 from standardwebhooks import Webhook
 
@@ -26,12 +25,6 @@ def report(grid: str = "YA0101-03", category: str = "E0101", **extra) -> dict:
         "priority": "normal", "location": {"address": "桃园小区5号楼2单元"},
         "reporter": "网格员王芳", **extra,
     }
-
-
-@pytest.fixture(scope="module")
-async def http(stack):
-    async with httpx.AsyncClient(timeout=10) as client:
-        yield client
 
 
 def as_(stack, subject: str) -> dict[str, str]:
