@@ -2,7 +2,8 @@
 
 Who may do what (each route states its rule in its ``who`` parameter):
 
-- recipients (reference data) and the delivery log with its replays (operations): admin;
+- recipients (reference data) with their preferences, and the delivery log with its replays
+  (operations): admin;
 - an inbox, and marking its messages read: a department desk's inbox by that department's
   staff; a supervisor desk's inbox by supervisor, community, street or district users whose
   subtree covers the desk's area (the scope is checked in the handler, before any write).
@@ -11,15 +12,25 @@ Who may do what (each route states its rule in its ``who`` parameter):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.notify import handlers
-from services.notify.domain import Channel, DeliveryStatus, Recipient, RecipientKind
+from services.notify import domain, handlers
+from services.notify.domain import (
+    Channel,
+    ChannelPref,
+    DeliveryStatus,
+    Preferences,
+    NoticeKind,
+    Recipient,
+    RecipientKind,
+    Subscription,
+)
+from services.notify.domain.preferences import parse_hhmm
 from services.notify.repository import Delivery, InboxMessage
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.service import pool
@@ -35,17 +46,20 @@ RecipientId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
                                   description="接收方编号 recipient id")]
 
 recipients_router = APIRouter(tags=["recipients"])
+subscriptions_router = APIRouter(tags=["subscriptions"])
 deliveries_router = APIRouter(tags=["deliveries"])
 
 
 class RecipientFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, description="名称，如 榆安区城市管理局值班室")
-    kind: RecipientKind = Field(description="department 部门 / supervisor 督办")
+    kind: RecipientKind = Field(description="department 部门 / supervisor 督办 / community 社区 / "
+                                            "grid_worker 网格员")
     department_id: str | None = Field(default=None, min_length=1, max_length=64,
                                       description="部门编号 (kind=department)")
     area_path: str | None = Field(default=None, min_length=1, max_length=200,
-                                  description="督办辖区路径，如 YA/YA01 (kind=supervisor)")
+                                  description="辖区路径，如 YA/YA01 (supervisor, community, "
+                                              "grid_worker)")
     webhook_url: str | None = Field(default=None, max_length=2000,
                                     description="http(s) 地址；收到签名的 POST")
     webhook_secret: str | None = Field(
@@ -69,12 +83,71 @@ class RecipientOut(BaseModel):
     area_path: str | None
     webhook_url: str | None
     webhook_signed: bool = Field(description="webhooks are signed (the secret is never shown)")
+    channels: list[Channel] = Field(description="channels tried in order after the inbox")
+    locale: str
 
     @classmethod
     def of(cls, r: Recipient) -> RecipientOut:
         return cls(id=r.id, name=r.name, kind=r.kind, department_id=r.department_id,
                    area_path=r.area_path, webhook_url=r.webhook_url,
-                   webhook_signed=bool(r.webhook_secret))
+                   webhook_signed=bool(r.webhook_secret),
+                   channels=[c.kind for c in r.channel_list()], locale=r.preferences.locale)
+
+
+HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["22:00"])]
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: HHMM = Field(description="免打扰开始（北京时间）")
+    end: HHMM = Field(description="免打扰结束（北京时间）；可跨午夜，如 22:00–07:00")
+
+
+class ChannelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Channel = Field(description="webhook / wecom / dingtalk / feishu / email / sms")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="该渠道的设置；密钥省略或原样回传掩码时保留已存的值 (a secret left out, or sent "
+                    "back masked, keeps its stored value)")
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    channels: list[ChannelIn] = Field(default_factory=list, max_length=6,
+                                      description="渠道顺序：先用第一个，持续失败再用下一个；站内信始终开启")
+    locale: Literal["zh-CN", "en"] = "zh-CN"
+    quiet_hours: QuietHours | None = Field(default=None, description="紧急案件不受免打扰限制")
+
+    def to_domain(self) -> Preferences:
+        quiet = self.quiet_hours
+        return Preferences(
+            channels=tuple(ChannelPref(c.kind, c.settings) for c in self.channels),
+            locale=self.locale,
+            quiet_start=parse_hhmm("quiet_hours.start", quiet.start) if quiet else None,
+            quiet_end=parse_hhmm("quiet_hours.end", quiet.end) if quiet else None,
+        )
+
+
+class ChannelOut(BaseModel):
+    kind: Channel
+    settings: dict[str, Any] = Field(description="secrets masked: ****1234")
+
+
+class PreferencesOut(BaseModel):
+    recipient_id: str
+    channels: list[ChannelOut]
+    locale: str
+    quiet_hours: QuietHours | None
+
+    @classmethod
+    def of(cls, r: Recipient) -> PreferencesOut:
+        p = r.preferences
+        quiet = (QuietHours(start=f"{p.quiet_start:%H:%M}", end=f"{p.quiet_end:%H:%M}")
+                 if p.quiet_start and p.quiet_end else None)
+        return cls(recipient_id=r.id, locale=p.locale, quiet_hours=quiet, channels=[
+            ChannelOut(kind=c.kind, settings=domain.masked_settings(c.kind.value, c.settings))
+            for c in p.channels])
 
 
 class MessageOut(BaseModel):
@@ -139,6 +212,21 @@ async def list_recipients(
     return [RecipientOut.of(r) for r in await handlers.list_recipients(db, kind)]
 
 
+@recipients_router.put("/recipients/{recipient_id}/preferences", response_model=PreferencesOut,
+                       summary="Set a recipient's channels in order, language and quiet hours")
+async def set_preferences(
+    who: Admin, recipient_id: RecipientId, body: PreferencesIn, db: Pool
+) -> PreferencesOut:
+    recipient = await handlers.set_preferences(db, who, recipient_id, body.to_domain())
+    return PreferencesOut.of(recipient)
+
+
+@recipients_router.get("/recipients/{recipient_id}/preferences", response_model=PreferencesOut,
+                       summary="A recipient's preferences (secrets masked)")
+async def get_preferences(who: Admin, recipient_id: RecipientId, db: Pool) -> PreferencesOut:
+    return PreferencesOut.of(await handlers.get_recipient(db, recipient_id))
+
+
 @recipients_router.get("/recipients/{recipient_id}/inbox", response_model=list[MessageOut],
                        summary="A recipient's in-app messages, newest first")
 async def inbox(
@@ -158,6 +246,70 @@ async def mark_read(
     who: InboxReader, recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1)], db: Pool
 ) -> MessageOut:
     return MessageOut.of(await handlers.mark_read(db, who, recipient_id, message_id))
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    recipient_id: str = Field(max_length=64, description="接收方编号")
+    event_types: list[NoticeKind] = Field(min_length=1, max_length=10,
+                                          description="case.dispatched / case.overdue / …")
+    area_path: str | None = Field(default=None, max_length=200,
+                                  description="辖区子树，如 YA/YA01（含下级）；空 = 全部")
+    department_id: str | None = Field(default=None, min_length=1, max_length=64)
+    categories: list[str] = Field(default_factory=list, max_length=50,
+                                  description="分类编码；大类 C01 含其小类 C0101")
+    priorities: list[Literal["urgent", "normal", "minor"]] = Field(default_factory=list)
+
+    def to_domain(self, who: str) -> Subscription:
+        return Subscription(
+            recipient_id=self.recipient_id, event_types=tuple(k.value for k in self.event_types),
+            area_path=self.area_path, department_id=self.department_id,
+            categories=tuple(self.categories), priorities=tuple(self.priorities), created_by=who)
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    recipient_id: str
+    event_types: list[str]
+    area_path: str | None
+    department_id: str | None
+    categories: list[str]
+    priorities: list[str]
+
+    @classmethod
+    def of(cls, s: Subscription) -> SubscriptionOut:
+        assert s.id is not None
+        return cls(id=s.id, recipient_id=s.recipient_id, event_types=list(s.event_types),
+                   area_path=s.area_path, department_id=s.department_id,
+                   categories=list(s.categories), priorities=list(s.priorities))
+
+
+@subscriptions_router.post("/subscriptions", status_code=201, response_model=SubscriptionOut,
+                           summary="Subscribe a recipient to events (type × area × department "
+                                   "× category × priority)")
+async def subscribe(who: Admin, body: SubscriptionIn, db: Pool) -> SubscriptionOut:
+    return SubscriptionOut.of(await handlers.subscribe(db, who, body.to_domain(who.subject)))
+
+
+@subscriptions_router.get("/subscriptions", response_model=list[SubscriptionOut],
+                          summary="Subscriptions (the defaults need none)")
+async def list_subscriptions(
+    who: Admin, db: Pool,
+    recipient_id: Annotated[str | None, Query(max_length=64)] = None,
+    event_type: NoticeKind | None = None,
+) -> list[SubscriptionOut]:
+    rows = await handlers.list_subscriptions(db, recipient_id,
+                                             event_type.value if event_type else None)
+    return [SubscriptionOut.of(s) for s in rows]
+
+
+@subscriptions_router.delete("/subscriptions/{subscription_id}", status_code=204,
+                             summary="Remove a subscription")
+async def unsubscribe(
+    who: Admin, subscription_id: Annotated[int, Path(ge=1)], db: Pool
+) -> Response:
+    await handlers.unsubscribe(db, who, subscription_id)
+    return Response(status_code=204)
 
 
 @deliveries_router.get("/deliveries", response_model=list[DeliveryOut],

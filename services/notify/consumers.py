@@ -1,11 +1,13 @@
-"""Notify hears what people must act on: dispatches (派单) and overdue alerts (超时)."""
+"""Notify hears what people must act on or know: dispatches (派单), warnings (预警), overdue
+alerts (超时), escalations (升级), resolutions (办结) and closures (结案)."""
 
 from __future__ import annotations
 
 from services.notify import handlers
 from services.notify.config import Settings
 from shared.broker import EventConsumer
-from shared.events import CaseDispatched, CaseOverdue, Topics
+from services.notify.domain import NoticeKind
+from shared.events import Topics
 from shared.service import Runtime
 
 
@@ -16,11 +18,17 @@ def register(rt: Runtime) -> None:
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
         max_attempts=settings.consumer_max_attempts,
-        handlers={CaseDispatched.TYPE: notify_case, CaseOverdue.TYPE: notify_case},
+        # by type name: an announced type the contract does not define yet is skipped by
+        # the parser, and heard as soon as it does
+        handlers={kind.value: notify_case for kind in NoticeKind},
     )
     deliveries.subscribe(
-        Topics.DISPATCH, Topics.TRACKING,
+        Topics.INTAKE, Topics.DISPATCH, Topics.TRACKING,
         description="case.dispatched → the department's desks; case.overdue → the area's "
-        "supervisors and the late department. Written to the in-app inbox and queued for "
-        "webhooks.",
+        "supervisors and the late department (督办); case.whistled at street or district level "
+        "(escalation) → the area's supervisors; case.resolved (the whole case) and case.closed "
+        "→ the reporter's side (community and grid-worker desks of the area); "
+        "case.deadline_warning → the department; case.escalated → the area's supervisors; "
+        "and whoever subscribed. Written to the in-app inbox and queued for the recipient's "
+        "first channel.",
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 
 from services.notify import api, consumers
@@ -10,7 +13,14 @@ from services.notify.webhooks import WebhookWorker
 from shared.service import create_service_app
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings | None = None, *,
+               clock: Callable[[], datetime] = _utc_now) -> FastAPI:
+    """``clock`` schedules deliveries (backoff, quiet hours, a robot's rate window): tests
+    pass one they can move on."""
     settings = settings or Settings()
     return create_service_app(
         settings,
@@ -18,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Tells departments about dispatches (派单) and supervisors about overdue "
         "cases (超时督办): an in-app inbox and signed webhooks (Standard Webhooks), retried "
         "with backoff, every delivery logged and replayable.",
-        routers=[api.recipients_router, api.deliveries_router],
+        routers=[api.recipients_router, api.subscriptions_router, api.deliveries_router],
         publishes=[],
         consumers=consumers.register,
         workers=lambda rt: [WebhookWorker(rt, settings)],

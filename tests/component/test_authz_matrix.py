@@ -284,10 +284,22 @@ MATRIX: dict[tuple[str, str, str], Case] = {
                                            "department_id": "gd"}),
         each((Role.ADMIN,), ANY)),
     ("notify", "GET", "/recipients"): Case(fixed("/recipients"), each((Role.ADMIN,), ANY)),
+    ("notify", "PUT", "/recipients/{recipient_id}/preferences"): Case(
+        fixed("/recipients/duty-gd/preferences", json={"locale": "zh-CN", "channels": []}),
+        each((Role.ADMIN,), ANY)),
+    ("notify", "GET", "/recipients/{recipient_id}/preferences"): Case(
+        fixed("/recipients/duty-gd/preferences"), each((Role.ADMIN,), ANY)),
     ("notify", "GET", "/recipients/{recipient_id}/inbox"): Case(
         inbox_of(), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
     ("notify", "POST", "/recipients/{recipient_id}/inbox/{message_id}/read"): Case(
         inbox_of("/{message_id}/read"), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
+    ("notify", "POST", "/subscriptions"): Case(
+        fixed("/subscriptions", json={"recipient_id": "sup-ya01",
+                                      "event_types": ["case.dispatched"], "area_path": "YA/YA01"}),
+        each((Role.ADMIN,), ANY)),
+    ("notify", "GET", "/subscriptions"): Case(fixed("/subscriptions"), each((Role.ADMIN,), ANY)),
+    ("notify", "DELETE", "/subscriptions/{subscription_id}"): Case(
+        fixed("/subscriptions/1"), each((Role.ADMIN,), ANY)),
     ("notify", "GET", "/deliveries"): Case(fixed("/deliveries"), each((Role.ADMIN,), ANY)),
     ("notify", "GET", "/deliveries/{delivery_id}"): Case(
         fixed("/deliveries/{delivery_id}"), each((Role.ADMIN,), ANY)),

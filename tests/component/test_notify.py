@@ -162,7 +162,9 @@ async def snapshot(dsn: str) -> dict[str, str]:
                (SELECT md5(string_agg(id || ':' || coalesce(read_at::text, ''), '|' ORDER BY id))
                   FROM inbox_messages) AS inbox,
                (SELECT md5(string_agg(id || ':' || replays, '|' ORDER BY id))
-                  FROM deliveries) AS deliveries""")
+                  FROM deliveries) AS deliveries,
+               (SELECT md5(string_agg(s::text, '|' ORDER BY id)) FROM subscriptions s)
+                  AS subscriptions""")
     return dict(rows[0])
 
 
@@ -521,9 +523,18 @@ ROUTES = {
                                             {"name": "x", "kind": "department",
                                              "department_id": "xf"}),
     ("GET", "/recipients"): (ADMIN_ONLY, "/recipients", None),
+    ("PUT", "/recipients/{recipient_id}/preferences"): (
+        ADMIN_ONLY, "/recipients/{cg}/preferences",
+        {"channels": [{"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/x"}}]}),
+    ("GET", "/recipients/{recipient_id}/preferences"): (
+        ADMIN_ONLY, "/recipients/{cg}/preferences", None),
     ("GET", "/recipients/{recipient_id}/inbox"): (INBOX_READERS, "/recipients/{cg}/inbox", None),
     ("POST", "/recipients/{recipient_id}/inbox/{message_id}/read"): (
         INBOX_READERS, "/recipients/{cg}/inbox/{cg_msg}/read", None),
+    ("POST", "/subscriptions"): (ADMIN_ONLY, "/subscriptions",
+                                 {"recipient_id": "duty-cg", "event_types": ["case.overdue"]}),
+    ("GET", "/subscriptions"): (ADMIN_ONLY, "/subscriptions", None),
+    ("DELETE", "/subscriptions/{subscription_id}"): (ADMIN_ONLY, "/subscriptions/{sub}", None),
     ("GET", "/deliveries"): (ADMIN_ONLY, "/deliveries", None),
     ("GET", "/deliveries/{delivery_id}"): (ADMIN_ONLY, "/deliveries/{dead}", None),
     ("POST", "/deliveries/{delivery_id}/replay"): (ADMIN_ONLY, "/deliveries/{dead}/replay", None),
@@ -587,6 +598,9 @@ async def desks(notify):
             " '{}'::jsonb) RETURNING id",
             uuid.uuid4(), uuid.uuid4(), ids["cg"],
         )
+        ids["sub"] = await conn.fetchval(
+            "INSERT INTO subscriptions (recipient_id, event_types) VALUES ($1, '{case.overdue}')"
+            " RETURNING id", ids["sup"])
     finally:
         await conn.close()
     return ids

@@ -9,31 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notify.domain import Channel, DeliveryStatus, Recipient, RecipientKind
-
-_RECIPIENT_COLUMNS = "id, name, kind, department_id, area_path, webhook_url, webhook_secret"
-
-
-def _recipient(r: asyncpg.Record) -> Recipient:
-    data = dict(r)
-    data["kind"] = RecipientKind(data["kind"])
-    return Recipient(**data)
-
-
-@dataclass(frozen=True)
-class InboxMessage:
-    id: int
-    recipient_id: str
-    event_id: UUID
-    case_id: UUID
-    type: str
-    title: str
-    body: str
-    title_en: str
-    body_en: str
-    link: str
-    created_at: datetime
-    read_at: datetime | None
+from services.notify.domain import Channel, DeliveryStatus
 
 
 @dataclass(frozen=True)
@@ -78,109 +54,6 @@ _DELIVERY_COLUMNS = (
     "id, event_id, case_id, type, recipient_id, channel, status, attempts, last_error,"
     " next_attempt_at, replays, created_at, sent_at"
 )
-
-# --- recipients ------------------------------------------------------------------------
-
-
-async def insert_recipient(conn: asyncpg.Connection, r: Recipient) -> bool:
-    """False if the id is taken."""
-    return bool(await conn.fetchval(
-        f"INSERT INTO recipients ({_RECIPIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (id) DO NOTHING RETURNING true",
-        r.id, r.name, r.kind.value, r.department_id, r.area_path, r.webhook_url, r.webhook_secret,
-    ))
-
-
-async def update_recipient(conn: asyncpg.Connection, r: Recipient) -> bool:
-    """False if there is no such recipient."""
-    return bool(await conn.fetchval(
-        "UPDATE recipients SET name = $2, kind = $3, department_id = $4, area_path = $5,"
-        " webhook_url = $6, webhook_secret = $7, updated_at = now() WHERE id = $1 RETURNING true",
-        r.id, r.name, r.kind.value, r.department_id, r.area_path, r.webhook_url, r.webhook_secret,
-    ))
-
-
-async def upsert_recipients(conn: asyncpg.Connection, rows: list[Recipient]) -> None:
-    """Demo data: create or rename, never touching webhooks configured since."""
-    await conn.executemany(
-        "INSERT INTO recipients (id, name, kind, department_id, area_path)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
-        " kind = EXCLUDED.kind, department_id = EXCLUDED.department_id,"
-        " area_path = EXCLUDED.area_path, updated_at = now()",
-        [(r.id, r.name, r.kind.value, r.department_id, r.area_path) for r in rows],
-    )
-
-
-async def get_recipient(conn: asyncpg.Connection, recipient_id: str) -> Recipient | None:
-    row = await conn.fetchrow(
-        f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE id = $1", recipient_id
-    )
-    return _recipient(row) if row else None
-
-
-async def list_recipients(conn: asyncpg.Connection, kind: str | None) -> list[Recipient]:
-    rows = await conn.fetch(
-        f"SELECT {_RECIPIENT_COLUMNS} FROM recipients WHERE ($1::text IS NULL OR kind = $1)"
-        " ORDER BY id",
-        kind,
-    )
-    return [_recipient(r) for r in rows]
-
-
-async def candidate_recipients(
-    conn: asyncpg.Connection, department_id: str, area_paths: list[str]
-) -> list[Recipient]:
-    """The desks of one department and the supervisors of the given areas (the domain picks)."""
-    rows = await conn.fetch(
-        f"SELECT {_RECIPIENT_COLUMNS} FROM recipients"
-        " WHERE (kind = 'department' AND department_id = $1)"
-        "    OR (kind = 'supervisor' AND area_path = ANY($2::text[]))",
-        department_id, area_paths,
-    )
-    return [_recipient(r) for r in rows]
-
-
-# --- the in-app inbox ------------------------------------------------------------------------
-
-
-async def insert_inbox_message(
-    conn: asyncpg.Connection, *, recipient_id: str, event_id: UUID, case_id: UUID, type: str,
-    title: str, body: str, title_en: str, body_en: str, link: str,
-) -> int | None:
-    """The new message's id, or None if this recipient already has this event's message."""
-    return await conn.fetchval(
-        "INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
-        " title_en, body_en, link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (recipient_id, event_id) DO NOTHING RETURNING id",
-        recipient_id, event_id, case_id, type, title, body, title_en, body_en, link,
-    )
-
-
-async def list_inbox(
-    conn: asyncpg.Connection, recipient_id: str, *, unread: bool | None, limit: int, offset: int
-) -> list[InboxMessage]:
-    rows = await conn.fetch(
-        "SELECT id, recipient_id, event_id, case_id, type, title, body, title_en, body_en, link,"
-        " created_at, read_at FROM inbox_messages WHERE recipient_id = $1"
-        " AND ($2::bool IS NULL OR (read_at IS NULL) = $2)"
-        " ORDER BY id DESC LIMIT $3 OFFSET $4",
-        recipient_id, unread, limit, offset,
-    )
-    return [InboxMessage(**dict(r)) for r in rows]
-
-
-async def mark_read(
-    conn: asyncpg.Connection, recipient_id: str, message_id: int
-) -> InboxMessage | None:
-    row = await conn.fetchrow(
-        "UPDATE inbox_messages SET read_at = COALESCE(read_at, now())"
-        " WHERE id = $1 AND recipient_id = $2"
-        " RETURNING id, recipient_id, event_id, case_id, type, title, body, title_en, body_en,"
-        " link, created_at, read_at",
-        message_id, recipient_id,
-    )
-    return InboxMessage(**dict(row)) if row else None
-
 
 # --- the delivery log ---------------------------------------------------------------------------
 

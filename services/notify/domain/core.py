@@ -1,4 +1,4 @@
-"""Notify's rules: who hears what, what the message says, when to try a webhook again.
+"""Notify's core rules: recipients, who may read an inbox, when to try a delivery again.
 
 Standard library only; no I/O, no clock (callers pass times and random numbers in).
 """
@@ -8,11 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from datetime import time
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from shared.errors import Conflict, Invalid
@@ -22,24 +23,71 @@ if TYPE_CHECKING:
 
 
 class RecipientKind(StrEnum):
-    DEPARTMENT = "department"  # 职能部门/驻区单位/物业 值班室: receives dispatches (派单)
-    SUPERVISOR = "supervisor"  # 督办: hears about late cases in an area subtree
+    DEPARTMENT = "department"    # 职能部门/驻区单位/物业 值班室: receives dispatches (派单)
+    SUPERVISOR = "supervisor"    # 督办: hears about late cases and escalations in an area subtree
+    COMMUNITY = "community"      # 社区工作人员: the reporter's side of the cases in its area
+    GRID_WORKER = "grid_worker"  # 网格员: the reporter's side of the cases in his grid
+
+
+AREA_KINDS = (RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY, RecipientKind.GRID_WORKER)
 
 
 class Channel(StrEnum):
-    INBOX = "inbox"      # in-app inbox, delivered in the consumer's transaction
-    WEBHOOK = "webhook"  # HTTP POST, signed the Standard Webhooks way, retried
+    INBOX = "inbox"        # in-app inbox, delivered in the consumer's transaction, always on
+    WEBHOOK = "webhook"    # HTTP POST, signed the Standard Webhooks way
+    WECOM = "wecom"        # 企业微信群机器人
+    DINGTALK = "dingtalk"  # 钉钉自定义机器人
+    FEISHU = "feishu"      # 飞书自定义机器人
+    EMAIL = "email"        # SMTP
+    SMS = "sms"            # 短信网关
+
+    @property
+    def robot(self) -> bool:
+        """A group chat robot: the vendor allows about 20 messages a minute."""
+        return self in (Channel.WECOM, Channel.DINGTALK, Channel.FEISHU)
 
 
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     DEAD = "dead"  # parked after the last scheduled attempt; kept and replayable
+    DIGESTED = "digested"  # sent inside a digest (汇总) carried by another delivery
 
 
 class NoticeKind(StrEnum):
-    DISPATCHED = "case.dispatched"  # 派单
-    OVERDUE = "case.overdue"        # 超时
+    """The events notify announces (the consumer's handlers)."""
+
+    DISPATCHED = "case.dispatched"  # 派单: the department hears it
+    OVERDUE = "case.overdue"        # 超时: supervisors hear it; the late department is urged (督办)
+    WHISTLED = "case.whistled"      # 吹哨: at street or district level an escalation (升级)
+    RESOLVED = "case.resolved"      # 办结: the reporter's side hears it
+    CLOSED = "case.closed"          # 结案: the reporter's side hears it
+    WARNING = "case.deadline_warning"  # 预警: the department hears it (tracking, when defined)
+    ESCALATED = "case.escalated"       # 逐级上报: supervisors hear it (tracking, when defined)
+
+
+@dataclass(frozen=True)
+class ChannelPref:
+    kind: Channel
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Preferences:
+    channels: tuple[ChannelPref, ...] = ()
+    locale: str = "zh-CN"
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+
+    def channel(self, kind: str) -> ChannelPref | None:
+        return next((c for c in self.channels if c.kind.value == kind), None)
+
+    def after(self, kind: str, position: int | None) -> ChannelPref | None:
+        """The channel to fall back to after ``kind``: the next one in the current list (if
+        ``kind`` was removed meanwhile, the one now at its old position)."""
+        kinds = [c.kind.value for c in self.channels]
+        index = kinds.index(kind) + 1 if kind in kinds else (position or 0)
+        return self.channels[index] if index < len(self.channels) else None
 
 
 @dataclass(frozen=True)
@@ -49,8 +97,23 @@ class Recipient:
     kind: RecipientKind
     department_id: str | None = None
     area_path: str | None = None
-    webhook_url: str | None = None
+    webhook_url: str | None = None     # the first way to give a webhook, kept working
     webhook_secret: str | None = None
+    preferences: Preferences = field(default_factory=Preferences)
+
+    def channel_list(self) -> tuple[ChannelPref, ...]:
+        """The channels to try, in order. A webhook given the first way (``webhook_url``)
+        comes first unless the preferences list a webhook themselves."""
+        listed = self.preferences.channels
+        if self.webhook_url and self.preferences.channel(Channel.WEBHOOK.value) is None:
+            legacy = {"url": self.webhook_url}
+            if self.webhook_secret:
+                legacy["secret"] = self.webhook_secret
+            return (ChannelPref(Channel.WEBHOOK, legacy), *listed)
+        return listed
+
+    def next_channel(self, kind: str, position: int | None) -> ChannelPref | None:
+        return Preferences(channels=self.channel_list()).after(kind, position)
 
 
 @dataclass(frozen=True)
@@ -63,12 +126,19 @@ class CaseNotice:
     category: str
     area_path: str
     priority: str
-    department_id: str
-    department_name: str
+    department_id: str | None = None
+    department_name: str | None = None
     role: str | None = None          # dispatched: lead (主办) or co (协办)
-    description: str | None = None   # dispatched: what the grid worker saw
+    description: str | None = None   # dispatched, whistled: what the grid worker saw
     clock: str | None = None         # overdue: sign_for (签收报到) or resolve (办结)
     due_at: datetime | None = None   # overdue: the deadline that passed
+    place: str | None = None         # whistled: the address, when the report gave one
+    level: str | None = None         # whistled: community, street (街道) or district (区)
+    result: str | None = None        # resolved: what the department did; closed: the note
+
+    @property
+    def urgent(self) -> bool:
+        return self.priority == "urgent"
 
 
 @dataclass(frozen=True)
@@ -79,8 +149,14 @@ class Message:
     body_en: str
     link: str
 
+    def title(self, locale: str) -> str:
+        return self.title_en if locale.startswith("en") else self.title_zh
 
-# --- who hears what ---------------------------------------------------------------------
+    def body(self, locale: str) -> str:
+        return self.body_en if locale.startswith("en") else self.body_zh
+
+
+# --- areas -------------------------------------------------------------------------------
 
 
 def ancestor_paths(area_path: str) -> list[str]:
@@ -94,25 +170,6 @@ def covers(supervised: str, area_path: str) -> bool:
     return area_path == supervised or area_path.startswith(supervised + "/")
 
 
-def select_recipients(notice: CaseNotice, candidates: Iterable[Recipient]) -> list[Recipient]:
-    """派单 goes to the assigned department's desks; 超时 goes to the supervisors of the
-    case's area (at any level above it) and hurries (督办) the late department too."""
-    chosen: dict[str, Recipient] = {}
-    for r in candidates:
-        is_department = (
-            r.kind is RecipientKind.DEPARTMENT and r.department_id == notice.department_id
-        )
-        is_supervisor = (
-            notice.kind is NoticeKind.OVERDUE
-            and r.kind is RecipientKind.SUPERVISOR
-            and r.area_path is not None
-            and covers(r.area_path, notice.area_path)
-        )
-        if is_department or is_supervisor:
-            chosen.setdefault(r.id, r)
-    return sorted(chosen.values(), key=lambda r: r.id)
-
-
 # --- who may read an inbox ----------------------------------------------------------------
 
 
@@ -124,87 +181,9 @@ def check_inbox_access(who: Principal, recipient: Recipient) -> None:
     matches nobody: fail closed."""
     if recipient.kind is RecipientKind.DEPARTMENT:
         who.require_department(recipient.department_id or "")
+    # supervisor, community and grid-worker desks: whoever oversees their area
     else:
         who.require_area(recipient.area_path or "")
-
-
-# --- what the message says -------------------------------------------------------------
-
-BEIJING = timezone(timedelta(hours=8))
-_ROLE = {"lead": ("主办", "lead"), "co": ("协办", "co-handler")}
-_CLOCK = {"sign_for": ("签收报到", "sign-for"), "resolve": ("办结", "resolution")}
-
-
-def case_link(case_id: str, base: str = "") -> str:
-    return f"{base.rstrip('/')}/cases/{case_id}"
-
-
-def _deadline(at: datetime | None) -> tuple[str, str]:
-    if at is None:
-        return "未知", "unknown"
-    local = at.astimezone(BEIJING)
-    return f"{local:%Y-%m-%d %H:%M}（北京时间）", f"{local:%Y-%m-%d %H:%M} (UTC+8)"
-
-
-def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "") -> Message:
-    """The message in Simplified Chinese and English for one kind of recipient."""
-    n = notice
-    link = case_link(n.case_id, link_base)
-    urgent_zh, urgent_en = ("（紧急）", " (urgent)") if n.priority == "urgent" else ("", "")
-    where_zh = f"位置：{n.area_path}。"
-    where_en = f"Area: {n.area_path}."
-    if n.kind is NoticeKind.DISPATCHED:
-        role_zh, role_en = _ROLE.get(n.role or "", (n.role or "", n.role or ""))
-        role_zh = f"（{role_zh}）" if role_zh else ""
-        role_en = f" as {role_en}" if role_en else ""
-        what_zh = f"问题：{n.description}。" if n.description else ""
-        what_en = f" Issue: {n.description}." if n.description else ""
-        return Message(
-            title_zh=f"【派单】{urgent_zh}案件{n.case_no}已派至{n.department_name}",
-            body_zh=f"【派单】{urgent_zh}案件{n.case_no}（{n.category}）已派至{n.department_name}"
-            f"{role_zh}，请及时签收报到。{where_zh}{what_zh}详情：{link}",
-            title_en=f"[Dispatched]{urgent_en} Case {n.case_no} assigned to {n.department_name}",
-            body_en=f"[Dispatched]{urgent_en} Case {n.case_no} ({n.category}) has been assigned to "
-            f"{n.department_name}{role_en}; please sign for it promptly. {where_en}{what_en} "
-            f"Details: {link}",
-            link=link,
-        )
-    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
-    due_zh, due_en = _deadline(n.due_at)
-    if audience is RecipientKind.SUPERVISOR:
-        ask_zh, ask_en = "请督办。", "Please follow up (督办)."
-    else:
-        ask_zh, ask_en = "请立即办理并反馈。", "Please act on it now and report back."
-    return Message(
-        title_zh=f"【超时】{urgent_zh}案件{n.case_no}{clock_zh}已超时",
-        body_zh=f"【超时】{urgent_zh}案件{n.case_no}（{n.category}）{n.department_name}"
-        f"{clock_zh}已超时（时限{due_zh}），{ask_zh}{where_zh}详情：{link}",
-        title_en=f"[Overdue]{urgent_en} Case {n.case_no}: {clock_en} overdue",
-        body_en=f"[Overdue]{urgent_en} Case {n.case_no} ({n.category}): {n.department_name} "
-        f"missed the {clock_en} deadline ({due_en}). {ask_en} {where_en} Details: {link}",
-        link=link,
-    )
-
-
-def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipient_id: str,
-                 occurred_at: datetime) -> dict:
-    """The JSON a webhook receives, in the Standard Webhooks shape {type, timestamp, data}."""
-    n = notice
-    return {
-        "type": n.kind.value,
-        "timestamp": occurred_at.isoformat(),
-        "data": {
-            "event_id": event_id, "recipient_id": recipient_id,
-            "case_id": n.case_id, "case_no": n.case_no, "category": n.category,
-            "area_path": n.area_path, "priority": n.priority,
-            "department_id": n.department_id, "department_name": n.department_name,
-            "role": n.role, "clock": n.clock,
-            "due_at": n.due_at.isoformat() if n.due_at else None,
-            "title": {"zh": message.title_zh, "en": message.title_en},
-            "text": {"zh": message.body_zh, "en": message.body_en},
-            "link": message.link,
-        },
-    }
 
 
 # --- webhook retries ---------------------------------------------------------------------
@@ -253,13 +232,14 @@ def check_replay(status: DeliveryStatus) -> None:
 
 
 def validate_recipient(r: Recipient) -> Recipient:
-    """A department desk needs its department; a supervisor needs the area he oversees."""
+    """A department desk needs its department; the others need the area they stand for."""
     if r.kind is RecipientKind.DEPARTMENT and not r.department_id:
         raise Invalid("部门类接收方必须填写 department_id",
                       "a department recipient needs a department_id", code="department_required")
-    if r.kind is RecipientKind.SUPERVISOR and not r.area_path:
-        raise Invalid("督办类接收方必须填写 area_path（如 YA/YA01）",
-                      "a supervisor recipient needs an area_path (e.g. YA/YA01)",
+    if r.kind in AREA_KINDS and not r.area_path:
+        raise Invalid("督办、社区和网格员接收方必须填写 area_path（如 YA/YA01）",
+                      "a supervisor, community or grid-worker recipient needs an area_path "
+                      "(e.g. YA/YA01)",
                       code="area_required")
     if r.area_path is not None and any(not part for part in r.area_path.split("/")):
         raise Invalid(f"辖区路径“{r.area_path}”无效，应为以 / 连接的编码，如 YA/YA01",

@@ -1,0 +1,60 @@
+"""Notify's rules: who hears what, what the message says, how a delivery goes on.
+
+Standard library only; no I/O, no clock (callers pass times and random numbers in).
+
+- ``core``: recipients, channels, statuses, who may read an inbox, retries;
+- ``subscriptions``: the defaults and the subscriptions that decide who hears an event;
+- ``preferences``: channels in order, language, quiet hours, secrets never shown;
+- ``templates``: the messages per event type in Simplified Chinese and English; digests;
+- ``delivery``: giving a channel up (fallback) and pacing robots (digests).
+"""
+
+from services.notify.domain.core import (
+    AREA_KINDS,
+    CaseNotice,
+    Channel,
+    DeliveryStatus,
+    Message,
+    NoticeKind,
+    Recipient,
+    RecipientKind,
+    ancestor_paths,
+    check_inbox_access,
+    check_replay,
+    check_webhook_secret,
+    check_webhook_url,
+    covers,
+    is_success,
+    is_transient,
+    retry_delay,
+    status_after_failure,
+    validate_recipient,
+    webhook_message_id,
+)
+from services.notify.domain.delivery import RobotPlan, after_failure, pace_robot
+from services.notify.domain.preferences import (
+    ChannelPref,
+    Preferences,
+    check_preferences,
+    keep_secrets,
+    masked_settings,
+    quiet_until,
+)
+from services.notify.domain.subscriptions import (
+    Subscription,
+    hears_by_default,
+    select_recipients,
+    validate_subscription,
+)
+from services.notify.domain.templates import case_link, digest, facts, render, webhook_body
+
+__all__ = [
+    "AREA_KINDS", "CaseNotice", "Channel", "ChannelPref", "DeliveryStatus", "Message",
+    "NoticeKind", "Preferences", "Recipient", "RecipientKind", "RobotPlan", "Subscription",
+    "after_failure", "ancestor_paths", "case_link", "check_inbox_access", "check_preferences",
+    "check_replay", "check_webhook_secret", "check_webhook_url", "covers", "digest", "facts",
+    "hears_by_default", "is_success", "is_transient", "keep_secrets", "masked_settings",
+    "pace_robot", "quiet_until", "render", "retry_delay", "select_recipients",
+    "status_after_failure", "validate_recipient", "validate_subscription", "webhook_body",
+    "webhook_message_id",
+]

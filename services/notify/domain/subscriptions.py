@@ -1,0 +1,115 @@
+"""Who hears what: the defaults, and subscriptions by event type × area subtree ×
+department × category × priority.
+
+Defaults (no configuration needed):
+- a department's desks hear its dispatches (派单), warnings (预警) and urgings (督办: its case
+  is overdue);
+- the reporter's side — the community and grid-worker desks of the case's area — hear the
+  resolution (办结) and the closure (结案);
+- supervisors hear overdue cases (超时) and escalations (tracking's 逐级上报, and street- or
+  district-level whistles, 吹哨升级) in the area subtree they oversee.
+
+A subscription adds a recipient for what it matches; every condition left empty matches
+anything. A recipient hears each event once, whichever rules name it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from services.notify.domain.core import (
+    CaseNotice,
+    NoticeKind,
+    Recipient,
+    RecipientKind,
+    covers,
+)
+from shared.errors import Invalid
+
+PRIORITIES = ("urgent", "normal", "minor")
+_CATEGORY = re.compile(r"^[A-Z]\d{2}(\d{2})*$")
+_AREA = re.compile(r"^[A-Za-z0-9-]+(/[A-Za-z0-9-]+)*$")
+REPORTER_SIDE = (RecipientKind.COMMUNITY, RecipientKind.GRID_WORKER)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    recipient_id: str
+    event_types: tuple[str, ...]
+    area_path: str | None = None          # the subtree (itself and below); None: anywhere
+    department_id: str | None = None
+    categories: tuple[str, ...] = ()      # codes; a 大类 (C01) covers its 小类 (C0101)
+    priorities: tuple[str, ...] = ()
+    id: int | None = None
+    created_by: str | None = field(default=None, compare=False)
+
+    def matches(self, n: CaseNotice) -> bool:
+        return (
+            n.kind.value in self.event_types
+            and (self.area_path is None or covers(self.area_path, n.area_path))
+            and (self.department_id is None or self.department_id == n.department_id)
+            and (not self.categories or any(n.category.startswith(c) for c in self.categories))
+            and (not self.priorities or n.priority in self.priorities)
+        )
+
+
+def validate_subscription(s: Subscription) -> Subscription:
+    known = [k.value for k in NoticeKind]
+    if not s.event_types:
+        raise Invalid("event_types：至少选择一种事件", "event_types: choose at least one event type",
+                      code="invalid_subscription")
+    for t in s.event_types:
+        if t not in known:
+            raise Invalid(f"event_types：不支持的事件“{t}”（可选：{'、'.join(known)}）",
+                          f"event_types: '{t}' is not an event notify announces (known: "
+                          f"{', '.join(known)})", code="invalid_subscription")
+    if s.area_path is not None and not _AREA.match(s.area_path):
+        raise Invalid(f"area_path：辖区路径“{s.area_path}”无效，应为以 / 连接的编码，如 YA/YA01",
+                      f"area_path: '{s.area_path}' is not codes joined by '/', e.g. YA/YA01",
+                      code="invalid_subscription")
+    for c in s.categories:
+        if not _CATEGORY.match(c):
+            raise Invalid(f"categories：分类编码“{c}”无效，应如 C01 或 C0101",
+                          f"categories: '{c}' is not a category code such as C01 or C0101",
+                          code="invalid_subscription")
+    for p in s.priorities:
+        if p not in PRIORITIES:
+            raise Invalid(f"priorities：紧急程度只能是 {' / '.join(PRIORITIES)}",
+                          f"priorities: each must be one of {', '.join(PRIORITIES)}",
+                          code="invalid_subscription")
+    if len(set(s.event_types)) != len(s.event_types):
+        raise Invalid("event_types：事件类型重复", "event_types: a type is listed twice",
+                      code="invalid_subscription")
+    return s
+
+
+def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
+    own_department = r.kind is RecipientKind.DEPARTMENT and r.department_id is not None \
+        and r.department_id == n.department_id
+    in_area = r.area_path is not None and covers(r.area_path, n.area_path)
+    if n.kind in (NoticeKind.DISPATCHED, NoticeKind.WARNING):
+        return own_department
+    if n.kind is NoticeKind.ESCALATED:
+        return r.kind is RecipientKind.SUPERVISOR and in_area
+    if n.kind is NoticeKind.OVERDUE:
+        return own_department or (r.kind is RecipientKind.SUPERVISOR and in_area)
+    if n.kind is NoticeKind.WHISTLED:
+        escalated = n.level in ("street", "district")
+        return escalated and r.kind is RecipientKind.SUPERVISOR and in_area
+    if n.kind in (NoticeKind.RESOLVED, NoticeKind.CLOSED):
+        return r.kind in REPORTER_SIDE and in_area
+    return False
+
+
+def select_recipients(notice: CaseNotice, candidates: Iterable[Recipient],
+                      subscriptions: Iterable[Subscription] = ()) -> list[Recipient]:
+    """Everyone who hears ``notice``: by default or by a matching subscription; each once,
+    in id order."""
+    subscribed = {s.recipient_id for s in subscriptions if s.matches(notice)}
+    chosen: dict[str, Recipient] = {}
+    for r in candidates:
+        if r.id in subscribed or hears_by_default(notice, r):
+            chosen.setdefault(r.id, r)
+    return sorted(chosen.values(), key=lambda r: r.id)

@@ -1,0 +1,220 @@
+"""What the message says: one template per event type, Simplified Chinese and English.
+
+Every message carries the case number, the place (area, and the address when the event has
+one), the category, the deadline when it is known, the department and a link to the case.
+A digest (汇总) folds several messages for one robot into one when its rate limit would
+otherwise drop them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from services.notify.domain.core import CaseNotice, Message, NoticeKind, RecipientKind
+
+BEIJING = timezone(timedelta(hours=8))
+_ROLE = {"lead": ("主办", "lead"), "co": ("协办", "co-handler")}
+_CLOCK = {"sign_for": ("签收报到", "sign-for"), "resolve": ("办结", "resolution")}
+_LEVEL = {"community": ("社区", "community"), "street": ("街道", "street"),
+          "district": ("区", "district")}
+
+
+def case_link(case_id: str, base: str = "") -> str:
+    return f"{base.rstrip('/')}/cases/{case_id}"
+
+
+def deadline_text(at: datetime | None) -> tuple[str, str]:
+    if at is None:
+        return "未知", "unknown"
+    local = at.astimezone(BEIJING)
+    return f"{local:%Y-%m-%d %H:%M}（北京时间）", f"{local:%Y-%m-%d %H:%M} (UTC+8)"
+
+
+def _where(n: CaseNotice) -> tuple[str, str]:
+    if n.place:
+        return f"位置：{n.area_path}（{n.place}）。", f"Area: {n.area_path} ({n.place})."
+    return f"位置：{n.area_path}。", f"Area: {n.area_path}."
+
+
+def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "") -> Message:
+    """The message in Simplified Chinese and English for one kind of recipient."""
+    n = notice
+    link = case_link(n.case_id, link_base)
+    urgent = ("（紧急）", " (urgent)") if n.urgent else ("", "")
+    render_kind = {
+        NoticeKind.DISPATCHED: _dispatched, NoticeKind.OVERDUE: _overdue,
+        NoticeKind.WHISTLED: _escalated, NoticeKind.RESOLVED: _resolved,
+        NoticeKind.CLOSED: _closed, NoticeKind.WARNING: _warning,
+        NoticeKind.ESCALATED: _ladder,
+    }[n.kind]
+    return render_kind(n, audience, link, urgent, _where(n))
+
+
+Parts = tuple[str, str]
+
+
+def _dispatched(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+                where: Parts) -> Message:
+    role_zh, role_en = _ROLE.get(n.role or "", (n.role or "", n.role or ""))
+    role_zh = f"（{role_zh}）" if role_zh else ""
+    role_en = f" as {role_en}" if role_en else ""
+    what_zh = f"问题：{n.description}。" if n.description else ""
+    what_en = f" Issue: {n.description}." if n.description else ""
+    return Message(
+        title_zh=f"【派单】{urgent[0]}案件{n.case_no}已派至{n.department_name}",
+        body_zh=f"【派单】{urgent[0]}案件{n.case_no}（{n.category}）已派至{n.department_name}"
+        f"{role_zh}，请及时签收报到。{where[0]}{what_zh}详情：{link}",
+        title_en=f"[Dispatched]{urgent[1]} Case {n.case_no} assigned to {n.department_name}",
+        body_en=f"[Dispatched]{urgent[1]} Case {n.case_no} ({n.category}) has been assigned to "
+        f"{n.department_name}{role_en}; please sign for it promptly. {where[1]}{what_en} "
+        f"Details: {link}",
+        link=link,
+    )
+
+
+def _overdue(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+             where: Parts) -> Message:
+    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
+    due_zh, due_en = deadline_text(n.due_at)
+    if audience is RecipientKind.DEPARTMENT:
+        ask_zh, ask_en = "请立即办理并反馈。", "Please act on it now and report back."
+    else:
+        ask_zh, ask_en = "请督办。", "Please follow up (督办)."
+    return Message(
+        title_zh=f"【超时】{urgent[0]}案件{n.case_no}{clock_zh}已超时",
+        body_zh=f"【超时】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}"
+        f"{clock_zh}已超时（时限{due_zh}），{ask_zh}{where[0]}详情：{link}",
+        title_en=f"[Overdue]{urgent[1]} Case {n.case_no}: {clock_en} overdue",
+        body_en=f"[Overdue]{urgent[1]} Case {n.case_no} ({n.category}): {n.department_name} "
+        f"missed the {clock_en} deadline ({due_en}). {ask_en} {where[1]} Details: {link}",
+        link=link,
+    )
+
+
+def _warning(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+             where: Parts) -> Message:
+    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
+    due_zh, due_en = deadline_text(n.due_at)
+    return Message(
+        title_zh=f"【预警】{urgent[0]}案件{n.case_no}{clock_zh}即将超时",
+        body_zh=f"【预警】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}"
+        f"{clock_zh}即将超时（时限{due_zh}），请抓紧办理。{where[0]}详情：{link}",
+        title_en=f"[Warning]{urgent[1]} Case {n.case_no}: {clock_en} deadline near",
+        body_en=f"[Warning]{urgent[1]} Case {n.case_no} ({n.category}): the {clock_en} deadline "
+        f"of {n.department_name} is near ({due_en}). Please hurry. {where[1]} Details: {link}",
+        link=link,
+    )
+
+
+def _ladder(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+            where: Parts) -> Message:
+    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
+    level_zh, level_en = _LEVEL.get(n.level or "", (n.level or "", n.level or ""))
+    due_zh, due_en = deadline_text(n.due_at)
+    return Message(
+        title_zh=f"【升级】{urgent[0]}案件{n.case_no}{clock_zh}超时，已上报{level_zh}",
+        body_zh=f"【升级】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}"
+        f"{clock_zh}超时（时限{due_zh}），已逐级上报至{level_zh}，请督办。{where[0]}详情：{link}",
+        title_en=f"[Escalated]{urgent[1]} Case {n.case_no}: {clock_en} overdue, up to {level_en}",
+        body_en=f"[Escalated]{urgent[1]} Case {n.case_no} ({n.category}): {n.department_name} "
+        f"missed the {clock_en} deadline ({due_en}); escalated to the {level_en} level. Please "
+        f"follow up. {where[1]} Details: {link}",
+        link=link,
+    )
+
+
+def _escalated(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+               where: Parts) -> Message:
+    level_zh, level_en = _LEVEL.get(n.level or "", (n.level or "", n.level or ""))
+    what_zh = f"问题：{n.description}。" if n.description else ""
+    what_en = f" Issue: {n.description}." if n.description else ""
+    return Message(
+        title_zh=f"【升级】{urgent[0]}案件{n.case_no}已由{level_zh}级吹哨",
+        body_zh=f"【升级】{urgent[0]}案件{n.case_no}（{n.category}）已升级至{level_zh}级吹哨，"
+        f"请关注督办。{where[0]}{what_zh}详情：{link}",
+        title_en=f"[Escalated]{urgent[1]} Case {n.case_no} whistled at {level_en} level",
+        body_en=f"[Escalated]{urgent[1]} Case {n.case_no} ({n.category}) was escalated to a "
+        f"{level_en}-level whistle; please follow up. {where[1]}{what_en} Details: {link}",
+        link=link,
+    )
+
+
+def _resolved(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+              where: Parts) -> Message:
+    result_zh = f"处置结果：{n.result}。" if n.result else ""
+    result_en = f" Result: {n.result}." if n.result else ""
+    return Message(
+        title_zh=f"【办结】案件{n.case_no}已由{n.department_name}办结",
+        body_zh=f"【办结】案件{n.case_no}（{n.category}）已由{n.department_name}办结，请核查。"
+        f"{where[0]}{result_zh}详情：{link}",
+        title_en=f"[Resolved] Case {n.case_no} resolved by {n.department_name}",
+        body_en=f"[Resolved] Case {n.case_no} ({n.category}) was resolved by "
+        f"{n.department_name}; please verify it. {where[1]}{result_en} Details: {link}",
+        link=link,
+    )
+
+
+def _closed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+            where: Parts) -> Message:
+    note_zh = f"说明：{n.result}。" if n.result else ""
+    note_en = f" Note: {n.result}." if n.result else ""
+    return Message(
+        title_zh=f"【结案】案件{n.case_no}已结案",
+        body_zh=f"【结案】案件{n.case_no}（{n.category}）已结案。{where[0]}{note_zh}详情：{link}",
+        title_en=f"[Closed] Case {n.case_no} closed",
+        body_en=f"[Closed] Case {n.case_no} ({n.category}) is closed. {where[1]}{note_en} "
+        f"Details: {link}",
+        link=link,
+    )
+
+
+def facts(notice: CaseNotice, link: str) -> dict[str, str]:
+    """The facts behind a message, flat and as text: an SMS template's parameters."""
+    n = notice
+    due_zh, _ = deadline_text(n.due_at)
+    out = {"case_no": n.case_no, "category": n.category, "area_path": n.area_path,
+           "place": n.place or n.area_path, "priority": n.priority, "link": link,
+           "deadline": due_zh if n.due_at else "", "department": n.department_name or ""}
+    return out
+
+
+def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipient_id: str,
+                 occurred_at: datetime) -> dict:
+    """The JSON a webhook receives, in the Standard Webhooks shape {type, timestamp, data}."""
+    n = notice
+    return {
+        "type": n.kind.value,
+        "timestamp": occurred_at.isoformat(),
+        "data": {
+            "event_id": event_id, "recipient_id": recipient_id,
+            "case_id": n.case_id, "case_no": n.case_no, "category": n.category,
+            "area_path": n.area_path, "priority": n.priority,
+            "department_id": n.department_id, "department_name": n.department_name,
+            "role": n.role, "clock": n.clock,
+            "due_at": n.due_at.isoformat() if n.due_at else None,
+            "title": {"zh": message.title_zh, "en": message.title_en},
+            "text": {"zh": message.body_zh, "en": message.body_en},
+            "link": message.link,
+            "facts": facts(n, message.link),
+        },
+    }
+
+
+def digest(items: Sequence[dict[str, Any]], english: bool) -> tuple[str, str]:
+    """One message for several: ``items`` are webhook bodies (as stored with a delivery).
+    Returns (title, markdown text), one line per message with its link."""
+    lang = "en" if english else "zh"
+    n = len(items)
+    title = f"[Digest] {n} case notices" if english else f"【汇总】{n}条案件消息"
+    lines = []
+    for body in items:
+        data = body.get("data", {})
+        title_of = data.get("title", {})
+        line = title_of.get(lang) if isinstance(title_of, dict) else str(title_of)
+        link = data.get("link")
+        lines.append(f"- {line}" + (f" [{'details' if english else '详情'}]({link})" if link else ""))
+    intro = ("Too many messages for this robot in one minute; here they are together:"
+             if english else "该群机器人一分钟内消息过多，以下消息合并发送：")
+    return title, "\n".join([intro, *lines])

@@ -1,0 +1,84 @@
+"""Consumed events: who hears what, and what each of them is told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import structlog
+
+from services.notify import domain, repository
+from services.notify.domain import CaseNotice, Channel, DeliveryStatus, NoticeKind, Recipient
+from shared import metrics
+from shared.events import Envelope
+
+log = structlog.get_logger()
+SERVICE = "notify"
+
+
+def notice_of(event: Envelope[Any]) -> CaseNotice | None:
+    """What ``event`` tells people, or None when it tells nobody anything (a co-handler's
+    partial resolution, a whistle at community level: the normal course of a case). Read
+    by field name, so that an event type added to the contract later (tracking's warnings
+    and escalations) is announced as soon as it is parsed."""
+    p = event.payload
+    kind = NoticeKind(event.type)
+    if kind is NoticeKind.RESOLVED and not getattr(p, "case_resolved", True):
+        return None
+    location = getattr(p, "location", None)
+    return CaseNotice(
+        kind=kind, case_id=str(event.case_id), case_no=p.case_no, category=p.category,
+        area_path=p.area_path, priority=p.priority.value,
+        department_id=getattr(p, "department_id", None),
+        department_name=getattr(p, "department_name", None) or getattr(p, "department_id", None),
+        role=getattr(p, "role", None), description=getattr(p, "description", None),
+        clock=getattr(p, "clock", None), due_at=getattr(p, "due_at", None),
+        place=getattr(location, "address", None), level=getattr(p, "level", None),
+        result=getattr(p, "result", None) or getattr(p, "note", None),
+    )
+
+
+def make_notify(link_base: str = ""):
+    """The consumer's handler: runs in the transaction that claimed the event in the inbox."""
+
+    async def notify_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+        notice = notice_of(event)
+        if notice is None:
+            return
+        areas = domain.ancestor_paths(notice.area_path)
+        candidates = await repository.candidate_recipients(
+            conn, notice.department_id, areas, notice.kind.value
+        )
+        subscriptions = await repository.subscriptions_for(conn, notice.kind.value, areas)
+        recipients = domain.select_recipients(notice, candidates, subscriptions)
+        for r in recipients:
+            await _deliver(conn, event, notice, r, link_base)
+        if not recipients:
+            log.info("notice_without_recipients", department_id=notice.department_id,
+                     area_path=notice.area_path)
+
+    return notify_case
+
+
+async def _deliver(conn: asyncpg.Connection, event: Envelope[Any], notice: CaseNotice,
+                   r: Recipient, link_base: str) -> None:
+    """The inbox channel is delivered right here; a webhook is queued for the worker."""
+    msg = domain.render(notice, r.kind, link_base)
+    body = domain.webhook_body(notice, msg, event_id=str(event.event_id), recipient_id=r.id,
+                               occurred_at=event.occurred_at)
+    ids = {"event_id": event.event_id, "case_id": event.case_id, "type": event.type,
+           "recipient_id": r.id}
+    await repository.insert_inbox_message(
+        conn, **ids, title=msg.title_zh, body=msg.body_zh, title_en=msg.title_en,
+        body_en=msg.body_en, link=msg.link,
+    )
+    if await repository.insert_delivery(conn, **ids, channel=Channel.INBOX,
+                                        status=DeliveryStatus.SENT, payload=body):
+        metrics.DELIVERIES.labels(SERVICE, Channel.INBOX.value, "sent").inc()
+        log.info("delivery_sent", channel="inbox", recipient_id=r.id)
+    if r.webhook_url and await repository.insert_delivery(
+        conn, **ids, channel=Channel.WEBHOOK, status=DeliveryStatus.PENDING, payload=body
+    ):
+        log.info("delivery_queued", channel="webhook", recipient_id=r.id)
+
+

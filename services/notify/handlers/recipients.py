@@ -1,0 +1,136 @@
+"""Recipients, their preferences and their in-app inbox."""
+
+from __future__ import annotations
+
+
+import asyncpg
+import structlog
+
+from services.notify import channels, domain, repository
+from services.notify.domain import (
+    ChannelPref,
+    Preferences,
+    Recipient,
+    RecipientKind,
+)
+from services.notify.repository import InboxMessage
+from shared.auth import Principal
+from shared.errors import Conflict, Invalid, NotFound
+
+log = structlog.get_logger()
+SERVICE = "notify"
+
+
+def _not_found(recipient_id: str) -> NotFound:
+    return NotFound(f"接收方“{recipient_id}”不存在", f"recipient '{recipient_id}' not found",
+                    code="recipient_not_found")
+
+
+# --- recipients ---------------------------------------------------------------------------
+
+
+def _by(who: Principal) -> dict[str, str]:
+    """Who did it, for the log line of a change."""
+    return {"actor": who.subject, "actor_role": who.role.value}
+
+
+async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient) -> Recipient:
+    domain.validate_recipient(recipient)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await repository.insert_recipient(conn, recipient):
+            raise Conflict(f"接收方“{recipient.id}”已存在", f"recipient '{recipient.id}' exists",
+                           code="recipient_exists")
+    log.info("recipient_created", recipient_id=recipient.id, kind=recipient.kind.value,
+             **_by(who))
+    return recipient
+
+
+async def update_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient) -> Recipient:
+    domain.validate_recipient(recipient)
+    async with pool.acquire() as conn, conn.transaction():
+        if not await repository.update_recipient(conn, recipient):
+            raise _not_found(recipient.id)
+    log.info("recipient_updated", recipient_id=recipient.id, **_by(who))
+    return recipient
+
+
+async def list_recipients(pool: asyncpg.Pool, kind: RecipientKind | None) -> list[Recipient]:
+    async with pool.acquire() as conn:
+        return await repository.list_recipients(conn, kind.value if kind else None)
+
+
+async def get_recipient(pool: asyncpg.Pool, recipient_id: str) -> Recipient:
+    async with pool.acquire() as conn:
+        recipient = await repository.get_recipient(conn, recipient_id)
+    if recipient is None:
+        raise _not_found(recipient_id)
+    return recipient
+
+
+def _checked_channel(i: int, wanted: ChannelPref, stored: Preferences) -> ChannelPref:
+    """One channel's settings, checked by the channel itself; secrets left out (or sent back
+    masked) keep their stored value. A bad setting is named with its place in the list."""
+    kind = wanted.kind.value
+    old = stored.channel(kind)
+    raw = domain.keep_secrets(kind, wanted.settings, old.settings if old else None)
+    try:
+        channels.validate_settings(kind, raw)
+    except channels.InvalidSetting as exc:
+        where = f"channels[{i}].settings."
+        raise Invalid(where + exc.zh, where + exc.en, code=exc.code) from None
+    return ChannelPref(wanted.kind, raw)
+
+
+async def set_preferences(pool: asyncpg.Pool, who: Principal, recipient_id: str,
+                          wanted: Preferences) -> Recipient:
+    """Replace a recipient's channels, language and quiet hours: all checked, or nothing
+    changes."""
+    domain.check_preferences(wanted)
+    async with pool.acquire() as conn, conn.transaction():
+        recipient = await repository.get_recipient(conn, recipient_id, lock=True)
+        if recipient is None:
+            raise _not_found(recipient_id)
+        checked = Preferences(
+            channels=tuple(_checked_channel(i, c, recipient.preferences)
+                           for i, c in enumerate(wanted.channels)),
+            locale=wanted.locale, quiet_start=wanted.quiet_start, quiet_end=wanted.quiet_end,
+        )
+        await repository.set_preferences(conn, recipient_id, checked)
+        recipient = await repository.get_recipient(conn, recipient_id)
+    log.info("preferences_set", recipient_id=recipient_id,
+             channels=[c.kind.value for c in checked.channels], locale=checked.locale, **_by(who))
+    assert recipient is not None
+    return recipient
+
+
+async def _readable_recipient(
+    conn: asyncpg.Connection, who: Principal, recipient_id: str
+) -> Recipient:
+    """The recipient whose inbox ``who`` asks for: 404 if unknown, 403 if not theirs."""
+    recipient = await repository.get_recipient(conn, recipient_id)
+    if recipient is None:
+        raise _not_found(recipient_id)
+    domain.check_inbox_access(who, recipient)
+    return recipient
+
+
+async def inbox(pool: asyncpg.Pool, who: Principal, recipient_id: str, *, unread: bool | None,
+                limit: int, offset: int) -> list[InboxMessage]:
+    async with pool.acquire() as conn:
+        await _readable_recipient(conn, who, recipient_id)
+        return await repository.list_inbox(conn, recipient_id, unread=unread, limit=limit,
+                                           offset=offset)
+
+
+async def mark_read(pool: asyncpg.Pool, who: Principal, recipient_id: str,
+                    message_id: int) -> InboxMessage:
+    async with pool.acquire() as conn, conn.transaction():
+        await _readable_recipient(conn, who, recipient_id)  # before anything is written
+        message = await repository.mark_read(conn, recipient_id, message_id)
+    if message is None:
+        raise NotFound(f"接收方“{recipient_id}”没有消息 {message_id}",
+                       f"recipient '{recipient_id}' has no message {message_id}",
+                       code="message_not_found")
+    return message
+
+

@@ -1,0 +1,170 @@
+"""Recipients (with their preferences) and the in-app inbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.notify.domain import (
+    Channel,
+    ChannelPref,
+    Preferences,
+    Recipient,
+    RecipientKind,
+)
+
+_RECIPIENT_COLUMNS = "id, name, kind, department_id, area_path, webhook_url, webhook_secret"
+_COLUMNS = _RECIPIENT_COLUMNS + ", channels, locale, quiet_start, quiet_end"
+
+
+def preferences_of(r: asyncpg.Record) -> Preferences:
+    return Preferences(
+        channels=tuple(ChannelPref(Channel(c["kind"]), c.get("settings") or {})
+                       for c in r["channels"] or []),
+        locale=r["locale"], quiet_start=r["quiet_start"], quiet_end=r["quiet_end"],
+    )
+
+
+def _recipient(r: asyncpg.Record) -> Recipient:
+    data = {k: r[k] for k in _RECIPIENT_COLUMNS.split(", ")}
+    data["kind"] = RecipientKind(data["kind"])
+    return Recipient(**data, preferences=preferences_of(r))
+
+
+def channels_json(p: Preferences) -> list[dict[str, Any]]:
+    return [{"kind": c.kind.value, "settings": dict(c.settings)} for c in p.channels]
+
+
+@dataclass(frozen=True)
+class InboxMessage:
+    id: int
+    recipient_id: str
+    event_id: UUID
+    case_id: UUID
+    type: str
+    title: str
+    body: str
+    title_en: str
+    body_en: str
+    link: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+# --- recipients ------------------------------------------------------------------------
+
+
+async def insert_recipient(conn: asyncpg.Connection, r: Recipient) -> bool:
+    """False if the id is taken."""
+    return bool(await conn.fetchval(
+        f"INSERT INTO recipients ({_RECIPIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (id) DO NOTHING RETURNING true",
+        r.id, r.name, r.kind.value, r.department_id, r.area_path, r.webhook_url, r.webhook_secret,
+    ))
+
+
+async def update_recipient(conn: asyncpg.Connection, r: Recipient) -> bool:
+    """False if there is no such recipient."""
+    return bool(await conn.fetchval(
+        "UPDATE recipients SET name = $2, kind = $3, department_id = $4, area_path = $5,"
+        " webhook_url = $6, webhook_secret = $7, updated_at = now() WHERE id = $1 RETURNING true",
+        r.id, r.name, r.kind.value, r.department_id, r.area_path, r.webhook_url, r.webhook_secret,
+    ))
+
+
+async def upsert_recipients(conn: asyncpg.Connection, rows: list[Recipient]) -> None:
+    """Demo data: create or rename, never touching webhooks configured since."""
+    await conn.executemany(
+        "INSERT INTO recipients (id, name, kind, department_id, area_path)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,"
+        " kind = EXCLUDED.kind, department_id = EXCLUDED.department_id,"
+        " area_path = EXCLUDED.area_path, updated_at = now()",
+        [(r.id, r.name, r.kind.value, r.department_id, r.area_path) for r in rows],
+    )
+
+
+async def get_recipient(conn: asyncpg.Connection, recipient_id: str, *, lock: bool = False
+                        ) -> Recipient | None:
+    sql = f"SELECT {_COLUMNS} FROM recipients WHERE id = $1"
+    row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), recipient_id)
+    return _recipient(row) if row else None
+
+
+async def list_recipients(conn: asyncpg.Connection, kind: str | None) -> list[Recipient]:
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM recipients WHERE ($1::text IS NULL OR kind = $1) ORDER BY id",
+        kind,
+    )
+    return [_recipient(r) for r in rows]
+
+
+async def set_preferences(conn: asyncpg.Connection, recipient_id: str, p: Preferences) -> None:
+    await conn.execute(
+        "UPDATE recipients SET channels = $2, locale = $3, quiet_start = $4, quiet_end = $5,"
+        " updated_at = now() WHERE id = $1",
+        recipient_id, channels_json(p), p.locale, p.quiet_start, p.quiet_end,
+    )
+
+
+async def candidate_recipients(
+    conn: asyncpg.Connection, department_id: str | None, area_paths: list[str], event_type: str
+) -> list[Recipient]:
+    """Who may hear an event (the domain picks): the department's desks, the desks of the
+    case's area and the areas above it, and whoever subscribed to this event type there."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM recipients"
+        " WHERE (kind = 'department' AND department_id = $1)"
+        "    OR (kind <> 'department' AND area_path = ANY($2::text[]))"
+        "    OR id IN (SELECT recipient_id FROM subscriptions WHERE $3 = ANY(event_types)"
+        "              AND (area_path IS NULL OR area_path = ANY($2::text[])))",
+        department_id, area_paths, event_type,
+    )
+    return [_recipient(r) for r in rows]
+
+
+# --- the in-app inbox ------------------------------------------------------------------------
+
+
+async def insert_inbox_message(
+    conn: asyncpg.Connection, *, recipient_id: str, event_id: UUID, case_id: UUID, type: str,
+    title: str, body: str, title_en: str, body_en: str, link: str,
+) -> int | None:
+    """The new message's id, or None if this recipient already has this event's message."""
+    return await conn.fetchval(
+        "INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
+        " title_en, body_en, link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (recipient_id, event_id) DO NOTHING RETURNING id",
+        recipient_id, event_id, case_id, type, title, body, title_en, body_en, link,
+    )
+
+
+async def list_inbox(
+    conn: asyncpg.Connection, recipient_id: str, *, unread: bool | None, limit: int, offset: int
+) -> list[InboxMessage]:
+    rows = await conn.fetch(
+        "SELECT id, recipient_id, event_id, case_id, type, title, body, title_en, body_en, link,"
+        " created_at, read_at FROM inbox_messages WHERE recipient_id = $1"
+        " AND ($2::bool IS NULL OR (read_at IS NULL) = $2)"
+        " ORDER BY id DESC LIMIT $3 OFFSET $4",
+        recipient_id, unread, limit, offset,
+    )
+    return [InboxMessage(**dict(r)) for r in rows]
+
+
+async def mark_read(
+    conn: asyncpg.Connection, recipient_id: str, message_id: int
+) -> InboxMessage | None:
+    row = await conn.fetchrow(
+        "UPDATE inbox_messages SET read_at = COALESCE(read_at, now())"
+        " WHERE id = $1 AND recipient_id = $2"
+        " RETURNING id, recipient_id, event_id, case_id, type, title, body, title_en, body_en,"
+        " link, created_at, read_at",
+        message_id, recipient_id,
+    )
+    return InboxMessage(**dict(row)) if row else None
+
+

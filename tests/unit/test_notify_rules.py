@@ -1,0 +1,190 @@
+"""Notify's rules for preferences, subscriptions, messages and pacing, without
+infrastructure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from services.notify import domain
+from services.notify.domain import (
+    CaseNotice,
+    Channel,
+    ChannelPref,
+    NoticeKind,
+    Preferences,
+    Recipient,
+    RecipientKind,
+    RobotPlan,
+    Subscription,
+)
+from shared.errors import Invalid
+
+CASE_ID = "7b0c6f5e-2a4b-4c1e-9d7a-0f3e8b1c2d3e"
+AREA = "YA/YA01/YA0101/YA0101-03"
+
+
+def at_beijing(hh: int, mm: int = 0) -> datetime:
+    return datetime(2026, 11, 22, hh, mm, tzinfo=UTC) - timedelta(hours=8)
+
+
+# --- quiet hours -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("now", "start", "end", "until"), [
+    (at_beijing(23), time(22), time(7), at_beijing(7) + timedelta(days=1)),  # over midnight
+    (at_beijing(3), time(22), time(7), at_beijing(7)),
+    (at_beijing(7), time(22), time(7), None),       # the end is no longer quiet
+    (at_beijing(12), time(22), time(7), None),
+    (at_beijing(13), time(12), time(14), at_beijing(14)),  # a midday rest
+    (at_beijing(11, 59), time(12), time(14), None),
+])
+def test_quiet_hours_in_beijing_time(now, start, end, until):
+    assert domain.quiet_until(now, start, end, urgent=False) == until
+
+
+def test_urgent_cases_and_recipients_without_quiet_hours_are_never_held():
+    assert domain.quiet_until(at_beijing(23), time(22), time(7), urgent=True) is None
+    assert domain.quiet_until(at_beijing(23), None, None, urgent=False) is None
+
+
+# --- channel preferences and secrets ------------------------------------------------------------
+
+
+def test_preferences_refuse_the_inbox_duplicates_and_half_quiet_hours():
+    for p, code in [
+        (Preferences(channels=(ChannelPref(Channel.INBOX),)), "inbox_always_on"),
+        (Preferences(channels=(ChannelPref(Channel.SMS), ChannelPref(Channel.SMS))),
+         "duplicate_channel"),
+        (Preferences(quiet_start=time(22)), "invalid_quiet_hours"),
+        (Preferences(locale="fr"), "invalid_locale"),
+    ]:
+        with pytest.raises(Invalid) as err:
+            domain.check_preferences(p)
+        assert err.value.code == code
+
+
+def test_secrets_are_masked_and_kept_when_left_out_or_sent_back_masked():
+    ding = {"url": "https://oapi.dingtalk.com/robot/send?access_token=abcdef1234567890",
+            "secret": "SEC" + "x" * 40 + "9876"}
+    shown = domain.masked_settings("dingtalk", ding)
+    assert shown["secret"] == "****9876" and "abcdef" not in shown["url"]
+    assert shown["url"].endswith("access_token=****7890")
+    assert domain.keep_secrets("dingtalk", shown, ding) == ding
+    assert domain.keep_secrets("dingtalk", {"url": ding["url"]}, ding) == ding
+    changed = domain.keep_secrets("dingtalk", {**shown, "secret": "SECnew"}, ding)
+    assert changed["secret"] == "SECnew" and changed["url"] == ding["url"]
+    feishu = {"url": "https://open.feishu.cn/open-apis/bot/v2/hook/0123-4567-89ab-cdef"}
+    assert domain.masked_settings("feishu", feishu)["url"].endswith("/hook/****cdef")
+    assert domain.masked_settings("email", {"password": "short"})["password"] == "****"
+    assert domain.keep_secrets("email", {"host": "h"}, None) == {"host": "h"}
+
+
+def test_channel_list_puts_a_webhook_given_the_first_way_first_and_falls_back_in_order():
+    prefs = Preferences(channels=(ChannelPref(Channel.WECOM, {"url": "w"}),
+                                  ChannelPref(Channel.SMS, {"url": "s"})))
+    r = Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
+                  webhook_url="https://h.example.cn", preferences=prefs)
+    assert [c.kind for c in r.channel_list()] == [Channel.WEBHOOK, Channel.WECOM, Channel.SMS]
+    assert r.next_channel("webhook", 0).kind is Channel.WECOM
+    assert r.next_channel("wecom", 1).kind is Channel.SMS
+    assert r.next_channel("sms", 2) is None
+    assert r.next_channel("email", 1).kind is Channel.WECOM  # removed since: its old place
+    listed = Recipient(**{**r.__dict__, "preferences": Preferences(channels=(
+        ChannelPref(Channel.SMS), ChannelPref(Channel.WEBHOOK, {"url": "x"})))})
+    assert [c.kind for c in listed.channel_list()] == [Channel.SMS, Channel.WEBHOOK]
+
+
+# --- who hears what ---------------------------------------------------------------------------
+
+
+def notice(kind: NoticeKind, **kw) -> CaseNotice:
+    base = {"case_id": CASE_ID, "case_no": "YA20261122-0001", "category": "C0103",
+            "area_path": AREA, "priority": "urgent", "department_id": "gs",
+            "department_name": "榆安供水公司"}
+    return CaseNotice(kind=kind, **{**base, **kw})
+
+
+DESKS = [
+    Recipient(id="duty-gs", name="供水", kind=RecipientKind.DEPARTMENT, department_id="gs"),
+    Recipient(id="sup-ya01", name="督办", kind=RecipientKind.SUPERVISOR, area_path="YA/YA01"),
+    Recipient(id="com-0101", name="社区", kind=RecipientKind.COMMUNITY, area_path="YA/YA01/YA0101"),
+    Recipient(id="grid-03", name="网格员", kind=RecipientKind.GRID_WORKER, area_path=AREA),
+    Recipient(id="com-0102", name="别的社区", kind=RecipientKind.COMMUNITY,
+              area_path="YA/YA01/YA0102"),
+]
+
+
+@pytest.mark.parametrize(("kind", "extra", "heard"), [
+    (NoticeKind.DISPATCHED, {}, ["duty-gs"]),
+    (NoticeKind.WARNING, {}, ["duty-gs"]),
+    (NoticeKind.OVERDUE, {}, ["duty-gs", "sup-ya01"]),
+    (NoticeKind.ESCALATED, {"level": "street"}, ["sup-ya01"]),
+    (NoticeKind.WHISTLED, {"level": "street"}, ["sup-ya01"]),
+    (NoticeKind.WHISTLED, {"level": "community"}, []),
+    (NoticeKind.RESOLVED, {}, ["com-0101", "grid-03"]),
+    (NoticeKind.CLOSED, {"department_id": None}, ["com-0101", "grid-03"]),
+])
+def test_default_audiences(kind, extra, heard):
+    got = domain.select_recipients(notice(kind, **extra), DESKS)
+    assert [r.id for r in got] == heard
+
+
+@pytest.mark.parametrize(("sub", "hears"), [
+    (Subscription("com-0102", ("case.dispatched",)), True),
+    (Subscription("com-0102", ("case.overdue",)), False),
+    (Subscription("com-0102", ("case.dispatched",), area_path="YA/YA01"), True),
+    (Subscription("com-0102", ("case.dispatched",), area_path="YA/YA0"), False),  # a prefix only
+    (Subscription("com-0102", ("case.dispatched",), department_id="gs"), True),
+    (Subscription("com-0102", ("case.dispatched",), department_id="cg"), False),
+    (Subscription("com-0102", ("case.dispatched",), categories=("C01",)), True),
+    (Subscription("com-0102", ("case.dispatched",), categories=("C02", "E0101")), False),
+    (Subscription("com-0102", ("case.dispatched",), priorities=("urgent",)), True),
+    (Subscription("com-0102", ("case.dispatched",), priorities=("normal", "minor")), False),
+])
+def test_subscriptions_match_type_area_department_category_and_priority(sub, hears):
+    got = [r.id for r in domain.select_recipients(notice(NoticeKind.DISPATCHED), DESKS, [sub])]
+    assert ("com-0102" in got) is hears and "duty-gs" in got
+
+
+def test_each_recipient_hears_once_whatever_names_it():
+    subs = [Subscription("duty-gs", ("case.dispatched",)), Subscription("duty-gs",
+                                                                       ("case.dispatched",))]
+    got = domain.select_recipients(notice(NoticeKind.DISPATCHED), [*DESKS, DESKS[0]], subs)
+    assert [r.id for r in got] == ["duty-gs"]
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+def test_every_event_type_has_a_template_in_both_languages_with_the_facts(kind):
+    m = domain.render(notice(kind, level="street", clock="resolve",
+                             due_at=datetime(2026, 11, 22, 2, tzinfo=UTC)),
+                      RecipientKind.SUPERVISOR, "https://w.example.cn")
+    assert "YA20261122-0001" in m.title_zh and "YA20261122-0001" in m.title_en
+    for body in (m.body_zh, m.body_en):
+        assert "C0103" in body and AREA in body and m.link in body
+    assert m.link == f"https://w.example.cn/cases/{CASE_ID}"
+    if kind in (NoticeKind.OVERDUE, NoticeKind.WARNING, NoticeKind.ESCALATED):
+        assert "2026-11-22 10:00" in m.body_zh and "2026-11-22 10:00" in m.body_en
+    if kind is not NoticeKind.CLOSED and kind is not NoticeKind.WHISTLED:
+        assert "榆安供水公司" in m.body_zh
+
+
+def test_bad_subscriptions():
+    for s in [Subscription("a", ()), Subscription("a", ("case.reported",)),
+              Subscription("a", ("case.overdue",), area_path="YA//x"),
+              Subscription("a", ("case.overdue",), categories=("c01",)),
+              Subscription("a", ("case.overdue",), priorities=("asap",))]:
+        with pytest.raises(Invalid) as err:
+            domain.validate_subscription(s)
+        assert err.value.code == "invalid_subscription" and err.value.zh.split("：")[0]
+
+
+def test_robot_pacing_sends_each_digests_or_waits_for_room():
+    now = datetime(2026, 11, 22, 2, 0, 30, tzinfo=UTC)
+    sent = [now - timedelta(seconds=s) for s in (10, 20, 70)]  # two inside the minute
+    assert domain.pace_robot(1, sent, now, limit=3).plan is RobotPlan.EACH
+    assert domain.pace_robot(2, sent, now, limit=3).plan is RobotPlan.DIGEST
+    full = domain.pace_robot(5, sent, now, limit=2)
+    assert full.plan is RobotPlan.WAIT and full.wait_until == now - timedelta(seconds=20) \
+        + timedelta(minutes=1)
