@@ -357,6 +357,39 @@ class CaseClockStopped(CaseFacts):
     because: str = Field(description="the event type that stopped it")
 
 
+class CaseDeadlineWarning(CaseFacts):
+    """预警 (黄灯): a clock has used up its warning share of the time allowed (e.g. 80 %) and
+    the step is still not done."""
+
+    TYPE = "case.deadline_warning"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    assignment_id: UUID
+    department_id: str
+    department_name: str
+    clock: str = Field(description="sign_for (签收/报到), on_site (到场) or resolve (办结)")
+    due_at: AwareDatetime = Field(description="the deadline the warning is about")
+
+
+class CaseEscalated(CaseFacts):
+    """逐级上报: an overdue clock reached a step of its escalation ladder (community → street →
+    district); the last level hears it again at set intervals while the step stays undone."""
+
+    TYPE = "case.escalated"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    assignment_id: UUID
+    department_id: str
+    department_name: str
+    clock: str = Field(description="sign_for (签收/报到), on_site (到场) or resolve (办结)")
+    due_at: AwareDatetime = Field(description="the deadline that was missed")
+    level: str = Field(description="who it reaches: community (社区), street (街道) or "
+                                   "district (区)")
+    step: int = Field(ge=0, description="0, 1, 2… in firing order")
+    repeat: int = Field(ge=0, description="0 for a step of the ladder, n for the n-th "
+                                          "repetition of its last step")
+
+
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.TYPE, cls.VERSION): cls
     for cls in (
@@ -380,6 +413,8 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseOverdue,
         CaseClockStarted,
         CaseClockStopped,
+        CaseDeadlineWarning,
+        CaseEscalated,
     )
 }
 

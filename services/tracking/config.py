@@ -8,8 +8,10 @@ from shared.settings import BaseServiceSettings
 class Settings(BaseServiceSettings):
     service_name: str = "tracking"
     http_port: int = 8103
-    # The sign-for clock (签收/报到): how long a department has to sign for a dispatch.
-    # One value for now; per category × priority SLA policies come later.
-    sign_for_deadline_seconds: float = Field(default=1800, gt=0)
+    # Every clock comes from the SLA policy pinned at dispatch (category × priority). This
+    # overrides the sign-for limit (签收/报到时限) with calendar time — short clocks for demos
+    # and tests — and is the sign-for limit when no policy version is in force (30 minutes
+    # when unset).
+    sign_for_deadline_seconds: float | None = Field(default=None, gt=0)
     timer_poll_interval_seconds: float = Field(default=1.0, gt=0)
     timer_batch_size: int = Field(default=100, ge=1)

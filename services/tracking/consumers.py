@@ -13,9 +13,10 @@ from shared.service import Runtime
 
 
 def register(rt: Runtime, settings: Settings) -> None:
+    seconds = settings.sign_for_deadline_seconds
     record = partial(
         handlers.record_case_event,
-        sign_for_deadline=timedelta(seconds=settings.sign_for_deadline_seconds),
+        sign_for_deadline=None if seconds is None else timedelta(seconds=seconds),
     )
     timeline = EventConsumer(
         service="tracking", name="timeline", pool=rt.get_pool, broker=rt.broker,
@@ -24,6 +25,9 @@ def register(rt: Runtime, settings: Settings) -> None:
     )
     timeline.subscribe(
         Topics.INTAKE, Topics.DISPATCH,
-        description="Every case event → the case timeline, the read model and the deadline "
-        "timers (the sign-for clock starts at dispatch, stops at sign-for)",
+        description="Every case event → the case timeline, the read model and the clocks: a "
+        "dispatch pins the SLA policy in force and starts the sign-for, on-site and resolution "
+        "clocks (warning, deadline and escalation timers); sign-for, a progress note, "
+        "resolution, rejection, transfer and closing stop them; an approved extension moves "
+        "the resolution deadline",
     )

@@ -27,9 +27,19 @@ _ASSIGNMENT_RANK = {state: rank for rank, state in enumerate(AssignmentState)}
 
 
 class Clock(StrEnum):
-    """Which deadline a timer watches."""
+    """Which deadline a timer watches (the values of sla.policy.ClockKind)."""
 
     SIGN_FOR = "sign_for"  # 签收/报到时限
+    ON_SITE = "on_site"    # 到场时限 (urgent cases)
+    RESOLVE = "resolve"    # 办结时限
+
+
+class TimerKind(StrEnum):
+    """Which stage of a clock a timer fires."""
+
+    WARNING = "warning"        # 预警 (黄灯): the warning share of the allowance is used up
+    DEADLINE = "deadline"      # 超时 (红灯)
+    ESCALATION = "escalation"  # 逐级上报: community → street → district, repeating
 
 
 class TimerState(StrEnum):
@@ -102,6 +112,56 @@ def should_fire(assignment: AssignmentState, case: CaseStatus) -> bool:
     """A due sign-for timer alerts only if the step is still not done and the case is open.
     (Signing for cancels the timer in the same transaction; this guards the rest.)"""
     return assignment is AssignmentState.DISPATCHED and case is not CaseStatus.CLOSED
+
+
+# Which clocks an assignment's event stops (besides the case closing, which stops them all).
+CLOCKS_STOPPED_BY = {
+    "case.signed_for": (Clock.SIGN_FOR,),
+    # The first progress note (e.g. 已到现场) is the department's report from the site.
+    "case.progressed": (Clock.ON_SITE,),
+    "case.resolved": (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
+    "case.rejected": (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
+    "case.transferred": (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
+}
+
+
+def clocks_to_start(state: AssignmentState, ended: bool) -> tuple[Clock, ...]:
+    """The clocks a dispatch starts, given what is already known of the assignment (its
+    later events may have arrived first): none once it ended or was resolved."""
+    if ended or state is AssignmentState.RESOLVED:
+        return ()
+    if state is AssignmentState.SIGNED_FOR:
+        return (Clock.ON_SITE, Clock.RESOLVE)
+    return tuple(Clock)
+
+
+@dataclass(frozen=True)
+class TimerFacts:
+    """What deciding whether a claimed timer fires needs to know."""
+
+    clock: Clock
+    kind: TimerKind
+    revision: int
+    clock_running: bool
+    clock_revision: int
+    clock_due_at: datetime
+    assignment: AssignmentState
+    ended: bool
+    case: CaseStatus
+
+
+def timer_fires(t: TimerFacts, now: datetime) -> bool:
+    """A due timer fires only while its clock runs at the same revision (an extension makes
+    older timers moot), its assignment is still being handled and the case is open; a warning
+    whose deadline has passed meanwhile (the scheduler was down) gives way to the overdue
+    alert. (Stopping a clock cancels its timers in the same transaction; this guards races.)"""
+    if not t.clock_running or t.revision != t.clock_revision or t.ended:
+        return False
+    if t.case is CaseStatus.CLOSED or t.assignment is AssignmentState.RESOLVED:
+        return False
+    if t.clock is Clock.SIGN_FOR and t.assignment is not AssignmentState.DISPATCHED:
+        return False
+    return not (t.kind is TimerKind.WARNING and now > t.clock_due_at)
 
 
 def seconds_until_next_tick(now: datetime, next_due: datetime | None, poll_interval: float) -> float:

@@ -7,7 +7,13 @@ from fastapi import FastAPI
 from services.tracking import api, consumers
 from services.tracking.config import Settings
 from services.tracking.scheduler import TimerScheduler
-from shared.events import CaseClockStarted, CaseClockStopped, CaseOverdue
+from shared.events import (
+    CaseClockStarted,
+    CaseClockStopped,
+    CaseDeadlineWarning,
+    CaseEscalated,
+    CaseOverdue,
+)
 from shared.service import create_service_app
 
 
@@ -16,11 +22,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="Whistle tracking 督办跟踪",
-        description="Follows every case event into a timeline, runs the deadline clocks "
-        "(签收/报到时限) as durable timers, raises overdue alerts (超时) and serves the "
-        "supervisors' overdue board and case histories.",
+        description="Follows every case event into a timeline, runs the clocks of the SLA "
+        "policy pinned at dispatch (签收、到场、办结时限, in working time by the working "
+        "calendar) as durable timers, raises warnings (预警), overdue alerts (超时) and "
+        "escalations (逐级上报), and serves the supervisors' overdue board, case histories "
+        "and the SLA reference data.",
         routers=[api.router],
-        publishes=[CaseOverdue, CaseClockStarted, CaseClockStopped],
+        publishes=[CaseDeadlineWarning, CaseOverdue, CaseEscalated, CaseClockStarted,
+                   CaseClockStopped],
         consumers=lambda rt: consumers.register(rt, settings),
         workers=lambda rt: [
             TimerScheduler(rt.get_pool, poll_interval=settings.timer_poll_interval_seconds,

@@ -33,6 +33,7 @@ from services.notify.demo import seed_demo as seed_notify
 from services.notify.main import create_app as create_notify
 from services.tracking.config import Settings as TrackingSettings
 from services.tracking.main import create_app as create_tracking
+from services.tracking.sla import demo as sla_demo
 from shared import demo
 from shared.auth import Role, Rule
 from tests.conftest import migrated_database
@@ -274,6 +275,19 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR, Role.DEPARTMENT), SCOPED)),
     ("tracking", "GET", "/overdue"): Case(
         fixed("/overdue"), each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED)),
+    # tracking SLA reference data: everyone reads; admin replaces the calendar and adds
+    # policy versions (tracking is not seeded here: reads may be 404, an addition 409/422)
+    ("tracking", "GET", "/sla/calendar"): Case(fixed("/sla/calendar"), each(EVERYONE, ANY)),
+    ("tracking", "PUT", "/sla/calendar"): Case(
+        fixed("/sla/calendar", json=sla_demo.CALENDAR_DATA), each((Role.ADMIN,), ANY)),
+    ("tracking", "GET", "/sla/policy-versions"): Case(
+        fixed("/sla/policy-versions"), each(EVERYONE, ANY)),
+    ("tracking", "GET", "/sla/policy-versions/{version}"): Case(
+        fixed("/sla/policy-versions/1"), each(EVERYONE, ANY)),
+    ("tracking", "POST", "/sla/policy-versions"): Case(
+        fixed("/sla/policy-versions", json={**sla_demo.VERSION_1, "version": 7,
+                                            "effective_from": "2099-01-01T00:00:00+08:00"}),
+        each((Role.ADMIN,), ANY)),
     # notify
     ("notify", "POST", "/recipients"): Case(
         fixed("/recipients", json={"id": "new-desk", "name": "新值班室", "kind": "department",

@@ -3,6 +3,7 @@ what."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -12,6 +13,8 @@ from services.tracking import domain, handlers
 from services.tracking.domain import AssignmentState as A
 from services.tracking.domain import CaseStatus as S
 from services.tracking.domain import CaseView, Clock, OverdueEntry
+from services.tracking.domain import TimerKind
+from services.tracking.handlers.timers import alert_event
 from services.tracking.repository import AssignmentRow, DueTimer
 from shared.auth import Forbidden, Principal, Role
 from shared.events import Actor
@@ -267,6 +270,18 @@ def test_overdue_alerts_are_attributed_to_the_deadline_watch():
         department_name="榆安区城市管理局", assignment_state=A.DISPATCHED,
         case=view(S.DISPATCHED, T0),
     )
-    alert = handlers._overdue_event(timer, T0 + timedelta(minutes=1))
+    alert = alert_event(timer, T0 + timedelta(minutes=1))
+    assert alert.type == "case.overdue"
     assert alert.actor == Actor(subject="system:tracking", role="system", name="时限监控")
     assert (alert.correlation_id, alert.causation_id) == ("corr-1", timer.causation_id)
+    # a warning and an escalation are attributed alike, about the clock's deadline
+    later = T0 + timedelta(hours=2)
+    warning = alert_event(replace(timer, kind=TimerKind.WARNING, due_at=T0 - timedelta(minutes=6),
+                                  clock_due_at=T0), T0)
+    assert (warning.type, warning.payload.due_at) == ("case.deadline_warning", T0)
+    escalated = alert_event(replace(timer, kind=TimerKind.ESCALATION, step=1, level="street",
+                                    due_at=later, clock_due_at=T0), later)
+    assert escalated.type == "case.escalated"
+    assert (escalated.payload.level, escalated.payload.step, escalated.payload.due_at) == (
+        "street", 1, T0)
+    assert escalated.actor == alert.actor and escalated.correlation_id == "corr-1"

@@ -1,4 +1,4 @@
-"""Tracking's HTTP routes for supervisors (督办): a case's full history, the overdue board.
+"""Supervisors' routes (督办): a case's full history (with its clocks), the overdue board.
 
 Who may read what (one rule per route; the scope is checked by the handler):
 
@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from services.tracking import domain, handlers
 from services.tracking.domain import STATUS_ZH, AssignmentState, CaseStatus, CaseView
 from services.tracking.repository import AssignmentRow
+from services.tracking.repository.sla import ClockRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.events import Actor, Priority
 from shared.service import pool
@@ -38,7 +39,19 @@ EVENT_ZH = {
     "case.signed_for": "部门报到",
     "case.resolved": "部门办结",
     "case.closed": "核查结案",
+    "case.rework_requested": "返工",
+    "case.rated": "群众评价",
+    "case.reopened": "重新打开",
+    "case.merged": "合并重复案件",
+    "case.photo_added": "上传照片",
+    "case.rejected": "部门退单",
+    "case.transferred": "部门转办",
+    "case.progressed": "办理进展",
+    "case.extension_requested": "申请延期",
+    "case.extension_decided": "延期审批",
+    "case.deadline_warning": "时限预警",
     "case.overdue": "超时",
+    "case.escalated": "逐级上报",
 }
 
 
@@ -89,9 +102,28 @@ class TimelineEventOut(BaseModel):
     recorded_at: datetime
 
 
+class ClockOut(BaseModel):
+    """A clock of an assignment: its deadline as it stands (moved by approved extensions)."""
+
+    assignment_id: UUID
+    clock: str = Field(description="sign_for (签收), on_site (到场) or resolve (办结)")
+    started_at: datetime
+    warn_at: datetime | None
+    due_at: datetime
+    extension_days: int
+    state: str = Field(description="running or stopped")
+    stopped_at: datetime | None
+    stopped_by: str | None
+
+    @classmethod
+    def of(cls, c: ClockRow) -> ClockOut:
+        return cls(**{k: v for k, v in asdict(c).items() if k in cls.model_fields})
+
+
 class TimelineOut(BaseModel):
     case: CaseOut
     assignments: list[AssignmentOut]
+    clocks: list[ClockOut]
     events: list[TimelineEventOut]
 
 
@@ -106,6 +138,7 @@ async def case_timeline(
     return TimelineOut(
         case=CaseOut.of(case_id, history.case),
         assignments=[AssignmentOut.of(a) for a in history.assignments],
+        clocks=[ClockOut.of(c) for c in history.clocks],
         events=[TimelineEventOut(**dict(r), label=EVENT_ZH.get(r["type"], r["type"]))
                 for r in history.events],
     )

@@ -1,0 +1,154 @@
+"""An assignment's clocks, inside the transaction of the event that moves them: a dispatch
+pins the SLA policy in force and starts the clocks with their timers (warning, deadline,
+escalation steps); a step done stops its clock; an approved extension moves the resolution
+deadline and reschedules its timers. Each returns what changed, for the caller to announce."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from services.tracking import domain, repository
+from services.tracking.domain import AssignmentState, Clock, TimerKind
+from services.tracking.handlers.sla import load_calendar
+from services.tracking.repository import sla as sla_repo
+from services.tracking.repository.sla import ClockRow
+from services.tracking.sla.calendar import WorkingCalendar
+from services.tracking.sla.deadlines import ClockPlan, Extension
+from services.tracking.sla.policy import ClockKind, PinnedPolicy, pin_policy
+from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data, version_from_data
+from services.tracking.sla.schedule import Stage, StageKind, plan_assignment, stages
+from shared.events import Envelope
+
+log = structlog.get_logger()
+
+# The sign-for limit when no SLA policy version is in force and none is configured.
+DEFAULT_SIGN_FOR = timedelta(minutes=30)
+
+
+class Started(NamedTuple):
+    clock: Clock
+    due_at: datetime
+
+
+async def _schedule(conn: asyncpg.Connection, event: Envelope[Any], assignment_id: UUID,
+                    found: list[Stage], revision: int = 0) -> None:
+    for s in found:
+        await repository.schedule_timer(
+            conn, case_id=event.case_id, assignment_id=assignment_id, clock=Clock(s.clock.value),
+            due_at=s.at, kind=TimerKind(s.kind.value), step=s.step, level=s.level, revision=revision,
+            correlation_id=event.correlation_id, causation_id=event.event_id)
+
+
+async def _pinned(conn: asyncpg.Connection, event: Envelope[Any],
+                  stored: dict[str, Any] | None) -> PinnedPolicy | None:
+    """The policy the assignment runs under: pinned before, or the version in force at the
+    dispatch (pinned now, for good); None when no version is in force."""
+    if stored is not None:
+        return pinned_from_data(stored)
+    row = await sla_repo.policy_version_at(conn, event.occurred_at)
+    if row is None:
+        return None
+    p = event.payload
+    pinned = pin_policy([version_from_data(row["data"])], p.category, p.priority.value,
+                        event.occurred_at)
+    await sla_repo.pin_policy(conn, p.assignment_id, pinned_to_data(pinned))
+    return pinned
+
+
+async def start_clocks(conn: asyncpg.Connection, event: Envelope[Any], state: AssignmentState,
+                       *, sign_for: timedelta | None) -> list[Started]:
+    """On case.dispatched (the assignment row exists and is locked): start the clocks the
+    assignment still needs, under its pinned policy. ``sign_for`` overrides the policy's
+    sign-for limit (short clocks for demos and tests)."""
+    p = event.payload
+    at = event.occurred_at
+    current = await sla_repo.assignment_sla(conn, p.assignment_id)
+    assert current is not None
+    wanted = domain.clocks_to_start(state, current["ended_at"] is not None)
+    if not wanted:
+        return []
+    pinned = await _pinned(conn, event, current["policy"])
+    calendar = await load_calendar(conn) if pinned is not None else None
+    if pinned is None or calendar is None:
+        # No policy in force (or no calendar): the sign-for clock alone, as before policies.
+        log.warning("no_sla_policy_in_force", assignment_id=str(p.assignment_id),
+                    dispatched_at=at.isoformat(), calendar=calendar is not None)
+        if Clock.SIGN_FOR not in wanted:
+            return []
+        due_at = domain.sign_for_due_at(at, sign_for or DEFAULT_SIGN_FOR)
+        if not await sla_repo.start_clock(conn, ClockRow(p.assignment_id, Clock.SIGN_FOR,
+                                                         event.case_id, at, None, due_at)):
+            return []
+        await _schedule(conn, event, p.assignment_id,
+                        [Stage(ClockKind.SIGN_FOR, StageKind.DEADLINE, 0, due_at)])
+        return [Started(Clock.SIGN_FOR, due_at)]
+    plans = plan_assignment(pinned.policy, calendar, at, sign_for=sign_for)
+    started = []
+    for kind, plan in plans.items():
+        clock = Clock(kind.value)
+        if clock not in wanted or not await sla_repo.start_clock(
+                conn, ClockRow(p.assignment_id, clock, event.case_id, at, plan.warn_at,
+                               plan.due_at)):
+            continue
+        await _schedule(conn, event, p.assignment_id, stages(plan))
+        started.append(Started(clock, plan.due_at))
+    log.info("clocks_started", assignment_id=str(p.assignment_id), policy_version=pinned.version,
+             matched=pinned.matched, clocks=[s.clock.value for s in started])
+    return started
+
+
+async def stop_clocks(conn: asyncpg.Connection, assignment_id: UUID, clocks: tuple[Clock, ...],
+                      at: datetime, because: str) -> list[Clock]:
+    """Stop those clocks if they run, and cancel their pending timers; the clocks stopped."""
+    stopped = await sla_repo.stop_clocks(conn, assignment_id, list(clocks), at, because)
+    await repository.cancel_assignment_timers(conn, assignment_id, list(clocks), at)
+    return stopped
+
+
+async def stop_case_clocks(conn: asyncpg.Connection, case_id: UUID, at: datetime,
+                           because: str) -> list[asyncpg.Record]:
+    """The case closed (or was merged away): every clock of it stops."""
+    stopped = await sla_repo.stop_case_clocks(conn, case_id, at, because)
+    await repository.cancel_case_timers(conn, case_id, at)
+    return stopped
+
+
+async def extend_resolution(conn: asyncpg.Connection, event: Envelope[Any]) -> ClockPlan | None:
+    """An approved extension (延期): record it once, then move the resolution deadline by every
+    approved extension of the assignment — the new warning, deadline and escalation steps
+    replace the pending ones (those already past at the decision do not fire again). None
+    when nothing moved (a duplicate decision, no running resolution clock, no policy)."""
+    p = event.payload
+    at = event.occurred_at
+    current = await sla_repo.assignment_sla(conn, p.assignment_id)
+    if current is None or not await sla_repo.add_extension(conn, p.request_id, p.assignment_id,
+                                                           p.days, at):
+        return None
+    clock = await sla_repo.lock_clock(conn, p.assignment_id, Clock.RESOLVE)
+    calendar = await load_calendar(conn)
+    if clock is None or clock.state != "running" or current["policy"] is None or calendar is None:
+        log.info("extension_recorded_without_clock", assignment_id=str(p.assignment_id))
+        return None
+    plan = resolution_plan(pinned_from_data(current["policy"]), calendar,
+                           current["dispatched_at"] or clock.started_at,
+                           await sla_repo.extension_days(conn, p.assignment_id))
+    await repository.cancel_assignment_timers(conn, p.assignment_id, [Clock.RESOLVE], at)
+    moved = ClockRow(clock.assignment_id, clock.clock, clock.case_id, clock.started_at,
+                     plan.warn_at, plan.due_at, plan.extension_days, clock.revision + 1)
+    await sla_repo.move_clock(conn, moved)
+    await _schedule(conn, event, p.assignment_id, stages(plan, after=at), moved.revision)
+    log.info("resolution_deadline_moved", assignment_id=str(p.assignment_id),
+             due_at=plan.due_at.isoformat(), extension_days=plan.extension_days)
+    return plan
+
+
+def resolution_plan(pinned: PinnedPolicy, calendar: WorkingCalendar, start: datetime,
+                    days: list[int]) -> ClockPlan:
+    plans = plan_assignment(pinned.policy, calendar, start,
+                            extensions=[Extension(d) for d in days])
+    return plans[ClockKind.RESOLVE]

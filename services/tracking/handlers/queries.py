@@ -1,0 +1,97 @@
+"""Supervisors' reads: who may read a case, its history, the overdue board."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+from uuid import UUID
+
+import asyncpg
+
+from services.tracking import domain, repository
+from services.tracking.domain import CaseView
+from services.tracking.repository import AssignmentRow
+from services.tracking.repository import sla as sla_repo
+from services.tracking.repository.sla import ClockRow
+from shared.auth import Forbidden, Principal, Role
+from shared.errors import NotFound
+
+
+# --- who may read what ----------------------------------------------------------------------
+
+
+def require_case_reader(who: Principal, case: CaseView, assignments: list[AssignmentRow]) -> None:
+    """Department staff read a case only if their department has an assignment on it (in any
+    state); everyone else only if the case lies in the area they act for."""
+    if who.role is Role.DEPARTMENT:
+        if not any(a.department_id == who.department_id for a in assignments):
+            raise Forbidden(
+                f"本部门（{who.department_id}）在该案件上没有派单，无权查看其全过程",
+                f"department '{who.department_id}' has no assignment on this case",
+                code="not_your_case",
+            )
+        return
+    who.require_area(case.area_path)
+
+
+class BoardScope(NamedTuple):
+    """What part of the overdue board a caller sees: cases under any of ``area_roots`` (None:
+    no area restriction) and, if set, only ``department_id``'s assignments."""
+
+    area_roots: tuple[str, ...] | None
+    department_id: str | None
+
+
+def board_scope(who: Principal, *, area: str | None, department_id: str | None) -> BoardScope:
+    """Narrow the caller's own scope by the requested filters; a filter reaching outside the
+    scope is refused rather than silently emptied."""
+    if who.role is Role.DEPARTMENT:
+        if department_id is not None and department_id != who.department_id:
+            raise Forbidden(
+                f"只能查看本部门的超时事项（本部门：{who.department_id}，请求：{department_id}）",
+                f"department staff see only their own department's overdue items "
+                f"(yours: {who.department_id}, requested: {department_id})",
+                code="not_your_department",
+            )
+        return BoardScope((area,) if area is not None else None, who.department_id)
+    if area is not None:
+        who.require_area(area)
+        return BoardScope((area,), department_id)
+    return BoardScope(who.area_filter(), department_id)
+
+
+# --- queries for supervisors --------------------------------------------------------------------
+
+
+class CaseHistory(NamedTuple):
+    case: CaseView
+    assignments: list[AssignmentRow]
+    events: list[asyncpg.Record]
+    clocks: list[ClockRow]
+
+
+async def case_history(pool: asyncpg.Pool, case_id: UUID, who: Principal) -> CaseHistory:
+    """The case, its assignments and its timeline, if ``who`` may read them."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+        case = await repository.get_case(conn, case_id)
+        if case is None:
+            raise NotFound(f"案件 {case_id} 不存在或尚未同步到督办系统",
+                           f"case {case_id} not found (or not yet known to tracking)",
+                           code="case_not_found")
+        assignments = await repository.case_assignments(conn, case_id)
+        require_case_reader(who, case, assignments)
+        return CaseHistory(case, assignments, await repository.timeline(conn, case_id),
+                           await sla_repo.case_clocks(conn, case_id))
+
+
+async def overdue_board(
+    pool: asyncpg.Pool, who: Principal, *, area: str | None, department_id: str | None,
+    limit: int, offset: int,
+) -> list[domain.OverdueEntry]:
+    """The overdue board as ``who`` may see it, narrowed by the requested filters."""
+    scope = board_scope(who, area=area, department_id=department_id)
+    async with pool.acquire() as conn:
+        entries = await repository.overdue_board(
+            conn, area_roots=scope.area_roots, department_id=scope.department_id,
+            limit=limit, offset=offset,
+        )
+    return domain.overdue_board(entries)

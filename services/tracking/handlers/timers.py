@@ -1,0 +1,128 @@
+"""The timer scheduler's work: fire what is due — warnings (预警), overdue alerts (超时) and
+escalations (逐级上报) — exactly once, each in the transaction that marks its timer fired."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import asyncpg
+import structlog
+
+from services.tracking import domain, repository
+from services.tracking.domain import TimerKind, TimerState
+from services.tracking.handlers.events import PRODUCER, SYSTEM_ACTOR
+from services.tracking.handlers.sla import load_calendar
+from services.tracking.repository import DueTimer
+from services.tracking.sla.calendar import WorkingCalendar
+from services.tracking.sla.policy import ClockKind
+from services.tracking.sla.policy_data import pinned_from_data
+from services.tracking.sla.schedule import next_escalation
+from shared import metrics, outbox
+from shared.events import (
+    CaseDeadlineWarning,
+    CaseEscalated,
+    CaseOverdue,
+    Envelope,
+    EventPayload,
+    Priority,
+    new_event,
+)
+
+log = structlog.get_logger()
+
+
+class Tick(NamedTuple):
+    claimed: int
+    fired: int
+
+
+def _fires(t: DueTimer, now: datetime) -> bool:
+    return domain.timer_fires(domain.TimerFacts(
+        clock=t.clock, kind=t.kind, revision=t.revision, clock_running=t.clock_running,
+        clock_revision=t.clock_revision, clock_due_at=t.clock_due_at or t.due_at,
+        assignment=t.assignment_state, ended=t.ended, case=t.case.status), now)
+
+
+async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int) -> Tick:
+    """One scheduler tick in ONE transaction: claim due timers (skipping rows another replica
+    holds), mark them fired, write each alert to the outbox and to the timeline, and schedule
+    the next repetition of an escalation. A timer moves pending → fired once, so a restart or
+    a second replica neither loses nor doubles an alert."""
+    async with conn.transaction():
+        due = await repository.claim_due_timers(conn, now, limit)
+        if not due:
+            return Tick(0, 0)
+        fire, moot = [], []  # moot: the step was done, the case closed or the deadline moved
+        for t in due:
+            (fire if _fires(t, now) else moot).append(t)
+        await repository.settle_timers(conn, [t.id for t in fire], TimerState.FIRED, now)
+        await repository.settle_timers(conn, [t.id for t in moot], TimerState.CANCELLED, now)
+        calendar: list[WorkingCalendar | None] = []  # loaded once, if a repetition needs it
+        alerts = []
+        for t in fire:
+            alerts.append(alert_event(t, now))
+            if t.kind is TimerKind.ESCALATION and t.policy is not None:
+                if not calendar:
+                    calendar.append(await load_calendar(conn))
+                await _schedule_repetition(conn, t, calendar[0], now)
+        await outbox.add(conn, *alerts)
+        for alert in alerts:
+            await repository.append_event(conn, alert)
+    for t in fire:
+        metrics.TIMERS_FIRED.labels(PRODUCER, t.clock.value).inc()
+        log.info("timer_fired", case_id=str(t.case_id), assignment_id=str(t.assignment_id),
+                 clock=t.clock.value, kind=t.kind.value, step=t.step,
+                 due_at=t.due_at.isoformat(),
+                 late_seconds=round((now - t.due_at).total_seconds(), 3))
+    return Tick(len(due), len(fire))
+
+
+async def _schedule_repetition(conn: asyncpg.Connection, t: DueTimer,
+                               calendar: WorkingCalendar | None, now: datetime) -> None:
+    """While the clock stays overdue, the ladder's last level hears it again at its interval."""
+    assert t.policy is not None
+    if calendar is None:
+        return
+    ladder = pinned_from_data(t.policy).policy.ladder
+    nxt = next_escalation(ladder, calendar, ClockKind(t.clock.value), t.step, t.due_at, now)
+    if nxt is None:
+        return
+    await repository.schedule_timer(
+        conn, case_id=t.case_id, assignment_id=t.assignment_id, clock=t.clock,
+        due_at=nxt.at, kind=TimerKind.ESCALATION, step=nxt.step, level=nxt.level,
+        revision=t.revision, correlation_id=t.correlation_id, causation_id=t.causation_id)
+
+
+def alert_event(t: DueTimer, now: datetime) -> Envelope[Any]:
+    facts: dict[str, Any] = {
+        "case_no": t.case.case_no, "area_path": t.case.area_path, "category": t.case.category,
+        "priority": Priority(t.case.priority), "assignment_id": t.assignment_id,
+        "department_id": t.department_id,
+        "department_name": t.department_name or t.department_id, "clock": t.clock.value,
+    }
+    deadline = t.clock_due_at or t.due_at
+    payload: EventPayload
+    if t.kind is TimerKind.WARNING:
+        payload = CaseDeadlineWarning(**facts, due_at=deadline)
+    elif t.kind is TimerKind.DEADLINE:
+        payload = CaseOverdue(**facts, due_at=t.due_at)
+    else:
+        steps = len(pinned_from_data(t.policy).policy.ladder.steps) if t.policy else 1
+        payload = CaseEscalated(**facts, due_at=deadline, level=t.level or "community",
+                                step=t.step, repeat=max(0, t.step - steps + 1))
+    event = new_event(payload, case_id=t.case_id, producer=PRODUCER, occurred_at=now,
+                      actor=SYSTEM_ACTOR)
+    # The alert belongs to the dispatch that started the clock: same correlation chain.
+    return event.model_copy(update={
+        "correlation_id": t.correlation_id or event.correlation_id,
+        "causation_id": t.causation_id,
+    })
+
+
+async def timers_due(pool: asyncpg.Pool, now: datetime) -> tuple[int, datetime | None]:
+    async with pool.acquire() as conn:
+        due, next_due = await repository.timers_due(conn, now)
+    metrics.TIMERS_DUE.labels(PRODUCER).set(due)
+    return due, next_due
+

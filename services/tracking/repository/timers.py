@@ -1,0 +1,186 @@
+"""SQL for the durable timers (one row per stage of a clock) and the overdue board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.tracking.domain import (
+    AssignmentState,
+    CaseStatus,
+    CaseView,
+    Clock,
+    OverdueEntry,
+    TimerKind,
+    TimerState,
+)
+from services.tracking.repository.cases import case_view
+
+
+async def schedule_timer(
+    conn: asyncpg.Connection, *, case_id: UUID, assignment_id: UUID, clock: Clock,
+    due_at: datetime, correlation_id: str | None, causation_id: UUID | None,
+    kind: TimerKind = TimerKind.DEADLINE, step: int = 0, level: str | None = None,
+    revision: int = 0,
+) -> bool:
+    """One timer per (assignment, clock, stage, revision): a replay does not add a second."""
+    return bool(await conn.fetchval(
+        "INSERT INTO timers (case_id, assignment_id, clock, due_at, correlation_id,"
+        " causation_id, kind, step, level, revision)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING true",
+        case_id, assignment_id, clock.value, due_at, correlation_id, causation_id,
+        kind.value, step, level, revision,
+    ))
+
+
+async def cancel_assignment_timers(
+    conn: asyncpg.Connection, assignment_id: UUID, clocks: list[Clock], at: datetime
+) -> int:
+    """Cancel the pending timers of those clocks. A timer the scheduler holds is waited for
+    (its row lock), then left as fired."""
+    status = await conn.execute(
+        "UPDATE timers SET state = 'cancelled', cancelled_at = $3"
+        " WHERE assignment_id = $1 AND clock = ANY($2::text[]) AND state = 'pending'",
+        assignment_id, [c.value for c in clocks], at,
+    )
+    return int(status.split()[-1])
+
+
+async def cancel_case_timers(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE timers SET state = 'cancelled', cancelled_at = $2"
+        " WHERE case_id = $1 AND state = 'pending'", case_id, at)
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    """A claimed due timer with what its alert needs to say."""
+
+    id: int
+    case_id: UUID
+    assignment_id: UUID
+    clock: Clock
+    due_at: datetime
+    correlation_id: str | None
+    causation_id: UUID | None
+    department_id: str
+    department_name: str | None
+    assignment_state: AssignmentState
+    case: CaseView
+    kind: TimerKind = TimerKind.DEADLINE
+    step: int = 0
+    level: str | None = None
+    revision: int = 0
+    clock_running: bool = True
+    clock_revision: int = 0
+    clock_due_at: datetime | None = None  # the clock's deadline (None: no clock row)
+    ended: bool = False
+    policy: dict[str, Any] | None = None  # the assignment's pinned policy snapshot
+
+
+# Rows stay locked until the caller's transaction ends; another replica skips them.
+_CLAIM_DUE = """
+SELECT t.id, t.case_id, t.assignment_id, t.clock, t.due_at, t.correlation_id, t.causation_id,
+       t.kind, t.step, t.level, t.revision,
+       a.department_id, a.department_name, a.state AS assignment_state,
+       a.ended_at IS NOT NULL AS ended, a.policy,
+       coalesce(k.state = 'running', true) AS clock_running,
+       coalesce(k.revision, 0) AS clock_revision, k.due_at AS clock_due_at,
+       c.case_no, c.area_path, c.category, c.priority, c.status, c.updated_at
+FROM timers t
+JOIN assignments a ON a.assignment_id = t.assignment_id
+JOIN cases c ON c.case_id = t.case_id
+LEFT JOIN clocks k ON k.assignment_id = t.assignment_id AND k.clock = t.clock
+WHERE t.state = 'pending' AND t.due_at <= $1
+ORDER BY t.due_at, t.id
+LIMIT $2
+FOR UPDATE OF t SKIP LOCKED
+"""
+
+
+async def claim_due_timers(conn: asyncpg.Connection, now: datetime, limit: int) -> list[DueTimer]:
+    if not conn.is_in_transaction():
+        raise RuntimeError("claim due timers inside the transaction that settles them")
+    rows = await conn.fetch(_CLAIM_DUE, now, limit)
+    return [
+        DueTimer(
+            id=r["id"], case_id=r["case_id"], assignment_id=r["assignment_id"],
+            clock=Clock(r["clock"]), due_at=r["due_at"], correlation_id=r["correlation_id"],
+            causation_id=r["causation_id"], department_id=r["department_id"],
+            department_name=r["department_name"],
+            assignment_state=AssignmentState(r["assignment_state"]), case=case_view(r),
+            kind=TimerKind(r["kind"]), step=r["step"], level=r["level"],
+            revision=r["revision"], clock_running=r["clock_running"],
+            clock_revision=r["clock_revision"], clock_due_at=r["clock_due_at"],
+            ended=r["ended"], policy=r["policy"],
+        )
+        for r in rows
+    ]
+
+
+async def settle_timers(
+    conn: asyncpg.Connection, ids: list[int], state: TimerState, at: datetime
+) -> None:
+    if not ids:
+        return
+    column = "fired_at" if state is TimerState.FIRED else "cancelled_at"
+    await conn.execute(
+        f"UPDATE timers SET state = $2, {column} = $3 WHERE id = ANY($1::bigint[])",
+        ids, state.value, at,
+    )
+
+
+async def timers_due(conn: asyncpg.Connection, now: datetime) -> tuple[int, datetime | None]:
+    """(pending timers already due, the next due time): both served by the partial index."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= $1) AS due,"
+        " (SELECT min(due_at) FROM timers WHERE state = 'pending') AS next_due",
+        now,
+    )
+    return row["due"], row["next_due"]
+
+
+async def assignment_timers(conn: asyncpg.Connection, assignment_id: UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT id, clock, kind, step, level, revision, due_at, state, fired_at, cancelled_at"
+        " FROM timers WHERE assignment_id = $1 ORDER BY due_at, id", assignment_id)
+
+
+# --- the overdue board ----------------------------------------------------------------------
+
+_BOARD = """
+SELECT t.id AS timer_id, t.case_id, t.assignment_id, t.clock, t.due_at, t.fired_at,
+       a.department_id, a.department_name,
+       c.case_no, c.area_path, c.category, c.priority, c.status
+FROM assignments a
+JOIN timers t ON t.assignment_id = a.assignment_id
+JOIN cases c ON c.case_id = a.case_id
+WHERE a.state = 'dispatched' AND a.ended_at IS NULL
+  AND t.clock = 'sign_for' AND t.kind = 'deadline' AND t.state = 'fired'
+  AND c.status <> 'closed'
+  AND ($1::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest($1::text[]) AS root
+        WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
+  AND ($2::text IS NULL OR a.department_id = $2)
+ORDER BY t.due_at, array_position(ARRAY['urgent', 'normal', 'minor'], c.priority), t.id
+LIMIT $3 OFFSET $4
+"""
+
+
+async def overdue_board(
+    conn: asyncpg.Connection, *, area_roots: tuple[str, ...] | None, department_id: str | None,
+    limit: int, offset: int,
+) -> list[OverdueEntry]:
+    """Overdue sign-fors under any of ``area_roots`` (None: anywhere; empty: nowhere)."""
+    rows = await conn.fetch(
+        _BOARD, None if area_roots is None else list(area_roots), department_id, limit, offset,
+    )
+    return [
+        OverdueEntry(**{**dict(r), "status": CaseStatus(r["status"]), "clock": Clock(r["clock"])})
+        for r in rows
+    ]
