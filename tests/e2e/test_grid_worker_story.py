@@ -83,7 +83,7 @@ async def test_rework_then_pass_rate_reopen_and_fix_on_spot(stack, http):
         if resp.status_code != 200:
             return None
         data = resp.json()
-        types = [e["type"] for e in data["events"] if e["type"] != "case.overdue"]
+        types = [e["type"] for e in data["events"] if e["producer"] != "tracking"]
         return data if types == expected else None
 
     data = await eventually(timeline, timeout=45, message="the whole story on the timeline")

@@ -121,7 +121,7 @@ async def test_one_case_through_the_loop(stack, http, webhooks):
         if resp.status_code != 200:
             return None
         events = resp.json()["events"]
-        types = [e["type"] for e in events if e["type"] != "case.overdue"]
+        types = [e["type"] for e in events if e["producer"] != "tracking"]
         return events if types == expected else None
 
     events = await eventually(timeline, message="timeline complete")
@@ -163,8 +163,10 @@ async def test_missed_sign_for_deadline_alerts_the_supervisor_exactly_once(stack
     board = (await http.get(f"{tracking}/overdue", headers=as_(stack, "supervisor"))).json()
     assert case_id in json.dumps(board)
     await asyncio.sleep(3)  # anything doubled would have arrived by now
-    messages = await supervisor_inbox()
-    hooks = [m for m in verified(webhooks.received("/supervisor")) if mentions(m, case_id)]
+    # Escalations (case.escalated) may follow the overdue alert; the alert itself comes once.
+    messages = [m for m in await supervisor_inbox() if m["type"] == "case.overdue"]
+    hooks = [m for m in verified(webhooks.received("/supervisor"))
+             if mentions(m, case_id) and "case.overdue" in json.dumps(m)]
     assert len(messages) == 1 and messages[0]["type"] == "case.overdue"
     assert len(hooks) == 1
     assert "超时" in messages[0]["title"] + messages[0]["body"]
