@@ -79,6 +79,16 @@ class Assignment:
                 code="invalid_state",
             )
 
+    def _require_signed_for(self, action_zh: str, doing_en: str, done_en: str) -> None:
+        """Only while the department handles the case: after 报到, before it ended."""
+        if self.state is AssignmentState.DISPATCHED:
+            raise Conflict(
+                f"部门尚未报到，须先报到再{action_zh}",
+                f"the department must sign for the assignment before {doing_en}",
+                code="invalid_state",
+            )
+        self._check_state(AssignmentState.SIGNED_FOR, action_zh, done_en)
+
     # Who may act (only the assigned department) is decided by the authorisation layer
     # before these are called; the state machine decides only what may happen next.
 
@@ -91,13 +101,7 @@ class Assignment:
                 photo_ids: tuple[UUID, ...] = ()) -> Assignment:
         """办结: the department reports the result (and may cite its after-photos, 整改后);
         only after it signed for the case."""
-        if self.state is AssignmentState.DISPATCHED:
-            raise Conflict(
-                "部门尚未报到，须先报到再办结",
-                "the department must sign for the assignment before resolving it",
-                code="invalid_state",
-            )
-        self._check_state(AssignmentState.SIGNED_FOR, "办结", "resolved")
+        self._require_signed_for("办结", "resolving it", "resolved")
         result = result.strip()
         if not result:
             raise Invalid("办理结果不能为空", "the result must not be empty", code="result_required")
@@ -136,13 +140,7 @@ class Assignment:
 
     def progress(self, note: str, now: datetime) -> tuple[Assignment, str]:
         """A progress note (办理进展): only while the department handles the case."""
-        if self.state is AssignmentState.DISPATCHED:
-            raise Conflict(
-                "部门尚未报到，须先报到再填写办理进展",
-                "the department must sign for the assignment before reporting progress",
-                code="invalid_state",
-            )
-        self._check_state(AssignmentState.SIGNED_FOR, "填写办理进展", "given a progress note")
+        self._require_signed_for("填写办理进展", "reporting progress", "given a progress note")
         note = _required(note, "办理进展", "note")
         return replace(self, updated_at=now), note
 
