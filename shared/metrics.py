@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_PUBLISHED = Counter(
@@ -24,4 +24,17 @@ TIMERS_FIRED = Counter("whistle_timers_fired_total", "Durable timers fired", ["s
 DELIVERIES = Counter(
     "whistle_deliveries_total", "Notification delivery attempts by channel and outcome",
     ["service", "channel", "outcome"],
+)
+DELIVERY_ATTEMPT_SECONDS = Histogram(
+    "whistle_delivery_attempt_seconds", "Time one delivery attempt took, by channel and outcome",
+    ["service", "channel", "outcome"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+DELIVERY_FALLBACKS = Counter(
+    "whistle_delivery_fallbacks_total",
+    "Deliveries handed to the recipient's next channel after one gave up",
+    ["service", "from_channel", "to_channel"],
+)
+DELIVERY_DIGESTS = Counter(
+    "whistle_delivery_digests_total",
+    "Digests sent to a rate-limited robot instead of single messages", ["service", "channel"],
 )

@@ -179,10 +179,16 @@ class DeliveryOut(BaseModel):
     status: DeliveryStatus
     attempts: int
     last_error: str | None
+    last_code: str | None = Field(description="the last attempt's outcome: HTTP 503, errcode "
+                                              "45009, smtp 451, timeout…")
     next_attempt_at: datetime
     replays: int
     created_at: datetime
     sent_at: datetime | None
+    position: int | None = Field(description="the channel's place in the recipient's list")
+    urgent: bool
+    fallback_from: int | None = Field(description="the delivery whose channel gave up")
+    digest_id: int | None = Field(description="digested: the delivery that carried it")
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:
@@ -313,7 +319,7 @@ async def unsubscribe(
 
 
 @deliveries_router.get("/deliveries", response_model=list[DeliveryOut],
-                       summary="The delivery log: status, attempts, last error")
+                       summary="The delivery log: channel, status, attempts, last error")
 async def list_deliveries(
     who: Admin, db: Pool,
     event_id: UUID | None = None,

@@ -12,30 +12,37 @@ class Settings(BaseServiceSettings):
     # Prefix for the case link in messages (e.g. https://whistle.example.gov.cn); empty = a path.
     case_link_base: str = ""
 
-    # Webhooks: each request has its own timeout; a claim tries a few times in line
-    # (short, jittered pauses), then the delivery is scheduled again with capped exponential
-    # backoff; after webhook_max_attempts scheduled attempts it is parked as 'dead'.
-    webhook_timeout_seconds: float = Field(default=5, gt=0)
-    webhook_inline_attempts: int = Field(default=3, ge=1, le=10)
-    webhook_max_attempts: int = Field(default=6, ge=1)
-    webhook_backoff_base_seconds: float = Field(default=30.0, gt=0)
-    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # Deliveries on every channel but the inbox: each attempt has its own timeout; a claim
+    # tries a few times in line (short, jittered pauses) while the failure looks transient,
+    # then the delivery is scheduled again with capped exponential backoff and jitter; after
+    # delivery_max_attempts scheduled attempts (at once for a permanent refusal) the channel
+    # is given up — the delivery is kept as 'dead', replayable — and the recipient's next
+    # channel takes over.
+    delivery_timeout_seconds: float = Field(default=5, gt=0)
+    delivery_inline_attempts: int = Field(default=3, ge=1, le=10)
+    delivery_max_attempts: int = Field(default=6, ge=1)
+    delivery_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    delivery_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     # A claimed delivery is invisible to other replicas for this long (it must outlast the
     # in-line attempts); if the worker dies mid-send, another one takes it after the lease.
-    webhook_lease_seconds: float = Field(default=120.0, gt=0)
-    webhook_max_in_flight: int = Field(default=100, ge=1)
+    delivery_lease_seconds: float = Field(default=120.0, gt=0)
+    delivery_max_in_flight: int = Field(default=100, ge=1)
+    # Group robots (WeCom, DingTalk, Feishu) take about 20 messages a minute; more due than
+    # that go as one digest (汇总) instead of being dropped.
+    robot_messages_per_minute: int = Field(default=20, ge=1)
 
     delivery_poll_interval_seconds: float = Field(default=1.0, gt=0)
     delivery_batch_size: int = Field(default=50, ge=1)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_claim(self) -> Settings:
-        one_claim = self.webhook_inline_attempts * (self.webhook_timeout_seconds + 2)
-        if self.webhook_lease_seconds < one_claim:
+        one_claim = self.delivery_inline_attempts * (self.delivery_timeout_seconds + 2)
+        if self.delivery_lease_seconds < one_claim:
             raise ValueError(
-                f"webhook_lease_seconds ({self.webhook_lease_seconds}) must be at least "
+                f"delivery_lease_seconds ({self.delivery_lease_seconds}) must be at least "
                 f"{one_claim}: the in-line attempts of one claim must finish within the lease"
             )
-        if self.webhook_backoff_max_seconds < self.webhook_backoff_base_seconds:
-            raise ValueError("webhook_backoff_max_seconds must be >= webhook_backoff_base_seconds")
+        if self.delivery_backoff_max_seconds < self.delivery_backoff_base_seconds:
+            raise ValueError(
+                "delivery_backoff_max_seconds must be >= delivery_backoff_base_seconds")
         return self

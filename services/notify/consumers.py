@@ -3,6 +3,9 @@ alerts (超时), escalations (升级), resolutions (办结) and closures (结案
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from services.notify import handlers
 from services.notify.config import Settings
 from shared.broker import EventConsumer
@@ -11,10 +14,10 @@ from shared.events import Topics
 from shared.service import Runtime
 
 
-def register(rt: Runtime) -> None:
+def register(rt: Runtime, clock: Callable[[], datetime]) -> None:
     settings = rt.settings
     link_base = settings.case_link_base if isinstance(settings, Settings) else ""
-    notify_case = handlers.make_notify(link_base)
+    notify_case = handlers.make_notify(link_base, clock)
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
         max_attempts=settings.consumer_max_attempts,

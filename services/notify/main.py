@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.notify import api, consumers
 from services.notify.config import Settings
-from services.notify.webhooks import WebhookWorker
+from services.notify.worker import DeliveryWorker
 from shared.service import create_service_app
 
 
@@ -25,11 +25,13 @@ def create_app(settings: Settings | None = None, *,
     return create_service_app(
         settings,
         title="Whistle notify 消息通知",
-        description="Tells departments about dispatches (派单) and supervisors about overdue "
-        "cases (超时督办): an in-app inbox and signed webhooks (Standard Webhooks), retried "
-        "with backoff, every delivery logged and replayable.",
+        description="Tells the right people about each case — departments about dispatches "
+        "(派单), warnings and urgings, supervisors about overdue cases and escalations, the "
+        "reporter's side about resolution and closure — in the in-app inbox and on the channel "
+        "they read (signed webhooks, WeCom, DingTalk and Feishu robots, email, SMS), retried "
+        "with backoff, falling back to the next channel, every delivery logged and replayable.",
         routers=[api.recipients_router, api.subscriptions_router, api.deliveries_router],
         publishes=[],
-        consumers=consumers.register,
-        workers=lambda rt: [WebhookWorker(rt, settings)],
+        consumers=lambda rt: consumers.register(rt, clock),
+        workers=lambda rt: [DeliveryWorker(rt, settings, clock)],
     )

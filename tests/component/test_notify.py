@@ -139,9 +139,9 @@ async def notify(pg_server, kafka_server):
         environment="test",
         database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
         kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.2, webhook_timeout_seconds=2,
-        webhook_inline_attempts=3, webhook_max_attempts=3, webhook_backoff_base_seconds=1.0,
-        webhook_backoff_max_seconds=2.0, webhook_lease_seconds=15,
+        delivery_poll_interval_seconds=0.2, delivery_timeout_seconds=2,
+        delivery_inline_attempts=3, delivery_max_attempts=3, delivery_backoff_base_seconds=1.0,
+        delivery_backoff_max_seconds=2.0, delivery_lease_seconds=15,
     )
     async with running_app(create_app(settings)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -375,8 +375,10 @@ async def test_rejected_webhook_goes_dead_and_a_replay_sends_it(notify, endpoint
         return rows[0] if rows else None
 
     row = await eventually(dead, timeout=45, message="the delivery was parked as dead")
-    assert row["attempts"] == 3 and "HTTP 400" in row["last_error"]  # webhook_max_attempts
-    assert len(endpoint.at(path)) == 3  # a 400 is not retried in line
+    # a 400 is a permanent refusal: not retried (in line or later), the channel is given up
+    assert row["attempts"] == 1 and "HTTP 400" in row["last_error"]
+    assert row["last_code"] == "HTTP 400"
+    assert len(endpoint.at(path)) == 1
     endpoint.accepted.add(path)
     # Replays are operations: not even the department the delivery is for may start one.
     refused = await client.post(f"/deliveries/{row['id']}/replay", headers=staff(dept))
@@ -387,7 +389,7 @@ async def test_rejected_webhook_goes_dead_and_a_replay_sends_it(notify, endpoint
     assert replay.status_code == 200, replay.text
     assert replay.json()["status"] == "pending" and replay.json()["replays"] == 1
     await eventually(lambda: _sent(dsn, f"duty-{dept}"), message="the replay was sent")
-    assert [p.status for p in endpoint.at(path)] == [400, 400, 400, 200]
+    assert [p.status for p in endpoint.at(path)] == [400, 200]
 
 
 async def test_overdue_reaches_area_supervisors_and_the_late_department(notify):

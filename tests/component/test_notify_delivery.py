@@ -10,9 +10,12 @@ that backoff, quiet hours and a robot's rate window pass without sleeping.
 
 from __future__ import annotations
 
+import asyncio
+import email
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.policy import default as default_policy
 
 import asyncpg
 import pytest
@@ -41,6 +44,9 @@ from tests.conftest import migrated_database
 from tests.helpers import as_user, bearer, eventually, publish_event, running_app
 
 ADMIN = as_user("admin")
+# the implicit-TLS SMTP server of test_notify_channels requires AUTH (see there)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 
 class Clock:
@@ -77,7 +83,9 @@ async def notify(pg_server, kafka_server, clock):
     settings = Settings(
         environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
         kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.1,
+        delivery_poll_interval_seconds=0.1, delivery_timeout_seconds=4,
+        delivery_inline_attempts=1, delivery_max_attempts=3, delivery_backoff_base_seconds=30,
+        delivery_backoff_max_seconds=60, delivery_lease_seconds=10, robot_messages_per_minute=3,
     )
     async with running_app(create_app(settings, clock=clock)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -293,14 +301,7 @@ async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notif
         await publish_event(bootstrap, e)
     await publish_event(bootstrap, events[0])  # a redelivery: nothing new
 
-    async def closed_heard():
-        return "case.closed" in await inbox_types(client, people["grid"], case)
-
-    await eventually(closed_heard, timeout=45, message="the reporter's side heard the closure")
-    await eventually(lambda: inbox_types(client, people["other"], events[-1].case_id),
-                     message="the last event was handled")
-    heard = {who: await inbox_types(client, rid, case) for who, rid in people.items()}
-    assert heard == {
+    expected = {
         "dept": ["case.dispatched", "case.dispatched", "case.overdue"],
         "other": [],
         "sup": ["case.overdue", "case.whistled"],
@@ -309,8 +310,21 @@ async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notif
         "far": [],
         "watcher": ["case.dispatched"],  # the urgent C0103 one only
     }
-    [escalation] = (await client.get(f"/recipients/{people['sup']}/inbox",
-                                     headers=bearer("supervisor", street))).json()[:1]
+
+    async def heard():  # three producers' topics: no order between them
+        return {who: await inbox_types(client, rid, case) for who, rid in people.items()}
+
+    async def all_heard():
+        return await heard() == expected
+
+    await eventually(all_heard, timeout=45, message="everyone heard what they should")
+    await eventually(lambda: inbox_types(client, people["other"], events[-1].case_id),
+                     message="the last event was handled")
+    await asyncio.sleep(1)  # and nobody hears anything more (the redelivery included)
+    assert await heard() == expected
+    sup_inbox = (await client.get(f"/recipients/{people['sup']}/inbox",
+                                  headers=bearer("supervisor", street))).json()
+    [escalation] = [m for m in sup_inbox if m["type"] == "case.whistled"]
     assert escalation["title"] == "【升级】案件YA20261122-0101已由街道级吹哨"
     assert "柳巷12号" in escalation["body"] and escalation["body_en"].startswith("[Escalated]")
 
@@ -357,8 +371,8 @@ async def test_subscriptions_are_listed_by_recipient_and_type(notify):
     client, _, _ = notify
     rid = await desk(client)
     for types in (["case.overdue"], ["case.dispatched", "case.closed"]):
-        resp = await client.post("/subscriptions", json={"recipient_id": rid,
-                                                         "event_types": types}, headers=ADMIN)
+        resp = await client.post("/subscriptions", json={
+            "recipient_id": rid, "event_types": types, "area_path": f"Q{uid()}"}, headers=ADMIN)
         assert resp.status_code == 201, resp.text
     mine = (await client.get("/subscriptions", params={"recipient_id": rid},
                              headers=ADMIN)).json()
@@ -368,3 +382,219 @@ async def test_subscriptions_are_listed_by_recipient_and_type(notify):
                                                          "event_type": "case.closed"},
                                headers=ADMIN)).json()
     assert len(closed) == 1 and closed[0]["recipient_id"] == rid
+
+
+# --- 3. delivery through the channels -----------------------------------------------------------
+
+
+async def set_channels(client, rid: str, *channels: tuple[str, dict], **extra) -> None:
+    body = {"channels": [{"kind": k, "settings": s} for k, s in channels], **extra}
+    resp = await client.put(f"/recipients/{rid}/preferences", json=body, headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+
+
+async def log_of(client, **params) -> list[dict]:
+    resp = await client.get("/deliveries", params=params, headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+async def settled_row(client, event, channel: str, status: str | tuple[str, ...] = "sent",
+                      **kw) -> dict:
+    statuses = (status,) if isinstance(status, str) else status
+
+    async def probe():
+        rows = await log_of(client, event_id=str(event.event_id), channel=channel)
+        return rows[0] if rows and rows[0]["status"] in statuses and all(
+            rows[0][k] == v for k, v in kw.items()) else None
+
+    return await eventually(probe, timeout=45,
+                            message=f"{channel} delivery {statuses} {kw or ''}")
+
+
+def wecom_url(robots, tag: str, key: str = "good-key") -> str:
+    return f"{robots.base}/cgi-bin/webhook/send?key={key}&t={tag}"
+
+
+def hits_for(robots, vendor: str, tag: str, field: str = "t") -> list:
+    return [h for h in robots.of(vendor) if h.query.get(field) == tag]
+
+
+async def test_the_first_channel_carries_the_message_once_and_the_others_stay_unused(
+    notify, robots
+):
+    client, _, bootstrap = notify
+    tag, dept = uid(), f"cg-{uid()}"
+    rid = await desk(client, dept)
+    await set_channels(client, rid, ("wecom", {"url": wecom_url(robots, tag)}),
+                       ("sms", {**SMS, "url": f"{robots.base}/sms/v1/send"}))
+    event = dispatched_in("YA/YA01/YA0101/YA0101-03", dept, case_no=f"YA-{tag}")
+    await publish_event(bootstrap, event)
+    await publish_event(bootstrap, event)  # redelivered: nothing new
+    row = await settled_row(client, event, "wecom")
+    assert (row["attempts"], row["position"], row["last_code"]) == (1, 0, "errcode 0")
+    [hit] = hits_for(robots, "wecom", tag)
+    content = hit.json["markdown"]["content"]
+    assert f"YA-{tag}" in content and "榆安区城市管理局" in content and "E0101" in content
+    assert f"/cases/{event.case_id}" in content
+    rows = await log_of(client, event_id=str(event.event_id), recipient_id=rid)
+    assert sorted((r["channel"], r["status"]) for r in rows) == [("inbox", "sent"),
+                                                                 ("wecom", "sent")]
+    metrics = (await client.get("/metrics")).text
+    assert 'whistle_deliveries_total{channel="wecom",outcome="sent",service="notify"}' in metrics
+    assert 'whistle_delivery_attempt_seconds_count{channel="wecom",outcome="sent"' in metrics
+
+
+async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_takes_over(
+    notify, robots, clock
+):
+    client, dsn, bootstrap = notify
+    tag, dept = uid(), f"gd-{uid()}"
+    rid = await desk(client, dept)
+    feishu = {"url": f"{robots.base}/open-apis/bot/v2/hook/signed-bot", "secret": FEISHU_SECRET,
+              "msg_type": "post"}
+    await set_channels(client, rid, ("webhook", {"url": f"{robots.base}/status/503/{tag}"}),
+                       ("feishu", feishu), locale="en")
+    event = dispatched_in("YA/YA02/YA0201/YA0201-01", dept, case_no=f"YA-{tag}")
+    await publish_event(bootstrap, event)
+
+    first = await settled_row(client, event, "webhook", "pending", attempts=1)
+    assert first["last_code"] == "HTTP 503" and "HTTP 503" in first["last_error"]
+    # the backoff: 30 s × 2^0 with jitter, between 15 and 30 s from the attempt
+    [due] = await fetch(dsn, "SELECT next_attempt_at - $2::timestamptz AS wait FROM deliveries"
+                             " WHERE id = $1", first["id"], clock())
+    assert timedelta(seconds=13) <= due["wait"] <= timedelta(seconds=31)
+    clock.advance(5)
+    await asyncio.sleep(0.5)  # not due yet: nothing is tried
+    assert (await log_of(client, event_id=str(event.event_id), channel="webhook"))[0][
+        "attempts"] == 1
+    clock.advance(30)
+    await settled_row(client, event, "webhook", "pending", attempts=2)
+    assert not await log_of(client, event_id=str(event.event_id), channel="feishu")
+    clock.advance(61)
+    dead = await settled_row(client, event, "webhook", "dead", attempts=3)
+    feishu_row = await settled_row(client, event, "feishu")
+    assert feishu_row["fallback_from"] == dead["id"] and feishu_row["position"] == 1
+    hit = next(h for h in robots.of("feishu") if f"YA-{tag}" in h.body.decode())
+    assert hit.json["msg_type"] == "post"
+    assert "[Dispatched] Case" in hit.body.decode()  # the recipient reads English
+    metrics = (await client.get("/metrics")).text
+    assert ('whistle_delivery_fallbacks_total{from_channel="webhook",service="notify",'
+            'to_channel="feishu"}') in metrics
+
+    # The dead delivery is kept and can be replayed; it fails again on its own schedule.
+    replay = await client.post(f"/deliveries/{dead['id']}/replay", headers=ADMIN)
+    assert replay.status_code == 200 and replay.json()["status"] == "pending"
+    await settled_row(client, event, "webhook", "pending", attempts=1, replays=1)
+
+
+async def test_a_permanent_refusal_falls_back_at_once_and_email_arrives(notify, robots, mail):
+    client, _, bootstrap = notify
+    tag, dept = uid(), f"xf-{uid()}"
+    rid = await desk(client, dept)
+    smtp = {"host": "127.0.0.1", "port": mail.plain.port, "security": "none",
+             "from": "notify@example.cn", "to": [f"duty-{tag}@example.cn"]}
+    await set_channels(client, rid, ("wecom", {"url": wecom_url(robots, tag, "wrong-key")}),
+                       ("email", smtp))
+    event = dispatched_in("YA/YA03/YA0302/YA0302-04", dept, case_no=f"YA-{tag}",
+                          priority=Priority.URGENT)
+    await publish_event(bootstrap, event)
+    dead = await settled_row(client, event, "wecom", "dead")
+    assert dead["attempts"] == 1 and dead["last_code"] == "errcode 93000"
+    sent = await settled_row(client, event, "email")
+    assert sent["fallback_from"] == dead["id"]
+    [received] = [m for m in mail.boxes["plain"].mails if f"duty-{tag}@example.cn" in m.rcpt_tos]
+    parsed = email.message_from_bytes(received.content, policy=default_policy)
+    assert parsed["Subject"] == f"【紧急】【派单】（紧急）案件YA-{tag}已派至榆安区城市管理局"
+    assert f"/cases/{event.case_id}" in parsed.get_body(("plain",)).get_content()
+
+
+async def test_quiet_hours_hold_a_normal_case_but_not_an_urgent_one(notify, robots, clock):
+    client, dsn, bootstrap = notify
+    dept = f"jt-{uid()}"
+    rid = await desk(client, dept)
+    beijing = (clock() + timedelta(hours=8)).replace(tzinfo=None)
+    start = (beijing - timedelta(hours=1)).strftime("%H:%M")
+    end = (beijing + timedelta(hours=1)).strftime("%H:%M")
+    hook = {"url": f"{robots.base}/hooks/{dept}", "secret": HOOK_SECRET}
+    await set_channels(client, rid, ("webhook", hook),
+                       quiet_hours={"start": start, "end": end})
+    normal = dispatched_in("YA/YA04/YA0401/YA0401-01", dept, case_no="YA-normal")
+    urgent = dispatched_in("YA/YA04/YA0401/YA0401-01", dept, case_no="YA-urgent",
+                           priority=Priority.URGENT)
+    await publish_event(bootstrap, normal)
+    await publish_event(bootstrap, urgent)
+    await settled_row(client, urgent, "webhook")
+    held = await settled_row(client, normal, "webhook", "pending", attempts=0)
+    [row] = await fetch(dsn, "SELECT next_attempt_at - $2::timestamptz AS wait FROM deliveries"
+                             " WHERE id = $1", held["id"], clock())
+    assert timedelta(minutes=58) <= row["wait"] <= timedelta(minutes=61)
+    inbox = await log_of(client, event_id=str(normal.event_id), channel="inbox")
+    assert inbox[0]["status"] == "sent"  # the inbox is never held
+    clock.advance(2 * 3600)
+    await settled_row(client, normal, "webhook")
+    hooks = [h for h in robots.of("hook") if h.headers.get("webhook-id", "").endswith(rid)]
+    assert [h.json["data"]["case_no"] for h in hooks] == ["YA-urgent", "YA-normal"]
+
+
+async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages(
+    notify, robots, clock
+):
+    client, _, bootstrap = notify
+    tag, dept = uid(), f"hb-{uid()}"
+    rid = await desk(client, dept)
+    await set_channels(client, rid, ("wecom", {"url": wecom_url(robots, tag)}))
+    area = "YA/YA03/YA0301/YA0301-02"
+    first = [dispatched_in(area, dept, case_no=f"A{i}-{tag}") for i in range(3)]
+    for e in first:
+        await publish_event(bootstrap, e)
+    for e in first:
+        await settled_row(client, e, "wecom")
+    more = [dispatched_in(area, dept, case_no=f"B{i}-{tag}") for i in range(5)]
+    for e in more:
+        await publish_event(bootstrap, e)
+    for e in more:  # the robot's minute is full: held, no attempt used
+        row = await settled_row(client, e, "wecom", "pending", last_code="paced")
+        assert row["attempts"] == 0
+    assert len(hits_for(robots, "wecom", tag)) == 3
+    clock.advance(61)
+
+    async def digested():
+        rows = [(await log_of(client, event_id=str(e.event_id), channel="wecom"))[0]
+                for e in more]
+        return rows if all(r["status"] in ("sent", "digested") for r in rows) else None
+
+    rows = await eventually(digested, timeout=45, message="the held messages went out")
+    [carrier] = [r for r in rows if r["status"] == "sent"]
+    assert carrier["last_code"] == "digest of 5: errcode 0"
+    assert sorted(r["digest_id"] for r in rows if r["status"] == "digested") == [carrier["id"]] * 4
+    hits = hits_for(robots, "wecom", tag)
+    assert len(hits) == 4  # three single messages, then one digest
+    digest = hits[-1].json["markdown"]["content"]
+    assert digest.startswith("**【汇总】5条案件消息**")
+    for i in range(5):
+        assert f"B{i}-{tag}" in digest
+    metrics = (await client.get("/metrics")).text
+    assert 'whistle_delivery_digests_total{channel="wecom",service="notify"}' in metrics
+
+
+async def test_a_hanging_channel_does_not_hold_up_another_recipient(notify, robots):
+    client, _, bootstrap = notify
+    tag, slow, fast = uid(), f"sf-{uid()}", f"rs-{uid()}"
+    await set_channels(client, await desk(client, slow),
+                       ("webhook", {"url": f"{robots.base}/hang/{tag}"}))
+    await set_channels(client, await desk(client, fast), ("wecom", {"url": wecom_url(robots, tag)}))
+    hanging = dispatched_in("YA/YA01/YA0102/YA0102-01", slow)
+    await publish_event(bootstrap, hanging)
+
+    async def hang_open():
+        return [h for h in robots.of("hang") if slow in h.body.decode()]
+
+    await eventually(hang_open, timeout=45, message="the hanging endpoint has a request open")
+    quick = dispatched_in("YA/YA01/YA0102/YA0102-01", fast)
+    await publish_event(bootstrap, quick)
+    await settled_row(client, quick, "wecom")
+    [still] = await log_of(client, event_id=str(hanging.event_id), channel="webhook")
+    assert (still["status"], still["attempts"]) == ("pending", 0)  # still in its first attempt
+    timed_out = await settled_row(client, hanging, "webhook", "pending", attempts=1)
+    assert timed_out["last_code"] == "timeout"

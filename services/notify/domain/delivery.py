@@ -4,6 +4,7 @@ messages)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -48,3 +49,9 @@ def pace_robot(pending: int, sent_times: list[datetime], now: datetime, limit: i
     if pending <= room:
         return Pacing(RobotPlan.EACH)
     return Pacing(RobotPlan.DIGEST)
+
+
+def robot_destination(kind: str, url: str | None) -> str:
+    """One robot's identity for its rate window (recipients may share a robot): a hash of
+    its URL, so that the key in it is not copied around."""
+    return kind + ":" + hashlib.sha256((url or "").encode()).hexdigest()[:24]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import structlog
 
 from services.notify import domain, repository
-from services.notify.domain import Channel, DeliveryStatus
+from services.notify.channels import DeliveryResult
+from services.notify.domain import DeliveryStatus
+from services.notify.domain.delivery import RATE_WINDOW
+from services.notify.handlers.events import queue_delivery
 from services.notify.handlers.recipients import _by
-from services.notify.repository import ClaimedWebhook, Delivery
+from services.notify.repository import Claim, Delivery
 from shared import metrics
 from shared.auth import Principal
 from shared.errors import NotFound
@@ -48,38 +53,109 @@ async def replay_delivery(pool: asyncpg.Pool, who: Principal, delivery_id: int) 
     return delivery
 
 
-async def claim_webhooks(
-    pool: asyncpg.Pool, limit: int, lease_seconds: float
-) -> list[ClaimedWebhook]:
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Scheduled attempts per channel and the backoff between them."""
+
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+
+
+async def claim_due(pool: asyncpg.Pool, limit: int, lease_seconds: float, now: datetime
+                    ) -> list[Claim]:
     async with pool.acquire() as conn, conn.transaction():
-        return await repository.claim_due_webhooks(conn, limit, lease_seconds)
+        return await repository.claim_due(conn, limit, lease_seconds, now)
 
 
-async def webhook_sent(pool: asyncpg.Pool, claim: ClaimedWebhook) -> None:
+async def robot_window(pool: asyncpg.Pool, destination: str, now: datetime) -> list[datetime]:
     async with pool.acquire() as conn:
-        done = await repository.mark_sent(conn, claim.id, claim.attempts)
-    _log_outcome(claim, "sent" if done else "stale", attempts=claim.attempts + 1)
+        return await repository.robot_sends(conn, destination, now - RATE_WINDOW)
 
 
-async def webhook_failed(
-    pool: asyncpg.Pool, claim: ClaimedWebhook, error: str, *, gone: bool, max_attempts: int,
-    backoff_base: float, backoff_cap: float,
-) -> DeliveryStatus:
-    """Record a failed scheduled attempt: try again after a backoff, or park it as dead."""
+async def delivery_sent(pool: asyncpg.Pool, claim: Claim, result: DeliveryResult, *,
+                        now: datetime, destination: str | None) -> None:
+    async with pool.acquire() as conn:
+        done = await repository.mark_sent(conn, claim.id, claim.attempts, now=now,
+                                          code=result.code, destination=destination)
+    _log_outcome(claim, "sent" if done else "stale", attempts=claim.attempts + 1,
+                 code=result.code)
+
+
+async def digest_sent(pool: asyncpg.Pool, carrier: Claim, others: list[Claim],
+                      result: DeliveryResult, *, now: datetime, destination: str) -> None:
+    """One robot message carried ``carrier`` and ``others``: the carrier is sent, the others
+    were sent inside it (digested)."""
+    async with pool.acquire() as conn, conn.transaction():
+        done = await repository.mark_sent(conn, carrier.id, carrier.attempts, now=now,
+                                          code=f"digest of {len(others) + 1}: {result.code}",
+                                          destination=destination)
+        for c in others:
+            await repository.mark_digested(conn, c.id, c.attempts, carrier_id=carrier.id,
+                                           now=now)
+    metrics.DELIVERY_DIGESTS.labels(SERVICE, carrier.channel.value).inc()
+    _log_outcome(carrier, "sent" if done else "stale", attempts=carrier.attempts + 1,
+                 digest_of=[carrier.id, *[c.id for c in others]])
+    for c in others:
+        _log_outcome(c, "digested", digest_id=carrier.id)
+
+
+async def delivery_held(pool: asyncpg.Pool, claim: Claim, *, until: datetime,
+                        reason: str) -> None:
+    """Not attempted (a robot's minute is full): due again at ``until``, no attempt used."""
+    async with pool.acquire() as conn:
+        await repository.mark_failed(conn, claim.id, claim.attempts, DeliveryStatus.PENDING,
+                                     error=reason, code="paced", next_attempt_at=until,
+                                     counted=False)
+    _log_outcome(claim, "held", until=until.isoformat())
+
+
+async def delivery_failed(pool: asyncpg.Pool, claim: Claim, result: DeliveryResult, *,
+                          now: datetime, policy: RetryPolicy) -> DeliveryStatus:
+    """Record a failed scheduled attempt: try again after a backoff, or give this channel up
+    (dead: kept, replayable) and queue the recipient's next channel, in one transaction."""
     attempts = claim.attempts + 1
-    status = domain.status_after_failure(attempts, max_attempts, gone=gone)
-    delay = domain.retry_delay(attempts, base=backoff_base, cap=backoff_cap)
-    async with pool.acquire() as conn:
-        done = await repository.mark_failed(conn, claim.id, claim.attempts, status, error, delay)
-    outcome = ("dead" if status is DeliveryStatus.DEAD else "retry_scheduled") if done else "stale"
-    _log_outcome(claim, outcome, attempts=attempts, error=error,
-                 retry_in_seconds=round(delay, 2) if outcome == "retry_scheduled" else None)
+    status = domain.after_failure(attempts, policy.max_attempts,
+                                  permanent=not result.transient, gone=result.gone)
+    delay = domain.retry_delay(attempts, base=policy.backoff_base, cap=policy.backoff_cap)
+    delay = max(delay, result.retry_after or 0.0,
+                RATE_WINDOW.total_seconds() if result.rate_limited else 0.0)
+    fallback: int | None = None
+    async with pool.acquire() as conn, conn.transaction():
+        done = await repository.mark_failed(
+            conn, claim.id, claim.attempts, status, error=result.detail or result.code,
+            code=result.code, next_attempt_at=now + timedelta(seconds=delay))
+        if done and status is DeliveryStatus.DEAD:
+            fallback = await _fall_back(conn, claim, now)
+    dead = status is DeliveryStatus.DEAD
+    outcome = ("dead" if dead else "retry_scheduled") if done else "stale"
+    _log_outcome(claim, outcome, attempts=attempts, error=result.detail, code=result.code,
+                 retry_in_seconds=round(delay, 2) if outcome == "retry_scheduled" else None,
+                 fallback_delivery_id=fallback)
     return status
 
 
-def _log_outcome(claim: ClaimedWebhook, outcome: str, **fields: Any) -> None:
-    metrics.DELIVERIES.labels(SERVICE, Channel.WEBHOOK.value, outcome).inc()
-    level = {"sent": log.info, "dead": log.error}.get(outcome, log.warning)
-    level(f"delivery_{outcome}", channel="webhook", delivery_id=claim.id,
-          recipient_id=claim.recipient_id, event_id=str(claim.event_id), **fields)
+async def _fall_back(conn: asyncpg.Connection, claim: Claim, now: datetime) -> int | None:
+    """Queue the recipient's next channel after the one that gave up (his list as it is
+    now). The inbox already holds the message, so it is never lost."""
+    r = claim.recipient
+    following = r.next_channel(claim.channel.value, claim.position)
+    if following is None:
+        log.warning("delivery_channels_exhausted", recipient_id=r.id, delivery_id=claim.id)
+        return None
+    position = [c.kind for c in r.channel_list()].index(following.kind)
+    ids = {"event_id": claim.event_id, "case_id": claim.case_id, "type": claim.type,
+           "recipient_id": r.id}
+    new_id = await queue_delivery(conn, r, following, position, ids=ids, payload=claim.payload,
+                                  urgent=claim.urgent, now=now, fallback_from=claim.id)
+    if new_id is not None:
+        metrics.DELIVERY_FALLBACKS.labels(SERVICE, claim.channel.value,
+                                          following.kind.value).inc()
+    return new_id
 
+
+def _log_outcome(claim: Claim, outcome: str, **fields: Any) -> None:
+    metrics.DELIVERIES.labels(SERVICE, claim.channel.value, outcome).inc()
+    level = {"sent": log.info, "digested": log.info, "dead": log.error}.get(outcome, log.warning)
+    level(f"delivery_{outcome}", channel=claim.channel.value, delivery_id=claim.id,
+          recipient_id=claim.recipient_id, event_id=str(claim.event_id), **fields)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import structlog
 
 from services.notify import domain, repository
-from services.notify.domain import CaseNotice, Channel, DeliveryStatus, NoticeKind, Recipient
+from services.notify.domain import (
+    CaseNotice,
+    Channel,
+    ChannelPref,
+    DeliveryStatus,
+    NoticeKind,
+    Recipient,
+)
 from shared import metrics
 from shared.events import Envelope
 
@@ -38,7 +47,11 @@ def notice_of(event: Envelope[Any]) -> CaseNotice | None:
     )
 
 
-def make_notify(link_base: str = ""):
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_notify(link_base: str = "", clock: Callable[[], datetime] = _utc_now):
     """The consumer's handler: runs in the transaction that claimed the event in the inbox."""
 
     async def notify_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
@@ -52,7 +65,7 @@ def make_notify(link_base: str = ""):
         subscriptions = await repository.subscriptions_for(conn, notice.kind.value, areas)
         recipients = domain.select_recipients(notice, candidates, subscriptions)
         for r in recipients:
-            await _deliver(conn, event, notice, r, link_base)
+            await _deliver(conn, event, notice, r, link_base, clock())
         if not recipients:
             log.info("notice_without_recipients", department_id=notice.department_id,
                      area_path=notice.area_path)
@@ -61,8 +74,9 @@ def make_notify(link_base: str = ""):
 
 
 async def _deliver(conn: asyncpg.Connection, event: Envelope[Any], notice: CaseNotice,
-                   r: Recipient, link_base: str) -> None:
-    """The inbox channel is delivered right here; a webhook is queued for the worker."""
+                   r: Recipient, link_base: str, now: datetime) -> None:
+    """The inbox is delivered right here; the recipient's first channel is queued for the
+    delivery worker (the next ones only if it keeps failing)."""
     msg = domain.render(notice, r.kind, link_base)
     body = domain.webhook_body(notice, msg, event_id=str(event.event_id), recipient_id=r.id,
                                occurred_at=event.occurred_at)
@@ -76,9 +90,28 @@ async def _deliver(conn: asyncpg.Connection, event: Envelope[Any], notice: CaseN
                                         status=DeliveryStatus.SENT, payload=body):
         metrics.DELIVERIES.labels(SERVICE, Channel.INBOX.value, "sent").inc()
         log.info("delivery_sent", channel="inbox", recipient_id=r.id)
-    if r.webhook_url and await repository.insert_delivery(
-        conn, **ids, channel=Channel.WEBHOOK, status=DeliveryStatus.PENDING, payload=body
-    ):
-        log.info("delivery_queued", channel="webhook", recipient_id=r.id)
+    listed = r.channel_list()
+    if listed:
+        await queue_delivery(conn, r, listed[0], 0, ids=ids, payload=body,
+                             urgent=notice.urgent, now=now)
+
+
+async def queue_delivery(conn: asyncpg.Connection, r: Recipient, channel: ChannelPref,
+                         position: int, *, ids: dict[str, Any], payload: dict[str, Any],
+                         urgent: bool, now: datetime, fallback_from: int | None = None
+                         ) -> int | None:
+    """Queue a delivery on one of the recipient's channels, held back until his quiet hours
+    end (unless the case is urgent). None if this event × recipient × channel exists."""
+    prefs = r.preferences
+    due = domain.quiet_until(now, prefs.quiet_start, prefs.quiet_end, urgent=urgent) or now
+    delivery_id = await repository.insert_delivery(
+        conn, **ids, channel=channel.kind, status=DeliveryStatus.PENDING, payload=payload,
+        due_at=due, position=position, urgent=urgent, fallback_from=fallback_from,
+    )
+    if delivery_id is not None:
+        log.info("delivery_queued", channel=channel.kind.value, recipient_id=r.id,
+                 delivery_id=delivery_id, fallback_from=fallback_from,
+                 held_until=due.isoformat() if due > now else None)
+    return delivery_id
 
 

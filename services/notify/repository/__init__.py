@@ -1,9 +1,9 @@
 """Notify's SQL: one function per query, in one module per table group."""
 
 from services.notify.repository.deliveries import *  # noqa: F403
-from services.notify.repository.deliveries import ClaimedWebhook, Delivery
+from services.notify.repository.deliveries import Claim, Delivery
 from services.notify.repository.recipients import *  # noqa: F403
 from services.notify.repository.recipients import InboxMessage
 from services.notify.repository.subscriptions import *  # noqa: F403
 
-__all__ = ["ClaimedWebhook", "Delivery", "InboxMessage"]
+__all__ = ["Claim", "Delivery", "InboxMessage"]

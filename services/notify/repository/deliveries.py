@@ -1,4 +1,8 @@
-"""Notify's SQL: one function per query."""
+"""The delivery log: one row per event × recipient × channel, and the worker's claims.
+
+Times that schedule work (when an attempt is due, when a robot took a message) come from the
+caller's clock, so that tests can move time on; the rest is the database's ``now()``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notify.domain import Channel, DeliveryStatus
+from services.notify.domain import Channel, DeliveryStatus, Recipient
+from services.notify.repository.recipients import recipient_of
 
 
 @dataclass(frozen=True)
@@ -23,10 +28,15 @@ class Delivery:
     status: DeliveryStatus
     attempts: int
     last_error: str | None
+    last_code: str | None
     next_attempt_at: datetime
     replays: int
     created_at: datetime
     sent_at: datetime | None
+    position: int | None
+    urgent: bool
+    fallback_from: int | None
+    digest_id: int | None
 
     @classmethod
     def of(cls, r: asyncpg.Record) -> Delivery:
@@ -37,40 +47,48 @@ class Delivery:
 
 
 @dataclass(frozen=True)
-class ClaimedWebhook:
-    """A due webhook delivery taken by one worker, with where and how to send it."""
+class Claim:
+    """A due delivery taken by one worker for a lease, with its recipient as he is now."""
 
     id: int
     event_id: UUID
     case_id: UUID
-    recipient_id: str
+    type: str
+    channel: Channel
     attempts: int
+    position: int | None
+    urgent: bool
     payload: dict[str, Any]
-    webhook_url: str | None
-    webhook_secret: str | None
+    recipient: Recipient
+
+    @property
+    def recipient_id(self) -> str:
+        return self.recipient.id
 
 
 _DELIVERY_COLUMNS = (
     "id, event_id, case_id, type, recipient_id, channel, status, attempts, last_error,"
-    " next_attempt_at, replays, created_at, sent_at"
+    " last_code, next_attempt_at, replays, created_at, sent_at, position, urgent,"
+    " fallback_from, digest_id"
 )
-
-# --- the delivery log ---------------------------------------------------------------------------
 
 
 async def insert_delivery(
     conn: asyncpg.Connection, *, event_id: UUID, case_id: UUID, type: str, recipient_id: str,
     channel: Channel, status: DeliveryStatus, payload: dict[str, Any],
+    due_at: datetime | None = None, position: int | None = None, urgent: bool = False,
+    fallback_from: int | None = None,
 ) -> int | None:
     """The new delivery's id, or None if this event × recipient × channel exists already."""
     sent = status is DeliveryStatus.SENT
     return await conn.fetchval(
         "INSERT INTO deliveries (event_id, case_id, type, recipient_id, channel, status,"
-        " attempts, payload, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-        " CASE WHEN $9 THEN now() END)"
+        " attempts, payload, sent_at, next_attempt_at, position, urgent, fallback_from)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END,"
+        " coalesce($10, now()), $11, $12, $13)"
         " ON CONFLICT (event_id, recipient_id, channel) DO NOTHING RETURNING id",
         event_id, case_id, type, recipient_id, channel.value, status.value, int(sent),
-        payload, sent,
+        payload, sent, due_at, position, urgent, fallback_from,
     )
 
 
@@ -99,46 +117,73 @@ async def list_deliveries(
 
 
 _CLAIM = """
-UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
+UPDATE deliveries d SET next_attempt_at = $3 + make_interval(secs => $2)
 FROM recipients r
 WHERE r.id = d.recipient_id AND d.id IN (
     SELECT id FROM deliveries
-    WHERE status = 'pending' AND channel = 'webhook' AND next_attempt_at <= now()
+    WHERE status = 'pending' AND channel <> 'inbox' AND next_attempt_at <= $3
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED)
-RETURNING d.id, d.event_id, d.case_id, d.recipient_id, d.attempts, d.payload,
-          r.webhook_url, r.webhook_secret
+RETURNING d.id, d.event_id, d.case_id, d.type, d.channel, d.attempts, d.position, d.urgent,
+          d.payload, r.id AS r_id, r.name, r.kind, r.department_id, r.area_path,
+          r.webhook_url, r.webhook_secret, r.channels, r.locale, r.quiet_start, r.quiet_end
 """
 
 
-async def claim_due_webhooks(
-    conn: asyncpg.Connection, limit: int, lease_seconds: float
-) -> list[ClaimedWebhook]:
-    """Take up to ``limit`` due webhook deliveries for ``lease_seconds`` (replicas share rows)."""
-    rows = await conn.fetch(_CLAIM, limit, lease_seconds)
-    return [ClaimedWebhook(**dict(r)) for r in rows]
+async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: float,
+                    now: datetime) -> list[Claim]:
+    """Take up to ``limit`` due deliveries for ``lease_seconds`` (replicas share rows)."""
+    rows = await conn.fetch(_CLAIM, limit, lease_seconds, now)
+    return [Claim(id=r["id"], event_id=r["event_id"], case_id=r["case_id"], type=r["type"],
+                  channel=Channel(r["channel"]), attempts=r["attempts"], position=r["position"],
+                  urgent=r["urgent"], payload=r["payload"], recipient=recipient_of(r, "r_id"))
+            for r in rows]
 
 
-async def mark_sent(conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int) -> bool:
+async def mark_sent(conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int, *,
+                    now: datetime, code: str, destination: str | None) -> bool:
     """False if the row moved on meanwhile (its lease ran out and another worker took it)."""
     return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = now()"
+        "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $3,"
+        " last_code = $4, destination = $5"
         " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
-        delivery_id, claimed_attempts,
+        delivery_id, claimed_attempts, now, code[:200], destination,
+    ))
+
+
+async def mark_digested(conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int, *,
+                        carrier_id: int, now: datetime) -> bool:
+    return bool(await conn.fetchval(
+        "UPDATE deliveries SET status = 'digested', attempts = attempts + 1, sent_at = $3,"
+        " digest_id = $4, last_code = 'digest'"
+        " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
+        delivery_id, claimed_attempts, now, carrier_id,
     ))
 
 
 async def mark_failed(
     conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int, status: DeliveryStatus,
-    error: str, retry_in_seconds: float,
+    *, error: str, code: str, next_attempt_at: datetime, counted: bool = True,
 ) -> bool:
+    """Record a failed attempt (``counted``: it uses one of the bounded attempts; a robot's
+    "too fast" does not)."""
     return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = $3, attempts = attempts + 1, last_error = $4,"
-        " next_attempt_at = now() + make_interval(secs => $5)"
+        "UPDATE deliveries SET status = $3, attempts = attempts + $7::int, last_error = $4,"
+        " last_code = $5, next_attempt_at = $6"
         " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
-        delivery_id, claimed_attempts, status.value, error[:2000], retry_in_seconds,
+        delivery_id, claimed_attempts, status.value, error[:2000], code[:200], next_attempt_at,
+        int(counted),
     ))
+
+
+async def robot_sends(conn: asyncpg.Connection, destination: str, since: datetime
+                      ) -> list[datetime]:
+    """When the robot ``destination`` took messages since ``since`` (a digest counts once)."""
+    rows = await conn.fetch(
+        "SELECT sent_at FROM deliveries WHERE destination = $1 AND status = 'sent'"
+        " AND sent_at > $2 ORDER BY sent_at", destination, since)
+    return [r["sent_at"] for r in rows]
 
 
 async def requeue(conn: asyncpg.Connection, delivery_id: int) -> None:

@@ -29,10 +29,13 @@ def preferences_of(r: asyncpg.Record) -> Preferences:
     )
 
 
-def _recipient(r: asyncpg.Record) -> Recipient:
-    data = {k: r[k] for k in _RECIPIENT_COLUMNS.split(", ")}
+def recipient_of(r: asyncpg.Record, id_column: str = "id") -> Recipient:
+    data = {k: r[id_column if k == "id" else k] for k in _RECIPIENT_COLUMNS.split(", ")}
     data["kind"] = RecipientKind(data["kind"])
     return Recipient(**data, preferences=preferences_of(r))
+
+
+_recipient = recipient_of
 
 
 def channels_json(p: Preferences) -> list[dict[str, Any]]:

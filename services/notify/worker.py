@@ -1,0 +1,267 @@
+"""The delivery worker (an adapter): claims due deliveries with a lease and sends each one
+through its channel (``channels.channel(kind).send``), concurrently, so that a slow or dead
+endpoint holds one slot and never the others; every attempt has its own timeout.
+
+A claim tries a few times in line (tenacity: short, jittered pauses) while the failure
+looks transient; then the delivery is rescheduled with capped exponential backoff and
+jitter (``domain.retry_delay``, at least what a ``Retry-After`` or a robot's "too fast"
+asks); after the last scheduled attempt, or at once for a permanent refusal, the channel is
+given up: the delivery is kept as 'dead' (replayable) and the recipient's next channel gets
+a delivery of its own. Robots are paced: when more messages are due for one robot than its
+minute has room for, they go as one digest (汇总); when there is no room, they wait.
+
+Every replica may run one: claims are leased rows (``FOR UPDATE SKIP LOCKED``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from services.notify import channels, domain, handlers
+from services.notify.channels import DeliveryResult, Message, SendContext, send_bounded
+from services.notify.config import Settings
+from services.notify.domain import Channel, RobotPlan
+from services.notify.handlers import RetryPolicy
+from services.notify.repository import Claim
+from shared import metrics
+from shared.db import TRANSIENT_DB_ERRORS
+from shared.service import Runtime
+
+log = structlog.get_logger()
+SERVICE = "notify"
+
+
+class _TryAgain(Exception):
+    def __init__(self, result: DeliveryResult) -> None:
+        super().__init__(result.detail or result.code)
+        self.result = result
+
+
+def message_for(claim: Claim, *, digest_of: list[Claim] | None = None) -> Message:
+    """What the recipient is told on this channel, in his language. A webhook receives the
+    whole event body (both languages); the others the facts an SMS template may need."""
+    data = claim.payload.get("data", {})
+    locale = claim.recipient.preferences.locale
+    lang = "en" if locale.startswith("en") else "zh"
+    msg_id = domain.webhook_message_id(str(claim.event_id), claim.recipient_id)
+    if digest_of:
+        title, text = domain.digest([c.payload for c in digest_of], lang == "en")
+        return Message(id=f"{msg_id}_digest", title=title, text=text,
+                       urgent=any(c.urgent for c in digest_of), locale=locale,
+                       kind="notify.digest", data={"count": str(len(digest_of))})
+    facts = data.get("facts", {})
+    return Message(
+        id=msg_id, title=data.get("title", {}).get(lang, ""),
+        text=data.get("text", {}).get(lang, ""), link=data.get("link"), urgent=claim.urgent,
+        locale=locale, kind=claim.payload.get("type", claim.type),
+        data=data if claim.channel is Channel.WEBHOOK else facts,
+    )
+
+
+def settings_for(claim: Claim) -> Any | DeliveryResult:
+    """The channel's typed settings as the recipient has them now, or why they cannot be
+    used (removed or no longer valid: permanent, the next channel takes over)."""
+    pref = next((c for c in claim.recipient.channel_list() if c.kind is claim.channel), None)
+    if pref is None:
+        return DeliveryResult.fail("not_configured", "接收方已不再使用该渠道 / the recipient no "
+                                   "longer has this channel")
+    try:
+        return channels.validate_settings(claim.channel.value, pref.settings)
+    except channels.InvalidSetting as exc:
+        return DeliveryResult.fail("invalid_settings", exc.en)
+
+
+def destination(claim: Claim, settings: Any) -> str | None:
+    url = getattr(settings, "url", None)
+    return domain.robot_destination(claim.channel.value, url) if claim.channel.robot else None
+
+
+class DeliveryWorker:
+    def __init__(self, rt: Runtime, settings: Settings,
+                 clock: Callable[[], datetime]) -> None:
+        self._rt = rt
+        self._s = settings
+        self._clock = clock
+        self._client: httpx.AsyncClient | None = None
+        self._task: asyncio.Task | None = None
+        self._in_flight: set[asyncio.Task] = set()
+        self._policy = RetryPolicy(settings.delivery_max_attempts,
+                                   settings.delivery_backoff_base_seconds,
+                                   settings.delivery_backoff_max_seconds)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=self._s.delivery_timeout_seconds, follow_redirects=False,
+            limits=httpx.Limits(max_connections=self._s.delivery_max_in_flight),
+        )
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming, let in-flight sends finish (bounded); what is cut off stays
+        pending and is taken again when its lease runs out."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._in_flight:
+            _, unfinished = await asyncio.wait(set(self._in_flight), timeout=grace)
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        if self._client:
+            await self._client.aclose()
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            claimed = 0
+            try:
+                claimed = await self.dispatch_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("delivery_claim_failed", error=repr(exc))
+            if claimed < self._s.delivery_batch_size:
+                await asyncio.sleep(self._s.delivery_poll_interval_seconds)
+
+    async def dispatch_due(self) -> int:
+        """Claim what is due (as many as free slots allow) and start sending: each delivery
+        on its own, a robot's deliveries together (they share its rate window)."""
+        free = self._s.delivery_max_in_flight - len(self._in_flight)
+        if free <= 0:
+            return 0
+        claims = await handlers.claim_due(
+            self._rt.get_pool(), min(free, self._s.delivery_batch_size),
+            self._s.delivery_lease_seconds, self._clock(),
+        )
+        robots: dict[str, list[tuple[Claim, Any]]] = defaultdict(list)
+        for claim in claims:
+            settings = settings_for(claim)
+            dest = None if isinstance(settings, DeliveryResult) else destination(claim, settings)
+            if dest is None:
+                self._spawn(self.deliver(claim, settings), f"delivery-{claim.id}")
+            else:
+                robots[dest].append((claim, settings))
+        for dest, group in robots.items():
+            self._spawn(self.deliver_to_robot(dest, group), f"robot-{dest}")
+        return len(claims)
+
+    def _spawn(self, work, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def deliver(self, claim: Claim, settings: Any, dest: str | None = None) -> None:
+        structlog.contextvars.bind_contextvars(
+            delivery_id=claim.id, case_id=str(claim.case_id), event_id=str(claim.event_id))
+        pool = self._rt.get_pool()
+        try:
+            result = settings if isinstance(settings, DeliveryResult) else \
+                await self._send_with_retries(claim, message_for(claim), settings)
+            if result.ok:
+                await self._record(lambda: handlers.delivery_sent(
+                    pool, claim, result, now=self._clock(), destination=dest))
+            else:
+                await self._record(lambda: handlers.delivery_failed(
+                    pool, claim, result, now=self._clock(), policy=self._policy))
+        except Exception as exc:  # not the endpoint's fault: the lease hands it out again
+            log.exception("delivery_error", error=repr(exc))
+
+    async def deliver_to_robot(self, dest: str, group: list[tuple[Claim, Any]]) -> None:
+        """Pace one robot: each message while its minute has room, else one digest, else
+        wait for room (no attempt used)."""
+        pool = self._rt.get_pool()
+        try:
+            now = self._clock()
+            sent = await handlers.robot_window(pool, dest, now)
+            pacing = domain.pace_robot(len(group), sent, now, self._s.robot_messages_per_minute)
+            if pacing.plan is RobotPlan.EACH:
+                await asyncio.gather(*(self.deliver(c, s, dest) for c, s in group))
+            elif pacing.plan is RobotPlan.WAIT:
+                assert pacing.wait_until is not None
+                for claim, _ in group:
+                    await self._record(lambda c=claim: handlers.delivery_held(
+                        pool, c, until=pacing.wait_until, reason="机器人本分钟消息已满，稍后合并发送 / "
+                        "the robot's minute is full; sent later, together"))
+            else:
+                await self._send_digest(dest, group)
+        except Exception as exc:
+            log.exception("robot_delivery_error", error=repr(exc))
+
+    async def _send_digest(self, dest: str, group: list[tuple[Claim, Any]]) -> None:
+        pool = self._rt.get_pool()
+        (carrier, settings), rest = group[0], [c for c, _ in group[1:]]
+        message = message_for(carrier, digest_of=[c for c, _ in group])
+        result = await self._send_with_retries(carrier, message, settings)
+        now = self._clock()
+        if result.ok:
+            await self._record(lambda: handlers.digest_sent(
+                pool, carrier, rest, result, now=now, destination=dest))
+            return
+        for claim, _ in group:
+            await self._record(lambda c=claim: handlers.delivery_failed(
+                pool, c, result, now=now, policy=self._policy))
+
+    async def _send_with_retries(self, claim: Claim, message: Message,
+                                 settings: Any) -> DeliveryResult:
+        assert self._client is not None
+        channel = channels.channel(claim.channel.value)
+        ctx = SendContext(http=self._client, timeout=self._s.delivery_timeout_seconds)
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.info("delivery_attempt_failed", attempt=state.attempt_number, error=str(exc),
+                     channel=claim.channel.value)
+
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self._s.delivery_inline_attempts),
+                wait=wait_exponential_jitter(multiplier=0.2, max=2, jitter=0.2),
+                # a robot's "too fast" is not retried in line: it waits for its minute
+                retry=retry_if_exception(lambda e: isinstance(e, _TryAgain)
+                                         and not e.result.rate_limited),
+                before_sleep=before_sleep, reraise=True,
+            ):
+                with attempt:
+                    started = time.monotonic()
+                    result = await send_bounded(channel, message, settings, ctx)
+                    metrics.DELIVERY_ATTEMPT_SECONDS.labels(
+                        SERVICE, claim.channel.value, result.outcome.value,
+                    ).observe(time.monotonic() - started)
+                    if result.transient:
+                        raise _TryAgain(result)
+                    return result
+        except _TryAgain as exc:
+            return exc.result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _record(self, write) -> None:
+        """Write the outcome, retrying briefly if the database blinks (else the lease
+        runs out and the delivery is sent again: at least once, deduplicated by its id)."""
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=0.2, max=2),
+            retry=retry_if_exception(lambda e: isinstance(e, TRANSIENT_DB_ERRORS)), reraise=True,
+        ):
+            with attempt:
+                await write()
