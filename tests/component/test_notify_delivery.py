@@ -32,7 +32,9 @@ from tests.component.test_notify_channels import (  # noqa: F401  (fixtures)
 )
 from shared.events import (
     CaseClosed,
+    CaseDeadlineWarning,
     CaseDispatched,
+    CaseEscalated,
     CaseOverdue,
     CaseResolved,
     CaseWhistled,
@@ -336,6 +338,48 @@ async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notif
     await eventually(lambda: inbox_types(client, people["dept"], again.case_id),
                      message="the department heard the new dispatch")
     assert await inbox_types(client, people["watcher"], again.case_id) == []
+
+
+async def test_tracking_warnings_reach_the_department_and_escalations_climb_the_ladder(notify):
+    client, _, bootstrap = notify
+    u = uid()
+    district, street, community = f"W{u}", f"W{u}/S1", f"W{u}/S1/C1"
+    grid, dept = f"{community}/G1", f"cg-{u}"
+    people = {
+        "dept": await desk(client, dept),
+        "district": (await add_recipient(client, id=f"d-{u}", name="区督办", kind="supervisor",
+                                         area_path=district))["id"],
+        "street": (await add_recipient(client, id=f"s-{u}", name="街道督办", kind="supervisor",
+                                       area_path=street))["id"],
+        "community": (await add_recipient(client, id=f"c-{u}", name="社区", kind="community",
+                                          area_path=community))["id"],
+    }
+    case, due = uuid.uuid4(), datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
+    common = {**facts(grid), "assignment_id": uuid.uuid4(), "department_id": dept,
+              "department_name": "榆安区城市管理局", "clock": "resolve", "due_at": due}
+    events = [new_event(CaseDeadlineWarning(**common), case_id=case, producer="tracking")]
+    for step, level in enumerate(("community", "street", "district")):
+        events.append(new_event(CaseEscalated(**common, level=level, step=step, repeat=0),
+                                case_id=case, producer="tracking"))
+    for e in events:
+        await publish_event(bootstrap, e)
+    expected = {"dept": ["case.deadline_warning"], "district": ["case.escalated"],
+                "street": ["case.escalated"], "community": ["case.escalated"]}
+
+    async def heard():
+        return {who: await inbox_types(client, rid, case) for who, rid in people.items()}
+
+    async def all_heard():
+        return await heard() == expected
+
+    await eventually(all_heard, timeout=45, message="each level heard its step")
+    [warning] = (await client.get(f"/recipients/{people['dept']}/inbox",
+                                  headers=bearer("department", department_id=dept))).json()
+    assert warning["title"] == "【预警】案件YA20261122-0101办结即将超时"
+    assert "2026-11-22 10:00（北京时间）" in warning["body"]
+    [to_street] = (await client.get(f"/recipients/{people['street']}/inbox",
+                                    headers=bearer("supervisor", street))).json()
+    assert to_street["title"] == "【升级】案件YA20261122-0101办结超时，已上报街道"
 
 
 @pytest.mark.parametrize(("body", "status", "code"), [

@@ -6,8 +6,10 @@ Defaults (no configuration needed):
   is overdue);
 - the reporter's side — the community and grid-worker desks of the case's area — hear the
   resolution (办结) and the closure (结案);
-- supervisors hear overdue cases (超时) and escalations (tracking's 逐级上报, and street- or
-  district-level whistles, 吹哨升级) in the area subtree they oversee.
+- supervisors hear overdue cases (超时) and street- or district-level whistles (吹哨升级) in
+  the area subtree they oversee; tracking's escalation ladder (逐级上报) reaches the
+  supervisor and community desks of the level it names (community, street, district) for
+  the case's area, one level after the other.
 
 A subscription adds a recipient for what it matches; every condition left empty matches
 anything. A recipient hears each event once, whichever rules name it.
@@ -32,6 +34,9 @@ PRIORITIES = ("urgent", "normal", "minor")
 _CATEGORY = re.compile(r"^[A-Z]\d{2}(\d{2})*$")
 _AREA = re.compile(r"^[A-Za-z0-9-]+(/[A-Za-z0-9-]+)*$")
 REPORTER_SIDE = (RecipientKind.COMMUNITY, RecipientKind.GRID_WORKER)
+# tracking's escalation ladder names the level it reached; area paths are district/street/
+# community/grid codes, so a level is a depth
+LEVEL_DEPTH = {"district": 1, "street": 2, "community": 3}
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,13 @@ def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
     in_area = r.area_path is not None and covers(r.area_path, n.area_path)
     if n.kind in (NoticeKind.DISPATCHED, NoticeKind.WARNING):
         return own_department
-    if n.kind is NoticeKind.ESCALATED:
-        return r.kind is RecipientKind.SUPERVISOR and in_area
+    if n.kind is NoticeKind.ESCALATED:  # 逐级上报: the desks of the level it has reached
+        depth = LEVEL_DEPTH.get(n.level or "")
+        if depth is None:
+            return r.kind is RecipientKind.SUPERVISOR and in_area
+        at_level = r.area_path is not None and r.area_path.count("/") + 1 == depth
+        return r.kind in (RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY) and in_area \
+            and at_level
     if n.kind is NoticeKind.OVERDUE:
         return own_department or (r.kind is RecipientKind.SUPERVISOR and in_area)
     if n.kind is NoticeKind.WHISTLED:
