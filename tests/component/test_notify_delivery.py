@@ -85,7 +85,7 @@ async def notify(pg_server, kafka_server, clock):
     settings = Settings(
         environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
         kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.1, delivery_timeout_seconds=4,
+        delivery_poll_interval_seconds=0.1, delivery_timeout_seconds=6,
         delivery_inline_attempts=1, delivery_max_attempts=3, delivery_backoff_base_seconds=30,
         delivery_backoff_max_seconds=60, delivery_lease_seconds=10, robot_messages_per_minute=3,
     )

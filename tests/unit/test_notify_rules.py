@@ -191,3 +191,38 @@ def test_robot_pacing_sends_each_digests_or_waits_for_room():
     full = domain.pace_robot(5, sent, now, limit=2)
     assert full.plan is RobotPlan.WAIT and full.wait_until == now - timedelta(seconds=20) \
         + timedelta(minutes=1)
+
+
+# --- what each channel is handed -----------------------------------------------------------------
+
+
+def claim(channel: Channel, locale: str = "zh-CN", n: int = 1):
+    from uuid import UUID
+
+    from services.notify.repository import Claim
+
+    note = notice(NoticeKind.DISPATCHED, case_no=f"YA-{n}")
+    m = domain.render(note, RecipientKind.DEPARTMENT)
+    body = domain.webhook_body(note, m, event_id=CASE_ID, recipient_id="duty-gs",
+                               occurred_at=datetime(2026, 11, 22, tzinfo=UTC))
+    r = Recipient(id="duty-gs", name="供水", kind=RecipientKind.DEPARTMENT, department_id="gs",
+                  preferences=Preferences(locale=locale))
+    return Claim(id=n, event_id=UUID(CASE_ID), case_id=UUID(CASE_ID), type="case.dispatched",
+                 channel=channel, attempts=0, position=0, urgent=True, payload=body,
+                 recipient=r)
+
+
+def test_each_channel_gets_the_message_in_the_recipients_language():
+    from services.notify.worker import message_for
+
+    hook = message_for(claim(Channel.WEBHOOK))
+    assert hook.id == domain.webhook_message_id(CASE_ID, "duty-gs")
+    assert hook.data["text"]["en"].startswith("[Dispatched]")  # the whole body, both languages
+    assert hook.title.startswith("【派单】") and hook.urgent
+    sms = message_for(claim(Channel.SMS, "en"))
+    assert sms.title.startswith("[Dispatched]") and sms.locale == "en"
+    assert sms.data["case_no"] == "YA-1" and sms.data["department"] == "榆安供水公司"
+    digest = message_for(claim(Channel.WECOM), digest_of=[claim(Channel.WECOM, n=i)
+                                                         for i in range(1, 4)])
+    assert digest.title == "【汇总】3条案件消息" and digest.id.endswith("_digest")
+    assert all(f"YA-{i}" in digest.text for i in range(1, 4))
