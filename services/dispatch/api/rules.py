@@ -54,7 +54,7 @@ async def list_rules(
     db: Pool, who: Reader, category: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[RuleOut]:
     async with db.acquire() as conn:
-        names = {d.id: d for d in await repository.list_departments(conn)}
+        names = await handlers.departments_by_id(conn)
         return [RuleOut.of(r, names) for r in await repository.list_rules(conn, category)]
 
 
@@ -102,7 +102,7 @@ class LiaisonOut(BaseModel):
             summary="Liaison units (包联单位) of each area: the fallback when no rule fits")
 async def list_liaison(db: Pool, who: Reader) -> list[LiaisonOut]:
     async with db.acquire() as conn:
-        names = {d.id: d for d in await repository.list_departments(conn)}
+        names = await handlers.departments_by_id(conn)
         return [LiaisonOut.of(u, names) for u in await repository.list_liaison(conn)]
 
 
@@ -111,7 +111,4 @@ async def list_liaison(db: Pool, who: Reader) -> list[LiaisonOut]:
 async def put_liaison(area_prefix: Annotated[str, Path(max_length=200, pattern=AREA_PREFIX)],
                       body: LiaisonIn, db: Pool, who: Admin) -> LiaisonOut:
     units = LiaisonUnits(area_prefix, tuple(body.department_ids))
-    await handlers.put_liaison(db, units, who)
-    async with db.acquire() as conn:
-        names = {d.id: d for d in await repository.list_departments(conn)}
-    return LiaisonOut.of(units, names)
+    return LiaisonOut.of(units, await handlers.put_liaison(db, units, who))

@@ -13,6 +13,7 @@ import structlog
 
 from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Decision, Department
+from shared.auth import Principal
 from shared.errors import NotFound
 from shared.events import Actor, CaseDispatched, CaseWhistled, Envelope, Priority, new_event
 
@@ -62,6 +63,14 @@ async def locked_case_of(conn: asyncpg.Connection, assignment_id: UUID) -> Assig
         raise assignment_not_found(assignment_id)
     await repository.lock_case_assignments(conn, found.case_id)
     return await locked_assignment(conn, assignment_id)
+
+
+def require_reader(who: Principal, a: Assignment) -> None:
+    """The assigned department, or an area holder whose subtree contains the case."""
+    if who.area_filter() is None:
+        who.require_department(a.department_id)
+    else:
+        who.require_area(a.area_path)
 
 
 def next_assignment(a: Assignment, department: Department, role: domain.Role,

@@ -9,8 +9,14 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.dispatch import domain, repository
-from services.dispatch.domain import Assignment, AssignmentState, ExtensionRequest
-from services.dispatch.handlers.common import event, facts, locked_assignment, log
+from services.dispatch.domain import AssignmentState, ExtensionRequest
+from services.dispatch.handlers.common import (
+    event,
+    facts,
+    locked_assignment,
+    log,
+    require_reader,
+)
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound
@@ -49,13 +55,11 @@ async def decide(pool: asyncpg.Pool, who: Principal, request_id: UUID, *, approv
     still in hand (a resolved or handed-on assignment needs no more time)."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        found = await repository.extensions.get(conn, request_id)
-        if found is None:
-            raise _not_found(request_id)
-        a: Assignment = await locked_assignment(conn, found.assignment_id)
-        who.require_area(a.area_path)  # before the state: a stranger learns nothing
         e = await repository.extensions.get(conn, request_id, lock=True)
-        assert e is not None
+        if e is None:
+            raise _not_found(request_id)
+        a = await locked_assignment(conn, e.assignment_id)
+        who.require_area(a.area_path)  # before the state: a stranger learns nothing
         if approve:
             if a.state is not AssignmentState.SIGNED_FOR:
                 raise Conflict(
@@ -83,15 +87,8 @@ async def read(pool: asyncpg.Pool, who: Principal, request_id: UUID) -> Extensio
             raise _not_found(request_id)
         a = await repository.get_assignment(conn, e.assignment_id)
         assert a is not None
-    _require_reader(who, a)
+    require_reader(who, a)
     return e
-
-
-def _require_reader(who: Principal, a: Assignment) -> None:
-    if who.area_filter() is None:
-        who.require_department(a.department_id)
-    else:
-        who.require_area(a.area_path)
 
 
 async def listing(pool: asyncpg.Pool, who: Principal, state: str | None,
@@ -106,6 +103,3 @@ async def listing(pool: asyncpg.Pool, who: Principal, state: str | None,
             conn, state=state, department_id=department_id, areas=areas, limit=limit,
             offset=offset)
 
-
-async def of_assignment(conn: asyncpg.Connection, assignment_id: UUID) -> list[ExtensionRequest]:
-    return await repository.extensions.of_assignment(conn, assignment_id)

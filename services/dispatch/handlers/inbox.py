@@ -17,26 +17,21 @@ from services.dispatch.domain import (
     ExtensionRequest,
 )
 from services.dispatch.handlers.common import (
-    PRODUCER,
     assignment_not_found,
     dispatched_event,
+    event,
     facts,
     locked_assignment,
+    locked_case_of,
     log,
     next_assignment,
+    require_reader,
 )
 from services.dispatch.repository import Note
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
-from shared.events import (
-    CaseProgressed,
-    CaseResolved,
-    CaseSignedFor,
-    CaseTransferred,
-    Priority,
-    new_event,
-)
+from shared.events import CaseProgressed, CaseResolved, CaseSignedFor, CaseTransferred, Priority
 
 
 async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:
@@ -47,10 +42,9 @@ async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> A
         who.require_department(a.department_id)  # before the state: a stranger learns nothing
         a = a.sign_for(now)
         await repository.update_assignment(conn, a)
-        await outbox.add(conn, new_event(
+        await outbox.add(conn, event(
             CaseSignedFor(**facts(a), assignment_id=a.id, department_id=a.department_id),
-            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
-        ))
+            a.case_id, who.actor, now))
     log.info("assignment_signed_for", assignment_id=str(a.id), department_id=a.department_id,
              actor=who.subject)
     return a
@@ -66,24 +60,19 @@ async def resolve(
     it open, none waiting for manual dispatch)."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        # Lock every assignment of the case (in one order, so two departments reporting at
-        # once cannot deadlock): the last to report is the one who sees all others done.
-        found = await repository.get_assignment(conn, assignment_id)
-        if found is None:
-            raise assignment_not_found(assignment_id)
-        await repository.lock_case_assignments(conn, found.case_id)
-        a = await locked_assignment(conn, assignment_id)
+        # Every assignment of the case is locked: the last to report is the one who sees all
+        # others done.
+        a = await locked_case_of(conn, assignment_id)
         who.require_department(a.department_id)
         a = a.resolve(result, now, photo_ids)
         await _check_photos(conn, a)
         await repository.update_assignment(conn, a)
         case_resolved = not await repository.work_left(conn, a.case_id)
-        await outbox.add(conn, new_event(
+        await outbox.add(conn, event(
             CaseResolved(**facts(a), assignment_id=a.id, department_id=a.department_id,
                          result=a.result or "", case_resolved=case_resolved,
                          photo_ids=list(a.photo_ids)),
-            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
-        ))
+            a.case_id, who.actor, now))
     log.info("assignment_resolved", assignment_id=str(a.id), department_id=a.department_id,
              actor=who.subject)
     return a
@@ -112,13 +101,9 @@ async def transfer(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
     reason; the target gets a new assignment of the same role."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        found = await repository.get_assignment(conn, assignment_id)
-        if found is None:
-            raise assignment_not_found(assignment_id)
-        who.require_department(found.department_id)
-        await repository.lock_case_assignments(conn, found.case_id)
-        a = (await locked_assignment(conn, assignment_id)).transfer(to_department_id, reason,
-                                                                     now)
+        a = await locked_case_of(conn, assignment_id)
+        who.require_department(a.department_id)  # before the state: a stranger learns nothing
+        a = a.transfer(to_department_id, reason, now)
         target = await repository.get_department(conn, to_department_id)
         if target is None:
             raise Invalid(f"部门“{to_department_id}”不存在",
@@ -126,16 +111,13 @@ async def transfer(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
         nxt = next_assignment(a, target, a.role, None,
                               f"由{a.department_name}转办：{a.exit_reason}",
                               Basis.TRANSFER.value, now)
-        if await repository.has_open_assignment(conn, a.case_id, target.id):
-            raise _already_open(target)
         await repository.update_assignment(conn, a)
         if not await repository.insert_assignment(conn, nxt):
             raise _already_open(target)  # rolls the transfer back
-        await outbox.add(conn, new_event(
+        await outbox.add(conn, event(
             CaseTransferred(**facts(a), assignment_id=a.id, department_id=a.department_id,
                             to_department_id=target.id, reason=a.exit_reason or ""),
-            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
-        ), dispatched_event(nxt, who.actor))
+            a.case_id, who.actor, now), dispatched_event(nxt, who.actor))
     log.info("assignment_transferred", assignment_id=str(a.id), department_id=a.department_id,
              to_department_id=target.id, actor=who.subject)
     return a
@@ -157,22 +139,12 @@ async def progress(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
         a, text = a.progress(note, now)
         await repository.update_assignment(conn, a)
         saved = await repository.add_note(conn, a.id, text, who.subject, who.actor.name, now)
-        await outbox.add(conn, new_event(
+        await outbox.add(conn, event(
             CaseProgressed(**facts(a), assignment_id=a.id, department_id=a.department_id,
-                           note=text),
-            case_id=a.case_id, producer=PRODUCER, occurred_at=now, actor=who.actor,
-        ))
+                           note=text), a.case_id, who.actor, now))
     log.info("assignment_progressed", assignment_id=str(a.id), department_id=a.department_id,
              actor=who.subject)
     return a, saved
-
-
-def require_reader(who: Principal, a: Assignment) -> None:
-    """The assigned department, or an area holder whose subtree contains the case."""
-    if who.area_filter() is None:
-        who.require_department(a.department_id)
-    else:
-        who.require_area(a.area_path)
 
 
 async def get_assignment(

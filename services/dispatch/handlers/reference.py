@@ -8,7 +8,7 @@ import asyncpg
 
 from services.dispatch import domain, repository
 from services.dispatch.domain import Department, LiaisonUnits, RoutingRule
-from services.dispatch.handlers.common import log
+from services.dispatch.handlers.common import departments_by_id, log
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 
@@ -35,7 +35,7 @@ async def add_rule(pool: asyncpg.Pool, cmd: AddRule) -> tuple[RoutingRule, dict[
             raise Invalid(f"category_code：事件分类“{cmd.category_code}”不存在",
                           f"category_code: unknown category '{cmd.category_code}'",
                           code="unknown_category")
-        departments = {d.id: d for d in await repository.list_departments(conn)}
+        departments = await departments_by_id(conn)
         for field, dept_id in [("department_id", cmd.department_id),
                                *((f"co_department_ids[{i}]", d)
                                  for i, d in enumerate(cmd.co_department_ids))]:
@@ -75,13 +75,15 @@ async def delete_rule(pool: asyncpg.Pool, rule_id: int, who: Principal) -> None:
 # --- HTTP: liaison units (包联) ------------------------------------------------------------
 
 
-async def put_liaison(pool: asyncpg.Pool, units: LiaisonUnits, who: Principal) -> None:
-    """Replace an area's liaison units (an empty list removes them)."""
+async def put_liaison(pool: asyncpg.Pool, units: LiaisonUnits,
+                      who: Principal) -> dict[str, Department]:
+    """Replace an area's liaison units (an empty list removes them); returns the departments
+    by id (for their names)."""
     if len(set(units.department_ids)) != len(units.department_ids):
         raise Invalid("department_ids：包联单位重复", "department_ids: a department appears twice",
                       code="invalid_liaison")
     async with pool.acquire() as conn, conn.transaction():
-        known = {d.id for d in await repository.list_departments(conn)}
+        known = await departments_by_id(conn)
         for i, d in enumerate(units.department_ids):
             if d not in known:
                 raise Invalid(f"department_ids[{i}]：部门“{d}”不存在",
@@ -90,6 +92,7 @@ async def put_liaison(pool: asyncpg.Pool, units: LiaisonUnits, who: Principal) -
         await repository.replace_liaison(conn, units)
     log.info("liaison_units_set", area_prefix=units.area_prefix,
              departments=list(units.department_ids), actor=who.subject)
+    return known
 
 
 # --- HTTP: departments -------------------------------------------------------------------

@@ -15,7 +15,6 @@ from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Basis, Decision, Role
 from services.dispatch.handlers.common import (
     SYSTEM_ACTOR,
-    assignment_not_found,
     decide,
     departments_by_id,
     dispatched_event,
@@ -163,11 +162,9 @@ async def reject(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
     """
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        found = await repository.get_assignment(conn, assignment_id)
-        if found is None:
-            raise assignment_not_found(assignment_id)
-        who.require_department(found.department_id)  # before the state: a stranger learns nothing
-        a = (await locked_case_of(conn, assignment_id)).reject(reason, now)
+        a = await locked_case_of(conn, assignment_id)
+        who.require_department(a.department_id)  # before the state: a stranger learns nothing
+        a = a.reject(reason, now)
         await repository.update_assignment(conn, a)
         events: list[Envelope[Any]] = [event(
             CaseRejected(**facts(a), assignment_id=a.id, department_id=a.department_id,

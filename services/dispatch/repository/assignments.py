@@ -119,13 +119,6 @@ async def rejected_departments(conn: asyncpg.Connection, case_id: UUID) -> list[
     return [r["department_id"] for r in rows]
 
 
-async def has_open_assignment(conn: asyncpg.Connection, case_id: UUID, department_id: str) -> bool:
-    return bool(await conn.fetchval(
-        "SELECT true FROM assignments WHERE case_id = $1 AND department_id = $2"
-        " AND state IN ('dispatched', 'signed_for')", case_id, department_id,
-    ))
-
-
 @dataclass(frozen=True)
 class Note:
     """A progress note (办理进展) of an assignment."""
