@@ -3,6 +3,7 @@ routing decision into assignments."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -89,17 +90,18 @@ async def departments_by_id(conn: asyncpg.Connection) -> dict[str, Department]:
 
 
 async def decide(conn: asyncpg.Connection, *, case_id: UUID, category: str, area_path: str,
-                 named: list[str], departments: dict[str, Department]) -> Decision:
+                 named: list[str], departments: dict[str, Department],
+                 busy: Iterable[str] | None = None) -> Decision:
     """Route a case with everything routing needs from the database: the category's lineage
     and default kind, the rules of its lineage, the area's liaison units, the departments
-    that rejected it (退单) and those already handling it."""
+    that rejected it (退单) and — unless the caller has them — those already handling it."""
     catalogue = {c.code: c for c in await repository.list_categories(conn)}
     chain = domain.lineage(category, catalogue)
     return domain.route(
         category=category, area_path=area_path,
         rules=await repository.rules_for(conn, chain), named=named, departments=departments,
         exclude=await repository.rejected_departments(conn, case_id),
-        busy=await repository.open_departments(conn, case_id),
+        busy=await repository.open_departments(conn, case_id) if busy is None else busy,
         lineage=chain, default_kind=domain.default_kind(category, catalogue),
         liaison=await repository.liaison_covering(conn, area_path),
     )

@@ -95,7 +95,7 @@ async def route_whistle(conn: asyncpg.Connection, event_in: Envelope[CaseWhistle
     else:
         decision = await decide(conn, case_id=event_in.case_id, category=w.category,
                                 area_path=w.area_path, named=list(w.departments),
-                                departments=departments)
+                                departments=departments, busy=on_case)
         if not decision.routable:
             await outbox.add(conn, await _queue(conn, template, decision.reason,
                                                 list(w.departments), event_in.occurred_at,
