@@ -3,7 +3,7 @@ routing decision into assignments."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -15,7 +15,7 @@ import structlog
 from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Decision, Department
 from shared.auth import Principal
-from shared.errors import NotFound
+from shared.errors import Invalid, NotFound
 from shared.events import Actor, CaseDispatched, CaseWhistled, Envelope, Priority, new_event
 
 PRODUCER = "dispatch"
@@ -83,6 +83,18 @@ def next_assignment(a: Assignment, department: Department, role: domain.Role,
         result=None, dispatched_at=now, signed_for_at=None, resolved_at=None, updated_at=now,
         exit_reason=None, exited_at=None, transferred_to=None, basis=basis, photo_ids=(),
     )
+
+
+def require_known(departments: Mapping[str, Department], lead: str | None = None,
+                  co: Iterable[str] = (), *, list_field: str = "co_department_ids") -> None:
+    """Every named department must exist: a 422 naming the field of the first that does not
+    (``department_id`` for the lead, ``<list_field>[i]`` for the others)."""
+    named = [] if lead is None else [("department_id", lead)]
+    named += [(f"{list_field}[{i}]", d) for i, d in enumerate(co)]
+    for field, dept_id in named:
+        if dept_id not in departments:
+            raise Invalid(f"{field}：部门“{dept_id}”不存在",
+                          f"{field}: unknown department '{dept_id}'", code="unknown_department")
 
 
 async def departments_by_id(conn: asyncpg.Connection) -> dict[str, Department]:

@@ -8,7 +8,7 @@ import asyncpg
 
 from services.dispatch import domain, repository
 from services.dispatch.domain import Department, LiaisonUnits, RoutingRule
-from services.dispatch.handlers.common import departments_by_id, log
+from services.dispatch.handlers.common import departments_by_id, log, require_known
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 
@@ -36,13 +36,7 @@ async def add_rule(pool: asyncpg.Pool, cmd: AddRule) -> tuple[RoutingRule, dict[
                           f"category_code: unknown category '{cmd.category_code}'",
                           code="unknown_category")
         departments = await departments_by_id(conn)
-        for field, dept_id in [("department_id", cmd.department_id),
-                               *((f"co_department_ids[{i}]", d)
-                                 for i, d in enumerate(cmd.co_department_ids))]:
-            if dept_id not in departments:
-                raise Invalid(f"{field}：部门“{dept_id}”不存在",
-                              f"{field}: unknown department '{dept_id}'",
-                              code="unknown_department")
+        require_known(departments, cmd.department_id, cmd.co_department_ids)
         candidate = RoutingRule(0, cmd.category_code, cmd.area_prefix, cmd.department_id,
                                 cmd.co_department_ids)
         domain.check_rule(candidate, await repository.list_rules(conn),
@@ -84,11 +78,7 @@ async def put_liaison(pool: asyncpg.Pool, units: LiaisonUnits,
                       code="invalid_liaison")
     async with pool.acquire() as conn, conn.transaction():
         known = await departments_by_id(conn)
-        for i, d in enumerate(units.department_ids):
-            if d not in known:
-                raise Invalid(f"department_ids[{i}]：部门“{d}”不存在",
-                              f"department_ids[{i}]: unknown department '{d}'",
-                              code="unknown_department")
+        require_known(known, co=units.department_ids, list_field="department_ids")
         await repository.replace_liaison(conn, units)
     log.info("liaison_units_set", area_prefix=units.area_prefix,
              departments=list(units.department_ids), actor=who.subject)

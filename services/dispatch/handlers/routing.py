@@ -12,7 +12,14 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.dispatch import domain, repository
-from services.dispatch.domain import Assignment, AssignmentState, Basis, Decision, Role
+from services.dispatch.domain import (
+    Assignment,
+    AssignmentState,
+    Basis,
+    Decision,
+    Department,
+    Role,
+)
 from services.dispatch.handlers.common import (
     SYSTEM_ACTOR,
     decide,
@@ -22,7 +29,9 @@ from services.dispatch.handlers.common import (
     facts,
     locked_case_of,
     log,
+    next_assignment,
     open_assignments,
+    require_known,
 )
 from services.dispatch.repository import WaitingCase
 from shared import outbox
@@ -122,12 +131,10 @@ async def send_back_for_rework(conn: asyncpg.Connection,
         if previous is None:
             log.info("rework_without_resolved_assignment", department_id=department_id)
             continue
-        again = replace(
-            previous, id=uuid4(), state=AssignmentState.DISPATCHED, result=None,
-            reason=f"返工：{p.reason}（原派单 {previous.id}）", priority=p.priority.value,
-            dispatched_at=now, signed_for_at=None, resolved_at=None, updated_at=now,
-            basis=Basis.REWORK.value, photo_ids=(),
-        )
+        again = replace(next_assignment(
+            previous, Department(previous.department_id, previous.department_name, ""),
+            previous.role, previous.rule_id, f"返工：{p.reason}（原派单 {previous.id}）",
+            Basis.REWORK.value, now), priority=p.priority.value)
         if not await repository.insert_assignment(conn, again):
             continue  # already open again at that department
         await repository.mark_rework(conn, again.id, previous.id)
@@ -231,11 +238,7 @@ async def dispatch_by_hand(pool: asyncpg.Pool, who: Principal, case_id: UUID, le
         if len(set(chosen)) != len(chosen):
             raise Invalid("co_department_ids：部门重复（主办部门不能同时协办）",
                           "co_department_ids: a department appears twice", code="invalid_dispatch")
-        for i, d in enumerate(chosen):
-            if d not in departments:
-                field = "department_id" if i == 0 else f"co_department_ids[{i - 1}]"
-                raise Invalid(f"{field}：部门“{d}”不存在", f"{field}: unknown department '{d}'",
-                              code="unknown_department")
+        require_known(departments, lead, co)
         await repository.lock_case_assignments(conn, case_id)
         on_case = await repository.open_departments(conn, case_id)
         for d in chosen:
