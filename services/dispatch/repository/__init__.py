@@ -6,9 +6,7 @@ from services.dispatch.repository.scope import (
     area_scope,
 )
 from services.dispatch.repository.reference import (
-    category_exists,
     delete_rule,
-    find_rule,
     get_department,
     get_rule,
     insert_rule,
@@ -63,12 +61,10 @@ __all__ = [
     "add_note",
     "add_photo",
     "area_scope",
-    "category_exists",
     "clear_manual_dispatch",
     "delete_rule",
     "department_after_photos",
     "extensions",
-    "find_rule",
     "get_assignment",
     "get_department",
     "get_rule",

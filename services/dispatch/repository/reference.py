@@ -13,10 +13,6 @@ async def list_categories(conn: asyncpg.Connection) -> list[Category]:
     return [Category(**dict(r)) for r in rows]
 
 
-async def category_exists(conn: asyncpg.Connection, code: str) -> bool:
-    return bool(await conn.fetchval("SELECT true FROM categories WHERE code = $1", code))
-
-
 _DEPARTMENT_COLUMNS = "id, name, kind, areas, contacts"
 
 
@@ -94,14 +90,6 @@ async def get_rule(conn: asyncpg.Connection, rule_id: int) -> RoutingRule | None
 async def delete_rule(conn: asyncpg.Connection, rule_id: int) -> bool:
     return bool(await conn.fetchval("DELETE FROM routing_rules WHERE id = $1 RETURNING true",
                                     rule_id))
-
-
-async def find_rule(conn: asyncpg.Connection, category: str, area_prefix: str) -> RoutingRule | None:
-    row = await conn.fetchrow(
-        f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE category_code = $1 AND area_prefix = $2",
-        category, area_prefix,
-    )
-    return _rule(row) if row else None
 
 
 async def insert_rule(
