@@ -8,16 +8,14 @@ from datetime import datetime
 
 from services.notify import handlers
 from services.notify.config import Settings
-from shared.broker import EventConsumer
 from services.notify.domain import NoticeKind
+from shared.broker import EventConsumer
 from shared.events import Topics
 from shared.service import Runtime
 
 
-def register(rt: Runtime, clock: Callable[[], datetime]) -> None:
-    settings = rt.settings
-    link_base = settings.case_link_base if isinstance(settings, Settings) else ""
-    notify_case = handlers.make_notify(link_base, clock)
+def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime]) -> None:
+    notify_case = handlers.make_notify(settings.case_link_base, clock)
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
         max_attempts=settings.consumer_max_attempts,

@@ -32,6 +32,6 @@ def create_app(settings: Settings | None = None, *,
         "with backoff, falling back to the next channel, every delivery logged and replayable.",
         routers=[api.recipients_router, api.subscriptions_router, api.deliveries_router],
         publishes=[],
-        consumers=lambda rt: consumers.register(rt, clock),
+        consumers=lambda rt: consumers.register(rt, settings, clock),
         workers=lambda rt: [DeliveryWorker(rt, settings, clock)],
     )

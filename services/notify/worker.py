@@ -38,13 +38,13 @@ from services.notify.channels import DeliveryResult, Message, SendContext, send_
 from services.notify.config import Settings
 from services.notify.domain import Channel, RobotPlan
 from services.notify.handlers import RetryPolicy
+from services.notify.handlers.events import SERVICE
 from services.notify.repository import Claim
 from shared import metrics
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.service import Runtime
 
 log = structlog.get_logger()
-SERVICE = "notify"
 
 
 class _TryAgain(Exception):

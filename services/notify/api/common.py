@@ -17,6 +17,7 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 # which inbox is theirs is checked against the recipient in the handler.
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 InboxReader = Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.SUPERVISOR, *AREA_ROLES))]
-RecipientId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+RECIPIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+RecipientId = Annotated[str, Path(pattern=RECIPIENT_ID_PATTERN,
                                   description="接收方编号 recipient id")]
 

@@ -10,7 +10,13 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify import domain, handlers
-from services.notify.api.common import Admin, InboxReader, Pool, RecipientId
+from services.notify.api.common import (
+    RECIPIENT_ID_PATTERN,
+    Admin,
+    InboxReader,
+    Pool,
+    RecipientId,
+)
 from services.notify.domain import (
     Channel,
     ChannelPref,
@@ -46,7 +52,7 @@ class RecipientFields(BaseModel):
 
 
 class RecipientIn(RecipientFields):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="接收方编号")
+    id: str = Field(pattern=RECIPIENT_ID_PATTERN, description="接收方编号")
 
 
 class RecipientOut(BaseModel):

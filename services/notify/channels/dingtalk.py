@@ -100,17 +100,9 @@ def payload(message: Message, settings: DingTalkSettings) -> dict[str, Any]:
 
 
 def classify(answer: Mapping[str, Any]) -> DeliveryResult:
-    errcode = answer.get("errcode")
-    detail = f"errcode {errcode}: {answer.get('errmsg', '')}"
-    if errcode == 0:
-        return DeliveryResult.sent("errcode 0", detail)
-    if errcode in RATE_LIMITED:
-        return DeliveryResult.retry(f"errcode {errcode}", detail, rate_limited=True)
-    if errcode in BUSY:
-        return DeliveryResult.retry(f"errcode {errcode}", detail)
-    if not isinstance(errcode, int):
-        return DeliveryResult.fail("no_errcode", f"not a DingTalk answer: {answer}"[:300])
-    return DeliveryResult.fail(f"errcode {errcode}", detail, gone=errcode in GONE)
+    return http.code_result(answer, answer.get("errcode"), answer.get("errmsg", ""),
+                            field="errcode", vendor="DingTalk", rate_limited=RATE_LIMITED,
+                            busy=BUSY, gone=GONE)
 
 
 class DingTalkChannel:
@@ -143,10 +135,5 @@ class DingTalkChannel:
 
     async def send(self, message: Message, settings: DingTalkSettings,
                    ctx: SendContext) -> DeliveryResult:
-        resp = await http.post(ctx.client(), signed_url(settings, ctx.clock()),
-                               content=http.json_bytes(payload(message, settings)),
-                               headers=http.JSON_HEADERS, within=ctx.timeout)
-        if isinstance(resp, DeliveryResult):
-            return resp
-        answer = http.vendor_json(resp, "errcode")
-        return answer if isinstance(answer, DeliveryResult) else classify(answer)
+        return await http.post_to_robot(ctx, signed_url(settings, ctx.clock()),
+                                        payload(message, settings), classify, "errcode")

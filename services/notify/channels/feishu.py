@@ -106,14 +106,9 @@ def body(message: Message, settings: FeishuSettings, now: datetime) -> dict[str,
 def classify(answer: Mapping[str, Any]) -> DeliveryResult:
     code = answer.get("code", answer.get("StatusCode"))
     msg = answer.get("msg", answer.get("StatusMessage", ""))
-    detail = f"code {code}: {msg}"
-    if code == 0:
-        return DeliveryResult.sent("code 0", detail)
-    if code in RATE_LIMITED or "too many request" in str(msg).lower():
-        return DeliveryResult.retry(f"code {code}", detail, rate_limited=True)
-    if not isinstance(code, int):
-        return DeliveryResult.fail("no_code", f"not a Feishu answer: {answer}"[:300])
-    return DeliveryResult.fail(f"code {code}", detail, gone=code in GONE)
+    return http.code_result(answer, code, msg, field="code", vendor="Feishu",
+                            rate_limited=RATE_LIMITED, gone=GONE,
+                            limited="too many request" in str(msg).lower())
 
 
 class FeishuChannel:
@@ -139,10 +134,5 @@ class FeishuChannel:
 
     async def send(self, message: Message, settings: FeishuSettings,
                    ctx: SendContext) -> DeliveryResult:
-        payload = body(message, settings, ctx.clock())
-        resp = await http.post(ctx.client(), settings.url, content=http.json_bytes(payload),
-                               headers=http.JSON_HEADERS, within=ctx.timeout)
-        if isinstance(resp, DeliveryResult):
-            return resp
-        answer = http.vendor_json(resp, "code", "StatusCode")
-        return answer if isinstance(answer, DeliveryResult) else classify(answer)
+        return await http.post_to_robot(ctx, settings.url, body(message, settings, ctx.clock()),
+                                        classify, "code", "StatusCode")

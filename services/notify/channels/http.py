@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from services.notify import domain
-from services.notify.channels.base import USER_AGENT, DeliveryResult
+from services.notify.channels.base import USER_AGENT, DeliveryResult, SendContext
 
 JSON_HEADERS = {"content-type": "application/json; charset=utf-8", "user-agent": USER_AGENT}
 
@@ -89,3 +90,35 @@ def vendor_json(resp: httpx.Response, *code_fields: str) -> dict[str, Any] | Del
         return failed
     return DeliveryResult.fail("not_json", f"HTTP {resp.status_code} without the vendor's "
                                            f"answer: {resp.text[:200]}")
+
+
+async def post_to_robot(ctx: SendContext, url: str | httpx.URL, payload: Any,
+                        classify: Callable[[dict[str, Any]], DeliveryResult],
+                        *code_fields: str) -> DeliveryResult:
+    """A chat robot's one attempt: POST ``payload`` as JSON, then let the vendor's
+    ``classify`` read the error code it answers with (see :func:`vendor_json`)."""
+    resp = await post(ctx.client(), url, content=json_bytes(payload), headers=JSON_HEADERS,
+                      within=ctx.timeout)
+    if isinstance(resp, DeliveryResult):
+        return resp
+    answer = vendor_json(resp, *code_fields)
+    return answer if isinstance(answer, DeliveryResult) else classify(answer)
+
+
+def code_result(answer: Mapping[str, Any], code: Any, msg: Any, *, field: str, vendor: str,
+                rate_limited: Collection[Any], busy: Collection[Any] = (),
+                gone: Collection[Any] = (), limited: bool = False) -> DeliveryResult:
+    """A robot's answer by its error ``code`` (named ``field`` in the result's code): 0 is
+    sent; a rate-limit code (or ``limited``) and a "busy" code are transient; a missing or
+    non-integer code means the answer is not the vendor's; any other code is permanent,
+    ``gone`` ones saying the robot no longer exists."""
+    detail = f"{field} {code}: {msg}"
+    if code == 0:
+        return DeliveryResult.sent(f"{field} 0", detail)
+    if code in rate_limited or limited:
+        return DeliveryResult.retry(f"{field} {code}", detail, rate_limited=True)
+    if code in busy:
+        return DeliveryResult.retry(f"{field} {code}", detail)
+    if not isinstance(code, int):
+        return DeliveryResult.fail(f"no_{field}", f"not a {vendor} answer: {answer}"[:300])
+    return DeliveryResult.fail(f"{field} {code}", detail, gone=code in gone)

@@ -7,9 +7,6 @@ every attempt of one delivery, so receivers can drop duplicates), ``webhook-time
 ``v1,`` + base64(HMAC-SHA256(key = base64-decoded secret after ``whsec_``,
 msg = f"{webhook-id}.{webhook-timestamp}.{body}")). Signing is done by the reference
 ``standardwebhooks`` library. The body is ``{"type", "timestamp", "data"}``.
-
-The webhook delivery worker (``services.notify.webhooks``) signs and posts through the same
-two functions, :func:`signed_request` and :func:`post_signed`.
 """
 
 from __future__ import annotations

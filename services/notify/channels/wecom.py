@@ -64,17 +64,9 @@ def payload(message: Message, settings: WeComSettings) -> dict[str, Any]:
 
 
 def classify(answer: Mapping[str, Any]) -> DeliveryResult:
-    errcode = answer.get("errcode")
-    detail = f"errcode {errcode}: {answer.get('errmsg', '')}"
-    if errcode == 0:
-        return DeliveryResult.sent("errcode 0", detail)
-    if errcode in RATE_LIMITED:
-        return DeliveryResult.retry(f"errcode {errcode}", detail, rate_limited=True)
-    if errcode in BUSY:
-        return DeliveryResult.retry(f"errcode {errcode}", detail)
-    if not isinstance(errcode, int):
-        return DeliveryResult.fail("no_errcode", f"not a WeCom answer: {answer}"[:300])
-    return DeliveryResult.fail(f"errcode {errcode}", detail, gone=errcode in GONE)
+    return http.code_result(answer, answer.get("errcode"), answer.get("errmsg", ""),
+                            field="errcode", vendor="WeCom", rate_limited=RATE_LIMITED,
+                            busy=BUSY, gone=GONE)
 
 
 class WeComChannel:
@@ -96,10 +88,5 @@ class WeComChannel:
 
     async def send(self, message: Message, settings: WeComSettings,
                    ctx: SendContext) -> DeliveryResult:
-        resp = await http.post(ctx.client(), httpx.URL(settings.url),
-                               content=http.json_bytes(payload(message, settings)),
-                               headers=http.JSON_HEADERS, within=ctx.timeout)
-        if isinstance(resp, DeliveryResult):
-            return resp
-        answer = http.vendor_json(resp, "errcode")
-        return answer if isinstance(answer, DeliveryResult) else classify(answer)
+        return await http.post_to_robot(ctx, httpx.URL(settings.url),
+                                        payload(message, settings), classify, "errcode")

@@ -13,9 +13,11 @@ from services.notify.domain.core import (
     AREA_KINDS,
     CaseNotice,
     Channel,
+    ChannelPref,
     DeliveryStatus,
     Message,
     NoticeKind,
+    Preferences,
     Recipient,
     RecipientKind,
     ancestor_paths,
@@ -38,8 +40,6 @@ from services.notify.domain.delivery import (
     robot_destination,
 )
 from services.notify.domain.preferences import (
-    ChannelPref,
-    Preferences,
     check_preferences,
     keep_secrets,
     masked_settings,

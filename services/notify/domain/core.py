@@ -8,11 +8,10 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-from dataclasses import dataclass, field
-from datetime import datetime
-from enum import StrEnum
 from collections.abc import Mapping
-from datetime import time
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -148,12 +147,6 @@ class Message:
     title_en: str
     body_en: str
     link: str
-
-    def title(self, locale: str) -> str:
-        return self.title_en if locale.startswith("en") else self.title_zh
-
-    def body(self, locale: str) -> str:
-        return self.body_en if locale.startswith("en") else self.body_zh
 
 
 # --- areas -------------------------------------------------------------------------------

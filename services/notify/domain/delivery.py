@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.notify.domain.core import DeliveryStatus
+from services.notify.domain.core import DeliveryStatus, status_after_failure
 
 RATE_WINDOW = timedelta(minutes=1)
 
@@ -20,9 +20,9 @@ def after_failure(attempts: int, max_attempts: int, *, permanent: bool,
     (dead: kept, replayable; the next channel takes over). A permanent refusal (a wrong key,
     a 4xx, a refused address) or a vanished endpoint gives up at once: trying the same
     settings again cannot help."""
-    if permanent or gone or attempts >= max_attempts:
+    if permanent:
         return DeliveryStatus.DEAD
-    return DeliveryStatus.PENDING
+    return status_after_failure(attempts, max_attempts, gone=gone)
 
 
 class RobotPlan(StrEnum):

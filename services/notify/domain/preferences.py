@@ -12,12 +12,12 @@ or still masked keeps the stored secret.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from services.notify.domain.core import Channel, ChannelPref, Preferences
+from services.notify.domain.core import Channel, Preferences
 from services.notify.domain.templates import BEIJING
 from shared.errors import Invalid
 
@@ -133,7 +133,3 @@ def parse_hhmm(name: str, value: str) -> time:
                       f"{name}: a time as HH:MM (Beijing time), e.g. 22:00",
                       code="invalid_quiet_hours")
     return time(int(m.group(1)), int(m.group(2)))
-
-
-def kinds(channels: Sequence[ChannelPref]) -> list[str]:
-    return [c.kind.value for c in channels]

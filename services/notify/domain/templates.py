@@ -32,6 +32,18 @@ def deadline_text(at: datetime | None) -> tuple[str, str]:
     return f"{local:%Y-%m-%d %H:%M}（北京时间）", f"{local:%Y-%m-%d %H:%M} (UTC+8)"
 
 
+def _term(table: dict[str, tuple[str, str]], key: str | None, zh: str = "",
+          en: str = "") -> tuple[str, str]:
+    """A code's words in both languages (``_ROLE``, ``_CLOCK``, ``_LEVEL``); an unknown code
+    stands for itself, a missing one for ``zh`` / ``en``."""
+    return table.get(key or "", (key or zh, key or en))
+
+
+def _sentence(value: str | None, zh: str, en: str) -> tuple[str, str]:
+    """An optional labelled sentence (``问题：…。`` / `` Issue: ….``), empty without a value."""
+    return (f"{zh}：{value}。", f" {en}: {value}.") if value else ("", "")
+
+
 def _where(n: CaseNotice) -> tuple[str, str]:
     if n.place:
         return f"位置：{n.area_path}（{n.place}）。", f"Area: {n.area_path} ({n.place})."
@@ -57,11 +69,10 @@ Parts = tuple[str, str]
 
 def _dispatched(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
                 where: Parts) -> Message:
-    role_zh, role_en = _ROLE.get(n.role or "", (n.role or "", n.role or ""))
+    role_zh, role_en = _term(_ROLE, n.role)
     role_zh = f"（{role_zh}）" if role_zh else ""
     role_en = f" as {role_en}" if role_en else ""
-    what_zh = f"问题：{n.description}。" if n.description else ""
-    what_en = f" Issue: {n.description}." if n.description else ""
+    what_zh, what_en = _sentence(n.description, "问题", "Issue")
     return Message(
         title_zh=f"【派单】{urgent[0]}案件{n.case_no}已派至{n.department_name}",
         body_zh=f"【派单】{urgent[0]}案件{n.case_no}（{n.category}）已派至{n.department_name}"
@@ -76,7 +87,7 @@ def _dispatched(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts
 
 def _overdue(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
              where: Parts) -> Message:
-    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
+    clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
     due_zh, due_en = deadline_text(n.due_at)
     if audience is RecipientKind.DEPARTMENT:
         ask_zh, ask_en = "请立即办理并反馈。", "Please act on it now and report back."
@@ -95,7 +106,7 @@ def _overdue(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
 
 def _warning(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
              where: Parts) -> Message:
-    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
+    clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
     due_zh, due_en = deadline_text(n.due_at)
     return Message(
         title_zh=f"【预警】{urgent[0]}案件{n.case_no}{clock_zh}即将超时",
@@ -110,8 +121,8 @@ def _warning(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
 
 def _ladder(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
             where: Parts) -> Message:
-    clock_zh, clock_en = _CLOCK.get(n.clock or "", (n.clock or "办理", n.clock or "handling"))
-    level_zh, level_en = _LEVEL.get(n.level or "", (n.level or "", n.level or ""))
+    clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
+    level_zh, level_en = _term(_LEVEL, n.level)
     due_zh, due_en = deadline_text(n.due_at)
     return Message(
         title_zh=f"【升级】{urgent[0]}案件{n.case_no}{clock_zh}超时，已上报{level_zh}",
@@ -127,9 +138,8 @@ def _ladder(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
 
 def _escalated(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
                where: Parts) -> Message:
-    level_zh, level_en = _LEVEL.get(n.level or "", (n.level or "", n.level or ""))
-    what_zh = f"问题：{n.description}。" if n.description else ""
-    what_en = f" Issue: {n.description}." if n.description else ""
+    level_zh, level_en = _term(_LEVEL, n.level)
+    what_zh, what_en = _sentence(n.description, "问题", "Issue")
     return Message(
         title_zh=f"【升级】{urgent[0]}案件{n.case_no}已由{level_zh}级吹哨",
         body_zh=f"【升级】{urgent[0]}案件{n.case_no}（{n.category}）已升级至{level_zh}级吹哨，"
@@ -143,8 +153,7 @@ def _escalated(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
 
 def _resolved(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
               where: Parts) -> Message:
-    result_zh = f"处置结果：{n.result}。" if n.result else ""
-    result_en = f" Result: {n.result}." if n.result else ""
+    result_zh, result_en = _sentence(n.result, "处置结果", "Result")
     return Message(
         title_zh=f"【办结】案件{n.case_no}已由{n.department_name}办结",
         body_zh=f"【办结】案件{n.case_no}（{n.category}）已由{n.department_name}办结，请核查。"
@@ -158,8 +167,7 @@ def _resolved(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
 
 def _closed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
             where: Parts) -> Message:
-    note_zh = f"说明：{n.result}。" if n.result else ""
-    note_en = f" Note: {n.result}." if n.result else ""
+    note_zh, note_en = _sentence(n.result, "说明", "Note")
     return Message(
         title_zh=f"【结案】案件{n.case_no}已结案",
         body_zh=f"【结案】案件{n.case_no}（{n.category}）已结案。{where[0]}{note_zh}详情：{link}",
@@ -174,10 +182,9 @@ def facts(notice: CaseNotice, link: str) -> dict[str, str]:
     """The facts behind a message, flat and as text: an SMS template's parameters."""
     n = notice
     due_zh, _ = deadline_text(n.due_at)
-    out = {"case_no": n.case_no, "category": n.category, "area_path": n.area_path,
-           "place": n.place or n.area_path, "priority": n.priority, "link": link,
-           "deadline": due_zh if n.due_at else "", "department": n.department_name or ""}
-    return out
+    return {"case_no": n.case_no, "category": n.category, "area_path": n.area_path,
+            "place": n.place or n.area_path, "priority": n.priority, "link": link,
+            "deadline": due_zh if n.due_at else "", "department": n.department_name or ""}
 
 
 def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipient_id: str,

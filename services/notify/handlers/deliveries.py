@@ -13,7 +13,7 @@ from services.notify import domain, repository
 from services.notify.channels import DeliveryResult
 from services.notify.domain import DeliveryStatus
 from services.notify.domain.delivery import RATE_WINDOW
-from services.notify.handlers.events import queue_delivery
+from services.notify.handlers.events import SERVICE, queue_delivery
 from services.notify.handlers.recipients import _by
 from services.notify.repository import Claim, Delivery
 from shared import metrics
@@ -21,7 +21,11 @@ from shared.auth import Principal
 from shared.errors import NotFound
 
 log = structlog.get_logger()
-SERVICE = "notify"
+
+
+def _not_found(delivery_id: int) -> NotFound:
+    return NotFound(f"投递记录 {delivery_id} 不存在", f"delivery {delivery_id} not found",
+                    code="delivery_not_found")
 
 
 async def list_deliveries(pool: asyncpg.Pool, **filters: Any) -> list[Delivery]:
@@ -33,8 +37,7 @@ async def get_delivery(pool: asyncpg.Pool, delivery_id: int) -> Delivery:
     async with pool.acquire() as conn:
         delivery = await repository.get_delivery(conn, delivery_id)
     if delivery is None:
-        raise NotFound(f"投递记录 {delivery_id} 不存在", f"delivery {delivery_id} not found",
-                       code="delivery_not_found")
+        raise _not_found(delivery_id)
     return delivery
 
 
@@ -43,11 +46,9 @@ async def replay_delivery(pool: asyncpg.Pool, who: Principal, delivery_id: int) 
     async with pool.acquire() as conn, conn.transaction():
         delivery = await repository.get_delivery(conn, delivery_id, lock=True)
         if delivery is None:
-            raise NotFound(f"投递记录 {delivery_id} 不存在", f"delivery {delivery_id} not found",
-                           code="delivery_not_found")
+            raise _not_found(delivery_id)
         domain.check_replay(delivery.status)
-        await repository.requeue(conn, delivery_id)
-        delivery = await repository.get_delivery(conn, delivery_id)
+        delivery = await repository.requeue(conn, delivery_id)
     log.info("delivery_replayed", delivery_id=delivery_id, recipient_id=delivery.recipient_id,
              **_by(who))
     return delivery
@@ -90,9 +91,8 @@ async def digest_sent(pool: asyncpg.Pool, carrier: Claim, others: list[Claim],
         done = await repository.mark_sent(conn, carrier.id, carrier.attempts, now=now,
                                           code=f"digest of {len(others) + 1}: {result.code}",
                                           destination=destination)
-        for c in others:
-            await repository.mark_digested(conn, c.id, c.attempts, carrier_id=carrier.id,
-                                           now=now)
+        await repository.mark_digested(conn, [(c.id, c.attempts) for c in others],
+                                       carrier_id=carrier.id, now=now)
     metrics.DELIVERY_DIGESTS.labels(SERVICE, carrier.channel.value).inc()
     _log_outcome(carrier, "sent" if done else "stale", attempts=carrier.attempts + 1,
                  digest_of=[carrier.id, *[c.id for c in others]])

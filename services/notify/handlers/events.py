@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -47,11 +47,7 @@ def notice_of(event: Envelope[Any]) -> CaseNotice | None:
     )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def make_notify(link_base: str = "", clock: Callable[[], datetime] = _utc_now):
+def make_notify(link_base: str, clock: Callable[[], datetime]):
     """The consumer's handler: runs in the transaction that claimed the event in the inbox."""
 
     async def notify_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import asyncpg
 import structlog
 
@@ -18,7 +17,6 @@ from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 
 log = structlog.get_logger()
-SERVICE = "notify"
 
 
 def _not_found(recipient_id: str) -> NotFound:

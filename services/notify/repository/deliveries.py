@@ -152,14 +152,17 @@ async def mark_sent(conn: asyncpg.Connection, delivery_id: int, claimed_attempts
     ))
 
 
-async def mark_digested(conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int, *,
-                        carrier_id: int, now: datetime) -> bool:
-    return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = 'digested', attempts = attempts + 1, sent_at = $3,"
+async def mark_digested(conn: asyncpg.Connection, claimed: list[tuple[int, int]], *,
+                        carrier_id: int, now: datetime) -> None:
+    """Mark the deliveries ``claimed`` (id, attempts when claimed) as sent inside the digest
+    that ``carrier_id`` carried, in one statement; a row that moved on meanwhile is left."""
+    await conn.execute(
+        "UPDATE deliveries d SET status = 'digested', attempts = d.attempts + 1, sent_at = $3,"
         " digest_id = $4, last_code = 'digest'"
-        " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
-        delivery_id, claimed_attempts, now, carrier_id,
-    ))
+        " FROM unnest($1::bigint[], $2::int[]) AS c (id, attempts)"
+        " WHERE d.id = c.id AND d.status = 'pending' AND d.attempts = c.attempts",
+        [i for i, _ in claimed], [a for _, a in claimed], now, carrier_id,
+    )
 
 
 async def mark_failed(
@@ -186,10 +189,11 @@ async def robot_sends(conn: asyncpg.Connection, destination: str, since: datetim
     return [r["sent_at"] for r in rows]
 
 
-async def requeue(conn: asyncpg.Connection, delivery_id: int) -> None:
+async def requeue(conn: asyncpg.Connection, delivery_id: int) -> Delivery:
     """A dead delivery gets a fresh schedule of attempts, starting now."""
-    await conn.execute(
+    row = await conn.fetchrow(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),"
-        " replays = replays + 1 WHERE id = $1",
+        f" replays = replays + 1 WHERE id = $1 RETURNING {_DELIVERY_COLUMNS}",
         delivery_id,
     )
+    return Delivery.of(row)

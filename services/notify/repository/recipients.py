@@ -19,6 +19,8 @@ from services.notify.domain import (
 
 _RECIPIENT_COLUMNS = "id, name, kind, department_id, area_path, webhook_url, webhook_secret"
 _COLUMNS = _RECIPIENT_COLUMNS + ", channels, locale, quiet_start, quiet_end"
+_INBOX_COLUMNS = ("id, recipient_id, event_id, case_id, type, title, body, title_en, body_en,"
+                  " link, created_at, read_at")
 
 
 def preferences_of(r: asyncpg.Record) -> Preferences:
@@ -33,9 +35,6 @@ def recipient_of(r: asyncpg.Record, id_column: str = "id") -> Recipient:
     data = {k: r[id_column if k == "id" else k] for k in _RECIPIENT_COLUMNS.split(", ")}
     data["kind"] = RecipientKind(data["kind"])
     return Recipient(**data, preferences=preferences_of(r))
-
-
-_recipient = recipient_of
 
 
 def channels_json(p: Preferences) -> list[dict[str, Any]]:
@@ -94,7 +93,7 @@ async def get_recipient(conn: asyncpg.Connection, recipient_id: str, *, lock: bo
                         ) -> Recipient | None:
     sql = f"SELECT {_COLUMNS} FROM recipients WHERE id = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), recipient_id)
-    return _recipient(row) if row else None
+    return recipient_of(row) if row else None
 
 
 async def list_recipients(conn: asyncpg.Connection, kind: str | None) -> list[Recipient]:
@@ -102,7 +101,7 @@ async def list_recipients(conn: asyncpg.Connection, kind: str | None) -> list[Re
         f"SELECT {_COLUMNS} FROM recipients WHERE ($1::text IS NULL OR kind = $1) ORDER BY id",
         kind,
     )
-    return [_recipient(r) for r in rows]
+    return [recipient_of(r) for r in rows]
 
 
 async def set_preferences(conn: asyncpg.Connection, recipient_id: str, p: Preferences) -> None:
@@ -126,7 +125,7 @@ async def candidate_recipients(
         "              AND (area_path IS NULL OR area_path = ANY($2::text[])))",
         department_id, area_paths, event_type,
     )
-    return [_recipient(r) for r in rows]
+    return [recipient_of(r) for r in rows]
 
 
 # --- the in-app inbox ------------------------------------------------------------------------
@@ -149,8 +148,7 @@ async def list_inbox(
     conn: asyncpg.Connection, recipient_id: str, *, unread: bool | None, limit: int, offset: int
 ) -> list[InboxMessage]:
     rows = await conn.fetch(
-        "SELECT id, recipient_id, event_id, case_id, type, title, body, title_en, body_en, link,"
-        " created_at, read_at FROM inbox_messages WHERE recipient_id = $1"
+        f"SELECT {_INBOX_COLUMNS} FROM inbox_messages WHERE recipient_id = $1"
         " AND ($2::bool IS NULL OR (read_at IS NULL) = $2)"
         " ORDER BY id DESC LIMIT $3 OFFSET $4",
         recipient_id, unread, limit, offset,
@@ -163,11 +161,7 @@ async def mark_read(
 ) -> InboxMessage | None:
     row = await conn.fetchrow(
         "UPDATE inbox_messages SET read_at = COALESCE(read_at, now())"
-        " WHERE id = $1 AND recipient_id = $2"
-        " RETURNING id, recipient_id, event_id, case_id, type, title, body, title_en, body_en,"
-        " link, created_at, read_at",
+        f" WHERE id = $1 AND recipient_id = $2 RETURNING {_INBOX_COLUMNS}",
         message_id, recipient_id,
     )
     return InboxMessage(**dict(row)) if row else None
-
-
