@@ -123,20 +123,20 @@ class ReportOut(CaseOut):
              summary="Report a case (网格发现)")
 async def report_case(body: ReportIn, db: Pool, who: Reporter, request: Request,
                       response: Response, idempotency_key: IdempotencyKey = None) -> ReportOut:
+    settings = runtime(request).settings
     case, created = await handlers.report_case(
         db, who,
         handlers.ReportCase(grid_code=body.grid_code, category=body.category,
                             description=body.description, priority=body.priority,
                             location=body.location, reporter=body.reporter or who.name),
         idempotency_key,
-        rate_limit_per_minute=runtime(request).settings.report_rate_limit_per_minute,
+        rate_limit_per_minute=settings.report_rate_limit_per_minute,
     )
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/cases/{case.id}"
-    settings = runtime(request).settings
-    nearby = await casework.duplicates_of(db, who, case.id, window_days=settings.duplicate_window_days,
+    nearby = await casework.duplicates_of(db, who, case, window_days=settings.duplicate_window_days,
                                           radius_m=settings.duplicate_radius_m)
     return ReportOut(**CaseOut.of(case).model_dump(), possible_duplicates=[
         DuplicateBrief(**{k: r[k] for k in DuplicateBrief.model_fields}) for r in nearby])

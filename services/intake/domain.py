@@ -55,11 +55,7 @@ def check_whistle_level(role: str, level: WhistleLevel, grid_workers_may_whistle
 def check_whistle(status: CaseStatus) -> None:
     """社区吹哨 is allowed while the case is still with the community."""
     if status not in WITH_COMMUNITY:
-        raise Conflict(
-            f"案件当前状态为“{STATUS_ZH[status]}”，不能吹哨",
-            f"a case in state '{status}' cannot be whistled",
-            code="invalid_state",
-        )
+        raise _state_conflict(status, "吹哨", "whistled")
 
 
 def check_close(status: CaseStatus) -> None:

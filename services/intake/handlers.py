@@ -63,9 +63,25 @@ class WhistleCase:
     level: domain.WhistleLevel = domain.WhistleLevel.COMMUNITY
 
 
-def _facts(case: CaseRow) -> dict[str, Any]:
+def case_facts(case: CaseRow) -> dict[str, Any]:
+    """What every event about a case says of it."""
     return {"case_no": case.case_no, "area_path": case.area_path,
             "category": case.category, "priority": Priority(case.priority)}
+
+
+async def find_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseRow:
+    case = await repository.get_case(conn, case_id, lock=lock)
+    if case is None:
+        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    return case
+
+
+async def case_in_scope(conn: asyncpg.Connection, who: Principal, case_id: UUID,
+                        *, lock: bool = False) -> CaseRow:
+    """The case, if it lies in the caller's grids or subtree."""
+    case = await find_case(conn, case_id, lock=lock)
+    who.require_area(case.area_path)
+    return case
 
 
 async def report_case(
@@ -118,19 +134,11 @@ async def report_case(
         )
         await repository.insert_case(conn, case)
         await outbox.add(conn, new_event(
-            CaseReported(**_facts(case), grid_code=case.grid_code, description=case.description,
+            CaseReported(**case_facts(case), grid_code=case.grid_code, description=case.description,
                          location=cmd.location, reporter=case.reporter, reported_at=now),
             case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
         ))
     return case, True
-
-
-async def _locked_case(conn: asyncpg.Connection, case_id: UUID, who: Principal) -> CaseRow:
-    case = await repository.get_case(conn, case_id, lock=True)
-    if case is None:
-        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
-    who.require_area(case.area_path)
-    return case
 
 
 async def whistle_case(
@@ -140,16 +148,15 @@ async def whistle_case(
     """社区吹哨: hand the case to the departments (optionally naming them, raising priority)."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        case = await _locked_case(conn, case_id, who)
+        case = await case_in_scope(conn, who, case_id, lock=True)
         domain.check_whistle(case.status)
         domain.check_whistle_level(who.role, cmd.level, grid_workers_may_whistle)
         priority = cmd.priority.value if cmd.priority else case.priority
-        await repository.update_status(
+        case = await repository.update_status(
             conn, case.id, CaseStatus.WHISTLED, now, departments=cmd.departments, priority=priority
         )
-        case = await _locked_case(conn, case_id, who)
         await outbox.add(conn, new_event(
-            CaseWhistled(**_facts(case), grid_code=case.grid_code, description=case.description,
+            CaseWhistled(**case_facts(case), grid_code=case.grid_code, description=case.description,
                          location=Location(lat=case.lat, lon=case.lon, address=case.address),
                          departments=cmd.departments, note=cmd.note, level=cmd.level.value),
             case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
@@ -161,13 +168,12 @@ async def close_case(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: st
     """核查结案: the community verified the department's result on site."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        case = await _locked_case(conn, case_id, who)
+        case = await case_in_scope(conn, who, case_id, lock=True)
         domain.check_close(case.status)
-        await repository.update_status(conn, case.id, CaseStatus.CLOSED, now)
+        case = await repository.update_status(conn, case.id, CaseStatus.CLOSED, now)
         await casework_repository.set_resolution(conn, case.id, "verified")
-        case = await _locked_case(conn, case_id, who)
         await outbox.add(conn, new_event(
-            CaseClosed(**_facts(case), note=note), case_id=case.id, producer=PRODUCER,
+            CaseClosed(**case_facts(case), note=note), case_id=case.id, producer=PRODUCER,
             occurred_at=now, actor=who.actor,
         ))
     return case
@@ -175,11 +181,7 @@ async def close_case(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: st
 
 async def get_case(pool: asyncpg.Pool, who: Principal, case_id: UUID) -> CaseRow:
     async with pool.acquire() as conn:
-        case = await repository.get_case(conn, case_id)
-    if case is None:
-        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
-    who.require_area(case.area_path)
-    return case
+        return await case_in_scope(conn, who, case_id)
 
 
 async def list_cases(

@@ -122,14 +122,19 @@ async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = Fals
     return CaseRow.from_record(row) if row else None
 
 
+def in_areas(column: str, roots: str) -> str:
+    """SQL: the area path ``column`` lies under any of ``roots`` (a text[] parameter),
+    whole path segments only."""
+    return (f"EXISTS (SELECT 1 FROM unnest({roots}::text[]) AS r(root)"
+            f" WHERE {column} = r.root OR {column} LIKE r.root || '/%')")
+
+
 async def list_cases(
     conn: asyncpg.Connection, *, roots: list[str], status: str | None, limit: int, offset: int
 ) -> list[CaseRow]:
     """Cases whose area lies in any of ``roots`` (whole path segments), newest first."""
     rows = await conn.fetch(
-        f"SELECT {_CASE_COLUMNS} FROM cases"
-        " WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS r(root)"
-        "               WHERE area_path = r.root OR area_path LIKE r.root || '/%')"
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {in_areas('area_path', '$1')}"
         "   AND ($2::text IS NULL OR status = $2)"
         " ORDER BY reported_at DESC LIMIT $3 OFFSET $4",
         roots, status, limit, offset,
@@ -140,14 +145,16 @@ async def list_cases(
 async def update_status(
     conn: asyncpg.Connection, case_id: UUID, status: CaseStatus, at: datetime,
     *, departments: list[str] | None = None, priority: str | None = None,
-) -> None:
-    await conn.execute(
+) -> CaseRow:
+    """Move the case to ``status``; returns it as it now is."""
+    row = await conn.fetchrow(
         "UPDATE cases SET status = $2, status_at = $3, updated_at = greatest(updated_at, $3),"
         " departments = COALESCE($4, departments), priority = COALESCE($5, priority),"
         " closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END"
-        " WHERE id = $1",
+        f" WHERE id = $1 RETURNING {_CASE_COLUMNS}",
         case_id, status.value, at, departments, priority,
     )
+    return CaseRow.from_record(row)
 
 
 async def remove_assigned_department(conn: asyncpg.Connection, case_id: UUID,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.api import CaseOut, Reader, Verifier
 from services.intake.casework import handlers
+from services.intake.domain import STATUS_ZH
 from shared.auth import AREA_ROLES, PUBLIC, Principal, allow
 from shared.service import pool, runtime
 
@@ -115,8 +116,6 @@ async def rating_link(case_id: UUID, db: Pool, who: Verifier, request: Request) 
 @router.get("/ratings/{token}", response_model=PublicCaseOut, dependencies=[Depends(PUBLIC)],
             summary="The case a one-time rating link is for (no login)")
 async def rating_page(token: Token, db: Pool) -> PublicCaseOut:
-    from services.intake.domain import STATUS_ZH
-
     case = await handlers.case_for_link(db, token)
     return PublicCaseOut(case_no=case.case_no, category=case.category,
                          description=case.description, status_label=STATUS_ZH[case.status])

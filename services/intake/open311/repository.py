@@ -7,6 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from services.intake.open311.domain import CaseView, Category, RequestQuery
+from services.intake.repository import in_areas
 
 # A case with its category's name and its community's name (the path's third segment:
 # district/street/community/grid).
@@ -49,8 +50,7 @@ async def list_cases(conn: asyncpg.Connection, roots: list[str], q: RequestQuery
     by_id = bool(q.case_ids or q.case_nos)
     rows = await conn.fetch(
         _VIEW
-        + " WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS r(root)"
-        "               WHERE c.area_path = r.root OR c.area_path LIKE r.root || '/%')"
+        + f" WHERE {in_areas('c.area_path', '$1')}"
         "   AND (NOT $2::boolean OR c.id = ANY($3::uuid[]) OR c.case_no = ANY($4::text[]))"
         "   AND (cardinality($5::text[]) = 0 OR c.category = ANY($5::text[]))"
         "   AND ($6::boolean IS NULL OR (c.status = 'closed') = $6)"

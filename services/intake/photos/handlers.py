@@ -12,8 +12,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import structlog
 
-from services.intake import repository as cases
-from services.intake.handlers import PRODUCER
+from services.intake.handlers import PRODUCER, case_facts, find_case
 from services.intake.photos import domain, images, repository
 from services.intake.photos.domain import PhotoKind
 from services.intake.photos.repository import PhotoRow
@@ -21,7 +20,7 @@ from services.intake.repository import CaseRow
 from shared import outbox
 from shared.auth import Principal, Role
 from shared.errors import NotFound
-from shared.events import CasePhotoAdded, Priority, new_event
+from shared.events import CasePhotoAdded, new_event
 
 log = structlog.get_logger()
 
@@ -51,9 +50,7 @@ async def _require_access(conn: asyncpg.Connection, who: Principal, case_id: UUI
 
 async def _case(conn: asyncpg.Connection, who: Principal, case_id: UUID,
                 *, lock: bool = False) -> CaseRow:
-    case = await cases.get_case(conn, case_id, lock=lock)
-    if case is None:
-        raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
+    case = await find_case(conn, case_id, lock=lock)
     await _require_access(conn, who, case.id, case.area_path)
     return case
 
@@ -98,9 +95,7 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
         )
         await repository.insert_photo(conn, photo, cmd.data)
         await outbox.add(conn, new_event(
-            CasePhotoAdded(case_no=case.case_no, area_path=case.area_path,
-                           category=case.category, priority=Priority(case.priority),
-                           photo_id=photo.id, kind=photo.kind.value,
+            CasePhotoAdded(**case_facts(case), photo_id=photo.id, kind=photo.kind.value,
                            department_id=photo.uploaded_by_department),
             case_id=case.id, producer=PRODUCER, occurred_at=photo.uploaded_at, actor=who.actor,
         ))

@@ -130,8 +130,9 @@ async def extend_resolution(conn: asyncpg.Connection, event: Envelope[Any]) -> C
                                                            p.days, at):
         return None
     clock = await sla_repo.lock_clock(conn, p.assignment_id, Clock.RESOLVE)
-    calendar = await load_calendar(conn)
-    if clock is None or clock.state != "running" or current["policy"] is None or calendar is None:
+    moves = clock is not None and clock.state == "running" and current["policy"] is not None
+    calendar = await load_calendar(conn) if moves else None
+    if clock is None or calendar is None:
         log.info("extension_recorded_without_clock", assignment_id=str(p.assignment_id))
         return None
     plan = resolution_plan(pinned_from_data(current["policy"]), calendar,

@@ -16,7 +16,6 @@ from services.tracking.handlers.sla import load_calendar
 from services.tracking.repository import DueTimer
 from services.tracking.sla.calendar import WorkingCalendar
 from services.tracking.sla.policy import ClockKind
-from services.tracking.sla.policy_data import pinned_from_data
 from services.tracking.sla.schedule import next_escalation
 from shared import metrics, outbox
 from shared.events import (
@@ -58,14 +57,13 @@ async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int
             (fire if _fires(t, now) else moot).append(t)
         await repository.settle_timers(conn, [t.id for t in fire], TimerState.FIRED, now)
         await repository.settle_timers(conn, [t.id for t in moot], TimerState.CANCELLED, now)
-        calendar: list[WorkingCalendar | None] = []  # loaded once, if a repetition needs it
-        alerts = []
-        for t in fire:
-            alerts.append(alert_event(t, now))
-            if t.kind is TimerKind.ESCALATION and t.policy is not None:
-                if not calendar:
-                    calendar.append(await load_calendar(conn))
-                await _schedule_repetition(conn, t, calendar[0], now)
+        alerts = [alert_event(t, now) for t in fire]
+        # While a clock stays overdue, the ladder's last level hears it again at its interval.
+        repeating = [t for t in fire if t.kind is TimerKind.ESCALATION and t.ladder is not None]
+        calendar = await load_calendar(conn) if repeating else None  # once per tick
+        if calendar is not None:
+            for t in repeating:
+                await _schedule_repetition(conn, t, calendar, now)
         await outbox.add(conn, *alerts)
         for alert in alerts:
             await repository.append_event(conn, alert)
@@ -79,13 +77,9 @@ async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int
 
 
 async def _schedule_repetition(conn: asyncpg.Connection, t: DueTimer,
-                               calendar: WorkingCalendar | None, now: datetime) -> None:
-    """While the clock stays overdue, the ladder's last level hears it again at its interval."""
-    assert t.policy is not None
-    if calendar is None:
-        return
-    ladder = pinned_from_data(t.policy).policy.ladder
-    nxt = next_escalation(ladder, calendar, ClockKind(t.clock.value), t.step, t.due_at, now)
+                               calendar: WorkingCalendar, now: datetime) -> None:
+    assert t.ladder is not None
+    nxt = next_escalation(t.ladder, calendar, ClockKind(t.clock.value), t.step, t.due_at, now)
     if nxt is None:
         return
     await repository.schedule_timer(
@@ -108,7 +102,7 @@ def alert_event(t: DueTimer, now: datetime) -> Envelope[Any]:
     elif t.kind is TimerKind.DEADLINE:
         payload = CaseOverdue(**facts, due_at=t.due_at)
     else:
-        steps = len(pinned_from_data(t.policy).policy.ladder.steps) if t.policy else 1
+        steps = len(t.ladder.steps) if t.ladder is not None else 1
         payload = CaseEscalated(**facts, due_at=deadline, level=t.level or "community",
                                 step=t.step, repeat=max(0, t.step - steps + 1))
     event = new_event(payload, case_id=t.case_id, producer=PRODUCER, occurred_at=now,

@@ -15,7 +15,6 @@ from services.tracking.repository.cases import (
 )
 from services.tracking.repository.timers import (
     DueTimer,
-    assignment_timers,
     cancel_assignment_timers,
     cancel_case_timers,
     claim_due_timers,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,8 @@ from services.tracking.domain import (
     TimerState,
 )
 from services.tracking.repository.cases import case_view
+from services.tracking.sla.policy import Ladder
+from services.tracking.sla.policy_data import pinned_from_data
 
 
 async def schedule_timer(
@@ -82,6 +85,12 @@ class DueTimer:
     ended: bool = False
     policy: dict[str, Any] | None = None  # the assignment's pinned policy snapshot
 
+    @cached_property
+    def ladder(self) -> Ladder | None:
+        """The pinned policy's escalation ladder, parsed once (the alert and the next
+        repetition both need it)."""
+        return None if self.policy is None else pinned_from_data(self.policy).policy.ladder
+
 
 # Rows stay locked until the caller's transaction ends; another replica skips them.
 _CLAIM_DUE = """
@@ -143,12 +152,6 @@ async def timers_due(conn: asyncpg.Connection, now: datetime) -> tuple[int, date
         now,
     )
     return row["due"], row["next_due"]
-
-
-async def assignment_timers(conn: asyncpg.Connection, assignment_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT id, clock, kind, step, level, revision, due_at, state, fired_at, cancelled_at"
-        " FROM timers WHERE assignment_id = $1 ORDER BY due_at, id", assignment_id)
 
 
 # --- the overdue board ----------------------------------------------------------------------

@@ -28,7 +28,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAY_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
 
-def _invalid(field_name: str, zh: str, en: str) -> Invalid:
+def invalid(field_name: str, zh: str, en: str) -> Invalid:
     return Invalid(f"{field_name}：{zh}", f"{field_name}: {en}", code="invalid_calendar")
 
 
@@ -57,15 +57,15 @@ class Period:
 def _check_periods(field_name: str, periods: tuple[Period, ...]) -> None:
     for i, p in enumerate(periods):
         if not ZERO <= p.start < DAY or not ZERO < p.end <= DAY:
-            raise _invalid(f"{field_name}[{i}]", f"时间 {p} 超出 00:00–24:00",
+            raise invalid(f"{field_name}[{i}]", f"时间 {p} 超出 00:00–24:00",
                            f"the period {p} is outside 00:00-24:00")
         if p.end <= p.start:
-            raise _invalid(f"{field_name}[{i}]", f"时段 {p} 的结束时间须晚于开始时间",
+            raise invalid(f"{field_name}[{i}]", f"时段 {p} 的结束时间须晚于开始时间",
                            f"the period {p} must end after it starts")
     ordered = sorted(periods)
     for before, after in pairwise(ordered):
         if after.start < before.end:
-            raise _invalid(field_name, f"工作时段 {before} 与 {after} 重叠",
+            raise invalid(field_name, f"工作时段 {before} 与 {after} 重叠",
                            f"the working periods {before} and {after} overlap")
 
 
@@ -93,16 +93,16 @@ class WorkingCalendar:
         try:
             tz = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise _invalid("timezone", f"未知时区“{self.timezone}”（如 Asia/Shanghai）",
+            raise invalid("timezone", f"未知时区“{self.timezone}”（如 Asia/Shanghai）",
                            f"unknown time zone '{self.timezone}' (e.g. Asia/Shanghai)") from None
         if len(self.week) != 7:
-            raise _invalid("hours", "须给出周一到周日七天的工作时段",
+            raise invalid("hours", "须给出周一到周日七天的工作时段",
                            "working periods must be given for the seven weekdays")
         week = tuple(tuple(sorted(day)) for day in self.week)
         for name, periods in zip(WEEKDAYS, week, strict=True):
             _check_periods(f"hours.{name}", periods)
         if not any(week):
-            raise _invalid("hours", "每周至少要有一个工作时段",
+            raise invalid("hours", "每周至少要有一个工作时段",
                            "a week needs at least one working period")
         standard = tuple(sorted(self.makeup_periods)) or next(day for day in week if day)
         _check_periods("makeup_hours", standard)
@@ -121,15 +121,15 @@ class WorkingCalendar:
         for name, days in (("holidays", self.holidays), ("makeup_days", self.makeup_days)):
             for d in days:
                 if not isinstance(d, date) or isinstance(d, datetime):
-                    raise _invalid(name, f"“{d}”不是日期", f"'{d}' is not a date")
+                    raise invalid(name, f"“{d}”不是日期", f"'{d}' is not a date")
         both = sorted(self.holidays & self.makeup_days)
         if both:
-            raise _invalid("makeup_days", f"{both[0]} 不能既是节假日又是调休上班日",
+            raise invalid("makeup_days", f"{both[0]} 不能既是节假日又是调休上班日",
                            f"{both[0]} cannot be both a holiday and a make-up working day")
         worked = sorted(d for d in self.makeup_days if week[d.weekday()])
         if worked:
             d = worked[0]
-            raise _invalid("makeup_days", f"{d}（{WEEKDAY_ZH[d.weekday()]}）本来就是工作日",
+            raise invalid("makeup_days", f"{d}（{WEEKDAY_ZH[d.weekday()]}）本来就是工作日",
                            f"{d} ({WEEKDAYS[d.weekday()]}) is a working day anyway")
 
     # --- the shape of days ------------------------------------------------------------

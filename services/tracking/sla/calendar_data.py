@@ -17,15 +17,16 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from services.tracking.sla.calendar import WEEKDAYS, Period, WorkingCalendar, clock_label
-from shared.errors import Invalid
+from services.tracking.sla.calendar import (
+    WEEKDAYS,
+    Period,
+    WorkingCalendar,
+    clock_label,
+    invalid,
+)
 
 FIELDS = {"timezone", "hours", "holidays", "makeup_days", "makeup_hours"}
 MAX_INTERVAL_DAYS = 366
-
-
-def _invalid(field_name: str, zh: str, en: str) -> Invalid:
-    return Invalid(f"{field_name}：{zh}", f"{field_name}: {en}", code="invalid_calendar")
 
 
 def parse_clock(text: Any, field_name: str) -> timedelta:
@@ -37,19 +38,19 @@ def parse_clock(text: Any, field_name: str) -> timedelta:
     except ValueError:
         ok = False
     if not ok:
-        raise _invalid(field_name, f"“{text}”不是有效时间（HH:MM，00:00–24:00）",
+        raise invalid(field_name, f"“{text}”不是有效时间（HH:MM，00:00–24:00）",
                        f"'{text}' is not a time (HH:MM, 00:00-24:00)")
     return timedelta(hours=hours, minutes=minutes)
 
 
 def parse_periods(raw: Any, field_name: str) -> tuple[Period, ...]:
     if not isinstance(raw, list | tuple):
-        raise _invalid(field_name, "须为时段列表，如 [[\"08:30\", \"12:00\"]]",
+        raise invalid(field_name, "须为时段列表，如 [[\"08:30\", \"12:00\"]]",
                        'must be a list of periods, e.g. [["08:30", "12:00"]]')
     periods = []
     for i, item in enumerate(raw):
         if not isinstance(item, list | tuple) or len(item) != 2:
-            raise _invalid(f"{field_name}[{i}]", "时段须为 [开始, 结束]",
+            raise invalid(f"{field_name}[{i}]", "时段须为 [开始, 结束]",
                            "a period is [start, end]")
         periods.append(Period(parse_clock(item[0], f"{field_name}[{i}]"),
                               parse_clock(item[1], f"{field_name}[{i}]")))
@@ -60,27 +61,27 @@ def _parse_date(text: str, field_name: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _invalid(field_name, f"“{text}”不是有效日期（YYYY-MM-DD）",
+        raise invalid(field_name, f"“{text}”不是有效日期（YYYY-MM-DD）",
                        f"'{text}' is not a date (YYYY-MM-DD)") from None
 
 
 def parse_dates(raw: Any, field_name: str) -> frozenset[date]:
     """Dates and inclusive intervals ``first/last`` (ISO 8601) → the set of dates."""
     if not isinstance(raw, list | tuple):
-        raise _invalid(field_name, "须为日期列表", "must be a list of dates")
+        raise invalid(field_name, "须为日期列表", "must be a list of dates")
     out: set[date] = set()
     for i, item in enumerate(raw):
         where = f"{field_name}[{i}]"
         if not isinstance(item, str):
-            raise _invalid(where, f"“{item}”不是日期", f"'{item}' is not a date")
+            raise invalid(where, f"“{item}”不是日期", f"'{item}' is not a date")
         first_text, _, last_text = item.partition("/")
         first = _parse_date(first_text, where)
         last = _parse_date(last_text, where) if last_text else first
         if last < first:
-            raise _invalid(where, f"区间 {item} 的结束日期早于开始日期",
+            raise invalid(where, f"区间 {item} 的结束日期早于开始日期",
                            f"the interval {item} ends before it starts")
         if (last - first).days >= MAX_INTERVAL_DAYS:
-            raise _invalid(where, f"区间 {item} 超过 {MAX_INTERVAL_DAYS} 天",
+            raise invalid(where, f"区间 {item} 超过 {MAX_INTERVAL_DAYS} 天",
                            f"the interval {item} is longer than {MAX_INTERVAL_DAYS} days")
         out.update(first + timedelta(days=n) for n in range((last - first).days + 1))
     return frozenset(out)
@@ -88,19 +89,19 @@ def parse_dates(raw: Any, field_name: str) -> frozenset[date]:
 
 def calendar_from_data(data: Mapping[str, Any]) -> WorkingCalendar:
     if not isinstance(data, Mapping):
-        raise _invalid("calendar", "须为对象", "must be an object")
+        raise invalid("calendar", "须为对象", "must be an object")
     unknown = sorted(set(data) - FIELDS)
     if unknown:
-        raise _invalid(unknown[0], f"未知字段（可用：{'、'.join(sorted(FIELDS))}）",
+        raise invalid(unknown[0], f"未知字段（可用：{'、'.join(sorted(FIELDS))}）",
                        f"unknown field (known: {', '.join(sorted(FIELDS))})")
     if not isinstance(data.get("timezone"), str):
-        raise _invalid("timezone", "必填，如 Asia/Shanghai", "required, e.g. Asia/Shanghai")
+        raise invalid("timezone", "必填，如 Asia/Shanghai", "required, e.g. Asia/Shanghai")
     hours = data.get("hours", {})
     if not isinstance(hours, Mapping):
-        raise _invalid("hours", "须为以 mon…sun 为键的对象", "must be an object keyed mon..sun")
+        raise invalid("hours", "须为以 mon…sun 为键的对象", "must be an object keyed mon..sun")
     bad_days = sorted(set(hours) - set(WEEKDAYS))
     if bad_days:
-        raise _invalid(f"hours.{bad_days[0]}", "未知星期（mon、tue、wed、thu、fri、sat、sun）",
+        raise invalid(f"hours.{bad_days[0]}", "未知星期（mon、tue、wed、thu、fri、sat、sun）",
                        "unknown weekday (mon, tue, wed, thu, fri, sat, sun)")
     return WorkingCalendar(
         timezone=data["timezone"],
