@@ -176,10 +176,14 @@ class Rule:
     def __repr__(self) -> str:
         return "PUBLIC" if self.public else f"allow({', '.join(sorted(self.roles))})"
 
+    async def principal_of(self, request: Request) -> Principal:
+        """Who is calling: the bearer token's holder (a rule may accept other credentials)."""
+        return authenticate(request)
+
     async def __call__(self, request: Request) -> Principal | None:
         if self.public:
             return None
-        principal = authenticate(request)
+        principal = await self.principal_of(request)
         if principal.role not in self.roles:
             allowed = "、".join(ROLE_ZH[r] for r in sorted(self.roles))
             raise Forbidden(

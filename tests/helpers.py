@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
@@ -40,6 +41,23 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{message} (after {timeout}s; last value {last!r})")
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[Any]:
+    """Rows of one query on a fresh connection (tests look into a service's database)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
 
 
 async def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:

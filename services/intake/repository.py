@@ -126,7 +126,7 @@ def in_areas(column: str, roots: str) -> str:
     """SQL: the area path ``column`` lies under any of ``roots`` (a text[] parameter),
     whole path segments only."""
     return (f"EXISTS (SELECT 1 FROM unnest({roots}::text[]) AS r(root)"
-            f" WHERE {column} = r.root OR {column} LIKE r.root || '/%')")
+            f" WHERE {column} = r.root OR starts_with({column}, r.root || '/'))")
 
 
 async def list_cases(

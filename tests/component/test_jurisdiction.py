@@ -10,7 +10,7 @@ from services.intake.demo import seed_demo
 from services.intake.jurisdiction import demo as jdemo
 from shared import demo
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer
+from tests.helpers import as_user, bearer, fetchval
 
 ADMIN = as_user("admin")
 COMMUNITY = as_user("taoyuan")  # 桃园社区 YA/YA01/YA0101
@@ -39,14 +39,6 @@ async def api(jurisdiction_app):
         await conn.close()
     await seed_demo(settings)
     return client, dsn
-
-
-async def fetchval(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def snapshot(dsn: str) -> list[str]:

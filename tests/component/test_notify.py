@@ -33,7 +33,7 @@ from shared import demo
 from shared.auth import AREA_ROLES, Role, Rule, TokenKeys
 from shared.events import CaseDispatched, CaseOverdue, Priority, new_event
 from tests.conftest import free_port, migrated_database
-from tests.helpers import as_user, bearer, eventually, publish_event, running_app, token
+from tests.helpers import as_user, bearer, eventually, fetch, publish_event, running_app, token
 
 # --- a real webhook endpoint ---------------------------------------------------------------
 
@@ -145,14 +145,6 @@ async def notify(pg_server, kafka_server):
     )
     async with running_app(create_app(settings)) as client:
         yield client, dsn, kafka_server.bootstrap
-
-
-async def fetch(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def snapshot(dsn: str) -> dict[str, str]:

@@ -17,7 +17,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 
-import asyncpg
 import pytest
 
 from services.notify.config import Settings
@@ -43,7 +42,7 @@ from shared.events import (
     new_event,
 )
 from tests.conftest import migrated_database
-from tests.helpers import as_user, bearer, eventually, publish_event, running_app
+from tests.helpers import as_user, bearer, eventually, fetch, publish_event, running_app
 
 ADMIN = as_user("admin")
 # the implicit-TLS SMTP server of test_notify_channels requires AUTH (see there)
@@ -91,14 +90,6 @@ async def notify(pg_server, kafka_server, clock):
     )
     async with running_app(create_app(settings, clock=clock)) as client:
         yield client, dsn, kafka_server.bootstrap
-
-
-async def fetch(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def recipients_digest(dsn: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from shared import demo
 from tests.intake_app import running_intake
-from tests.helpers import bearer, token
+from tests.helpers import bearer, fetchval, token
 
 V2 = "/open311/v2"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
@@ -55,17 +55,9 @@ async def open311(open311_app):
     return open311_app
 
 
-async def fetch(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
-
-
 async def nothing_written(dsn: str) -> bool:
-    return (await fetch(dsn, "SELECT count(*) FROM cases")) == 0 \
-        and (await fetch(dsn, "SELECT count(*) FROM outbox")) == 0
+    return (await fetchval(dsn, "SELECT count(*) FROM cases")) == 0 \
+        and (await fetchval(dsn, "SELECT count(*) FROM outbox")) == 0
 
 
 async def file(client, fmt: str = "json", **change: str):
@@ -148,12 +140,12 @@ async def test_files_and_reads_a_request_exactly_as_the_spec_examples(open311):
     assert datetime.fromisoformat(request["updated_datetime"]) >= requested
 
     # Filed through intake's own report: the case, its reporter, its event.
-    assert await fetch(dsn, "SELECT reporter FROM cases WHERE case_no = $1", request_id) == "李明"
-    assert await fetch(dsn, "SELECT grid_code FROM cases WHERE case_no = $1",
+    assert await fetchval(dsn, "SELECT reporter FROM cases WHERE case_no = $1", request_id) == "李明"
+    assert await fetchval(dsn, "SELECT grid_code FROM cases WHERE case_no = $1",
                        request_id) == "YA0101-01"
-    assert await fetch(dsn, "SELECT array_agg(type) FROM outbox") == ["case.reported"]
+    assert await fetchval(dsn, "SELECT array_agg(type) FROM outbox") == ["case.reported"]
 
-    case_id = await fetch(dsn, "SELECT id FROM cases WHERE case_no = $1", request_id)
+    case_id = await fetchval(dsn, "SELECT id FROM cases WHERE case_no = $1", request_id)
     by_uuid = await client.get(f"{V2}/requests/{case_id}.json", params={"api_key": KEY})
     assert by_uuid.json() == got.json()
     tokens = await client.get(f"{V2}/tokens/{case_id}.json", params={"api_key": KEY})
@@ -189,10 +181,10 @@ async def test_a_point_inside_a_grid_needs_no_grid_code_nor_description(open311)
                       **{"attribute[grid_code]": None})
     assert resp.status_code == 201, resp.text
     request_id = resp.json()[0]["service_request_id"]
-    assert await fetch(dsn, "SELECT grid_code FROM cases WHERE case_no = $1",
+    assert await fetchval(dsn, "SELECT grid_code FROM cases WHERE case_no = $1",
                        request_id) == "YA0101-02"
     # GeoReport's description is optional; ours is not: the service's name stands in.
-    assert await fetch(dsn, "SELECT description FROM cases WHERE case_no = $1",
+    assert await fetchval(dsn, "SELECT description FROM cases WHERE case_no = $1",
                        request_id) == "乱堆物料"
 
 
@@ -204,14 +196,14 @@ async def test_the_bearer_header_works_too_and_a_retry_with_the_same_key_is_one_
     second = await client.post(f"{V2}/requests.json", content=body, headers=headers)
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json() == second.json()
-    assert await fetch(dsn, "SELECT count(*) FROM cases") == 1
+    assert await fetchval(dsn, "SELECT count(*) FROM cases") == 1
 
 
 async def test_list_filters(open311):
     client, dsn = open311
     pile = (await file(client)).json()[0]["service_request_id"]
     lamp = (await file(client, service_code="C0101")).json()[0]["service_request_id"]
-    await fetch(dsn, "UPDATE cases SET status = 'closed', closed_at = now() WHERE case_no = $1",
+    await fetchval(dsn, "UPDATE cases SET status = 'closed', closed_at = now() WHERE case_no = $1",
                 lamp)
 
     async def ids(**params) -> list[str]:
@@ -322,7 +314,7 @@ async def test_roles_and_scope(open311):
     assert "role" in georeport_error(await file(client, api_key=department), 403)
     assert "role" in georeport_error(await file(client, api_key=supervisor), 403)
     assert "YA0101-01" in georeport_error(await file(client, api_key=outside_worker), 403)
-    assert await fetch(dsn, "SELECT count(*) FROM cases") == 1
+    assert await fetchval(dsn, "SELECT count(*) FROM cases") == 1
 
     one = f"{V2}/requests/{request_id}.json"
     assert (await client.get(one, params={"api_key": supervisor})).status_code == 200
@@ -342,7 +334,7 @@ async def test_expected_datetime_and_agency_follow_the_dispatch(open311):
     [answer] = (await file(client)).json()
     request_id = answer["service_request_id"]
     # What intake learns from dispatch (assigned departments) and tracking (the deadline).
-    await fetch(dsn, "UPDATE cases SET assigned_departments = '{cg}',"
+    await fetchval(dsn, "UPDATE cases SET assigned_departments = '{cg}',"
                      " deadline_at = '2026-11-22T10:30:00+00' WHERE case_no = $1", request_id)
     [request] = (await client.get(f"{V2}/requests/{request_id}.json",
                                   params={"api_key": KEY})).json()

@@ -15,7 +15,7 @@ from PIL import Image
 
 from shared.events import CaseDispatched, CaseTransferred, Priority, new_event
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer, eventually, publish_event
+from tests.helpers import as_user, bearer, eventually, fetchval, publish_event
 
 GRID_PATH = "YA/YA01/YA0101/YA0101-01"
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
@@ -58,14 +58,6 @@ async def intake(photos_app):
     await conn.execute("TRUNCATE cases, idempotency_keys, photos, outbox, inbox CASCADE")
     await conn.close()
     return photos_app
-
-
-async def fetchval(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
 
 
 async def new_case(client) -> str:

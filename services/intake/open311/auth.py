@@ -7,11 +7,10 @@ case's scope is checked by the handlers. A ``Rule``, so the route matrix test fi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 
 from fastapi import Request
 
-from shared.auth import ROLE_ZH, Forbidden, Principal, Role, Rule, Unauthenticated, verify
+from shared.auth import Principal, Rule, Unauthenticated, authenticate, verify
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -29,28 +28,15 @@ async def api_key(request: Request) -> str | None:
 class ApiKeyRule(Rule):
     """``allow(...)`` that also accepts GeoReport's ``api_key``."""
 
-    def __init__(self, roles: Iterable[Role]) -> None:
-        super().__init__(roles)
-
-    async def __call__(self, request: Request) -> Principal | None:
+    async def principal_of(self, request: Request) -> Principal:
         key = await api_key(request)
-        if key is None:
-            if not request.headers.get("authorization"):
-                raise Unauthenticated(
-                    "需要登录：请以 api_key 参数或 Authorization: Bearer 头提供凭证",
-                    "authentication required: send api_key=<token> or "
-                    "'Authorization: Bearer <token>'",
-                    code="unauthenticated",
-                )
-            return await super().__call__(request)
-        principal = verify(request.app.state.token_keys, key)
-        if principal.role not in self.roles:
-            allowed = "、".join(ROLE_ZH[r] for r in sorted(self.roles))
-            raise Forbidden(
-                f"{ROLE_ZH[principal.role]}无权进行此操作（允许：{allowed}）",
-                f"role '{principal.role.value}' may not do this "
-                f"(allowed: {', '.join(sorted(self.roles))})",
-                code="role_not_allowed",
+        if key is not None:
+            return verify(request.app.state.token_keys, key)
+        if not request.headers.get("authorization"):
+            raise Unauthenticated(
+                "需要登录：请以 api_key 参数或 Authorization: Bearer 头提供凭证",
+                "authentication required: send api_key=<token> or "
+                "'Authorization: Bearer <token>'",
+                code="unauthenticated",
             )
-        request.state.principal = principal
-        return principal
+        return authenticate(request)
