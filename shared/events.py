@@ -317,6 +317,58 @@ class CaseExtensionDecided(CaseFacts):
     comment: str | None = None
 
 
+class PauseKind(StrEnum):
+    """Why a case's clock may stand still, as the digital-city standard names it."""
+
+    HANG = "hang"    # 挂账: cannot be solved now (funds, planning, a court case…), kept on the books
+    DEFER = "defer"  # 缓办: handling put off for a stated reason (season, weather, an event…)
+
+
+class CasePauseRequested(CaseFacts):
+    """挂账/缓办申请: the department asks for its resolution clock to stand still, with a
+    reason (after 报到, one pending request at a time)."""
+
+    TYPE = "case.pause_requested"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    request_id: UUID
+    assignment_id: UUID
+    department_id: str
+    kind: PauseKind
+    reason: str
+
+
+class CasePauseDecided(CaseFacts):
+    """A supervisor approved (批准) or refused (驳回) a pause request; the actor is the
+    supervisor. When approved, the assignment's running clocks stand still from this event's
+    ``occurred_at`` until ``case.resumed``."""
+
+    TYPE = "case.pause_decided"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    request_id: UUID
+    assignment_id: UUID
+    department_id: str
+    kind: PauseKind
+    reason: str
+    approved: bool
+    comment: str | None = None
+
+
+class CaseResumed(CaseFacts):
+    """恢复办理: an approved pause ended (the department or a supervisor resumed the work);
+    the clocks run again from this event's ``occurred_at``, their deadlines moved by the time
+    they stood still."""
+
+    TYPE = "case.resumed"
+    VERSION = 1
+    TOPIC = Topics.DISPATCH
+    request_id: UUID = Field(description="the pause request that ends")
+    assignment_id: UUID
+    department_id: str
+    note: str | None = None
+
+
 # --- tracking -------------------------------------------------------------------------
 
 
@@ -390,6 +442,21 @@ class CaseEscalated(CaseFacts):
                                           "repetition of its last step")
 
 
+
+class CaseUrged(CaseFacts):
+    """督办: a supervisor (or the community, street or district over the case) hurries a
+    department on one of its assignments; the department hears it."""
+
+    TYPE = "case.urged"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    assignment_id: UUID
+    department_id: str
+    department_name: str
+    note: str
+    count: int = Field(ge=1, description="the n-th urging of this assignment")
+
+
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.TYPE, cls.VERSION): cls
     for cls in (
@@ -410,11 +477,15 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         CaseProgressed,
         CaseExtensionRequested,
         CaseExtensionDecided,
+        CasePauseRequested,
+        CasePauseDecided,
+        CaseResumed,
         CaseOverdue,
         CaseClockStarted,
         CaseClockStopped,
         CaseDeadlineWarning,
         CaseEscalated,
+        CaseUrged,
     )
 }
 
