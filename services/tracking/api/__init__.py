@@ -1,10 +1,11 @@
-"""Tracking's HTTP routes: supervisors' reads (``supervision``: case histories, the overdue
-board) and the SLA reference data (``sla``: working calendar, policy versions)."""
+"""Tracking's HTTP routes: a case's history (``history``), the supervisors' boards
+(``boards``) and the SLA reference data (``sla``: working calendar, policy versions)."""
 
 from fastapi import APIRouter
 
-from services.tracking.api import sla, supervision
+from services.tracking.api import boards, history, sla
 
 router = APIRouter()
-router.include_router(supervision.router)
+router.include_router(history.router)
+router.include_router(boards.router)
 router.include_router(sla.router)

@@ -1,26 +1,23 @@
-"""Supervisors' routes (督办): a case's full history (with its clocks), the overdue board.
+"""A case's full history (案件全过程): every event in order with who did it, its current
+state, assignments and clocks.
 
-Who may read what (one rule per route; the scope is checked by the handler):
-
-- a case's timeline: grid workers for cases in their grids; community, street, district and
-  supervisors for cases in their subtree; department staff for cases their department has an
-  assignment on.
-- the overdue board: community, street, district and supervisors see their subtree (an
-  ``area`` filter must lie inside it); department staff see their own department's items.
+Who may read it: grid workers for cases in their grids; community, street, district and
+supervisors for cases in their subtree; department staff for cases their department has an
+assignment on (checked by the handler).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from services.tracking import domain, handlers
+from services.tracking import handlers
 from services.tracking.domain import STATUS_ZH, AssignmentState, CaseStatus, CaseView
 from services.tracking.repository import AssignmentRow
 from services.tracking.repository.sla import ClockRow
@@ -28,7 +25,7 @@ from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.events import Actor, Priority
 from shared.service import pool
 
-router = APIRouter(tags=["supervision"])
+router = APIRouter(tags=["history"])
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 EVENT_ZH = {
@@ -49,9 +46,15 @@ EVENT_ZH = {
     "case.progressed": "办理进展",
     "case.extension_requested": "申请延期",
     "case.extension_decided": "延期审批",
+    "case.pause_requested": "申请挂账/缓办",
+    "case.pause_decided": "挂账/缓办审批",
+    "case.resumed": "恢复办理",
     "case.deadline_warning": "时限预警",
     "case.overdue": "超时",
     "case.escalated": "逐级上报",
+    "case.urged": "督办",
+    "case.clock_started": "时限开始",
+    "case.clock_stopped": "时限停止",
 }
 
 
@@ -141,57 +144,4 @@ async def case_timeline(
         clocks=[ClockOut.of(c) for c in history.clocks],
         events=[TimelineEventOut(**dict(r), label=EVENT_ZH.get(r["type"], r["type"]))
                 for r in history.events],
-    )
-
-
-class OverdueOut(BaseModel):
-    case_id: UUID
-    case_no: str
-    area_path: str
-    category: str
-    priority: Priority
-    status: CaseStatus
-    assignment_id: UUID
-    department_id: str
-    department_name: str | None
-    clock: str
-    due_at: datetime
-    fired_at: datetime
-    overdue_seconds: float
-    overdue_label: str
-
-
-class BoardOut(BaseModel):
-    as_of: datetime
-    items: list[OverdueOut]
-
-
-@router.get("/overdue", response_model=BoardOut,
-            summary="The overdue board: dispatches not signed for in time, most late first "
-            "(超时督办)")
-async def overdue(
-    db: Pool,
-    who: Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))],
-    area: Annotated[str | None, Query(min_length=1, max_length=200,
-                                      description="area path prefix, e.g. YA/YA01")] = None,
-    department_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> BoardOut:
-    now = datetime.now(UTC)
-    entries = await handlers.overdue_board(
-        db, who, area=area.rstrip("/") if area else None, department_id=department_id,
-        limit=limit, offset=offset,
-    )
-    return BoardOut(as_of=now, items=[_board_item(e, now) for e in entries])
-
-
-def _board_item(e: domain.OverdueEntry, now: datetime) -> OverdueOut:
-    late = e.late_by(now)
-    return OverdueOut(
-        case_id=e.case_id, case_no=e.case_no, area_path=e.area_path, category=e.category,
-        priority=Priority(e.priority), status=e.status, assignment_id=e.assignment_id,
-        department_id=e.department_id, department_name=e.department_name, clock=e.clock.value,
-        due_at=e.due_at, fired_at=e.fired_at, overdue_seconds=round(late.total_seconds(), 3),
-        overdue_label=domain.lateness_label(late),
     )
