@@ -19,7 +19,12 @@ from services.tracking.sla.kpi import (
     kpis_by_area,
     kpis_by_department,
 )
-from services.tracking.sla.ranking import rank, red_black_list, thresholds_from_data
+from services.tracking.sla.ranking import (
+    rank,
+    red_black_list,
+    thresholds_from_data,
+    thresholds_to_data,
+)
 from shared.errors import Invalid
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -231,3 +236,21 @@ def test_bad_thresholds_are_refused(data, field):
 def test_ranking_by_an_unknown_metric_is_refused():
     with pytest.raises(Invalid, match="unknown metric"):
         rank({}, by=["speed"])
+
+
+def test_an_assignment_ended_otherwise_is_not_overdue():
+    # handed on (转办) before signing for, long past both deadlines: received, never late now
+    handed_on = facts("t1", "cg", YA0101, at(3, 2, 9), at(3, 2, 11), at(3, 9, 9), ended=True)
+    kpi = compute_kpi([handed_on], MARCH, NOW)
+    assert (kpi.received, kpi.overdue_now, kpi.rejections) == (1, 0, 0)
+    assert compute_kpi([facts("t2", "cg", YA0101, at(3, 2, 9), at(3, 2, 11), at(3, 9, 9))],
+                       MARCH, NOW).overdue_now == 1
+
+
+def test_thresholds_read_back_what_they_store():
+    data = {"min_received": 2, "red": [["response_rate", ">=", 0.9]],
+            "black": [["rejections", ">=", 3], ["satisfaction_rate", "<", 0.6]]}
+    stored = thresholds_to_data(thresholds_from_data(data))
+    assert stored == {"min_received": 2, "red": [["response_rate", ">=", 0.9]],
+                      "black": [["rejections", ">=", 3.0], ["satisfaction_rate", "<", 0.6]]}
+    assert thresholds_from_data(stored) == thresholds_from_data(data)

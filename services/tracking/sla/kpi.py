@@ -8,7 +8,8 @@ dispatched_at < ``end``; a fact stamped after ``now`` has not happened yet):
 - signed for on time (按时签收): signed for at or before the sign-for deadline.
 - resolved (办结) / resolved on time (按时办结): resolved at all / at or before the resolution
   deadline (which already includes approved extensions and pauses).
-- overdue now (当前超时): not rejected, and a step not done whose deadline is before ``now``.
+- overdue now (当前超时): not rejected nor ended otherwise (handed on, 转办; its case closed or
+  merged), and a step not done whose deadline is before ``now``.
 - reworked (返工): the result failed the community's check and was sent back.
 - rejections (推诿): rejected assignments. extensions (延期): approved extensions, summed.
 - average handling time (平均办理时长): mean of resolved_at − dispatched_at over the resolved,
@@ -49,6 +50,8 @@ class AssignmentFacts:
     resolved_at: datetime | None = None
     reworked: bool = False     # its result failed the check (返工)
     rejected: bool = False     # the department pushed it back (退单)
+    ended: bool = False        # its clocks stopped without the step done: handed on (转办),
+                               # the case closed or merged — nothing of it is late any more
     extensions: int = 0        # approved extensions (延期)
     rating: int | None = None  # the resident's score, 1–5 (群众评单)
 
@@ -144,7 +147,7 @@ def _done(at: datetime | None, now: datetime) -> datetime | None:
 
 def _one(f: AssignmentFacts, now: datetime) -> Kpi:
     signed, resolved = _done(f.signed_for_at, now), _done(f.resolved_at, now)
-    overdue = not f.rejected and ((signed is None and now > f.sign_for_due)
+    overdue = not (f.rejected or f.ended) and ((signed is None and now > f.sign_for_due)
                                   or (resolved is None and now > f.resolve_due))
     return Kpi(
         received=1,

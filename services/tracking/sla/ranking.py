@@ -150,6 +150,13 @@ def thresholds_from_data(data: Mapping[str, Any]) -> Thresholds:
     return Thresholds(minimum, lists["red"], lists["black"])
 
 
+def thresholds_to_data(t: Thresholds) -> dict[str, Any]:
+    """The stored form (what ``thresholds_from_data`` reads back)."""
+    def rows(cs: tuple[Criterion, ...]) -> list[list[Any]]:
+        return [[c.metric, c.op, c.value] for c in cs]
+    return {"min_received": t.min_received, "red": rows(t.red), "black": rows(t.black)}
+
+
 @dataclass(frozen=True)
 class Listed:
     unit: str
