@@ -30,7 +30,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "SIGN_FOR_DEADLINE_SECONDS": str(SIGN_FOR_DEADLINE_SECONDS),
                 "TIMER_POLL_INTERVAL_SECONDS": "0.5",
             },
-            "notify": {"DELIVERY_POLL_INTERVAL_SECONDS": "0.5"},
+            # A channel that is down gives up after two short tries (then the next one).
+            "notify": {"DELIVERY_POLL_INTERVAL_SECONDS": "0.5", "DELIVERY_MAX_ATTEMPTS": "2",
+                       "DELIVERY_INLINE_ATTEMPTS": "2", "DELIVERY_TIMEOUT_SECONDS": "2",
+                       "DELIVERY_BACKOFF_BASE_SECONDS": "1",
+                       "DELIVERY_BACKOFF_MAX_SECONDS": "2"},
         },
     )
     stack = Stack(config)
