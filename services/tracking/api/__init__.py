@@ -3,9 +3,11 @@
 
 from fastapi import APIRouter
 
-from services.tracking.api import boards, history, sla
+from services.tracking.api import boards, export, history, kpi, sla
 
 router = APIRouter()
 router.include_router(history.router)
 router.include_router(boards.router)
 router.include_router(sla.router)
+router.include_router(kpi.router)
+router.include_router(export.router)

@@ -1,0 +1,115 @@
+"""SQL for the KPIs (考核): the facts of every assignment dispatched in a period, and the
+red/black list's thresholds (newest revision in use)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import asyncpg
+
+from services.tracking.sla.kpi import AssignmentFacts
+
+# A clock that never started (no policy in force, or its assignment's later events came first)
+# sets no deadline: nothing is late against it.
+NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+class DepartmentFacts(NamedTuple):
+    facts: AssignmentFacts
+    department_name: str | None
+
+
+# One row per assignment dispatched in [$1, $2), as of $3: its deadlines as they stand (an
+# approved extension moved the resolution's), its approved extensions, whether its result was
+# sent back (a later 返工 naming its department, or naming none, before the department resolved
+# the case again), whether it ended otherwise (转办; its case closed or merged) and the case's
+# latest rating.
+_FACTS = """
+SELECT a.assignment_id, a.department_id, a.department_name, c.area_path, c.category,
+       a.dispatched_at, a.signed_for_at, a.resolved_at, a.ended_by = 'case.rejected'
+       AND a.ended_at <= $3 AS rejected,
+       sf.due_at AS sign_for_due, rs.due_at AS resolve_due,
+       (SELECT count(*) FROM extensions x
+        WHERE x.assignment_id = a.assignment_id AND x.decided_at <= $3) AS extensions,
+       (a.ended_by = 'case.transferred' AND a.ended_at <= $3) OR EXISTS (
+           SELECT 1 FROM clocks k WHERE k.assignment_id = a.assignment_id
+           AND k.stopped_by IN ('case.closed', 'case.merged') AND k.stopped_at <= $3) AS ended,
+       a.resolved_at IS NOT NULL AND EXISTS (
+           SELECT 1 FROM case_events e
+           WHERE e.case_id = a.case_id AND e.type = 'case.rework_requested'
+             AND e.occurred_at > a.resolved_at AND e.occurred_at <= $3
+             AND (jsonb_array_length(coalesce(e.payload->'departments', '[]')) = 0
+                  OR e.payload->'departments' ? a.department_id)
+             AND NOT EXISTS (
+                 SELECT 1 FROM assignments b
+                 WHERE b.case_id = a.case_id AND b.department_id = a.department_id
+                   AND b.resolved_at > a.resolved_at AND b.resolved_at < e.occurred_at)
+       ) AS reworked,
+       (SELECT (e.payload->>'score')::int FROM case_events e
+        WHERE e.case_id = a.case_id AND e.type = 'case.rated' AND e.occurred_at <= $3
+        ORDER BY e.occurred_at DESC, e.seq DESC LIMIT 1) AS score
+FROM assignments a
+JOIN cases c ON c.case_id = a.case_id
+LEFT JOIN clocks sf ON sf.assignment_id = a.assignment_id AND sf.clock = 'sign_for'
+LEFT JOIN clocks rs ON rs.assignment_id = a.assignment_id AND rs.clock = 'resolve'
+WHERE a.dispatched_at >= $1 AND a.dispatched_at < $2 AND a.dispatched_at <= $3
+  AND ($4::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest($4::text[]) AS root
+        WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
+  AND ($5::text IS NULL OR a.department_id = $5)
+"""
+
+
+def _facts(r: asyncpg.Record) -> DepartmentFacts:
+    """The case's rating counts for the assignments whose result it rates: resolved ones whose
+    result was not sent back (a reworked result was judged by the community already)."""
+    rated = r["score"] if r["resolved_at"] is not None and not r["reworked"] else None
+    return DepartmentFacts(AssignmentFacts(
+        assignment_id=str(r["assignment_id"]), department_id=r["department_id"],
+        area_path=r["area_path"], category=r["category"], dispatched_at=r["dispatched_at"],
+        sign_for_due=r["sign_for_due"] or NO_DEADLINE, resolve_due=r["resolve_due"] or NO_DEADLINE,
+        signed_for_at=r["signed_for_at"], resolved_at=r["resolved_at"], reworked=r["reworked"],
+        rejected=bool(r["rejected"]), ended=bool(r["ended"]), extensions=r["extensions"],
+        rating=rated,
+    ), r["department_name"])
+
+
+async def assignment_facts(
+    conn: asyncpg.Connection, *, start: datetime, end: datetime, now: datetime,
+    area_roots: tuple[str, ...] | None, department_id: str | None,
+) -> list[DepartmentFacts]:
+    """Every assignment dispatched in ``[start, end)`` (and by ``now``) on a case under any of
+    ``area_roots`` (None: anywhere), of ``department_id`` if given."""
+    rows = await conn.fetch(_FACTS, start, end, now,
+                            None if area_roots is None else list(area_roots), department_id)
+    return [_facts(r) for r in rows]
+
+
+async def area_known(conn: asyncpg.Connection, area: str) -> bool:
+    """Whether any case tracking knows lies in the subtree ``area``."""
+    return bool(await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM cases WHERE area_path = $1"
+        " OR starts_with(area_path, $1 || '/'))", area))
+
+
+# --- the red/black list's thresholds -----------------------------------------------------------
+
+
+async def current_thresholds(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """(revision, data, created_at, created_by) of the thresholds in use, or None."""
+    return await conn.fetchrow(
+        "SELECT revision, data, created_at, created_by FROM kpi_thresholds"
+        " ORDER BY revision DESC LIMIT 1")
+
+
+async def lock_thresholds(conn: asyncpg.Connection) -> None:
+    """Order concurrent first-time seeds (in the caller's transaction)."""
+    await conn.execute("LOCK TABLE kpi_thresholds IN EXCLUSIVE MODE")
+
+
+async def add_thresholds(conn: asyncpg.Connection, data: dict[str, Any],
+                         by: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "INSERT INTO kpi_thresholds (data, created_by) VALUES ($1, $2)"
+        " RETURNING revision, data, created_at, created_by", data, by)
