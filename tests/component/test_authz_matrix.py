@@ -288,6 +288,25 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         fixed("/sla/policy-versions", json={**sla_demo.VERSION_1, "version": 7,
                                             "effective_from": "2099-01-01T00:00:00+08:00"}),
         each((Role.ADMIN,), ANY)),
+    # tracking KPIs (figures filtered to the caller's subtree or department), the ranking
+    # (area roles and supervisors), the red/black list's thresholds (everyone reads, admin
+    # replaces) and a case's history as a file (the timeline's readers)
+    ("tracking", "GET", "/kpi/departments"): Case(
+        fixed("/kpi/departments", params={"from": "2026-01-01", "to": "2026-12-31"}),
+        each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED)),
+    ("tracking", "GET", "/kpi/areas"): Case(
+        fixed("/kpi/areas", params={"from": "2026-01-01", "to": "2026-12-31"}),
+        each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED)),
+    ("tracking", "GET", "/kpi/ranking"): Case(
+        fixed("/kpi/ranking", params={"from": "2026-01-01", "to": "2026-12-31"}),
+        each((*AREA, Role.SUPERVISOR), FILTERED)),
+    ("tracking", "GET", "/kpi/thresholds"): Case(fixed("/kpi/thresholds"), each(EVERYONE, ANY)),
+    ("tracking", "PUT", "/kpi/thresholds"): Case(
+        fixed("/kpi/thresholds", json={"min_received": 3, "black": [["rejections", ">=", 3]]}),
+        each((Role.ADMIN,), ANY)),
+    ("tracking", "GET", "/cases/{case_id}/history"): Case(
+        fixed("/cases/{case_id}/history", params={"format": "csv"}),
+        each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR, Role.DEPARTMENT), SCOPED)),
     # notify
     ("notify", "POST", "/recipients"): Case(
         fixed("/recipients", json={"id": "new-desk", "name": "新值班室", "kind": "department",
