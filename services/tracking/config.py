@@ -15,3 +15,7 @@ class Settings(BaseServiceSettings):
     sign_for_deadline_seconds: float | None = Field(default=None, gt=0)
     timer_poll_interval_seconds: float = Field(default=1.0, gt=0)
     timer_batch_size: int = Field(default=100, ge=1)
+    # The boards' live stream (GET /boards/stream): how often an open stream looks for new
+    # changes, and how often it sends a heartbeat comment while nothing changes.
+    board_stream_poll_seconds: float = Field(default=1.0, gt=0)
+    board_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)

@@ -1,4 +1,5 @@
-"""Tracking's rules: the case as supervisors see it, assignments, clocks and the overdue board.
+"""Tracking's rules: the case as supervisors see it, assignments and clocks (the boards' rules
+are in ``board``).
 
 Standard library only; no I/O, no clock (callers pass ``now``). Events from different
 producers may arrive out of order and twice, so every rule here only moves things forward.
@@ -9,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from uuid import UUID
 
 # The status vocabulary is shared with intake (re-exported for this service's modules).
 from shared.lifecycle import STATUS_ZH as STATUS_ZH
@@ -170,50 +170,3 @@ def seconds_until_next_tick(now: datetime, next_due: datetime | None, poll_inter
     if next_due is None:
         return poll_interval
     return max(0.0, min(poll_interval, (next_due - now).total_seconds()))
-
-
-# --- the overdue board (超时督办) ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OverdueEntry:
-    timer_id: int
-    case_id: UUID
-    case_no: str
-    area_path: str
-    category: str
-    priority: str
-    status: CaseStatus
-    assignment_id: UUID
-    department_id: str
-    department_name: str | None
-    clock: Clock
-    due_at: datetime
-    fired_at: datetime
-
-    def late_by(self, now: datetime) -> timedelta:
-        return max(now - self.due_at, timedelta(0))
-
-
-def board_key(entry: OverdueEntry) -> tuple[datetime, int, int]:
-    """Most late first; among equally late ones the most urgent; then the older timer.
-    (The repository's ORDER BY mirrors this key, so LIMIT/OFFSET pages agree with it.)"""
-    return entry.due_at, PRIORITY_RANK.get(entry.priority, len(PRIORITY_RANK)), entry.timer_id
-
-
-def overdue_board(entries: list[OverdueEntry]) -> list[OverdueEntry]:
-    return sorted(entries, key=board_key)
-
-
-def lateness_label(late: timedelta) -> str:
-    """How late, for a person: ``超时 2小时5分``."""
-    minutes = int(late.total_seconds() // 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    if days:
-        return f"超时 {days}天{hours}小时"
-    if hours:
-        return f"超时 {hours}小时{mins}分"
-    if mins:
-        return f"超时 {mins}分钟"
-    return "超时不足1分钟"

@@ -12,7 +12,7 @@ import pytest
 from services.tracking import domain, handlers
 from services.tracking.domain import AssignmentState as A
 from services.tracking.domain import CaseStatus as S
-from services.tracking.domain import CaseView, Clock, OverdueEntry
+from services.tracking.domain import CaseView, Clock
 from services.tracking.domain import TimerKind
 from services.tracking.handlers.timers import alert_event
 from services.tracking.repository import AssignmentRow, DueTimer
@@ -132,37 +132,6 @@ def test_sign_for_and_resolve_stop_the_clock():
 )
 def test_a_due_timer_fires_only_while_the_step_is_undone_and_the_case_open(assignment, case, fires):
     assert domain.should_fire(assignment, case) is fires
-
-
-# --- the overdue board -------------------------------------------------------------------------
-
-
-def entry(timer_id: int, due_at: datetime, priority: str = "normal") -> OverdueEntry:
-    return OverdueEntry(
-        timer_id=timer_id, case_id=uuid4(), case_no=f"YA-{timer_id}", area_path="YA/YA01",
-        category="E0101", priority=priority, status=S.DISPATCHED, assignment_id=uuid4(),
-        department_id="cg", department_name="榆安区城市管理局", clock=Clock.SIGN_FOR,
-        due_at=due_at, fired_at=due_at,
-    )
-
-
-def test_board_shows_most_late_first_then_most_urgent_then_oldest_timer():
-    a = entry(1, T0 + timedelta(minutes=10))
-    b = entry(2, T0)
-    c = entry(3, T0, priority="urgent")
-    d = entry(4, T0, priority="urgent")
-    e = entry(5, T0, priority="minor")
-    assert [x.timer_id for x in domain.overdue_board([a, b, c, d, e])] == [3, 4, 2, 5, 1]
-
-
-def test_lateness_is_never_negative_and_reads_well_in_chinese():
-    e = entry(1, T0)
-    assert e.late_by(T0 - timedelta(seconds=3)) == timedelta(0)
-    assert e.late_by(T0 + timedelta(minutes=7)) == timedelta(minutes=7)
-    assert domain.lateness_label(timedelta(seconds=20)) == "超时不足1分钟"
-    assert domain.lateness_label(timedelta(minutes=7)) == "超时 7分钟"
-    assert domain.lateness_label(timedelta(hours=2, minutes=5)) == "超时 2小时5分"
-    assert domain.lateness_label(timedelta(days=3, hours=4, minutes=1)) == "超时 3天4小时"
 
 
 # --- who may read what (handlers' pure checks, ahead of any query) ------------------------------

@@ -1,20 +1,30 @@
 """Tracking's use cases, each one transaction: record a case event (``events``: timeline, read
 model, clocks — ``clocks`` starts, stops and moves them), fire due timers (``timers``), the
-SLA reference data (``sla``), supervisors' reads (``queries``)."""
+SLA reference data (``sla``), supervisors' reads (``queries``), the boards, their live feed and
+urging (``boards``)."""
 
+from services.tracking.handlers.boards import (
+    BoardQuery,
+    FeedBatch,
+    board_filter,
+    feed_changes,
+    feed_start,
+    read_board,
+    urge_case,
+)
 from services.tracking.handlers.events import CONSUMED_TYPES, PRODUCER, SYSTEM_ACTOR, record_case_event
 from services.tracking.handlers.queries import (
     BoardScope,
     CaseHistory,
     board_scope,
     case_history,
-    overdue_board,
     require_case_reader,
 )
 from services.tracking.handlers.timers import Tick, fire_due_timers, timers_due
 
 __all__ = [
-    "CONSUMED_TYPES", "PRODUCER", "SYSTEM_ACTOR", "BoardScope", "CaseHistory", "Tick",
-    "board_scope", "case_history", "fire_due_timers", "overdue_board", "record_case_event",
-    "require_case_reader", "timers_due",
+    "CONSUMED_TYPES", "PRODUCER", "SYSTEM_ACTOR", "BoardQuery", "BoardScope", "CaseHistory",
+    "FeedBatch", "Tick", "board_filter", "board_scope", "case_history", "feed_changes",
+    "feed_start", "fire_due_timers", "read_board", "record_case_event", "require_case_reader",
+    "timers_due", "urge_case",
 ]

@@ -1,4 +1,4 @@
-"""Supervisors' reads: who may read a case, its history, the overdue board."""
+"""Supervisors' reads: who may read a case and its history, which part of the boards one sees."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.tracking import domain, repository
+from services.tracking import repository
 from services.tracking.domain import CaseView
 from services.tracking.repository import AssignmentRow
 from services.tracking.repository import sla as sla_repo
@@ -81,17 +81,3 @@ async def case_history(pool: asyncpg.Pool, case_id: UUID, who: Principal) -> Cas
         require_case_reader(who, case, assignments)
         return CaseHistory(case, assignments, await repository.timeline(conn, case_id),
                            await sla_repo.case_clocks(conn, case_id))
-
-
-async def overdue_board(
-    pool: asyncpg.Pool, who: Principal, *, area: str | None, department_id: str | None,
-    limit: int, offset: int,
-) -> list[domain.OverdueEntry]:
-    """The overdue board as ``who`` may see it, narrowed by the requested filters."""
-    scope = board_scope(who, area=area, department_id=department_id)
-    async with pool.acquire() as conn:
-        entries = await repository.overdue_board(
-            conn, area_roots=scope.area_roots, department_id=scope.department_id,
-            limit=limit, offset=offset,
-        )
-    return domain.overdue_board(entries)

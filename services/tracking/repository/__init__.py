@@ -1,5 +1,6 @@
 """Tracking's SQL, one function per query: the timeline, the case read model and assignments
-(``cases``), durable timers and the overdue board (``timers``), the SLA data (``sla``)."""
+(``cases``), durable timers (``timers``), the SLA data (``sla``), the boards, their feed and urging
+(``boards``)."""
 
 from services.tracking.repository.cases import (
     AssignmentRow,
@@ -18,7 +19,6 @@ from services.tracking.repository.timers import (
     cancel_assignment_timers,
     cancel_case_timers,
     claim_due_timers,
-    overdue_board,
     schedule_timer,
     settle_timers,
     timers_due,
@@ -27,6 +27,6 @@ from services.tracking.repository.timers import (
 __all__ = [
     "AssignmentRow", "DueTimer", "append_event", "assignment_timers", "cancel_assignment_timers",
     "cancel_case_timers", "case_assignments", "claim_due_timers", "get_case", "insert_assignment",
-    "insert_case", "lock_assignment_state", "overdue_board", "schedule_timer", "settle_timers",
+    "insert_case", "lock_assignment_state", "schedule_timer", "settle_timers",
     "timeline", "timers_due", "update_assignment", "update_case",
 ]

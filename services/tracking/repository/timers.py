@@ -1,4 +1,4 @@
-"""SQL for the durable timers (one row per stage of a clock) and the overdue board."""
+"""SQL for the durable timers (one row per stage of a clock)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ import asyncpg
 
 from services.tracking.domain import (
     AssignmentState,
-    CaseStatus,
     CaseView,
     Clock,
-    OverdueEntry,
     TimerKind,
     TimerState,
 )
@@ -152,38 +150,3 @@ async def timers_due(conn: asyncpg.Connection, now: datetime) -> tuple[int, date
         now,
     )
     return row["due"], row["next_due"]
-
-
-# --- the overdue board ----------------------------------------------------------------------
-
-_BOARD = """
-SELECT t.id AS timer_id, t.case_id, t.assignment_id, t.clock, t.due_at, t.fired_at,
-       a.department_id, a.department_name,
-       c.case_no, c.area_path, c.category, c.priority, c.status
-FROM assignments a
-JOIN timers t ON t.assignment_id = a.assignment_id
-JOIN cases c ON c.case_id = a.case_id
-WHERE a.state = 'dispatched' AND a.ended_at IS NULL
-  AND t.clock = 'sign_for' AND t.kind = 'deadline' AND t.state = 'fired'
-  AND c.status <> 'closed'
-  AND ($1::text[] IS NULL OR EXISTS (
-        SELECT 1 FROM unnest($1::text[]) AS root
-        WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
-  AND ($2::text IS NULL OR a.department_id = $2)
-ORDER BY t.due_at, array_position(ARRAY['urgent', 'normal', 'minor'], c.priority), t.id
-LIMIT $3 OFFSET $4
-"""
-
-
-async def overdue_board(
-    conn: asyncpg.Connection, *, area_roots: tuple[str, ...] | None, department_id: str | None,
-    limit: int, offset: int,
-) -> list[OverdueEntry]:
-    """Overdue sign-fors under any of ``area_roots`` (None: anywhere; empty: nowhere)."""
-    rows = await conn.fetch(
-        _BOARD, None if area_roots is None else list(area_roots), department_id, limit, offset,
-    )
-    return [
-        OverdueEntry(**{**dict(r), "status": CaseStatus(r["status"]), "clock": Clock(r["clock"])})
-        for r in rows
-    ]

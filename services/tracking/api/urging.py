@@ -1,0 +1,59 @@
+"""Urging (督办): a supervisor — or the community, street or district over the case — hurries
+the departments handling a case. Each open assignment (or the named department's) hears one
+``case.urged``, numbered: the n-th urging of that assignment; the boards show the count."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.tracking import handlers
+from shared.auth import AREA_ROLES, Principal, Role, allow
+from shared.service import pool
+
+router = APIRouter(tags=["urging"])
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
+
+
+class UrgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(min_length=1, max_length=500, description="what the department is asked")
+    department_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                      description="urge only this department's assignment")
+
+
+class UrgingOut(BaseModel):
+    event_id: UUID
+    assignment_id: UUID
+    department_id: str
+    department_name: str
+    count: int = Field(description="the n-th urging of this assignment")
+
+
+class UrgedOut(BaseModel):
+    case_id: UUID
+    urged_at: datetime
+    urgings: list[UrgingOut]
+
+
+@router.post("/cases/{case_id}/urge", response_model=UrgedOut, status_code=201,
+             summary="Urge the departments handling a case (督办): one case.urged per open "
+             "assignment, or the named department's")
+async def urge(
+    case_id: UUID, body: UrgeIn, db: Pool,
+    who: Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR))],
+) -> UrgedOut:
+    now = datetime.now(UTC)
+    note = body.note.strip()
+    events = await handlers.urge_case(db, case_id, who, note=note or body.note,
+                                      department_id=body.department_id, now=now)
+    return UrgedOut(case_id=case_id, urged_at=now, urgings=[
+        UrgingOut(event_id=e.event_id, assignment_id=e.payload.assignment_id,
+                  department_id=e.payload.department_id,
+                  department_name=e.payload.department_name, count=e.payload.count)
+        for e in events])

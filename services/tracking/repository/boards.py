@@ -1,0 +1,161 @@
+"""SQL for the supervisors' boards, the board feed (the live stream's source) and urging."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.tracking.board import Board, BoardItem, Position, UrgeTarget
+from services.tracking.domain import AssignmentState, CaseStatus, Clock
+
+
+@dataclass(frozen=True)
+class BoardFilter:
+    """Cases under any of ``area_roots`` (None: anywhere; empty: nowhere), and optionally one
+    department, a category (a 大类 code matches its 小类), a priority, a clock."""
+
+    area_roots: tuple[str, ...] | None
+    department_id: str | None = None
+    category: str | None = None
+    priority: str | None = None
+    clock: str | None = None
+
+    def args(self) -> list[object]:
+        roots = None if self.area_roots is None else list(self.area_roots)
+        return [roots, self.department_id, self.category, self.priority, self.clock]
+
+
+# $1..$5: the filter; the caller's parameters follow. Categories are prefixed codes (E01 ⊃
+# E0101), area paths are matched by whole segments.
+_FILTERS = """
+  AND ($1::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest($1::text[]) AS root
+        WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
+  AND ($2::text IS NULL OR a.department_id = $2)
+  AND ($3::text IS NULL OR starts_with(c.category, $3))
+  AND ($4::text IS NULL OR c.priority = $4)
+"""
+
+# A running clock of an assignment still in hand, of an open case. (Stopping a clock is what
+# handling does; the rest guards events that arrived out of order.)
+_BOARD = """
+SELECT c.case_id, c.case_no, c.area_path, c.category, c.priority, c.status,
+       a.assignment_id, a.department_id, a.department_name, a.urge_count, a.last_urged_at,
+       k.clock, k.started_at, k.warn_at, k.due_at,
+       d.fired_at AS overdue_alerted_at, e.level AS escalation_level, e.step AS escalation_step
+FROM clocks k
+JOIN assignments a ON a.assignment_id = k.assignment_id
+JOIN cases c ON c.case_id = k.case_id
+LEFT JOIN LATERAL (
+    SELECT t.level, t.step FROM timers t
+    WHERE t.assignment_id = k.assignment_id AND t.clock = k.clock AND t.revision = k.revision
+      AND t.kind = 'escalation' AND t.state = 'fired'
+    ORDER BY t.step DESC LIMIT 1) e ON true
+LEFT JOIN LATERAL (
+    SELECT t.fired_at FROM timers t
+    WHERE t.assignment_id = k.assignment_id AND t.clock = k.clock AND t.revision = k.revision
+      AND t.kind = 'deadline' AND t.state = 'fired'
+    LIMIT 1) d ON true
+WHERE k.state = 'running' AND {window}
+  AND ($5::text IS NULL OR k.clock = $5)
+  AND a.ended_at IS NULL AND a.state <> 'resolved'
+  AND NOT (k.clock = 'sign_for' AND a.state <> 'dispatched')
+  AND c.status <> 'closed'
+""" + _FILTERS + """
+ORDER BY k.due_at, array_position(ARRAY['urgent', 'normal', 'minor'], c.priority),
+         a.assignment_id, array_position(ARRAY['sign_for', 'on_site', 'resolve'], k.clock)
+LIMIT $7 OFFSET $8
+"""
+
+_WINDOWS = {
+    # most late first = earliest deadline first
+    Board.OVERDUE: "k.due_at <= $6",
+    # least time left first = earliest deadline first, too
+    Board.NEAR_OVERDUE: "k.warn_at IS NOT NULL AND k.warn_at <= $6 AND k.due_at > $6",
+}
+_QUERIES = {board: _BOARD.format(window=window) for board, window in _WINDOWS.items()}
+
+
+def _item(r: asyncpg.Record) -> BoardItem:
+    return BoardItem(**{**dict(r), "status": CaseStatus(r["status"]), "clock": Clock(r["clock"])})
+
+
+async def board(conn: asyncpg.Connection, which: Board, f: BoardFilter, *, now: datetime,
+                limit: int, offset: int) -> list[BoardItem]:
+    rows = await conn.fetch(_QUERIES[which], *f.args(), now, limit, offset)
+    return [_item(r) for r in rows]
+
+
+# --- the board feed ------------------------------------------------------------------------
+
+
+async def feed_horizon(conn: asyncpg.Connection) -> Position:
+    """The position just before the oldest transaction still running: every change below it
+    is committed (or never will be), every later one is still to be served."""
+    txid = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+    return Position(txid, 0)
+
+
+# Only changes of transactions older than the oldest one still running: those have all
+# committed or rolled back, so no change can appear behind the position served.
+_FEED = """
+SELECT f.seq, f.txid::text::bigint AS txid, f.change, f.case_id, f.assignment_id, f.clock,
+       f.event_id, f.occurred_at, f.detail,
+       c.case_no, c.area_path, c.category, c.priority, c.status,
+       a.department_id, a.department_name, a.urge_count,
+       k.state AS clock_state, k.warn_at, k.due_at
+FROM board_feed f
+JOIN cases c ON c.case_id = f.case_id
+JOIN assignments a ON a.assignment_id = f.assignment_id
+LEFT JOIN clocks k ON k.assignment_id = f.assignment_id AND k.clock = f.clock
+WHERE (f.txid, f.seq) > ($6::text::xid8, $7)
+  AND f.txid < pg_snapshot_xmin(pg_current_snapshot())
+  AND ($5::text IS NULL OR f.clock IS NULL OR f.clock = $5)
+""" + _FILTERS + """
+ORDER BY f.txid, f.seq
+LIMIT $8
+"""
+
+_FEED_END = """
+SELECT f.txid::text::bigint AS txid, f.seq FROM board_feed f
+WHERE (f.txid, f.seq) > ($1::text::xid8, $2)
+  AND f.txid < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY f.txid DESC, f.seq DESC LIMIT 1
+"""
+
+
+async def feed_after(conn: asyncpg.Connection, after: Position, f: BoardFilter,
+                     limit: int) -> list[asyncpg.Record]:
+    """The changes after ``after`` that ``f`` lets through, oldest first."""
+    return await conn.fetch(_FEED, *f.args(), str(after.txid), after.seq, limit)
+
+
+async def feed_end(conn: asyncpg.Connection, after: Position) -> Position | None:
+    """The last servable change after ``after`` (whatever the filter), None if there is none:
+    a reader whose filter let nothing through still moves on to it."""
+    row = await conn.fetchrow(_FEED_END, str(after.txid), after.seq)
+    return None if row is None else Position(row["txid"], row["seq"])
+
+
+# --- urging (督办) -------------------------------------------------------------------------------
+
+
+async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list[UrgeTarget]:
+    """The case's assignments (the lead first among those dispatched together), locked:
+    concurrent urgings count one after the other."""
+    rows = await conn.fetch(
+        "SELECT assignment_id, department_id, department_name, state, ended_at IS NOT NULL"
+        " AS ended FROM assignments WHERE case_id = $1"
+        " ORDER BY dispatched_at NULLS LAST, role IS DISTINCT FROM 'lead', assignment_id"
+        " FOR UPDATE", case_id)
+    return [UrgeTarget(**{**dict(r), "state": AssignmentState(r["state"])}) for r in rows]
+
+
+async def count_urging(conn: asyncpg.Connection, assignment_id: UUID, at: datetime) -> int:
+    """One more urging of the assignment; returns which one it is (1, 2, …)."""
+    return await conn.fetchval(
+        "UPDATE assignments SET urge_count = urge_count + 1, last_urged_at = $2"
+        " WHERE assignment_id = $1 RETURNING urge_count", assignment_id, at)

@@ -1,0 +1,104 @@
+"""The boards' live stream (Server-Sent Events): every change a supervisor's board shows, in
+the order it committed, each message's ``id:`` the position to resume after.
+
+Why the positions can be trusted (nothing skipped, nothing repeated on resume) is told in
+handlers.boards. This module is the long-lived part: one generator per open stream, polling
+the feed every ``poll_interval`` seconds while it follows, and ``BoardStreams``, a background
+worker whose ``stop()`` (the app's shutdown) ends every open stream cleanly — the browser then
+reconnects (to another replica) with its ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from sse_starlette import ServerSentEvent
+
+from services.tracking import handlers
+from services.tracking.board import Position
+from services.tracking.repository.boards import BoardFilter
+
+log = structlog.get_logger()
+
+# What a browser waits before reconnecting after the stream ends (ms).
+RETRY_MS = 2000
+
+
+def _change(r: asyncpg.Record) -> dict[str, Any]:
+    detail = r["detail"] or {}
+    return {
+        "change": r["change"], "occurred_at": r["occurred_at"].isoformat(),
+        "case_id": str(r["case_id"]), "case_no": r["case_no"], "area_path": r["area_path"],
+        "category": r["category"], "priority": r["priority"], "status": r["status"],
+        "assignment_id": str(r["assignment_id"]), "department_id": r["department_id"],
+        "department_name": r["department_name"], "clock": r["clock"],
+        "clock_state": r["clock_state"],
+        "warn_at": r["warn_at"].isoformat() if r["warn_at"] else None,
+        "due_at": r["due_at"].isoformat() if r["due_at"] else None,
+        "urge_count": r["urge_count"],
+        "event_id": str(r["event_id"]) if r["event_id"] else None, **detail,
+    }
+
+
+class BoardStreams:
+    """The open streams of this replica: a background worker, so that shutting the app down
+    ends them (each sends what it has and returns) instead of leaving them hanging."""
+
+    def __init__(self, *, poll_interval: float, stop_timeout: float = 5.0) -> None:
+        self._poll_interval = poll_interval
+        self._stop_timeout = stop_timeout
+        self._stopping = asyncio.Event()
+        self._open = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        self._stopping.clear()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._stop_timeout):
+                await self._idle.wait()
+        log.info("board_streams_stopped", still_open=self._open)
+
+    @property
+    def open_streams(self) -> int:
+        return self._open
+
+    async def follow(self, pool: asyncpg.Pool, f: BoardFilter, after: Position, *,
+                     follow: bool = True) -> AsyncIterator[ServerSentEvent]:
+        """``ready`` (with the starting position), then every change the filter lets
+        through; with ``follow`` false it ends once it has caught up."""
+        self._open += 1
+        self._idle.clear()
+        try:
+            yield ServerSentEvent(
+                event="ready", id=str(after), retry=RETRY_MS,
+                data=json.dumps({"position": str(after),
+                                 "as_of": datetime.now(UTC).isoformat()}))
+            position = after
+            while not self._stopping.is_set():
+                batch = await handlers.feed_changes(pool, f, position)
+                for r in batch.changes:
+                    yield ServerSentEvent(event=r["change"], id=f"{r['txid']}-{r['seq']}",
+                                          data=json.dumps(_change(r), ensure_ascii=False))
+                position = batch.position
+                if batch.more:
+                    continue
+                if not follow:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll_interval):
+                        await self._stopping.wait()
+        finally:
+            self._open -= 1
+            if self._open == 0:
+                self._idle.set()
