@@ -2,7 +2,8 @@
 
 - outbox relay throughput: events written by many transactions, published to the broker
   and marked sent (one relay, then two relays sharing the rows);
-- the same with one busy case (every event has the same key: strict per-case order).
+- the same with one busy case (every event has the same key: strict per-case order);
+- tracking's KPI query over 20,000 cases (``bench/kpi.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import uuid
 from pathlib import Path
 
 from faststream.kafka import KafkaBroker
+
+from bench.kpi import bench_kpi
 
 from shared import db, migrations, outbox
 from shared.broker import ensure_topics, publisher_for
@@ -113,8 +116,9 @@ def main() -> None:
         kafka.start()
         try:
             asyncio.run(ensure_topics(kafka.bootstrap))
-            pg.create_databases(["bench"])
+            pg.create_databases(["bench", "bench_kpi"])
             asyncio.run(bench_relay(pg.dsn("bench"), kafka.bootstrap))
+            asyncio.run(bench_kpi(pg.dsn("bench_kpi")))
         finally:
             kafka.stop()
             pg.destroy()
