@@ -48,6 +48,8 @@ token: install
 
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench.timers
+	$(PY) -m bench.kpi
 
 clean-data:
 	rm -rf .data
