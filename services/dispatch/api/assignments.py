@@ -13,14 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.dispatch import handlers, repository
 from services.dispatch.api.common import AssignedDepartment, Limit, Offset, Pool
 from services.dispatch.api.extensions import ExtensionOut
+from services.dispatch.api.pauses import PauseOut
 from services.dispatch.domain import (
     BASIS_ZH,
     ROLE_ZH,
     STATE_ZH,
     Assignment,
+    PAUSE_KIND_ZH,
     AssignmentState,
     Basis,
 )
+from shared.events import PauseKind
 from services.dispatch.domain import Role as AssignmentRole
 from shared.auth import Principal, Role, allow
 from shared.events import Priority
@@ -55,11 +58,18 @@ class AssignmentOut(BaseModel):
     basis: Basis = Field(description="what chose the department (see basis_label)")
     basis_label: str
     photo_ids: list[UUID] = Field(description="整改后照片 cited with the result")
+    paused: bool = Field(description="an approved pause (挂账/缓办) runs: the clocks stand still")
+    pause_kind: PauseKind | None = Field(description="hang (挂账) or defer (缓办), while paused")
+    pause_label: str | None = Field(description="挂账中 / 缓办中, while paused")
+    paused_since: datetime | None
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentOut:
-        return cls(**{**vars(a), "photo_ids": list(a.photo_ids)}, role_label=ROLE_ZH[a.role],
-                   state_label=STATE_ZH[a.state], basis_label=BASIS_ZH[Basis(a.basis)])
+        kind = PauseKind(a.pause_kind) if a.pause_kind else None
+        return cls(**{**vars(a), "photo_ids": list(a.photo_ids), "pause_kind": kind},
+                   role_label=ROLE_ZH[a.role], state_label=STATE_ZH[a.state],
+                   basis_label=BASIS_ZH[Basis(a.basis)], paused=a.paused,
+                   pause_label=f"{PAUSE_KIND_ZH[kind]}中" if kind else None)
 
 
 class NoteOut(BaseModel):
@@ -73,6 +83,7 @@ class NoteOut(BaseModel):
 class AssignmentDetailOut(AssignmentOut):
     notes: list[NoteOut] = Field(description="办理进展, newest last")
     extensions: list[ExtensionOut] = Field(description="延期申请, oldest first")
+    pauses: list[PauseOut] = Field(description="挂账/缓办申请, oldest first")
 
 
 class RejectIn(BaseModel):
@@ -137,10 +148,11 @@ async def get_assignment(
                                             Role.DISTRICT, Role.SUPERVISOR))],
 ) -> AssignmentDetailOut:
     """The assigned department, or an area holder whose subtree contains the case."""
-    a, notes, extensions = await handlers.get_assignment(db, who, assignment_id)
+    a, notes, extensions, pauses = await handlers.get_assignment(db, who, assignment_id)
     return AssignmentDetailOut(**AssignmentOut.of(a).model_dump(),
                                notes=[NoteOut(**vars(n)) for n in notes],
-                               extensions=[ExtensionOut.of(e) for e in extensions])
+                               extensions=[ExtensionOut.of(e) for e in extensions],
+                               pauses=[PauseOut.of(p) for p in pauses])
 
 
 @router.post("/assignments/{assignment_id}/sign-for", response_model=AssignmentOut,

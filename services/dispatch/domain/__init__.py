@@ -1,6 +1,6 @@
 """Dispatch's rules: departments, the category catalogue, routing (派单), the assignment's
-state machine (报到 → 办结, 退单, 转办) and extension requests (延期). Standard library only;
-no I/O, no clock (``now`` is passed in)."""
+state machine (报到 → 办结, 退单, 转办), extension requests (延期) and pauses (挂账/缓办).
+Standard library only; no I/O, no clock (``now`` is passed in)."""
 
 from services.dispatch.domain.assignment import (
     ROLE_ZH,
@@ -30,6 +30,15 @@ from services.dispatch.domain.extensions import (
     ExtensionState,
     request_extension,
 )
+from services.dispatch.domain.pauses import (
+    PAUSE_END_ZH,
+    PAUSE_KIND_ZH,
+    PAUSE_STATE_ZH,
+    PauseEnd,
+    PauseRequest,
+    PauseState,
+    request_pause,
+)
 from services.dispatch.domain.routing import (
     BASIS_ZH,
     Basis,
@@ -45,10 +54,11 @@ from services.dispatch.domain.routing import (
 )
 
 __all__ = [
-    "BASIS_ZH", "CLASS_ZH", "EXTENSION_STATE_ZH", "KIND_ZH", "MAX_EXTENSION_DAYS", "ROLE_ZH",
-    "STATE_ZH", "Assignment", "AssignmentState", "Basis", "Category", "CategoryClass",
-    "Contact", "Decision", "Department", "DepartmentKind", "ExtensionRequest",
-    "ExtensionState", "LiaisonUnits", "Role", "Route", "RoutingRule", "check_rule", "covers",
-    "default_kind", "depth", "lineage", "most_specific_rule", "new_department",
-    "request_extension", "route",
+    "BASIS_ZH", "CLASS_ZH", "EXTENSION_STATE_ZH", "KIND_ZH", "MAX_EXTENSION_DAYS",
+    "PAUSE_END_ZH", "PAUSE_KIND_ZH", "PAUSE_STATE_ZH", "ROLE_ZH", "STATE_ZH", "Assignment",
+    "AssignmentState", "Basis", "Category", "CategoryClass", "Contact", "Decision",
+    "Department", "DepartmentKind", "ExtensionRequest", "ExtensionState", "LiaisonUnits",
+    "PauseEnd", "PauseRequest", "PauseState", "Role", "Route", "RoutingRule", "check_rule",
+    "covers", "default_kind", "depth", "lineage", "most_specific_rule", "new_department",
+    "request_extension", "request_pause", "route",
 ]

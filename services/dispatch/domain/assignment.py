@@ -70,6 +70,14 @@ class Assignment:
     # What chose the department (a routing.Basis value) and the after-photos of the result.
     basis: str = "rule"
     photo_ids: tuple[UUID, ...] = ()
+    # An approved pause (挂账/缓办) running now: its kind and since when (read, never written
+    # through the assignment: the pause request holds it).
+    pause_kind: str | None = None
+    paused_since: datetime | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_since is not None
 
     def _check_state(self, allowed: AssignmentState, action_zh: str, action_en: str) -> None:
         if self.state is not allowed:
@@ -79,7 +87,7 @@ class Assignment:
                 code="invalid_state",
             )
 
-    def _require_signed_for(self, action_zh: str, doing_en: str, done_en: str) -> None:
+    def require_signed_for(self, action_zh: str, doing_en: str, done_en: str) -> None:
         """Only while the department handles the case: after 报到, before it ended."""
         if self.state is AssignmentState.DISPATCHED:
             raise Conflict(
@@ -101,7 +109,7 @@ class Assignment:
                 photo_ids: tuple[UUID, ...] = ()) -> Assignment:
         """办结: the department reports the result (and may cite its after-photos, 整改后);
         only after it signed for the case."""
-        self._require_signed_for("办结", "resolving it", "resolved")
+        self.require_signed_for("办结", "resolving it", "resolved")
         result = result.strip()
         if not result:
             raise Invalid("办理结果不能为空", "the result must not be empty", code="result_required")
@@ -140,7 +148,7 @@ class Assignment:
 
     def progress(self, note: str, now: datetime) -> tuple[Assignment, str]:
         """A progress note (办理进展): only while the department handles the case."""
-        self._require_signed_for("填写办理进展", "reporting progress", "given a progress note")
+        self.require_signed_for("填写办理进展", "reporting progress", "given a progress note")
         note = _required(note, "办理进展", "note")
         return replace(self, updated_at=now), note
 

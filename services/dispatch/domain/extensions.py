@@ -58,12 +58,12 @@ class ExtensionRequest:
                           f"days: must be between 1 and the {self.days} working days asked for",
                           code="invalid_extension")
         return replace(self, state=ExtensionState.APPROVED, decided_by=by, decided_at=now,
-                       granted_days=granted, comment=_optional(comment))
+                       granted_days=granted, comment=optional_comment(comment))
 
     def refuse(self, comment: str, by: str, now: datetime) -> ExtensionRequest:
         """驳回: always with a comment the department can act on."""
         self._pending()
-        text = _optional(comment)
+        text = optional_comment(comment)
         if text is None:
             raise Invalid("comment：驳回延期申请须说明理由", "comment: a refusal needs a reason",
                           code="comment_required")
@@ -71,7 +71,7 @@ class ExtensionRequest:
                        granted_days=0, comment=text)
 
 
-def _optional(text: str | None) -> str | None:
+def optional_comment(text: str | None) -> str | None:
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
         raise Invalid(f"comment：不超过{MAX_TEXT}字", f"comment: at most {MAX_TEXT} characters",

@@ -82,6 +82,7 @@ def next_assignment(a: Assignment, department: Department, role: domain.Role,
         role=role, state=AssignmentState.DISPATCHED, rule_id=rule_id, reason=reason,
         result=None, dispatched_at=now, signed_for_at=None, resolved_at=None, updated_at=now,
         exit_reason=None, exited_at=None, transferred_to=None, basis=basis, photo_ids=(),
+        pause_kind=None, paused_since=None,
     )
 
 

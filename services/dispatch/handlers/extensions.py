@@ -91,13 +91,19 @@ async def read(pool: asyncpg.Pool, who: Principal, request_id: UUID) -> Extensio
     return e
 
 
+def request_scope(who: Principal,
+                  department_id: str | None) -> tuple[str | None, tuple[str, ...] | None]:
+    """Which requests (延期, 挂账/缓办) a caller lists: department staff only their own
+    department's, whatever they ask for; area holders those inside their subtrees."""
+    areas = who.area_filter()
+    return (who.department_id if areas is None else department_id), areas
+
+
 async def listing(pool: asyncpg.Pool, who: Principal, state: str | None,
                   department_id: str | None, limit: int, offset: int) -> list[ExtensionRequest]:
     """Department staff see their own department's requests; area holders those of cases
     inside their subtree."""
-    areas = who.area_filter()
-    if areas is None:
-        department_id = who.department_id
+    department_id, areas = request_scope(who, department_id)
     async with pool.acquire() as conn:
         return await repository.extensions.listing(
             conn, state=state, department_id=department_id, areas=areas, limit=limit,

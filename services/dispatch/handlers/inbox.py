@@ -15,6 +15,8 @@ from services.dispatch.domain import (
     Basis,
     Department,
     ExtensionRequest,
+    PauseEnd,
+    PauseRequest,
 )
 from services.dispatch.handlers.common import (
     assignment_not_found,
@@ -27,6 +29,7 @@ from services.dispatch.handlers.common import (
     next_assignment,
     require_reader,
 )
+from services.dispatch.handlers.pauses import end_with
 from services.dispatch.repository import Note
 from shared import outbox
 from shared.auth import Principal
@@ -67,6 +70,7 @@ async def resolve(
         a = a.resolve(result, now, photo_ids)
         await _check_photos(conn, a)
         await repository.update_assignment(conn, a)
+        a = await end_with(conn, a, PauseEnd.RESOLVED, who.subject, now)  # 挂账/缓办 ends with it
         case_resolved = not await repository.work_left(conn, a.case_id)
         await outbox.add(conn, event(
             CaseResolved(**facts(a), assignment_id=a.id, department_id=a.department_id,
@@ -112,6 +116,7 @@ async def transfer(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
                               f"由{a.department_name}转办：{a.exit_reason}",
                               Basis.TRANSFER.value, now)
         await repository.update_assignment(conn, a)
+        a = await end_with(conn, a, PauseEnd.TRANSFERRED, who.subject, now)
         if not await repository.insert_assignment(conn, nxt):
             raise _already_open(target)  # rolls the transfer back
         await outbox.add(conn, event(
@@ -149,8 +154,8 @@ async def progress(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
 
 async def get_assignment(
     pool: asyncpg.Pool, who: Principal, assignment_id: UUID
-) -> tuple[Assignment, list[Note], list[ExtensionRequest]]:
-    """The assignment, its progress notes (newest last) and extension requests."""
+) -> tuple[Assignment, list[Note], list[ExtensionRequest], list[PauseRequest]]:
+    """The assignment, its progress notes (newest last), extension and pause requests."""
     async with pool.acquire() as conn:
         a = await repository.get_assignment(conn, assignment_id)
         if a is None:
@@ -158,7 +163,8 @@ async def get_assignment(
         require_reader(who, a)
         notes = await repository.list_notes(conn, assignment_id)
         extensions = await repository.extensions.of_assignment(conn, assignment_id)
-    return a, notes, extensions
+        pauses = await repository.pauses.of_assignment(conn, assignment_id)
+    return a, notes, extensions, pauses
 
 
 async def department_assignments(

@@ -52,7 +52,7 @@ from services.dispatch.repository.queue import (
     queue_for_manual_dispatch,
     waiting_case,
 )
-from services.dispatch.repository import extensions
+from services.dispatch.repository import extensions, pauses
 
 __all__ = [
     "INBOX_ORDER",
@@ -84,6 +84,7 @@ __all__ = [
     "mark_rework",
     "named_departments",
     "open_departments",
+    "pauses",
     "put_department",
     "queue_for_manual_dispatch",
     "rejected_departments",

@@ -16,7 +16,12 @@ _ASSIGNMENT_COLUMNS = (
     "a.id, a.case_id, a.case_no, a.department_id, d.name AS department_name, a.role, a.state,"
     " a.rule_id, a.reason, a.area_path, a.category, a.priority, a.description, a.note,"
     " a.result, a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at,"
-    " a.exit_reason, a.exited_at, a.transferred_to, a.basis, a.photo_ids"
+    " a.exit_reason, a.exited_at, a.transferred_to, a.basis, a.photo_ids,"
+    # the approved pause (挂账/缓办) running now, if any (at most one: a unique index)
+    " (SELECT p.kind FROM pause_requests p WHERE p.assignment_id = a.id"
+    "  AND p.state = 'approved') AS pause_kind,"
+    " (SELECT p.decided_at FROM pause_requests p WHERE p.assignment_id = a.id"
+    "  AND p.state = 'approved') AS paused_since"
 )
 
 
