@@ -21,6 +21,10 @@ now" is fixed.
 | 7b | cg | YA0102-02 | d4 09:10, signed 09:30, never resolved (due d9 09:10): overdue |
 | 8 | cg | YA0101-01 | dispatched 27 Feb: outside March |
 | 9 | cg | YA0101-01 | d8 09:00, signed 09:30, resolved 15:00, rated 5, closed |
+| 10 | cg + zj | YA0101-03 | joint, d9 09:00: cg signed 09:30 and resolved 11:00; zj (co) signed 10:00, never reported; closed 16:00 — zj is not overdue |
+
+Dispatch's events are published first and intake's once tracking has them (across topics the
+order is not guaranteed: a closing heard before its case's dispatch would start clocks anew).
 """
 
 from __future__ import annotations
@@ -84,11 +88,11 @@ class Case:
                                      occurred_at=when))
 
     def dispatch(self, dept: str, when: datetime, *, rework: bool = False,
-                 basis: str = "rule") -> uuid.UUID:
+                 basis: str = "rule", role: str = "lead") -> uuid.UUID:
         a = uuid.uuid4()
         self._add("dispatch", CaseDispatched(
             **self.facts, assignment_id=a, department_id=dept, department_name=NAMES[dept],
-            role="lead", rule_id=1, reason="test", description="楼道堆物", rework=rework,
+            role=role, rule_id=1, reason="test", description="楼道堆物", rework=rework,
             basis=basis), when)
         return a
 
@@ -157,7 +161,15 @@ def data_set() -> list[Case]:
     c9.act(CaseResolved, a, "cg", at(8, 15), result="已清理")
     c9.intake(CaseRated, at(8, 15, 30), score=5, channel="link")
     c9.intake(CaseClosed, at(8, 16), note="现场核查通过")
-    return [c1, c2, c3, c4, c5, c6, c7, c8, c9]
+
+    c10 = Case(10, "YA0101-03")
+    a = c10.dispatch("cg", at(9, 9))
+    b = c10.dispatch("zj", at(9, 9), role="co")
+    c10.act(CaseSignedFor, a, "cg", at(9, 9, 30))
+    c10.act(CaseSignedFor, b, "zj", at(9, 10))
+    c10.act(CaseResolved, a, "cg", at(9, 11), result="已清理", case_resolved=False)
+    c10.intake(CaseClosed, at(9, 16), note="社区核查通过")
+    return [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10]
 
 
 @pytest.fixture(scope="module")
@@ -175,17 +187,21 @@ async def service(pg_server, kafka_server):
         producer = AIOKafkaProducer(bootstrap_servers=kafka_server.bootstrap, acks="all")
         await producer.start()
         try:
-            for e in events:
-                await producer.send_and_wait(e.topic, e.to_bytes(), key=str(e.case_id).encode())
+            for producer_name in ("dispatch", "intake"):
+                batch = [e for e in events if e.producer == producer_name]
+                for e in batch:
+                    await producer.send_and_wait(e.topic, e.to_bytes(),
+                                                 key=str(e.case_id).encode())
+                ids = [e.event_id for e in batch]
+
+                async def recorded(ids=ids):
+                    return await fetchval(dsn, "SELECT count(*) FROM case_events WHERE"
+                                          " event_id = ANY($1::uuid[])", ids) == len(ids)
+
+                await eventually(recorded, timeout=60,
+                                 message=f"tracking recorded {producer_name}'s events")
         finally:
             await producer.stop()
-        ids = [e.event_id for e in events]
-
-        async def recorded():
-            return await fetchval(dsn, "SELECT count(*) FROM case_events WHERE event_id ="
-                                  " ANY($1::uuid[])", ids) == len(ids)
-
-        await eventually(recorded, timeout=60, message="tracking recorded every event")
 
         async def timers_settled():  # March's alerts all fired: timelines stop moving
             return await fetchval(dsn, "SELECT count(*) FROM timers WHERE state = 'pending'"
@@ -229,20 +245,21 @@ async def test_department_figures_match_the_hand_computation(service):
     units = {u["unit"]: u for u in body["units"]}
     assert list(units) == ["cg", "xf", "zj"]
     assert units["cg"]["name"] == NAMES["cg"]
-    # cg: 1, 2a, 2b, 3a, 7b, 9 (8 is February). On time: 1, 2b, 7b, 9 (2a late, 3a never).
-    # Resolved 1, 2a, 2b, 9, all by their deadlines. Overdue now: 7b (resolution). 2a reworked,
-    # 3a rejected. Rated: 1 (5), 2b (4), 9 (5) — 2a's result was sent back, so the case's
-    # rating is 2b's. Handling 24 + 24 + 47.5 + 6 = 101.5 h over 4.
-    assert figures(units["cg"]) == (6, 4, 4, 4, 1, 1, 1, 0, 3, 3)
-    assert rates(units["cg"]) == ((4, 6), (4, 6), (3, 3), (4, 4), (1, 4))
-    assert units["cg"]["response_rate"]["label"] == "66.7%"
-    assert units["cg"]["average_handling_hours"] == pytest.approx(25.375, abs=0.01)
+    # cg: 1, 2a, 2b, 3a, 7b, 9, 10 (8 is February). On time: 1, 2b, 7b, 9, 10 (2a late, 3a
+    # never). Resolved 1, 2a, 2b, 9, 10, all by their deadlines. Overdue now: 7b
+    # (resolution). 2a reworked, 3a rejected. Rated: 1 (5), 2b (4), 9 (5) — 2a's result was
+    # sent back, so the case's rating is 2b's. Handling 24 + 24 + 47.5 + 6 + 2 = 103.5 h / 5.
+    assert figures(units["cg"]) == (7, 5, 5, 5, 1, 1, 1, 0, 3, 3)
+    assert rates(units["cg"]) == ((5, 7), (5, 7), (3, 3), (5, 5), (1, 5))
+    assert units["cg"]["response_rate"]["label"] == "71.4%"
+    assert units["cg"]["average_handling_hours"] == pytest.approx(20.7)
     assert units["cg"]["average_score"] == pytest.approx(14 / 3, abs=0.01)
-    # zj: 3b, 4, 5. On time: 4, 5. Resolved 4, on time only thanks to its 2-day extension
-    # (d3 14:00 → d7 14:00; the refused one counts for nothing). Overdue: 3b (sign-for), 5
-    # (resolution). Rated 2: not satisfied. Handling d0 14:00 → d7 13:00 = 167 h.
-    assert figures(units["zj"]) == (3, 2, 1, 1, 2, 0, 0, 1, 1, 0)
-    assert rates(units["zj"]) == ((2, 3), (1, 3), (0, 1), (1, 1), (0, 1))
+    # zj: 3b, 4, 5, 10. On time: 4, 5, 10. Resolved 4, on time only thanks to its 2-day
+    # extension (d3 14:00 → d7 14:00; the refused one counts for nothing). Overdue: 3b
+    # (sign-for), 5 (resolution) — not 10: its case was closed. Rated 2: not satisfied.
+    # Handling d0 14:00 → d7 13:00 = 167 h.
+    assert figures(units["zj"]) == (4, 3, 1, 1, 2, 0, 0, 1, 1, 0)
+    assert rates(units["zj"]) == ((3, 4), (1, 4), (0, 1), (1, 1), (0, 1))
     assert units["zj"]["average_handling_hours"] == 167
     # xf: 6 (signed 5 minutes late, resolved in 2 h) and 7a, handed on — not overdue.
     assert figures(units["xf"]) == (2, 0, 1, 1, 0, 0, 0, 0, 0, 0)
@@ -250,8 +267,8 @@ async def test_department_figures_match_the_hand_computation(service):
                                                 "label": "—"}
     assert units["xf"]["average_handling_hours"] == 2
     total = body["total"]
-    assert figures(total) == (11, 6, 6, 6, 3, 1, 1, 1, 4, 3)
-    assert total["average_handling_hours"] == pytest.approx(270.5 / 6, abs=0.01)
+    assert figures(total) == (13, 8, 7, 7, 3, 1, 1, 1, 4, 3)
+    assert total["average_handling_hours"] == pytest.approx(272.5 / 7, abs=0.01)
     assert total["average_score"] == 4.0
     assert datetime.fromisoformat(body["from"]) == datetime(2026, 3, 1, tzinfo=CN)
     assert datetime.fromisoformat(body["to"]) == datetime(2026, 4, 1, tzinfo=CN)
@@ -280,21 +297,22 @@ async def test_area_figures_per_street_and_per_community(service):
                                params={**MARCH, "level": "street"}))
     units = {u["unit"]: u for u in body["units"]}
     assert list(units) == ["YA/YA01", "YA/YA02"]
-    # YA01: 1, 2a, 2b, 4, 5, 7a, 7b, 9; on time all but 2a and 7a; resolved 1, 2a, 2b, 4, 9;
-    # overdue 5 and 7b; ratings 5, 4, 2, 5.
-    assert figures(units["YA/YA01"]) == (8, 6, 5, 5, 2, 1, 0, 1, 4, 3)
+    # YA01: 1, 2a, 2b, 4, 5, 7a, 7b, 9, 10 ×2; on time all but 2a and 7a; resolved 1, 2a,
+    # 2b, 4, 9, cg's 10; overdue 5 and 7b; ratings 5, 4, 2, 5.
+    assert figures(units["YA/YA01"]) == (10, 8, 6, 6, 2, 1, 0, 1, 4, 3)
     # YA02: 3a (rejected), 3b (overdue), 6 (late sign-for, resolved on time)
     assert figures(units["YA/YA02"]) == (3, 0, 1, 1, 1, 0, 1, 0, 0, 0)
-    assert figures(body["total"]) == (11, 6, 6, 6, 3, 1, 1, 1, 4, 3)
+    assert figures(body["total"]) == (13, 8, 7, 7, 3, 1, 1, 1, 4, 3)
     # default level: one below the area asked for
     body = ok(await client.get("/kpi/areas", headers=DISTRICT,
                                params={**MARCH, "area": "YA/YA01"}))
     assert {u["unit"]: u["received"] for u in body["units"]} == {
-        "YA/YA01/YA0101": 4, "YA/YA01/YA0102": 4}
+        "YA/YA01/YA0101": 6, "YA/YA01/YA0102": 4}
     body = ok(await client.get("/kpi/areas", headers=DISTRICT,
                                params={**MARCH, "area": "YA/YA01/YA0101", "level": "grid"}))
     assert {u["unit"]: u["received"] for u in body["units"]} == {
-        "YA/YA01/YA0101/YA0101-01": 3, "YA/YA01/YA0101/YA0101-02": 1}
+        "YA/YA01/YA0101/YA0101-01": 3, "YA/YA01/YA0101/YA0101-02": 1,
+        "YA/YA01/YA0101/YA0101-03": 2}
 
 
 async def test_ranking_and_the_red_black_list_by_thresholds_as_data(service):
@@ -311,10 +329,10 @@ async def test_ranking_and_the_red_black_list_by_thresholds_as_data(service):
     assert put["revision"] > seeded["revision"] and put["created_by"] == "test-admin"
     try:
         body = ok(await client.get("/kpi/ranking", params=MARCH, headers=DISTRICT))
-        # cg and zj both answer 4/6 = 2/3 on time; cg resolved more (4/6 against 1/3); xf has
-        # only 2 assignments: too few to judge (min_received 3)
-        assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [(1, "cg"),
-                                                                                 (2, "zj")]
+        # zj answers 3/4 on time, cg 5/7; xf has only 2 assignments: too few to judge
+        # (min_received 3). cg (5/7 on time, 3/3 satisfied) is red; zj (2 overdue) black.
+        assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [(1, "zj"),
+                                                                                 (2, "cg")]
         assert body["by"] == ["response_rate", "resolution_rate", "satisfaction_rate"]
         assert [(x["unit"], x["name"]) for x in body["red"]] == [("cg", NAMES["cg"])]
         assert [(x["unit"], x["reasons"]) for x in body["black"]] == [
@@ -325,7 +343,7 @@ async def test_ranking_and_the_red_black_list_by_thresholds_as_data(service):
             **MARCH, "by": "overdue_now,response_rate"}))
         assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [(1, "cg"),
                                                                                  (2, "zj")]
-        # areas: YA01 answers 6/8 on time but has 2 overdue (and 3/4 satisfied: not red);
+        # areas: YA01 answers 8/10 on time but has 2 overdue (and 3/4 satisfied: not red);
         # YA02 answers 0/3 on time
         body = ok(await client.get("/kpi/ranking", headers=DISTRICT, params={
             **MARCH, "unit": "area", "level": "street"}))
@@ -385,18 +403,18 @@ async def test_bad_queries_are_refused_with_the_parameter_named(service):
     assert err["message"] == "to: the period must end after it starts"
     err = problem(await client.get("/kpi/ranking", params={**MARCH, "by": "speed"},
                                    headers=DISTRICT), 422)
-    assert "speed" in err["message"]
+    assert err["code"] == "invalid_metric" and err["message"].startswith("by：未知指标“speed”")
     assert problem(await client.get("/kpi/departments", params={"from": "2026-03-01"},
                                     headers=DISTRICT), 422)["code"] == "validation_error"
 
 
 async def test_each_caller_sees_only_its_scope(service):
     client, _, _ = service
-    # 桃园社区 YA0101: cases 1, 4, 5, 9 — cg's 1 and 9, zj's 4 and 5
+    # 桃园社区 YA0101: cases 1, 4, 5, 9, 10 — cg's 1, 9, 10 and zj's 4, 5, 10
     community = bearer(Role.COMMUNITY, "YA/YA01/YA0101")
     body = ok(await client.get("/kpi/departments", params=MARCH, headers=community))
     assert {u["unit"]: figures(u) for u in body["units"]} == {
-        "cg": (2, 2, 2, 2, 0, 0, 0, 0, 2, 2), "zj": (2, 2, 1, 1, 1, 0, 0, 1, 1, 0)}
+        "cg": (3, 3, 3, 3, 0, 0, 0, 0, 2, 2), "zj": (3, 3, 1, 1, 1, 0, 0, 1, 1, 0)}
     assert problem(await client.get("/kpi/departments", params={**MARCH, "area": "YA/YA02"},
                                     headers=community), 403)["code"] == "out_of_scope"
     assert problem(await client.get("/kpi/areas", params={**MARCH, "level": "street"},
@@ -412,9 +430,9 @@ async def test_each_caller_sees_only_its_scope(service):
     zj = bearer(Role.DEPARTMENT, department_id="zj")
     body = ok(await client.get("/kpi/departments", params=MARCH, headers=zj))
     assert [(u["unit"], figures(u)) for u in body["units"]] == [
-        ("zj", (3, 2, 1, 1, 2, 0, 0, 1, 1, 0))]
+        ("zj", (4, 3, 1, 1, 2, 0, 0, 1, 1, 0))]
     body = ok(await client.get("/kpi/areas", params={**MARCH, "level": "street"}, headers=zj))
-    assert {u["unit"]: u["received"] for u in body["units"]} == {"YA/YA01": 2, "YA/YA02": 1}
+    assert {u["unit"]: u["received"] for u in body["units"]} == {"YA/YA01": 3, "YA/YA02": 1}
     assert problem(await client.get("/kpi/ranking", params=MARCH, headers=zj),
                    403)["code"] == "role_not_allowed"
     assert problem(await client.get("/kpi/departments", params=MARCH,
@@ -436,7 +454,7 @@ async def test_the_kpi_table_as_csv_for_excel(service):
     by_unit = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
     assert list(by_unit) == ["cg", "xf", "zj", "total"]
     assert (by_unit["cg"]["名称"], by_unit["cg"]["受理量"], by_unit["cg"]["响应率"]) == (
-        NAMES["cg"], "6", "66.7%")
+        NAMES["cg"], "7", "71.4%")
     assert by_unit["xf"]["满意率"] == "—"
     assert (by_unit["total"]["名称"], by_unit["total"]["当前超时数"]) == ("合计", "3")
 

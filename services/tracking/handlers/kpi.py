@@ -21,6 +21,7 @@ from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Kpi, Period, compute_kpi, group_kpis
 from services.tracking.sla.ranking import (
     DEFAULT_RANKING,
+    METRICS,
     Ranked,
     RedBlackList,
     Thresholds,
@@ -145,6 +146,11 @@ async def ranking(pool: asyncpg.Pool, who: Principal, period: Period, *, unit: s
                   now: datetime) -> Ranking:
     """Departments (``unit=department``) or areas (``unit=area``) best first, and the
     red/black list by the thresholds in use (none set: nobody is listed)."""
+    for metric in by or ():
+        if metric not in METRICS:
+            raise Invalid(f"by：未知指标“{metric}”（可用：{'、'.join(METRICS)}）",
+                          f"by: unknown metric '{metric}' (known: {', '.join(METRICS)})",
+                          code="invalid_metric")
     if unit == "department":
         table = await department_kpis(pool, who, period, area=area, now=now)
     else:
