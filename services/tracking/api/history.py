@@ -9,7 +9,7 @@ assignment on (checked by the handler).
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -19,7 +19,10 @@ from pydantic import BaseModel, Field
 
 from services.tracking import handlers
 from services.tracking.domain import STATUS_ZH, AssignmentState, CaseStatus, CaseView
+from services.tracking.handlers import pauses as pause_handlers
+from services.tracking.handlers.pauses import paused_for
 from services.tracking.repository import AssignmentRow
+from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.events import Actor, Priority
@@ -105,28 +108,70 @@ class TimelineEventOut(BaseModel):
     recorded_at: datetime
 
 
+CLOCK_STATE_ZH = {"running": "计时中", "paused": "暂停计时（挂账/缓办）", "stopped": "已停止"}
+PAUSE_KIND_ZH = {"hang": "挂账", "defer": "缓办"}
+
+
 class ClockOut(BaseModel):
-    """A clock of an assignment: its deadline as it stands (moved by approved extensions)."""
+    """A clock of an assignment: its deadline as it stands (moved by approved extensions and
+    by the time it stood still during approved pauses)."""
 
     assignment_id: UUID
     clock: str = Field(description="sign_for (签收), on_site (到场) or resolve (办结)")
     started_at: datetime
     warn_at: datetime | None
-    due_at: datetime
+    due_at: datetime = Field(description="while paused: the earliest it can be (as if the "
+                             "pause ended now); it moves on when the work resumes")
     extension_days: int
-    state: str = Field(description="running or stopped")
+    state: str = Field(description="running, paused (挂账/缓办: standing still, no alert "
+                       "fires) or stopped")
+    state_label: str
+    paused_seconds: int = Field(description="how long the clock has stood still so far "
+                                "(approved pauses while it ran, a running one until now)")
+    paused_since: datetime | None = Field(description="while paused: since when")
     stopped_at: datetime | None
     stopped_by: str | None
 
     @classmethod
-    def of(cls, c: ClockRow) -> ClockOut:
-        return cls(**{k: v for k, v in asdict(c).items() if k in cls.model_fields})
+    def of(cls, c: ClockRow, pauses: list[PauseRow], now: datetime) -> ClockOut:
+        open_pause = next((p.started_at for p in pauses if p.assignment_id == c.assignment_id
+                           and p.ended_at is None), None) if c.state == "paused" else None
+        return cls(**{k: v for k, v in asdict(c).items() if k in cls.model_fields},
+                   state_label=CLOCK_STATE_ZH.get(c.state, c.state),
+                   paused_seconds=int(paused_for(pauses, c, now).total_seconds()),
+                   paused_since=open_pause)
+
+
+class PauseOut(BaseModel):
+    """An approved pause (挂账/缓办) of an assignment: its clocks stood still from start to end."""
+
+    request_id: UUID
+    assignment_id: UUID
+    kind: str = Field(description="hang (挂账) or defer (缓办)")
+    kind_label: str
+    reason: str
+    start: datetime = Field(description="approved: the clocks stood still from here")
+    end: datetime | None = Field(description="resumed (or ended with the assignment); none "
+                                 "while it runs")
+    ended_by: str | None = Field(description="case.resumed, or the event that stopped the "
+                                 "clocks while paused (e.g. case.resolved)")
+    running: bool
+
+    @classmethod
+    def of(cls, p: PauseRow) -> PauseOut:
+        kind = p.kind or ""
+        return cls(request_id=p.request_id, assignment_id=p.assignment_id, kind=kind,
+                   kind_label=PAUSE_KIND_ZH.get(kind, kind), reason=p.reason or "",
+                   start=p.started_at, end=p.ended_at, ended_by=p.ended_by,
+                   running=p.ended_at is None)
 
 
 class TimelineOut(BaseModel):
     case: CaseOut
     assignments: list[AssignmentOut]
     clocks: list[ClockOut]
+    pauses: list[PauseOut] = Field(description="挂账/缓办 of the case's assignments, oldest "
+                                   "first")
     events: list[TimelineEventOut]
 
 
@@ -138,10 +183,13 @@ async def case_timeline(
     who: Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))],
 ) -> TimelineOut:
     history = await handlers.case_history(db, case_id, who)
+    pauses = await pause_handlers.case_pauses(db, case_id)  # the caller may read the case
+    now = datetime.now(UTC)
     return TimelineOut(
         case=CaseOut.of(case_id, history.case),
         assignments=[AssignmentOut.of(a) for a in history.assignments],
-        clocks=[ClockOut.of(c) for c in history.clocks],
+        clocks=[ClockOut.of(c, pauses, now) for c in history.clocks],
+        pauses=[PauseOut.of(p) for p in pauses],
         events=[TimelineEventOut(**dict(r), label=EVENT_ZH.get(r["type"], r["type"]))
                 for r in history.events],
     )

@@ -1,10 +1,12 @@
 """An assignment's clocks, inside the transaction of the event that moves them: a dispatch
 pins the SLA policy in force and starts the clocks with their timers (warning, deadline,
 escalation steps); a step done stops its clock; an approved extension moves the resolution
-deadline and reschedules its timers. Each returns what changed, for the caller to announce."""
+deadline and the end of an approved pause (挂账/缓办) every clock it held still (``replan``).
+Each returns what changed, for the caller to announce."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -15,13 +17,20 @@ import structlog
 from services.tracking import domain, repository
 from services.tracking.domain import AssignmentState, Clock, TimerKind
 from services.tracking.handlers.sla import load_calendar
+from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.sla import ClockRow
 from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.deadlines import ClockPlan, Extension
+from services.tracking.sla.deadlines import ClockPlan, Extension, Pause
 from services.tracking.sla.policy import ClockKind, PinnedPolicy, pin_policy
 from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data, version_from_data
-from services.tracking.sla.schedule import Stage, StageKind, plan_assignment, stages
+from services.tracking.sla.schedule import (
+    Stage,
+    StageKind,
+    next_escalation,
+    plan_assignment,
+    stages,
+)
 from shared.events import Envelope
 
 log = structlog.get_logger()
@@ -120,9 +129,11 @@ async def stop_case_clocks(conn: asyncpg.Connection, case_id: UUID, at: datetime
 
 async def extend_resolution(conn: asyncpg.Connection, event: Envelope[Any]) -> ClockPlan | None:
     """An approved extension (延期): record it once, then move the resolution deadline by every
-    approved extension of the assignment — the new warning, deadline and escalation steps
-    replace the pending ones (those already past at the decision do not fire again). None
-    when nothing moved (a duplicate decision, no running resolution clock, no policy)."""
+    approved extension (and pause) of the assignment — the new warning, deadline and
+    escalation steps replace the pending ones (those already past at the decision do not fire
+    again). None when nothing is announced: a duplicate decision, no resolution clock left, no
+    policy — or the clock stands still (挂账/缓办): its deadline moves now, its timers and the
+    announcement come with the resumption."""
     p = event.payload
     at = event.occurred_at
     current = await sla_repo.assignment_sla(conn, p.assignment_id)
@@ -130,26 +141,70 @@ async def extend_resolution(conn: asyncpg.Connection, event: Envelope[Any]) -> C
                                                            p.days, at):
         return None
     clock = await sla_repo.lock_clock(conn, p.assignment_id, Clock.RESOLVE)
-    moves = clock is not None and clock.state == "running" and current["policy"] is not None
-    calendar = await load_calendar(conn) if moves else None
-    if clock is None or calendar is None:
+    if clock is None or clock.state == "stopped":
         log.info("extension_recorded_without_clock", assignment_id=str(p.assignment_id))
         return None
-    plan = resolution_plan(pinned_from_data(current["policy"]), calendar,
-                           current["dispatched_at"] or clock.started_at,
-                           await sla_repo.extension_days(conn, p.assignment_id))
-    await repository.cancel_assignment_timers(conn, p.assignment_id, [Clock.RESOLVE], at)
-    moved = ClockRow(clock.assignment_id, clock.clock, clock.case_id, clock.started_at,
-                     plan.warn_at, plan.due_at, plan.extension_days, clock.revision + 1)
-    await sla_repo.move_clock(conn, moved)
-    await _schedule(conn, event, p.assignment_id, stages(plan, after=at), moved.revision)
-    log.info("resolution_deadline_moved", assignment_id=str(p.assignment_id),
-             due_at=plan.due_at.isoformat(), extension_days=plan.extension_days)
-    return plan
+    moved = await replan(conn, event, current, [clock], after=at)
+    return moved[0].plan if moved and moved[0].clock.state == "running" else None
 
 
-def resolution_plan(pinned: PinnedPolicy, calendar: WorkingCalendar, start: datetime,
-                    days: list[int]) -> ClockPlan:
-    plans = plan_assignment(pinned.policy, calendar, start,
-                            extensions=[Extension(d) for d in days])
-    return plans[ClockKind.RESOLVE]
+class Moved(NamedTuple):
+    clock: ClockRow  # as it is now: new deadline, revision raised, running or paused
+    plan: ClockPlan
+
+
+async def replan(conn: asyncpg.Connection, event: Envelope[Any], current: asyncpg.Record,
+                 clocks: list[ClockRow], *, after: datetime,
+                 state: str | None = None) -> list[Moved]:
+    """Move those clocks (locked) of one assignment to their deadlines under its pinned policy,
+    the working calendar, every approved extension and every pause of it (one still open is
+    counted until ``after``): revision raised, pending timers replaced by the stages after
+    ``after`` — none for a clock standing still. ``state`` sets the clocks running again
+    (resumption); by default each keeps its own. Nothing moves without a policy or calendar
+    (then only a sign-for clock runs, stopped before any pause or extension)."""
+    calendar = await load_calendar(conn) if current["policy"] is not None else None
+    if not clocks or calendar is None:
+        return []
+    assignment_id = clocks[0].assignment_id
+    pinned = pinned_from_data(current["policy"])
+    pauses = [Pause(r.started_at, r.ended_at, r.reason or "挂账/缓办")
+              for r in await pause_repo.of_assignment(conn, assignment_id)
+              if r.started_at is not None and (r.ended_at is None or r.ended_at > r.started_at)]
+    plans = plan_assignment(pinned.policy, calendar, current["dispatched_at"] or
+                            clocks[0].started_at,
+                            extensions=[Extension(d) for d in
+                                        await sla_repo.extension_days(conn, assignment_id)],
+                            pauses=pauses, now=after)
+    await repository.cancel_assignment_timers(conn, assignment_id, [c.clock for c in clocks],
+                                              after)
+    out = []
+    for c in clocks:
+        plan = plans.get(ClockKind(c.clock.value))
+        if plan is None:  # pragma: no cover - the pinned policy has every clock it started
+            continue
+        moved = replace(c, warn_at=plan.warn_at, due_at=plan.due_at,
+                        extension_days=plan.extension_days, revision=c.revision + 1,
+                        state=state or c.state)
+        await sla_repo.move_clock(conn, moved)
+        if moved.state == "running":
+            await _schedule(conn, event, assignment_id, _remaining(plan, pinned, calendar, after),
+                            moved.revision)
+        out.append(Moved(moved, plan))
+        log.info("deadline_moved", assignment_id=str(assignment_id), clock=c.clock.value,
+                 due_at=plan.due_at.isoformat(), extension_days=plan.extension_days,
+                 pauses=len(pauses), state=moved.state)
+    return out
+
+
+def _remaining(plan: ClockPlan, pinned: PinnedPolicy, calendar: WorkingCalendar,
+               after: datetime) -> list[Stage]:
+    """The stages still to fire after ``after``; when the ladder's listed steps are all past
+    (a clock long overdue) and it repeats, its next repetition."""
+    found = stages(plan, after=after)
+    ladder = pinned.policy.ladder
+    if plan.escalations and not any(s.kind is StageKind.ESCALATION for s in found):
+        last = plan.escalations[-1]
+        nxt = next_escalation(ladder, calendar, plan.clock, last.index, last.at, after)
+        if nxt is not None:
+            found.append(nxt)
+    return found

@@ -13,7 +13,7 @@ import structlog
 
 from services.tracking import domain, repository
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView, Clock
-from services.tracking.handlers import clocks
+from services.tracking.handlers import clocks, pauses
 from services.tracking.repository import AssignmentRow
 from services.tracking.repository import sla as sla_repo
 from shared import outbox
@@ -99,10 +99,17 @@ async def record_case_event(
         plan = await clocks.extend_resolution(conn, event)
         if plan is not None:  # the deadline moved: announced like a clock (re)started
             started(Clock.RESOLVE, plan.due_at)
+    elif event.type in pauses.HANDLED:  # 挂账/缓办: the clocks stand still, then move on
+        changes = await pauses.apply(conn, event)
+        for clock in changes.stopped:
+            stopped(clock)
+        for s in changes.started:
+            started(s.clock, s.due_at)
     elif event.type in (CaseClosed.TYPE, CaseMerged.TYPE):
         for row in await clocks.stop_case_clocks(conn, event.case_id, event.occurred_at,
                                                  event.type):
             stopped(row["clock"], row["assignment_id"], row["department_id"])
+    await pauses.end_with_clocks(conn, event)  # a pause running ends with the clocks
     if announce:
         await outbox.add(conn, *(new_event(a, case_id=event.case_id, producer=PRODUCER,
                                            actor=SYSTEM_ACTOR) for a in announce))

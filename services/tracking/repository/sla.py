@@ -128,10 +128,10 @@ async def start_clock(conn: asyncpg.Connection, c: ClockRow) -> bool:
 
 async def stop_clocks(conn: asyncpg.Connection, assignment_id: UUID, clocks: list[Clock],
                       at: datetime, because: str) -> list[Clock]:
-    """Stop those of ``clocks`` still running; return the ones stopped now."""
+    """Stop those of ``clocks`` still running (or paused); return the ones stopped now."""
     rows = await conn.fetch(
         "UPDATE clocks SET state = 'stopped', stopped_at = $3, stopped_by = $4"
-        " WHERE assignment_id = $1 AND clock = ANY($2::text[]) AND state = 'running'"
+        " WHERE assignment_id = $1 AND clock = ANY($2::text[]) AND state <> 'stopped'"
         " RETURNING clock",
         assignment_id, [c.value for c in clocks], at, because)
     return [Clock(r["clock"]) for r in rows]
@@ -142,7 +142,7 @@ async def stop_case_clocks(conn: asyncpg.Connection, case_id: UUID, at: datetime
     """Stop every running clock of the case: (assignment_id, clock, department_id) of each."""
     return await conn.fetch(
         "UPDATE clocks k SET state = 'stopped', stopped_at = $2, stopped_by = $3"
-        " FROM assignments a WHERE k.case_id = $1 AND k.state = 'running'"
+        " FROM assignments a WHERE k.case_id = $1 AND k.state <> 'stopped'"
         " AND a.assignment_id = k.assignment_id"
         " RETURNING k.assignment_id, k.clock, a.department_id",
         case_id, at, because)
@@ -157,11 +157,13 @@ async def lock_clock(conn: asyncpg.Connection, assignment_id: UUID,
 
 
 async def move_clock(conn: asyncpg.Connection, c: ClockRow) -> None:
-    """A new deadline for a clock (its revision already raised by the caller)."""
+    """A new deadline for a clock (its revision already raised by the caller), running or
+    paused (挂账/缓办) as ``c.state`` says."""
     await conn.execute(
-        "UPDATE clocks SET warn_at = $3, due_at = $4, extension_days = $5, revision = $6"
-        " WHERE assignment_id = $1 AND clock = $2",
-        c.assignment_id, c.clock.value, c.warn_at, c.due_at, c.extension_days, c.revision)
+        "UPDATE clocks SET warn_at = $3, due_at = $4, extension_days = $5, revision = $6,"
+        " state = $7 WHERE assignment_id = $1 AND clock = $2",
+        c.assignment_id, c.clock.value, c.warn_at, c.due_at, c.extension_days, c.revision,
+        c.state)
 
 
 async def case_clocks(conn: asyncpg.Connection, case_id: UUID) -> list[ClockRow]:

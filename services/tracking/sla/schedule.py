@@ -14,7 +14,13 @@ from enum import StrEnum
 from itertools import islice
 
 from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.deadlines import ClockPlan, Extension, escalation_schedule, plan_clocks
+from services.tracking.sla.deadlines import (
+    ClockPlan,
+    Extension,
+    Pause,
+    escalation_schedule,
+    plan_clocks,
+)
 from services.tracking.sla.policy import ClockKind, Ladder, SlaPolicy
 from services.tracking.sla.timeline import timeline
 
@@ -39,13 +45,17 @@ class Stage:
 
 
 def plan_assignment(policy: SlaPolicy, calendar: WorkingCalendar, start: datetime, *,
-                    extensions: Iterable[Extension] = (),
+                    extensions: Iterable[Extension] = (), pauses: Iterable[Pause] = (),
+                    now: datetime | None = None,
                     sign_for: timedelta | None = None) -> dict[ClockKind, ClockPlan]:
-    """Every clock of an assignment dispatched at ``start``, its ladder's steps listed once.
+    """Every clock of an assignment dispatched at ``start``, its ladder's steps listed once,
+    moved by approved extensions and pauses (an open pause counted until ``now``).
     ``sign_for`` overrides the policy's sign-for limit with calendar time (short clocks for
-    demos and tests); the warning ratio and the ladder still come from the policy."""
+    demos and tests; pauses do not move it); the warning ratio and the ladder still come from
+    the policy."""
     steps = len(policy.ladder.steps)
-    plans = plan_clocks(policy, calendar, start, extensions=extensions, escalations=steps)
+    plans = plan_clocks(policy, calendar, start, extensions=extensions, pauses=pauses, now=now,
+                        escalations=steps)
     if sign_for is not None:
         if sign_for <= timedelta(0):
             raise ValueError("a sign-for limit must be positive")
