@@ -1,8 +1,17 @@
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import base64
+import hashlib
+
+from cryptography.fernet import Fernet
+from pydantic import Field, SecretStr, model_validator
 
 from shared.settings import BaseServiceSettings
+
+# Only the embedded default and tests may fall back to this well-known key.
+DEV_SECRETS_KEY = base64.urlsafe_b64encode(
+    hashlib.sha256(b"whistle-notify-embedded-dev-secrets-never-use-in-production").digest()
+).decode()
 
 
 class Settings(BaseServiceSettings):
@@ -34,6 +43,25 @@ class Settings(BaseServiceSettings):
     delivery_poll_interval_seconds: float = Field(default=1.0, gt=0)
     delivery_batch_size: int = Field(default=50, ge=1)
 
+    # Channel secrets are sealed at rest (Fernet): comma-separated keys, the newest first
+    # (it seals; all of them open). Rotate by putting a new key first; once every replica
+    # has restarted (each re-seals at start), drop the old one. Make a key with
+    # ``python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"``.
+    # Outside the embedded dev mode it must be set.
+    channel_secrets_keys: SecretStr | None = None
+
+    # The live stream (SSE): a heartbeat comment this often keeps proxies from closing an
+    # idle stream; a stream looks for new messages at least this often even if the database
+    # notification that wakes it was missed.
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_poll_seconds: float = Field(default=5.0, gt=0)
+    stream_batch_size: int = Field(default=100, ge=1, le=1000)
+
+    def secrets_keys(self) -> list[str]:
+        raw = self.channel_secrets_keys.get_secret_value() if self.channel_secrets_keys else ""
+        keys = [k.strip() for k in raw.split(",") if k.strip()]
+        return keys or [DEV_SECRETS_KEY]
+
     @model_validator(mode="after")
     def _lease_outlasts_a_claim(self) -> Settings:
         one_claim = self.delivery_inline_attempts * (self.delivery_timeout_seconds + 2)
@@ -45,4 +73,19 @@ class Settings(BaseServiceSettings):
         if self.delivery_backoff_max_seconds < self.delivery_backoff_base_seconds:
             raise ValueError(
                 "delivery_backoff_max_seconds must be >= delivery_backoff_base_seconds")
+        self._check_secrets_keys()
         return self
+
+    def _check_secrets_keys(self) -> None:
+        keys = self.secrets_keys()
+        if not self.dev_mode and (self.channel_secrets_keys is None or DEV_SECRETS_KEY in keys):
+            raise ValueError(
+                "CHANNEL_SECRETS_KEYS must be set (Fernet keys, the newest first) outside the "
+                "embedded dev mode (the development default is refused)")
+        for i, key in enumerate(keys):
+            try:
+                Fernet(key)
+            except ValueError:
+                raise ValueError(
+                    f"CHANNEL_SECRETS_KEYS: key {i + 1} is not a Fernet key (32 url-safe "
+                    "base64-encoded bytes)") from None

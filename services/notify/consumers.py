@@ -1,5 +1,6 @@
 """Notify hears what people must act on or know: dispatches (派单), warnings (预警), overdue
-alerts (超时), escalations (升级), resolutions (办结) and closures (结案)."""
+alerts (超时), escalations (升级), urgings (督办), extension and pause requests and their
+decisions (延期、挂账/缓办), resumptions (恢复办理), resolutions (办结) and closures (结案)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from datetime import datetime
 from services.notify import handlers
 from services.notify.config import Settings
 from services.notify.domain import NoticeKind
+from services.notify.sealing import SecretBox
 from shared.broker import EventConsumer
 from shared.events import Topics
 from shared.service import Runtime
 
 
-def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime]) -> None:
-    notify_case = handlers.make_notify(settings.case_link_base, clock)
+def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime],
+             box: SecretBox) -> None:
+    notify_case = handlers.make_notify(settings.case_link_base, clock, box)
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
         max_attempts=settings.consumer_max_attempts,
@@ -30,6 +33,9 @@ def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime]) -> 
         "(escalation) → the area's supervisors; case.resolved (the whole case) and case.closed "
         "→ the reporter's side (community and grid-worker desks of the area); "
         "case.deadline_warning → the department; case.escalated → the area's supervisors; "
-        "and whoever subscribed. Written to the in-app inbox and queued for the recipient's "
+        "case.urged → the department; case.extension_requested and case.pause_requested → "
+        "the area's supervisors (they decide); case.extension_decided, case.pause_decided "
+        "and case.resumed → the department; and whoever subscribed (a recipient may mute "
+        "the defaults it need not act on). Written to the in-app inbox and queued for the recipient's "
         "first channel.",
     )

@@ -9,8 +9,10 @@ from fastapi import FastAPI
 
 from services.notify import api, consumers
 from services.notify.config import Settings
+from services.notify.sealing import Resealer, SecretBox
+from services.notify.stream import InboxStreams
 from services.notify.worker import DeliveryWorker
-from shared.service import create_service_app
+from shared.service import Runtime, create_service_app
 
 
 def _utc_now() -> datetime:
@@ -20,18 +22,37 @@ def _utc_now() -> datetime:
 def create_app(settings: Settings | None = None, *,
                clock: Callable[[], datetime] = _utc_now) -> FastAPI:
     """``clock`` schedules deliveries (backoff, quiet hours, a robot's rate window): tests
-    pass one they can move on."""
+    pass one they can move on. It never stamps a signature: a receiver checks a signature's
+    timestamp against its own wall clock (see ``worker``)."""
     settings = settings or Settings()
-    return create_service_app(
+    box = SecretBox(settings.secrets_keys())
+    streams = InboxStreams(settings.database_url.get_secret_value(),
+                           poll_interval=settings.stream_poll_seconds,
+                           batch_size=settings.stream_batch_size)
+
+    def workers(rt: Runtime):
+        return [
+            Resealer(rt.get_pool, box),
+            DeliveryWorker(rt, settings, clock, box),
+            streams,  # stopped first (workers stop in reverse): open streams end cleanly
+        ]
+
+    app = create_service_app(
         settings,
         title="Whistle notify 消息通知",
         description="Tells the right people about each case — departments about dispatches "
-        "(派单), warnings and urgings, supervisors about overdue cases and escalations, the "
-        "reporter's side about resolution and closure — in the in-app inbox and on the channel "
-        "they read (signed webhooks, WeCom, DingTalk and Feishu robots, email, SMS), retried "
-        "with backoff, falling back to the next channel, every delivery logged and replayable.",
+        "(派单), warnings, urgings (督办) and the decisions on their extension and pause "
+        "requests, supervisors about overdue cases, escalations and the requests waiting for "
+        "their decision, the reporter's side about resolution and closure — in the in-app "
+        "inbox with its live stream (SSE) and on the channel they read (signed webhooks, "
+        "WeCom, DingTalk and Feishu robots, email, SMS), retried with backoff, falling back "
+        "to the next channel, every delivery logged and replayable; channel secrets sealed "
+        "at rest.",
         routers=[api.recipients_router, api.subscriptions_router, api.deliveries_router],
         publishes=[],
-        consumers=lambda rt: consumers.register(rt, settings, clock),
-        workers=lambda rt: [DeliveryWorker(rt, settings, clock)],
+        consumers=lambda rt: consumers.register(rt, settings, clock, box),
+        workers=workers,
     )
+    app.state.secret_box = box
+    app.state.inbox_streams = streams
+    return app

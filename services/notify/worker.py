@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -40,11 +40,16 @@ from services.notify.domain import Channel, RobotPlan
 from services.notify.handlers import RetryPolicy
 from services.notify.handlers.events import SERVICE
 from services.notify.repository import Claim
+from services.notify.sealing import UNREADABLE, SecretBox
 from shared import metrics
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.service import Runtime
 
 log = structlog.get_logger()
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class _TryAgain(Exception):
@@ -76,11 +81,15 @@ def message_for(claim: Claim, *, digest_of: list[Claim] | None = None) -> Messag
 
 def settings_for(claim: Claim) -> Any | DeliveryResult:
     """The channel's typed settings as the recipient has them now, or why they cannot be
-    used (removed or no longer valid: permanent, the next channel takes over)."""
+    used (removed, no longer valid, or sealed with a key no longer configured: permanent,
+    the next channel takes over)."""
     pref = next((c for c in claim.recipient.channel_list() if c.kind is claim.channel), None)
     if pref is None:
         return DeliveryResult.fail("not_configured", "接收方已不再使用该渠道 / the recipient no "
                                    "longer has this channel")
+    if UNREADABLE in pref.settings:
+        return DeliveryResult.fail("secrets_unreadable", "渠道设置无法用当前密钥解密 / the "
+                                   "channel's settings cannot be opened with the configured keys")
     try:
         return channels.validate_settings(claim.channel.value, pref.settings)
     except channels.InvalidSetting as exc:
@@ -94,10 +103,11 @@ def destination(claim: Claim, settings: Any) -> str | None:
 
 class DeliveryWorker:
     def __init__(self, rt: Runtime, settings: Settings,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], box: SecretBox) -> None:
         self._rt = rt
         self._s = settings
         self._clock = clock
+        self._box = box
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
@@ -151,7 +161,7 @@ class DeliveryWorker:
             return 0
         claims = await handlers.claim_due(
             self._rt.get_pool(), min(free, self._s.delivery_batch_size),
-            self._s.delivery_lease_seconds, self._clock(),
+            self._s.delivery_lease_seconds, self._clock(), self._box,
         )
         robots: dict[str, list[tuple[Claim, Any]]] = defaultdict(list)
         for claim in claims:
@@ -227,7 +237,12 @@ class DeliveryWorker:
                                  settings: Any) -> DeliveryResult:
         assert self._client is not None
         channel = channels.channel(claim.channel.value)
-        ctx = SendContext(http=self._client, timeout=self._s.delivery_timeout_seconds)
+        # Signatures (webhook-timestamp, DingTalk's and Feishu's timestamps, an SMS gateway's,
+        # an email's Date) carry the wall clock, not self._clock: a receiver checks them
+        # against its own clock within minutes, and self._clock only schedules (tests move
+        # it hours on to pass backoff and quiet hours).
+        ctx = SendContext(http=self._client, timeout=self._s.delivery_timeout_seconds,
+                          clock=_wall_clock)
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

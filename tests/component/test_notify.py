@@ -525,6 +525,8 @@ ROUTES = {
     ("GET", "/recipients/{recipient_id}/inbox"): (INBOX_READERS, "/recipients/{cg}/inbox", None),
     ("POST", "/recipients/{recipient_id}/inbox/{message_id}/read"): (
         INBOX_READERS, "/recipients/{cg}/inbox/{cg_msg}/read", None),
+    ("GET", "/recipients/{recipient_id}/stream"): (
+        INBOX_READERS, "/recipients/{cg}/stream?follow=false", None),
     ("POST", "/subscriptions"): (ADMIN_ONLY, "/subscriptions",
                                  {"recipient_id": "duty-cg", "event_types": ["case.overdue"]}),
     ("GET", "/subscriptions"): (ADMIN_ONLY, "/subscriptions", None),

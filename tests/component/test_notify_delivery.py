@@ -19,8 +19,9 @@ from email.policy import default as default_policy
 
 import pytest
 
-from services.notify.config import Settings
+from services.notify.config import DEV_SECRETS_KEY, Settings
 from services.notify.main import create_app
+from services.notify.sealing import SecretBox
 from tests.component.test_notify_channels import (  # noqa: F401  (fixtures)
     DING_SECRET,
     FEISHU_SECRET,
@@ -45,6 +46,7 @@ from tests.conftest import migrated_database
 from tests.helpers import as_user, bearer, eventually, fetch, publish_event, running_app
 
 ADMIN = as_user("admin")
+DEV_BOX = SecretBox([DEV_SECRETS_KEY])  # the test settings set no key: the dev key seals
 # the implicit-TLS SMTP server of test_notify_channels requires AUTH (see there)
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -156,7 +158,11 @@ async def test_preferences_are_checked_stored_in_order_and_shown_without_secrets
     resp = await client.put(f"/recipients/{rid}/preferences", json=back, headers=ADMIN)
     assert resp.status_code == 200, resp.text
     [row] = await fetch(dsn, "SELECT channels FROM recipients WHERE id = $1", rid)
-    stored = json.loads(row["channels"])
+    # stored sealed (test_notify_secrets): nothing of a secret in the row, all of it inside
+    for secret in (DING_SECRET, SMS["app_secret"], "wecom-key-", "tok-1234567890"):
+        assert secret not in row["channels"], secret
+    stored = [{"kind": c["kind"], "settings": json.loads(DEV_BOX.open(c["sealed"]))}
+              for c in json.loads(row["channels"])]
     assert [c["kind"] for c in stored] == ["sms", "dingtalk", "wecom"]
     assert stored[1]["settings"]["secret"] == DING_SECRET
     assert stored[2]["settings"]["url"] == wecom
@@ -517,10 +523,25 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
     assert ('whistle_delivery_fallbacks_total{from_channel="webhook",service="notify",'
             'to_channel="feishu"}') in metrics
 
-    # The dead delivery is kept and can be replayed; it fails again on its own schedule.
-    replay = await client.post(f"/deliveries/{dead['id']}/replay", headers=ADMIN)
+    # The dead delivery is kept. Its fallback already told the recipient: a replay would tell
+    # him twice, so it is refused naming the fallback, and nothing changes …
+    before = await log_of(client, event_id=str(event.event_id))
+    for lang, words in (("zh", f"已通过 feishu 渠道已送达（投递 {feishu_row['id']}）"),
+                        ("en", f"already went out on feishu (delivery {feishu_row['id']}, sent)")):
+        refused = await client.post(f"/deliveries/{dead['id']}/replay",
+                                    headers={**ADMIN, "Accept-Language": lang})
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "already_delivered" and words in error["message"], error
+    assert await log_of(client, event_id=str(event.event_id)) == before
+    hits = len(robots.of("feishu"))
+    # … unless forced: then it fails again on its own schedule (and the fallback, already
+    # sent, is not queued a second time).
+    replay = await client.post(f"/deliveries/{dead['id']}/replay", params={"force": "true"},
+                               headers=ADMIN)
     assert replay.status_code == 200 and replay.json()["status"] == "pending"
     await settled_row(client, event, "webhook", "pending", attempts=1, replays=1)
+    assert len(robots.of("feishu")) == hits
 
 
 async def test_a_permanent_refusal_falls_back_at_once_and_email_arrives(notify, robots, mail):

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from shared.settings import BaseServiceSettings
 from stack.stack import SERVICES, Stack, StackConfig
@@ -43,6 +44,10 @@ def test_compose_service_matches_its_settings(service):
     # The signing key comes from the operator's environment, never from the file.
     assert re.fullmatch(r"\$\{WHISTLE_AUTH_SECRET:\?[^}]+\}", env["AUTH_SECRET"])
     resolved = {**env, "AUTH_SECRET": "s" * 48}
+    if "CHANNEL_SECRETS_KEYS" in env:  # notify's sealing keys: from the environment too
+        assert re.fullmatch(r"\$\{WHISTLE_CHANNEL_SECRETS_KEYS:\?[^}]+\}",
+                            env["CHANNEL_SECRETS_KEYS"])
+        resolved["CHANNEL_SECRETS_KEYS"] = Fernet.generate_key().decode()
     settings = settings_class(service).model_validate({k.lower(): v for k, v in resolved.items()})
     assert settings.service_name == service
     assert settings.environment == "production" and settings.kafka_idempotent_producer

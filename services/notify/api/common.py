@@ -5,12 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 
+from services.notify.sealing import SecretBox
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.service import pool
 
+
+def secret_box(request: Request) -> SecretBox:
+    """What seals and opens channel secrets (keys from the settings)."""
+    return request.app.state.secret_box
+
+
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
+Box = Annotated[SecretBox, Depends(secret_box)]
 
 # The rules (one per route). Recipients are reference data and the delivery log is
 # operations: admin. An inbox is read by department staff or by those overseeing an area;

@@ -75,9 +75,14 @@ async def get_delivery(
 
 
 @router.post("/deliveries/{delivery_id}/replay", response_model=DeliveryOut,
-                        summary="Send a dead delivery again (a fresh schedule of attempts)")
+                        summary="Send a dead delivery again (a fresh schedule of attempts)",
+                        description="Refused (409 `already_delivered`, naming the delivery) "
+                        "when the message already went out, or is going out, on another of "
+                        "the recipient's channels — the fallback that took over, say: a replay "
+                        "would tell the recipient twice. `force=true` sends it anyway.")
 async def replay_delivery(
-    who: Admin, delivery_id: Annotated[int, Path(ge=1)], db: Pool
+    who: Admin, delivery_id: Annotated[int, Path(ge=1)], db: Pool,
+    force: Annotated[bool, Query(description="send even if another channel carried it")] = False,
 ) -> DeliveryOut:
-    return DeliveryOut.of(await handlers.replay_delivery(db, who, delivery_id))
+    return DeliveryOut.of(await handlers.replay_delivery(db, who, delivery_id, force=force))
 

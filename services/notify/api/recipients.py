@@ -6,13 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import EventSourceResponse
 
 from services.notify import domain, handlers
 from services.notify.api.common import (
     RECIPIENT_ID_PATTERN,
     Admin,
+    Box,
     InboxReader,
     Pool,
     RecipientId,
@@ -20,12 +22,15 @@ from services.notify.api.common import (
 from services.notify.domain import (
     Channel,
     ChannelPref,
+    NoticeKind,
     Preferences,
     Recipient,
     RecipientKind,
 )
 from services.notify.domain.preferences import parse_hhmm
 from services.notify.repository import InboxMessage
+from services.notify.stream import InboxStreams
+from shared.errors import Invalid
 
 router = APIRouter(tags=["recipients"])
 
@@ -98,6 +103,12 @@ class PreferencesIn(BaseModel):
                                       description="渠道顺序：先用第一个，持续失败再用下一个；站内信始终开启")
     locale: Literal["zh-CN", "en"] = "zh-CN"
     quiet_hours: QuietHours | None = Field(default=None, description="紧急案件不受免打扰限制")
+    muted_events: list[NoticeKind] = Field(
+        default_factory=list, max_length=20,
+        description="不再接收的默认消息（如 case.deadline_warning）；需立即处理的（部门的派单、督办，"
+                    "督办/社区的逐级上报，督办待审批的申请）不能关闭；明确订阅的仍会收到 (default "
+                    "events opted out of; not those asking for action now; subscriptions still "
+                    "deliver)")
 
     def to_domain(self) -> Preferences:
         quiet = self.quiet_hours
@@ -106,6 +117,7 @@ class PreferencesIn(BaseModel):
             locale=self.locale,
             quiet_start=parse_hhmm("quiet_hours.start", quiet.start) if quiet else None,
             quiet_end=parse_hhmm("quiet_hours.end", quiet.end) if quiet else None,
+            muted=tuple(k.value for k in self.muted_events),
         )
 
 
@@ -119,13 +131,15 @@ class PreferencesOut(BaseModel):
     channels: list[ChannelOut]
     locale: str
     quiet_hours: QuietHours | None
+    muted_events: list[str]
 
     @classmethod
     def of(cls, r: Recipient) -> PreferencesOut:
         p = r.preferences
         quiet = (QuietHours(start=f"{p.quiet_start:%H:%M}", end=f"{p.quiet_end:%H:%M}")
                  if p.quiet_start and p.quiet_end else None)
-        return cls(recipient_id=r.id, locale=p.locale, quiet_hours=quiet, channels=[
+        return cls(recipient_id=r.id, locale=p.locale, quiet_hours=quiet,
+                   muted_events=list(p.muted), channels=[
             ChannelOut(kind=c.kind, settings=domain.masked_settings(c.kind.value, c.settings))
             for c in p.channels])
 
@@ -143,6 +157,7 @@ class MessageOut(BaseModel):
     link: str
     created_at: datetime
     read_at: datetime | None
+    seq: int = Field(description="its number in the recipient's live stream (the SSE id)")
 
     @classmethod
     def of(cls, m: InboxMessage) -> MessageOut:
@@ -151,51 +166,52 @@ class MessageOut(BaseModel):
 
 @router.post("/recipients", status_code=201, response_model=RecipientOut,
                         summary="Register a recipient (部门值班室 or 督办)")
-async def create_recipient(who: Admin, body: RecipientIn, db: Pool) -> RecipientOut:
+async def create_recipient(who: Admin, body: RecipientIn, db: Pool, box: Box) -> RecipientOut:
     recipient = Recipient(**body.model_dump())
-    return RecipientOut.of(await handlers.create_recipient(db, who, recipient))
+    return RecipientOut.of(await handlers.create_recipient(db, who, recipient, box))
 
 
 @router.put("/recipients/{recipient_id}", response_model=RecipientOut,
                        summary="Replace a recipient's settings (omitted fields are cleared)")
 async def update_recipient(
-    who: Admin, recipient_id: RecipientId, body: RecipientFields, db: Pool
+    who: Admin, recipient_id: RecipientId, body: RecipientFields, db: Pool, box: Box
 ) -> RecipientOut:
     recipient = body.to_domain(recipient_id)
-    return RecipientOut.of(await handlers.update_recipient(db, who, recipient))
+    return RecipientOut.of(await handlers.update_recipient(db, who, recipient, box))
 
 
 @router.get("/recipients", response_model=list[RecipientOut], summary="List recipients")
 async def list_recipients(
-    who: Admin, db: Pool, kind: RecipientKind | None = None
+    who: Admin, db: Pool, box: Box, kind: RecipientKind | None = None
 ) -> list[RecipientOut]:
-    return [RecipientOut.of(r) for r in await handlers.list_recipients(db, kind)]
+    return [RecipientOut.of(r) for r in await handlers.list_recipients(db, kind, box)]
 
 
 @router.put("/recipients/{recipient_id}/preferences", response_model=PreferencesOut,
                        summary="Set a recipient's channels in order, language and quiet hours")
 async def set_preferences(
-    who: Admin, recipient_id: RecipientId, body: PreferencesIn, db: Pool
+    who: Admin, recipient_id: RecipientId, body: PreferencesIn, db: Pool, box: Box
 ) -> PreferencesOut:
-    recipient = await handlers.set_preferences(db, who, recipient_id, body.to_domain())
+    recipient = await handlers.set_preferences(db, who, recipient_id, body.to_domain(), box)
     return PreferencesOut.of(recipient)
 
 
 @router.get("/recipients/{recipient_id}/preferences", response_model=PreferencesOut,
                        summary="A recipient's preferences (secrets masked)")
-async def get_preferences(who: Admin, recipient_id: RecipientId, db: Pool) -> PreferencesOut:
-    return PreferencesOut.of(await handlers.get_recipient(db, recipient_id))
+async def get_preferences(who: Admin, recipient_id: RecipientId, db: Pool,
+                          box: Box) -> PreferencesOut:
+    return PreferencesOut.of(await handlers.get_recipient(db, recipient_id, box))
 
 
 @router.get("/recipients/{recipient_id}/inbox", response_model=list[MessageOut],
                        summary="A recipient's in-app messages, newest first")
 async def inbox(
-    who: InboxReader, recipient_id: RecipientId, db: Pool,
+    who: InboxReader, recipient_id: RecipientId, db: Pool, box: Box,
     unread: Annotated[bool | None, Query(description="true: unread only; false: read only")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[MessageOut]:
-    messages = await handlers.inbox(db, who, recipient_id, unread=unread, limit=limit,
+    messages = await handlers.inbox(db, who, recipient_id, box, unread=unread, limit=limit,
                                     offset=offset)
     return [MessageOut.of(m) for m in messages]
 
@@ -203,8 +219,45 @@ async def inbox(
 @router.post("/recipients/{recipient_id}/inbox/{message_id}/read",
                         response_model=MessageOut, summary="Mark a message read")
 async def mark_read(
-    who: InboxReader, recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1)], db: Pool
+    who: InboxReader, recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1)], db: Pool,
+    box: Box,
 ) -> MessageOut:
-    return MessageOut.of(await handlers.mark_read(db, who, recipient_id, message_id))
+    return MessageOut.of(await handlers.mark_read(db, who, recipient_id, message_id, box))
+
+
+@router.get(
+    "/recipients/{recipient_id}/stream", response_class=EventSourceResponse,
+    summary="A recipient's in-app messages as they arrive (Server-Sent Events)",
+    description="Read by whoever may read the inbox. `event: ready` first (its `id:` the "
+    "position the stream starts after), then `event: message` for each new message, its "
+    "`id:` the message's `seq` and its data the message as the inbox shows it. A browser "
+    "reconnecting sends the last id back as `Last-Event-ID` and misses nothing "
+    "(`last_event_id` does the same as a query parameter: read the inbox, then stream after "
+    "its highest `seq`). Without either the stream starts after the latest message. "
+    "Heartbeat comments keep it open; the stream ends when the service shuts down (the "
+    "browser reconnects). `follow=false` sends what is there and ends.")
+async def stream(
+    request: Request, who: InboxReader, recipient_id: RecipientId, db: Pool, box: Box,
+    last_event_id: Annotated[str | None, Query(max_length=20)] = None,
+    follow: bool = True,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID",
+                                                       max_length=20)] = None,
+) -> EventSourceResponse:
+    after = _position(last_event_id_header or last_event_id)
+    start = await handlers.stream_start(db, who, recipient_id, box, after)  # 404/403 first
+    streams: InboxStreams = request.app.state.inbox_streams
+    settings = request.app.state.runtime.settings
+    return EventSourceResponse(streams.follow(db, recipient_id, start, follow=follow),
+                               ping=settings.stream_heartbeat_seconds)
+
+
+def _position(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise Invalid(f"Last-Event-ID“{raw}”无效（应为本流发出的消息编号，如 42）",
+                      f"invalid Last-Event-ID '{raw}' (expected a number this stream sent, "
+                      "e.g. 42)", code="invalid_last_event_id")
+    return int(raw)
 
 

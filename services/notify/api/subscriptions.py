@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify import handlers
-from services.notify.api.common import Admin, Pool
+from services.notify.api.common import Admin, Box, Pool
 from services.notify.domain import (
     NoticeKind,
     Subscription,
@@ -56,8 +56,9 @@ class SubscriptionOut(BaseModel):
 @router.post("/subscriptions", status_code=201, response_model=SubscriptionOut,
                            summary="Subscribe a recipient to events (type × area × department "
                                    "× category × priority)")
-async def subscribe(who: Admin, body: SubscriptionIn, db: Pool) -> SubscriptionOut:
-    return SubscriptionOut.of(await handlers.subscribe(db, who, body.to_domain(who.subject)))
+async def subscribe(who: Admin, body: SubscriptionIn, db: Pool, box: Box) -> SubscriptionOut:
+    return SubscriptionOut.of(await handlers.subscribe(db, who, body.to_domain(who.subject),
+                                                       box))
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionOut],

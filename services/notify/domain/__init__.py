@@ -11,6 +11,7 @@ Standard library only; no I/O, no clock (callers pass times and random numbers i
 
 from services.notify.domain.core import (
     AREA_KINDS,
+    Carrier,
     CaseNotice,
     Channel,
     ChannelPref,
@@ -46,7 +47,9 @@ from services.notify.domain.preferences import (
     quiet_until,
 )
 from services.notify.domain.subscriptions import (
+    MUST_HEAR,
     Subscription,
+    check_mutes,
     hears_by_default,
     select_recipients,
     validate_subscription,
@@ -55,6 +58,8 @@ from services.notify.domain.templates import case_link, digest, facts, render, w
 
 __all__ = [
     "AREA_KINDS",
+    "MUST_HEAR",
+    "Carrier",
     "CaseNotice",
     "Channel",
     "ChannelPref",
@@ -70,6 +75,7 @@ __all__ = [
     "ancestor_paths",
     "case_link",
     "check_inbox_access",
+    "check_mutes",
     "check_preferences",
     "check_replay",
     "check_webhook_secret",

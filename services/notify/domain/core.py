@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
@@ -61,8 +61,14 @@ class NoticeKind(StrEnum):
     WHISTLED = "case.whistled"      # 吹哨: at street or district level an escalation (升级)
     RESOLVED = "case.resolved"      # 办结: the reporter's side hears it
     CLOSED = "case.closed"          # 结案: the reporter's side hears it
-    WARNING = "case.deadline_warning"  # 预警: the department hears it (tracking, when defined)
-    ESCALATED = "case.escalated"       # 逐级上报: supervisors hear it (tracking, when defined)
+    WARNING = "case.deadline_warning"  # 预警: the department hears it (tracking)
+    ESCALATED = "case.escalated"       # 逐级上报: supervisors hear it (tracking)
+    URGED = "case.urged"               # 督办: the department hears it (tracking)
+    EXTENSION_REQUESTED = "case.extension_requested"  # 延期申请: the area's supervisors decide
+    EXTENSION_DECIDED = "case.extension_decided"      # 延期批复: the department hears it
+    PAUSE_REQUESTED = "case.pause_requested"  # 挂账/缓办申请: the area's supervisors decide
+    PAUSE_DECIDED = "case.pause_decided"      # 挂账/缓办批复: the department hears it
+    RESUMED = "case.resumed"                  # 恢复办理: the department hears it
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class Preferences:
     locale: str = "zh-CN"
     quiet_start: time | None = None
     quiet_end: time | None = None
+    muted: tuple[str, ...] = ()  # default event types opted out of (see subscriptions)
 
     def channel(self, kind: str) -> ChannelPref | None:
         return next((c for c in self.channels if c.kind.value == kind), None)
@@ -134,6 +141,13 @@ class CaseNotice:
     place: str | None = None         # whistled: the address, when the report gave one
     level: str | None = None         # whistled: community, street (街道) or district (区)
     result: str | None = None        # resolved: what the department did; closed: the note
+    note: str | None = None          # urged: what the supervisor asks; resumed: why
+    count: int | None = None         # urged: the n-th urging of the assignment
+    reason: str | None = None        # extension and pause requests and decisions
+    days: int | None = None          # extension: working days asked for, or granted
+    approved: bool | None = None     # decisions
+    comment: str | None = None       # decisions: the supervisor's words
+    pause: str | None = None         # pauses: hang (挂账) or defer (缓办)
 
     @property
     def urgent(self) -> bool:
@@ -212,12 +226,39 @@ def is_transient(status_code: int) -> bool:
     return status_code in (408, 425, 429) or status_code >= 500
 
 
-def check_replay(status: DeliveryStatus) -> None:
+@dataclass(frozen=True)
+class Carrier:
+    """Another channel's delivery of the same event to the same recipient."""
+
+    id: int
+    channel: str
+    status: DeliveryStatus
+
+
+def check_replay(status: DeliveryStatus, others: Sequence[Carrier] = (), *,
+                 force: bool = False) -> None:
+    """Only a dead delivery is replayed. If the message already went out on another channel
+    (the fallback that took over when this one gave up, or one after it), or is on its way
+    there, a replay would tell the recipient twice: refused, naming that delivery, unless
+    ``force`` (the operator knows the other channel did not reach the person)."""
     if status is not DeliveryStatus.DEAD:
         raise Conflict(
             f"只有已停止重试（dead）的投递可以重新投递，当前状态为“{status.value}”",
             f"only a dead delivery can be replayed; this one is '{status.value}'",
             code="not_dead",
+        )
+    live = (DeliveryStatus.SENT, DeliveryStatus.DIGESTED, DeliveryStatus.PENDING)
+    carrier = next((c for c in others if c.status in live), None)
+    if carrier is not None and not force:
+        state_zh = {"sent": "已送达", "digested": "已随汇总送达", "pending": "正在投递"}[
+            carrier.status.value]
+        raise Conflict(
+            f"该消息已通过 {carrier.channel} 渠道{state_zh}（投递 {carrier.id}），重新投递会让接收方"
+            "收到两次；如确需再次发送，请加 force=true",
+            f"this message already went out on {carrier.channel} (delivery {carrier.id}, "
+            f"{carrier.status.value}); a replay would tell the recipient twice — add "
+            "force=true to send it anyway",
+            code="already_delivered",
         )
 
 

@@ -9,10 +9,19 @@ Defaults (no configuration needed):
 - supervisors hear overdue cases (超时) and street- or district-level whistles (吹哨升级) in
   the area subtree they oversee; tracking's escalation ladder (逐级上报) reaches the
   supervisor and community desks of the level it names (community, street, district) for
-  the case's area, one level after the other.
+  the case's area, one level after the other;
+- a department's desks hear its urgings (督办, ``case.urged``) and the decisions on what it
+  asked for: an extension (延期) granted or refused, a pause (挂账/缓办) granted or refused,
+  and the end of a pause (恢复办理);
+- supervisors hear the extension and pause requests of their area subtree: they decide them.
 
 A subscription adds a recipient for what it matches; every condition left empty matches
 anything. A recipient hears each event once, whichever rules name it.
+
+A recipient may opt out of (mute) a default, except what asks it to act at once
+(``MUST_HEAR``): a department its dispatches (派单) and urgings (督办), a supervisor or
+community the escalations that reached its level (逐级上报) and the requests waiting for its
+decision. What it subscribed to explicitly it hears even if muted (it asked for it).
 """
 
 from __future__ import annotations
@@ -90,12 +99,53 @@ def validate_subscription(s: Subscription) -> Subscription:
     return s
 
 
+# What a recipient cannot mute: what asks it to act now (a dispatch nobody reads is a case
+# nobody handles; an urging or an escalation is the last word before the next level).
+MUST_HEAR: dict[RecipientKind, frozenset[NoticeKind]] = {
+    RecipientKind.DEPARTMENT: frozenset({NoticeKind.DISPATCHED, NoticeKind.URGED}),
+    RecipientKind.SUPERVISOR: frozenset({NoticeKind.ESCALATED, NoticeKind.EXTENSION_REQUESTED,
+                                         NoticeKind.PAUSE_REQUESTED}),
+    RecipientKind.COMMUNITY: frozenset({NoticeKind.ESCALATED}),
+    RecipientKind.GRID_WORKER: frozenset(),
+}
+_DEPARTMENT_HEARS = (NoticeKind.DISPATCHED, NoticeKind.WARNING, NoticeKind.URGED,
+                     NoticeKind.EXTENSION_DECIDED, NoticeKind.PAUSE_DECIDED, NoticeKind.RESUMED)
+_SUPERVISOR_DECIDES = (NoticeKind.EXTENSION_REQUESTED, NoticeKind.PAUSE_REQUESTED)
+
+
+def check_mutes(kind: RecipientKind, muted: Iterable[str]) -> tuple[str, ...]:
+    """The event types a recipient of ``kind`` opts out of, checked: known types, each once,
+    none it must hear."""
+    known = [k.value for k in NoticeKind]
+    muted = tuple(muted)
+    for t in muted:
+        if t not in known:
+            raise Invalid(f"muted_events：不支持的事件“{t}”（可选：{'、'.join(known)}）",
+                          f"muted_events: '{t}' is not an event notify announces (known: "
+                          f"{', '.join(known)})", code="invalid_muted_events")
+    if len(set(muted)) != len(muted):
+        raise Invalid("muted_events：事件类型重复", "muted_events: a type is listed twice",
+                      code="invalid_muted_events")
+    must = sorted(k.value for k in MUST_HEAR[kind] if k.value in muted)
+    if must:
+        raise Invalid(f"muted_events：{'、'.join(must)} 需要该接收方立即处理，不能关闭",
+                      f"muted_events: a {kind.value} recipient must hear {', '.join(must)} "
+                      "(it asks for action now) and cannot mute it", code="cannot_mute")
+    return muted
+
+
+def _muted(n: CaseNotice, r: Recipient) -> bool:
+    return n.kind.value in r.preferences.muted and n.kind not in MUST_HEAR[r.kind]
+
+
 def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
     own_department = r.kind is RecipientKind.DEPARTMENT and r.department_id is not None \
         and r.department_id == n.department_id
     in_area = r.area_path is not None and covers(r.area_path, n.area_path)
-    if n.kind in (NoticeKind.DISPATCHED, NoticeKind.WARNING):
+    if n.kind in _DEPARTMENT_HEARS:
         return own_department
+    if n.kind in _SUPERVISOR_DECIDES:  # they approve or refuse it (批准/驳回)
+        return r.kind is RecipientKind.SUPERVISOR and in_area
     if n.kind is NoticeKind.ESCALATED:  # 逐级上报: the desks of the level it has reached
         depth = LEVEL_DEPTH.get(n.level or "")
         if depth is None:
@@ -115,11 +165,11 @@ def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
 
 def select_recipients(notice: CaseNotice, candidates: Iterable[Recipient],
                       subscriptions: Iterable[Subscription] = ()) -> list[Recipient]:
-    """Everyone who hears ``notice``: by default or by a matching subscription; each once,
-    in id order."""
+    """Everyone who hears ``notice``: by default (unless muted) or by a matching
+    subscription; each once, in id order."""
     subscribed = {s.recipient_id for s in subscriptions if s.matches(notice)}
     chosen: dict[str, Recipient] = {}
     for r in candidates:
-        if r.id in subscribed or hears_by_default(notice, r):
+        if r.id in subscribed or (hears_by_default(notice, r) and not _muted(notice, r)):
             chosen.setdefault(r.id, r)
     return sorted(chosen.values(), key=lambda r: r.id)

@@ -19,6 +19,7 @@ _ROLE = {"lead": ("主办", "lead"), "co": ("协办", "co-handler")}
 _CLOCK = {"sign_for": ("签收报到", "sign-for"), "resolve": ("办结", "resolution")}
 _LEVEL = {"community": ("社区", "community"), "street": ("街道", "street"),
           "district": ("区", "district")}
+_PAUSE = {"hang": ("挂账", "hang (挂账)"), "defer": ("缓办", "deferral (缓办)")}
 
 
 def case_link(case_id: str, base: str = "") -> str:
@@ -59,7 +60,11 @@ def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "") -> 
         NoticeKind.DISPATCHED: _dispatched, NoticeKind.OVERDUE: _overdue,
         NoticeKind.WHISTLED: _escalated, NoticeKind.RESOLVED: _resolved,
         NoticeKind.CLOSED: _closed, NoticeKind.WARNING: _warning,
-        NoticeKind.ESCALATED: _ladder,
+        NoticeKind.ESCALATED: _ladder, NoticeKind.URGED: _urged,
+        NoticeKind.EXTENSION_REQUESTED: _extension_requested,
+        NoticeKind.EXTENSION_DECIDED: _extension_decided,
+        NoticeKind.PAUSE_REQUESTED: _pause_requested, NoticeKind.PAUSE_DECIDED: _pause_decided,
+        NoticeKind.RESUMED: _resumed,
     }[n.kind]
     return render_kind(n, audience, link, urgent, _where(n))
 
@@ -178,6 +183,115 @@ def _closed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
+def _urged(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+           where: Parts) -> Message:
+    nth_zh = f"（第{n.count}次）" if n.count else ""
+    nth_en = f" (#{n.count})" if n.count else ""
+    note_zh, note_en = _sentence(n.note, "督办意见", "Note")
+    return Message(
+        title_zh=f"【督办】{urgent[0]}案件{n.case_no}被督办{nth_zh}",
+        body_zh=f"【督办】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}被督办"
+        f"{nth_zh}，请立即办理并反馈。{note_zh}{where[0]}详情：{link}",
+        title_en=f"[Urged]{urgent[1]} Case {n.case_no} urged{nth_en}",
+        body_en=f"[Urged]{urgent[1]} Case {n.case_no} ({n.category}): {n.department_name} is "
+        f"urged to act{nth_en}; please act on it now and report back.{note_en} {where[1]} "
+        f"Details: {link}",
+        link=link,
+    )
+
+
+def _decision(n: CaseNotice) -> tuple[str, str, str, str]:
+    """(批准/驳回, approved/refused, the comment sentence in both languages)."""
+    word_zh, word_en = ("已批准", "approved") if n.approved else ("被驳回", "refused")
+    comment_zh, comment_en = _sentence(n.comment, "批复意见", "Comment")
+    return word_zh, word_en, comment_zh, comment_en
+
+
+def _extension_requested(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+                         where: Parts) -> Message:
+    reason_zh, reason_en = _sentence(n.reason, "理由", "Reason")
+    return Message(
+        title_zh=f"【延期申请】{urgent[0]}案件{n.case_no}申请延期{n.days}个工作日",
+        body_zh=f"【延期申请】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}申请延期"
+        f"{n.days}个工作日，请审批（批准或驳回）。{reason_zh}{where[0]}详情：{link}",
+        title_en=f"[Extension requested]{urgent[1]} Case {n.case_no}: {n.days} more working "
+        "days asked",
+        body_en=f"[Extension requested]{urgent[1]} Case {n.case_no} ({n.category}): "
+        f"{n.department_name} asks for {n.days} more working days; please approve or refuse."
+        f"{reason_en} {where[1]} Details: {link}",
+        link=link,
+    )
+
+
+def _extension_decided(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+                       where: Parts) -> Message:
+    word_zh, word_en, comment_zh, comment_en = _decision(n)
+    granted_zh = f"，延期{n.days}个工作日，办结时限相应顺延" if n.approved else "，请按原时限办结"
+    granted_en = (f": {n.days} more working days, the resolution deadline moves accordingly"
+                  if n.approved else "; please resolve it by the original deadline")
+    return Message(
+        title_zh=f"【延期{word_zh}】{urgent[0]}案件{n.case_no}延期申请{word_zh}",
+        body_zh=f"【延期{word_zh}】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}的"
+        f"延期申请{word_zh}{granted_zh}。{comment_zh}{where[0]}详情：{link}",
+        title_en=f"[Extension {word_en}]{urgent[1]} Case {n.case_no}",
+        body_en=f"[Extension {word_en}]{urgent[1]} Case {n.case_no} ({n.category}): the "
+        f"extension {n.department_name} asked for was {word_en}{granted_en}.{comment_en} "
+        f"{where[1]} Details: {link}",
+        link=link,
+    )
+
+
+def _pause_requested(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+                     where: Parts) -> Message:
+    pause_zh, pause_en = _term(_PAUSE, n.pause, "暂停", "pause")
+    reason_zh, reason_en = _sentence(n.reason, "理由", "Reason")
+    return Message(
+        title_zh=f"【{pause_zh}申请】{urgent[0]}案件{n.case_no}申请{pause_zh}",
+        body_zh=f"【{pause_zh}申请】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}"
+        f"申请{pause_zh}，批准后办结时限暂停计时，请审批（批准或驳回）。{reason_zh}{where[0]}"
+        f"详情：{link}",
+        title_en=f"[Pause requested]{urgent[1]} Case {n.case_no}: {pause_en} asked",
+        body_en=f"[Pause requested]{urgent[1]} Case {n.case_no} ({n.category}): "
+        f"{n.department_name} asks for a {pause_en}, which stops its resolution clock; please "
+        f"approve or refuse.{reason_en} {where[1]} Details: {link}",
+        link=link,
+    )
+
+
+def _pause_decided(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+                   where: Parts) -> Message:
+    pause_zh, pause_en = _term(_PAUSE, n.pause, "暂停", "pause")
+    word_zh, word_en, comment_zh, comment_en = _decision(n)
+    then_zh = "，时限暂停计时，恢复办理后继续" if n.approved else "，请继续办理"
+    then_en = ("; its clocks stand still until the work resumes" if n.approved
+               else "; please carry on with the case")
+    return Message(
+        title_zh=f"【{pause_zh}{word_zh}】{urgent[0]}案件{n.case_no}{pause_zh}申请{word_zh}",
+        body_zh=f"【{pause_zh}{word_zh}】{urgent[0]}案件{n.case_no}（{n.category}）"
+        f"{n.department_name}的{pause_zh}申请{word_zh}{then_zh}。{comment_zh}{where[0]}"
+        f"详情：{link}",
+        title_en=f"[Pause {word_en}]{urgent[1]} Case {n.case_no}: {pause_en}",
+        body_en=f"[Pause {word_en}]{urgent[1]} Case {n.case_no} ({n.category}): the {pause_en} "
+        f"{n.department_name} asked for was {word_en}{then_en}.{comment_en} {where[1]} "
+        f"Details: {link}",
+        link=link,
+    )
+
+
+def _resumed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
+             where: Parts) -> Message:
+    note_zh, note_en = _sentence(n.note, "说明", "Note")
+    return Message(
+        title_zh=f"【恢复办理】{urgent[0]}案件{n.case_no}已恢复办理",
+        body_zh=f"【恢复办理】{urgent[0]}案件{n.case_no}（{n.category}）{n.department_name}已恢复"
+        f"办理，时限继续计时。{note_zh}{where[0]}详情：{link}",
+        title_en=f"[Resumed]{urgent[1]} Case {n.case_no} resumed",
+        body_en=f"[Resumed]{urgent[1]} Case {n.case_no} ({n.category}): {n.department_name} "
+        f"resumed the work; its clocks run again.{note_en} {where[1]} Details: {link}",
+        link=link,
+    )
+
+
 def facts(notice: CaseNotice, link: str) -> dict[str, str]:
     """The facts behind a message, flat and as text: an SMS template's parameters."""
     n = notice
@@ -201,12 +315,20 @@ def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipie
             "department_id": n.department_id, "department_name": n.department_name,
             "role": n.role, "clock": n.clock,
             "due_at": n.due_at.isoformat() if n.due_at else None,
+            **_details(n),
             "title": {"zh": message.title_zh, "en": message.title_en},
             "text": {"zh": message.body_zh, "en": message.body_en},
             "link": message.link,
             "facts": facts(n, message.link),
         },
     }
+
+
+def _details(n: CaseNotice) -> dict[str, Any]:
+    """What urgings, requests and decisions add (absent from the other events' bodies)."""
+    extra = {"note": n.note, "count": n.count, "reason": n.reason, "days": n.days,
+             "approved": n.approved, "comment": n.comment, "pause_kind": n.pause}
+    return {k: v for k, v in extra.items() if v is not None}
 
 
 def digest(items: Sequence[dict[str, Any]], english: bool) -> tuple[str, str]:

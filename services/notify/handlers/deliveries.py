@@ -16,6 +16,7 @@ from services.notify.domain.delivery import RATE_WINDOW
 from services.notify.handlers.events import SERVICE, queue_delivery
 from services.notify.handlers.recipients import _by
 from services.notify.repository import Claim, Delivery
+from services.notify.sealing import SecretBox
 from shared import metrics
 from shared.auth import Principal
 from shared.errors import NotFound
@@ -41,16 +42,20 @@ async def get_delivery(pool: asyncpg.Pool, delivery_id: int) -> Delivery:
     return delivery
 
 
-async def replay_delivery(pool: asyncpg.Pool, who: Principal, delivery_id: int) -> Delivery:
-    """A dead delivery goes back to pending with a fresh schedule of attempts."""
+async def replay_delivery(pool: asyncpg.Pool, who: Principal, delivery_id: int, *,
+                          force: bool = False) -> Delivery:
+    """A dead delivery goes back to pending with a fresh schedule of attempts — unless the
+    message already went out (or is going out) on another channel, say the fallback that took
+    over: then 409 naming it, and only ``force`` sends it again."""
     async with pool.acquire() as conn, conn.transaction():
         delivery = await repository.get_delivery(conn, delivery_id, lock=True)
         if delivery is None:
             raise _not_found(delivery_id)
-        domain.check_replay(delivery.status)
+        others = await repository.other_channels(conn, delivery)
+        domain.check_replay(delivery.status, others, force=force)
         delivery = await repository.requeue(conn, delivery_id)
     log.info("delivery_replayed", delivery_id=delivery_id, recipient_id=delivery.recipient_id,
-             **_by(who))
+             forced=force, also_on=[o.id for o in others], **_by(who))
     return delivery
 
 
@@ -63,10 +68,10 @@ class RetryPolicy:
     backoff_cap: float
 
 
-async def claim_due(pool: asyncpg.Pool, limit: int, lease_seconds: float, now: datetime
-                    ) -> list[Claim]:
+async def claim_due(pool: asyncpg.Pool, limit: int, lease_seconds: float, now: datetime,
+                    box: SecretBox) -> list[Claim]:
     async with pool.acquire() as conn, conn.transaction():
-        return await repository.claim_due(conn, limit, lease_seconds, now)
+        return await repository.claim_due(conn, limit, lease_seconds, now, box)
 
 
 async def robot_window(pool: asyncpg.Pool, destination: str, now: datetime) -> list[datetime]:

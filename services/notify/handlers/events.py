@@ -18,6 +18,7 @@ from services.notify.domain import (
     NoticeKind,
     Recipient,
 )
+from services.notify.sealing import SecretBox
 from shared import metrics
 from shared.events import Envelope
 
@@ -44,10 +45,19 @@ def notice_of(event: Envelope[Any]) -> CaseNotice | None:
         clock=getattr(p, "clock", None), due_at=getattr(p, "due_at", None),
         place=getattr(location, "address", None), level=getattr(p, "level", None),
         result=getattr(p, "result", None) or getattr(p, "note", None),
+        note=getattr(p, "note", None), count=getattr(p, "count", None),
+        reason=getattr(p, "reason", None), days=getattr(p, "days", None),
+        approved=getattr(p, "approved", None), comment=getattr(p, "comment", None),
+        pause=_value(getattr(p, "kind", None)),
     )
 
 
-def make_notify(link_base: str, clock: Callable[[], datetime]):
+def _value(v: Any) -> str | None:
+    """An enum's value (a pause's kind), or None."""
+    return None if v is None else str(getattr(v, "value", v))
+
+
+def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox):
     """The consumer's handler: runs in the transaction that claimed the event in the inbox."""
 
     async def notify_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
@@ -56,7 +66,7 @@ def make_notify(link_base: str, clock: Callable[[], datetime]):
             return
         areas = domain.ancestor_paths(notice.area_path)
         candidates = await repository.candidate_recipients(
-            conn, notice.department_id, areas, notice.kind.value
+            conn, notice.department_id, areas, notice.kind.value, box
         )
         subscriptions = await repository.subscriptions_for(conn, notice.kind.value, areas)
         recipients = domain.select_recipients(notice, candidates, subscriptions)

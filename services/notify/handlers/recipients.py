@@ -13,6 +13,7 @@ from services.notify.domain import (
     RecipientKind,
 )
 from services.notify.repository import InboxMessage
+from services.notify.sealing import SecretBox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 
@@ -32,10 +33,11 @@ def _by(who: Principal) -> dict[str, str]:
     return {"actor": who.subject, "actor_role": who.role.value}
 
 
-async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient) -> Recipient:
+async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient,
+                           box: SecretBox) -> Recipient:
     domain.validate_recipient(recipient)
     async with pool.acquire() as conn, conn.transaction():
-        if not await repository.insert_recipient(conn, recipient):
+        if not await repository.insert_recipient(conn, recipient, box):
             raise Conflict(f"接收方“{recipient.id}”已存在", f"recipient '{recipient.id}' exists",
                            code="recipient_exists")
     log.info("recipient_created", recipient_id=recipient.id, kind=recipient.kind.value,
@@ -43,23 +45,25 @@ async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipi
     return recipient
 
 
-async def update_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient) -> Recipient:
+async def update_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient,
+                           box: SecretBox) -> Recipient:
     domain.validate_recipient(recipient)
     async with pool.acquire() as conn, conn.transaction():
-        if not await repository.update_recipient(conn, recipient):
+        if not await repository.update_recipient(conn, recipient, box):
             raise _not_found(recipient.id)
     log.info("recipient_updated", recipient_id=recipient.id, **_by(who))
     return recipient
 
 
-async def list_recipients(pool: asyncpg.Pool, kind: RecipientKind | None) -> list[Recipient]:
+async def list_recipients(pool: asyncpg.Pool, kind: RecipientKind | None, box: SecretBox
+                          ) -> list[Recipient]:
     async with pool.acquire() as conn:
-        return await repository.list_recipients(conn, kind.value if kind else None)
+        return await repository.list_recipients(conn, kind.value if kind else None, box)
 
 
-async def get_recipient(pool: asyncpg.Pool, recipient_id: str) -> Recipient:
+async def get_recipient(pool: asyncpg.Pool, recipient_id: str, box: SecretBox) -> Recipient:
     async with pool.acquire() as conn:
-        recipient = await repository.get_recipient(conn, recipient_id)
+        recipient = await repository.get_recipient(conn, recipient_id, box)
     if recipient is None:
         raise _not_found(recipient_id)
     return recipient
@@ -80,50 +84,52 @@ def _checked_channel(i: int, wanted: ChannelPref, stored: Preferences) -> Channe
 
 
 async def set_preferences(pool: asyncpg.Pool, who: Principal, recipient_id: str,
-                          wanted: Preferences) -> Recipient:
-    """Replace a recipient's channels, language and quiet hours: all checked, or nothing
-    changes."""
+                          wanted: Preferences, box: SecretBox) -> Recipient:
+    """Replace a recipient's channels, language, quiet hours and muted defaults: all
+    checked, or nothing changes. The channels' settings are stored sealed."""
     domain.check_preferences(wanted)
     async with pool.acquire() as conn, conn.transaction():
-        recipient = await repository.get_recipient(conn, recipient_id, lock=True)
+        recipient = await repository.get_recipient(conn, recipient_id, box, lock=True)
         if recipient is None:
             raise _not_found(recipient_id)
         checked = Preferences(
             channels=tuple(_checked_channel(i, c, recipient.preferences)
                            for i, c in enumerate(wanted.channels)),
             locale=wanted.locale, quiet_start=wanted.quiet_start, quiet_end=wanted.quiet_end,
+            muted=domain.check_mutes(recipient.kind, wanted.muted),
         )
-        await repository.set_preferences(conn, recipient_id, checked)
-        recipient = await repository.get_recipient(conn, recipient_id)
+        await repository.set_preferences(conn, recipient_id, checked, box)
+        recipient = await repository.get_recipient(conn, recipient_id, box)
     log.info("preferences_set", recipient_id=recipient_id,
-             channels=[c.kind.value for c in checked.channels], locale=checked.locale, **_by(who))
+             channels=[c.kind.value for c in checked.channels], locale=checked.locale,
+             muted=list(checked.muted), **_by(who))
     assert recipient is not None
     return recipient
 
 
 async def _readable_recipient(
-    conn: asyncpg.Connection, who: Principal, recipient_id: str
+    conn: asyncpg.Connection, who: Principal, recipient_id: str, box: SecretBox
 ) -> Recipient:
     """The recipient whose inbox ``who`` asks for: 404 if unknown, 403 if not theirs."""
-    recipient = await repository.get_recipient(conn, recipient_id)
+    recipient = await repository.get_recipient(conn, recipient_id, box)
     if recipient is None:
         raise _not_found(recipient_id)
     domain.check_inbox_access(who, recipient)
     return recipient
 
 
-async def inbox(pool: asyncpg.Pool, who: Principal, recipient_id: str, *, unread: bool | None,
-                limit: int, offset: int) -> list[InboxMessage]:
+async def inbox(pool: asyncpg.Pool, who: Principal, recipient_id: str, box: SecretBox, *,
+                unread: bool | None, limit: int, offset: int) -> list[InboxMessage]:
     async with pool.acquire() as conn:
-        await _readable_recipient(conn, who, recipient_id)
+        await _readable_recipient(conn, who, recipient_id, box)
         return await repository.list_inbox(conn, recipient_id, unread=unread, limit=limit,
                                            offset=offset)
 
 
 async def mark_read(pool: asyncpg.Pool, who: Principal, recipient_id: str,
-                    message_id: int) -> InboxMessage:
+                    message_id: int, box: SecretBox) -> InboxMessage:
     async with pool.acquire() as conn, conn.transaction():
-        await _readable_recipient(conn, who, recipient_id)  # before anything is written
+        await _readable_recipient(conn, who, recipient_id, box)  # before anything is written
         message = await repository.mark_read(conn, recipient_id, message_id)
     if message is None:
         raise NotFound(f"接收方“{recipient_id}”没有消息 {message_id}",
@@ -132,3 +138,20 @@ async def mark_read(pool: asyncpg.Pool, who: Principal, recipient_id: str,
     return message
 
 
+
+
+async def stream_start(pool: asyncpg.Pool, who: Principal, recipient_id: str, box: SecretBox,
+                       after: int | None) -> int:
+    """Checks that ``who`` may read the recipient's inbox (before the stream opens) and
+    returns the position to stream after: ``after`` as the browser sent it back, else the
+    latest message now (the stream carries what comes next; the inbox API has the rest)."""
+    async with pool.acquire() as conn:
+        await _readable_recipient(conn, who, recipient_id, box)
+        return after if after is not None else await repository.last_inbox_seq(conn,
+                                                                                recipient_id)
+
+
+async def stream_batch(pool: asyncpg.Pool, recipient_id: str, after: int, limit: int
+                       ) -> list[InboxMessage]:
+    async with pool.acquire() as conn:
+        return await repository.inbox_after(conn, recipient_id, after, limit)

@@ -8,16 +8,18 @@ import structlog
 from services.notify import domain, repository
 from services.notify.domain import Subscription
 from services.notify.handlers.recipients import _by, _not_found
+from services.notify.sealing import SecretBox
 from shared.auth import Principal
 from shared.errors import NotFound
 
 log = structlog.get_logger()
 
 
-async def subscribe(pool: asyncpg.Pool, who: Principal, s: Subscription) -> Subscription:
+async def subscribe(pool: asyncpg.Pool, who: Principal, s: Subscription,
+                    box: SecretBox) -> Subscription:
     domain.validate_subscription(s)
     async with pool.acquire() as conn, conn.transaction():
-        if await repository.get_recipient(conn, s.recipient_id, lock=True) is None:
+        if await repository.get_recipient(conn, s.recipient_id, box, lock=True) is None:
             raise _not_found(s.recipient_id)
         saved = await repository.insert_subscription(conn, s)
     log.info("subscription_created", subscription_id=saved.id, recipient_id=s.recipient_id,

@@ -13,8 +13,9 @@ from uuid import UUID
 
 import asyncpg
 
-from services.notify.domain import Channel, DeliveryStatus, Recipient
+from services.notify.domain import Carrier, Channel, DeliveryStatus, Recipient
 from services.notify.repository.recipients import recipient_of
+from services.notify.sealing import SecretBox
 
 
 @dataclass(frozen=True)
@@ -127,17 +128,18 @@ WHERE r.id = d.recipient_id AND d.id IN (
     FOR UPDATE SKIP LOCKED)
 RETURNING d.id, d.event_id, d.case_id, d.type, d.channel, d.attempts, d.position, d.urgent,
           d.payload, r.id AS r_id, r.name, r.kind, r.department_id, r.area_path,
-          r.webhook_url, r.webhook_secret, r.channels, r.locale, r.quiet_start, r.quiet_end
+          r.webhook_url, r.webhook_secret, r.channels, r.locale, r.quiet_start, r.quiet_end,
+          r.muted_events
 """
 
 
 async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: float,
-                    now: datetime) -> list[Claim]:
+                    now: datetime, box: SecretBox) -> list[Claim]:
     """Take up to ``limit`` due deliveries for ``lease_seconds`` (replicas share rows)."""
     rows = await conn.fetch(_CLAIM, limit, lease_seconds, now)
     return [Claim(id=r["id"], event_id=r["event_id"], case_id=r["case_id"], type=r["type"],
                   channel=Channel(r["channel"]), attempts=r["attempts"], position=r["position"],
-                  urgent=r["urgent"], payload=r["payload"], recipient=recipient_of(r, "r_id"))
+                  urgent=r["urgent"], payload=r["payload"], recipient=recipient_of(r, box, "r_id"))
             for r in rows]
 
 
@@ -197,3 +199,14 @@ async def requeue(conn: asyncpg.Connection, delivery_id: int) -> Delivery:
         delivery_id,
     )
     return Delivery.of(row)
+
+
+async def other_channels(conn: asyncpg.Connection, d: Delivery) -> list[Carrier]:
+    """The same event's deliveries to the same recipient on the other channels (not the
+    inbox), oldest first."""
+    rows = await conn.fetch(
+        "SELECT id, channel, status FROM deliveries WHERE event_id = $1 AND recipient_id = $2"
+        " AND channel NOT IN ('inbox', $3) ORDER BY id",
+        d.event_id, d.recipient_id, d.channel.value,
+    )
+    return [Carrier(r["id"], r["channel"], DeliveryStatus(r["status"])) for r in rows]
