@@ -22,6 +22,8 @@ now" is fixed.
 | 8 | cg | YA0101-01 | dispatched 27 Feb: outside March |
 | 9 | cg | YA0101-01 | d8 09:00, signed 09:30, resolved 15:00, rated 5, closed |
 | 10 | cg + zj | YA0101-03 | joint, d9 09:00: cg signed 09:30 and resolved 11:00; zj (co) signed 10:00, never reported; closed 16:00 — zj is not overdue |
+| 11 | zj | YA0101-01 | April: 6 Apr 09:00, signed 09:30, hung up (挂账) 10:00 and still paused: not overdue |
+| 12 | zj | YA0101-01 | April: 6 Apr 09:00, signed 09:30, never resolved: overdue |
 
 Dispatch's events are published first and intake's once tracking has them (across topics the
 order is not guaranteed: a closing heard before its case's dispatch would start clocks anew).
@@ -46,12 +48,14 @@ from shared.events import (
     CaseClosed,
     CaseDispatched,
     CaseExtensionDecided,
+    CasePauseDecided,
     CaseRated,
     CaseRejected,
     CaseResolved,
     CaseReworkRequested,
     CaseSignedFor,
     CaseTransferred,
+    PauseKind,
     Priority,
     new_event,
 )
@@ -169,7 +173,17 @@ def data_set() -> list[Case]:
     c10.act(CaseSignedFor, b, "zj", at(9, 10))
     c10.act(CaseResolved, a, "cg", at(9, 11), result="已清理", case_resolved=False)
     c10.intake(CaseClosed, at(9, 16), note="社区核查通过")
-    return [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10]
+
+    c11 = Case(11, "YA0101-01")
+    a = c11.dispatch("zj", datetime(2026, 4, 6, 9, tzinfo=CN))
+    c11.act(CaseSignedFor, a, "zj", datetime(2026, 4, 6, 9, 30, tzinfo=CN))
+    c11.act(CasePauseDecided, a, "zj", datetime(2026, 4, 6, 10, tzinfo=CN),
+            request_id=uuid.uuid4(), kind=PauseKind.HANG, reason="待业主委员会表决",
+            approved=True)
+    c12 = Case(12, "YA0101-01")
+    a = c12.dispatch("zj", datetime(2026, 4, 6, 9, tzinfo=CN))
+    c12.act(CaseSignedFor, a, "zj", datetime(2026, 4, 6, 9, 30, tzinfo=CN))
+    return [c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12]
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +298,11 @@ async def test_a_period_given_in_times_excludes_its_end(service):
     body = ok(await client.get("/kpi/departments", headers=DISTRICT,
                                params={"from": "2026-03-02", "to": "2026-03-02"}))
     assert {u["unit"]: u["received"] for u in body["units"]} == {"cg": 1, "xf": 1, "zj": 1}
+    # April: 11 stands still in its pause (挂账), 12 is late
+    body = ok(await client.get("/kpi/departments", headers=DISTRICT,
+                               params={"from": "2026-04-01", "to": "2026-04-30"}))
+    assert [(u["unit"], figures(u)) for u in body["units"]] == [
+        ("zj", (2, 2, 0, 0, 1, 0, 0, 0, 0, 0))]
     # February: case 8 alone, signed for on time
     body = ok(await client.get("/kpi/departments", headers=DISTRICT,
                                params={"from": "2026-02-01", "to": "2026-02-28"}))

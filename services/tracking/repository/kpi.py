@@ -11,7 +11,7 @@ import asyncpg
 from services.tracking.sla.kpi import AssignmentFacts
 
 # A clock that never started (no policy in force, or its assignment's later events came first)
-# sets no deadline: nothing is late against it.
+# or stands still in a pause sets no deadline: nothing is late against it.
 NO_DEADLINE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
@@ -21,7 +21,8 @@ class DepartmentFacts(NamedTuple):
 
 
 # One row per assignment dispatched in [$1, $2), as of $3: its deadlines as they stand (an
-# approved extension moved the resolution's), its approved extensions, whether its result was
+# approved extension or a pause that ended moved them; a clock paused now (挂账/缓办) has none
+# while it stands still), its approved extensions, whether its result was
 # sent back (a later 返工 naming its department, or naming none, before the department resolved
 # the case again), whether it ended otherwise (转办; its case closed or merged) and the case's
 # latest rating.
@@ -29,7 +30,8 @@ _FACTS = """
 SELECT a.assignment_id, a.department_id, a.department_name, c.area_path, c.category,
        a.dispatched_at, a.signed_for_at, a.resolved_at, a.ended_by = 'case.rejected'
        AND a.ended_at <= $3 AS rejected,
-       sf.due_at AS sign_for_due, rs.due_at AS resolve_due,
+       CASE WHEN sf.state = 'paused' THEN NULL ELSE sf.due_at END AS sign_for_due,
+       CASE WHEN rs.state = 'paused' THEN NULL ELSE rs.due_at END AS resolve_due,
        (SELECT count(*) FROM extensions x
         WHERE x.assignment_id = a.assignment_id AND x.decided_at <= $3) AS extensions,
        (a.ended_by = 'case.transferred' AND a.ended_at <= $3) OR EXISTS (
