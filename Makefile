@@ -49,7 +49,6 @@ token: install
 bench: install
 	$(PY) -m bench
 	$(PY) -m bench.timers
-	$(PY) -m bench.kpi
 
 clean-data:
 	rm -rf .data
