@@ -269,6 +269,26 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("dispatch", "POST", "/extension-requests/{request_id}/refuse"): Case(
         fixed("/extension-requests/{extension_id}/refuse", json={"comment": "材料不全"}),
         each((Role.SUPERVISOR,), SCOPED)),
+    # 挂账/缓办: the assignment is not signed for (the inside department meets 409) nor paused
+    # (resuming meets 409); no pause request exists, so reading or deciding one is 404 for
+    # every allowed caller (tests/component/test_dispatch_pauses.py checks the area scope).
+    ("dispatch", "POST", "/assignments/{assignment_id}/pauses"): Case(
+        fixed("/assignments/{assignment_id}/pauses", json={"kind": "hang", "reason": "待资金"}),
+        each((Role.DEPARTMENT,), SCOPED)),
+    ("dispatch", "POST", "/assignments/{assignment_id}/resume"): Case(
+        fixed("/assignments/{assignment_id}/resume", json={}),
+        each((Role.DEPARTMENT, Role.SUPERVISOR), SCOPED)),
+    ("dispatch", "GET", "/pause-requests"): Case(
+        fixed("/pause-requests"), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), FILTERED)),
+    ("dispatch", "GET", "/pause-requests/{request_id}"): Case(
+        fixed(f"/pause-requests/{uuid.uuid4()}"),
+        each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), ANY)),
+    ("dispatch", "POST", "/pause-requests/{request_id}/approve"): Case(
+        fixed(f"/pause-requests/{uuid.uuid4()}/approve", json={}),
+        each((Role.SUPERVISOR,), ANY)),
+    ("dispatch", "POST", "/pause-requests/{request_id}/refuse"): Case(
+        fixed(f"/pause-requests/{uuid.uuid4()}/refuse", json={"comment": "理由不充分"}),
+        each((Role.SUPERVISOR,), ANY)),
     # tracking
     ("tracking", "GET", "/cases/{case_id}/timeline"): Case(
         fixed("/cases/{case_id}/timeline"),
