@@ -358,7 +358,8 @@ class CasePauseDecided(CaseFacts):
 class CaseResumed(CaseFacts):
     """恢复办理: an approved pause ended (the department or a supervisor resumed the work);
     the clocks run again from this event's ``occurred_at``, their deadlines moved by the time
-    they stood still."""
+    they stood still. A pause still running when its assignment is resolved (办结) or
+    transferred (转办) ends with it: no case.resumed follows (that event stops the clocks)."""
 
     TYPE = "case.resumed"
     VERSION = 1
