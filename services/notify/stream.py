@@ -38,6 +38,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import asyncpg
 import structlog
 from sse_starlette import ServerSentEvent
@@ -111,6 +112,11 @@ class InboxStreams:
             for ev in events:
                 ev.set()
 
+    @staticmethod
+    async def _relay(shutdown: anyio.Event, wake: asyncio.Event) -> None:
+        await shutdown.wait()
+        wake.set()
+
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         self._wake(payload)
 
@@ -140,19 +146,23 @@ class InboxStreams:
     # -- one stream ----------------------------------------------------------------------------
 
     async def follow(self, pool: asyncpg.Pool, recipient_id: str, after: int, *,
-                     follow: bool = True) -> AsyncIterator[ServerSentEvent]:
+                     follow: bool = True, shutdown: anyio.Event | None = None
+                     ) -> AsyncIterator[ServerSentEvent]:
         """``ready`` (its id the position the stream starts after), then every message
-        numbered after ``after``, in order; with ``follow`` false it ends once caught up."""
+        numbered after ``after``, in order; with ``follow`` false it ends once caught up.
+        It also ends — cleanly, after what it has sent — when ``shutdown`` is set (by
+        sse-starlette when the server is asked to exit) or this worker stops."""
         wake = asyncio.Event()
         self._waiting[recipient_id].add(wake)
         self._open += 1
         self._idle.clear()
+        relay = asyncio.create_task(self._relay(shutdown, wake)) if shutdown else None
         try:
             yield ServerSentEvent(event="ready", id=str(after), retry=RETRY_MS,
                                   data=json.dumps({"recipient_id": recipient_id,
                                                    "after": after}))
             position = after
-            while not self._stopping.is_set():
+            while not (self._stopping.is_set() or (shutdown and shutdown.is_set())):
                 wake.clear()  # before reading: a message committed after this wakes us
                 batch = await handlers.stream_batch(pool, recipient_id, position,
                                                     self._batch_size)
@@ -167,6 +177,8 @@ class InboxStreams:
                     async with asyncio.timeout(self._poll_interval):
                         await wake.wait()
         finally:
+            if relay:
+                relay.cancel()
             self._waiting[recipient_id].discard(wake)
             if not self._waiting[recipient_id]:
                 del self._waiting[recipient_id]

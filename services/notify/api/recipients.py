@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import anyio
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import EventSourceResponse
@@ -33,6 +34,7 @@ from services.notify.stream import InboxStreams
 from shared.errors import Invalid
 
 router = APIRouter(tags=["recipients"])
+STREAM_SHUTDOWN_GRACE_SECONDS = 3.0
 
 
 class RecipientFields(BaseModel):
@@ -247,8 +249,13 @@ async def stream(
     start = await handlers.stream_start(db, who, recipient_id, box, after)  # 404/403 first
     streams: InboxStreams = request.app.state.inbox_streams
     settings = request.app.state.runtime.settings
-    return EventSourceResponse(streams.follow(db, recipient_id, start, follow=follow),
-                               ping=settings.stream_heartbeat_seconds)
+    # the server asked to exit: sse-starlette sets it, the stream ends after what it has
+    # sent (a clean end of the response) instead of being cut off
+    shutdown = anyio.Event()
+    return EventSourceResponse(
+        streams.follow(db, recipient_id, start, follow=follow, shutdown=shutdown),
+        ping=settings.stream_heartbeat_seconds, shutdown_event=shutdown,
+        shutdown_grace_period=STREAM_SHUTDOWN_GRACE_SECONDS)
 
 
 def _position(raw: str | None) -> int | None:
