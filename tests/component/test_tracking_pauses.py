@@ -212,3 +212,23 @@ async def test_the_history_shows_the_pause_and_it_ends_with_the_resolution(pool)
     assert (row["ended_at"], row["ended_by"]) == (at(2, 9), "case.closed")
     assert {c["state"] for c in (await clocks_of(pool, other)).values()} == {"stopped"}
 
+
+
+async def test_a_clock_long_overdue_goes_on_escalating_after_the_pause_counted(pool):
+    case, assignment = await signed_for(pool)
+    await fire(pool, at(7, 10))  # overdue Thursday; community, street, district escalated
+    assert [a for a in await alerts(pool, case) if a[0] == "case.escalated"] == [
+        ("case.escalated", "resolve", step, level)
+        for step, level in ((0, "community"), (1, "street"), (2, "district"))]
+    request = uuid.uuid4()
+    await record(pool, decided(case, assignment, at(7, 12), request))
+    assert await pending(pool, assignment) == []  # the daily repetition waits too
+    await fire(pool, at(9, 11))
+    assert len(await alerts(pool, case)) == 4  # overdue and the three steps: nothing new
+
+    await record(pool, resumed(case, assignment, at(9, 12), request))
+    # one working day after the last step, not counting Monday 12:00 → Wednesday 12:00
+    assert await pending(pool, assignment) == [("resolve", "escalation", 3, at(10, 9))]
+    await fire(pool, at(10, 9))
+    [*_, last] = await announced(pool, case, "case.escalated")
+    assert (last["step"], last["repeat"], last["level"]) == (3, 1, "district")

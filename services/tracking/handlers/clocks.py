@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -21,13 +22,13 @@ from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.sla import ClockRow
 from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.deadlines import ClockPlan, Extension, Pause
-from services.tracking.sla.policy import ClockKind, PinnedPolicy, pin_policy
+from services.tracking.sla.deadlines import ClockPlan, Extension, Pause, escalation_schedule
+from services.tracking.sla.policy import ClockKind, Ladder, PinnedPolicy, pin_policy
 from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data, version_from_data
 from services.tracking.sla.schedule import (
+    MAX_SKIPPED_REPEATS,
     Stage,
     StageKind,
-    next_escalation,
     plan_assignment,
     stages,
 )
@@ -187,7 +188,8 @@ async def replan(conn: asyncpg.Connection, event: Envelope[Any], current: asyncp
                         state=state or c.state)
         await sla_repo.move_clock(conn, moved)
         if moved.state == "running":
-            await _schedule(conn, event, assignment_id, _remaining(plan, pinned, calendar, after),
+            await _schedule(conn, event, assignment_id,
+                            _remaining(plan, pinned.policy.ladder, calendar, pauses, after),
                             moved.revision)
         out.append(Moved(moved, plan))
         log.info("deadline_moved", assignment_id=str(assignment_id), clock=c.clock.value,
@@ -196,15 +198,19 @@ async def replan(conn: asyncpg.Connection, event: Envelope[Any], current: asyncp
     return out
 
 
-def _remaining(plan: ClockPlan, pinned: PinnedPolicy, calendar: WorkingCalendar,
-               after: datetime) -> list[Stage]:
+def _remaining(plan: ClockPlan, ladder: Ladder, calendar: WorkingCalendar,
+               pauses: list[Pause], after: datetime) -> list[Stage]:
     """The stages still to fire after ``after``; when the ladder's listed steps are all past
-    (a clock long overdue) and it repeats, its next repetition."""
+    (a clock long overdue) and it repeats, its next repetition — counted with the pauses, so
+    the step numbers go on from the last one fired."""
     found = stages(plan, after=after)
-    ladder = pinned.policy.ladder
-    if plan.escalations and not any(s.kind is StageKind.ESCALATION for s in found):
-        last = plan.escalations[-1]
-        nxt = next_escalation(ladder, calendar, plan.clock, last.index, last.at, after)
-        if nxt is not None:
-            found.append(nxt)
+    if (not plan.escalations or ladder.repeat_every is None
+            or any(s.kind is StageKind.ESCALATION for s in found)):
+        return found
+    spans = sorted((p.start, p.end or after) for p in pauses)
+    for e in islice(escalation_schedule(ladder, calendar, plan.due_at, spans),
+                    MAX_SKIPPED_REPEATS):
+        if e.at > after:
+            found.append(Stage(plan.clock, StageKind.ESCALATION, e.index, e.at, e.level.value))
+            break
     return found
