@@ -12,8 +12,9 @@ The newest seals; every one opens (``MultiFernet``). To rotate: put a new key fi
 old key. Rows written before sealing existed are sealed the same way, at start.
 
 A value no configured key opens (a key dropped too early) does not break the recipient: the
-channel reads as unreadable, its deliveries fail for good with that reason, and the next
-channel takes over; the log says which recipient.
+channel reads as unreadable (``{"__unreadable__": true}``, a webhook secret as
+``"__unreadable__"``), its deliveries fail for good — never unsigned — and the next channel
+takes over; the log says which recipient.
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ class SecretBox:
             return stored  # not sealed yet (sealed at the next start)
         try:
             return self.open(stored.removeprefix(PREFIX))
-        except InvalidToken:
+        except InvalidToken:  # never None: that would send the webhook unsigned
             log.error("secret_unreadable", recipient_id=recipient_id, column="webhook_secret")
-            return None
+            return UNREADABLE
 
     def seal_channels(self, channels: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``[{"kind", "settings"}]`` → ``[{"kind", "sealed"}]``."""

@@ -87,7 +87,7 @@ def settings_for(claim: Claim) -> Any | DeliveryResult:
     if pref is None:
         return DeliveryResult.fail("not_configured", "接收方已不再使用该渠道 / the recipient no "
                                    "longer has this channel")
-    if UNREADABLE in pref.settings:
+    if UNREADABLE in pref.settings or UNREADABLE in pref.settings.values():
         return DeliveryResult.fail("secrets_unreadable", "渠道设置无法用当前密钥解密 / the "
                                    "channel's settings cannot be opened with the configured keys")
     try:
