@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import email
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
@@ -35,10 +36,17 @@ from shared.events import (
     CaseDeadlineWarning,
     CaseDispatched,
     CaseEscalated,
+    CaseExtensionDecided,
+    CaseExtensionRequested,
     CaseOverdue,
+    CasePauseDecided,
+    CasePauseRequested,
     CaseResolved,
+    CaseResumed,
+    CaseUrged,
     CaseWhistled,
     Location,
+    PauseKind,
     Priority,
     new_event,
 )
@@ -379,6 +387,121 @@ async def test_tracking_warnings_reach_the_department_and_escalations_climb_the_
     assert to_street["title"] == "【升级】案件YA20261122-0101办结超时，已上报街道"
 
 
+async def test_urgings_requests_and_decisions_reach_who_acts_on_them(notify):
+    client, _, bootstrap = notify
+    u = uid()
+    street, grid, dept = f"U{u}/S1", f"U{u}/S1/C1/G1", f"cg-{u}"
+    people = {
+        "dept": await desk(client, dept),
+        "sup": (await add_recipient(client, id=f"sup-{u}", name="街道督办", kind="supervisor",
+                                    area_path=street))["id"],
+        "other": (await add_recipient(client, id=f"osup-{u}", name="别的街道督办",
+                                      kind="supervisor", area_path=f"U{u}/S2"))["id"],
+        "community": (await add_recipient(client, id=f"com-{u}", name="社区", kind="community",
+                                          area_path=f"U{u}/S1/C1"))["id"],
+    }
+    case, assignment, request = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    common = {**facts(grid, priority=Priority.URGENT), "assignment_id": assignment,
+              "department_id": dept}
+    events = [
+        new_event(CaseUrged(**common, department_name="榆安区城市管理局", note="请今天内处置",
+                            count=1), case_id=case, producer="tracking"),
+        new_event(CaseExtensionRequested(**common, request_id=request, days=3,
+                                         reason="需采购配件"), case_id=case, producer="dispatch"),
+        new_event(CaseExtensionDecided(**common, request_id=request, approved=False, days=0,
+                                       comment="材料不全"), case_id=case, producer="dispatch"),
+        new_event(CasePauseRequested(**common, request_id=request, kind=PauseKind.HANG,
+                                     reason="待资金"), case_id=case, producer="dispatch"),
+        new_event(CasePauseDecided(**common, request_id=request, kind=PauseKind.HANG,
+                                   reason="待资金", approved=True), case_id=case,
+                  producer="dispatch"),
+        new_event(CaseResumed(**common, request_id=request, note="资金到位"), case_id=case,
+                  producer="dispatch"),
+    ]
+    for e in events:
+        await publish_event(bootstrap, e)
+    expected = {
+        "dept": ["case.extension_decided", "case.pause_decided", "case.resumed", "case.urged"],
+        "sup": ["case.extension_requested", "case.pause_requested"],
+        "other": [], "community": [],
+    }
+
+    async def all_heard():
+        return {who: await inbox_types(client, rid, case)
+                for who, rid in people.items()} == expected
+
+    await eventually(all_heard, timeout=45, message="each heard what it acts on")
+    inbox = (await client.get(f"/recipients/{people['dept']}/inbox",
+                              headers=bearer("department", department_id=dept))).json()
+    titles = {m["type"]: m["title"] for m in inbox}
+    assert titles["case.urged"] == "【督办】（紧急）案件YA20261122-0101被督办（第1次）"
+    assert titles["case.extension_decided"] == "【延期被驳回】（紧急）案件YA20261122-0101延期申请被驳回"
+    assert titles["case.pause_decided"] == "【挂账已批准】（紧急）案件YA20261122-0101挂账申请已批准"
+    to_sup = (await client.get(f"/recipients/{people['sup']}/inbox",
+                               headers=bearer("supervisor", street))).json()
+    [ask] = [m for m in to_sup if m["type"] == "case.extension_requested"]
+    assert "申请延期3个工作日" in ask["body"] and "理由：需采购配件" in ask["body"]
+    assert "asks for 3 more working days" in ask["body_en"]
+
+
+async def test_a_recipient_mutes_defaults_it_need_not_act_on(notify):
+    client, _, bootstrap = notify
+    u = uid()
+    grid, dept = f"M{u}/S1/C1/G1", f"cg-{u}"
+    rid = await desk(client, dept)
+    resp = await client.put(f"/recipients/{rid}/preferences", json={
+        "muted_events": ["case.deadline_warning", "case.resumed"]}, headers=ADMIN)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["muted_events"] == ["case.deadline_warning", "case.resumed"]
+    assert (await client.get(f"/recipients/{rid}/preferences",
+                             headers=ADMIN)).json()["muted_events"] == [
+        "case.deadline_warning", "case.resumed"]
+    # What asks it to act cannot be muted; unknown types are refused; nothing changes.
+    for body, code, words in (
+        ({"muted_events": ["case.dispatched"]}, "cannot_mute", "case.dispatched"),
+        ({"muted_events": ["case.urged", "case.closed"]}, "cannot_mute", "case.urged"),
+        ({"muted_events": ["case.reported"]}, "validation_error", "muted_events"),
+    ):
+        bad = await client.put(f"/recipients/{rid}/preferences", json=body,
+                               headers={**ADMIN, "Accept-Language": "en"})
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["error"]["code"] == code and words in bad.json()["error"]["message"]
+    assert (await client.get(f"/recipients/{rid}/preferences",
+                             headers=ADMIN)).json()["muted_events"] == [
+        "case.deadline_warning", "case.resumed"]
+
+    case = uuid.uuid4()
+    common = {**facts(grid), "assignment_id": uuid.uuid4(), "department_id": dept}
+    muted = [
+        new_event(CaseDeadlineWarning(**common, department_name="城管", clock="resolve",
+                                      due_at=datetime(2026, 11, 22, 2, tzinfo=UTC)),
+                  case_id=case, producer="tracking"),
+        new_event(CaseResumed(**common, request_id=uuid.uuid4()), case_id=case,
+                  producer="dispatch"),
+    ]
+    heard = new_event(CaseUrged(**common, department_name="城管", note="快", count=1),
+                      case_id=case, producer="tracking")
+    for e in [*muted, heard]:
+        await publish_event(bootstrap, e)
+    await eventually(lambda: inbox_types(client, rid, case), message="the urging arrived")
+    await asyncio.sleep(1)
+    assert await inbox_types(client, rid, case) == ["case.urged"]
+    # A subscription still brings what the default no longer does.
+    sub = await client.post("/subscriptions", json={
+        "recipient_id": rid, "event_types": ["case.deadline_warning"]}, headers=ADMIN)
+    assert sub.status_code == 201, sub.text
+    again = new_event(CaseDeadlineWarning(**common, department_name="城管", clock="sign_for",
+                                          due_at=datetime(2026, 11, 22, 3, tzinfo=UTC)),
+                      case_id=case, producer="tracking")
+    await publish_event(bootstrap, again)
+    await eventually(lambda: _has(client, rid, case, "case.deadline_warning"),
+                     message="the subscribed warning arrived")
+
+
+async def _has(client, rid: str, case, kind: str) -> bool:
+    return kind in await inbox_types(client, rid, case)
+
+
 @pytest.mark.parametrize(("body", "status", "code"), [
     ({"recipient_id": "nobody-at-all", "event_types": ["case.overdue"]}, 404,
      "recipient_not_found"),
@@ -591,6 +714,10 @@ async def test_quiet_hours_hold_a_normal_case_but_not_an_urgent_one(notify, robo
     await settled_row(client, normal, "webhook")
     hooks = [h for h in robots.of("hook") if h.headers.get("webhook-id", "").endswith(rid)]
     assert [h.json["data"]["case_no"] for h in hooks] == ["YA-urgent", "YA-normal"]
+    # The moved clock let the held message go; its signature still carries the wall clock
+    # (a receiver checks it against its own, within minutes — the receiver here too).
+    stamp = int(hooks[-1].headers["webhook-timestamp"])
+    assert abs(stamp - time.time()) < 60 and abs(stamp - clock().timestamp()) > 3600
 
 
 async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages(

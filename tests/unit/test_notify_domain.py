@@ -205,6 +205,24 @@ def test_only_dead_deliveries_can_be_replayed():
         assert err.value.code == "not_dead" and "dead" in err.value.zh
 
 
+def test_a_replay_is_refused_while_another_channel_carries_the_message_unless_forced():
+    others = [domain.Carrier(7, "feishu", DeliveryStatus.DEAD),
+              domain.Carrier(8, "email", DeliveryStatus.SENT)]
+    with pytest.raises(Conflict) as err:
+        domain.check_replay(DeliveryStatus.DEAD, others)
+    assert err.value.code == "already_delivered"
+    assert "email 渠道已送达（投递 8）" in err.value.zh and "force=true" in err.value.en
+    domain.check_replay(DeliveryStatus.DEAD, others, force=True)
+    pending = [domain.Carrier(9, "sms", DeliveryStatus.PENDING)]
+    with pytest.raises(Conflict) as err:
+        domain.check_replay(DeliveryStatus.DEAD, pending)
+    assert "sms 渠道正在投递（投递 9）" in err.value.zh and "is on its way on sms" in err.value.en
+    domain.check_replay(DeliveryStatus.DEAD, others[:1])  # the others gave up too: replay
+    with pytest.raises(Conflict) as err:
+        domain.check_replay(DeliveryStatus.SENT, others, force=True)
+    assert err.value.code == "not_dead"  # force does not replay what was sent
+
+
 def test_webhook_message_id_is_stable():
     a = domain.webhook_message_id(CASE_ID, "duty-cg")
     assert a == domain.webhook_message_id(CASE_ID, "duty-cg")

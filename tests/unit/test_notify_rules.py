@@ -128,6 +128,15 @@ DESKS = [
     (NoticeKind.WHISTLED, {"level": "community"}, []),
     (NoticeKind.RESOLVED, {}, ["com-0101", "grid-03"]),
     (NoticeKind.CLOSED, {"department_id": None}, ["com-0101", "grid-03"]),
+    # 督办, and the decisions on what the department asked for: the department
+    (NoticeKind.URGED, {}, ["duty-gs"]),
+    (NoticeKind.EXTENSION_DECIDED, {"approved": True, "days": 2}, ["duty-gs"]),
+    (NoticeKind.PAUSE_DECIDED, {"approved": False, "pause": "hang"}, ["duty-gs"]),
+    (NoticeKind.RESUMED, {}, ["duty-gs"]),
+    # a pending request: the supervisors of the area, who decide it
+    (NoticeKind.EXTENSION_REQUESTED, {"days": 3}, ["sup-ya01"]),
+    (NoticeKind.PAUSE_REQUESTED, {"pause": "defer"}, ["sup-ya01"]),
+    (NoticeKind.PAUSE_REQUESTED, {"area_path": "YA/YA02/YA0201/YA0201-01"}, []),
 ])
 def test_default_audiences(kind, extra, heard):
     got = domain.select_recipients(notice(kind, **extra), DESKS)
@@ -171,6 +180,78 @@ def test_every_event_type_has_a_template_in_both_languages_with_the_facts(kind):
         assert "2026-11-22 10:00" in m.body_zh and "2026-11-22 10:00" in m.body_en
     if kind is not NoticeKind.CLOSED and kind is not NoticeKind.WHISTLED:
         assert "榆安供水公司" in m.body_zh
+
+
+@pytest.mark.parametrize(("kind", "extra", "title_zh", "body_zh", "body_en"), [
+    (NoticeKind.URGED, {"note": "请今天内处置", "count": 2},
+     "【督办】（紧急）案件YA20261122-0001被督办（第2次）", "督办意见：请今天内处置。", "(#2)"),
+    (NoticeKind.EXTENSION_REQUESTED, {"days": 3, "reason": "需采购配件"},
+     "【延期申请】（紧急）案件YA20261122-0001申请延期3个工作日", "理由：需采购配件。",
+     "asks for 3 more working days"),
+    (NoticeKind.EXTENSION_DECIDED, {"approved": True, "days": 2, "comment": "同意两天"},
+     "【延期已批准】（紧急）案件YA20261122-0001延期申请已批准", "延期2个工作日",
+     "was approved: 2 more working days"),
+    (NoticeKind.EXTENSION_DECIDED, {"approved": False, "days": 0, "comment": "材料不全"},
+     "【延期被驳回】（紧急）案件YA20261122-0001延期申请被驳回", "批复意见：材料不全。",
+     "by the original deadline"),
+    (NoticeKind.PAUSE_REQUESTED, {"pause": "hang", "reason": "待资金"},
+     "【挂账申请】（紧急）案件YA20261122-0001申请挂账", "理由：待资金。", "hang (挂账)"),
+    (NoticeKind.PAUSE_DECIDED, {"pause": "defer", "approved": True},
+     "【缓办已批准】（紧急）案件YA20261122-0001缓办申请已批准", "时限暂停计时",
+     "clocks stand still"),
+    (NoticeKind.RESUMED, {"note": "资金到位"},
+     "【恢复办理】（紧急）案件YA20261122-0001已恢复办理", "说明：资金到位。", "run again"),
+])
+def test_urgings_requests_and_decisions_read_right_in_both_languages(kind, extra, title_zh,
+                                                                     body_zh, body_en):
+    n = notice(kind, **extra)
+    m = domain.render(n, RecipientKind.DEPARTMENT)
+    assert m.title_zh == title_zh
+    assert body_zh in m.body_zh and body_en in m.body_en
+    assert m.title_en.startswith("[") and "(urgent)" in m.title_en
+    data = domain.webhook_body(n, m, event_id="e", recipient_id="r",
+                               occurred_at=datetime(2026, 11, 22, tzinfo=UTC))["data"]
+    assert {k: data[k] for k in extra if k != "pause"} == {k: v for k, v in extra.items()
+                                                           if k != "pause"}
+    assert data.get("pause_kind") == extra.get("pause")
+
+
+def test_mutes_silence_defaults_but_not_what_asks_for_action_nor_subscriptions():
+    def muted(r: Recipient, *kinds: NoticeKind) -> Recipient:
+        return Recipient(**{**r.__dict__, "preferences": Preferences(
+            muted=tuple(k.value for k in kinds))})
+
+    dept = muted(DESKS[0], NoticeKind.WARNING, NoticeKind.RESUMED)
+    sup = muted(DESKS[1], NoticeKind.OVERDUE)
+    desks = [dept, sup, *DESKS[2:]]
+    assert domain.select_recipients(notice(NoticeKind.WARNING), desks) == []
+    assert [r.id for r in domain.select_recipients(notice(NoticeKind.OVERDUE), desks)] == [
+        "duty-gs"]
+    assert [r.id for r in domain.select_recipients(notice(NoticeKind.DISPATCHED), desks)] == [
+        "duty-gs"]
+    # a subscription still delivers what the default no longer does
+    sub = Subscription("duty-gs", ("case.deadline_warning",))
+    assert [r.id for r in domain.select_recipients(notice(NoticeKind.WARNING), desks,
+                                                   [sub])] == ["duty-gs"]
+    # a mute of what must be heard (stored before the recipient changed kind) is ignored
+    sneaky = muted(DESKS[0], NoticeKind.URGED)
+    assert [r.id for r in domain.select_recipients(notice(NoticeKind.URGED), [sneaky])] == [
+        "duty-gs"]
+
+
+@pytest.mark.parametrize(("kind", "muted", "code"), [
+    (RecipientKind.DEPARTMENT, ("case.dispatched",), "cannot_mute"),
+    (RecipientKind.DEPARTMENT, ("case.deadline_warning", "case.urged"), "cannot_mute"),
+    (RecipientKind.SUPERVISOR, ("case.extension_requested",), "cannot_mute"),
+    (RecipientKind.COMMUNITY, ("case.escalated",), "cannot_mute"),
+    (RecipientKind.DEPARTMENT, ("case.reported",), "invalid_muted_events"),
+    (RecipientKind.DEPARTMENT, ("case.resumed", "case.resumed"), "invalid_muted_events"),
+])
+def test_mutes_are_checked(kind, muted, code):
+    with pytest.raises(Invalid) as err:
+        domain.check_mutes(kind, muted)
+    assert err.value.code == code and err.value.zh.startswith("muted_events：")
+    assert domain.check_mutes(RecipientKind.GRID_WORKER, ("case.closed",)) == ("case.closed",)
 
 
 def test_bad_subscriptions():

@@ -250,12 +250,15 @@ def check_replay(status: DeliveryStatus, others: Sequence[Carrier] = (), *,
     live = (DeliveryStatus.SENT, DeliveryStatus.DIGESTED, DeliveryStatus.PENDING)
     carrier = next((c for c in others if c.status in live), None)
     if carrier is not None and not force:
-        state_zh = {"sent": "已送达", "digested": "已随汇总送达", "pending": "正在投递"}[
-            carrier.status.value]
+        state_zh, state_en = {
+            "sent": ("已送达", "already went out"),
+            "digested": ("已随汇总送达", "already went out in a digest"),
+            "pending": ("正在投递", "is on its way"),
+        }[carrier.status.value]
         raise Conflict(
             f"该消息已通过 {carrier.channel} 渠道{state_zh}（投递 {carrier.id}），重新投递会让接收方"
             "收到两次；如确需再次发送，请加 force=true",
-            f"this message already went out on {carrier.channel} (delivery {carrier.id}, "
+            f"this message {state_en} on {carrier.channel} (delivery {carrier.id}, "
             f"{carrier.status.value}); a replay would tell the recipient twice — add "
             "force=true to send it anyway",
             code="already_delivered",
