@@ -346,6 +346,11 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         inbox_of(), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
     ("notify", "POST", "/recipients/{recipient_id}/inbox/{message_id}/read"): Case(
         inbox_of("/{message_id}/read"), each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
+    # the inbox's live stream: its readers; follow=false ends it once caught up
+    ("notify", "GET", "/recipients/{recipient_id}/stream"): Case(
+        lambda ctx, role: (f"/recipients/{ctx['inbox_for'][role]}/stream",
+                           {"params": {"follow": "false"}}),
+        each((Role.DEPARTMENT, *AREA, Role.SUPERVISOR), SCOPED)),
     ("notify", "POST", "/subscriptions"): Case(
         fixed("/subscriptions", json={"recipient_id": "sup-ya01",
                                       "event_types": ["case.dispatched"], "area_path": "YA/YA01"}),
