@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import asyncpg
 import structlog
 from sse_starlette import ServerSentEvent
@@ -74,9 +75,13 @@ class BoardStreams:
         return self._open
 
     async def follow(self, pool: asyncpg.Pool, f: BoardFilter, after: Position, *,
-                     follow: bool = True) -> AsyncIterator[ServerSentEvent]:
+                     follow: bool = True,
+                     shutdown: anyio.Event | None = None) -> AsyncIterator[ServerSentEvent]:
         """``ready`` (with the starting position), then every change the filter lets
-        through; with ``follow`` false it ends once it has caught up."""
+        through; with ``follow`` false it ends once it has caught up. It also ends — normally,
+        so the response is complete — when this worker stops (the app's shutdown) or when
+        ``shutdown`` is set (sse-starlette sets it when the server, e.g. uvicorn on SIGTERM,
+        begins to shut down, and waits a grace period before cutting the stream off)."""
         self._open += 1
         self._idle.clear()
         try:
@@ -85,7 +90,7 @@ class BoardStreams:
                 data=json.dumps({"position": str(after),
                                  "as_of": datetime.now(UTC).isoformat()}))
             position = after
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and not (shutdown and shutdown.is_set()):
                 batch = await handlers.feed_changes(pool, f, position)
                 for r in batch.changes:
                     yield ServerSentEvent(event=r["change"], id=f"{r['txid']}-{r['seq']}",

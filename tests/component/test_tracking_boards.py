@@ -13,18 +13,27 @@ urgent ladder community +0 / street +30 min / district +120 min.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import uuid
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+import uvicorn
 
 from services.tracking import handlers
 from services.tracking.board import Board
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
 from services.tracking.handlers.boards import BoardQuery
+from services.tracking.main import create_app
 from services.tracking.repository.boards import BoardFilter
+from services.tracking.stream import BoardStreams
+from shared import db
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, NotFound
 from shared.events import (
@@ -35,9 +44,11 @@ from shared.events import (
     CaseResolved,
     CaseSignedFor,
     Priority,
+    Topics,
     new_event,
 )
-from tests.conftest import migrated_database
+from tests.conftest import free_port, migrated_database
+from tests.helpers import as_user, eventually, read_topic
 
 CN = ZoneInfo("Asia/Shanghai")
 
@@ -360,3 +371,377 @@ async def test_a_change_that_commits_after_a_later_one_is_still_served_in_order(
     assert {no for _, no, _ in got} == {"YA-L"} and end > position
     everything, last = await drain(pool, everyone, start)
     assert len(everything) == 8 and last == end
+
+
+async def test_stopping_the_worker_ends_every_open_stream(pool):
+    """The app's lifespan stops BoardStreams: open streams end instead of hanging."""
+    streams = BoardStreams(poll_interval=0.05)
+    streams.start()
+    start = await handlers.feed_start(pool)
+    got: list[str] = []
+
+    async def follow():
+        async for message in streams.follow(pool, BoardFilter(None), start):
+            got.append(message.event)
+
+    readers = [asyncio.create_task(follow()) for _ in range(3)]
+
+    async def all_open():
+        return streams.open_streams == 3
+
+    await eventually(all_open, timeout=10, interval=0.02, message="three streams open")
+    await record(pool, dispatched(uuid.uuid4(), uuid.uuid4(), MON))
+
+    async def heard():
+        return got.count("started") == 6
+
+    await eventually(heard, timeout=10, interval=0.02, message="each heard both clocks start")
+    await asyncio.wait_for(streams.stop(), 5)
+    await asyncio.wait_for(asyncio.gather(*readers), 5)
+    assert streams.open_streams == 0 and got.count("ready") == 3
+
+
+# --- the service: boards over HTTP, urging on the real broker, the live stream ----------------
+
+
+@asynccontextmanager
+async def served(app) -> AsyncIterator[tuple[uvicorn.Server, httpx.AsyncClient]]:
+    """The app served by uvicorn on a loopback port (ASGITransport buffers whole responses,
+    so a live stream needs a real server)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_config=None, timeout_graceful_shutdown=10))
+    task = asyncio.create_task(server.serve())
+
+    async def started():
+        if task.done():
+            task.result()  # raises what stopped it
+        return server.started
+
+    await eventually(started, timeout=60, interval=0.05, message="uvicorn started")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
+                                     timeout=httpx.Timeout(30)) as client:
+            yield server, client
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 60)
+
+
+class Service:
+    def __init__(self, client, pool, bootstrap, settings):
+        self.client, self.pool, self.bootstrap, self.settings = client, pool, bootstrap, settings
+
+
+@pytest.fixture(scope="module")
+async def service(pg_server, kafka_server):
+    dsn = await migrated_database(pg_server, "tracking")
+    settings = Settings(
+        environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.3,
+        timer_poll_interval_seconds=0.2, board_stream_poll_seconds=0.1,
+        board_stream_heartbeat_seconds=1)
+    await seed_demo(settings)
+    pool = await db.create_pool(dsn, min_size=1, max_size=4, attempts=3)
+    try:
+        async with served(create_app(settings)) as (_, client):
+            yield Service(client, pool, kafka_server.bootstrap, settings)
+    finally:
+        await pool.close()
+
+
+COMMAND, SUP_YINGZE, TAOYUAN = as_user("command"), as_user("sup-yingze"), as_user("taoyuan")
+CG, WANGFANG = as_user("cg-duty"), as_user("wangfang")
+EN = {"Accept-Language": "en"}
+
+
+def error(resp: httpx.Response, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    return resp.json()["error"]
+
+
+async def test_bad_queries_are_422_and_filters_outside_the_scope_are_403(service):
+    client = service.client
+    for path in ("/overdue", "/near-overdue", "/boards/stream"):
+        err = error(await client.get(path, params={"colour": "red"}, headers=COMMAND), 422)
+        assert err["code"] == "unknown_parameter", path
+        assert "未知的查询参数" in err["message"] and "colour" in err["message"]
+        en = error(await client.get(path, params={"colour": "red"}, headers={**COMMAND, **EN}),
+                   422)
+        assert en["message"].startswith("unknown query parameter(s): colour")
+        bad = {"clock": "lunch", "priority": "asap", "category": "e01", "area": "/"}
+        for name, value in bad.items():
+            err = error(await client.get(path, params={name: value}, headers=COMMAND), 422)
+            assert err["code"] in ("validation_error", "invalid_category", "invalid_area"), name
+            assert name in err["message"] or "分类" in err["message"] or "辖区" in err["message"]
+        refused = {
+            "area outside": (TAOYUAN, {"area": "YA/YA02"}, "out_of_scope"),
+            "another department": (CG, {"department_id": "zj"}, "not_your_department"),
+            "grid worker": (WANGFANG, {}, "role_not_allowed"),
+        }
+        for why, (who, query, code) in refused.items():
+            assert error(await client.get(path, params=query, headers=who), 403)["code"] == code, \
+                (path, why)
+    for path in ("/overdue", "/near-overdue"):
+        for query in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"last_event_id": "1-1"}):
+            assert error(await client.get(path, params=query, headers=COMMAND), 422), query
+    for query, headers in (({"last_event_id": "yesterday"}, {}), ({}, {"Last-Event-ID": "1-x"}),
+                           ({"follow": "maybe"}, {}), ({"limit": 5}, {})):
+        resp = await client.get("/boards/stream", params=query, headers={**COMMAND, **headers})
+        assert error(resp, 422)["code"] in ("invalid_last_event_id", "validation_error",
+                                            "unknown_parameter"), query
+
+
+async def record_now(service, *events):
+    await record(service.pool, *events)
+
+
+async def test_the_boards_over_http_show_late_and_warned_clocks(service):
+    client, department = service.client, f"dt-{uuid.uuid4().hex[:6]}"
+    late, late_a = uuid.uuid4(), uuid.uuid4()
+    warned, warned_a = uuid.uuid4(), uuid.uuid4()
+    now = datetime.now(UTC)
+    await record_now(service, dispatched(late, late_a, MON, LIFT, department),
+                     # urgent clocks run in calendar time: sign for in 15 minutes, warned at 12
+                     dispatched(warned, warned_a, now - timedelta(minutes=13),
+                                {**LIFT, "case_no": "YA-W"}, department))
+
+    async def overdue():
+        resp = await client.get("/overdue", params={"department_id": department},
+                                headers=COMMAND)
+        body = resp.json()["items"]
+        # the scheduler catches up with the old case's ladder: district reached
+        return len(body) == 3 and all(i["escalation_level"] == "district" for i in body) and body
+
+    items = await eventually(overdue, timeout=45, message="the old case's clocks escalated")
+    assert [(i["case_no"], i["clock"], i["clock_label"]) for i in items] == [
+        ("YA-L", "sign_for", "签收"), ("YA-L", "on_site", "到场"), ("YA-L", "resolve", "办结")]
+    assert all(i["label"].startswith("超时 ") and i["overdue_seconds"] > 0 for i in items)
+    assert {i["escalation_level_label"] for i in items} == {"区"}
+    assert all(i["overdue_alerted_at"] and i["urge_count"] == 0 for i in items)
+
+    near = (await client.get("/near-overdue", params={"department_id": department,
+                                                      "clock": "sign_for"},
+                             headers=COMMAND)).json()["items"]
+    assert [(i["case_no"], i["clock"]) for i in near] == [("YA-W", "sign_for")]
+    assert 0 < near[0]["seconds_left"] <= 120 and near[0]["label"].startswith("剩余")
+    assert near[0]["overdue_seconds"] == 0
+    # the same filters, narrowed by scope: 锦绣社区's lift case is not 桃园's business
+    assert error(await client.get("/near-overdue", params={"area": LIFT["area_path"]},
+                                  headers=TAOYUAN), 403)["code"] == "out_of_scope"
+    jinxiu = await client.get("/overdue", params={"category": "C05", "priority": "urgent",
+                                                  "department_id": department},
+                              headers=as_user("jinxiu"))
+    assert len(jinxiu.json()["items"]) == 3
+
+
+async def test_urging_over_http_publishes_one_event_per_open_assignment_and_counts(service):
+    client = service.client
+    case, lead, co = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await record_now(service, dispatched(case, lead, MON, department="u-lead"),
+                     dispatched(case, co, MON, department="u-co", role="co"))
+    url = f"/cases/{case}/urge"
+
+    first = await client.post(url, json={"note": "请今天内报到"}, headers=SUP_YINGZE)
+    assert first.status_code == 201, first.text
+    assert [(u["department_id"], u["count"]) for u in first.json()["urgings"]] == [
+        ("u-lead", 1), ("u-co", 1)]
+    again = await client.post(url, json={"note": "再次督办", "department_id": "u-lead"},
+                              headers=TAOYUAN)  # the community over the case may urge too
+    assert [(u["department_id"], u["count"]) for u in again.json()["urgings"]] == [("u-lead", 2)]
+    board = (await client.get("/overdue", params={"department_id": "u-lead",
+                                                  "clock": "sign_for"},
+                              headers=COMMAND)).json()["items"]
+    assert [(i["urge_count"], i["case_id"]) for i in board] == [(2, str(case))]
+
+    refused = {
+        "empty note": ({"note": ""}, SUP_YINGZE, 422, "validation_error"),
+        "unknown field": ({"note": "x", "level": "district"}, SUP_YINGZE, 422,
+                          "validation_error"),
+        "not on the case": ({"note": "x", "department_id": "gd"}, SUP_YINGZE, 404,
+                            "department_not_on_case"),
+        "department": ({"note": "x"}, CG, 403, "role_not_allowed"),
+        "outside": ({"note": "x"}, as_user("jinxiu"), 403, "out_of_scope"),
+    }
+    for why, (body, who, status, code) in refused.items():
+        assert error(await client.post(url, json=body, headers=who), status)["code"] == code, why
+    assert error(await client.post(f"/cases/{uuid.uuid4()}/urge", json={"note": "x"},
+                                   headers=SUP_YINGZE), 404)["code"] == "case_not_found"
+    await record_now(service, step(CaseSignedFor, case, lead, MON + timedelta(hours=1),
+                                   department="u-lead"),
+                     step(CaseResolved, case, lead, MON + timedelta(hours=2),
+                          department="u-lead", result="已清运", case_resolved=False))
+    done = await client.post(url, json={"note": "x", "department_id": "u-lead"},
+                             headers=SUP_YINGZE)
+    assert error(done, 409)["code"] == "no_open_assignment"
+    assert "没有正在办理的派单" in done.json()["error"]["message"]
+    await record_now(service, closed(case, MON + timedelta(hours=3)))
+    shut = await client.post(url, json={"note": "x"}, headers={**SUP_YINGZE, **EN})
+    assert error(shut, 409)["code"] == "case_closed"
+    assert "closed" in shut.json()["error"]["message"]
+
+    # exactly the three urgings on the topic, once each, as the supervisor and community did
+    async def published():
+        return await service.pool.fetchval(
+            "SELECT count(*) = 3 AND bool_and(sent_at IS NOT NULL) FROM outbox"
+            " WHERE type = 'case.urged' AND key = $1", str(case))
+
+    await eventually(published, message="the urgings published")
+    records = [json.loads(r.value) for r in await read_topic(service.bootstrap, Topics.TRACKING)
+               if r.key == str(case).encode()]
+    urgings = [r for r in records if r["type"] == "case.urged"]
+    assert len({u["event_id"] for u in urgings}) == len(urgings) == 3
+    assert sorted((u["payload"]["department_id"], u["payload"]["count"], u["actor"]["subject"])
+                  for u in urgings) == [("u-co", 1, "sup-yingze"), ("u-lead", 1, "sup-yingze"),
+                                        ("u-lead", 2, "taoyuan")]
+    timeline = (await client.get(f"/cases/{case}/timeline", headers=COMMAND)).json()["events"]
+    assert [(e["label"], e["payload"]["note"]) for e in timeline if e["type"] == "case.urged"] \
+        == [("督办", "请今天内报到"), ("督办", "请今天内报到"), ("督办", "再次督办")]
+
+
+# --- the live stream ------------------------------------------------------------------------------
+
+
+async def _read(resp: httpx.Response, events: list[dict], comments: list[str]) -> None:
+    event: dict = {}
+    async for line in resp.aiter_lines():
+        if not line:
+            if event:
+                events.append(event)
+            event = {}
+        elif line.startswith(":"):
+            comments.append(line)
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            event[name] = json.loads(value) if name == "data" else value
+
+
+@asynccontextmanager
+async def listening(client, headers=COMMAND, last_event_id=None, **params):
+    """Follow the stream in the background: (events, heartbeat comments, reader task)."""
+    events: list[dict] = []
+    comments: list[str] = []
+    if last_event_id:
+        headers = {**headers, "Last-Event-ID": last_event_id}
+    async with client.stream("GET", "/boards/stream", params=params, headers=headers,
+                             timeout=httpx.Timeout(30, read=None)) as resp:
+        assert resp.status_code == 200, await resp.aread()
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        reader = asyncio.create_task(_read(resp, events, comments))
+        try:
+            yield events, comments, reader
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+
+async def arrived(events, n, message):
+    async def probe():
+        return len(events) >= n
+
+    await eventually(probe, timeout=20, interval=0.05, message=message)
+
+
+def changes(events):
+    return [(e["event"], e["data"]["clock"]) for e in events if e["event"] != "ready"]
+
+
+async def test_the_stream_resumes_after_last_event_id_and_misses_nothing(service):
+    client, pool = service.client, service.pool
+    department = f"sse-{uuid.uuid4().hex[:6]}"
+    case, assignment = uuid.uuid4(), uuid.uuid4()
+    facts = {**LIFT, "case_no": "YA-S"}
+    now = datetime.now(UTC)
+    async with listening(client, department_id=department) as (events, comments, _):
+        await arrived(events, 1, "ready")
+        assert events[0]["event"] == "ready" and events[0]["id"] == events[0]["data"]["position"]
+        await record_now(service, dispatched(case, assignment, now, facts, department))
+        await client.post(f"/cases/{case}/urge", json={"note": "请尽快到场"},
+                          headers=as_user("supervisor"))
+        await arrived(events, 5, "three clocks started and an urging")
+        assert sorted(changes(events)[:3]) == [("started", "on_site"), ("started", "resolve"),
+                                               ("started", "sign_for")]
+        assert changes(events)[3] == ("urged", None)
+        urging = events[4]["data"]
+        assert (urging["count"], urging["note"], urging["case_no"]) == (1, "请尽快到场", "YA-S")
+        assert urging["department_id"] == department and urging["urge_count"] == 1
+
+        async def heartbeat():
+            return comments
+
+        await eventually(heartbeat, timeout=5, message="a heartbeat comment")
+        last_seen = events[-1]["id"]
+
+    # while nobody listens: the sign-for stops, another urging, the on-site clock stops
+    await record_now(service, step(CaseSignedFor, case, assignment, now + timedelta(minutes=1),
+                                   facts, department))
+    await client.post(f"/cases/{case}/urge", json={"note": "到场了吗"},
+                      headers=as_user("supervisor"))
+    await record_now(service, step(CaseProgressed, case, assignment, now + timedelta(minutes=2),
+                                   facts, department, note="已到现场"))
+
+    async with listening(client, last_event_id=last_seen, department_id=department) as (
+            resumed, _, _):
+        await arrived(resumed, 4, "the changes missed while away")
+        assert resumed[0]["event"] == "ready" and resumed[0]["id"] == last_seen
+        assert changes(resumed) == [("stopped", "sign_for"), ("urged", None),
+                                    ("stopped", "on_site")]
+        assert resumed[2]["data"]["count"] == 2
+
+        # a change that took its sequence number first but commits last is not passed over
+        other, other_a = uuid.uuid4(), uuid.uuid4()
+        await record_now(service, dispatched(other, other_a, now, {**facts, "case_no": "YA-T"},
+                                             department))
+        await arrived(resumed, 7, "the other case's clocks started")
+        slow = await pool.acquire()
+        tx = slow.transaction()
+        await tx.start()
+        await slow.execute("UPDATE clocks SET due_at = due_at + interval '1 hour'"
+                           " WHERE assignment_id = $1 AND clock = 'resolve'", other_a)
+        await record_now(service, step(CaseResolved, case, assignment, now + timedelta(minutes=3),
+                                       facts, department, result="已修复"))
+        await asyncio.sleep(0.5)  # the stream polls every 0.1 s: the resolution is held back
+        assert len(resumed) == 7
+        await tx.commit()
+        await pool.release(slow)
+        await arrived(resumed, 9, "both, in commit order")
+        assert [(e["event"], e["data"]["case_no"], e["data"]["clock"]) for e in resumed[7:]] == [
+            ("moved", "YA-T", "resolve"), ("stopped", "YA-S", "resolve")]
+        ids = [e["id"] for e in resumed[1:]]
+
+    # nothing missed, nothing twice: every feed row of both assignments was sent exactly once
+    rows = await pool.fetch("SELECT txid::text || '-' || seq AS id FROM board_feed"
+                            " WHERE assignment_id = ANY($1::uuid[]) ORDER BY txid, seq",
+                            [assignment, other_a])
+    sent = [e["id"] for e in events[1:]] + ids
+    assert sent == [r["id"] for r in rows]
+    # a replay from the start without following ends once caught up, with the same ids
+    replay = await client.get("/boards/stream", headers=COMMAND, params={
+        "department_id": department, "last_event_id": events[0]["id"], "follow": "false"})
+    replayed: list[dict] = []
+    await _read_text(replay.text, replayed)
+    assert [e["id"] for e in replayed[1:]] == sent
+
+
+async def _read_text(text: str, events: list[dict]) -> None:
+    class Lines:
+        async def aiter_lines(self):
+            for line in text.splitlines():
+                yield line
+            yield ""
+
+    await _read(Lines(), events, [])  # type: ignore[arg-type]
+
+
+async def test_shutting_a_replica_down_ends_its_open_streams_cleanly(service):
+    """Last in the module: a second replica joins the consumer group."""
+    app = create_app(service.settings)
+    async with served(app) as (server, client):
+        async with listening(client) as (events, _, reader):
+            await arrived(events, 1, "ready")
+            assert app.state.board_streams.open_streams == 1
+            server.should_exit = True  # what SIGTERM does
+            await asyncio.wait_for(reader, 10)  # the stream ended, not cut off at the timeout
+        assert app.state.board_streams.open_streams == 0

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
+import anyio
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
@@ -184,5 +185,9 @@ async def board_stream(
     else:
         after = await handlers.feed_start(db)
     settings = request.app.state.runtime.settings
-    return EventSourceResponse(streams.follow(db, f, after, follow=follow),
-                               ping=settings.board_stream_heartbeat_seconds)
+    shutdown = anyio.Event()  # set by sse-starlette when the server begins to shut down
+    return EventSourceResponse(
+        streams.follow(db, f, after, follow=follow, shutdown=shutdown),
+        ping=settings.board_stream_heartbeat_seconds, shutdown_event=shutdown,
+        # the stream notices within one poll and ends with a complete response
+        shutdown_grace_period=settings.board_stream_poll_seconds + 2.0)
