@@ -39,10 +39,13 @@ from shared.errors import Conflict, NotFound
 from shared.events import (
     CaseClosed,
     CaseDispatched,
+    CasePauseDecided,
     CaseProgressed,
     CaseRejected,
     CaseResolved,
+    CaseResumed,
     CaseSignedFor,
+    PauseKind,
     Priority,
     Topics,
     new_event,
@@ -180,6 +183,27 @@ async def test_the_near_overdue_board_shows_warned_clocks_least_time_left_first(
     await record(pool, step(CaseSignedFor, case, assignment, at(0, 11, 3),
                             {**HERE, "case_no": "YA-3"}))
     assert await seen(pool, at(0, 11, 4), Board.NEAR_OVERDUE) == [("YA-2", "sign_for")]
+
+
+async def test_a_paused_clock_leaves_the_boards_and_comes_back_when_resumed(pool):
+    case, assignment, request = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    start = await handlers.feed_start(pool)
+    await record(pool, dispatched(case, assignment, MON),
+                 step(CaseSignedFor, case, assignment, at(0, 9, 30)))
+    # resolution due Thursday 09:00, warned Wednesday 12:00
+    assert await seen(pool, at(2, 13), Board.NEAR_OVERDUE) == [("YA-A", "resolve")]
+    await record(pool, step(CasePauseDecided, case, assignment, at(2, 13), request_id=request,
+                            kind=PauseKind.HANG, reason="需列入改造计划", approved=True))
+    for which in Board:  # standing still (挂账): neither close nor late, however long
+        assert await seen(pool, at(2, 14), which) == []
+        assert await seen(pool, at(6, 12), which) == []
+    await record(pool, step(CaseResumed, case, assignment, at(7, 9), request_id=request,
+                            note="资金已落实"))
+    [back] = await items(pool, at(7, 9, 30), Board.NEAR_OVERDUE)
+    assert back.clock.value == "resolve" and back.due_at > at(7, 9, 30)
+    got, _ = await drain(pool, BoardFilter(None), start)
+    resolve = [change for change, _, clock in got if clock == "resolve"]
+    assert resolve[0] == "started" and "paused" in resolve and "resumed" in resolve
 
 
 @pytest.fixture

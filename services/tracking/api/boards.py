@@ -95,7 +95,8 @@ class BoardItemOut(BaseModel):
     overdue_seconds: float = Field(description="how late (0 on the near-overdue board)")
     seconds_left: float = Field(description="time left (0 on the overdue board)")
     label: str = Field(description="超时 2小时5分 / 剩余 25分钟")
-    overdue_alerted_at: datetime | None = Field(description="when the overdue alert fired")
+    overdue_alerted_at: datetime | None = Field(description="when the overdue alert of the "
+                                                "current deadline fired (none yet: null)")
     escalation_level: str | None = Field(description="the last level the escalation ladder "
                                          "reached: community, street or district")
     escalation_level_label: str | None

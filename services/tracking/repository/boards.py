@@ -49,11 +49,11 @@ SELECT c.case_id, c.case_no, c.area_path, c.category, c.priority, c.status,
 FROM clocks k
 JOIN assignments a ON a.assignment_id = k.assignment_id
 JOIN cases c ON c.case_id = k.case_id
-LEFT JOIN LATERAL (
+LEFT JOIN LATERAL (  -- the level reached stays through a pause (a new revision)
     SELECT t.level, t.step FROM timers t
-    WHERE t.assignment_id = k.assignment_id AND t.clock = k.clock AND t.revision = k.revision
+    WHERE t.assignment_id = k.assignment_id AND t.clock = k.clock
       AND t.kind = 'escalation' AND t.state = 'fired'
-    ORDER BY t.step DESC LIMIT 1) e ON true
+    ORDER BY t.fired_at DESC, t.step DESC LIMIT 1) e ON true
 LEFT JOIN LATERAL (
     SELECT t.fired_at FROM timers t
     WHERE t.assignment_id = k.assignment_id AND t.clock = k.clock AND t.revision = k.revision
