@@ -1,10 +1,19 @@
-"""Dispatch consumes the community's whistles (社区吹哨) and routes them."""
+"""Dispatch consumes the community's whistles (社区吹哨) and routes them, and follows
+tracking's clocks and urgings for the departments' inboxes."""
 
 from __future__ import annotations
 
 from services.dispatch import handlers
 from shared.broker import EventConsumer
-from shared.events import CasePhotoAdded, CaseReworkRequested, CaseWhistled, Topics
+from shared.events import (
+    CaseClockStarted,
+    CaseClockStopped,
+    CasePhotoAdded,
+    CaseReworkRequested,
+    CaseUrged,
+    CaseWhistled,
+    Topics,
+)
 from shared.service import Runtime
 
 
@@ -20,4 +29,16 @@ def register(rt: Runtime) -> None:
         Topics.INTAKE,
         description="Whistled cases (社区吹哨) → assignments (派单) or the manual-dispatch queue; "
         "failed checks (返工) → the same departments again; photos (for 办结's after-photos)",
+    )
+    deadlines = EventConsumer(
+        service="dispatch", name="deadlines", pool=rt.get_pool, broker=rt.broker,
+        max_attempts=rt.settings.consumer_max_attempts,
+        handlers={CaseClockStarted.TYPE: handlers.deadlines.record_clock_started,
+                  CaseClockStopped.TYPE: handlers.deadlines.record_clock_stopped,
+                  CaseUrged.TYPE: handlers.deadlines.record_urging},
+    )
+    deadlines.subscribe(
+        Topics.TRACKING,
+        description="Tracking's clocks (started, moved, stopped) and urgings (督办) → the "
+        "deadline and urge count each assignment shows in the department's inbox",
     )

@@ -3,7 +3,7 @@ of cases waiting for manual dispatch (人工派单)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -62,6 +62,15 @@ class AssignmentOut(BaseModel):
     pause_kind: PauseKind | None = Field(description="hang (挂账) or defer (缓办), while paused")
     pause_label: str | None = Field(description="挂账中 / 缓办中, while paused")
     paused_since: datetime | None
+    deadline: datetime | None = Field(
+        description="the earliest deadline running now (tracking's clocks, moved by 延期 and "
+                    "挂账/缓办); none when no clock runs (paused, done, not yet announced)")
+    deadline_clock: Literal["sign_for", "on_site", "resolve"] | None = Field(
+        description="which deadline: sign_for (报到), on_site (到场) or resolve (办结)")
+    deadline_label: str | None = Field(description="报到时限 / 到场时限 / 办结时限")
+    overdue: bool = Field(description="the deadline has passed (超时)")
+    urge_count: int = Field(description="urgings (督办) on this assignment")
+    last_urged_at: datetime | None
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentOut:
@@ -69,7 +78,12 @@ class AssignmentOut(BaseModel):
         return cls(**{**vars(a), "photo_ids": list(a.photo_ids), "pause_kind": kind},
                    role_label=ROLE_ZH[a.role], state_label=STATE_ZH[a.state],
                    basis_label=BASIS_ZH[Basis(a.basis)], paused=a.paused,
-                   pause_label=f"{PAUSE_KIND_ZH[kind]}中" if kind else None)
+                   pause_label=f"{PAUSE_KIND_ZH[kind]}中" if kind else None,
+                   deadline_label=CLOCK_ZH.get(a.deadline_clock or ""),
+                   overdue=a.deadline is not None and a.deadline <= datetime.now(UTC))
+
+
+CLOCK_ZH = {"sign_for": "报到时限", "on_site": "到场时限", "resolve": "办结时限"}
 
 
 class NoteOut(BaseModel):
@@ -132,9 +146,8 @@ async def department_assignments(
     supervisors read the department's assignments inside their area subtree.
 
     ``sort``: ``dispatched_at`` (default) newest first; ``deadline`` the earliest deadline
-    first — dispatch does not own the clocks (tracking does) and the sign-for deadline is a
-    fixed period after dispatch, so for now this orders by ``dispatched_at``, oldest first;
-    ``priority`` urgent → normal → minor, then oldest first."""
+    running now first (tracking's clocks, as it announces them), then those without one by
+    dispatch time; ``priority`` urgent → normal → minor, then oldest first."""
     _, rows = await handlers.department_assignments(db, who, department_id, state, limit, offset,
                                                     priority, sort)
     return [AssignmentOut.of(a) for a in rows]

@@ -74,6 +74,12 @@ class Assignment:
     # through the assignment: the pause request holds it).
     pause_kind: str | None = None
     paused_since: datetime | None = None
+    # The earliest deadline running now (tracking owns the clocks and announces them) and its
+    # clock (sign_for, on_site, resolve); the urgings (督办) heard. Read, never written here.
+    deadline: datetime | None = None
+    deadline_clock: str | None = None
+    urge_count: int = 0
+    last_urged_at: datetime | None = None
 
     @property
     def paused(self) -> bool:

@@ -1,6 +1,6 @@
 """Dispatch's use cases: each one transaction — read, let the domain decide, write, outbox."""
 
-from services.dispatch.handlers import extensions, pauses
+from services.dispatch.handlers import deadlines, extensions, pauses
 from services.dispatch.handlers.common import departments_by_id
 from services.dispatch.handlers.inbox import (
     department_assignments,
@@ -28,7 +28,7 @@ from services.dispatch.handlers.routing import (
 )
 
 __all__ = [
-    "AddRule", "add_rule", "delete_rule", "department_assignments", "departments_by_id", "dispatch_by_hand",
+    "AddRule", "add_rule", "deadlines", "delete_rule", "department_assignments", "departments_by_id", "dispatch_by_hand",
     "extensions", "get_assignment", "get_department", "pauses", "progress", "put_department",
     "put_liaison", "record_photo", "reject", "require_reader", "resolve", "route_whistle",
     "send_back_for_rework", "sign_for", "transfer",

@@ -52,7 +52,7 @@ from services.dispatch.repository.queue import (
     queue_for_manual_dispatch,
     waiting_case,
 )
-from services.dispatch.repository import extensions, pauses
+from services.dispatch.repository import deadlines, extensions, pauses
 
 __all__ = [
     "INBOX_ORDER",
@@ -62,6 +62,7 @@ __all__ = [
     "add_photo",
     "area_scope",
     "clear_manual_dispatch",
+    "deadlines",
     "delete_rule",
     "department_after_photos",
     "extensions",

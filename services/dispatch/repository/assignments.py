@@ -21,7 +21,18 @@ _ASSIGNMENT_COLUMNS = (
     " (SELECT p.kind FROM pause_requests p WHERE p.assignment_id = a.id"
     "  AND p.state = 'approved') AS pause_kind,"
     " (SELECT p.decided_at FROM pause_requests p WHERE p.assignment_id = a.id"
-    "  AND p.state = 'approved') AS paused_since"
+    "  AND p.state = 'approved') AS paused_since,"
+    # the earliest deadline running now, as tracking announced it, and the urgings (督办)
+    " k.due_at AS deadline, k.clock AS deadline_clock,"
+    " coalesce(u.count, 0) AS urge_count, u.last_urged_at"
+)
+# What _ASSIGNMENT_COLUMNS reads from.
+_ASSIGNMENT_FROM = (
+    " FROM assignments a JOIN departments d ON d.id = a.department_id"
+    " LEFT JOIN LATERAL (SELECT c.due_at, c.clock FROM assignment_clocks c"
+    "  WHERE c.assignment_id = a.id AND c.running AND a.state <> 'resolved'"
+    "  AND a.exited_at IS NULL ORDER BY c.due_at LIMIT 1) k ON true"
+    " LEFT JOIN assignment_urgings u ON u.assignment_id = a.id"
 )
 
 
@@ -53,8 +64,7 @@ async def latest_resolved(
 ) -> Assignment | None:
     """The department's most recent resolved assignment of the case (the one a rework redoes)."""
     row = await conn.fetchrow(
-        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
-        " JOIN departments d ON d.id = a.department_id"
+        f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
         " WHERE a.case_id = $1 AND a.department_id = $2 AND a.state = 'resolved'"
         " ORDER BY a.resolved_at DESC LIMIT 1 FOR UPDATE OF a",
         case_id, department_id,
@@ -96,8 +106,7 @@ async def get_assignment(
     conn: asyncpg.Connection, assignment_id: UUID, *, lock: bool = False
 ) -> Assignment | None:
     row = await conn.fetchrow(
-        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
-        " JOIN departments d ON d.id = a.department_id WHERE a.id = $1"
+        f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM} WHERE a.id = $1"
         + (" FOR UPDATE OF a" if lock else ""),
         assignment_id,
     )
@@ -154,12 +163,12 @@ async def list_notes(conn: asyncpg.Connection, assignment_id: UUID) -> list[Note
     return [Note(**dict(r)) for r in rows]
 
 
-# Inbox orders. dispatch does not own the clocks (tracking does), and the sign-for deadline is
-# one fixed period after dispatch, so "deadline" is dispatched_at, the earliest (most urgent)
-# first; "priority" is urgent → normal → minor, then the earliest dispatched first.
+# Inbox orders. "deadline": the earliest deadline running now first (tracking's, as announced),
+# then those without one (paused, done, or not yet heard of) by dispatch time; "priority" is
+# urgent → normal → minor, then the earliest dispatched first.
 INBOX_ORDER = {
     "dispatched_at": "a.dispatched_at DESC, a.id",
-    "deadline": "a.dispatched_at ASC, a.id",
+    "deadline": "k.due_at ASC NULLS LAST, a.dispatched_at ASC, a.id",
     "priority": ("CASE a.priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
                  " a.dispatched_at ASC, a.id"),
 }
@@ -174,8 +183,7 @@ async def list_assignments(
     ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL)."""
     order = INBOX_ORDER[sort]
     rows = await conn.fetch(
-        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
-        " JOIN departments d ON d.id = a.department_id"
+        f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
         " WHERE a.department_id = $1 AND ($2::text IS NULL OR a.state = $2)"
         f" AND {_in_areas('a.area_path', 5, 6)} AND ($7::text IS NULL OR a.priority = $7)"
         f" ORDER BY {order} LIMIT $3 OFFSET $4",
@@ -195,8 +203,7 @@ async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str,
 async def resolved_lead(conn: asyncpg.Connection, case_id: UUID) -> Assignment | None:
     """The lead's latest resolved assignment of the case, if the lead has resolved it."""
     row = await conn.fetchrow(
-        f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments a"
-        " JOIN departments d ON d.id = a.department_id"
+        f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
         " WHERE a.case_id = $1 AND a.role = 'lead' AND a.state = 'resolved'"
         " ORDER BY a.resolved_at DESC LIMIT 1", case_id)
     return _assignment(row) if row else None
