@@ -99,7 +99,7 @@ async def notify(dsn, kafka_server, tmp_path_factory):
     try:
         await until_ready(p)
         async with httpx.AsyncClient(base_url=p.url, timeout=10) as client:
-            yield client, kafka_server.bootstrap
+            yield client, kafka_server.bootstrap, p
     finally:
         stop(p)
 
@@ -212,7 +212,7 @@ def staff(dept: str) -> dict[str, str]:
 
 
 async def test_new_messages_arrive_live_in_order_and_a_reconnect_misses_nothing(notify):
-    client, bootstrap = notify
+    client, bootstrap, _ = notify
     rid, dept = await department_desk(client)
     async with open_stream(client, rid, staff(dept)) as stream:
         [ready] = await stream.events_of("ready", 1)
@@ -268,7 +268,7 @@ async def test_stream_numbers_follow_commit_order(notify, dsn):
     """A message's number is taken under a lock its transaction holds until it ends: a second
     writer for the same recipient waits; if the first rolls back, its number is reused. So a
     reader that has seen number n has seen every number below n that will ever exist."""
-    client, _ = notify
+    client, _, _ = notify
     rid, dept = await department_desk(client)
     insert = ("INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
               " title_en, body_en, link) VALUES ($1, $2, $3, 'case.dispatched', $4, '正文',"
@@ -318,7 +318,7 @@ async def test_stream_numbers_follow_commit_order(notify, dsn):
     ("staff-unknown", {}, {}, 404, "recipient_not_found"),
 ])
 async def test_stream_is_refused_before_it_opens(notify, who, params, headers, status, code):
-    client, _ = notify
+    client, _, _ = notify
     rid, dept = await department_desk(client)
     auth = {"other-department": staff(f"xf-{uid()}"), "admin": ADMIN, "nobody": {},
             "staff": staff(dept), "staff-unknown": staff(dept)}[who]
@@ -330,7 +330,7 @@ async def test_stream_is_refused_before_it_opens(notify, who, params, headers, s
 
 
 async def test_a_supervisor_desk_streams_to_those_overseeing_its_area(notify):
-    client, _ = notify
+    client, _, _ = notify
     rid = f"sup-{uid()}"
     resp = await client.post("/recipients", json={"id": rid, "name": "迎泽街道督办",
                                                   "kind": "supervisor", "area_path": "YA/YA01"},
@@ -343,23 +343,19 @@ async def test_a_supervisor_desk_streams_to_those_overseeing_its_area(notify):
         assert resp.status_code == status, resp.text
 
 
-async def test_shutdown_ends_open_streams_cleanly(dsn, kafka_server, tmp_path):
+async def test_shutdown_ends_open_streams_cleanly(notify):
     """SIGTERM: the open stream ends (a clean end of the response, no broken transfer) and
-    the process exits at once instead of waiting for the browser to hang up."""
-    p = start_notify(dsn, kafka_server.bootstrap, tmp_path / "log")
-    try:
-        await until_ready(p)
-        async with httpx.AsyncClient(base_url=p.url, timeout=10) as client:
-            rid, dept = await department_desk(client)
-            async with open_stream(client, rid, staff(dept)) as stream:
-                await stream.events_of("ready", 1)
-                p.proc.send_signal(signal.SIGTERM)
-                await stream.until(lambda r: r.ended, timeout=15)  # raises if cut off
-        exit_code = await asyncio.to_thread(p.proc.wait, 20)
-        # uvicorn re-raises the signal it caught once it has shut down
-        assert exit_code in (0, -signal.SIGTERM), p.log.read_text()[-3000:]
-        log = p.log.read_text()
-        assert "Application shutdown complete" in log and "service_stopped" in log
-        assert "without completing response" not in log
-    finally:
-        stop(p)
+    the process exits at once instead of waiting for the browser to hang up. (The module's
+    process is the one stopped: one notify at a time in the broker's consumer group.)"""
+    client, _, p = notify
+    rid, dept = await department_desk(client)
+    async with open_stream(client, rid, staff(dept)) as stream:
+        await stream.events_of("ready", 1)
+        p.proc.send_signal(signal.SIGTERM)
+        await stream.until(lambda r: r.ended, timeout=15)  # raises if cut off
+    exit_code = await asyncio.to_thread(p.proc.wait, 20)
+    # uvicorn re-raises the signal it caught once it has shut down
+    assert exit_code in (0, -signal.SIGTERM), p.log.read_text()[-3000:]
+    log = p.log.read_text()
+    assert "Application shutdown complete" in log and "service_stopped" in log
+    assert "without completing response" not in log
