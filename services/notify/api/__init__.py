@@ -5,8 +5,8 @@ Who may do what (each route states its rule in its ``who`` parameter, see ``comm
 
 - recipients (reference data) with their preferences, subscriptions, and the delivery log
   with its replays (operations): admin;
-- an inbox, and marking its messages read: a department desk's inbox by that department's
-  staff; a supervisor's, community's or grid worker's desk by supervisor, community, street or district users whose
+- an inbox, its live stream (SSE) and marking its messages read: a department desk's inbox
+  by that department's staff; a supervisor's, community's or grid worker's desk by supervisor, community, street or district users whose
   subtree covers the desk's area (the scope is checked in the handler, before any write).
 """
 
