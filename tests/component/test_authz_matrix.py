@@ -295,6 +295,16 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         each((Role.GRID_WORKER, *AREA, Role.SUPERVISOR, Role.DEPARTMENT), SCOPED)),
     ("tracking", "GET", "/overdue"): Case(
         fixed("/overdue"), each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED)),
+    ("tracking", "GET", "/near-overdue"): Case(
+        fixed("/near-overdue"), each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED)),
+    # the boards' live stream, replayed from the start and ended once caught up: the case's
+    # clocks starting are in it for readers of its area and department only
+    ("tracking", "GET", "/boards/stream"): Case(
+        fixed("/boards/stream", params={"last_event_id": "0-0", "follow": "false"}),
+        each((*AREA, Role.SUPERVISOR, Role.DEPARTMENT), FILTERED), must_see_case=True),
+    ("tracking", "POST", "/cases/{case_id}/urge"): Case(
+        fixed("/cases/{case_id}/urge", json={"note": "请尽快报到"}),
+        each((*AREA, Role.SUPERVISOR), SCOPED)),
     # tracking SLA reference data: everyone reads; admin replaces the calendar and adds
     # policy versions (tracking is not seeded here: reads may be 404, an addition 409/422)
     ("tracking", "GET", "/sla/calendar"): Case(fixed("/sla/calendar"), each(EVERYONE, ANY)),
