@@ -19,3 +19,6 @@ class Settings(BaseServiceSettings):
     # changes, and how often it sends a heartbeat comment while nothing changes.
     board_stream_poll_seconds: float = Field(default=1.0, gt=0)
     board_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    # The feed behind the stream keeps a week of changes: a browser away longer misses what was
+    # forgotten meanwhile (the boards themselves always show the current state).
+    board_feed_retention_hours: float = Field(default=168.0, gt=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.tracking import api, consumers
@@ -21,7 +23,8 @@ from shared.service import create_service_app
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    streams = BoardStreams(poll_interval=settings.board_stream_poll_seconds)
+    streams = BoardStreams(poll_interval=settings.board_stream_poll_seconds,
+                           retention=timedelta(hours=settings.board_feed_retention_hours))
     app = create_service_app(
         settings,
         title="Whistle tracking 督办跟踪",
@@ -37,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workers=lambda rt: [
             TimerScheduler(rt.get_pool, poll_interval=settings.timer_poll_interval_seconds,
                            batch_size=settings.timer_batch_size),
-            streams,  # stopped after the scheduler: open board streams end cleanly
+            streams.bind(rt.get_pool),  # after the scheduler: open streams end cleanly
         ],
     )
     app.state.board_streams = streams

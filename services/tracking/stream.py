@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -50,25 +50,56 @@ def _change(r: asyncpg.Record) -> dict[str, Any]:
 
 class BoardStreams:
     """The open streams of this replica: a background worker, so that shutting the app down
-    ends them (each sends what it has and returns) instead of leaving them hanging."""
+    ends them (each sends what it has and returns) instead of leaving them hanging. Bound to
+    the pool (``bind``), it also forgets feed rows older than ``retention`` once per
+    ``purge_interval`` (every replica may; deleting what another already deleted is a no-op)."""
 
-    def __init__(self, *, poll_interval: float, stop_timeout: float = 5.0) -> None:
+    def __init__(self, *, poll_interval: float, retention: timedelta = timedelta(days=7),
+                 purge_interval: float = 3600.0, stop_timeout: float = 5.0) -> None:
         self._poll_interval = poll_interval
+        self._retention = retention
+        self._purge_interval = purge_interval
         self._stop_timeout = stop_timeout
         self._stopping = asyncio.Event()
         self._open = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._pool: Callable[[], asyncpg.Pool] | None = None
+        self._purging: asyncio.Task | None = None
+
+    def bind(self, pool: Callable[[], asyncpg.Pool]) -> BoardStreams:
+        self._pool = pool
+        return self
 
     def start(self) -> None:
         self._stopping.clear()
+        if self._pool is not None:
+            self._purging = asyncio.create_task(self._purge_now_and_then(), name="board-feed-purge")
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self._purging is not None:
+            self._purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purging
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._stop_timeout):
                 await self._idle.wait()
         log.info("board_streams_stopped", still_open=self._open)
+
+    async def _purge_now_and_then(self) -> None:
+        assert self._pool is not None
+        while not self._stopping.is_set():
+            try:
+                purged = await handlers.purge_feed(self._pool(),
+                                                   datetime.now(UTC) - self._retention)
+                if purged:
+                    log.info("board_feed_purged", rows=purged)
+            except Exception as exc:  # the next round tries again
+                log.warning("board_feed_purge_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._purge_interval):
+                    await self._stopping.wait()
 
     @property
     def open_streams(self) -> int:

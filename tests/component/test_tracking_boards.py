@@ -425,6 +425,19 @@ async def test_stopping_the_worker_ends_every_open_stream(pool):
     assert streams.open_streams == 0 and got.count("ready") == 3
 
 
+async def test_the_feed_forgets_changes_older_than_its_retention(pool):
+    start = await handlers.feed_start(pool)
+    old, new = uuid.uuid4(), uuid.uuid4()
+    await record(pool, dispatched(uuid.uuid4(), old, MON), dispatched(uuid.uuid4(), new, MON))
+    await pool.execute("UPDATE board_feed SET recorded_at = now() - interval '8 days'"
+                       " WHERE assignment_id = $1", old)
+    week_ago = datetime.now(UTC) - timedelta(days=7)
+    assert await handlers.purge_feed(pool, week_ago, batch=1) == 2  # batch after batch
+    got, _ = await drain(pool, BoardFilter(None), start)
+    assert [change for change, _, _ in got] == ["started", "started"]  # the new one's
+    assert await handlers.purge_feed(pool, week_ago) == 0
+
+
 # --- the service: boards over HTTP, urging on the real broker, the live stream ----------------
 
 

@@ -91,6 +91,18 @@ async def feed_changes(pool: asyncpg.Pool, f: BoardFilter, after: Position,
         return FeedBatch(rows, end or after, more=False)
 
 
+async def purge_feed(pool: asyncpg.Pool, before: datetime, batch: int = 5000) -> int:
+    """Forget the feed's changes recorded before ``before`` (each batch its own transaction);
+    a reader resuming from an older position simply goes on from there."""
+    purged = 0
+    while True:
+        async with pool.acquire() as conn:
+            n = await boards_repo.purge_feed(conn, before, batch)
+        purged += n
+        if n < batch:
+            return purged
+
+
 # --- urging (督办) ------------------------------------------------------------------------------
 
 _PROBLEMS: dict[UrgeProblem, tuple[type[DomainError], str, str]] = {

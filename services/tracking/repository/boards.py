@@ -140,6 +140,14 @@ async def feed_end(conn: asyncpg.Connection, after: Position) -> Position | None
     return None if row is None else Position(row["txid"], row["seq"])
 
 
+async def purge_feed(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
+    """Forget up to ``batch`` feed rows recorded before ``before``; how many went."""
+    status = await conn.execute(
+        "DELETE FROM board_feed WHERE seq IN (SELECT seq FROM board_feed"
+        " WHERE recorded_at < $1 ORDER BY seq LIMIT $2)", before, batch)
+    return int(status.split()[-1])
+
+
 # --- urging (督办) -------------------------------------------------------------------------------
 
 
