@@ -15,8 +15,9 @@ class Settings(BaseServiceSettings):
     sign_for_deadline_seconds: float | None = Field(default=None, gt=0)
     timer_poll_interval_seconds: float = Field(default=1.0, gt=0)
     timer_batch_size: int = Field(default=100, ge=1)
-    # The boards' live stream (GET /boards/stream): how often an open stream looks for new
-    # changes, and how often it sends a heartbeat comment while nothing changes.
+    # The boards' live stream (GET /boards/stream): how often a replica looks for new changes
+    # (one query for all its open streams; a stream reads only when there is something new),
+    # and how often a stream sends a heartbeat comment while nothing changes.
     board_stream_poll_seconds: float = Field(default=1.0, gt=0)
     board_stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
     # The feed behind the stream keeps a week of changes: a browser away longer misses what was

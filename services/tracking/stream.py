@@ -2,10 +2,10 @@
 the order it committed, each message's ``id:`` the position to resume after.
 
 Why the positions can be trusted (nothing skipped, nothing repeated on resume) is told in
-handlers.boards. This module is the long-lived part: one generator per open stream, polling
-the feed every ``poll_interval`` seconds while it follows, and ``BoardStreams``, a background
-worker whose ``stop()`` (the app's shutdown) ends every open stream cleanly — the browser then
-reconnects (to another replica) with its ``Last-Event-ID``.
+handlers.boards. This module is the long-lived part: one generator per open stream, reading
+the feed when there is something new, and ``BoardStreams``, a background worker that watches
+the feed's tip for all of them and whose ``stop()`` (the app's shutdown) ends every open stream
+cleanly — the browser then reconnects (to another replica) with its ``Last-Event-ID``.
 """
 
 from __future__ import annotations
@@ -50,9 +50,16 @@ def _change(r: asyncpg.Record) -> dict[str, Any]:
 
 class BoardStreams:
     """The open streams of this replica: a background worker, so that shutting the app down
-    ends them (each sends what it has and returns) instead of leaving them hanging. Bound to
-    the pool (``bind``), it also forgets feed rows older than ``retention`` once per
-    ``purge_interval`` (every replica may; deleting what another already deleted is a no-op)."""
+    ends them (each sends what it has and returns) instead of leaving them hanging.
+
+    Bound to the pool (``bind``), it watches the feed's tip — the newest committed change —
+    with one query per ``poll_interval`` for the whole replica, and an open stream that has
+    caught up queries again only when the tip moves past it (or every ``IDLE_REREAD`` seconds,
+    should the watch fail): an idle stream costs no query. It also forgets feed rows older
+    than ``retention`` once per ``purge_interval`` (every replica may; deleting what another
+    already deleted is a no-op). Unbound, each stream polls every ``poll_interval``."""
+
+    IDLE_REREAD = 30.0
 
     def __init__(self, *, poll_interval: float, retention: timedelta = timedelta(days=7),
                  purge_interval: float = 3600.0, stop_timeout: float = 5.0) -> None:
@@ -65,7 +72,9 @@ class BoardStreams:
         self._idle = asyncio.Event()
         self._idle.set()
         self._pool: Callable[[], asyncpg.Pool] | None = None
-        self._purging: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._tip: Position | None = None  # the newest committed change, while watching
+        self._tip_moved = asyncio.Event()  # set (and replaced) whenever the tip moves
 
     def bind(self, pool: Callable[[], asyncpg.Pool]) -> BoardStreams:
         self._pool = pool
@@ -74,18 +83,59 @@ class BoardStreams:
     def start(self) -> None:
         self._stopping.clear()
         if self._pool is not None:
-            self._purging = asyncio.create_task(self._purge_now_and_then(), name="board-feed-purge")
+            self._tasks = [asyncio.create_task(self._watch_tip(), name="board-feed-tip"),
+                           asyncio.create_task(self._purge_now_and_then(),
+                                               name="board-feed-purge")]
 
     async def stop(self) -> None:
         self._stopping.set()
-        if self._purging is not None:
-            self._purging.cancel()
+        self._wake_streams()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._purging
+                await task
+        self._tasks = []
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._stop_timeout):
                 await self._idle.wait()
         log.info("board_streams_stopped", still_open=self._open)
+
+    def _wake_streams(self) -> None:
+        moved, self._tip_moved = self._tip_moved, asyncio.Event()
+        moved.set()
+
+    async def _watch_tip(self) -> None:
+        assert self._pool is not None
+        while not self._stopping.is_set():
+            try:
+                tip = await handlers.feed_tip(self._pool())
+                if tip != self._tip:
+                    self._tip = tip
+                    self._wake_streams()
+            except Exception as exc:  # streams re-read on their own meanwhile
+                log.warning("board_feed_watch_failed", error=repr(exc))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_interval):
+                    await self._stopping.wait()
+
+    async def _until_something_new(self, position: Position,
+                                   shutdown: anyio.Event | None) -> None:
+        """Wait until the tip moves past ``position`` (without a watch: one poll interval),
+        the worker stops or the server shuts down."""
+        if not self._tasks:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_interval):
+                    await self._stopping.wait()
+            return
+        loop = asyncio.get_running_loop()
+        reread_at = loop.time() + self.IDLE_REREAD
+        while loop.time() < reread_at and not self._stopping.is_set():
+            if (self._tip is not None and self._tip > position) or (shutdown and shutdown.is_set()):
+                return
+            moved = self._tip_moved
+            with contextlib.suppress(TimeoutError):  # re-checks the shutdown flag each poll
+                async with asyncio.timeout(self._poll_interval):
+                    await moved.wait()
 
     async def _purge_now_and_then(self) -> None:
         assert self._pool is not None
@@ -131,9 +181,7 @@ class BoardStreams:
                     continue
                 if not follow:
                     return
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._poll_interval):
-                        await self._stopping.wait()
+                await self._until_something_new(position, shutdown)
         finally:
             self._open -= 1
             if self._open == 0:

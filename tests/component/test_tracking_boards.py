@@ -397,9 +397,13 @@ async def test_a_change_that_commits_after_a_later_one_is_still_served_in_order(
     assert len(everything) == 8 and last == end
 
 
-async def test_stopping_the_worker_ends_every_open_stream(pool):
-    """The app's lifespan stops BoardStreams: open streams end instead of hanging."""
+@pytest.mark.parametrize("watching", [True, False], ids=["watching the tip", "polling"])
+async def test_stopping_the_worker_ends_every_open_stream(pool, watching):
+    """The app's lifespan stops BoardStreams: open streams end instead of hanging. Bound to
+    the pool, one watch of the feed's tip wakes them; unbound, each polls."""
     streams = BoardStreams(poll_interval=0.05)
+    if watching:
+        streams.bind(lambda: pool)
     streams.start()
     start = await handlers.feed_start(pool)
     got: list[str] = []

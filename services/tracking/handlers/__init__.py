@@ -9,6 +9,7 @@ from services.tracking.handlers.boards import (
     board_filter,
     feed_changes,
     feed_start,
+    feed_tip,
     purge_feed,
     read_board,
     urge_case,
@@ -26,6 +27,6 @@ from services.tracking.handlers.timers import Tick, fire_due_timers, timers_due
 __all__ = [
     "CONSUMED_TYPES", "PRODUCER", "SYSTEM_ACTOR", "BoardQuery", "BoardScope", "CaseHistory",
     "FeedBatch", "Tick", "board_filter", "board_scope", "case_history", "feed_changes",
-    "feed_start", "fire_due_timers", "purge_feed", "read_board", "record_case_event",
+    "feed_start", "feed_tip", "fire_due_timers", "purge_feed", "read_board", "record_case_event",
     "require_case_reader", "timers_due", "urge_case",
 ]

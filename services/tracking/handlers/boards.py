@@ -72,6 +72,12 @@ async def feed_start(pool: asyncpg.Pool) -> Position:
         return await boards_repo.feed_horizon(conn)
 
 
+async def feed_tip(pool: asyncpg.Pool) -> Position:
+    """The newest committed change: a reader standing before it has something to read."""
+    async with pool.acquire() as conn:
+        return await boards_repo.feed_tip(conn)
+
+
 class FeedBatch(NamedTuple):
     changes: list[asyncpg.Record]  # those the reader's filter lets through, oldest first
     position: Position              # where the reader stands after this batch

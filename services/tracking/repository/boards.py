@@ -127,6 +127,16 @@ ORDER BY f.txid DESC, f.seq DESC LIMIT 1
 """
 
 
+async def feed_tip(conn: asyncpg.Connection) -> Position:
+    """The newest change a reader may be served now (the horizon when there is none): one
+    backward step on the position index."""
+    row = await conn.fetchrow(
+        "SELECT txid::text::bigint AS txid, seq FROM board_feed"
+        " WHERE txid < pg_snapshot_xmin(pg_current_snapshot())"
+        " ORDER BY txid DESC, seq DESC LIMIT 1")
+    return Position(row["txid"], row["seq"]) if row else await feed_horizon(conn)
+
+
 async def feed_after(conn: asyncpg.Connection, after: Position, f: BoardFilter,
                      limit: int) -> list[asyncpg.Record]:
     """The changes after ``after`` that ``f`` lets through, oldest first."""
