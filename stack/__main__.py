@@ -9,7 +9,10 @@ import signal
 import sys
 import time
 
+import httpx
+
 from shared import demo
+from stack.demo_cases import seed_demo_cases
 from stack.stack import ROOT, SERVICES, PortInUse, Stack, StackConfig
 
 
@@ -71,6 +74,11 @@ def up(config: StackConfig | None = None) -> int:
             return 1
         stack.start()
         print(_banner(stack), flush=True)
+        if config.demo_data:
+            try:
+                seed_demo_cases(stack, say=lambda line: print(line, flush=True))
+            except (RuntimeError, httpx.HTTPError) as exc:  # the system runs without them
+                print(f"  Demo cases could not be added: {exc}", file=sys.stderr, flush=True)
         while True:
             for s, proc in stack.processes.items():
                 if proc.poll() is not None:
