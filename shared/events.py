@@ -298,6 +298,9 @@ class CaseExtensionRequested(CaseFacts):
     request_id: UUID
     assignment_id: UUID
     department_id: str
+    department_name: str | None = Field(
+        default=None, description="the department's name (added later: absent from older "
+                                  "events, so readers fall back to department_id)")
     days: int = Field(ge=1, description="extra working days asked for")
     reason: str
 
@@ -312,6 +315,9 @@ class CaseExtensionDecided(CaseFacts):
     request_id: UUID
     assignment_id: UUID
     department_id: str
+    department_name: str | None = Field(
+        default=None, description="the department's name (added later: absent from older "
+                                  "events, so readers fall back to department_id)")
     approved: bool
     days: int = Field(ge=0, description="extra working days granted (0 when refused)")
     comment: str | None = None
@@ -334,6 +340,9 @@ class CasePauseRequested(CaseFacts):
     request_id: UUID
     assignment_id: UUID
     department_id: str
+    department_name: str | None = Field(
+        default=None, description="the department's name (added later: absent from older "
+                                  "events, so readers fall back to department_id)")
     kind: PauseKind
     reason: str
 
@@ -349,6 +358,9 @@ class CasePauseDecided(CaseFacts):
     request_id: UUID
     assignment_id: UUID
     department_id: str
+    department_name: str | None = Field(
+        default=None, description="the department's name (added later: absent from older "
+                                  "events, so readers fall back to department_id)")
     kind: PauseKind
     reason: str
     approved: bool
@@ -367,6 +379,9 @@ class CaseResumed(CaseFacts):
     request_id: UUID = Field(description="the pause request that ends")
     assignment_id: UUID
     department_id: str
+    department_name: str | None = Field(
+        default=None, description="the department's name (added later: absent from older "
+                                  "events, so readers fall back to department_id)")
     note: str | None = None
 
 

@@ -1250,6 +1250,9 @@ async def test_an_extension_is_asked_for_and_a_supervisor_decides(app):
         ("case.extension_requested", "xf-duty"), ("case.extension_decided", "supervisor")]
     assert (outs[1]["payload"]["approved"], outs[1]["payload"]["days"]) == (True, 2)
     detail = (await app.client.get(f"/assignments/{a['id']}", headers=XF)).json()
+    # notify names the department by its name, not its id
+    assert [o["payload"]["department_name"] for o in outs] == [detail["department_name"]] * 2
+    assert detail["department_name"].startswith("榆安区")
     assert [e["state"] for e in detail["extensions"]] == ["approved"]
 
     # A second request can be refused, with a reason.

@@ -149,6 +149,9 @@ async def test_a_pause_is_asked_for_approved_shown_and_resumed(app):
         ("case.pause_requested", "xf-duty"), ("case.pause_decided", "supervisor"),
         ("case.resumed", "xf-duty")]
     assert {o["payload"]["request_id"] for o in outs} == {req["id"]}
+    # notify names the department by its name, not its id
+    assert {(o["payload"]["department_id"], o["payload"]["department_name"]) for o in outs} \
+        == {("xf", detail["department_name"])} and detail["department_name"].startswith("榆安区")
     assert (outs[1]["payload"]["approved"], outs[1]["payload"]["kind"],
             outs[1]["payload"]["reason"]) == (True, "hang", "需列入明年改造计划")
     assert outs[2]["payload"]["note"] == "资金已落实，恢复办理"

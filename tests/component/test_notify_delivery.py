@@ -406,8 +406,9 @@ async def test_urgings_requests_and_decisions_reach_who_acts_on_them(notify):
     events = [
         new_event(CaseUrged(**common, department_name="榆安区城市管理局", note="请今天内处置",
                             count=1), case_id=case, producer="tracking"),
-        new_event(CaseExtensionRequested(**common, request_id=request, days=3,
-                                         reason="需采购配件"), case_id=case, producer="dispatch"),
+        new_event(CaseExtensionRequested(**common, department_name="榆安区城市管理局",
+                                         request_id=request, days=3, reason="需采购配件"),
+                  case_id=case, producer="dispatch"),
         new_event(CaseExtensionDecided(**common, request_id=request, approved=False, days=0,
                                        comment="材料不全"), case_id=case, producer="dispatch"),
         new_event(CasePauseRequested(**common, request_id=request, kind=PauseKind.HANG,
@@ -440,7 +441,10 @@ async def test_urgings_requests_and_decisions_reach_who_acts_on_them(notify):
     to_sup = (await client.get(f"/recipients/{people['sup']}/inbox",
                                headers=bearer("supervisor", street))).json()
     [ask] = [m for m in to_sup if m["type"] == "case.extension_requested"]
-    assert "申请延期3个工作日" in ask["body"] and "理由：需采购配件" in ask["body"]
+    assert "榆安区城市管理局申请延期3个工作日" in ask["body"] and "理由：需采购配件" in ask["body"]
+    # an event without the department's name (older dispatch) names it by its id
+    resumed = next(m for m in inbox if m["type"] == "case.resumed")
+    assert f"{dept}已恢复办理" in resumed["body"]
     assert "asks for 3 more working days" in ask["body_en"]
 
 

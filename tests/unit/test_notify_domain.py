@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -16,8 +17,19 @@ from services.notify.domain import (
     Recipient,
     RecipientKind,
 )
+from services.notify.handlers.events import notice_of
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, Invalid
+from shared.events import (
+    CaseExtensionDecided,
+    CaseExtensionRequested,
+    CasePauseDecided,
+    CasePauseRequested,
+    CaseResumed,
+    PauseKind,
+    Priority,
+    new_event,
+)
 
 CASE_ID = "7b0c6f5e-2a4b-4c1e-9d7a-0f3e8b1c2d3e"
 AREA = "YA/YA01/YA0101/YA0101-03"
@@ -146,6 +158,28 @@ def test_overdue_message_names_clock_deadline_in_beijing_time_and_audience():
     assert "请督办" in to_sup.body_zh and "请立即办理" in to_dept.body_zh
     assert "sign-for deadline (2026-11-22 10:00 (UTC+8))" in to_sup.body_en
     assert to_sup.title_en.startswith("[Overdue] (urgent) Case YA20261122-0001")
+
+
+@pytest.mark.parametrize("payload", [
+    lambda **kw: CaseExtensionRequested(**kw, days=3, reason="需采购配件"),
+    lambda **kw: CaseExtensionDecided(**kw, approved=True, days=2),
+    lambda **kw: CasePauseRequested(**kw, kind=PauseKind.HANG, reason="待资金"),
+    lambda **kw: CasePauseDecided(**kw, kind=PauseKind.DEFER, reason="汛期", approved=False,
+                                  comment="不符合条件"),
+    lambda **kw: CaseResumed(**kw, note="资金到位"),
+])
+def test_requests_decisions_and_resumptions_name_the_department(payload):
+    common = {"case_no": "YA20261122-0001", "area_path": AREA, "category": "E0101",
+              "priority": Priority.NORMAL, "request_id": uuid4(), "assignment_id": uuid4(),
+              "department_id": "cg"}
+    named = new_event(payload(**common, department_name="榆安区城市管理局"),
+                      case_id=UUID(CASE_ID), producer="dispatch")
+    m = domain.render(notice_of(named), RecipientKind.SUPERVISOR)
+    assert "（E0101）榆安区城市管理局" in m.body_zh, m.body_zh
+    assert "榆安区城市管理局" in m.body_en and "cg" not in m.body_zh
+    # an event written before the name was added still reads: the id stands in
+    older = new_event(payload(**common), case_id=UUID(CASE_ID), producer="dispatch")
+    assert "（E0101）cg" in domain.render(notice_of(older), RecipientKind.SUPERVISOR).body_zh
 
 
 def test_link_base_and_unknown_clock():

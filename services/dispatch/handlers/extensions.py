@@ -38,7 +38,8 @@ async def request(pool: asyncpg.Pool, who: Principal, assignment_id: UUID, days:
                            code="extension_pending")
         await outbox.add(conn, event(
             CaseExtensionRequested(**facts(a), request_id=e.id, assignment_id=a.id,
-                                   department_id=a.department_id, days=e.days,
+                                   department_id=a.department_id,
+                                   department_name=a.department_name, days=e.days,
                                    reason=e.reason), a.case_id, who.actor, now))
     log.info("extension_requested", assignment_id=str(a.id), days=e.days, actor=who.subject)
     return e
@@ -72,7 +73,8 @@ async def decide(pool: asyncpg.Pool, who: Principal, request_id: UUID, *, approv
         await repository.extensions.decide(conn, e)
         await outbox.add(conn, event(
             CaseExtensionDecided(**facts(a), request_id=e.id, assignment_id=a.id,
-                                 department_id=a.department_id, approved=approve,
+                                 department_id=a.department_id,
+                                 department_name=a.department_name, approved=approve,
                                  days=e.granted_days or 0, comment=e.comment),
             a.case_id, who.actor, now))
     log.info("extension_decided", request_id=str(e.id), approved=approve,

@@ -42,7 +42,8 @@ async def request(pool: asyncpg.Pool, who: Principal, assignment_id: UUID, kind:
                            code="pause_pending")
         await outbox.add(conn, event(
             CasePauseRequested(**facts(a), request_id=p.id, assignment_id=a.id,
-                               department_id=a.department_id, kind=p.kind, reason=p.reason),
+                               department_id=a.department_id,
+                               department_name=a.department_name, kind=p.kind, reason=p.reason),
             a.case_id, who.actor, now))
     log.info("pause_requested", assignment_id=str(a.id), kind=p.kind.value, actor=who.subject)
     return p
@@ -76,7 +77,8 @@ async def decide(pool: asyncpg.Pool, who: Principal, request_id: UUID, *, approv
         await repository.pauses.save(conn, p)
         await outbox.add(conn, event(
             CasePauseDecided(**facts(a), request_id=p.id, assignment_id=a.id,
-                             department_id=a.department_id, kind=p.kind, reason=p.reason,
+                             department_id=a.department_id,
+                             department_name=a.department_name, kind=p.kind, reason=p.reason,
                              approved=approve, comment=p.comment),
             a.case_id, who.actor, now))
     log.info("pause_decided", request_id=str(p.id), approved=approve, actor=who.subject)
@@ -101,7 +103,8 @@ async def resume(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
         await repository.pauses.save(conn, p)
         await outbox.add(conn, event(
             CaseResumed(**facts(a), request_id=p.id, assignment_id=a.id,
-                        department_id=a.department_id, note=p.end_note),
+                        department_id=a.department_id,
+                        department_name=a.department_name, note=p.end_note),
             a.case_id, who.actor, now))
     log.info("pause_resumed", assignment_id=str(a.id), request_id=str(p.id), actor=who.subject)
     return p
