@@ -315,6 +315,8 @@ async def test_stream_numbers_follow_commit_order(notify, dsn):
     ("nobody", {}, {}, 401, "unauthenticated"),
     ("staff", {}, {"Last-Event-ID": "abc"}, 422, "invalid_last_event_id"),
     ("staff", {"last_event_id": "-1"}, {}, 422, "invalid_last_event_id"),
+    ("staff", {"last_event_id": "²"}, {}, 422, "invalid_last_event_id"),
+    ("staff", {"last_event_id": "9" * 20}, {}, 422, "invalid_last_event_id"),
     ("staff-unknown", {}, {}, 404, "recipient_not_found"),
 ])
 async def test_stream_is_refused_before_it_opens(notify, who, params, headers, status, code):

@@ -35,6 +35,7 @@ from shared.errors import Invalid
 
 router = APIRouter(tags=["recipients"])
 STREAM_SHUTDOWN_GRACE_SECONDS = 3.0
+MAX_SEQ = 2**63 - 1  # inbox_messages.seq is a bigint
 
 
 class RecipientFields(BaseModel):
@@ -261,7 +262,9 @@ async def stream(
 def _position(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    # ASCII digits within a bigint: str.isdigit() also takes '²' (which int() refuses) and a
+    # number past 2**63 - 1 fails in the database after the stream has opened
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_SEQ:
         raise Invalid(f"Last-Event-ID“{raw}”无效（应为本流发出的消息编号，如 42）",
                       f"invalid Last-Event-ID '{raw}' (expected a number this stream sent, "
                       "e.g. 42)", code="invalid_last_event_id")
