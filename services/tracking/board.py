@@ -115,6 +115,7 @@ class UrgeTarget:
     department_name: str | None
     state: AssignmentState
     ended: bool
+    paused: bool = False  # an approved pause (挂账/缓办) runs: its clocks stand still
 
     @property
     def open(self) -> bool:
@@ -126,12 +127,14 @@ class UrgeProblem(StrEnum):
     CASE_CLOSED = "case_closed"
     NOT_ON_CASE = "department_not_on_case"        # the named department has no assignment
     NOTHING_OPEN = "no_open_assignment"
+    PAUSED = "assignment_paused"                  # every one left stands still (挂账/缓办)
 
 
 def urge_targets(case: CaseStatus, assignments: list[UrgeTarget],
                  department_id: str | None) -> list[UrgeTarget] | UrgeProblem:
     """The open assignments an urging reaches (all of them, or the named department's), or
-    why there are none. A closed case is never urged."""
+    why there are none. A closed case is never urged, nor an assignment whose clocks an
+    approved pause (挂账/缓办) holds still: nothing is late there to hurry."""
     if case is CaseStatus.CLOSED:
         return UrgeProblem.CASE_CLOSED
     if department_id is not None:
@@ -139,4 +142,6 @@ def urge_targets(case: CaseStatus, assignments: list[UrgeTarget],
         if not assignments:
             return UrgeProblem.NOT_ON_CASE
     targets = [a for a in assignments if a.open]
-    return targets or UrgeProblem.NOTHING_OPEN
+    if not targets:
+        return UrgeProblem.NOTHING_OPEN
+    return [a for a in targets if not a.paused] or UrgeProblem.PAUSED

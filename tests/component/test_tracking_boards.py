@@ -642,6 +642,43 @@ async def test_urging_over_http_publishes_one_event_per_open_assignment_and_coun
         == [("督办", "请今天内报到"), ("督办", "请今天内报到"), ("督办", "再次督办")]
 
 
+
+async def test_a_paused_assignment_is_not_urged_and_a_blank_note_changes_nothing(service):
+    client = service.client
+    case, lead, co, request = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    # minutes ago: no timer of theirs is due yet, the scheduler leaves them alone
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    await record_now(service, dispatched(case, lead, t0, department="p-lead"),
+                     dispatched(case, co, t0, department="p-co", role="co"),
+                     step(CaseSignedFor, case, lead, t0 + timedelta(minutes=1),
+                          department="p-lead"),
+                     step(CasePauseDecided, case, lead, t0 + timedelta(minutes=2),
+                          department="p-lead", request_id=request, kind=PauseKind.HANG,
+                          reason="需列入改造计划", approved=True))
+    url = f"/cases/{case}/urge"
+    blank = await client.post(url, json={"note": "   "}, headers=SUP_YINGZE)
+    assert error(blank, 422)["code"] == "validation_error"
+    # 挂账: the lead's clock stands still — naming it is a conflict, in Chinese first
+    held = await client.post(url, json={"note": "请尽快办理", "department_id": "p-lead"},
+                             headers=SUP_YINGZE)
+    assert error(held, 409)["code"] == "assignment_paused"
+    assert held.json()["error"]["message"].startswith("派单已批准挂账/缓办")
+    held_en = await client.post(url, json={"note": "x", "department_id": "p-lead"},
+                                headers={**SUP_YINGZE, **EN})
+    assert "paused" in error(held_en, 409)["message"]
+    # the whole case: only the co-handler still running is urged
+    some = await client.post(url, json={"note": "请尽快办理"}, headers=SUP_YINGZE)
+    assert some.status_code == 201, some.text
+    assert [(u["department_id"], u["count"]) for u in some.json()["urgings"]] == [("p-co", 1)]
+    urged = await service.pool.fetch("SELECT payload->>'department_id' AS d FROM case_events"
+                                     " WHERE case_id = $1 AND type = 'case.urged'", case)
+    assert [r["d"] for r in urged] == ["p-co"]  # the blank note and the paused lead: nothing
+    await record_now(service, step(CaseResumed, case, lead, t0 + timedelta(minutes=3),
+                                   department="p-lead", request_id=request, note="资金已落实"))
+    back = await client.post(url, json={"note": "请尽快办理", "department_id": "p-lead"},
+                             headers=SUP_YINGZE)
+    assert [(u["department_id"], u["count"]) for u in back.json()["urgings"]] == [("p-lead", 1)]
+
 # --- the live stream ------------------------------------------------------------------------------
 
 

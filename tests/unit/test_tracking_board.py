@@ -73,3 +73,13 @@ def test_an_urging_that_reaches_nobody_says_why(status, department, problem):
     assert urge_targets(status, every, department) is problem
     assert urge_targets(S.RESOLVED, every, None) is UrgeProblem.NOTHING_OPEN
     assert urge_targets(S.REPORTED, [], None) is UrgeProblem.NOTHING_OPEN
+
+
+def test_a_paused_assignment_is_not_urged_while_its_clock_stands_still():
+    lead = UrgeTarget(uuid4(), "cg", None, A.SIGNED_FOR, False, paused=True)
+    co = target("zj")
+    assert urge_targets(S.DISPATCHED, [lead, co], None) == [co]  # only the one running
+    assert urge_targets(S.DISPATCHED, [lead, co], "cg") is UrgeProblem.PAUSED
+    assert urge_targets(S.DISPATCHED, [lead], None) is UrgeProblem.PAUSED
+    assert urge_targets(S.DISPATCHED, [lead, target("gd", A.RESOLVED)], "gd") \
+        is UrgeProblem.NOTHING_OPEN

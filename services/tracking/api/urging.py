@@ -10,7 +10,7 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.tracking import handlers
 from shared.auth import AREA_ROLES, Principal, Role, allow
@@ -22,7 +22,9 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 class UrgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(min_length=1, max_length=500, description="what the department is asked")
+    # stripped before its length is checked: a blank note is refused (422), not recorded
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
+                    ] = Field(description="what the department is asked")
     department_id: str | None = Field(default=None, min_length=1, max_length=64,
                                       description="urge only this department's assignment")
 
@@ -49,8 +51,7 @@ async def urge(
     who: Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR))],
 ) -> UrgedOut:
     now = datetime.now(UTC)
-    note = body.note.strip()
-    events = await handlers.urge_case(db, case_id, who, note=note or body.note,
+    events = await handlers.urge_case(db, case_id, who, note=body.note,
                                       department_id=body.department_id, now=now)
     return UrgedOut(case_id=case_id, urged_at=now, urgings=[
         UrgingOut(event_id=e.event_id, assignment_id=e.payload.assignment_id,

@@ -118,6 +118,9 @@ _PROBLEMS: dict[UrgeProblem, tuple[type[DomainError], str, str]] = {
     UrgeProblem.NOTHING_OPEN: (Conflict, "没有正在办理的派单可督办（均已办结、退单或转办）",
                                "no open assignment to urge (all resolved, rejected or "
                                "transferred)"),
+    UrgeProblem.PAUSED: (Conflict, "派单已批准挂账/缓办，计时暂停中，恢复办理前不能督办",
+                         "the assignment is paused (挂账/缓办 approved): its clock stands "
+                         "still, so it cannot be urged until it resumes"),
 }
 
 

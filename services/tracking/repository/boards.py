@@ -163,10 +163,12 @@ async def purge_feed(conn: asyncpg.Connection, before: datetime, batch: int) -> 
 
 async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list[UrgeTarget]:
     """The case's assignments (the lead first among those dispatched together), locked:
-    concurrent urgings count one after the other."""
+    concurrent urgings count one after the other; each says whether a pause holds it."""
     rows = await conn.fetch(
         "SELECT assignment_id, department_id, department_name, state, ended_at IS NOT NULL"
-        " AS ended FROM assignments WHERE case_id = $1"
+        " AS ended, EXISTS (SELECT 1 FROM pauses p WHERE p.assignment_id = a.assignment_id"
+        " AND p.started_at IS NOT NULL AND p.ended_at IS NULL) AS paused"
+        " FROM assignments a WHERE case_id = $1"
         " ORDER BY dispatched_at NULLS LAST, role IS DISTINCT FROM 'lead', assignment_id"
         " FOR UPDATE", case_id)
     return [UrgeTarget(**{**dict(r), "state": AssignmentState(r["state"])}) for r in rows]
