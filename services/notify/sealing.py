@@ -166,25 +166,36 @@ async def reseal_all(pool: asyncpg.Pool, box: SecretBox) -> int:
 
 
 class Resealer:
-    """A background worker that runs ``reseal_all`` once, when the service starts."""
+    """A background worker that runs ``reseal_all`` when the service starts, again and again
+    (capped backoff) until it succeeds: a rotation drops the old key once every replica has
+    restarted, so a reseal that failed (the database not reachable yet) and was left for
+    the next start would leave rows only the old key opens."""
 
-    def __init__(self, get_pool, box: SecretBox) -> None:
+    def __init__(self, get_pool, box: SecretBox, *, retry_seconds: float = 1.0,
+                 retry_max_seconds: float = 60.0) -> None:
         self._get_pool = get_pool
         self._box = box
+        self._retry = retry_seconds
+        self._retry_max = retry_max_seconds
         self._task: asyncio.Task | None = None
-        self.done = asyncio.Event()
+        self.done = asyncio.Event()  # set once every row is sealed with the newest key
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="reseal-secrets")
 
     async def _run(self) -> None:
-        try:
-            changed = await reseal_all(self._get_pool(), self._box)
+        delay = self._retry
+        while True:
+            try:
+                changed = await reseal_all(self._get_pool(), self._box)
+            except Exception as exc:  # reading copes with plain and old-key rows meanwhile
+                log.exception("secrets_reseal_failed", error=repr(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+                continue
             log.info("secrets_resealed", recipients=changed)
-        except Exception as exc:  # retried at the next start; reading copes with plain rows
-            log.exception("secrets_reseal_failed", error=repr(exc))
-        finally:
             self.done.set()
+            return
 
     async def stop(self) -> None:
         if self._task and not self._task.done():

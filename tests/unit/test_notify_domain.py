@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
+from cryptography.fernet import Fernet
 
 from services.notify import domain
 from services.notify.domain import (
@@ -298,3 +299,33 @@ def test_invalid_recipients_are_refused_with_a_chinese_message(recipient, code):
     with pytest.raises(Invalid) as err:
         domain.validate_recipient(recipient)
     assert err.value.code == code and err.value.zh and err.value.en
+
+
+# --- sealing at start ---------------------------------------------------------------------------
+
+
+async def test_a_failed_reseal_at_start_is_tried_again_until_it_succeeds(monkeypatch):
+    """A rotation drops the old key once every replica has restarted: a reseal that failed
+    once (the database not reachable yet) must not wait for a next start that never comes."""
+    import asyncio
+
+    from services.notify import sealing
+
+    calls = []
+
+    async def flaky(pool, box):
+        calls.append(pool)
+        if len(calls) == 1:
+            raise OSError("connection refused")
+        return 3
+
+    monkeypatch.setattr(sealing, "reseal_all", flaky)
+    resealer = sealing.Resealer(lambda: "pool", sealing.SecretBox([Fernet.generate_key()]),
+                                retry_seconds=0.01)
+    resealer.start()
+    try:
+        async with asyncio.timeout(5):
+            await resealer.done.wait()
+    finally:
+        await resealer.stop()
+    assert len(calls) == 2
