@@ -427,6 +427,18 @@ async def test_bad_queries_are_refused_with_the_parameter_named(service):
                                     headers=DISTRICT), 422)["code"] == "validation_error"
 
 
+async def test_a_period_at_the_ends_of_the_calendar_is_refused_not_a_server_error(service):
+    client, _, _ = service
+    # the day after 9999-12-31, or 0001-01-01 00:00 Beijing time in UTC, is no datetime
+    for params in ({"from": "9999-12-01", "to": "9999-12-31"},
+                   {"from": "0001-01-01", "to": "0001-01-31"},
+                   {"from": "9999-12-01", "to": "9999-12-31T23:00:00-08:00"}):
+        for path in ("/kpi/departments", "/kpi/areas", "/kpi/ranking"):
+            err = problem(await client.get(path, params=params, headers=DISTRICT), 422)
+            assert err["code"] == "invalid_period", (path, params)
+            assert err["message"].startswith(("from：", "to：")), err
+
+
 async def test_each_caller_sees_only_its_scope(service):
     client, _, _ = service
     # 桃园社区 YA0101: cases 1, 4, 5, 9, 10 — cg's 1, 9, 10 and zj's 4, 5, 10

@@ -22,7 +22,7 @@ area, an unknown query parameter — gets a 4xx naming it (Chinese first) and ch
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -70,9 +70,12 @@ def _instant(raw: str, name: str, *, end: bool) -> datetime:
     try:
         if len(raw) == 10:  # a date: its start (from) or the end of its whole day (to)
             day = date.fromisoformat(raw) + timedelta(days=1 if end else 0)
-            return datetime.combine(day, time(0), tzinfo=LOCAL)
-        at = datetime.fromisoformat(raw)
-    except ValueError:
+            at = datetime.combine(day, time(0), tzinfo=LOCAL)
+        else:
+            at = datetime.fromisoformat(raw)
+        if at.tzinfo is not None and at.utcoffset() is not None:
+            at.astimezone(UTC)  # an instant the database can hold (not before year 1 UTC)
+    except (ValueError, OverflowError):  # 9999-12-31's next day, 0001-01-01 +08:00 in UTC
         raise Invalid(f"{name}：须为日期（2026-03-01）或带时区的时间（2026-03-01T08:00:00+08:00）",
                       f"{name}: must be a date (2026-03-01) or a time with a zone "
                       f"(2026-03-01T08:00:00+08:00)", code="invalid_period") from None
