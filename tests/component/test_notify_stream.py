@@ -262,6 +262,13 @@ async def test_new_messages_arrive_live_in_order_and_a_reconnect_misses_nothing(
     async with open_stream(client, rid, staff(dept), params={"follow": "false"}) as stream:
         await stream.until(lambda r: r.ended)
         assert [(e.event, e.id) for e in stream.events] == [("ready", "5")]
+    # An id this stream never sent (a browser that followed another database) would skip
+    # every message until the numbers pass it: the stream starts from the beginning instead.
+    async with open_stream(client, rid, staff(dept), headers={"Last-Event-ID": "9000"},
+                           params={"follow": "false"}) as stream:
+        await stream.until(lambda r: r.ended)
+        assert [(e.event, e.id) for e in stream.events] == [
+            ("ready", "0"), *(("message", str(n)) for n in range(1, 6))]
 
 
 async def test_stream_numbers_follow_commit_order(notify, dsn):

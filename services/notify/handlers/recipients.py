@@ -144,11 +144,14 @@ async def stream_start(pool: asyncpg.Pool, who: Principal, recipient_id: str, bo
                        after: int | None) -> int:
     """Checks that ``who`` may read the recipient's inbox (before the stream opens) and
     returns the position to stream after: ``after`` as the browser sent it back, else the
-    latest message now (the stream carries what comes next; the inbox API has the rest)."""
+    latest message now (the stream carries what comes next; the inbox API has the rest).
+    An ``after`` beyond the latest number was never sent by this stream (a browser that
+    followed another database, e.g. before a reset): resuming there would silently skip
+    every message until the numbers pass it, so the stream starts from the beginning."""
     async with pool.acquire() as conn:
         await _readable_recipient(conn, who, recipient_id, box)
-        return after if after is not None else await repository.last_inbox_seq(conn,
-                                                                                recipient_id)
+        latest = await repository.last_inbox_seq(conn, recipient_id)
+        return latest if after is None else (0 if after > latest else after)
 
 
 async def stream_batch(pool: asyncpg.Pool, recipient_id: str, after: int, limit: int
