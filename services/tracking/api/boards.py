@@ -177,14 +177,15 @@ async def board_stream(
     f = handlers.board_filter(who, q)  # refuses before the stream starts
     streams: BoardStreams = request.app.state.board_streams
     raw = last_event_id_header or last_event_id
-    if raw:
-        after = board.parse_position(raw)
-        if after is None:
-            raise Invalid(f"Last-Event-ID“{raw}”无效（应为本流发出的编号，如 812-40）",
-                          f"invalid Last-Event-ID '{raw}' (expected an id this stream sent, "
-                          f"e.g. 812-40)", code="invalid_last_event_id")
-    else:
-        after = await handlers.feed_start(db)
+    horizon = await handlers.feed_start(db)
+    after = board.parse_position(raw) if raw else horizon
+    # Every id this stream sends lies at or below the horizon (the oldest transaction still
+    # running); one beyond it was never sent — from another database, say one rebuilt — and
+    # would leave the stream silent until the transaction ids caught up with it.
+    if after is None or after > horizon:
+        raise Invalid(f"Last-Event-ID“{raw}”无效（应为本流发出的编号，如 812-40）",
+                      f"invalid Last-Event-ID '{raw}' (expected an id this stream sent, "
+                      f"e.g. 812-40)", code="invalid_last_event_id")
     settings = request.app.state.runtime.settings
     shutdown = anyio.Event()  # set by sse-starlette when the server begins to shut down
     return EventSourceResponse(
