@@ -10,10 +10,15 @@ The demo calendar and E0101 normal, as in test_tracking_sla: dispatched Monday 2
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 
+import pytest
+
+from services.tracking import repository
 from services.tracking.api.history import case_timeline
+from services.tracking.domain import Clock, TimerKind
 from services.tracking.handlers.sla import load_calendar
 from shared.auth import Principal, Role
 from shared.events import (
@@ -39,6 +44,7 @@ from tests.component.test_tracking_sla import (
     record,
     step,
 )
+from tests.helpers import eventually
 
 pool = sla.pool  # the same fixture: a migrated, seeded tracking database per test
 DISTRICT = Principal(subject="command", name="区指挥中心", role=Role.DISTRICT, area="YA")
@@ -232,3 +238,44 @@ async def test_a_clock_long_overdue_goes_on_escalating_after_the_pause_counted(p
     await fire(pool, at(10, 9))
     [*_, last] = await announced(pool, case, "case.escalated")
     assert (last["step"], last["repeat"], last["level"]) == (3, 1, "district")
+
+
+@pytest.mark.parametrize("stage_exists", [True, False], ids=["stage exists", "new stage"])
+async def test_a_pause_and_a_scheduler_holding_one_of_its_timers_do_not_deadlock(pool,
+                                                                                 stage_exists):
+    """Another replica's scheduler holds the latest timer of the clock (claimed, firing) and,
+    before it commits, schedules a repetition — one that exists already, or a new one: the
+    pause approval waits for it, then cancels what is left. Neither is killed as a deadlock
+    (they were: the approval changed earlier timers and locked the assignment FOR UPDATE,
+    and the scheduler's insert waited for those)."""
+    case, assignment = await signed_for(pool)
+    async with pool.acquire() as scheduler, scheduler.transaction():
+        await scheduler.execute(
+            "SELECT id FROM timers WHERE assignment_id = $1 AND state = 'pending'"
+            " ORDER BY due_at DESC, id DESC LIMIT 1 FOR UPDATE", assignment)
+        stage = await scheduler.fetchrow(
+            "SELECT clock, kind, step, revision, due_at FROM timers"
+            " WHERE assignment_id = $1 AND state = 'pending' AND kind = 'deadline'",
+            assignment)
+        approval = asyncio.create_task(record(pool, decided(case, assignment, PAUSED_AT,
+                                                            uuid.uuid4())))
+
+        async def approval_waits():
+            assert not approval.done() or approval.result()
+            return await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'")
+
+        await eventually(approval_waits, timeout=10, message="the approval waits")
+        added = await repository.schedule_timer(
+            scheduler, case_id=case, assignment_id=assignment, clock=Clock(stage["clock"]),
+            due_at=stage["due_at"], kind=TimerKind(stage["kind"]),
+            step=stage["step"] if stage_exists else 99, revision=stage["revision"],
+            correlation_id=None, causation_id=None)
+        assert added is not stage_exists
+    await asyncio.wait_for(approval, 30)
+    assert (await clocks_of(pool, assignment))["resolve"]["state"] == "paused"
+    # every timer it saw is cancelled; one committed after it looked stays pending, and
+    # comes to nothing when due (its clock is not running): as before
+    assert [s for _, _, s, _ in await pending(pool, assignment)] == ([] if stage_exists
+                                                                      else [99])

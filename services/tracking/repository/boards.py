@@ -170,7 +170,7 @@ async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list
         " AND p.started_at IS NOT NULL AND p.ended_at IS NULL) AS paused"
         " FROM assignments a WHERE case_id = $1"
         " ORDER BY dispatched_at NULLS LAST, role IS DISTINCT FROM 'lead', assignment_id"
-        " FOR UPDATE", case_id)
+        " FOR NO KEY UPDATE", case_id)
     return [UrgeTarget(**{**dict(r), "state": AssignmentState(r["state"])}) for r in rows]
 
 

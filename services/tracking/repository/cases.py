@@ -61,7 +61,7 @@ async def insert_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -
 
 async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseView | None:
     row = await conn.fetchrow(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1" + (" FOR UPDATE" if lock else ""),
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1" + (" FOR NO KEY UPDATE" if lock else ""),
         case_id,
     )
     return case_view(row) if row else None
@@ -111,7 +111,7 @@ async def insert_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> bool:
 
 async def lock_assignment_state(conn: asyncpg.Connection, assignment_id: UUID) -> AssignmentState:
     state = await conn.fetchval(
-        "SELECT state FROM assignments WHERE assignment_id = $1 FOR UPDATE", assignment_id
+        "SELECT state FROM assignments WHERE assignment_id = $1 FOR NO KEY UPDATE", assignment_id
     )
     return AssignmentState(state)
 

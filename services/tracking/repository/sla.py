@@ -82,7 +82,7 @@ async def assignment_sla(conn: asyncpg.Connection,
     """(policy, dispatched_at, ended_at) of an assignment, locked (its clocks change next)."""
     return await conn.fetchrow(
         "SELECT policy, dispatched_at, ended_at FROM assignments WHERE assignment_id = $1"
-        " FOR UPDATE", assignment_id)
+        " FOR NO KEY UPDATE", assignment_id)
 
 
 async def end_assignment(conn: asyncpg.Connection, assignment_id: UUID, at: datetime,

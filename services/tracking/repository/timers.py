@@ -44,18 +44,35 @@ async def cancel_assignment_timers(
 ) -> int:
     """Cancel the pending timers of those clocks. A timer the scheduler holds is waited for
     (its row lock), then left as fired."""
-    status = await conn.execute(
-        "UPDATE timers SET state = 'cancelled', cancelled_at = $3"
-        " WHERE assignment_id = $1 AND clock = ANY($2::text[]) AND state = 'pending'",
-        assignment_id, [c.value for c in clocks], at,
-    )
-    return int(status.split()[-1])
+    ids = await _lock_pending(conn, "assignment_id = $1 AND clock = ANY($2::text[])",
+                              assignment_id, [c.value for c in clocks])
+    return await _cancel(conn, ids, at)
 
 
 async def cancel_case_timers(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> None:
-    await conn.execute(
+    await _cancel(conn, await _lock_pending(conn, "case_id = $1", case_id), at)
+
+
+# Pending timers are locked — all of them, in the order the scheduler claims them — before any
+# is changed. An UPDATE alone changes rows in no fixed order: it could hold a changed row (an
+# uncommitted new version) that a scheduler firing a later timer of the clock waits for when
+# it schedules a stage that already exists (ON CONFLICT waits on an uncommitted version),
+# while the UPDATE waits for that scheduler's claimed row — a deadlock, one of them killed. A
+# row only locked does not hold the scheduler up. (Handlers lock cases and assignments FOR NO
+# KEY UPDATE for the same reason: the scheduler's new timers reference them, FOR KEY SHARE.)
+async def _lock_pending(conn: asyncpg.Connection, where: str, *args: object) -> list[int]:
+    rows = await conn.fetch(f"SELECT id FROM timers WHERE {where} AND state = 'pending'"
+                            " ORDER BY due_at, id FOR UPDATE", *args)
+    return [r["id"] for r in rows]
+
+
+async def _cancel(conn: asyncpg.Connection, ids: list[int], at: datetime) -> int:
+    if not ids:
+        return 0
+    status = await conn.execute(
         "UPDATE timers SET state = 'cancelled', cancelled_at = $2"
-        " WHERE case_id = $1 AND state = 'pending'", case_id, at)
+        " WHERE id = ANY($1::bigint[]) AND state = 'pending'", ids, at)
+    return int(status.split()[-1])
 
 
 @dataclass(frozen=True)
