@@ -120,8 +120,10 @@ class ClockOut(BaseModel):
     clock: str = Field(description="sign_for (签收), on_site (到场) or resolve (办结)")
     started_at: datetime
     warn_at: datetime | None
-    due_at: datetime = Field(description="while paused: the earliest it can be (as if the "
-                             "pause ended now); it moves on when the work resumes")
+    due_at: datetime = Field(description="while paused: the deadline as it stood when the "
+                             "pause began (or as an extension approved during it moved it, "
+                             "the pause counted until then) — it moves by the time stood "
+                             "still when the work resumes")
     extension_days: int
     state: str = Field(description="running, paused (挂账/缓办: standing still, no alert "
                        "fires) or stopped")
