@@ -17,6 +17,7 @@ from uuid import UUID
 
 import anyio
 import asyncpg
+import structlog
 from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
@@ -32,6 +33,7 @@ from shared.errors import Invalid
 from shared.events import Priority
 from shared.service import pool
 
+log = structlog.get_logger()
 router = APIRouter(tags=["boards"])
 router.include_router(urging.router)  # 督办 acts on what the boards show
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
@@ -179,13 +181,18 @@ async def board_stream(
     raw = last_event_id_header or last_event_id
     horizon = await handlers.feed_start(db)
     after = board.parse_position(raw) if raw else horizon
-    # Every id this stream sends lies at or below the horizon (the oldest transaction still
-    # running); one beyond it was never sent — from another database, say one rebuilt — and
-    # would leave the stream silent until the transaction ids caught up with it.
-    if after is None or after > horizon:
+    if after is None:
         raise Invalid(f"Last-Event-ID“{raw}”无效（应为本流发出的编号，如 812-40）",
                       f"invalid Last-Event-ID '{raw}' (expected an id this stream sent, "
                       f"e.g. 812-40)", code="invalid_last_event_id")
+    # Every id this stream sends lies at or below the horizon (the oldest transaction still
+    # running); one beyond it was never sent here — a browser that followed another database,
+    # say one rebuilt — and would leave the stream silent until the transaction ids caught up
+    # with it. It starts from now instead, like a stream opened without one (the browser's
+    # EventSource gives up on a 4xx, so refusing it would leave the board dead).
+    if after > horizon:
+        log.info("board_stream_unknown_position", last_event_id=raw, horizon=str(horizon))
+        after = horizon
     settings = request.app.state.runtime.settings
     shutdown = anyio.Event()  # set by sse-starlette when the server begins to shut down
     return EventSourceResponse(
