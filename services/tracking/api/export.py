@@ -88,12 +88,22 @@ def _actor(actor: dict[str, Any] | None) -> tuple[str, str]:
     return (f"{name}（{subject}）" if name and name != subject else subject), role_zh
 
 
+# A text cell starting with one of these is a formula to Excel/WPS (CSV injection): names and
+# notes come from users, so such a cell is written with a leading apostrophe, shown as text.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """UTF-8 with a byte-order mark (Excel reads the Chinese right), CRLF line ends."""
+    """UTF-8 with a byte-order mark (Excel reads the Chinese right), CRLF line ends; text
+    that a spreadsheet would run as a formula is kept as text."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(v) for v in row] for row in rows)
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
