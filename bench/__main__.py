@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from faststream.kafka import KafkaBroker
 
+from bench import embedded_postgres, free_port
 from bench.kpi import bench_kpi
 
 from shared import db, migrations, outbox
@@ -25,13 +25,6 @@ from shared.broker import ensure_topics, publisher_for
 from shared.events import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
 from stack.kafka import EmbeddedKafka
-from stack.postgres import EmbeddedPostgres
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _event(case_id: uuid.UUID, i: int):
@@ -107,21 +100,15 @@ async def bench_relay(dsn: str, bootstrap: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        pg = EmbeddedPostgres(base / "pg", _free_port(), base / "pg.log")
-        kafka = EmbeddedKafka(_free_port(), base / "broker.log")
-        pg.init()
-        pg.start()
+    with embedded_postgres("bench", "bench_kpi") as pg, tempfile.TemporaryDirectory() as tmp:
+        kafka = EmbeddedKafka(free_port(), Path(tmp) / "broker.log")
         kafka.start()
         try:
             asyncio.run(ensure_topics(kafka.bootstrap))
-            pg.create_databases(["bench", "bench_kpi"])
             asyncio.run(bench_relay(pg.dsn("bench"), kafka.bootstrap))
             asyncio.run(bench_kpi(pg.dsn("bench_kpi")))
         finally:
             kafka.stop()
-            pg.destroy()
 
 
 if __name__ == "__main__":

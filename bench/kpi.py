@@ -7,9 +7,7 @@ Run with ``python -m bench.kpi`` (``make bench`` runs it after the relay figures
 from __future__ import annotations
 
 import asyncio
-import socket
 import statistics
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +17,10 @@ from services.tracking.demo import DEMO_THRESHOLDS
 from services.tracking.handlers import kpi
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Period
+from bench import embedded_postgres
 from shared import db, migrations
 from shared.auth import Principal, Role
 from shared.service import migration_sources
-from stack.postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 CN = ZoneInfo("Asia/Shanghai")
@@ -73,11 +71,6 @@ FROM generate_series(1, {CASES}) i WHERE i % 20 = 1;
 ANALYZE;
 """
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _timed(label: str, run, repeat: int = 5) -> None:
@@ -142,16 +135,8 @@ async def _rank(call) -> str:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        pg = EmbeddedPostgres(base / "pg", _free_port(), base / "pg.log")
-        pg.init()
-        pg.start()
-        try:
-            pg.create_databases(["bench_kpi"])
-            asyncio.run(bench_kpi(pg.dsn("bench_kpi")))
-        finally:
-            pg.destroy()
+    with embedded_postgres("bench_kpi") as pg:
+        asyncio.run(bench_kpi(pg.dsn("bench_kpi")))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import statistics
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,9 +27,9 @@ from services.tracking.repository.timers import _CLAIM_DUE
 from services.tracking.sla.demo import demo_policy_versions
 from services.tracking.sla.policy import pin_policy
 from services.tracking.sla.policy_data import pinned_to_data
+from bench import embedded_postgres
 from shared import db, migrations
 from shared.service import migration_sources
-from stack.postgres import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN_SIZES = (1_000, 10_000, 100_000)
@@ -42,11 +40,6 @@ STAGES = (("warning", 0, None, -360), ("deadline", 0, None, 0),
           ("escalation", 0, "community", 0), ("escalation", 1, "street", 3600),
           ("escalation", 2, "district", 7200))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _add_cases(conn, first: int, count: int, due_at: datetime,
@@ -128,16 +121,8 @@ async def bench_ticks(dsn: str) -> None:
 def main() -> None:
     # one log line per fired timer would drown the figures
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        pg = EmbeddedPostgres(base / "pg", _free_port(), base / "pg.log")
-        pg.init()
-        pg.start()
-        try:
-            pg.create_databases(["timers"])
-            asyncio.run(bench_ticks(pg.dsn("timers")))
-        finally:
-            pg.destroy()
+    with embedded_postgres("timers") as pg:
+        asyncio.run(bench_ticks(pg.dsn("timers")))
 
 
 if __name__ == "__main__":
