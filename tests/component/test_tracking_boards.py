@@ -589,6 +589,28 @@ async def test_the_boards_over_http_show_late_and_warned_clocks(service):
     assert [i["case_no"] for i in jinxiu.json()["items"]][:3] == ["YA-L"] * 3
 
 
+async def test_a_retried_urging_with_its_idempotency_key_urges_once(service):
+    client = service.client
+    case, lead = uuid.uuid4(), uuid.uuid4()
+    await record_now(service, dispatched(case, lead, MON, department="i-lead"))
+    url, key = f"/cases/{case}/urge", {"Idempotency-Key": f"urge-{case}"}
+    first = await client.post(url, json={"note": "请今天内报到"}, headers={**SUP_YINGZE, **key})
+    assert first.status_code == 201, first.text
+    again = await client.post(url, json={"note": "请今天内报到"}, headers={**SUP_YINGZE, **key})
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()  # the same urging, the same event, the same time
+    other = await client.post(url, json={"note": "另一条督办"}, headers={**SUP_YINGZE, **key})
+    assert error(other, 409)["code"] == "idempotency_key_reused"
+    # another person's key is another key; without a key every call urges
+    mine = await client.post(url, json={"note": "请今天内报到"}, headers={**TAOYUAN, **key})
+    assert mine.status_code == 201 and mine.json()["urgings"][0]["count"] == 2
+    assert (await client.post(url, json={"note": "x"}, headers=SUP_YINGZE)).json()[
+        "urgings"][0]["count"] == 3
+    count = await service.pool.fetchval(
+        "SELECT count(*) FROM outbox WHERE type = 'case.urged' AND key = $1", str(case))
+    assert count == 3
+
+
 async def test_urging_over_http_publishes_one_event_per_open_assignment_and_counts(service):
     client = service.client
     case, lead, co = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

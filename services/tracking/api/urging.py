@@ -9,7 +9,7 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.tracking import handlers
@@ -47,13 +47,21 @@ class UrgedOut(BaseModel):
              summary="Urge the departments handling a case (督办): one case.urged per open "
              "assignment, or the named department's")
 async def urge(
-    case_id: UUID, body: UrgeIn, db: Pool,
+    case_id: UUID, body: UrgeIn, db: Pool, response: Response,
     who: Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR))],
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=200,
+        description="makes a retried urging safe: the same key (and request) answers 200 with "
+                    "the urgings made the first time; used for another request, 409")] = None,
 ) -> UrgedOut:
     now = datetime.now(UTC)
     events = await handlers.urge_case(db, case_id, who, note=body.note,
-                                      department_id=body.department_id, now=now)
-    return UrgedOut(case_id=case_id, urged_at=now, urgings=[
+                                      department_id=body.department_id, now=now,
+                                      idempotency_key=idempotency_key)
+    urged_at = events[0].occurred_at if events else now
+    if urged_at != now:  # answered from the first time
+        response.status_code = 200
+    return UrgedOut(case_id=case_id, urged_at=urged_at, urgings=[
         UrgingOut(event_id=e.event_id, assignment_id=e.payload.assignment_id,
                   department_id=e.payload.department_id,
                   department_name=e.payload.department_name, count=e.payload.count)

@@ -21,6 +21,8 @@ handler of every replica behind it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -125,11 +127,14 @@ _PROBLEMS: dict[UrgeProblem, tuple[type[DomainError], str, str]] = {
 
 
 async def urge_case(pool: asyncpg.Pool, case_id: UUID, who: Principal, *, note: str,
-                    department_id: str | None, now: datetime) -> list[Envelope[Any]]:
+                    department_id: str | None, now: datetime,
+                    idempotency_key: str | None = None) -> list[Envelope[Any]]:
     """督办: one ``case.urged`` per open assignment of the case (or of the named department),
     each numbered (the n-th urging of that assignment), written to the outbox and the
     timeline in one transaction. The case row is locked, so urgings of one case count in
-    turn."""
+    turn. With an ``idempotency_key`` the caller used before for the same request, the
+    urgings made then are returned and nothing is urged again (their ``occurred_at`` is not
+    ``now``); used for a different request, 409 (as intake's reports)."""
     async with pool.acquire() as conn, conn.transaction():
         case = await repository.get_case(conn, case_id, lock=True)
         if case is None:
@@ -137,6 +142,11 @@ async def urge_case(pool: asyncpg.Pool, case_id: UUID, who: Principal, *, note: 
                            f"case {case_id} not found (or not yet known to tracking)",
                            code="case_not_found")
         who.require_area(case.area_path)
+        fingerprint = _urge_fingerprint(case_id, note, department_id)
+        if idempotency_key is not None:
+            earlier = await boards_repo.earlier_urging(conn, who.subject, idempotency_key)
+            if earlier is not None:
+                return await _replayed(conn, earlier, fingerprint)
         targets = urge_targets(case.status, await boards_repo.lock_case_assignments(
             conn, case_id), department_id)
         if isinstance(targets, UrgeProblem):
@@ -157,4 +167,28 @@ async def urge_case(pool: asyncpg.Pool, case_id: UUID, who: Principal, *, note: 
         await outbox.add(conn, *events)
         for event in events:
             await repository.append_event(conn, event)
+        if idempotency_key is not None and not await boards_repo.remember_urging(
+                conn, who.subject, idempotency_key, fingerprint, case_id,
+                [e.event_id for e in events]):
+            raise _key_reused()  # taken meanwhile by a request for another case: roll back
     return events
+
+
+def _urge_fingerprint(case_id: UUID, note: str, department_id: str | None) -> str:
+    raw = json.dumps([str(case_id), note, department_id], ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _key_reused() -> Conflict:
+    return Conflict("该 Idempotency-Key 已用于另一次不同的督办",
+                   "this Idempotency-Key was already used for a different urging",
+                   code="idempotency_key_reused")
+
+
+async def _replayed(conn: asyncpg.Connection, earlier: asyncpg.Record,
+                    fingerprint: str) -> list[Envelope[Any]]:
+    if earlier["request_hash"] != fingerprint:
+        raise _key_reused()
+    rows = await boards_repo.urged_events(conn, earlier["event_ids"])
+    return [Envelope[CaseUrged](**{**dict(r), "payload": CaseUrged(**r["payload"])})
+            for r in rows]

@@ -179,3 +179,28 @@ async def count_urging(conn: asyncpg.Connection, assignment_id: UUID, at: dateti
     return await conn.fetchval(
         "UPDATE assignments SET urge_count = urge_count + 1, last_urged_at = $2"
         " WHERE assignment_id = $1 RETURNING urge_count", assignment_id, at)
+
+
+async def earlier_urging(conn: asyncpg.Connection, subject: str, key: str
+                         ) -> asyncpg.Record | None:
+    """The urging ``subject`` made before with Idempotency-Key ``key``, if any."""
+    return await conn.fetchrow(
+        "SELECT request_hash, event_ids FROM urge_requests WHERE subject = $1 AND key = $2",
+        subject, key)
+
+
+async def remember_urging(conn: asyncpg.Connection, subject: str, key: str, request_hash: str,
+                          case_id: UUID, event_ids: list[UUID]) -> bool:
+    """Keep what an Idempotency-Key bought; False if another request took the key first."""
+    return bool(await conn.fetchval(
+        "INSERT INTO urge_requests (subject, key, request_hash, case_id, event_ids)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+        subject, key, request_hash, case_id, event_ids))
+
+
+async def urged_events(conn: asyncpg.Connection, event_ids: list[UUID]) -> list[asyncpg.Record]:
+    """Those case.urged events as the timeline holds them, in the order they were written."""
+    return await conn.fetch(
+        "SELECT event_id, type, version, case_id, occurred_at, producer, correlation_id,"
+        " causation_id, actor, payload FROM case_events WHERE event_id = ANY($1::uuid[])"
+        " ORDER BY seq", event_ids)
