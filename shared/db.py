@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import Callable
 
 import asyncpg
 import structlog
@@ -62,3 +65,32 @@ async def create_pool(
             )
     log.info("db_pool_ready", min_size=min_size, max_size=max_size)
     return pool
+
+
+async def listen(dsn: str, channel: str, on_notify: Callable[[str], None], *,
+                 stopping: asyncio.Event, retry_interval: float,
+                 connected: Callable[[], None] = lambda: None,
+                 disconnected: Callable[[], None] = lambda: None) -> None:
+    """LISTEN on ``channel`` over a dedicated connection until ``stopping`` is set, calling
+    ``on_notify(payload)`` for each notification; reconnects after ``retry_interval`` when
+    the connection drops. ``connected`` runs once listening (callers catch up there on what
+    was written while no one listened); ``disconnected`` when the connection is gone."""
+    while not stopping.is_set():
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await asyncpg.connect(dsn)
+            closed = asyncio.Event()
+            conn.add_termination_listener(lambda _, ev=closed: ev.set())
+            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
+            connected()
+            await closed.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("listen_error", channel=channel, error=repr(exc))
+            await asyncio.sleep(retry_interval)
+        finally:
+            disconnected()
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential_jitter
 
-from shared import metrics
+from shared import db, metrics
 from shared.events import Envelope
 
 log = structlog.get_logger()
@@ -208,22 +208,8 @@ class OutboxRelay:
                     await self._wake.wait()
 
     async def _listen(self) -> None:
-        """A dedicated connection LISTENing for inserts; reconnects when it drops."""
-        while not self._stopping.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _, ev=closed: ev.set())
-                await conn.add_listener("outbox", lambda *_: self._wake.set())
-                self._wake.set()  # catch up on anything written while we were away
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox_listen_error", error=repr(exc))
-                await asyncio.sleep(self._poll_interval)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
+        """A dedicated connection LISTENing for inserts; reconnects when it drops. Connected,
+        the relay wakes to catch up on anything written while no one listened."""
+        await db.listen(self._dsn, "outbox", lambda _payload: self._wake.set(),
+                        stopping=self._stopping, retry_interval=self._poll_interval,
+                        connected=self._wake.set)

@@ -36,7 +36,6 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 import asyncpg
@@ -45,6 +44,7 @@ from sse_starlette import ServerSentEvent
 
 from services.notify import handlers
 from services.notify.repository import InboxMessage
+from shared import db
 
 log = structlog.get_logger()
 
@@ -117,31 +117,15 @@ class InboxStreams:
         await shutdown.wait()
         wake.set()
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        self._wake(payload)
+    def _connected(self) -> None:
+        self.listening.set()
+        self._wake_all()  # catch up on anything written while we were away
 
     async def _listen(self) -> None:
         """A dedicated connection LISTENing for new messages; reconnects when it drops."""
-        while not self._stopping.is_set():
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                closed = asyncio.Event()
-                conn.add_termination_listener(lambda _, ev=closed: ev.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
-                self.listening.set()
-                self._wake_all()  # catch up on anything written while we were away
-                await closed.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("inbox_stream_listen_error", error=repr(exc))
-                await asyncio.sleep(self._poll_interval)
-            finally:
-                self.listening.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await conn.close(timeout=2)
+        await db.listen(self._dsn, CHANNEL, self._wake, stopping=self._stopping,
+                        retry_interval=self._poll_interval, connected=self._connected,
+                        disconnected=self.listening.clear)
 
     # -- one stream ----------------------------------------------------------------------------
 
