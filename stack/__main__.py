@@ -11,21 +11,25 @@ import time
 
 import httpx
 
+from web.config import Settings as ConsoleSettings
+
 from shared import demo
 from stack.demo_cases import seed_demo_cases
-from stack.stack import ROOT, SERVICES, PortInUse, Stack, StackConfig
+from stack.stack import APPS, ROOT, PortInUse, Stack, StackConfig
 
 
 def _banner(stack: Stack) -> str:
     c = stack.config
-    lines = ["", "Whistle 吹哨 is up — embedded default (one machine, no Docker).", ""]
+    lines = ["", "Whistle 吹哨 is up — embedded default (one machine, no Docker).", "",
+             f"  Console 网页工作台   {stack.console_url}   (sign in as a demo user, password "
+             f"{DEMO_PASSWORD})", ""]
     for s in ("intake", "dispatch", "tracking", "notify"):
         u = stack.url(s)
         lines.append(f"  {s:<9} {u}   OpenAPI {u}/docs   AsyncAPI {u}/asyncapi")
     lines += [
         "",
         f"  PostgreSQL   {stack.postgres.dsn('')}  databases: "
-        + ", ".join(stack.database(s) for s in SERVICES),
+        + ", ".join(stack.database(s) for s in APPS),
         f"  Kafka        {stack.kafka.bootstrap}  (Tansu broker, messages in memory)",
         f"  Data folder  {c.data_dir}  (PostgreSQL data persists across restarts)",
         f"  Logs         {c.log_dir}",
@@ -35,6 +39,9 @@ def _banner(stack: Stack) -> str:
         "Press Ctrl-C to stop.",
     ]
     return "\n".join(lines)
+
+
+DEMO_PASSWORD = ConsoleSettings.model_fields["demo_password"].default
 
 
 def up(config: StackConfig | None = None) -> int:

@@ -27,6 +27,9 @@ from stack.kafka import EmbeddedKafka
 from stack.postgres import EmbeddedPostgres
 
 SERVICES = ("dispatch", "intake", "tracking", "notify")
+# The console's gateway (web/): one origin for browsers in front of the four services.
+CONSOLE = "web"
+APPS = (*SERVICES, CONSOLE)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -36,7 +39,7 @@ class StackConfig:
     pg_port: int = 55432
     kafka_port: int = 19092
     ports: dict[str, int] = field(default_factory=lambda: {
-        "intake": 8101, "dispatch": 8102, "tracking": 8103, "notify": 8104,
+        "web": 8100, "intake": 8101, "dispatch": 8102, "tracking": 8103, "notify": 8104,
     })
     # Extra environment per service (e.g. short deadlines in tests); "*" applies to all.
     env: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -46,6 +49,10 @@ class StackConfig:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+
+def module_of(app: str) -> str:
+    return app if app == CONSOLE else f"services.{app}"
 
 
 class PortInUse(RuntimeError):
@@ -65,6 +72,10 @@ class Stack:
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.config.ports[service]}"
+
+    @property
+    def console_url(self) -> str:
+        return self.url(CONSOLE)
 
     def database(self, service: str) -> str:
         return f"whistle_{service}"
@@ -110,7 +121,11 @@ class Stack:
             "LOG_LEVEL": c.log_level,
             "DISPATCH_URL": self.url("dispatch"),
             "AUTH_SECRET": self.auth_secret,
+            # Links in messages and rating links point at the console.
+            "PUBLIC_BASE_URL": self.console_url,
         }
+        if service == CONSOLE:
+            env.update({f"{s.upper()}_URL": self.url(s) for s in SERVICES})
         env.update(c.env.get("*", {}))
         env.update(c.env.get(service, {}))
         return env
@@ -121,7 +136,7 @@ class Stack:
         """Refuse to start over another program's port, rather than talk to it by mistake."""
         c = self.config
         wanted = {"PostgreSQL": c.pg_port, "broker": c.kafka_port,
-                  **{s: c.ports[s] for s in SERVICES}}
+                  **{s: c.ports[s] for s in APPS}}
         busy = []
         for what, port in wanted.items():
             with socket.socket() as sock:
@@ -139,23 +154,23 @@ class Stack:
         c.log_dir.mkdir(parents=True, exist_ok=True)
         self.postgres.init()
         self.postgres.start()
-        self.postgres.create_databases([self.database(s) for s in SERVICES])
+        self.postgres.create_databases([self.database(s) for s in APPS])
         self.kafka.start()
         asyncio.run(ensure_topics(self.kafka.bootstrap))
         self._run_all("migrate")
         if c.demo_data:
             self._run_all("seed-demo")
-        for service in SERVICES:
+        for service in APPS:
             self.start_service(service)
         self.wait_ready()
 
     def _run_all(self, command: str) -> None:
         procs = {
             s: subprocess.Popen(
-                [sys.executable, "-m", f"services.{s}", command], env=self.service_env(s),
+                [sys.executable, "-m", module_of(s), command], env=self.service_env(s),
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
             )
-            for s in SERVICES
+            for s in APPS
         }
         for s, p in procs.items():
             out, _ = p.communicate(timeout=120)
@@ -165,7 +180,7 @@ class Stack:
     def start_service(self, service: str) -> None:
         log = open(self.config.log_dir / f"{service}.log", "ab")  # noqa: SIM115
         self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}", "serve"],
+            [sys.executable, "-m", module_of(service), "serve"],
             env=self.service_env(service), stdout=log, stderr=subprocess.STDOUT,
             cwd=ROOT, start_new_session=True,
         )
@@ -181,7 +196,7 @@ class Stack:
             proc.kill()
             proc.wait()
 
-    def wait_ready(self, services: tuple[str, ...] = SERVICES, timeout: float = 90) -> None:
+    def wait_ready(self, services: tuple[str, ...] = APPS, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
         pending = list(services)
         with httpx.Client(timeout=3) as client:
@@ -247,6 +262,7 @@ class Stack:
     def stop(self) -> None:
         """Stop everything we started: let in-flight events settle, then the services (they
         finish in-flight work and flush their outbox), then the broker, then the database."""
+        self.stop_service(CONSOLE)  # the front door first: no new requests
         if any(p.poll() is None for p in self.processes.values()) and self.kafka.running:
             self.quiesce()
         for service in reversed(SERVICES):

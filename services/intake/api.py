@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -15,6 +15,7 @@ from services.intake.casework import handlers as casework
 from services.intake.domain import STATUS_ZH, CaseStatus, WhistleLevel
 from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
+from shared.errors import NotFound
 from shared.events import Location, Priority
 from shared.service import pool, runtime
 
@@ -188,6 +189,39 @@ class AreaOut(BaseModel):
     level: str
     parent_code: str | None
     path: str
+
+
+class AreaFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] | None = Field(description="GeoJSON Polygon/MultiPolygon (WGS84), "
+                                                        "null for areas without a boundary")
+    properties: AreaOut
+
+
+class AreaFeaturesOut(BaseModel):
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[AreaFeature]
+
+
+@areas_router.get("/areas/features", response_model=AreaFeaturesOut,
+                  summary="A subtree of the jurisdiction as GeoJSON: names and grid boundaries "
+                          "for maps (网格地图) in one call")
+async def area_features(
+    db: Pool, who: Anyone,
+    root: Annotated[str, Query(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_/-]+$",
+                               description="the subtree's area path, e.g. YA/YA01")],
+) -> AreaFeaturesOut:
+    async with db.acquire() as conn:
+        rows = await repository.subtree_areas(conn, root)
+    if not rows:
+        raise NotFound(f"辖区 {root} 不存在", f"no area {root}", code="area_not_found")
+    return AreaFeaturesOut(features=[
+        AreaFeature(id=r["code"], geometry=r["boundary"],
+                    properties=AreaOut(code=r["code"], name=r["name"], level=r["level"],
+                                       parent_code=r["parent_code"], path=r["path"]))
+        for r in rows
+    ])
 
 
 @areas_router.get("/areas", response_model=list[AreaOut],

@@ -189,6 +189,16 @@ async def list_areas(conn: asyncpg.Connection, parent: str | None) -> list[async
     )
 
 
+async def subtree_areas(conn: asyncpg.Connection, root: str) -> list[asyncpg.Record]:
+    """Every area at or below ``root`` (whole path segments), with its boundary."""
+    return await conn.fetch(
+        "SELECT code, name, level, parent_code, path, boundary FROM areas"
+        " WHERE path = $1 OR path LIKE replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'),"
+        " '_', '\\_') || '/%' ORDER BY path",
+        root,
+    )
+
+
 async def upsert_clock(conn: asyncpg.Connection, case_id: UUID, assignment_id: UUID, clock: str,
                        department_id: str, due_at: datetime | None, state: str,
                        at: datetime) -> None:

@@ -19,7 +19,8 @@ class Settings(BaseServiceSettings):
     http_port: int = 8104
 
     # Prefix for the case link in messages (e.g. https://whistle.example.gov.cn); empty = a path.
-    case_link_base: str = ""
+    # The console's address as users reach it: links in messages are absolute (deep links).
+    public_base_url: str = ""
 
     # Deliveries on every channel but the inbox: each attempt has its own timeout; a claim
     # tries a few times in line (short, jittered pauses) while the failure looks transient,

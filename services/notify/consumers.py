@@ -18,7 +18,7 @@ from shared.service import Runtime
 
 def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime],
              box: SecretBox) -> None:
-    notify_case = handlers.make_notify(settings.case_link_base, clock, box)
+    notify_case = handlers.make_notify(settings.public_base_url, clock, box)
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
         max_attempts=settings.consumer_max_attempts,

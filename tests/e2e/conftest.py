@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from stack.stack import SERVICES, Stack, StackConfig
+from stack.stack import APPS, SERVICES, Stack, StackConfig
 from tests.conftest import free_port
 
 SIGN_FOR_DEADLINE_SECONDS = 8
@@ -23,7 +23,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         data_dir=tmp_path_factory.mktemp("stack"),
         pg_port=free_port(),
         kafka_port=free_port(),
-        ports={s: free_port() for s in SERVICES},
+        ports={s: free_port() for s in APPS},
         env={
             "*": {"OUTBOX_POLL_INTERVAL_SECONDS": "1", "LOG_LEVEL": "INFO"},
             "tracking": {
@@ -100,3 +100,18 @@ def webhooks() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     yield receiver
     receiver.close()
+
+
+# --- the console in a real browser (Playwright driving Debian's chromium) --------------------
+
+@pytest.fixture(scope="session")
+async def browser():
+    from tests.e2e.console import launch_browser
+
+    async with launch_browser() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def console_url(stack) -> str:
+    return stack.console_url
