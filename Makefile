@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `make token USER=x` (USER from the environment is the login name: only an explicit one counts)
 USER_ARG = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: up test test-fast lint bench install clean-data help token
+.PHONY: up test test-fast lint bench install browser-deps clean-data help token
 
 help:
 	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
@@ -30,17 +30,29 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
+# The browser tests drive Debian's chromium (Playwright's own browser download is not
+# reachable here) and need CJK fonts to draw Chinese. Installed once, as root or with sudo.
+CHROMIUM ?= /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+browser-deps:
+	@if [ ! -x "$(CHROMIUM)" ] || [ ! -f "$(CJK_FONT)" ]; then \
+	  echo "Installing chromium and fonts-noto-cjk (apt-get) for the browser tests..."; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-noto-cjk >/dev/null; fi
+
 up: install
 	$(PY) -m stack up
 
-test: install
+test: install browser-deps
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: install
 	$(PY) -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
 
 lint: install
-	$(VENV)/bin/ruff check shared services stack tests
+	$(VENV)/bin/ruff check shared services stack tests web
 	$(VENV)/bin/lint-imports
 
 token: install

@@ -233,6 +233,8 @@ async def test_only_the_administrator_manages_users(gateway):
     assert r.status_code == 403
     r = await client.patch("/api/auth/users/nobody", json={"name": "x"}, headers=admin())
     assert r.status_code == 404
+    r = await client.patch("/api/auth/users/admin", json={"disabled": True}, headers=admin())
+    assert r.status_code == 409 and r.json()["error"]["code"] == "cannot_change_self"
 
 
 # --- the proxy -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from stack.__main__ import up
-from stack.stack import PortInUse, Stack, StackConfig
+from stack.stack import APPS, PortInUse, Stack, StackConfig
 from tests.conftest import free_port
 
 
@@ -30,7 +30,7 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         config = StackConfig(data_dir=tmp_path, pg_port=free_port(), kafka_port=port,
-                             ports={s: free_port() for s in ("intake", "dispatch", "tracking", "notify")})
+                             ports={s: free_port() for s in APPS})
         with pytest.raises(PortInUse, match=f"broker 127.0.0.1:{port}"):
             Stack(config).start()
     assert not (tmp_path / "postgres").exists()

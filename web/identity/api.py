@@ -15,7 +15,7 @@ from fastapi import APIRouter, Cookie, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.auth import ROLE_ZH, Principal, Role, allow
-from shared.errors import Unauthenticated
+from shared.errors import Conflict, Unauthenticated
 from shared.service import pool
 from web.config import Settings
 from web.identity import handlers
@@ -206,6 +206,12 @@ async def get_user(username: str, who: Admin, db: Pool) -> UserOut:
               summary="Change a user's role, area, department or grids; disable; reset password")
 async def update_user(username: str, body: UserPatch, who: Admin, db: Pool) -> UserOut:
     changes = body.model_dump(exclude_unset=True)
+    if username == who.subject and (changes.get("disabled") or changes.get("role", Role.ADMIN)
+                                    is not Role.ADMIN):
+        # The last way back in would be gone: another administrator must do it.
+        raise Conflict("不能停用自己的账号或取消自己的管理员角色",
+                       "you cannot disable yourself or drop your own administrator role",
+                       code="cannot_change_self")
     if "department_id" in changes and not changes["department_id"]:
         changes["department_id"] = None
     if "grids" in changes:
