@@ -13,7 +13,7 @@ import yaml
 from cryptography.fernet import Fernet
 
 from shared.settings import BaseServiceSettings
-from stack.stack import SERVICES, Stack, StackConfig
+from stack.stack import APPS, CONSOLE, SERVICES, Stack, StackConfig, module_of
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
@@ -23,7 +23,7 @@ K8S = {
 
 
 def settings_class(service: str) -> type[BaseServiceSettings]:
-    return importlib.import_module(f"services.{service}.config").Settings
+    return importlib.import_module(f"{module_of(service)}.config").Settings
 
 
 def env_names(service: str) -> set[str]:
@@ -34,7 +34,7 @@ def required_names(service: str) -> set[str]:
     return {n.upper() for n, f in settings_class(service).model_fields.items() if f.is_required()}
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", APPS)
 def test_compose_service_matches_its_settings(service):
     spec = COMPOSE[service]
     env = spec["environment"]
@@ -43,7 +43,9 @@ def test_compose_service_matches_its_settings(service):
     assert not unknown, f"variables no setting reads (typos?): {unknown}"
     # The signing key comes from the operator's environment, never from the file.
     assert re.fullmatch(r"\$\{WHISTLE_AUTH_SECRET:\?[^}]+\}", env["AUTH_SECRET"])
-    resolved = {**env, "AUTH_SECRET": "s" * 48}
+    # Compose fills ${NAME:-default} from the operator's environment, else the default.
+    resolved = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
+    resolved["AUTH_SECRET"] = "s" * 48
     if "CHANNEL_SECRETS_KEYS" in env:  # notify's sealing keys: from the environment too
         assert re.fullmatch(r"\$\{WHISTLE_CHANNEL_SECRETS_KEYS:\?[^}]+\}",
                             env["CHANNEL_SECRETS_KEYS"])
@@ -55,17 +57,21 @@ def test_compose_service_matches_its_settings(service):
     assert port == settings_class(service).model_fields["http_port"].default
     assert port == StackConfig().ports[service], "embedded and compose ports differ"
     assert spec["ports"] == [f"{port}:{port}"]
-    assert spec["command"] == ["python", "-m", f"services.{service}", "serve"]
+    assert spec["command"] == ["python", "-m", module_of(service), "serve"]
     assert f"127.0.0.1:{port}/readyz" in " ".join(spec["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", APPS)
 def test_compose_migrates_before_each_service_against_its_own_database(service):
     spec, migrate = COMPOSE[service], COMPOSE[f"{service}-migrate"]
-    assert migrate["command"] == ["python", "-m", f"services.{service}", "migrate"]
+    assert migrate["command"] == ["python", "-m", module_of(service), "migrate"]
     assert migrate["environment"] == spec["environment"]
     assert spec["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
-    assert spec["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
+    if service == CONSOLE:  # the gateway uses no broker; it opens once the services are up
+        assert {s: {"condition": "service_healthy"} for s in SERVICES}.items() \
+            <= spec["depends_on"].items()
+    else:
+        assert spec["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
     dsn = urlparse(spec["environment"]["DATABASE_URL"])
     pg = COMPOSE[dsn.hostname]
     assert pg["image"].startswith("postgres:") and "healthcheck" in pg
@@ -76,8 +82,8 @@ def test_compose_migrates_before_each_service_against_its_own_database(service):
 
 
 def test_compose_has_one_database_per_service_and_kafka_in_kraft_mode():
-    hosts = {urlparse(COMPOSE[s]["environment"]["DATABASE_URL"]).hostname for s in SERVICES}
-    assert len(hosts) == len(SERVICES)
+    hosts = {urlparse(COMPOSE[s]["environment"]["DATABASE_URL"]).hostname for s in APPS}
+    assert len(hosts) == len(APPS)
     kafka = COMPOSE["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
     assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
@@ -89,37 +95,47 @@ def test_compose_has_one_database_per_service_and_kafka_in_kraft_mode():
 
 
 def test_one_image_built_from_the_dockerfile():
-    images = {COMPOSE[s]["image"] for s in SERVICES} | {COMPOSE[f"{s}-migrate"]["image"] for s in SERVICES}
+    images = {COMPOSE[s]["image"] for s in APPS} | {COMPOSE[f"{s}-migrate"]["image"] for s in APPS}
     assert images == {"whistle:latest"}
-    for s in SERVICES:
+    for s in APPS:
         assert COMPOSE[s]["build"]["dockerfile"] == "deploy/Dockerfile"
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert "uv sync --locked --no-dev" in dockerfile
-    for folder in ("shared", "services"):
+    for folder in ("shared", "services", "web"):
         assert re.search(rf"^COPY {folder} ", dockerfile, re.M)
 
 
-def test_every_variable_the_embedded_stack_sets_is_a_setting():
-    env = Stack(StackConfig()).service_env("intake")
+@pytest.mark.parametrize("service", APPS)
+def test_every_variable_the_embedded_stack_sets_is_a_setting(service):
+    env = Stack(StackConfig()).service_env(service)
     ours = {k for k in env if k.isupper() and k not in __import__("os").environ}
     ours.discard("PYTHONPATH")
-    known = set().union(*(env_names(s) for s in SERVICES))
+    known = set().union(*(env_names(s) for s in APPS))
     assert ours <= known, ours - known
 
 
-@pytest.mark.parametrize("service", SERVICES)
+def test_links_in_messages_point_at_the_console():
+    """notify's PUBLIC_BASE_URL is the console's address in every shape of the system."""
+    stack = Stack(StackConfig())
+    assert stack.service_env("notify")["PUBLIC_BASE_URL"] == stack.console_url
+    assert COMPOSE["notify"]["environment"]["PUBLIC_BASE_URL"] \
+        == COMPOSE["web"]["environment"]["PUBLIC_BASE_URL"]
+    assert "PUBLIC_BASE_URL" in next(d for d in K8S["config"] if d["kind"] == "ConfigMap")["data"]
+
+
+@pytest.mark.parametrize("service", APPS)
 def test_kubernetes_deployment_matches_its_settings(service):
-    deployment, svc = K8S[service]
+    deployment, svc, *rest = K8S[service]
     config = next(d for d in K8S["config"] if d["kind"] == "ConfigMap")["data"]
     secret = next(d for d in K8S["config"] if d["kind"] == "Secret")["stringData"]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     (migrate,) = pod["initContainers"]
-    assert migrate["command"] == ["python", "-m", f"services.{service}", "migrate"]
-    assert container["command"] == ["python", "-m", f"services.{service}", "serve"]
+    assert migrate["command"] == ["python", "-m", module_of(service), "migrate"]
+    assert container["command"] == ["python", "-m", module_of(service), "serve"]
     names = {e["name"] for e in container["env"]} | set(config)
     assert required_names(service) <= names
-    assert names <= set().union(*(env_names(s) for s in SERVICES))
+    assert names <= set().union(*(env_names(s) for s in APPS))
     assert migrate["env"] == container["env"]
     auth = next(e for e in container["env"] if e["name"] == "AUTH_SECRET")
     assert auth["valueFrom"]["secretKeyRef"]["name"] == "whistle-auth"
@@ -133,6 +149,13 @@ def test_kubernetes_deployment_matches_its_settings(service):
     assert svc["spec"]["ports"][0]["port"] == port
     kustomization = K8S["kustomization"][0]["resources"]
     assert f"{service}.yaml" in kustomization
+    if service == CONSOLE:  # the console is what users reach: through the Ingress
+        (ingress,) = rest
+        backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
+        assert backend["name"] == svc["metadata"]["name"]
+        assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    else:
+        assert rest == []
 
 
 def test_production_settings_refuse_a_missing_or_default_signing_key():
