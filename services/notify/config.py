@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.settings import BaseServiceSettings
 
@@ -18,8 +19,11 @@ class Settings(BaseServiceSettings):
     service_name: str = "notify"
     http_port: int = 8104
 
-    # Prefix for the case link in messages (e.g. https://whistle.example.gov.cn); empty = a path.
-    # The console's address as users reach it: links in messages are absolute (deep links).
+    # The console's address as its users reach it (e.g. https://whistle.example.gov.cn): every
+    # link in a message starts with it, so a link read in a robot's group chat, an email or an
+    # SMS opens the console at the assignment or case (deep link). Empty: links are bare paths
+    # (/cases/…), which only work inside the console — outside the embedded mode notify warns
+    # about it at start (see ``missing_public_base_url``).
     public_base_url: str = ""
 
     # Deliveries on every channel but the inbox: each attempt has its own timeout; a claim
@@ -76,6 +80,25 @@ class Settings(BaseServiceSettings):
                 "delivery_backoff_max_seconds must be >= delivery_backoff_base_seconds")
         self._check_secrets_keys()
         return self
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _console_address(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+                    or parts.fragment or " " in url:
+                raise ValueError(
+                    f"PUBLIC_BASE_URL '{value}' must be the console's http(s) address, e.g. "
+                    "https://whistle.example.gov.cn (links in messages start with it)")
+        return url
+
+    @property
+    def missing_public_base_url(self) -> bool:
+        """Outside the embedded/test mode a message link without the console's address is a
+        bare path no robot, mail client or phone can open."""
+        return not self.dev_mode and not self.public_base_url
 
     def _check_secrets_keys(self) -> None:
         keys = self.secrets_keys()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import structlog
 from fastapi import FastAPI
 
 from services.notify import api, consumers
@@ -13,6 +14,8 @@ from services.notify.sealing import Resealer, SecretBox
 from services.notify.stream import InboxStreams
 from services.notify.worker import DeliveryWorker
 from shared.service import Runtime, create_service_app
+
+log = structlog.get_logger()
 
 
 def _utc_now() -> datetime:
@@ -53,6 +56,12 @@ def create_app(settings: Settings | None = None, *,
         consumers=lambda rt: consumers.register(rt, settings, clock, box),
         workers=workers,
     )
+    if settings.missing_public_base_url:
+        log.warning("public_base_url_missing",
+                    detail="PUBLIC_BASE_URL is not set: links in messages are bare paths "
+                           "(/assignments/…, /cases/…) that robots, email and SMS readers "
+                           "cannot open; set it to the console's address, e.g. "
+                           "https://whistle.example.gov.cn")
     app.state.secret_box = box
     app.state.inbox_streams = streams
     return app

@@ -142,6 +142,7 @@ async def notify(pg_server, kafka_server):
         delivery_poll_interval_seconds=0.2, delivery_timeout_seconds=2,
         delivery_inline_attempts=3, delivery_max_attempts=3, delivery_backoff_base_seconds=1.0,
         delivery_backoff_max_seconds=2.0, delivery_lease_seconds=15,
+        public_base_url=CONSOLE + "/",
     )
     async with running_app(create_app(settings)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -175,6 +176,7 @@ def uid() -> str:
 # --- who is asking ----------------------------------------------------------------------------
 
 ADMIN = as_user("admin")
+CONSOLE = "https://whistle.example.gov.cn"  # PUBLIC_BASE_URL: links in messages start with it
 
 
 def staff(department_id: str) -> dict[str, str]:
@@ -255,13 +257,17 @@ async def test_dispatch_reaches_inbox_and_one_signed_webhook_even_when_duplicate
     assert m["body"].startswith("【派单】案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），"
                                 "请及时签收报到。")
     assert m["body_en"].startswith("[Dispatched] Case YA20261122-0001")
-    assert m["link"] == f"/cases/{event.case_id}" and m["read_at"] is None
+    # the department's desk is taken straight to its assignment, on the console's address
+    assert m["link"] == f"{CONSOLE}/assignments/{event.payload.assignment_id}"
+    assert m["body"].endswith(f"详情：{m['link']}") and m["read_at"] is None
 
     [post] = endpoint.at(signed_path)
     payload = Webhook(secret).verify(post.body, post.headers)  # raises if the signature is wrong
     assert payload["type"] == "case.dispatched"
     assert payload["data"]["event_id"] == str(event.event_id)
     assert payload["data"]["text"] == {"zh": m["body"], "en": m["body_en"]}
+    assert payload["data"]["link"] == m["link"]
+    assert payload["data"]["assignment_id"] == str(event.payload.assignment_id)
     assert post.headers["webhook-id"]
     assert post.headers["content-type"].startswith("application/json")
     [unsigned] = endpoint.at(unsigned_path)

@@ -54,6 +54,7 @@ from tests.conftest import migrated_database
 from tests.helpers import as_user, bearer, eventually, fetch, publish_event, running_app
 
 ADMIN = as_user("admin")
+CONSOLE = "https://whistle.example.gov.cn"  # PUBLIC_BASE_URL: links in messages start with it
 DEV_BOX = SecretBox([DEV_SECRETS_KEY])  # the test settings set no key: the dev key seals
 # the implicit-TLS SMTP server of test_notify_channels requires AUTH (see there)
 pytestmark = pytest.mark.filterwarnings(
@@ -97,6 +98,7 @@ async def notify(pg_server, kafka_server, clock):
         delivery_poll_interval_seconds=0.1, delivery_timeout_seconds=6,
         delivery_inline_attempts=1, delivery_max_attempts=3, delivery_backoff_base_seconds=30,
         delivery_backoff_max_seconds=60, delivery_lease_seconds=10, robot_messages_per_minute=3,
+        public_base_url=CONSOLE,
     )
     async with running_app(create_app(settings, clock=clock)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -604,7 +606,9 @@ async def test_the_first_channel_carries_the_message_once_and_the_others_stay_un
     [hit] = hits_for(robots, "wecom", tag)
     content = hit.json["markdown"]["content"]
     assert f"YA-{tag}" in content and "榆安区城市管理局" in content and "E0101" in content
-    assert f"/cases/{event.case_id}" in content
+    # the robot's markdown links the desk straight to its assignment, absolute
+    link = f"{CONSOLE}/assignments/{event.payload.assignment_id}"
+    assert f"[查看详情]({link})" in content
     rows = await log_of(client, event_id=str(event.event_id), recipient_id=rid)
     assert sorted((r["channel"], r["status"]) for r in rows) == [("inbox", "sent"),
                                                                  ("wecom", "sent")]
@@ -689,7 +693,8 @@ async def test_a_permanent_refusal_falls_back_at_once_and_email_arrives(notify, 
     [received] = [m for m in mail.boxes["plain"].mails if f"duty-{tag}@example.cn" in m.rcpt_tos]
     parsed = email.message_from_bytes(received.content, policy=default_policy)
     assert parsed["Subject"] == f"【紧急】【派单】（紧急）案件YA-{tag}已派至榆安区城市管理局"
-    assert f"/cases/{event.case_id}" in parsed.get_body(("plain",)).get_content()
+    link = f"{CONSOLE}/assignments/{event.payload.assignment_id}"
+    assert f"详情：{link}" in parsed.get_body(("plain",)).get_content()
 
 
 async def test_quiet_hours_hold_a_normal_case_but_not_an_urgent_one(notify, robots, clock):

@@ -4,13 +4,16 @@ says, when to retry."""
 from __future__ import annotations
 
 import base64
+from types import SimpleNamespace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import ValidationError
 
 from services.notify import domain
+from services.notify.config import Settings
 from services.notify.domain import (
     CaseNotice,
     DeliveryStatus,
@@ -19,6 +22,7 @@ from services.notify.domain import (
     RecipientKind,
 )
 from services.notify.handlers.events import notice_of
+from services.notify import main as notify_main
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, Invalid
 from shared.events import (
@@ -201,6 +205,105 @@ def test_webhook_body_is_standard_webhooks_shaped():
     data = body["data"]
     assert data["case_no"] == "YA20261122-0001" and data["recipient_id"] == "duty-cg"
     assert data["text"] == {"zh": m.body_zh, "en": m.body_en} and data["link"] == m.link
+
+
+# --- deep links ----------------------------------------------------------------------------
+
+BASE = "https://whistle.example.cn"
+ASSIGNMENT_ID = "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b"
+# what carries the department's assignment and reaches its desk by default
+ABOUT_ITS_ASSIGNMENT = [NoticeKind.DISPATCHED, NoticeKind.WARNING, NoticeKind.OVERDUE,
+                        NoticeKind.URGED, NoticeKind.EXTENSION_DECIDED, NoticeKind.PAUSE_DECIDED,
+                        NoticeKind.RESUMED]
+
+
+def about(kind: NoticeKind, **kw) -> CaseNotice:
+    base = {**OVERDUE.__dict__, "kind": kind, "assignment_id": ASSIGNMENT_ID, "days": 2,
+            "approved": True, "pause": "hang", "count": 1, "level": "street"}
+    return CaseNotice(**{**base, **kw})
+
+
+@pytest.mark.parametrize("kind", ABOUT_ITS_ASSIGNMENT)
+def test_a_department_desk_is_taken_straight_to_its_assignment(kind):
+    m = domain.render(about(kind), RecipientKind.DEPARTMENT, BASE + "/", department_id="cg")
+    assert m.link == f"{BASE}/assignments/{ASSIGNMENT_ID}"
+    assert m.body_zh.endswith(f"详情：{m.link}") and m.body_en.endswith(f"Details: {m.link}")
+
+
+@pytest.mark.parametrize("kind", list(NoticeKind))
+@pytest.mark.parametrize("audience", [RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY,
+                                      RecipientKind.GRID_WORKER])
+def test_everyone_else_is_taken_to_the_case(kind, audience):
+    m = domain.render(about(kind), audience, BASE, department_id=None)
+    assert m.link == f"{BASE}/cases/{CASE_ID}" and m.link in m.body_zh and m.link in m.body_en
+
+
+def test_another_departments_or_an_assignmentless_notice_links_the_case():
+    # a desk that subscribed to another department's events cannot open its assignment
+    other = domain.render(about(NoticeKind.DISPATCHED), RecipientKind.DEPARTMENT, BASE,
+                          department_id="zj")
+    assert other.link == f"{BASE}/cases/{CASE_ID}"
+    unknown = domain.render(about(NoticeKind.DISPATCHED), RecipientKind.DEPARTMENT, BASE)
+    assert unknown.link == f"{BASE}/cases/{CASE_ID}"
+    closed = domain.render(about(NoticeKind.CLOSED, assignment_id=None),
+                           RecipientKind.DEPARTMENT, BASE, department_id="cg")
+    assert closed.link == f"{BASE}/cases/{CASE_ID}"
+    # without a base (embedded console only) the link is a path
+    bare = domain.render(about(NoticeKind.URGED), RecipientKind.DEPARTMENT, department_id="cg")
+    assert bare.link == f"/assignments/{ASSIGNMENT_ID}"
+
+
+def test_the_consumed_event_carries_its_assignment_into_the_message_and_the_webhook():
+    aid = uuid4()
+    event = new_event(CaseResumed(
+        case_no="YA20261122-0001", area_path=AREA, category="E0101", priority=Priority.NORMAL,
+        request_id=uuid4(), assignment_id=aid, department_id="cg",
+        department_name="榆安区城市管理局", note="资金到位"), case_id=UUID(CASE_ID),
+        producer="dispatch")
+    notice = notice_of(event)
+    assert notice.assignment_id == str(aid)
+    m = domain.render(notice, RecipientKind.DEPARTMENT, BASE, department_id="cg")
+    assert m.link == f"{BASE}/assignments/{aid}"
+    body = domain.webhook_body(notice, m, event_id="e-1", recipient_id="duty-cg",
+                               occurred_at=datetime(2026, 11, 22, 1, 0, tzinfo=UTC))
+    assert body["data"]["link"] == m.link and body["data"]["assignment_id"] == str(aid)
+    assert body["data"]["facts"]["link"] == m.link  # an SMS template's {link}
+
+
+@pytest.mark.parametrize(("raw", "kept"), [
+    ("https://whistle.example.gov.cn", "https://whistle.example.gov.cn"),
+    (" https://whistle.example.gov.cn/ ", "https://whistle.example.gov.cn"),
+    ("http://127.0.0.1:8100", "http://127.0.0.1:8100"),
+    ("", ""),
+])
+def test_public_base_url_is_kept_without_a_trailing_slash(raw, kept):
+    s = Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
+                 public_base_url=raw)
+    assert s.public_base_url == kept
+
+
+@pytest.mark.parametrize("raw", ["whistle.example.gov.cn", "ftp://whistle.example.gov.cn",
+                                 "https://", "https://w.example.cn/?x=1", "https://w.example.cn/#a"])
+def test_a_public_base_url_that_is_no_console_address_is_refused(raw):
+    with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
+        Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
+                 public_base_url=raw)
+
+
+def test_a_missing_public_base_url_is_logged_at_start_outside_the_embedded_mode(monkeypatch):
+    warnings: list[str] = []
+    monkeypatch.setattr(notify_main, "log", SimpleNamespace(
+        warning=lambda event, **kw: warnings.append(event)))
+    production = {"environment": "production", "database_url": "postgresql://x@127.0.0.1:1/x",
+                  "auth_secret": "s" * 48, "channel_secrets_keys": Fernet.generate_key().decode(),
+                  "log_json": False}
+    notify_main.create_app(Settings(**production))
+    assert warnings == ["public_base_url_missing"]
+    notify_main.create_app(Settings(**production,
+                                    public_base_url="https://whistle.example.gov.cn"))
+    notify_main.create_app(Settings(environment="test",
+                                    database_url="postgresql://x@127.0.0.1:1/x"))
+    assert warnings == ["public_base_url_missing"]
 
 
 # --- retries -------------------------------------------------------------------------------

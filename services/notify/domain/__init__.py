@@ -54,7 +54,15 @@ from services.notify.domain.subscriptions import (
     select_recipients,
     validate_subscription,
 )
-from services.notify.domain.templates import case_link, digest, facts, render, webhook_body
+from services.notify.domain.templates import (
+    assignment_link,
+    case_link,
+    digest,
+    facts,
+    link_for,
+    render,
+    webhook_body,
+)
 
 __all__ = [
     "AREA_KINDS",
@@ -73,6 +81,7 @@ __all__ = [
     "Subscription",
     "after_failure",
     "ancestor_paths",
+    "assignment_link",
     "case_link",
     "check_inbox_access",
     "check_mutes",
@@ -87,6 +96,7 @@ __all__ = [
     "is_success",
     "is_transient",
     "keep_secrets",
+    "link_for",
     "masked_settings",
     "pace_robot",
     "quiet_until",

@@ -134,6 +134,7 @@ class CaseNotice:
     priority: str
     department_id: str | None = None
     department_name: str | None = None
+    assignment_id: str | None = None  # the department's assignment the event is about, if any
     role: str | None = None          # dispatched: lead (主办) or co (协办)
     description: str | None = None   # dispatched, whistled: what the grid worker saw
     clock: str | None = None         # overdue: sign_for (签收报到) or resolve (办结)

@@ -1,7 +1,8 @@
 """What the message says: one template per event type, Simplified Chinese and English.
 
 Every message carries the case number, the place (area, and the address when the event has
-one), the category, the deadline when it is known, the department and a link to the case.
+one), the category, the deadline when it is known, the department and a link into the
+console: to the department's own assignment for its desk, to the case for everyone else.
 A digest (汇总) folds several messages for one robot into one when its rate limit would
 otherwise drop them.
 """
@@ -24,6 +25,23 @@ _PAUSE = {"hang": ("挂账", "hang (挂账)"), "defer": ("缓办", "deferral (�
 
 def case_link(case_id: str, base: str = "") -> str:
     return f"{base.rstrip('/')}/cases/{case_id}"
+
+
+def assignment_link(assignment_id: str, base: str = "") -> str:
+    return f"{base.rstrip('/')}/assignments/{assignment_id}"
+
+
+def link_for(notice: CaseNotice, audience: RecipientKind, base: str = "",
+             department_id: str | None = None) -> str:
+    """Where the message takes its reader in the console (``base`` is the console's public
+    address, so the link is absolute — a deep link from a robot, an email or an SMS): a
+    department's desk hearing about its own assignment (dispatched, warned, overdue, urged,
+    a request decided, resumed) goes straight to that assignment, where it acts; everyone
+    else — and a department that subscribed to another department's events — to the case."""
+    own = (audience is RecipientKind.DEPARTMENT and notice.assignment_id is not None
+           and department_id is not None and department_id == notice.department_id)
+    return (assignment_link(notice.assignment_id, base) if own and notice.assignment_id
+            else case_link(notice.case_id, base))
 
 
 def deadline_text(at: datetime | None) -> tuple[str, str]:
@@ -51,10 +69,12 @@ def _where(n: CaseNotice) -> tuple[str, str]:
     return f"位置：{n.area_path}。", f"Area: {n.area_path}."
 
 
-def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "") -> Message:
-    """The message in Simplified Chinese and English for one kind of recipient."""
+def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "", *,
+           department_id: str | None = None) -> Message:
+    """The message in Simplified Chinese and English for one kind of recipient
+    (``department_id``: a department desk's own department, see ``link_for``)."""
     n = notice
-    link = case_link(n.case_id, link_base)
+    link = link_for(n, audience, link_base, department_id)
     urgent = ("（紧急）", " (urgent)") if n.urgent else ("", "")
     render_kind = {
         NoticeKind.DISPATCHED: _dispatched, NoticeKind.OVERDUE: _overdue,
@@ -313,7 +333,7 @@ def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipie
             "case_id": n.case_id, "case_no": n.case_no, "category": n.category,
             "area_path": n.area_path, "priority": n.priority,
             "department_id": n.department_id, "department_name": n.department_name,
-            "role": n.role, "clock": n.clock,
+            "assignment_id": n.assignment_id, "role": n.role, "clock": n.clock,
             "due_at": n.due_at.isoformat() if n.due_at else None,
             **_details(n),
             "title": {"zh": message.title_zh, "en": message.title_en},

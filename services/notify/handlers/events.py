@@ -41,6 +41,7 @@ def notice_of(event: Envelope[Any]) -> CaseNotice | None:
         area_path=p.area_path, priority=p.priority.value,
         department_id=getattr(p, "department_id", None),
         department_name=getattr(p, "department_name", None) or getattr(p, "department_id", None),
+        assignment_id=_text(getattr(p, "assignment_id", None)),
         role=getattr(p, "role", None), description=getattr(p, "description", None),
         clock=getattr(p, "clock", None), due_at=getattr(p, "due_at", None),
         place=getattr(location, "address", None), level=getattr(p, "level", None),
@@ -50,6 +51,10 @@ def notice_of(event: Envelope[Any]) -> CaseNotice | None:
         approved=getattr(p, "approved", None), comment=getattr(p, "comment", None),
         pause=_value(getattr(p, "kind", None)),
     )
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None else str(v)
 
 
 def _value(v: Any) -> str | None:
@@ -83,7 +88,7 @@ async def _deliver(conn: asyncpg.Connection, event: Envelope[Any], notice: CaseN
                    r: Recipient, link_base: str, now: datetime) -> None:
     """The inbox is delivered right here; the recipient's first channel is queued for the
     delivery worker (the next ones only if it keeps failing)."""
-    msg = domain.render(notice, r.kind, link_base)
+    msg = domain.render(notice, r.kind, link_base, department_id=r.department_id)
     body = domain.webhook_body(notice, msg, event_id=str(event.event_id), recipient_id=r.id,
                                occurred_at=event.occurred_at)
     ids = {"event_id": event.event_id, "case_id": event.case_id, "type": event.type,
