@@ -78,7 +78,10 @@ class CaseOut(BaseModel):
     reporter: str
     status: CaseStatus
     status_label: str
-    departments: list[str]
+    departments: list[str] = Field(description="departments named in the whistle (点名召集)")
+    assigned_departments: list[str] = Field(
+        description="the departments handling it (dispatched to them, not rejected or "
+                    "transferred away)")
     reported_at: datetime
     updated_at: datetime
     closed_at: datetime | None
@@ -93,7 +96,8 @@ class CaseOut(BaseModel):
             category=c.category, description=c.description, priority=Priority(c.priority),
             location=Location(lat=c.lat, lon=c.lon, address=c.address), reporter=c.reporter,
             status=c.status, status_label=STATUS_ZH[c.status], departments=c.departments,
-            reported_at=c.reported_at, updated_at=c.updated_at, closed_at=c.closed_at,
+            assigned_departments=c.assigned_departments, reported_at=c.reported_at,
+            updated_at=c.updated_at, closed_at=c.closed_at,
             deadline_at=c.deadline_at, overdue=c.overdue,
         )
 
@@ -155,11 +159,20 @@ async def list_cases(
     who: Reader,
     area: Annotated[str | None, Query(max_length=200, description="area path inside mine")] = None,
     status: CaseStatus | None = None,
+    category: Annotated[str | None, Query(
+        min_length=1, max_length=32,
+        description="a 小类, or a 大类 with all its 小类 (E01 covers E0101…)")] = None,
+    overdue: Annotated[bool | None, Query(
+        description="true: only cases past a deadline (超时); false: only the others")] = None,
+    q: Annotated[str | None, Query(
+        min_length=1, max_length=100,
+        description="a part of the case number, the description or the address")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[CaseOut]:
     rows = await handlers.list_cases(db, who, area=area, status=status, limit=limit,
-                                     offset=offset)
+                                     offset=offset, category=category, overdue=overdue,
+                                     text=(q.strip() or None) if q else None)
     return [CaseOut.of(r) for r in rows]
 
 

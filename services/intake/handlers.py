@@ -186,15 +186,18 @@ async def get_case(pool: asyncpg.Pool, who: Principal, case_id: UUID) -> CaseRow
 
 async def list_cases(
     pool: asyncpg.Pool, who: Principal, *, area: str | None, status: CaseStatus | None,
-    limit: int, offset: int,
+    limit: int, offset: int, category: str | None = None, overdue: bool | None = None,
+    text: str | None = None,
 ) -> list[CaseRow]:
-    """Cases in the caller's jurisdiction (optionally narrowed to ``area`` inside it)."""
+    """Cases in the caller's jurisdiction (optionally narrowed to ``area`` inside it), of a
+    category (a 大类 covers its 小类), overdue or not, matching a text."""
     if area is not None:
         who.require_area(area)
     roots = [area] if area is not None else list(who.areas)
     async with pool.acquire() as conn:
         return await repository.list_cases(
-            conn, roots=roots, status=status.value if status else None, limit=limit, offset=offset
+            conn, roots=roots, status=status.value if status else None, category=category,
+            overdue=overdue, text=text, limit=limit, offset=offset,
         )
 
 

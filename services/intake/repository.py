@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -33,12 +33,15 @@ class CaseRow:
     closed_at: datetime | None
     deadline_at: datetime | None = None  # the nearest open deadline (tracking's clocks)
     overdue: bool = False
+    # the departments handling it now (dispatched to it, not rejected or transferred away)
+    assigned_departments: list[str] = field(default_factory=list)
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> CaseRow:
         data = dict(r)
         data["status"] = CaseStatus(data["status"])
         data["departments"] = list(data["departments"])
+        data["assigned_departments"] = list(data["assigned_departments"])
         return cls(**data)
 
 
@@ -47,6 +50,8 @@ _CASE_COLUMNS = (
     " reporter, reported_by, status, status_at, departments, reported_at, updated_at, closed_at,"
     " deadline_at, overdue"
 )
+# what is read back: the columns a case is written with, and those its events keep current
+_CASE_READ = _CASE_COLUMNS + ", assigned_departments"
 
 
 async def grid_path(conn: asyncpg.Connection, grid_code: str) -> str | None:
@@ -117,7 +122,7 @@ async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
 
 
 async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseRow | None:
-    sql = f"SELECT {_CASE_COLUMNS} FROM cases WHERE id = $1" + (" FOR UPDATE" if lock else "")
+    sql = f"SELECT {_CASE_READ} FROM cases WHERE id = $1" + (" FOR UPDATE" if lock else "")
     row = await conn.fetchrow(sql, case_id)
     return CaseRow.from_record(row) if row else None
 
@@ -130,14 +135,22 @@ def in_areas(column: str, roots: str) -> str:
 
 
 async def list_cases(
-    conn: asyncpg.Connection, *, roots: list[str], status: str | None, limit: int, offset: int
+    conn: asyncpg.Connection, *, roots: list[str], status: str | None, category: str | None,
+    overdue: bool | None, text: str | None, limit: int, offset: int,
 ) -> list[CaseRow]:
-    """Cases whose area lies in any of ``roots`` (whole path segments), newest first."""
+    """Cases whose area lies in any of ``roots`` (whole path segments), newest first;
+    ``category`` a 小类 or a 大类 with its 小类, ``text`` a part of the case number, the
+    description or the address."""
     rows = await conn.fetch(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE {in_areas('area_path', '$1')}"
+        f"SELECT {_CASE_READ} FROM cases WHERE {in_areas('area_path', '$1')}"
         "   AND ($2::text IS NULL OR status = $2)"
-        " ORDER BY reported_at DESC LIMIT $3 OFFSET $4",
-        roots, status, limit, offset,
+        "   AND ($3::text IS NULL OR category = $3"
+        "        OR category IN (SELECT code FROM categories WHERE parent_code = $3))"
+        "   AND ($4::boolean IS NULL OR overdue = $4)"
+        "   AND ($5::text IS NULL OR strpos(lower(case_no), lower($5)) > 0"
+        "        OR strpos(description, $5) > 0 OR strpos(coalesce(address, ''), $5) > 0)"
+        " ORDER BY reported_at DESC, case_no DESC LIMIT $6 OFFSET $7",
+        roots, status, category, overdue, text, limit, offset,
     )
     return [CaseRow.from_record(r) for r in rows]
 
@@ -151,7 +164,7 @@ async def update_status(
         "UPDATE cases SET status = $2, status_at = $3, updated_at = greatest(updated_at, $3),"
         " departments = COALESCE($4, departments), priority = COALESCE($5, priority),"
         " closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END"
-        f" WHERE id = $1 RETURNING {_CASE_COLUMNS}",
+        f" WHERE id = $1 RETURNING {_CASE_READ}",
         case_id, status.value, at, departments, priority,
     )
     return CaseRow.from_record(row)
