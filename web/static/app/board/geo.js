@@ -109,11 +109,24 @@ export class BoardMap {
     for (const [path, fs] of communities) {
       const line = L.polyline(outline(fs), { color: '#7aa5de', weight: 1.75, opacity: 0.95,
         interactive: false, className: 'community-outline' }).addTo(this.outlines);
-      if (communities.size > 1 || this.grids.length > 1) {
+      if (communities.size > 1) {
         L.tooltip({ permanent: true, direction: 'center', className: 'community-label', interactive: false })
           .setLatLng(line.getBounds().getCenter()).setContent(areaName(path)).addTo(this.outlines);
       }
     }
+    // one community: its grids are named on the map (without the community's name)
+    if (communities.size === 1) {
+      const [path] = communities.keys();
+      const prefix = areaName(path);
+      for (const [, layer] of this.gridLayers) {
+        const name = layer.feature.properties.name;
+        L.tooltip({ permanent: true, direction: 'center', className: 'community-label grid-label', interactive: false })
+          .setLatLng(layer.getBounds().getCenter())
+          .setContent(name.startsWith(prefix) && name.length > prefix.length ? name.slice(prefix.length) : name)
+          .addTo(this.outlines);
+      }
+    }
+    this.streetsDrawn = streets.size > 1;
     this.markers = L.layerGroup().addTo(this.map);
     // Until someone pans or zooms by hand, the view follows the focus when the screen resizes.
     this.focused = area;

@@ -112,10 +112,11 @@ export default function Board({ query, user }) {
     return () => clearInterval(id);
   }, [stream, filterKey]);
 
-  // where each case is (intake knows the reported position and address), looked up once
+  // where each case is (intake knows the reported position and address), looked up once;
+  // department staff do not read intake's cases: their items stand on their grids
   const known = useRef(new Map());
   useEffect(() => {
-    if (!data) return;
+    if (!data || isDept) return;
     const missing = [...new Set([...data.overdue, ...data.near].map((i) => i.case_id))]
       .filter((id) => !known.current.has(id));
     if (!missing.length) return;
@@ -170,7 +171,7 @@ export default function Board({ query, user }) {
       <section class="board-panel map-panel" aria-labelledby="board-map-h">
         <div class="panel-head">
           <h2 id="board-map-h">${t('辖区地图', 'Jurisdiction map')}</h2>
-          <${Legend} />
+          <${Legend} area=${home} />
         </div>
         <${MapView} area=${home} focus=${filters.area} items=${items} positions=${positions} />
       </section>
@@ -265,12 +266,14 @@ function Counters({ data, now }) {
   </ul>`;
 }
 
-function Legend() {
+function Legend({ area }) {
+  const streets = new Set((ref.features?.features ?? []).filter((f) => f.properties.level === 'grid' && inside(f.properties.path, area))
+    .map((f) => f.properties.path.split('/').slice(0, 2).join('/')));
   return html`<ul class="map-legend" aria-label=${t('图例', 'Legend')}>
     <li><span class="swatch zone red" aria-hidden="true"></span>${t('网格内有超时（红灯）', 'grid with a late clock (red)')}</li>
     <li><span class="swatch zone yellow" aria-hidden="true"></span>${t('网格内有临期（黄灯）', 'grid with a near-late clock (yellow)')}</li>
     <li><span class="swatch dot red" aria-hidden="true"></span><span class="swatch dot yellow" aria-hidden="true"></span>${t('案件上报位置', 'reported position')}</li>
-    <li><span class="swatch line street" aria-hidden="true"></span>${t('街道边界', 'street boundary')}</li>
+    ${streets.size > 1 ? html`<li><span class="swatch line street" aria-hidden="true"></span>${t('街道边界', 'street boundary')}</li>` : null}
     <li><span class="swatch line" aria-hidden="true"></span>${t('社区边界', 'community boundary')}</li>
   </ul>`;
 }
