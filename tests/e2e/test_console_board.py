@@ -64,10 +64,13 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             await expect(late).to_contain_text("报到时限")
             await expect(late).to_contain_text("桃园社区第3网格")
             # on the map: a red marker at the reported position and the grid tinted red
-            await expect(page.locator(".board-map path.case-marker.overdue")).to_have_count(1)
-            await expect(page.locator(".board-map path.zone-overdue")).to_have_count(1)
-            red = page.locator(".board-counters .counter.red").first
-            await expect(red).to_contain_text("1")
+            marker = page.locator(f".board-map path.case-marker.case-{case_no}")
+            await expect(marker).to_have_count(1)
+            await expect(marker).to_have_class(re.compile(r"\boverdue\b"))
+            await expect(page.locator(f".board-map path.grid-{GRID}.zone-overdue")).to_have_count(1)
+            # the red counter counts it (other late cases of the session may be there too)
+            red = page.locator(".board-counters .counter.red .n").first
+            assert int(await red.inner_text()) >= 1
             # the live stream brought the changes (the feed lists what happened since opening)
             feed = page.get_by_role("region", name="实时动态")
             await expect(feed.get_by_role("listitem").filter(has_text=case_no).first).to_be_visible()
@@ -100,6 +103,13 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             await expect(trend.get_by_role("row")).to_have_count(9)  # header + 8 weeks
             await expect(page.get_by_role("heading", name="排名与红黑榜")).to_be_visible()
             await expect(page.get_by_text(re.compile("同时满足：响应率 ≥"))).to_be_visible()
+            # the CSV export for Excel comes with the server's file name, names inside
+            async with page.expect_download() as download:
+                await page.get_by_role("button", name=re.compile("^导出 CSV 部门三率")).click()
+            csv_file = await download.value
+            assert re.fullmatch(r"kpi-departments-\d{8}-\d{8}\.csv", csv_file.suggested_filename)
+            content = (await csv_file.path()).read_text("utf-8-sig")
+            assert DEPARTMENT_NAME in content
             await screenshot(page, "supervisor-kpi")
             await assert_accessible(page, "supervisor-kpi")
 

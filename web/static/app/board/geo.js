@@ -89,7 +89,7 @@ export class BoardMap {
     this.gridLayers = new Map();
     const gridStyle = this.baseStyle();
     this.gridLayer = L.geoJSON({ type: 'FeatureCollection', features: this.grids }, {
-      style: () => ({ ...gridStyle }),
+      style: (f) => ({ ...gridStyle, className: `grid grid-${f.properties.code}` }),
       onEachFeature: (f, layer) => {
         this.gridLayers.set(f.properties.path, layer);
         layer.bindTooltip(f.properties.name, { sticky: true, className: 'grid-tip', direction: 'top' });
@@ -205,7 +205,7 @@ export class BoardMap {
       const m = L.circleMarker([p.lat, p.lon], {
         radius: tone === 'overdue' ? 9 : 8, weight: 2.5, color: '#ffffff',
         fillColor: tone === 'overdue' ? '#e53935' : '#f9a825', fillOpacity: 1,
-        className: `case-marker ${tone}`,
+        className: `case-marker ${tone} case-${it.case_no}`,
       });
       m.bindTooltip(`${it.case_no} · ${tone === 'overdue' ? t('超时', 'Late') : t('临期', 'Near')} · ${lateText(it, now)}`,
         { direction: 'top', className: 'grid-tip' });
