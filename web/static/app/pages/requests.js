@@ -222,6 +222,7 @@ function Decided({ r, done }) {
     <strong>${deptOf(r)}</strong>
     <${Chip} tone=${tone}>${text}<//>
     <span class="muted small">${t(`${r.decided_by ?? ''} 于 ${fmtTime(r.decided_at)} 处理`, `by ${r.decided_by ?? ''} at ${fmtTime(r.decided_at)}`)}</span>
+    <span class="small">${t('理由：', 'Reason: ')}${r.reason}</span>
     ${r.comment ? html`<span class="small">${t('意见：', 'Comment: ')}${r.comment}</span>` : null}
     ${r.type === 'pause' && r.state === 'approved' ? html`
       <button type="button" class="link" aria-expanded=${resuming} onClick=${() => setResuming(!resuming)}>
