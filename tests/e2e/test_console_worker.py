@@ -113,17 +113,26 @@ async def test_worker_reports_a_case_with_a_photo_and_a_tapped_point(stack, brow
         await tap_grid(page, "YA0101-03")
         await expect(page.get_by_text("位置在桃园社区第3网格")).to_be_visible()
 
+        # One real photo, and one file that only claims to be one.
         before = picture("PNG", (64, 48), (200, 80, 40))
-        await page.get_by_label(re.compile("现场照片")).set_input_files(
-            files=[{"name": "corridor.png", "mimeType": "image/png", "buffer": before}])
-        await expect(page.get_by_role("img", name="待上传照片1")).to_be_visible()
+        await page.get_by_label(re.compile("现场照片")).set_input_files(files=[
+            {"name": "corridor.png", "mimeType": "image/png", "buffer": before},
+            {"name": "broken.png", "mimeType": "image/png", "buffer": b"not a picture at all"}])
+        await expect(page.get_by_role("img", name="待上传照片2")).to_be_visible()
         await screenshot(page, "worker-report")
         await assert_accessible(page, "worker-report")
 
         await page.get_by_role("button", name="提交上报").click()
         await expect(page.get_by_role("heading", name="已上报")).to_be_visible()
         await expect(page.locator(".upload.done")).to_have_count(1)
-        await expect(page.locator(".upload").get_by_text("已上传")).to_be_visible()
+        await expect(page.locator(".upload.done").get_by_text("已上传")).to_be_visible()
+        # The refused one stays, with intake's reason and a retry; removing it is a choice.
+        failed = page.locator(".upload.failed")
+        await expect(failed.get_by_role("alert")).to_contain_text("文件不是有效的图片")
+        await failed.get_by_role("button", name="重试").click()
+        await expect(failed.get_by_role("alert")).to_contain_text("文件不是有效的图片")
+        await failed.get_by_role("button", name="移除").click()
+        await expect(page.locator(".upload.failed")).to_have_count(0)
         case_no = (await page.locator(".case-no-big strong").inner_text()).strip()
         assert re.fullmatch(r"YA\d{8}-\d{4}", case_no), case_no
         case_id = await case_id_of(page)
@@ -200,6 +209,7 @@ async def test_fix_on_spot_with_position_and_after_photo_ends_closed(stack, brow
         await expect(page.locator(".outcome-head").get_by_text("已结案")).to_be_visible()
         await expect(page.locator(".upload.done")).to_have_count(2)
         case_id = await case_id_of(page)
+        await screenshot(page, "worker-fix-on-spot")
 
         # The earlier open report of the same kind nearby is offered as a possible duplicate.
         if "reported" in made:

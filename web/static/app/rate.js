@@ -127,7 +127,7 @@ function RatePage() {
       <p class="rate-thanks-big"><span aria-hidden="true">✓ </span>${t('感谢您的评价！', 'Thank you for your rating!')}</p>
       <p><${Stars} score=${rated.score} /> <span>${t(`${rated.score}星 · ${SCORES[rated.score - 1][1]}`, `${rated.score} of 5 · ${SCORES[rated.score - 1][2]}`)}</span></p>
       ${rated.comment ? html`<p class="rate-comment-echo">“${rated.comment}”</p>` : null}
-      <p class="muted small">${t('您的意见将用于对办理部门的考核。', 'Your rating counts in how the departments are assessed.')}</p>
+      <p class="muted small">${t('您的评价已记入案件，将用于改进基层服务和考核办理单位。', 'Your rating is kept with the case and used to improve local services and assess who handled it.')}</p>
     </div>`;
   } else {
     body = html`
@@ -174,4 +174,6 @@ function RatePage() {
   </div>`;
 }
 
-render(html`<${RatePage} />`, document.getElementById('main'));
+const root = document.getElementById('main');
+root.textContent = ''; // the boot line
+render(html`<${RatePage} />`, root);

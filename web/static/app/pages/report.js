@@ -272,7 +272,10 @@ export default function Report({ user }) {
     if (!done) localStorage.setItem(draftKey(user), JSON.stringify(draft));
   }, [draft, done]);
 
-  const set = (k, v) => setDraft((d) => ({ ...d, [k]: v }));
+  const set = (k, v) => {
+    setDraft((d) => ({ ...d, [k]: v }));
+    setErrors((e) => (e[k] ? { ...e, [k]: null } : e));
+  };
   const majors = ref.categories.filter((c) => !c.parent_code);
   const minors = ref.categories.filter((c) => c.parent_code && c.parent_code === draft.major);
   const gridName = (code) => grids.find((f) => f.properties.code === code)?.properties.name ?? areaName(code);
@@ -448,7 +451,7 @@ export default function Report({ user }) {
           ${p ? html`<button type="button" class="link" onClick=${clearPoint}>${t('清除位置', 'Clear the point')}</button>` : null}
         </div>
         <p class="muted small" id="map-help">${t('或在地图上点选问题所在位置：', 'Or tap the place on the map:')}</p>
-        <${GridMap} grids=${grids} context=${context} selected=${selectedGrid} point=${p} fitKey=${fitKey}
+        <${GridMap} grids=${grids} context=${context} selected=${selectedGrid} point=${p} fitKey=${fitKey} tall
           onPick=${(ll) => placePoint({ lat: ll.lat, lon: ll.lng }, 'map')}
           label=${t('网格地图：点选问题位置', 'Grid map: tap the place of the problem')} />
         <div aria-live="polite" class="point-status">
@@ -466,7 +469,7 @@ export default function Report({ user }) {
         <legend>${t('问题类型', 'What')}</legend>
         <${Field} label=${t('大类', 'Kind')} required hint=${errHint('major')}>${(id) => html`
           <select id=${id} value=${draft.major} aria-invalid=${inv('major')}
-            onChange=${(e) => setDraft((d) => ({ ...d, major: e.target.value, category: '' }))}>
+            onChange=${(e) => { setDraft((d) => ({ ...d, major: e.target.value, category: '' })); setErrors((x) => ({ ...x, major: null, category: null })); }}>
             <option value="">${t('请选择大类', 'Choose the kind')}</option>
             ${majors.map((c) => html`<option value=${c.code}>${c.name}</option>`)}
           </select>`}<//>

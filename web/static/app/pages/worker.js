@@ -81,7 +81,9 @@ export function GridMap({ grids, context = [], selected, point, onPick, label, f
     for (const f of grids) {
       const poly = polygonOf(L, f, f.properties.code === selected ? STYLE.selected : STYLE.mine, true);
       if (!poly) continue;
-      poly.bindTooltip(f.properties.name, { permanent, direction: 'center', className: 'grid-label' });
+      poly.bindTooltip(f.properties.name, {
+        permanent: permanent || f.properties.code === selected, direction: 'center', className: 'grid-label',
+      });
       poly.addTo(group);
     }
     group.addTo(map);
