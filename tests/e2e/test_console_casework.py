@@ -226,6 +226,7 @@ async def test_district_dispatches_an_unroutable_case_by_hand(stack, browser, co
         await expect(item.get_by_text("请选择主办部门")).to_be_visible()
         await item.get_by_label("主办部门").select_option(label="榆安区民政局")
         await item.get_by_label("派单说明").fill("请民政局联系社区上门帮扶")
+        await page.evaluate("window.scrollTo(0, 0)")
         await screenshot(page, "manual-dispatch")
         await assert_accessible(page, "manual-dispatch")
         await item.get_by_role("button", name="派单", exact=True).click()
@@ -240,5 +241,49 @@ async def test_district_dispatches_an_unroutable_case_by_hand(stack, browser, co
         await page.goto(f"{console_url}/cases/{case['id']}")
         await expect(page.locator(".cw-timeline").get_by_text(
             re.compile("派给榆安区民政局主办，依据：人工派单"))).to_be_visible(timeout=SLOW)
+    finally:
+        await context.close()
+
+
+async def test_grid_worker_closes_his_case_on_a_phone_and_records_the_rating(
+        stack, browser, console_url):
+    case = await report(stack, "wangfang", grid_code="YA0101-04", category="C0101",
+                        description="小区路灯不亮，夜间行人易摔倒", location={"address": "桃园小区东门"})
+    async with httpx.AsyncClient(timeout=10) as http:
+        whistled = await http.post(f"{stack.url('intake')}/cases/{case['id']}/whistle", json={},
+                                   headers=token(stack, "taoyuan"))
+    assert whistled.status_code == 200, whistled.text
+    await department_resolves(stack, "gd", case["id"], "已更换灯泡，恢复照明")
+    context = await new_context(browser, phone=True)
+    try:
+        page = await sign_in(context, console_url, "wangfang", start="/cases")
+        await expect(page.get_by_role("heading", name="我的案件", level=1)).to_be_visible()
+        # his two grids by name, nobody else's
+        grid = page.get_by_label("网格")
+        await expect(grid.locator("option")).to_have_text(["全部网格", "桃园社区第3网格", "桃园社区第4网格"])
+        await grid.select_option(label="桃园社区第4网格")
+        await expect(page).to_have_url(re.compile("grid=YA%2FYA01%2FYA0101%2FYA0101-04"))
+        await page.get_by_role("link", name=case["case_no"]).click()
+        facts = page.locator(".cw-facts")
+        await expect(facts.get_by_text("已办结待核查")).to_be_visible(timeout=SLOW)
+        await expect(page.get_by_text("榆安供电公司办结：已更换灯泡，恢复照明").first).to_be_visible(timeout=SLOW)
+        # a grid worker verifies, but neither whistles nor urges
+        await expect(page.get_by_role("button", name="督办", exact=True)).to_have_count(0)
+        await page.get_by_role("button", name="核查通过，结案").click()
+        await expect(facts.get_by_text("已结案", exact=True)).to_be_visible(timeout=SLOW)
+
+        # The resident has no phone at hand: the worker records the rating for him.
+        await page.get_by_text("代群众录入评价").click()
+        await page.get_by_role("button", name="提交评价").click()
+        await expect(page.get_by_text("请选择满意度")).to_be_visible()
+        await page.get_by_label("4分 · 满意").check()
+        await page.get_by_label("群众意见").fill("修得很快")
+        await page.get_by_role("button", name="提交评价").click()
+        await expect(page.get_by_text("已代群众评价 4 分")).to_be_visible()
+        await expect(page.locator(".cw-timeline").get_by_text(
+            "评价 4/5 分（网格员代录）：修得很快")).to_be_visible(timeout=SLOW)
+        await expect(page.get_by_role("button", name="生成评价链接")).to_have_count(0)
+        await screenshot(page, "case-page-phone")
+        await assert_accessible(page, "case-page-phone")
     finally:
         await context.close()

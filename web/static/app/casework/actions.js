@@ -9,7 +9,7 @@ import { ActionForm, Chip, ErrorNote, Field, Loading, PhotoInput, useAsync } fro
 import { DeptChecks, DeptSelect } from './departments.js';
 import { ManualDispatchForm } from './dispatch-form.js';
 import { QrCode } from './qr.js';
-import { describe, newKey } from './words.js';
+import { describe, newKey, paren } from './words.js';
 
 const AREA = ['community', 'street', 'district'];
 const WITH_COMMUNITY = ['reported', 'unroutable', 'reopened'];
@@ -133,7 +133,7 @@ function UrgeForm({ f, open, onDone }) {
     });
     key.current = newKey();
     setNote('');
-    const who = (res?.urgings ?? []).map((u) => `${u.department_name ?? deptName(u.department_id)}（${t(`第${u.count}次`, `#${u.count}`)}）`);
+    const who = (res?.urgings ?? []).map((u) => `${u.department_name ?? deptName(u.department_id)}${paren(t(`第${u.count}次`, `#${u.count}`))}`);
     onDone(t(`已督办：${who.join('、')}`, `Urged: ${who.join(', ')}`));
   };
   return html`<${Card} id="cw-urge-h" title=${t('督办', 'Urge')}
@@ -262,8 +262,8 @@ function RatingLink({ f, link, setLink, onDone }) {
           <a class="cw-button" href=${mine.url} target="_blank" rel="noopener">${t('打开评价页', 'Open the rating page')}</a>
         </div>
         <p class="small" role="status">${copied ? t('已复制', 'Copied') : ''}</p>
-        <p class="small muted">${t(`有效期至 ${fmtTime(mine.expires_at)}，只能使用一次；重新生成后旧链接仍可用到期满或被使用。`,
-    `Valid until ${fmtTime(mine.expires_at)}, once.`)}</p>
+        <p class="small muted">${t(`有效期至 ${fmtTime(mine.expires_at)}。群众评价一次后，本案件的评价链接都不能再用。`,
+    `Valid until ${fmtTime(mine.expires_at)}. Once the resident has rated, no link of this case works any more.`)}</p>
       </div></div>` : null}
     <button type="button" class=${mine ? '' : 'primary'} onClick=${make} disabled=${busy}>
       ${busy ? t('生成中…', 'Making…') : mine ? t('重新生成评价链接', 'Make a new rating link') : t('生成评价链接', 'Make a rating link')}</button>
@@ -316,7 +316,7 @@ export function CaseActions({ f, tl, user, onDone, ratingLink, setRatingLink }) 
     const mine = (tl?.assignments ?? []).filter((a) => a.department_id === user.department_id);
     cards.push(html`<${Card} id="cw-dept-h" title=${t('本部门的派单', 'Your assignments')}>
       ${mine.length ? html`<ul class="cw-plain">${mine.map((a) => html`<li key=${a.assignment_id}>
-        <a href=${`/assignments/${a.assignment_id}`}>${t('打开派单', 'Open the assignment')}（${assignmentStateName(a.state)}，${t('派单于', 'dispatched')} ${fmtTime(a.dispatched_at)}）</a></li>`)}</ul>`
+        <a href=${`/assignments/${a.assignment_id}`}>${t('打开派单', 'Open the assignment')}${paren(`${assignmentStateName(a.state)}${t('，派单于 ', ', dispatched ')}${fmtTime(a.dispatched_at)}`)}</a></li>`)}</ul>`
       : html`<p class="muted">${t('时间线中没有本部门的派单。', 'No assignment of your department on the timeline.')}</p>`}
       <p class="muted small">${t('部门在派单页报到、退单、转办、反馈进展和办结。', 'Departments sign for, reject, transfer, report progress and resolve on the assignment page.')}</p>
     <//>`);

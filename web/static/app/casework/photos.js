@@ -5,6 +5,7 @@ import { imageUrl } from '../api.js';
 import { fmtTime, t } from '../i18n.js';
 import { deptName } from '../ref.js';
 import { ErrorNote, Loading } from '../ui.js';
+import { paren } from './words.js';
 
 function Thumb({ photo, label, onOpen }) {
   const [src, setSrc] = useState(null);
@@ -34,7 +35,7 @@ export function Photos({ photos, error }) {
   }, [open]);
   const group = (kind, zh, en) => {
     const list = (photos ?? []).filter((p) => p.kind === kind);
-    return html`<div class="cw-photo-group"><h3>${t(zh, en)}（${list.length}）</h3>
+    return html`<div class="cw-photo-group"><h3>${t(zh, en)}${paren(list.length)}</h3>
       ${list.length ? html`<ul class="thumbs">${list.map((p, i) => html`<${Thumb} key=${p.id} photo=${p}
         label=${t(`${zh}照片 ${i + 1}`, `${en} photo ${i + 1}`)} onOpen=${setOpen} />`)}</ul>`
     : html`<p class="muted small">${t('暂无', 'None')}</p>`}</div>`;

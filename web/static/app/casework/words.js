@@ -68,13 +68,16 @@ const KINDS = {
 };
 export const deptKindName = (k, zh) => (KINDS[k] ? t(...KINDS[k]) : zh ?? k);
 
+// "（x）" in Chinese, " (x)" in English.
+export const paren = (x) => t(`（${x}）`, ` (${x})`);
+
 // Who did it: "桃园社区书记（社区）"; the resident and the system's own clocks by what they are.
 export function actorText(actor) {
   if (!actor) return t('系统（时限监控）', 'System (deadline clocks)');
   if (actor.role === 'resident') return t('群众（评价链接）', 'Resident (rating link)');
   if (actor.role === 'system') return t('系统', 'System');
   const who = actor.name ?? actor.subject;
-  return `${who}（${roleName(actor.role)}）`;
+  return `${who}${paren(roleName(actor.role))}`;
 }
 
 const dept = (p) => p.department_name ?? deptName(p.department_id);
@@ -93,7 +96,7 @@ export function describe(e) {
       let s = t(`${levelName(p.level ?? 'community')}吹哨`, `${levelName(p.level ?? 'community')}-level whistle`);
       if (p.departments?.length) s += t(`，点名召集：${names(p.departments)}`, `, convening ${names(p.departments)}`);
       else s += t('，按派单规则派单', ', routed by the rules');
-      if (p.priority) s += t(`，优先级：${priorityName(p.priority)}`, `, priority ${priorityName(p.priority)}`);
+      if (p.priority === 'urgent') s += t(`，${priorityName(p.priority)}`, `, ${priorityName(p.priority)}`);
       return withNote(s, p.note);
     }
     case 'case.unroutable':

@@ -12,7 +12,7 @@ import { Chip, Deadline, Empty, ErrorNote, Loading, Page, toast, useAsync, useNo
 import { CaseActions } from '../casework/actions.js';
 import { Photos } from '../casework/photos.js';
 import {
-  actorText, describe, eventDepartments, eventLabel, eventTone, handlerRoleName, pauseKindName, statusTone,
+  actorText, describe, eventDepartments, eventLabel, eventTone, handlerRoleName, paren, pauseKindName, statusTone,
 } from '../casework/words.js';
 
 const AREA = ['community', 'street', 'district'];
@@ -45,7 +45,12 @@ function Facts({ f, tl, reporters, now }) {
   const clock = tl?.clocks.find((c) => c.state === 'running' && f.deadline_at
     && new Date(c.due_at).getTime() === new Date(f.deadline_at).getTime());
   const warn = clock?.warn_at ? (new Date(clock.due_at) - new Date(clock.warn_at)) / 1000 : 3600;
-  const handling = tl?.assignments?.filter((a) => ['dispatched', 'signed_for', 'resolved'].includes(a.state)) ?? [];
+  // one line per department: its latest assignment (a rework is a new one at the same place)
+  const latest = new Map();
+  for (const a of tl?.assignments ?? []) {
+    if (['dispatched', 'signed_for', 'resolved'].includes(a.state)) latest.set(a.department_id, a);
+  }
+  const handling = [...latest.values()];
   const credited = (reporters ?? []).filter((r) => r.reporter !== f.reporter);
   return html`<section class="card cw-facts" aria-labelledby="cw-facts-h">
     <h2 id="cw-facts-h">${t('基本信息', 'Facts')}</h2>
@@ -60,7 +65,7 @@ function Facts({ f, tl, reporters, now }) {
         ${f.address ? html`<span class="cw-block">${f.address}</span>` : null}
         ${f.lat != null && f.lon != null ? html`<span class="cw-block muted small">${t('坐标', 'Position')} ${Number(f.lat).toFixed(5)}, ${Number(f.lon).toFixed(5)}</span>` : null}</dd>
       <dt>${t('上报人', 'Reported by')}</dt><dd>${f.reporter ?? '—'}
-        ${credited.length ? html`<span class="cw-block muted small">${t('合并的重复上报：', 'Merged reports: ')}${credited.map((r) => `${r.reporter}（${fmtTime(r.reported_at)}）`).join(t('、', ', '))}</span>` : null}</dd>
+        ${credited.length ? html`<span class="cw-block muted small">${t('合并的重复上报：', 'Merged reports: ')}${credited.map((r) => `${r.reporter}${paren(fmtTime(r.reported_at))}`).join(t('、', ', '))}</span>` : null}</dd>
       <dt>${t('上报时间', 'Reported')}</dt><dd>${fmtTime(f.reported_at)}</dd>
       <dt>${t('最近更新', 'Updated')}</dt><dd>${fmtTime(f.updated_at)}</dd>
       ${f.closed_at ? html`<dt>${t('结案时间', 'Closed')}</dt><dd>${fmtTime(f.closed_at)}</dd>` : null}
@@ -68,7 +73,7 @@ function Facts({ f, tl, reporters, now }) {
         <dd><${Deadline} due=${f.deadline_at} overdue=${f.overdue} warnSeconds=${warn} now=${now} />
           ${clock ? html`<span class="cw-block muted small">${clockName(clock.clock)}</span>` : null}</dd>` : null}
       <dt>${t('承办部门', 'Handled by')}</dt><dd>${handling.length
-        ? handling.map((a) => `${a.department_name ?? deptName(a.department_id)}（${handlerRoleName(a.role)}）`).join(t('、', ', '))
+        ? handling.map((a) => `${a.department_name ?? deptName(a.department_id)}${paren(handlerRoleName(a.role))}`).join(t('、', ', '))
         : f.assigned?.length ? f.assigned.map(deptName).join(t('、', ', ')) : html`<span class="muted">${t('尚未派单', 'Not dispatched yet')}</span>`}</dd>
       ${f.departments?.length ? html`<dt>${t('吹哨点名', 'Named in whistle')}</dt><dd>${f.departments.map(deptName).join(t('、', ', '))}</dd>` : null}
     </dl>
@@ -98,6 +103,8 @@ function ClockLine({ c, now }) {
 
 function Handling({ tl, user, now }) {
   if (!tl) return null;
+  const reworks = new Set(tl.events.filter((e) => e.type === 'case.dispatched' && e.payload?.rework)
+    .map((e) => e.payload.assignment_id));
   const canOpen = (a) => (user.role === 'department' ? a.department_id === user.department_id : [...AREA, 'supervisor'].includes(user.role));
   return html`<section class="card" aria-labelledby="cw-handling-h">
     <h2 id="cw-handling-h">${t('承办部门与时限', 'Departments and deadlines')}</h2>
@@ -108,6 +115,7 @@ function Handling({ tl, user, now }) {
       return html`<li key=${a.assignment_id} class=${`cw-assignment${mine ? ' mine' : ''}`}>
         <div class="row"><strong>${a.department_name ?? deptName(a.department_id)}</strong>
           <${Chip}>${handlerRoleName(a.role)}<//>
+          ${reworks.has(a.assignment_id) ? html`<${Chip} tone="red">${t('返工', 'Rework')}<//>` : null}
           <${Chip} tone=${a.state === 'resolved' ? 'green' : a.state === 'rejected' || a.state === 'transferred' ? 'yellow' : 'blue'}>${assignmentStateName(a.state)}<//>
           ${mine ? html`<${Chip} tone="blue">${t('本部门', 'Yours')}<//>` : null}</div>
         <p class="small muted">${t('派单', 'Dispatched')} ${fmtTime(a.dispatched_at)}

@@ -36,7 +36,7 @@ function Waiting({ item, now, onDone }) {
       ${open ? t('收起', 'Close') : t(`人工派单 ${item.case_no}`, `Dispatch ${item.case_no} by hand`)}</button>
     ${open ? html`<div id=${`${headId}-form`} class="cw-queue-form">
       <${ManualDispatchForm} caseId=${item.case_id} areaPath=${item.area_path}
-        onDone=${(msg) => { toast(`${item.case_no}：${msg}`); onDone(); }} />
+        onDone=${(msg) => { toast(`${item.case_no}${t('：', ': ')}${msg}`); onDone(); }} />
     </div>` : null}
   </li>`;
 }
