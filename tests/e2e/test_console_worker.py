@@ -99,6 +99,11 @@ async def test_worker_reports_a_case_with_a_photo_and_a_tapped_point(stack, brow
         await page.get_by_label("问题描述").fill(description)
         await page.get_by_label("详细地址").fill("桃园小区5号楼2单元")
         await page.get_by_label("紧急").check()
+        # What was typed survives a reload (a phone kills a tab in the background).
+        await page.reload()
+        await expect(page.get_by_label("问题描述")).to_have_value(description)
+        await expect(page.get_by_label("小类")).to_have_value("E0101")
+        await expect(page.get_by_label("紧急")).to_be_checked()
 
         # A tap on the map, inside grid 3: intake says which grid holds the point.
         await tap_grid(page, "YA0101-03")

@@ -129,7 +129,7 @@ function UploadList({ items, label, onRetry, onRemove }) {
 
 // --- after the report: case number, duplicates, photos, 随手做 --------------------------------
 
-function Outcome({ report, beforeFiles, fix, onNew }) {
+function Outcome({ report, beforeFiles, fix, onNew, user }) {
   const [current, setCurrent] = useState(report);
   const before = useUploads('before');
   const after = useUploads('after');
@@ -236,7 +236,9 @@ function Outcome({ report, beforeFiles, fix, onNew }) {
 
     <div class="outcome-actions">
       <button type="button" class="primary" onClick=${onNew}>${t('再报一件', 'Report another')}</button>
-      <a class="button" href="/worker">${t('返回我的网格', 'Back to my grids')}</a>
+      ${user.role === 'grid_worker'
+        ? html`<a class="button" href="/worker">${t('返回我的网格', 'Back to my grids')}</a>`
+        : html`<a class="button" href="/cases">${t('返回案件列表', 'Back to the cases')}</a>`}
     </div>
   </div>`;
 }
@@ -426,7 +428,7 @@ export default function Report({ user }) {
   }
   if (done) {
     return html`<${Page} title=${t('上报问题', 'Report a problem')}>
-      <div class="wk"><${Outcome} key=${done.report.id} ...${done} onNew=${startOver} /></div><//>`;
+      <div class="wk"><${Outcome} key=${done.report.id} ...${done} onNew=${startOver} user=${user} /></div><//>`;
   }
 
   const errHint = (k, hint) => (errors[k] ? html`<span class="field-error">${errors[k]}</span>` : hint);
