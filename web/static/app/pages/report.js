@@ -180,6 +180,14 @@ function Outcome({ report, beforeFiles, fix, onNew, user }) {
     const allUp = await before.send(id, key);
     if (allUp && fixState === 'waiting' && fix) startFix();
   };
+  // Closing or reloading the page while photos are not all up would lose them: ask first.
+  const unsent = [...before.items, ...after.items].some((x) => x.status !== 'done');
+  useEffect(() => {
+    if (!unsent) return undefined;
+    const hold = (e) => { e.preventDefault(); e.returnValue = ''; };
+    window.addEventListener('beforeunload', hold);
+    return () => window.removeEventListener('beforeunload', hold);
+  }, [unsent]);
   const beforeLeft = before.items.some((x) => x.status !== 'done');
   const closed = current.status === 'closed';
   const canFix = ['reported', 'reopened'].includes(current.status) && fixState !== 'done';
