@@ -31,6 +31,7 @@ const PAUSE_END = {
 };
 const MAX_PHOTOS = 9;
 const MAX_PHOTO_BYTES = 5 * 1024 * 1024;
+const SYNC_PATIENCE_MS = 20_000;
 
 const term = (table, key) => (table[key] ? t(table[key][0], table[key][1]) : key ?? '—');
 
@@ -236,6 +237,7 @@ function Resolve({ a, act }) {
   const [result, setResult] = useState('');
   const [items, setItems] = useState([]);
   const [busy, setBusy] = useState(false);
+  const [syncing, setSyncing] = useState(false);
 
   const upload = async (x) => {
     const form = new FormData();
@@ -260,6 +262,22 @@ function Resolve({ a, act }) {
     }
     return current;
   };
+  // Dispatch learns of a new photo from intake's case.photo_added event, a moment after the
+  // upload: a photo it has not heard of yet (unknown_photo) is cited again shortly, for a while.
+  const resolveWhenSynced = async (body) => {
+    const started = Date.now();
+    try {
+      for (let wait = 500; ; wait = Math.min(wait * 2, 4000)) {
+        try {
+          return await act('/resolve', body, t('已办结，等待社区核查', 'Resolved: the community will verify it'));
+        } catch (err) {
+          if (err.code !== 'unknown_photo' || !body.photo_ids.length || Date.now() - started > SYNC_PATIENCE_MS) throw err;
+          setSyncing(true);
+          await new Promise((done) => setTimeout(done, wait));
+        }
+      }
+    } finally { setSyncing(false); }
+  };
   const retry = async (key) => {
     setBusy(true);
     try {
@@ -281,8 +299,7 @@ function Resolve({ a, act }) {
           throw new Error(t(`${failed.length} 张照片未能上传，请重试或移除后再办结`,
             `${failed.length} photo(s) could not be uploaded: retry or remove them, then resolve`));
         }
-        await act('/resolve', { result: r, photo_ids: after.map((x) => x.photoId) },
-          t('已办结，等待社区核查', 'Resolved: the community will verify it'));
+        await resolveWhenSynced({ result: r, photo_ids: after.map((x) => x.photoId) });
         after.forEach((x) => URL.revokeObjectURL(x.url));
         setItems([]); setResult('');
       } finally { setBusy(false); }
@@ -290,6 +307,7 @@ function Resolve({ a, act }) {
       <${Field} label=${t('办理结果', 'Result')} required hint=${t('写明如何处置、现场现状', 'What was done and how the place looks now')}>${(id) => html`
         <textarea id=${id} value=${result} maxlength="2000" onInput=${(e) => setResult(e.target.value)} required></textarea>`}<//>
       <${AfterPhotos} items=${items} setItems=${setItems} disabled=${busy} onRetry=${retry} />
+      ${syncing ? html`<p class="muted" role="status">${t('照片已上传，正在同步到派单，稍候自动办结…', 'Photos uploaded; waiting for them to reach the assignment, then resolving…')}</p>` : null}
     <//>
   </section>`;
 }
