@@ -65,6 +65,12 @@ async def department_resolves(stack, department: str, case_id: str, result: str)
         assert resolved.status_code == 200, resolved.text
 
 
+async def shot(page, name: str) -> None:
+    """A full-page screenshot from the top (the sticky header stays where it belongs)."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    await screenshot(page, name)
+
+
 async def timeline_types(stack, case_id: str) -> list[str]:
     async with httpx.AsyncClient(timeout=10) as http:
         resp = await http.get(f"{stack.url('tracking')}/cases/{case_id}/timeline",
@@ -90,7 +96,7 @@ async def test_community_whistles_reworks_closes_and_hands_out_the_rating_link(
         await expect(row.get_by_text("桃园社区第3网格")).to_be_visible()
         await expect(row.get_by_text("已上报")).to_be_visible()
         await expect(page.get_by_text("共显示 1 件")).to_be_visible()
-        await screenshot(page, "cases-list")
+        await shot(page, "cases-list")
         await assert_accessible(page, "cases-list")
 
         # The 大类 filter by name narrows to nothing for another class, and back.
@@ -153,7 +159,7 @@ async def test_community_whistles_reworks_closes_and_hands_out_the_rating_link(
         assert case["description"] in content and "榆安区城市管理局" in content
         assert "返工" in content and "核查结案" in content
 
-        await screenshot(page, "case-page")
+        await shot(page, "case-page")
         await assert_accessible(page, "case-page")
         await assert_cjk_rendered(page, "办理全过程")
         types = await timeline_types(stack, case["id"])
@@ -187,6 +193,21 @@ async def test_supervisor_urges_the_department_from_the_case_page(stack, browser
         assert (await timeline_types(stack, case["id"])).count("case.urged") == 1
     finally:
         await context.close()
+
+    # The department reads the same page, acts nowhere here, and is sent to its assignment.
+    assignment = await open_assignment(stack, "cg", case["id"])
+    clerk = await new_context(browser)
+    try:
+        page = await sign_in(clerk, console_url, "cg-duty", start=f"/cases/{case['id']}")
+        await expect(page.get_by_role("heading", name=f"案件 {case['case_no']}", level=1)).to_be_visible()
+        await expect(page.locator(".cw-facts").get_by_text("楼顶广告牌松动，存在坠落隐患")).to_be_visible()
+        await expect(page.locator(".cw-timeline").get_by_text(
+            "督办榆安区城市管理局（第 1 次）：请今天内报到并到场处置")).to_be_visible()
+        await expect(page.get_by_role("button", name="督办", exact=True)).to_have_count(0)
+        link = page.get_by_role("link", name="办理本部门的派单")
+        await expect(link).to_have_attribute("href", f"/assignments/{assignment['id']}")
+    finally:
+        await clerk.close()
 
 
 async def test_district_dispatches_an_unroutable_case_by_hand(stack, browser, console_url):
@@ -226,8 +247,7 @@ async def test_district_dispatches_an_unroutable_case_by_hand(stack, browser, co
         await expect(item.get_by_text("请选择主办部门")).to_be_visible()
         await item.get_by_label("主办部门").select_option(label="榆安区民政局")
         await item.get_by_label("派单说明").fill("请民政局联系社区上门帮扶")
-        await page.evaluate("window.scrollTo(0, 0)")
-        await screenshot(page, "manual-dispatch")
+        await shot(page, "manual-dispatch")
         await assert_accessible(page, "manual-dispatch")
         await item.get_by_role("button", name="派单", exact=True).click()
         await expect(page.get_by_text(f"{case['case_no']}：已派单给榆安区民政局")).to_be_visible()
@@ -283,7 +303,34 @@ async def test_grid_worker_closes_his_case_on_a_phone_and_records_the_rating(
         await expect(page.locator(".cw-timeline").get_by_text(
             "评价 4/5 分（网格员代录）：修得很快")).to_be_visible(timeout=SLOW)
         await expect(page.get_by_role("button", name="生成评价链接")).to_have_count(0)
-        await screenshot(page, "case-page-phone")
+        await shot(page, "case-page-phone")
         await assert_accessible(page, "case-page-phone")
+    finally:
+        await context.close()
+
+
+async def test_community_merges_a_duplicate_into_the_first_report(stack, browser, console_url):
+    first = await report(stack, "wangfang", category="E0103", description="3号楼楼道堆放杂物",
+                         location={"address": "桃园小区3号楼"})
+    second = await report(stack, "taoyuan", category="E0103", description="3号楼楼道里有很多纸箱",
+                          location={"address": "桃园小区3号楼2单元"})
+    context = await new_context(browser)
+    try:
+        page = await sign_in(context, console_url, "taoyuan", start=f"/cases/{second['id']}")
+        merge = page.locator("section").filter(
+            has=page.get_by_role("heading", name="合并重复案件"))
+        await merge.get_by_role("button", name="把本案件合并到所选主案件").click()
+        await expect(merge.get_by_text("请选择主案件")).to_be_visible()
+        await merge.get_by_label(re.compile(first["case_no"])).check()
+        await merge.get_by_role("button", name="把本案件合并到所选主案件").click()
+        await expect(page.get_by_text(f"已合并到主案件 {first['case_no']}")).to_be_visible()
+        await expect(page.locator(".cw-facts").get_by_text("已结案", exact=True)).to_be_visible()
+        history = page.locator(".cw-timeline")
+        await expect(history.get_by_text(f"作为重复案件并入主案件 {first['case_no']}")).to_be_visible(timeout=SLOW)
+        # a merged duplicate is neither rated nor reopened; the primary credits both reporters
+        await expect(page.get_by_role("button", name="生成评价链接")).to_have_count(0)
+        await history.get_by_role("link", name=f"打开主案件 {first['case_no']}").click()
+        await expect(page.get_by_role("heading", name=f"案件 {first['case_no']}", level=1)).to_be_visible()
+        await expect(page.locator(".cw-facts").get_by_text(re.compile("合并的重复上报：桃园社区书记"))).to_be_visible()
     finally:
         await context.close()
