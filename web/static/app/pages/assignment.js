@@ -432,7 +432,7 @@ export default function Assignment({ params, user }) {
       ${user.role === 'department' ? html`<a class="dept-button" href="/inbox">${t('返回待办', 'Back to inbox')}</a>` : null}`}>
     ${detail.error ? html`<${ErrorNote} error=${detail.error} />` : null}
     ${!mine ? html`<p class="dept-readonly" role="note">${t('只读：仅承办部门可以办理此派单。', 'Read only: only the assigned department acts on this assignment.')}</p>` : null}
-    <div class="dept-layout">
+    <div class=${mine ? 'dept-layout' : 'dept-layout dept-single'}>
       <div class="dept-main">
         <${Facts} a=${a} place=${place} now=${now} />
         <section class="card" aria-labelledby="photos-h">
