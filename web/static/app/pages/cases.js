@@ -5,7 +5,9 @@
 import { html, useEffect, useRef, useState } from '../../vendor/preact-htm.mjs';
 import { api } from '../api.js';
 import { fmtTime, t } from '../i18n.js';
-import { caseStatusName, categoryName, categoryPath, deptName, placeName, priorityName, ref } from '../ref.js';
+import {
+  areaName, caseStatusName, categoryName, categoryPath, deptName, placeName, priorityName, ref,
+} from '../ref.js';
 import { Chip, Deadline, ErrorNote, Field, Loading, Page, Table, useNow } from '../ui.js';
 import { statusTone } from '../casework/words.js';
 
@@ -29,6 +31,16 @@ function placeChoices(user) {
     upper: mine.filter((a) => a.level === 'street' || a.level === 'community').sort(byPath),
     grids: mine.filter((a) => a.level === 'grid').sort(byPath),
   };
+}
+
+// The place below the caller's own area (a community reads "桃园社区第3网格", the district
+// "迎泽街道 › 桃园社区 › 桃园社区第3网格"); the full path is its title.
+function placeBelow(path, user) {
+  const root = user.area ?? '';
+  if (!root || !under(path, root) || path === root) return placeName(path);
+  const parts = path.split('/');
+  const depth = root.split('/').length;
+  return parts.slice(depth).map((_, i) => areaName(parts.slice(0, depth + i + 1).join('/'))).join(' › ');
 }
 
 function readFilters(query) {
@@ -110,7 +122,9 @@ export default function Cases({ query, user }) {
     try {
       const got = await api('intake', '/cases', { query: apiQuery(filters, offset) });
       if (mine !== seq.current) return;
-      setState((s) => ({ rows: append ? [...(s.rows ?? []), ...got] : got, error: null, loading: false, more: got.length === PAGE }));
+      // a case reported meanwhile shifts the pages: keep each case once
+      const merge = (old) => [...old, ...got.filter((c) => !old.some((o) => o.id === c.id))];
+      setState((s) => ({ rows: append ? merge(s.rows ?? []) : got, error: null, loading: false, more: got.length === PAGE }));
     } catch (error) {
       if (mine === seq.current) setState((s) => ({ ...s, error, loading: false }));
     }
@@ -122,7 +136,7 @@ export default function Cases({ query, user }) {
       <span class="cw-desc-short">${c.description}</span></div>` },
     { label: t('分类', 'Category'), render: (c) => html`<div><span title=${categoryPath(c.category)}>${categoryName(c.category)}</span>
       ${c.priority === 'urgent' ? html` <${Chip} tone="red">${priorityName(c.priority)}<//>` : null}</div>` },
-    { label: t('位置', 'Place'), render: (c) => html`<div>${placeName(c.area_path)}
+    { label: t('位置', 'Place'), render: (c) => html`<div title=${placeName(c.area_path)}>${placeBelow(c.area_path, user)}
       ${c.location?.address ? html`<span class="muted small cw-block">${c.location.address}</span>` : null}</div>` },
     { label: t('状态', 'Status'), render: (c) => html`<${Chip} tone=${statusTone(c.status)}>${caseStatusName(c.status)}<//>` },
     { label: t('承办部门', 'Departments'), render: (c) => {
