@@ -69,7 +69,7 @@ function Facts({ f, tl, reporters, now }) {
       <dt>${t('上报时间', 'Reported')}</dt><dd>${fmtTime(f.reported_at)}</dd>
       <dt>${t('最近更新', 'Updated')}</dt><dd>${fmtTime(f.updated_at)}</dd>
       ${f.closed_at ? html`<dt>${t('结案时间', 'Closed')}</dt><dd>${fmtTime(f.closed_at)}</dd>` : null}
-      ${f.status !== 'closed' && f.deadline_at !== undefined ? html`<dt>${t('最近时限', 'Next deadline')}</dt>
+      ${f.status !== 'closed' && f.deadline_at ? html`<dt>${t('最近时限', 'Next deadline')}</dt>
         <dd><${Deadline} due=${f.deadline_at} overdue=${f.overdue} warnSeconds=${warn} now=${now} />
           ${clock ? html`<span class="cw-block muted small">${clockName(clock.clock)}</span>` : null}</dd>` : null}
       <dt>${t('承办部门', 'Handled by')}</dt><dd>${handling.length
