@@ -130,6 +130,8 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("intake", "GET", "/areas"): Case(fixed("/areas"), each(EVERYONE, ANY)),
     # intake jurisdiction (admin-only reference writes; reads for everyone; workers scoped)
     ("intake", "GET", "/areas/{code}"): Case(fixed("/areas/YA0101-03"), each(EVERYONE, ANY)),
+    ("intake", "GET", "/areas/features"): Case(
+        fixed("/areas/features", params={"root": "YA/YA01"}), each(EVERYONE, ANY)),
     ("intake", "GET", "/areas/locate"): Case(
         fixed("/areas/locate", params={"lat": 37.8865, "lon": 112.536}), each(EVERYONE, ANY)),
     ("intake", "PUT", "/areas/{code}"): Case(
