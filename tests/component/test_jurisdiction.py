@@ -80,6 +80,31 @@ async def test_get_area_for_any_role_with_path_level_and_boundary(api):
     assert len(listed) == 9 and listed[2]["code"] == "YA0101-03"
 
 
+async def test_a_subtree_as_geojson_names_every_area_and_draws_its_grids(api):
+    """One call gives a map (网格地图) and the names of every code in a subtree."""
+    client, _ = api
+    r = await client.get("/areas/features", params={"root": "YA/YA01/YA0101"}, headers=LIHUA)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["type"] == "FeatureCollection"
+    features = {f["id"]: f for f in body["features"]}
+    assert len(features) == 1 + 9  # the community and its nine grids
+    community = features["YA0101"]
+    assert community["geometry"] is None
+    assert community["properties"]["name"] == "桃园社区"
+    grid = features["YA0101-03"]
+    assert grid["type"] == "Feature" and grid["geometry"] == jdemo.boundary("YA0101-03")
+    assert grid["properties"] == {"code": "YA0101-03", "name": "桃园社区第3网格", "level": "grid",
+                                  "parent_code": "YA0101", "path": "YA/YA01/YA0101/YA0101-03"}
+    whole = (await client.get("/areas/features", params={"root": "YA"}, headers=LIHUA)).json()
+    assert len(whole["features"]) == 1 + 4 + 16 + 142
+    # Whole path segments only: YA/YA0 is not a prefix of YA/YA01.
+    for root, status in (("YA/YA0", 404), ("NOPE", 404), ("YA/%", 422), ("", 422)):
+        bad = await client.get("/areas/features", params={"root": root}, headers=LIHUA)
+        assert bad.status_code == status, (root, bad.text)
+    assert (await client.get("/areas/features", params={"root": "YA"})).status_code == 401
+
+
 async def test_locate_finds_the_grid_holding_a_point(api):
     client, _ = api
     lat, lon = jdemo.centre("YA0302-04")
