@@ -25,12 +25,13 @@ def demo_assignment(user: demo.DemoUser) -> Assignment:
 
 
 async def seed_demo(settings: Settings) -> None:
-    hashed = await hash_password(settings.demo_password)
+    # One hash per user (each with its own salt), as for any other account.
+    hashes = [await hash_password(settings.demo_password) for _ in demo.USERS]
     conn = await db.connect_once(settings.database_url.get_secret_value())
     try:
         now = datetime.now(UTC)
         async with conn.transaction():
-            for user in demo.USERS:
+            for user, hashed in zip(demo.USERS, hashes, strict=True):
                 await upsert_demo_user(conn, user.subject, demo_assignment(user), hashed, now)
     finally:
         await conn.close()

@@ -41,7 +41,23 @@ async def new_context(browser: Browser, *, phone: bool = False, lang: str = "zh-
                **extra}
     context = await browser.new_context(**options)
     context.set_default_timeout(15_000)
+    # The console must work on an intranet with no internet: anything it asks of another host
+    # is refused here and recorded (assert_offline).
+    offsite: list[str] = []
+
+    async def refuse_offsite(route) -> None:
+        offsite.append(route.request.url)
+        await route.abort()
+
+    await context.route(re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost)[:/])"), refuse_offsite)
+    context.offsite = offsite  # type: ignore[attr-defined]
     return context
+
+
+def assert_offline(context: BrowserContext) -> None:
+    """Nothing the console loaded came from anywhere but its own origin (no CDN, no tiles)."""
+    offsite = getattr(context, "offsite", [])
+    assert not offsite, f"the console asked other hosts: {offsite[:5]}"
 
 
 async def sign_in(context: BrowserContext, base: str, username: str, *,

@@ -16,7 +16,13 @@ import pytest
 from PIL import Image
 from playwright.async_api import expect
 
-from tests.e2e.console import assert_cjk_rendered, new_context, screenshot, sign_in
+from tests.e2e.console import (
+    assert_cjk_rendered,
+    assert_offline,
+    new_context,
+    screenshot,
+    sign_in,
+)
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -135,6 +141,8 @@ async def test_four_people_take_a_case_around_the_loop(stack, browser, console_u
             assert step in types, (step, types)
         assert types.index("case.reported") < types.index("case.signed_for") \
             < types.index("case.closed") < types.index("case.rated")
+        for context in (worker, community, department, resident):
+            assert_offline(context)
     finally:
         for context in (worker, community, department, resident):
             await context.close()
