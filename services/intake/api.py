@@ -14,7 +14,7 @@ from services.intake import handlers, repository
 from services.intake.casework import handlers as casework
 from services.intake.domain import STATUS_ZH, CaseStatus, WhistleLevel
 from services.intake.repository import CaseRow
-from shared.auth import AREA_ROLES, Principal, Role, allow
+from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
 from shared.events import Location, Priority
 from shared.service import pool, runtime
@@ -218,16 +218,23 @@ class AreaFeaturesOut(BaseModel):
 
 
 @areas_router.get("/areas/features", response_model=AreaFeaturesOut,
+                  dependencies=[Depends(PUBLIC)],
                   summary="A subtree of the jurisdiction as GeoJSON: names and grid boundaries "
-                          "for maps (网格地图) in one call")
+                          "for maps (网格地图) in one call (public reference data, no token)")
 async def area_features(
-    db: Pool, who: Anyone,
-    root: Annotated[str, Query(min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_/-]+$",
-                               description="the subtree's area path, e.g. YA/YA01")],
+    db: Pool,
+    root: Annotated[str | None, Query(
+        min_length=1, max_length=300, pattern=r"^[A-Za-z0-9_/-]+$",
+        description="the subtree's area path, e.g. YA/YA01; omitted: the whole jurisdiction "
+                    "(every district)")] = None,
 ) -> AreaFeaturesOut:
+    """Administrative divisions, their names and grid boundaries are public reference data
+    (like dispatch's category catalogue): a service such as notify reads them without a
+    user's token."""
     async with db.acquire() as conn:
-        rows = await repository.subtree_areas(conn, root)
-    if not rows:
+        roots = [root] if root else [r["path"] for r in await repository.list_areas(conn, None)]
+        rows = [r for path in roots for r in await repository.subtree_areas(conn, path)]
+    if root and not rows:
         raise NotFound(f"辖区 {root} 不存在", f"no area {root}", code="area_not_found")
     return AreaFeaturesOut(features=[
         AreaFeature(id=r["code"], geometry=r["boundary"],

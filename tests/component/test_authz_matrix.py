@@ -130,8 +130,6 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("intake", "GET", "/areas"): Case(fixed("/areas"), each(EVERYONE, ANY)),
     # intake jurisdiction (admin-only reference writes; reads for everyone; workers scoped)
     ("intake", "GET", "/areas/{code}"): Case(fixed("/areas/YA0101-03"), each(EVERYONE, ANY)),
-    ("intake", "GET", "/areas/features"): Case(
-        fixed("/areas/features", params={"root": "YA/YA01"}), each(EVERYONE, ANY)),
     ("intake", "GET", "/areas/locate"): Case(
         fixed("/areas/locate", params={"lat": 37.8865, "lon": 112.536}), each(EVERYONE, ANY)),
     ("intake", "PUT", "/areas/{code}"): Case(
@@ -376,10 +374,11 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("notify", "POST", "/deliveries/{delivery_id}/replay"): Case(
         fixed("/deliveries/{delivery_id}/replay"), each((Role.ADMIN,), ANY)),
 }
-# Open on purpose: the category catalogue is public reference data (Open311 `services`).
-# The one-time rating link is its own credential (a resident has no account).
+# Open on purpose: the category catalogue is public reference data (Open311 `services`), and
+# so are the administrative divisions with their names and grid boundaries (notify names
+# places with them). The one-time rating link is its own credential (a resident has no account).
 OPEN: set[tuple[str, str, str]] = {
-    ("dispatch", "GET", "/categories"),
+    ("dispatch", "GET", "/categories"), ("intake", "GET", "/areas/features"),
     ("intake", "GET", "/ratings/{token}"), ("intake", "POST", "/ratings/{token}"),
     *[("intake", "GET", f"/open311/{path}.{fmt}") for fmt in ("json", "xml")
       for path in ("discovery", "v2/services", "v2/services/{service_code}")],

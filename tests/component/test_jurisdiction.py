@@ -81,7 +81,7 @@ async def test_get_area_for_any_role_with_path_level_and_boundary(api):
 
 
 async def test_a_subtree_as_geojson_names_every_area_and_draws_its_grids(api):
-    """One call gives a map (网格地图) and the names of every code in a subtree."""
+    """One call gives a map (网格地图) and the names of every code in a subtree; no token."""
     client, _ = api
     r = await client.get("/areas/features", params={"root": "YA/YA01/YA0101"}, headers=LIHUA)
     assert r.status_code == 200, r.text
@@ -102,7 +102,18 @@ async def test_a_subtree_as_geojson_names_every_area_and_draws_its_grids(api):
     for root, status in (("YA/YA0", 404), ("NOPE", 404), ("YA/%", 422), ("", 422)):
         bad = await client.get("/areas/features", params={"root": root}, headers=LIHUA)
         assert bad.status_code == status, (root, bad.text)
-    assert (await client.get("/areas/features", params={"root": "YA"})).status_code == 401
+    # Public reference data (like dispatch's catalogue): no token needed, and without a root
+    # the whole jurisdiction, every district (what notify keeps to name places in messages).
+    public = await client.get("/areas/features", params={"root": "YA"})
+    assert public.status_code == 200 and public.json() == whole
+    everything = await client.get("/areas/features")
+    assert everything.status_code == 200 and everything.json() == whole
+    second = await client.put("/areas/XD", headers=ADMIN, json={"name": "新区", "level": "district"})
+    assert second.status_code == 201, second.text
+    both = (await client.get("/areas/features")).json()["features"]
+    assert [f["id"] for f in both] == ["XD", *[f["id"] for f in whole["features"]]]  # by path
+    assert len((await client.get("/areas/features", params={"root": "YA"})).json()["features"]) \
+        == len(whole["features"])
 
 
 async def test_locate_finds_the_grid_holding_a_point(api):
