@@ -126,6 +126,8 @@ class Stack:
         }
         if service == CONSOLE:
             env.update({f"{s.upper()}_URL": self.url(s) for s in SERVICES})
+        if service == "notify":  # area names for messages (DISPATCH_URL: category names)
+            env["INTAKE_URL"] = self.url("intake")
         env.update(c.env.get("*", {}))
         env.update(c.env.get(service, {}))
         return env

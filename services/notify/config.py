@@ -26,6 +26,18 @@ class Settings(BaseServiceSettings):
     # about it at start (see ``missing_public_base_url``).
     public_base_url: str = ""
 
+    # Names a person reads in a message instead of codes: areas (street › community › grid)
+    # from intake's public GET /areas/features, categories from dispatch's public
+    # GET /categories. Kept in memory, fetched at start and every reference_refresh_seconds;
+    # a failed fetch is retried with capped exponential backoff while the last good copy (or,
+    # before the first, the codes) stays in use — messages never wait for intake or dispatch.
+    # reference_area_root: the subtree whose names are kept (e.g. YA); empty: every district.
+    intake_url: str = "http://localhost:8101"
+    dispatch_url: str = "http://localhost:8102"
+    reference_area_root: str = Field(default="", max_length=300,
+                                     pattern=r"^([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?$")
+    reference_refresh_seconds: float = Field(default=300.0, gt=0)
+
     # Deliveries on every channel but the inbox: each attempt has its own timeout; a claim
     # tries a few times in line (short, jittered pauses) while the failure looks transient,
     # then the delivery is scheduled again with capped exponential backoff and jitter; after

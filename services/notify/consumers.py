@@ -4,12 +4,13 @@ decisions (延期、挂账/缓办), resumptions (恢复办理), resolutions (办
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from services.notify import handlers
 from services.notify.config import Settings
 from services.notify.domain import NoticeKind
+from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
 from shared.broker import EventConsumer
 from shared.events import Topics
@@ -17,8 +18,8 @@ from shared.service import Runtime
 
 
 def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime],
-             box: SecretBox) -> None:
-    notify_case = handlers.make_notify(settings.public_base_url, clock, box)
+             box: SecretBox, names: Callable[[], Awaitable[Names]]) -> None:
+    notify_case = handlers.make_notify(settings.public_base_url, clock, box, names)
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
         max_attempts=settings.consumer_max_attempts,

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.notify import api, consumers
 from services.notify.config import Settings
+from services.notify.reference import ReferenceNames
 from services.notify.sealing import Resealer, SecretBox
 from services.notify.stream import InboxStreams
 from services.notify.worker import DeliveryWorker
@@ -32,9 +33,14 @@ def create_app(settings: Settings | None = None, *,
     streams = InboxStreams(settings.database_url.get_secret_value(),
                            poll_interval=settings.stream_poll_seconds,
                            batch_size=settings.stream_batch_size)
+    # names of areas (intake) and categories (dispatch) for messages, instead of codes
+    reference = ReferenceNames(settings.intake_url, settings.dispatch_url,
+                               area_root=settings.reference_area_root,
+                               every=settings.reference_refresh_seconds)
 
     def workers(rt: Runtime):
         return [
+            reference,
             Resealer(rt.get_pool, box),
             DeliveryWorker(rt, settings, clock, box),
             streams,  # stopped first (workers stop in reverse): open streams end cleanly
@@ -53,7 +59,7 @@ def create_app(settings: Settings | None = None, *,
         "at rest.",
         routers=[api.recipients_router, api.subscriptions_router, api.deliveries_router],
         publishes=[],
-        consumers=lambda rt: consumers.register(rt, settings, clock, box),
+        consumers=lambda rt: consumers.register(rt, settings, clock, box, reference.names),
         workers=workers,
     )
     if settings.missing_public_base_url:
@@ -64,4 +70,5 @@ def create_app(settings: Settings | None = None, *,
                            "https://whistle.example.gov.cn")
     app.state.secret_box = box
     app.state.inbox_streams = streams
+    app.state.reference_names = reference
     return app

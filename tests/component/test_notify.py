@@ -143,6 +143,9 @@ async def notify(pg_server, kafka_server):
         delivery_inline_attempts=3, delivery_max_attempts=3, delivery_backoff_base_seconds=1.0,
         delivery_backoff_max_seconds=2.0, delivery_lease_seconds=15,
         public_base_url=CONSOLE + "/",
+        # no intake or dispatch here (not whatever runs on their default ports): messages
+        # show codes; test_notify_names shows them named
+        intake_url=NOWHERE, dispatch_url=NOWHERE,
     )
     async with running_app(create_app(settings)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -177,6 +180,7 @@ def uid() -> str:
 
 ADMIN = as_user("admin")
 CONSOLE = "https://whistle.example.gov.cn"  # PUBLIC_BASE_URL: links in messages start with it
+NOWHERE = "http://127.0.0.1:9"  # refuses connections: no reference names
 
 
 def staff(department_id: str) -> dict[str, str]:

@@ -99,6 +99,8 @@ async def notify(pg_server, kafka_server, clock):
         delivery_inline_attempts=1, delivery_max_attempts=3, delivery_backoff_base_seconds=30,
         delivery_backoff_max_seconds=60, delivery_lease_seconds=10, robot_messages_per_minute=3,
         public_base_url=CONSOLE,
+        # no intake or dispatch to name areas and categories: messages show codes
+        intake_url="http://127.0.0.1:9", dispatch_url="http://127.0.0.1:9",
     )
     async with running_app(create_app(settings, clock=clock)) as client:
         yield client, dsn, kafka_server.bootstrap

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from services.notify.domain import (
     NoticeKind,
     Recipient,
 )
+from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
 from shared import metrics
 from shared.events import Envelope
@@ -62,13 +63,17 @@ def _value(v: Any) -> str | None:
     return None if v is None else str(getattr(v, "value", v))
 
 
-def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox):
-    """The consumer's handler: runs in the transaction that claimed the event in the inbox."""
+def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox,
+                names: Callable[[], Awaitable[Names]]):
+    """The consumer's handler: runs in the transaction that claimed the event in the inbox.
+    ``names`` gives the names of areas and categories known now (see ``reference``): the
+    message is written with them, or with the codes they do not name."""
 
     async def notify_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
         notice = notice_of(event)
         if notice is None:
             return
+        known = await names()
         areas = domain.ancestor_paths(notice.area_path)
         candidates = await repository.candidate_recipients(
             conn, notice.department_id, areas, notice.kind.value, box
@@ -76,7 +81,7 @@ def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox):
         subscriptions = await repository.subscriptions_for(conn, notice.kind.value, areas)
         recipients = domain.select_recipients(notice, candidates, subscriptions)
         for r in recipients:
-            await _deliver(conn, event, notice, r, link_base, clock())
+            await _deliver(conn, event, notice, r, link_base, clock(), known)
         if not recipients:
             log.info("notice_without_recipients", department_id=notice.department_id,
                      area_path=notice.area_path)
@@ -85,12 +90,12 @@ def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox):
 
 
 async def _deliver(conn: asyncpg.Connection, event: Envelope[Any], notice: CaseNotice,
-                   r: Recipient, link_base: str, now: datetime) -> None:
+                   r: Recipient, link_base: str, now: datetime, names: Names) -> None:
     """The inbox is delivered right here; the recipient's first channel is queued for the
     delivery worker (the next ones only if it keeps failing)."""
-    msg = domain.render(notice, r.kind, link_base, department_id=r.department_id)
+    msg = domain.render(notice, r.kind, link_base, department_id=r.department_id, names=names)
     body = domain.webhook_body(notice, msg, event_id=str(event.event_id), recipient_id=r.id,
-                               occurred_at=event.occurred_at)
+                               occurred_at=event.occurred_at, names=names)
     ids = {"event_id": event.event_id, "case_id": event.case_id, "type": event.type,
            "recipient_id": r.id}
     await repository.insert_inbox_message(
