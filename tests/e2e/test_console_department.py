@@ -67,11 +67,13 @@ async def cg_assignment(http: httpx.AsyncClient, stack, case_id: str) -> dict | 
 async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
         stack, browser, console_url, webhooks):
     async with httpx.AsyncClient(timeout=15) as http:
-        # the duty desk of 城管 reads its messages on a webhook
+        # the duty desk of 城管 reads its messages on a webhook (for this test only: the other
+        # tests on this stack expect its preferences as they were)
+        desk = f"{stack.url('notify')}/recipients/duty-cg/preferences"
+        before = (await http.get(desk, headers=as_(stack, "admin"))).raise_for_status().json()
         prefs = {"channels": [{"kind": "webhook",
                                "settings": {"url": webhooks.url(HOOK), "secret": SECRET}}]}
-        resp = await http.put(f"{stack.url('notify')}/recipients/duty-cg/preferences",
-                              json=prefs, headers=as_(stack, "admin"))
+        resp = await http.put(desk, json=prefs, headers=as_(stack, "admin"))
         assert resp.status_code == 200, resp.text
 
         case = await report_and_whistle(http, stack, "单元门口乱堆装修垃圾，堵塞通道")
@@ -88,8 +90,14 @@ async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
                     found.append(m)
             return found
 
-        [message] = await eventually(lambda: asyncio.sleep(0, dispatched_messages()),
-                                     message="the duty desk's webhook received the dispatch")
+        try:
+            [message] = await eventually(lambda: asyncio.sleep(0, dispatched_messages()),
+                                         message="the duty desk's webhook received the dispatch")
+        finally:
+            restore = {k: before[k] for k in ("channels", "locale", "quiet_hours", "muted_events")
+                       if k in before}
+            resp = await http.put(desk, json=restore, headers=as_(stack, "admin"))
+            assert resp.status_code == 200, resp.text
 
     # The link as the clerk reads it at the end of the message: absolute, on the console,
     # at exactly this assignment.
