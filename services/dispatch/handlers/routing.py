@@ -133,7 +133,7 @@ async def send_back_for_rework(conn: asyncpg.Connection,
             continue
         again = replace(next_assignment(
             previous, Department(previous.department_id, previous.department_name, ""),
-            previous.role, previous.rule_id, f"返工：{p.reason}（原派单 {previous.id}）",
+            previous.role, previous.rule_id, f"返工：{p.reason}",
             Basis.REWORK.value, now), priority=p.priority.value)
         if not await repository.insert_assignment(conn, again):
             continue  # already open again at that department
