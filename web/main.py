@@ -16,7 +16,12 @@ from fastapi.staticfiles import StaticFiles
 
 from shared import db
 from shared.auth import PUBLIC
-from shared.http import BodySizeLimit, install_error_handlers, install_observability
+from shared.http import (
+    BodySizeLimit,
+    error_response,
+    install_error_handlers,
+    install_observability,
+)
 from shared.logging import configure_logging
 from shared.service import Runtime
 from web import proxy
@@ -102,14 +107,9 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/{path:path}", include_in_schema=False, dependencies=[Depends(PUBLIC)])
     async def console(path: str) -> Response:
-        if path.startswith(_NOT_CONSOLE):
-            return proxy_not_found(path)
+        if path.startswith(_NOT_CONSOLE):  # an API or asset address that does not exist
+            return error_response(404, "not_found", f"没有这个地址：/{path}")
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
     return app
 
-
-def proxy_not_found(path: str) -> Response:
-    from shared.http import error_response
-
-    return error_response(404, "not_found", f"没有这个地址：/{path}")

@@ -33,6 +33,8 @@ _HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
 _HOP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "set-cookie"}
 # Not for the public origin: the services' operational endpoints stay internal.
 _INTERNAL = {"metrics"}
+# The services' names in error messages a person reads.
+_ZH = {"intake": "受理服务", "dispatch": "派单服务", "tracking": "督办服务", "notify": "消息服务"}
 
 
 class UpstreamUnavailable(DomainError):
@@ -118,5 +120,3 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     return StreamingResponse(body, status_code=response.status_code, headers=headers,
                              background=BackgroundTask(response.aclose))
 
-
-_ZH = {"intake": "受理服务", "dispatch": "派单服务", "tracking": "督办服务", "notify": "消息服务"}
