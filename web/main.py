@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import structlog
 from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -81,6 +82,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.token_keys = settings.token_keys()
     app.state.upstreams = settings.upstreams()
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # A grid worker's phone on a weak signal: the console's scripts and the APIs' JSON go out
+    # compressed (Starlette leaves live streams, text/event-stream, alone).
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     install_error_handlers(app)
 
     async def check_db() -> None:
