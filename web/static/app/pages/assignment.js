@@ -397,7 +397,9 @@ export default function Assignment({ params, user }) {
   const detail = useAsync(() => api('dispatch', `/assignments/${encodeURIComponent(id)}`), [id]);
   const a = detail.data;
   const caseId = a?.case_id;
-  const photos = useAsync(() => (caseId ? api('intake', `/cases/${caseId}/photos`) : Promise.resolve(undefined)), [caseId]);
+  // once the department rejected or transferred it, intake no longer shows it the photos (403)
+  const left = user.role === 'department' && (a?.state === 'rejected' || a?.state === 'transferred');
+  const photos = useAsync(() => (caseId && !left ? api('intake', `/cases/${caseId}/photos`) : Promise.resolve(undefined)), [caseId, left]);
   // the address the grid worker gave, from the case's history (when it may be read)
   const history = useAsync(() => (caseId ? api('tracking', `/cases/${caseId}/timeline`).catch(() => null) : Promise.resolve(null)), [caseId]);
   const place = history.data?.events?.find((e) => e.type === 'case.reported')?.payload?.location?.address ?? null;
@@ -437,8 +439,9 @@ export default function Assignment({ params, user }) {
         <${Facts} a=${a} place=${place} now=${now} />
         <section class="card" aria-labelledby="photos-h">
           <h2 id="photos-h">${t('现场照片', 'Photos')}</h2>
-          ${photos.error ? html`<${ErrorNote} error=${photos.error} />` : null}
-          ${photos.loading && photos.data === undefined ? html`<${Loading} />` : html`
+          ${left ? html`<p class="muted">${t('本部门已退单或转办此派单，照片不再显示。', 'Your department rejected or transferred this assignment: its photos are no longer shown.')}</p>`
+          : photos.error ? html`<${ErrorNote} error=${photos.error} />` : null}
+          ${left ? null : photos.loading && photos.data === undefined ? html`<${Loading} />` : html`
             <${Photos} photos=${photos.data} kind="before" title=${t('整改前', 'Before')} />
             <${Photos} photos=${photos.data} kind="after" title=${t('整改后', 'After')} cited=${a.photo_ids} />`}
         </section>
