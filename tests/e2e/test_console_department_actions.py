@@ -299,6 +299,9 @@ async def test_hang_approved_then_resumed(stack, browser, console_url):
         await expect(page.get_by_role("heading", name="恢复办理")).to_have_count(0)
         await expect(item).to_contain_text("已结束")
         await expect(item).to_contain_text("恢复办理")
+        # the resolution clock runs again: its moved deadline shows without a reload
+        await expect(facts).to_contain_text("办结时限", timeout=30_000)
+        await expect(facts).not_to_contain_text("无正在计时的时限")
         await shot(page, "department-resumed")
 
         async with httpx.AsyncClient(timeout=15) as http:

@@ -2,7 +2,7 @@
 // progress notes, extension and pause requests, and what the department can do now —
 // 报到, 退单, 转办, 办理进展, 延期, 挂账/缓办, 恢复办理, 办结 with after-photos. Supervisors,
 // communities, streets and the district read it without the actions.
-import { html, useEffect, useState } from '../../vendor/preact-htm.mjs';
+import { html, useEffect, useRef, useState } from '../../vendor/preact-htm.mjs';
 import { api, imageUrl } from '../api.js';
 import { fmtTime, t } from '../i18n.js';
 import {
@@ -414,10 +414,16 @@ export default function Assignment({ params, user }) {
     }
   });
 
+  // What an action sets off elsewhere (tracking's new deadlines after 报到, 延期 or 恢复办理)
+  // reaches dispatch a moment later and brings no desk message: look again shortly after.
+  const followUps = useRef([]);
+  useEffect(() => () => followUps.current.forEach(clearTimeout), []);
   const act = async (path, body, done) => {
     await api('dispatch', `/assignments/${encodeURIComponent(id)}${path}`, { method: 'POST', body });
     toast(done);
     await Promise.all([detail.reload(), photos.reload()]);
+    followUps.current.forEach(clearTimeout);
+    followUps.current = [1500, 4000, 10000].map((ms) => setTimeout(() => detail.reload(), ms));
   };
 
   if (detail.error && !a) {
