@@ -13,6 +13,28 @@ from shared.auth import TokenKeys
 # Only the embedded default and tests may fall back to this well-known key.
 DEV_AUTH_SECRET = "whistle-embedded-dev-secret-never-use-in-production"
 
+# Words that mark a value as an example to be replaced (deploy manifests, docs, tutorials).
+_PLACEHOLDER_MARKS = ("replace-me", "replace_me", "replaceme", "change-me", "change_me",
+                      "changeme", "changeit", "placeholder", "your-secret", "example")
+# A random key of 32+ characters has far more distinct characters than this.
+_MIN_DISTINCT_CHARACTERS = 10
+
+
+def weak_secret(secret: str) -> str | None:
+    """Why ``secret`` must not sign tokens in production, or None if it may."""
+    if not secret:
+        return "it is not set"
+    if secret == DEV_AUTH_SECRET:
+        return "it is the development default"
+    lowered = secret.lower()
+    if any(mark in lowered for mark in _PLACEHOLDER_MARKS):
+        return "it is a placeholder (an example value to replace)"
+    if len(secret) < 32:
+        return "it is shorter than 32 characters"
+    if len(set(secret)) < _MIN_DISTINCT_CHARACTERS:
+        return "it has too few distinct characters to be random"
+    return None
+
 
 class BaseServiceSettings(BaseSettings):
     """Fields every service has. A service's ``config.Settings`` adds only its own."""
@@ -35,9 +57,18 @@ class BaseServiceSettings(BaseSettings):
     kafka_idempotent_producer: bool = True
     kafka_request_timeout_ms: int = Field(default=30_000, ge=1_000)
     kafka_connect_attempts: int = Field(default=20, ge=1)
-    # Attempts for a message whose handler fails with a non-infrastructure error before it
-    # goes to the dead-letter topic. Infrastructure errors are retried without limit.
+    # Attempts for a message whose handler fails deterministically before it goes to the
+    # dead-letter topic. Transient faults (database restarting, broker away; see
+    # shared/faults.py) are waited out for up to consumer_transient_retry_seconds first;
+    # every retry backs off exponentially, never longer than consumer_max_backoff_seconds.
     consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_transient_retry_seconds: float = Field(default=600.0, gt=0)
+    consumer_max_backoff_seconds: float = Field(default=10.0, gt=0)
+    # A dead-letter publish is tried this many times, then the message is parked in the
+    # consumer's database (parked_events). A copy above dead_letter_max_bytes is truncated
+    # in the topic and parked whole.
+    dead_letter_publish_attempts: int = Field(default=5, ge=1)
+    dead_letter_max_bytes: int = Field(default=1_000_000, ge=10_000)
 
     outbox_poll_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
@@ -77,10 +108,12 @@ class BaseServiceSettings(BaseSettings):
             return self
         if self.auth_algorithm == "HS256":
             secret = self.auth_secret.get_secret_value() if self.auth_secret else ""
-            if not secret or secret == DEV_AUTH_SECRET or len(secret) < 32:
+            if reason := weak_secret(secret):
                 raise ValueError(
-                    "AUTH_SECRET must be set to a secret of at least 32 characters outside "
-                    "the embedded dev mode (the development default is refused)"
+                    f"AUTH_SECRET is refused: {reason}. Outside the embedded dev mode it must "
+                    "be a random secret of at least 32 characters, e.g. "
+                    "`openssl rand -base64 48` (the development default and placeholders "
+                    "are refused)"
                 )
         elif not self.auth_public_key:
             raise ValueError("AUTH_PUBLIC_KEY (PEM) must be set for RS256")

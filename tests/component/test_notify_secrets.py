@@ -14,6 +14,7 @@ proves the secret was opened right).
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 
 import asyncpg
@@ -206,12 +207,12 @@ async def test_plain_rows_are_sealed_at_start_and_keys_rotate(pg_server, kafka_s
 def test_settings_refuse_missing_or_malformed_keys(environment, keys, error):
     with pytest.raises(ValidationError, match=error):
         Settings(environment=environment, database_url="postgresql://x@127.0.0.1:1/x",
-                 auth_secret="s" * 48, channel_secrets_keys=keys)
+                 auth_secret=secrets.token_urlsafe(36), channel_secrets_keys=keys)
 
 
 def test_keys_newest_first_and_the_dev_key_only_in_dev_mode():
     s = Settings(environment="production", database_url="postgresql://x@127.0.0.1:1/x",
-                 auth_secret="s" * 48, channel_secrets_keys=f" {K2} , {K1} ")
+                 auth_secret=secrets.token_urlsafe(36), channel_secrets_keys=f" {K2} , {K1} ")
     assert s.secrets_keys() == [K2, K1]
     assert "K2" not in repr(s) and K2 not in repr(s)  # a SecretStr
     dev = Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import secrets
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +21,18 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 K8S = {
     p.stem: list(yaml.safe_load_all(p.read_text())) for p in (ROOT / "deploy" / "k8s").glob("*.yaml")
 }
+
+
+def documented_secrets() -> dict[str, dict[str, str]]:
+    """The Secrets the manifests read, as config.yaml documents them: its comments hold the
+    ``kubectl create secret generic NAME --from-literal=KEY=VALUE ...`` commands (the base
+    ships no Secret, so applying it never overwrites a real one)."""
+    text = (ROOT / "deploy" / "k8s" / "config.yaml").read_text()
+    commands = re.sub(r"\\\n#\s*", " ", text)  # join continued comment lines
+    found: dict[str, dict[str, str]] = {}
+    for name, args in re.findall(r"create secret generic (\S+)([^\n]*)", commands):
+        found[name] = dict(re.findall(r"--from-literal=([\w-]+)=(\S+)", args))
+    return found
 
 
 def settings_class(service: str) -> type[BaseServiceSettings]:
@@ -45,7 +58,7 @@ def test_compose_service_matches_its_settings(service):
     assert re.fullmatch(r"\$\{WHISTLE_AUTH_SECRET:\?[^}]+\}", env["AUTH_SECRET"])
     # Compose fills ${NAME:-default} from the operator's environment, else the default.
     resolved = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
-    resolved["AUTH_SECRET"] = "s" * 48
+    resolved["AUTH_SECRET"] = secrets.token_urlsafe(36)
     if "CHANNEL_SECRETS_KEYS" in env:  # notify's sealing keys: from the environment too
         assert re.fullmatch(r"\$\{WHISTLE_CHANNEL_SECRETS_KEYS:\?[^}]+\}",
                             env["CHANNEL_SECRETS_KEYS"])
@@ -127,7 +140,7 @@ def test_links_in_messages_point_at_the_console():
 def test_kubernetes_deployment_matches_its_settings(service):
     deployment, svc, *rest = K8S[service]
     config = next(d for d in K8S["config"] if d["kind"] == "ConfigMap")["data"]
-    secret = next(d for d in K8S["config"] if d["kind"] == "Secret")["stringData"]
+    secrets_ = documented_secrets()
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     (migrate,) = pod["initContainers"]
@@ -139,8 +152,13 @@ def test_kubernetes_deployment_matches_its_settings(service):
     assert migrate["env"] == container["env"]
     auth = next(e for e in container["env"] if e["name"] == "AUTH_SECRET")
     assert auth["valueFrom"]["secretKeyRef"]["name"] == "whistle-auth"
+    for env in container["env"]:  # every Secret key read is documented (kubectl create ...)
+        if ref := env.get("valueFrom", {}).get("secretKeyRef"):
+            assert ref["key"] in secrets_.get(ref["name"], {}), f"undocumented secret {ref}"
     db = next(e for e in container["env"] if e["name"] == "DATABASE_URL")
-    assert secret[db["valueFrom"]["secretKeyRef"]["key"]].endswith(f"/whistle_{service}")
+    ref = db["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "whistle-databases"
+    assert secrets_[ref["name"]][ref["key"]].endswith(f"/whistle_{service}")
     port = settings_class(service).model_fields["http_port"].default
     assert container["ports"][0]["containerPort"] == port
     assert {"name": "HTTP_PORT", "value": str(port)} in container["env"]
@@ -158,13 +176,22 @@ def test_kubernetes_deployment_matches_its_settings(service):
         assert rest == []
 
 
+def test_the_kubernetes_base_ships_no_secret():
+    """An example Secret in the base would overwrite the real one on every apply."""
+    kinds = {d["kind"] for docs in K8S.values() for d in docs if d}
+    assert "Secret" not in kinds
+    assert set(documented_secrets()) == {"whistle-databases", "whistle-auth",
+                                         "whistle-notify-secrets"}
+
+
 def test_production_settings_refuse_a_missing_or_default_signing_key():
     from pydantic import ValidationError
 
     from shared.settings import DEV_AUTH_SECRET
 
     env = {k.lower(): v for k, v in COMPOSE["intake"]["environment"].items()}
-    for secret in (None, DEV_AUTH_SECRET, "too-short"):
+    for secret in (None, DEV_AUTH_SECRET, "too-short",
+                   "replace-me-with-a-random-secret-of-at-least-32-characters"):
         values = {**env, "auth_secret": secret}
         if secret is None:
             values.pop("auth_secret")

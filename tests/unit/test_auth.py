@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -89,7 +91,15 @@ def test_scope_is_whole_path_segments():
         Principal("d", "部门", Role.DEPARTMENT, "YA", department_id="cg").require_department("xf")
 
 
-@pytest.mark.parametrize("secret", [None, DEV_AUTH_SECRET, "short"])
+@pytest.mark.parametrize("secret", [
+    None, DEV_AUTH_SECRET, "short",
+    # placeholders: the old Kubernetes example, and change-me-like values of any length
+    "replace-me-with-a-random-secret-of-at-least-32-characters",
+    "change-me-change-me-change-me-change-me-0123456789", "CHANGEME" + "Xy7#kQ9!pL2@" * 3,
+    "my-Replace-Me-Token-with-plenty-of-vArIeTy-1234567",
+    # weak: one repeated character, or too little variety to be random
+    "s" * 48, "ab" * 24, "0123" * 10,
+])
 def test_production_refuses_a_missing_default_or_weak_key(secret):
     values = {"service_name": "x", "database_url": DSN, "environment": "production"}
     if secret is not None:
@@ -101,8 +111,13 @@ def test_production_refuses_a_missing_default_or_weak_key(secret):
     assert BaseServiceSettings(service_name="x", database_url=DSN, environment="embedded")
 
 
+def test_production_accepts_a_random_key():
+    for secret in (secrets.token_urlsafe(36), secrets.token_hex(32)):
+        assert BaseServiceSettings(service_name="x", database_url=DSN, auth_secret=secret)
+
+
 def test_docs_are_closed_in_production_and_open_in_dev_mode():
-    prod = create_app(IntakeSettings(database_url=DSN, auth_secret="p" * 48))
+    prod = create_app(IntakeSettings(database_url=DSN, auth_secret=secrets.token_urlsafe(36)))
     dev = create_app(IntakeSettings(database_url=DSN, environment="embedded"))
     paths = lambda app: {getattr(r, "path", None) for r in app.routes}  # noqa: E731
     assert not {"/docs", "/openapi.json", "/asyncapi"} & paths(prod)

@@ -4,8 +4,9 @@ says, when to retry."""
 from __future__ import annotations
 
 import base64
-from types import SimpleNamespace
+import secrets
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from uuid import UUID, uuid4
 
 import pytest
@@ -13,6 +14,7 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from services.notify import domain
+from services.notify import main as notify_main
 from services.notify.config import Settings
 from services.notify.domain import (
     CaseNotice,
@@ -22,7 +24,6 @@ from services.notify.domain import (
     RecipientKind,
 )
 from services.notify.handlers.events import notice_of
-from services.notify import main as notify_main
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, Invalid
 from shared.events import (
@@ -295,7 +296,7 @@ def test_a_missing_public_base_url_is_logged_at_start_outside_the_embedded_mode(
     monkeypatch.setattr(notify_main, "log", SimpleNamespace(
         warning=lambda event, **kw: warnings.append(event)))
     production = {"environment": "production", "database_url": "postgresql://x@127.0.0.1:1/x",
-                  "auth_secret": "s" * 48, "channel_secrets_keys": Fernet.generate_key().decode(),
+                  "auth_secret": secrets.token_urlsafe(36), "channel_secrets_keys": Fernet.generate_key().decode(),
                   "log_json": False}
     notify_main.create_app(Settings(**production))
     assert warnings == ["public_base_url_missing"]
