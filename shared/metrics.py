@@ -11,6 +11,12 @@ OUTBOX_PUBLISHED = Counter(
 OUTBOX_PUBLISH_FAILED = Counter(
     "whistle_outbox_publish_failed_total", "Outbox publish attempts that failed", ["service"]
 )
+OUTBOX_PARKED = Gauge(
+    "whistle_outbox_parked_rows", "Outbox rows parked after their attempts (alert when > 0)", ["service"]
+)
+OUTBOX_PARKED_TOTAL = Counter(
+    "whistle_outbox_parked_total", "Outbox rows parked after their attempts", ["service"]
+)
 CONSUMED = Counter(
     "whistle_events_consumed_total",
     "Events handled by a consumer, by outcome (handled, duplicate, skipped, dead_lettered, retried)",

@@ -1,10 +1,34 @@
 """Transactional outbox and its relay.
 
 ``add`` writes an event in the caller's transaction. ``OutboxRelay`` publishes unsent rows
-and marks them sent only after the broker acknowledged them. It wakes on LISTEN/NOTIFY and
-polls as a fallback; replicas share rows with ``FOR UPDATE SKIP LOCKED``; it only ever takes
-the oldest unsent row of each key, so one case's events leave in the order they were written
-even with several replicas.
+in three steps, so no database transaction is open while the broker is slow or hangs:
+
+1. **claim** (one short transaction): lock the oldest eligible rows ``FOR UPDATE SKIP
+   LOCKED`` — replicas share the work — and mark them ``claimed_by`` this relay until
+   ``claimed_until`` (the lease); commit.
+2. **publish**, outside any transaction; each row bounded by ``publish_timeout``, and no row
+   is started unless it can finish within the lease.
+3. **mark** each acknowledged row sent; release or back off the others.
+
+A relay that dies between 1 and 3 leaves its rows claimed; once the lease has passed another
+relay takes them over and publishes them again: at-least-once, and consumers are idempotent.
+
+Order: a relay only takes a case's (key's) rows from the head, one after the other, and
+stops at the first failure, so one case's events leave in the order they were written even
+with several replicas.
+
+Failures back off per row (capped exponential, with jitter), not per batch. An error that
+says the broker will never take this row (too large, invalid topic, a payload that cannot be
+encoded — anything but a connection/timeout/retriable Kafka error) counts toward parking:
+after ``max_attempts`` such failures the row is **parked** (``parked_at``, ``last_error``,
+``attempts``), a warning is logged and ``whistle_outbox_parked_rows`` (gauge) and ``whistle_outbox_parked_total`` count it. Transient errors
+(broker away) back off but never park: an outage must not park the whole outbox.
+
+Per-case order decision: a parked row **holds back the later rows of its case** — they are
+neither published nor parked, they wait (other cases keep flowing). Publishing them would
+let, say, a case's closing overtake its whistle silently and leave consumers with a history
+that never happened. ``redrive`` un-parks rows once they can be published (limit raised,
+payload fixed); the held rows then follow in order. ``parked`` lists them.
 """
 
 from __future__ import annotations
@@ -12,13 +36,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential_jitter
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from shared import db, metrics
 from shared.events import Envelope
@@ -41,21 +73,86 @@ async def add(conn: asyncpg.Connection, *events: Envelope) -> None:
     )
 
 
-# Lock the oldest unsent rows that no other relay holds, then keep, for each key, only the
-# rows with no older unsent row of the same key outside this claim: a relay publishes a
-# key's events only from its head, in order, so order survives several replicas. Claimed
-# rows that are not kept stay locked until this transaction ends and wait for a later round.
+def is_transient(exc: BaseException) -> bool:
+    """Broker away or slow (worth retrying); anything else is this row's own fault."""
+    if isinstance(exc, (KafkaConnectionError, KafkaTimeoutError, OSError, TimeoutError)):
+        return True
+    return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
+
+
+# Candidates: unsent, not parked, not in backoff, not under another relay's live lease, and
+# no older row of the same key that cannot go now (parked, backing off, claimed elsewhere) —
+# so rows held behind a parked one never fill the batch. Of the rows locked, keep those with
+# no older unsent row of their key outside this claim (another relay may hold it locked
+# right now), and claim them with a lease. A relay's own stale claims (a cancelled round)
+# are its to take again.
 _CLAIM = """
-WITH claimed AS MATERIALIZED (
-    SELECT id FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+WITH candidates AS MATERIALIZED (
+    SELECT o.id FROM outbox o
+    WHERE o.sent_at IS NULL AND o.parked_at IS NULL
+      AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
+      AND (o.claimed_until IS NULL OR o.claimed_until < now() OR o.claimed_by = $2)
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox p
+          WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
+            AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()
+                 OR (p.claimed_until >= now() AND p.claimed_by <> $2)))
+    ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED
+), heads AS (
+    SELECT o.id FROM outbox o JOIN candidates c ON c.id = o.id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM outbox p
+        WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
+          AND p.id NOT IN (SELECT id FROM candidates))
 )
-SELECT o.id, o.topic, o.key, o.payload FROM outbox o JOIN claimed c ON c.id = o.id
-WHERE NOT EXISTS (
-    SELECT 1 FROM outbox p
-    WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
-      AND p.id NOT IN (SELECT id FROM claimed))
-ORDER BY o.id
+UPDATE outbox o SET claimed_by = $2, claimed_until = now() + $3::interval
+FROM heads h WHERE o.id = h.id
+RETURNING o.id, o.event_id, o.topic, o.key, o.payload, o.attempts
 """
+
+_MARK_SENT = """
+UPDATE outbox SET sent_at = now(), attempts = attempts + 1,
+       claimed_by = NULL, claimed_until = NULL, next_attempt_at = NULL
+WHERE id = ANY($1::bigint[]) AND sent_at IS NULL
+"""
+
+_MARK_FAILED = """
+UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+       claimed_by = NULL, claimed_until = NULL,
+       next_attempt_at = now() + make_interval(secs => $3),
+       parked_at = CASE WHEN $4 THEN now() END
+WHERE id = $1 AND claimed_by = $5 AND sent_at IS NULL
+"""
+
+_RELEASE = """
+UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
+WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND sent_at IS NULL
+"""
+
+
+async def parked(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    """The parked rows, oldest first, with their error and attempts."""
+    return await pool.fetch(
+        "SELECT id, event_id, topic, key, type, attempts, last_error, parked_at FROM outbox"
+        " WHERE parked_at IS NOT NULL AND sent_at IS NULL ORDER BY id")
+
+
+async def redrive(pool: asyncpg.Pool, ids: Sequence[int] | None = None) -> list[int]:
+    """Un-park rows (the given ids, or all): they get their attempts afresh and are published
+    by the next round, then the rows of their case held behind them. Returns the ids."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = NULL,"
+            " claimed_by = NULL, claimed_until = NULL"
+            " WHERE parked_at IS NOT NULL AND sent_at IS NULL"
+            " AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[])) RETURNING id",
+            None if ids is None else list(ids),
+        )
+        await conn.execute("SELECT pg_notify('outbox', '')")
+    redriven = sorted(r["id"] for r in rows)
+    if redriven:
+        log.warning("outbox_rows_redriven", ids=redriven)
+    return redriven
 
 
 class OutboxRelay:
@@ -70,7 +167,14 @@ class OutboxRelay:
         poll_interval: float = 2.0,
         outbox_retention: timedelta = timedelta(hours=72),
         inbox_retention: timedelta = timedelta(days=30),
+        lease: timedelta = timedelta(seconds=120),
+        publish_timeout: float = 30.0,
+        max_attempts: int = 5,
+        retry_base: float = 1.0,
+        retry_cap: float = 60.0,
     ) -> None:
+        if publish_timeout * 2 > lease.total_seconds():
+            raise ValueError("the lease must cover at least two publish timeouts")
         self._pool = pool
         self._dsn = dsn
         self._publish = publish
@@ -79,6 +183,12 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._outbox_retention = outbox_retention
         self._inbox_retention = inbox_retention
+        self._lease = lease
+        self._publish_timeout = publish_timeout
+        self._max_attempts = max_attempts
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self.relay_id = f"{service}-{uuid.uuid4().hex[:12]}"
         self._next_housekeeping = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -87,47 +197,64 @@ class OutboxRelay:
     # -- one round ----------------------------------------------------------------------
 
     async def publish_batch(self) -> int:
-        """Publish one batch; return how many rows were marked sent."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(_CLAIM, self._batch_size)
-            if not rows:
-                return 0
-            by_key: dict[str, list[asyncpg.Record]] = {}
-            for row in rows:
-                by_key.setdefault(row["key"], []).append(row)
-            # Keys in parallel; one key's rows one after the other, stopping at a failure so
-            # nothing of that key overtakes it.
-            outcomes = await asyncio.gather(*(self._publish_in_order(k) for k in by_key.values()))
-            sent = [i for ok, _ in outcomes for i in ok]
-            failed = [f for _, f in outcomes if f is not None]
+        """Claim, publish (no transaction open), mark; return how many rows were marked sent."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(_CLAIM, self._batch_size, self.relay_id, self._lease)
+        if not rows:
+            return 0
+        # The lease was taken at the claim; start no publish that could outlast it.
+        deadline = time.monotonic() + self._lease.total_seconds() - self._publish_timeout
+        by_key: dict[str, list[asyncpg.Record]] = {}
+        for row in sorted(rows, key=lambda r: r["id"]):
+            by_key.setdefault(row["key"], []).append(row)
+        # Keys in parallel; one key's rows one after the other, stopping at a failure so
+        # nothing of that key overtakes it.
+        outcomes = await asyncio.gather(
+            *(self._publish_in_order(k, deadline) for k in by_key.values()))
+        sent = [i for ok, _, _ in outcomes for i in ok]
+        failed = [f for _, f, _ in outcomes if f is not None]
+        unreached = [i for _, _, rest in outcomes for i in rest]
+        async with self._pool.acquire() as conn:
             if sent:
-                await conn.execute(
-                    "UPDATE outbox SET sent_at = now(), attempts = attempts + 1"
-                    " WHERE id = ANY($1::bigint[])",
-                    sent,
-                )
-            if failed:
-                await conn.executemany(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
-                    failed,
-                )
+                await conn.execute(_MARK_SENT, sent)
+            for row, exc in failed:
+                await self._mark_failed(conn, row, exc)
+            if unreached:
+                await conn.execute(_RELEASE, unreached, self.relay_id)
         metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(sent))
         if failed:
             metrics.OUTBOX_PUBLISH_FAILED.labels(self._service).inc(len(failed))
-            log.warning("outbox_publish_failed", failed=len(failed), error=failed[0][1])
+            log.warning("outbox_publish_failed", failed=len(failed), error=repr(failed[0][1])[:500])
         return len(sent)
 
+    async def _mark_failed(self, conn: asyncpg.Connection, row: asyncpg.Record,
+                           exc: BaseException) -> None:
+        attempts = row["attempts"] + 1
+        park = not is_transient(exc) and attempts >= self._max_attempts
+        delay = min(self._retry_cap, self._retry_base * 2 ** (attempts - 1))
+        delay *= random.uniform(0.5, 1.0)
+        error = repr(exc)[:500]
+        status = await conn.execute(_MARK_FAILED, row["id"], error, delay, park, self.relay_id)
+        if park and status.endswith(" 1"):
+            metrics.OUTBOX_PARKED_TOTAL.labels(self._service).inc()
+            log.warning("outbox_row_parked", outbox_id=row["id"], event_id=str(row["event_id"]),
+                        topic=row["topic"], case_id=row["key"], attempts=attempts, error=error)
+
     async def _publish_in_order(
-        self, rows: list[asyncpg.Record]
-    ) -> tuple[list[int], tuple[int, str] | None]:
+        self, rows: list[asyncpg.Record], deadline: float,
+    ) -> tuple[list[int], tuple[asyncpg.Record, BaseException] | None, list[int]]:
+        """Publish one key's rows in order: (sent ids, the failure, ids not tried)."""
         sent: list[int] = []
-        for row in rows:
+        for n, row in enumerate(rows):
+            if time.monotonic() > deadline:
+                return sent, None, [r["id"] for r in rows[n:]]
             try:
-                await self._publish_row(row)
-            except Exception as exc:  # reported, retried next round; later rows wait
-                return sent, (row["id"], repr(exc)[:500])
+                async with asyncio.timeout(self._publish_timeout):
+                    await self._publish_row(row)
+            except Exception as exc:  # backed off, retried on its own schedule; later rows wait
+                return sent, (row, exc), [r["id"] for r in rows[n + 1:]]
             sent.append(row["id"])
-        return sent, None
+        return sent, None, []
 
     async def _publish_row(self, row: asyncpg.Record) -> None:
         payload = row["payload"]
@@ -139,7 +266,8 @@ class OutboxRelay:
         }
         value = json.dumps(payload, ensure_ascii=False).encode()
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1), reraise=True
+            stop=stop_after_attempt(3), retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1), reraise=True,
         ):
             with attempt:
                 await self._publish(row["topic"], row["key"].encode(), value, headers)
@@ -160,10 +288,14 @@ class OutboxRelay:
         return outbox_purged, inbox_purged
 
     async def backlog(self) -> int:
+        """Unsent rows (parked ones included); also sets the parked gauge."""
         async with self._pool.acquire() as conn:
-            count = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        metrics.OUTBOX_BACKLOG.labels(self._service).set(count)
-        return count
+            row = await conn.fetchrow(
+                "SELECT count(*) AS unsent, count(*) FILTER (WHERE parked_at IS NOT NULL)"
+                " AS parked FROM outbox WHERE sent_at IS NULL")
+        metrics.OUTBOX_BACKLOG.labels(self._service).set(row["unsent"])
+        metrics.OUTBOX_PARKED.labels(self._service).set(row["parked"])
+        return row["unsent"]
 
     # -- the loop -----------------------------------------------------------------------
 
