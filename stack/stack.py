@@ -242,8 +242,13 @@ class Stack:
                     try:
                         conn = await asyncpg.connect(self.dsn(s), timeout=2)
                         try:
+                            # Parked rows and those of their case held behind them wait
+                            # for an operator's re-drive: they will not settle by waiting.
                             backlog += await conn.fetchval(
-                                "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                                "SELECT count(*) FROM outbox o WHERE sent_at IS NULL"
+                                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key"
+                                " AND p.parked_at IS NOT NULL AND p.sent_at IS NULL"
+                                " AND p.id <= o.id)")
                         finally:
                             await conn.close()
                         text = (await client.get(self.url(s) + "/metrics")).text
