@@ -16,7 +16,7 @@ from typing import Any, Protocol, Union
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
@@ -33,6 +33,7 @@ from shared.http import (
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import BaseServiceSettings
+from shared.text_input import reject_nul
 
 log = structlog.get_logger()
 
@@ -157,6 +158,8 @@ def create_service_app(
         title=title, description=description, version="0.1.0", lifespan=lifespan,
         docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
+        # Every route: NUL in any text input is 422, before it can reach PostgreSQL.
+        dependencies=[Depends(reject_nul)],
     )
     app.state.runtime = rt
     app.state.token_keys = settings.token_keys()
