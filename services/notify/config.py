@@ -57,6 +57,12 @@ class Settings(BaseServiceSettings):
     # that go as one digest (汇总) instead of being dropped.
     robot_messages_per_minute: int = Field(default=20, ge=1)
 
+    # Webhooks, robots, SMS gateways and SMTP hosts may be loopback, link-local or private
+    # addresses only if this is on (channels.targets: refused when set, 422, and at delivery
+    # for what the name resolves to). Unset: on in the embedded and test modes (their
+    # receivers listen on 127.0.0.1), off in production.
+    channel_allow_private_targets: bool | None = None
+
     delivery_poll_interval_seconds: float = Field(default=1.0, gt=0)
     delivery_batch_size: int = Field(default=50, ge=1)
 
@@ -73,6 +79,12 @@ class Settings(BaseServiceSettings):
     stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
     stream_poll_seconds: float = Field(default=5.0, gt=0)
     stream_batch_size: int = Field(default=100, ge=1, le=1000)
+
+    @property
+    def allow_private_targets(self) -> bool:
+        if self.channel_allow_private_targets is None:
+            return self.dev_mode
+        return self.channel_allow_private_targets
 
     def secrets_keys(self) -> list[str]:
         raw = self.channel_secrets_keys.get_secret_value() if self.channel_secrets_keys else ""

@@ -34,7 +34,7 @@ from tenacity import (
 )
 
 from services.notify import channels, domain, handlers
-from services.notify.channels import DeliveryResult, Message, SendContext, send_bounded
+from services.notify.channels import DeliveryResult, Message, SendContext, send_bounded, targets
 from services.notify.config import Settings
 from services.notify.domain import Channel, RobotPlan
 from services.notify.handlers import RetryPolicy
@@ -118,7 +118,9 @@ class DeliveryWorker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(
+        client = httpx.AsyncClient if self._s.allow_private_targets \
+            else targets.public_only_client
+        self._client = client(
             timeout=self._s.delivery_timeout_seconds, follow_redirects=False,
             limits=httpx.Limits(max_connections=self._s.delivery_max_in_flight),
         )
@@ -242,7 +244,7 @@ class DeliveryWorker:
         # against its own clock within minutes, and self._clock only schedules (tests move
         # it hours on to pass backoff and quiet hours).
         ctx = SendContext(http=self._client, timeout=self._s.delivery_timeout_seconds,
-                          clock=_wall_clock)
+                          clock=_wall_clock, public_only=not self._s.allow_private_targets)
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None

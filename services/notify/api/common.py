@@ -17,7 +17,13 @@ def secret_box(request: Request) -> SecretBox:
     return request.app.state.secret_box
 
 
+def private_targets(request: Request) -> bool:
+    """Whether channels may point at loopback, link-local or private addresses."""
+    return request.app.state.runtime.settings.allow_private_targets
+
+
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
+AllowPrivate = Annotated[bool, Depends(private_targets)]
 Box = Annotated[SecretBox, Depends(secret_box)]
 
 # The rules (one per route). Recipients are reference data and the delivery log is

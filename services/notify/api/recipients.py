@@ -15,6 +15,7 @@ from services.notify import domain, handlers
 from services.notify.api.common import (
     RECIPIENT_ID_PATTERN,
     Admin,
+    AllowPrivate,
     Box,
     InboxReader,
     Pool,
@@ -169,18 +170,22 @@ class MessageOut(BaseModel):
 
 @router.post("/recipients", status_code=201, response_model=RecipientOut,
                         summary="Register a recipient (部门值班室 or 督办)")
-async def create_recipient(who: Admin, body: RecipientIn, db: Pool, box: Box) -> RecipientOut:
+async def create_recipient(who: Admin, body: RecipientIn, db: Pool, box: Box,
+                           allow_private: AllowPrivate) -> RecipientOut:
     recipient = Recipient(**body.model_dump())
-    return RecipientOut.of(await handlers.create_recipient(db, who, recipient, box))
+    return RecipientOut.of(await handlers.create_recipient(db, who, recipient, box,
+                                                           allow_private=allow_private))
 
 
 @router.put("/recipients/{recipient_id}", response_model=RecipientOut,
                        summary="Replace a recipient's settings (omitted fields are cleared)")
 async def update_recipient(
-    who: Admin, recipient_id: RecipientId, body: RecipientFields, db: Pool, box: Box
+    who: Admin, recipient_id: RecipientId, body: RecipientFields, db: Pool, box: Box,
+    allow_private: AllowPrivate,
 ) -> RecipientOut:
     recipient = body.to_domain(recipient_id)
-    return RecipientOut.of(await handlers.update_recipient(db, who, recipient, box))
+    return RecipientOut.of(await handlers.update_recipient(db, who, recipient, box,
+                                                           allow_private=allow_private))
 
 
 @router.get("/recipients", response_model=list[RecipientOut], summary="List recipients")
@@ -193,9 +198,11 @@ async def list_recipients(
 @router.put("/recipients/{recipient_id}/preferences", response_model=PreferencesOut,
                        summary="Set a recipient's channels in order, language and quiet hours")
 async def set_preferences(
-    who: Admin, recipient_id: RecipientId, body: PreferencesIn, db: Pool, box: Box
+    who: Admin, recipient_id: RecipientId, body: PreferencesIn, db: Pool, box: Box,
+    allow_private: AllowPrivate,
 ) -> PreferencesOut:
-    recipient = await handlers.set_preferences(db, who, recipient_id, body.to_domain(), box)
+    recipient = await handlers.set_preferences(db, who, recipient_id, body.to_domain(), box,
+                                               allow_private=allow_private)
     return PreferencesOut.of(recipient)
 
 

@@ -135,6 +135,8 @@ class SendContext:
     timeout: float = 5.0
     clock: Callable[[], datetime] = _utc_now
     nonce: Callable[[], str] = lambda: secrets.token_hex(16)
+    # Connect only to public addresses (channels.targets); the HTTP client enforces it too.
+    public_only: bool = False
 
     def client(self) -> httpx.AsyncClient:
         if self.http is None:

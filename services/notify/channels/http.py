@@ -19,6 +19,7 @@ import httpx
 
 from services.notify import domain
 from services.notify.channels.base import USER_AGENT, DeliveryResult, SendContext
+from services.notify.channels.targets import PrivateTarget
 
 JSON_HEADERS = {"content-type": "application/json; charset=utf-8", "user-agent": USER_AGENT}
 
@@ -36,6 +37,8 @@ async def post(client: httpx.AsyncClient, url: str | httpx.URL, *, content: byte
     try:
         async with asyncio.timeout(within):
             return await client.post(url, content=content, headers=headers, timeout=within)
+    except PrivateTarget as exc:  # fix the settings: trying again cannot help
+        return DeliveryResult.fail("private_target", str(exc))
     except (httpx.TransportError, TimeoutError) as exc:
         detail = str(exc) or f"no response within {within:g}s"
         code = "timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException) else "network"

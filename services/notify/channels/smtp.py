@@ -14,6 +14,9 @@ validated; an internationalised domain is sent in its ASCII form.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +29,9 @@ from typing import Any
 import aiosmtplib
 
 from services.notify.channels.base import DeliveryResult, InvalidSetting, Message, SendContext
+from services.notify.channels import targets
 from services.notify.channels.settings import Fields, email_address, is_loopback
+from services.notify.channels.targets import PrivateTarget
 
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
@@ -98,6 +103,22 @@ def classify(exc: BaseException) -> DeliveryResult:
     raise exc
 
 
+async def _public_socket(settings: EmailSettings, ctx: SendContext) -> socket.socket:
+    """A socket connected to a public address of the SMTP host (``targets``)."""
+    address = await targets.public_address(settings.host, settings.port)
+    ip = ipaddress.ip_address(address)
+    sock = socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                         socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        async with asyncio.timeout(ctx.timeout):
+            await asyncio.get_running_loop().sock_connect(sock, (address, settings.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class EmailChannel:
     kind = "email"
 
@@ -139,12 +160,16 @@ class EmailChannel:
         mail = build(message, settings, ctx)
         tls = ssl.create_default_context(cadata=settings.ca_pem) if settings.ca_pem else None
         try:
+            # public_only: connect to the address that was checked (TLS still names the host)
+            sock = await _public_socket(settings, ctx) if ctx.public_only else None
             refused, reply = await aiosmtplib.send(
-                mail, hostname=settings.host, port=settings.port,
+                mail, hostname=settings.host, port=None if sock else settings.port, sock=sock,
                 username=settings.username, password=settings.password,
                 use_tls=settings.security == "tls", start_tls=settings.security == "starttls",
                 tls_context=tls, timeout=ctx.timeout,
             )
+        except PrivateTarget as exc:
+            return DeliveryResult.fail("private_target", str(exc))
         except Exception as exc:
             return classify(exc)
         if refused:  # some recipients refused, the rest accepted: do not send it twice

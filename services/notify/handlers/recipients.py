@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import asyncpg
 import structlog
 
 from services.notify import channels, domain, repository
+from services.notify.channels import targets
 from services.notify.domain import (
     ChannelPref,
     Preferences,
@@ -33,9 +36,21 @@ def _by(who: Principal) -> dict[str, str]:
     return {"actor": who.subject, "actor_role": who.role.value}
 
 
-async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient,
-                           box: SecretBox) -> Recipient:
+def _checked_recipient(recipient: Recipient, allow_private: bool) -> None:
+    """The recipient's own rules; unless ``allow_private``, its webhook_url must not be a
+    loopback, link-local or private address (``channels.targets``)."""
     domain.validate_recipient(recipient)
+    if recipient.webhook_url is not None and not allow_private:
+        try:
+            targets.check_settings(SimpleNamespace(url=recipient.webhook_url))
+        except channels.InvalidSetting as exc:
+            raise Invalid("webhook_" + exc.zh, "webhook_" + exc.en,
+                          code="invalid_webhook_url") from None
+
+
+async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient,
+                           box: SecretBox, *, allow_private: bool = False) -> Recipient:
+    _checked_recipient(recipient, allow_private)
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.insert_recipient(conn, recipient, box):
             raise Conflict(f"接收方“{recipient.id}”已存在", f"recipient '{recipient.id}' exists",
@@ -46,8 +61,8 @@ async def create_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipi
 
 
 async def update_recipient(pool: asyncpg.Pool, who: Principal, recipient: Recipient,
-                           box: SecretBox) -> Recipient:
-    domain.validate_recipient(recipient)
+                           box: SecretBox, *, allow_private: bool = False) -> Recipient:
+    _checked_recipient(recipient, allow_private)
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.update_recipient(conn, recipient, box):
             raise _not_found(recipient.id)
@@ -69,14 +84,19 @@ async def get_recipient(pool: asyncpg.Pool, recipient_id: str, box: SecretBox) -
     return recipient
 
 
-def _checked_channel(i: int, wanted: ChannelPref, stored: Preferences) -> ChannelPref:
+def _checked_channel(i: int, wanted: ChannelPref, stored: Preferences,
+                     allow_private: bool) -> ChannelPref:
     """One channel's settings, checked by the channel itself; secrets left out (or sent back
-    masked) keep their stored value. A bad setting is named with its place in the list."""
+    masked) keep their stored value. A bad setting is named with its place in the list.
+    Unless ``allow_private``, the target must not be a loopback, link-local or private
+    address (``channels.targets``)."""
     kind = wanted.kind.value
     old = stored.channel(kind)
     raw = domain.keep_secrets(kind, wanted.settings, old.settings if old else None)
     try:
-        channels.validate_settings(kind, raw)
+        typed = channels.validate_settings(kind, raw)
+        if not allow_private:
+            targets.check_settings(typed)
     except channels.InvalidSetting as exc:
         where = f"channels[{i}].settings."
         raise Invalid(where + exc.zh, where + exc.en, code=exc.code) from None
@@ -84,7 +104,8 @@ def _checked_channel(i: int, wanted: ChannelPref, stored: Preferences) -> Channe
 
 
 async def set_preferences(pool: asyncpg.Pool, who: Principal, recipient_id: str,
-                          wanted: Preferences, box: SecretBox) -> Recipient:
+                          wanted: Preferences, box: SecretBox, *,
+                          allow_private: bool = False) -> Recipient:
     """Replace a recipient's channels, language, quiet hours and muted defaults: all
     checked, or nothing changes. The channels' settings are stored sealed."""
     domain.check_preferences(wanted)
@@ -93,7 +114,7 @@ async def set_preferences(pool: asyncpg.Pool, who: Principal, recipient_id: str,
         if recipient is None:
             raise _not_found(recipient_id)
         checked = Preferences(
-            channels=tuple(_checked_channel(i, c, recipient.preferences)
+            channels=tuple(_checked_channel(i, c, recipient.preferences, allow_private)
                            for i, c in enumerate(wanted.channels)),
             locale=wanted.locale, quiet_start=wanted.quiet_start, quiet_end=wanted.quiet_end,
             muted=domain.check_mutes(recipient.kind, wanted.muted),
