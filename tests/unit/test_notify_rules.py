@@ -19,6 +19,7 @@ from services.notify.domain import (
     RobotPlan,
     Subscription,
 )
+from services.notify.domain.preferences import SECRET_KEYS
 from shared.errors import Invalid
 
 CASE_ID = "7b0c6f5e-2a4b-4c1e-9d7a-0f3e8b1c2d3e"
@@ -79,6 +80,32 @@ def test_secrets_are_masked_and_kept_when_left_out_or_sent_back_masked():
     assert domain.masked_settings("feishu", feishu)["url"].endswith("/hook/****cdef")
     assert domain.masked_settings("email", {"password": "short"})["password"] == "****"
     assert domain.keep_secrets("email", {"host": "h"}, None) == {"host": "h"}
+
+
+@pytest.mark.parametrize(("kind", "old", "new"), [
+    ("webhook", {"url": "https://hooks.example.cn/a", "secret": "whsec_old"},
+     {"url": "https://evil.example.com/a"}),
+    ("webhook", {"url": "https://hooks.example.cn/a", "secret": "whsec_old"},
+     {"url": "https://hooks.example.cn:8443/a", "secret": "****_old"}),
+    ("dingtalk", {"url": "https://oapi.dingtalk.com/robot/send?access_token=t1234567890abc",
+                  "secret": "SEC" + "x" * 40},
+     {"url": "https://robot.example.com/robot/send?access_token=t1234567890abc",
+      "secret": "****xxxx"}),
+    ("email", {"host": "smtp.example.cn", "password": "p4ssw0rd-long"},
+     {"host": "smtp.attacker.example"}),
+    ("sms", {"url": "https://sms.example.cn/v1/send", "app_secret": "s" * 20},
+     {"url": "https://sms.other.example/v1/send", "app_secret": "****ssss"}),
+])
+def test_a_new_host_needs_a_new_secret(kind, old, new):
+    with pytest.raises(Invalid) as err:
+        domain.keep_secrets(kind, new, old)
+    assert err.value.code == "secret_required" and "新的主机" in err.value.zh
+    # the same host keeps it; a new host with a new secret takes the new one
+    (key,) = SECRET_KEYS[kind]
+    moved_with_secret = {**new, key: "fresh-secret-value"}
+    assert domain.keep_secrets(kind, moved_with_secret, old)[key] == "fresh-secret-value"
+    same = {k: v for k, v in old.items() if k != key}
+    assert domain.keep_secrets(kind, same, old) == old
 
 
 def test_channel_list_puts_a_webhook_given_the_first_way_first_and_falls_back_in_order():

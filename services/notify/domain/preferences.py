@@ -108,18 +108,42 @@ def _is_masked(value: Any) -> bool:
     return isinstance(value, str) and MASK in value
 
 
+def _destination(settings: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """Where a channel's settings send to: the URL's host and port, or the SMTP host."""
+    try:
+        if isinstance(url := settings.get("url"), str):
+            parts = urlsplit(url.strip())
+            return (parts.hostname or "").rstrip(".").lower(), parts.port
+        if isinstance(host := settings.get("host"), str):
+            return host.strip().rstrip(".").lower(), None
+    except ValueError:  # a bad port: the channel's own check names it
+        return ("?", None)
+    return None
+
+
 def keep_secrets(kind: str, new: Mapping[str, Any], old: Mapping[str, Any] | None
                  ) -> dict[str, Any]:
-    """``new`` with each secret it leaves out, or sends back masked, taken from ``old``."""
+    """``new`` with each secret it leaves out, or sends back masked, taken from ``old`` —
+    but only for the same destination. A new host needs a new secret (422
+    ``secret_required``): a stored password or signing key never follows a changed host,
+    which could be anyone's. (Refused rather than dropped: dropping would quietly turn a
+    signed webhook into an unsigned one, or SMTP login into none.)"""
     merged = dict(new)
     if not old:
         return merged
-    for key in SECRET_KEYS.get(kind, ()):
-        if (key not in merged or _is_masked(merged[key])) and key in old:
-            merged[key] = old[key]
     url = merged.get("url")
     if _is_masked(url) and isinstance(old.get("url"), str) and url == mask_url(kind, old["url"]):
         merged["url"] = old["url"]
+    moved = _destination(merged) != _destination(old)
+    for key in SECRET_KEYS.get(kind, ()):
+        if (key not in merged or _is_masked(merged[key])) and key in old:
+            if moved:
+                raise Invalid(
+                    f"{key}：发送地址已改为新的主机，须同时填写新的 {key}（原密钥不会沿用到新主机）",
+                    f"{key}: the destination moved to a new host; give a new {key} with it "
+                    "(the stored one does not follow a new host)",
+                    code="secret_required")
+            merged[key] = old[key]
     return merged
 
 

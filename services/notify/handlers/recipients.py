@@ -92,12 +92,12 @@ def _checked_channel(i: int, wanted: ChannelPref, stored: Preferences,
     address (``channels.targets``)."""
     kind = wanted.kind.value
     old = stored.channel(kind)
-    raw = domain.keep_secrets(kind, wanted.settings, old.settings if old else None)
     try:
+        raw = domain.keep_secrets(kind, wanted.settings, old.settings if old else None)
         typed = channels.validate_settings(kind, raw)
         if not allow_private:
             targets.check_settings(typed)
-    except channels.InvalidSetting as exc:
+    except Invalid as exc:  # a channel's setting, or a secret a new host lacks
         where = f"channels[{i}].settings."
         raise Invalid(where + exc.zh, where + exc.en, code=exc.code) from None
     return ChannelPref(wanted.kind, raw)
