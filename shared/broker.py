@@ -3,16 +3,22 @@
 At-least-once: offsets are committed only after the handler's transaction committed
 (``AckPolicy.NACK_ON_ERROR``, never FastStream's default ``ACK_FIRST``). Each event is
 handled in one database transaction that first claims the event in the inbox, so a
-redelivery is a no-op. Infrastructure faults are retried without limit (with capped,
-jittered backoff: the partition waits rather than losing order); any other failure is
-retried a bounded number of times and then sent, with the error, to the dead-letter topic.
+redelivery is a no-op. Transient faults (shared/faults.py) are waited out with capped,
+jittered backoff for a bounded time (the partition waits rather than losing order); any
+other failure is retried a bounded number of times and then sent, with the error, to the
+dead-letter topic. What can be neither handled nor dead-lettered now — an event type or
+version this build does not know, a dead-letter copy the broker keeps refusing — is parked
+in the consumer's own database (shared/parking.py) before its offset is committed, and can
+be replayed through the same handling later (``EventConsumer.replay_parked``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,21 +32,23 @@ from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
+    retry_if_exception,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     wait_exponential_jitter,
 )
 
-from shared import inbox, metrics
+from shared import dead_letter, inbox, metrics, parking
 from shared.correlation import set_event_context
-from shared.db import TRANSIENT_DB_ERRORS
+from shared.dead_letter import dead_letter_record  # noqa: F401 - re-exported for tools
 from shared.errors import DomainError
-from shared.events import Envelope, Topics, UnknownEventType, parse_event
+from shared.events import EVENT_TYPES, Envelope, Topics, UnknownEventType, parse_event
+from shared.faults import RetryPolicy, is_transient
+from shared.parking import Received
 from shared.settings import BaseServiceSettings
 
 log = structlog.get_logger()
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
 
 Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
 
@@ -99,23 +107,27 @@ async def ensure_topics(bootstrap: str, topics: tuple[str, ...] = Topics.ALL, pa
         await admin.close()
 
 
-def _is_transient(exc: BaseException | None) -> bool:
-    return isinstance(exc, TRANSIENT_ERRORS)
+def _type_and_version(value: bytes) -> tuple[str | None, int | None]:
+    try:
+        data = json.loads(value)
+        return str(data["type"]), int(data["version"])
+    except (ValueError, TypeError, KeyError):
+        return None, None
 
 
 class EventConsumer:
     """One consumer group of one service: routes events by type to handlers."""
 
     def __init__(self, *, service: str, name: str, pool: Callable[[], asyncpg.Pool],
-                 broker: KafkaBroker,
-                 handlers: dict[str, Handler], max_attempts: int = 5) -> None:
+                 broker: KafkaBroker, handlers: dict[str, Handler],
+                 policy: RetryPolicy | None = None) -> None:
         self.service = service
         self.name = name
         self.group_id = f"whistle-{service}-{name}"
         self._pool = pool
         self._broker = broker
         self._handlers = handlers
-        self._max_attempts = max_attempts
+        self.policy = policy or RetryPolicy()
 
     def subscribe(self, *topics: str, description: str) -> None:
         @self._broker.subscriber(
@@ -130,90 +142,178 @@ class EventConsumer:
             await self.handle(message)
 
     async def handle(self, message: KafkaMessage) -> None:
-        raw: bytes = message.body
+        raw = message.raw_message
+        await self.process(Received(raw.topic, raw.partition, raw.offset, raw.key,
+                                    message.body, list(raw.headers or ())))
+
+    async def process(self, message: Received, *,
+                      park_on: asyncpg.Connection | None = None) -> str:
+        """Handle one message; return the outcome (handled, duplicate, skipped,
+        dead_lettered, parked). Returns only once the outcome is durable, so the offset may
+        then be committed; raises (and the message comes again) when it cannot be."""
         try:
-            event = parse_event(raw)
+            event = parse_event(message.value)
         except UnknownEventType as exc:
-            log.debug("event_skipped", reason=str(exc))
-            return
+            return await self._park_unknown(message, exc, park_on)
         except (ValidationError, ValueError) as exc:
-            await self.dead_letter(message, exc, event_type="malformed")
-            return
+            return await self.dead_letter(message, exc, event_type="malformed", park_on=park_on)
         handler = self._handlers.get(event.type)
         if handler is None:
             metrics.CONSUMED.labels(self.service, self.name, event.type, "skipped").inc()
-            return
+            return "skipped"
         structlog.contextvars.bind_contextvars(
             correlation_id=event.correlation_id, case_id=str(event.case_id),
             event_id=str(event.event_id), event_type=event.type,
         )
         set_event_context(event.correlation_id, event.event_id)
         try:
-            await self._handle_with_retries(handler, event)
+            return await self._handle_with_retries(handler, event)
         except Exception as exc:
-            if _is_transient(exc):
-                raise  # not reached: transient errors retry without limit
-            await self.dead_letter(message, exc, event_type=event.type)
+            return await self.dead_letter(message, exc, event_type=event.type,
+                                          version=event.version, park_on=park_on)
         finally:
             structlog.contextvars.unbind_contextvars(
                 "correlation_id", "case_id", "event_id", "event_type"
             )
             set_event_context(None, None)
 
-    async def _handle_with_retries(self, handler: Handler, event: Envelope[Any]) -> None:
+    async def _handle_with_retries(self, handler: Handler, event: Envelope[Any]) -> str:
+        policy = self.policy
+        failures = {"deterministic": 0}
+
         def stop(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, DomainError):
                 return True  # deterministic: retrying cannot help
-            return not _is_transient(exc) and state.attempt_number >= self._max_attempts
+            if is_transient(exc):
+                return state.seconds_since_start >= policy.transient_retry_seconds
+            failures["deterministic"] += 1
+            return failures["deterministic"] >= policy.max_attempts
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             metrics.CONSUMED.labels(self.service, self.name, event.type, "retried").inc()
-            log.warning("event_handling_retry", attempt=state.attempt_number, error=repr(exc))
+            log.warning("event_handling_retry", attempt=state.attempt_number,
+                        transient=is_transient(exc), error=repr(exc),
+                        wait_seconds=round(state.upcoming_sleep, 2))
 
         async for attempt in AsyncRetrying(
-            stop=stop, wait=wait_exponential_jitter(multiplier=0.2, max=30, jitter=0.2),
-            before_sleep=before_sleep, reraise=True,
+            stop=stop, before_sleep=before_sleep, reraise=True,
+            wait=wait_exponential_jitter(multiplier=policy.initial_backoff_seconds,
+                                         max=policy.max_backoff_seconds,
+                                         jitter=policy.initial_backoff_seconds),
         ):
             with attempt:
                 async with self._pool().acquire() as conn, conn.transaction():
                     if not await inbox.claim(conn, self.name, event):
                         metrics.CONSUMED.labels(self.service, self.name, event.type, "duplicate").inc()
                         log.info("event_duplicate_ignored")
-                        return
+                        return "duplicate"
                     await handler(conn, event)
         metrics.CONSUMED.labels(self.service, self.name, event.type, "handled").inc()
         metrics.CONSUMER_LAG.labels(self.service, self.name).set(
             (datetime.now(UTC) - event.occurred_at).total_seconds()
         )
         log.info("event_handled")
+        return "handled"
 
-    async def dead_letter(self, message: KafkaMessage, exc: BaseException, *, event_type: str) -> None:
-        """Park a message that fails deterministically, with its error; then it is acked."""
-        raw = message.raw_message
-        headers = {
-            "dlt-original-topic": raw.topic,
-            "dlt-original-partition": str(raw.partition),
-            "dlt-original-offset": str(raw.offset),
-            "dlt-consumer-group": self.group_id,
-            "dlt-service": self.service,
-            "dlt-error-type": type(exc).__name__,
-            "dlt-error": str(exc)[:2000],
-            "dlt-failed-at": datetime.now(UTC).isoformat(),
-        }
-        await self._broker.publish(
-            message.body, Topics.DEAD_LETTER, key=raw.key, headers=headers
-        )
+    async def _park(self, message: Received, *, reason: str, park_on: asyncpg.Connection | None,
+                    type: str | None = None, version: int | None = None,
+                    error: str | None = None) -> int:
+        """Write the parked row, waiting out a database that is away (bounded); raise when
+        it stays away, so that the offset is not committed."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(is_transient), reraise=True,
+            stop=stop_after_delay(self.policy.transient_retry_seconds),
+            wait=wait_exponential_jitter(multiplier=self.policy.initial_backoff_seconds,
+                                         max=self.policy.max_backoff_seconds),
+        ):
+            with attempt:
+                parked_id = await parking.park(
+                    park_on or self._pool(), self.name, message, reason=reason, type=type,
+                    version=version, error=error,
+                )
+        metrics.PARKED.labels(self.service, self.name, reason).inc()
+        return parked_id
+
+    async def _park_unknown(self, message: Received, exc: UnknownEventType,
+                            park_on: asyncpg.Connection | None) -> str:
+        type_, version = _type_and_version(message.value)
+        known_type = any(t == type_ for t, _ in EVENT_TYPES)
+        reason = parking.UNKNOWN_VERSION if known_type else parking.UNKNOWN_TYPE
+        parked_id = await self._park(message, reason=reason, park_on=park_on, type=type_,
+                                     version=version, error=str(exc))
+        metrics.CONSUMED.labels(self.service, self.name, type_ or "unknown", "parked").inc()
+        log.warning("event_parked", reason=reason, type=type_, version=version,
+                    parked_id=parked_id, topic=message.topic, partition=message.partition,
+                    offset=message.offset)
+        return "parked"
+
+    async def dead_letter(self, message: Received, exc: BaseException, *, event_type: str,
+                          version: int | None = None,
+                          park_on: asyncpg.Connection | None = None) -> str:
+        """Send a message that fails deterministically, with its error, to the dead-letter
+        topic (truncated, with the full copy parked, when too big); park it in the database
+        when the broker keeps refusing the copy. Returns the outcome; then it is acked."""
+        policy = self.policy
+        value, key = message.value, message.key
+        headers = dead_letter.headers_for(message, exc, group_id=self.group_id,
+                                          service=self.service)
+        error = f"{type(exc).__name__}: {str(exc)[:2000]}"
+        if dead_letter.copy_size(value, key, headers) > policy.dead_letter_max_bytes:
+            parked_id = await self._park(message, reason=parking.DEAD_LETTER_OVERSIZE,
+                                         park_on=park_on, type=event_type, version=version,
+                                         error=error)
+            value, headers = dead_letter.truncated(value, key, headers, parked_id=parked_id,
+                                                   limit=policy.dead_letter_max_bytes)
+            log.warning("dead_letter_truncated", original_bytes=len(message.value),
+                        parked_id=parked_id)
+
+        async def publish(v: bytes, k: bytes | None, h: dict[str, str]) -> None:
+            await self._broker.publish(v, Topics.DEAD_LETTER, key=k, headers=h)
+
+        try:
+            await dead_letter.publish_bounded(publish, value, key, headers, policy)
+        except Exception as publish_exc:
+            parked_id = await self._park(
+                message, reason=parking.DEAD_LETTER_FAILED, park_on=park_on, type=event_type,
+                version=version, error=f"{error}; dead-letter publish: {publish_exc!r}"[:4000],
+            )
+            metrics.CONSUMED.labels(self.service, self.name, event_type, "parked").inc()
+            log.error("dead_letter_failed_parked", error_type=type(exc).__name__,
+                      publish_error=repr(publish_exc)[:500], parked_id=parked_id,
+                      topic=message.topic, partition=message.partition, offset=message.offset)
+            return "parked"
         metrics.CONSUMED.labels(self.service, self.name, event_type, "dead_lettered").inc()
         log.error("event_dead_lettered", error_type=type(exc).__name__, error=str(exc)[:500],
-                  topic=raw.topic, partition=raw.partition, offset=raw.offset)
+                  topic=message.topic, partition=message.partition, offset=message.offset)
+        return "dead_lettered"
 
-
-def dead_letter_record(value: bytes, headers: dict[str, str]) -> dict[str, Any]:
-    """A dead-lettered message as a readable dict (for tools and tests)."""
-    try:
-        body: Any = json.loads(value)
-    except ValueError:
-        body = value.decode(errors="replace")
-    return {"headers": headers, "body": body}
+    async def replay_parked(self, *, ids: Sequence[int] | None = None,
+                            reasons: Sequence[str] = parking.REPLAYABLE,
+                            dry_run: bool = False) -> dict[str, int]:
+        """Re-feed this consumer's parked messages (those with ``reasons``, or exactly
+        ``ids``) through its normal handling, oldest first; mark each one replayed unless it
+        is parked again (still unknown, dead-letter still refused). Returns outcome counts.
+        Safe beside the live consumer and other replicas (rows are locked, the inbox makes
+        a second handling a no-op)."""
+        counts: Counter[str] = Counter()
+        after = 0
+        started = time.monotonic()
+        while True:
+            async with self._pool().acquire() as conn, conn.transaction():
+                row = await parking.claim_next(conn, self.name, after=after, reasons=reasons,
+                                               ids=ids)
+                if row is None:
+                    break
+                after = row.id
+                if dry_run:
+                    counts["would_replay"] += 1
+                    continue
+                outcome = await self.process(row.message, park_on=conn)
+                if outcome != "parked":
+                    await parking.mark_replayed(conn, row.id, outcome)
+                counts[outcome] += 1
+        log.info("parked_events_replayed", consumer=self.name, dry_run=dry_run,
+                 seconds=round(time.monotonic() - started, 2), **counts)
+        return dict(counts)

@@ -19,7 +19,8 @@ OUTBOX_PARKED_TOTAL = Counter(
 )
 CONSUMED = Counter(
     "whistle_events_consumed_total",
-    "Events handled by a consumer, by outcome (handled, duplicate, skipped, dead_lettered, retried)",
+    "Events handled by a consumer, by outcome "
+    "(handled, duplicate, skipped, dead_lettered, parked, retried)",
     ["service", "consumer", "type", "outcome"],
 )
 CONSUMER_LAG = Gauge(
@@ -43,4 +44,10 @@ DELIVERY_FALLBACKS = Counter(
 DELIVERY_DIGESTS = Counter(
     "whistle_delivery_digests_total",
     "Digests sent to a rate-limited robot instead of single messages", ["service", "channel"],
+)
+PARKED = Counter(
+    "whistle_events_parked_total",
+    "Messages a consumer kept in its parked_events table instead of dropping them, by reason "
+    "(unknown_type, unknown_version, dead_letter_failed, dead_letter_oversize)",
+    ["service", "consumer", "reason"],
 )

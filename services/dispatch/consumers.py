@@ -14,13 +14,14 @@ from shared.events import (
     CaseWhistled,
     Topics,
 )
+from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
 def register(rt: Runtime) -> None:
     whistles = EventConsumer(
         service="dispatch", name="whistles", pool=rt.get_pool, broker=rt.broker,
-        max_attempts=rt.settings.consumer_max_attempts,
+        policy=RetryPolicy.from_settings(rt.settings),
         handlers={CaseWhistled.TYPE: handlers.route_whistle,
                   CaseReworkRequested.TYPE: handlers.send_back_for_rework,
                   CasePhotoAdded.TYPE: handlers.record_photo},
@@ -32,7 +33,7 @@ def register(rt: Runtime) -> None:
     )
     deadlines = EventConsumer(
         service="dispatch", name="deadlines", pool=rt.get_pool, broker=rt.broker,
-        max_attempts=rt.settings.consumer_max_attempts,
+        policy=RetryPolicy.from_settings(rt.settings),
         handlers={CaseClockStarted.TYPE: handlers.deadlines.record_clock_started,
                   CaseClockStopped.TYPE: handlers.deadlines.record_clock_stopped,
                   CaseUrged.TYPE: handlers.deadlines.record_urging},

@@ -16,13 +16,14 @@ from shared.events import (
     CaseUnroutable,
     Topics,
 )
+from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
 def register(rt: Runtime) -> None:
     progress = EventConsumer(
         service="intake", name="progress", pool=rt.get_pool, broker=rt.broker,
-        max_attempts=rt.settings.consumer_max_attempts,
+        policy=RetryPolicy.from_settings(rt.settings),
         handlers={t.TYPE: handlers.follow_progress
                   for t in (CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved,
                             CaseRejected, CaseTransferred)},
@@ -31,7 +32,7 @@ def register(rt: Runtime) -> None:
 
     clocks = EventConsumer(
         service="intake", name="clocks", pool=rt.get_pool, broker=rt.broker,
-        max_attempts=rt.settings.consumer_max_attempts,
+        policy=RetryPolicy.from_settings(rt.settings),
         handlers={t.TYPE: handlers.follow_clocks
                   for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)},
     )

@@ -14,6 +14,7 @@ from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
 from shared.broker import EventConsumer
 from shared.events import Topics
+from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
@@ -22,7 +23,7 @@ def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime],
     notify_case = handlers.make_notify(settings.public_base_url, clock, box, names)
     deliveries = EventConsumer(
         service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
-        max_attempts=settings.consumer_max_attempts,
+        policy=RetryPolicy.from_settings(settings),
         # by type name: an announced type the contract does not define yet is skipped by
         # the parser, and heard as soon as it does
         handlers={kind.value: notify_case for kind in NoticeKind},

@@ -9,6 +9,7 @@ from services.tracking import handlers
 from services.tracking.config import Settings
 from shared.broker import EventConsumer
 from shared.events import Topics
+from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
@@ -20,7 +21,7 @@ def register(rt: Runtime, settings: Settings) -> None:
     )
     timeline = EventConsumer(
         service="tracking", name="timeline", pool=rt.get_pool, broker=rt.broker,
-        max_attempts=settings.consumer_max_attempts,
+        policy=RetryPolicy.from_settings(settings),
         handlers={event_type: record for event_type in handlers.CONSUMED_TYPES},
     )
     timeline.subscribe(

@@ -16,6 +16,7 @@ from faststream.kafka import KafkaBroker
 from shared import db, migrations, outbox
 from shared.broker import EventConsumer, start_broker
 from shared.events import CaseClosed, Priority, Topics, new_event
+from shared.faults import RetryPolicy
 from shared.outbox import OutboxRelay
 from tests.helpers import eventually, publish_raw, read_topic
 
@@ -237,7 +238,8 @@ async def consumer_setup(outbox_db, kafka_server):
 
     group = f"test-{uuid.uuid4().hex[:8]}"
     consumer = EventConsumer(service="test", name=group, pool=lambda: pool, broker=broker,
-                             handlers={CaseClosed.TYPE: handler}, max_attempts=3)
+                             handlers={CaseClosed.TYPE: handler},
+                             policy=RetryPolicy(max_attempts=3))
     topic = f"test.events.{group}"
     consumer.subscribe(topic, description="test")
     await start_broker(broker, 5)
