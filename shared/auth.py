@@ -61,6 +61,8 @@ class Principal:
     area: str
     department_id: str | None = None
     grids: tuple[str, ...] = field(default_factory=tuple)
+    # When the token that proved it expires (epoch seconds): a live stream ends then.
+    expires_at: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def actor(self) -> Actor:
@@ -150,7 +152,7 @@ def verify(keys: TokenKeys, token: str) -> Principal:
                               code="invalid_token")
     return Principal(subject=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]),
                      role=role, area=str(claims["area"]), department_id=claims.get("dept"),
-                     grids=grids)
+                     grids=grids, expires_at=float(claims["exp"]))
 
 
 # --- the FastAPI dependency -----------------------------------------------------------------

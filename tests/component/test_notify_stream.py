@@ -20,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -350,6 +351,19 @@ async def test_a_supervisor_desk_streams_to_those_overseeing_its_area(notify):
         resp = await client.get(f"/recipients/{rid}/stream", params={"follow": "false"},
                                 headers=who)
         assert resp.status_code == status, resp.text
+
+
+async def test_a_stream_ends_when_its_token_expires(notify):
+    """Authorised when it opens, a stream must not outlive its token (a revoked or disabled
+    user would keep listening): it ends cleanly, the browser reconnects with a fresh one."""
+    client, _, _ = notify
+    rid, dept = await department_desk(client)
+    started = time.monotonic()
+    async with open_stream(client, rid, bearer(Role.DEPARTMENT, department_id=dept,
+                                               ttl=3)) as stream:
+        await stream.events_of("ready", 1)
+        await stream.until(lambda r: r.ended, timeout=15)  # raises if still open
+    assert 1.5 < time.monotonic() - started < 12
 
 
 async def test_shutdown_ends_open_streams_cleanly(notify):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,7 +52,7 @@ from shared.events import (
     new_event,
 )
 from tests.conftest import free_port, migrated_database
-from tests.helpers import as_user, eventually, read_topic
+from tests.helpers import as_user, bearer, eventually, read_topic
 
 CN = ZoneInfo("Asia/Shanghai")
 
@@ -846,6 +847,19 @@ async def _read_text(text: str, events: list[dict]) -> None:
             yield ""
 
     await _read(Lines(), events, [])  # type: ignore[arg-type]
+
+
+async def test_the_stream_ends_when_its_token_expires(service):
+    """A stream is authorised when it opens: it must not outlive the token (a revoked user
+    would keep listening). It ends cleanly; the browser reconnects with a fresh token."""
+    app = service.server.config.app
+    started = time.monotonic()
+    async with listening(service.client, headers=bearer(Role.DISTRICT, "YA", ttl=3)) as (
+            events, _, reader):
+        await arrived(events, 1, "ready")
+        await asyncio.wait_for(reader, 15)  # ended by the server, heartbeats notwithstanding
+    assert 1.5 < time.monotonic() - started < 12
+    assert app.state.board_streams.open_streams == 0
 
 
 async def test_shutting_the_server_down_ends_its_open_streams_cleanly(service):

@@ -33,6 +33,7 @@ from services.notify.domain.preferences import parse_hhmm
 from services.notify.repository import InboxMessage
 from services.notify.stream import InboxStreams
 from shared.errors import Invalid
+from shared.sse import until_expiry
 
 router = APIRouter(tags=["recipients"])
 STREAM_SHUTDOWN_GRACE_SECONDS = 3.0
@@ -244,8 +245,8 @@ async def mark_read(
     "reconnecting sends the last id back as `Last-Event-ID` and misses nothing "
     "(`last_event_id` does the same as a query parameter: read the inbox, then stream after "
     "its highest `seq`). Without either the stream starts after the latest message. "
-    "Heartbeat comments keep it open; the stream ends when the service shuts down (the "
-    "browser reconnects). `follow=false` sends what is there and ends.")
+    "Heartbeat comments keep it open; the stream ends when the service shuts down or the "
+    "token that opened it expires (the browser reconnects, with a fresh token). `follow=false` sends what is there and ends.")
 async def stream(
     request: Request, who: InboxReader, recipient_id: RecipientId, db: Pool, box: Box,
     last_event_id: Annotated[str | None, Query(max_length=20)] = None,
@@ -261,7 +262,8 @@ async def stream(
     # sent (a clean end of the response) instead of being cut off
     shutdown = anyio.Event()
     return EventSourceResponse(
-        streams.follow(db, recipient_id, start, follow=follow, shutdown=shutdown),
+        until_expiry(streams.follow(db, recipient_id, start, follow=follow, shutdown=shutdown),
+                     who.expires_at),
         ping=settings.stream_heartbeat_seconds, shutdown_event=shutdown,
         shutdown_grace_period=STREAM_SHUTDOWN_GRACE_SECONDS)
 

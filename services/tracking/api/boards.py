@@ -32,6 +32,7 @@ from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
 from shared.events import Priority
 from shared.service import pool
+from shared.sse import until_expiry
 
 log = structlog.get_logger()
 router = APIRouter(tags=["boards"])
@@ -196,7 +197,8 @@ async def board_stream(
     settings = request.app.state.runtime.settings
     shutdown = anyio.Event()  # set by sse-starlette when the server begins to shut down
     return EventSourceResponse(
-        streams.follow(db, f, after, follow=follow, shutdown=shutdown),
+        until_expiry(streams.follow(db, f, after, follow=follow, shutdown=shutdown),
+                     who.expires_at),
         ping=settings.board_stream_heartbeat_seconds, shutdown_event=shutdown,
         # the stream notices within one poll and ends with a complete response
         shutdown_grace_period=settings.board_stream_poll_seconds + 2.0)
