@@ -480,7 +480,7 @@ async def ctx(system) -> dict:
 
     await eventually(timeline, timeout=60, message="tracking knows the assignment")
     deliveries = (await c["notify"].get("/deliveries", headers=admin)).json()
-    community_desk = {"id": "desk-taoyuan", "name": "桃园社区值班", "kind": "supervisor",
+    community_desk = {"id": "desk-taoyuan", "name": "桃园社区值班", "kind": "community",
                       "area_path": "YA/YA01/YA0101"}
     assert (await c["notify"].post("/recipients", json=community_desk,
                                    headers=admin)).status_code == 201
@@ -502,7 +502,8 @@ async def ctx(system) -> dict:
         "photo_id": photo["id"],
         "message_id": msg["id"], "delivery_id": deliveries[0]["id"],
         "inbox_for": {Role.DEPARTMENT: "duty-cg", Role.COMMUNITY: "desk-taoyuan",
-                      Role.STREET: "sup-ya01", Role.DISTRICT: "sup-ya01",
+                      # a street office reads the desks below it, never its supervisor's
+                      Role.STREET: "desk-taoyuan", Role.DISTRICT: "sup-ya01",
                       Role.SUPERVISOR: "sup-ya01", Role.GRID_WORKER: "sup-ya01",
                       Role.ADMIN: "duty-cg"},
     }

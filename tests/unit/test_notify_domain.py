@@ -60,6 +60,10 @@ def sup(rid: str, area: str) -> Recipient:
     return Recipient(id=rid, name=rid, kind=RecipientKind.SUPERVISOR, area_path=area)
 
 
+def comm(rid: str, area: str) -> Recipient:
+    return Recipient(id=rid, name=rid, kind=RecipientKind.COMMUNITY, area_path=area)
+
+
 EVERYONE = [
     dept("duty-cg", "cg"), dept("duty-cg-night", "cg"), dept("duty-zj", "zj"),
     sup("sup-district", "YA"), sup("sup-ya01", "YA/YA01"), sup("sup-ya0101", "YA/YA01/YA0101"),
@@ -116,12 +120,16 @@ def person(role: str, area: str = "YA", department_id: str | None = None) -> Pri
     (person("district", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
     (person("supervisor", "YA"), sup("sup-ya01", "YA/YA01"), None),
     (person("supervisor", "YA/YA01"), sup("sup-ya01", "YA/YA01"), None),
-    (person("street", "YA/YA01"), sup("sup-ya01", "YA/YA01"), None),
+    # a street office does not read its supervisor's desk, nor a community office
+    (person("street", "YA/YA01"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
+    (person("street", "YA"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
+    (person("community", "YA/YA01/YA0101"), sup("sup-ya0101", "YA/YA01/YA0101"),
+     "supervisor_inbox"),
+    (person("street", "YA/YA01"), comm("comm-ya0101", "YA/YA01/YA0101"), None),
     (person("district", "YA"), sup("sup-ya01", "YA/YA01"), None),
-    (person("community", "YA/YA01/YA0101"), sup("sup-ya0101", "YA/YA01/YA0101"), None),
     (person("supervisor", "YA/YA03"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
     (person("supervisor", "YA/YA0"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
-    (person("community", "YA/YA01/YA0101"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+    (person("community", "YA/YA01/YA0101"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
     (person("department", department_id="cg"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
     # a desk without its key field matches nobody
     (person("department", department_id="cg"),

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from shared.errors import Conflict, Invalid
+from shared.errors import Conflict, Forbidden, Invalid
 
 if TYPE_CHECKING:
     from shared.auth import Principal
@@ -181,6 +181,9 @@ def covers(supervised: str, area_path: str) -> bool:
 # --- who may read an inbox ----------------------------------------------------------------
 
 
+_OVERSEEN = ("street", "community", "grid_worker")  # roles a supervisor oversees
+
+
 def check_inbox_access(who: Principal, recipient: Recipient) -> None:
     """A department's desk is read only by that department's staff; a supervisor's desk by
     whoever oversees its area: a supervisor, community, street or district user whose subtree
@@ -189,9 +192,16 @@ def check_inbox_access(who: Principal, recipient: Recipient) -> None:
     matches nobody: fail closed."""
     if recipient.kind is RecipientKind.DEPARTMENT:
         who.require_department(recipient.department_id or "")
-    # supervisor, community and grid-worker desks: whoever oversees their area
-    else:
-        who.require_area(recipient.area_path or "")
+        return
+    # A supervisor's desk (督办) is read by those above the offices it oversees: a street or
+    # community office (or grid worker) must not read what is said about it there (overdue
+    # alerts, escalations, the requests awaiting the supervisor's decision).
+    if recipient.kind is RecipientKind.SUPERVISOR and who.role.value in _OVERSEEN:
+        raise Forbidden("街道、社区和网格员不能查看督办的站内信",
+                        "a street or community office may not read a supervisor's inbox",
+                        code="supervisor_inbox")
+    # community and grid-worker desks (and supervisors' own): whoever oversees their area
+    who.require_area(recipient.area_path or "")
 
 
 # --- webhook retries ---------------------------------------------------------------------
