@@ -168,7 +168,7 @@ async def list_cases(
         min_length=1, max_length=100,
         description="a part of the case number, the description or the address")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> list[CaseOut]:
     rows = await handlers.list_cases(db, who, area=area, status=status, limit=limit,
                                      offset=offset, category=category, overdue=overdue,

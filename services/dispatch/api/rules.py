@@ -72,7 +72,8 @@ async def add_rule(body: RuleIn, db: Pool, who: Admin) -> RuleOut:
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204, summary="Remove a routing rule")
-async def delete_rule(rule_id: int, db: Pool, who: Admin) -> Response:
+async def delete_rule(rule_id: Annotated[int, Path(ge=1, le=2_147_483_647)],  # serial
+                      db: Pool, who: Admin) -> Response:
     """Assignments the rule made keep its id and reason (history)."""
     await handlers.delete_rule(db, rule_id, who)
     return Response(status_code=204)

@@ -56,7 +56,7 @@ async def list_deliveries(
     status: DeliveryStatus | None = None,
     channel: Channel | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> list[DeliveryOut]:
     rows = await handlers.list_deliveries(
         db, event_id=event_id, case_id=case_id, recipient_id=recipient_id,
@@ -69,7 +69,7 @@ async def list_deliveries(
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut,
                        summary="One delivery")
 async def get_delivery(
-    who: Admin, delivery_id: Annotated[int, Path(ge=1)], db: Pool
+    who: Admin, delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: Pool
 ) -> DeliveryOut:
     return DeliveryOut.of(await handlers.get_delivery(db, delivery_id))
 
@@ -81,7 +81,7 @@ async def get_delivery(
                         "the recipient's channels — the fallback that took over, say: a replay "
                         "would tell the recipient twice. `force=true` sends it anyway.")
 async def replay_delivery(
-    who: Admin, delivery_id: Annotated[int, Path(ge=1)], db: Pool,
+    who: Admin, delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: Pool,
     force: Annotated[bool, Query(description="send even if another channel carried it")] = False,
 ) -> DeliveryOut:
     return DeliveryOut.of(await handlers.replay_delivery(db, who, delivery_id, force=force))

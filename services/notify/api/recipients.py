@@ -220,7 +220,7 @@ async def inbox(
     who: InboxReader, recipient_id: RecipientId, db: Pool, box: Box,
     unread: Annotated[bool | None, Query(description="true: unread only; false: read only")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> list[MessageOut]:
     messages = await handlers.inbox(db, who, recipient_id, box, unread=unread, limit=limit,
                                     offset=offset)
@@ -230,7 +230,7 @@ async def inbox(
 @router.post("/recipients/{recipient_id}/inbox/{message_id}/read",
                         response_model=MessageOut, summary="Mark a message read")
 async def mark_read(
-    who: InboxReader, recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1)], db: Pool,
+    who: InboxReader, recipient_id: RecipientId, message_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: Pool,
     box: Box,
 ) -> MessageOut:
     return MessageOut.of(await handlers.mark_read(db, who, recipient_id, message_id, box))

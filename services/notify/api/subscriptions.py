@@ -76,7 +76,7 @@ async def list_subscriptions(
 @router.delete("/subscriptions/{subscription_id}", status_code=204,
                              summary="Remove a subscription")
 async def unsubscribe(
-    who: Admin, subscription_id: Annotated[int, Path(ge=1)], db: Pool
+    who: Admin, subscription_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: Pool
 ) -> Response:
     await handlers.unsubscribe(db, who, subscription_id)
     return Response(status_code=204)
