@@ -712,9 +712,9 @@ async def test_a_department_desk_is_read_only_by_that_department(notify, desks, 
     (overseer("YA/YA03"), 403, "out_of_scope"),  # another street
     (overseer("YA/YA0"), 403, "out_of_scope"),   # a code that is only a string prefix
     (overseer("YA/YA01/YA0101"), 403, "out_of_scope"),  # below the desk's area
-    (as_user("yingze"), 200, None),              # the street (YA/YA01)
-    (as_user("donghu"), 403, "out_of_scope"),    # another street (YA/YA03)
-    (as_user("taoyuan"), 403, "out_of_scope"),   # a community inside YA/YA01: not all of it
+    (as_user("yingze"), 403, "supervisor_inbox"),  # the street office (YA/YA01): not its supervisor's desk
+    (as_user("donghu"), 403, "supervisor_inbox"),  # another street (YA/YA03)
+    (as_user("taoyuan"), 403, "supervisor_inbox"),  # a community inside YA/YA01
     (as_user("command"), 200, None),             # district command (YA)
     (as_user("cg-duty"), 403, "out_of_scope"),   # department staff oversee no area
     (as_user("admin"), 403, "role_not_allowed"),
