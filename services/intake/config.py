@@ -22,4 +22,8 @@ class Settings(BaseServiceSettings):
     # Photos (issue 4): the largest photo kept (413 photo_too_large beyond it); the request
     # body limit is raised for this service so such a photo and its multipart envelope fit.
     photo_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    # Decoded size: a photo whose header declares more pixels is refused (413) before a pixel
+    # is decoded, so a small compressed file cannot cost much memory (a 170 KB PNG can
+    # declare 12000×12000 = 144 megapixels, ~430 MB decoded). 40 MP is above any phone camera.
+    photo_max_pixels: int = Field(default=40_000_000, ge=1_000_000)
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)

@@ -239,3 +239,33 @@ def test_inspect_refuses_too_many_pixels_before_decoding():
         images.inspect(_png_claiming(8000, 8000))  # 64 megapixels: our guard
     with pytest.raises(PhotoTooLarge):
         images.inspect(_png_claiming(20_000, 20_000))  # 400: Pillow's own guard fires first
+
+
+def _black_png(width: int, height: int) -> bytes:
+    """A real, whole PNG of ``width``×``height`` black pixels: compresses to very little."""
+    buf = io.BytesIO()
+    Image.new("1", (width, height)).save(buf, "PNG", optimize=True)
+    return buf.getvalue()
+
+
+def test_a_small_png_of_many_pixels_is_refused_from_its_header():
+    bomb = _black_png(12_000, 12_000)  # 144 megapixels, ~430 MB as RGB once decoded
+    assert len(bomb) < 200 * 1024
+    with pytest.raises(PhotoTooLarge) as err:
+        images.inspect(bomb)
+    assert err.value.status_code == 413 and err.value.code == "photo_too_large"
+    assert err.value.zh.startswith("照片像素过多") and "40 百万像素" in err.value.zh
+
+
+def test_the_pixel_limit_is_the_services_setting_and_pillows_guard_follows_it():
+    from services.intake.config import Settings
+
+    assert Settings.model_fields["photo_max_pixels"].default == domain.MAX_PIXELS == 40_000_000
+    photo = picture("PNG", (3000, 2000))  # 6 megapixels
+    assert images.inspect(photo).width == 3000
+    with pytest.raises(PhotoTooLarge) as err:
+        images.inspect(photo, max_pixels=5_000_000)
+    assert "上限 5 百万像素" in err.value.zh
+    assert Image.MAX_IMAGE_PIXELS == 5_000_000  # Pillow refuses at twice ours, never later
+    images.inspect(picture("PNG"), max_pixels=domain.MAX_PIXELS)
+    assert Image.MAX_IMAGE_PIXELS == domain.MAX_PIXELS

@@ -61,7 +61,8 @@ class PhotoOut(BaseModel):
                403: {"description": "out of scope, a department not assigned to the case, "
                                     "or a department sending a before-photo"},
                409: {"description": "the case's state or the 9-photo limit refuses it"},
-               413: {"description": "photo_too_large"},
+               413: {"description": "photo_too_large: more bytes than PHOTO_MAX_BYTES or more "
+                                    "pixels than PHOTO_MAX_PIXELS"},
                415: {"description": "not_an_image / unsupported_photo_type"}},
 )
 async def upload_photo(
@@ -70,12 +71,13 @@ async def upload_photo(
     file: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
     db: Pool, who: Uploader, request: Request, response: Response,
 ) -> PhotoOut:
-    limit = runtime(request).settings.photo_max_bytes
+    settings = runtime(request).settings
+    limit = settings.photo_max_bytes
     data = await file.read(limit + 1)  # one byte past the limit is enough to refuse
     photo, created = await handlers.upload_photo(
         db, who, handlers.UploadPhoto(case_id=case_id, kind=kind, data=data,
                                       declared_type=file.content_type),
-        max_bytes=limit,
+        max_bytes=limit, max_pixels=settings.photo_max_pixels,
     )
     if not created:
         response.status_code = 200

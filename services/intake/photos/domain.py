@@ -28,6 +28,7 @@ KIND_ZH = {PhotoKind.BEFORE: "整改前", PhotoKind.AFTER: "整改后"}
 MAX_PHOTOS_PER_KIND = 9
 # A decompression-bomb guard, checked from the header before any pixel is decoded. A phone
 # photo under the byte limit is 12–24 megapixels; 40 leaves room and caps decoding memory.
+# The default of the service's PHOTO_MAX_PIXELS setting.
 MAX_PIXELS = 40_000_000
 
 # The real type (as the image adapter reads it) -> file extension when served.
@@ -73,9 +74,10 @@ def check_size(size: int, limit: int) -> None:
 def check_pixels(width: int, height: int, limit: int = MAX_PIXELS) -> None:
     if width * height > limit:
         raise PhotoTooLarge(
-            f"照片像素过多（{width}×{height}），上限 {limit // 1_000_000} 百万像素",
+            f"照片像素过多（{width}×{height}），上限 {limit / 1_000_000:g} 百万像素，"
+            "请缩小后重新上传",
             f"photo has too many pixels ({width}x{height}); the limit is "
-            f"{limit // 1_000_000} megapixels",
+            f"{limit / 1_000_000:g} megapixels; scale it down and upload again",
         )
 
 

@@ -63,7 +63,8 @@ def _check_state(who: Principal, kind: PhotoKind, case: CaseRow) -> None:
 
 
 async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
-                       *, max_bytes: int) -> tuple[PhotoRow, bool]:
+                       *, max_bytes: int,
+                       max_pixels: int = domain.MAX_PIXELS) -> tuple[PhotoRow, bool]:
     """Keep a photo of the case. Returns (photo, created): the same picture sent again for
     the same case and kind returns the photo kept the first time (and announces nothing)."""
     if who.role is Role.DEPARTMENT:
@@ -76,7 +77,7 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
     if same is not None:  # a retry: answered as the first time, whatever happened since
         return same, False
     _check_state(who, cmd.kind, case)
-    info = await asyncio.to_thread(images.inspect, cmd.data)
+    info = await asyncio.to_thread(images.inspect, cmd.data, max_pixels)
     domain.check_declared_type(cmd.declared_type, info.content_type)
     async with pool.acquire() as conn, conn.transaction():
         # The case's row lock serialises uploads to one case: the count cannot be raced

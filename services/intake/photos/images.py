@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from dataclasses import dataclass
 
 from PIL import ExifTags, Image, UnidentifiedImageError
@@ -34,6 +35,9 @@ except ImportError:
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 if HEIF_SUPPORTED:
     _FORMATS["HEIF"] = "image/heic"
+
+# Pillow warns of a possible bomb above its limit (set to ours below); we refuse those anyway.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 _HEIC_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
 # Orientations 5–8 turn the picture a quarter: the viewer sees width and height swapped.
@@ -71,9 +75,13 @@ def _refuse() -> NotAnImage:
     )
 
 
-def inspect(data: bytes) -> ImageInfo:
+def inspect(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
     """Identify, bound and fully decode ``data``; raise NotAnImage, UnsupportedPhotoType or
-    PhotoTooLarge (too many pixels) if it is not a photo we keep."""
+    PhotoTooLarge (more than ``max_pixels`` declared in the header) if it is not a photo we
+    keep."""
+    # Pillow's own guard agrees with ours (it warns above the limit and refuses at twice it,
+    # in Image.open): never a bigger allowance than the service's setting.
+    Image.MAX_IMAGE_PIXELS = max_pixels
     other = _sniff_other(data)
     if other is not None and (other != "image/heic" or not HEIF_SUPPORTED):
         hint = "（iPhone 可在“设置—相机—格式”中选“兼容性最佳”）" if other == "image/heic" else ""
@@ -85,7 +93,7 @@ def inspect(data: bytes) -> ImageInfo:
     try:
         with Image.open(io.BytesIO(data), formats=formats) as img:
             fmt, (width, height) = img.format, img.size
-            check_pixels(width, height)  # before a single pixel is decoded
+            check_pixels(width, height, max_pixels)  # before a single pixel is decoded
             img.verify()  # structure and checksums (PNG CRCs); the decoder is not run yet
         with Image.open(io.BytesIO(data), formats=formats) as img:
             if fmt == "JPEG":  # decode at 1/8 scale: every byte read, an 8th of the memory
@@ -94,8 +102,8 @@ def inspect(data: bytes) -> ImageInfo:
             orientation = img.getexif().get(ExifTags.Base.Orientation)
     except Image.DecompressionBombError as exc:  # Pillow's own guard, at ~179 megapixels
         raise PhotoTooLarge(
-            f"照片像素过多，上限 {MAX_PIXELS // 1_000_000} 百万像素",
-            f"photo has too many pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels",
+            f"照片像素过多，上限 {max_pixels / 1_000_000:g} 百万像素",
+            f"photo has too many pixels; the limit is {max_pixels / 1_000_000:g} megapixels",
         ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
             IndexError, TypeError) as exc:
