@@ -125,6 +125,46 @@ async def test_upload_jpeg_and_png_keeps_checksum_type_and_size(intake):
     assert stored == PNG
 
 
+async def test_a_photo_is_kept_without_its_gps_but_upright_and_the_case_keeps_its_position(
+        intake):
+    client, dsn = intake
+    located = {**REPORT, "location": {"lat": 37.7, "lon": 112.7, "address": "桃园小区3号楼"}}
+    created = await client.post("/cases", json=located, headers=COMMUNITY)
+    assert created.status_code == 201, created.text
+    case_id = created.json()["id"]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a phone held upright
+    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 26.5), 3: "E", 4: (116.0, 23.0, 29.0)}  # GPS IFD
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(buf, "JPEG", exif=exif.tobytes())
+    sent = buf.getvalue()
+    with Image.open(io.BytesIO(sent)) as img:
+        assert img.getexif().get_ifd(0x8825)  # the upload does carry a position
+
+    resp = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
+                             **upload(sent))
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert (body["width"], body["height"]) == (48, 64)  # shown upright
+    served = await client.get(body["url"], headers=WORKER)
+    assert served.status_code == 200
+    with Image.open(io.BytesIO(served.content)) as img:
+        img.load()
+        assert (img.format, img.size) == ("JPEG", (64, 48))
+        assert not img.getexif().get_ifd(0x8825)
+        assert dict(img.getexif()) == {0x0112: 6}  # the orientation, and nothing else
+    assert body["sha256"] == hashlib.sha256(served.content).hexdigest()
+    assert body["size_bytes"] == len(served.content)
+    stored = await fetchval(dsn, "SELECT data FROM photos WHERE id = $1", uuid.UUID(body["id"]))
+    assert stored == served.content
+    # the same upload again is the same photo
+    again = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
+                              **upload(sent))
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    case = await client.get(f"/cases/{case_id}", headers=COMMUNITY)
+    assert case.json()["location"]["lat"] == 37.7 and case.json()["location"]["lon"] == 112.7
+
+
 async def test_a_client_that_declares_no_type_is_judged_by_the_bytes(intake):
     client, _ = intake
     case_id = await new_case(client)

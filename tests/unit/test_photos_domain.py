@@ -269,3 +269,76 @@ def test_the_pixel_limit_is_the_services_setting_and_pillows_guard_follows_it():
     assert Image.MAX_IMAGE_PIXELS == 5_000_000  # Pillow refuses at twice ours, never later
     images.inspect(picture("PNG"), max_pixels=domain.MAX_PIXELS)
     assert Image.MAX_IMAGE_PIXELS == domain.MAX_PIXELS
+
+
+# --- metadata: no GPS (nor any other EXIF but the orientation) is kept --------------------
+
+
+def _gps_exif(orientation: int | None = 6) -> Image.Exif:
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 26.5), 3: "E", 4: (116.0, 23.0, 29.0)}  # GPS IFD
+    return exif
+
+
+def _has_gps(data: bytes) -> bool:
+    with Image.open(io.BytesIO(data)) as img:
+        return bool(img.getexif().get_ifd(0x8825))
+
+
+XMP = b'<x:xmpmeta><rdf:Description exif:GPSLatitude="39,54.44N"/></x:xmpmeta>'
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_metadata_is_stripped_but_the_orientation_kept(fmt):
+    extra = {"xmp": XMP} if fmt != "PNG" else {}
+    data = picture(fmt, (40, 30), exif=_gps_exif(6).tobytes(), **extra)
+    assert _has_gps(data)
+    clean = images.strip_metadata(data)
+    assert clean is not None and not _has_gps(clean)
+    assert b"GPSLatitude" not in clean and b"PhoneMaker" not in clean
+    with Image.open(io.BytesIO(clean)) as img:
+        assert img.getexif().get(0x0112) == 6 and dict(img.getexif()) == {0x0112: 6}
+        assert img.format == fmt and img.size == (40, 30)
+    info = images.inspect(clean)
+    assert (info.width, info.height) == (30, 40)  # still shown upright
+    assert images.strip_metadata(clean) == clean  # stable: retries hash the same
+
+
+def test_jpeg_comments_and_trailers_go_and_a_clean_photo_is_unchanged():
+    plain = picture("JPEG", (40, 30))
+    assert images.strip_metadata(plain) == plain
+    assert images.strip_metadata(picture("PNG")) == picture("PNG")
+    assert images.strip_metadata(picture("WEBP")) == picture("WEBP")
+    noisy = picture("JPEG", (40, 30), comment=b"taken at home", exif=_gps_exif(None).tobytes())
+    clean = images.strip_metadata(noisy + b"trailing GPS 39.9N")
+    assert clean == plain
+
+
+def test_png_text_chunks_go():
+    from PIL import PngImagePlugin
+
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("Location", "39.9N 116.4E")
+    meta.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    data = picture("PNG", (40, 30), pnginfo=meta, exif=_gps_exif(None).tobytes())
+    clean = images.strip_metadata(data)
+    assert clean == picture("PNG", (40, 30))
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image", picture("JPEG")[:200],
+                                  picture("PNG")[:60], picture("WEBP")[:30], picture("GIF")])
+def test_what_cannot_be_followed_is_not_stripped(data):
+    assert images.strip_metadata(data) is None
+
+
+@pytest.mark.parametrize("save", [{"progressive": True}, {"restart_marker_blocks": 1},
+                                  {"optimize": True, "subsampling": 0}])
+def test_stripping_follows_every_kind_of_jpeg(save):
+    noisy = picture("JPEG", (300, 200), exif=_gps_exif(3).tobytes(), **save)
+    clean = images.strip_metadata(noisy)
+    assert clean is not None and not _has_gps(clean)
+    with Image.open(io.BytesIO(clean)) as a, Image.open(io.BytesIO(noisy)) as b:
+        assert a.tobytes() == b.tobytes() and a.getexif().get(0x0112) == 3

@@ -70,15 +70,25 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
     if who.role is Role.DEPARTMENT:
         domain.check_department_kind(cmd.kind)
     domain.check_size(len(cmd.data), max_bytes)
-    sha256 = hashlib.sha256(cmd.data).hexdigest()
+    # What is kept is the picture without its metadata (EXIF GPS, XMP...): the bytes stored,
+    # hashed and served. None: a structure we cannot follow, refused below if Pillow took it.
+    clean = images.strip_metadata(cmd.data)
+    data = cmd.data if clean is None else clean
+    sha256 = hashlib.sha256(data).hexdigest()
     async with pool.acquire() as conn:  # cheap answers first: no decoding for them
         case = await _case(conn, who, cmd.case_id)
         same = await repository.find_same(conn, case.id, cmd.kind, sha256)
     if same is not None:  # a retry: answered as the first time, whatever happened since
         return same, False
     _check_state(who, cmd.kind, case)
-    info = await asyncio.to_thread(images.inspect, cmd.data, max_pixels)
+    info = await asyncio.to_thread(images.inspect, data, max_pixels)
     domain.check_declared_type(cmd.declared_type, info.content_type)
+    if clean is None:
+        if info.content_type != "image/heic":
+            raise images.refuse()
+        data = await asyncio.to_thread(images.to_jpeg, data)  # HEIC: re-encoded, no metadata
+        info = await asyncio.to_thread(images.inspect, data, max_pixels)
+        sha256 = hashlib.sha256(data).hexdigest()
     async with pool.acquire() as conn, conn.transaction():
         # The case's row lock serialises uploads to one case: the count cannot be raced
         # past the limit, and the state is the one the photo is kept under.
@@ -90,11 +100,11 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
         domain.check_room(cmd.kind, await repository.count_photos(conn, case.id, cmd.kind))
         photo = PhotoRow(
             id=uuid4(), case_id=case.id, kind=cmd.kind, content_type=info.content_type,
-            size_bytes=len(cmd.data), sha256=sha256, width=info.width, height=info.height,
+            size_bytes=len(data), sha256=sha256, width=info.width, height=info.height,
             uploaded_by=who.subject, uploaded_at=datetime.now(UTC),
             uploaded_by_department=_department(who),
         )
-        await repository.insert_photo(conn, photo, cmd.data)
+        await repository.insert_photo(conn, photo, data)
         await outbox.add(conn, new_event(
             CasePhotoAdded(**case_facts(case), photo_id=photo.id, kind=photo.kind.value,
                            department_id=photo.uploaded_by_department),
