@@ -67,7 +67,9 @@ def message_for(claim: Claim, *, digest_of: list[Claim] | None = None) -> Messag
     msg_id = domain.webhook_message_id(str(claim.event_id), claim.recipient_id)
     if digest_of:
         title, text = domain.digest([c.payload for c in digest_of], lang == "en")
+        # Notify's own markdown (its titles, its links): sent as it is, not made literal.
         return Message(id=f"{msg_id}_digest", title=title, text=text,
+                       markdown=f"**{title}**\n\n{text}",
                        urgent=any(c.urgent for c in digest_of), locale=locale,
                        kind="notify.digest", data={"count": str(len(digest_of))})
     facts = data.get("facts", {})

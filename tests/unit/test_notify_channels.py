@@ -305,6 +305,53 @@ def test_plain_and_markdown_bodies():
     assert linked.markdown_body() == f"**t**\n\nsee {MSG.link}\n\n[View details]({MSG.link})"
 
 
+# A resident's description quoted in a notice: every kind of robot markup it could try.
+EVIL = ("[点我](http://evil.example/x) <font color=\"warning\">假通知</font> **加粗** `代码`"
+        " <@all> <at id=all></at> ~~删除~~ _斜_ | 表 |\n# 大标题\n---\n> 引用")
+
+
+def _evil(**kw) -> Message:
+    text = f"【派单】案件YA20261122-0001已派至城管局。问题：{EVIL}。详情：{MSG.link}"
+    return Message(**{**MSG.__dict__, "text": text, **kw})
+
+
+def _no_markup(rendered: str) -> None:
+    for markup in ("](", "[点我]", "<font", "<@", "<at", "**加粗**", "`", "~~", "_斜_", "|",
+                   "\n#", "\n---", "\n>"):
+        assert markup not in rendered.replace(f"[查看详情]({MSG.link})", "").replace(
+            f"[View details]({MSG.link})", ""), markup
+
+
+def test_user_text_in_robot_markdown_stays_literal_and_our_link_stays_last():
+    md = _evil().markdown_body()
+    _no_markup(md)
+    # what the person wrote is still all there, to be read
+    assert "［点我］(http://evil.example/x)" in md and "＜font color=\"warning\"＞假通知" in md
+    assert "＊＊加粗＊＊" in md and "｀代码｀" in md and "\n＃ 大标题\n－－－\n＞ 引用" in md
+    # notify's own link: the bare one in the text, and the real link at the end
+    assert f"详情：{MSG.link}" in md and md.endswith(f"\n\n[查看详情]({MSG.link})")
+    assert md.startswith("**【派单】案件YA20261122-0001已派至榆安区城市管理局**\n\n")
+
+
+def test_every_robot_renders_user_text_literally():
+    wecom_md = wecom.payload(_evil(urgent=True), channels.validate_settings(
+        "wecom", {"url": WECOM_URL}))["markdown"]["content"]
+    assert wecom_md.startswith('<font color="warning">【紧急】</font>\n**【派单】')  # ours stays
+    _no_markup(wecom_md.removeprefix('<font color="warning">【紧急】</font>\n'))
+    assert wecom_md.endswith(f"[查看详情]({MSG.link})")
+    ding = dingtalk.payload(_evil(), channels.validate_settings(
+        "dingtalk", {"url": DING_URL, "sign": False, "keyword": "城管通知"}))["markdown"]["text"]
+    _no_markup(ding)
+    assert ding.endswith(f"[查看详情]({MSG.link})")
+    card = feishu.content(_evil(), "interactive")["card"]
+    lark_md = card["elements"][0]["text"]["content"]
+    _no_markup(lark_md)
+    assert lark_md.endswith(f"详情：{MSG.link}")  # the bare link still works
+    assert card["elements"][1]["actions"][0]["url"] == MSG.link
+    # plain text channels show it as written
+    assert EVIL in _evil().plain_body()
+
+
 # --- email message ---------------------------------------------------------------------------------
 
 

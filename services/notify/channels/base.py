@@ -20,6 +20,7 @@ webhook, a chat robot, an SMTP server, an SMS gateway):
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -107,19 +108,43 @@ class Message:
 
     def markdown_body(self) -> str:
         """The robot-markdown body: the given one, or the title in bold, the text and the
-        link (vendors' markdown dialects all read this subset)."""
+        link (vendors' markdown dialects all read this subset). Title and text are literal
+        (they carry users' descriptions, notes, reasons): see :func:`markdown_literal`."""
         if self.markdown:
             return self.markdown
-        parts = [f"**{self.title}**", self.text]
+        parts = [f"**{markdown_literal(self.title)}**", self.markdown_text()]
         if self.link:
             parts.append(f"[{self.label('查看详情', 'View details')}]({self.link})")
         return "\n\n".join(p for p in parts if p)
+
+    def markdown_text(self) -> str:
+        """The text as robot markdown that renders it literally; our own link in it stays."""
+        return markdown_literal(self.text, keep=self.link)
 
     def plain_body(self) -> str:
         """Plain text: the text, then the link on its own line if the text lacks it."""
         if self.link and self.link not in self.text:
             return f"{self.text}\n{self.label('详情', 'Details')}：{self.link}"
         return self.text
+
+
+# Robot markdown (WeCom, DingTalk, Feishu lark_md) has no escaping every dialect honours, so
+# the characters that make markup in user text become their full-width forms, which read the
+# same to a person and mean nothing to a renderer: no link ``[x](url)``, no ``<font>``,
+# ``<@user>`` or ``<at id=all>``, no bold, code, strike-through, table or heading.
+_MARKUP = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "*": "＊", "`": "｀",
+                         "#": "＃", "_": "＿", "~": "～", "|": "｜", "\\": "＼"})
+# A line of only - or = under another makes that one a heading (or draws a rule).
+_RULE = re.compile(r"^[ \t]*([-=][ \t]*)+$", re.MULTILINE)
+
+
+def markdown_literal(text: str, keep: str | None = None) -> str:
+    """``text`` as robot markdown that shows it as written. ``keep`` (notify's own link, when
+    the text quotes it) is left whole so it still works."""
+    if keep:
+        return keep.join(markdown_literal(piece) for piece in text.split(keep))
+    literal = text.translate(_MARKUP)
+    return _RULE.sub(lambda m: m.group(0).replace("-", "－").replace("=", "＝"), literal)
 
 
 def _utc_now() -> datetime:

@@ -78,7 +78,7 @@ def content(message: Message, msg_type: str) -> dict[str, Any]:
             lines.append([{"tag": "a", "text": details, "href": message.link}])
         post = {_lang(message): {"title": message.title, "content": lines}}
         return {"msg_type": "post", "content": {"post": post}}
-    body = fit_utf8(message.markdown or message.text, BODY_MAX_BYTES)
+    body = fit_utf8(message.markdown or message.markdown_text(), BODY_MAX_BYTES)
     elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": body}}]
     if message.link:
         elements.append({"tag": "action", "actions": [{
