@@ -113,6 +113,7 @@ class DeliveryWorker:
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self._recording: set[asyncio.Task] = set()
         self._policy = RetryPolicy(settings.delivery_max_attempts,
                                    settings.delivery_backoff_base_seconds,
                                    settings.delivery_backoff_max_seconds)
@@ -140,6 +141,8 @@ class DeliveryWorker:
             for task in unfinished:
                 task.cancel()
             await asyncio.gather(*unfinished, return_exceptions=True)
+        if self._recording:  # outcomes of sends that did go out: written, not cut off
+            await asyncio.wait(set(self._recording), timeout=grace)
         if self._client:
             await self._client.aclose()
 
@@ -193,7 +196,7 @@ class DeliveryWorker:
         try:
             result = settings if isinstance(settings, DeliveryResult) else \
                 await self._send_with_retries(claim, message_for(claim), settings)
-            if result.ok:
+            if result.ok:  # nothing but the one UPDATE between the answer and the mark
                 await self._record(lambda: handlers.delivery_sent(
                     pool, claim, result, now=self._clock(), destination=dest))
             else:
@@ -277,7 +280,18 @@ class DeliveryWorker:
 
     async def _record(self, write) -> None:
         """Write the outcome, retrying briefly if the database blinks (else the lease
-        runs out and the delivery is sent again: at least once, deduplicated by its id)."""
+        runs out and the delivery is sent again: at least once, deduplicated by its id).
+
+        The write is shielded from cancellation: once a message has gone out, stopping the
+        worker (``stop`` cancels sends that outlive their grace) must not cut the mark that
+        says so, which would send it again after the lease. ``stop`` waits for it."""
+        task = asyncio.create_task(self._write(write), name="delivery-record")
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+        await asyncio.shield(task)
+
+    @staticmethod
+    async def _write(write) -> None:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=0.2, max=2),
             retry=retry_if_exception(lambda e: isinstance(e, TRANSIENT_DB_ERRORS)), reraise=True,

@@ -20,6 +20,7 @@ from email.policy import default as default_policy
 
 import pytest
 
+from services.notify import domain
 from services.notify.config import DEV_SECRETS_KEY, Settings
 from services.notify.main import create_app
 from services.notify.sealing import SecretBox
@@ -729,6 +730,42 @@ async def test_quiet_hours_hold_a_normal_case_but_not_an_urgent_one(notify, robo
     # (a receiver checks it against its own, within minutes — the receiver here too).
     stamp = int(hooks[-1].headers["webhook-timestamp"])
     assert abs(stamp - time.time()) < 60 and abs(stamp - clock().timestamp()) > 3600
+
+
+async def test_a_resend_after_a_crash_between_send_and_mark_carries_the_same_webhook_id(
+    notify, robots, clock
+):
+    """Notify dies after the POST went out and before the row says sent: the lease runs out
+    and the delivery goes again, with the webhook-id of the first time (the receiver drops
+    it); the next delivery has an id of its own."""
+    client, dsn, bootstrap = notify
+    tag, dept = uid(), f"gs-{uid()}"
+    rid = await desk(client, dept)
+    await set_channels(client, rid, ("webhook", {"url": f"{robots.base}/hooks/{dept}",
+                                                 "secret": HOOK_SECRET}))
+    first = dispatched_in("YA/YA01/YA0101/YA0101-03", dept, case_no=f"YA-{tag}-1")
+    await publish_event(bootstrap, first)
+    sent = await settled_row(client, first, "webhook")
+    # the crash: the mark is lost, the row is as it was claimed, its lease has run out
+    await fetch(dsn, "UPDATE deliveries SET status = 'pending', attempts = 0, sent_at = NULL,"
+                     " next_attempt_at = now() - interval '1 second' WHERE id = $1", sent["id"])
+
+    def hooks(case_no: str) -> list:
+        return [h for h in robots.of("hook") if (h.json or {}).get("data", {}).get(
+            "case_no") == case_no]
+
+    async def resent():
+        return len(hooks(f"YA-{tag}-1")) == 2 or None
+
+    await eventually(resent, timeout=45, message="the delivery went again after the lease")
+    await settled_row(client, first, "webhook", attempts=1)
+    second = dispatched_in("YA/YA01/YA0101/YA0101-03", dept, case_no=f"YA-{tag}-2")
+    await publish_event(bootstrap, second)
+    await settled_row(client, second, "webhook")
+    ids = [h.headers["webhook-id"] for h in hooks(f"YA-{tag}-1")]
+    [other] = [h.headers["webhook-id"] for h in hooks(f"YA-{tag}-2")]
+    assert ids[0] == ids[1] == domain.webhook_message_id(str(first.event_id), rid)
+    assert other != ids[0] and other == domain.webhook_message_id(str(second.event_id), rid)
 
 
 async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages(

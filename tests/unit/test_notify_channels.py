@@ -530,3 +530,47 @@ def test_secrets_stay_out_of_settings_reprs():
     for secret in (DING_SECRET, "feishu-test-secret", "693a91f6", "pw-值班", "sms-app-secret",
                    "whsec_"):
         assert secret not in shown
+
+
+# --- idempotency keys across retries ---------------------------------------------------------------
+
+
+def test_each_delivery_keeps_one_idempotency_key_on_every_retry_and_channel_and_no_other_has_it():
+    """The key a receiver drops duplicates by — webhook-id, the email Message-ID, the SMS
+    gateway's out_id — is the same on every attempt of one delivery (a retry, a resend after a
+    crash between the send and the mark, a replay) and differs between deliveries."""
+    import dataclasses
+    import uuid
+
+    from services.notify.domain import Channel
+    from services.notify.worker import message_for
+    from tests.unit.test_notify_rules import claim
+
+    email_settings = channels.validate_settings("email", EMAIL)
+    sms_settings = channels.validate_settings("sms", {**SMS, "template_params": ["case_no"]})
+    generic = sms.GenericSmsProvider()
+
+    def keys(c) -> tuple[str, str, str]:
+        hook = message_for(dataclasses.replace(c, channel=Channel.WEBHOOK))
+        _, headers = webhook.signed_request(hook.id, {"type": hook.kind}, AT, None)
+        mail = smtp.build(message_for(dataclasses.replace(c, channel=Channel.EMAIL)),
+                          email_settings, SendContext(clock=lambda: AT))
+        text = message_for(dataclasses.replace(c, channel=Channel.SMS))
+        one = sms.Sms(to=sms_settings.to, template_id="T1", params={}, sign_name=None,
+                      out_id=text.id)
+        req = generic.request(one, sms_settings, AT, "ab" * 16)
+        return headers["webhook-id"], mail["Message-ID"], json.loads(req.body)["out_id"]
+
+    first = claim(Channel.WEBHOOK)
+    hook_id, message_id, out_id = keys(first)
+    assert hook_id and out_id == hook_id and message_id == f"<{hook_id}@example.cn>"
+    # the same delivery taken again (a later attempt, another worker, after a crash)
+    again = dataclasses.replace(first, attempts=2)
+    assert keys(again) == keys(first)
+    # another event for the same recipient, the same event for another recipient
+    other_event = dataclasses.replace(first, id=99, event_id=uuid.uuid4())
+    other_recipient = dataclasses.replace(
+        first, id=98, recipient=dataclasses.replace(first.recipient, id="duty-zj"))
+    for other in (other_event, other_recipient):
+        assert all(a != b for a, b in zip(keys(other), keys(first), strict=True))
+

@@ -26,6 +26,8 @@ The ``generic`` protocol, version 1::
     {"to": ["+8613800138000"], "sign_name": "榆安城管", "template_id": "CASE_DISPATCHED",
      "template_params": {"case_no": "YA20261122-0001"}, "out_id": "<message id>"}
 
+``out_id`` is the delivery's message id, the same on every attempt, resend and replay of one
+delivery: a gateway that remembers recent ones drops a repeat (notify is at least once).
 The answer is ``{"code": "OK", "message": "...", "request_id": "..."}``. ``THROTTLED``
 (rate limited) and ``SYSTEM_BUSY`` are transient; ``INVALID_SIGNATURE``,
 ``INVALID_APP_KEY``, ``TIMESTAMP_EXPIRED``, ``NONCE_REUSED``, ``INVALID_PHONE``,

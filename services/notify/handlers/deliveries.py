@@ -92,12 +92,10 @@ async def digest_sent(pool: asyncpg.Pool, carrier: Claim, others: list[Claim],
                       result: DeliveryResult, *, now: datetime, destination: str) -> None:
     """One robot message carried ``carrier`` and ``others``: the carrier is sent, the others
     were sent inside it (digested)."""
-    async with pool.acquire() as conn, conn.transaction():
-        done = await repository.mark_sent(conn, carrier.id, carrier.attempts, now=now,
-                                          code=f"digest of {len(others) + 1}: {result.code}",
-                                          destination=destination)
-        await repository.mark_digested(conn, [(c.id, c.attempts) for c in others],
-                                       carrier_id=carrier.id, now=now)
+    async with pool.acquire() as conn:
+        done = await repository.mark_digest_sent(
+            conn, carrier.id, carrier.attempts, [(c.id, c.attempts) for c in others], now=now,
+            code=f"digest of {len(others) + 1}: {result.code}", destination=destination)
     metrics.DELIVERY_DIGESTS.labels(SERVICE, carrier.channel.value).inc()
     _log_outcome(carrier, "sent" if done else "stale", attempts=carrier.attempts + 1,
                  digest_of=[carrier.id, *[c.id for c in others]])

@@ -154,17 +154,27 @@ async def mark_sent(conn: asyncpg.Connection, delivery_id: int, claimed_attempts
     ))
 
 
-async def mark_digested(conn: asyncpg.Connection, claimed: list[tuple[int, int]], *,
-                        carrier_id: int, now: datetime) -> None:
-    """Mark the deliveries ``claimed`` (id, attempts when claimed) as sent inside the digest
-    that ``carrier_id`` carried, in one statement; a row that moved on meanwhile is left."""
-    await conn.execute(
-        "UPDATE deliveries d SET status = 'digested', attempts = d.attempts + 1, sent_at = $3,"
-        " digest_id = $4, last_code = 'digest'"
-        " FROM unnest($1::bigint[], $2::int[]) AS c (id, attempts)"
-        " WHERE d.id = c.id AND d.status = 'pending' AND d.attempts = c.attempts",
-        [i for i, _ in claimed], [a for _, a in claimed], now, carrier_id,
-    )
+async def mark_digest_sent(conn: asyncpg.Connection, carrier_id: int, carrier_attempts: int,
+                           claimed: list[tuple[int, int]], *, now: datetime, code: str,
+                           destination: str) -> bool:
+    """One robot digest went out: the carrier is sent and the others (id, attempts when
+    claimed) digested into it, in ONE statement (a single round trip right after the send,
+    atomic by itself). False if the carrier moved on meanwhile (its lease ran out)."""
+    return bool(await conn.fetchval(
+        "WITH carrier AS ("
+        " UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $5,"
+        " last_code = $6, destination = $7"
+        " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true AS done),"
+        " digested AS ("
+        " UPDATE deliveries d SET status = 'digested', attempts = d.attempts + 1, sent_at = $5,"
+        " digest_id = $1, last_code = 'digest'"
+        " FROM unnest($3::bigint[], $4::int[]) AS c (id, attempts)"
+        " WHERE d.id = c.id AND d.status = 'pending' AND d.attempts = c.attempts"
+        " RETURNING d.id)"
+        " SELECT coalesce((SELECT done FROM carrier), false)",
+        carrier_id, carrier_attempts, [i for i, _ in claimed], [a for _, a in claimed],
+        now, code[:200], destination,
+    ))
 
 
 async def mark_failed(
