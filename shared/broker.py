@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -115,6 +116,17 @@ def _type_and_version(value: bytes) -> tuple[str | None, int | None]:
         return None, None
 
 
+# The consumers subscribed on each broker: the operators' commands (shared/ops.py) find a
+# service's own consumer handling through the app its entry point builds.
+_SUBSCRIBED: weakref.WeakKeyDictionary[KafkaBroker, list[EventConsumer]] = (
+    weakref.WeakKeyDictionary())
+
+
+def consumers_of(broker: KafkaBroker) -> list[EventConsumer]:
+    """The ``EventConsumer``s subscribed on ``broker``, in the order they subscribed."""
+    return list(_SUBSCRIBED.get(broker, ()))
+
+
 class EventConsumer:
     """One consumer group of one service: routes events by type to handlers."""
 
@@ -130,6 +142,8 @@ class EventConsumer:
         self.policy = policy or RetryPolicy()
 
     def subscribe(self, *topics: str, description: str) -> None:
+        _SUBSCRIBED.setdefault(self._broker, []).append(self)
+
         @self._broker.subscriber(
             *topics,
             group_id=self.group_id,

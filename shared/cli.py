@@ -3,18 +3,26 @@
     python -m services.<name> migrate     apply pending migrations, then exit
     python -m services.<name> seed-demo   load the demo reference data (idempotent)
     python -m services.<name> serve       run the HTTP app, consumers and workers
+
+and the operators' commands for what got stuck (shared/ops.py):
+
+    python -m services.<name> dead-letters list|show|replay …
+    python -m services.<name> parked list|show|replay …
+    python -m services.<name> outbox parked|redrive …
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
 
+from shared import ops
 from shared.logging import configure_logging
 from shared.service import migrate
 from shared.settings import BaseServiceSettings
@@ -28,8 +36,12 @@ def run(
     seed_demo: Callable[[BaseServiceSettings], Awaitable[None]] | None = None,
     argv: list[str] | None = None,
 ) -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["serve", "migrate", "seed-demo"])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--json"] or (argv and argv[0] in ops.COMMANDS):
+        sys.exit(ops.main(argv, settings=settings_factory, create_app=create_app))
+    parser = argparse.ArgumentParser(
+        epilog="operators: " + ", ".join(ops.COMMANDS) + " (--help on each)")
+    parser.add_argument("command", choices=["serve", "migrate", "seed-demo", *ops.COMMANDS])
     args = parser.parse_args(argv)
     settings = settings_factory()
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
