@@ -23,6 +23,7 @@ import httpx
 from shared import demo
 from shared.auth import Principal, Role, TokenKeys, mint
 from shared.broker import ensure_topics
+from shared.events import Topics
 from stack.kafka import EmbeddedKafka
 from stack.postgres import EmbeddedPostgres
 
@@ -31,6 +32,21 @@ SERVICES = ("dispatch", "intake", "tracking", "notify")
 CONSOLE = "web"
 APPS = (*SERVICES, CONSOLE)
 ROOT = Path(__file__).resolve().parent.parent
+# Each service's consumer groups and what they read (the services' consumers.py; group ids
+# are ``whistle-<service>-<name>``, shared.broker.EventConsumer). Stopping the stack waits
+# until each group has read its topics to the end (the broker keeps them in memory only).
+CONSUMER_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "intake": {"whistle-intake-progress": (Topics.DISPATCH,),
+               "whistle-intake-clocks": (Topics.TRACKING,)},
+    "dispatch": {"whistle-dispatch-whistles": (Topics.INTAKE,),
+                 "whistle-dispatch-deadlines": (Topics.TRACKING,)},
+    "tracking": {"whistle-tracking-timeline": (Topics.INTAKE, Topics.DISPATCH)},
+    "notify": {"whistle-notify-deliveries": (Topics.INTAKE, Topics.DISPATCH, Topics.TRACKING)},
+}
+# The order services stop in, once everything is drained: along the flow of a case (a report
+# and its whistle, the dispatch, the clocks, the messages), so that what a stopping service
+# flushes on its way out is still read by those after it; notify reads everything, last.
+STOP_ORDER = ("intake", "dispatch", "tracking", "notify")
 
 
 @dataclass
@@ -224,59 +240,134 @@ class Stack:
 
         The embedded broker keeps messages in memory, so an event published but not yet
         consumed would be lost with it. Wait (bounded) until every outbox is empty and no
-        consumer has handled anything for ``quiet`` seconds. Returns False on timeout.
+        consumer group has anything left to read (``drain``) for ``quiet`` seconds. Returns
+        False if it did not within ``timeout``.
         """
-        return asyncio.run(self._quiesce(timeout, quiet))
+        return not asyncio.run(self.drain(quiet=quiet, stall=timeout, cap=timeout))
 
-    async def _quiesce(self, limit: float, quiet: float) -> bool:
+    async def backlog(self, services: tuple[str, ...] = SERVICES) -> dict[str, int]:
+        """What is still on its way, by place: each running service's outbox (unsent rows,
+        parked ones and those of their case held behind them excepted: they wait for an
+        operator) and each of its consumer groups' lag on each topic it reads (the end
+        offsets against the group's committed offsets; nothing committed counts from 0,
+        as the groups start from the earliest). Places with nothing left are left out."""
         import asyncpg
+        from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        deadline = time.monotonic() + limit
-        last: tuple[int, float] | None = None
-        stable_since = time.monotonic()
-        async with httpx.AsyncClient(timeout=2) as client:
-            while time.monotonic() < deadline:
-                backlog = 0
-                handled = 0.0
-                for s in SERVICES:
-                    try:
-                        conn = await asyncpg.connect(self.dsn(s), timeout=2)
-                        try:
-                            # Parked rows and those of their case held behind them wait
-                            # for an operator's re-drive: they will not settle by waiting.
-                            backlog += await conn.fetchval(
-                                "SELECT count(*) FROM outbox o WHERE sent_at IS NULL"
-                                " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key"
-                                " AND p.parked_at IS NOT NULL AND p.sent_at IS NULL"
-                                " AND p.id <= o.id)")
-                        finally:
-                            await conn.close()
-                        text = (await client.get(self.url(s) + "/metrics")).text
-                        handled += sum(
-                            float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                            if line.startswith("whistle_events_consumed_total{")
-                        )
-                    except (OSError, asyncpg.PostgresError, httpx.HTTPError):
-                        continue  # a service that is already down has nothing to settle
-                state = (backlog, handled)
-                if backlog or state != last:
-                    last, stable_since = state, time.monotonic()
-                elif time.monotonic() - stable_since >= quiet:
-                    return True
-                await asyncio.sleep(0.25)
-        return False
+        left: dict[str, int] = {}
+        for s in services:
+            try:
+                conn = await asyncpg.connect(self.dsn(s), timeout=5)
+            except (OSError, asyncpg.PostgresError) as exc:
+                left[f"{s} outbox (unreachable: {exc!r})"] = 1
+                continue
+            try:
+                n = await conn.fetchval(
+                    "SELECT count(*) FROM outbox o WHERE sent_at IS NULL"
+                    " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key"
+                    " AND p.parked_at IS NOT NULL AND p.sent_at IS NULL AND p.id <= o.id)")
+            finally:
+                await conn.close()
+            if n:
+                left[f"{s} outbox"] = n
+        groups = {g: t for s in services for g, t in CONSUMER_GROUPS[s].items()}
+        if not groups or not self.kafka.running:
+            return left
+        # Committed offsets are read with a consumer in the group that neither subscribes
+        # nor joins (so the group's members are left alone) and never commits: Tansu does
+        # not answer the admin client's OffsetFetch.
+        bootstrap = self.kafka.bootstrap
+        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="whistle-stack-stop",
+                                 enable_auto_commit=False)
+        await probe.start()
+        try:
+            topics = {t for ts in groups.values() for t in ts}
+            await probe.topics()
+            parts = [TopicPartition(t, p) for t in sorted(topics)
+                     for p in sorted(probe.partitions_for_topic(t) or ())]
+            ends = await probe.end_offsets(parts)
+        finally:
+            await probe.stop()
+        for group, read in groups.items():
+            member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                      client_id="whistle-stack-stop", enable_auto_commit=False)
+            await member.start()
+            try:
+                for tp in parts:
+                    if tp.topic not in read:
+                        continue
+                    done = await member.committed(tp)
+                    lag = ends[tp] - max(done or 0, 0)
+                    if lag > 0:
+                        key = f"{group} behind on {tp.topic}"
+                        left[key] = left.get(key, 0) + lag
+            finally:
+                await member.stop()
+        return left
+
+    async def drain(self, services: tuple[str, ...] = SERVICES, *, quiet: float = 1.5,
+                    stall: float = 30.0, cap: float = 600.0) -> dict[str, int]:
+        """Wait until nothing is left on its way (``backlog``) for ``quiet`` seconds. No fixed
+        limit while it shrinks: it gives up only when the backlog has not reached a new low
+        for ``stall`` seconds, or after ``cap`` in all; then it says LOUDLY what is left, and
+        returns it (empty: drained)."""
+        started = time.monotonic()
+        best: int | None = None
+        best_at = clear_since = time.monotonic()
+        left: dict[str, int] = {}
+        while True:
+            try:
+                left = await self.backlog(services)
+            except Exception as exc:  # the broker blinked: count it as not drained
+                left = {f"broker unreachable ({exc!r})": 1}
+            total = sum(left.values())
+            now = time.monotonic()
+            if total:
+                clear_since = now
+            elif now - clear_since >= quiet:
+                return {}
+            if best is None or total < best:
+                best, best_at = total, now
+            if now - best_at >= stall or now - started >= cap:
+                what = ", ".join(f"{k}: {v}" for k, v in sorted(left.items()))
+                why = "not shrinking" if now - best_at >= stall else f"still going after {cap:g}s"
+                message = (f"\n!!! STOPPING THE STACK WITH EVENTS IN FLIGHT ({why}): {what}\n"
+                           "!!! what is in the broker is lost with it; outboxes keep theirs\n")
+                await asyncio.to_thread(self._shout, message)
+                return left
+            await asyncio.sleep(0.25)
+
+    async def _stop_services(self) -> None:
+        """Drain with everything running, then stop the services one by one in
+        ``STOP_ORDER``, draining again after each (what it flushed on its way out is read by
+        those still running) before the next."""
+        running = [s for s in STOP_ORDER if self._running(s)]
+        if running and self.kafka.running:
+            await self.drain(tuple(running))
+        for service in list(running):
+            await asyncio.to_thread(self.stop_service, service)
+            running.remove(service)
+            if running and self.kafka.running:
+                await self.drain(tuple(running))
+
+    def _shout(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+        with open(self.config.log_dir / "stack-stop.log", "a") as f:
+            f.write(time.strftime("%Y-%m-%dT%H:%M:%S ") + message)
+
+    def _running(self, service: str) -> bool:
+        proc = self.processes.get(service)
+        return proc is not None and proc.poll() is None
 
     def stop(self) -> None:
-        """Stop everything we started: let in-flight events settle, then the services (they
-        finish in-flight work and flush their outbox), then the broker, then the database."""
-        self.stop_service(CONSOLE)  # the front door first: no new requests
-        if any(p.poll() is None for p in self.processes.values()) and self.kafka.running:
-            self.quiesce()
-        for service in reversed(SERVICES):
-            proc = self.processes.get(service)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for service in reversed(SERVICES):
+        """Stop everything we started without losing an event: the front door first (no new
+        requests), then drain — every outbox sent and every consumer group caught up with
+        the topics it reads — and stop the services one by one, draining after each
+        (``_stop_services``); then the broker (in memory: nothing is left in it by then),
+        then the database. If draining stops making progress, it says so loudly and goes on."""
+        self.stop_service(CONSOLE)
+        asyncio.run(self._stop_services())
+        for service in SERVICES:
             self.stop_service(service)
         self.kafka.stop()
         self.postgres.stop()
