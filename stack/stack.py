@@ -245,7 +245,8 @@ class Stack:
         """
         return not asyncio.run(self.drain(quiet=quiet, stall=timeout, cap=timeout))
 
-    async def backlog(self, services: tuple[str, ...] = SERVICES) -> dict[str, int]:
+    async def backlog(self, services: tuple[str, ...] = SERVICES, *,
+                      outboxes: bool = True) -> dict[str, int]:
         """What is still on its way, by place: each running service's outbox (unsent rows,
         parked ones and those of their case held behind them excepted: they wait for an
         operator) and each of its consumer groups' lag on each topic it reads (the end
@@ -255,7 +256,7 @@ class Stack:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         left: dict[str, int] = {}
-        for s in services:
+        for s in services if outboxes else ():
             try:
                 conn = await asyncpg.connect(self.dsn(s), timeout=5)
             except (OSError, asyncpg.PostgresError) as exc:
@@ -349,6 +350,15 @@ class Stack:
             running.remove(service)
             if running and self.kafka.running:
                 await self.drain(tuple(running))
+        if self.kafka.running:  # an event its group never read now goes with the broker
+            try:
+                unread = await self.backlog(SERVICES, outboxes=False)
+            except Exception as exc:
+                unread = {f"broker unreachable ({exc!r})": 1}
+            if unread:
+                what = ", ".join(f"{k}: {v}" for k, v in sorted(unread.items()))
+                await asyncio.to_thread(self._shout, "\n!!! EVENTS NEVER READ, LOST WITH THE "
+                                        f"IN-MEMORY BROKER: {what}\n")
 
     def _shout(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
