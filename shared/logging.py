@@ -18,6 +18,25 @@ def _add_correlation_id(_, __, event_dict: dict) -> dict:
     return event_dict
 
 
+class StreamLogger:
+    """structlog's PrintLogger, writing to whatever ``sys.stdout`` (or ``sys.stderr``) is at
+    each call rather than the stream it was when logging was configured: a command that keeps
+    stdout for its output, or a test capturing a stream and closing it afterwards, never leaves
+    the process logging into a closed file."""
+
+    def __init__(self, stream: str = "stdout") -> None:
+        self._stream = stream
+
+    def msg(self, message: str) -> None:
+        print(message, file=getattr(sys, self._stream), flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
+
+
+def stream_logger_factory(stream: str = "stdout"):
+    return lambda *args: StreamLogger(stream)
+
+
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     shared_processors = [
         structlog.contextvars.merge_contextvars,
@@ -38,7 +57,7 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=stream_logger_factory("stdout"),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

@@ -39,7 +39,7 @@ from fastapi import FastAPI
 from shared import db, outbox, parking
 from shared.broker import EventConsumer, consumers_of
 from shared.events import Topics
-from shared.logging import configure_logging
+from shared.logging import configure_logging, stream_logger_factory
 from shared.parking import Received
 from shared.settings import BaseServiceSettings
 
@@ -455,7 +455,7 @@ def parser() -> argparse.ArgumentParser:
 
 def _logs_to_stderr() -> None:
     """Keep stdout for the command's output (tables, JSON)."""
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    structlog.configure(logger_factory=stream_logger_factory("stderr"))
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(sys.stderr)
