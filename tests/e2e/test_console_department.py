@@ -6,17 +6,15 @@ newly whistled case live, without a reload, and marks its message read."""
 from __future__ import annotations
 
 import asyncio
-import io
 import re
-import uuid
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from PIL import Image
 from playwright.async_api import expect
 from standardwebhooks import Webhook
 
+from tests.e2e.cases import as_, png, report_and_whistle
 from tests.e2e.console import (
     DEMO_PASSWORD,
     assert_accessible,
@@ -33,29 +31,7 @@ HOOK = "/duty-cg-console"
 SLOW = 30_000  # ms: report → whistle → dispatch → notify → browser crosses four processes
 
 
-def as_(stack, subject: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.mint_demo_token(subject)}"}
 
-
-def png(color: tuple[int, int, int]) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (160, 120), color).save(out, format="PNG")
-    return out.getvalue()
-
-
-async def report_and_whistle(http: httpx.AsyncClient, stack, description: str) -> dict:
-    """网格发现 + 社区吹哨 through the API, as wangfang and taoyuan would."""
-    body = {"grid_code": "YA0101-03", "category": "E0101", "priority": "normal",
-            "description": description, "location": {"address": "桃园小区5号楼2单元"}}
-    created = await http.post(f"{stack.url('intake')}/cases", json=body,
-                              headers={**as_(stack, "wangfang"),
-                                       "Idempotency-Key": f"dept-console-{uuid.uuid4()}"})
-    assert created.status_code == 201, created.text
-    case = created.json()
-    whistled = await http.post(f"{stack.url('intake')}/cases/{case['id']}/whistle",
-                               json={"note": "请尽快清运"}, headers=as_(stack, "taoyuan"))
-    assert whistled.status_code == 200, whistled.text
-    return case
 
 
 async def cg_assignment(http: httpx.AsyncClient, stack, case_id: str) -> dict | None:

@@ -6,13 +6,13 @@ department picked by name, 延期 (asked here, approved by the supervisor, seen 
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.e2e.cases import as_, report_and_whistle
 from tests.e2e.console import assert_accessible, new_context, screenshot, sign_in
 from tests.helpers import eventually
 
@@ -21,24 +21,6 @@ pytestmark = pytest.mark.e2e
 SLOW = 30_000  # ms: a decision in dispatch → notify → the desk's live stream → the page
 
 
-def as_(stack, subject: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {stack.mint_demo_token(subject)}"}
-
-
-async def report_and_whistle(http: httpx.AsyncClient, stack, description: str) -> dict:
-    """网格发现 + 社区吹哨 through the API, as wangfang and taoyuan would (no department named:
-    E0101 goes to 城管 by the routing rule)."""
-    body = {"grid_code": "YA0101-03", "category": "E0101", "priority": "normal",
-            "description": description, "location": {"address": "桃园小区5号楼2单元"}}
-    created = await http.post(f"{stack.url('intake')}/cases", json=body,
-                              headers={**as_(stack, "wangfang"),
-                                       "Idempotency-Key": f"dept-actions-{uuid.uuid4()}"})
-    assert created.status_code == 201, created.text
-    case = created.json()
-    whistled = await http.post(f"{stack.url('intake')}/cases/{case['id']}/whistle",
-                               json={"note": "请尽快清运"}, headers=as_(stack, "taoyuan"))
-    assert whistled.status_code == 200, whistled.text
-    return case
 
 
 async def assignments_of(http: httpx.AsyncClient, stack, department: str,
