@@ -21,23 +21,11 @@ import pytest
 from fastapi.routing import APIRoute
 from PIL import Image
 
-from services.dispatch.config import Settings as DispatchSettings
-from services.dispatch.demo import seed_demo as seed_dispatch
-from services.dispatch.main import create_app as create_dispatch
-from services.intake.config import Settings as IntakeSettings
-from services.intake.demo import seed_demo as seed_intake
 from services.intake.jurisdiction import demo as jurisdiction_demo
-from services.intake.main import create_app as create_intake
-from services.notify.config import Settings as NotifySettings
-from services.notify.demo import seed_demo as seed_notify
-from services.notify.main import create_app as create_notify
-from services.tracking.config import Settings as TrackingSettings
-from services.tracking.main import create_app as create_tracking
 from services.tracking.sla import demo as sla_demo
-from shared import demo
 from shared.auth import Role, Rule
-from tests.conftest import migrated_database
-from tests.helpers import bearer, eventually, running_app
+from tests.four_services import four_services
+from tests.helpers import bearer, eventually
 
 GRID = "YA/YA01/YA0101/YA0101-03"
 
@@ -412,33 +400,9 @@ def rules_of(route: APIRoute) -> list[Rule]:
 
 @pytest.fixture(scope="module")
 async def system(pg_server, kafka_server):
-    common = {"kafka_bootstrap_servers": kafka_server.bootstrap, "environment": "test",
-              "kafka_idempotent_producer": False, "log_json": False,
-              "outbox_poll_interval_seconds": 0.3}
-    dsns = {s: await migrated_database(pg_server, s)
-            for s in ("intake", "dispatch", "tracking", "notify")}
-    settings = {
-        "intake": IntakeSettings(database_url=dsns["intake"], dispatch_url="http://127.0.0.1:9",
-                                 **common),
-        "dispatch": DispatchSettings(database_url=dsns["dispatch"], **common),
-        "tracking": TrackingSettings(database_url=dsns["tracking"], **common),
-        "notify": NotifySettings(database_url=dsns["notify"], **common),
-    }
-    await seed_intake(settings["intake"])
-    await seed_dispatch(settings["dispatch"])
-    await seed_notify(settings["notify"])
-    conn = await asyncpg.connect(dsns["intake"])
-    await conn.executemany("INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)",
-                           demo.CATEGORIES)
-    await conn.close()
-    apps = {"intake": create_intake(settings["intake"]),
-            "dispatch": create_dispatch(settings["dispatch"]),
-            "tracking": create_tracking(settings["tracking"]),
-            "notify": create_notify(settings["notify"])}
-    async with running_app(apps["intake"]) as intake, running_app(apps["dispatch"]) as dispatch, \
-            running_app(apps["tracking"]) as tracking, running_app(apps["notify"]) as notify:
-        clients = {"intake": intake, "dispatch": dispatch, "tracking": tracking, "notify": notify}
-        yield apps, clients, dsns
+    async with four_services(pg_server, kafka_server) as services:
+        yield ({n: s.app for n, s in services.items()}, {n: s.client for n, s in services.items()},
+               {n: s.dsn for n, s in services.items()})
 
 
 @pytest.fixture(scope="module")
