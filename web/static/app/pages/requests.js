@@ -115,10 +115,22 @@ function Head({ r, tone, label, children }) {
   </div>`;
 }
 
+// 驳回: a reason is required; what was typed stays if the server refuses.
+function RefuseForm({ onRefuse }) {
+  const [refusal, setRefusal] = useState('');
+  const submit = async () => {
+    if (!refusal.trim()) throw new Error(t('请填写驳回理由', 'Give a reason for refusing'));
+    await onRefuse(refusal.trim());
+  };
+  return html`<${ActionForm} danger onSubmit=${submit} submitLabel=${t('驳回申请', 'Refuse')}>
+    <${Field} label=${t('驳回理由', 'Reason for refusing')} required>${(id) => html`
+      <textarea id=${id} rows="2" maxlength="2000" value=${refusal} onInput=${(e) => setRefusal(e.target.value)}></textarea>`}<//>
+  <//>`;
+}
+
 function ExtensionRequest({ r, done }) {
   const [days, setDays] = useState(String(r.days));
   const [comment, setComment] = useState('');
-  const [refusal, setRefusal] = useState('');
   const approve = async () => {
     const n = Number(days);
     if (!Number.isInteger(n) || n < 1 || n > r.days) {
@@ -131,9 +143,8 @@ function ExtensionRequest({ r, done }) {
       `Approved ${res.granted_days} of ${r.days} working days for ${caseNo(r)}`));
     done();
   };
-  const refuse = async () => {
-    if (!refusal.trim()) throw new Error(t('请填写驳回理由', 'Give a reason for refusing'));
-    await api('dispatch', `/extension-requests/${r.id}/refuse`, { method: 'POST', body: { comment: refusal.trim() } });
+  const refuse = async (refusal) => {
+    await api('dispatch', `/extension-requests/${r.id}/refuse`, { method: 'POST', body: { comment: refusal } });
     toast(t(`已驳回 ${caseNo(r)} 的延期申请`, `Refused the extension for ${caseNo(r)}`));
     done();
   };
@@ -151,17 +162,13 @@ function ExtensionRequest({ r, done }) {
         <${Field} label=${t('审批意见（可选）', 'Comment (optional)')}>${(id) => html`
           <textarea id=${id} rows="2" maxlength="2000" value=${comment} onInput=${(e) => setComment(e.target.value)}></textarea>`}<//>
       <//>
-      <${ActionForm} danger onSubmit=${refuse} submitLabel=${t('驳回申请', 'Refuse')}>
-        <${Field} label=${t('驳回理由', 'Reason for refusing')} required>${(id) => html`
-          <textarea id=${id} rows="2" maxlength="2000" value=${refusal} onInput=${(e) => setRefusal(e.target.value)}></textarea>`}<//>
-      <//>
+      <${RefuseForm} onRefuse=${refuse} />
     </div>
   </li>`;
 }
 
 function PauseRequest({ r, done }) {
   const [comment, setComment] = useState('');
-  const [refusal, setRefusal] = useState('');
   const kind = kindName(r.kind);
   const approve = async () => {
     await api('dispatch', `/pause-requests/${r.id}/approve`, {
@@ -170,9 +177,8 @@ function PauseRequest({ r, done }) {
     toast(t(`已批准 ${caseNo(r)} ${kind}，时限暂停计时`, `Approved: ${caseNo(r)} paused (${kind}), its clocks stand still`));
     done();
   };
-  const refuse = async () => {
-    if (!refusal.trim()) throw new Error(t('请填写驳回理由', 'Give a reason for refusing'));
-    await api('dispatch', `/pause-requests/${r.id}/refuse`, { method: 'POST', body: { comment: refusal.trim() } });
+  const refuse = async (refusal) => {
+    await api('dispatch', `/pause-requests/${r.id}/refuse`, { method: 'POST', body: { comment: refusal } });
     toast(t(`已驳回 ${caseNo(r)} 的${kind}申请`, `Refused the pause for ${caseNo(r)}`));
     done();
   };
@@ -186,10 +192,7 @@ function PauseRequest({ r, done }) {
         <${Field} label=${t('审批意见（可选）', 'Comment (optional)')}>${(id) => html`
           <textarea id=${id} rows="2" maxlength="2000" value=${comment} onInput=${(e) => setComment(e.target.value)}></textarea>`}<//>
       <//>
-      <${ActionForm} danger onSubmit=${refuse} submitLabel=${t('驳回申请', 'Refuse')}>
-        <${Field} label=${t('驳回理由', 'Reason for refusing')} required>${(id) => html`
-          <textarea id=${id} rows="2" maxlength="2000" value=${refusal} onInput=${(e) => setRefusal(e.target.value)}></textarea>`}<//>
-      <//>
+      <${RefuseForm} onRefuse=${refuse} />
     </div>
   </li>`;
 }
