@@ -6,6 +6,7 @@ settings from the environment, its own consumers):
     python -m services.<name> dead-letters replay (P:O… | --from O --to O [--partition P]) [--dry-run]
     python -m services.<name> parked list|show ID|replay [ID…] [--reason R] [--dry-run]
     python -m services.<name> outbox parked|redrive [ID…] [--dry-run]
+    python -m services.<name> outbox republish --since 2h|ISO [--dry-run]   (broker loss)
 
 Every command prints a table, or JSON with ``--json``. A dead letter is named by where it
 sits in ``whistle.deadletter.v1``, ``partition:offset``; the topic is read from its beginning
@@ -401,6 +402,23 @@ class Ops:
         return 0
 
 
+    async def outbox_republish(self, args: argparse.Namespace) -> int:
+        since = parse_since(args.since)
+        done = await outbox.republish(self.pool, since, dry_run=args.dry_run)
+        row = {"since": since, "rows": done.rows, "in_flight": done.in_flight,
+               "oldest_kept": done.oldest_kept,
+               "outcome": "would_republish" if args.dry_run else "republished"}
+        self.out([row], ["since", "rows", "in_flight", "oldest_kept", "outcome"])
+        if not self.as_json:
+            if done.oldest_kept is not None and done.oldest_kept > since:
+                print(f"rows sent before {done.oldest_kept.isoformat()} were purged (outbox "
+                      "retention): what the broker lost before then cannot be sent again")
+            if not args.dry_run:
+                print("the service's outbox relay publishes them now, in order (the service "
+                      "must be running); consumers ignore what they already handled")
+        return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description="What got stuck in this service, and re-driving it.")
     p.add_argument("--json", action="store_true", help="JSON for scripts instead of a table")
@@ -443,12 +461,19 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reason", action="append")
     s.add_argument("--dry-run", action="store_true")
 
-    ob = area.add_parser("outbox", help="parked outbox rows").add_subparsers(
+    ob = area.add_parser("outbox", help="parked outbox rows; re-publishing after a broker "
+                         "loss").add_subparsers(
         dest="action", required=True)
     s = sub(ob, "parked", "outbox_parked")
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
     s = sub(ob, "redrive", "outbox_redrive")
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
+    s.add_argument("--dry-run", action="store_true")
+    s = sub(ob, "republish", "outbox_republish",
+            help="the broker lost messages: publish again every row sent since a point")
+    s.add_argument("--since", required=True,
+                   help="90m, 2h, 3d or an ISO date/time: the last point every consumer had "
+                   "read to (when in doubt, when the lost broker started)")
     s.add_argument("--dry-run", action="store_true")
     return p
 

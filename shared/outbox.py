@@ -40,7 +40,8 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
@@ -110,10 +111,13 @@ FROM heads h WHERE o.id = h.id
 RETURNING o.id, o.event_id, o.topic, o.key, o.payload, o.attempts
 """
 
+# Only the relay still holding the claim marks a row: a claim taken over after its lease, or
+# voided by ``republish`` (the broker that acknowledged it is gone), is not this relay's to
+# mark, and the row is published again.
 _MARK_SENT = """
 UPDATE outbox SET sent_at = now(), attempts = attempts + 1,
        claimed_by = NULL, claimed_until = NULL, next_attempt_at = NULL
-WHERE id = ANY($1::bigint[]) AND sent_at IS NULL
+WHERE id = ANY($1::bigint[]) AND sent_at IS NULL AND claimed_by = $2
 """
 
 _MARK_FAILED = """
@@ -153,6 +157,44 @@ async def redrive(pool: asyncpg.Pool, ids: Sequence[int] | None = None) -> list[
     if redriven:
         log.warning("outbox_rows_redriven", ids=redriven)
     return redriven
+
+
+@dataclass(frozen=True)
+class Republished:
+    rows: int  # rows sent since ``since``, now unsent again
+    in_flight: int  # rows claimed or backing off, now due at once
+    oldest_kept: datetime | None  # the oldest sent row still kept (older ones were purged)
+
+
+async def republish(pool: asyncpg.Pool, since: datetime, *, dry_run: bool = False) -> Republished:
+    """After a broker lost what it held: every row sent at or after ``since`` is made unsent
+    again, so that the relay publishes it again, in order (consumers are idempotent). Rows in
+    flight lose their claim — a relay that hears back from the lost broker can no longer
+    mark them sent (``_MARK_SENT``) — and rows backing off are due now. ``since`` is the
+    last point up to which every consumer is known to have read (the stack keeps it), or
+    when the lost broker started. Sent rows older than the outbox retention are gone;
+    ``oldest_kept`` says how far back this can reach."""
+    async with pool.acquire() as conn, conn.transaction():
+        oldest = await conn.fetchval("SELECT min(sent_at) FROM outbox WHERE sent_at IS NOT NULL")
+        if dry_run:
+            rows = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at >= $1", since)
+            flight = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"
+                " AND (claimed_by IS NOT NULL OR next_attempt_at IS NOT NULL)")
+            return Republished(rows, flight, oldest)
+        rows = await conn.fetchval(
+            "WITH again AS (UPDATE outbox SET sent_at = NULL, claimed_by = NULL,"
+            " claimed_until = NULL, next_attempt_at = NULL"
+            " WHERE sent_at >= $1 RETURNING 1) SELECT count(*) FROM again", since)
+        flight = await conn.fetchval(
+            "WITH due AS (UPDATE outbox SET claimed_by = NULL, claimed_until = NULL,"
+            " next_attempt_at = NULL WHERE sent_at IS NULL AND parked_at IS NULL"
+            " AND (claimed_by IS NOT NULL OR next_attempt_at IS NOT NULL) RETURNING 1)"
+            " SELECT count(*) FROM due")
+        await conn.execute("SELECT pg_notify('outbox', '')")
+    if rows or flight:
+        log.warning("outbox_republished", since=since.isoformat(), rows=rows, in_flight=flight)
+    return Republished(rows, flight, oldest)
 
 
 class OutboxRelay:
@@ -216,7 +258,7 @@ class OutboxRelay:
         unreached = [i for _, _, rest in outcomes for i in rest]
         async with self._pool.acquire() as conn:
             if sent:
-                await conn.execute(_MARK_SENT, sent)
+                await conn.execute(_MARK_SENT, sent, self.relay_id)
             for row, exc in failed:
                 await self._mark_failed(conn, row, exc)
             if unreached:

@@ -238,3 +238,29 @@ async def test_the_service_entry_point_runs_the_commands(pg_server, kafka_server
         assert isinstance(json.loads(result.stdout), list), result.stdout
     result = await asyncio.to_thread(run, "parked", "list", "--consumer", "nope")
     assert result.returncode != 0 and "whistles" in result.stderr
+
+
+async def test_the_operators_command_republishes_with_a_dry_run(service, pool_factory,
+                                                                kafka_server, capsys):
+    pool = await pool_factory(service.dsn)
+    async with pool.acquire() as conn, conn.transaction():
+        await outbox.add(conn, *(
+            new_event(CaseClosed(case_no="YA-1", area_path="YA/YA01", category="E0101",
+                                 priority=Priority.NORMAL, note=note),
+                      case_id=uuid.uuid4(), producer="test")
+            for note in ("sent an hour ago", "sent a minute ago")))
+        await conn.execute("UPDATE outbox SET topic = 'test.republish.ops'")
+    await pool.execute("UPDATE outbox SET sent_at = now() - interval '1 hour'"
+                       " WHERE payload->'payload'->>'note' = 'sent an hour ago'")
+    await pool.execute("UPDATE outbox SET sent_at = now() - interval '1 minute'"
+                       " WHERE sent_at IS NULL")
+
+    [dry] = await service.ops(capsys, "outbox", "republish", "--since", "10m", "--dry-run")
+    assert (dry["rows"], dry["outcome"]) == (1, "would_republish")
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+    [done] = await service.ops(capsys, "outbox", "republish", "--since", "10m")
+    assert (done["rows"], done["outcome"]) == (1, "republished")
+    assert await pool.fetchval(
+        "SELECT payload->'payload'->>'note' FROM outbox WHERE sent_at IS NULL") == (
+        "sent a minute ago")
