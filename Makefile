@@ -11,11 +11,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `make token USER=x` (USER from the environment is the login name: only an explicit one counts)
 USER_ARG = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: up test test-fast lint bench install browser-deps clean-data help token
+.PHONY: up test test-fast test-faults lint bench install browser-deps clean-data help token
 
 help:
 	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
 	@echo "make test   run every test (unit, component, end-to-end)"
+	@echo "make test-faults   the fault-injection suite: load, kills, broker and database faults, poison"
 	@echo "make lint   ruff and the import-layer contracts"
 	@echo "make bench  run the benchmarks and print figures"
 	@echo "make token USER=wangfang   print a bearer token for a demo user"
@@ -50,6 +51,9 @@ test: install browser-deps
 
 test-fast: install
 	$(PY) -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
+
+test-faults: install
+	$(PY) -m pytest -p no:cacheprovider tests/faults $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check shared services stack tests web
