@@ -31,7 +31,7 @@ from shared.http import (
     install_observability,
 )
 from shared.logging import configure_logging
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, Publish
 from shared.settings import BaseServiceSettings
 from shared.text_input import reject_nul
 
@@ -97,6 +97,24 @@ def document_publications(broker: KafkaBroker, events: Iterable[type[EventPayloa
         )
 
 
+def outbox_relay(settings: BaseServiceSettings, pool: asyncpg.Pool, publish: Publish
+                 ) -> OutboxRelay:
+    """The service's outbox relay, every knob from its settings (OUTBOX_*)."""
+    return OutboxRelay(
+        pool, settings.database_url.get_secret_value(), publish,
+        service=settings.service_name,
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval_seconds,
+        outbox_retention=timedelta(hours=settings.outbox_retention_hours),
+        inbox_retention=timedelta(days=settings.inbox_retention_days),
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+        publish_timeout=settings.outbox_publish_timeout_seconds,
+        max_attempts=settings.outbox_max_attempts,
+        retry_base=settings.outbox_retry_base_seconds,
+        retry_cap=settings.outbox_retry_cap_seconds,
+    )
+
+
 def create_service_app(
     settings: BaseServiceSettings,
     *,
@@ -123,13 +141,7 @@ def create_service_app(
             attempts=settings.db_connect_attempts,
         )
         await start_broker(broker, settings.kafka_connect_attempts)
-        rt.relay = OutboxRelay(
-            rt.pool, dsn, publisher_for(broker), service=settings.service_name,
-            batch_size=settings.outbox_batch_size,
-            poll_interval=settings.outbox_poll_interval_seconds,
-            outbox_retention=timedelta(hours=settings.outbox_retention_hours),
-            inbox_retention=timedelta(days=settings.inbox_retention_days),
-        )
+        rt.relay = outbox_relay(settings, rt.pool, publisher_for(broker))
         rt.relay.start()
         rt.workers = workers(rt) if workers is not None else []
         for worker in rt.workers:

@@ -72,6 +72,17 @@ class BaseServiceSettings(BaseSettings):
 
     outbox_poll_interval_seconds: float = Field(default=2.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1)
+    # The relay claims rows for outbox_lease_seconds (another replica takes them over once it
+    # has passed) and gives each publish outbox_publish_timeout_seconds; the lease must cover
+    # at least two publish timeouts. A row failing with a non-transient error (too large,
+    # cannot be encoded) is parked after outbox_max_attempts; timeouts and a broker away back
+    # off but never park. Each failure backs off from outbox_retry_base_seconds, doubling,
+    # at most outbox_retry_cap_seconds.
+    outbox_lease_seconds: float = Field(default=120.0, gt=0, le=86_400)
+    outbox_publish_timeout_seconds: float = Field(default=30.0, gt=0, le=3_600)
+    outbox_max_attempts: int = Field(default=5, ge=1, le=1_000)
+    outbox_retry_base_seconds: float = Field(default=1.0, gt=0, le=3_600)
+    outbox_retry_cap_seconds: float = Field(default=60.0, gt=0, le=86_400)
     # Sent outbox rows are kept this long for inspection, then purged (never unsent ones).
     outbox_retention_hours: float = Field(default=72, gt=0)
     # Handled event ids are remembered this long; keep it above the broker's retention so
@@ -117,6 +128,23 @@ class BaseServiceSettings(BaseSettings):
                 )
         elif not self.auth_public_key:
             raise ValueError("AUTH_PUBLIC_KEY (PEM) must be set for RS256")
+        return self
+
+    @model_validator(mode="after")
+    def _outbox_lease_covers_publishes(self) -> BaseServiceSettings:
+        if self.outbox_lease_seconds < 2 * self.outbox_publish_timeout_seconds:
+            raise ValueError(
+                f"OUTBOX_LEASE_SECONDS ({self.outbox_lease_seconds:g}) must be at least twice "
+                f"OUTBOX_PUBLISH_TIMEOUT_SECONDS ({self.outbox_publish_timeout_seconds:g}), "
+                f"i.e. >= {2 * self.outbox_publish_timeout_seconds:g}: a relay starts no "
+                "publish that could outlast its claim, and a shorter lease lets another "
+                "replica take rows over while they are still being published"
+            )
+        if self.outbox_retry_cap_seconds < self.outbox_retry_base_seconds:
+            raise ValueError(
+                f"OUTBOX_RETRY_CAP_SECONDS ({self.outbox_retry_cap_seconds:g}) must be >= "
+                f"OUTBOX_RETRY_BASE_SECONDS ({self.outbox_retry_base_seconds:g})"
+            )
         return self
 
     def token_keys(self) -> TokenKeys:

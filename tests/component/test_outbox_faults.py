@@ -1,22 +1,28 @@
 """Outbox relay under faults, on real PostgreSQL and the real broker (issue 13, points 4-5):
 poisoned rows are parked while the rest flows, parked rows can be re-driven, no transaction
-is open while the broker hangs, and a relay that dies mid-publish is taken over after its
-lease — at-least-once, nothing lost."""
+is open while the broker hangs, a relay that dies mid-publish is taken over after its
+lease — at-least-once, nothing lost — and a row failing only with timeouts is never parked.
+The relay's knobs come from the OUTBOX_* settings."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
+from pydantic import ValidationError
 
 from shared import db, metrics, migrations, outbox
 from shared.events import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
+from shared.service import outbox_relay
+from shared.settings import BaseServiceSettings
 from tests.helpers import eventually, read_topic
 
 # aiokafka refuses a record above its 1 MiB max_request_size (Tansu auto-creates topics, so
@@ -206,3 +212,143 @@ async def test_a_publish_that_times_out_releases_its_case_and_backs_off(outbox_d
     # A timeout is transient: backed off, never parked, even at max_attempts; row 2 released.
     assert [tuple(r) for r in rows] == [(1, None, None, True), (0, None, None, None)]
     assert await relay.publish_batch() == 0 and calls == 1  # the case waits for its head
+
+
+# --- the relay's knobs are settings (OUTBOX_*) ----------------------------------------------
+
+RELAY_SETTINGS = ("outbox_lease_seconds", "outbox_publish_timeout_seconds",
+                  "outbox_max_attempts", "outbox_retry_base_seconds", "outbox_retry_cap_seconds")
+
+
+def settings(**values) -> BaseServiceSettings:
+    values = {"database_url": "postgresql://u:p@127.0.0.1:9/x", **values}
+    return BaseServiceSettings(service_name="test-relay", environment="test", **values)
+
+
+async def never_called(topic, key, value, headers):
+    raise AssertionError("not published")
+
+
+def knobs(relay: OutboxRelay) -> tuple:
+    return (relay._lease, relay._publish_timeout, relay._max_attempts, relay._retry_base,
+            relay._retry_cap)
+
+
+def test_the_relay_is_built_from_the_outbox_settings(monkeypatch) -> None:
+    for name in RELAY_SETTINGS:
+        monkeypatch.delenv(name.upper(), raising=False)
+    defaults = outbox_relay(settings(), None, never_called)
+    assert knobs(defaults) == (timedelta(seconds=120), 30.0, 5, 1.0, 60.0)
+    # The environment's names, as in docker-compose and Kubernetes.
+    for name, value in zip(RELAY_SETTINGS, ("45", "20", "7", "0.5", "15"), strict=True):
+        monkeypatch.setenv(name.upper(), value)
+    relay = outbox_relay(settings(outbox_batch_size=7), None, never_called)
+    assert knobs(relay) == (timedelta(seconds=45), 20.0, 7, 0.5, 15.0)
+    assert relay._batch_size == 7 and relay.relay_id.startswith("test-relay-")
+
+
+def test_a_lease_shorter_than_two_publish_timeouts_is_refused_at_startup() -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(outbox_lease_seconds=50, outbox_publish_timeout_seconds=30)
+    message = str(refused.value)
+    assert "OUTBOX_LEASE_SECONDS (50) must be at least twice OUTBOX_PUBLISH_TIMEOUT_SECONDS" \
+        " (30), i.e. >= 60" in message
+    # Only the default timeout given: the lease alone can be too short as well.
+    with pytest.raises(ValidationError, match=re.escape("OUTBOX_LEASE_SECONDS (59)")):
+        settings(outbox_lease_seconds=59)
+    with pytest.raises(ValidationError, match=re.escape("OUTBOX_RETRY_CAP_SECONDS (0.5) must be >=")):
+        settings(outbox_retry_base_seconds=2, outbox_retry_cap_seconds=0.5)
+    # Exactly two publish timeouts is enough, and the relay takes it as well.
+    edge = settings(outbox_lease_seconds=60, outbox_publish_timeout_seconds=30)
+    assert knobs(outbox_relay(edge, None, never_called))[:2] == (timedelta(seconds=60), 30.0)
+
+
+@pytest.mark.parametrize("name", RELAY_SETTINGS)
+@pytest.mark.parametrize("value", [0, -1, "nan", "soon"])
+def test_nonsense_relay_settings_are_refused(name: str, value) -> None:
+    with pytest.raises(ValidationError) as refused:
+        settings(**{name: value})
+    assert name in str(refused.value)
+
+
+# --- timeouts never park; a deterministic error parks after OUTBOX_MAX_ATTEMPTS -------------
+
+async def test_a_row_failing_only_with_timeouts_is_never_parked_a_poisoned_one_is(outbox_db):
+    """Many rounds past max_attempts: the case whose head only ever times out (the broker's
+    KafkaTimeoutError, or no answer within the publish timeout) keeps its row unparked with
+    its attempts growing and its later rows held; the case whose head is too large is parked
+    after exactly max_attempts; every other case's rows flow in every round. Once the broker
+    answers again the timed-out case goes out, in order."""
+    dsn, pool = outbox_db
+    timing_out, poisoned, good = uuid.uuid4(), uuid.uuid4(), [uuid.uuid4() for _ in range(3)]
+    await write(pool, "test.timeouts", [closed_event(timing_out, f"t{i}") for i in range(3)])
+    await write(pool, "test.timeouts", [closed_event(poisoned, f"p{i}") for i in range(2)])
+    calls = {"timeout": 0, "poison": 0}
+    delivered: list[dict] = []
+    broker_back = False
+    n = 0  # the round
+
+    def hangs(n: int) -> bool:  # every third round no answer, else the broker's timeout
+        return n % 3 == 0
+
+    async def flaky(topic, key, value, headers):
+        event = json.loads(value)
+        if event["case_id"] == str(timing_out) and not broker_back:
+            calls["timeout"] += 1
+            if not hangs(n):
+                raise KafkaTimeoutError()  # retried in the round, then given up
+            await asyncio.Event().wait()  # no answer: the relay's publish timeout fires
+        if event["case_id"] == str(poisoned):
+            calls["poison"] += 1
+            raise MessageSizeTooLargeError()
+        delivered.append(event)
+
+    max_attempts, rounds = 3, 8
+    relay = outbox_relay(settings(
+        database_url=dsn, outbox_max_attempts=max_attempts, outbox_retry_base_seconds=0.001,
+        outbox_retry_cap_seconds=0.01, outbox_publish_timeout_seconds=1,
+        outbox_lease_seconds=5), pool, flaky)
+    parked_before = metrics.OUTBOX_PARKED_TOTAL.labels("test-relay")._value.get()
+    started = time.monotonic()
+    for n in range(1, rounds + 1):
+        # New events of the healthy cases arrive every round; backoff is over at once.
+        await write(pool, "test.timeouts", [closed_event(c, f"g{n}") for c in good])
+        await pool.execute("UPDATE outbox SET next_attempt_at = NULL WHERE sent_at IS NULL")
+        assert await relay.publish_batch() == len(good)
+        head = await pool.fetchrow(
+            "SELECT attempts, parked_at, last_error FROM outbox WHERE key = $1 ORDER BY id"
+            " LIMIT 1", str(timing_out))
+        assert head["parked_at"] is None and head["attempts"] == n
+        assert head["last_error"] == ("TimeoutError()" if hangs(n) else "KafkaTimeoutError()")
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1::text[])"
+                                   " AND sent_at IS NULL", [str(c) for c in good]) == 0
+    took = time.monotonic() - started
+
+    rows = {(r["key"], r["note"]): r for r in await pool.fetch(
+        "SELECT key, payload->'payload'->>'note' AS note, attempts, parked_at, sent_at,"
+        " last_error FROM outbox WHERE key = ANY($1::text[])", [str(timing_out), str(poisoned)])}
+    t0, p0 = rows[(str(timing_out), "t0")], rows[(str(poisoned), "p0")]
+    assert t0["parked_at"] is None and t0["attempts"] == rounds > max_attempts
+    assert p0["parked_at"] is not None and p0["attempts"] == max_attempts
+    assert "MessageSizeTooLarge" in p0["last_error"]
+    assert calls["poison"] == max_attempts  # not tried again once parked
+    # Each case's later rows wait behind its head: neither tried, sent nor parked.
+    for held in (("t1", "t2"), ("p1",)):
+        for note in held:
+            row = rows[(str(timing_out if note[0] == "t" else poisoned), note)]
+            assert (row["attempts"], row["parked_at"], row["sent_at"]) == (0, None, None)
+    assert [r["key"] for r in await outbox.parked(pool)] == [str(poisoned)]
+    assert metrics.OUTBOX_PARKED_TOTAL.labels("test-relay")._value.get() == parked_before + 1
+    for c in good:
+        assert [d["payload"]["note"] for d in delivered if d["case_id"] == str(c)] == [
+            f"g{n}" for n in range(1, rounds + 1)]
+
+    # The broker answers again: the case that only timed out goes out whole, in order.
+    broker_back = True
+    await pool.execute("UPDATE outbox SET next_attempt_at = NULL WHERE sent_at IS NULL")
+    assert await relay.publish_batch() == 3
+    assert [d["payload"]["note"] for d in delivered if d["case_id"] == str(timing_out)] == [
+        "t0", "t1", "t2"]
+    assert await relay.backlog() == 2  # the parked row and the one held behind it
+    print(f"\n{rounds} rounds: timed-out row unparked at {rounds} attempts, poisoned row"
+          f" parked at {max_attempts}, {rounds * len(good)} other rows flowed in {took:.1f}s")
