@@ -4,6 +4,7 @@ to answer 500) — in a JSON body field, a query parameter, a path parameter, a 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 import uuid
@@ -23,10 +24,10 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from sse_starlette import EventSourceResponse
 
-from shared.auth import Role, Rule
+from shared.auth import Principal, Role, Rule, mint
 from shared.demo import USERS
 from tests.four_services import Service, four_services
-from tests.helpers import as_user, token
+from tests.helpers import TEST_KEYS, as_user, token
 
 ADMIN, COMMAND, TAOYUAN = as_user("admin"), as_user("command"), as_user("taoyuan")
 EN = {"Accept-Language": "en"}
@@ -146,6 +147,14 @@ async def test_a_nul_free_request_still_works(services) -> None:
 # Per operation and generation mode (valid input, then invalid input). Derandomized: the
 # same requests on every run, so a finding is reproducible and the budget is fixed.
 EXAMPLES = 10
+# A live stream (text/event-stream) ends when the token that opened it expires
+# (shared/sse.py): its calls carry a token that expires within STREAM_TOKEN_SECONDS (a
+# token's expiry is in whole seconds: 1-2 s from now), fewer examples, sent together.
+STREAM_EXAMPLES = 5
+STREAM_TOKEN_SECONDS = 2
+# A made-up path id finds nothing (404) and no stream opens: the valid examples of a stream
+# are also sent once more with a path id that exists and the caller may read (demo data).
+KNOWN_PATH_PARAMETERS = {"recipient_id": "sup-district"}
 CHECKS = [not_a_server_error, response_schema_conformance]
 # Who calls: for each route, a demo user whose role its rule admits (the broadest first),
 # so the generated calls reach the handlers instead of stopping at 401/403.
@@ -162,13 +171,18 @@ def rule_of(route: APIRoute) -> Rule | None:
     return None
 
 
-def caller_for(route: APIRoute) -> dict[str, str]:
+def caller_for(route: APIRoute, ttl_seconds: int | None = None) -> dict[str, str]:
     rule = rule_of(route)
     if rule is None or rule.public:
         return {}
     users = {u.subject: u for u in USERS}
     subject = next((s for s in CALLERS if Role(users[s].role) in rule.roles), "admin")
-    return as_user(subject)
+    if ttl_seconds is None:
+        return as_user(subject)
+    user = users[subject]
+    principal = Principal(subject=user.subject, name=user.name, role=Role(user.role),
+                          area=user.area, department_id=user.department_id, grids=user.grids)
+    return {"Authorization": f"Bearer {mint(TEST_KEYS, principal, ttl_seconds)}"}
 
 
 def routes_by_operation(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
@@ -184,10 +198,10 @@ def routes_by_operation(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
     return found
 
 
-def draw(operation: Any, mode: GenerationMode) -> list[Any]:
+def draw(operation: Any, mode: GenerationMode, examples: int = EXAMPLES) -> list[Any]:
     cases: list[Any] = []
 
-    @hypothesis.settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
+    @hypothesis.settings(max_examples=examples, derandomize=True, database=None, deadline=None,
                          phases=[hypothesis.Phase.generate],
                          suppress_health_check=list(hypothesis.HealthCheck))
     @hypothesis.given(operation.as_strategy(generation_mode=mode))
@@ -198,7 +212,7 @@ def draw(operation: Any, mode: GenerationMode) -> list[Any]:
         collect()
     except hypothesis.errors.Unsatisfiable:
         return []  # invalid input is impossible: an operation without parameters or body
-    return cases[:EXAMPLES]
+    return cases[:examples]
 
 
 async def send(client: httpx.AsyncClient, case: Any, headers: dict[str, str]
@@ -217,13 +231,37 @@ async def send(client: httpx.AsyncClient, case: Any, headers: dict[str, str]
         return None
 
 
+def pin_path(operation: Any, case: Any) -> Any | None:
+    """``case`` with its path parameters set to ids that exist, or None if it has none."""
+    known = {k: v for k, v in KNOWN_PATH_PARAMETERS.items() if k in (case.path_parameters or {})}
+    if not known:
+        return None
+    return operation.Case(path_parameters={**case.path_parameters, **known},
+                          headers=dict(case.headers or {}), cookies=case.cookies,
+                          query=case.query)
+
+
+async def send_stream(client: httpx.AsyncClient, case: Any, route: APIRoute
+                      ) -> tuple[httpx.Response | None, float]:
+    """A live stream's call with a token about to expire, and how long it took to end (the
+    ASGI transport answers once the app has sent the whole response)."""
+    started = time.monotonic()
+    async with asyncio.timeout(STREAM_TOKEN_SECONDS + 15):  # a stream that never ends fails
+        response = await send(client, case, caller_for(route, STREAM_TOKEN_SECONDS))
+    return response, time.monotonic() - started
+
+
 async def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(services) -> None:
     """Every operation of the four OpenAPI documents, valid and invalid input: no 5xx and
     every documented response matches its schema. Live event streams (text/event-stream)
-    are left out: a successful one never ends, and they have their own tests."""
+    too: they are called with a token that expires within seconds, and a stream ends when
+    its token expires."""
     started = time.monotonic()
     findings: list[str] = []
-    figures = {"operations": 0, "requests": 0, "unsendable": 0}
+    figures = {"operations": 0, "requests": 0, "unsendable": 0, "stream_operations": 0,
+               "stream_requests": 0, "live_streams": 0}
+    longest_stream = stream_seconds = 0.0
+    stream_statuses: dict[str, int] = {}
     for name, service in services.items():
         # A 500 must come back as a response to check, not as the app's exception.
         client = httpx.AsyncClient(base_url="http://test", transport=httpx.ASGITransport(
@@ -233,22 +271,46 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(service
         for result in schema.get_all_operations():
             operation = result.ok()
             route = routes[(operation.method.upper(), operation.path)]
-            if route.response_class is EventSourceResponse:
-                continue
-            figures["operations"] += 1
-            headers = caller_for(route)
+            streams = route.response_class is EventSourceResponse
+            figures["stream_operations" if streams else "operations"] += 1
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                for case in draw(operation, mode):
-                    response = await send(client, case, headers)
+                if streams:
+                    # Each call lasts until its token expires: sent together, not in turn.
+                    cases = draw(operation, mode, STREAM_EXAMPLES)
+                    if mode is GenerationMode.POSITIVE:
+                        cases += [pinned for c in cases if (pinned := pin_path(operation, c))]
+                    at = time.monotonic()
+                    sent = await asyncio.gather(*(send_stream(client, c, route) for c in cases))
+                    stream_seconds += time.monotonic() - at
+                else:
+                    headers = caller_for(route)
+                    cases = draw(operation, mode)
+                    sent = [(await send(client, c, headers), 0.0) for c in cases]
+                for case, (response, seconds) in zip(cases, sent, strict=True):
                     if response is None:
                         figures["unsendable"] += 1
                         continue
-                    figures["requests"] += 1
+                    figures["stream_requests" if streams else "requests"] += 1
+                    if streams:
+                        key = f"{operation.path} {response.status_code}"
+                        stream_statuses[key] = stream_statuses.get(key, 0) + 1
+                    if streams and response.status_code == 200:
+                        assert response.headers["content-type"].startswith(
+                            "text/event-stream"), response.headers
+                        figures["live_streams"] += 1
+                        longest_stream = max(longest_stream, seconds)
                     try:
                         case.validate_response(response, checks=CHECKS)
                     except (Exception, BaseExceptionGroup) as failure:  # FailureGroup
                         findings.append(f"{name} {operation.label} [{mode.value}] "
                                         f"{response.status_code}: {str(failure)[:600]}")
         await client.aclose()
-    print(f"schemathesis: {figures} in {time.monotonic() - started:.0f} s")
+    print(f"schemathesis: {figures} streams: {stream_statuses} (longest {longest_stream:.1f} s, "
+          f"all streams {stream_seconds:.1f} s) in "
+          f"{time.monotonic() - started:.0f} s")
     assert not findings, f"{len(findings)} findings:\n" + "\n\n".join(findings)
+    # Both streams were opened for real (200), not only refused.
+    assert {k.split()[0] for k in stream_statuses if k.endswith(" 200")} == {
+        "/boards/stream", "/recipients/{recipient_id}/stream"}
+    # A stream opened with a token 1-2 s from expiry ends by then (plus a heartbeat's slack).
+    assert longest_stream <= STREAM_TOKEN_SECONDS + 3
