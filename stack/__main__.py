@@ -1,9 +1,14 @@
-"""``python -m stack up``: the whole system on the embedded default, until Ctrl-C/SIGTERM."""
+"""``python -m stack up``: the whole system on the embedded default, until Ctrl-C/SIGTERM.
+``python -m stack token USER``: a bearer token for a demo user.
+``python -m stack recover-broker [--since T] [--dry-run]``: publish again what a lost broker
+held (stack/supervisor.py)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import fcntl
+import logging
 import os
 import signal
 import sys
@@ -16,6 +21,7 @@ from web.config import Settings as ConsoleSettings
 from shared import demo
 from stack.demo_cases import seed_demo_cases
 from stack.stack import APPS, ROOT, PortInUse, Stack, StackConfig
+from stack.supervisor import SAFE_POINT_FILE
 
 
 def _banner(stack: Stack) -> str:
@@ -30,7 +36,8 @@ def _banner(stack: Stack) -> str:
         "",
         f"  PostgreSQL   {stack.postgres.dsn('')}  databases: "
         + ", ".join(stack.database(s) for s in APPS),
-        f"  Kafka        {stack.kafka.bootstrap}  (Tansu broker, messages in memory)",
+        f"  Kafka        {stack.kafka.bootstrap}  (Tansu broker, messages in memory; restarted"
+        " with the events it held published again from the outboxes if it dies)",
         f"  Data folder  {c.data_dir}  (PostgreSQL data persists across restarts)",
         f"  Logs         {c.log_dir}",
         "",
@@ -45,7 +52,7 @@ DEMO_PASSWORD = ConsoleSettings.model_fields["demo_password"].default
 
 
 def up(config: StackConfig | None = None) -> int:
-    config = config or StackConfig()
+    config = config or StackConfig(say=lambda line: print(line, flush=True))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     lock = open(config.data_dir / "stack.lock", "a+")  # noqa: SIM115 - held while we run
     try:
@@ -71,6 +78,9 @@ def up(config: StackConfig | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)  # also when started in the background (SIGINT ignored)
+    # The supervisor's own Kafka clients complain loudly while a dead broker is replaced;
+    # it says itself what happens.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     stack = Stack(config)
     print("Starting PostgreSQL, the broker and the four services…", flush=True)
     try:
@@ -86,13 +96,7 @@ def up(config: StackConfig | None = None) -> int:
                 seed_demo_cases(stack, say=lambda line: print(line, flush=True))
             except (RuntimeError, httpx.HTTPError) as exc:  # the system runs without them
                 print(f"  Demo cases could not be added: {exc}", file=sys.stderr, flush=True)
-        while True:
-            for s, proc in stack.processes.items():
-                if proc.poll() is not None:
-                    print(f"{s} exited with {proc.returncode}; restarting it "
-                          f"(log: {config.log_dir / s}.log)", flush=True)
-                    time.sleep(1)
-                    stack.start_service(s)
+        while True:  # the supervisor restarts whatever dies (stack/supervisor.py)
             time.sleep(1)
     except KeyboardInterrupt:
         pass
@@ -121,14 +125,52 @@ def token(subject: str | None) -> int:
     return 0
 
 
+def recover_broker(since: str | None, dry_run: bool) -> int:
+    """Publish again, from every service's outbox, what a lost broker may not have delivered:
+    everything sent since the stack's safe point (or ``since``). For a broker that lost its
+    messages while the supervisor did not see it go (the supervisor does this by itself when
+    the broker dies). PostgreSQL must be running (``make up``)."""
+    from shared.ops import parse_since
+    from stack.supervisor import SafePoint, republish_outboxes
+
+    stack = Stack(StackConfig())
+    point = SafePoint(stack.config.data_dir / SAFE_POINT_FILE).value
+    when = parse_since(since) if since else point
+    if when is None:
+        print("No safe point recorded in this data folder: give --since (e.g. 2h, or when the "
+              "lost broker started).", file=sys.stderr)
+        return 2
+    try:
+        done = asyncio.run(republish_outboxes(stack, when, dry_run=dry_run, wait=5))
+    except (OSError, TimeoutError) as exc:
+        print(f"Cannot reach PostgreSQL at {stack.postgres.dsn('')}: {exc}. Is the stack "
+              "running (make up)?", file=sys.stderr)
+        return 1
+    verb = "would publish again" if dry_run else "publishing again"
+    print(f"Events sent since {when.isoformat()} ({verb}):")
+    for service, d in done.items():
+        kept = f"; rows sent before {d.oldest_kept.isoformat()} were purged" if (
+            d.oldest_kept and d.oldest_kept > when) else ""
+        print(f"  {service:<9} {d.rows} events, {d.in_flight} due now{kept}")
+    if not dry_run:
+        print("The services' relays publish them now, in order; consumers ignore what they "
+              "already handled. Make sure the topics exist (the stack creates them at start).")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
-    parser.add_argument("command", choices=["up", "token"])
+    parser.add_argument("command", choices=["up", "token", "recover-broker"])
     parser.add_argument("user", nargs="?", help="token: the demo user's subject")
+    parser.add_argument("--since", help="recover-broker: 90m, 2h, 3d or an ISO time "
+                        "(default: the stack's recorded safe point)")
+    parser.add_argument("--dry-run", action="store_true", help="recover-broker: only count")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.command == "up":
         return up()
+    if args.command == "recover-broker":
+        return recover_broker(args.since, args.dry_run)
     return token(args.user)
 
 

@@ -109,6 +109,10 @@ class EmbeddedPostgres:
             time.sleep(0.2)
         raise TimeoutError(f"PostgreSQL did not become ready; see {self.log_file}")
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def create_databases(self, names: list[str]) -> list[str]:
         created = []
         psql = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",

@@ -14,9 +14,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,6 +28,7 @@ from shared.broker import ensure_topics
 from shared.events import Topics
 from stack.kafka import EmbeddedKafka
 from stack.postgres import EmbeddedPostgres
+from stack.supervisor import Restart, Supervisor
 
 SERVICES = ("dispatch", "intake", "tracking", "notify")
 # The console's gateway (web/): one origin for browsers in front of the four services.
@@ -61,6 +64,9 @@ class StackConfig:
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     demo_data: bool = True
     log_level: str = "INFO"
+    # Restart whatever dies (stack/supervisor.py); where its messages go besides its log.
+    supervise: bool = True
+    say: Any = None
 
     @property
     def log_dir(self) -> Path:
@@ -83,6 +89,14 @@ class Stack:
         )
         self.kafka = EmbeddedKafka(config.kafka_port, config.log_dir / "broker.log")
         self.processes: dict[str, subprocess.Popen] = {}
+        self._wanted: set[str] = set()  # apps that should be running (not stopped on purpose)
+        self._lock = threading.Lock()
+        self.supervisor = Supervisor(self, say=config.say)
+
+    @property
+    def restarts(self) -> list[Restart]:
+        """What the supervisor restarted, in order."""
+        return self.supervisor.restarts
 
     # -- addresses ------------------------------------------------------------------------
 
@@ -176,11 +190,14 @@ class Stack:
         self.kafka.start()
         asyncio.run(ensure_topics(self.kafka.bootstrap))
         self._run_all("migrate")
+        self.supervisor.recover_after_unclean_stop()
         if c.demo_data:
             self._run_all("seed-demo")
         for service in APPS:
             self.start_service(service)
         self.wait_ready()
+        if c.supervise:
+            self.supervisor.start()
 
     def _run_all(self, command: str) -> None:
         procs = {
@@ -196,15 +213,46 @@ class Stack:
                 raise RuntimeError(f"{s} {command} failed:\n{out.decode(errors='replace')}")
 
     def start_service(self, service: str) -> None:
-        log = open(self.config.log_dir / f"{service}.log", "ab")  # noqa: SIM115
-        self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", module_of(service), "serve"],
-            env=self.service_env(service), stdout=log, stderr=subprocess.STDOUT,
-            cwd=ROOT, start_new_session=True,
-        )
+        with self._lock:
+            log = open(self.config.log_dir / f"{service}.log", "ab")  # noqa: SIM115
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", module_of(service), "serve"],
+                env=self.service_env(service), stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT, start_new_session=True,
+            )
+            self._wanted.add(service)
+
+    def wanted_apps(self) -> set[str]:
+        with self._lock:
+            return set(self._wanted)
+
+    def halt_services(self, services: list[str], grace: float = 5.0) -> None:
+        """Stop services the supervisor is about to start again (SIGTERM, then SIGKILL after
+        ``grace`` seconds); they stay wanted."""
+        with self._lock:
+            procs = [self.processes[s] for s in services if s in self.processes]
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def dead_apps(self) -> list[str]:
+        """Apps that should run and have exited (the supervisor restarts them)."""
+        with self._lock:
+            return [s for s in APPS if s in self._wanted
+                    and self.processes[s].poll() is not None]
 
     def stop_service(self, service: str, *, kill: bool = False, timeout: float = 30) -> None:
-        proc = self.processes.get(service)
+        """Stop an app on purpose: the supervisor leaves it stopped until ``start_service``."""
+        with self._lock:
+            self._wanted.discard(service)
+            proc = self.processes.get(service)
         if proc is None or proc.poll() is not None:
             return
         proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
@@ -343,13 +391,14 @@ class Stack:
         ``STOP_ORDER``, draining again after each (what it flushed on its way out is read by
         those still running) before the next."""
         running = [s for s in STOP_ORDER if self._running(s)]
+        drained = True
         if running and self.kafka.running:
-            await self.drain(tuple(running))
+            drained = not await self.drain(tuple(running))
         for service in list(running):
             await asyncio.to_thread(self.stop_service, service)
             running.remove(service)
             if running and self.kafka.running:
-                await self.drain(tuple(running))
+                drained = not await self.drain(tuple(running)) and drained
         if self.kafka.running:  # an event its group never read now goes with the broker
             try:
                 unread = await self.backlog(SERVICES, outboxes=False)
@@ -357,8 +406,12 @@ class Stack:
                 unread = {f"broker unreachable ({exc!r})": 1}
             if unread:
                 what = ", ".join(f"{k}: {v}" for k, v in sorted(unread.items()))
-                await asyncio.to_thread(self._shout, "\n!!! EVENTS NEVER READ, LOST WITH THE "
-                                        f"IN-MEMORY BROKER: {what}\n")
+                await asyncio.to_thread(self._shout, "\n!!! EVENTS NEVER READ, LEFT IN THE "
+                                        f"IN-MEMORY BROKER: {what}; the next start publishes "
+                                        "them again from the outboxes\n")
+            elif drained:
+                # Everything sent was read: the next start has nothing to publish again.
+                self.supervisor.stopped_cleanly()
 
     def _shout(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -379,5 +432,6 @@ class Stack:
         asyncio.run(self._stop_services())
         for service in SERVICES:
             self.stop_service(service)
+        self.supervisor.stop()  # from here on a broker or database going away is ours
         self.kafka.stop()
         self.postgres.stop()
