@@ -231,10 +231,8 @@ class EventConsumer:
         log.info("event_handled")
         return "handled"
 
-    async def _park(self, message: Received, *, reason: str, park_on: asyncpg.Connection | None,
-                    type: str | None = None, version: int | None = None,
-                    error: str | None = None) -> int:
-        """Write the parked row, waiting out a database that is away (bounded); raise when
+    async def _durably(self, write: Callable[[], Awaitable[Any]]) -> Any:
+        """Run a database write, waiting out a database that is away (bounded); raise when
         it stays away, so that the offset is not committed."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(is_transient), reraise=True,
@@ -243,12 +241,24 @@ class EventConsumer:
                                          max=self.policy.max_backoff_seconds),
         ):
             with attempt:
-                parked_id = await parking.park(
-                    park_on or self._pool(), self.name, message, reason=reason, type=type,
-                    version=version, error=error,
-                )
+                result = await write()
+        return result
+
+    async def _park(self, message: Received, *, reason: str, park_on: asyncpg.Connection | None,
+                    type: str | None = None, version: int | None = None,
+                    error: str | None = None) -> int:
+        """Write the parked row (``_durably``)."""
+        parked_id = await self._durably(lambda: parking.park(
+            park_on or self._pool(), self.name, message, reason=reason, type=type,
+            version=version, error=error))
         metrics.PARKED.labels(self.service, self.name, reason).inc()
         return parked_id
+
+    async def _keep_copy(self, value: bytes, key: bytes | None, headers: dict[str, str],
+                         conn: asyncpg.Connection | None) -> None:
+        """Keep the dead-letter copy in the database too (``_durably``)."""
+        await self._durably(lambda: dead_letter.keep_copy(conn or self._pool(), self.name,
+                                                          value, key, headers))
 
     async def _park_unknown(self, message: Received, exc: UnknownEventType,
                             park_on: asyncpg.Connection | None) -> str:
@@ -298,6 +308,7 @@ class EventConsumer:
                       publish_error=repr(publish_exc)[:500], parked_id=parked_id,
                       topic=message.topic, partition=message.partition, offset=message.offset)
             return "parked"
+        await self._keep_copy(value, key, headers, park_on)
         metrics.CONSUMED.labels(self.service, self.name, event_type, "dead_lettered").inc()
         log.error("event_dead_lettered", error_type=type(exc).__name__, error=str(exc)[:500],
                   topic=message.topic, partition=message.partition, offset=message.offset)

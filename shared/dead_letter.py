@@ -4,7 +4,9 @@ A copy that would exceed what the producer may send (the original near 1 MiB plu
 headers) is truncated; the caller parks the full copy in its database first and names the
 parked row in the headers, so nothing is lost. The publish is retried with capped backoff
 while the fault is transient, a bounded number of times; the caller parks the message when
-it still fails, so a broker that refuses it never blocks the partition.
+it still fails, so a broker that refuses it never blocks the partition. Each copy published
+is also kept in the consumer's database (``keep_copy``): the embedded broker keeps the topic
+in memory only, and the stack publishes the kept copies again after a broker loss.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import structlog
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
@@ -82,6 +85,25 @@ async def publish_bounded(publish: Publish, value: bytes, key: bytes | None,
     ):
         with attempt:
             await publish(value, key, headers)
+
+
+async def keep_copy(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, value: bytes,
+                    key: bytes | None, headers: dict[str, str]) -> None:
+    """Keep the copy just published in the consumer's database (dead_letter_copies), so that
+    it outlives a broker that loses the dead-letter topic."""
+    await conn.execute(
+        "INSERT INTO dead_letter_copies (consumer, key, value, headers)"
+        " VALUES ($1, $2, $3, $4::text::jsonb)",
+        consumer, key, value, json.dumps(headers, ensure_ascii=False))
+
+
+async def copies_since(conn: asyncpg.Connection | asyncpg.Pool,
+                       since: datetime) -> list[tuple[bytes | None, bytes, dict[str, str]]]:
+    """The copies kept since ``since``, oldest first: (key, value, headers)."""
+    rows = await conn.fetch(
+        "SELECT key, value, headers::text AS headers FROM dead_letter_copies"
+        " WHERE dead_lettered_at >= $1 ORDER BY id", since)
+    return [(r["key"], r["value"], json.loads(r["headers"])) for r in rows]
 
 
 def dead_letter_record(value: bytes, headers: dict[str, str]) -> dict[str, Any]:

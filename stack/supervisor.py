@@ -16,8 +16,12 @@ outboxes (sent rows are kept for the outbox retention), so recovery is:
    point unsent again (``shared.outbox.republish``) *before* a new broker is started, so the
    relays publish them again in order, ahead of anything new of the same case; in-flight
    claims are voided, so a late acknowledgement from the dead broker cannot count.
-3. a new broker, the topics again; consumer groups start from the earliest offset of the
-   empty broker, and the inbox of each consumer turns what it already handled into no-ops.
+3. a new broker, the topics again, and the dead letters the consumers sent since the lost
+   broker started (each consumer keeps a copy of what it dead-letters in its database,
+   ``dead_letter_copies``); the services are stopped before and started after, so their
+   consumer groups begin at the earliest offset of the empty broker instead of waiting at
+   positions of the dead one; each consumer's inbox turns what it already handled into
+   no-ops.
 
 The same happens at start when the previous run ended without a clean stop (the machine
 went down, ``kill -9``): the broker it ran is gone, and with it what was not yet read.
@@ -43,7 +47,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from shared import outbox
+from shared import dead_letter, outbox
 from shared.broker import ensure_topics
 
 if TYPE_CHECKING:
@@ -72,12 +76,15 @@ class SafePoint:
         self.path = path
         self.value: datetime | None = None
         self.clean = True
+        self.broker_started_at: datetime | None = None
         self._readings: list[tuple[datetime, dict[TopicPartition, int]]] = []
         if path.exists():
             try:
                 data = json.loads(path.read_text())
                 self.value = datetime.fromisoformat(data["safe_point"])
                 self.clean = bool(data["clean_stop"])
+                if data.get("broker_started_at"):
+                    self.broker_started_at = datetime.fromisoformat(data["broker_started_at"])
             except (ValueError, KeyError, TypeError):
                 self.value, self.clean = None, False
 
@@ -87,6 +94,8 @@ class SafePoint:
         tmp.write_text(json.dumps({
             "safe_point": (self.value or datetime.now(UTC)).isoformat(),
             "clean_stop": clean,
+            "broker_started_at": (self.broker_started_at.isoformat()
+                                  if self.broker_started_at else None),
             "written_at": datetime.now(UTC).isoformat(),
         }))
         os.replace(tmp, self.path)
@@ -95,6 +104,7 @@ class SafePoint:
         """A new (empty) broker: readings of the old one mean nothing against it. The value
         stays until the new broker's readings have been read past."""
         self._readings.clear()
+        self.broker_started_at = started_at
         if self.value is None:
             self.value = started_at
         self.save()
@@ -119,6 +129,35 @@ class SafePoint:
         self.value = candidate
         self.save()
         return True
+
+
+async def republish_dead_letters(stack: Stack, since: datetime) -> int:
+    """Publish again to the (new) dead-letter topic the copies every consumer kept since
+    ``since`` (when the lost broker started): the topic died with it."""
+    from aiokafka import AIOKafkaProducer
+
+    from shared.events import Topics
+    from stack.stack import SERVICES
+
+    copies = []
+    for service in SERVICES:
+        conn = await asyncpg.connect(stack.dsn(service), timeout=10)
+        try:
+            copies += await dead_letter.copies_since(conn, since)
+        finally:
+            await conn.close()
+    if not copies:
+        return 0
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka.bootstrap, acks="all",
+                                client_id="whistle-stack-supervisor")
+    await producer.start()
+    try:
+        for key, value, headers in copies:
+            await producer.send_and_wait(Topics.DEAD_LETTER, value, key=key, headers=[
+                (k, v.encode()) for k, v in headers.items()])
+    finally:
+        await producer.stop()
+    return len(copies)
 
 
 async def republish_outboxes(stack: Stack, since: datetime, *, dry_run: bool = False,
@@ -185,10 +224,15 @@ class Supervisor:
         sp = self.safe_point
         done: dict[str, outbox.Republished] = {}
         if sp.value is not None and not sp.clean:
-            done = asyncio.run(republish_outboxes(self.stack, sp.value))
+            async def recover() -> tuple[dict[str, outbox.Republished], int]:
+                done = await republish_outboxes(self.stack, sp.value)
+                return done, await republish_dead_letters(
+                    self.stack, sp.broker_started_at or sp.value)
+            done, letters = asyncio.run(recover())
             rows = sum(d.rows for d in done.values())
             self.say(f"the last run did not stop cleanly: its broker's messages since the safe "
-                     f"point {sp.value.isoformat()} are published again ({rows} events)")
+                     f"point {sp.value.isoformat()} are published again ({rows} events, "
+                     f"{letters} dead letters)")
         sp.value = datetime.now(UTC)
         sp.new_broker(sp.value)
         return done
@@ -282,6 +326,7 @@ class Supervisor:
         await self._close_clients()
         code = s.kafka.process.returncode if s.kafka.process else None
         since = self.safe_point.value or datetime.now(UTC)
+        lost_broker_started = self.safe_point.broker_started_at or since
         self.say(f"the broker exited with {code}; what it held is lost — restarting the "
                  f"services on a new broker and publishing again every event sent since the "
                  f"safe point {since.isoformat()}")
@@ -291,12 +336,17 @@ class Supervisor:
         started = datetime.now(UTC)
         await asyncio.to_thread(s.kafka.start)
         await ensure_topics(s.kafka.bootstrap)
+        letters = await republish_dead_letters(s, lost_broker_started)
         self.safe_point.new_broker(started)
         for app in held:
             s.start_service(app)
+        try:
+            await asyncio.to_thread(s.wait_ready, tuple(held))
+        except (RuntimeError, TimeoutError) as exc:  # the loop restarts what died again
+            self.say(f"after the new broker: {exc}")
         counts = ", ".join(f"{k} {v.rows}" for k, v in done.items())
         self.say(f"a new broker is up with the topics, the services start again; events "
-                 f"published again: {counts}")
+                 f"published again: {counts}; dead letters published again: {letters}")
         self._restarted("broker", f"exit code {code}; republished {counts}",
                         sum(d.rows for d in done.values()))
 

@@ -10,6 +10,7 @@ import errno
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import asyncpg
@@ -19,7 +20,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from shared import db, migrations, parking
+from shared import db, dead_letter, migrations, parking
 from shared.broker import EventConsumer, start_broker
 from shared.events import EVENT_TYPES, CaseClosed, EventPayload, Priority, Topics, new_event
 from shared.faults import RetryPolicy
@@ -231,6 +232,10 @@ async def test_deterministic_errors_are_dead_lettered_after_bounded_attempts(set
         ["InterfaceError", "FileNotFoundError", "OSError", "TimeoutError",
          "UnsupportedVersionError"])
     assert await setup.parked() == []
+    # Each copy is kept in the consumer's database too (a broker loss takes the topic).
+    kept = await dead_letter.copies_since(setup.pool, datetime.now(UTC) - timedelta(hours=1))
+    assert sorted((k, v, h["dlt-error-type"]) for k, v, h in kept) == sorted(
+        (r.key, r.value, dict(r.headers)["dlt-error-type"].decode()) for r in dead)
 
 
 async def test_a_database_restart_is_waited_out_without_loss(setup, pg_server):

@@ -19,7 +19,9 @@ import pytest
 
 from stack.stack import APPS, Stack, StackConfig
 from tests.conftest import free_port
+from shared.events import Topics
 from tests.e2e.cases import report_and_whistle
+from tests.helpers import publish_raw, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -133,6 +135,9 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
                            "dispatched while notify is frozen")
             await asyncio.sleep(1.5)  # dispatch's relay has sent the assignments
             assert (await messages(stack, lost)) == {c: set() for c in lost}
+            # And a dead letter: the dead-letter topic dies with the broker too.
+            await publish_raw(stack.kafka.bootstrap, Topics.INTAKE, poison, b"poison")
+            await wait_for(lambda: poisoned(stack, RUNNING), 60, "the poison dead-lettered")
             before = time.monotonic()
             os.kill(stack.kafka.process.pid, signal.SIGKILL)
             await wait_for(lambda: asyncio.sleep(0, restarted(stack, "broker", before)), 60,
@@ -141,6 +146,9 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
             os.kill(stack.processes["notify"].pid, signal.SIGCONT)
         [restart] = [r for r in stack.restarts if r.what == "broker" and r.at > before]
         assert restart.republished > 0
+        # dispatch's and tracking's consumers (not frozen) dead-lettered it before the kill;
+        # the new broker's dead-letter topic has their copies again.
+        assert await poisoned(stack, RUNNING)
         await wait_for(lambda: delivered_like(stack, control, lost), 90,
                        "the unread events delivered after the broker came back")
         assert await assignments(stack, lost) == {c: 1 for c in lost}
@@ -148,6 +156,19 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
         after = (await report_and_whistle(http, stack, f"new broker {uuid.uuid4()}"))["id"]
         await wait_for(lambda: delivered_like(stack, control, [after]), 90,
                        "a new case delivered on the new broker")
+
+
+poison = f"not json {uuid.uuid4()}".encode()
+
+
+RUNNING = {"whistle-dispatch-whistles", "whistle-tracking-timeline"}  # intake's readers
+
+
+async def poisoned(stack: Stack, groups: set[str]) -> bool:
+    """Each of ``groups`` has its dead letter of ``poison`` in the dead-letter topic."""
+    records = await read_topic(stack.kafka.bootstrap, Topics.DEAD_LETTER, timeout=3)
+    return groups <= {dict(r.headers)["dlt-consumer-group"].decode() for r in records
+                      if r.value == poison}
 
 
 async def _all_dispatched(stack: Stack, cases: list[str]) -> bool:
