@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `make token USER=x` (USER from the environment is the login name: only an explicit one counts)
 USER_ARG = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: up test test-fast test-faults lint bench install browser-deps clean-data help token
+.PHONY: up test test-fast test-faults lint bench bench-e2e install browser-deps clean-data help token
 
 help:
 	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
@@ -19,6 +19,8 @@ help:
 	@echo "make test-faults   the fault-injection suite: load, kills, broker and database faults, poison"
 	@echo "make lint   ruff and the import-layer contracts"
 	@echo "make bench  run the benchmarks and print figures"
+	@echo "make bench-e2e   the whole stack under load (25..400 cases/s, 30 s each, and a closed loop)"
+	@echo "                 against this machine's floor; BENCH_E2E_ARGS='--rates 10,25 --seconds 10'"
 	@echo "make token USER=wangfang   print a bearer token for a demo user"
 
 $(UV):
@@ -65,6 +67,9 @@ token: install
 bench: install
 	$(PY) -m bench
 	$(PY) -m bench.timers
+
+bench-e2e: install
+	$(PY) -m bench.e2e $(BENCH_E2E_ARGS)
 
 clean-data:
 	rm -rf .data
