@@ -27,6 +27,7 @@ import psutil
 from bench import free_port
 from bench.e2e import floor as floor_mod
 from bench.e2e.load import ClosedLoad, TimedLoad
+from bench.e2e.profile import Profiler
 from bench.e2e.report import derive, render
 from bench.e2e.resources import Sampler
 from bench.e2e.segments import Reader, segment_stats, wait_for_drain
@@ -61,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "long after it started (default %(default)s s)")
     p.add_argument("--log-level", default="INFO",
                    help="the services' log level (default %(default)s, as make up)")
+    p.add_argument("--profile", metavar="SERVICE", default=None,
+                   choices=[*APPS, "busiest"],
+                   help="py-spy this service (or the busiest one in the run before) during "
+                        "one load window; output under test-artifacts/bench/")
+    p.add_argument("--profile-at", default=None,
+                   help="the open-loop rate to profile at, or 'closed' (default: the first "
+                        "rate >= 50, else the last)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output")
     return p.parse_args(argv)
 
@@ -102,13 +110,28 @@ async def settle(stack: Stack, cap: float = 30.0) -> bool:
     return False
 
 
+def busiest(runs: list[dict]) -> str:
+    """The service that used the most CPU in the last run (intake before any run)."""
+    if not runs:
+        return "intake"
+    groups = runs[-1]["resources"]["groups"]
+    return max(APPS, key=lambda s: groups.get(s, {}).get("cpu_seconds", 0.0))
+
+
 async def run_load(stack: Stack, reader: Reader, args: argparse.Namespace, *, label: str,
-                   load: TimedLoad, seconds: float, idle: dict) -> dict:
-    say(f"== {label}: {seconds:g} s")
+                   load: TimedLoad, seconds: float, idle: dict,
+                   profile: str | None = None) -> dict:
+    say(f"== {label}: {seconds:g} s" + (f", py-spy on {profile}" if profile else ""))
     before = await reader.commits()
     t_before = time.monotonic()
+    profiler = None
     with Sampler(stack) as sampler:
         async with load:
+            if profile:
+                name = f"profile-{profile}-{label.replace(' ', '-').replace('/s', '-per-s')}"
+                profiler = Profiler(stack.processes[profile].pid, seconds,
+                                    args.out.parent, name)
+                profiler.start()
             await asyncio.sleep(seconds)
             stats = await load.stop(wait=args.give_up + 15)
     load_end = time.monotonic()
@@ -133,6 +156,7 @@ async def run_load(stack: Stack, reader: Reader, args: argparse.Namespace, *, la
         else None, "clients": getattr(load, "clients", None), "seconds": stats.seconds,
         "started": len(stats.cases), "accepted": len(stats.accepted), "whistled": len(accepted),
         "failed": len(stats.failed), "retries": stats.retries,
+        "offered_per_s": len(stats.cases) / stats.seconds if stats.seconds else 0.0,
         "accepted_per_s": len(stats.accepted) / stats.seconds if stats.seconds else 0.0,
         "completed": len(done), "incomplete": len(traces) - len(done),
         "completed_per_s": len(done) / span if span else 0.0,
@@ -147,6 +171,8 @@ async def run_load(stack: Stack, reader: Reader, args: argparse.Namespace, *, la
         "events_per_case": await reader.events_per_case(list(accepted)[:2000]),
         "failures": sorted({c.error for c in stats.failed if c.error})[:10],
     }
+    if profiler is not None:
+        result["profile"] = {"service": profile, **await asyncio.to_thread(profiler.finish)}
     inbox = result["segments"]["whistle→dept inbox"]
     say(f"   completed {len(done)}/{len(traces)} ({result['completed_per_s']:.1f}/s), "
         f"whistle→inbox p50 {inbox['p50'] or 0:.0f} ms p99 {inbox['p99'] or 0:.0f} ms, "
@@ -184,16 +210,26 @@ async def measure(stack: Stack, args: argparse.Namespace) -> dict:
                              cap=60, stall=20, say=say)
         await settle(stack)
         idle = await idle_commit_rate(reader, 3.0 if quick else 6.0)
+        at = args.profile_at or next((f"{r:g}" for r in rates if r >= 50),
+                                     f"{rates[-1]:g}" if rates else "closed")
+
+        def profile(key: str) -> str | None:
+            if not args.profile or key != at:
+                return None
+            return busiest(runs) if args.profile == "busiest" else args.profile
+
         for rate in rates:
             load = TimedLoad(stack, rate=rate, tag=f"r{rate:g}", give_up_after=args.give_up)
             runs.append(await run_load(stack, reader, args, label=f"open {rate:g}/s",
-                                       load=load, seconds=args.seconds, idle=idle))
+                                       load=load, seconds=args.seconds, idle=idle,
+                                       profile=profile(f"{rate:g}")))
         if args.clients:
             load = ClosedLoad(stack, clients=args.clients, tag="closed",
                               give_up_after=args.give_up)
             runs.append(await run_load(stack, reader, args,
                                        label=f"closed {args.clients} clients", load=load,
-                                       seconds=args.closed_seconds or args.seconds, idle=idle))
+                                       seconds=args.closed_seconds or args.seconds, idle=idle,
+                                       profile=profile("closed")))
     return {"floor": floor, "runs": runs, "idle_commits_per_s": idle}
 
 

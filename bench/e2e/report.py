@@ -85,14 +85,15 @@ def render(result: dict) -> str:
     for r in runs:
         http = r["http"]["all"]
         errors = sum(n for k, n in r["statuses"].items() if not k.split()[-1].startswith("2"))
-        rows.append([r["label"], r["seconds"], r["started"], r["accepted"], r["accepted_per_s"],
+        rows.append([r["label"], r["seconds"], r["started"], r["offered_per_s"], r["accepted"],
+                     r["accepted_per_s"],
                      r["completed"], r["completed_per_s"], r["incomplete"], r["failed"], errors,
                      _ms(http, "p50"), _ms(http, "p99"),
                      "yes" if r["drained"] else f"NO ({r['drain_seconds']:.0f} s)"])
     parts.append(table(
         "Throughput (HTTP report + whistle; completed = all departments have assignment, "
-        "clocks and inbox message)",
-        ["load", "s", "started", "accepted", "acc/s", "completed", "done/s", "incomplete",
+        "clocks and inbox message; done/s = completed ÷ (last inbox − first accepted))",
+        ["load", "s", "started", "offered/s", "accepted", "acc/s", "completed", "done/s", "incomplete",
          "gave up", "non-2xx", "http p50 ms", "http p99 ms", "drained"], rows))
     statuses = [[r["label"], ", ".join(f"{k}: {n}" for k, n in sorted(r["statuses"].items()))]
                 for r in runs]
@@ -184,4 +185,15 @@ def render(result: dict) -> str:
         bits.append(f"; the 1,000/s target: {100 * r['completed_per_s'] / 1000:.1f} %")
         lines.append(" ".join(bits).replace(" \n", "\n").replace(" ;", ";"))
     parts.append("\n".join(lines))
+    for r in runs:
+        prof = r.get("profile")
+        if not prof:
+            continue
+        if prof.get("error"):
+            parts.append(f"Profile of {prof['service']} at {r['label']}: {prof['error']}")
+            continue
+        own = "\n".join(f"  {p:5.1f} %  {f}" for f, p in prof["own"][:15])
+        parts.append(f"Profile of {prof['service']} at {r['label']} (py-spy, "
+                     f"{prof['samples']} samples; own time, top 15; all in {prof['top']}, "
+                     f"collapsed stacks for a flame graph in {prof['collapsed']})\n{own}")
     return "\n\n".join(parts)

@@ -184,7 +184,7 @@ async def wait_for_drain(reader: Reader, cases: dict[UUID, frozenset[str]], *,
         if now - last_move >= stall or now - started >= cap:
             return False, now - started
         if now >= next_say:
-            say(f"    draining: {got[2]}/{want} department inbox messages, "
-                f"{got[0]}/{want} assignments ({now - started:.0f} s)")
+            say(f"    draining: {got[0]}/{want} assignments, {got[1]}/{want} with clocks, "
+                f"{got[2]}/{want} department inbox messages ({now - started:.0f} s)")
             next_say = now + 10
         await asyncio.sleep(0.5)
