@@ -33,6 +33,7 @@ GRIDS = [
 # or street office is more specific anywhere): one lead, some with a co-handler.
 CATEGORIES = ["E0101", "C0101", "E0201", "C0104", "E0105", "E0403", "C0204", "E0303",
               "C0103", "E0402", "C0503"]
+IN_FLIGHT = 48  # requests at once, at most
 RULES = {category: (lead, *co) for category, _, lead, co in ROUTING_RULES}
 
 
@@ -125,12 +126,17 @@ class Load:
         self._tasks: set[asyncio.Task] = set()
         self._driver: asyncio.Task | None = None
         self._stopping = asyncio.Event()
+        # Requests in flight are bounded by a semaphore below the pool's size, so that no
+        # request ever queues inside httpx's pool (whose queue costs quadratic CPU when
+        # hundreds of retries pile up during a fault and starves this event loop).
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, connect=3.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+            limits=httpx.Limits(max_connections=IN_FLIGHT + 8,
+                                max_keepalive_connections=IN_FLIGHT + 8))
 
     async def __aenter__(self) -> Load:
-        self._started = time.monotonic()
+        self.started = time.monotonic()
         self._driver = asyncio.create_task(self._drive())
         return self
 
@@ -144,7 +150,7 @@ class Load:
         self._stopping.set()
         await self._driver
         self._driver = None
-        self.stats.seconds = time.monotonic() - self._started
+        self.stats.seconds = time.monotonic() - self.started
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=wait)
         for t in self._tasks:
@@ -179,7 +185,8 @@ class Load:
         backoff = 0.25
         while True:
             try:
-                resp = await self.client.request(method, url, headers=headers, json=json)
+                async with self._in_flight:
+                    resp = await self.client.request(method, url, headers=headers, json=json)
                 self.stats.statuses[f"{what} {resp.status_code}"] += 1
                 if resp.status_code < 500 and resp.status_code != 429:
                     return resp

@@ -34,12 +34,18 @@ async def wait_restart(stack, what: str, since: float, timeout: float = 60.0) ->
     return how long after ``since`` it came."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for name, at in list(getattr(stack, "restarts", ())):
+        for r in list(getattr(stack, "restarts", ())):
+            name, at = (r.what, r.at) if hasattr(r, "what") else r
             if name == what and at >= since:
                 return at - since
         await asyncio.sleep(0.1)
     raise AssertionError(f"the supervisor did not restart {what} within {timeout:.0f}s "
                          f"(restarts: {getattr(stack, 'restarts', 'no supervisor')})")
+
+
+def supervised(stack) -> bool:
+    """The stack restarts what dies by itself (stack/supervisor.py)."""
+    return hasattr(stack, "restarts")
 
 
 async def run(stack, results: list[Row], name: str, *, duration: float,
@@ -56,12 +62,10 @@ async def run(stack, results: list[Row], name: str, *, duration: float,
     parked_before = await parked_ids(stack)
     dead_before = await topic_size(stack.kafka.bootstrap)
     load = Load(stack, rate=RATE, tag=tag or name.split()[0])
-    async with load:
-        started = time.monotonic()
-        note = await inject(load) if inject is not None else ""
-        left = duration - (time.monotonic() - started)
-        if left > 0:
-            await asyncio.sleep(left)
+    async with load:  # the load stops after ``duration`` even if the fault goes on
+        injecting = asyncio.create_task(inject(load)) if inject is not None else None
+        await asyncio.sleep(duration)
+    note = await injecting if injecting is not None else ""
     stats = load.stats
     row.accepted = len(stats.accepted)
     row.notes = "; ".join(x for x in (note, f"{len(stats.cases)} started in "
