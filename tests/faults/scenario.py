@@ -68,8 +68,11 @@ async def run(stack, results: list[Row], name: str, *, duration: float,
     note = await injecting if injecting is not None else ""
     stats = load.stats
     row.accepted = len(stats.accepted)
+    failures = ", ".join(f"{k} ×{n}" for k, n in stats.statuses.most_common()
+                         if not k.endswith((" 200", " 201", " 409")))
     row.notes = "; ".join(x for x in (note, f"{len(stats.cases)} started in "
-                                      f"{stats.seconds:.0f}s, {stats.retries} retries") if x)
+                                      f"{stats.seconds:.0f}s, {stats.retries} retries"
+                                      + (f" ({failures})" if failures else "")) if x)
     assert not stats.failed, f"cases the load gave up on: {[c.error for c in stats.failed][:10]}"
     assert row.accepted >= 0.9 * RATE * duration * 0.5, f"too few cases accepted: {row.accepted}"
     snap, waited, failure = await converge(stack, stats.cases, timeout=timeout,
