@@ -54,8 +54,12 @@ log = structlog.get_logger()
 Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
 
 
+# Each broker's consumer fetch wait (settings.kafka_fetch_max_wait_ms), for its subscribers.
+_FETCH_MAX_WAIT_MS: weakref.WeakKeyDictionary[KafkaBroker, int] = weakref.WeakKeyDictionary()
+
+
 def make_broker(settings: BaseServiceSettings) -> KafkaBroker:
-    return KafkaBroker(
+    broker = KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"whistle-{settings.service_name}",
         acks="all",
@@ -65,6 +69,8 @@ def make_broker(settings: BaseServiceSettings) -> KafkaBroker:
         logger=structlog.stdlib.get_logger("faststream"),
         description=f"Whistle {settings.service_name} service",
     )
+    _FETCH_MAX_WAIT_MS[broker] = settings.kafka_fetch_max_wait_ms
+    return broker
 
 
 async def start_broker(broker: KafkaBroker, attempts: int) -> None:
@@ -149,6 +155,7 @@ class EventConsumer:
             group_id=self.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS.get(self._broker, 500),
             title=f"{self.service}.{self.name}",
             description=description,
         )
