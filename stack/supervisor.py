@@ -246,7 +246,7 @@ class Supervisor:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=150)  # a recovery in progress finishes first
             self._thread = None
 
     def stopped_cleanly(self) -> None:
@@ -333,6 +333,8 @@ class Supervisor:
         held = [a for a in SERVICES if a in s.wanted_apps()]
         await asyncio.to_thread(s.halt_services, held)
         done = await republish_outboxes(s, since)
+        if self._stopping.is_set():  # the stack is stopping: start nothing it won't stop
+            return
         started = datetime.now(UTC)
         await asyncio.to_thread(s.kafka.start)
         await ensure_topics(s.kafka.bootstrap)
