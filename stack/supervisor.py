@@ -341,7 +341,8 @@ class Supervisor:
         letters = await republish_dead_letters(s, lost_broker_started)
         self.safe_point.new_broker(started)
         for app in held:
-            s.start_service(app)
+            if app in s.wanted_apps():  # not stopped on purpose meanwhile
+                s.start_service(app)
         try:
             await asyncio.to_thread(s.wait_ready, tuple(held))
         except (RuntimeError, TimeoutError) as exc:  # the loop restarts what died again
