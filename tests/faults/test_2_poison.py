@@ -168,7 +168,7 @@ async def test_poison_is_dead_lettered_or_parked_and_blocks_nothing(stack, resul
                         if c.started_at > poisoned_at[0] + 1)
         assert set(later) == set(range(PARTITIONS)), later
 
-    ran, _ = await scenario.run(stack, results, "poison (5)", duration=15, inject=inject,
+    ran, _ = await scenario.run(stack, results, "poison (5)", duration=12, inject=inject,
                                 faults="5 kinds × 3 topics × 3 partitions", check=check,
                                 quiet=False, tag="poison")
     # Each group reading a topic: 3 dead letters per partition; 2 unknown ones parked, and

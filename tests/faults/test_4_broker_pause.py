@@ -37,5 +37,5 @@ async def test_broker_frozen_for_30_seconds_under_load(stack, results):
         return (f"broker SIGSTOP {time.monotonic() - stopped:.0f}s; {during} cases accepted "
                 "while it was frozen")
 
-    await scenario.run(stack, results, "broker SIGSTOP 30s (2)", duration=PAUSE + 8,
+    await scenario.run(stack, results, "broker SIGSTOP 30s (2)", duration=PAUSE + 5,
                        inject=inject, faults="SIGSTOP/SIGCONT", tag="pause", timeout=180)

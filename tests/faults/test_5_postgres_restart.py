@@ -35,5 +35,5 @@ async def test_postgres_fast_stop_and_restart_under_load(stack, results):
         return (f"PostgreSQL fast stop, back after {back:.1f}s ({how}); "
                 f"{failed} failed attempts retried so far")
 
-    await scenario.run(stack, results, "PostgreSQL fast stop (3)", duration=25, inject=inject,
+    await scenario.run(stack, results, "PostgreSQL fast stop (3)", duration=20, inject=inject,
                        faults="SIGINT postgres", tag="pg", timeout=180)

@@ -34,5 +34,5 @@ async def test_broker_crash_and_restart_under_load(stack, results):
                 f"{getattr(restart, 'republished', '?')} events published again from the "
                 "outboxes")
 
-    await scenario.run(stack, results, "broker crash (4)", duration=25, inject=inject,
+    await scenario.run(stack, results, "broker crash (4)", duration=20, inject=inject,
                        faults="kill -9 broker", tag="crash", timeout=180)
