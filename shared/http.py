@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import PUBLIC
 from shared.errors import DomainError
+from shared.faults import is_transient
 
 log = structlog.get_logger()
 
@@ -88,8 +89,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled_error", path=request.url.path)
         lang = request_lang(request)
+        if is_transient(exc):  # the database or broker is away for a moment (a restart)
+            log.warning("dependency_unavailable", path=request.url.path, error=repr(exc)[:300])
+            response = error_response(
+                503, "unavailable", "Temporarily unavailable, please retry" if lang == "en"
+                else "服务暂时不可用，请稍后重试")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("unhandled_error", path=request.url.path)
         return error_response(
             500, "internal_error", "Internal error" if lang == "en" else "服务内部错误，请稍后重试"
         )
