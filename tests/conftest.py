@@ -85,3 +85,21 @@ async def pool_factory() -> AsyncIterator:
     yield make
     for p in pools:
         await p.close()
+
+
+def running_stack(config) -> Iterator:
+    """Start a whole embedded stack for a fixture to yield; stop it afterwards and print the
+    tail of each service's log (on a failure, the first thing to read)."""
+    from stack.stack import SERVICES, Stack
+
+    stack = Stack(config)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+        for s in SERVICES:
+            log = config.log_dir / f"{s}.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"--- {s}.log (tail) ---", *tail, sep="\n")

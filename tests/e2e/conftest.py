@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from stack.stack import APPS, SERVICES, Stack, StackConfig
-from tests.conftest import free_port
+from stack.stack import APPS, Stack, StackConfig
+from tests.conftest import free_port, running_stack
 
 SIGN_FOR_DEADLINE_SECONDS = 8
 
@@ -37,17 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                        "DELIVERY_BACKOFF_MAX_SECONDS": "2"},
         },
     )
-    stack = Stack(config)
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-        for s in SERVICES:  # on failure, the tail of each log is the first thing to read
-            log = config.log_dir / f"{s}.log"
-            if log.exists():
-                tail = log.read_text(errors="replace").splitlines()[-15:]
-                print(f"--- {s}.log (tail) ---", *tail, sep="\n")
+    yield from running_stack(config)
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from stack.stack import APPS, SERVICES, Stack, StackConfig
-from tests.conftest import free_port
+from stack.stack import APPS, Stack, StackConfig
+from tests.conftest import free_port, running_stack
 from tests.faults.invariants import ROW_COLUMNS, Row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,18 +42,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                        "DELIVERY_BACKOFF_MAX_SECONDS": "2"},
         },
     )
-    stack = Stack(config)
     STARTED.append(time.monotonic())
-    try:
-        stack.start()
-        yield stack
-    finally:
-        stack.stop()
-        for s in SERVICES:  # on failure, the tail of each log is the first thing to read
-            log = config.log_dir / f"{s}.log"
-            if log.exists():
-                tail = log.read_text(errors="replace").splitlines()[-10:]
-                print(f"--- {s}.log (tail) ---", *tail, sep="\n")
+    yield from running_stack(config)
 
 
 @pytest.fixture(scope="package")
