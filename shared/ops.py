@@ -377,18 +377,18 @@ class Ops:
 
     # parked outbox rows (producer side)
 
-    async def outbox_parked(self, args: argparse.Namespace) -> int:
+    async def _parked_outbox(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         rows = [dict(r) for r in await outbox.parked(self.pool)]
-        if args.ids:
-            rows = [r for r in rows if r["id"] in args.ids]
+        return [r for r in rows if r["id"] in ids] if ids else rows
+
+    async def outbox_parked(self, args: argparse.Namespace) -> int:
+        rows = await self._parked_outbox(args.ids)
         self.out(rows, ["id", "type", "key", "topic", "attempts", "parked_at", "last_error"],
                  empty="no parked outbox rows")
         return 0
 
     async def outbox_redrive(self, args: argparse.Namespace) -> int:
-        rows = [dict(r) for r in await outbox.parked(self.pool)]
-        if args.ids:
-            rows = [r for r in rows if r["id"] in args.ids]
+        rows = await self._parked_outbox(args.ids)
         if args.dry_run:
             results = [{**r, "outcome": "would_redrive"} for r in rows]
         else:

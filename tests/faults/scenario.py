@@ -34,18 +34,12 @@ async def wait_restart(stack, what: str, since: float, timeout: float = 60.0) ->
     return how long after ``since`` it came."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for r in list(getattr(stack, "restarts", ())):
-            name, at = (r.what, r.at) if hasattr(r, "what") else r
-            if name == what and at >= since:
-                return at - since
+        for r in list(stack.restarts):
+            if r.what == what and r.at >= since:
+                return r.at - since
         await asyncio.sleep(0.1)
     raise AssertionError(f"the supervisor did not restart {what} within {timeout:.0f}s "
-                         f"(restarts: {getattr(stack, 'restarts', 'no supervisor')})")
-
-
-def supervised(stack) -> bool:
-    """The stack restarts what dies by itself (stack/supervisor.py)."""
-    return hasattr(stack, "restarts")
+                         f"(restarts: {stack.restarts})")
 
 
 async def run(stack, results: list[Row], name: str, *, duration: float,

@@ -43,11 +43,7 @@ async def kill(stack, name: str) -> float:
     proc = stack.processes[name]
     killed_at = time.monotonic()
     os.kill(proc.pid, signal.SIGKILL)
-    if scenario.supervised(stack):
-        await scenario.wait_restart(stack, name, killed_at, timeout=30)
-    else:  # a stack without a supervisor: restart by hand (the note says so)
-        await asyncio.to_thread(proc.wait)
-        stack.start_service(name)
+    await scenario.wait_restart(stack, name, killed_at, timeout=30)
     assert stack.processes[name].pid != proc.pid
     return killed_at
 
@@ -64,9 +60,8 @@ async def test_sigkill_of_each_service_under_load(stack, results):
             waits.append((name, asyncio.create_task(ready(stack, name, killed_at))))
         for name, task in waits:
             back.setdefault(name, []).append(await asyncio.wait_for(task, 120))
-        how = "supervisor" if scenario.supervised(stack) else "MANUAL restarts (no supervisor)"
-        return (f"{len(VICTIMS)} SIGKILLs every {KILL_EVERY:g}s, restarted by the {how}; ready "
-                "again after " + ", ".join(f"{k} {'/'.join(f'{t:.0f}' for t in v)}s"
+        return (f"{len(VICTIMS)} SIGKILLs every {KILL_EVERY:g}s, restarted by the supervisor; "
+                "ready again after " + ", ".join(f"{k} {'/'.join(f'{t:.0f}' for t in v)}s"
                                            for k, v in back.items()))
 
     await scenario.run(stack, results, "SIGKILL services (1)", duration=DURATION,

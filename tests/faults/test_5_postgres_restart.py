@@ -23,16 +23,10 @@ async def test_postgres_fast_stop_and_restart_under_load(stack, results):
         proc = stack.postgres.process
         stopped = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)  # fast shutdown: abort transactions, disconnect
-        if scenario.supervised(stack):
-            back = await scenario.wait_restart(stack, "postgres", stopped)
-        else:  # a stack without a supervisor: restart by hand (the note says so)
-            await asyncio.to_thread(proc.wait, 30)
-            await asyncio.to_thread(stack.postgres.start)
-            back = time.monotonic() - stopped
+        back = await scenario.wait_restart(stack, "postgres", stopped)
         assert stack.postgres.process.pid != proc.pid
-        how = "supervisor" if scenario.supervised(stack) else "MANUAL restart (no supervisor)"
         failed = sum(n for k, n in load.stats.statuses.items() if not k.endswith(("200", "201")))
-        return (f"PostgreSQL fast stop, back after {back:.1f}s ({how}); "
+        return (f"PostgreSQL fast stop, back after {back:.1f}s (supervisor); "
                 f"{failed} failed attempts retried so far")
 
     await scenario.run(stack, results, "PostgreSQL fast stop (3)", duration=20, inject=inject,
