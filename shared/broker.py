@@ -19,7 +19,8 @@ import json
 import time
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +55,20 @@ log = structlog.get_logger()
 Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
 
 
-# Each broker's consumer fetch wait (settings.kafka_fetch_max_wait_ms), for its subscribers.
-_FETCH_MAX_WAIT_MS: weakref.WeakKeyDictionary[KafkaBroker, int] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class Fetching:
+    """How a broker's consumers fetch (from the settings of the same names)."""
+
+    fetch_max_wait_ms: int = 500
+    # Up to this many messages are handled together, in one database transaction and one
+    # offset commit; 1 handles them one by one.
+    batch_size: int = 1
+    # An idle consumer looks for new messages this often.
+    batch_wait_ms: int = 5
+
+
+# Each broker's fetching settings, for the consumers subscribed on it.
+_FETCHING: weakref.WeakKeyDictionary[KafkaBroker, Fetching] = weakref.WeakKeyDictionary()
 
 
 def make_broker(settings: BaseServiceSettings) -> KafkaBroker:
@@ -69,7 +82,8 @@ def make_broker(settings: BaseServiceSettings) -> KafkaBroker:
         logger=structlog.stdlib.get_logger("faststream"),
         description=f"Whistle {settings.service_name} service",
     )
-    _FETCH_MAX_WAIT_MS[broker] = settings.kafka_fetch_max_wait_ms
+    _FETCHING[broker] = Fetching(settings.kafka_fetch_max_wait_ms,
+                                 settings.consumer_batch_size, settings.consumer_batch_wait_ms)
     return broker
 
 
@@ -122,6 +136,38 @@ def _type_and_version(value: bytes) -> tuple[str | None, int | None]:
         return None, None
 
 
+class _HandlerFailed(Exception):
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def _received(raw: Any) -> Received:
+    return Received(raw.topic, raw.partition, raw.offset, raw.key, raw.value or b"",
+                    list(raw.headers or ()))
+
+
+async def _undecoded(message: Any, _default: Any) -> Any:
+    """The consumers parse the raw records themselves (``parse_event``): FastStream need not
+    decode each body as JSON first."""
+    return message.body
+
+
+@contextlib.contextmanager
+def _event_context(event: Envelope[Any]) -> Iterator[None]:
+    """Log lines and published events carry the event's correlation and ids."""
+    structlog.contextvars.bind_contextvars(
+        correlation_id=event.correlation_id, case_id=str(event.case_id),
+        event_id=str(event.event_id), event_type=event.type,
+    )
+    set_event_context(event.correlation_id, event.event_id)
+    try:
+        yield
+    finally:
+        structlog.contextvars.unbind_contextvars(
+            "correlation_id", "case_id", "event_id", "event_type")
+        set_event_context(None, None)
+
+
 # The consumers subscribed on each broker: the operators' commands (shared/ops.py) find a
 # service's own consumer handling through the app its entry point builds.
 _SUBSCRIBED: weakref.WeakKeyDictionary[KafkaBroker, list[EventConsumer]] = (
@@ -149,29 +195,117 @@ class EventConsumer:
 
     def subscribe(self, *topics: str, description: str) -> None:
         _SUBSCRIBED.setdefault(self._broker, []).append(self)
-
-        @self._broker.subscriber(
-            *topics,
+        fetching = _FETCHING.get(self._broker, Fetching())
+        common: dict[str, Any] = dict(
             group_id=self.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=_FETCH_MAX_WAIT_MS.get(self._broker, 500),
+            fetch_max_wait_ms=fetching.fetch_max_wait_ms,
             title=f"{self.service}.{self.name}",
             description=description,
+            decoder=_undecoded,
         )
-        async def on_message(message: KafkaMessage) -> None:
-            await self.handle(message)
+        if fetching.batch_size == 1:
+            @self._broker.subscriber(*topics, **common)
+            async def on_message(message: KafkaMessage) -> None:
+                await self.handle(message)
+            return
+
+        @self._broker.subscriber(*topics, batch=True, max_records=fetching.batch_size,
+                                 batch_timeout_ms=fetching.batch_wait_ms, **common)
+        async def on_batch(message: KafkaMessage) -> None:
+            await self.process_batch([_received(r) for r in message.raw_message])
 
     async def handle(self, message: KafkaMessage) -> None:
-        raw = message.raw_message
-        await self.process(Received(raw.topic, raw.partition, raw.offset, raw.key,
-                                    message.body, list(raw.headers or ())))
+        await self.process(_received(message.raw_message))
 
-    async def process(self, message: Received, *,
-                      park_on: asyncpg.Connection | None = None) -> str:
+    async def process_batch(self, messages: Sequence[Received]) -> list[str]:
+        """Handle messages in order, as many as possible in one database transaction; return
+        their outcomes. Returns only once every outcome is durable (see ``process``).
+
+        What cannot go together — a message that does not parse, a handler that fails, a
+        transaction that cannot commit — goes the one-by-one way of ``process``: the messages
+        before a failing handler are handled together again, the failing one is retried (its
+        failed try counted) or dead-lettered, and the rest go on together."""
+        outcomes: list[str] = []
+        rest = list(messages)
+        while rest:
+            if len(rest) == 1:
+                outcomes.append(await self.process(rest[0]))
+                break
+            try:
+                events = [parse_event(m.value) for m in rest]
+            except (UnknownEventType, ValidationError, ValueError):
+                outcomes.extend([await self.process(m) for m in rest])
+                break
+            try:
+                done, failure = await self._handle_together(events)
+            except Exception as exc:  # the transaction itself failed: one by one
+                log.info("event_batch_one_by_one", size=len(rest), error=repr(exc)[:300])
+                outcomes.extend([await self.process(m) for m in rest])
+                break
+            if failure is None:
+                outcomes.extend(done)
+                break
+            # The handler of rest[len(done)] failed: everything was rolled back.
+            failed = len(done)
+            if failed:
+                outcomes.extend(await self.process_batch(rest[:failed]))
+            outcomes.append(await self.process(rest[failed], failed_once=failure))
+            rest = rest[failed + 1:]
+        return outcomes
+
+    async def _handle_together(
+        self, events: list[Envelope[Any]],
+    ) -> tuple[list[str], BaseException | None]:
+        """Handle ``events`` in one transaction. Returns their outcomes, or — when a handler
+        raises — the outcomes of the events before it and the error (nothing is committed)."""
+        wanted = [e for e in events if e.type in self._handlers]
+        if not wanted:
+            for e in events:
+                metrics.CONSUMED.labels(self.service, self.name, e.type, "skipped").inc()
+            return ["skipped"] * len(events), None
+        outcomes: list[str] = []
+        try:
+            async with self._pool().acquire() as conn, conn.transaction():
+                fresh = await inbox.claim_many(conn, self.name, wanted)
+                for event in events:
+                    handler = self._handlers.get(event.type)
+                    if handler is None:
+                        outcomes.append("skipped")
+                        continue
+                    if event.event_id not in fresh:
+                        outcomes.append("duplicate")
+                        continue
+                    fresh.discard(event.event_id)  # the same event twice in one batch
+                    with _event_context(event):
+                        try:
+                            await handler(conn, event)
+                        except Exception as exc:
+                            log.info("event_batch_handler_failed", error=repr(exc)[:300])
+                            raise _HandlerFailed(exc) from exc
+                    outcomes.append("handled")
+        except _HandlerFailed as failed:  # rolled back
+            return outcomes, failed.error
+        lag = 0.0
+        for event, outcome in zip(events, outcomes, strict=True):
+            metrics.CONSUMED.labels(self.service, self.name, event.type, outcome).inc()
+            if outcome == "handled":
+                lag = (datetime.now(UTC) - event.occurred_at).total_seconds()
+                with _event_context(event):
+                    log.info("event_handled")
+            elif outcome == "duplicate":
+                with _event_context(event):
+                    log.info("event_duplicate_ignored")
+        metrics.CONSUMER_LAG.labels(self.service, self.name).set(lag)
+        return outcomes, None
+
+    async def process(self, message: Received, *, park_on: asyncpg.Connection | None = None,
+                      failed_once: BaseException | None = None) -> str:
         """Handle one message; return the outcome (handled, duplicate, skipped,
         dead_lettered, parked). Returns only once the outcome is durable, so the offset may
-        then be committed; raises (and the message comes again) when it cannot be."""
+        then be committed; raises (and the message comes again) when it cannot be.
+        ``failed_once``: its handler already failed once with this error (in a batch)."""
         try:
             event = parse_event(message.value)
         except UnknownEventType as exc:
@@ -182,25 +316,24 @@ class EventConsumer:
         if handler is None:
             metrics.CONSUMED.labels(self.service, self.name, event.type, "skipped").inc()
             return "skipped"
-        structlog.contextvars.bind_contextvars(
-            correlation_id=event.correlation_id, case_id=str(event.case_id),
-            event_id=str(event.event_id), event_type=event.type,
-        )
-        set_event_context(event.correlation_id, event.event_id)
-        try:
-            return await self._handle_with_retries(handler, event)
-        except Exception as exc:
-            return await self.dead_letter(message, exc, event_type=event.type,
-                                          version=event.version, park_on=park_on)
-        finally:
-            structlog.contextvars.unbind_contextvars(
-                "correlation_id", "case_id", "event_id", "event_type"
-            )
-            set_event_context(None, None)
+        with _event_context(event):
+            try:
+                return await self._handle_with_retries(handler, event, failed_once)
+            except Exception as exc:
+                return await self.dead_letter(message, exc, event_type=event.type,
+                                              version=event.version, park_on=park_on)
 
-    async def _handle_with_retries(self, handler: Handler, event: Envelope[Any]) -> str:
+    async def _handle_with_retries(self, handler: Handler, event: Envelope[Any],
+                                   failed_once: BaseException | None = None) -> str:
         policy = self.policy
         failures = {"deterministic": 0}
+        if failed_once is not None:
+            if isinstance(failed_once, DomainError):
+                raise failed_once  # deterministic: retrying cannot help
+            if not is_transient(failed_once):
+                failures["deterministic"] = 1
+                if policy.max_attempts <= 1:
+                    raise failed_once
 
         def stop(state: RetryCallState) -> bool:
             exc = state.outcome.exception() if state.outcome else None

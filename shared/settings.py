@@ -61,6 +61,12 @@ class BaseServiceSettings(BaseSettings):
     # default 500 ms cost ~117 ms per hop at p50; 25 ms costs a few % of a core when idle.
     kafka_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10_000)
     kafka_connect_attempts: int = Field(default=20, ge=1)
+    # A consumer handles up to consumer_batch_size messages it received together in one
+    # database transaction and one offset commit (1: one by one); a message that fails goes
+    # the one-by-one way. An idle consumer looks for new messages every
+    # consumer_batch_wait_ms (each look is also bounded by kafka_fetch_max_wait_ms).
+    consumer_batch_size: int = Field(default=100, ge=1, le=10_000)
+    consumer_batch_wait_ms: int = Field(default=5, ge=1, le=10_000)
     # Attempts for a message whose handler fails deterministically before it goes to the
     # dead-letter topic. Transient faults (database restarting, broker away; see
     # shared/faults.py) are waited out for up to consumer_transient_retry_seconds first;

@@ -28,3 +28,19 @@ def test_the_fetch_wait_is_short_by_default_and_set_from_the_environment(monkeyp
 def test_nonsense_is_refused(monkeypatch, bad):
     with pytest.raises(ValueError, match="kafka_fetch_max_wait_ms"):
         consumer_args(monkeypatch, KAFKA_FETCH_MAX_WAIT_MS=bad)
+
+
+def test_consumers_handle_batches_by_default_and_one_by_one_when_asked(monkeypatch):
+    monkeypatch.setenv("SERVICE_NAME", "t")
+    monkeypatch.setenv("ENVIRONMENT", "embedded")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://x@127.0.0.1/x")
+    broker = make_broker(BaseServiceSettings())
+    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker,
+                  handlers={}).subscribe("topic", description="d")
+    sub = broker.subscribers[0]
+    assert (sub.max_records, sub.batch_timeout_ms) == (100, 5)
+    monkeypatch.setenv("CONSUMER_BATCH_SIZE", "1")
+    broker = make_broker(BaseServiceSettings())
+    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker,
+                  handlers={}).subscribe("topic", description="d")
+    assert not hasattr(broker.subscribers[0], "max_records")
