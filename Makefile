@@ -18,7 +18,8 @@ help:
 	@echo "make test   run every test (unit, component, end-to-end)"
 	@echo "make test-faults   the fault-injection suite: load, kills, broker and database faults, poison"
 	@echo "make lint   ruff and the import-layer contracts"
-	@echo "make bench  run the benchmarks and print figures"
+	@echo "make bench  run the benchmarks and print figures (board, inbox and KPI queries at"
+	@echo "            10k/100k/1M cases; BENCH_QUERIES_ARGS='--sizes 10000,100000 --runs 5')"
 	@echo "make bench-e2e   the whole stack under load (25..400 cases/s, 30 s each, and a closed loop)"
 	@echo "                 against this machine's floor; BENCH_E2E_ARGS='--rates 10,25 --seconds 10'"
 	@echo "make token USER=wangfang   print a bearer token for a demo user"
@@ -67,6 +68,7 @@ token: install
 bench: install
 	$(PY) -m bench
 	$(PY) -m bench.timers
+	$(PY) -m bench.queries $(BENCH_QUERIES_ARGS)
 
 bench-e2e: install
 	$(PY) -m bench.e2e $(BENCH_E2E_ARGS)

@@ -4,6 +4,9 @@
   and marked sent (one relay, then two relays sharing the rows);
 - the same with one busy case (every event has the same key: strict per-case order);
 - tracking's KPI query over 20,000 cases (``bench/kpi.py``).
+
+``make bench`` then runs ``bench/timers.py`` and ``bench/queries.py``: the board, inbox and KPI
+queries as cases grow to 1,000,000.
 """
 
 from __future__ import annotations
