@@ -9,7 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from services.dispatch.domain import Assignment, AssignmentState, Role
-from services.dispatch.repository.scope import _in_areas, area_scope
+from services.dispatch.repository.scope import area_scope
 
 
 _ASSIGNMENT_COLUMNS = (
@@ -172,6 +172,20 @@ INBOX_ORDER = {
     "priority": ("CASE a.priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
                  " a.dispatched_at ASC, a.id"),
 }
+_STATES = tuple(s.value for s in AssignmentState)
+_PRIORITIES = ("urgent", "normal", "minor")
+_OPEN = ("dispatched", "signed_for")  # a running deadline: not resolved, not exited (0003)
+# How each order reads one (state, priority) slice, in the inbox index's order (0008).
+_SLICE_ORDER = {"dispatched_at": "a.dispatched_at DESC, a.id", "deadline": "a.dispatched_at, a.id",
+                "priority": "a.dispatched_at, a.id"}
+_PICK_ORDER = {
+    "dispatched_at": "dispatched_at DESC, id",
+    "deadline": "due ASC NULLS LAST, dispatched_at ASC, id",
+    "priority": ("CASE priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
+                 " dispatched_at ASC, id"),
+}
+_EARLIEST_RUNNING = ("SELECT c.due_at FROM assignment_clocks c WHERE c.assignment_id = a.id"
+                     " AND c.running ORDER BY c.due_at LIMIT 1")
 
 
 async def list_assignments(
@@ -180,14 +194,46 @@ async def list_assignments(
     priority: str | None = None, sort: str = "dispatched_at",
 ) -> list[Assignment]:
     """A department's assignments; with ``areas``, only those inside one of the subtrees.
-    ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL)."""
-    order = INBOX_ORDER[sort]
+    ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL).
+
+    A page costs what it shows, not what the department ever had: the inbox index (department,
+    state, priority, dispatched_at) is read one (state, priority) slice at a time, each slice
+    in the page's order and only as far as the page can reach (offset + limit rows), and the
+    slices are merged; for "deadline", the assignments with a running deadline (the open ones,
+    few) are read apart and put first. Only the page's rows get their columns."""
+    if state not in (None, *_STATES) or priority not in (None, *_PRIORITIES):
+        raise ValueError(f"unknown state {state!r} or priority {priority!r}")  # never in SQL
+    args: list[object] = [department_id, offset + limit]
+    where = "a.department_id = $1"
+    if areas is not None:
+        roots, patterns = area_scope(areas)
+        args += [roots, patterns]
+        where += " AND (a.area_path = ANY($3::text[]) OR a.area_path LIKE ANY($4::text[]))"
+    parts = []
+    for st in (state,) if state else _STATES:
+        for pr in (priority,) if priority else _PRIORITIES:
+            cond = f"{where} AND a.state = '{st}' AND a.priority = '{pr}'"
+            if sort == "deadline" and st in _OPEN:  # those with no running deadline only
+                cond += (" AND NOT (a.exited_at IS NULL AND EXISTS (SELECT 1 FROM"
+                         " assignment_clocks c WHERE c.assignment_id = a.id AND c.running))")
+            parts.append(f"(SELECT a.id, a.priority, a.dispatched_at, NULL::timestamptz AS due"
+                         f" FROM assignments a WHERE {cond}"
+                         f" ORDER BY {_SLICE_ORDER[sort]} LIMIT $2)")
+    if sort == "deadline" and (state is None or state in _OPEN):
+        states = ", ".join(f"'{s}'" for s in ((state,) if state else _OPEN))
+        prio = f" AND a.priority = '{priority}'" if priority else ""
+        parts.append(f"(SELECT a.id, a.priority, a.dispatched_at, k.due_at AS due"
+                     f" FROM assignments a JOIN LATERAL ({_EARLIEST_RUNNING}) k ON true"
+                     f" WHERE {where} AND a.state IN ({states}){prio} AND a.exited_at IS NULL"
+                     f" ORDER BY k.due_at, a.dispatched_at, a.id LIMIT $2)")
+    args += [limit, offset]
+    n = len(args)
     rows = await conn.fetch(
-        f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
-        " WHERE a.department_id = $1 AND ($2::text IS NULL OR a.state = $2)"
-        f" AND {_in_areas('a.area_path', 5, 6)} AND ($7::text IS NULL OR a.priority = $7)"
-        f" ORDER BY {order} LIMIT $3 OFFSET $4",
-        department_id, state, limit, offset, *area_scope(areas), priority,
+        f"WITH pick AS ({' UNION ALL '.join(parts)}),"
+        f" page AS (SELECT id FROM pick ORDER BY {_PICK_ORDER[sort]} LIMIT ${n - 1} OFFSET ${n})"
+        f" SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM} WHERE a.id IN (SELECT id FROM page)"
+        f" ORDER BY {INBOX_ORDER[sort]}",
+        *args,
     )
     return [_assignment(r) for r in rows]
 

@@ -161,11 +161,13 @@ async def insert_inbox_message(
 async def list_inbox(
     conn: asyncpg.Connection, recipient_id: str, *, unread: bool | None, limit: int, offset: int
 ) -> list[InboxMessage]:
+    # Spelled out per case, so the unread page reads the unread index (0006) whatever plan
+    # the prepared statement settles on: a page costs what it shows, not the history.
+    read = {None: "", True: " AND read_at IS NULL", False: " AND read_at IS NOT NULL"}[unread]
     rows = await conn.fetch(
-        f"SELECT {_INBOX_COLUMNS} FROM inbox_messages WHERE recipient_id = $1"
-        " AND ($2::bool IS NULL OR (read_at IS NULL) = $2)"
-        " ORDER BY id DESC LIMIT $3 OFFSET $4",
-        recipient_id, unread, limit, offset,
+        f"SELECT {_INBOX_COLUMNS} FROM inbox_messages WHERE recipient_id = $1{read}"
+        " ORDER BY id DESC LIMIT $2 OFFSET $3",
+        recipient_id, limit, offset,
     )
     return [InboxMessage(**dict(r)) for r in rows]
 
