@@ -13,8 +13,14 @@ class Settings(BaseServiceSettings):
     # and tests — and is the sign-for limit when no policy version is in force (30 minutes
     # when unset).
     sign_for_deadline_seconds: float | None = Field(default=None, gt=0)
-    timer_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # The timer scheduler sleeps until the next timer is due, at most this long; a timer armed
+    # due sooner than that wakes it at once (NOTIFY within repository.timers.WAKE_HORIZON, so
+    # no longer than that).
+    timer_poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     timer_batch_size: int = Field(default=100, ge=1)
+    # A backlog of due timers (a burst due at once) is fired this many batches at a time, each
+    # in its own transaction on its own connection of the pool.
+    timer_parallel_batches: int = Field(default=2, ge=1)
     # The boards' live stream (GET /boards/stream): how often a replica looks for new changes
     # (one query for all its open streams; a stream reads only when there is something new),
     # and how often a stream sends a heartbeat comment while nothing changes.

@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consumers=lambda rt: consumers.register(rt, settings),
         workers=lambda rt: [
             TimerScheduler(rt.get_pool, poll_interval=settings.timer_poll_interval_seconds,
-                           batch_size=settings.timer_batch_size),
+                           batch_size=settings.timer_batch_size,
+                           parallel=settings.timer_parallel_batches),
             streams.bind(rt.get_pool),  # after the scheduler: open streams end cleanly
         ],
     )

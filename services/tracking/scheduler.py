@@ -2,8 +2,12 @@
 
 Timers are rows (see handlers.fire_due_timers for what firing does). Every replica runs a
 scheduler; they share due rows with ``FOR UPDATE SKIP LOCKED``. Each round fires one batch,
-goes straight on while batches come back full, and otherwise sleeps until the next timer is
-due — never longer than the poll interval, so timers the consumers create meanwhile are seen.
+goes on while batches come back full (``parallel`` of them at a time, as many replicas would),
+and otherwise sleeps until the next timer is due — never longer than the poll interval, so
+timers the consumers create meanwhile are seen. A timer armed due sooner than that
+(``repository.timers.WAKE_HORIZON``) wakes it at once: the scheduler LISTENs on one connection
+of its pool for the NOTIFY the arming transaction sends. Without that connection (the
+database away, a pool of one) it polls as before.
 The clock is injectable (``now``) so tests can drive time.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -18,6 +23,7 @@ import asyncpg
 import structlog
 
 from services.tracking import domain, handlers
+from services.tracking.repository.timers import TIMERS_ARMED
 
 log = structlog.get_logger()
 
@@ -31,14 +37,20 @@ def utc_now() -> datetime:
 class TimerScheduler:
     def __init__(
         self, pool: Callable[[], asyncpg.Pool], *, poll_interval: float, batch_size: int,
-        now: Clock = utc_now, stop_timeout: float = 10.0,
+        parallel: int = 1, now: Clock = utc_now, stop_timeout: float = 10.0,
+        listen_retry: float = 5.0,
     ) -> None:
         self._pool = pool
         self._poll_interval = poll_interval
         self._batch_size = batch_size
+        self._parallel = parallel
         self._now = now
         self._stop_timeout = stop_timeout
         self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()  # a stop, or a timer armed due soon
+        self._listener: asyncpg.Connection | None = None
+        self._listen_retry = listen_retry
+        self._listen_after = 0.0  # monotonic: no LISTEN attempt before
         self._task: asyncio.Task | None = None
 
     async def tick(self) -> handlers.Tick:
@@ -47,37 +59,98 @@ class TimerScheduler:
             return await handlers.fire_due_timers(conn, now=self._now(), limit=self._batch_size)
 
     async def run_once(self) -> float:
-        """Fire what is due (batch after batch); return how long to sleep before the next round."""
-        while True:
-            tick = await self.tick()
-            if tick.claimed < self._batch_size or self._stopping.is_set():
+        """Fire what is due; return how long to sleep before the next round. One batch first;
+        while batches come back full, ``parallel`` at a time on as many connections (each
+        claims its own rows, as replicas do), so a burst of due timers drains faster than one
+        transaction after the other."""
+        width = 1
+        while not self._stopping.is_set():
+            async with asyncio.TaskGroup() as group:
+                ticks = [group.create_task(self.tick()) for _ in range(width)]
+            if all(t.result().claimed < self._batch_size for t in ticks):
                 break
+            width = self._parallel
         now = self._now()
         _, next_due = await handlers.timers_due(self._pool(), now)
         return domain.seconds_until_next_tick(now, next_due, self._poll_interval)
 
     async def _run(self) -> None:
         log.info("timer_scheduler_started", poll_interval=self._poll_interval)
-        while not self._stopping.is_set():
-            try:
-                delay = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("timer_tick_failed", error=repr(exc))
-                delay = self._poll_interval
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._stopping.wait()
+        try:
+            while not self._stopping.is_set():
+                await self._listen()  # before the round: a timer armed during it wakes the next
+                self._wake.clear()
+                try:
+                    delay = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("timer_tick_failed", error=repr(exc))
+                    delay = self._poll_interval
+                if self._stopping.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+        finally:
+            await self._unlisten()
+
+    def _armed(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _listen(self) -> None:
+        """Hold one pooled connection LISTENing for timers armed due soon (a lost one is
+        replaced at the next round; a failed attempt is retried after ``listen_retry``, so an
+        exhausted pool does not hold every round up). Best effort: meanwhile the poll interval
+        bounds the lag."""
+        if self._listening() or time.monotonic() < self._listen_after:
+            return
+        await self._unlisten()
+        pool = self._pool()
+        if pool.get_max_size() < 2:  # the ticks need a connection of their own
+            return
+        conn = None
+        try:
+            conn = await pool.acquire(timeout=min(self._poll_interval, 1.0))
+            await conn.add_listener(TIMERS_ARMED, self._armed)
+        except Exception as exc:
+            log.warning("timer_listen_failed", error=repr(exc), retry_in=self._listen_retry)
+            self._listen_after = time.monotonic() + self._listen_retry
+            if conn is not None:
+                await self._release(pool, conn)
+            return
+        self._listener = conn
+
+    def _listening(self) -> bool:
+        try:
+            return self._listener is not None and not self._listener.is_closed()
+        except asyncpg.InterfaceError:  # lost: the pool took the connection back already
+            return False
+
+    async def _unlisten(self) -> None:
+        conn, self._listener = self._listener, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            if not conn.is_closed():
+                await conn.remove_listener(TIMERS_ARMED, self._armed)
+        await self._release(self._pool(), conn)
+
+    @staticmethod
+    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        with contextlib.suppress(Exception):  # a broken connection: the pool drops it
+            await pool.release(conn)
 
     def start(self) -> None:
         self._stopping.clear()
+        self._wake.clear()
         self._task = asyncio.create_task(self._run(), name="timer-scheduler")
 
     async def stop(self) -> None:
         """Let the tick in flight commit, then stop (cancel after a bounded wait; an interrupted
         tick rolls back and its timers stay pending for the next scheduler)."""
         self._stopping.set()
+        self._wake.set()
         if self._task is None:
             return
         try:

@@ -14,6 +14,7 @@ from services.tracking.domain import TimerKind, TimerState
 from services.tracking.handlers.events import PRODUCER, SYSTEM_ACTOR
 from services.tracking.handlers.sla import load_calendar
 from services.tracking.repository import DueTimer
+from services.tracking.repository.cases import append_events
 from services.tracking.sla.calendar import WorkingCalendar
 from services.tracking.sla.policy import ClockKind
 from services.tracking.sla.schedule import next_escalation
@@ -65,8 +66,7 @@ async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int
             for t in repeating:
                 await _schedule_repetition(conn, t, calendar, now)
         await outbox.add(conn, *alerts)
-        for alert in alerts:
-            await repository.append_event(conn, alert)
+        await append_events(conn, alerts)  # one round trip for the batch, not one per alert
     for t in fire:
         metrics.TIMERS_FIRED.labels(PRODUCER, t.clock.value).inc()
         log.info("timer_fired", case_id=str(t.case_id), assignment_id=str(t.assignment_id),

@@ -15,18 +15,28 @@ from shared.events import Envelope
 # --- timeline ---------------------------------------------------------------------------
 
 
+_APPEND_EVENT = (
+    "INSERT INTO case_events (event_id, case_id, type, version, occurred_at, producer,"
+    " correlation_id, causation_id, actor, payload)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING")
+
+
+def _event_row(event: Envelope[Any]) -> tuple[Any, ...]:
+    return (event.event_id, event.case_id, event.type, event.version, event.occurred_at,
+            event.producer, event.correlation_id, event.causation_id,
+            event.actor.model_dump(mode="json") if event.actor else None,
+            event.payload.model_dump(mode="json"))
+
+
 async def append_event(conn: asyncpg.Connection, event: Envelope[Any]) -> bool:
     """Add an event to its case's timeline; False if it was there already."""
-    return bool(await conn.fetchval(
-        "INSERT INTO case_events (event_id, case_id, type, version, occurred_at, producer,"
-        " correlation_id, causation_id, actor, payload)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT (event_id) DO NOTHING RETURNING true",
-        event.event_id, event.case_id, event.type, event.version, event.occurred_at,
-        event.producer, event.correlation_id, event.causation_id,
-        event.actor.model_dump(mode="json") if event.actor else None,
-        event.payload.model_dump(mode="json"),
-    ))
+    return bool(await conn.fetchval(_APPEND_EVENT + " RETURNING true", *_event_row(event)))
+
+
+async def append_events(conn: asyncpg.Connection, events: list[Envelope[Any]]) -> None:
+    """Add events to their cases' timelines in one round trip (one already there is skipped)."""
+    if events:
+        await conn.executemany(_APPEND_EVENT, [_event_row(e) for e in events])
 
 
 async def timeline(conn: asyncpg.Connection, case_id: UUID) -> list[asyncpg.Record]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,17 @@ from services.tracking.sla.policy import Ladder
 from services.tracking.sla.policy_data import pinned_from_data
 
 
+# A timer armed due within WAKE_HORIZON wakes the schedulers: a NOTIFY on TIMERS_ARMED, which
+# PostgreSQL delivers when the arming transaction commits (one per transaction, however many
+# timers it arms). A sleeping scheduler would otherwise see it only at its next poll, up to a
+# poll interval after it was due. A timer due later is found by a poll before it is due: the
+# poll interval is at most the horizon. Dispatches arm deadlines minutes to days ahead, so the
+# NOTIFY (which serialises the commits that send one) is rare: short demo clocks, replans,
+# events replayed after an outage.
+TIMERS_ARMED = "tracking_timers_armed"
+WAKE_HORIZON = timedelta(seconds=60)
+
+
 async def schedule_timer(
     conn: asyncpg.Connection, *, case_id: UUID, assignment_id: UUID, clock: Clock,
     due_at: datetime, correlation_id: str | None, causation_id: UUID | None,
@@ -30,12 +41,14 @@ async def schedule_timer(
 ) -> bool:
     """One timer per (assignment, clock, stage, revision): a replay does not add a second."""
     return bool(await conn.fetchval(
-        "INSERT INTO timers (case_id, assignment_id, clock, due_at, correlation_id,"
-        " causation_id, kind, step, level, revision)"
+        "WITH armed AS (INSERT INTO timers (case_id, assignment_id, clock, due_at,"
+        " correlation_id, causation_id, kind, step, level, revision)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING true",
+        " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING due_at)"
+        " SELECT true, CASE WHEN due_at <= now() + $11::interval"
+        " THEN pg_notify($12, '')::text END FROM armed",
         case_id, assignment_id, clock.value, due_at, correlation_id, causation_id,
-        kind.value, step, level, revision,
+        kind.value, step, level, revision, WAKE_HORIZON, TIMERS_ARMED,
     ))
 
 
