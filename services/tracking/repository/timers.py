@@ -111,7 +111,8 @@ class DueTimer:
     clock_revision: int = 0
     clock_due_at: datetime | None = None  # the clock's deadline (None: no clock row)
     ended: bool = False
-    policy: dict[str, Any] | None = None  # the assignment's pinned policy snapshot
+    # the assignment's pinned policy snapshot, read for escalations only (its ladder)
+    policy: dict[str, Any] | None = None
 
     @cached_property
     def ladder(self) -> Ladder | None:
@@ -125,7 +126,8 @@ _CLAIM_DUE = """
 SELECT t.id, t.case_id, t.assignment_id, t.clock, t.due_at, t.correlation_id, t.causation_id,
        t.kind, t.step, t.level, t.revision,
        a.department_id, a.department_name, a.state AS assignment_state,
-       a.ended_at IS NOT NULL AS ended, a.policy,
+       a.ended_at IS NOT NULL AS ended,
+       CASE WHEN t.kind = 'escalation' THEN a.policy END AS policy,
        coalesce(k.state = 'running', true) AS clock_running,
        coalesce(k.revision, 0) AS clock_revision, k.due_at AS clock_due_at,
        c.case_no, c.area_path, c.category, c.priority, c.status, c.updated_at
