@@ -31,7 +31,7 @@ Reader = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES,
 Public = [Depends(PUBLIC)]
 
 
-def _format(request: Request) -> str:
+async def _format(request: Request) -> str:
     return format_of(request.scope["route"].path)
 
 

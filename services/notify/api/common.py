@@ -12,12 +12,12 @@ from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.service import pool
 
 
-def secret_box(request: Request) -> SecretBox:
+async def secret_box(request: Request) -> SecretBox:
     """What seals and opens channel secrets (keys from the settings)."""
     return request.app.state.secret_box
 
 
-def private_targets(request: Request) -> bool:
+async def private_targets(request: Request) -> bool:
     """Whether channels may point at loopback, link-local or private addresses."""
     return request.app.state.runtime.settings.allow_private_targets
 

@@ -55,7 +55,7 @@ def _only(request: Request, allowed: set[str]) -> None:
                       f"(allowed: {', '.join(sorted(allowed))})", code="unknown_parameter")
 
 
-def board_query(
+async def board_query(
     area: Annotated[str | None, Query(min_length=1, max_length=200,
                                       description="area path prefix, e.g. YA/YA01")] = None,
     department_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,

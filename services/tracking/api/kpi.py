@@ -57,7 +57,7 @@ THRESHOLDS_EXAMPLE = {
 
 def known_params(*names: str) -> DependsParam:
     """Refuse a query parameter the route does not know (a typo would silently widen it)."""
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:
         unknown = sorted(set(request.query_params) - set(names))
         if unknown:
             raise Invalid(f"{unknown[0]}：未知查询参数（可用：{'、'.join(names)}）",
@@ -85,7 +85,7 @@ def _instant(raw: str, name: str, *, end: bool) -> datetime:
     return at
 
 
-def period(
+async def period(
     start: Annotated[str, Query(alias="from", min_length=10, max_length=40,
                                 description="date (Beijing time) or time with a zone")],
     end: Annotated[str, Query(alias="to", min_length=10, max_length=40,
