@@ -179,6 +179,20 @@ async def test_a_later_policy_version_does_not_change_an_earlier_case(pool):
     assert (await clocks_of(pool, early_a))["resolve"]["due_at"] == at(4, 9)  # Thu + 1 day
 
 
+async def test_a_replaced_calendar_counts_from_the_next_dispatch_on(pool):
+    """Parsed calendars are kept by revision: a replacement is used at once."""
+    first, first_a = uuid.uuid4(), uuid.uuid4()
+    await record(pool, dispatched(first, first_a, MON))
+    assert (await clocks_of(pool, first_a))["sign_for"]["due_at"] == at(0, 11)
+    await sla.replace_calendar(pool, {**CALENDAR_DATA,
+                                      "holidays": [*CALENDAR_DATA["holidays"], "2026-03-02"]},
+                               ADMIN)
+    second, second_a = uuid.uuid4(), uuid.uuid4()
+    await record(pool, dispatched(second, second_a, MON))
+    assert (await clocks_of(pool, second_a))["sign_for"]["due_at"] == at(1, 10, 30)
+    assert (await clocks_of(pool, first_a))["sign_for"]["due_at"] == at(0, 11)
+
+
 # --- firing: warning, overdue, escalations, exactly once --------------------------------------
 
 

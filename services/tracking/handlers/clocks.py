@@ -17,14 +17,14 @@ import structlog
 
 from services.tracking import domain, repository
 from services.tracking.domain import AssignmentState, Clock, TimerKind
-from services.tracking.handlers.sla import load_calendar
+from services.tracking.handlers.sla import load_calendar, policy_version_at
 from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.sla import ClockRow
 from services.tracking.sla.calendar import WorkingCalendar
 from services.tracking.sla.deadlines import ClockPlan, Extension, Pause, escalation_schedule
 from services.tracking.sla.policy import ClockKind, Ladder, PinnedPolicy, pin_policy
-from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data, version_from_data
+from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data
 from services.tracking.sla.schedule import (
     MAX_SKIPPED_REPEATS,
     Stage,
@@ -60,12 +60,11 @@ async def _pinned(conn: asyncpg.Connection, event: Envelope[Any],
     dispatch (pinned now, for good); None when no version is in force."""
     if stored is not None:
         return pinned_from_data(stored)
-    row = await sla_repo.policy_version_at(conn, event.occurred_at)
-    if row is None:
+    version = await policy_version_at(conn, event.occurred_at)
+    if version is None:
         return None
     p = event.payload
-    pinned = pin_policy([version_from_data(row["data"])], p.category, p.priority.value,
-                        event.occurred_at)
+    pinned = pin_policy([version], p.category, p.priority.value, event.occurred_at)
     await sla_repo.pin_policy(conn, p.assignment_id, pinned_to_data(pinned))
     return pinned
 

@@ -26,6 +26,19 @@ async def current_calendar(conn: asyncpg.Connection) -> asyncpg.Record | None:
         " ORDER BY revision DESC LIMIT 1")
 
 
+async def current_calendar_id(conn: asyncpg.Connection) -> tuple[int, datetime] | None:
+    """(revision, created_at) of the calendar in use, without its data."""
+    row = await conn.fetchrow(
+        "SELECT revision, created_at FROM sla_calendars ORDER BY revision DESC LIMIT 1")
+    return None if row is None else (row["revision"], row["created_at"])
+
+
+async def calendar_revision(conn: asyncpg.Connection, revision: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT revision, data, created_at, created_by FROM sla_calendars WHERE revision = $1",
+        revision)
+
+
 async def add_calendar(conn: asyncpg.Connection, data: dict[str, Any], by: str) -> asyncpg.Record:
     return await conn.fetchrow(
         "INSERT INTO sla_calendars (data, created_by) VALUES ($1, $2)"
@@ -52,11 +65,13 @@ async def policy_version(conn: asyncpg.Connection, version: int) -> asyncpg.Reco
         " WHERE version = $1", version)
 
 
-async def policy_version_at(conn: asyncpg.Connection, at: datetime) -> asyncpg.Record | None:
-    """The version in force at ``at``: the latest whose effective_from is not after it."""
-    return await conn.fetchrow(
-        "SELECT version, effective_from, data FROM sla_policy_versions"
+async def policy_version_id_at(conn: asyncpg.Connection,
+                               at: datetime) -> tuple[int, datetime] | None:
+    """(version, created_at) of the version in force at ``at``, without its data."""
+    row = await conn.fetchrow(
+        "SELECT version, created_at FROM sla_policy_versions"
         " WHERE effective_from <= $1 ORDER BY effective_from DESC LIMIT 1", at)
+    return None if row is None else (row["version"], row["created_at"])
 
 
 async def add_policy_version(conn: asyncpg.Connection, version: int, effective_from: datetime,
