@@ -209,7 +209,11 @@ def _lag_line(name: str, lags: list[float], expected: int) -> str:
 
 async def _seed_open_timers(conn, policy: dict[str, Any]) -> None:
     t0 = time.perf_counter()
+    # Consistent by construction: no per-row triggers (foreign-key checks, the boards' feed of
+    # started clocks, which the timers do not read) — 4x faster.
+    await conn.execute("SET session_replication_role = replica")
     await _add_cases(conn, 0, LAG_OPEN_CASES, datetime.now(UTC) + timedelta(days=7), policy)
+    await conn.execute("RESET session_replication_role")
     seeded = time.perf_counter() - t0
     # A steady state, not the aftermath of a bulk load: vacuumed, analysed, checkpointed.
     await conn.execute("VACUUM ANALYZE")
