@@ -40,7 +40,8 @@ from services.tracking.board import Board
 from services.tracking.demo import DEMO_THRESHOLDS
 from services.tracking.handlers import kpi
 from services.tracking.handlers.boards import BoardQuery, read_board
-from services.tracking.sla.kpi import Period
+from services.tracking.repository import kpi as kpi_repo
+from services.tracking.sla.kpi import Period, group_kpis
 from shared import db, migrations
 from shared.auth import Principal, Role
 from shared.events import Priority
@@ -315,7 +316,29 @@ def _queries(pools: dict[str, asyncpg.Pool], now: datetime) -> list[Query]:
             trk, dept, half, area=None, now=now)),
         Query("kpi", "ranking + 红黑榜, departments, half a year", lambda: kpi.ranking(
             trk, district, half, unit="department", area=None, level=None, by=None, now=now)),
+        Query("write", "kpi_refresh of one case (an event's cost)", lambda: _refresh(trk)),
     ]
+
+
+_refreshed = iter(range(1, 10**9))
+
+
+async def _refresh(pool: asyncpg.Pool) -> str:
+    """The sums brought up to date for one case whose facts just changed (its rating), as the
+    event handler does after recording an event; rolled back."""
+    i = OPEN + 1 + next(_refreshed) * 7919 % 9000
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                "INSERT INTO case_events (event_id, case_id, type, version, occurred_at,"
+                " producer, payload) VALUES (gen_random_uuid(), md5('c' || $1::int)::uuid,"
+                " 'case.rated', 1, now(), 'bench', '{\"score\": 1}')", i)
+            await kpi_repo.refresh(conn, await conn.fetchval("SELECT md5('c' || $1::int)::uuid", i))
+        finally:
+            await tx.rollback()
+    return "1"
 
 
 def _local(day: date) -> datetime:
@@ -351,9 +374,9 @@ async def _explain(dsns: dict[str, str], now: datetime) -> None:
             for plan in plans:
                 text = plan.split("\n", 1)[-1] if plan.startswith("duration") else plan
                 lines = [ln for ln in text.splitlines() if ln.strip()]
-                print("\n".join(ln[:160] for ln in lines[:40]))
-                if len(lines) > 40:
-                    print(f"  … {len(lines) - 40} more lines")
+                print("\n".join(ln[:160] for ln in lines[:90]))
+                if len(lines) > 90:
+                    print(f"  … {len(lines) - 90} more lines")
     finally:
         for pool in pools.values():
             await pool.close()
@@ -404,7 +427,12 @@ async def _grow(dsns: dict[str, str], first: int, last: int, now: datetime) -> N
 
 async def after_seed(conn: asyncpg.Connection, service: str) -> None:
     """What the code keeps beside the facts in the same transaction as them (a seed written
-    straight into the tables has to build it): nothing yet."""
+    straight into the tables has to build it): tracking's KPI sums."""
+    if service == "tracking":
+        t0 = time.perf_counter()
+        await kpi_repo.rebuild(conn)
+        print(f"queries  tracking: KPI sums rebuilt from the facts in"
+              f" {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 async def bench_queries(dsns: dict[str, str], sizes: tuple[int, ...], runs: int,
@@ -421,6 +449,8 @@ async def bench_queries(dsns: dict[str, str], sizes: tuple[int, ...], runs: int,
             seeded = size
             print(f"queries  seeded {size:,} cases in tracking, dispatch and notify"
                   f" (+{time.perf_counter() - t0:.1f} s)", flush=True)
+            if size == sizes[0]:
+                await _check_sums(pools["tracking"], now)
             for q in queries:
                 await _time(q, size, runs)
     finally:
@@ -429,6 +459,22 @@ async def bench_queries(dsns: dict[str, str], sizes: tuple[int, ...], runs: int,
     _table(queries, sizes)
     if explain:
         await _explain(dsns, now)
+
+
+async def _check_sums(pool: asyncpg.Pool, now: datetime) -> None:
+    """The KPIs read from the kept sums are those computed from every fact (sla.kpi's
+    definition): per department, over the seeded half year and a period with part-days."""
+    district = Principal("bench", "区指挥中心", Role.DISTRICT, "YA")
+    today = now.astimezone(CN).date()
+    for period in (Period(_local(today - timedelta(days=200)), _local(today + timedelta(days=1))),
+                   Period(now - timedelta(days=47, hours=5), now - timedelta(days=11, hours=3))):
+        table = await kpi.department_kpis(pool, district, period, area=None, now=now)
+        async with pool.acquire() as conn:
+            rows = await kpi_repo.assignment_facts(conn, start=period.start, end=period.end,
+                                                   now=now, area_roots=None, department_id=None)
+        want = group_kpis([r.facts for r in rows], period, now, lambda f: f.department_id)
+        assert {u.key: u.kpi for u in table.units} == want, "KPI sums differ from the facts"
+    print("queries  tracking: KPIs from the kept sums = KPIs from the facts", flush=True)
 
 
 def _table(queries: list[Query], sizes: tuple[int, ...]) -> None:

@@ -15,6 +15,7 @@ from services.tracking import domain, repository
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView, Clock
 from services.tracking.handlers import clocks, pauses
 from services.tracking.repository import AssignmentRow
+from services.tracking.repository import kpi as kpi_repo
 from services.tracking.repository import sla as sla_repo
 from shared import outbox
 from shared.events import (
@@ -54,6 +55,13 @@ _ASSIGNMENT_STATE_OF_EVENT = {
     CaseResolved.TYPE: AssignmentState.RESOLVED,
 }
 _ENDING = (CaseRejected.TYPE, CaseTransferred.TYPE)  # 退单/转办 end the assignment
+# Events that change none of the facts the KPI sums are kept from (the view kpi_contribution,
+# migration 0008) unless they move the case to another area: after any other event — one of
+# a type not listed here too — the sums are brought up to date.
+_NO_KPI_FACTS = frozenset({
+    "case.reported", "case.whistled", "case.unroutable", "case.reopened", "case.photo_added",
+    "case.progressed", "case.extension_requested", "case.pause_requested",
+})
 
 
 async def record_case_event(
@@ -65,7 +73,7 @@ async def record_case_event(
     ``sign_for_deadline`` overrides every policy's sign-for limit (short demo/test clocks)."""
     if not await repository.append_event(conn, event):
         return  # already on the timeline
-    await _apply_to_case(conn, event)
+    moved = await _apply_to_case(conn, event)
     p = event.payload
     facts = {"case_no": p.case_no, "area_path": p.area_path, "category": p.category,
              "priority": p.priority}
@@ -110,6 +118,8 @@ async def record_case_event(
                                                  event.type):
             stopped(row["clock"], row["assignment_id"], row["department_id"])
     await pauses.end_with_clocks(conn, event)  # a pause running ends with the clocks
+    if moved or event.type not in _NO_KPI_FACTS:  # the KPI sums follow the facts (0008)
+        await kpi_repo.refresh(conn, event.case_id)
     if announce:
         await outbox.add(conn, *(new_event(a, case_id=event.case_id, producer=PRODUCER,
                                            actor=SYSTEM_ACTOR) for a in announce))
@@ -126,7 +136,8 @@ async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[Any]) -> 
         await repository.lock_assignment_state(conn, p.assignment_id)
 
 
-async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> bool:
+    """Whether the case, known before, is now in another area."""
     p = event.payload
     incoming = CaseView(
         case_no=p.case_no, area_path=p.area_path, category=p.category,
@@ -135,7 +146,7 @@ async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None
         updated_at=event.occurred_at,
     )
     if await repository.insert_case(conn, event.case_id, incoming):
-        return
+        return False
     current = await repository.get_case(conn, event.case_id, lock=True)
     assert current is not None  # it exists: the insert found it
     partial = event.type == CaseResolved.TYPE and not p.case_resolved  # a co-handler's
@@ -144,6 +155,7 @@ async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None
     merged = domain.merge_case(current, incoming)
     if merged != current:
         await repository.update_case(conn, event.case_id, merged)
+    return merged.area_path != current.area_path
 
 
 async def _advance_assignment(

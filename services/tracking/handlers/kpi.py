@@ -10,15 +10,18 @@ department's assignments, wherever the cases are (an ``area`` filter narrows the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
 
 from services.tracking.repository import kpi as kpi_repo
-from services.tracking.sla.kpi import Kpi, Period, compute_kpi, group_kpis
+from services.tracking.sla.kpi import Kpi, Period, add_kpis, group_kpis, is_overdue
 from services.tracking.sla.ranking import (
     DEFAULT_RANKING,
     METRICS,
@@ -35,6 +38,7 @@ from shared.errors import Invalid, NotFound
 
 log = structlog.get_logger()
 
+LOCAL = ZoneInfo("Asia/Shanghai")  # the district's days (the kept sums are per day of it)
 MAX_PERIOD = timedelta(days=366)  # a year, leap years included
 LEVELS = {"district": 1, "street": 2, "community": 3, "grid": 4}
 _AREA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}(/[A-Za-z0-9][A-Za-z0-9_-]{0,31}){0,5}$")
@@ -93,25 +97,122 @@ class KpiTable:
     total: Kpi
 
 
-async def _facts(pool: asyncpg.Pool, who: Principal, period: Period, area: str | None,
-                 now: datetime) -> list[kpi_repo.DepartmentFacts]:
+Range = tuple[date, date, int]  # [from, to) and +1 (add) or -1 (take away)
+
+
+class Split(NamedTuple):
+    """A period cut where the kept sums can answer (migration 0008): months and days (Beijing
+    time) to add or take away, and the instants of the part-days at the edges."""
+
+    months: tuple[Range, ...]                   # firsts of months
+    days: tuple[Range, ...]
+    whole: tuple[datetime, datetime] | None     # the instants the months and days cover
+    edges: tuple[tuple[datetime, datetime], ...]  # part-days, read from the facts
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=LOCAL)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
+
+
+def split_period(period: Period, today: date | None = None) -> Split:
+    """Whole months from the month sums; of a month the period covers in part, its days —
+    or the month less the days outside the period, when fewer day sums are read that way
+    (days after ``today`` have none yet: e.g. this month so far is this month's sum)."""
+    start, end = period.start.astimezone(LOCAL), period.end.astimezone(LOCAL)
+    d0 = start.date() if start == _midnight(start.date()) else start.date() + timedelta(days=1)
+    d1 = end.date()
+    if d0 >= d1:  # no whole day inside: all from the facts
+        return Split((), (), None, ((period.start, period.end),))
+
+    def read(a: date, b: date) -> int:  # how many days of [a, b) may have sums
+        last = b if today is None else min(b, today + timedelta(days=1))
+        return max((last - a).days, 0)
+
+    months: list[Range] = []
+    days: list[Range] = []
+    month = d0.replace(day=1)
+    while month < d1:
+        following = _next_month(month)
+        a, b = max(d0, month), min(d1, following)
+        if (a, b) == (month, following):
+            months.append((month, following, 1))
+        elif 1 + read(month, a) + read(b, following) < read(a, b):
+            months.append((month, following, 1))
+            days += [(x, y, -1) for x, y in ((month, a), (b, following)) if x < y]
+        else:
+            days.append((a, b, 1))
+        month = following
+    edges = tuple((a, b) for a, b in ((period.start, _midnight(d0)), (_midnight(d1), period.end))
+                  if a < b)
+    return Split(tuple(months), tuple(days), (_midnight(d0), _midnight(d1)), edges)
+
+
+def _summed(r: asyncpg.Record) -> Kpi:
+    return Kpi(**{name: r[name] for name in kpi_repo.SUMS}, handling_total=r["handling"])
+
+
+async def _kpis(pool: asyncpg.Pool, who: Principal, period: Period, area: str | None,
+                now: datetime, key: Callable[[str, str], str]
+                ) -> tuple[dict[str, Kpi], dict[str, str]]:
+    """The figures per ``key(department_id, area_path)`` and the departments' names.
+
+    Whole days come from the sums kept as the facts are recorded; the part-days at the edges
+    and "overdue now" (it depends on the moment asked) from the facts — the latter only of the
+    assignments that can still be overdue. The sums count every fact recorded; the facts
+    those stamped by ``now``: the same for a caller asking now (the API), unless a producer's
+    clock ran ahead of ours."""
     check_period(period)
+    cut = split_period(period, today=now.astimezone(LOCAL).date())
     async with pool.acquire() as conn, conn.transaction(readonly=True,
                                                          isolation="repeatable_read"):
         scope = await _scope(conn, who, area)
-        return await kpi_repo.assignment_facts(
-            conn, start=period.start, end=period.end, now=now, area_roots=scope.area_roots,
+        sums = await kpi_repo.summed(conn, months=cut.months, days=cut.days,
+                                     area_roots=scope.area_roots,
+                                     department_id=scope.department_id)
+        facts: list[kpi_repo.DepartmentFacts] = []
+        for a, b in cut.edges:
+            facts += await kpi_repo.assignment_facts(
+                conn, start=a, end=b, now=now, area_roots=scope.area_roots,
+                department_id=scope.department_id)
+        open_facts = [] if cut.whole is None else await kpi_repo.open_assignment_facts(
+            conn, start=cut.whole[0], end=cut.whole[1], now=now, area_roots=scope.area_roots,
             department_id=scope.department_id)
+    units: dict[str, Kpi] = defaultdict(Kpi)
+    names: dict[str, str] = {}
+    for r in sums:
+        k = key(r["department_id"], r["area_path"])
+        units[k] = add_kpis(units[k], _summed(r))
+        if r["department_name"]:
+            names[r["department_id"]] = r["department_name"]
+    grouped = group_kpis([r.facts for r in facts], period, now,
+                         lambda f: key(f.department_id, f.area_path))
+    for k, v in grouped.items():
+        units[str(k)] = add_kpis(units[str(k)], v)
+    names.update({r.facts.department_id: r.department_name for r in facts if r.department_name})
+    for r in open_facts:  # only what depends on the moment asked
+        f = r.facts
+        if f.dispatched_at in period and f.dispatched_at <= now and is_overdue(f, now):
+            k = key(f.department_id, f.area_path)
+            units[k] = replace(units[k], overdue_now=units[k].overdue_now + 1)
+    return {k: units[k] for k in sorted(units) if units[k].received}, names
+
+
+def _total(units: dict[str, Kpi]) -> Kpi:
+    total = Kpi()
+    for v in units.values():
+        total = add_kpis(total, v)
+    return total
 
 
 async def department_kpis(pool: asyncpg.Pool, who: Principal, period: Period, *,
                           area: str | None, now: datetime) -> KpiTable:
-    rows = await _facts(pool, who, period, area, now)
-    names = {r.facts.department_id: r.department_name for r in rows if r.department_name}
-    facts = [r.facts for r in rows]
-    grouped = group_kpis(facts, period, now, lambda f: f.department_id)
-    return KpiTable(period, now, [Unit(str(k), names.get(str(k)), v) for k, v in grouped.items()],
-                    compute_kpi(facts, period, now))
+    units, names = await _kpis(pool, who, period, area, now, lambda dept, _: dept)
+    return KpiTable(period, now, [Unit(k, names.get(k), v) for k, v in units.items()],
+                    _total(units))
 
 
 async def area_kpis(pool: asyncpg.Pool, who: Principal, period: Period, *, area: str | None,
@@ -125,11 +226,9 @@ async def area_kpis(pool: asyncpg.Pool, who: Principal, period: Period, *, area:
         raise Invalid(f"level：层级须不高于所查辖区 {root}",
                       f"level: must not be above the area asked for ({root})",
                       code="invalid_level")
-    rows = await _facts(pool, who, period, area, now)
-    facts = [r.facts for r in rows]
-    grouped = group_kpis(facts, period, now, lambda f: "/".join(f.area_path.split("/")[:depth]))
-    return KpiTable(period, now, [Unit(str(k), None, v) for k, v in grouped.items()],
-                    compute_kpi(facts, period, now))
+    units, _ = await _kpis(pool, who, period, area, now,
+                           lambda _, path: "/".join(path.split("/")[:depth]))
+    return KpiTable(period, now, [Unit(k, None, v) for k, v in units.items()], _total(units))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@ red/black list's thresholds (newest revision in use)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
+from uuid import UUID
 
 import asyncpg
 
@@ -26,7 +27,7 @@ class DepartmentFacts(NamedTuple):
 # sent back (a later 返工 naming its department, or naming none, before the department resolved
 # the case again), whether it ended otherwise (转办; its case closed or merged) and the case's
 # latest rating.
-_FACTS = """
+_SELECT = """
 SELECT a.assignment_id, a.department_id, a.department_name, c.area_path, c.category,
        a.dispatched_at, a.signed_for_at, a.resolved_at, a.ended_by = 'case.rejected'
        AND a.ended_at <= $3 AS rejected,
@@ -51,16 +52,27 @@ SELECT a.assignment_id, a.department_id, a.department_name, c.area_path, c.categ
        (SELECT (e.payload->>'score')::int FROM case_events e
         WHERE e.case_id = a.case_id AND e.type = 'case.rated' AND e.occurred_at <= $3
         ORDER BY e.occurred_at DESC, e.seq DESC LIMIT 1) AS score
-FROM assignments a
+"""
+_JOINS = """
 JOIN cases c ON c.case_id = a.case_id
 LEFT JOIN clocks sf ON sf.assignment_id = a.assignment_id AND sf.clock = 'sign_for'
 LEFT JOIN clocks rs ON rs.assignment_id = a.assignment_id AND rs.clock = 'resolve'
-WHERE a.dispatched_at >= $1 AND a.dispatched_at < $2 AND a.dispatched_at <= $3
+"""
+_SCOPE = """
   AND ($4::text[] IS NULL OR EXISTS (
         SELECT 1 FROM unnest($4::text[]) AS root
         WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
   AND ($5::text IS NULL OR a.department_id = $5)
 """
+_FACTS = _SELECT + "FROM assignments a" + _JOINS + """
+WHERE a.dispatched_at >= $1 AND a.dispatched_at < $2 AND a.dispatched_at <= $3
+""" + _SCOPE
+# The same facts of the assignments that can still be overdue (kpi_assignments.open, kept
+# by kpi_refresh): what "overdue now" needs beyond the sums.
+_OPEN_FACTS = _SELECT + """FROM kpi_assignments o
+JOIN assignments a ON a.assignment_id = o.assignment_id""" + _JOINS + """
+WHERE o.open AND o.dispatched_at >= $1 AND o.dispatched_at < $2 AND a.dispatched_at <= $3
+""" + _SCOPE
 
 
 def _facts(r: asyncpg.Record) -> DepartmentFacts:
@@ -86,6 +98,84 @@ async def assignment_facts(
     rows = await conn.fetch(_FACTS, start, end, now,
                             None if area_roots is None else list(area_roots), department_id)
     return [_facts(r) for r in rows]
+
+
+async def open_assignment_facts(
+    conn: asyncpg.Connection, *, start: datetime, end: datetime, now: datetime,
+    area_roots: tuple[str, ...] | None, department_id: str | None,
+) -> list[DepartmentFacts]:
+    """Like ``assignment_facts``, only of the assignments that may still be overdue (not
+    rejected nor ended otherwise, a step not done): the only ones "overdue now" can count."""
+    rows = await conn.fetch(_OPEN_FACTS, start, end, now,
+                            None if area_roots is None else list(area_roots), department_id)
+    return [_facts(r) for r in rows]
+
+
+# --- the sums (migration 0008) ----------------------------------------------------------------
+
+SUMS = ("received", "signed_for_on_time", "resolved", "resolved_on_time", "reworked",
+        "rejections", "extensions", "rated", "satisfied", "score_total")
+
+_SUM_COLUMNS = ", ".join(f"sum({c} * sign)::bigint AS {c}" for c in SUMS)
+_COLUMNS = f"s.department_id, s.area_path, s.department_name, {', '.join(SUMS)}, s.handling"
+_ROLLUP_SCOPE = """
+  AND ($7::text[] IS NULL OR EXISTS (
+        SELECT 1 FROM unnest($7::text[]) AS root
+        WHERE s.area_path = root OR starts_with(s.area_path, root || '/')))
+  AND ($8::text IS NULL OR s.department_id = $8)
+"""
+# The months [$1[i], $2[i]) and the days [$4[i], $5[i]), each added ($3[i], $6[i] = 1) or taken
+# away (-1), summed per department and grid: the folded sums and the deltas not folded yet.
+_ROLLUP = f"""
+WITH m AS (SELECT * FROM unnest($1::date[], $2::date[], $3::int[]) AS r (f, t, sign)),
+     d AS (SELECT * FROM unnest($4::date[], $5::date[], $6::int[]) AS r (f, t, sign))
+SELECT department_id, max(department_name) AS department_name, area_path, {_SUM_COLUMNS},
+       sum(handling * sign) AS handling
+FROM (SELECT {_COLUMNS}, m.sign FROM m JOIN kpi_monthly s ON s.month >= m.f AND s.month < m.t
+      WHERE true {_ROLLUP_SCOPE}
+      UNION ALL
+      SELECT {_COLUMNS}, d.sign FROM d JOIN kpi_daily s ON s.day >= d.f AND s.day < d.t
+      WHERE true {_ROLLUP_SCOPE}
+      UNION ALL
+      SELECT {_COLUMNS}, r.sign FROM (SELECT * FROM m UNION ALL SELECT * FROM d) r
+      JOIN kpi_deltas s ON s.day >= r.f AND s.day < r.t
+      WHERE true {_ROLLUP_SCOPE}) s
+GROUP BY department_id, area_path
+HAVING sum(received * sign) > 0
+"""
+
+Range = tuple[date, date, int]
+
+
+async def summed(conn: asyncpg.Connection, *, months: tuple[Range, ...],
+                 days: tuple[Range, ...], area_roots: tuple[str, ...] | None,
+                 department_id: str | None) -> list[asyncpg.Record]:
+    """The kept sums per (department, grid) of the ``months`` (firsts of months) and ``days``
+    ranges ``(from, to, sign)``: ``[from, to)`` added (sign 1) or taken away (-1)."""
+    return await conn.fetch(_ROLLUP, *_columns(months), *_columns(days),
+                            None if area_roots is None else list(area_roots), department_id)
+
+
+def _columns(ranges: tuple[Range, ...]) -> list[list[object]]:
+    """[(from, to, sign), ...] -> [[from, ...], [to, ...], [sign, ...]]"""
+    return [list(col) for col in zip(*ranges, strict=True)] if ranges else [[], [], []]
+
+
+async def refresh(conn: asyncpg.Connection, case_id: UUID) -> None:
+    """Bring the KPI sums up to date with the case's facts (in the caller's transaction,
+    after it changed them)."""
+    await conn.execute("SELECT kpi_refresh(ARRAY[$1]::uuid[])", case_id)
+
+
+async def fold(conn: asyncpg.Connection) -> None:
+    """Fold the deltas committed so far into the sums now (the event handlers do it every
+    128 deltas or so)."""
+    await conn.execute("SELECT kpi_fold()")
+
+
+async def rebuild(conn: asyncpg.Connection) -> None:
+    """Every KPI sum afresh from the facts."""
+    await conn.execute("SELECT kpi_rebuild()")
 
 
 async def area_known(conn: asyncpg.Connection, area: str) -> bool:

@@ -145,10 +145,16 @@ def _done(at: datetime | None, now: datetime) -> datetime | None:
     return at if at is not None and at <= now else None
 
 
+def is_overdue(f: AssignmentFacts, now: datetime) -> bool:
+    """超时: not rejected nor ended otherwise, and a step not done by ``now`` past its deadline."""
+    signed, resolved = _done(f.signed_for_at, now), _done(f.resolved_at, now)
+    return not (f.rejected or f.ended) and ((signed is None and now > f.sign_for_due)
+                                            or (resolved is None and now > f.resolve_due))
+
+
 def _one(f: AssignmentFacts, now: datetime) -> Kpi:
     signed, resolved = _done(f.signed_for_at, now), _done(f.resolved_at, now)
-    overdue = not (f.rejected or f.ended) and ((signed is None and now > f.sign_for_due)
-                                  or (resolved is None and now > f.resolve_due))
+    overdue = is_overdue(f, now)
     return Kpi(
         received=1,
         signed_for_on_time=int(signed is not None and signed <= f.sign_for_due),
@@ -165,7 +171,7 @@ def _one(f: AssignmentFacts, now: datetime) -> Kpi:
     )
 
 
-def _add(a: Kpi, b: Kpi) -> Kpi:
+def add_kpis(a: Kpi, b: Kpi) -> Kpi:
     return Kpi(*(getattr(a, name) + getattr(b, name) for name in Kpi.__dataclass_fields__))
 
 
@@ -174,7 +180,7 @@ def compute_kpi(facts: Iterable[AssignmentFacts], period: Period, now: datetime)
     total = Kpi()
     for f in facts:
         if f.dispatched_at in period and f.dispatched_at <= now:
-            total = _add(total, _one(f, now))
+            total = add_kpis(total, _one(f, now))
     return total
 
 
