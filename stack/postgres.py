@@ -50,8 +50,10 @@ def _prepare_for(user: str, data_dir: Path) -> None:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, port: int, log_file: Path) -> None:
+    def __init__(self, data_dir: Path, port: int, log_file: Path,
+                 settings: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir.resolve()
+        self.settings = settings  # extra "name=value" server settings
         self.port = port
         self.log_file = log_file
         self.process: subprocess.Popen | None = None
@@ -91,7 +93,8 @@ class EmbeddedPostgres:
         self.process = subprocess.Popen(
             [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
              "-h", "127.0.0.1", "-k", str(socket_dir),
-             "-c", "max_connections=200", "-c", "fsync=on", "-c", "shared_buffers=64MB"],
+             "-c", "max_connections=200", "-c", "fsync=on", "-c", "shared_buffers=64MB",
+             *(arg for setting in self.settings for arg in ("-c", setting))],
             stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True,
         )
         deadline = time.monotonic() + timeout

@@ -64,6 +64,8 @@ class StackConfig:
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     demo_data: bool = True
     log_level: str = "INFO"
+    # Extra PostgreSQL server settings ("name=value"), e.g. for the benchmark's statistics.
+    pg_settings: tuple[str, ...] = ()
     # Restart whatever dies (stack/supervisor.py); where its messages go besides its log.
     supervise: bool = True
     say: Any = None
@@ -85,7 +87,8 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.postgres = EmbeddedPostgres(
-            config.data_dir / "postgres", config.pg_port, config.log_dir / "postgres.log"
+            config.data_dir / "postgres", config.pg_port, config.log_dir / "postgres.log",
+            settings=config.pg_settings,
         )
         self.kafka = EmbeddedKafka(config.kafka_port, config.log_dir / "broker.log")
         self.processes: dict[str, subprocess.Popen] = {}

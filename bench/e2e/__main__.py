@@ -26,6 +26,7 @@ import psutil
 
 from bench import free_port
 from bench.e2e import floor as floor_mod
+from bench.e2e import statements as statements_mod
 from bench.e2e.load import ClosedLoad, TimedLoad
 from bench.e2e.profile import Profiler
 from bench.e2e.report import derive, render
@@ -69,17 +70,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile-at", default=None,
                    help="the open-loop rate to profile at, or 'closed' (default: the first "
                         "rate >= 50, else the last)")
+    p.add_argument("--statements", action="store_true",
+                   help="count PostgreSQL statements per case (pg_stat_statements)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output")
     return p.parse_args(argv)
 
 
-def stack_config(data_dir: Path, log_level: str) -> StackConfig:
+def stack_config(data_dir: Path, log_level: str, statements: bool = False) -> StackConfig:
     return StackConfig(
         data_dir=data_dir, pg_port=free_port(), kafka_port=free_port(),
         ports={s: free_port() for s in APPS}, demo_data=True, log_level=log_level,
         # The load reports far more than a person could: lift the abuse limit.
         env={"intake": {"REPORT_RATE_LIMIT_PER_MINUTE": "100000000"}},
-        say=say,
+        say=say, pg_settings=statements_mod.SETTINGS if statements else (),
     )
 
 
@@ -122,6 +125,8 @@ async def run_load(stack: Stack, reader: Reader, args: argparse.Namespace, *, la
                    load: TimedLoad, seconds: float, idle: dict,
                    profile: str | None = None) -> dict:
     say(f"== {label}: {seconds:g} s" + (f", py-spy on {profile}" if profile else ""))
+    if args.statements:
+        await statements_mod.reset(reader.conns)
     before = await reader.commits()
     t_before = time.monotonic()
     profiler = None
@@ -171,6 +176,8 @@ async def run_load(stack: Stack, reader: Reader, args: argparse.Namespace, *, la
         "events_per_case": await reader.events_per_case(list(accepted)[:2000]),
         "failures": sorted({c.error for c in stats.failed if c.error})[:10],
     }
+    if args.statements:
+        result["statements"] = await statements_mod.top(reader.conns, len(done))
     if profiler is not None:
         result["profile"] = {"service": profile, **await asyncio.to_thread(profiler.finish)}
     inbox = result["segments"]["whistle→dept inbox"]
@@ -246,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     started = datetime.now(UTC)
     info = machine()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
-        config = stack_config(Path(tmp), args.log_level)
+        config = stack_config(Path(tmp), args.log_level, args.statements)
         stack = Stack(config)
         say(f"== starting the embedded stack in {tmp}")
         t0 = time.monotonic()

@@ -131,6 +131,16 @@ def render(result: dict) -> str:
         "'writing' = transaction ids given out, all databases)",
         ["load", "intake", "dispatch", "tracking", "notify", "web", "total", "writing",
          "events"], rows))
+    # -- statements (--statements) ----------------------------------------------------------
+    for r in runs:
+        if "statements" not in r:
+            continue
+        rows = [[st["service"], st["query"], st["calls_per_case"], st["ms_per_case"],
+                 f"{st['share'] * 100:.1f}"] for st in r["statements"]]
+        parts.append(table(
+            f"PostgreSQL statements per completed case at {r['label']} (pg_stat_statements, "
+            "execution time only; most time first)",
+            ["service", "statement", "calls", "ms", "%"], rows))
     # -- floor ----------------------------------------------------------------------------
     ks, kd, kp = (floor["kafka_hop_short_wait"], floor["kafka_hop_default_wait"],
                   floor["kafka_produce"])
