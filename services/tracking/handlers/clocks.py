@@ -47,11 +47,11 @@ class Started(NamedTuple):
 
 async def _schedule(conn: asyncpg.Connection, event: Envelope[Any], assignment_id: UUID,
                     found: list[Stage], revision: int = 0) -> None:
-    for s in found:
-        await repository.schedule_timer(
-            conn, case_id=event.case_id, assignment_id=assignment_id, clock=Clock(s.clock.value),
-            due_at=s.at, kind=TimerKind(s.kind.value), step=s.step, level=s.level, revision=revision,
-            correlation_id=event.correlation_id, causation_id=event.event_id)
+    await repository.schedule_timers(conn, [
+        repository.Arm(event.case_id, assignment_id, Clock(s.clock.value), s.at,
+                       event.correlation_id, event.event_id, TimerKind(s.kind.value), s.step,
+                       s.level, revision)
+        for s in found])
 
 
 async def _pinned(conn: asyncpg.Connection, event: Envelope[Any],

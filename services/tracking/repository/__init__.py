@@ -15,18 +15,20 @@ from services.tracking.repository.cases import (
     update_case,
 )
 from services.tracking.repository.timers import (
+    Arm,
     DueTimer,
     cancel_assignment_timers,
     cancel_case_timers,
     claim_due_timers,
     schedule_timer,
+    schedule_timers,
     settle_timers,
     timers_due,
 )
 
 __all__ = [
-    "AssignmentRow", "DueTimer", "append_event", "assignment_timers", "cancel_assignment_timers",
+    "Arm", "AssignmentRow", "DueTimer", "append_event", "assignment_timers", "cancel_assignment_timers",
     "cancel_case_timers", "case_assignments", "claim_due_timers", "get_case", "insert_assignment",
-    "insert_case", "lock_assignment_state", "schedule_timer", "settle_timers",
+    "insert_case", "lock_assignment_state", "schedule_timer", "schedule_timers", "settle_timers",
     "timeline", "timers_due", "update_assignment", "update_case",
 ]

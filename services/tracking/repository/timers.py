@@ -33,23 +33,54 @@ TIMERS_ARMED = "tracking_timers_armed"
 WAKE_HORIZON = timedelta(seconds=60)
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One timer to arm: a stage of an assignment's clock."""
+
+    case_id: UUID
+    assignment_id: UUID
+    clock: Clock
+    due_at: datetime
+    correlation_id: str | None
+    causation_id: UUID | None
+    kind: TimerKind = TimerKind.DEADLINE
+    step: int = 0
+    level: str | None = None
+    revision: int = 0
+
+
+async def schedule_timers(conn: asyncpg.Connection, arms: list[Arm]) -> int:
+    """Arm timers in one statement; one per (assignment, clock, stage, revision): a replay
+    does not add a second. Returns how many were armed."""
+    if not arms:
+        return 0
+    return int(await conn.fetchval(
+        "WITH armed AS (INSERT INTO timers (case_id, assignment_id, clock, due_at,"
+        " correlation_id, causation_id, kind, step, level, revision)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],"
+        " $5::text[], $6::uuid[], $7::text[], $8::int[], $9::text[], $10::int[])"
+        " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING due_at),"
+        " woke AS (SELECT pg_notify($12, '') FROM (SELECT 1 FROM armed"
+        " WHERE due_at <= now() + $11::interval LIMIT 1) soon)"
+        " SELECT (SELECT count(*) FROM armed) + 0 * (SELECT count(*) FROM woke)",
+        [a.case_id for a in arms], [a.assignment_id for a in arms],
+        [a.clock.value for a in arms], [a.due_at for a in arms],
+        [a.correlation_id for a in arms], [a.causation_id for a in arms],
+        [a.kind.value for a in arms], [a.step for a in arms], [a.level for a in arms],
+        [a.revision for a in arms], WAKE_HORIZON, TIMERS_ARMED,
+    ))
+
+
 async def schedule_timer(
     conn: asyncpg.Connection, *, case_id: UUID, assignment_id: UUID, clock: Clock,
     due_at: datetime, correlation_id: str | None, causation_id: UUID | None,
     kind: TimerKind = TimerKind.DEADLINE, step: int = 0, level: str | None = None,
     revision: int = 0,
 ) -> bool:
-    """One timer per (assignment, clock, stage, revision): a replay does not add a second."""
-    return bool(await conn.fetchval(
-        "WITH armed AS (INSERT INTO timers (case_id, assignment_id, clock, due_at,"
-        " correlation_id, causation_id, kind, step, level, revision)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING due_at)"
-        " SELECT true, CASE WHEN due_at <= now() + $11::interval"
-        " THEN pg_notify($12, '')::text END FROM armed",
-        case_id, assignment_id, clock.value, due_at, correlation_id, causation_id,
-        kind.value, step, level, revision, WAKE_HORIZON, TIMERS_ARMED,
-    ))
+    """One timer (``schedule_timers``); False when it was armed before."""
+    return await schedule_timers(conn, [Arm(case_id, assignment_id, clock, due_at,
+                                            correlation_id, causation_id, kind, step, level,
+                                            revision)]) == 1
 
 
 async def cancel_assignment_timers(
