@@ -13,6 +13,7 @@ event by event must equal the sums rebuilt from the facts afresh.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import datetime, timedelta
@@ -262,6 +263,37 @@ async def test_kept_sums_equal_the_figures_from_the_facts(pg_server, pool_factor
         async with conn.transaction():
             await kpi_repo.fold(conn)
         assert await conn.fetchval("SELECT count(*) FROM kpi_deltas") == 0
+        kept = await kept_sums(conn)
+        async with conn.transaction():
+            await kpi_repo.rebuild(conn)
+        assert await kept_sums(conn) == kept
+
+
+async def test_concurrent_batches_keep_the_sums_right(pg_server, pool_factory):
+    """Four consumers at once, each recording its own cases' events in batches of up to 20
+    events per transaction (as the batching consumer does): deltas from all of them, folds by
+    whichever gets the lock, and the sums equal those rebuilt from the facts."""
+    dsn = await migrated_database(pg_server, "tracking")
+    await seed_demo(Settings(environment="test", database_url=dsn, log_json=False))
+    all_stories = stories(7, 160)
+    pool = await pool_factory(dsn)
+
+    async def consume(mine: list[Story], seed: int) -> None:
+        events = delivery_order(random.Random(seed), mine)
+        r = random.Random(seed)
+        async with pool.acquire() as conn:
+            while events:
+                size = r.randint(1, 20)
+                batch, events = events[:size], events[size:]
+                async with conn.transaction():
+                    for e in batch:
+                        await record_case_event(conn, e)
+
+    await asyncio.gather(*(consume(all_stories[i::4], i) for i in range(4)))
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM kpi_daily") > 0  # folds ran
+        async with conn.transaction():
+            await kpi_repo.fold(conn)
         kept = await kept_sums(conn)
         async with conn.transaction():
             await kpi_repo.rebuild(conn)
