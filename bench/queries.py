@@ -335,7 +335,8 @@ async def _refresh(pool: asyncpg.Pool) -> str:
                 "INSERT INTO case_events (event_id, case_id, type, version, occurred_at,"
                 " producer, payload) VALUES (gen_random_uuid(), md5('c' || $1::int)::uuid,"
                 " 'case.rated', 1, now(), 'bench', '{\"score\": 1}')", i)
-            await kpi_repo.refresh(conn, await conn.fetchval("SELECT md5('c' || $1::int)::uuid", i))
+            await kpi_repo.refresh(
+                conn, [await conn.fetchval("SELECT md5('c' || $1::int)::uuid", i)])
         finally:
             await tx.rollback()
     return "1"

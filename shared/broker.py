@@ -41,7 +41,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared import dead_letter, inbox, metrics, parking
+from shared import dead_letter, deferred, inbox, metrics, parking
 from shared.correlation import set_event_context
 from shared.dead_letter import dead_letter_record  # noqa: F401 - re-exported for tools
 from shared.errors import DomainError
@@ -267,7 +267,8 @@ class EventConsumer:
             return ["skipped"] * len(events), None
         outcomes: list[str] = []
         try:
-            async with self._pool().acquire() as conn, conn.transaction():
+            async with (self._pool().acquire() as conn, conn.transaction(),
+                        deferred.batch(conn)):
                 fresh = await inbox.claim_many(conn, self.name, wanted)
                 for event in events:
                     handler = self._handlers.get(event.type)

@@ -26,7 +26,7 @@ from services.tracking.demo import seed_demo
 from services.tracking.handlers import CONSUMED_TYPES, events, kpi, record_case_event
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Period, group_kpis
-from shared import db
+from shared import db, deferred
 from shared.auth import Principal, Role
 from shared.events import (
     CaseClosed,
@@ -285,7 +285,7 @@ async def test_concurrent_batches_keep_the_sums_right(pg_server, pool_factory):
             while events:
                 size = r.randint(1, 20)
                 batch, events = events[:size], events[size:]
-                async with conn.transaction():
+                async with conn.transaction(), deferred.batch(conn):  # as the consumer
                     for e in batch:
                         await record_case_event(conn, e)
 

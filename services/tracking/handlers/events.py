@@ -17,7 +17,7 @@ from services.tracking.handlers import clocks, pauses
 from services.tracking.repository import AssignmentRow
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.repository import sla as sla_repo
-from shared import outbox
+from shared import deferred, outbox
 from shared.events import (
     EVENT_TYPES,
     Actor,
@@ -119,7 +119,8 @@ async def record_case_event(
             stopped(row["clock"], row["assignment_id"], row["department_id"])
     await pauses.end_with_clocks(conn, event)  # a pause running ends with the clocks
     if moved or event.type not in _NO_KPI_FACTS:  # the KPI sums follow the facts (0008)
-        await kpi_repo.refresh(conn, event.case_id)
+        # once per transaction: a consumer's batch refreshes all its cases in one statement
+        await deferred.once_per_transaction(conn, kpi_repo.refresh, event.case_id)
     if announce:
         await outbox.add(conn, *(new_event(a, case_id=event.case_id, producer=PRODUCER,
                                            actor=SYSTEM_ACTOR) for a in announce))

@@ -161,10 +161,11 @@ def _columns(ranges: tuple[Range, ...]) -> list[list[object]]:
     return [list(col) for col in zip(*ranges, strict=True)] if ranges else [[], [], []]
 
 
-async def refresh(conn: asyncpg.Connection, case_id: UUID) -> None:
-    """Bring the KPI sums up to date with the case's facts (in the caller's transaction,
-    after it changed them)."""
-    await conn.execute("SELECT kpi_refresh(ARRAY[$1]::uuid[])", case_id)
+async def refresh(conn: asyncpg.Connection, case_ids: list[UUID]) -> None:
+    """Bring the KPI sums up to date with the cases' facts (in the caller's transaction,
+    after it changed them); each case once, in one order (the same locks in the same order
+    in every transaction)."""
+    await conn.execute("SELECT kpi_refresh($1::uuid[])", sorted(set(case_ids)))
 
 
 async def fold(conn: asyncpg.Connection) -> None:
