@@ -16,7 +16,7 @@ from services.intake.casework import repository as casework_repository
 from services.intake.domain import CaseStatus
 from services.intake.jurisdiction import handlers as jurisdiction
 from services.intake.repository import CaseRow
-from shared import outbox
+from shared import deferred, outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound, RateLimited
 from shared.lifecycle import STATUS_OF_EVENT
@@ -226,13 +226,15 @@ async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
 
 async def follow_clocks(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Keep the reporter's view of the case's deadlines from tracking's clock events."""
-    if await repository.get_case(conn, event.case_id) is None:
+    if not await repository.case_known(conn, event.case_id):
         return
     p = event.payload
     state = {"case.clock_started": "running", "case.clock_stopped": "stopped",
              "case.overdue": "overdue"}[event.type]
     await repository.upsert_clock(conn, event.case_id, p.assignment_id, p.clock, p.department_id,
                                   getattr(p, "due_at", None), state, event.occurred_at)
+    # once per transaction: a consumer's batch updates all its cases in one statement
+    await deferred.once_per_transaction(conn, repository.refresh_deadlines, event.case_id)
 
 
 async def sync_categories(pool: asyncpg.Pool, rows: list[tuple[str, str, str | None]]) -> None:

@@ -215,7 +215,8 @@ async def subtree_areas(conn: asyncpg.Connection, root: str) -> list[asyncpg.Rec
 async def upsert_clock(conn: asyncpg.Connection, case_id: UUID, assignment_id: UUID, clock: str,
                        department_id: str, due_at: datetime | None, state: str,
                        at: datetime) -> None:
-    """Record a clock's state; a late event (older than what we have) changes nothing."""
+    """Record a clock's state; a late event (older than what we have) changes nothing. The
+    case's deadline follows through ``refresh_deadlines``."""
     await conn.execute(
         "INSERT INTO case_clocks (case_id, assignment_id, clock, department_id, due_at, state,"
         " updated_at) VALUES ($1, $2, $3, $4, coalesce($5::timestamptz, $7), $6, $7)"
@@ -224,10 +225,22 @@ async def upsert_clock(conn: asyncpg.Connection, case_id: UUID, assignment_id: U
         " WHERE case_clocks.updated_at <= EXCLUDED.updated_at",
         case_id, assignment_id, clock, department_id, due_at, state, at,
     )
+
+
+async def case_known(conn: asyncpg.Connection, case_id: UUID) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM cases WHERE id = $1", case_id))
+
+
+async def refresh_deadlines(conn: asyncpg.Connection, case_ids: list[UUID]) -> None:
+    """Bring the cases' nearest open deadline and overdue flag up to date with their clocks
+    (each case once, in one order)."""
     await conn.execute(
-        "UPDATE cases SET"
-        " deadline_at = (SELECT min(due_at) FROM case_clocks WHERE case_id = $1"
-        "                AND state IN ('running', 'overdue')),"
-        " overdue = EXISTS (SELECT 1 FROM case_clocks WHERE case_id = $1 AND state = 'overdue')"
-        " WHERE id = $1", case_id,
+        "UPDATE cases c SET deadline_at = d.deadline_at, overdue = d.overdue"
+        " FROM (SELECT u.id,"
+        "   (SELECT min(k.due_at) FROM case_clocks k WHERE k.case_id = u.id"
+        "    AND k.state IN ('running', 'overdue')) AS deadline_at,"
+        "   EXISTS (SELECT 1 FROM case_clocks k WHERE k.case_id = u.id"
+        "           AND k.state = 'overdue') AS overdue"
+        "  FROM unnest($1::uuid[]) AS u(id)) d"
+        " WHERE c.id = d.id", sorted(set(case_ids)),
     )
