@@ -34,11 +34,22 @@ _TRANSIENT_ERRNOS = frozenset({
 })
 
 
+def _connection_lost_in_client(exc: BaseException) -> bool:
+    """asyncpg's own errors when the server dropped a connection in the middle of its use
+    (seen in the fault suite during a PostgreSQL fast stop): using the closed connection, or
+    its protocol left in a state it cannot leave. A new connection does not have them."""
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return "cannot switch to state" in str(exc)
+    if isinstance(exc, asyncpg.exceptions.InterfaceError):
+        return "connection is closed" in str(exc) or "connection was closed" in str(exc)
+    return False
+
+
 def is_transient(exc: BaseException | None) -> bool:
     """True when waiting and trying again can make ``exc`` go away."""
     if exc is None:
         return False
-    if isinstance(exc, _TRANSIENT_DB):
+    if isinstance(exc, _TRANSIENT_DB) or _connection_lost_in_client(exc):
         return True
     if isinstance(exc, KafkaError):
         return bool(exc.retriable) or isinstance(exc, KafkaTimeoutError)

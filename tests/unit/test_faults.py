@@ -32,12 +32,20 @@ TRANSIENT = [
     asyncpg.exceptions.TooManyConnectionsError("too many clients"),
     asyncpg.exceptions.SerializationError("could not serialize access"),
     asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+    # asyncpg, when the server dropped the connection mid-use (PostgreSQL fast stop)
+    asyncpg.exceptions.InterfaceError(
+        "cannot call Transaction.__aexit__(): the underlying connection is closed"),
+    asyncpg.exceptions.InternalClientError(
+        "cannot switch to state 15; another operation (2) is in progress"),
     KafkaConnectionError("broker away"),
     NotLeaderForPartitionError(),
     KafkaTimeoutError(),
 ]
 DETERMINISTIC = [
     asyncpg.exceptions.InterfaceError("cannot perform operation: another operation is in progress"),
+    asyncpg.exceptions.InterfaceError("cannot call Connection.fetch(): connection has been"
+                                      " released back to the pool"),
+    asyncpg.exceptions.InternalClientError("unexpected codec state"),
     asyncpg.exceptions.UniqueViolationError("duplicate key"),
     OSError(errno.EIO, "input/output error"),
     FileNotFoundError(errno.ENOENT, "no such file"),
