@@ -5,6 +5,7 @@ force at their dispatch."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -32,37 +33,34 @@ _CALENDARS: dict[tuple[int, datetime], WorkingCalendar] = {}
 _VERSIONS: dict[tuple[int, datetime], PolicyVersion] = {}
 
 
-def _remember(cache: dict, key: Any, value: Any) -> Any:
-    if len(cache) >= _PARSED_MAX:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
-    return value
+async def _parsed(cache: dict, key: tuple[int, datetime] | None,
+                  read: Callable[[int], Awaitable[asyncpg.Record | None]],
+                  parse: Callable[[Any], Any]) -> Any:
+    """The parsed data of the row named ``key`` (read and parsed on a miss), or None."""
+    if key is None:
+        return None
+    parsed = cache.get(key)
+    if parsed is None:
+        row = await read(key[0])
+        assert row is not None  # rows are never deleted
+        if len(cache) >= _PARSED_MAX:
+            cache.pop(next(iter(cache)))
+        parsed = cache[key] = parse(row["data"])
+    return parsed
 
 
 async def load_calendar(conn: asyncpg.Connection) -> WorkingCalendar | None:
     """The working calendar in use (parsed once per revision)."""
-    key = await sla_repo.current_calendar_id(conn)
-    if key is None:
-        return None
-    parsed = _CALENDARS.get(key)
-    if parsed is None:
-        row = await sla_repo.calendar_revision(conn, key[0])
-        assert row is not None  # revisions are never deleted
-        parsed = _remember(_CALENDARS, key, calendar_from_data(row["data"]))
-    return parsed
+    return await _parsed(_CALENDARS, await sla_repo.current_calendar_id(conn),
+                         lambda revision: sla_repo.calendar_revision(conn, revision),
+                         calendar_from_data)
 
 
 async def policy_version_at(conn: asyncpg.Connection, at: datetime) -> PolicyVersion | None:
     """The policy version in force at ``at`` (parsed once per version), or None."""
-    key = await sla_repo.policy_version_id_at(conn, at)
-    if key is None:
-        return None
-    parsed = _VERSIONS.get(key)
-    if parsed is None:
-        row = await sla_repo.policy_version(conn, key[0])
-        assert row is not None  # versions are never deleted
-        parsed = _remember(_VERSIONS, key, version_from_data(row["data"]))
-    return parsed
+    return await _parsed(_VERSIONS, await sla_repo.policy_version_id_at(conn, at),
+                         lambda version: sla_repo.policy_version(conn, version),
+                         version_from_data)
 
 
 # --- the working calendar ----------------------------------------------------------------------
