@@ -288,7 +288,7 @@ class EventConsumer:
                     outcomes.append("handled")
         except _HandlerFailed as failed:  # rolled back
             return outcomes, failed.error
-        lag = 0.0
+        lag: float | None = None
         for event, outcome in zip(events, outcomes, strict=True):
             metrics.CONSUMED.labels(self.service, self.name, event.type, outcome).inc()
             if outcome == "handled":
@@ -298,7 +298,8 @@ class EventConsumer:
             elif outcome == "duplicate":
                 with _event_context(event):
                     log.info("event_duplicate_ignored")
-        metrics.CONSUMER_LAG.labels(self.service, self.name).set(lag)
+        if lag is not None:  # the last handled event's age, as one by one
+            metrics.CONSUMER_LAG.labels(self.service, self.name).set(lag)
         return outcomes, None
 
     async def process(self, message: Received, *, park_on: asyncpg.Connection | None = None,
