@@ -281,7 +281,7 @@ async def bench_alert_lag(dsn: str) -> None:
     pool = await db.create_pool(dsn, max_size=10)  # tracking's own (the default size)
     arming = await db.create_pool(dsn, max_size=1)  # the consumers arming timers
     scheduler = TimerScheduler(lambda: pool, poll_interval=poll, batch_size=batch,
-                               parallel=parallel)
+                               parallel=parallel, listen_dsn=dsn)
     ids = [t[0] for t in targets]
     scheduler.start()
     try:

@@ -40,7 +40,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workers=lambda rt: [
             TimerScheduler(rt.get_pool, poll_interval=settings.timer_poll_interval_seconds,
                            batch_size=settings.timer_batch_size,
-                           parallel=settings.timer_parallel_batches),
+                           parallel=settings.timer_parallel_batches,
+                           listen_dsn=settings.database_url.get_secret_value()),
             streams.bind(rt.get_pool),  # after the scheduler: open streams end cleanly
         ],
     )

@@ -5,9 +5,9 @@ scheduler; they share due rows with ``FOR UPDATE SKIP LOCKED``. Each round fires
 goes on while batches come back full (``parallel`` of them at a time, as many replicas would),
 and otherwise sleeps until the next timer is due — never longer than the poll interval, so
 timers the consumers create meanwhile are seen. A timer armed due sooner than that
-(``repository.timers.WAKE_HORIZON``) wakes it at once: the scheduler LISTENs on one connection
-of its pool for the NOTIFY the arming transaction sends. Without that connection (the
-database away, a pool of one) it polls as before.
+(``repository.timers.WAKE_HORIZON``) wakes it at once: given ``listen_dsn``, the scheduler
+LISTENs (``shared.db.listen``, a dedicated connection, reconnected when lost) for the NOTIFY
+the arming transaction sends. Without it, or while that connection is away, it polls.
 The clock is injectable (``now``) so tests can drive time.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -24,6 +24,7 @@ import structlog
 
 from services.tracking import domain, handlers
 from services.tracking.repository.timers import TIMERS_ARMED
+from shared import db
 
 log = structlog.get_logger()
 
@@ -38,7 +39,7 @@ class TimerScheduler:
     def __init__(
         self, pool: Callable[[], asyncpg.Pool], *, poll_interval: float, batch_size: int,
         parallel: int = 1, now: Clock = utc_now, stop_timeout: float = 10.0,
-        listen_retry: float = 5.0,
+        listen_dsn: str | None = None, listen_retry: float = 5.0,
     ) -> None:
         self._pool = pool
         self._poll_interval = poll_interval
@@ -48,9 +49,9 @@ class TimerScheduler:
         self._stop_timeout = stop_timeout
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()  # a stop, or a timer armed due soon
-        self._listener: asyncpg.Connection | None = None
+        self._listen_dsn = listen_dsn  # None: poll only
         self._listen_retry = listen_retry
-        self._listen_after = 0.0  # monotonic: no LISTEN attempt before
+        self._listener: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
 
     async def tick(self) -> handlers.Tick:
@@ -76,74 +77,31 @@ class TimerScheduler:
 
     async def _run(self) -> None:
         log.info("timer_scheduler_started", poll_interval=self._poll_interval)
-        try:
-            while not self._stopping.is_set():
-                await self._listen()  # before the round: a timer armed during it wakes the next
-                self._wake.clear()
-                try:
-                    delay = await self.run_once()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning("timer_tick_failed", error=repr(exc))
-                    delay = self._poll_interval
-                if self._stopping.is_set():
-                    break
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
-        finally:
-            await self._unlisten()
-
-    def _armed(self, *_: object) -> None:
-        self._wake.set()
-
-    async def _listen(self) -> None:
-        """Hold one pooled connection LISTENing for timers armed due soon (a lost one is
-        replaced at the next round; a failed attempt is retried after ``listen_retry``, so an
-        exhausted pool does not hold every round up). Best effort: meanwhile the poll interval
-        bounds the lag."""
-        if self._listening() or time.monotonic() < self._listen_after:
-            return
-        await self._unlisten()
-        pool = self._pool()
-        if pool.get_max_size() < 2:  # the ticks need a connection of their own
-            return
-        conn = None
-        try:
-            conn = await pool.acquire(timeout=min(self._poll_interval, 1.0))
-            await conn.add_listener(TIMERS_ARMED, self._armed)
-        except Exception as exc:
-            log.warning("timer_listen_failed", error=repr(exc), retry_in=self._listen_retry)
-            self._listen_after = time.monotonic() + self._listen_retry
-            if conn is not None:
-                await self._release(pool, conn)
-            return
-        self._listener = conn
-
-    def _listening(self) -> bool:
-        try:
-            return self._listener is not None and not self._listener.is_closed()
-        except asyncpg.InterfaceError:  # lost: the pool took the connection back already
-            return False
-
-    async def _unlisten(self) -> None:
-        conn, self._listener = self._listener, None
-        if conn is None:
-            return
-        with contextlib.suppress(Exception):
-            if not conn.is_closed():
-                await conn.remove_listener(TIMERS_ARMED, self._armed)
-        await self._release(self._pool(), conn)
-
-    @staticmethod
-    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        with contextlib.suppress(Exception):  # a broken connection: the pool drops it
-            await pool.release(conn)
+        while not self._stopping.is_set():
+            self._wake.clear()  # before the round: a timer armed during it wakes the next
+            try:
+                delay = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("timer_tick_failed", error=repr(exc))
+                delay = self._poll_interval
+            if self._stopping.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     def start(self) -> None:
         self._stopping.clear()
         self._wake.clear()
+        if self._listen_dsn is not None:
+            # A dedicated connection (shared.db.listen: reconnects when lost); once listening,
+            # a round catches up on what was armed meanwhile.
+            self._listener = asyncio.create_task(db.listen(
+                self._listen_dsn, TIMERS_ARMED, lambda _payload: self._wake.set(),
+                stopping=self._stopping, retry_interval=self._listen_retry,
+                connected=self._wake.set), name="timer-scheduler-listen")
         self._task = asyncio.create_task(self._run(), name="timer-scheduler")
 
     async def stop(self) -> None:
@@ -160,4 +118,9 @@ class TimerScheduler:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
         log.info("timer_scheduler_stopped")

@@ -18,7 +18,8 @@ from services.tracking.repository.timers import TIMERS_ARMED
 from services.tracking.scheduler import TimerScheduler
 from shared import db
 from shared.events import CaseDispatched, CaseReported, Location, Priority, new_event
-from tests.conftest import migrated_database
+from tests.conftest import free_port, migrated_database
+
 from tests.helpers import eventually
 
 FACTS = {"case_no": "YA20260302-0014", "area_path": "YA/YA01/YA0101/YA0101-01",
@@ -26,8 +27,13 @@ FACTS = {"case_no": "YA20260302-0014", "area_path": "YA/YA01/YA0101/YA0101-01",
 
 
 @pytest.fixture
-async def pool(pg_server, pool_factory):
-    return await pool_factory(await migrated_database(pg_server, "tracking"))
+async def dsn(pg_server):
+    return await migrated_database(pg_server, "tracking")
+
+
+@pytest.fixture
+async def pool(dsn, pool_factory):
+    return await pool_factory(dsn)
 
 
 async def dispatch(pool, at, deadline):
@@ -62,9 +68,9 @@ async def overdue_at(pool, case):
                                " AND key = $1", str(case))
 
 
-async def test_a_timer_armed_due_soon_wakes_a_sleeping_scheduler(pool):
+async def test_a_timer_armed_due_soon_wakes_a_sleeping_scheduler(pool, dsn):
     # Nothing due: without a wake-up it would sleep its whole 30 s poll interval.
-    scheduler = TimerScheduler(lambda: pool, poll_interval=30.0, batch_size=10)
+    scheduler = TimerScheduler(lambda: pool, poll_interval=30.0, batch_size=10, listen_dsn=dsn)
     scheduler.start()
     try:
         await eventually(lambda: listening(pool), timeout=10, interval=0.05,
@@ -76,7 +82,8 @@ async def test_a_timer_armed_due_soon_wakes_a_sleeping_scheduler(pool):
         assert fired - (now + timedelta(seconds=1)) < timedelta(seconds=3)
     finally:
         await scheduler.stop()
-    assert await listening(pool) == []  # its connection went back to the pool, unlistened
+    assert await eventually(lambda: _none_listening(pool), timeout=5, interval=0.05,
+                            message="its listening connection closed")
 
 
 async def test_only_a_timer_due_within_the_horizon_notifies(pool):
@@ -115,8 +122,9 @@ async def test_only_a_timer_due_within_the_horizon_notifies(pool):
         await pool.release(listener)
 
 
-async def test_the_listening_connection_comes_back_after_it_is_lost(pool):
-    scheduler = TimerScheduler(lambda: pool, poll_interval=0.2, batch_size=10)
+async def test_the_listening_connection_comes_back_after_it_is_lost(pool, dsn):
+    scheduler = TimerScheduler(lambda: pool, poll_interval=0.2, batch_size=10, listen_dsn=dsn,
+                               listen_retry=0.2)
     scheduler.start()
     try:
         [first] = await eventually(lambda: listening(pool), timeout=10, interval=0.05,
@@ -133,30 +141,26 @@ async def test_the_listening_connection_comes_back_after_it_is_lost(pool):
         await scheduler.stop()
 
 
-async def test_a_failed_listen_is_retried_while_the_scheduler_polls(pool):
-    held = [await pool.acquire() for _ in range(pool.get_max_size())]  # the pool exhausted
+async def test_a_listener_that_cannot_connect_is_retried_while_the_scheduler_polls(pool):
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/tracking"  # nothing listens there
     scheduler = TimerScheduler(lambda: pool, poll_interval=0.1, batch_size=10,
-                               listen_retry=0.5)
-    try:
-        with capture_logs() as logs:
-            scheduler.start()
-
+                               listen_dsn=nowhere, listen_retry=0.2)
+    with capture_logs() as logs:
+        scheduler.start()
+        try:
             async def failed():
-                return [e for e in logs if e["event"] == "timer_listen_failed"]
+                return [e for e in logs if e["event"] == "listen_error"][1:]  # tried again
 
-            await eventually(failed, timeout=5, interval=0.05, message="the LISTEN failed")
-        for conn in held:
-            await pool.release(conn)
-        held.clear()
-        case, _ = await dispatch(pool, datetime.now(UTC), timedelta(seconds=0.3))
-        await eventually(lambda: overdue_at(pool, case), timeout=8, interval=0.05,
-                         message="the overdue alert by polling")
-        await eventually(lambda: listening(pool), timeout=10, interval=0.05,
-                         message="the scheduler listens after all")
-    finally:
-        for conn in held:
-            await pool.release(conn)
-        await scheduler.stop()
+            await eventually(failed, timeout=10, interval=0.05, message="the LISTEN retried")
+            case, _ = await dispatch(pool, datetime.now(UTC), timedelta(seconds=0.3))
+            await eventually(lambda: overdue_at(pool, case), timeout=8, interval=0.05,
+                             message="the overdue alert by polling")
+        finally:
+            await scheduler.stop()
+
+
+async def _none_listening(pool) -> bool:
+    return await listening(pool) == []
 
 
 async def _others(pool, pid: int) -> list[int]:
@@ -199,7 +203,7 @@ async def test_a_backlog_is_fired_several_batches_at_a_time_each_timer_once(pool
     assert scheduler.ticks == before + 1
 
 
-async def test_a_pool_of_one_polls_without_listening(pg_server):
+async def test_without_a_listen_dsn_it_polls(pg_server):
     dsn = await migrated_database(pg_server, "tracking")
     small = await db.create_pool(dsn, min_size=1, max_size=1, attempts=3)
     try:
