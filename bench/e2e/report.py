@@ -12,6 +12,8 @@ COMMITS_PER_CASE_BY_CODE = 17
 # Kafka hops on the way whistle → department inbox: intake → dispatch (case.whistled),
 # dispatch → notify (case.dispatched); tracking hears case.dispatched in parallel.
 HOPS_WHISTLE_TO_INBOX = 2
+# Statements printed per load window (--statements); the JSON has every one.
+STATEMENTS_SHOWN = 20
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -135,11 +137,12 @@ def render(result: dict) -> str:
     for r in runs:
         if "statements" not in r:
             continue
-        rows = [[st["service"], st["query"], st["calls_per_case"], st["ms_per_case"],
-                 f"{st['share'] * 100:.1f}"] for st in r["statements"]]
+        shown = r["statements"][:-1][:STATEMENTS_SHOWN] + r["statements"][-1:]
+        rows = [[st["service"], st["query"][:110], st["calls_per_case"], st["ms_per_case"],
+                 f"{st['share'] * 100:.1f}"] for st in shown]
         parts.append(table(
             f"PostgreSQL statements per completed case at {r['label']} (pg_stat_statements, "
-            "execution time only; most time first)",
+            f"execution time only; the {STATEMENTS_SHOWN} busiest, all of them in the JSON)",
             ["service", "statement", "calls", "ms", "%"], rows))
     # -- floor ----------------------------------------------------------------------------
     ks, kd, kp = (floor["kafka_hop_short_wait"], floor["kafka_hop_default_wait"],

@@ -19,16 +19,18 @@ async def reset(conns: dict[str, asyncpg.Connection]) -> None:
         await conn.execute("SELECT pg_stat_statements_reset()")
 
 
-async def top(conns: dict[str, asyncpg.Connection], cases: int, limit: int = 20) -> list[dict]:
-    """The statements of the services' databases since ``reset``, most execution time first,
-    per completed case (the bench's own reads left out)."""
+async def top(conns: dict[str, asyncpg.Connection], cases: int) -> list[dict]:
+    """Every statement of the services' databases since ``reset``, most execution time first,
+    per completed case (the bench's own reads left out), then an ``all`` row with the sums.
+    ``track=all`` counts statements run inside functions and triggers (foreign-key checks)
+    too. The printed table shows the busiest; the JSON keeps them all."""
     rows: list[dict[str, Any]] = []
     for service, conn in conns.items():
         for r in await conn.fetch(
                 "SELECT query, calls, total_exec_time FROM pg_stat_statements s"
                 " JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()"
                 " AND query NOT LIKE '%pg_stat_statements%' AND query NOT LIKE '%pg_snapshot%'"):
-            rows.append({"service": service, "query": " ".join(r["query"].split())[:110],
+            rows.append({"service": service, "query": " ".join(r["query"].split())[:400],
                          "calls": r["calls"], "ms": r["total_exec_time"]})
     total_ms = sum(r["ms"] for r in rows) or 1.0
     total_calls = sum(r["calls"] for r in rows)
@@ -36,7 +38,7 @@ async def top(conns: dict[str, asyncpg.Connection], cases: int, limit: int = 20)
     per = max(cases, 1)
     out = [{"service": r["service"], "query": r["query"],
             "calls_per_case": r["calls"] / per, "ms_per_case": r["ms"] / per,
-            "share": r["ms"] / total_ms} for r in rows[:limit]]
+            "share": r["ms"] / total_ms} for r in rows]
     out.append({"service": "all", "query": f"({len(rows)} statements)",
                 "calls_per_case": total_calls / per, "ms_per_case": total_ms / per,
                 "share": 1.0})

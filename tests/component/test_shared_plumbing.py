@@ -270,3 +270,33 @@ async def test_duplicate_delivery_has_one_effect_and_failures_retry_or_dead_lett
     errors = sorted(dict(r.headers)["dlt-error-type"].decode() for r in dead)
     assert errors == ["JSONDecodeError", "RuntimeError"]
     assert any(r.value == b"{not json" for r in dead)
+
+
+async def test_a_released_connection_is_not_reset_but_never_left_in_a_transaction(
+        empty_db):
+    """The pool skips asyncpg's RESET ALL round trip on release (issue 14); a transaction a
+    caller left open is still rolled back, so the next checkout starts clean."""
+    pool = await db.create_pool(empty_db, min_size=1, max_size=1, attempts=3)
+    try:
+        async with pool.acquire() as conn:
+            pid = await conn.fetchval("SELECT pg_backend_pid()")
+            await conn.execute("CREATE TABLE marks (n int)")
+        async with pool.acquire() as conn:  # the same backend (max_size=1)
+            assert await conn.fetchval("SELECT pg_backend_pid()") == pid
+        watcher = await asyncpg.connect(empty_db)
+        try:
+            last = await watcher.fetchval(
+                "SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+            assert last == "SELECT pg_backend_pid()"  # nothing ran after it on release
+            async with pool.acquire() as conn:
+                tx = conn.transaction()
+                await tx.start()
+                await conn.execute("INSERT INTO marks VALUES (1)")
+                # released with the transaction open (a bug elsewhere): rolled back
+            async with pool.acquire() as conn:
+                assert not conn.is_in_transaction()
+                assert await conn.fetchval("SELECT count(*) FROM marks") == 0
+        finally:
+            await watcher.close()
+    finally:
+        await pool.close()
