@@ -32,9 +32,15 @@ from stack.kafka import EmbeddedKafka
 
 def _event(case_id: uuid.UUID, i: int):
     return new_event(
-        CaseClosed(case_no=f"YA-{i}", area_path="YA/YA01/YA0101/YA0101-01", category="E0101",
-                   priority=Priority.NORMAL, note="bench"),
-        case_id=case_id, producer="bench",
+        CaseClosed(
+            case_no=f"YA-{i}",
+            area_path="YA/YA01/YA0101/YA0101-01",
+            category="E0101",
+            priority=Priority.NORMAL,
+            note="bench",
+        ),
+        case_id=case_id,
+        producer="bench",
     )
 
 
@@ -71,15 +77,19 @@ async def bench_relay(dsn: str, bootstrap: str) -> None:
         ]:
             await pool.execute("TRUNCATE outbox")
             total = await _fill(pool, cases, per_case)
-            relays = [OutboxRelay(pool, dsn, publish, service="bench", batch_size=200)
-                      for _ in range(replicas)]
+            relays = [
+                OutboxRelay(pool, dsn, publish, service="bench", batch_size=200)
+                for _ in range(replicas)
+            ]
             started = time.perf_counter()
             await _drain(relays)
             took = time.perf_counter() - started
             sent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL")
             assert sent == total, (sent, total)
-            print(f"outbox relay  {label:<24} {total:>6} events in {took:6.2f} s"
-                  f"  = {total / took:8.0f} events/s")
+            print(
+                f"outbox relay  {label:<24} {total:>6} events in {took:6.2f} s"
+                f"  = {total / took:8.0f} events/s"
+            )
         # Latency of one event: commit -> relay woken by NOTIFY -> broker ack -> marked sent.
         await pool.execute("TRUNCATE outbox")
         relay = OutboxRelay(pool, dsn, publish, service="bench", poll_interval=30)
@@ -95,8 +105,10 @@ async def bench_relay(dsn: str, bootstrap: str) -> None:
             latencies.append((time.perf_counter() - t0) * 1000)
         await relay.stop()
         latencies.sort()
-        print(f"outbox relay  commit→published (NOTIFY wake-up, 50 events): "
-              f"median {statistics.median(latencies):.1f} ms, p95 {latencies[int(0.95 * 50)]:.1f} ms")
+        print(
+            f"outbox relay  commit→published (NOTIFY wake-up, 50 events): "
+            f"median {statistics.median(latencies):.1f} ms, p95 {latencies[int(0.95 * 50)]:.1f} ms"
+        )
     finally:
         await broker.stop()
         await pool.close()

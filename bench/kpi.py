@@ -74,15 +74,16 @@ ANALYZE;
 """
 
 
-
 async def _timed(label: str, run, repeat: int = 5) -> None:
     took = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = await run()
         took.append((time.perf_counter() - t0) * 1000)
-    print(f"kpi  {label:<44} {out:>7}  median {statistics.median(took):7.1f} ms,"
-          f" max {max(took):7.1f} ms")
+    print(
+        f"kpi  {label:<44} {out:>7}  median {statistics.median(took):7.1f} ms,"
+        f" max {max(took):7.1f} ms"
+    )
 
 
 async def bench_kpi(dsn: str) -> None:
@@ -91,8 +92,10 @@ async def bench_kpi(dsn: str) -> None:
     t0 = time.perf_counter()
     await conn.execute(_FILL)
     await kpi.seed_thresholds(conn, DEMO_THRESHOLDS, by="bench")
-    print(f"kpi  filled {CASES} cases with assignments, clocks, extensions, ratings"
-          f" in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"kpi  filled {CASES} cases with assignments, clocks, extensions, ratings"
+        f" in {time.perf_counter() - t0:.1f} s"
+    )
     t0 = time.perf_counter()
     await kpi_repo.rebuild(conn)  # the event handler keeps the sums; a direct fill builds them
     print(f"kpi  KPI sums built from the facts in {time.perf_counter() - t0:.1f} s")
@@ -106,25 +109,46 @@ async def bench_kpi(dsn: str) -> None:
     month = Period(datetime(2026, 3, 1, tzinfo=CN), datetime(2026, 4, 1, tzinfo=CN))
     try:
         for label, period in (("half a year", half), ("one month", month)):
-            await _timed(f"district, per department, {label}", lambda p=period: _run(
-                kpi.department_kpis(pool, district, p, area=None, now=now)))
-            await _timed(f"district, per community, {label}", lambda p=period: _run(
-                kpi.area_kpis(pool, district, p, area=None, level="community", now=now)))
+            await _timed(
+                f"district, per department, {label}",
+                lambda p=period: _run(kpi.department_kpis(pool, district, p, area=None, now=now)),
+            )
+            await _timed(
+                f"district, per community, {label}",
+                lambda p=period: _run(
+                    kpi.area_kpis(pool, district, p, area=None, level="community", now=now)
+                ),
+            )
+
         async def facts_only() -> str:  # the SQL alone, without the figures
             async with pool.acquire() as conn:
-                rows = await kpi_repo.assignment_facts(conn, start=half.start, end=half.end,
-                                                       now=now, area_roots=("YA",),
-                                                       department_id=None)
+                rows = await kpi_repo.assignment_facts(
+                    conn,
+                    start=half.start,
+                    end=half.end,
+                    now=now,
+                    area_roots=("YA",),
+                    department_id=None,
+                )
             return str(len(rows))
 
         await _timed("the facts query alone, half a year", facts_only)
-        await _timed("street YA01, per department, half a year", lambda: _run(
-            kpi.department_kpis(pool, street, half, area=None, now=now)))
-        await _timed("one department, half a year", lambda: _run(
-            kpi.department_kpis(pool, dept, half, area=None, now=now)))
-        await _timed("ranking + 红黑榜, departments, half a year", lambda: _rank(
-            kpi.ranking(pool, district, half, unit="department", area=None, level=None,
-                        by=None, now=now)))
+        await _timed(
+            "street YA01, per department, half a year",
+            lambda: _run(kpi.department_kpis(pool, street, half, area=None, now=now)),
+        )
+        await _timed(
+            "one department, half a year",
+            lambda: _run(kpi.department_kpis(pool, dept, half, area=None, now=now)),
+        )
+        await _timed(
+            "ranking + 红黑榜, departments, half a year",
+            lambda: _rank(
+                kpi.ranking(
+                    pool, district, half, unit="department", area=None, level=None, by=None, now=now
+                )
+            ),
+        )
     finally:
         await pool.close()
 

@@ -211,8 +211,9 @@ ON CONFLICT (recipient_id) DO UPDATE SET last_seq = excluded.last_seq;
 """
 
 
-async def _seed(conn: asyncpg.Connection, statements: list[str], first: int, last: int,
-                now: datetime) -> None:
+async def _seed(
+    conn: asyncpg.Connection, statements: list[str], first: int, last: int, now: datetime
+) -> None:
     for sql in statements:
         await conn.execute(sql.format(case=_CASE.format(open=OPEN), open=OPEN), first, last, now)
 
@@ -269,53 +270,92 @@ def _queries(pools: dict[str, asyncpg.Pool], now: datetime) -> list[Query]:
     month = Period(_local(last_month), _local(month_start))
 
     def board(which: Board, who: Principal, q: BoardQuery | None = None):
-        return lambda: read_board(trk, who, which, q or BoardQuery(), now=now, limit=100,
-                                  offset=0)
+        return lambda: read_board(trk, who, which, q or BoardQuery(), now=now, limit=100, offset=0)
 
-    def inbox(who: Principal, state: AssignmentState | None, sort: str,
-              priority: Priority | None = None):
+    def inbox(
+        who: Principal, state: AssignmentState | None, sort: str, priority: Priority | None = None
+    ):
         return lambda: dispatch_handlers.department_assignments(
-            dsp, who, "d3", state, 50, 0, priority, sort)
+            dsp, who, "d3", state, 50, 0, priority, sort
+        )
 
     def messages(unread: bool | None):
-        return lambda: notify_handlers.inbox(ntf, dept, "dept-d3", box, unread=unread,
-                                             limit=50, offset=0)
+        return lambda: notify_handlers.inbox(
+            ntf, dept, "dept-d3", box, unread=unread, limit=50, offset=0
+        )
 
     return [
         Query("board", "overdue, district", board(Board.OVERDUE, district)),
-        Query("board", "overdue, street YA01, urgent, E01", board(
-            Board.OVERDUE, street, BoardQuery(category="E01", priority="urgent"))),
+        Query(
+            "board",
+            "overdue, street YA01, urgent, E01",
+            board(Board.OVERDUE, street, BoardQuery(category="E01", priority="urgent")),
+        ),
         Query("board", "overdue, one department", board(Board.OVERDUE, dept)),
         Query("board", "near-overdue, district", board(Board.NEAR_OVERDUE, district)),
-        Query("board", "near-overdue, district, resolve clock", board(
-            Board.NEAR_OVERDUE, district, BoardQuery(clock="resolve"))),
+        Query(
+            "board",
+            "near-overdue, district, resolve clock",
+            board(Board.NEAR_OVERDUE, district, BoardQuery(clock="resolve")),
+        ),
         Query("inbox", "dept inbox, all, newest first", inbox(dept, None, "dispatched_at")),
         Query("inbox", "dept inbox, all, by deadline", inbox(dept, None, "deadline")),
         Query("inbox", "dept inbox, all, by priority", inbox(dept, None, "priority")),
-        Query("inbox", "dept 待报到, by deadline", inbox(dept, AssignmentState.DISPATCHED,
-                                                      "deadline")),
-        Query("inbox", "dept 办理中, by priority", inbox(dept, AssignmentState.SIGNED_FOR,
-                                                     "priority")),
-        Query("inbox", "dept 待报到 urgent, newest first", inbox(
-            dept, AssignmentState.DISPATCHED, "dispatched_at", Priority.URGENT)),
-        Query("inbox", "dept 已办结, newest first", inbox(dept, AssignmentState.RESOLVED,
-                                                      "dispatched_at")),
-        Query("inbox", "street reads dept's 办理中, by deadline", inbox(
-            street, AssignmentState.SIGNED_FOR, "deadline")),
+        Query(
+            "inbox", "dept 待报到, by deadline", inbox(dept, AssignmentState.DISPATCHED, "deadline")
+        ),
+        Query(
+            "inbox", "dept 办理中, by priority", inbox(dept, AssignmentState.SIGNED_FOR, "priority")
+        ),
+        Query(
+            "inbox",
+            "dept 待报到 urgent, newest first",
+            inbox(dept, AssignmentState.DISPATCHED, "dispatched_at", Priority.URGENT),
+        ),
+        Query(
+            "inbox",
+            "dept 已办结, newest first",
+            inbox(dept, AssignmentState.RESOLVED, "dispatched_at"),
+        ),
+        Query(
+            "inbox",
+            "street reads dept's 办理中, by deadline",
+            inbox(street, AssignmentState.SIGNED_FOR, "deadline"),
+        ),
         Query("inbox", "notify: desk inbox, newest first", messages(None)),
         Query("inbox", "notify: desk inbox, unread", messages(True)),
-        Query("kpi", "district per department, half a year", lambda: kpi.department_kpis(
-            trk, district, half, area=None, now=now)),
-        Query("kpi", "district per community, last month", lambda: kpi.area_kpis(
-            trk, district, month, area=None, level="community", now=now)),
-        Query("kpi", "district per grid, half a year", lambda: kpi.area_kpis(
-            trk, district, half, area=None, level="grid", now=now)),
-        Query("kpi", "street YA01 per department, half a year", lambda: kpi.department_kpis(
-            trk, street, half, area=None, now=now)),
-        Query("kpi", "one department, half a year", lambda: kpi.department_kpis(
-            trk, dept, half, area=None, now=now)),
-        Query("kpi", "ranking + 红黑榜, departments, half a year", lambda: kpi.ranking(
-            trk, district, half, unit="department", area=None, level=None, by=None, now=now)),
+        Query(
+            "kpi",
+            "district per department, half a year",
+            lambda: kpi.department_kpis(trk, district, half, area=None, now=now),
+        ),
+        Query(
+            "kpi",
+            "district per community, last month",
+            lambda: kpi.area_kpis(trk, district, month, area=None, level="community", now=now),
+        ),
+        Query(
+            "kpi",
+            "district per grid, half a year",
+            lambda: kpi.area_kpis(trk, district, half, area=None, level="grid", now=now),
+        ),
+        Query(
+            "kpi",
+            "street YA01 per department, half a year",
+            lambda: kpi.department_kpis(trk, street, half, area=None, now=now),
+        ),
+        Query(
+            "kpi",
+            "one department, half a year",
+            lambda: kpi.department_kpis(trk, dept, half, area=None, now=now),
+        ),
+        Query(
+            "kpi",
+            "ranking + 红黑榜, departments, half a year",
+            lambda: kpi.ranking(
+                trk, district, half, unit="department", area=None, level=None, by=None, now=now
+            ),
+        ),
         Query("write", "kpi_refresh of one case (an event's cost)", lambda: _refresh(trk)),
     ]
 
@@ -334,9 +374,12 @@ async def _refresh(pool: asyncpg.Pool) -> str:
             await conn.execute(
                 "INSERT INTO case_events (event_id, case_id, type, version, occurred_at,"
                 " producer, payload) VALUES (gen_random_uuid(), md5('c' || $1::int)::uuid,"
-                " 'case.rated', 1, now(), 'bench', '{\"score\": 1}')", i)
+                " 'case.rated', 1, now(), 'bench', '{\"score\": 1}')",
+                i,
+            )
             await kpi_repo.refresh(
-                conn, [await conn.fetchval("SELECT md5('c' || $1::int)::uuid", i)])
+                conn, [await conn.fetchval("SELECT md5('c' || $1::int)::uuid", i)]
+            )
         finally:
             await tx.rollback()
     return "1"
@@ -355,21 +398,28 @@ async def _explain(dsns: dict[str, str], now: datetime) -> None:
     admin = {s: await db.connect_once(dsn) for s, dsn in dsns.items()}
     for conn in admin.values():
         name = await conn.fetchval("SELECT current_database()")
-        await conn.execute(f"ALTER DATABASE {name} SET session_preload_libraries = 'auto_explain';"
-                           f" ALTER DATABASE {name} SET auto_explain.log_min_duration = 0;"
-                           f" ALTER DATABASE {name} SET auto_explain.log_analyze = on;"
-                           f" ALTER DATABASE {name} SET auto_explain.log_timing = off;"
-                           f" ALTER DATABASE {name} SET client_min_messages = log;")
+        await conn.execute(
+            f"ALTER DATABASE {name} SET session_preload_libraries = 'auto_explain';"
+            f" ALTER DATABASE {name} SET auto_explain.log_min_duration = 0;"
+            f" ALTER DATABASE {name} SET auto_explain.log_analyze = on;"
+            f" ALTER DATABASE {name} SET auto_explain.log_timing = off;"
+            f" ALTER DATABASE {name} SET client_min_messages = log;"
+        )
     plans: list[str] = []
 
     async def setup(conn: asyncpg.Connection) -> None:
         conn.add_log_listener(lambda _c, msg: plans.append(msg.message))
 
     # the pool drops the listener (with a warning) when a connection goes back
-    warnings.filterwarnings("ignore", ".*is being released to the pool but has 1 active log",
-                            asyncpg.InterfaceWarning)
-    pools = {s: await asyncpg.create_pool(dsn, min_size=1, max_size=1, init=db._init_connection,
-                                          setup=setup) for s, dsn in dsns.items()}
+    warnings.filterwarnings(
+        "ignore", ".*is being released to the pool but has 1 active log", asyncpg.InterfaceWarning
+    )
+    pools = {
+        s: await asyncpg.create_pool(
+            dsn, min_size=1, max_size=1, init=db._init_connection, setup=setup
+        )
+        for s, dsn in dsns.items()
+    }
     try:
         for q in _queries(pools, now):
             plans.clear()
@@ -397,8 +447,9 @@ async def _prepare(dsns: dict[str, str]) -> None:
     for service, dsn in dsns.items():
         conn = await db.connect_once(dsn)
         try:
-            await migrations.apply(conn, migration_sources(
-                ROOT / "services" / service / "migrations"))
+            await migrations.apply(
+                conn, migration_sources(ROOT / "services" / service / "migrations")
+            )
         finally:
             await conn.close()
     conn = await db.connect_once(dsns["dispatch"])
@@ -414,6 +465,7 @@ async def _prepare(dsns: dict[str, str]) -> None:
 
 async def _grow(dsns: dict[str, str], first: int, last: int, now: datetime) -> None:
     """Seed cases first..last into every database (in parallel), then ANALYZE."""
+
     async def one(service: str, statements: list[str], after: str | None) -> None:
         conn = await db.connect_once(dsns[service])
         try:
@@ -429,8 +481,11 @@ async def _grow(dsns: dict[str, str], first: int, last: int, now: datetime) -> N
         finally:
             await conn.close()
 
-    await asyncio.gather(one("tracking", _TRACKING, None), one("dispatch", _DISPATCH, None),
-                         one("notify", _NOTIFY, _NOTIFY_AFTER))
+    await asyncio.gather(
+        one("tracking", _TRACKING, None),
+        one("dispatch", _DISPATCH, None),
+        one("notify", _NOTIFY, _NOTIFY_AFTER),
+    )
 
 
 async def after_seed(conn: asyncpg.Connection, service: str) -> None:
@@ -439,12 +494,16 @@ async def after_seed(conn: asyncpg.Connection, service: str) -> None:
     if service == "tracking":
         t0 = time.perf_counter()
         await kpi_repo.rebuild(conn)
-        print(f"queries  tracking: KPI sums rebuilt from the facts in"
-              f" {time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"queries  tracking: KPI sums rebuilt from the facts in"
+            f" {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
 
 
-async def bench_queries(dsns: dict[str, str], sizes: tuple[int, ...], runs: int,
-                        explain: bool = True) -> None:
+async def bench_queries(
+    dsns: dict[str, str], sizes: tuple[int, ...], runs: int, explain: bool = True
+) -> None:
     await _prepare(dsns)
     now = datetime.now(UTC).replace(microsecond=0)
     pools = {s: await db.create_pool(dsn, max_size=2) for s, dsn in dsns.items()}
@@ -455,8 +514,11 @@ async def bench_queries(dsns: dict[str, str], sizes: tuple[int, ...], runs: int,
             t0 = time.perf_counter()
             await _grow(dsns, seeded + 1, size, now)
             seeded = size
-            print(f"queries  seeded {size:,} cases in tracking, dispatch and notify"
-                  f" (+{time.perf_counter() - t0:.1f} s)", flush=True)
+            print(
+                f"queries  seeded {size:,} cases in tracking, dispatch and notify"
+                f" (+{time.perf_counter() - t0:.1f} s)",
+                flush=True,
+            )
             if size == sizes[0]:
                 await _check_sums(pools["tracking"], now)
             for q in queries:
@@ -474,12 +536,20 @@ async def _check_sums(pool: asyncpg.Pool, now: datetime) -> None:
     definition): per department, over the seeded half year and a period with part-days."""
     district = Principal("bench", "区指挥中心", Role.DISTRICT, "YA")
     today = now.astimezone(CN).date()
-    for period in (Period(_local(today - timedelta(days=200)), _local(today + timedelta(days=1))),
-                   Period(now - timedelta(days=47, hours=5), now - timedelta(days=11, hours=3))):
+    for period in (
+        Period(_local(today - timedelta(days=200)), _local(today + timedelta(days=1))),
+        Period(now - timedelta(days=47, hours=5), now - timedelta(days=11, hours=3)),
+    ):
         table = await kpi.department_kpis(pool, district, period, area=None, now=now)
         async with pool.acquire() as conn:
-            rows = await kpi_repo.assignment_facts(conn, start=period.start, end=period.end,
-                                                   now=now, area_roots=None, department_id=None)
+            rows = await kpi_repo.assignment_facts(
+                conn,
+                start=period.start,
+                end=period.end,
+                now=now,
+                area_roots=None,
+                department_id=None,
+            )
         want = group_kpis([r.facts for r in rows], period, now, lambda f: f.department_id)
         assert {u.key: u.kpi for u in table.units} == want, "KPI sums differ from the facts"
     print("queries  tracking: KPIs from the kept sums = KPIs from the facts", flush=True)

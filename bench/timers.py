@@ -56,9 +56,13 @@ OPEN_SIZES = (1_000, 10_000, 100_000)
 DUE = 200
 BATCH = 50
 # (kind, step, level, seconds from the deadline)
-STAGES = (("warning", 0, None, -360), ("deadline", 0, None, 0),
-          ("escalation", 0, "community", 0), ("escalation", 1, "street", 3600),
-          ("escalation", 2, "district", 7200))
+STAGES = (
+    ("warning", 0, None, -360),
+    ("deadline", 0, None, 0),
+    ("escalation", 0, "community", 0),
+    ("escalation", 1, "street", 3600),
+    ("escalation", 2, "district", 7200),
+)
 LAG_OPEN_CASES = 200_000  # × 5 stages = 1,000,000 open timers
 AHEAD = 10.0  # seconds: armed long before due (as a dispatch arms a 30-minute deadline)
 LATE = (0.05, 1.0)  # seconds: armed just before due, within one poll interval
@@ -71,8 +75,9 @@ LAG_GROUPS = (
 )
 
 
-async def _add_cases(conn, first: int, count: int, due_at: datetime,
-                     policy: dict[str, Any]) -> None:
+async def _add_cases(
+    conn, first: int, count: int, due_at: datetime, policy: dict[str, Any]
+) -> None:
     """``count`` open cases, one dispatched assignment each, its sign-for clock running and
     its five timers pending around ``due_at`` (the deadline)."""
     await conn.execute(
@@ -96,7 +101,11 @@ async def _add_cases(conn, first: int, count: int, due_at: datetime,
         FROM n CROSS JOIN (SELECT * FROM jsonb_to_recordset($6::jsonb)
                            AS x(kind text, step int, level text, offset_s int)) s
         """,
-        first, count, due_at - timedelta(minutes=30), due_at, policy,
+        first,
+        count,
+        due_at - timedelta(minutes=30),
+        due_at,
+        policy,
         [{"kind": k, "step": s, "level": lv, "offset_s": o} for k, s, lv, o in STAGES],
     )
 
@@ -114,19 +123,24 @@ async def bench_ticks(dsn: str) -> None:
         for size in OPEN_SIZES:
             async with pool.acquire() as conn:
                 # Open cases whose timers are all in the future (a week from now).
-                await _add_cases(conn, 1_000_000 + opened, size - opened,
-                                 now + timedelta(days=7), policy)
+                await _add_cases(
+                    conn, 1_000_000 + opened, size - opened, now + timedelta(days=7), policy
+                )
                 opened = size
                 # Cases whose sign-for deadline passed hours ago: DUE timers due now.
-                await conn.execute("UPDATE timers SET state = 'cancelled' WHERE state = "
-                                   "'pending' AND due_at <= $1", now)
-                await _add_cases(conn, 10_000_000 + size, DUE // len(STAGES), now - timedelta(hours=5),
-                                 policy)
+                await conn.execute(
+                    "UPDATE timers SET state = 'cancelled' WHERE state = "
+                    "'pending' AND due_at <= $1",
+                    now,
+                )
+                await _add_cases(
+                    conn, 10_000_000 + size, DUE // len(STAGES), now - timedelta(hours=5), policy
+                )
                 await conn.execute("ANALYZE")
-                pending = await conn.fetchval("SELECT count(*) FROM timers WHERE state = "
-                                              "'pending'")
-                due = await conn.fetchval("SELECT count(*) FROM timers WHERE state = "
-                                          "'pending' AND due_at <= $1", now)
+                pending = await conn.fetchval("SELECT count(*) FROM timers WHERE state = 'pending'")
+                due = await conn.fetchval(
+                    "SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= $1", now
+                )
                 plan = await conn.fetch("EXPLAIN " + _CLAIM_DUE, now, BATCH)
             ticks, fired = [], 0
             while True:
@@ -139,16 +153,19 @@ async def bench_ticks(dsn: str) -> None:
                 ticks.append(took * 1000)
                 fired += tick.fired
             uses_index = any("timers_due" in r[0] for r in plan)
-            print(f"timer ticks   {size:>7} open cases ({pending:>6} pending timers, {due} due): "
-                  f"{len(ticks)} ticks of ≤{BATCH}, median {statistics.median(ticks):6.1f} ms, "
-                  f"max {max(ticks):6.1f} ms, {fired} alerts; claim uses the partial due "
-                  f"index: {'yes' if uses_index else 'NO'}")
+            print(
+                f"timer ticks   {size:>7} open cases ({pending:>6} pending timers, {due} due): "
+                f"{len(ticks)} ticks of ≤{BATCH}, median {statistics.median(ticks):6.1f} ms, "
+                f"max {max(ticks):6.1f} ms, {fired} alerts; claim uses the partial due "
+                f"index: {'yes' if uses_index else 'NO'}"
+            )
     finally:
         await pool.close()
 
 
-async def _add_targets(conn, first: int, due_ats: list[datetime], dispatched_at: datetime,
-                       policy: dict[str, Any]) -> list[tuple[Any, Any]]:
+async def _add_targets(
+    conn, first: int, due_ats: list[datetime], dispatched_at: datetime, policy: dict[str, Any]
+) -> list[tuple[Any, Any]]:
     """One open case per ``due_ats`` entry, its assignment dispatched and its sign-for clock
     running with that deadline, no timer yet: (case_id, assignment_id) of each."""
     rows = await conn.fetch(
@@ -167,7 +184,10 @@ async def _add_targets(conn, first: int, due_ats: list[datetime], dispatched_at:
         SELECT aid, 'sign_for', case_id, $3, due_at - interval '6 minutes', due_at FROM n
         RETURNING case_id, assignment_id
         """,
-        list(range(first, first + len(due_ats))), due_ats, dispatched_at, policy,
+        list(range(first, first + len(due_ats))),
+        due_ats,
+        dispatched_at,
+        policy,
     )
     return [(r["case_id"], r["assignment_id"]) for r in rows]
 
@@ -176,10 +196,16 @@ async def _arm(conn, *timers: tuple[tuple[Any, Any], datetime]) -> datetime:
     """Arm deadline timers the way a dispatch does, in one transaction; when it committed."""
     async with conn.transaction():
         for (case_id, assignment_id), due_at in timers:
-            await repository.schedule_timer(conn, case_id=case_id, assignment_id=assignment_id,
-                                            clock=Clock.SIGN_FOR, due_at=due_at,
-                                            correlation_id=None, causation_id=None,
-                                            kind=TimerKind.DEADLINE)
+            await repository.schedule_timer(
+                conn,
+                case_id=case_id,
+                assignment_id=assignment_id,
+                clock=Clock.SIGN_FOR,
+                due_at=due_at,
+                correlation_id=None,
+                causation_id=None,
+                kind=TimerKind.DEADLINE,
+            )
     return datetime.now(UTC)
 
 
@@ -203,8 +229,10 @@ def _lag_line(name: str, lags: list[float], expected: int) -> str:
     if not lags:
         return f"alert lag     {name:<34} no alert of {expected} fired"
     ms = [x * 1000 for x in lags]
-    return (f"alert lag     {name:<34} n={len(ms):>4}/{expected:<4} p50 {_pct(ms, 50):5.0f} ms,"
-            f" p95 {_pct(ms, 95):5.0f} ms, p99 {_pct(ms, 99):5.0f} ms, max {max(ms):5.0f} ms")
+    return (
+        f"alert lag     {name:<34} n={len(ms):>4}/{expected:<4} p50 {_pct(ms, 50):5.0f} ms,"
+        f" p95 {_pct(ms, 95):5.0f} ms, p99 {_pct(ms, 99):5.0f} ms, max {max(ms):5.0f} ms"
+    )
 
 
 async def _seed_open_timers(conn, policy: dict[str, Any]) -> None:
@@ -223,11 +251,14 @@ async def _seed_open_timers(conn, policy: dict[str, Any]) -> None:
         "SELECT count(*) FILTER (WHERE state = 'pending') AS pending,"
         " pg_size_pretty(pg_table_size('timers')) AS heap,"
         " pg_size_pretty(pg_indexes_size('timers')) AS indexes,"
-        " pg_size_pretty(pg_relation_size('timers_due')) AS due_index FROM timers")
-    print(f"alert lag     seeded {LAG_OPEN_CASES} open cases with {sizes['pending']} pending "
-          f"timers in {seeded:.1f} s (+ VACUUM ANALYZE, CHECKPOINT {settled:.1f} s); timers "
-          f"table {sizes['heap']}, its indexes {sizes['indexes']} (the partial due index "
-          f"{sizes['due_index']})")
+        " pg_size_pretty(pg_relation_size('timers_due')) AS due_index FROM timers"
+    )
+    print(
+        f"alert lag     seeded {LAG_OPEN_CASES} open cases with {sizes['pending']} pending "
+        f"timers in {seeded:.1f} s (+ VACUUM ANALYZE, CHECKPOINT {settled:.1f} s); timers "
+        f"table {sizes['heap']}, its indexes {sizes['indexes']} (the partial due index "
+        f"{sizes['due_index']})"
+    )
 
 
 async def _claim_plan(conn, batch: int) -> list[str]:
@@ -235,10 +266,14 @@ async def _claim_plan(conn, batch: int) -> list[str]:
     tx = conn.transaction()
     await tx.start()
     try:
-        await conn.execute("UPDATE timers SET due_at = now() - interval '1 minute' WHERE id IN"
-                           " (SELECT id FROM timers WHERE state = 'pending' LIMIT $1)", batch)
-        rows = await conn.fetch("EXPLAIN (ANALYZE, COSTS OFF) " + _CLAIM_DUE,
-                                datetime.now(UTC), batch)
+        await conn.execute(
+            "UPDATE timers SET due_at = now() - interval '1 minute' WHERE id IN"
+            " (SELECT id FROM timers WHERE state = 'pending' LIMIT $1)",
+            batch,
+        )
+        rows = await conn.fetch(
+            "EXPLAIN (ANALYZE, COSTS OFF) " + _CLAIM_DUE, datetime.now(UTC), batch
+        )
     finally:
         await tx.rollback()
     return [r[0] for r in rows]
@@ -261,8 +296,13 @@ async def bench_alert_lag(dsn: str) -> None:
             due = first + (i / rate if rate else 0.0)
             ahead = rng.uniform(*lead) if isinstance(lead, tuple) else lead
             planned.append((name, due, due - ahead))
-    targets = await _add_targets(conn, 0, [wall + timedelta(seconds=d) for _, d, _ in planned],
-                                 wall - timedelta(minutes=30), policy)
+    targets = await _add_targets(
+        conn,
+        0,
+        [wall + timedelta(seconds=d) for _, d, _ in planned],
+        wall - timedelta(minutes=30),
+        policy,
+    )
     # The burst is armed at once (one transaction, ahead of time), the others one by one.
     burst = LAG_GROUPS[2][0]
     stream, ahead = [], []
@@ -280,15 +320,17 @@ async def bench_alert_lag(dsn: str) -> None:
     parallel = Settings.model_fields["timer_parallel_batches"].default
     pool = await db.create_pool(dsn, max_size=10)  # tracking's own (the default size)
     arming = await db.create_pool(dsn, max_size=1)  # the consumers arming timers
-    scheduler = TimerScheduler(lambda: pool, poll_interval=poll, batch_size=batch,
-                               parallel=parallel, listen_dsn=dsn)
+    scheduler = TimerScheduler(
+        lambda: pool, poll_interval=poll, batch_size=batch, parallel=parallel, listen_dsn=dsn
+    )
     ids = [t[0] for t in targets]
     scheduler.start()
     try:
         behind = await _arm_on_schedule(arming, stream)
         for _ in range(75):  # the last ones fire, or 15 s pass
-            if not await pool.fetchval("SELECT count(*) FROM timers WHERE state = 'pending'"
-                                       " AND case_id = ANY($1)", ids):
+            if not await pool.fetchval(
+                "SELECT count(*) FROM timers WHERE state = 'pending' AND case_id = ANY($1)", ids
+            ):
                 break
             await asyncio.sleep(0.2)
     finally:
@@ -298,22 +340,31 @@ async def bench_alert_lag(dsn: str) -> None:
         rows = await c.fetch(
             "SELECT t.case_id, extract(epoch FROM pg_xact_commit_timestamp(o.xmin) - t.due_at)"
             " AS lag FROM timers t JOIN outbox o ON o.key = t.case_id::text"
-            " AND o.type = 'case.overdue' WHERE t.case_id = ANY($1::uuid[])", ids)
+            " AND o.type = 'case.overdue' WHERE t.case_id = ANY($1::uuid[])",
+            ids,
+        )
         lag = {r["case_id"]: float(r["lag"]) for r in rows}
         pending = await c.fetchval("SELECT count(*) FROM timers WHERE state = 'pending'")
         plan = await _claim_plan(c, batch)
     await pool.close()
     load = os.getloadavg()[0]
-    print(f"alert lag     the real TimerScheduler (poll interval {poll} s, batches of {batch}, "
-          f"{parallel} at a time) with {pending} timers open; lag = the alert's commit - its "
-          f"due time (load average {load:.1f} over the minute of the run):")
+    print(
+        f"alert lag     the real TimerScheduler (poll interval {poll} s, batches of {batch}, "
+        f"{parallel} at a time) with {pending} timers open; lag = the alert's commit - its "
+        f"due time (load average {load:.1f} over the minute of the run):"
+    )
     for name, *_ in LAG_GROUPS:
-        mine = [target[0] for (group, _, _), target in zip(planned, targets, strict=True)
-                if group == name]
+        mine = [
+            target[0]
+            for (group, _, _), target in zip(planned, targets, strict=True)
+            if group == name
+        ]
         print(_lag_line(name, [lag[c] for c in mine if c in lag], len(mine)))
     if behind:
-        print(f"alert lag     WARNING: {behind} timers were armed only after they were due "
-              "(the bench fell behind)")
+        print(
+            f"alert lag     WARNING: {behind} timers were armed only after they were due "
+            "(the bench fell behind)"
+        )
     print("alert lag     the claim's plan (1M pending, a batch due):")
     for line in plan:
         print("                " + line)
@@ -322,8 +373,9 @@ async def bench_alert_lag(dsn: str) -> None:
 def _track_commit_timestamps(pg) -> None:
     """The alert's moment is its commit: PostgreSQL keeps commit times only when asked."""
     psql = [pg._bin("psql"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", "-tAc"]
-    subprocess.run([*psql, "ALTER SYSTEM SET track_commit_timestamp = on"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*psql, "ALTER SYSTEM SET track_commit_timestamp = on"], check=True, capture_output=True
+    )
     pg.stop()
     pg.start()
 

@@ -24,23 +24,37 @@ from fastapi import Request
 from shared.errors import Forbidden, Unauthenticated
 from shared.events import Actor
 
-__all__ = ["PUBLIC", "Forbidden", "Principal", "Role", "Rule", "TokenKeys", "Unauthenticated",
-           "allow", "mint", "verify"]
+__all__ = [
+    "PUBLIC",
+    "Forbidden",
+    "Principal",
+    "Role",
+    "Rule",
+    "TokenKeys",
+    "Unauthenticated",
+    "allow",
+    "mint",
+    "verify",
+]
 
 
 class Role(StrEnum):
-    GRID_WORKER = "grid_worker"    # 网格员
-    COMMUNITY = "community"        # 社区
-    STREET = "street"              # 街道
-    DISTRICT = "district"          # 区指挥中心
-    DEPARTMENT = "department"      # 职能部门
-    SUPERVISOR = "supervisor"      # 督办/考核
-    ADMIN = "admin"                # 系统管理员
+    GRID_WORKER = "grid_worker"  # 网格员
+    COMMUNITY = "community"  # 社区
+    STREET = "street"  # 街道
+    DISTRICT = "district"  # 区指挥中心
+    DEPARTMENT = "department"  # 职能部门
+    SUPERVISOR = "supervisor"  # 督办/考核
+    ADMIN = "admin"  # 系统管理员
 
 
 ROLE_ZH = {
-    Role.GRID_WORKER: "网格员", Role.COMMUNITY: "社区", Role.STREET: "街道",
-    Role.DISTRICT: "区指挥中心", Role.DEPARTMENT: "职能部门", Role.SUPERVISOR: "督办",
+    Role.GRID_WORKER: "网格员",
+    Role.COMMUNITY: "社区",
+    Role.STREET: "街道",
+    Role.DISTRICT: "区指挥中心",
+    Role.DEPARTMENT: "职能部门",
+    Role.SUPERVISOR: "督办",
     Role.ADMIN: "系统管理员",
 }
 
@@ -117,15 +131,21 @@ class TokenKeys:
     audience: str
 
 
-def mint(keys: TokenKeys, principal: Principal, ttl_seconds: int = 12 * 3600,
-         now: float | None = None) -> str:
+def mint(
+    keys: TokenKeys, principal: Principal, ttl_seconds: int = 12 * 3600, now: float | None = None
+) -> str:
     if keys.sign_key is None:
         raise RuntimeError("no signing key configured")
     issued = int(now if now is not None else time.time())
     claims: dict[str, Any] = {
-        "sub": principal.subject, "name": principal.name, "role": principal.role.value,
-        "area": principal.area, "iss": keys.issuer, "aud": keys.audience,
-        "iat": issued, "exp": issued + ttl_seconds,
+        "sub": principal.subject,
+        "name": principal.name,
+        "role": principal.role.value,
+        "area": principal.area,
+        "iss": keys.issuer,
+        "aud": keys.audience,
+        "iat": issued,
+        "exp": issued + ttl_seconds,
     }
     if principal.department_id:
         claims["dept"] = principal.department_id
@@ -137,22 +157,36 @@ def mint(keys: TokenKeys, principal: Principal, ttl_seconds: int = 12 * 3600,
 def verify(keys: TokenKeys, token: str) -> Principal:
     try:
         claims = jwt.decode(
-            token, keys.verify_key, algorithms=[keys.algorithm], audience=keys.audience,
-            issuer=keys.issuer, options={"require": ["sub", "role", "area", "exp", "iat"]},
+            token,
+            keys.verify_key,
+            algorithms=[keys.algorithm],
+            audience=keys.audience,
+            issuer=keys.issuer,
+            options={"require": ["sub", "role", "area", "exp", "iat"]},
         )
         role = Role(claims["role"])
         grids = tuple(str(g) for g in claims.get("grids") or ())
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthenticated("登录凭证已过期，请重新登录", "the token has expired",
-                              code="token_expired") from exc
+        raise Unauthenticated(
+            "登录凭证已过期，请重新登录", "the token has expired", code="token_expired"
+        ) from exc
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
-        raise Unauthenticated("登录凭证无效", f"invalid token: {exc}", code="invalid_token") from exc
+        raise Unauthenticated(
+            "登录凭证无效", f"invalid token: {exc}", code="invalid_token"
+        ) from exc
     if role is Role.DEPARTMENT and not claims.get("dept"):
-        raise Unauthenticated("职能部门凭证缺少部门编号", "a department token needs 'dept'",
-                              code="invalid_token")
-    return Principal(subject=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]),
-                     role=role, area=str(claims["area"]), department_id=claims.get("dept"),
-                     grids=grids, expires_at=float(claims["exp"]))
+        raise Unauthenticated(
+            "职能部门凭证缺少部门编号", "a department token needs 'dept'", code="invalid_token"
+        )
+    return Principal(
+        subject=str(claims["sub"]),
+        name=str(claims.get("name") or claims["sub"]),
+        role=role,
+        area=str(claims["area"]),
+        department_id=claims.get("dept"),
+        grids=grids,
+        expires_at=float(claims["exp"]),
+    )
 
 
 # --- the FastAPI dependency -----------------------------------------------------------------
@@ -162,9 +196,11 @@ def authenticate(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("需要登录：请在 Authorization 头中提供 Bearer 凭证",
-                              "authentication required: send 'Authorization: Bearer <token>'",
-                              code="unauthenticated")
+        raise Unauthenticated(
+            "需要登录：请在 Authorization 头中提供 Bearer 凭证",
+            "authentication required: send 'Authorization: Bearer <token>'",
+            code="unauthenticated",
+        )
     return verify(request.app.state.token_keys, token.strip())
 
 

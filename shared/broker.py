@@ -82,8 +82,11 @@ def make_broker(settings: BaseServiceSettings) -> KafkaBroker:
         logger=structlog.stdlib.get_logger("faststream"),
         description=f"Whistle {settings.service_name} service",
     )
-    _FETCHING[broker] = Fetching(settings.kafka_fetch_max_wait_ms,
-                                 settings.consumer_batch_size, settings.consumer_batch_wait_ms)
+    _FETCHING[broker] = Fetching(
+        settings.kafka_fetch_max_wait_ms,
+        settings.consumer_batch_size,
+        settings.consumer_batch_wait_ms,
+    )
     return broker
 
 
@@ -101,7 +104,9 @@ async def start_broker(broker: KafkaBroker, attempts: int) -> None:
             await broker.start()
 
 
-def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]:
+def publisher_for(
+    broker: KafkaBroker,
+) -> Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]:
     """Adapter the outbox relay uses: publish and wait for the broker's acknowledgement."""
 
     async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
@@ -110,8 +115,9 @@ def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes, dict[str,
     return publish
 
 
-async def ensure_topics(bootstrap: str, topics: tuple[str, ...] = Topics.ALL, partitions: int = 3,
-                        replication: int = 1) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, topics: tuple[str, ...] = Topics.ALL, partitions: int = 3, replication: int = 1
+) -> list[str]:
     """Create the topics that do not exist yet; return those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="whistle-topics")
     await admin.start()
@@ -120,9 +126,7 @@ async def ensure_topics(bootstrap: str, topics: tuple[str, ...] = Topics.ALL, pa
         missing = [t for t in topics if t not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):  # another starter won the race
-                await admin.create_topics(
-                    [NewTopic(t, partitions, replication) for t in missing]
-                )
+                await admin.create_topics([NewTopic(t, partitions, replication) for t in missing])
         return missing
     finally:
         await admin.close()
@@ -142,8 +146,9 @@ class _HandlerFailed(Exception):
 
 
 def _received(raw: Any) -> Received:
-    return Received(raw.topic, raw.partition, raw.offset, raw.key, raw.value or b"",
-                    list(raw.headers or ()))
+    return Received(
+        raw.topic, raw.partition, raw.offset, raw.key, raw.value or b"", list(raw.headers or ())
+    )
 
 
 async def _undecoded(message: Any, _default: Any) -> Any:
@@ -156,22 +161,26 @@ async def _undecoded(message: Any, _default: Any) -> Any:
 def _event_context(event: Envelope[Any]) -> Iterator[None]:
     """Log lines and published events carry the event's correlation and ids."""
     structlog.contextvars.bind_contextvars(
-        correlation_id=event.correlation_id, case_id=str(event.case_id),
-        event_id=str(event.event_id), event_type=event.type,
+        correlation_id=event.correlation_id,
+        case_id=str(event.case_id),
+        event_id=str(event.event_id),
+        event_type=event.type,
     )
     set_event_context(event.correlation_id, event.event_id)
     try:
         yield
     finally:
         structlog.contextvars.unbind_contextvars(
-            "correlation_id", "case_id", "event_id", "event_type")
+            "correlation_id", "case_id", "event_id", "event_type"
+        )
         set_event_context(None, None)
 
 
 # The consumers subscribed on each broker: the operators' commands (shared/ops.py) find a
 # service's own consumer handling through the app its entry point builds.
 _SUBSCRIBED: weakref.WeakKeyDictionary[KafkaBroker, list[EventConsumer]] = (
-    weakref.WeakKeyDictionary())
+    weakref.WeakKeyDictionary()
+)
 
 
 def consumers_of(broker: KafkaBroker) -> list[EventConsumer]:
@@ -182,9 +191,16 @@ def consumers_of(broker: KafkaBroker) -> list[EventConsumer]:
 class EventConsumer:
     """One consumer group of one service: routes events by type to handlers."""
 
-    def __init__(self, *, service: str, name: str, pool: Callable[[], asyncpg.Pool],
-                 broker: KafkaBroker, handlers: dict[str, Handler],
-                 policy: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        name: str,
+        pool: Callable[[], asyncpg.Pool],
+        broker: KafkaBroker,
+        handlers: dict[str, Handler],
+        policy: RetryPolicy | None = None,
+    ) -> None:
         self.service = service
         self.name = name
         self.group_id = f"whistle-{service}-{name}"
@@ -206,13 +222,20 @@ class EventConsumer:
             decoder=_undecoded,
         )
         if fetching.batch_size == 1:
+
             @self._broker.subscriber(*topics, **common)
             async def on_message(message: KafkaMessage) -> None:
                 await self.handle(message)
+
             return
 
-        @self._broker.subscriber(*topics, batch=True, max_records=fetching.batch_size,
-                                 batch_timeout_ms=fetching.batch_wait_ms, **common)
+        @self._broker.subscriber(
+            *topics,
+            batch=True,
+            max_records=fetching.batch_size,
+            batch_timeout_ms=fetching.batch_wait_ms,
+            **common,
+        )
         async def on_batch(message: KafkaMessage) -> None:
             await self.process_batch([_received(r) for r in message.raw_message])
 
@@ -252,11 +275,12 @@ class EventConsumer:
             if failed:
                 outcomes.extend(await self.process_batch(rest[:failed]))
             outcomes.append(await self.process(rest[failed], failed_once=failure))
-            rest = rest[failed + 1:]
+            rest = rest[failed + 1 :]
         return outcomes
 
     async def _handle_together(
-        self, events: list[Envelope[Any]],
+        self,
+        events: list[Envelope[Any]],
     ) -> tuple[list[str], BaseException | None]:
         """Handle ``events`` in one transaction. Returns their outcomes, or — when a handler
         raises — the outcomes of the events before it and the error (nothing is committed)."""
@@ -267,8 +291,7 @@ class EventConsumer:
             return ["skipped"] * len(events), None
         outcomes: list[str] = []
         try:
-            async with (self._pool().acquire() as conn, conn.transaction(),
-                        deferred.batch(conn)):
+            async with self._pool().acquire() as conn, conn.transaction(), deferred.batch(conn):
                 fresh = await inbox.claim_many(conn, self.name, wanted)
                 for event in events:
                     handler = self._handlers.get(event.type)
@@ -302,8 +325,13 @@ class EventConsumer:
             metrics.CONSUMER_LAG.labels(self.service, self.name).set(lag)
         return outcomes, None
 
-    async def process(self, message: Received, *, park_on: asyncpg.Connection | None = None,
-                      failed_once: BaseException | None = None) -> str:
+    async def process(
+        self,
+        message: Received,
+        *,
+        park_on: asyncpg.Connection | None = None,
+        failed_once: BaseException | None = None,
+    ) -> str:
         """Handle one message; return the outcome (handled, duplicate, skipped,
         dead_lettered, parked). Returns only once the outcome is durable, so the offset may
         then be committed; raises (and the message comes again) when it cannot be.
@@ -322,11 +350,13 @@ class EventConsumer:
             try:
                 return await self._handle_with_retries(handler, event, failed_once)
             except Exception as exc:
-                return await self.dead_letter(message, exc, event_type=event.type,
-                                              version=event.version, park_on=park_on)
+                return await self.dead_letter(
+                    message, exc, event_type=event.type, version=event.version, park_on=park_on
+                )
 
-    async def _handle_with_retries(self, handler: Handler, event: Envelope[Any],
-                                   failed_once: BaseException | None = None) -> str:
+    async def _handle_with_retries(
+        self, handler: Handler, event: Envelope[Any], failed_once: BaseException | None = None
+    ) -> str:
         policy = self.policy
         failures = {"deterministic": 0}
         if failed_once is not None:
@@ -349,20 +379,30 @@ class EventConsumer:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             metrics.CONSUMED.labels(self.service, self.name, event.type, "retried").inc()
-            log.warning("event_handling_retry", attempt=state.attempt_number,
-                        transient=is_transient(exc), error=repr(exc),
-                        wait_seconds=round(state.upcoming_sleep, 2))
+            log.warning(
+                "event_handling_retry",
+                attempt=state.attempt_number,
+                transient=is_transient(exc),
+                error=repr(exc),
+                wait_seconds=round(state.upcoming_sleep, 2),
+            )
 
         async for attempt in AsyncRetrying(
-            stop=stop, before_sleep=before_sleep, reraise=True,
-            wait=wait_exponential_jitter(multiplier=policy.initial_backoff_seconds,
-                                         max=policy.max_backoff_seconds,
-                                         jitter=policy.initial_backoff_seconds),
+            stop=stop,
+            before_sleep=before_sleep,
+            reraise=True,
+            wait=wait_exponential_jitter(
+                multiplier=policy.initial_backoff_seconds,
+                max=policy.max_backoff_seconds,
+                jitter=policy.initial_backoff_seconds,
+            ),
         ):
             with attempt:
                 async with self._pool().acquire() as conn, conn.transaction():
                     if not await inbox.claim(conn, self.name, event):
-                        metrics.CONSUMED.labels(self.service, self.name, event.type, "duplicate").inc()
+                        metrics.CONSUMED.labels(
+                            self.service, self.name, event.type, "duplicate"
+                        ).inc()
                         log.info("event_duplicate_ignored")
                         return "duplicate"
                     await handler(conn, event)
@@ -377,63 +417,109 @@ class EventConsumer:
         """Run a database write, waiting out a database that is away (bounded); raise when
         it stays away, so that the offset is not committed."""
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception(is_transient), reraise=True,
+            retry=retry_if_exception(is_transient),
+            reraise=True,
             stop=stop_after_delay(self.policy.transient_retry_seconds),
-            wait=wait_exponential_jitter(multiplier=self.policy.initial_backoff_seconds,
-                                         max=self.policy.max_backoff_seconds),
+            wait=wait_exponential_jitter(
+                multiplier=self.policy.initial_backoff_seconds, max=self.policy.max_backoff_seconds
+            ),
         ):
             with attempt:
                 result = await write()
         return result
 
-    async def _park(self, message: Received, *, reason: str, park_on: asyncpg.Connection | None,
-                    type: str | None = None, version: int | None = None,
-                    error: str | None = None) -> int:
+    async def _park(
+        self,
+        message: Received,
+        *,
+        reason: str,
+        park_on: asyncpg.Connection | None,
+        type: str | None = None,
+        version: int | None = None,
+        error: str | None = None,
+    ) -> int:
         """Write the parked row (``_durably``)."""
-        parked_id = await self._durably(lambda: parking.park(
-            park_on or self._pool(), self.name, message, reason=reason, type=type,
-            version=version, error=error))
+        parked_id = await self._durably(
+            lambda: parking.park(
+                park_on or self._pool(),
+                self.name,
+                message,
+                reason=reason,
+                type=type,
+                version=version,
+                error=error,
+            )
+        )
         metrics.PARKED.labels(self.service, self.name, reason).inc()
         return parked_id
 
-    async def _keep_copy(self, value: bytes, key: bytes | None, headers: dict[str, str],
-                         conn: asyncpg.Connection | None) -> None:
+    async def _keep_copy(
+        self,
+        value: bytes,
+        key: bytes | None,
+        headers: dict[str, str],
+        conn: asyncpg.Connection | None,
+    ) -> None:
         """Keep the dead-letter copy in the database too (``_durably``)."""
-        await self._durably(lambda: dead_letter.keep_copy(conn or self._pool(), self.name,
-                                                          value, key, headers))
+        await self._durably(
+            lambda: dead_letter.keep_copy(conn or self._pool(), self.name, value, key, headers)
+        )
 
-    async def _park_unknown(self, message: Received, exc: UnknownEventType,
-                            park_on: asyncpg.Connection | None) -> str:
+    async def _park_unknown(
+        self, message: Received, exc: UnknownEventType, park_on: asyncpg.Connection | None
+    ) -> str:
         type_, version = _type_and_version(message.value)
         known_type = any(t == type_ for t, _ in EVENT_TYPES)
         reason = parking.UNKNOWN_VERSION if known_type else parking.UNKNOWN_TYPE
-        parked_id = await self._park(message, reason=reason, park_on=park_on, type=type_,
-                                     version=version, error=str(exc))
+        parked_id = await self._park(
+            message, reason=reason, park_on=park_on, type=type_, version=version, error=str(exc)
+        )
         metrics.CONSUMED.labels(self.service, self.name, type_ or "unknown", "parked").inc()
-        log.warning("event_parked", reason=reason, type=type_, version=version,
-                    parked_id=parked_id, topic=message.topic, partition=message.partition,
-                    offset=message.offset)
+        log.warning(
+            "event_parked",
+            reason=reason,
+            type=type_,
+            version=version,
+            parked_id=parked_id,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
         return "parked"
 
-    async def dead_letter(self, message: Received, exc: BaseException, *, event_type: str,
-                          version: int | None = None,
-                          park_on: asyncpg.Connection | None = None) -> str:
+    async def dead_letter(
+        self,
+        message: Received,
+        exc: BaseException,
+        *,
+        event_type: str,
+        version: int | None = None,
+        park_on: asyncpg.Connection | None = None,
+    ) -> str:
         """Send a message that fails deterministically, with its error, to the dead-letter
         topic (truncated, with the full copy parked, when too big); park it in the database
         when the broker keeps refusing the copy. Returns the outcome; then it is acked."""
         policy = self.policy
         value, key = message.value, message.key
-        headers = dead_letter.headers_for(message, exc, group_id=self.group_id,
-                                          service=self.service)
+        headers = dead_letter.headers_for(
+            message, exc, group_id=self.group_id, service=self.service
+        )
         error = f"{type(exc).__name__}: {str(exc)[:2000]}"
         if dead_letter.copy_size(value, key, headers) > policy.dead_letter_max_bytes:
-            parked_id = await self._park(message, reason=parking.DEAD_LETTER_OVERSIZE,
-                                         park_on=park_on, type=event_type, version=version,
-                                         error=error)
-            value, headers = dead_letter.truncated(value, key, headers, parked_id=parked_id,
-                                                   limit=policy.dead_letter_max_bytes)
-            log.warning("dead_letter_truncated", original_bytes=len(message.value),
-                        parked_id=parked_id)
+            parked_id = await self._park(
+                message,
+                reason=parking.DEAD_LETTER_OVERSIZE,
+                park_on=park_on,
+                type=event_type,
+                version=version,
+                error=error,
+            )
+            value, headers = dead_letter.truncated(
+                value, key, headers, parked_id=parked_id, limit=policy.dead_letter_max_bytes
+            )
+            log.warning(
+                "dead_letter_truncated", original_bytes=len(message.value), parked_id=parked_id
+            )
 
         async def publish(v: bytes, k: bytes | None, h: dict[str, str]) -> None:
             await self._broker.publish(v, Topics.DEAD_LETTER, key=k, headers=h)
@@ -442,23 +528,43 @@ class EventConsumer:
             await dead_letter.publish_bounded(publish, value, key, headers, policy)
         except Exception as publish_exc:
             parked_id = await self._park(
-                message, reason=parking.DEAD_LETTER_FAILED, park_on=park_on, type=event_type,
-                version=version, error=f"{error}; dead-letter publish: {publish_exc!r}"[:4000],
+                message,
+                reason=parking.DEAD_LETTER_FAILED,
+                park_on=park_on,
+                type=event_type,
+                version=version,
+                error=f"{error}; dead-letter publish: {publish_exc!r}"[:4000],
             )
             metrics.CONSUMED.labels(self.service, self.name, event_type, "parked").inc()
-            log.error("dead_letter_failed_parked", error_type=type(exc).__name__,
-                      publish_error=repr(publish_exc)[:500], parked_id=parked_id,
-                      topic=message.topic, partition=message.partition, offset=message.offset)
+            log.error(
+                "dead_letter_failed_parked",
+                error_type=type(exc).__name__,
+                publish_error=repr(publish_exc)[:500],
+                parked_id=parked_id,
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+            )
             return "parked"
         await self._keep_copy(value, key, headers, park_on)
         metrics.CONSUMED.labels(self.service, self.name, event_type, "dead_lettered").inc()
-        log.error("event_dead_lettered", error_type=type(exc).__name__, error=str(exc)[:500],
-                  topic=message.topic, partition=message.partition, offset=message.offset)
+        log.error(
+            "event_dead_lettered",
+            error_type=type(exc).__name__,
+            error=str(exc)[:500],
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
         return "dead_lettered"
 
-    async def replay_parked(self, *, ids: Sequence[int] | None = None,
-                            reasons: Sequence[str] = parking.REPLAYABLE,
-                            dry_run: bool = False) -> dict[str, int]:
+    async def replay_parked(
+        self,
+        *,
+        ids: Sequence[int] | None = None,
+        reasons: Sequence[str] = parking.REPLAYABLE,
+        dry_run: bool = False,
+    ) -> dict[str, int]:
         """Re-feed this consumer's parked messages (those with ``reasons``, or exactly
         ``ids``) through its normal handling, oldest first; mark each one replayed unless it
         is parked again (still unknown, dead-letter still refused). Returns outcome counts.
@@ -469,8 +575,9 @@ class EventConsumer:
         started = time.monotonic()
         while True:
             async with self._pool().acquire() as conn, conn.transaction():
-                row = await parking.claim_next(conn, self.name, after=after, reasons=reasons,
-                                               ids=ids)
+                row = await parking.claim_next(
+                    conn, self.name, after=after, reasons=reasons, ids=ids
+                )
                 if row is None:
                     break
                 after = row.id
@@ -481,6 +588,11 @@ class EventConsumer:
                 if outcome != "parked":
                     await parking.mark_replayed(conn, row.id, outcome)
                 counts[outcome] += 1
-        log.info("parked_events_replayed", consumer=self.name, dry_run=dry_run,
-                 seconds=round(time.monotonic() - started, 2), **counts)
+        log.info(
+            "parked_events_replayed",
+            consumer=self.name,
+            dry_run=dry_run,
+            seconds=round(time.monotonic() - started, 2),
+            **counts,
+        )
         return dict(counts)

@@ -40,7 +40,8 @@ def run(
     if argv[:1] == ["--json"] or (argv and argv[0] in ops.COMMANDS):
         sys.exit(ops.main(argv, settings=settings_factory, create_app=create_app))
     parser = argparse.ArgumentParser(
-        epilog="operators: " + ", ".join(ops.COMMANDS) + " (--help on each)")
+        epilog="operators: " + ", ".join(ops.COMMANDS) + " (--help on each)"
+    )
     parser.add_argument("command", choices=["serve", "migrate", "seed-demo", *ops.COMMANDS])
     args = parser.parse_args(argv)
     settings = settings_factory()

@@ -38,8 +38,10 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
-            typ, encoder=lambda v: json.dumps(v, ensure_ascii=False, default=str),
-            decoder=json.loads, schema="pg_catalog",
+            typ,
+            encoder=lambda v: json.dumps(v, ensure_ascii=False, default=str),
+            decoder=json.loads,
+            schema="pg_catalog",
         )
 
 
@@ -71,17 +73,26 @@ async def create_pool(
     ):
         with attempt:
             pool = await asyncpg.create_pool(
-                dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                init=_init_connection,
                 reset=_keep_session,
             )
     log.info("db_pool_ready", min_size=min_size, max_size=max_size)
     return pool
 
 
-async def listen(dsn: str, channel: str, on_notify: Callable[[str], None], *,
-                 stopping: asyncio.Event, retry_interval: float,
-                 connected: Callable[[], None] = lambda: None,
-                 disconnected: Callable[[], None] = lambda: None) -> None:
+async def listen(
+    dsn: str,
+    channel: str,
+    on_notify: Callable[[str], None],
+    *,
+    stopping: asyncio.Event,
+    retry_interval: float,
+    connected: Callable[[], None] = lambda: None,
+    disconnected: Callable[[], None] = lambda: None,
+) -> None:
     """LISTEN on ``channel`` over a dedicated connection until ``stopping`` is set, calling
     ``on_notify(payload)`` for each notification; reconnects after ``retry_interval`` when
     the connection drops. ``connected`` runs once listening (callers catch up there on what

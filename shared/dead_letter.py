@@ -31,8 +31,9 @@ _FRAMING_BYTES = 1024
 Publish = Callable[[bytes, bytes | None, dict[str, str]], Awaitable[Any]]
 
 
-def headers_for(message: Received, exc: BaseException, *, group_id: str,
-                service: str) -> dict[str, str]:
+def headers_for(
+    message: Received, exc: BaseException, *, group_id: str, service: str
+) -> dict[str, str]:
     return {
         "dlt-original-topic": message.topic,
         "dlt-original-partition": str(message.partition),
@@ -50,8 +51,9 @@ def copy_size(value: bytes, key: bytes | None, headers: dict[str, str]) -> int:
     return len(value) + len(key or b"") + meta + _FRAMING_BYTES
 
 
-def truncated(value: bytes, key: bytes | None, headers: dict[str, str], *, limit: int,
-              parked_id: int) -> tuple[bytes, dict[str, str]]:
+def truncated(
+    value: bytes, key: bytes | None, headers: dict[str, str], *, limit: int, parked_id: int
+) -> tuple[bytes, dict[str, str]]:
     """The copy cut to fit ``limit``, with headers saying where the whole one is."""
     headers = {
         **headers,
@@ -63,46 +65,62 @@ def truncated(value: bytes, key: bytes | None, headers: dict[str, str], *, limit
     return value[:room], headers
 
 
-async def publish_bounded(publish: Publish, value: bytes, key: bytes | None,
-                          headers: dict[str, str], policy: RetryPolicy) -> None:
+async def publish_bounded(
+    publish: Publish, value: bytes, key: bytes | None, headers: dict[str, str], policy: RetryPolicy
+) -> None:
     """Publish the copy; retry transient broker faults with capped backoff, at most
     ``policy.dead_letter_publish_attempts`` times; raise the last error after that."""
 
     def stop(state: RetryCallState) -> bool:
         exc = state.outcome.exception() if state.outcome else None
-        return (not is_transient(exc)
-                or state.attempt_number >= policy.dead_letter_publish_attempts)
+        return not is_transient(exc) or state.attempt_number >= policy.dead_letter_publish_attempts
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.warning("dead_letter_publish_retry", attempt=state.attempt_number, error=repr(exc))
 
     async for attempt in AsyncRetrying(
-        stop=stop, before_sleep=before_sleep, reraise=True,
-        wait=wait_exponential_jitter(multiplier=policy.initial_backoff_seconds,
-                                     max=policy.max_backoff_seconds,
-                                     jitter=policy.initial_backoff_seconds),
+        stop=stop,
+        before_sleep=before_sleep,
+        reraise=True,
+        wait=wait_exponential_jitter(
+            multiplier=policy.initial_backoff_seconds,
+            max=policy.max_backoff_seconds,
+            jitter=policy.initial_backoff_seconds,
+        ),
     ):
         with attempt:
             await publish(value, key, headers)
 
 
-async def keep_copy(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, value: bytes,
-                    key: bytes | None, headers: dict[str, str]) -> None:
+async def keep_copy(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    consumer: str,
+    value: bytes,
+    key: bytes | None,
+    headers: dict[str, str],
+) -> None:
     """Keep the copy just published in the consumer's database (dead_letter_copies), so that
     it outlives a broker that loses the dead-letter topic."""
     await conn.execute(
         "INSERT INTO dead_letter_copies (consumer, key, value, headers)"
         " VALUES ($1, $2, $3, $4::text::jsonb)",
-        consumer, key, value, json.dumps(headers, ensure_ascii=False))
+        consumer,
+        key,
+        value,
+        json.dumps(headers, ensure_ascii=False),
+    )
 
 
-async def copies_since(conn: asyncpg.Connection | asyncpg.Pool,
-                       since: datetime) -> list[tuple[bytes | None, bytes, dict[str, str]]]:
+async def copies_since(
+    conn: asyncpg.Connection | asyncpg.Pool, since: datetime
+) -> list[tuple[bytes | None, bytes, dict[str, str]]]:
     """The copies kept since ``since``, oldest first: (key, value, headers)."""
     rows = await conn.fetch(
         "SELECT key, value, headers::text AS headers FROM dead_letter_copies"
-        " WHERE dead_lettered_at >= $1 ORDER BY id", since)
+        " WHERE dead_lettered_at >= $1 ORDER BY id",
+        since,
+    )
     return [(r["key"], r["value"], json.loads(r["headers"])) for r in rows]
 
 

@@ -101,16 +101,23 @@ CATEGORIES = [
 # volunteer 志愿服务队. Routing uses it for the department of that kind serving the case's
 # area (the compound's property company, the street's office) when no rule is as specific.
 CATEGORY_KINDS = {
-    "C01": "co_building", "C0102": "functional",
+    "C01": "co_building",
+    "C0102": "functional",
     "C02": "functional",
     "C03": "functional",
     "C04": "functional",
-    "C05": "property", "C0503": "functional",
-    "E01": "functional", "E0103": "property",
-    "E02": "functional", "E0203": "property",
-    "E03": "street_office", "E0302": "functional", "E0303": "functional",
+    "C05": "property",
+    "C0503": "functional",
+    "E01": "functional",
+    "E0103": "property",
+    "E02": "functional",
+    "E0203": "property",
+    "E03": "street_office",
+    "E0302": "functional",
+    "E0303": "functional",
     "E04": "functional",
-    "E05": "street_office", "E0501": "volunteer",
+    "E05": "street_office",
+    "E0501": "volunteer",
 }
 
 # (id, name, kind)
@@ -193,8 +200,13 @@ class DemoUser:
 
 # One user for every role over the demo jurisdiction (`make token USER=<subject>`).
 USERS = [
-    DemoUser("wangfang", "网格员王芳", "grid_worker", "YA/YA01/YA0101/YA0101-03",
-             grids=("YA/YA01/YA0101/YA0101-03", "YA/YA01/YA0101/YA0101-04")),
+    DemoUser(
+        "wangfang",
+        "网格员王芳",
+        "grid_worker",
+        "YA/YA01/YA0101/YA0101-03",
+        grids=("YA/YA01/YA0101/YA0101-03", "YA/YA01/YA0101/YA0101-04"),
+    ),
     DemoUser("lihua", "网格员李华", "grid_worker", "YA/YA03/YA0302/YA0302-04"),
     DemoUser("taoyuan", "桃园社区书记", "community", "YA/YA01/YA0101"),
     DemoUser("jinxiu", "锦绣社区书记", "community", "YA/YA02/YA0201"),
@@ -204,6 +216,8 @@ USERS = [
     DemoUser("supervisor", "区委组织部督办科", "supervisor", "YA"),
     DemoUser("sup-yingze", "迎泽街道督办", "supervisor", "YA/YA01"),
     DemoUser("admin", "系统管理员", "admin", "YA"),
-    *[DemoUser(f"{dept}-duty", f"{name}值班员", "department", "YA", department_id=dept)
-      for dept, name, _ in DEPARTMENTS],
+    *[
+        DemoUser(f"{dept}-duty", f"{name}值班员", "department", "YA", department_id=dept)
+        for dept, name, _ in DEPARTMENTS
+    ],
 ]

@@ -124,9 +124,11 @@ class CaseWhistled(CaseFacts):
     location: Location
     departments: list[str] = Field(default_factory=list, description="departments named")
     note: str | None = None
-    level: str = Field(default="community",
-                       description="who blows the whistle: community (社区), street (街道) or "
-                                   "district (区) when the level below cannot settle it")
+    level: str = Field(
+        default="community",
+        description="who blows the whistle: community (社区), street (街道) or "
+        "district (区) when the level below cannot settle it",
+    )
 
 
 class CaseClosed(CaseFacts):
@@ -136,8 +138,9 @@ class CaseClosed(CaseFacts):
     VERSION = 1
     TOPIC = Topics.INTAKE
     note: str | None = None
-    resolution: str = Field(default="verified",
-                            description="verified (核查通过) or on_spot (随手做, 小事不出网格)")
+    resolution: str = Field(
+        default="verified", description="verified (核查通过) or on_spot (随手做, 小事不出网格)"
+    )
 
 
 class CaseReworkRequested(CaseFacts):
@@ -147,8 +150,9 @@ class CaseReworkRequested(CaseFacts):
     VERSION = 1
     TOPIC = Topics.INTAKE
     reason: str
-    departments: list[str] = Field(default_factory=list,
-                                   description="the departments whose result failed the check")
+    departments: list[str] = Field(
+        default_factory=list, description="the departments whose result failed the check"
+    )
 
 
 class CaseRated(CaseFacts):
@@ -183,7 +187,8 @@ class CasePhotoAdded(CaseFacts):
     photo_id: UUID
     kind: str = Field(description="before (整改前) or after (整改后)")
     department_id: str | None = Field(
-        default=None, description="the uploader's department, when a department uploaded it")
+        default=None, description="the uploader's department, when a department uploaded it"
+    )
 
 
 class CaseMerged(CaseFacts):
@@ -213,10 +218,14 @@ class CaseDispatched(CaseFacts):
     reason: str
     description: str
     rework: bool = Field(default=False, description="a rework (返工) of an earlier assignment")
-    basis: str = Field(default="rule", description=(
-        "what chose the department: named (吹哨点名), rule (派单规则), area_default (分类默认"
-        "责任主体, e.g. the compound's property company), liaison (包联单位), manual (人工派单), "
-        "transfer (转办) or rework (返工)"))
+    basis: str = Field(
+        default="rule",
+        description=(
+            "what chose the department: named (吹哨点名), rule (派单规则), area_default (分类默认"
+            "责任主体, e.g. the compound's property company), liaison (包联单位), manual (人工派单), "
+            "transfer (转办) or rework (返工)"
+        ),
+    )
 
 
 class CaseUnroutable(CaseFacts):
@@ -250,9 +259,11 @@ class CaseResolved(CaseFacts):
     case_resolved: bool = Field(
         default=True,
         description="the case as a whole is now resolved: the lead (主办) resolved and every "
-                    "co-handler (协办) reported; false while others are still working")
+        "co-handler (协办) reported; false while others are still working",
+    )
     photo_ids: list[UUID] = Field(
-        default_factory=list, description="after-photos (整改后) the department cites")
+        default_factory=list, description="after-photos (整改后) the department cites"
+    )
 
 
 class CaseRejected(CaseFacts):
@@ -299,8 +310,10 @@ class CaseExtensionRequested(CaseFacts):
     assignment_id: UUID
     department_id: str
     department_name: str | None = Field(
-        default=None, description="the department's name (added later: absent from older "
-                                  "events, so readers fall back to department_id)")
+        default=None,
+        description="the department's name (added later: absent from older "
+        "events, so readers fall back to department_id)",
+    )
     days: int = Field(ge=1, description="extra working days asked for")
     reason: str
 
@@ -316,8 +329,10 @@ class CaseExtensionDecided(CaseFacts):
     assignment_id: UUID
     department_id: str
     department_name: str | None = Field(
-        default=None, description="the department's name (added later: absent from older "
-                                  "events, so readers fall back to department_id)")
+        default=None,
+        description="the department's name (added later: absent from older "
+        "events, so readers fall back to department_id)",
+    )
     approved: bool
     days: int = Field(ge=0, description="extra working days granted (0 when refused)")
     comment: str | None = None
@@ -326,7 +341,7 @@ class CaseExtensionDecided(CaseFacts):
 class PauseKind(StrEnum):
     """Why a case's clock may stand still, as the digital-city standard names it."""
 
-    HANG = "hang"    # 挂账: cannot be solved now (funds, planning, a court case…), kept on the books
+    HANG = "hang"  # 挂账: cannot be solved now (funds, planning, a court case…), kept on the books
     DEFER = "defer"  # 缓办: handling put off for a stated reason (season, weather, an event…)
 
 
@@ -341,8 +356,10 @@ class CasePauseRequested(CaseFacts):
     assignment_id: UUID
     department_id: str
     department_name: str | None = Field(
-        default=None, description="the department's name (added later: absent from older "
-                                  "events, so readers fall back to department_id)")
+        default=None,
+        description="the department's name (added later: absent from older "
+        "events, so readers fall back to department_id)",
+    )
     kind: PauseKind
     reason: str
 
@@ -359,8 +376,10 @@ class CasePauseDecided(CaseFacts):
     assignment_id: UUID
     department_id: str
     department_name: str | None = Field(
-        default=None, description="the department's name (added later: absent from older "
-                                  "events, so readers fall back to department_id)")
+        default=None,
+        description="the department's name (added later: absent from older "
+        "events, so readers fall back to department_id)",
+    )
     kind: PauseKind
     reason: str
     approved: bool
@@ -380,8 +399,10 @@ class CaseResumed(CaseFacts):
     assignment_id: UUID
     department_id: str
     department_name: str | None = Field(
-        default=None, description="the department's name (added later: absent from older "
-                                  "events, so readers fall back to department_id)")
+        default=None,
+        description="the department's name (added later: absent from older "
+        "events, so readers fall back to department_id)",
+    )
     note: str | None = None
 
 
@@ -451,12 +472,13 @@ class CaseEscalated(CaseFacts):
     department_name: str
     clock: str = Field(description="sign_for (签收/报到), on_site (到场) or resolve (办结)")
     due_at: AwareDatetime = Field(description="the deadline that was missed")
-    level: str = Field(description="who it reaches: community (社区), street (街道) or "
-                                   "district (区)")
+    level: str = Field(
+        description="who it reaches: community (社区), street (街道) or district (区)"
+    )
     step: int = Field(ge=0, description="0, 1, 2… in firing order")
-    repeat: int = Field(ge=0, description="0 for a step of the ladder, n for the n-th "
-                                          "repetition of its last step")
-
+    repeat: int = Field(
+        ge=0, description="0 for a step of the ladder, n for the n-th repetition of its last step"
+    )
 
 
 class CaseUrged(CaseFacts):

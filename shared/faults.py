@@ -20,18 +20,27 @@ from shared.settings import BaseServiceSettings
 
 _TRANSIENT_DB: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,  # 08xxx, including the connection lost
-    asyncpg.exceptions.CannotConnectNowError,    # 57P03: starting up / shutting down
-    asyncpg.exceptions.AdminShutdownError,       # 57P01: fast stop
-    asyncpg.exceptions.CrashShutdownError,       # 57P02
+    asyncpg.exceptions.CannotConnectNowError,  # 57P03: starting up / shutting down
+    asyncpg.exceptions.AdminShutdownError,  # 57P01: fast stop
+    asyncpg.exceptions.CrashShutdownError,  # 57P02
     asyncpg.exceptions.TooManyConnectionsError,  # 53300
     asyncpg.exceptions.TransactionRollbackError,  # 40001 serialization, 40P01 deadlock
 )
 # Socket errors that mean "the other side is away right now", not "this is wrong".
-_TRANSIENT_ERRNOS = frozenset({
-    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE,
-    errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.ENETRESET,
-    errno.ETIMEDOUT, errno.EAGAIN,
-})
+_TRANSIENT_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ENETRESET,
+        errno.ETIMEDOUT,
+        errno.EAGAIN,
+    }
+)
 
 
 def _connection_lost_in_client(exc: BaseException) -> bool:

@@ -83,8 +83,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, zh, en = _HTTP_CODES.get(exc.status_code, ("error", "请求失败", "Request failed"))
         lang = request_lang(request)
-        message = exc.detail if isinstance(exc.detail, str) and exc.detail not in (zh, en, "Not Found") \
+        message = (
+            exc.detail
+            if isinstance(exc.detail, str) and exc.detail not in (zh, en, "Not Found")
             else (en if lang == "en" else zh)
+        )
         return error_response(exc.status_code, code, message)
 
     @app.exception_handler(Exception)
@@ -93,8 +96,12 @@ def install_error_handlers(app: FastAPI) -> None:
         if is_transient(exc):  # the database or broker is away for a moment (a restart)
             log.warning("dependency_unavailable", path=request.url.path, error=repr(exc)[:300])
             response = error_response(
-                503, "unavailable", "Temporarily unavailable, please retry" if lang == "en"
-                else "服务暂时不可用，请稍后重试")
+                503,
+                "unavailable",
+                "Temporarily unavailable, please retry"
+                if lang == "en"
+                else "服务暂时不可用，请稍后重试",
+            )
             response.headers["Retry-After"] = "1"
             return response
         log.exception("unhandled_error", path=request.url.path)
@@ -117,11 +124,13 @@ def install_observability(app: FastAPI, checks: dict[str, ReadinessCheck]) -> No
 
     public = [Depends(PUBLIC)]
     app.add_api_route("/livez", livez, tags=["health"], summary="Alive", dependencies=public)
-    app.add_api_route("/healthz", livez, tags=["health"], summary="Alive (alias of /livez)",
-                      dependencies=public)
+    app.add_api_route(
+        "/healthz", livez, tags=["health"], summary="Alive (alias of /livez)", dependencies=public
+    )
 
-    @app.get("/readyz", tags=["health"], summary="Database and broker reachable",
-             dependencies=public)
+    @app.get(
+        "/readyz", tags=["health"], summary="Database and broker reachable", dependencies=public
+    )
     async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
         ok = True
@@ -146,13 +155,22 @@ def install_asyncapi(app: FastAPI, specification: Callable[[], Any]) -> None:
     """Serve the AsyncAPI document FastStream generates from the broker."""
     from faststream.specification.asyncapi.site import get_asyncapi_html
 
-    @app.get("/asyncapi.json", tags=["docs"], summary="AsyncAPI document of this service's events",
-             dependencies=[Depends(PUBLIC)])
+    @app.get(
+        "/asyncapi.json",
+        tags=["docs"],
+        summary="AsyncAPI document of this service's events",
+        dependencies=[Depends(PUBLIC)],
+    )
     async def asyncapi_json() -> Response:
         return Response(specification().to_json(), media_type="application/json")
 
-    @app.get("/asyncapi", tags=["docs"], summary="AsyncAPI document (HTML)",
-             response_class=HTMLResponse, dependencies=[Depends(PUBLIC)])
+    @app.get(
+        "/asyncapi",
+        tags=["docs"],
+        summary="AsyncAPI document (HTML)",
+        response_class=HTMLResponse,
+        dependencies=[Depends(PUBLIC)],
+    )
     async def asyncapi_html() -> HTMLResponse:
         return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))
 

@@ -12,18 +12,21 @@ async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> boo
     row = await conn.fetchval(
         "INSERT INTO inbox (consumer, event_id, type) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        consumer, event.event_id, event.type,
+        consumer,
+        event.event_id,
+        event.type,
     )
     return bool(row)
 
 
-async def claim_many(conn: asyncpg.Connection, consumer: str,
-                     events: list[Envelope]) -> set:
+async def claim_many(conn: asyncpg.Connection, consumer: str, events: list[Envelope]) -> set:
     """``claim`` for many events in one statement: the ids of those not handled before."""
     rows = await conn.fetch(
         "INSERT INTO inbox (consumer, event_id, type)"
         " SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type)"
         " ON CONFLICT DO NOTHING RETURNING event_id",
-        consumer, [e.event_id for e in events], [e.type for e in events],
+        consumer,
+        [e.event_id for e in events],
+        [e.type for e in events],
     )
     return {r["event_id"] for r in rows}

@@ -14,15 +14,15 @@ from enum import StrEnum
 
 
 class CaseStatus(StrEnum):
-    REPORTED = "reported"      # 已上报
-    WHISTLED = "whistled"      # 已吹哨
+    REPORTED = "reported"  # 已上报
+    WHISTLED = "whistled"  # 已吹哨
     UNROUTABLE = "unroutable"  # 待人工派单
     DISPATCHED = "dispatched"  # 已派单
     SIGNED_FOR = "signed_for"  # 部门已报到
-    RESOLVED = "resolved"      # 已办结待核查
-    REWORK = "rework"          # 返工
-    CLOSED = "closed"          # 已结案
-    REOPENED = "reopened"      # 已重新打开
+    RESOLVED = "resolved"  # 已办结待核查
+    REWORK = "rework"  # 返工
+    CLOSED = "closed"  # 已结案
+    REOPENED = "reopened"  # 已重新打开
 
 
 STATUS_ZH = {
@@ -53,14 +53,21 @@ STATUS_OF_EVENT = {
 
 # Within one moment, the order of the loop (only a tie-breaker).
 _RANK = {
-    CaseStatus.REPORTED: 0, CaseStatus.REOPENED: 0, CaseStatus.WHISTLED: 1,
-    CaseStatus.UNROUTABLE: 2, CaseStatus.REWORK: 2, CaseStatus.DISPATCHED: 3,
-    CaseStatus.SIGNED_FOR: 4, CaseStatus.RESOLVED: 5, CaseStatus.CLOSED: 6,
+    CaseStatus.REPORTED: 0,
+    CaseStatus.REOPENED: 0,
+    CaseStatus.WHISTLED: 1,
+    CaseStatus.UNROUTABLE: 2,
+    CaseStatus.REWORK: 2,
+    CaseStatus.DISPATCHED: 3,
+    CaseStatus.SIGNED_FOR: 4,
+    CaseStatus.RESOLVED: 5,
+    CaseStatus.CLOSED: 6,
 }
 
 
-def advance(current: CaseStatus, current_at: datetime,
-            incoming: CaseStatus, incoming_at: datetime) -> CaseStatus:
+def advance(
+    current: CaseStatus, current_at: datetime, incoming: CaseStatus, incoming_at: datetime
+) -> CaseStatus:
     """The status after an event that says ``incoming`` at ``incoming_at``: a late event
     (one that happened before the current status was set) never rewinds it."""
     if incoming_at > current_at:

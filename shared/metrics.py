@@ -12,7 +12,9 @@ OUTBOX_PUBLISH_FAILED = Counter(
     "whistle_outbox_publish_failed_total", "Outbox publish attempts that failed", ["service"]
 )
 OUTBOX_PARKED = Gauge(
-    "whistle_outbox_parked_rows", "Outbox rows parked after their attempts (alert when > 0)", ["service"]
+    "whistle_outbox_parked_rows",
+    "Outbox rows parked after their attempts (alert when > 0)",
+    ["service"],
 )
 OUTBOX_PARKED_TOTAL = Counter(
     "whistle_outbox_parked_total", "Outbox rows parked after their attempts", ["service"]
@@ -24,17 +26,22 @@ CONSUMED = Counter(
     ["service", "consumer", "type", "outcome"],
 )
 CONSUMER_LAG = Gauge(
-    "whistle_consumer_lag_seconds", "Age of the last event a consumer handled", ["service", "consumer"]
+    "whistle_consumer_lag_seconds",
+    "Age of the last event a consumer handled",
+    ["service", "consumer"],
 )
 TIMERS_DUE = Gauge("whistle_timers_due", "Durable timers due and not yet fired", ["service"])
 TIMERS_FIRED = Counter("whistle_timers_fired_total", "Durable timers fired", ["service", "clock"])
 DELIVERIES = Counter(
-    "whistle_deliveries_total", "Notification delivery attempts by channel and outcome",
+    "whistle_deliveries_total",
+    "Notification delivery attempts by channel and outcome",
     ["service", "channel", "outcome"],
 )
 DELIVERY_ATTEMPT_SECONDS = Histogram(
-    "whistle_delivery_attempt_seconds", "Time one delivery attempt took, by channel and outcome",
-    ["service", "channel", "outcome"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+    "whistle_delivery_attempt_seconds",
+    "Time one delivery attempt took, by channel and outcome",
+    ["service", "channel", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 DELIVERY_FALLBACKS = Counter(
     "whistle_delivery_fallbacks_total",
@@ -43,7 +50,8 @@ DELIVERY_FALLBACKS = Counter(
 )
 DELIVERY_DIGESTS = Counter(
     "whistle_delivery_digests_total",
-    "Digests sent to a rate-limited robot instead of single messages", ["service", "channel"],
+    "Digests sent to a rate-limited robot instead of single messages",
+    ["service", "channel"],
 )
 PARKED = Counter(
     "whistle_events_parked_total",

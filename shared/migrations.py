@@ -80,7 +80,10 @@ async def apply(conn: asyncpg.Connection, sources: list[tuple[str, Path]]) -> li
                 await conn.execute(
                     "INSERT INTO schema_migrations (namespace, version, name, checksum)"
                     " VALUES ($1, $2, $3, $4)",
-                    m.namespace, m.version, m.name, m.checksum,
+                    m.namespace,
+                    m.version,
+                    m.name,
+                    m.checksum,
                 )
             log.info("migration_applied", namespace=m.namespace, migration=m.name)
             applied.append(f"{m.namespace}/{m.name}")

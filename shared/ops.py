@@ -83,14 +83,23 @@ class DeadLetter:
 
     def received(self) -> Received:
         h = self.headers
-        return Received(h.get("dlt-original-topic", ""), int(h.get("dlt-original-partition", -1)),
-                        int(h.get("dlt-original-offset", -1)), self.key, self.value)
+        return Received(
+            h.get("dlt-original-topic", ""),
+            int(h.get("dlt-original-partition", -1)),
+            int(h.get("dlt-original-offset", -1)),
+            self.key,
+            self.value,
+        )
 
 
 async def read_dead_letters(bootstrap: str, *, wait_seconds: float = 10.0) -> list[DeadLetter]:
     """Everything in the dead-letter topic now: manual assignment, no group, no commit."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(Topics.DEAD_LETTER)
@@ -112,9 +121,16 @@ async def read_dead_letters(bootstrap: str, *, wait_seconds: float = 10.0) -> li
                 batch = await consumer.getmany(*pending, timeout_ms=500)
                 for records in batch.values():
                     for r in records:
-                        found.append(DeadLetter(
-                            r.partition, r.offset, r.timestamp, r.key, r.value,
-                            {k: v.decode("utf-8", "replace") for k, v in r.headers or ()}))
+                        found.append(
+                            DeadLetter(
+                                r.partition,
+                                r.offset,
+                                r.timestamp,
+                                r.key,
+                                r.value,
+                                {k: v.decode("utf-8", "replace") for k, v in r.headers or ()},
+                            )
+                        )
                 for tp in list(pending):
                     if await consumer.position(tp) >= ends[tp]:
                         pending.discard(tp)
@@ -144,8 +160,9 @@ def _cell(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *,
-                empty: str = "nothing") -> None:
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "nothing"
+) -> None:
     if not rows:
         print(empty)
         return
@@ -174,8 +191,14 @@ def print_json(data: Any) -> None:
 class Ops:
     """One service's stuck things: its consumers, its database, the broker."""
 
-    def __init__(self, settings: BaseServiceSettings, consumers: list[EventConsumer],
-                 pool: asyncpg.Pool, connect_broker: Callable[[], Any], as_json: bool) -> None:
+    def __init__(
+        self,
+        settings: BaseServiceSettings,
+        consumers: list[EventConsumer],
+        pool: asyncpg.Pool,
+        connect_broker: Callable[[], Any],
+        as_json: bool,
+    ) -> None:
         self.settings = settings
         self.consumers = consumers
         self.pool = pool
@@ -201,10 +224,14 @@ class Ops:
     # dead letters
 
     async def dead_letters(self, consumer: str | None = None) -> list[DeadLetter]:
-        groups = ({self.consumer(consumer).group_id} if consumer
-                  else {c.group_id for c in self.consumers})
-        return [d for d in await read_dead_letters(self.settings.kafka_bootstrap_servers)
-                if d.group in groups]
+        groups = (
+            {self.consumer(consumer).group_id} if consumer else {c.group_id for c in self.consumers}
+        )
+        return [
+            d
+            for d in await read_dead_letters(self.settings.kafka_bootstrap_servers)
+            if d.group in groups
+        ]
 
     async def _handled(self, letters: Sequence[DeadLetter]) -> dict[str, bool]:
         """Per dead letter: is its event in its consumer's inbox (handled since)?"""
@@ -216,9 +243,13 @@ class Ops:
                 handled[d.id] = False
                 continue
             try:
-                handled[d.id] = bool(await self.pool.fetchval(
-                    "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2::uuid",
-                    c.name, str(event_id)))
+                handled[d.id] = bool(
+                    await self.pool.fetchval(
+                        "SELECT true FROM inbox WHERE consumer = $1 AND event_id = $2::uuid",
+                        c.name,
+                        str(event_id),
+                    )
+                )
             except asyncpg.DataError:
                 handled[d.id] = False
         return handled
@@ -227,12 +258,15 @@ class Ops:
         event = d.event()
         c = self._by_group(d.group)
         return {
-            "id": d.id, "partition": d.partition, "offset": d.offset,
+            "id": d.id,
+            "partition": d.partition,
+            "offset": d.offset,
             "consumer": c.name if c else d.group,
             "origin": f"{d.headers.get('dlt-original-topic')}"
-                      f"[{d.headers.get('dlt-original-partition')}]"
-                      f"@{d.headers.get('dlt-original-offset')}",
-            "event_id": event.get("event_id"), "type": event.get("type"),
+            f"[{d.headers.get('dlt-original-partition')}]"
+            f"@{d.headers.get('dlt-original-offset')}",
+            "event_id": event.get("event_id"),
+            "type": event.get("type"),
             "error": f"{d.headers.get('dlt-error-type', '?')}: {d.headers.get('dlt-error', '')}",
             "failed_at": d.failed_at,
             "truncated": d.headers.get("dlt-truncated") == "true",
@@ -244,24 +278,32 @@ class Ops:
         if args.since:
             since = parse_since(args.since)
             letters = [d for d in letters if d.failed_at >= since]
-        letters = letters[-args.limit:] if args.limit else letters
+        letters = letters[-args.limit :] if args.limit else letters
         handled = await self._handled(letters)
-        self.out([self._summary(d, handled[d.id]) for d in letters],
-                 ["id", "consumer", "type", "event_id", "failed_at", "handled_since", "error"],
-                 empty="no dead letters for " + self.settings.service_name)
+        self.out(
+            [self._summary(d, handled[d.id]) for d in letters],
+            ["id", "consumer", "type", "event_id", "failed_at", "handled_since", "error"],
+            empty="no dead letters for " + self.settings.service_name,
+        )
         return 0
 
     def _find(self, letters: list[DeadLetter], ident: str) -> DeadLetter:
         for d in letters:
             if ident in (d.id, str(d.event().get("event_id"))):
                 return d
-        raise SystemExit(f"no dead letter {ident!r} for {self.settings.service_name}"
-                         " (name it partition:offset or by its event id)")
+        raise SystemExit(
+            f"no dead letter {ident!r} for {self.settings.service_name}"
+            " (name it partition:offset or by its event id)"
+        )
 
     async def dl_show(self, args: argparse.Namespace) -> int:
         d = self._find(await self.dead_letters(), args.id)
-        record = {**self._summary(d, (await self._handled([d]))[d.id]),
-                  "key": d.key, "headers": d.headers, "body": d.event() or d.value}
+        record = {
+            **self._summary(d, (await self._handled([d]))[d.id]),
+            "key": d.key,
+            "headers": d.headers,
+            "body": d.event() or d.value,
+        }
         if self.as_json:
             print_json(record)
         else:
@@ -279,8 +321,12 @@ class Ops:
             chosen = [self._find(letters, i) for i in args.ids]
         elif args.from_offset is not None:
             to = args.to_offset if args.to_offset is not None else sys.maxsize
-            chosen = [d for d in letters if args.from_offset <= d.offset <= to
-                      and (args.partition is None or d.partition == args.partition)]
+            chosen = [
+                d
+                for d in letters
+                if args.from_offset <= d.offset <= to
+                and (args.partition is None or d.partition == args.partition)
+            ]
         else:
             raise SystemExit("name the dead letters: IDs (partition:offset) or --from/--to")
         chosen = sorted({d.id: d for d in chosen}.values(), key=lambda d: (d.partition, d.offset))
@@ -302,15 +348,23 @@ class Ops:
             else:
                 outcome = await c.process(d.received())
             results.append({**row, "outcome": outcome})
-        self.out(results, ["id", "consumer", "type", "event_id", "outcome"],
-                 empty="no dead letters chosen")
+        self.out(
+            results,
+            ["id", "consumer", "type", "event_id", "outcome"],
+            empty="no dead letters chosen",
+        )
         return 0
 
     # parked events (consumer side)
 
-    async def _parked_rows(self, *, consumer: str | None, ids: Sequence[int] | None = None,
-                           reasons: Sequence[str] | None = None,
-                           pending_only: bool = True) -> list[dict[str, Any]]:
+    async def _parked_rows(
+        self,
+        *,
+        consumer: str | None,
+        ids: Sequence[int] | None = None,
+        reasons: Sequence[str] | None = None,
+        pending_only: bool = True,
+    ) -> list[dict[str, Any]]:
         names = [self.consumer(consumer).name] if consumer else [c.name for c in self.consumers]
         rows = await self.pool.fetch(
             """SELECT id, consumer, topic, "partition", "offset", type, version, reason, error,
@@ -321,14 +375,22 @@ class Ops:
                   AND ($3::text[] IS NULL OR reason = ANY($3::text[]))
                   AND (NOT $4 OR replayed_at IS NULL)
                 ORDER BY id""",
-            names, list(ids) if ids else None, list(reasons) if reasons else None, pending_only)
+            names,
+            list(ids) if ids else None,
+            list(reasons) if reasons else None,
+            pending_only,
+        )
         return [dict(r) for r in rows]
 
     async def parked_list(self, args: argparse.Namespace) -> int:
-        rows = await self._parked_rows(consumer=args.consumer, reasons=args.reason or None,
-                                       pending_only=not args.all)
-        self.out(rows, ["id", "consumer", "type", "version", "reason", "parked_at",
-                        "replay_outcome", "error"], empty="no parked events")
+        rows = await self._parked_rows(
+            consumer=args.consumer, reasons=args.reason or None, pending_only=not args.all
+        )
+        self.out(
+            rows,
+            ["id", "consumer", "type", "version", "reason", "parked_at", "replay_outcome", "error"],
+            empty="no parked events",
+        )
         return 0
 
     async def parked_show(self, args: argparse.Namespace) -> int:
@@ -355,8 +417,9 @@ class Ops:
     async def parked_replay(self, args: argparse.Namespace) -> int:
         reasons = args.reason or list(parking.REPLAYABLE)
         # What replay_parked will claim: exactly the ids, or the pending rows with reasons.
-        chosen = await self._parked_rows(consumer=args.consumer, ids=args.ids or None,
-                                         reasons=None if args.ids else reasons)
+        chosen = await self._parked_rows(
+            consumer=args.consumer, ids=args.ids or None, reasons=None if args.ids else reasons
+        )
         if not args.dry_run and chosen:
             await self._connect_broker()
         results: list[dict[str, Any]] = []
@@ -364,15 +427,21 @@ class Ops:
             c = self.consumer(name)
             ids = [r["id"] for r in chosen if r["consumer"] == name]
             await c.replay_parked(ids=ids, dry_run=args.dry_run)
-        after = {r["id"]: r for r in await self._parked_rows(
-            consumer=args.consumer, ids=[r["id"] for r in chosen] or [-1], pending_only=False)}
+        after = {
+            r["id"]: r
+            for r in await self._parked_rows(
+                consumer=args.consumer, ids=[r["id"] for r in chosen] or [-1], pending_only=False
+            )
+        }
         for r in chosen:
             now = after.get(r["id"], r)
-            outcome = ("would_replay" if args.dry_run
-                       else now["replay_outcome"] or "still_parked")
+            outcome = "would_replay" if args.dry_run else now["replay_outcome"] or "still_parked"
             results.append({**r, "outcome": outcome, "error": now["error"]})
-        self.out(results, ["id", "consumer", "type", "version", "reason", "outcome", "error"],
-                 empty="no parked events to replay")
+        self.out(
+            results,
+            ["id", "consumer", "type", "version", "reason", "outcome", "error"],
+            empty="no parked events to replay",
+        )
         return 0
 
     # parked outbox rows (producer side)
@@ -383,8 +452,11 @@ class Ops:
 
     async def outbox_parked(self, args: argparse.Namespace) -> int:
         rows = await self._parked_outbox(args.ids)
-        self.out(rows, ["id", "type", "key", "topic", "attempts", "parked_at", "last_error"],
-                 empty="no parked outbox rows")
+        self.out(
+            rows,
+            ["id", "type", "key", "topic", "attempts", "parked_at", "last_error"],
+            empty="no parked outbox rows",
+        )
         return 0
 
     async def outbox_redrive(self, args: argparse.Namespace) -> int:
@@ -393,29 +465,40 @@ class Ops:
             results = [{**r, "outcome": "would_redrive"} for r in rows]
         else:
             done = set(await outbox.redrive(self.pool, [r["id"] for r in rows])) if rows else set()
-            results = [{**r, "outcome": "redriven" if r["id"] in done else "not_parked_now"}
-                       for r in rows]
-        self.out(results, ["id", "type", "key", "attempts", "outcome", "last_error"],
-                 empty="no parked outbox rows")
+            results = [
+                {**r, "outcome": "redriven" if r["id"] in done else "not_parked_now"} for r in rows
+            ]
+        self.out(
+            results,
+            ["id", "type", "key", "attempts", "outcome", "last_error"],
+            empty="no parked outbox rows",
+        )
         if results and not args.dry_run and not self.as_json:
             print("the service's outbox relay publishes them now (the service must be running)")
         return 0
 
-
     async def outbox_republish(self, args: argparse.Namespace) -> int:
         since = parse_since(args.since)
         done = await outbox.republish(self.pool, since, dry_run=args.dry_run)
-        row = {"since": since, "rows": done.rows, "in_flight": done.in_flight,
-               "oldest_kept": done.oldest_kept,
-               "outcome": "would_republish" if args.dry_run else "republished"}
+        row = {
+            "since": since,
+            "rows": done.rows,
+            "in_flight": done.in_flight,
+            "oldest_kept": done.oldest_kept,
+            "outcome": "would_republish" if args.dry_run else "republished",
+        }
         self.out([row], ["since", "rows", "in_flight", "oldest_kept", "outcome"])
         if not self.as_json:
             if done.oldest_kept is not None and done.oldest_kept > since:
-                print(f"rows sent before {done.oldest_kept.isoformat()} were purged (outbox "
-                      "retention): what the broker lost before then cannot be sent again")
+                print(
+                    f"rows sent before {done.oldest_kept.isoformat()} were purged (outbox "
+                    "retention): what the broker lost before then cannot be sent again"
+                )
             if not args.dry_run:
-                print("the service's outbox relay publishes them now, in order (the service "
-                      "must be running); consumers ignore what they already handled")
+                print(
+                    "the service's outbox relay publishes them now, in order (the service "
+                    "must be running); consumers ignore what they already handled"
+                )
         return 0
 
 
@@ -431,7 +514,8 @@ def parser() -> argparse.ArgumentParser:
         return s
 
     dl = area.add_parser("dead-letters", help="messages in whistle.deadletter.v1").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     s = sub(dl, "list", "dl_list", help="dead letters of this service's consumers")
     s.add_argument("--consumer")
     s.add_argument("--since", help="90m, 2h, 3d or an ISO date/time")
@@ -447,33 +531,45 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true")
 
     pk = area.add_parser("parked", help="consumer-side parked events").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     s = sub(pk, "list", "parked_list")
     s.add_argument("--consumer")
     s.add_argument("--reason", action="append")
     s.add_argument("--all", action="store_true", help="replayed ones too")
     s = sub(pk, "show", "parked_show")
     s.add_argument("id", type=int)
-    s = sub(pk, "replay", "parked_replay",
-            help=f"replay parked events (default reasons: {', '.join(parking.REPLAYABLE)})")
+    s = sub(
+        pk,
+        "replay",
+        "parked_replay",
+        help=f"replay parked events (default reasons: {', '.join(parking.REPLAYABLE)})",
+    )
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
     s.add_argument("--consumer")
     s.add_argument("--reason", action="append")
     s.add_argument("--dry-run", action="store_true")
 
-    ob = area.add_parser("outbox", help="parked outbox rows; re-publishing after a broker "
-                         "loss").add_subparsers(
-        dest="action", required=True)
+    ob = area.add_parser(
+        "outbox", help="parked outbox rows; re-publishing after a broker loss"
+    ).add_subparsers(dest="action", required=True)
     s = sub(ob, "parked", "outbox_parked")
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
     s = sub(ob, "redrive", "outbox_redrive")
     s.add_argument("ids", nargs="*", type=int, metavar="ID")
     s.add_argument("--dry-run", action="store_true")
-    s = sub(ob, "republish", "outbox_republish",
-            help="the broker lost messages: publish again every row sent since a point")
-    s.add_argument("--since", required=True,
-                   help="90m, 2h, 3d or an ISO date/time: the last point every consumer had "
-                   "read to (when in doubt, when the lost broker started)")
+    s = sub(
+        ob,
+        "republish",
+        "outbox_republish",
+        help="the broker lost messages: publish again every row sent since a point",
+    )
+    s.add_argument(
+        "--since",
+        required=True,
+        help="90m, 2h, 3d or an ISO date/time: the last point every consumer had "
+        "read to (when in doubt, when the lost broker started)",
+    )
     s.add_argument("--dry-run", action="store_true")
     return p
 
@@ -489,8 +585,12 @@ def _logs_to_stderr() -> None:
 async def run(args: argparse.Namespace, settings: BaseServiceSettings, app: FastAPI) -> int:
     rt = app.state.runtime
     consumers = consumers_of(rt.broker)
-    rt.pool = await db.create_pool(settings.database_url.get_secret_value(), min_size=1,
-                                   max_size=2, attempts=settings.db_connect_attempts)
+    rt.pool = await db.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=2,
+        attempts=settings.db_connect_attempts,
+    )
     connected = False
 
     async def connect_broker() -> None:
@@ -510,8 +610,12 @@ async def run(args: argparse.Namespace, settings: BaseServiceSettings, app: Fast
         rt.pool = None
 
 
-async def amain(argv: Sequence[str], *, settings: Callable[[], BaseServiceSettings],
-                create_app: Callable[[BaseServiceSettings], FastAPI]) -> int:
+async def amain(
+    argv: Sequence[str],
+    *,
+    settings: Callable[[], BaseServiceSettings],
+    create_app: Callable[[BaseServiceSettings], FastAPI],
+) -> int:
     """The commands in a running event loop (tests); ``main`` is the entry point's."""
     args = parser().parse_args(list(argv))
     settings = settings()
@@ -521,7 +625,10 @@ async def amain(argv: Sequence[str], *, settings: Callable[[], BaseServiceSettin
     return await run(args, settings, app)
 
 
-def main(argv: Sequence[str], *, settings: Callable[[], BaseServiceSettings],
-         create_app: Callable[[BaseServiceSettings], FastAPI]) -> int:
+def main(
+    argv: Sequence[str],
+    *,
+    settings: Callable[[], BaseServiceSettings],
+    create_app: Callable[[BaseServiceSettings], FastAPI],
+) -> int:
     return asyncio.run(amain(argv, settings=settings, create_app=create_app))
-

@@ -67,10 +67,7 @@ async def add(conn: asyncpg.Connection, *events: Envelope) -> None:
         raise RuntimeError("outbox.add must run inside the state change's transaction")
     await conn.executemany(
         "INSERT INTO outbox (event_id, topic, key, type, payload) VALUES ($1, $2, $3, $4, $5)",
-        [
-            (e.event_id, e.topic, str(e.case_id), e.type, e.model_dump(mode="json"))
-            for e in events
-        ],
+        [(e.event_id, e.topic, str(e.case_id), e.type, e.model_dump(mode="json")) for e in events],
     )
 
 
@@ -138,7 +135,8 @@ async def parked(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     """The parked rows, oldest first, with their error and attempts."""
     return await pool.fetch(
         "SELECT id, event_id, topic, key, type, attempts, last_error, parked_at FROM outbox"
-        " WHERE parked_at IS NOT NULL AND sent_at IS NULL ORDER BY id")
+        " WHERE parked_at IS NOT NULL AND sent_at IS NULL ORDER BY id"
+    )
 
 
 async def redrive(pool: asyncpg.Pool, ids: Sequence[int] | None = None) -> list[int]:
@@ -180,17 +178,21 @@ async def republish(pool: asyncpg.Pool, since: datetime, *, dry_run: bool = Fals
             rows = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at >= $1", since)
             flight = await conn.fetchval(
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL"
-                " AND (claimed_by IS NOT NULL OR next_attempt_at IS NOT NULL)")
+                " AND (claimed_by IS NOT NULL OR next_attempt_at IS NOT NULL)"
+            )
             return Republished(rows, flight, oldest)
         rows = await conn.fetchval(
             "WITH again AS (UPDATE outbox SET sent_at = NULL, claimed_by = NULL,"
             " claimed_until = NULL, next_attempt_at = NULL"
-            " WHERE sent_at >= $1 RETURNING 1) SELECT count(*) FROM again", since)
+            " WHERE sent_at >= $1 RETURNING 1) SELECT count(*) FROM again",
+            since,
+        )
         flight = await conn.fetchval(
             "WITH due AS (UPDATE outbox SET claimed_by = NULL, claimed_until = NULL,"
             " next_attempt_at = NULL WHERE sent_at IS NULL AND parked_at IS NULL"
             " AND (claimed_by IS NOT NULL OR next_attempt_at IS NOT NULL) RETURNING 1)"
-            " SELECT count(*) FROM due")
+            " SELECT count(*) FROM due"
+        )
         await conn.execute("SELECT pg_notify('outbox', '')")
     if rows or flight:
         log.warning("outbox_republished", since=since.isoformat(), rows=rows, in_flight=flight)
@@ -257,7 +259,8 @@ class OutboxRelay:
         # Keys in parallel; one key's rows one after the other, stopping at a failure so
         # nothing of that key overtakes it.
         outcomes = await asyncio.gather(
-            *(self._publish_in_order(k, deadline) for k in by_key.values()))
+            *(self._publish_in_order(k, deadline) for k in by_key.values())
+        )
         sent = [i for ok, _, _ in outcomes for i in ok]
         failed = [f for _, f, _ in outcomes if f is not None]
         unreached = [i for _, _, rest in outcomes for i in rest]
@@ -274,8 +277,9 @@ class OutboxRelay:
             log.warning("outbox_publish_failed", failed=len(failed), error=repr(failed[0][1])[:500])
         return len(sent)
 
-    async def _mark_failed(self, conn: asyncpg.Connection, row: asyncpg.Record,
-                           exc: BaseException) -> None:
+    async def _mark_failed(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, exc: BaseException
+    ) -> None:
         attempts = row["attempts"] + 1
         park = not is_transient(exc) and attempts >= self._max_attempts
         delay = min(self._retry_cap, self._retry_base * 2 ** (attempts - 1))
@@ -284,11 +288,20 @@ class OutboxRelay:
         status = await conn.execute(_MARK_FAILED, row["id"], error, delay, park, self.relay_id)
         if park and status.endswith(" 1"):
             metrics.OUTBOX_PARKED_TOTAL.labels(self._service).inc()
-            log.warning("outbox_row_parked", outbox_id=row["id"], event_id=str(row["event_id"]),
-                        topic=row["topic"], case_id=row["key"], attempts=attempts, error=error)
+            log.warning(
+                "outbox_row_parked",
+                outbox_id=row["id"],
+                event_id=str(row["event_id"]),
+                topic=row["topic"],
+                case_id=row["key"],
+                attempts=attempts,
+                error=error,
+            )
 
     async def _publish_in_order(
-        self, rows: list[asyncpg.Record], deadline: float,
+        self,
+        rows: list[asyncpg.Record],
+        deadline: float,
     ) -> tuple[list[int], tuple[asyncpg.Record, BaseException] | None, list[int]]:
         """Publish one key's rows in order: (sent ids, the failure, ids not tried)."""
         sent: list[int] = []
@@ -299,7 +312,7 @@ class OutboxRelay:
                 async with asyncio.timeout(self._publish_timeout):
                     await self._publish_row(row)
             except Exception as exc:  # backed off, retried on its own schedule; later rows wait
-                return sent, (row, exc), [r["id"] for r in rows[n + 1:]]
+                return sent, (row, exc), [r["id"] for r in rows[n + 1 :]]
             sent.append(row["id"])
         return sent, None, []
 
@@ -313,8 +326,10 @@ class OutboxRelay:
         }
         value = json.dumps(payload, ensure_ascii=False).encode()
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(3), retry=retry_if_exception(is_transient),
-            wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1), reraise=True,
+            stop=stop_after_attempt(3),
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1),
+            reraise=True,
         ):
             with attempt:
                 await self._publish(row["topic"], row["key"].encode(), value, headers)
@@ -324,11 +339,13 @@ class OutboxRelay:
         async with self._pool.acquire() as conn:
             outbox_purged = await conn.fetchval(
                 "WITH gone AS (DELETE FROM outbox WHERE sent_at < now() - $1::interval"
-                " RETURNING 1) SELECT count(*) FROM gone", self._outbox_retention,
+                " RETURNING 1) SELECT count(*) FROM gone",
+                self._outbox_retention,
             )
             inbox_purged = await conn.fetchval(
                 "WITH gone AS (DELETE FROM inbox WHERE handled_at < now() - $1::interval"
-                " RETURNING 1) SELECT count(*) FROM gone", self._inbox_retention,
+                " RETURNING 1) SELECT count(*) FROM gone",
+                self._inbox_retention,
             )
         if outbox_purged or inbox_purged:
             log.info("housekeeping_purged", outbox=outbox_purged, inbox=inbox_purged)
@@ -339,7 +356,8 @@ class OutboxRelay:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT count(*) AS unsent, count(*) FILTER (WHERE parked_at IS NOT NULL)"
-                " AS parked FROM outbox WHERE sent_at IS NULL")
+                " AS parked FROM outbox WHERE sent_at IS NULL"
+            )
         metrics.OUTBOX_BACKLOG.labels(self._service).set(row["unsent"])
         metrics.OUTBOX_PARKED.labels(self._service).set(row["parked"])
         return row["unsent"]
@@ -393,6 +411,11 @@ class OutboxRelay:
     async def _listen(self) -> None:
         """A dedicated connection LISTENing for inserts; reconnects when it drops. Connected,
         the relay wakes to catch up on anything written while no one listened."""
-        await db.listen(self._dsn, "outbox", lambda _payload: self._wake.set(),
-                        stopping=self._stopping, retry_interval=self._poll_interval,
-                        connected=self._wake.set)
+        await db.listen(
+            self._dsn,
+            "outbox",
+            lambda _payload: self._wake.set(),
+            stopping=self._stopping,
+            retry_interval=self._poll_interval,
+            connected=self._wake.set,
+        )

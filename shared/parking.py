@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 
 # Why a message was parked.
-UNKNOWN_TYPE = "unknown_type"            # no event of this type in this build
-UNKNOWN_VERSION = "unknown_version"      # the type is known, this version is not
+UNKNOWN_TYPE = "unknown_type"  # no event of this type in this build
+UNKNOWN_VERSION = "unknown_version"  # the type is known, this version is not
 DEAD_LETTER_FAILED = "dead_letter_failed"  # the dead-letter publish kept failing
 DEAD_LETTER_OVERSIZE = "dead_letter_oversize"  # full copy of a truncated dead letter
 # Replayed by default: what a newer build may now handle. An oversize row is the full copy
@@ -43,13 +43,21 @@ class Parked:
 
 
 def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
-    return json.dumps([[k, v.decode("utf-8", "backslashreplace")] for k, v in headers],
-                      ensure_ascii=False)
+    return json.dumps(
+        [[k, v.decode("utf-8", "backslashreplace")] for k, v in headers], ensure_ascii=False
+    )
 
 
-async def park(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, message: Received, *,
-               reason: str, type: str | None = None, version: int | None = None,
-               error: str | None = None) -> int:
+async def park(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    consumer: str,
+    message: Received,
+    *,
+    reason: str,
+    type: str | None = None,
+    version: int | None = None,
+    error: str | None = None,
+) -> int:
     """Keep ``message`` whole; the same message parked twice is one row. Returns its id."""
     # Parked again (a redelivery, a failed replay): keep the row, note the latest error; a
     # failed dead-letter publish wins over the other reasons (it must stay replayable).
@@ -62,20 +70,36 @@ async def park(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, message: 
                                 THEN parked_events.reason ELSE EXCLUDED.reason END,
                   error = coalesce(EXCLUDED.error, parked_events.error)
            RETURNING id""",
-        consumer, message.topic, message.partition, message.offset, message.key,
-        _headers_json(message.headers), message.value, type, version, reason, error,
+        consumer,
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        _headers_json(message.headers),
+        message.value,
+        type,
+        version,
+        reason,
+        error,
     )
 
 
 def _parked(row: asyncpg.Record) -> Parked:
     headers = [(k, v.encode()) for k, v in json.loads(row["headers"])] if row["headers"] else []
-    message = Received(row["topic"], row["partition"], row["offset"], row["key"],
-                       row["value"], headers)
+    message = Received(
+        row["topic"], row["partition"], row["offset"], row["key"], row["value"], headers
+    )
     return Parked(row["id"], message, row["type"], row["version"], row["reason"], row["error"])
 
 
-async def claim_next(conn: asyncpg.Connection, consumer: str, *, after: int,
-                     reasons: Sequence[str], ids: Sequence[int] | None) -> Parked | None:
+async def claim_next(
+    conn: asyncpg.Connection,
+    consumer: str,
+    *,
+    after: int,
+    reasons: Sequence[str],
+    ids: Sequence[int] | None,
+) -> Parked | None:
     """Lock the next pending row after ``after`` (in the caller's transaction); replicas
     replaying at the same time skip each other's rows."""
     row = await conn.fetchrow(
@@ -86,7 +110,10 @@ async def claim_next(conn: asyncpg.Connection, consumer: str, *, after: int,
               AND ($3::bigint[] IS NULL AND reason = ANY($4::text[]) OR id = ANY($3::bigint[]))
             ORDER BY id LIMIT 1
               FOR UPDATE SKIP LOCKED""",
-        consumer, after, list(ids) if ids is not None else None, list(reasons),
+        consumer,
+        after,
+        list(ids) if ids is not None else None,
+        list(reasons),
     )
     return _parked(row) if row else None
 
@@ -94,7 +121,8 @@ async def claim_next(conn: asyncpg.Connection, consumer: str, *, after: int,
 async def mark_replayed(conn: asyncpg.Connection, parked_id: int, outcome: str) -> None:
     await conn.execute(
         "UPDATE parked_events SET replayed_at = now(), replay_outcome = $2 WHERE id = $1",
-        parked_id, outcome,
+        parked_id,
+        outcome,
     )
 
 

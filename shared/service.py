@@ -72,7 +72,10 @@ async def pool(request: Request) -> asyncpg.Pool:
 
 
 def migration_sources(service_migrations: Path) -> list[tuple[str, Path]]:
-    return [("shared", migrations.SHARED_MIGRATIONS), (service_migrations.parent.name, service_migrations)]
+    return [
+        ("shared", migrations.SHARED_MIGRATIONS),
+        (service_migrations.parent.name, service_migrations),
+    ]
 
 
 async def migrate(settings: BaseServiceSettings, service_migrations: Path) -> list[str]:
@@ -93,17 +96,21 @@ def document_publications(broker: KafkaBroker, events: Iterable[type[EventPayloa
         broker.publisher(
             topic,
             title=topic,
-            description="Events: " + ", ".join(f"{c.TYPE} v{c.VERSION}" for c in classes)
+            description="Events: "
+            + ", ".join(f"{c.TYPE} v{c.VERSION}" for c in classes)
             + ". Key: case_id.",
             schema=schema,
         )
 
 
-def outbox_relay(settings: BaseServiceSettings, pool: asyncpg.Pool, publish: Publish
-                 ) -> OutboxRelay:
+def outbox_relay(
+    settings: BaseServiceSettings, pool: asyncpg.Pool, publish: Publish
+) -> OutboxRelay:
     """The service's outbox relay, every knob from its settings (OUTBOX_*)."""
     return OutboxRelay(
-        pool, settings.database_url.get_secret_value(), publish,
+        pool,
+        settings.database_url.get_secret_value(),
+        publish,
         service=settings.service_name,
         batch_size=settings.outbox_batch_size,
         poll_interval=settings.outbox_poll_interval_seconds,
@@ -139,7 +146,9 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dsn = settings.database_url.get_secret_value()
         rt.pool = await db.create_pool(
-            dsn, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size,
+            dsn,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
             attempts=settings.db_connect_attempts,
         )
         await start_broker(broker, settings.kafka_connect_attempts)
@@ -169,8 +178,12 @@ def create_service_app(
 
     docs = settings.docs_enabled
     app = FastAPI(
-        title=title, description=description, version="0.1.0", lifespan=lifespan,
-        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        title=title,
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
         # Every route: NUL in any text input is 422, before it can reach PostgreSQL.
         dependencies=[Depends(reject_nul)],
@@ -197,8 +210,12 @@ def create_service_app(
     if docs:
         install_asyncapi(
             app,
-            lambda: AsyncAPI(broker, title=f"Whistle {settings.service_name}", version="0.1.0",
-                             description=description).to_specification(),
+            lambda: AsyncAPI(
+                broker,
+                title=f"Whistle {settings.service_name}",
+                version="0.1.0",
+                description=description,
+            ).to_specification(),
         )
     for router in routers:
         app.include_router(router)

@@ -14,8 +14,18 @@ from shared.auth import TokenKeys
 DEV_AUTH_SECRET = "whistle-embedded-dev-secret-never-use-in-production"
 
 # Words that mark a value as an example to be replaced (deploy manifests, docs, tutorials).
-_PLACEHOLDER_MARKS = ("replace-me", "replace_me", "replaceme", "change-me", "change_me",
-                      "changeme", "changeit", "placeholder", "your-secret", "example")
+_PLACEHOLDER_MARKS = (
+    "replace-me",
+    "replace_me",
+    "replaceme",
+    "change-me",
+    "change_me",
+    "changeme",
+    "changeit",
+    "placeholder",
+    "your-secret",
+    "example",
+)
 # A random key of 32+ characters has far more distinct characters than this.
 _MIN_DISTINCT_CHARACTERS = 10
 
@@ -160,7 +170,8 @@ class BaseServiceSettings(BaseSettings):
     def token_keys(self) -> TokenKeys:
         if self.auth_algorithm == "RS256":
             private = self.auth_private_key.get_secret_value() if self.auth_private_key else None
-            return TokenKeys("RS256", self.auth_public_key, private, self.auth_issuer,
-                             self.auth_audience)
+            return TokenKeys(
+                "RS256", self.auth_public_key, private, self.auth_issuer, self.auth_audience
+            )
         secret = self.auth_secret.get_secret_value() if self.auth_secret else DEV_AUTH_SECRET
         return TokenKeys("HS256", secret, secret, self.auth_issuer, self.auth_audience)

@@ -20,8 +20,9 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-async def until_expiry(events: AsyncIterator[T], expires_at: float | None, *,
-                       clock: Callable[[], float] = time.time) -> AsyncIterator[T]:
+async def until_expiry(
+    events: AsyncIterator[T], expires_at: float | None, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[T]:
     """``events`` until ``expires_at`` (epoch seconds), then a clean end. Only the wait for
     the next event is bounded (never the consumer's send of the last one)."""
     try:

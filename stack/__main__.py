@@ -26,9 +26,14 @@ from stack.supervisor import SAFE_POINT_FILE
 
 def _banner(stack: Stack) -> str:
     c = stack.config
-    lines = ["", "Whistle 吹哨 is up — embedded default (one machine, no Docker).", "",
-             f"  Console 网页工作台   {stack.console_url}   (sign in as a demo user, password "
-             f"{DEMO_PASSWORD})", ""]
+    lines = [
+        "",
+        "Whistle 吹哨 is up — embedded default (one machine, no Docker).",
+        "",
+        f"  Console 网页工作台   {stack.console_url}   (sign in as a demo user, password "
+        f"{DEMO_PASSWORD})",
+        "",
+    ]
     for s in ("intake", "dispatch", "tracking", "notify"):
         u = stack.url(s)
         lines.append(f"  {s:<9} {u}   OpenAPI {u}/docs   AsyncAPI {u}/asyncapi")
@@ -60,9 +65,11 @@ def up(config: StackConfig | None = None) -> int:
     except BlockingIOError:
         lock.seek(0)
         pid = lock.read().strip() or "?"
-        print(f"Whistle is already running (pid {pid}) with data in {config.data_dir}. "
-              f"Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.",
-              file=sys.stderr)
+        print(
+            f"Whistle is already running (pid {pid}) with data in {config.data_dir}. "
+            f"Stop it with Ctrl-C in its terminal (or `kill {pid}`) before starting another.",
+            file=sys.stderr,
+        )
         return 1
     lock.seek(0)
     lock.truncate()
@@ -137,24 +144,35 @@ def recover_broker(since: str | None, dry_run: bool) -> int:
     point = SafePoint(stack.config.data_dir / SAFE_POINT_FILE).value
     when = parse_since(since) if since else point
     if when is None:
-        print("No safe point recorded in this data folder: give --since (e.g. 2h, or when the "
-              "lost broker started).", file=sys.stderr)
+        print(
+            "No safe point recorded in this data folder: give --since (e.g. 2h, or when the "
+            "lost broker started).",
+            file=sys.stderr,
+        )
         return 2
     try:
         done = asyncio.run(republish_outboxes(stack, when, dry_run=dry_run, wait=5))
     except (OSError, TimeoutError) as exc:
-        print(f"Cannot reach PostgreSQL at {stack.postgres.dsn('')}: {exc}. Is the stack "
-              "running (make up)?", file=sys.stderr)
+        print(
+            f"Cannot reach PostgreSQL at {stack.postgres.dsn('')}: {exc}. Is the stack "
+            "running (make up)?",
+            file=sys.stderr,
+        )
         return 1
     verb = "would publish again" if dry_run else "publishing again"
     print(f"Events sent since {when.isoformat()} ({verb}):")
     for service, d in done.items():
-        kept = f"; rows sent before {d.oldest_kept.isoformat()} were purged" if (
-            d.oldest_kept and d.oldest_kept > when) else ""
+        kept = (
+            f"; rows sent before {d.oldest_kept.isoformat()} were purged"
+            if (d.oldest_kept and d.oldest_kept > when)
+            else ""
+        )
         print(f"  {service:<9} {d.rows} events, {d.in_flight} due now{kept}")
     if not dry_run:
-        print("The services' relays publish them now, in order; consumers ignore what they "
-              "already handled. Make sure the topics exist (the stack creates them at start).")
+        print(
+            "The services' relays publish them now, in order; consumers ignore what they "
+            "already handled. Make sure the topics exist (the stack creates them at start)."
+        )
     return 0
 
 
@@ -162,8 +180,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__)
     parser.add_argument("command", choices=["up", "token", "recover-broker"])
     parser.add_argument("user", nargs="?", help="token: the demo user's subject")
-    parser.add_argument("--since", help="recover-broker: 90m, 2h, 3d or an ISO time "
-                        "(default: the stack's recorded safe point)")
+    parser.add_argument(
+        "--since",
+        help="recover-broker: 90m, 2h, 3d or an ISO time "
+        "(default: the stack's recorded safe point)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="recover-broker: only count")
     args = parser.parse_args()
     os.chdir(ROOT)

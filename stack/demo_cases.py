@@ -20,27 +20,72 @@ from stack.stack import Stack
 @dataclass(frozen=True)
 class DemoCase:
     key: str
-    reporter: str      # the grid worker of the grid
-    whistler: str      # the community (or street) over it
+    reporter: str  # the grid worker of the grid
+    whistler: str  # the community (or street) over it
     grid: str
     category: str
     priority: str
     description: str
     address: str
-    then: str          # how far it goes: dispatched, signed_for, urged, paused, resolved
+    then: str  # how far it goes: dispatched, signed_for, urged, paused, resolved
 
 
 CASES = [
-    DemoCase("demo-case-1", "wangfang", "taoyuan", "YA0101-03", "E0101", "normal",
-             "单元门口乱堆装修垃圾，堵塞通道", "桃园小区5号楼2单元", "dispatched"),
-    DemoCase("demo-case-2", "wangfang", "taoyuan", "YA0101-04", "C0101", "urgent",
-             "路灯不亮，夜间行人易摔倒", "桃园路与迎泽大街交叉口", "signed_for"),
-    DemoCase("demo-case-3", "lihua", "donghu", "YA0302-04", "E0201", "urgent",
-             "楼道堆放杂物堵塞消防通道", "东湖花园3号楼1单元", "urged"),
-    DemoCase("demo-case-4", "wangfang", "taoyuan", "YA0101-03", "C0102", "normal",
-             "人行道井盖破损，存在坠落隐患", "桃园小区北门", "paused"),
-    DemoCase("demo-case-5", "lihua", "donghu", "YA0302-04", "E0401", "minor",
-             "早市摊贩占道经营", "东湖路菜市场门口", "resolved"),
+    DemoCase(
+        "demo-case-1",
+        "wangfang",
+        "taoyuan",
+        "YA0101-03",
+        "E0101",
+        "normal",
+        "单元门口乱堆装修垃圾，堵塞通道",
+        "桃园小区5号楼2单元",
+        "dispatched",
+    ),
+    DemoCase(
+        "demo-case-2",
+        "wangfang",
+        "taoyuan",
+        "YA0101-04",
+        "C0101",
+        "urgent",
+        "路灯不亮，夜间行人易摔倒",
+        "桃园路与迎泽大街交叉口",
+        "signed_for",
+    ),
+    DemoCase(
+        "demo-case-3",
+        "lihua",
+        "donghu",
+        "YA0302-04",
+        "E0201",
+        "urgent",
+        "楼道堆放杂物堵塞消防通道",
+        "东湖花园3号楼1单元",
+        "urged",
+    ),
+    DemoCase(
+        "demo-case-4",
+        "wangfang",
+        "taoyuan",
+        "YA0101-03",
+        "C0102",
+        "normal",
+        "人行道井盖破损，存在坠落隐患",
+        "桃园小区北门",
+        "paused",
+    ),
+    DemoCase(
+        "demo-case-5",
+        "lihua",
+        "donghu",
+        "YA0302-04",
+        "E0401",
+        "minor",
+        "早市摊贩占道经营",
+        "东湖路菜市场门口",
+        "resolved",
+    ),
 ]
 
 
@@ -54,8 +99,10 @@ def seed_demo_cases(stack: Stack, say: Callable[[str], None] = print) -> dict[st
             if case_id is not None:
                 added[case.key] = case_id
         if added:
-            say(f"  Demo cases   {len(added)} cases reported, whistled and dispatched "
-                "(see the inboxes, /overdue, /near-overdue and /kpi)")
+            say(
+                f"  Demo cases   {len(added)} cases reported, whistled and dispatched "
+                "(see the inboxes, /overdue, /near-overdue and /kpi)"
+            )
         return added
 
 
@@ -69,20 +116,27 @@ def _as(stack: Stack, subject: str) -> dict[str, str]:
 
 def _ok(resp: httpx.Response) -> dict[str, Any]:
     if resp.status_code >= 400:
-        raise RuntimeError(f"{resp.request.method} {resp.request.url.path}: "
-                           f"{resp.status_code} {resp.text[:300]}")
+        raise RuntimeError(
+            f"{resp.request.method} {resp.request.url.path}: {resp.status_code} {resp.text[:300]}"
+        )
     return resp.json()
 
 
 def _take_through(http: httpx.Client, stack: Stack, c: DemoCase) -> str | None:
     intake, dispatch = stack.url("intake"), stack.url("dispatch")
     tracking = stack.url("tracking")
-    reported = http.post(f"{intake}/cases", headers={**_as(stack, c.reporter),
-                                                     "Idempotency-Key": c.key},
-                         json={"grid_code": c.grid, "category": c.category,
-                               "description": c.description, "priority": c.priority,
-                               "location": {"address": c.address},
-                               "reporter": _name(c.reporter)})
+    reported = http.post(
+        f"{intake}/cases",
+        headers={**_as(stack, c.reporter), "Idempotency-Key": c.key},
+        json={
+            "grid_code": c.grid,
+            "category": c.category,
+            "description": c.description,
+            "priority": c.priority,
+            "location": {"address": c.address},
+            "reporter": _name(c.reporter),
+        },
+    )
     if reported.status_code == 200:  # reported before: a restart
         return None
     case_id = _ok(reported)["id"]
@@ -94,23 +148,44 @@ def _take_through(http: httpx.Client, stack: Stack, c: DemoCase) -> str | None:
     duty = _as(stack, f"{department}-duty")
     aid = assignment["assignment_id"]
     if c.then == "urged":
-        _ok(http.post(f"{tracking}/cases/{case_id}/urge", headers=_as(stack, "supervisor"),
-                      json={"note": "群众反映强烈，请立即报到处置"}))
+        _ok(
+            http.post(
+                f"{tracking}/cases/{case_id}/urge",
+                headers=_as(stack, "supervisor"),
+                json={"note": "群众反映强烈，请立即报到处置"},
+            )
+        )
         return case_id
     _ok(http.post(f"{dispatch}/assignments/{aid}/sign-for", json={}, headers=duty))
     if c.then == "paused":
-        asked = _ok(http.post(f"{dispatch}/assignments/{aid}/pauses", headers=duty,
-                              json={"kind": "hang", "reason": "需更换整体井座，已报区财政审批资金"}))
-        _ok(http.post(f"{dispatch}/pause-requests/{asked['id']}/approve", json={},
-                      headers=_as(stack, "supervisor")))
+        asked = _ok(
+            http.post(
+                f"{dispatch}/assignments/{aid}/pauses",
+                headers=duty,
+                json={"kind": "hang", "reason": "需更换整体井座，已报区财政审批资金"},
+            )
+        )
+        _ok(
+            http.post(
+                f"{dispatch}/pause-requests/{asked['id']}/approve",
+                json={},
+                headers=_as(stack, "supervisor"),
+            )
+        )
     elif c.then == "resolved":
-        _ok(http.post(f"{dispatch}/assignments/{aid}/resolve", headers=duty,
-                      json={"result": "已劝离摊贩，恢复道路通行"}))
+        _ok(
+            http.post(
+                f"{dispatch}/assignments/{aid}/resolve",
+                headers=duty,
+                json={"result": "已劝离摊贩，恢复道路通行"},
+            )
+        )
     return case_id
 
 
-def _wait_for_assignment(http: httpx.Client, tracking: str, case_id: str,
-                         headers: dict[str, str], timeout: float = 60) -> dict[str, Any]:
+def _wait_for_assignment(
+    http: httpx.Client, tracking: str, case_id: str, headers: dict[str, str], timeout: float = 60
+) -> dict[str, Any]:
     """The case's first assignment, once dispatch routed it and tracking heard of it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -50,8 +50,9 @@ def _prepare_for(user: str, data_dir: Path) -> None:
 
 
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path, port: int, log_file: Path,
-                 settings: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, log_file: Path, settings: tuple[str, ...] = ()
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.settings = settings  # extra "name=value" server settings
         self.port = port
@@ -73,9 +74,19 @@ class EmbeddedPostgres:
         if (self.data_dir / "PG_VERSION").exists():
             return False
         subprocess.run(
-            [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
-             "--locale=C.UTF-8", "-U", "postgres"],
-            check=True, capture_output=True, user=self.user,
+            [
+                self._bin("initdb"),
+                "-D",
+                str(self.data_dir),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            capture_output=True,
+            user=self.user,
         )
         return True
 
@@ -91,11 +102,28 @@ class EmbeddedPostgres:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child process
         self.process = subprocess.Popen(
-            [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(socket_dir),
-             "-c", "max_connections=200", "-c", "fsync=on", "-c", "shared_buffers=64MB",
-             *(arg for setting in self.settings for arg in ("-c", setting))],
-            stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True,
+            [
+                self._bin("postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(socket_dir),
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+                "-c",
+                "shared_buffers=64MB",
+                *(arg for setting in self.settings for arg in ("-c", setting)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self.user,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -118,16 +146,29 @@ class EmbeddedPostgres:
 
     def create_databases(self, names: list[str]) -> list[str]:
         created = []
-        psql = [self._bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
-                "-d", "postgres", "-tAc"]
+        psql = [
+            self._bin("psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         for name in names:
             exists = subprocess.run(
                 [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.strip()
             if not exists:
-                subprocess.run([*psql, f'CREATE DATABASE "{name}"'], check=True,
-                               capture_output=True)
+                subprocess.run(
+                    [*psql, f'CREATE DATABASE "{name}"'], check=True, capture_output=True
+                )
                 created.append(name)
         return created
 

@@ -39,10 +39,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # are ``whistle-<service>-<name>``, shared.broker.EventConsumer). Stopping the stack waits
 # until each group has read its topics to the end (the broker keeps them in memory only).
 CONSUMER_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
-    "intake": {"whistle-intake-progress": (Topics.DISPATCH,),
-               "whistle-intake-clocks": (Topics.TRACKING,)},
-    "dispatch": {"whistle-dispatch-whistles": (Topics.INTAKE,),
-                 "whistle-dispatch-deadlines": (Topics.TRACKING,)},
+    "intake": {
+        "whistle-intake-progress": (Topics.DISPATCH,),
+        "whistle-intake-clocks": (Topics.TRACKING,),
+    },
+    "dispatch": {
+        "whistle-dispatch-whistles": (Topics.INTAKE,),
+        "whistle-dispatch-deadlines": (Topics.TRACKING,),
+    },
     "tracking": {"whistle-tracking-timeline": (Topics.INTAKE, Topics.DISPATCH)},
     "notify": {"whistle-notify-deliveries": (Topics.INTAKE, Topics.DISPATCH, Topics.TRACKING)},
 }
@@ -57,9 +61,15 @@ class StackConfig:
     data_dir: Path = ROOT / ".data"
     pg_port: int = 55432
     kafka_port: int = 19092
-    ports: dict[str, int] = field(default_factory=lambda: {
-        "web": 8100, "intake": 8101, "dispatch": 8102, "tracking": 8103, "notify": 8104,
-    })
+    ports: dict[str, int] = field(
+        default_factory=lambda: {
+            "web": 8100,
+            "intake": 8101,
+            "dispatch": 8102,
+            "tracking": 8103,
+            "notify": 8104,
+        }
+    )
     # Extra environment per service (e.g. short deadlines in tests); "*" applies to all.
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     demo_data: bool = True
@@ -87,7 +97,9 @@ class Stack:
     def __init__(self, config: StackConfig) -> None:
         self.config = config
         self.postgres = EmbeddedPostgres(
-            config.data_dir / "postgres", config.pg_port, config.log_dir / "postgres.log",
+            config.data_dir / "postgres",
+            config.pg_port,
+            config.log_dir / "postgres.log",
             settings=config.pg_settings,
         )
         self.kafka = EmbeddedKafka(config.kafka_port, config.log_dir / "broker.log")
@@ -135,8 +147,14 @@ class Stack:
         if user is None:
             known = ", ".join(u.subject for u in demo.USERS)
             raise KeyError(f"no demo user '{subject}'; demo users: {known}")
-        principal = Principal(subject=user.subject, name=user.name, role=Role(user.role),
-                              area=user.area, department_id=user.department_id, grids=user.grids)
+        principal = Principal(
+            subject=user.subject,
+            name=user.name,
+            role=Role(user.role),
+            area=user.area,
+            department_id=user.department_id,
+            grids=user.grids,
+        )
         return mint(self.token_keys(), principal, ttl_seconds)
 
     def service_env(self, service: str) -> dict[str, str]:
@@ -170,8 +188,7 @@ class Stack:
     def check_ports_free(self) -> None:
         """Refuse to start over another program's port, rather than talk to it by mistake."""
         c = self.config
-        wanted = {"PostgreSQL": c.pg_port, "broker": c.kafka_port,
-                  **{s: c.ports[s] for s in APPS}}
+        wanted = {"PostgreSQL": c.pg_port, "broker": c.kafka_port, **{s: c.ports[s] for s in APPS}}
         busy = []
         for what, port in wanted.items():
             with socket.socket() as sock:
@@ -205,8 +222,11 @@ class Stack:
     def _run_all(self, command: str) -> None:
         procs = {
             s: subprocess.Popen(
-                [sys.executable, "-m", module_of(s), command], env=self.service_env(s),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+                [sys.executable, "-m", module_of(s), command],
+                env=self.service_env(s),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
             )
             for s in APPS
         }
@@ -220,8 +240,11 @@ class Stack:
             log = open(self.config.log_dir / f"{service}.log", "ab")  # noqa: SIM115
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", module_of(service), "serve"],
-                env=self.service_env(service), stdout=log, stderr=subprocess.STDOUT,
-                cwd=ROOT, start_new_session=True,
+                env=self.service_env(service),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                start_new_session=True,
             )
             self._wanted.add(service)
 
@@ -248,8 +271,7 @@ class Stack:
     def dead_apps(self) -> list[str]:
         """Apps that should run and have exited (the supervisor restarts them)."""
         with self._lock:
-            return [s for s in APPS if s in self._wanted
-                    and self.processes[s].poll() is not None]
+            return [s for s in APPS if s in self._wanted and self.processes[s].poll() is not None]
 
     def stop_service(self, service: str, *, kill: bool = False, timeout: float = 30) -> None:
         """Stop an app on purpose: the supervisor leaves it stopped until ``start_service``."""
@@ -296,8 +318,9 @@ class Stack:
         """
         return not asyncio.run(self.drain(quiet=quiet, stall=timeout, cap=timeout))
 
-    async def backlog(self, services: tuple[str, ...] = SERVICES, *,
-                      outboxes: bool = True) -> dict[str, int]:
+    async def backlog(
+        self, services: tuple[str, ...] = SERVICES, *, outboxes: bool = True
+    ) -> dict[str, int]:
         """What is still on its way, by place: each running service's outbox (unsent rows,
         parked ones and those of their case held behind them excepted: they wait for an
         operator) and each of its consumer groups' lag on each topic it reads (the end
@@ -317,7 +340,8 @@ class Stack:
                 n = await conn.fetchval(
                     "SELECT count(*) FROM outbox o WHERE sent_at IS NULL"
                     " AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.key = o.key"
-                    " AND p.parked_at IS NOT NULL AND p.sent_at IS NULL AND p.id <= o.id)")
+                    " AND p.parked_at IS NOT NULL AND p.sent_at IS NULL AND p.id <= o.id)"
+                )
             finally:
                 await conn.close()
             if n:
@@ -329,20 +353,28 @@ class Stack:
         # nor joins (so the group's members are left alone) and never commits: Tansu does
         # not answer the admin client's OffsetFetch.
         bootstrap = self.kafka.bootstrap
-        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="whistle-stack-stop",
-                                 enable_auto_commit=False)
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, client_id="whistle-stack-stop", enable_auto_commit=False
+        )
         await probe.start()
         try:
             topics = {t for ts in groups.values() for t in ts}
             await probe.topics()
-            parts = [TopicPartition(t, p) for t in sorted(topics)
-                     for p in sorted(probe.partitions_for_topic(t) or ())]
+            parts = [
+                TopicPartition(t, p)
+                for t in sorted(topics)
+                for p in sorted(probe.partitions_for_topic(t) or ())
+            ]
             ends = await probe.end_offsets(parts)
         finally:
             await probe.stop()
         for group, read in groups.items():
-            member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                      client_id="whistle-stack-stop", enable_auto_commit=False)
+            member = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap,
+                group_id=group,
+                client_id="whistle-stack-stop",
+                enable_auto_commit=False,
+            )
             await member.start()
             try:
                 for tp in parts:
@@ -357,8 +389,14 @@ class Stack:
                 await member.stop()
         return left
 
-    async def drain(self, services: tuple[str, ...] = SERVICES, *, quiet: float = 1.5,
-                    stall: float = 30.0, cap: float = 600.0) -> dict[str, int]:
+    async def drain(
+        self,
+        services: tuple[str, ...] = SERVICES,
+        *,
+        quiet: float = 1.5,
+        stall: float = 30.0,
+        cap: float = 600.0,
+    ) -> dict[str, int]:
         """Wait until nothing is left on its way (``backlog``) for ``quiet`` seconds. No fixed
         limit while it shrinks: it gives up only when the backlog has not reached a new low
         for ``stall`` seconds, or after ``cap`` in all; then it says LOUDLY what is left, and
@@ -383,8 +421,10 @@ class Stack:
             if now - best_at >= stall or now - started >= cap:
                 what = ", ".join(f"{k}: {v}" for k, v in sorted(left.items()))
                 why = "not shrinking" if now - best_at >= stall else f"still going after {cap:g}s"
-                message = (f"\n!!! STOPPING THE STACK WITH EVENTS IN FLIGHT ({why}): {what}\n"
-                           "!!! what is in the broker is lost with it; outboxes keep theirs\n")
+                message = (
+                    f"\n!!! STOPPING THE STACK WITH EVENTS IN FLIGHT ({why}): {what}\n"
+                    "!!! what is in the broker is lost with it; outboxes keep theirs\n"
+                )
                 await asyncio.to_thread(self._shout, message)
                 return left
             await asyncio.sleep(0.25)
@@ -409,9 +449,12 @@ class Stack:
                 unread = {f"broker unreachable ({exc!r})": 1}
             if unread:
                 what = ", ".join(f"{k}: {v}" for k, v in sorted(unread.items()))
-                await asyncio.to_thread(self._shout, "\n!!! EVENTS NEVER READ, LEFT IN THE "
-                                        f"IN-MEMORY BROKER: {what}; the next start publishes "
-                                        "them again from the outboxes\n")
+                await asyncio.to_thread(
+                    self._shout,
+                    "\n!!! EVENTS NEVER READ, LEFT IN THE "
+                    f"IN-MEMORY BROKER: {what}; the next start publishes "
+                    "them again from the outboxes\n",
+                )
             elif drained:
                 # Everything sent was read: the next start has nothing to publish again.
                 self.supervisor.stopped_cleanly()

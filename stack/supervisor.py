@@ -91,13 +91,18 @@ class SafePoint:
     def save(self, *, clean: bool = False) -> None:
         self.clean = clean
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({
-            "safe_point": (self.value or datetime.now(UTC)).isoformat(),
-            "clean_stop": clean,
-            "broker_started_at": (self.broker_started_at.isoformat()
-                                  if self.broker_started_at else None),
-            "written_at": datetime.now(UTC).isoformat(),
-        }))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "safe_point": (self.value or datetime.now(UTC)).isoformat(),
+                    "clean_stop": clean,
+                    "broker_started_at": (
+                        self.broker_started_at.isoformat() if self.broker_started_at else None
+                    ),
+                    "written_at": datetime.now(UTC).isoformat(),
+                }
+            )
+        )
         os.replace(tmp, self.path)
 
     def new_broker(self, started_at: datetime) -> None:
@@ -109,8 +114,9 @@ class SafePoint:
             self.value = started_at
         self.save()
 
-    def observe(self, taken_at: datetime, ends: dict[TopicPartition, int],
-                read: dict[TopicPartition, int]) -> bool:
+    def observe(
+        self, taken_at: datetime, ends: dict[TopicPartition, int], read: dict[TopicPartition, int]
+    ) -> bool:
         """Add a reading (ends of every partition at ``taken_at``) and what every group has
         read now; move the safe point to the newest reading read past. True if it moved."""
         self._readings.append((taken_at, ends))
@@ -122,7 +128,7 @@ class SafePoint:
         if passed is None:
             return False
         n, at = passed
-        del self._readings[:n + 1]
+        del self._readings[: n + 1]
         candidate = at - MARGIN
         if self.value is not None and candidate <= self.value:
             return False
@@ -148,20 +154,26 @@ async def republish_dead_letters(stack: Stack, since: datetime) -> int:
             await conn.close()
     if not copies:
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka.bootstrap, acks="all",
-                                client_id="whistle-stack-supervisor")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka.bootstrap, acks="all", client_id="whistle-stack-supervisor"
+    )
     await producer.start()
     try:
         for key, value, headers in copies:
-            await producer.send_and_wait(Topics.DEAD_LETTER, value, key=key, headers=[
-                (k, v.encode()) for k, v in headers.items()])
+            await producer.send_and_wait(
+                Topics.DEAD_LETTER,
+                value,
+                key=key,
+                headers=[(k, v.encode()) for k, v in headers.items()],
+            )
     finally:
         await producer.stop()
     return len(copies)
 
 
-async def republish_outboxes(stack: Stack, since: datetime, *, dry_run: bool = False,
-                             wait: float = 60.0) -> dict[str, outbox.Republished]:
+async def republish_outboxes(
+    stack: Stack, since: datetime, *, dry_run: bool = False, wait: float = 60.0
+) -> dict[str, outbox.Republished]:
     """Every service's outbox publishes again what it sent since ``since`` (waiting, up to
     ``wait`` seconds each, for a database that is not back yet)."""
     from stack.stack import SERVICES
@@ -171,8 +183,9 @@ async def republish_outboxes(stack: Stack, since: datetime, *, dry_run: bool = F
         deadline = time.monotonic() + wait
         while True:
             try:
-                pool = await asyncpg.create_pool(stack.dsn(service), min_size=1, max_size=1,
-                                                 timeout=5)
+                pool = await asyncpg.create_pool(
+                    stack.dsn(service), min_size=1, max_size=1, timeout=5
+                )
                 break
             except (TimeoutError, OSError, asyncpg.PostgresError):
                 if time.monotonic() > deadline:
@@ -188,8 +201,14 @@ async def republish_outboxes(stack: Stack, since: datetime, *, dry_run: bool = F
 class Supervisor:
     """A thread with its own event loop, watching the stack's processes."""
 
-    def __init__(self, stack: Stack, *, interval: float = 0.5, sample_every: float = 2.0,
-                 say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        interval: float = 0.5,
+        sample_every: float = 2.0,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.stack = stack
         self.interval = interval
         self.sample_every = sample_every
@@ -224,23 +243,29 @@ class Supervisor:
         sp = self.safe_point
         done: dict[str, outbox.Republished] = {}
         if sp.value is not None and not sp.clean:
+
             async def recover() -> tuple[dict[str, outbox.Republished], int]:
                 done = await republish_outboxes(self.stack, sp.value)
                 return done, await republish_dead_letters(
-                    self.stack, sp.broker_started_at or sp.value)
+                    self.stack, sp.broker_started_at or sp.value
+                )
+
             done, letters = asyncio.run(recover())
             rows = sum(d.rows for d in done.values())
-            self.say(f"the last run did not stop cleanly: its broker's messages since the safe "
-                     f"point {sp.value.isoformat()} are published again ({rows} events, "
-                     f"{letters} dead letters)")
+            self.say(
+                f"the last run did not stop cleanly: its broker's messages since the safe "
+                f"point {sp.value.isoformat()} are published again ({rows} events, "
+                f"{letters} dead letters)"
+            )
         sp.value = datetime.now(UTC)
         sp.new_broker(sp.value)
         return done
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._loop()),
-                                        name="stack-supervisor", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._loop()), name="stack-supervisor", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -276,8 +301,9 @@ class Supervisor:
         for app in s.dead_apps():
             if self._due(app):
                 code = s.processes[app].returncode
-                self.say(f"{app} exited with {code}; restarting it "
-                         f"(log: {s.config.log_dir / app}.log)")
+                self.say(
+                    f"{app} exited with {code}; restarting it (log: {s.config.log_dir / app}.log)"
+                )
                 s.start_service(app)
                 self._restarted(app, f"exit code {code}")
         if time.monotonic() >= self._next_sample and s.kafka.running:
@@ -327,9 +353,11 @@ class Supervisor:
         code = s.kafka.process.returncode if s.kafka.process else None
         since = self.safe_point.value or datetime.now(UTC)
         lost_broker_started = self.safe_point.broker_started_at or since
-        self.say(f"the broker exited with {code}; what it held is lost — restarting the "
-                 f"services on a new broker and publishing again every event sent since the "
-                 f"safe point {since.isoformat()}")
+        self.say(
+            f"the broker exited with {code}; what it held is lost — restarting the "
+            f"services on a new broker and publishing again every event sent since the "
+            f"safe point {since.isoformat()}"
+        )
         held = [a for a in SERVICES if a in s.wanted_apps()]
         await asyncio.to_thread(s.halt_services, held)
         done = await republish_outboxes(s, since)
@@ -348,10 +376,13 @@ class Supervisor:
         except (RuntimeError, TimeoutError) as exc:  # the loop restarts what died again
             self.say(f"after the new broker: {exc}")
         counts = ", ".join(f"{k} {v.rows}" for k, v in done.items())
-        self.say(f"a new broker is up with the topics, the services start again; events "
-                 f"published again: {counts}; dead letters published again: {letters}")
-        self._restarted("broker", f"exit code {code}; republished {counts}",
-                        sum(d.rows for d in done.values()))
+        self.say(
+            f"a new broker is up with the topics, the services start again; events "
+            f"published again: {counts}; dead letters published again: {letters}"
+        )
+        self._restarted(
+            "broker", f"exit code {code}; republished {counts}", sum(d.rows for d in done.values())
+        )
 
     # -- the safe point -------------------------------------------------------------------
 
@@ -363,22 +394,31 @@ class Supervisor:
         groups = {g: t for by in CONSUMER_GROUPS.values() for g, t in by.items()}
         bootstrap = self.stack.kafka.bootstrap
         if self._probe is None:
-            self._probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                           client_id="whistle-stack-supervisor")
+            self._probe = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap,
+                enable_auto_commit=False,
+                client_id="whistle-stack-supervisor",
+            )
             await self._probe.start()
         topics = sorted({t for ts in groups.values() for t in ts})
         await self._probe.topics()
-        parts = [TopicPartition(t, p) for t in topics
-                 for p in sorted(self._probe.partitions_for_topic(t) or ())]
+        parts = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in sorted(self._probe.partitions_for_topic(t) or ())
+        ]
         taken_at = datetime.now(UTC)
         ends = await self._probe.end_offsets(parts)
         read: dict[TopicPartition, int] = {}
         for group, reads in groups.items():
             member = self._members.get(group)
             if member is None:
-                member = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                          enable_auto_commit=False,
-                                          client_id="whistle-stack-supervisor")
+                member = AIOKafkaConsumer(
+                    bootstrap_servers=bootstrap,
+                    group_id=group,
+                    enable_auto_commit=False,
+                    client_id="whistle-stack-supervisor",
+                )
                 await member.start()
                 self._members[group] = member
             for tp in parts:

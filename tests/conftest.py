@@ -60,9 +60,7 @@ async def migrated_database(server: EmbeddedPostgres, service: str) -> str:
     dsn = await create_database(server, service)
     conn = await db.connect_once(dsn)
     try:
-        await migrations.apply(
-            conn, migration_sources(ROOT / "services" / service / "migrations")
-        )
+        await migrations.apply(conn, migration_sources(ROOT / "services" / service / "migrations"))
     finally:
         await conn.close()
     return dsn

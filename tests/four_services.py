@@ -44,22 +44,30 @@ class Service:
             tables = await conn.fetch(
                 "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS t"
                 " FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
-                " AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
+                " AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+            )
             return {r["t"]: await conn.fetchval(f"SELECT count(*) FROM {r['t']}") for r in tables}
         finally:
             await conn.close()
 
 
 @asynccontextmanager
-async def four_services(pg_server: Any, kafka_server: Any, **overrides: Any
-                        ) -> AsyncIterator[dict[str, Service]]:
-    common = {"kafka_bootstrap_servers": kafka_server.bootstrap, "environment": "test",
-              "kafka_idempotent_producer": False, "log_json": False,
-              "outbox_poll_interval_seconds": 0.3, **overrides}
+async def four_services(
+    pg_server: Any, kafka_server: Any, **overrides: Any
+) -> AsyncIterator[dict[str, Service]]:
+    common = {
+        "kafka_bootstrap_servers": kafka_server.bootstrap,
+        "environment": "test",
+        "kafka_idempotent_producer": False,
+        "log_json": False,
+        "outbox_poll_interval_seconds": 0.3,
+        **overrides,
+    }
     dsns = {s: await migrated_database(pg_server, s) for s in SERVICES}
     settings = {
-        "intake": IntakeSettings(database_url=dsns["intake"], dispatch_url="http://127.0.0.1:9",
-                                 **common),
+        "intake": IntakeSettings(
+            database_url=dsns["intake"], dispatch_url="http://127.0.0.1:9", **common
+        ),
         "dispatch": DispatchSettings(database_url=dsns["dispatch"], **common),
         "tracking": TrackingSettings(database_url=dsns["tracking"], **common),
         "notify": NotifySettings(database_url=dsns["notify"], **common),
@@ -68,11 +76,16 @@ async def four_services(pg_server: Any, kafka_server: Any, **overrides: Any
     await seed_dispatch(settings["dispatch"])
     await seed_notify(settings["notify"])
     conn = await asyncpg.connect(dsns["intake"])
-    await conn.executemany("INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)",
-                           demo.CATEGORIES)
+    await conn.executemany(
+        "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)", demo.CATEGORIES
+    )
     await conn.close()
-    makers = {"intake": create_intake, "dispatch": create_dispatch,
-              "tracking": create_tracking, "notify": create_notify}
+    makers = {
+        "intake": create_intake,
+        "dispatch": create_dispatch,
+        "tracking": create_tracking,
+        "notify": create_notify,
+    }
     async with AsyncExitStack() as stack:
         services = {}
         for name in SERVICES:

@@ -29,7 +29,10 @@ async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0, interval: float = 0.2,
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.2,
     message: str = "condition not met",
 ) -> T:
     """Poll ``probe`` until it returns a truthy value; fail after ``timeout`` seconds."""
@@ -76,8 +79,11 @@ async def publish_event(bootstrap: str, event: Envelope) -> None:
 async def read_topic(bootstrap: str, topic: str, *, timeout: float = 5.0) -> list[Any]:
     """Every record currently on ``topic`` (from the beginning), without joining a group."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     await consumer.start()
     records: list[Any] = []
@@ -103,12 +109,26 @@ from shared.settings import DEV_AUTH_SECRET  # noqa: E402
 TEST_KEYS = TokenKeys("HS256", DEV_AUTH_SECRET, DEV_AUTH_SECRET, "whistle", "whistle")
 
 
-def token(role: Role | str, area: str = "YA", *, department_id: str | None = None,
-          grids: tuple[str, ...] = (), subject: str | None = None, name: str | None = None,
-          keys: TokenKeys = TEST_KEYS, ttl: int = 3600) -> str:
+def token(
+    role: Role | str,
+    area: str = "YA",
+    *,
+    department_id: str | None = None,
+    grids: tuple[str, ...] = (),
+    subject: str | None = None,
+    name: str | None = None,
+    keys: TokenKeys = TEST_KEYS,
+    ttl: int = 3600,
+) -> str:
     role = Role(role)
-    principal = Principal(subject=subject or f"test-{role.value}", name=name or f"测试{role.value}",
-                          role=role, area=area, department_id=department_id, grids=grids)
+    principal = Principal(
+        subject=subject or f"test-{role.value}",
+        name=name or f"测试{role.value}",
+        role=role,
+        area=area,
+        department_id=department_id,
+        grids=grids,
+    )
     return mint(keys, principal, ttl_seconds=ttl)
 
 
@@ -120,6 +140,12 @@ def bearer(role: Role | str, area: str = "YA", **kwargs: Any) -> dict[str, str]:
 def as_user(subject: str, keys: TokenKeys = TEST_KEYS) -> dict[str, str]:
     """Authorization header for one of the demo users (shared/demo.py USERS)."""
     user = next(u for u in USERS if u.subject == subject)
-    principal = Principal(subject=user.subject, name=user.name, role=Role(user.role),
-                          area=user.area, department_id=user.department_id, grids=user.grids)
+    principal = Principal(
+        subject=user.subject,
+        name=user.name,
+        role=Role(user.role),
+        area=user.area,
+        department_id=user.department_id,
+        grids=user.grids,
+    )
     return {"Authorization": f"Bearer {mint(keys, principal)}"}

@@ -19,15 +19,22 @@ from tests.helpers import running_app
 
 
 @asynccontextmanager
-async def running_intake(pg_server, kafka_server, **overrides: Any
-                         ) -> AsyncIterator[tuple[httpx.AsyncClient, str, Settings]]:
+async def running_intake(
+    pg_server, kafka_server, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, str, Settings]]:
     dsn = await migrated_database(pg_server, "intake")
-    settings = Settings(**{
-        "database_url": dsn, "kafka_bootstrap_servers": kafka_server.bootstrap,
-        "kafka_idempotent_producer": False, "dispatch_url": "http://127.0.0.1:9",
-        "log_json": False, "outbox_poll_interval_seconds": 0.5, "environment": "test",
-        **overrides,
-    })
+    settings = Settings(
+        **{
+            "database_url": dsn,
+            "kafka_bootstrap_servers": kafka_server.bootstrap,
+            "kafka_idempotent_producer": False,
+            "dispatch_url": "http://127.0.0.1:9",
+            "log_json": False,
+            "outbox_poll_interval_seconds": 0.5,
+            "environment": "test",
+            **overrides,
+        }
+    )
     await seed_demo(settings)
     conn = await asyncpg.connect(dsn)
     await conn.executemany(

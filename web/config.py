@@ -28,8 +28,12 @@ class Settings(BaseServiceSettings):
     max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
 
     def upstreams(self) -> dict[str, str]:
-        return {"intake": self.intake_url, "dispatch": self.dispatch_url,
-                "tracking": self.tracking_url, "notify": self.notify_url}
+        return {
+            "intake": self.intake_url,
+            "dispatch": self.dispatch_url,
+            "tracking": self.tracking_url,
+            "notify": self.notify_url,
+        }
 
     @property
     def secure_cookies(self) -> bool:

@@ -20,8 +20,13 @@ def demo_assignment(user: demo.DemoUser) -> Assignment:
     if role is Role.GRID_WORKER and user.grids:
         # The community above the grids: the grids are what the worker walks.
         area = user.grids[0].rsplit("/", 1)[0]
-    return Assignment(name=user.name, role=role, area=area, department_id=user.department_id,
-                      grids=tuple(user.grids) or ((user.area,) if role is Role.GRID_WORKER else ()))
+    return Assignment(
+        name=user.name,
+        role=role,
+        area=area,
+        department_id=user.department_id,
+        grids=tuple(user.grids) or ((user.area,) if role is Role.GRID_WORKER else ()),
+    )
 
 
 async def seed_demo(settings: Settings) -> None:

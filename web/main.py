@@ -34,9 +34,11 @@ STATIC = Path(__file__).parent / "static"
 
 # Content Security Policy: everything from this origin (the console works offline, nothing
 # comes from a CDN); images may be blobs (photo previews) or data URLs (map markers).
-_CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-        "frame-ancestors 'none'; form-action 'self'")
+_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
 _SECURITY_HEADERS = {
     "content-security-policy": _CSP,
     "x-content-type-options": "nosniff",
@@ -45,8 +47,17 @@ _SECURITY_HEADERS = {
     "permissions-policy": "geolocation=(self), camera=(self)",
 }
 # Paths the console's router handles in the browser (deep links land on index.html).
-_NOT_CONSOLE = ("api/", "static/", "livez", "healthz", "readyz", "metrics", "docs", "redoc",
-                "openapi.json")
+_NOT_CONSOLE = (
+    "api/",
+    "static/",
+    "livez",
+    "healthz",
+    "readyz",
+    "metrics",
+    "docs",
+    "redoc",
+    "openapi.json",
+)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -56,8 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt.pool = await db.create_pool(
-            settings.database_url.get_secret_value(), min_size=settings.db_pool_min_size,
-            max_size=settings.db_pool_max_size, attempts=settings.db_connect_attempts,
+            settings.database_url.get_secret_value(),
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            attempts=settings.db_connect_attempts,
         )
         app.state.http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.upstream_timeout_seconds, connect=5.0),
@@ -73,11 +86,16 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("service_stopped")
 
     docs = settings.docs_enabled
-    app = FastAPI(title="Whistle console gateway 网页工作台网关", version="0.1.0",
-                  description="Sign-in, the console, and one origin for the four services' APIs "
-                              "under /api/intake, /api/dispatch, /api/tracking, /api/notify.",
-                  lifespan=lifespan, docs_url="/docs" if docs else None, redoc_url=None,
-                  openapi_url="/openapi.json" if docs else None)
+    app = FastAPI(
+        title="Whistle console gateway 网页工作台网关",
+        version="0.1.0",
+        description="Sign-in, the console, and one origin for the four services' APIs "
+        "under /api/intake, /api/dispatch, /api/tracking, /api/notify.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.runtime = rt
     app.state.token_keys = settings.token_keys()
     app.state.upstreams = settings.upstreams()
@@ -116,4 +134,3 @@ def create_app(settings: Settings) -> FastAPI:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-cache"})
 
     return app
-

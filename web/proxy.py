@@ -27,9 +27,23 @@ log = structlog.get_logger()
 router = APIRouter(tags=["gateway"])
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) and what the gateway sets itself.
-_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-        "trailer", "transfer-encoding", "upgrade", "host", "cookie", "content-length",
-        "forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "cookie",
+    "content-length",
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+}
 _HOP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "set-cookie"}
 # Not for the public origin: the services' operational endpoints stay internal.
 _INTERNAL = {"metrics"}
@@ -53,8 +67,13 @@ def token_expiry(keys: TokenKeys, authorization: str | None) -> float | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     try:
-        claims = jwt.decode(token.strip(), keys.verify_key, algorithms=[keys.algorithm],
-                            audience=keys.audience, issuer=keys.issuer)
+        claims = jwt.decode(
+            token.strip(),
+            keys.verify_key,
+            algorithms=[keys.algorithm],
+            audience=keys.audience,
+            issuer=keys.issuer,
+        )
     except jwt.InvalidTokenError:
         return None
     return float(claims["exp"])
@@ -74,28 +93,41 @@ async def _until(chunks: AsyncIterator[bytes], deadline: float | None) -> AsyncI
         log.info("stream_ended_token_expired")
 
 
-def _upstream_request(request: Request, client: httpx.AsyncClient, base: str,
-                      path: str) -> httpx.Request:
+def _upstream_request(
+    request: Request, client: httpx.AsyncClient, base: str, path: str
+) -> httpx.Request:
     headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
     client_host = request.client.host if request.client else ""
-    headers += [("x-forwarded-for", client_host), ("x-forwarded-proto", request.url.scheme),
-                ("x-forwarded-host", request.headers.get("host", ""))]
+    headers += [
+        ("x-forwarded-for", client_host),
+        ("x-forwarded-proto", request.url.scheme),
+        ("x-forwarded-host", request.headers.get("host", "")),
+    ]
     has_body = request.method in ("POST", "PUT", "PATCH", "DELETE")
     return client.build_request(
-        request.method, f"{base.rstrip('/')}/{path}", params=request.query_params.multi_items(),
-        headers=headers, content=request.stream() if has_body else None,
+        request.method,
+        f"{base.rstrip('/')}/{path}",
+        params=request.query_params.multi_items(),
+        headers=headers,
+        content=request.stream() if has_body else None,
     )
 
 
-@router.api_route("/api/{service}/{path:path}",
-                  methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                  summary="Proxy to intake, dispatch, tracking or notify", include_in_schema=False)
+@router.api_route(
+    "/api/{service}/{path:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    summary="Proxy to intake, dispatch, tracking or notify",
+    include_in_schema=False,
+)
 async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     upstreams: dict[str, str] = request.app.state.upstreams
     base = upstreams.get(service)
     if base is None or path.split("/", 1)[0] in _INTERNAL:
-        raise NotFound(f"没有这个接口：/api/{service}/{path}",
-                       f"no such endpoint: /api/{service}/{path}", code="not_found")
+        raise NotFound(
+            f"没有这个接口：/api/{service}/{path}",
+            f"no such endpoint: /api/{service}/{path}",
+            code="not_found",
+        )
     client: httpx.AsyncClient = request.app.state.http
     upstream = _upstream_request(request, client, base, path)
     streaming = "text/event-stream" in request.headers.get("accept", "") or path.endswith("/stream")
@@ -105,18 +137,26 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
         response = await client.send(upstream, stream=True)
     except httpx.TimeoutException as exc:
         log.warning("upstream_timeout", service=service, path=path)
-        raise UpstreamTimeout(f"{_ZH[service]}响应超时，请稍后重试",
-                              f"{service} did not answer in time", code="upstream_timeout") from exc
+        raise UpstreamTimeout(
+            f"{_ZH[service]}响应超时，请稍后重试",
+            f"{service} did not answer in time",
+            code="upstream_timeout",
+        ) from exc
     except httpx.TransportError as exc:
         log.warning("upstream_unavailable", service=service, path=path, error=str(exc))
-        raise UpstreamUnavailable(f"{_ZH[service]}暂时不可用，请稍后重试",
-                                  f"{service} is not reachable right now") from exc
+        raise UpstreamUnavailable(
+            f"{_ZH[service]}暂时不可用，请稍后重试", f"{service} is not reachable right now"
+        ) from exc
     headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_RESPONSE}
     body = response.aiter_raw()
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         headers["x-accel-buffering"] = "no"
-        body = _until(body, token_expiry(request.app.state.token_keys,
-                                         request.headers.get("authorization")))
-    return StreamingResponse(body, status_code=response.status_code, headers=headers,
-                             background=BackgroundTask(response.aclose))
-
+        body = _until(
+            body, token_expiry(request.app.state.token_keys, request.headers.get("authorization"))
+        )
+    return StreamingResponse(
+        body,
+        status_code=response.status_code,
+        headers=headers,
+        background=BackgroundTask(response.aclose),
+    )

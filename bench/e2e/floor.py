@@ -25,14 +25,20 @@ FLOOR_TOPIC = "bench-floor"
 FLOOR_DATABASE = "bench_floor"
 
 
-async def kafka_hop(bootstrap: str, *, fetch_max_wait_ms: int, count: int,
-                    cap_seconds: float, gap_ms: float = 20.0) -> dict:
+async def kafka_hop(
+    bootstrap: str, *, fetch_max_wait_ms: int, count: int, cap_seconds: float, gap_ms: float = 20.0
+) -> dict:
     """Latency of one hop, produce → consume, in ms (``count`` messages or ``cap_seconds``)."""
     tp = TopicPartition(FLOOR_TOPIC, 0)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0,
-                                client_id="bench-floor")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                fetch_max_wait_ms=fetch_max_wait_ms, client_id="bench-floor")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=0, client_id="bench-floor"
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        client_id="bench-floor",
+    )
     await producer.start()
     await consumer.start()
     latencies: list[float] = []
@@ -77,8 +83,7 @@ async def kafka_hop(bootstrap: str, *, fetch_max_wait_ms: int, count: int,
 
 async def kafka_produce_rate(bootstrap: str, *, messages: int, cap_seconds: float) -> dict:
     """Messages/s produced with acks=all, sent without waiting for each (batched)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                client_id="bench-floor")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="bench-floor")
     await producer.start()
     try:
         value = b"x" * 200
@@ -86,15 +91,16 @@ async def kafka_produce_rate(bootstrap: str, *, messages: int, cap_seconds: floa
         deadline = time.monotonic() + cap_seconds
         sent = 0
         while sent < messages and time.monotonic() < deadline:
-            batch = [await producer.send(FLOOR_TOPIC, value, key=str(sent + i).encode())
-                     for i in range(500)]
+            batch = [
+                await producer.send(FLOOR_TOPIC, value, key=str(sent + i).encode())
+                for i in range(500)
+            ]
             await asyncio.gather(*batch)
             sent += len(batch)
         took = time.perf_counter() - started
     finally:
         await producer.stop()
-    return {"messages": sent, "seconds": took, "per_second": sent / took,
-            "value_bytes": len(value)}
+    return {"messages": sent, "seconds": took, "per_second": sent / took, "value_bytes": len(value)}
 
 
 async def pg_commits(dsn: str, *, connections: int, seconds: float) -> dict:
@@ -103,7 +109,8 @@ async def pg_commits(dsn: str, *, connections: int, seconds: float) -> dict:
     try:
         await conns[0].execute(
             "CREATE TABLE IF NOT EXISTS scratch (id bigserial PRIMARY KEY, note text NOT NULL,"
-            " created_at timestamptz NOT NULL DEFAULT now())")
+            " created_at timestamptz NOT NULL DEFAULT now())"
+        )
         await conns[0].execute("TRUNCATE scratch")
         counts = [0] * connections
         stop_at = time.perf_counter() + seconds
@@ -120,8 +127,13 @@ async def pg_commits(dsn: str, *, connections: int, seconds: float) -> dict:
         for c in conns:
             await c.close()
     total = sum(counts)
-    return {"connections": connections, "commits": total, "seconds": took,
-            "per_second": total / took, "ms_per_commit": took / total * 1000 * connections}
+    return {
+        "connections": connections,
+        "commits": total,
+        "seconds": took,
+        "per_second": total / took,
+        "ms_per_commit": took / total * 1000 * connections,
+    }
 
 
 async def measure_floor(bootstrap: str, pg_dsn: str, *, quick: bool) -> dict:
@@ -129,10 +141,14 @@ async def measure_floor(bootstrap: str, pg_dsn: str, *, quick: bool) -> dict:
     await ensure_topics(bootstrap, (FLOOR_TOPIC,), partitions=1)
     seconds = 2.0 if quick else 5.0
     short = await kafka_hop(bootstrap, fetch_max_wait_ms=5, count=1000, cap_seconds=seconds)
-    default = await kafka_hop(bootstrap, fetch_max_wait_ms=500, count=1000,
-                              cap_seconds=seconds)
+    default = await kafka_hop(bootstrap, fetch_max_wait_ms=500, count=1000, cap_seconds=seconds)
     produce = await kafka_produce_rate(bootstrap, messages=50_000, cap_seconds=seconds)
     one = await pg_commits(pg_dsn, connections=1, seconds=seconds)
     sixteen = await pg_commits(pg_dsn, connections=16, seconds=seconds)
-    return {"kafka_hop_short_wait": short, "kafka_hop_default_wait": default,
-            "kafka_produce": produce, "pg_commit_1": one, "pg_commit_16": sixteen}
+    return {
+        "kafka_hop_short_wait": short,
+        "kafka_hop_default_wait": default,
+        "kafka_produce": produce,
+        "pg_commit_1": one,
+        "pg_commit_16": sixteen,
+    }

@@ -31,7 +31,8 @@ class TimedLoad(Load):
                 resp = await request(method, url, **kw)
             except Exception as exc:
                 self.http_ms[f"{what} {type(exc).__name__}"].append(
-                    (time.perf_counter() - started) * 1000)
+                    (time.perf_counter() - started) * 1000
+                )
                 raise
             self.http_ms[what].append((time.perf_counter() - started) * 1000)
             return resp
@@ -40,8 +41,7 @@ class TimedLoad(Load):
 
     def http_summary(self) -> dict:
         every = [ms for k, v in self.http_ms.items() if " " not in k for ms in v]
-        return {"all": summary(every),
-                **{k: summary(v) for k, v in sorted(self.http_ms.items())}}
+        return {"all": summary(every), **{k: summary(v) for k, v in sorted(self.http_ms.items())}}
 
 
 class ClosedLoad(TimedLoad):
@@ -58,10 +58,13 @@ class ClosedLoad(TimedLoad):
             while not self._stopping.is_set():
                 n = next(counter)
                 category = CATEGORIES[n % len(CATEGORIES)]
-                case = Case(key=f"{self.tag}-{n}-{uuid.uuid4().hex[:8]}",
-                            grid=GRIDS[self.random.randrange(len(GRIDS))], category=category,
-                            departments=departments_for(category),
-                            started_at=time.monotonic())
+                case = Case(
+                    key=f"{self.tag}-{n}-{uuid.uuid4().hex[:8]}",
+                    grid=GRIDS[self.random.randrange(len(GRIDS))],
+                    category=category,
+                    departments=departments_for(category),
+                    started_at=time.monotonic(),
+                )
                 self.stats.cases.append(case)
                 await self.run_case(case)
 

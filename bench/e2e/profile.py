@@ -53,14 +53,19 @@ def summarise(collapsed: Path, top: int = 40) -> dict:
     # stack and say nothing: leave out those as common as the most common frame.
     widest = max(total.values(), default=0)
     inner = Counter({f: n for f, n in total.items() if n < 0.98 * widest})
-    return {"samples": samples,
-            "own": [(f, pct(n)) for f, n in own.most_common(top)],
-            "total": [(f, pct(n)) for f, n in inner.most_common(top)]}
+    return {
+        "samples": samples,
+        "own": [(f, pct(n)) for f, n in own.most_common(top)],
+        "total": [(f, pct(n)) for f, n in inner.most_common(top)],
+    }
 
 
 def render(summary: dict, title: str) -> str:
-    lines = [f"{title}: {summary['samples']} samples (threads on CPU; idle excluded)", "",
-             "own time % (innermost frame)"]
+    lines = [
+        f"{title}: {summary['samples']} samples (threads on CPU; idle excluded)",
+        "",
+        "own time % (innermost frame)",
+    ]
     lines += [f"  {p:5.1f}  {f}" for f, p in summary["own"]]
     lines += ["", "total time % (anywhere on the stack; the entry point's frames left out)"]
     lines += [f"  {p:5.1f}  {f}" for f, p in summary["total"]]
@@ -87,10 +92,24 @@ class Profiler:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "record", "--pid", str(self.pid), "--duration", str(self.seconds),
-             "--rate", "100", "--nonblocking", "--format", "raw", "--output",
-             str(self.collapsed)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [
+                binary,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--duration",
+                str(self.seconds),
+                "--rate",
+                "100",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(self.collapsed),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
 
     def finish(self) -> dict:
         if self.process is None:

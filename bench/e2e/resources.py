@@ -26,8 +26,9 @@ def _cpu(p: psutil.Process, *, reaped: bool) -> float:
 class Group:
     """One named process and its descendants."""
 
-    def __init__(self, name: str, pid: int, *, count_reaped: bool = False,
-                 descendants: bool = True) -> None:
+    def __init__(
+        self, name: str, pid: int, *, count_reaped: bool = False, descendants: bool = True
+    ) -> None:
         self.name = name
         self.pid = pid
         self.count_reaped = count_reaped
@@ -67,8 +68,12 @@ class Group:
 
     def result(self, seconds: float) -> dict:
         cpu = self.cpu_last - (self.cpu_start or self.cpu_last)
-        return {"cpu_seconds": cpu, "cpu_percent": 100 * cpu / seconds if seconds else 0.0,
-                "rss_max_mb": self.rss_max / 2**20, "processes_max": self.processes_max}
+        return {
+            "cpu_seconds": cpu,
+            "cpu_percent": 100 * cpu / seconds if seconds else 0.0,
+            "rss_max_mb": self.rss_max / 2**20,
+            "processes_max": self.processes_max,
+        }
 
 
 def stack_groups(stack) -> list[Group]:
@@ -119,12 +124,17 @@ class Sampler:
         seconds = self.stopped - self.started
         out = {g.name: g.result(seconds) for g in self.groups}
         a, b = self.machine_start, self.machine_end
-        busy = sum(getattr(b, f) - getattr(a, f) for f in ("user", "system", "nice", "irq",
-                                                            "softirq", "steal")
-                   if hasattr(a, f))
+        busy = sum(
+            getattr(b, f) - getattr(a, f)
+            for f in ("user", "system", "nice", "irq", "softirq", "steal")
+            if hasattr(a, f)
+        )
         idle = sum(getattr(b, f) - getattr(a, f) for f in ("idle", "iowait") if hasattr(a, f))
         out["machine (all processes)"] = {
-            "cpu_seconds": busy, "cpu_percent": 100 * busy / seconds if seconds else 0.0,
+            "cpu_seconds": busy,
+            "cpu_percent": 100 * busy / seconds if seconds else 0.0,
             "cpu_busy_share": busy / (busy + idle) if busy + idle else 0.0,
-            "rss_max_mb": None, "processes_max": None}
+            "rss_max_mb": None,
+            "processes_max": None,
+        }
         return {"seconds": seconds, "cores": psutil.cpu_count(), "groups": out}

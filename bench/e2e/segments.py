@@ -55,8 +55,11 @@ class Trace:
 
     @property
     def complete(self) -> bool:
-        return (self.departments <= self.assigned and self.clocked >= len(self.departments)
-                and self.departments <= self.informed)
+        return (
+            self.departments <= self.assigned
+            and self.clocked >= len(self.departments)
+            and self.departments <= self.informed
+        )
 
 
 class Reader:
@@ -80,38 +83,55 @@ class Reader:
         counts to see the backlog shrink."""
         a, c, n = await asyncio.gather(
             self.conns["dispatch"].fetchval(
-                "SELECT count(*) FROM assignments WHERE case_id = ANY($1::uuid[])", ids),
+                "SELECT count(*) FROM assignments WHERE case_id = ANY($1::uuid[])", ids
+            ),
             self.conns["tracking"].fetchval(
-                "SELECT count(DISTINCT assignment_id) FROM timers"
-                " WHERE case_id = ANY($1::uuid[])", ids),
+                "SELECT count(DISTINCT assignment_id) FROM timers WHERE case_id = ANY($1::uuid[])",
+                ids,
+            ),
             self.conns["notify"].fetchval(
                 "SELECT count(DISTINCT (m.case_id, r.department_id)) FROM inbox_messages m"
                 " JOIN recipients r ON r.id = m.recipient_id AND r.kind = 'department'"
-                " WHERE m.type = 'case.dispatched' AND m.case_id = ANY($1::uuid[])", ids),
+                " WHERE m.type = 'case.dispatched' AND m.case_id = ANY($1::uuid[])",
+                ids,
+            ),
         )
         return a, c, n
 
     async def traces(self, cases: dict[UUID, frozenset[str]]) -> list[Trace]:
         ids = list(cases)
         traces = {i: Trace(i, d) for i, d in cases.items()}
-        intake, dispatch, tracking, notify = (self.conns[s] for s in
-                                              ("intake", "dispatch", "tracking", "notify"))
+        intake, dispatch, tracking, notify = (
+            self.conns[s] for s in ("intake", "dispatch", "tracking", "notify")
+        )
         reported = await intake.fetch(
-            "SELECT id, reported_at FROM cases WHERE id = ANY($1::uuid[])", ids)
+            "SELECT id, reported_at FROM cases WHERE id = ANY($1::uuid[])", ids
+        )
         rows = await asyncio.gather(
-            intake.fetch("SELECT key::uuid AS case_id, min(created_at) AS at FROM outbox"
-                         " WHERE type = 'case.whistled' AND key = ANY($1::text[])"
-                         " GROUP BY key", [str(i) for i in ids]),
-            dispatch.fetch("SELECT case_id, department_id, dispatched_at FROM assignments"
-                           " WHERE case_id = ANY($1::uuid[])", ids),
-            tracking.fetch("SELECT case_id, assignment_id, min(created_at) AS at FROM timers"
-                           " WHERE case_id = ANY($1::uuid[]) GROUP BY case_id, assignment_id",
-                           ids),
-            notify.fetch("SELECT m.case_id, r.department_id, min(m.created_at) AS at"
-                         " FROM inbox_messages m"
-                         " JOIN recipients r ON r.id = m.recipient_id AND r.kind = 'department'"
-                         " WHERE m.type = 'case.dispatched' AND m.case_id = ANY($1::uuid[])"
-                         " GROUP BY m.case_id, r.department_id", ids),
+            intake.fetch(
+                "SELECT key::uuid AS case_id, min(created_at) AS at FROM outbox"
+                " WHERE type = 'case.whistled' AND key = ANY($1::text[])"
+                " GROUP BY key",
+                [str(i) for i in ids],
+            ),
+            dispatch.fetch(
+                "SELECT case_id, department_id, dispatched_at FROM assignments"
+                " WHERE case_id = ANY($1::uuid[])",
+                ids,
+            ),
+            tracking.fetch(
+                "SELECT case_id, assignment_id, min(created_at) AS at FROM timers"
+                " WHERE case_id = ANY($1::uuid[]) GROUP BY case_id, assignment_id",
+                ids,
+            ),
+            notify.fetch(
+                "SELECT m.case_id, r.department_id, min(m.created_at) AS at"
+                " FROM inbox_messages m"
+                " JOIN recipients r ON r.id = m.recipient_id AND r.kind = 'department'"
+                " WHERE m.type = 'case.dispatched' AND m.case_id = ANY($1::uuid[])"
+                " GROUP BY m.case_id, r.department_id",
+                ids,
+            ),
         )
         whistled, assigned, clocked, informed = rows
         for r in reported:
@@ -137,8 +157,7 @@ class Reader:
         keys = [str(i) for i in ids]
         out = {}
         for s, conn in self.conns.items():
-            n = await conn.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1::text[])",
-                                    keys)
+            n = await conn.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1::text[])", keys)
             out[s] = n / len(ids) if ids else 0.0
         return out
 
@@ -147,26 +166,32 @@ class Reader:
         most once a second, and by idle ones within ~10 s), and the transaction-id counter
         (one per writing transaction, exact)."""
         conn = self.conns["intake"]
-        rows = await conn.fetch("SELECT datname, xact_commit FROM pg_stat_database"
-                                " WHERE datname LIKE 'whistle_%'")
+        rows = await conn.fetch(
+            "SELECT datname, xact_commit FROM pg_stat_database WHERE datname LIKE 'whistle_%'"
+        )
         out = {r["datname"].removeprefix("whistle_"): r["xact_commit"] for r in rows}
         # The next transaction id to be given out: reading it gives none out.
         out["xid"] = await conn.fetchval(
-            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint"
+        )
         return out
 
 
 def segment_stats(traces: list[Trace]) -> dict[str, dict]:
     out = {}
     for name, a, b in SEGMENTS:
-        ms = [(getattr(t, b) - getattr(t, a)).total_seconds() * 1000 for t in traces
-              if getattr(t, a) is not None and getattr(t, b) is not None]
+        ms = [
+            (getattr(t, b) - getattr(t, a)).total_seconds() * 1000
+            for t in traces
+            if getattr(t, a) is not None and getattr(t, b) is not None
+        ]
         out[name] = summary(ms)
     return out
 
 
-async def wait_for_drain(reader: Reader, cases: dict[UUID, frozenset[str]], *,
-                         cap: float, stall: float, say) -> tuple[bool, float]:
+async def wait_for_drain(
+    reader: Reader, cases: dict[UUID, frozenset[str]], *, cap: float, stall: float, say
+) -> tuple[bool, float]:
     """Wait until every case reached all its departments (assignments, clocks, inbox), or
     nothing moved for ``stall`` seconds, or ``cap`` seconds passed. (drained, seconds)."""
     ids = list(cases)
@@ -184,7 +209,9 @@ async def wait_for_drain(reader: Reader, cases: dict[UUID, frozenset[str]], *,
         if now - last_move >= stall or now - started >= cap:
             return False, now - started
         if now >= next_say:
-            say(f"    draining: {got[0]}/{want} assignments, {got[1]}/{want} with clocks, "
-                f"{got[2]}/{want} department inbox messages ({now - started:.0f} s)")
+            say(
+                f"    draining: {got[0]}/{want} assignments, {got[1]}/{want} with clocks, "
+                f"{got[2]}/{want} department inbox messages ({now - started:.0f} s)"
+            )
             next_say = now + 10
         await asyncio.sleep(0.5)

@@ -17,5 +17,10 @@ def percentile(values: Sequence[float], p: float) -> float | None:
 
 def summary(values: Sequence[float]) -> dict[str, float | int | None]:
     """n, p50, p95, p99, max of ``values`` (milliseconds)."""
-    return {"n": len(values), "p50": percentile(values, 50), "p95": percentile(values, 95),
-            "p99": percentile(values, 99), "max": max(values) if values else None}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+    }

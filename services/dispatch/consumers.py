@@ -20,11 +20,16 @@ from shared.service import Runtime
 
 def register(rt: Runtime) -> None:
     whistles = EventConsumer(
-        service="dispatch", name="whistles", pool=rt.get_pool, broker=rt.broker,
+        service="dispatch",
+        name="whistles",
+        pool=rt.get_pool,
+        broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={CaseWhistled.TYPE: handlers.route_whistle,
-                  CaseReworkRequested.TYPE: handlers.send_back_for_rework,
-                  CasePhotoAdded.TYPE: handlers.record_photo},
+        handlers={
+            CaseWhistled.TYPE: handlers.route_whistle,
+            CaseReworkRequested.TYPE: handlers.send_back_for_rework,
+            CasePhotoAdded.TYPE: handlers.record_photo,
+        },
     )
     whistles.subscribe(
         Topics.INTAKE,
@@ -32,11 +37,16 @@ def register(rt: Runtime) -> None:
         "failed checks (返工) → the same departments again; photos (for 办结's after-photos)",
     )
     deadlines = EventConsumer(
-        service="dispatch", name="deadlines", pool=rt.get_pool, broker=rt.broker,
+        service="dispatch",
+        name="deadlines",
+        pool=rt.get_pool,
+        broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={CaseClockStarted.TYPE: handlers.deadlines.record_clock_started,
-                  CaseClockStopped.TYPE: handlers.deadlines.record_clock_stopped,
-                  CaseUrged.TYPE: handlers.deadlines.record_urging},
+        handlers={
+            CaseClockStarted.TYPE: handlers.deadlines.record_clock_started,
+            CaseClockStopped.TYPE: handlers.deadlines.record_clock_stopped,
+            CaseUrged.TYPE: handlers.deadlines.record_urging,
+        },
     )
     deadlines.subscribe(
         Topics.TRACKING,

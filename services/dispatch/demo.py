@@ -55,14 +55,18 @@ CONTACTS: dict[str, list[tuple[str, str, str | None]]] = {
 
 def departments() -> list[Department]:
     """Every demo department, checked like an administrator's input."""
-    return [new_department(d, name, kind, AREAS.get(d, ["YA"]), CONTACTS.get(d, []))
-            for d, name, kind in demo.DEPARTMENTS]
+    return [
+        new_department(d, name, kind, AREAS.get(d, ["YA"]), CONTACTS.get(d, []))
+        for d, name, kind in demo.DEPARTMENTS
+    ]
 
 
 def categories() -> list[Category]:
     """The catalogue, parents first, with the default responsible kinds."""
-    return [Category(code, name, parent, demo.CATEGORY_KINDS.get(code))
-            for code, name, parent in demo.CATEGORIES]
+    return [
+        Category(code, name, parent, demo.CATEGORY_KINDS.get(code))
+        for code, name, parent in demo.CATEGORIES
+    ]
 
 
 def rules() -> list[RoutingRule]:

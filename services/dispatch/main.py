@@ -32,8 +32,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "for them (部门报到) and report them resolved (办结); owns departments, the category "
         "catalogue and the routing rules.",
         routers=api.ROUTERS,
-        publishes=[CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved, CaseRejected,
-                   CaseTransferred, CaseProgressed, CaseExtensionRequested,
-                   CaseExtensionDecided, CasePauseRequested, CasePauseDecided, CaseResumed],
+        publishes=[
+            CaseDispatched,
+            CaseUnroutable,
+            CaseSignedFor,
+            CaseResolved,
+            CaseRejected,
+            CaseTransferred,
+            CaseProgressed,
+            CaseExtensionRequested,
+            CaseExtensionDecided,
+            CasePauseRequested,
+            CasePauseDecided,
+            CaseResumed,
+        ],
         consumers=consumers.register,
     )

@@ -29,7 +29,9 @@ class CatalogueSync:
     async def sync_once(self) -> int:
         async with httpx.AsyncClient(timeout=5) as client:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(5), wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5), reraise=True
+                stop=stop_after_attempt(5),
+                wait=wait_exponential_jitter(multiplier=0.5, max=5, jitter=0.5),
+                reraise=True,
             ):
                 with attempt:
                     resp = await client.get(self._url)

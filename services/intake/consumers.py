@@ -22,18 +22,34 @@ from shared.service import Runtime
 
 def register(rt: Runtime) -> None:
     progress = EventConsumer(
-        service="intake", name="progress", pool=rt.get_pool, broker=rt.broker,
+        service="intake",
+        name="progress",
+        pool=rt.get_pool,
+        broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={t.TYPE: handlers.follow_progress
-                  for t in (CaseDispatched, CaseUnroutable, CaseSignedFor, CaseResolved,
-                            CaseRejected, CaseTransferred)},
+        handlers={
+            t.TYPE: handlers.follow_progress
+            for t in (
+                CaseDispatched,
+                CaseUnroutable,
+                CaseSignedFor,
+                CaseResolved,
+                CaseRejected,
+                CaseTransferred,
+            )
+        },
     )
     progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")
 
     clocks = EventConsumer(
-        service="intake", name="clocks", pool=rt.get_pool, broker=rt.broker,
+        service="intake",
+        name="clocks",
+        pool=rt.get_pool,
+        broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={t.TYPE: handlers.follow_clocks
-                  for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)},
+        handlers={
+            t.TYPE: handlers.follow_clocks
+            for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)
+        },
     )
     clocks.subscribe(Topics.TRACKING, description="Deadlines from tracking → the reporter's view")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.errors import Conflict, Forbidden, Invalid
+
 # The status vocabulary is shared with tracking (re-exported for this service's modules).
 from shared.lifecycle import STATUS_ZH as STATUS_ZH
 from shared.lifecycle import CaseStatus as CaseStatus
@@ -18,11 +19,15 @@ WITH_COMMUNITY = (CaseStatus.REPORTED, CaseStatus.UNROUTABLE, CaseStatus.REOPENE
 
 class WhistleLevel(StrEnum):
     COMMUNITY = "community"  # 社区吹哨
-    STREET = "street"        # 街道吹哨 (the community cannot settle it)
-    DISTRICT = "district"    # 区级吹哨
+    STREET = "street"  # 街道吹哨 (the community cannot settle it)
+    DISTRICT = "district"  # 区级吹哨
 
 
-LEVEL_ZH = {WhistleLevel.COMMUNITY: "社区", WhistleLevel.STREET: "街道", WhistleLevel.DISTRICT: "区级"}
+LEVEL_ZH = {
+    WhistleLevel.COMMUNITY: "社区",
+    WhistleLevel.STREET: "街道",
+    WhistleLevel.DISTRICT: "区级",
+}
 
 # Who may blow a whistle at each level (role values; the grid worker only where allowed).
 _WHISTLERS = {
@@ -76,8 +81,11 @@ def format_case_no(day: str, seq: int) -> str:
 def check_fix_on_spot(status: CaseStatus) -> None:
     """随手做: the grid worker solved it himself before anyone was convened."""
     if status not in (CaseStatus.REPORTED, CaseStatus.REOPENED):
-        raise _state_conflict(status, "随手做结案（已吹哨的案件须等部门办结后核查）",
-                              "fixed on the spot once whistled")
+        raise _state_conflict(
+            status,
+            "随手做结案（已吹哨的案件须等部门办结后核查）",
+            "fixed on the spot once whistled",
+        )
 
 
 def check_rework(status: CaseStatus) -> None:
@@ -91,12 +99,18 @@ def check_rate(status: CaseStatus, resolution: str | None, already_rated: bool) 
     if status is not CaseStatus.CLOSED or resolution == "merged":
         raise _state_conflict(status, "评价（结案后才能评价）", "rated before it is closed")
     if already_rated:
-        raise Conflict("该案件已评价，不能重复评价", "this case has already been rated",
-                       code="already_rated")
+        raise Conflict(
+            "该案件已评价，不能重复评价", "this case has already been rated", code="already_rated"
+        )
 
 
-def check_reopen(status: CaseStatus, resolution: str | None, closed_at: datetime | None,
-                 now: datetime, window_days: float) -> None:
+def check_reopen(
+    status: CaseStatus,
+    resolution: str | None,
+    closed_at: datetime | None,
+    now: datetime,
+    window_days: float,
+) -> None:
     if status is not CaseStatus.CLOSED or resolution == "merged" or closed_at is None:
         raise _state_conflict(status, "重新打开", "reopened")
     if now - closed_at > timedelta(days=window_days):
@@ -107,13 +121,20 @@ def check_reopen(status: CaseStatus, resolution: str | None, closed_at: datetime
         )
 
 
-def check_merge(duplicate_id: object, duplicate: CaseStatus, primary_id: object,
-                primary: CaseStatus) -> None:
+def check_merge(
+    duplicate_id: object, duplicate: CaseStatus, primary_id: object, primary: CaseStatus
+) -> None:
     if duplicate_id == primary_id:
-        raise Invalid("不能把案件合并到它自己", "a case cannot be merged into itself",
-                      code="merge_into_itself")
+        raise Invalid(
+            "不能把案件合并到它自己",
+            "a case cannot be merged into itself",
+            code="merge_into_itself",
+        )
     if duplicate not in WITH_COMMUNITY:
-        raise _state_conflict(duplicate, "作为重复案件合并（已交部门办理）",
-                              "merged as a duplicate once with the departments")
+        raise _state_conflict(
+            duplicate,
+            "作为重复案件合并（已交部门办理）",
+            "merged as a duplicate once with the departments",
+        )
     if primary is CaseStatus.CLOSED:
         raise _state_conflict(primary, "作为主案件接收合并（已结案）", "a merge target once closed")

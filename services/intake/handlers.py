@@ -48,9 +48,12 @@ class ReportCase:
 
     def fingerprint(self) -> str:
         data = {
-            "grid_code": self.grid_code, "category": self.category,
-            "description": self.description, "priority": self.priority.value,
-            "location": self.location.model_dump(), "reporter": self.reporter,
+            "grid_code": self.grid_code,
+            "category": self.category,
+            "description": self.description,
+            "priority": self.priority.value,
+            "location": self.location.model_dump(),
+            "reporter": self.reporter,
         }
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -65,8 +68,12 @@ class WhistleCase:
 
 def case_facts(case: CaseRow) -> dict[str, Any]:
     """What every event about a case says of it."""
-    return {"case_no": case.case_no, "area_path": case.area_path,
-            "category": case.category, "priority": Priority(case.priority)}
+    return {
+        "case_no": case.case_no,
+        "area_path": case.area_path,
+        "category": case.category,
+        "priority": Priority(case.priority),
+    }
 
 
 async def find_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseRow:
@@ -76,8 +83,9 @@ async def find_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = Fal
     return case
 
 
-async def case_in_scope(conn: asyncpg.Connection, who: Principal, case_id: UUID,
-                        *, lock: bool = False) -> CaseRow:
+async def case_in_scope(
+    conn: asyncpg.Connection, who: Principal, case_id: UUID, *, lock: bool = False
+) -> CaseRow:
     """The case, if it lies in the caller's grids or subtree."""
     case = await find_case(conn, case_id, lock=lock)
     who.require_area(case.area_path)
@@ -85,8 +93,12 @@ async def case_in_scope(conn: asyncpg.Connection, who: Principal, case_id: UUID,
 
 
 async def report_case(
-    pool: asyncpg.Pool, who: Principal, cmd: ReportCase, idempotency_key: str | None,
-    *, rate_limit_per_minute: int,
+    pool: asyncpg.Pool,
+    who: Principal,
+    cmd: ReportCase,
+    idempotency_key: str | None,
+    *,
+    rate_limit_per_minute: int,
 ) -> tuple[CaseRow, bool]:
     """网格发现: record a new case. Returns (case, created); a retried key returns the first case."""
     now = datetime.now(UTC)
@@ -95,8 +107,9 @@ async def report_case(
         grid_code = await jurisdiction.place_report(conn, cmd.grid_code, cmd.location)
         path = await repository.grid_path(conn, grid_code)
         if path is None:
-            raise Invalid(f"网格“{grid_code}”不存在", f"unknown grid '{grid_code}'",
-                          code="unknown_grid")
+            raise Invalid(
+                f"网格“{grid_code}”不存在", f"unknown grid '{grid_code}'", code="unknown_grid"
+            )
         who.require_area(path)
         if idempotency_key:
             earlier = await repository.claim_idempotency_key(
@@ -121,29 +134,60 @@ async def report_case(
                 retry_after=60,
             )
         if not await repository.category_exists(conn, cmd.category):
-            raise Invalid(f"事件分类“{cmd.category}”不存在", f"unknown category '{cmd.category}'",
-                          code="unknown_category")
+            raise Invalid(
+                f"事件分类“{cmd.category}”不存在",
+                f"unknown category '{cmd.category}'",
+                code="unknown_category",
+            )
         seq = await repository.next_case_seq(conn)
         case = CaseRow(
-            id=case_id, case_no=domain.format_case_no(now.strftime("%Y%m%d"), seq),
-            grid_code=grid_code, area_path=path, category=cmd.category,
-            description=cmd.description, priority=cmd.priority.value,
-            lat=cmd.location.lat, lon=cmd.location.lon, address=cmd.location.address,
-            reporter=cmd.reporter, reported_by=who.subject, status=CaseStatus.REPORTED,
-            status_at=now, departments=[], reported_at=now, updated_at=now, closed_at=None,
+            id=case_id,
+            case_no=domain.format_case_no(now.strftime("%Y%m%d"), seq),
+            grid_code=grid_code,
+            area_path=path,
+            category=cmd.category,
+            description=cmd.description,
+            priority=cmd.priority.value,
+            lat=cmd.location.lat,
+            lon=cmd.location.lon,
+            address=cmd.location.address,
+            reporter=cmd.reporter,
+            reported_by=who.subject,
+            status=CaseStatus.REPORTED,
+            status_at=now,
+            departments=[],
+            reported_at=now,
+            updated_at=now,
+            closed_at=None,
         )
         await repository.insert_case(conn, case)
-        await outbox.add(conn, new_event(
-            CaseReported(**case_facts(case), grid_code=case.grid_code, description=case.description,
-                         location=cmd.location, reporter=case.reporter, reported_at=now),
-            case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
-        ))
+        await outbox.add(
+            conn,
+            new_event(
+                CaseReported(
+                    **case_facts(case),
+                    grid_code=case.grid_code,
+                    description=case.description,
+                    location=cmd.location,
+                    reporter=case.reporter,
+                    reported_at=now,
+                ),
+                case_id=case.id,
+                producer=PRODUCER,
+                occurred_at=now,
+                actor=who.actor,
+            ),
+        )
     return case, True
 
 
 async def whistle_case(
-    pool: asyncpg.Pool, who: Principal, case_id: UUID, cmd: WhistleCase,
-    *, grid_workers_may_whistle: bool = False,
+    pool: asyncpg.Pool,
+    who: Principal,
+    case_id: UUID,
+    cmd: WhistleCase,
+    *,
+    grid_workers_may_whistle: bool = False,
 ) -> CaseRow:
     """社区吹哨: hand the case to the departments (optionally naming them, raising priority)."""
     now = datetime.now(UTC)
@@ -155,16 +199,30 @@ async def whistle_case(
         case = await repository.update_status(
             conn, case.id, CaseStatus.WHISTLED, now, departments=cmd.departments, priority=priority
         )
-        await outbox.add(conn, new_event(
-            CaseWhistled(**case_facts(case), grid_code=case.grid_code, description=case.description,
-                         location=Location(lat=case.lat, lon=case.lon, address=case.address),
-                         departments=cmd.departments, note=cmd.note, level=cmd.level.value),
-            case_id=case.id, producer=PRODUCER, occurred_at=now, actor=who.actor,
-        ))
+        await outbox.add(
+            conn,
+            new_event(
+                CaseWhistled(
+                    **case_facts(case),
+                    grid_code=case.grid_code,
+                    description=case.description,
+                    location=Location(lat=case.lat, lon=case.lon, address=case.address),
+                    departments=cmd.departments,
+                    note=cmd.note,
+                    level=cmd.level.value,
+                ),
+                case_id=case.id,
+                producer=PRODUCER,
+                occurred_at=now,
+                actor=who.actor,
+            ),
+        )
     return case
 
 
-async def close_case(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: str | None) -> CaseRow:
+async def close_case(
+    pool: asyncpg.Pool, who: Principal, case_id: UUID, note: str | None
+) -> CaseRow:
     """核查结案: the community verified the department's result on site."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
@@ -172,10 +230,16 @@ async def close_case(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: st
         domain.check_close(case.status)
         case = await repository.update_status(conn, case.id, CaseStatus.CLOSED, now)
         await casework_repository.set_resolution(conn, case.id, "verified")
-        await outbox.add(conn, new_event(
-            CaseClosed(**case_facts(case), note=note), case_id=case.id, producer=PRODUCER,
-            occurred_at=now, actor=who.actor,
-        ))
+        await outbox.add(
+            conn,
+            new_event(
+                CaseClosed(**case_facts(case), note=note),
+                case_id=case.id,
+                producer=PRODUCER,
+                occurred_at=now,
+                actor=who.actor,
+            ),
+        )
     return case
 
 
@@ -185,8 +249,15 @@ async def get_case(pool: asyncpg.Pool, who: Principal, case_id: UUID) -> CaseRow
 
 
 async def list_cases(
-    pool: asyncpg.Pool, who: Principal, *, area: str | None, status: CaseStatus | None,
-    limit: int, offset: int, category: str | None = None, overdue: bool | None = None,
+    pool: asyncpg.Pool,
+    who: Principal,
+    *,
+    area: str | None,
+    status: CaseStatus | None,
+    limit: int,
+    offset: int,
+    category: str | None = None,
+    overdue: bool | None = None,
     text: str | None = None,
 ) -> list[CaseRow]:
     """Cases in the caller's jurisdiction (optionally narrowed to ``area`` inside it), of a
@@ -196,12 +267,19 @@ async def list_cases(
     roots = [area] if area is not None else list(who.areas)
     async with pool.acquire() as conn:
         return await repository.list_cases(
-            conn, roots=roots, status=status.value if status else None, category=category,
-            overdue=overdue, text=text, limit=limit, offset=offset,
+            conn,
+            roots=roots,
+            status=status.value if status else None,
+            category=category,
+            overdue=overdue,
+            text=text,
+            limit=limit,
+            offset=offset,
         )
 
 
 # --- consumed: the reporter's view of progress elsewhere -------------------------------
+
 
 async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """Keep the case's status current from dispatch's events (never moving it backwards)."""
@@ -218,8 +296,9 @@ async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
         return
     if event.type == CaseResolved.TYPE and not event.payload.case_resolved:
         return  # a co-handler reported; the case waits for the others (联合办理)
-    status = domain.advance(case.status, case.status_at, STATUS_OF_EVENT[event.type],
-                            event.occurred_at)
+    status = domain.advance(
+        case.status, case.status_at, STATUS_OF_EVENT[event.type], event.occurred_at
+    )
     if status is not case.status:
         await repository.update_status(conn, case.id, status, event.occurred_at)
 
@@ -229,10 +308,21 @@ async def follow_clocks(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     if not await repository.case_known(conn, event.case_id):
         return
     p = event.payload
-    state = {"case.clock_started": "running", "case.clock_stopped": "stopped",
-             "case.overdue": "overdue"}[event.type]
-    await repository.upsert_clock(conn, event.case_id, p.assignment_id, p.clock, p.department_id,
-                                  getattr(p, "due_at", None), state, event.occurred_at)
+    state = {
+        "case.clock_started": "running",
+        "case.clock_stopped": "stopped",
+        "case.overdue": "overdue",
+    }[event.type]
+    await repository.upsert_clock(
+        conn,
+        event.case_id,
+        p.assignment_id,
+        p.clock,
+        p.department_id,
+        getattr(p, "due_at", None),
+        state,
+        event.occurred_at,
+    )
     # once per transaction: a consumer's batch updates all its cases in one statement
     await deferred.once_per_transaction(conn, repository.refresh_deadlines, event.case_id)
 

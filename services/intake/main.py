@@ -22,8 +22,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Whistle intake 网格上报",
         description="Grid workers report cases (网格发现); communities whistle them to the "
         "departments (社区吹哨), verify and close them (核查结案).",
-        routers=[api.router, api.areas_router, casework_api.router, photos_api.router,
-                 jurisdiction_api.router, open311_api.router],
+        routers=[
+            api.router,
+            api.areas_router,
+            casework_api.router,
+            photos_api.router,
+            jurisdiction_api.router,
+            open311_api.router,
+        ],
         publishes=[CaseReported, CaseWhistled, CaseClosed],
         consumers=consumers.register,
         workers=lambda rt: [

@@ -68,7 +68,9 @@ async def category_count(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(*) FROM categories")
 
 
-async def replace_categories(conn: asyncpg.Connection, rows: list[tuple[str, str, str | None]]) -> None:
+async def replace_categories(
+    conn: asyncpg.Connection, rows: list[tuple[str, str, str | None]]
+) -> None:
     await conn.execute("DELETE FROM categories WHERE code <> ALL($1::text[])", [r[0] for r in rows])
     await conn.executemany(
         "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)"
@@ -98,13 +100,17 @@ async def claim_idempotency_key(
     claimed = await conn.fetchval(
         "INSERT INTO idempotency_keys (subject, key, request_hash, case_id)"
         " VALUES ($1, $2, $3, $4) ON CONFLICT (subject, key) DO NOTHING RETURNING true",
-        subject, key, request_hash, case_id,
+        subject,
+        key,
+        request_hash,
+        case_id,
     )
     if claimed:
         return None
     row = await conn.fetchrow(
         "SELECT request_hash, case_id FROM idempotency_keys WHERE subject = $1 AND key = $2",
-        subject, key,
+        subject,
+        key,
     )
     return row["request_hash"], row["case_id"]
 
@@ -114,14 +120,32 @@ async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
         f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
         " $19, $20)",
-        case.id, case.case_no, case.grid_code, case.area_path, case.category, case.description,
-        case.priority, case.lat, case.lon, case.address, case.reporter, case.reported_by,
-        case.status.value, case.status_at, case.departments, case.reported_at, case.updated_at,
-        case.closed_at, case.deadline_at, case.overdue,
+        case.id,
+        case.case_no,
+        case.grid_code,
+        case.area_path,
+        case.category,
+        case.description,
+        case.priority,
+        case.lat,
+        case.lon,
+        case.address,
+        case.reporter,
+        case.reported_by,
+        case.status.value,
+        case.status_at,
+        case.departments,
+        case.reported_at,
+        case.updated_at,
+        case.closed_at,
+        case.deadline_at,
+        case.overdue,
     )
 
 
-async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseRow | None:
+async def get_case(
+    conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False
+) -> CaseRow | None:
     sql = f"SELECT {_CASE_READ} FROM cases WHERE id = $1" + (" FOR UPDATE" if lock else "")
     row = await conn.fetchrow(sql, case_id)
     return CaseRow.from_record(row) if row else None
@@ -130,13 +154,22 @@ async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = Fals
 def in_areas(column: str, roots: str) -> str:
     """SQL: the area path ``column`` lies under any of ``roots`` (a text[] parameter),
     whole path segments only."""
-    return (f"EXISTS (SELECT 1 FROM unnest({roots}::text[]) AS r(root)"
-            f" WHERE {column} = r.root OR starts_with({column}, r.root || '/'))")
+    return (
+        f"EXISTS (SELECT 1 FROM unnest({roots}::text[]) AS r(root)"
+        f" WHERE {column} = r.root OR starts_with({column}, r.root || '/'))"
+    )
 
 
 async def list_cases(
-    conn: asyncpg.Connection, *, roots: list[str], status: str | None, category: str | None,
-    overdue: bool | None, text: str | None, limit: int, offset: int,
+    conn: asyncpg.Connection,
+    *,
+    roots: list[str],
+    status: str | None,
+    category: str | None,
+    overdue: bool | None,
+    text: str | None,
+    limit: int,
+    offset: int,
 ) -> list[CaseRow]:
     """Cases whose area lies in any of ``roots`` (whole path segments), newest first;
     ``category`` a 小类 or a 大类 with its 小类, ``text`` a part of the case number, the
@@ -150,14 +183,25 @@ async def list_cases(
         "   AND ($5::text IS NULL OR strpos(lower(case_no), lower($5)) > 0"
         "        OR strpos(description, $5) > 0 OR strpos(coalesce(address, ''), $5) > 0)"
         " ORDER BY reported_at DESC, case_no DESC LIMIT $6 OFFSET $7",
-        roots, status, category, overdue, text, limit, offset,
+        roots,
+        status,
+        category,
+        overdue,
+        text,
+        limit,
+        offset,
     )
     return [CaseRow.from_record(r) for r in rows]
 
 
 async def update_status(
-    conn: asyncpg.Connection, case_id: UUID, status: CaseStatus, at: datetime,
-    *, departments: list[str] | None = None, priority: str | None = None,
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    status: CaseStatus,
+    at: datetime,
+    *,
+    departments: list[str] | None = None,
+    priority: str | None = None,
 ) -> CaseRow:
     """Move the case to ``status``; returns it as it now is."""
     row = await conn.fetchrow(
@@ -165,27 +209,36 @@ async def update_status(
         " departments = COALESCE($4, departments), priority = COALESCE($5, priority),"
         " closed_at = CASE WHEN $2 = 'closed' THEN $3 ELSE closed_at END"
         f" WHERE id = $1 RETURNING {_CASE_READ}",
-        case_id, status.value, at, departments, priority,
+        case_id,
+        status.value,
+        at,
+        departments,
+        priority,
     )
     return CaseRow.from_record(row)
 
 
-async def remove_assigned_department(conn: asyncpg.Connection, case_id: UUID,
-                                    dept: str) -> None:
+async def remove_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept: str) -> None:
     await conn.execute(
         "UPDATE cases SET assigned_departments = array_remove(assigned_departments, $2)"
-        " WHERE id = $1", case_id, dept)
+        " WHERE id = $1",
+        case_id,
+        dept,
+    )
 
 
 async def add_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept: str) -> None:
     await conn.execute(
         "UPDATE cases SET assigned_departments = array_append(assigned_departments, $2)"
         " WHERE id = $1 AND NOT $2 = ANY(assigned_departments)",
-        case_id, dept,
+        case_id,
+        dept,
     )
 
 
-async def upsert_areas(conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None, str]]) -> None:
+async def upsert_areas(
+    conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None, str]]
+) -> None:
     await conn.executemany(
         "INSERT INTO areas (code, name, level, parent_code, path) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,"
@@ -212,9 +265,16 @@ async def subtree_areas(conn: asyncpg.Connection, root: str) -> list[asyncpg.Rec
     )
 
 
-async def upsert_clock(conn: asyncpg.Connection, case_id: UUID, assignment_id: UUID, clock: str,
-                       department_id: str, due_at: datetime | None, state: str,
-                       at: datetime) -> None:
+async def upsert_clock(
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    assignment_id: UUID,
+    clock: str,
+    department_id: str,
+    due_at: datetime | None,
+    state: str,
+    at: datetime,
+) -> None:
     """Record a clock's state; a late event (older than what we have) changes nothing. The
     case's deadline follows through ``refresh_deadlines``."""
     await conn.execute(
@@ -223,7 +283,13 @@ async def upsert_clock(conn: asyncpg.Connection, case_id: UUID, assignment_id: U
         " ON CONFLICT (assignment_id, clock) DO UPDATE SET state = EXCLUDED.state,"
         " due_at = coalesce($5::timestamptz, case_clocks.due_at), updated_at = EXCLUDED.updated_at"
         " WHERE case_clocks.updated_at <= EXCLUDED.updated_at",
-        case_id, assignment_id, clock, department_id, due_at, state, at,
+        case_id,
+        assignment_id,
+        clock,
+        department_id,
+        due_at,
+        state,
+        at,
     )
 
 
@@ -242,5 +308,6 @@ async def refresh_deadlines(conn: asyncpg.Connection, case_ids: list[UUID]) -> N
         "   EXISTS (SELECT 1 FROM case_clocks k WHERE k.case_id = u.id"
         "           AND k.state = 'overdue') AS overdue"
         "  FROM unnest($1::uuid[]) AS u(id)) d"
-        " WHERE c.id = d.id", sorted(set(case_ids)),
+        " WHERE c.id = d.id",
+        sorted(set(case_ids)),
     )

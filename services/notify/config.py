@@ -34,8 +34,9 @@ class Settings(BaseServiceSettings):
     # reference_area_root: the subtree whose names are kept (e.g. YA); empty: every district.
     intake_url: str = "http://localhost:8101"
     dispatch_url: str = "http://localhost:8102"
-    reference_area_root: str = Field(default="", max_length=300,
-                                     pattern=r"^([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?$")
+    reference_area_root: str = Field(
+        default="", max_length=300, pattern=r"^([A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*)?$"
+    )
     reference_refresh_seconds: float = Field(default=300.0, gt=0)
 
     # Deliveries on every channel but the inbox: each attempt has its own timeout; a claim
@@ -101,7 +102,8 @@ class Settings(BaseServiceSettings):
             )
         if self.delivery_backoff_max_seconds < self.delivery_backoff_base_seconds:
             raise ValueError(
-                "delivery_backoff_max_seconds must be >= delivery_backoff_base_seconds")
+                "delivery_backoff_max_seconds must be >= delivery_backoff_base_seconds"
+            )
         self._check_secrets_keys()
         return self
 
@@ -111,11 +113,17 @@ class Settings(BaseServiceSettings):
         url = value.strip().rstrip("/")
         if url:
             parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-                    or parts.fragment or " " in url:
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.query
+                or parts.fragment
+                or " " in url
+            ):
                 raise ValueError(
                     f"PUBLIC_BASE_URL '{value}' must be the console's http(s) address, e.g. "
-                    "https://whistle.example.gov.cn (links in messages start with it)")
+                    "https://whistle.example.gov.cn (links in messages start with it)"
+                )
         return url
 
     @property
@@ -129,11 +137,13 @@ class Settings(BaseServiceSettings):
         if not self.dev_mode and (self.channel_secrets_keys is None or DEV_SECRETS_KEY in keys):
             raise ValueError(
                 "CHANNEL_SECRETS_KEYS must be set (Fernet keys, the newest first) outside the "
-                "embedded dev mode (the development default is refused)")
+                "embedded dev mode (the development default is refused)"
+            )
         for i, key in enumerate(keys):
             try:
                 Fernet(key)
             except ValueError:
                 raise ValueError(
                     f"CHANNEL_SECRETS_KEYS: key {i + 1} is not a Fernet key (32 url-safe "
-                    "base64-encoded bytes)") from None
+                    "base64-encoded bytes)"
+                ) from None

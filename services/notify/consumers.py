@@ -18,18 +18,28 @@ from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
-def register(rt: Runtime, settings: Settings, clock: Callable[[], datetime],
-             box: SecretBox, names: Callable[[], Awaitable[Names]]) -> None:
+def register(
+    rt: Runtime,
+    settings: Settings,
+    clock: Callable[[], datetime],
+    box: SecretBox,
+    names: Callable[[], Awaitable[Names]],
+) -> None:
     notify_case = handlers.make_notify(settings.public_base_url, clock, box, names)
     deliveries = EventConsumer(
-        service="notify", name="deliveries", pool=rt.get_pool, broker=rt.broker,
+        service="notify",
+        name="deliveries",
+        pool=rt.get_pool,
+        broker=rt.broker,
         policy=RetryPolicy.from_settings(settings),
         # by type name: an announced type the contract does not define yet is skipped by
         # the parser, and heard as soon as it does
         handlers={kind.value: notify_case for kind in NoticeKind},
     )
     deliveries.subscribe(
-        Topics.INTAKE, Topics.DISPATCH, Topics.TRACKING,
+        Topics.INTAKE,
+        Topics.DISPATCH,
+        Topics.TRACKING,
         description="case.dispatched → the department's desks; case.overdue → the area's "
         "supervisors and the late department (督办); case.whistled at street or district level "
         "(escalation) → the area's supervisors; case.resolved (the whole case) and case.closed "

@@ -23,20 +23,26 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings | None = None, *,
-               clock: Callable[[], datetime] = _utc_now) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = _utc_now
+) -> FastAPI:
     """``clock`` schedules deliveries (backoff, quiet hours, a robot's rate window): tests
     pass one they can move on. It never stamps a signature: a receiver checks a signature's
     timestamp against its own wall clock (see ``worker``)."""
     settings = settings or Settings()
     box = SecretBox(settings.secrets_keys())
-    streams = InboxStreams(settings.database_url.get_secret_value(),
-                           poll_interval=settings.stream_poll_seconds,
-                           batch_size=settings.stream_batch_size)
+    streams = InboxStreams(
+        settings.database_url.get_secret_value(),
+        poll_interval=settings.stream_poll_seconds,
+        batch_size=settings.stream_batch_size,
+    )
     # names of areas (intake) and categories (dispatch) for messages, instead of codes
-    reference = ReferenceNames(settings.intake_url, settings.dispatch_url,
-                               area_root=settings.reference_area_root,
-                               every=settings.reference_refresh_seconds)
+    reference = ReferenceNames(
+        settings.intake_url,
+        settings.dispatch_url,
+        area_root=settings.reference_area_root,
+        every=settings.reference_refresh_seconds,
+    )
 
     def workers(rt: Runtime):
         return [
@@ -63,11 +69,13 @@ def create_app(settings: Settings | None = None, *,
         workers=workers,
     )
     if settings.missing_public_base_url:
-        log.warning("public_base_url_missing",
-                    detail="PUBLIC_BASE_URL is not set: links in messages are bare paths "
-                           "(/assignments/…, /cases/…) that robots, email and SMS readers "
-                           "cannot open; set it to the console's address, e.g. "
-                           "https://whistle.example.gov.cn")
+        log.warning(
+            "public_base_url_missing",
+            detail="PUBLIC_BASE_URL is not set: links in messages are bare paths "
+            "(/assignments/…, /cases/…) that robots, email and SMS readers "
+            "cannot open; set it to the console's address, e.g. "
+            "https://whistle.example.gov.cn",
+        )
     app.state.secret_box = box
     app.state.inbox_streams = streams
     app.state.reference_names = reference

@@ -35,8 +35,15 @@ RETRY_CAP_SECONDS = 60.0
 
 
 class ReferenceNames:
-    def __init__(self, intake_url: str, dispatch_url: str, *, area_root: str = "",
-                 every: float = 300.0, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        intake_url: str,
+        dispatch_url: str,
+        *,
+        area_root: str = "",
+        every: float = 300.0,
+        timeout: float = 10.0,
+    ) -> None:
         self._areas_url = intake_url.rstrip("/") + "/areas/features"
         self._area_params = {"root": area_root} if area_root else {}
         self._categories_url = dispatch_url.rstrip("/") + "/categories"
@@ -63,9 +70,11 @@ class ReferenceNames:
     async def refresh(self, client: httpx.AsyncClient) -> None:
         """Fetch both documents once; keep what came; raise the first failure."""
         try:
-            results = await asyncio.gather(self._refresh_areas(client),
-                                           self._refresh_categories(client),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                self._refresh_areas(client),
+                self._refresh_categories(client),
+                return_exceptions=True,
+            )
         finally:
             self._tried.set()
         failures = [r for r in results if isinstance(r, BaseException)]
@@ -74,11 +83,16 @@ class ReferenceNames:
 
     async def _refresh_areas(self, client: httpx.AsyncClient) -> None:
         doc = await _get(client, self._areas_url, self._area_params)
-        areas = {str(f["properties"]["code"]): str(f["properties"]["name"])
-                 for f in doc["features"]}
+        areas = {
+            str(f["properties"]["code"]): str(f["properties"]["name"]) for f in doc["features"]
+        }
         self._names = replace(self._names, areas=areas)
-        log.info("reference_areas_loaded", areas=len(areas), url=self._areas_url,
-                 root=self._area_params.get("root"))
+        log.info(
+            "reference_areas_loaded",
+            areas=len(areas),
+            url=self._areas_url,
+            root=self._area_params.get("root"),
+        )
 
     async def _refresh_categories(self, client: httpx.AsyncClient) -> None:
         doc = await _get(client, self._categories_url)
@@ -94,9 +108,13 @@ class ReferenceNames:
 
         def failed(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.warning("reference_names_refresh_failed", attempt=state.attempt_number,
-                        error=repr(exc), retry_in_seconds=round(state.upcoming_sleep, 1),
-                        detail="messages name what is known and show codes for the rest")
+            log.warning(
+                "reference_names_refresh_failed",
+                attempt=state.attempt_number,
+                error=repr(exc),
+                retry_in_seconds=round(state.upcoming_sleep, 1),
+                detail="messages name what is known and show codes for the rest",
+            )
 
         async with httpx.AsyncClient(timeout=self._timeout, follow_redirects=False) as client:
             while True:
@@ -104,7 +122,8 @@ class ReferenceNames:
                 # timeout and the pause between attempts capped.
                 async for attempt in AsyncRetrying(
                     wait=wait_exponential_jitter(initial=1, max=cap, jitter=1),
-                    retry=retry_if_exception_type(Exception), before_sleep=failed,
+                    retry=retry_if_exception_type(Exception),
+                    before_sleep=failed,
                 ):
                     with attempt:
                         await self.refresh(client)
@@ -120,8 +139,7 @@ class ReferenceNames:
                 await self._task
 
 
-async def _get(client: httpx.AsyncClient, url: str, params: dict[str, str] | None = None
-               ) -> Any:
+async def _get(client: httpx.AsyncClient, url: str, params: dict[str, str] | None = None) -> Any:
     resp = await client.get(url, params=params)
     resp.raise_for_status()
     return resp.json()

@@ -77,12 +77,17 @@ class SecretBox:
 
     def seal_channels(self, channels: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``[{"kind", "settings"}]`` → ``[{"kind", "sealed"}]``."""
-        return [{"kind": c["kind"], "sealed": self.seal(json.dumps(c.get("settings") or {},
-                                                                   ensure_ascii=False))}
-                for c in channels]
+        return [
+            {
+                "kind": c["kind"],
+                "sealed": self.seal(json.dumps(c.get("settings") or {}, ensure_ascii=False)),
+            }
+            for c in channels
+        ]
 
-    def open_channels(self, stored: Sequence[Mapping[str, Any]] | None, *,
-                      recipient_id: str = "") -> list[dict[str, Any]]:
+    def open_channels(
+        self, stored: Sequence[Mapping[str, Any]] | None, *, recipient_id: str = ""
+    ) -> list[dict[str, Any]]:
         """``[{"kind", "sealed"}]`` (or plain ``settings``, not sealed yet) → ``[{"kind",
         "settings"}]``."""
         opened = []
@@ -98,8 +103,9 @@ class SecretBox:
             opened.append({"kind": c["kind"], "settings": settings})
         return opened
 
-    def reseal_channels(self, stored: Sequence[Mapping[str, Any]]
-                        ) -> tuple[list[dict[str, Any]], int]:
+    def reseal_channels(
+        self, stored: Sequence[Mapping[str, Any]]
+    ) -> tuple[list[dict[str, Any]], int]:
         """Plain channels sealed, older keys' tokens re-sealed with the newest; how many
         changed. An unreadable token is left as it is (logged)."""
         out, changed = [], 0
@@ -150,8 +156,8 @@ async def reseal_all(pool: asyncpg.Pool, box: SecretBox) -> int:
         for rid in ids:
             async with conn.transaction():
                 row = await conn.fetchrow(
-                    "SELECT channels, webhook_secret FROM recipients WHERE id = $1 FOR UPDATE",
-                    rid)
+                    "SELECT channels, webhook_secret FROM recipients WHERE id = $1 FOR UPDATE", rid
+                )
                 if row is None:
                     continue
                 channels, n = box.reseal_channels(row["channels"] or [])
@@ -160,7 +166,10 @@ async def reseal_all(pool: asyncpg.Pool, box: SecretBox) -> int:
                     await conn.execute(
                         "UPDATE recipients SET channels = $2,"
                         " webhook_secret = coalesce($3, webhook_secret) WHERE id = $1",
-                        rid, channels, secret)
+                        rid,
+                        channels,
+                        secret,
+                    )
                     changed += 1
     return changed
 
@@ -171,8 +180,14 @@ class Resealer:
     restarted, so a reseal that failed (the database not reachable yet) and was left for
     the next start would leave rows only the old key opens."""
 
-    def __init__(self, get_pool, box: SecretBox, *, retry_seconds: float = 1.0,
-                 retry_max_seconds: float = 60.0) -> None:
+    def __init__(
+        self,
+        get_pool,
+        box: SecretBox,
+        *,
+        retry_seconds: float = 1.0,
+        retry_max_seconds: float = 60.0,
+    ) -> None:
         self._get_pool = get_pool
         self._box = box
         self._retry = retry_seconds

@@ -53,20 +53,32 @@ RETRY_MS = 2000  # what a browser waits before reconnecting after the stream end
 
 
 def message_data(m: InboxMessage) -> str:
-    return json.dumps({
-        "id": m.id, "seq": m.seq, "recipient_id": m.recipient_id, "event_id": str(m.event_id),
-        "case_id": str(m.case_id), "type": m.type, "title": m.title, "body": m.body,
-        "title_en": m.title_en, "body_en": m.body_en, "link": m.link,
-        "created_at": m.created_at.isoformat(),
-        "read_at": m.read_at.isoformat() if m.read_at else None,
-    }, ensure_ascii=False)
+    return json.dumps(
+        {
+            "id": m.id,
+            "seq": m.seq,
+            "recipient_id": m.recipient_id,
+            "event_id": str(m.event_id),
+            "case_id": str(m.case_id),
+            "type": m.type,
+            "title": m.title,
+            "body": m.body,
+            "title_en": m.title_en,
+            "body_en": m.body_en,
+            "link": m.link,
+            "created_at": m.created_at.isoformat(),
+            "read_at": m.read_at.isoformat() if m.read_at else None,
+        },
+        ensure_ascii=False,
+    )
 
 
 class InboxStreams:
     """This replica's open streams, woken by the database's notifications."""
 
-    def __init__(self, dsn: str, *, poll_interval: float, batch_size: int,
-                 stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self, dsn: str, *, poll_interval: float, batch_size: int, stop_timeout: float = 5.0
+    ) -> None:
         self._dsn = dsn
         self._poll_interval = poll_interval
         self._batch_size = batch_size
@@ -123,15 +135,27 @@ class InboxStreams:
 
     async def _listen(self) -> None:
         """A dedicated connection LISTENing for new messages; reconnects when it drops."""
-        await db.listen(self._dsn, CHANNEL, self._wake, stopping=self._stopping,
-                        retry_interval=self._poll_interval, connected=self._connected,
-                        disconnected=self.listening.clear)
+        await db.listen(
+            self._dsn,
+            CHANNEL,
+            self._wake,
+            stopping=self._stopping,
+            retry_interval=self._poll_interval,
+            connected=self._connected,
+            disconnected=self.listening.clear,
+        )
 
     # -- one stream ----------------------------------------------------------------------------
 
-    async def follow(self, pool: asyncpg.Pool, recipient_id: str, after: int, *,
-                     follow: bool = True, shutdown: anyio.Event | None = None
-                     ) -> AsyncIterator[ServerSentEvent]:
+    async def follow(
+        self,
+        pool: asyncpg.Pool,
+        recipient_id: str,
+        after: int,
+        *,
+        follow: bool = True,
+        shutdown: anyio.Event | None = None,
+    ) -> AsyncIterator[ServerSentEvent]:
         """``ready`` (its id the position the stream starts after), then every message
         numbered after ``after``, in order; with ``follow`` false it ends once caught up.
         It also ends — cleanly, after what it has sent — when ``shutdown`` is set (by
@@ -142,14 +166,16 @@ class InboxStreams:
         self._idle.clear()
         relay = asyncio.create_task(self._relay(shutdown, wake)) if shutdown else None
         try:
-            yield ServerSentEvent(event="ready", id=str(after), retry=RETRY_MS,
-                                  data=json.dumps({"recipient_id": recipient_id,
-                                                   "after": after}))
+            yield ServerSentEvent(
+                event="ready",
+                id=str(after),
+                retry=RETRY_MS,
+                data=json.dumps({"recipient_id": recipient_id, "after": after}),
+            )
             position = after
             while not (self._stopping.is_set() or (shutdown and shutdown.is_set())):
                 wake.clear()  # before reading: a message committed after this wakes us
-                batch = await handlers.stream_batch(pool, recipient_id, position,
-                                                    self._batch_size)
+                batch = await handlers.stream_batch(pool, recipient_id, position, self._batch_size)
                 for m in batch:
                     yield ServerSentEvent(event="message", id=str(m.seq), data=message_data(m))
                     position = m.seq

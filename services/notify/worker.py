@@ -68,15 +68,25 @@ def message_for(claim: Claim, *, digest_of: list[Claim] | None = None) -> Messag
     if digest_of:
         title, text = domain.digest([c.payload for c in digest_of], lang == "en")
         # Notify's own markdown (its titles, its links): sent as it is, not made literal.
-        return Message(id=f"{msg_id}_digest", title=title, text=text,
-                       markdown=f"**{title}**\n\n{text}",
-                       urgent=any(c.urgent for c in digest_of), locale=locale,
-                       kind="notify.digest", data={"count": str(len(digest_of))})
+        return Message(
+            id=f"{msg_id}_digest",
+            title=title,
+            text=text,
+            markdown=f"**{title}**\n\n{text}",
+            urgent=any(c.urgent for c in digest_of),
+            locale=locale,
+            kind="notify.digest",
+            data={"count": str(len(digest_of))},
+        )
     facts = data.get("facts", {})
     return Message(
-        id=msg_id, title=data.get("title", {}).get(lang, ""),
-        text=data.get("text", {}).get(lang, ""), link=data.get("link"), urgent=claim.urgent,
-        locale=locale, kind=claim.payload.get("type", claim.type),
+        id=msg_id,
+        title=data.get("title", {}).get(lang, ""),
+        text=data.get("text", {}).get(lang, ""),
+        link=data.get("link"),
+        urgent=claim.urgent,
+        locale=locale,
+        kind=claim.payload.get("type", claim.type),
         data=data if claim.channel is Channel.WEBHOOK else facts,
     )
 
@@ -87,11 +97,15 @@ def settings_for(claim: Claim) -> Any | DeliveryResult:
     the next channel takes over)."""
     pref = next((c for c in claim.recipient.channel_list() if c.kind is claim.channel), None)
     if pref is None:
-        return DeliveryResult.fail("not_configured", "接收方已不再使用该渠道 / the recipient no "
-                                   "longer has this channel")
+        return DeliveryResult.fail(
+            "not_configured", "接收方已不再使用该渠道 / the recipient no longer has this channel"
+        )
     if UNREADABLE in pref.settings or UNREADABLE in pref.settings.values():
-        return DeliveryResult.fail("secrets_unreadable", "渠道设置无法用当前密钥解密 / the "
-                                   "channel's settings cannot be opened with the configured keys")
+        return DeliveryResult.fail(
+            "secrets_unreadable",
+            "渠道设置无法用当前密钥解密 / the "
+            "channel's settings cannot be opened with the configured keys",
+        )
     try:
         return channels.validate_settings(claim.channel.value, pref.settings)
     except channels.InvalidSetting as exc:
@@ -104,8 +118,9 @@ def destination(claim: Claim, settings: Any) -> str | None:
 
 
 class DeliveryWorker:
-    def __init__(self, rt: Runtime, settings: Settings,
-                 clock: Callable[[], datetime], box: SecretBox) -> None:
+    def __init__(
+        self, rt: Runtime, settings: Settings, clock: Callable[[], datetime], box: SecretBox
+    ) -> None:
         self._rt = rt
         self._s = settings
         self._clock = clock
@@ -114,17 +129,19 @@ class DeliveryWorker:
         self._task: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._recording: set[asyncio.Task] = set()
-        self._policy = RetryPolicy(settings.delivery_max_attempts,
-                                   settings.delivery_backoff_base_seconds,
-                                   settings.delivery_backoff_max_seconds)
+        self._policy = RetryPolicy(
+            settings.delivery_max_attempts,
+            settings.delivery_backoff_base_seconds,
+            settings.delivery_backoff_max_seconds,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        client = httpx.AsyncClient if self._s.allow_private_targets \
-            else targets.public_only_client
+        client = httpx.AsyncClient if self._s.allow_private_targets else targets.public_only_client
         self._client = client(
-            timeout=self._s.delivery_timeout_seconds, follow_redirects=False,
+            timeout=self._s.delivery_timeout_seconds,
+            follow_redirects=False,
             limits=httpx.Limits(max_connections=self._s.delivery_max_in_flight),
         )
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
@@ -167,8 +184,11 @@ class DeliveryWorker:
         if free <= 0:
             return 0
         claims = await handlers.claim_due(
-            self._rt.get_pool(), min(free, self._s.delivery_batch_size),
-            self._s.delivery_lease_seconds, self._clock(), self._box,
+            self._rt.get_pool(),
+            min(free, self._s.delivery_batch_size),
+            self._s.delivery_lease_seconds,
+            self._clock(),
+            self._box,
         )
         robots: dict[str, list[tuple[Claim, Any]]] = defaultdict(list)
         for claim in claims:
@@ -191,17 +211,27 @@ class DeliveryWorker:
 
     async def deliver(self, claim: Claim, settings: Any, dest: str | None = None) -> None:
         structlog.contextvars.bind_contextvars(
-            delivery_id=claim.id, case_id=str(claim.case_id), event_id=str(claim.event_id))
+            delivery_id=claim.id, case_id=str(claim.case_id), event_id=str(claim.event_id)
+        )
         pool = self._rt.get_pool()
         try:
-            result = settings if isinstance(settings, DeliveryResult) else \
-                await self._send_with_retries(claim, message_for(claim), settings)
+            result = (
+                settings
+                if isinstance(settings, DeliveryResult)
+                else await self._send_with_retries(claim, message_for(claim), settings)
+            )
             if result.ok:  # nothing but the one UPDATE between the answer and the mark
-                await self._record(lambda: handlers.delivery_sent(
-                    pool, claim, result, now=self._clock(), destination=dest))
+                await self._record(
+                    lambda: handlers.delivery_sent(
+                        pool, claim, result, now=self._clock(), destination=dest
+                    )
+                )
             else:
-                await self._record(lambda: handlers.delivery_failed(
-                    pool, claim, result, now=self._clock(), policy=self._policy))
+                await self._record(
+                    lambda: handlers.delivery_failed(
+                        pool, claim, result, now=self._clock(), policy=self._policy
+                    )
+                )
         except Exception as exc:  # not the endpoint's fault: the lease hands it out again
             log.exception("delivery_error", error=repr(exc))
 
@@ -218,9 +248,15 @@ class DeliveryWorker:
             elif pacing.plan is RobotPlan.WAIT:
                 assert pacing.wait_until is not None
                 for claim, _ in group:
-                    await self._record(lambda c=claim: handlers.delivery_held(
-                        pool, c, until=pacing.wait_until, reason="机器人本分钟消息已满，稍后合并发送 / "
-                        "the robot's minute is full; sent later, together"))
+                    await self._record(
+                        lambda c=claim: handlers.delivery_held(
+                            pool,
+                            c,
+                            until=pacing.wait_until,
+                            reason="机器人本分钟消息已满，稍后合并发送 / "
+                            "the robot's minute is full; sent later, together",
+                        )
+                    )
             else:
                 await self._send_digest(dest, group)
         except Exception as exc:
@@ -233,43 +269,60 @@ class DeliveryWorker:
         result = await self._send_with_retries(carrier, message, settings)
         now = self._clock()
         if result.ok:
-            await self._record(lambda: handlers.digest_sent(
-                pool, carrier, rest, result, now=now, destination=dest))
+            await self._record(
+                lambda: handlers.digest_sent(pool, carrier, rest, result, now=now, destination=dest)
+            )
             return
         for claim, _ in group:
-            await self._record(lambda c=claim: handlers.delivery_failed(
-                pool, c, result, now=now, policy=self._policy))
+            await self._record(
+                lambda c=claim: handlers.delivery_failed(
+                    pool, c, result, now=now, policy=self._policy
+                )
+            )
 
-    async def _send_with_retries(self, claim: Claim, message: Message,
-                                 settings: Any) -> DeliveryResult:
+    async def _send_with_retries(
+        self, claim: Claim, message: Message, settings: Any
+    ) -> DeliveryResult:
         assert self._client is not None
         channel = channels.channel(claim.channel.value)
         # Signatures (webhook-timestamp, DingTalk's and Feishu's timestamps, an SMS gateway's,
         # an email's Date) carry the wall clock, not self._clock: a receiver checks them
         # against its own clock within minutes, and self._clock only schedules (tests move
         # it hours on to pass backoff and quiet hours).
-        ctx = SendContext(http=self._client, timeout=self._s.delivery_timeout_seconds,
-                          clock=_wall_clock, public_only=not self._s.allow_private_targets)
+        ctx = SendContext(
+            http=self._client,
+            timeout=self._s.delivery_timeout_seconds,
+            clock=_wall_clock,
+            public_only=not self._s.allow_private_targets,
+        )
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            log.info("delivery_attempt_failed", attempt=state.attempt_number, error=str(exc),
-                     channel=claim.channel.value)
+            log.info(
+                "delivery_attempt_failed",
+                attempt=state.attempt_number,
+                error=str(exc),
+                channel=claim.channel.value,
+            )
 
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self._s.delivery_inline_attempts),
                 wait=wait_exponential_jitter(multiplier=0.2, max=2, jitter=0.2),
                 # a robot's "too fast" is not retried in line: it waits for its minute
-                retry=retry_if_exception(lambda e: isinstance(e, _TryAgain)
-                                         and not e.result.rate_limited),
-                before_sleep=before_sleep, reraise=True,
+                retry=retry_if_exception(
+                    lambda e: isinstance(e, _TryAgain) and not e.result.rate_limited
+                ),
+                before_sleep=before_sleep,
+                reraise=True,
             ):
                 with attempt:
                     started = time.monotonic()
                     result = await send_bounded(channel, message, settings, ctx)
                     metrics.DELIVERY_ATTEMPT_SECONDS.labels(
-                        SERVICE, claim.channel.value, result.outcome.value,
+                        SERVICE,
+                        claim.channel.value,
+                        result.outcome.value,
                     ).observe(time.monotonic() - started)
                     if result.transient:
                         raise _TryAgain(result)
@@ -293,8 +346,10 @@ class DeliveryWorker:
     @staticmethod
     async def _write(write) -> None:
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(3), wait=wait_exponential_jitter(multiplier=0.2, max=2),
-            retry=retry_if_exception(lambda e: isinstance(e, TRANSIENT_DB_ERRORS)), reraise=True,
+            stop=stop_after_attempt(3),
+            wait=wait_exponential_jitter(multiplier=0.2, max=2),
+            retry=retry_if_exception(lambda e: isinstance(e, TRANSIENT_DB_ERRORS)),
+            reraise=True,
         ):
             with attempt:
                 await write()

@@ -20,7 +20,7 @@ from services.tracking.domain import AssignmentState, CaseStatus, Clock
 
 
 class Board(StrEnum):
-    OVERDUE = "overdue"            # 超时
+    OVERDUE = "overdue"  # 超时
     NEAR_OVERDUE = "near_overdue"  # 临期 (预警后、超时前)
 
 
@@ -43,7 +43,7 @@ class BoardItem:
     warn_at: datetime | None
     due_at: datetime
     overdue_alerted_at: datetime | None  # when the overdue alert fired (None: not yet)
-    escalation_level: str | None         # community / street / district, None: none yet
+    escalation_level: str | None  # community / street / district, None: none yet
     escalation_step: int | None
     urge_count: int
     last_urged_at: datetime | None
@@ -125,13 +125,14 @@ class UrgeTarget:
 
 class UrgeProblem(StrEnum):
     CASE_CLOSED = "case_closed"
-    NOT_ON_CASE = "department_not_on_case"        # the named department has no assignment
+    NOT_ON_CASE = "department_not_on_case"  # the named department has no assignment
     NOTHING_OPEN = "no_open_assignment"
-    PAUSED = "assignment_paused"                  # every one left stands still (挂账/缓办)
+    PAUSED = "assignment_paused"  # every one left stands still (挂账/缓办)
 
 
-def urge_targets(case: CaseStatus, assignments: list[UrgeTarget],
-                 department_id: str | None) -> list[UrgeTarget] | UrgeProblem:
+def urge_targets(
+    case: CaseStatus, assignments: list[UrgeTarget], department_id: str | None
+) -> list[UrgeTarget] | UrgeProblem:
     """The open assignments an urging reaches (all of them, or the named department's), or
     why there are none. A closed case is never urged, nor an assignment whose clocks an
     approved pause (挂账/缓办) holds still: nothing is late there to hurry."""

@@ -20,12 +20,16 @@ def register(rt: Runtime, settings: Settings) -> None:
         sign_for_deadline=None if seconds is None else timedelta(seconds=seconds),
     )
     timeline = EventConsumer(
-        service="tracking", name="timeline", pool=rt.get_pool, broker=rt.broker,
+        service="tracking",
+        name="timeline",
+        pool=rt.get_pool,
+        broker=rt.broker,
         policy=RetryPolicy.from_settings(settings),
         handlers={event_type: record for event_type in handlers.CONSUMED_TYPES},
     )
     timeline.subscribe(
-        Topics.INTAKE, Topics.DISPATCH,
+        Topics.INTAKE,
+        Topics.DISPATCH,
         description="Every case event → the case timeline, the read model and the clocks: a "
         "dispatch pins the SLA policy in force and starts the sign-for, on-site and resolution "
         "clocks (warning, deadline and escalation timers); sign-for, a progress note, "

@@ -13,10 +13,16 @@ from shared.settings import BaseServiceSettings
 # disliked — judged only with at least 5 assignments in the period.
 DEMO_THRESHOLDS = {
     "min_received": 5,
-    "red": [["response_rate", ">=", 0.9], ["resolution_rate", ">=", 0.8],
-            ["satisfaction_rate", ">=", 0.9]],
-    "black": [["response_rate", "<", 0.6], ["rejections", ">=", 3],
-              ["satisfaction_rate", "<", 0.6]],
+    "red": [
+        ["response_rate", ">=", 0.9],
+        ["resolution_rate", ">=", 0.8],
+        ["satisfaction_rate", ">=", 0.9],
+    ],
+    "black": [
+        ["response_rate", "<", 0.6],
+        ["rejections", ">=", 3],
+        ["satisfaction_rate", "<", 0.6],
+    ],
 }
 
 

@@ -20,7 +20,7 @@ from shared.lifecycle import advance
 class AssignmentState(StrEnum):
     DISPATCHED = "dispatched"  # 已派单，待报到
     SIGNED_FOR = "signed_for"  # 已报到 (签收)
-    RESOLVED = "resolved"      # 已办结
+    RESOLVED = "resolved"  # 已办结
 
 
 _ASSIGNMENT_RANK = {state: rank for rank, state in enumerate(AssignmentState)}
@@ -30,15 +30,15 @@ class Clock(StrEnum):
     """Which deadline a timer watches (the values of sla.policy.ClockKind)."""
 
     SIGN_FOR = "sign_for"  # 签收/报到时限
-    ON_SITE = "on_site"    # 到场时限 (urgent cases)
-    RESOLVE = "resolve"    # 办结时限
+    ON_SITE = "on_site"  # 到场时限 (urgent cases)
+    RESOLVE = "resolve"  # 办结时限
 
 
 class TimerKind(StrEnum):
     """Which stage of a clock a timer fires."""
 
-    WARNING = "warning"        # 预警 (黄灯): the warning share of the allowance is used up
-    DEADLINE = "deadline"      # 超时 (红灯)
+    WARNING = "warning"  # 预警 (黄灯): the warning share of the allowance is used up
+    DEADLINE = "deadline"  # 超时 (红灯)
     ESCALATION = "escalation"  # 逐级上报: community → street → district, repeating
 
 
@@ -72,8 +72,7 @@ advance_case = advance  # the latest event sets the status; a late one never rew
 def merge_case(current: CaseView, incoming: CaseView) -> CaseView:
     """Apply an event's view of the case: the newest event's facts (a whistle may raise the
     priority) and status (a rework or a reopening loops back), the latest time."""
-    status = advance_case(current.status, current.updated_at, incoming.status,
-                          incoming.updated_at)
+    status = advance_case(current.status, current.updated_at, incoming.status, incoming.updated_at)
     if incoming.updated_at >= current.updated_at:
         return replace(incoming, status=status)
     return replace(current, status=status)
@@ -164,7 +163,9 @@ def timer_fires(t: TimerFacts, now: datetime) -> bool:
     return not (t.kind is TimerKind.WARNING and now > t.clock_due_at)
 
 
-def seconds_until_next_tick(now: datetime, next_due: datetime | None, poll_interval: float) -> float:
+def seconds_until_next_tick(
+    now: datetime, next_due: datetime | None, poll_interval: float
+) -> float:
     """The scheduler sleeps until the next timer is due, but never longer than the poll
     interval (timers created meanwhile by the consumers are picked up at the next poll)."""
     if next_due is None:

@@ -23,8 +23,10 @@ from shared.service import create_service_app
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    streams = BoardStreams(poll_interval=settings.board_stream_poll_seconds,
-                           retention=timedelta(hours=settings.board_feed_retention_hours))
+    streams = BoardStreams(
+        poll_interval=settings.board_stream_poll_seconds,
+        retention=timedelta(hours=settings.board_feed_retention_hours),
+    )
     app = create_service_app(
         settings,
         title="Whistle tracking 督办跟踪",
@@ -34,14 +36,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "escalations (逐级上报), and serves the supervisors' overdue and near-overdue boards "
         "with their live stream, urging (督办), case histories and the SLA reference data.",
         routers=[api.router],
-        publishes=[CaseDeadlineWarning, CaseOverdue, CaseEscalated, CaseClockStarted,
-                   CaseClockStopped, CaseUrged],
+        publishes=[
+            CaseDeadlineWarning,
+            CaseOverdue,
+            CaseEscalated,
+            CaseClockStarted,
+            CaseClockStopped,
+            CaseUrged,
+        ],
         consumers=lambda rt: consumers.register(rt, settings),
         workers=lambda rt: [
-            TimerScheduler(rt.get_pool, poll_interval=settings.timer_poll_interval_seconds,
-                           batch_size=settings.timer_batch_size,
-                           parallel=settings.timer_parallel_batches,
-                           listen_dsn=settings.database_url.get_secret_value()),
+            TimerScheduler(
+                rt.get_pool,
+                poll_interval=settings.timer_poll_interval_seconds,
+                batch_size=settings.timer_batch_size,
+                parallel=settings.timer_parallel_batches,
+                listen_dsn=settings.database_url.get_secret_value(),
+            ),
             streams.bind(rt.get_pool),  # after the scheduler: open streams end cleanly
         ],
     )

@@ -37,9 +37,16 @@ def utc_now() -> datetime:
 
 class TimerScheduler:
     def __init__(
-        self, pool: Callable[[], asyncpg.Pool], *, poll_interval: float, batch_size: int,
-        parallel: int = 1, now: Clock = utc_now, stop_timeout: float = 10.0,
-        listen_dsn: str | None = None, listen_retry: float = 5.0,
+        self,
+        pool: Callable[[], asyncpg.Pool],
+        *,
+        poll_interval: float,
+        batch_size: int,
+        parallel: int = 1,
+        now: Clock = utc_now,
+        stop_timeout: float = 10.0,
+        listen_dsn: str | None = None,
+        listen_retry: float = 5.0,
     ) -> None:
         self._pool = pool
         self._poll_interval = poll_interval
@@ -98,10 +105,17 @@ class TimerScheduler:
         if self._listen_dsn is not None:
             # A dedicated connection (shared.db.listen: reconnects when lost); once listening,
             # a round catches up on what was armed meanwhile.
-            self._listener = asyncio.create_task(db.listen(
-                self._listen_dsn, TIMERS_ARMED, lambda _payload: self._wake.set(),
-                stopping=self._stopping, retry_interval=self._listen_retry,
-                connected=self._wake.set), name="timer-scheduler-listen")
+            self._listener = asyncio.create_task(
+                db.listen(
+                    self._listen_dsn,
+                    TIMERS_ARMED,
+                    lambda _payload: self._wake.set(),
+                    stopping=self._stopping,
+                    retry_interval=self._listen_retry,
+                    connected=self._wake.set,
+                ),
+                name="timer-scheduler-listen",
+            )
         self._task = asyncio.create_task(self._run(), name="timer-scheduler")
 
     async def stop(self) -> None:

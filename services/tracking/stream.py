@@ -35,16 +35,24 @@ RETRY_MS = 2000
 def _change(r: asyncpg.Record) -> dict[str, Any]:
     detail = r["detail"] or {}
     return {
-        "change": r["change"], "occurred_at": r["occurred_at"].isoformat(),
-        "case_id": str(r["case_id"]), "case_no": r["case_no"], "area_path": r["area_path"],
-        "category": r["category"], "priority": r["priority"], "status": r["status"],
-        "assignment_id": str(r["assignment_id"]), "department_id": r["department_id"],
-        "department_name": r["department_name"], "clock": r["clock"],
+        "change": r["change"],
+        "occurred_at": r["occurred_at"].isoformat(),
+        "case_id": str(r["case_id"]),
+        "case_no": r["case_no"],
+        "area_path": r["area_path"],
+        "category": r["category"],
+        "priority": r["priority"],
+        "status": r["status"],
+        "assignment_id": str(r["assignment_id"]),
+        "department_id": r["department_id"],
+        "department_name": r["department_name"],
+        "clock": r["clock"],
         "clock_state": r["clock_state"],
         "warn_at": r["warn_at"].isoformat() if r["warn_at"] else None,
         "due_at": r["due_at"].isoformat() if r["due_at"] else None,
         "urge_count": r["urge_count"],
-        "event_id": str(r["event_id"]) if r["event_id"] else None, **detail,
+        "event_id": str(r["event_id"]) if r["event_id"] else None,
+        **detail,
     }
 
 
@@ -61,8 +69,14 @@ class BoardStreams:
 
     IDLE_REREAD = 30.0
 
-    def __init__(self, *, poll_interval: float, retention: timedelta = timedelta(days=7),
-                 purge_interval: float = 3600.0, stop_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        poll_interval: float,
+        retention: timedelta = timedelta(days=7),
+        purge_interval: float = 3600.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
         self._poll_interval = poll_interval
         self._retention = retention
         self._purge_interval = purge_interval
@@ -83,9 +97,10 @@ class BoardStreams:
     def start(self) -> None:
         self._stopping.clear()
         if self._pool is not None:
-            self._tasks = [asyncio.create_task(self._watch_tip(), name="board-feed-tip"),
-                           asyncio.create_task(self._purge_now_and_then(),
-                                               name="board-feed-purge")]
+            self._tasks = [
+                asyncio.create_task(self._watch_tip(), name="board-feed-tip"),
+                asyncio.create_task(self._purge_now_and_then(), name="board-feed-purge"),
+            ]
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -118,8 +133,7 @@ class BoardStreams:
                 async with asyncio.timeout(self._poll_interval):
                     await self._stopping.wait()
 
-    async def _until_something_new(self, position: Position,
-                                   shutdown: anyio.Event | None) -> None:
+    async def _until_something_new(self, position: Position, shutdown: anyio.Event | None) -> None:
         """Wait until the tip moves past ``position`` (without a watch: one poll interval),
         the worker stops or the server shuts down."""
         if not self._tasks:
@@ -141,8 +155,9 @@ class BoardStreams:
         assert self._pool is not None
         while not self._stopping.is_set():
             try:
-                purged = await handlers.purge_feed(self._pool(),
-                                                   datetime.now(UTC) - self._retention)
+                purged = await handlers.purge_feed(
+                    self._pool(), datetime.now(UTC) - self._retention
+                )
                 if purged:
                     log.info("board_feed_purged", rows=purged)
             except Exception as exc:  # the next round tries again
@@ -155,9 +170,15 @@ class BoardStreams:
     def open_streams(self) -> int:
         return self._open
 
-    async def follow(self, pool: asyncpg.Pool, f: BoardFilter, after: Position, *,
-                     follow: bool = True,
-                     shutdown: anyio.Event | None = None) -> AsyncIterator[ServerSentEvent]:
+    async def follow(
+        self,
+        pool: asyncpg.Pool,
+        f: BoardFilter,
+        after: Position,
+        *,
+        follow: bool = True,
+        shutdown: anyio.Event | None = None,
+    ) -> AsyncIterator[ServerSentEvent]:
         """``ready`` (with the starting position), then every change the filter lets
         through; with ``follow`` false it ends once it has caught up. It also ends — normally,
         so the response is complete — when this worker stops (the app's shutdown) or when
@@ -167,15 +188,20 @@ class BoardStreams:
         self._idle.clear()
         try:
             yield ServerSentEvent(
-                event="ready", id=str(after), retry=RETRY_MS,
-                data=json.dumps({"position": str(after),
-                                 "as_of": datetime.now(UTC).isoformat()}))
+                event="ready",
+                id=str(after),
+                retry=RETRY_MS,
+                data=json.dumps({"position": str(after), "as_of": datetime.now(UTC).isoformat()}),
+            )
             position = after
             while not self._stopping.is_set() and not (shutdown and shutdown.is_set()):
                 batch = await handlers.feed_changes(pool, f, position)
                 for r in batch.changes:
-                    yield ServerSentEvent(event=r["change"], id=f"{r['txid']}-{r['seq']}",
-                                          data=json.dumps(_change(r), ensure_ascii=False))
+                    yield ServerSentEvent(
+                        event=r["change"],
+                        id=f"{r['txid']}-{r['seq']}",
+                        data=json.dumps(_change(r), ensure_ascii=False),
+                    )
                 position = batch.position
                 if batch.more:
                     continue

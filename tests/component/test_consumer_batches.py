@@ -23,9 +23,15 @@ from tests.helpers import eventually, read_topic
 
 def closed(case_id: uuid.UUID, note: str):
     return new_event(
-        CaseClosed(case_no="YA-1", area_path="YA/YA01", category="E0101",
-                   priority=Priority.NORMAL, note=note),
-        case_id=case_id, producer="test",
+        CaseClosed(
+            case_no="YA-1",
+            area_path="YA/YA01",
+            category="E0101",
+            priority=Priority.NORMAL,
+            note=note,
+        ),
+        case_id=case_id,
+        producer="test",
     )
 
 
@@ -33,8 +39,10 @@ def closed(case_id: uuid.UUID, note: str):
 async def shared_db(empty_db, pool_factory):
     conn = await db.connect_once(empty_db)
     await migrations.apply(conn, [("shared", migrations.SHARED_MIGRATIONS)])
-    await conn.execute("CREATE TABLE effects (seq bigserial, event_id uuid, case_id uuid,"
-                       " note text, txid bigint DEFAULT txid_current())")
+    await conn.execute(
+        "CREATE TABLE effects (seq bigserial, event_id uuid, case_id uuid,"
+        " note text, txid bigint DEFAULT txid_current())"
+    )
     await conn.close()
     return await pool_factory(empty_db)
 
@@ -54,9 +62,14 @@ async def test_batches_keep_every_guarantee_of_one_by_one(shared_db, kafka_serve
     group = f"batch-{uuid.uuid4().hex[:8]}"
     topic = f"test.events.{group}"
     settings = BaseServiceSettings(
-        service_name="test", environment="test", database_url="postgresql://x@127.0.0.1/x",
-        kafka_bootstrap_servers=kafka_server.bootstrap, kafka_idempotent_producer=False,
-        consumer_batch_size=50, consumer_batch_wait_ms=5)
+        service_name="test",
+        environment="test",
+        database_url="postgresql://x@127.0.0.1/x",
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        consumer_batch_size=50,
+        consumer_batch_wait_ms=5,
+    )
     broker = make_broker(settings)
     calls: Counter[str] = Counter()
 
@@ -67,12 +80,21 @@ async def test_batches_keep_every_guarantee_of_one_by_one(shared_db, kafka_serve
             raise RuntimeError("flaky bug")
         if note == "always-broken":
             raise RuntimeError("always broken")
-        await conn.execute("INSERT INTO effects (event_id, case_id, note) VALUES ($1, $2, $3)",
-                           event.event_id, event.case_id, note)
+        await conn.execute(
+            "INSERT INTO effects (event_id, case_id, note) VALUES ($1, $2, $3)",
+            event.event_id,
+            event.case_id,
+            note,
+        )
 
-    consumer = EventConsumer(service="test", name=group, pool=lambda: pool, broker=broker,
-                             handlers={CaseClosed.TYPE: handler},
-                             policy=RetryPolicy(max_attempts=3, initial_backoff_seconds=0.01))
+    consumer = EventConsumer(
+        service="test",
+        name=group,
+        pool=lambda: pool,
+        broker=broker,
+        handlers={CaseClosed.TYPE: handler},
+        policy=RetryPolicy(max_attempts=3, initial_backoff_seconds=0.01),
+    )
     consumer.subscribe(topic, description="test")
 
     # 20 cases × 30 events, in order per case; one event sent twice, a flaky and a broken
@@ -102,6 +124,7 @@ async def test_batches_keep_every_guarantee_of_one_by_one(shared_db, kafka_serve
 
     await start_broker(broker, 5)
     try:
+
         async def all_handled():
             n = await pool.fetchval("SELECT count(*) FROM effects")
             return n if n == 20 * 30 + 2 else None
@@ -121,7 +144,12 @@ async def test_batches_keep_every_guarantee_of_one_by_one(shared_db, kafka_serve
     assert calls["flaky"] == 3 and calls["always-broken"] == 3  # the batch's try counted
     transactions = len({r["txid"] for r in rows})
     assert transactions < len(rows) / 5, f"{transactions} transactions for {len(rows)} events"
-    dead = [r for r in await read_topic(kafka_server.bootstrap, Topics.DEAD_LETTER)
-            if dict(r.headers).get("dlt-consumer-group") == f"whistle-test-{group}".encode()]
+    dead = [
+        r
+        for r in await read_topic(kafka_server.bootstrap, Topics.DEAD_LETTER)
+        if dict(r.headers).get("dlt-consumer-group") == f"whistle-test-{group}".encode()
+    ]
     assert sorted(dict(r.headers)["dlt-error-type"].decode() for r in dead) == [
-        "JSONDecodeError", "RuntimeError"]
+        "JSONDecodeError",
+        "RuntimeError",
+    ]

@@ -26,15 +26,26 @@ from shared.events import EVENT_TYPES, CaseClosed, EventPayload, Priority, Topic
 from shared.faults import RetryPolicy
 from tests.helpers import eventually, publish_raw, read_topic
 
-FAST = RetryPolicy(max_attempts=3, initial_backoff_seconds=0.05, max_backoff_seconds=0.5,
-                   transient_retry_seconds=120, dead_letter_publish_attempts=3)
+FAST = RetryPolicy(
+    max_attempts=3,
+    initial_backoff_seconds=0.05,
+    max_backoff_seconds=0.5,
+    transient_retry_seconds=120,
+    dead_letter_publish_attempts=3,
+)
 
 
 def closed(note: str, case_id: uuid.UUID | None = None) -> bytes:
     return new_event(
-        CaseClosed(case_no="YA-1", area_path="YA/YA01", category="E0101",
-                   priority=Priority.NORMAL, note=note),
-        case_id=case_id or uuid.uuid4(), producer="test",
+        CaseClosed(
+            case_no="YA-1",
+            area_path="YA/YA01",
+            category="E0101",
+            priority=Priority.NORMAL,
+            note=note,
+        ),
+        case_id=case_id or uuid.uuid4(),
+        producer="test",
     ).to_bytes()
 
 
@@ -78,8 +89,14 @@ class Setup:
 
     async def consumer(self, policy: RetryPolicy = FAST, **broker_options: Any) -> EventConsumer:
         broker = KafkaBroker(self.bootstrap, **broker_options)
-        consumer = EventConsumer(service="test", name=self.group, pool=lambda: self.pool,
-                                 broker=broker, handlers=self.handlers, policy=policy)
+        consumer = EventConsumer(
+            service="test",
+            name=self.group,
+            pool=lambda: self.pool,
+            broker=broker,
+            handlers=self.handlers,
+            policy=policy,
+        )
         consumer.subscribe(self.topic, description="test")
         await start_broker(broker, 5)
         self.brokers.append(broker)
@@ -96,15 +113,20 @@ class Setup:
         async def probe() -> list[str] | None:
             notes = await self.notes()
             return notes if note in notes else None
+
         return await eventually(probe, timeout=timeout, message=f"{note!r} handled")
 
     async def dead_letters(self) -> list[Any]:
-        return [r for r in await read_topic(self.bootstrap, Topics.DEAD_LETTER)
-                if dict(r.headers).get("dlt-consumer-group") == f"whistle-test-{self.group}".encode()]
+        return [
+            r
+            for r in await read_topic(self.bootstrap, Topics.DEAD_LETTER)
+            if dict(r.headers).get("dlt-consumer-group") == f"whistle-test-{self.group}".encode()
+        ]
 
     async def parked(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(
-            "SELECT * FROM parked_events WHERE consumer = $1 ORDER BY id", self.group)
+            "SELECT * FROM parked_events WHERE consumer = $1 ORDER BY id", self.group
+        )
 
 
 @pytest.fixture
@@ -120,9 +142,12 @@ async def setup(empty_db, pool_factory, kafka_server):
 
 
 def parked_metric(group: str, reason: str) -> float:
-    return REGISTRY.get_sample_value(
-        "whistle_events_parked_total", {"service": "test", "consumer": group, "reason": reason}
-    ) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "whistle_events_parked_total", {"service": "test", "consumer": group, "reason": reason}
+        )
+        or 0.0
+    )
 
 
 async def test_unknown_types_and_versions_are_parked_visibly_and_replayed_later(setup):
@@ -135,21 +160,33 @@ async def test_unknown_types_and_versions_are_parked_visibly_and_replayed_later(
 
     rows = await setup.parked()
     assert [(r["type"], r["version"], r["reason"]) for r in rows] == [
-        ("case.closed", 2, "unknown_version"), ("case.teleported", 1, "unknown_type")]
+        ("case.closed", 2, "unknown_version"),
+        ("case.teleported", 1, "unknown_type"),
+    ]
     assert [bytes(r["value"]) for r in rows] == [v2, teleported]  # the raw message, whole
     assert [r["offset"] for r in rows] == sorted(r["offset"] for r in rows)
-    assert all(r["topic"] == setup.topic and bytes(r["key"]) == b"k" and r["parked_at"]
-               and r["replayed_at"] is None for r in rows)
+    assert all(
+        r["topic"] == setup.topic
+        and bytes(r["key"]) == b"k"
+        and r["parked_at"]
+        and r["replayed_at"] is None
+        for r in rows
+    )
     assert parked_metric(setup.group, "unknown_version") == 1
     assert parked_metric(setup.group, "unknown_type") == 1
     warnings = [e for e in logs if e["event"] == "event_parked"]
     assert [(w["log_level"], w["reason"]) for w in warnings] == [
-        ("warning", "unknown_version"), ("warning", "unknown_type")]
+        ("warning", "unknown_version"),
+        ("warning", "unknown_type"),
+    ]
     assert await setup.dead_letters() == []
 
     # The same message parked again (a redelivery) is still one row.
     again = parking.Received(setup.topic, rows[0]["partition"], rows[0]["offset"], b"k", v2)
-    assert await parking.park(setup.pool, setup.group, again, reason="unknown_version") == rows[0]["id"]
+    assert (
+        await parking.park(setup.pool, setup.group, again, reason="unknown_version")
+        == rows[0]["id"]
+    )
     assert len(await setup.parked()) == 2
 
     # Before the build knows them, a replay leaves them parked.
@@ -205,7 +242,9 @@ async def test_a_dead_letter_the_broker_refuses_is_parked_and_the_partition_move
     await setup.publish(closed(big), closed("last"))
     assert await setup.handled("last") == ["last"]
     [row] = await setup.parked()
-    assert row["reason"] == "dead_letter_failed" and json.loads(row["value"])["payload"]["note"] == big
+    assert (
+        row["reason"] == "dead_letter_failed" and json.loads(row["value"])["payload"]["note"] == big
+    )
     assert "RuntimeError: bug" in row["error"] and "MessageSizeTooLargeError" in row["error"]
     assert setup.calls.count(big) == FAST.max_attempts
     assert await setup.dead_letters() == []
@@ -214,14 +253,17 @@ async def test_a_dead_letter_the_broker_refuses_is_parked_and_the_partition_move
 
 async def test_deterministic_errors_are_dead_lettered_after_bounded_attempts(setup):
     # Each of these was taken for an infrastructure fault and retried forever.
-    setup.failures.update({
-        "interface": asyncpg.exceptions.InterfaceError("cannot perform operation: another "
-                                                       "operation is in progress"),
-        "no-file": FileNotFoundError(errno.ENOENT, "no such template"),
-        "bare-os": OSError(errno.EIO, "input/output error"),
-        "timeout": TimeoutError("query took too long"),
-        "kafka": UnsupportedVersionError("the broker does not speak this"),
-    })
+    setup.failures.update(
+        {
+            "interface": asyncpg.exceptions.InterfaceError(
+                "cannot perform operation: another operation is in progress"
+            ),
+            "no-file": FileNotFoundError(errno.ENOENT, "no such template"),
+            "bare-os": OSError(errno.EIO, "input/output error"),
+            "timeout": TimeoutError("query took too long"),
+            "kafka": UnsupportedVersionError("the broker does not speak this"),
+        }
+    )
     await setup.consumer()
     await setup.publish(*(closed(n) for n in setup.failures), closed("last"))
     assert await setup.handled("last", timeout=90) == ["last"]
@@ -229,13 +271,20 @@ async def test_deterministic_errors_are_dead_lettered_after_bounded_attempts(set
         assert setup.calls.count(note) == FAST.max_attempts, note
     dead = await setup.dead_letters()
     assert sorted(dict(r.headers)["dlt-error-type"].decode() for r in dead) == sorted(
-        ["InterfaceError", "FileNotFoundError", "OSError", "TimeoutError",
-         "UnsupportedVersionError"])
+        [
+            "InterfaceError",
+            "FileNotFoundError",
+            "OSError",
+            "TimeoutError",
+            "UnsupportedVersionError",
+        ]
+    )
     assert await setup.parked() == []
     # Each copy is kept in the consumer's database too (a broker loss takes the topic).
     kept = await dead_letter.copies_since(setup.pool, datetime.now(UTC) - timedelta(hours=1))
     assert sorted((k, v, h["dlt-error-type"]) for k, v, h in kept) == sorted(
-        (r.key, r.value, dict(r.headers)["dlt-error-type"].decode()) for r in dead)
+        (r.key, r.value, dict(r.headers)["dlt-error-type"].decode()) for r in dead
+    )
 
 
 async def test_a_database_restart_is_waited_out_without_loss(setup, pg_server):
@@ -246,8 +295,11 @@ async def test_a_database_restart_is_waited_out_without_loss(setup, pg_server):
     # A transient error (a deadlock) is retried past the deterministic bound...
     setup.calls.clear()
     await setup.publish(closed("deadlock"))
-    await eventually(lambda: asyncio.sleep(0, setup.calls.count("deadlock") > FAST.max_attempts),
-                     timeout=30, message="deadlock retried beyond max_attempts")
+    await eventually(
+        lambda: asyncio.sleep(0, setup.calls.count("deadlock") > FAST.max_attempts),
+        timeout=30,
+        message="deadlock retried beyond max_attempts",
+    )
     del setup.failures["deadlock"]
     await setup.handled("deadlock")
 
@@ -260,7 +312,8 @@ async def test_a_database_restart_is_waited_out_without_loss(setup, pg_server):
             await asyncio.to_thread(pg_server.start)
         back = time.monotonic()
         notes = await eventually(
-            lambda: _all_handled(setup, 5), timeout=60, message="events handled after restart")
+            lambda: _all_handled(setup, 5), timeout=60, message="events handled after restart"
+        )
     waited = time.monotonic() - back
     print(f"database restart: all handled {waited:.1f} s after it was back")
     assert notes.count("before") == 1 and notes.count("deadlock") == 1
@@ -270,7 +323,10 @@ async def test_a_database_restart_is_waited_out_without_loss(setup, pg_server):
     assert waited < 5
     retries = [e for e in logs if e["event"] == "event_handling_retry"]
     assert retries and all(e["transient"] for e in retries)
-    assert max(e["wait_seconds"] for e in retries) <= FAST.max_backoff_seconds + FAST.initial_backoff_seconds
+    assert (
+        max(e["wait_seconds"] for e in retries)
+        <= FAST.max_backoff_seconds + FAST.initial_backoff_seconds
+    )
     assert await setup.dead_letters() == [] and await setup.parked() == []
 
 

@@ -28,20 +28,40 @@ SUPERVISOR = Actor(subject="supervisor", role="supervisor", name="区委组织�
 
 
 def _facts(a: dict[str, Any]) -> dict[str, Any]:
-    return {"case_no": a["case_no"], "area_path": a["area_path"], "category": a["category"],
-            "priority": Priority(a["priority"]), "assignment_id": a["id"],
-            "department_id": a["department_id"]}
+    return {
+        "case_no": a["case_no"],
+        "area_path": a["area_path"],
+        "category": a["category"],
+        "priority": Priority(a["priority"]),
+        "assignment_id": a["id"],
+        "department_id": a["department_id"],
+    }
 
 
-async def _tracking_says(app: App, a: dict[str, Any], payload: Any, *,
-                         at: datetime | None = None, actor: Actor = TRACKING) -> Envelope:
-    event = new_event(payload, case_id=a["case_id"], producer="tracking", actor=actor,
-                      occurred_at=at or datetime.now(UTC))
+async def _tracking_says(
+    app: App,
+    a: dict[str, Any],
+    payload: Any,
+    *,
+    at: datetime | None = None,
+    actor: Actor = TRACKING,
+) -> Envelope:
+    event = new_event(
+        payload,
+        case_id=a["case_id"],
+        producer="tracking",
+        actor=actor,
+        occurred_at=at or datetime.now(UTC),
+    )
     await publish_event(app.bootstrap, event)
 
     async def handled() -> bool:
-        return bool(await app.val("SELECT count(*) FROM inbox WHERE consumer = 'deadlines' "
-                                  "AND event_id = $1", event.event_id))
+        return bool(
+            await app.val(
+                "SELECT count(*) FROM inbox WHERE consumer = 'deadlines' AND event_id = $1",
+                event.event_id,
+            )
+        )
 
     await eventually(handled, timeout=60, message=f"dispatch heard {event.type}")
     return event
@@ -56,8 +76,9 @@ def stopped(a: dict[str, Any], clock: str, because: str) -> CaseClockStopped:
 
 
 async def _inbox(app: App, ours: set[str], **params: str) -> list[dict[str, Any]]:
-    resp = await app.client.get("/departments/jt/assignments", headers=JT,
-                                params={"limit": 200, **params})
+    resp = await app.client.get(
+        "/departments/jt/assignments", headers=JT, params={"limit": 200, **params}
+    )
     assert resp.status_code == 200, resp.text
     return [a for a in resp.json() if a["case_id"] in ours]
 
@@ -82,8 +103,11 @@ async def test_the_inbox_shows_and_sorts_by_the_deadline_tracking_runs(app):
     rows = await _inbox(app, ours, sort="deadline")
     assert [a["id"] for a in rows] == [str(third["id"]), str(first["id"]), str(second["id"])]
     top = rows[0]
-    assert (top["deadline_clock"], top["deadline_label"], top["overdue"]) == \
-        ("sign_for", "报到时限", True)
+    assert (top["deadline_clock"], top["deadline_label"], top["overdue"]) == (
+        "sign_for",
+        "报到时限",
+        True,
+    )
     assert datetime.fromisoformat(top["deadline"]) == now - timedelta(minutes=5)
     assert rows[1]["overdue"] is False
 
@@ -100,8 +124,12 @@ async def test_the_inbox_shows_and_sorts_by_the_deadline_tracking_runs(app):
 
     # An extension moves it (a newer start); a stale start heard late changes nothing.
     await _tracking_says(app, third, started(third, "resolve", now + timedelta(hours=8)))
-    await _tracking_says(app, third, started(third, "resolve", now + timedelta(minutes=1)),
-                         at=now - timedelta(hours=1))
+    await _tracking_says(
+        app,
+        third,
+        started(third, "resolve", now + timedelta(minutes=1)),
+        at=now - timedelta(hours=1),
+    )
     (shown,) = [a for a in await _inbox(app, ours) if a["id"] == str(third["id"])]
     assert datetime.fromisoformat(shown["deadline"]) == now + timedelta(hours=8)
     # The same announcement twice is one.
@@ -126,10 +154,12 @@ async def test_urgings_are_counted_once_each_and_the_newest_is_shown(app):
     (shown,) = await _inbox(app, ours)
     assert shown["urge_count"] == 2
     assert shown["last_urged_at"] is not None
-    row = (await app.rows("SELECT * FROM assignment_urgings WHERE assignment_id = $1",
-                          a["id"]))[0]
-    assert (row["count"], row["last_note"], row["last_urged_by"]) == \
-        (2, "第二次督办：今日内处置", "区委组织部督办科")
+    row = (await app.rows("SELECT * FROM assignment_urgings WHERE assignment_id = $1", a["id"]))[0]
+    assert (row["count"], row["last_note"], row["last_urged_by"]) == (
+        2,
+        "第二次督办：今日内处置",
+        "区委组织部督办科",
+    )
     other = whistled(category="C0201")
     await app.whistle(other)
     (fresh,) = await _inbox(app, {str(other.case_id)})
@@ -139,9 +169,19 @@ async def test_urgings_are_counted_once_each_and_the_newest_is_shown(app):
 async def test_an_unknown_assignment_is_remembered_without_failing(app):
     """Tracking may announce a clock of an assignment dispatch no longer shows (or a test's
     fabricated one): it is kept, harmlessly, and the consumer moves on."""
-    ghost = {"case_no": "YA-X", "area_path": "YA/YA01", "category": "C0201",
-             "priority": "normal", "id": uuid.uuid4(), "department_id": "jt",
-             "case_id": uuid.uuid4()}
+    ghost = {
+        "case_no": "YA-X",
+        "area_path": "YA/YA01",
+        "category": "C0201",
+        "priority": "normal",
+        "id": uuid.uuid4(),
+        "department_id": "jt",
+        "case_id": uuid.uuid4(),
+    }
     await _tracking_says(app, ghost, started(ghost, "sign_for", datetime.now(UTC)))
-    assert await app.val("SELECT count(*) FROM assignment_clocks WHERE assignment_id = $1",
-                         ghost["id"]) == 1
+    assert (
+        await app.val(
+            "SELECT count(*) FROM assignment_clocks WHERE assignment_id = $1", ghost["id"]
+        )
+        == 1
+    )

@@ -34,8 +34,10 @@ ORDER BY {order} LIMIT $3 OFFSET $4
 
 
 async def _seed(conn, rnd: random.Random) -> None:
-    await conn.execute("INSERT INTO departments (id, name, kind) VALUES ('jt', '交通局',"
-                       " 'functional'), ('cg', '城管局', 'functional')")
+    await conn.execute(
+        "INSERT INTO departments (id, name, kind) VALUES ('jt', '交通局',"
+        " 'functional'), ('cg', '城管局', 'functional')"
+    )
     for n in range(400):
         state = rnd.choices(STATES, weights=[2, 3, 10, 1, 1])[0]
         # ties: many assignments share a dispatch instant
@@ -47,18 +49,31 @@ async def _seed(conn, rnd: random.Random) -> None:
             " area_path, category, priority, description, result, dispatched_at, resolved_at,"
             " updated_at, exit_reason, exited_at, transferred_to) VALUES ($1, $2, $3, $4, 'lead',"
             " $5, 'test', $6, 'E0101', $7, '堆物', $8, $9, $10, $9, $11, $12, $13)",
-            a, uuid.uuid4(), f"YA-{n}", rnd.choice(["jt", "jt", "jt", "cg"]), state,
-            rnd.choice(AREAS), rnd.choice(PRIORITIES),
-            "ok" if state == "resolved" else None, at,
+            a,
+            uuid.uuid4(),
+            f"YA-{n}",
+            rnd.choice(["jt", "jt", "jt", "cg"]),
+            state,
+            rnd.choice(AREAS),
+            rnd.choice(PRIORITIES),
+            "ok" if state == "resolved" else None,
+            at,
             at + timedelta(hours=5) if state == "resolved" else None,
-            "x" if exited else None, at + timedelta(hours=1) if exited else None,
-            "cg" if state == "transferred" else None)
+            "x" if exited else None,
+            at + timedelta(hours=1) if exited else None,
+            "cg" if state == "transferred" else None,
+        )
         for clock in ("sign_for", "resolve"):
             if rnd.random() < 0.7:  # some never heard of; some stopped; due times tie too
                 await conn.execute(
                     "INSERT INTO assignment_clocks (assignment_id, clock, due_at, running, as_of)"
-                    " VALUES ($1, $2, $3, $4, $5)", a, clock,
-                    T0 + timedelta(hours=rnd.randrange(0, 200, 3)), rnd.random() < 0.6, at)
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    a,
+                    clock,
+                    T0 + timedelta(hours=rnd.randrange(0, 200, 3)),
+                    rnd.random() < 0.6,
+                    at,
+                )
 
 
 @pytest.mark.parametrize("seed", [1, 14])
@@ -74,11 +89,24 @@ async def test_every_page_is_the_plain_definitions_page(pg_server, pool_factory,
                 for priority in (None, *PRIORITIES):
                     for areas in (None, ("YA/YA01",), ("YA/YA02/YA0201", AREAS[0])):
                         for limit, offset in ((50, 0), (7, 0), (7, 21), (200, 0)):
-                            want = [r["id"] for r in await conn.fetch(
-                                _PLAIN.format(order=order), "jt", state, limit, offset,
-                                *area_scope(areas), priority)]
-                            got = [a.id for a in await list_assignments(
-                                conn, "jt", state, areas, limit, offset, priority, sort)]
+                            want = [
+                                r["id"]
+                                for r in await conn.fetch(
+                                    _PLAIN.format(order=order),
+                                    "jt",
+                                    state,
+                                    limit,
+                                    offset,
+                                    *area_scope(areas),
+                                    priority,
+                                )
+                            ]
+                            got = [
+                                a.id
+                                for a in await list_assignments(
+                                    conn, "jt", state, areas, limit, offset, priority, sort
+                                )
+                            ]
                             assert got == want, (sort, state, priority, areas, limit, offset)
                             checked += bool(want)
         assert checked > 300

@@ -16,15 +16,20 @@ COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
 
 GRID = "YA0101-01"
 REPORT = {
-    "grid_code": GRID, "category": "E0101", "description": "楼下空地乱堆建筑垃圾",
-    "priority": "normal", "location": {"lat": 37.7, "lon": 112.7, "address": "桃园小区3号楼"},
+    "grid_code": GRID,
+    "category": "E0101",
+    "description": "楼下空地乱堆建筑垃圾",
+    "priority": "normal",
+    "location": {"lat": 37.7, "lon": 112.7, "address": "桃园小区3号楼"},
     "reporter": "网格员李明",
 }
 
 
 @pytest.fixture(scope="module")
 async def intake_app(pg_server, kafka_server):
-    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=5, max_body_bytes=64 * 1024) as (client, dsn, _settings):
+    async with running_intake(
+        pg_server, kafka_server, report_rate_limit_per_minute=5, max_body_bytes=64 * 1024
+    ) as (client, dsn, _settings):
         yield client, dsn, kafka_server.bootstrap
 
 
@@ -71,7 +76,9 @@ async def test_report_and_read_back_publishes_case_reported(intake):
 
 async def test_correlation_id_from_request_reaches_the_event(intake):
     client, dsn, _ = intake
-    resp = await client.post("/cases", json=REPORT, headers={**COMMUNITY, "X-Correlation-ID": "corr-abc-123"})
+    resp = await client.post(
+        "/cases", json=REPORT, headers={**COMMUNITY, "X-Correlation-ID": "corr-abc-123"}
+    )
     assert resp.headers["X-Correlation-ID"] == "corr-abc-123"
     conn = await asyncpg.connect(dsn)
     payload = await conn.fetchval("SELECT payload FROM outbox WHERE key = $1", resp.json()["id"])
@@ -81,15 +88,22 @@ async def test_correlation_id_from_request_reaches_the_event(intake):
 
 async def test_same_idempotency_key_gives_one_case(intake):
     client, dsn, _ = intake
-    first = await client.post("/cases", json=REPORT, headers={**COMMUNITY, "Idempotency-Key": "k-1"})
-    second = await client.post("/cases", json=REPORT, headers={**COMMUNITY, "Idempotency-Key": "k-1"})
+    first = await client.post(
+        "/cases", json=REPORT, headers={**COMMUNITY, "Idempotency-Key": "k-1"}
+    )
+    second = await client.post(
+        "/cases", json=REPORT, headers={**COMMUNITY, "Idempotency-Key": "k-1"}
+    )
     assert first.status_code == 201 and second.status_code == 200
     assert second.headers["Idempotent-Replayed"] == "true"
     assert first.json()["id"] == second.json()["id"]
     assert await count(dsn, "SELECT count(*) FROM cases") == 1
     assert await count(dsn, "SELECT count(*) FROM outbox") == 1
-    other = await client.post("/cases", json={**REPORT, "description": "别的事"},
-                              headers={**COMMUNITY, "Idempotency-Key": "k-1"})
+    other = await client.post(
+        "/cases",
+        json={**REPORT, "description": "别的事"},
+        headers={**COMMUNITY, "Idempotency-Key": "k-1"},
+    )
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     assert await count(dsn, "SELECT count(*) FROM cases") == 1
@@ -119,8 +133,11 @@ async def test_bad_reports_are_refused_and_change_nothing(intake, change, status
 async def test_error_messages_are_chinese_first_english_on_request(intake):
     client, _, _ = intake
     zh = await client.post("/cases", json={**REPORT, "grid_code": "NOPE"}, headers=COMMUNITY)
-    en = await client.post("/cases", json={**REPORT, "grid_code": "NOPE"},
-                           headers={**COMMUNITY, "Accept-Language": "en-US,en;q=0.9"})
+    en = await client.post(
+        "/cases",
+        json={**REPORT, "grid_code": "NOPE"},
+        headers={**COMMUNITY, "Accept-Language": "en-US,en;q=0.9"},
+    )
     assert zh.json()["error"]["message"] == "网格“NOPE”不存在"
     assert en.json()["error"]["message"] == "unknown grid 'NOPE'"
 
@@ -130,8 +147,11 @@ async def test_whistle_then_state_rules(intake):
     case = (await client.post("/cases", json=REPORT, headers=COMMUNITY)).json()
     closed_too_early = await client.post(f"/cases/{case['id']}/close", json={}, headers=COMMUNITY)
     assert closed_too_early.status_code == 409
-    resp = await client.post(f"/cases/{case['id']}/whistle",
-                             json={"departments": ["cg"], "priority": "urgent", "note": "请城管处理"}, headers=COMMUNITY)
+    resp = await client.post(
+        f"/cases/{case['id']}/whistle",
+        json={"departments": ["cg"], "priority": "urgent", "note": "请城管处理"},
+        headers=COMMUNITY,
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["status"] == "whistled" and resp.json()["priority"] == "urgent"
     again = await client.post(f"/cases/{case['id']}/whistle", json={}, headers=COMMUNITY)
@@ -147,21 +167,33 @@ async def test_follows_dispatch_progress_then_closes(intake):
     case = (await client.post("/cases", json=REPORT, headers=COMMUNITY)).json()
     await client.post(f"/cases/{case['id']}/whistle", json={}, headers=COMMUNITY)
     resolved = new_event(
-        CaseResolved(case_no=case["case_no"], area_path=case["area_path"], category="E0101",
-                     priority=Priority.NORMAL, assignment_id=uuid.uuid4(), department_id="cg",
-                     result="已清运"),
-        case_id=uuid.UUID(case["id"]), producer="dispatch",
+        CaseResolved(
+            case_no=case["case_no"],
+            area_path=case["area_path"],
+            category="E0101",
+            priority=Priority.NORMAL,
+            assignment_id=uuid.uuid4(),
+            department_id="cg",
+            result="已清运",
+        ),
+        case_id=uuid.UUID(case["id"]),
+        producer="dispatch",
     )
     await publish_event(bootstrap, resolved)
     await publish_event(bootstrap, resolved)  # a duplicate delivery: one effect
 
     async def status():
-        return (await client.get(f"/cases/{case['id']}", headers=COMMUNITY)).json()["status"] == "resolved"
+        return (await client.get(f"/cases/{case['id']}", headers=COMMUNITY)).json()[
+            "status"
+        ] == "resolved"
 
     await eventually(status, timeout=45, message="intake followed case.resolved")
-    assert await count(dsn, "SELECT count(*) FROM inbox WHERE event_id = $1",
-                       resolved.event_id) == 1
-    closed = await client.post(f"/cases/{case['id']}/close", json={"note": "现场核查已清理"}, headers=COMMUNITY)
+    assert (
+        await count(dsn, "SELECT count(*) FROM inbox WHERE event_id = $1", resolved.event_id) == 1
+    )
+    closed = await client.post(
+        f"/cases/{case['id']}/close", json={"note": "现场核查已清理"}, headers=COMMUNITY
+    )
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
 
 
@@ -184,21 +216,29 @@ async def test_health_readiness_metrics_and_docs(intake):
 async def test_no_or_bad_token_is_401_and_changes_nothing(intake):
     client, dsn, _ = intake
     expired = bearer("community", "YA/YA01/YA0101", ttl=-10)
-    for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, expired,
-                    {"Authorization": "Basic dXNlcjpwdw=="}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-a-jwt"},
+        expired,
+        {"Authorization": "Basic dXNlcjpwdw=="},
+    ):
         resp = await client.post("/cases", json=REPORT, headers=headers)
         assert resp.status_code == 401, (headers, resp.text)
         assert resp.json()["error"]["code"] in ("unauthenticated", "invalid_token", "token_expired")
         assert resp.headers["WWW-Authenticate"] == "Bearer"
-    assert (await client.post("/cases", json=REPORT, headers=expired)).json()["error"]["code"] \
-        == "token_expired"
+    assert (await client.post("/cases", json=REPORT, headers=expired)).json()["error"][
+        "code"
+    ] == "token_expired"
     assert await count(dsn, "SELECT count(*) FROM cases") == 0
 
 
 async def test_grid_worker_reports_only_in_his_grids(intake):
     client, dsn, _ = intake
-    own = bearer("grid_worker", "YA/YA01/YA0101/YA0101-01",
-                 grids=("YA/YA01/YA0101/YA0101-01", "YA/YA01/YA0101/YA0101-02"))
+    own = bearer(
+        "grid_worker",
+        "YA/YA01/YA0101/YA0101-01",
+        grids=("YA/YA01/YA0101/YA0101-01", "YA/YA01/YA0101/YA0101-02"),
+    )
     assert (await client.post("/cases", json=REPORT, headers=own)).status_code == 201
     second = {**REPORT, "grid_code": "YA0101-02"}
     assert (await client.post("/cases", json=second, headers=own)).status_code == 201
@@ -220,8 +260,9 @@ async def test_roles_and_scopes_on_a_case(intake):
     assert (await client.get(f"/cases/{case['id']}", headers=dept)).status_code == 403
     denied = await client.post(f"/cases/{case['id']}/whistle", json={}, headers=supervisor)
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "role_not_allowed"
-    assert (await client.post(f"/cases/{case['id']}/whistle", json={},
-                              headers=other_street)).status_code == 403
+    assert (
+        await client.post(f"/cases/{case['id']}/whistle", json={}, headers=other_street)
+    ).status_code == 403
     assert await count(dsn, "SELECT count(*) FROM outbox") == 1  # only the report
     listed = await client.get("/cases", headers=other_street)
     assert listed.status_code == 200 and listed.json() == []
@@ -241,8 +282,11 @@ async def test_actions_are_attributed_to_the_caller(intake):
     rows = await conn.fetch("SELECT type, payload FROM outbox ORDER BY id")
     await conn.close()
     actors = {r["type"]: json.loads(r["payload"])["actor"] for r in rows}
-    assert actors["case.reported"] == actors["case.whistled"] == {
-        "subject": "taoyuan", "role": "community", "name": "桃园社区书记"}
+    assert (
+        actors["case.reported"]
+        == actors["case.whistled"]
+        == {"subject": "taoyuan", "role": "community", "name": "桃园社区书记"}
+    )
 
 
 async def test_idempotency_keys_are_per_user(intake):
@@ -257,8 +301,9 @@ async def test_idempotency_keys_are_per_user(intake):
 async def test_report_rate_limit_per_user(intake):
     client, dsn, _ = intake
     worker = bearer("grid_worker", grids=("YA/YA01/YA0101/YA0101-01",), subject="busy")
-    codes = [(await client.post("/cases", json=REPORT, headers=worker)).status_code
-             for _ in range(6)]
+    codes = [
+        (await client.post("/cases", json=REPORT, headers=worker)).status_code for _ in range(6)
+    ]
     assert codes == [201] * 5 + [429]
     limited = await client.post("/cases", json=REPORT, headers=worker)
     assert limited.json()["error"]["code"] == "rate_limited"
@@ -284,13 +329,19 @@ async def test_the_reporter_sees_the_deadline_and_lateness(intake):
 
     from shared.events import CaseClockStarted, CaseClockStopped, CaseOverdue
 
-    facts = {"case_no": case["case_no"], "area_path": case["area_path"], "category": "E0101",
-             "priority": Priority.NORMAL}
+    facts = {
+        "case_no": case["case_no"],
+        "area_path": case["area_path"],
+        "category": "E0101",
+        "priority": Priority.NORMAL,
+    }
     aid, due = uuid.uuid4(), datetime.now(UTC) + timedelta(minutes=30)
     clock = {"assignment_id": aid, "department_id": "cg", "clock": "sign_for"}
     cid = uuid.UUID(case["id"])
-    await publish_event(bootstrap, new_event(CaseClockStarted(**facts, **clock, due_at=due),
-                                             case_id=cid, producer="tracking"))
+    await publish_event(
+        bootstrap,
+        new_event(CaseClockStarted(**facts, **clock, due_at=due), case_id=cid, producer="tracking"),
+    )
 
     async def view(key, value):
         got = (await client.get(f"/cases/{case['id']}", headers=COMMUNITY)).json()
@@ -302,12 +353,22 @@ async def test_the_reporter_sees_the_deadline_and_lateness(intake):
         return at is not None and datetime.fromisoformat(at) == due
 
     await eventually(deadline_shown, timeout=45, message="deadline shown")
-    await publish_event(bootstrap, new_event(
-        CaseOverdue(**facts, **clock, department_name="城管", due_at=due),
-        case_id=cid, producer="tracking"))
+    await publish_event(
+        bootstrap,
+        new_event(
+            CaseOverdue(**facts, **clock, department_name="城管", due_at=due),
+            case_id=cid,
+            producer="tracking",
+        ),
+    )
     await eventually(lambda: view("overdue", True), timeout=45, message="overdue shown")
-    await publish_event(bootstrap, new_event(CaseClockStopped(**facts, **clock,
-                                                              because="case.signed_for"),
-                                             case_id=cid, producer="tracking"))
+    await publish_event(
+        bootstrap,
+        new_event(
+            CaseClockStopped(**facts, **clock, because="case.signed_for"),
+            case_id=cid,
+            producer="tracking",
+        ),
+    )
     got = await eventually(lambda: view("overdue", False), timeout=45, message="clock stopped")
     assert got["deadline_at"] is None

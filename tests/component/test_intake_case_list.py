@@ -13,10 +13,15 @@ from shared.events import CaseDispatched, CaseRejected, Priority, new_event
 from tests.helpers import as_user, eventually, publish_event
 from tests.intake_app import running_intake
 
-WORKER = as_user("wangfang")      # grids YA0101-03, YA0101-04
-COMMUNITY = as_user("taoyuan")    # YA/YA01/YA0101
-BASE = {"grid_code": "YA0101-03", "category": "E0101", "description": "楼下乱堆建筑垃圾",
-        "priority": "normal", "location": {"address": "桃园小区5号楼"}}
+WORKER = as_user("wangfang")  # grids YA0101-03, YA0101-04
+COMMUNITY = as_user("taoyuan")  # YA/YA01/YA0101
+BASE = {
+    "grid_code": "YA0101-03",
+    "category": "E0101",
+    "description": "楼下乱堆建筑垃圾",
+    "priority": "normal",
+    "location": {"address": "桃园小区5号楼"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +54,16 @@ async def listed(client, **params) -> list[str]:
 async def test_filters_by_category_overdue_and_text(intake):
     client, dsn, _ = intake
     rubbish = await report(client)
-    light = await report(client, category="C0101", description="路灯不亮",
-                         location={"address": "桃园路口"})
-    stall = await report(client, category="E0102", grid_code="YA0101-04",
-                         description="占道经营", location={"address": "北门菜市场"})
+    light = await report(
+        client, category="C0101", description="路灯不亮", location={"address": "桃园路口"}
+    )
+    stall = await report(
+        client,
+        category="E0102",
+        grid_code="YA0101-04",
+        description="占道经营",
+        location={"address": "北门菜市场"},
+    )
     newest_first = [stall["case_no"], light["case_no"], rubbish["case_no"]]
     assert await listed(client) == newest_first
     # a 大类 covers its 小类; a 小类 only itself; another 大类 none of them
@@ -74,9 +85,12 @@ async def test_filters_by_category_overdue_and_text(intake):
     assert await listed(client, overdue="false") == [stall["case_no"], rubbish["case_no"]]
     # combined, and with the area and status filters
     assert await listed(client, category="E01", area="YA/YA01/YA0101/YA0101-04") == [
-        stall["case_no"]]
+        stall["case_no"]
+    ]
     assert await listed(client, category="E01", status="reported", overdue="false") == [
-        stall["case_no"], rubbish["case_no"]]
+        stall["case_no"],
+        rubbish["case_no"],
+    ]
     bad = await client.get("/cases", params={"overdue": "maybe"}, headers=COMMUNITY)
     assert bad.status_code == 422
 
@@ -85,21 +99,45 @@ async def test_cases_show_the_departments_handling_them(intake):
     client, _, bootstrap = intake
     case = await report(client)
     assert case["assigned_departments"] == [] and case["departments"] == []
-    whistled = await client.post(f"/cases/{case['id']}/whistle",
-                                 json={"departments": ["cg"]}, headers=COMMUNITY)
+    whistled = await client.post(
+        f"/cases/{case['id']}/whistle", json={"departments": ["cg"]}, headers=COMMUNITY
+    )
     assert whistled.json()["departments"] == ["cg"]
-    facts = {"case_no": case["case_no"], "area_path": case["area_path"], "category": "E0101",
-             "priority": Priority.NORMAL}
+    facts = {
+        "case_no": case["case_no"],
+        "area_path": case["area_path"],
+        "category": "E0101",
+        "priority": Priority.NORMAL,
+    }
     lead, co = uuid.uuid4(), uuid.uuid4()
     for payload in (
-        CaseDispatched(**facts, assignment_id=lead, department_id="cg", department_name="城管",
-                       role="lead", rule_id=None, reason="点名", description="x", basis="named"),
-        CaseDispatched(**facts, assignment_id=co, department_id="zj", department_name="住建",
-                       role="co", rule_id=None, reason="点名", description="x", basis="named"),
+        CaseDispatched(
+            **facts,
+            assignment_id=lead,
+            department_id="cg",
+            department_name="城管",
+            role="lead",
+            rule_id=None,
+            reason="点名",
+            description="x",
+            basis="named",
+        ),
+        CaseDispatched(
+            **facts,
+            assignment_id=co,
+            department_id="zj",
+            department_name="住建",
+            role="co",
+            rule_id=None,
+            reason="点名",
+            description="x",
+            basis="named",
+        ),
         CaseRejected(**facts, assignment_id=co, department_id="zj", reason="不属于本部门"),
     ):
-        await publish_event(bootstrap, new_event(payload, case_id=uuid.UUID(case["id"]),
-                                                 producer="dispatch"))
+        await publish_event(
+            bootstrap, new_event(payload, case_id=uuid.UUID(case["id"]), producer="dispatch")
+        )
 
     async def only_cg_left():
         got = (await client.get(f"/cases/{case['id']}", headers=COMMUNITY)).json()

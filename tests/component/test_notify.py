@@ -76,10 +76,15 @@ class Endpoint:
                     time.sleep(8)
                     status = 204
                 with endpoint._lock:
-                    endpoint.received.append(Received(
-                        self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                        time.monotonic(), status,
-                    ))
+                    endpoint.received.append(
+                        Received(
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            time.monotonic(),
+                            status,
+                        )
+                    )
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -137,15 +142,23 @@ async def notify(pg_server, kafka_server):
     dsn = await migrated_database(pg_server, "notify")
     settings = Settings(
         environment="test",
-        database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.2, delivery_timeout_seconds=2,
-        delivery_inline_attempts=3, delivery_max_attempts=3, delivery_backoff_base_seconds=1.0,
-        delivery_backoff_max_seconds=2.0, delivery_lease_seconds=15,
+        database_url=dsn,
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        outbox_poll_interval_seconds=0.5,
+        delivery_poll_interval_seconds=0.2,
+        delivery_timeout_seconds=2,
+        delivery_inline_attempts=3,
+        delivery_max_attempts=3,
+        delivery_backoff_base_seconds=1.0,
+        delivery_backoff_max_seconds=2.0,
+        delivery_lease_seconds=15,
         public_base_url=CONSOLE + "/",
         # no intake or dispatch here (not whatever runs on their default ports): messages
         # show codes; test_notify_names shows them named
-        intake_url=NOWHERE, dispatch_url=NOWHERE,
+        intake_url=NOWHERE,
+        dispatch_url=NOWHERE,
     )
     async with running_app(create_app(settings)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -153,22 +166,28 @@ async def notify(pg_server, kafka_server):
 
 async def snapshot(dsn: str) -> dict[str, str]:
     """What the API may change (the worker moves attempts and statuses on its own)."""
-    rows = await fetch(dsn, """
+    rows = await fetch(
+        dsn,
+        """
         SELECT (SELECT md5(string_agg(r::text, '|' ORDER BY id)) FROM recipients r) AS recipients,
                (SELECT md5(string_agg(id || ':' || coalesce(read_at::text, ''), '|' ORDER BY id))
                   FROM inbox_messages) AS inbox,
                (SELECT md5(string_agg(id || ':' || replays, '|' ORDER BY id))
                   FROM deliveries) AS deliveries,
                (SELECT md5(string_agg(s::text, '|' ORDER BY id)) FROM subscriptions s)
-                  AS subscriptions""")
+                  AS subscriptions""",
+    )
     return dict(rows[0])
 
 
 async def counts(dsn: str) -> dict[str, int]:
-    rows = await fetch(dsn, """
+    rows = await fetch(
+        dsn,
+        """
         SELECT (SELECT count(*) FROM recipients) AS recipients,
                (SELECT count(*) FROM inbox_messages) AS inbox,
-               (SELECT count(*) FROM deliveries) AS deliveries""")
+               (SELECT count(*) FROM deliveries) AS deliveries""",
+    )
     return dict(rows[0])
 
 
@@ -199,16 +218,25 @@ async def add_recipient(client, **fields) -> dict:
     return resp.json()
 
 
-def dispatched(department_id: str, *, case_id: uuid.UUID | None = None,
-               case_no: str = "YA20261122-0001"):
+def dispatched(
+    department_id: str, *, case_id: uuid.UUID | None = None, case_no: str = "YA20261122-0001"
+):
     return new_event(
         CaseDispatched(
-            case_no=case_no, area_path="YA/YA01/YA0101/YA0101-03", category="E0101",
-            priority=Priority.NORMAL, assignment_id=uuid.uuid4(), department_id=department_id,
-            department_name="榆安区城市管理局", role="lead", rule_id=6, reason="E0101 × YA → cg",
+            case_no=case_no,
+            area_path="YA/YA01/YA0101/YA0101-03",
+            category="E0101",
+            priority=Priority.NORMAL,
+            assignment_id=uuid.uuid4(),
+            department_id=department_id,
+            department_name="榆安区城市管理局",
+            role="lead",
+            rule_id=6,
+            reason="E0101 × YA → cg",
             description="楼下空地乱堆建筑垃圾",
         ),
-        case_id=case_id or uuid.uuid4(), producer="dispatch",
+        case_id=case_id or uuid.uuid4(),
+        producer="dispatch",
     )
 
 
@@ -232,14 +260,27 @@ async def test_dispatch_reaches_inbox_and_one_signed_webhook_even_when_duplicate
     dept, other = f"cg-{uid()}", f"zj-{uid()}"
     secret = new_secret()
     signed_path, unsigned_path = f"/ok/{uid()}", f"/ok/{uid()}"
-    desk = await add_recipient(client, id=f"duty-{dept}", name="城管值班室", kind="department",
-                               department_id=dept, webhook_url=endpoint.url + signed_path,
-                               webhook_secret=secret)
+    desk = await add_recipient(
+        client,
+        id=f"duty-{dept}",
+        name="城管值班室",
+        kind="department",
+        department_id=dept,
+        webhook_url=endpoint.url + signed_path,
+        webhook_secret=secret,
+    )
     assert desk["webhook_signed"] is True and "webhook_secret" not in desk
-    await add_recipient(client, id=f"duty2-{dept}", name="城管夜班", kind="department",
-                        department_id=dept, webhook_url=endpoint.url + unsigned_path)
-    await add_recipient(client, id=f"duty-{other}", name="住建值班室", kind="department",
-                        department_id=other)
+    await add_recipient(
+        client,
+        id=f"duty2-{dept}",
+        name="城管夜班",
+        kind="department",
+        department_id=dept,
+        webhook_url=endpoint.url + unsigned_path,
+    )
+    await add_recipient(
+        client, id=f"duty-{other}", name="住建值班室", kind="department", department_id=other
+    )
 
     event = dispatched(dept)
     await publish_event(bootstrap, event)
@@ -248,8 +289,11 @@ async def test_dispatch_reaches_inbox_and_one_signed_webhook_even_when_duplicate
     # once it is in, the duplicate has been handled too.
     sentinel = dispatched(other, case_id=event.case_id)
     await publish_event(bootstrap, sentinel)
-    await eventually(lambda: inbox_of(client, f"duty-{other}", staff(other)), timeout=45,
-                     message="the sentinel event reached the other department")
+    await eventually(
+        lambda: inbox_of(client, f"duty-{other}", staff(other)),
+        timeout=45,
+        message="the sentinel event reached the other department",
+    )
 
     async def both_posted():
         return endpoint.at(signed_path) and endpoint.at(unsigned_path)
@@ -258,8 +302,9 @@ async def test_dispatch_reaches_inbox_and_one_signed_webhook_even_when_duplicate
     messages = await inbox_of(client, desk["id"], staff(dept))
     assert len(messages) == 1
     m = messages[0]
-    assert m["body"].startswith("【派单】案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），"
-                                "请及时签收报到。")
+    assert m["body"].startswith(
+        "【派单】案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），请及时签收报到。"
+    )
     assert m["body_en"].startswith("[Dispatched] Case YA20261122-0001")
     # the department's desk is taken straight to its assignment, on the console's address
     assert m["link"] == f"{CONSOLE}/assignments/{event.payload.assignment_id}"
@@ -284,14 +329,17 @@ async def test_dispatch_reaches_inbox_and_one_signed_webhook_even_when_duplicate
         return rows if all(r["status"] == "sent" for r in rows) and len(rows) == 4 else None
 
     rows = await eventually(log_complete, message="every delivery marked sent")
-    assert sorted((r["recipient_id"], r["channel"], r["attempts"]) for r in rows) == sorted([
-        (f"duty-{dept}", "inbox", 1), (f"duty-{dept}", "webhook", 1),
-        (f"duty2-{dept}", "inbox", 1), (f"duty2-{dept}", "webhook", 1),
-    ])
+    assert sorted((r["recipient_id"], r["channel"], r["attempts"]) for r in rows) == sorted(
+        [
+            (f"duty-{dept}", "inbox", 1),
+            (f"duty-{dept}", "webhook", 1),
+            (f"duty2-{dept}", "inbox", 1),
+            (f"duty2-{dept}", "webhook", 1),
+        ]
+    )
 
     # Reading: the message leaves the unread list; replaying a sent delivery is refused.
-    read = await client.post(f"/recipients/{desk['id']}/inbox/{m['id']}/read",
-                             headers=staff(dept))
+    read = await client.post(f"/recipients/{desk['id']}/inbox/{m['id']}/read", headers=staff(dept))
     assert read.status_code == 200 and read.json()["read_at"]
     assert await inbox_of(client, desk["id"], staff(dept), unread="true") == []
     assert len(await inbox_of(client, desk["id"], staff(dept), unread="false")) == 1
@@ -306,8 +354,15 @@ async def test_dispatch_reaches_inbox_and_one_signed_webhook_even_when_duplicate
 async def test_failing_endpoint_is_retried_with_backoff_then_sent(notify, endpoint):
     client, _, bootstrap = notify
     dept, secret, path = f"gd-{uid()}", new_secret(), f"/fail/4/{uid()}"
-    await add_recipient(client, id=f"duty-{dept}", name="供电值班室", kind="department",
-                        department_id=dept, webhook_url=endpoint.url + path, webhook_secret=secret)
+    await add_recipient(
+        client,
+        id=f"duty-{dept}",
+        name="供电值班室",
+        kind="department",
+        department_id=dept,
+        webhook_url=endpoint.url + path,
+        webhook_secret=secret,
+    )
     event = dispatched(dept)
     await publish_event(bootstrap, event)
 
@@ -332,22 +387,32 @@ async def test_dead_or_hanging_endpoint_does_not_delay_a_healthy_one(notify, end
     late, healthy = f"xf-{uid()}", f"jt-{uid()}"
     refused = f"http://127.0.0.1:{free_port()}/nobody-home"
     hang_path, ok_path = f"/hang/{uid()}", f"/ok/{uid()}"
-    for rid, dept, url in ((f"a-refused-{late}", late, refused),
-                           (f"b-hang-{late}", late, endpoint.url + hang_path),
-                           (f"c-healthy-{healthy}", healthy, endpoint.url + ok_path)):
-        await add_recipient(client, id=rid, name="值班室", kind="department",
-                            department_id=dept, webhook_url=url)
+    for rid, dept, url in (
+        (f"a-refused-{late}", late, refused),
+        (f"b-hang-{late}", late, endpoint.url + hang_path),
+        (f"c-healthy-{healthy}", healthy, endpoint.url + ok_path),
+    ):
+        await add_recipient(
+            client, id=rid, name="值班室", kind="department", department_id=dept, webhook_url=url
+        )
     await publish_event(bootstrap, dispatched(late))
-    await eventually(lambda: endpoint.started(hang_path), timeout=45,
-                     message="the hanging endpoint has a request open")
+    await eventually(
+        lambda: endpoint.started(hang_path),
+        timeout=45,
+        message="the hanging endpoint has a request open",
+    )
     # Only now does the healthy endpoint's delivery exist: it must not queue behind.
     await publish_event(bootstrap, dispatched(healthy))
-    await eventually(lambda: _sent(dsn, f"c-healthy-{healthy}"),
-                     message="the healthy endpoint got its delivery")
+    await eventually(
+        lambda: _sent(dsn, f"c-healthy-{healthy}"), message="the healthy endpoint got its delivery"
+    )
     # The hanging endpoint's first claim is still in flight (three tries of 2 s each):
     # the healthy delivery did not wait for it.
-    [hang] = await fetch(dsn, "SELECT status, attempts FROM deliveries WHERE recipient_id = $1"
-                              " AND channel = 'webhook'", f"b-hang-{late}")
+    [hang] = await fetch(
+        dsn,
+        "SELECT status, attempts FROM deliveries WHERE recipient_id = $1 AND channel = 'webhook'",
+        f"b-hang-{late}",
+    )
     assert (hang["status"], hang["attempts"]) == ("pending", 0)
 
     async def refused_recorded():
@@ -359,16 +424,25 @@ async def test_dead_or_hanging_endpoint_does_not_delay_a_healthy_one(notify, end
 
 
 async def _sent(dsn: str, recipient_id: str) -> bool:
-    rows = await fetch(dsn, "SELECT status FROM deliveries WHERE recipient_id = $1"
-                            " AND channel = 'webhook'", recipient_id)
+    rows = await fetch(
+        dsn,
+        "SELECT status FROM deliveries WHERE recipient_id = $1 AND channel = 'webhook'",
+        recipient_id,
+    )
     return bool(rows) and rows[0]["status"] == "sent"
 
 
 async def test_rejected_webhook_goes_dead_and_a_replay_sends_it(notify, endpoint):
     client, dsn, bootstrap = notify
     dept, path = f"sf-{uid()}", f"/reject/{uid()}"
-    await add_recipient(client, id=f"duty-{dept}", name="司法值班室", kind="department",
-                        department_id=dept, webhook_url=endpoint.url + path)
+    await add_recipient(
+        client,
+        id=f"duty-{dept}",
+        name="司法值班室",
+        kind="department",
+        department_id=dept,
+        webhook_url=endpoint.url + path,
+    )
     event = dispatched(dept)
     await publish_event(bootstrap, event)
 
@@ -398,24 +472,44 @@ async def test_overdue_reaches_area_supervisors_and_the_late_department(notify):
     client, _, bootstrap = notify
     dept = f"zj-{uid()}"
     street, other_street = "YA/YA03", "YA/YA04"
-    await add_recipient(client, id=f"duty-{dept}", name="住建值班室", kind="department",
-                        department_id=dept)
-    await add_recipient(client, id=f"sup-{dept}", name="东湖街道督办", kind="supervisor",
-                        area_path=street)
-    await add_recipient(client, id=f"sup-other-{dept}", name="北城街道督办", kind="supervisor",
-                        area_path=other_street)
+    await add_recipient(
+        client, id=f"duty-{dept}", name="住建值班室", kind="department", department_id=dept
+    )
+    await add_recipient(
+        client, id=f"sup-{dept}", name="东湖街道督办", kind="supervisor", area_path=street
+    )
+    await add_recipient(
+        client,
+        id=f"sup-other-{dept}",
+        name="北城街道督办",
+        kind="supervisor",
+        area_path=other_street,
+    )
     event = new_event(
-        CaseOverdue(case_no="YA20261122-0007", area_path="YA/YA03/YA0302/YA0302-05",
-                    category="E0103", priority=Priority.URGENT, assignment_id=uuid.uuid4(),
-                    department_id=dept, department_name="榆安区住房和城乡建设局",
-                    clock="sign_for", due_at=datetime.now(UTC) - timedelta(minutes=5)),
-        case_id=uuid.uuid4(), producer="tracking",
+        CaseOverdue(
+            case_no="YA20261122-0007",
+            area_path="YA/YA03/YA0302/YA0302-05",
+            category="E0103",
+            priority=Priority.URGENT,
+            assignment_id=uuid.uuid4(),
+            department_id=dept,
+            department_name="榆安区住房和城乡建设局",
+            clock="sign_for",
+            due_at=datetime.now(UTC) - timedelta(minutes=5),
+        ),
+        case_id=uuid.uuid4(),
+        producer="tracking",
     )
     await publish_event(bootstrap, event)
-    [to_sup] = await eventually(lambda: inbox_of(client, f"sup-{dept}", overseer(street)),
-                                timeout=45, message="the street's supervisor heard about it")
-    [to_dept] = await eventually(lambda: inbox_of(client, f"duty-{dept}", staff(dept)),
-                                 message="the late department was hurried")
+    [to_sup] = await eventually(
+        lambda: inbox_of(client, f"sup-{dept}", overseer(street)),
+        timeout=45,
+        message="the street's supervisor heard about it",
+    )
+    [to_dept] = await eventually(
+        lambda: inbox_of(client, f"duty-{dept}", staff(dept)),
+        message="the late department was hurried",
+    )
     assert to_sup["title"] == "【超时】（紧急）案件YA20261122-0007签收报到已超时"
     assert "请督办" in to_sup["body"] and "请立即办理" in to_dept["body"]
     assert await inbox_of(client, f"sup-other-{dept}", overseer(other_street)) == []
@@ -428,45 +522,107 @@ async def test_recipients_are_listed_and_updated(notify):
     client, _, _ = notify
     rid = f"duty-{uid()}"
     await add_recipient(client, id=rid, name="交通值班室", kind="department", department_id="jt")
-    updated = await client.put(f"/recipients/{rid}", json={
-        "name": "交通运输局值班室", "kind": "department", "department_id": "jt",
-        "webhook_url": "https://hooks.example.cn/jt", "webhook_secret": new_secret(),
-    }, headers=ADMIN)
+    updated = await client.put(
+        f"/recipients/{rid}",
+        json={
+            "name": "交通运输局值班室",
+            "kind": "department",
+            "department_id": "jt",
+            "webhook_url": "https://hooks.example.cn/jt",
+            "webhook_secret": new_secret(),
+        },
+        headers=ADMIN,
+    )
     assert updated.status_code == 200, updated.text
-    listed = {r["id"]: r for r in (await client.get("/recipients?kind=department",
-                                                    headers=ADMIN)).json()}
+    listed = {
+        r["id"]: r for r in (await client.get("/recipients?kind=department", headers=ADMIN)).json()
+    }
     assert listed[rid]["name"] == "交通运输局值班室" and listed[rid]["webhook_signed"]
     assert listed[rid]["webhook_url"] == "https://hooks.example.cn/jt"
-    supervisors = (await client.get("/recipients", params={"kind": "supervisor"},
-                                    headers=ADMIN)).json()
+    supervisors = (
+        await client.get("/recipients", params={"kind": "supervisor"}, headers=ADMIN)
+    ).json()
     assert rid not in {r["id"] for r in supervisors}
 
 
-@pytest.mark.parametrize(("method", "url", "body", "status", "code"), [
-    ("post", "/recipients", {"id": "x-bad-url", "name": "x", "kind": "department",
-                             "department_id": "cg", "webhook_url": "not a url"},
-     422, "invalid_webhook_url"),
-    ("post", "/recipients", {"id": "x-no-dept", "name": "x", "kind": "department"},
-     422, "department_required"),
-    ("post", "/recipients", {"id": "x-no-area", "name": "x", "kind": "supervisor"},
-     422, "area_required"),
-    ("post", "/recipients", {"id": "x-kind", "name": "x", "kind": "mayor"},
-     422, "validation_error"),
-    ("post", "/recipients", {"id": "x-extra", "name": "x", "kind": "supervisor",
-                             "area_path": "YA", "surprise": 1}, 422, "validation_error"),
-    ("post", "/recipients", {"id": "x-secret", "name": "x", "kind": "supervisor",
-                             "area_path": "YA", "webhook_secret": "hunter2"},
-     422, "invalid_webhook_secret"),
-    ("post", "/recipients", {"id": "bad id!", "name": "x", "kind": "supervisor",
-                             "area_path": "YA"}, 422, "validation_error"),
-    ("put", "/recipients/nobody", {"name": "x", "kind": "supervisor", "area_path": "YA"},
-     404, "recipient_not_found"),
-    # an unknown inbox: 404 for a role that may read inboxes (see the refusals below)
-    ("get", "/recipients/nobody/inbox", None, 404, "recipient_not_found"),
-    ("post", "/recipients/nobody/inbox/1/read", None, 404, "recipient_not_found"),
-    ("post", "/deliveries/999999999/replay", None, 404, "delivery_not_found"),
-    ("get", "/deliveries?status=lost", None, 422, "validation_error"),
-])
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status", "code"),
+    [
+        (
+            "post",
+            "/recipients",
+            {
+                "id": "x-bad-url",
+                "name": "x",
+                "kind": "department",
+                "department_id": "cg",
+                "webhook_url": "not a url",
+            },
+            422,
+            "invalid_webhook_url",
+        ),
+        (
+            "post",
+            "/recipients",
+            {"id": "x-no-dept", "name": "x", "kind": "department"},
+            422,
+            "department_required",
+        ),
+        (
+            "post",
+            "/recipients",
+            {"id": "x-no-area", "name": "x", "kind": "supervisor"},
+            422,
+            "area_required",
+        ),
+        (
+            "post",
+            "/recipients",
+            {"id": "x-kind", "name": "x", "kind": "mayor"},
+            422,
+            "validation_error",
+        ),
+        (
+            "post",
+            "/recipients",
+            {"id": "x-extra", "name": "x", "kind": "supervisor", "area_path": "YA", "surprise": 1},
+            422,
+            "validation_error",
+        ),
+        (
+            "post",
+            "/recipients",
+            {
+                "id": "x-secret",
+                "name": "x",
+                "kind": "supervisor",
+                "area_path": "YA",
+                "webhook_secret": "hunter2",
+            },
+            422,
+            "invalid_webhook_secret",
+        ),
+        (
+            "post",
+            "/recipients",
+            {"id": "bad id!", "name": "x", "kind": "supervisor", "area_path": "YA"},
+            422,
+            "validation_error",
+        ),
+        (
+            "put",
+            "/recipients/nobody",
+            {"name": "x", "kind": "supervisor", "area_path": "YA"},
+            404,
+            "recipient_not_found",
+        ),
+        # an unknown inbox: 404 for a role that may read inboxes (see the refusals below)
+        ("get", "/recipients/nobody/inbox", None, 404, "recipient_not_found"),
+        ("post", "/recipients/nobody/inbox/1/read", None, 404, "recipient_not_found"),
+        ("post", "/deliveries/999999999/replay", None, 404, "delivery_not_found"),
+        ("get", "/deliveries?status=lost", None, 422, "validation_error"),
+    ],
+)
 async def test_bad_input_is_refused_and_changes_nothing(notify, method, url, body, status, code):
     client, dsn, _ = notify
     who = as_user("command") if "/inbox" in url else ADMIN
@@ -480,21 +636,32 @@ async def test_bad_input_is_refused_and_changes_nothing(notify, method, url, bod
 async def test_conflicts_and_english_errors_change_nothing(notify):
     client, dsn, _ = notify
     rid = f"duty-{uid()}"
-    await add_recipient(client, id=rid, name="供水值班室", kind="department", department_id="gs",
-                        webhook_url="http://127.0.0.1:9/hook")
+    await add_recipient(
+        client,
+        id=rid,
+        name="供水值班室",
+        kind="department",
+        department_id="gs",
+        webhook_url="http://127.0.0.1:9/hook",
+    )
     before = await snapshot(dsn)
-    again = await client.post("/recipients", json={"id": rid, "name": "y", "kind": "supervisor",
-                                                   "area_path": "YA"}, headers=ADMIN)
+    again = await client.post(
+        "/recipients",
+        json={"id": rid, "name": "y", "kind": "supervisor", "area_path": "YA"},
+        headers=ADMIN,
+    )
     assert again.status_code == 409 and again.json()["error"]["code"] == "recipient_exists"
     assert again.json()["error"]["message"] == f"接收方“{rid}”已存在"
-    bad_put = await client.put(f"/recipients/{rid}", json={
-        "name": "y", "kind": "department", "department_id": "gs", "webhook_url": "ftp://x/y"},
-        headers={"Accept-Language": "en", **ADMIN})
+    bad_put = await client.put(
+        f"/recipients/{rid}",
+        json={"name": "y", "kind": "department", "department_id": "gs", "webhook_url": "ftp://x/y"},
+        headers={"Accept-Language": "en", **ADMIN},
+    )
     assert bad_put.status_code == 422
     assert bad_put.json()["error"]["message"] == (
-        "webhook_url 'ftp://x/y' is not a valid http(s) URL")
-    missing_msg = await client.post(f"/recipients/{rid}/inbox/999999999/read",
-                                    headers=staff("gs"))
+        "webhook_url 'ftp://x/y' is not a valid http(s) URL"
+    )
+    missing_msg = await client.post(f"/recipients/{rid}/inbox/999999999/read", headers=staff("gs"))
     assert missing_msg.status_code == 404
     assert missing_msg.json()["error"]["code"] == "message_not_found"
     assert await snapshot(dsn) == before
@@ -520,25 +687,43 @@ ADMIN_ONLY = frozenset({Role.ADMIN})
 # Every protected route: its rule, and a request that would change or reveal something
 # (placeholders are filled from the ``desks`` fixture).
 ROUTES = {
-    ("POST", "/recipients"): (ADMIN_ONLY, "/recipients",
-                              {"id": "intruder", "name": "x", "kind": "supervisor",
-                               "area_path": "YA"}),
-    ("PUT", "/recipients/{recipient_id}"): (ADMIN_ONLY, "/recipients/{cg}",
-                                            {"name": "x", "kind": "department",
-                                             "department_id": "xf"}),
+    ("POST", "/recipients"): (
+        ADMIN_ONLY,
+        "/recipients",
+        {"id": "intruder", "name": "x", "kind": "supervisor", "area_path": "YA"},
+    ),
+    ("PUT", "/recipients/{recipient_id}"): (
+        ADMIN_ONLY,
+        "/recipients/{cg}",
+        {"name": "x", "kind": "department", "department_id": "xf"},
+    ),
     ("GET", "/recipients"): (ADMIN_ONLY, "/recipients", None),
     ("PUT", "/recipients/{recipient_id}/preferences"): (
-        ADMIN_ONLY, "/recipients/{cg}/preferences",
-        {"channels": [{"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/x"}}]}),
+        ADMIN_ONLY,
+        "/recipients/{cg}/preferences",
+        {"channels": [{"kind": "webhook", "settings": {"url": "http://127.0.0.1:9/x"}}]},
+    ),
     ("GET", "/recipients/{recipient_id}/preferences"): (
-        ADMIN_ONLY, "/recipients/{cg}/preferences", None),
+        ADMIN_ONLY,
+        "/recipients/{cg}/preferences",
+        None,
+    ),
     ("GET", "/recipients/{recipient_id}/inbox"): (INBOX_READERS, "/recipients/{cg}/inbox", None),
     ("POST", "/recipients/{recipient_id}/inbox/{message_id}/read"): (
-        INBOX_READERS, "/recipients/{cg}/inbox/{cg_msg}/read", None),
+        INBOX_READERS,
+        "/recipients/{cg}/inbox/{cg_msg}/read",
+        None,
+    ),
     ("GET", "/recipients/{recipient_id}/stream"): (
-        INBOX_READERS, "/recipients/{cg}/stream?follow=false", None),
-    ("POST", "/subscriptions"): (ADMIN_ONLY, "/subscriptions",
-                                 {"recipient_id": "duty-cg", "event_types": ["case.overdue"]}),
+        INBOX_READERS,
+        "/recipients/{cg}/stream?follow=false",
+        None,
+    ),
+    ("POST", "/subscriptions"): (
+        ADMIN_ONLY,
+        "/subscriptions",
+        {"recipient_id": "duty-cg", "event_types": ["case.overdue"]},
+    ),
     ("GET", "/subscriptions"): (ADMIN_ONLY, "/subscriptions", None),
     ("DELETE", "/subscriptions/{subscription_id}"): (ADMIN_ONLY, "/subscriptions/{sub}", None),
     ("GET", "/deliveries"): (ADMIN_ONLY, "/deliveries", None),
@@ -558,8 +743,9 @@ def rules_of(dependant) -> list[Rule]:
 
 
 def test_every_route_states_exactly_one_rule():
-    app = create_app(Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
-                              log_json=False))
+    app = create_app(
+        Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x", log_json=False)
+    )
     found: dict[tuple[str, str], Rule] = {}
     # FastAPI includes routers lazily: app.routes alone does not list the included routes.
     for route in iter_route_contexts(app.routes):
@@ -589,24 +775,31 @@ async def desks(notify):
             "INSERT INTO recipients (id, name, kind, department_id, area_path) VALUES"
             " ($1, '城管值班室', 'department', 'cg', NULL),"
             " ($2, '迎泽街道督办', 'supervisor', NULL, 'YA/YA01')",
-            ids["cg"], ids["sup"],
+            ids["cg"],
+            ids["sup"],
         )
         for key in ("cg", "sup"):
             ids[f"{key}_msg"] = await conn.fetchval(
                 "INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
                 " title_en, body_en, link) VALUES ($1, $2, $3, 'case.dispatched', '标题', '正文',"
                 " 'title', 'body', '/cases/x') RETURNING id",
-                ids[key], uuid.uuid4(), uuid.uuid4(),
+                ids[key],
+                uuid.uuid4(),
+                uuid.uuid4(),
             )
         ids["dead"] = await conn.fetchval(
             "INSERT INTO deliveries (event_id, case_id, type, recipient_id, channel, status,"
             " attempts, payload) VALUES ($1, $2, 'case.dispatched', $3, 'webhook', 'dead', 3,"
             " '{}'::jsonb) RETURNING id",
-            uuid.uuid4(), uuid.uuid4(), ids["cg"],
+            uuid.uuid4(),
+            uuid.uuid4(),
+            ids["cg"],
         )
         ids["sub"] = await conn.fetchval(
             "INSERT INTO subscriptions (recipient_id, event_types) VALUES ($1, '{case.overdue}')"
-            " RETURNING id", ids["sup"])
+            " RETURNING id",
+            ids["sup"],
+        )
     finally:
         await conn.close()
     return ids
@@ -627,8 +820,10 @@ def bad_credentials() -> dict[str, tuple[dict[str, str], str]]:
         "not bearer": ({"Authorization": "Basic YWRtaW46YWRtaW4="}, "unauthenticated"),
         "garbage": ({"Authorization": "Bearer not.a.token"}, "invalid_token"),
         "expired": ({"Authorization": f"Bearer {token(Role.ADMIN, ttl=-60)}"}, "token_expired"),
-        "other key": ({"Authorization": f"Bearer {token(Role.ADMIN, keys=OTHER_KEYS)}"},
-                      "invalid_token"),
+        "other key": (
+            {"Authorization": f"Bearer {token(Role.ADMIN, keys=OTHER_KEYS)}"},
+            "invalid_token",
+        ),
     }
 
 
@@ -653,21 +848,20 @@ async def test_health_and_metrics_stay_open(notify):
         assert (await client.get(path)).status_code == 200, path
 
 
-@pytest.mark.parametrize("user", ["wangfang", "taoyuan", "yingze", "command", "cg-duty",
-                                  "supervisor"])
+@pytest.mark.parametrize(
+    "user", ["wangfang", "taoyuan", "yingze", "command", "cg-duty", "supervisor"]
+)
 async def test_only_admin_manages_recipients_and_the_delivery_log(notify, desks, user):
     client, dsn, _ = notify
     before = await snapshot(dsn), await counts(dsn)
     for (method, _), (roles, url, body) in ROUTES.items():
         if roles != ADMIN_ONLY:
             continue
-        resp = await client.request(method, url.format(**desks), json=body,
-                                    headers=as_user(user))
+        resp = await client.request(method, url.format(**desks), json=body, headers=as_user(user))
         assert resp.status_code == 403, (method, url, resp.text)
         assert resp.json()["error"]["code"] == "role_not_allowed"
     assert (await snapshot(dsn), await counts(dsn)) == before
-    [dead] = await fetch(dsn, "SELECT status, replays FROM deliveries WHERE id = $1",
-                         desks["dead"])
+    [dead] = await fetch(dsn, "SELECT status, replays FROM deliveries WHERE id = $1", desks["dead"])
     assert (dead["status"], dead["replays"]) == ("dead", 0)
 
 
@@ -676,8 +870,9 @@ async def test_non_admin_creating_a_recipient_is_refused_in_both_languages(notif
     before = await counts(dsn)
     body = {"id": f"x-{uid()}", "name": "x", "kind": "department", "department_id": "cg"}
     zh = await client.post("/recipients", json=body, headers=as_user("cg-duty"))
-    en = await client.post("/recipients", json=body,
-                           headers={**as_user("cg-duty"), "Accept-Language": "en"})
+    en = await client.post(
+        "/recipients", json=body, headers={**as_user("cg-duty"), "Accept-Language": "en"}
+    )
     assert zh.status_code == en.status_code == 403
     assert "职能部门无权进行此操作" in zh.json()["error"]["message"]
     assert "role 'department' may not do this" in en.json()["error"]["message"]
@@ -687,16 +882,18 @@ async def test_non_admin_creating_a_recipient_is_refused_in_both_languages(notif
     assert (await counts(dsn))["recipients"] == before["recipients"] + 1
 
 
-@pytest.mark.parametrize(("user", "status", "code"), [
-    ("cg-duty", 200, None),
-    ("xf-duty", 403, "not_your_assignment"),   # another department
-    ("supervisor", 403, "not_your_assignment"),  # overseers do not read a department's desk
-    ("command", 403, "not_your_assignment"),
-    ("admin", 403, "role_not_allowed"),
-    ("wangfang", 403, "role_not_allowed"),
-])
-async def test_a_department_desk_is_read_only_by_that_department(notify, desks, user, status,
-                                                                code):
+@pytest.mark.parametrize(
+    ("user", "status", "code"),
+    [
+        ("cg-duty", 200, None),
+        ("xf-duty", 403, "not_your_assignment"),  # another department
+        ("supervisor", 403, "not_your_assignment"),  # overseers do not read a department's desk
+        ("command", 403, "not_your_assignment"),
+        ("admin", 403, "role_not_allowed"),
+        ("wangfang", 403, "role_not_allowed"),
+    ],
+)
+async def test_a_department_desk_is_read_only_by_that_department(notify, desks, user, status, code):
     client, _, _ = notify
     resp = await client.get(f"/recipients/{desks['cg']}/inbox", headers=as_user(user))
     assert resp.status_code == status, resp.text
@@ -706,23 +903,44 @@ async def test_a_department_desk_is_read_only_by_that_department(notify, desks, 
         assert [m["id"] for m in resp.json()] == [desks["cg_msg"]]
 
 
-@pytest.mark.parametrize(("who", "status", "code"), [
-    (overseer("YA"), 200, None),                 # the district's supervisor
-    (overseer("YA/YA01"), 200, None),            # the desk's own area
-    (overseer("YA/YA03"), 403, "out_of_scope"),  # another street
-    (overseer("YA/YA0"), 403, "out_of_scope"),   # a code that is only a string prefix
-    (overseer("YA/YA01/YA0101"), 403, "out_of_scope"),  # below the desk's area
-    (as_user("yingze"), 403, "supervisor_inbox"),  # the street office (YA/YA01): not its supervisor's desk
-    (as_user("donghu"), 403, "supervisor_inbox"),  # another street (YA/YA03)
-    (as_user("taoyuan"), 403, "supervisor_inbox"),  # a community inside YA/YA01
-    (as_user("command"), 200, None),             # district command (YA)
-    (as_user("cg-duty"), 403, "out_of_scope"),   # department staff oversee no area
-    (as_user("admin"), 403, "role_not_allowed"),
-    (as_user("wangfang"), 403, "role_not_allowed"),  # a grid worker inside YA/YA01
-], ids=["sup-YA", "sup-YA01", "sup-YA03", "sup-YA0-prefix", "sup-YA0101", "street-YA01",
-        "street-YA03", "community-YA0101", "district", "department", "admin", "grid-worker"])
-async def test_a_supervisor_desk_is_read_by_those_overseeing_its_area(notify, desks, who,
-                                                                     status, code):
+@pytest.mark.parametrize(
+    ("who", "status", "code"),
+    [
+        (overseer("YA"), 200, None),  # the district's supervisor
+        (overseer("YA/YA01"), 200, None),  # the desk's own area
+        (overseer("YA/YA03"), 403, "out_of_scope"),  # another street
+        (overseer("YA/YA0"), 403, "out_of_scope"),  # a code that is only a string prefix
+        (overseer("YA/YA01/YA0101"), 403, "out_of_scope"),  # below the desk's area
+        (
+            as_user("yingze"),
+            403,
+            "supervisor_inbox",
+        ),  # the street office (YA/YA01): not its supervisor's desk
+        (as_user("donghu"), 403, "supervisor_inbox"),  # another street (YA/YA03)
+        (as_user("taoyuan"), 403, "supervisor_inbox"),  # a community inside YA/YA01
+        (as_user("command"), 200, None),  # district command (YA)
+        (as_user("cg-duty"), 403, "out_of_scope"),  # department staff oversee no area
+        (as_user("admin"), 403, "role_not_allowed"),
+        (as_user("wangfang"), 403, "role_not_allowed"),  # a grid worker inside YA/YA01
+    ],
+    ids=[
+        "sup-YA",
+        "sup-YA01",
+        "sup-YA03",
+        "sup-YA0-prefix",
+        "sup-YA0101",
+        "street-YA01",
+        "street-YA03",
+        "community-YA0101",
+        "district",
+        "department",
+        "admin",
+        "grid-worker",
+    ],
+)
+async def test_a_supervisor_desk_is_read_by_those_overseeing_its_area(
+    notify, desks, who, status, code
+):
     client, _, _ = notify
     resp = await client.get(f"/recipients/{desks['sup']}/inbox", headers=who)
     assert resp.status_code == status, resp.text
@@ -743,9 +961,16 @@ async def test_mark_read_by_the_wrong_reader_changes_nothing(notify, desks):
         (cg_read, as_user("admin"), "role_not_allowed"),
         (cg_read, as_user("wangfang"), "role_not_allowed"),
         # no probing for message ids in someone else's inbox: 403, not 404
-        (f"/recipients/{desks['cg']}/inbox/999999999/read", as_user("xf-duty"),
-         "not_your_assignment"),
-        (sup_read, as_user("donghu"), "supervisor_inbox"),  # a street office: never a supervisor desk
+        (
+            f"/recipients/{desks['cg']}/inbox/999999999/read",
+            as_user("xf-duty"),
+            "not_your_assignment",
+        ),
+        (
+            sup_read,
+            as_user("donghu"),
+            "supervisor_inbox",
+        ),  # a street office: never a supervisor desk
         (sup_read, as_user("cg-duty"), "out_of_scope"),
         (sup_read, as_user("admin"), "role_not_allowed"),
     ]:
@@ -758,7 +983,8 @@ async def test_mark_read_by_the_wrong_reader_changes_nothing(notify, desks):
 
     english = await client.post(cg_read, headers={**as_user("xf-duty"), "Accept-Language": "en"})
     assert english.json()["error"]["message"] == (
-        "only the assigned department may act on this assignment (yours: xf, assigned: cg)")
+        "only the assigned department may act on this assignment (yours: xf, assigned: cg)"
+    )
 
     # The right readers may.
     mine = await client.post(cg_read, headers=as_user("cg-duty"))

@@ -51,8 +51,7 @@ from tests.conftest import free_port
 
 # The implicit-TLS test server requires AUTH on a connection that is TLS from the start;
 # aiosmtpd only knows STARTTLS as "TLS" and warns.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Requiring AUTH while not requiring TLS:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 # --- the vendors -------------------------------------------------------------------------------
 
@@ -150,25 +149,39 @@ class Vendors:
         hit = await self._hit("feishu", request)
         token = request.path_params["token"]
         if token not in FEISHU_BOTS:
-            return JSONResponse({"code": 19001, "data": {},
-                                 "msg": "param invalid: incoming webhook access token invalid"})
+            return JSONResponse(
+                {
+                    "code": 19001,
+                    "data": {},
+                    "msg": "param invalid: incoming webhook access token invalid",
+                }
+            )
         body = hit.json or {}
         ts = str(body.get("timestamp", ""))
         expected = b64_hmac(f"{ts}\n{FEISHU_BOTS[token]}".encode(), b"")
         fresh = ts.isdigit() and abs(int(ts) - time.time()) < 3600
         if not fresh or not hmac.compare_digest(str(body.get("sign", "")), expected):
-            return JSONResponse({"code": 19021, "data": {}, "msg": "sign match fail or timestamp "
-                                 "is not within one hour from current time"})
+            return JSONResponse(
+                {
+                    "code": 19021,
+                    "data": {},
+                    "msg": "sign match fail or timestamp is not within one hour from current time",
+                }
+            )
         kind = body.get("msg_type")
-        if (kind == "interactive" and "card" not in body) or (
-            kind in ("text", "post") and "content" not in body
-        ) or kind not in ("interactive", "text", "post"):
+        if (
+            (kind == "interactive" and "card" not in body)
+            or (kind in ("text", "post") and "content" not in body)
+            or kind not in ("interactive", "text", "post")
+        ):
             return JSONResponse({"code": 9499, "msg": "Bad Request", "data": {}}, status_code=400)
         if token == "limited-bot":
-            return JSONResponse({"code": 11232, "msg": "frequency limited", "data": {}},
-                                status_code=400)
-        return JSONResponse({"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {},
-                             "msg": "success"})
+            return JSONResponse(
+                {"code": 11232, "msg": "frequency limited", "data": {}}, status_code=400
+            )
+        return JSONResponse(
+            {"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {}, "msg": "success"}
+        )
 
     # Standard Webhooks receiver: v1 HMAC over "{id}.{timestamp}.{body}", 5-minute window.
     async def hook(self, request: Request) -> Response:
@@ -194,16 +207,18 @@ class Vendors:
             return JSONResponse({"code": "TIMESTAMP_EXPIRED", "message": "clock"}, 403)
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         to_sign = f"POST\n{path}\n{ts}\n{nonce}\n{hashlib.sha256(hit.body).hexdigest()}"
-        if not hmac.compare_digest(h.get("x-sms-signature", ""),
-                                   b64_hmac(secret.encode(), to_sign.encode())):
+        if not hmac.compare_digest(
+            h.get("x-sms-signature", ""), b64_hmac(secret.encode(), to_sign.encode())
+        ):
             return JSONResponse({"code": "INVALID_SIGNATURE", "message": "signature"}, 403)
         with self.lock:
             if nonce in self.nonces:
                 return JSONResponse({"code": "NONCE_REUSED", "message": "replay"}, 403)
             self.nonces.add(nonce)
         body = hit.json or {}
-        if body.get("template_id") == "CASE_DISPATCHED" and set(body.get("template_params", {})) \
-                != {"case_no", "deadline"}:
+        if body.get("template_id") == "CASE_DISPATCHED" and set(
+            body.get("template_params", {})
+        ) != {"case_no", "deadline"}:
             return JSONResponse({"code": "TEMPLATE_PARAMS_MISMATCH", "message": "params"})
         if "+8613900000429" in body.get("to", []):
             return JSONResponse({"code": "THROTTLED", "message": "too many for this number"})
@@ -224,15 +239,17 @@ class Vendors:
         return Response(status_code=204)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/cgi-bin/webhook/send", self.wecom, methods=["POST"]),
-            Route("/robot/send", self.dingtalk, methods=["POST"]),
-            Route("/open-apis/bot/v2/hook/{token}", self.feishu, methods=["POST"]),
-            Route("/hooks/{name}", self.hook, methods=["POST"]),
-            Route("/sms/v1/send", self.sms, methods=["POST"]),
-            Route("/status/{code:int}/{rest:path}", self.status, methods=["POST"]),
-            Route("/hang/{rest:path}", self.hang, methods=["POST"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/cgi-bin/webhook/send", self.wecom, methods=["POST"]),
+                Route("/robot/send", self.dingtalk, methods=["POST"]),
+                Route("/open-apis/bot/v2/hook/{token}", self.feishu, methods=["POST"]),
+                Route("/hooks/{name}", self.hook, methods=["POST"]),
+                Route("/sms/v1/send", self.sms, methods=["POST"]),
+                Route("/status/{code:int}/{rest:path}", self.status, methods=["POST"]),
+                Route("/hang/{rest:path}", self.hang, methods=["POST"]),
+            ]
+        )
 
 
 class ServerThread:
@@ -240,10 +257,16 @@ class ServerThread:
 
     def __init__(self, app: Starlette) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-            timeout_graceful_shutdown=1,
-        ))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="off",
+                timeout_graceful_shutdown=1,
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ServerThread:
@@ -280,15 +303,18 @@ def ctx(http: httpx.AsyncClient, timeout: float = 5.0, **kw: Any) -> SendContext
 
 
 MSG = Message(
-    id=f"msg_{uuid.uuid4().hex}", title="【派单】案件YA20261122-0001已派至榆安区城市管理局",
+    id=f"msg_{uuid.uuid4().hex}",
+    title="【派单】案件YA20261122-0001已派至榆安区城市管理局",
     text="案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），请及时签收报到。",
-    link="https://whistle.example.cn/cases/1", kind="case.dispatched",
+    link="https://whistle.example.cn/cases/1",
+    kind="case.dispatched",
     data={"case_no": "YA20261122-0001", "deadline": "2026-11-22 10:00"},
 )
 
 
-async def send(kind: str, raw: dict, http: httpx.AsyncClient, message: Message = MSG,
-               **kw: Any) -> DeliveryResult:
+async def send(
+    kind: str, raw: dict, http: httpx.AsyncClient, message: Message = MSG, **kw: Any
+) -> DeliveryResult:
     channel = channels.channel(kind)
     return await send_bounded(channel, message, channel.validate_settings(raw), ctx(http, **kw))
 
@@ -309,11 +335,14 @@ async def test_wecom_robot_gets_markdown_under_its_key(vendors, http):
     assert text.ok and vendors.of("wecom")[-1].json["text"]["mentioned_mobile_list"] == ["@all"]
 
 
-@pytest.mark.parametrize(("key", "outcome", "rate_limited", "gone"), [
-    ("wrong-key", Outcome.PERMANENT, False, True),
-    ("limited-key", Outcome.TRANSIENT, True, False),
-    ("busy-key", Outcome.TRANSIENT, False, False),
-])
+@pytest.mark.parametrize(
+    ("key", "outcome", "rate_limited", "gone"),
+    [
+        ("wrong-key", Outcome.PERMANENT, False, True),
+        ("limited-key", Outcome.TRANSIENT, True, False),
+        ("busy-key", Outcome.TRANSIENT, False, False),
+    ],
+)
 async def test_wecom_wrong_key_rate_limit_and_busy(vendors, http, key, outcome, rate_limited, gone):
     result = await send("wecom", {"url": f"{vendors.base}/cgi-bin/webhook/send?key={key}"}, http)
     assert (result.outcome, result.rate_limited, result.gone) == (outcome, rate_limited, gone)
@@ -336,8 +365,12 @@ def clock_whose_sign_needs_escaping(secret: str) -> datetime:
 async def test_dingtalk_signed_robot_verifies_the_sign(vendors, http):
     url = f"{vendors.base}/robot/send?access_token=signed-token"
     at = clock_whose_sign_needs_escaping(DING_SECRET)
-    result = await send("dingtalk", {"url": url, "secret": DING_SECRET,
-                                     "at_mobiles": ["13800138000"]}, http, clock=lambda: at)
+    result = await send(
+        "dingtalk",
+        {"url": url, "secret": DING_SECRET, "at_mobiles": ["13800138000"]},
+        http,
+        clock=lambda: at,
+    )
     assert result.ok, result
     hit = vendors.of("dingtalk")[-1]
     assert hit.query["timestamp"] == str(int(at.timestamp() * 1000))
@@ -346,25 +379,59 @@ async def test_dingtalk_signed_robot_verifies_the_sign(vendors, http):
     assert hit.json["at"] == {"atMobiles": ["13800138000"], "isAtAll": False}
 
 
-@pytest.mark.parametrize(("raw", "clock_offset", "outcome", "code", "gone"), [
-    ({"url": "/robot/send?access_token=signed-token", "secret": "SECwrong"}, 0,
-     Outcome.PERMANENT, "errcode 310000", False),
-    ({"url": "/robot/send?access_token=signed-token", "secret": DING_SECRET}, -7200,
-     Outcome.PERMANENT, "errcode 310000", False),  # a timestamp two hours old
-    ({"url": "/robot/send?access_token=nobody", "secret": DING_SECRET}, 0,
-     Outcome.PERMANENT, "errcode 300001", True),
-    ({"url": "/robot/send?access_token=limited-token", "secret": DING_SECRET}, 0,
-     Outcome.TRANSIENT, "errcode 410100", False),
-    ({"url": "/robot/send?access_token=keyword-token", "sign": False}, 0,
-     Outcome.PERMANENT, "errcode 310000", False),  # the keyword is missing
-    ({"url": "/robot/send?access_token=keyword-token", "sign": False, "keyword": "城管"}, 0,
-     Outcome.SENT, "errcode 0", False),
-])
+@pytest.mark.parametrize(
+    ("raw", "clock_offset", "outcome", "code", "gone"),
+    [
+        (
+            {"url": "/robot/send?access_token=signed-token", "secret": "SECwrong"},
+            0,
+            Outcome.PERMANENT,
+            "errcode 310000",
+            False,
+        ),
+        (
+            {"url": "/robot/send?access_token=signed-token", "secret": DING_SECRET},
+            -7200,
+            Outcome.PERMANENT,
+            "errcode 310000",
+            False,
+        ),  # a timestamp two hours old
+        (
+            {"url": "/robot/send?access_token=nobody", "secret": DING_SECRET},
+            0,
+            Outcome.PERMANENT,
+            "errcode 300001",
+            True,
+        ),
+        (
+            {"url": "/robot/send?access_token=limited-token", "secret": DING_SECRET},
+            0,
+            Outcome.TRANSIENT,
+            "errcode 410100",
+            False,
+        ),
+        (
+            {"url": "/robot/send?access_token=keyword-token", "sign": False},
+            0,
+            Outcome.PERMANENT,
+            "errcode 310000",
+            False,
+        ),  # the keyword is missing
+        (
+            {"url": "/robot/send?access_token=keyword-token", "sign": False, "keyword": "城管"},
+            0,
+            Outcome.SENT,
+            "errcode 0",
+            False,
+        ),
+    ],
+)
 async def test_dingtalk_refusals(vendors, http, raw, clock_offset, outcome, code, gone):
     at = datetime.now(UTC) + timedelta(seconds=clock_offset)
     plain = Message(id="m", title="案件提醒", text="请及时处理")
-    result = await send("dingtalk", {**raw, "url": vendors.base + raw["url"]}, http, plain,
-                        clock=lambda: at)
+    result = await send(
+        "dingtalk", {**raw, "url": vendors.base + raw["url"]}, http, plain, clock=lambda: at
+    )
     assert (result.outcome, result.code, result.gone) == (outcome, code, gone), result
 
 
@@ -374,8 +441,7 @@ async def test_dingtalk_refusals(vendors, http, raw, clock_offset, outcome, code
 @pytest.mark.parametrize("msg_type", ["interactive", "post", "text"])
 async def test_feishu_signed_bot_verifies_the_sign(vendors, http, msg_type):
     url = f"{vendors.base}/open-apis/bot/v2/hook/signed-bot"
-    result = await send("feishu", {"url": url, "secret": FEISHU_SECRET, "msg_type": msg_type},
-                        http)
+    result = await send("feishu", {"url": url, "secret": FEISHU_SECRET, "msg_type": msg_type}, http)
     assert result.ok and result.code == "code 0", result
     hit = vendors.of("feishu")[-1]
     assert hit.json["msg_type"] == msg_type and isinstance(hit.json["timestamp"], str)
@@ -383,27 +449,38 @@ async def test_feishu_signed_bot_verifies_the_sign(vendors, http, msg_type):
         assert hit.json["card"]["header"]["title"]["content"] == MSG.title
 
 
-@pytest.mark.parametrize(("token", "secret", "clock_offset", "outcome", "code", "limited", "gone"), [
-    ("signed-bot", "wrong-secret", 0, Outcome.PERMANENT, "code 19021", False, False),
-    ("signed-bot", FEISHU_SECRET, 7200, Outcome.PERMANENT, "code 19021", False, False),
-    ("no-such-bot", FEISHU_SECRET, 0, Outcome.PERMANENT, "code 19001", False, True),
-    ("limited-bot", FEISHU_SECRET, 0, Outcome.TRANSIENT, "code 11232", True, False),
-])
-async def test_feishu_refusals(vendors, http, token, secret, clock_offset, outcome, code,
-                               limited, gone):
+@pytest.mark.parametrize(
+    ("token", "secret", "clock_offset", "outcome", "code", "limited", "gone"),
+    [
+        ("signed-bot", "wrong-secret", 0, Outcome.PERMANENT, "code 19021", False, False),
+        ("signed-bot", FEISHU_SECRET, 7200, Outcome.PERMANENT, "code 19021", False, False),
+        ("no-such-bot", FEISHU_SECRET, 0, Outcome.PERMANENT, "code 19001", False, True),
+        ("limited-bot", FEISHU_SECRET, 0, Outcome.TRANSIENT, "code 11232", True, False),
+    ],
+)
+async def test_feishu_refusals(
+    vendors, http, token, secret, clock_offset, outcome, code, limited, gone
+):
     at = datetime.now(UTC) + timedelta(seconds=clock_offset)
-    result = await send("feishu", {"url": f"{vendors.base}/open-apis/bot/v2/hook/{token}",
-                                   "secret": secret}, http, clock=lambda: at)
+    result = await send(
+        "feishu",
+        {"url": f"{vendors.base}/open-apis/bot/v2/hook/{token}", "secret": secret},
+        http,
+        clock=lambda: at,
+    )
     assert (result.outcome, result.code, result.rate_limited, result.gone) == (
-        outcome, code, limited, gone), result
+        outcome,
+        code,
+        limited,
+        gone,
+    ), result
 
 
 # --- Standard Webhooks ------------------------------------------------------------------------------
 
 
 async def test_webhook_signature_verified_by_the_receiver(vendors, http):
-    result = await send("webhook", {"url": f"{vendors.base}/hooks/cg", "secret": HOOK_SECRET},
-                        http)
+    result = await send("webhook", {"url": f"{vendors.base}/hooks/cg", "secret": HOOK_SECRET}, http)
     assert result.ok and result.code == "HTTP 204", result
     hit = vendors.of("hook")[-1]
     assert hit.headers["webhook-id"] == MSG.id
@@ -417,36 +494,57 @@ async def test_webhook_signature_verified_by_the_receiver(vendors, http):
     assert unsigned.outcome is Outcome.PERMANENT
 
 
-@pytest.mark.parametrize(("status", "outcome", "limited", "retry_after", "gone"), [
-    (500, Outcome.TRANSIENT, False, None, False),
-    (503, Outcome.TRANSIENT, False, None, False),
-    (429, Outcome.TRANSIENT, True, 7.0, False),
-    (400, Outcome.PERMANENT, False, None, False),
-    (404, Outcome.PERMANENT, False, None, False),
-    (410, Outcome.PERMANENT, False, None, True),
-])
-async def test_http_status_of_any_http_channel(vendors, http, status, outcome, limited,
-                                               retry_after, gone):
+@pytest.mark.parametrize(
+    ("status", "outcome", "limited", "retry_after", "gone"),
+    [
+        (500, Outcome.TRANSIENT, False, None, False),
+        (503, Outcome.TRANSIENT, False, None, False),
+        (429, Outcome.TRANSIENT, True, 7.0, False),
+        (400, Outcome.PERMANENT, False, None, False),
+        (404, Outcome.PERMANENT, False, None, False),
+        (410, Outcome.PERMANENT, False, None, True),
+    ],
+)
+async def test_http_status_of_any_http_channel(
+    vendors, http, status, outcome, limited, retry_after, gone
+):
     base = f"{vendors.base}/status/{status}"
     for kind, raw in [
         ("webhook", {"url": f"{base}/hook"}),
         ("wecom", {"url": f"{base}/wecom?key=k"}),
         ("dingtalk", {"url": f"{base}/ding?access_token=t", "secret": DING_SECRET}),
         ("feishu", {"url": f"{base}/open-apis/bot/v2/hook/t", "sign": False}),
-        ("sms", {"url": f"{base}/sms", "app_key": "app-1", "app_secret": "s",
-                 "template_id": "T", "to": ["13800138000"]}),
+        (
+            "sms",
+            {
+                "url": f"{base}/sms",
+                "app_key": "app-1",
+                "app_secret": "s",
+                "template_id": "T",
+                "to": ["13800138000"],
+            },
+        ),
     ]:
         r = await send(kind, raw, http)
         assert (r.outcome, r.rate_limited, r.retry_after, r.gone) == (
-            outcome, limited, retry_after, gone), (kind, r)
+            outcome,
+            limited,
+            retry_after,
+            gone,
+        ), (kind, r)
         assert r.code == f"HTTP {status}" and "nope" in r.detail
 
 
 # --- SMS ------------------------------------------------------------------------------------------
 
-SMS = {"app_key": "app-1", "app_secret": "sms-secret-1", "template_id": "CASE_DISPATCHED",
-       "template_params": ["case_no", "deadline"], "sign_name": "榆安城管",
-       "to": ["13800138000"]}
+SMS = {
+    "app_key": "app-1",
+    "app_secret": "sms-secret-1",
+    "template_id": "CASE_DISPATCHED",
+    "template_params": ["case_no", "deadline"],
+    "sign_name": "榆安城管",
+    "to": ["13800138000"],
+}
 
 
 async def test_sms_gateway_verifies_the_signature_and_takes_the_template(vendors, http):
@@ -454,10 +552,13 @@ async def test_sms_gateway_verifies_the_signature_and_takes_the_template(vendors
     result = await send("sms", {**SMS, "url": url}, http)
     assert result.ok and result.code == "OK", result
     hit = vendors.of("sms")[-1]
-    assert hit.json == {"to": ["+8613800138000"], "sign_name": "榆安城管",
-                        "template_id": "CASE_DISPATCHED", "out_id": MSG.id,
-                        "template_params": {"case_no": "YA20261122-0001",
-                                            "deadline": "2026-11-22 10:00"}}
+    assert hit.json == {
+        "to": ["+8613800138000"],
+        "sign_name": "榆安城管",
+        "template_id": "CASE_DISPATCHED",
+        "out_id": MSG.id,
+        "template_params": {"case_no": "YA20261122-0001", "deadline": "2026-11-22 10:00"},
+    }
     # a fixed nonce: the second request is a replay, and the gateway says so
     fixed = {"nonce": lambda: "00" * 16}
     first = await send("sms", {**SMS, "url": url}, http, **fixed)
@@ -465,13 +566,16 @@ async def test_sms_gateway_verifies_the_signature_and_takes_the_template(vendors
     assert first.ok and (again.outcome, again.code) == (Outcome.PERMANENT, "NONCE_REUSED")
 
 
-@pytest.mark.parametrize(("change", "clock_offset", "outcome", "code", "limited"), [
-    ({"app_secret": "wrong"}, 0, Outcome.PERMANENT, "INVALID_SIGNATURE", False),
-    ({"app_key": "app-2"}, 0, Outcome.PERMANENT, "INVALID_APP_KEY", False),
-    ({}, -600, Outcome.PERMANENT, "TIMESTAMP_EXPIRED", False),
-    ({"template_params": ["case_no"]}, 0, Outcome.PERMANENT, "TEMPLATE_PARAMS_MISMATCH", False),
-    ({"to": ["13900000429"]}, 0, Outcome.TRANSIENT, "THROTTLED", True),
-])
+@pytest.mark.parametrize(
+    ("change", "clock_offset", "outcome", "code", "limited"),
+    [
+        ({"app_secret": "wrong"}, 0, Outcome.PERMANENT, "INVALID_SIGNATURE", False),
+        ({"app_key": "app-2"}, 0, Outcome.PERMANENT, "INVALID_APP_KEY", False),
+        ({}, -600, Outcome.PERMANENT, "TIMESTAMP_EXPIRED", False),
+        ({"template_params": ["case_no"]}, 0, Outcome.PERMANENT, "TEMPLATE_PARAMS_MISMATCH", False),
+        ({"to": ["13900000429"]}, 0, Outcome.TRANSIENT, "THROTTLED", True),
+    ],
+)
 async def test_sms_gateway_refusals(vendors, http, change, clock_offset, outcome, code, limited):
     at = datetime.now(UTC) + timedelta(seconds=clock_offset)
     raw = {**SMS, "url": f"{vendors.base}/sms/v1/send", **change}
@@ -492,14 +596,30 @@ async def test_hanging_endpoints_time_out_as_transient_without_holding_up_the_ot
         ("dingtalk", {"url": f"{hang}/d?access_token=t", "sign": False}),
         ("feishu", {"url": f"{hang}/open-apis/bot/v2/hook/t", "sign": False}),
         ("sms", {**SMS, "url": f"{hang}/sms"}),
-        ("email", {"host": "127.0.0.1", "port": smtp_servers.silent_port, "security": "none",
-                   "from": "notify@example.cn", "to": ["duty@example.cn"]}),
+        (
+            "email",
+            {
+                "host": "127.0.0.1",
+                "port": smtp_servers.silent_port,
+                "security": "none",
+                "from": "notify@example.cn",
+                "to": ["duty@example.cn"],
+            },
+        ),
     ]
     healthy = [
         ("wecom", {"url": f"{vendors.base}/cgi-bin/webhook/send?key=good-key"}),
         ("webhook", {"url": f"{vendors.base}/hooks/cg", "secret": HOOK_SECRET}),
-        ("email", {"host": "127.0.0.1", "port": smtp_servers.plain.port, "security": "none",
-                   "from": "notify@example.cn", "to": ["duty@example.cn"]}),
+        (
+            "email",
+            {
+                "host": "127.0.0.1",
+                "port": smtp_servers.plain.port,
+                "security": "none",
+                "from": "notify@example.cn",
+                "to": ["duty@example.cn"],
+            },
+        ),
     ]
     started = time.monotonic()
     finished: dict[int, float] = {}
@@ -517,7 +637,7 @@ async def test_hanging_endpoints_time_out_as_transient_without_holding_up_the_ot
     for (kind, _), r in zip(healthy, results[n:], strict=True):
         assert r.ok, (kind, r)
     assert max(finished[i] for i in range(n, len(jobs))) < 1.0  # not behind the hanging ones
-    assert all(1.4 <= finished[i] < 3.5 for i in range(n))      # each bounded by its timeout
+    assert all(1.4 <= finished[i] < 3.5 for i in range(n))  # each bounded by its timeout
 
 
 async def test_nobody_listening_is_transient(http):
@@ -525,8 +645,16 @@ async def test_nobody_listening_is_transient(http):
     for kind, raw in [
         ("webhook", {"url": f"http://127.0.0.1:{port}/x"}),
         ("wecom", {"url": f"http://127.0.0.1:{port}/x?key=k"}),
-        ("email", {"host": "127.0.0.1", "port": port, "security": "none",
-                   "from": "notify@example.cn", "to": ["duty@example.cn"]}),
+        (
+            "email",
+            {
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "from": "notify@example.cn",
+                "to": ["duty@example.cn"],
+            },
+        ),
     ]:
         r = await send(kind, raw, http)
         assert r.transient and r.code == "network", (kind, r)
@@ -562,14 +690,23 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):
         tls = server.transport.get_extra_info("ssl_object") is not None
-        self.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                               tls, session.authenticated))
+        self.mails.append(
+            Mail(
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.content,
+                tls,
+                session.authenticated,
+            )
+        )
         return "250 2.0.0 queued"
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
-        b"notify", "值班-s3cret".encode())
+        b"notify",
+        "值班-s3cret".encode(),
+    )
     return AuthResult(success=ok, handled=False)  # not handled: the server answers 535
 
 
@@ -579,31 +716,49 @@ def private_ca() -> tuple[str, ssl.SSLContext]:
     now = datetime.now(UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Whistle test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                       False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-          .sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = serialization.Encoding.PEM
     ca_pem = ca.public_bytes(pem).decode()
     chain = leaf.public_bytes(pem) + key.private_bytes(
-        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     with tempfile.NamedTemporaryFile(suffix=".pem") as f:
         f.write(chain)
@@ -627,12 +782,24 @@ def smtp_servers():
     ca_pem, server_tls = private_ca()
     boxes = {"plain": Mailbox(), "starttls": Mailbox(), "implicit": Mailbox()}
     plain = Controller(boxes["plain"], hostname="127.0.0.1", port=free_port())
-    starttls = Controller(boxes["starttls"], hostname="127.0.0.1", port=free_port(),
-                          tls_context=server_tls, require_starttls=True,
-                          authenticator=authenticator, auth_required=True)
-    implicit = Controller(boxes["implicit"], hostname="127.0.0.1", port=free_port(),
-                          ssl_context=server_tls, authenticator=authenticator,
-                          auth_required=True, auth_require_tls=False)
+    starttls = Controller(
+        boxes["starttls"],
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+    )
+    implicit = Controller(
+        boxes["implicit"],
+        hostname="127.0.0.1",
+        port=free_port(),
+        ssl_context=server_tls,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=False,
+    )
     # a port that accepts connections and never says a word (a hung mail server)
     silent = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
@@ -661,7 +828,8 @@ def smtp_servers():
 
 def email_settings(servers: SmtpServers, which: str, **extra: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "host": "127.0.0.1", "from": "榆安区城管值班室 <notify@例子.中国>",
+        "host": "127.0.0.1",
+        "from": "榆安区城管值班室 <notify@例子.中国>",
         "to": ["张三 <zhangsan@example.cn>", "duty@example.cn"],
     }
     if which == "plain":
@@ -673,8 +841,9 @@ def email_settings(servers: SmtpServers, which: str, **extra: Any) -> dict[str, 
 
 
 async def test_email_arrives_with_its_chinese_subject_names_and_bodies(smtp_servers, http):
-    html = Message(**{**MSG.__dict__, "urgent": True,
-                      "html": "<p>案件 <b>YA20261122-0001</b> 已派单</p>"})
+    html = Message(
+        **{**MSG.__dict__, "urgent": True, "html": "<p>案件 <b>YA20261122-0001</b> 已派单</p>"}
+    )
     result = await send("email", email_settings(smtp_servers, "plain"), http, html)
     assert result.ok and result.code == "smtp 250", result
     mail = smtp_servers.boxes["plain"].mails[-1]
@@ -704,13 +873,16 @@ async def test_email_over_tls_with_login_and_a_private_ca(smtp_servers, http, wh
     assert parsed["Subject"] == MSG.title
 
 
-@pytest.mark.parametrize(("which", "extra", "outcome", "code"), [
-    ("starttls", {"password": "wrong"}, Outcome.PERMANENT, "smtp 535"),
-    ("starttls", {"ca_pem": None}, Outcome.PERMANENT, "tls_certificate"),  # untrusted cert
-    ("implicit", {"ca_pem": None}, Outcome.PERMANENT, "tls_certificate"),
-    ("plain", {"to": ["nobody@example.cn"]}, Outcome.PERMANENT, "smtp 550"),
-    ("plain", {"to": ["later@example.cn"]}, Outcome.TRANSIENT, "smtp 451"),
-])
+@pytest.mark.parametrize(
+    ("which", "extra", "outcome", "code"),
+    [
+        ("starttls", {"password": "wrong"}, Outcome.PERMANENT, "smtp 535"),
+        ("starttls", {"ca_pem": None}, Outcome.PERMANENT, "tls_certificate"),  # untrusted cert
+        ("implicit", {"ca_pem": None}, Outcome.PERMANENT, "tls_certificate"),
+        ("plain", {"to": ["nobody@example.cn"]}, Outcome.PERMANENT, "smtp 550"),
+        ("plain", {"to": ["later@example.cn"]}, Outcome.TRANSIENT, "smtp 451"),
+    ],
+)
 async def test_email_refusals(smtp_servers, http, which, extra, outcome, code):
     before = len(smtp_servers.boxes[which].mails)
     result = await send("email", email_settings(smtp_servers, which, **extra), http)

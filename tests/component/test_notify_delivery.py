@@ -58,8 +58,7 @@ ADMIN = as_user("admin")
 CONSOLE = "https://whistle.example.gov.cn"  # PUBLIC_BASE_URL: links in messages start with it
 DEV_BOX = SecretBox([DEV_SECRETS_KEY])  # the test settings set no key: the dev key seals
 # the implicit-TLS SMTP server of test_notify_channels requires AUTH (see there)
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Requiring AUTH while not requiring TLS:UserWarning")
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
 
 
 class Clock:
@@ -94,22 +93,33 @@ def clock() -> Clock:
 async def notify(pg_server, kafka_server, clock):
     dsn = await migrated_database(pg_server, "notify")
     settings = Settings(
-        environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.1, delivery_timeout_seconds=6,
-        delivery_inline_attempts=1, delivery_max_attempts=3, delivery_backoff_base_seconds=30,
-        delivery_backoff_max_seconds=60, delivery_lease_seconds=10, robot_messages_per_minute=3,
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        outbox_poll_interval_seconds=0.5,
+        delivery_poll_interval_seconds=0.1,
+        delivery_timeout_seconds=6,
+        delivery_inline_attempts=1,
+        delivery_max_attempts=3,
+        delivery_backoff_base_seconds=30,
+        delivery_backoff_max_seconds=60,
+        delivery_lease_seconds=10,
+        robot_messages_per_minute=3,
         public_base_url=CONSOLE,
         # no intake or dispatch to name areas and categories: messages show codes
-        intake_url="http://127.0.0.1:9", dispatch_url="http://127.0.0.1:9",
+        intake_url="http://127.0.0.1:9",
+        dispatch_url="http://127.0.0.1:9",
     )
     async with running_app(create_app(settings, clock=clock)) as client:
         yield client, dsn, kafka_server.bootstrap
 
 
 async def recipients_digest(dsn: str) -> str:
-    [row] = await fetch(dsn, "SELECT md5(string_agg(r::text, '|' ORDER BY id)) AS d"
-                             " FROM recipients r")
+    [row] = await fetch(
+        dsn, "SELECT md5(string_agg(r::text, '|' ORDER BY id)) AS d FROM recipients r"
+    )
     return row["d"]
 
 
@@ -126,8 +136,9 @@ async def add_recipient(client, **fields) -> dict:
 async def desk(client, dept: str | None = None, **extra) -> str:
     dept = dept or f"cg-{uid()}"
     rid = f"duty-{dept}"
-    await add_recipient(client, id=rid, name="城管值班室", kind="department", department_id=dept,
-                        **extra)
+    await add_recipient(
+        client, id=rid, name="城管值班室", kind="department", department_id=dept, **extra
+    )
     return rid
 
 
@@ -141,9 +152,13 @@ async def test_preferences_are_checked_stored_in_order_and_shown_without_secrets
     prefs = {
         "channels": [
             {"kind": "wecom", "settings": {"url": wecom}},
-            {"kind": "dingtalk", "settings": {
-                "url": "https://oapi.dingtalk.com/robot/send?access_token=tok-1234567890",
-                "secret": DING_SECRET}},
+            {
+                "kind": "dingtalk",
+                "settings": {
+                    "url": "https://oapi.dingtalk.com/robot/send?access_token=tok-1234567890",
+                    "secret": DING_SECRET,
+                },
+            },
             {"kind": "sms", "settings": {**SMS, "url": "https://sms.example.cn/v1/send"}},
         ],
         "locale": "en",
@@ -165,8 +180,12 @@ async def test_preferences_are_checked_stored_in_order_and_shown_without_secrets
     assert listed[rid]["channels"] == ["wecom", "dingtalk", "sms"]
 
     # Sent back as shown (masked), the secrets keep their stored values.
-    back = {**shown, "channels": [{"kind": c["kind"], "settings": c["settings"]}
-                                  for c in reversed(shown["channels"])]}
+    back = {
+        **shown,
+        "channels": [
+            {"kind": c["kind"], "settings": c["settings"]} for c in reversed(shown["channels"])
+        ],
+    }
     back.pop("recipient_id")
     resp = await client.put(f"/recipients/{rid}/preferences", json=back, headers=ADMIN)
     assert resp.status_code == 200, resp.text
@@ -174,51 +193,114 @@ async def test_preferences_are_checked_stored_in_order_and_shown_without_secrets
     # stored sealed (test_notify_secrets): nothing of a secret in the row, all of it inside
     for secret in (DING_SECRET, SMS["app_secret"], "wecom-key-", "tok-1234567890"):
         assert secret not in row["channels"], secret
-    stored = [{"kind": c["kind"], "settings": json.loads(DEV_BOX.open(c["sealed"]))}
-              for c in json.loads(row["channels"])]
+    stored = [
+        {"kind": c["kind"], "settings": json.loads(DEV_BOX.open(c["sealed"]))}
+        for c in json.loads(row["channels"])
+    ]
     assert [c["kind"] for c in stored] == ["sms", "dingtalk", "wecom"]
     assert stored[1]["settings"]["secret"] == DING_SECRET
     assert stored[2]["settings"]["url"] == wecom
     assert stored[0]["settings"]["app_secret"] == SMS["app_secret"]
 
 
-@pytest.mark.parametrize(("body", "status", "code", "names"), [
-    ({"channels": [{"kind": "wecom", "settings": {"url": "not a url"}}]},
-     422, "invalid_channel_settings", "channels[0].settings.url"),
-    ({"channels": [{"kind": "webhook", "settings": {"url": "https://h.example.cn/x"}},
-                   {"kind": "dingtalk", "settings": {
-                       "url": "https://oapi.dingtalk.com/robot/send?access_token=t"}}]},
-     422, "invalid_channel_settings", "channels[1].settings.secret"),
-    ({"channels": [{"kind": "email", "settings": {"host": "smtp.example.cn",
-                                                   "from": "a@example.cn", "to": ["bad"]}}]},
-     422, "invalid_channel_settings", "channels[0].settings.to"),
-    ({"channels": [{"kind": "feishu", "settings": {"url": "https://x.example.cn/hook",
-                                                    "secert": "typo"}}]},
-     422, "invalid_channel_settings", "channels[0].settings.secert"),
-    ({"channels": [{"kind": "inbox"}]}, 422, "inbox_always_on", "channels"),
-    ({"channels": [{"kind": "sms", "settings": {**SMS, "url": "https://s.example.cn"}},
-                   {"kind": "sms", "settings": {**SMS, "url": "https://s.example.cn"}}]},
-     422, "duplicate_channel", "channels"),
-    ({"channels": [{"kind": "carrier_pigeon"}]}, 422, "validation_error", "kind"),
-    ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, 422, "validation_error", "start"),
-    ({"quiet_hours": {"start": "07:00", "end": "07:00"}}, 422, "invalid_quiet_hours",
-     "quiet_hours"),
-    ({"locale": "fr"}, 422, "validation_error", "locale"),
-    ({"surprise": 1}, 422, "validation_error", "surprise"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code", "names"),
+    [
+        (
+            {"channels": [{"kind": "wecom", "settings": {"url": "not a url"}}]},
+            422,
+            "invalid_channel_settings",
+            "channels[0].settings.url",
+        ),
+        (
+            {
+                "channels": [
+                    {"kind": "webhook", "settings": {"url": "https://h.example.cn/x"}},
+                    {
+                        "kind": "dingtalk",
+                        "settings": {"url": "https://oapi.dingtalk.com/robot/send?access_token=t"},
+                    },
+                ]
+            },
+            422,
+            "invalid_channel_settings",
+            "channels[1].settings.secret",
+        ),
+        (
+            {
+                "channels": [
+                    {
+                        "kind": "email",
+                        "settings": {
+                            "host": "smtp.example.cn",
+                            "from": "a@example.cn",
+                            "to": ["bad"],
+                        },
+                    }
+                ]
+            },
+            422,
+            "invalid_channel_settings",
+            "channels[0].settings.to",
+        ),
+        (
+            {
+                "channels": [
+                    {
+                        "kind": "feishu",
+                        "settings": {"url": "https://x.example.cn/hook", "secert": "typo"},
+                    }
+                ]
+            },
+            422,
+            "invalid_channel_settings",
+            "channels[0].settings.secert",
+        ),
+        ({"channels": [{"kind": "inbox"}]}, 422, "inbox_always_on", "channels"),
+        (
+            {
+                "channels": [
+                    {"kind": "sms", "settings": {**SMS, "url": "https://s.example.cn"}},
+                    {"kind": "sms", "settings": {**SMS, "url": "https://s.example.cn"}},
+                ]
+            },
+            422,
+            "duplicate_channel",
+            "channels",
+        ),
+        ({"channels": [{"kind": "carrier_pigeon"}]}, 422, "validation_error", "kind"),
+        ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, 422, "validation_error", "start"),
+        (
+            {"quiet_hours": {"start": "07:00", "end": "07:00"}},
+            422,
+            "invalid_quiet_hours",
+            "quiet_hours",
+        ),
+        ({"locale": "fr"}, 422, "validation_error", "locale"),
+        ({"surprise": 1}, 422, "validation_error", "surprise"),
+    ],
+)
 async def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(
     notify, body, status, code, names
 ):
     client, dsn, _ = notify
     rid = await desk(client)
-    good = {"channels": [{"kind": "webhook", "settings": {"url": "https://h.example.cn/x",
-                                                          "secret": HOOK_SECRET}}]}
-    assert (await client.put(f"/recipients/{rid}/preferences", json=good,
-                             headers=ADMIN)).status_code == 200
+    good = {
+        "channels": [
+            {
+                "kind": "webhook",
+                "settings": {"url": "https://h.example.cn/x", "secret": HOOK_SECRET},
+            }
+        ]
+    }
+    assert (
+        await client.put(f"/recipients/{rid}/preferences", json=good, headers=ADMIN)
+    ).status_code == 200
     before = await recipients_digest(dsn)
     for lang in ("zh", "en"):
-        resp = await client.put(f"/recipients/{rid}/preferences", json=body,
-                                headers={**ADMIN, "Accept-Language": lang})
+        resp = await client.put(
+            f"/recipients/{rid}/preferences", json=body, headers={**ADMIN, "Accept-Language": lang}
+        )
         assert resp.status_code == status, resp.text
         error = resp.json()["error"]
         assert error["code"] == code and names in error["message"], error
@@ -228,8 +310,12 @@ async def test_bad_preferences_are_refused_naming_the_field_and_change_nothing(
 async def test_preferences_of_an_unknown_recipient_are_404(notify):
     client, _, _ = notify
     for method in ("GET", "PUT"):
-        resp = await client.request(method, "/recipients/nobody-here/preferences",
-                                    json={} if method == "PUT" else None, headers=ADMIN)
+        resp = await client.request(
+            method,
+            "/recipients/nobody-here/preferences",
+            json={} if method == "PUT" else None,
+            headers=ADMIN,
+        )
         assert resp.status_code == 404 and resp.json()["error"]["code"] == "recipient_not_found"
 
 
@@ -237,30 +323,53 @@ async def test_preferences_of_an_unknown_recipient_are_404(notify):
 
 
 def facts(area: str, **kw):
-    return {"case_no": kw.pop("case_no", "YA20261122-0101"), "area_path": area,
-            "category": kw.pop("category", "E0101"),
-            "priority": kw.pop("priority", Priority.NORMAL), **kw}
+    return {
+        "case_no": kw.pop("case_no", "YA20261122-0101"),
+        "area_path": area,
+        "category": kw.pop("category", "E0101"),
+        "priority": kw.pop("priority", Priority.NORMAL),
+        **kw,
+    }
 
 
 def dispatched_in(area: str, dept: str, case_id=None, **kw):
-    return new_event(CaseDispatched(
-        **facts(area, **kw), assignment_id=uuid.uuid4(), department_id=dept,
-        department_name="榆安区城市管理局", role="lead", rule_id=None, reason="rule",
-        description="楼道堆放杂物"), case_id=case_id or uuid.uuid4(), producer="dispatch")
+    return new_event(
+        CaseDispatched(
+            **facts(area, **kw),
+            assignment_id=uuid.uuid4(),
+            department_id=dept,
+            department_name="榆安区城市管理局",
+            role="lead",
+            rule_id=None,
+            reason="rule",
+            description="楼道堆放杂物",
+        ),
+        case_id=case_id or uuid.uuid4(),
+        producer="dispatch",
+    )
 
 
 def overdue_in(area: str, dept: str, case_id=None, **kw):
-    return new_event(CaseOverdue(
-        **facts(area, **kw), assignment_id=uuid.uuid4(), department_id=dept,
-        department_name="榆安区城市管理局", clock="resolve",
-        due_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC)),
-        case_id=case_id or uuid.uuid4(), producer="tracking")
+    return new_event(
+        CaseOverdue(
+            **facts(area, **kw),
+            assignment_id=uuid.uuid4(),
+            department_id=dept,
+            department_name="榆安区城市管理局",
+            clock="resolve",
+            due_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC),
+        ),
+        case_id=case_id or uuid.uuid4(),
+        producer="tracking",
+    )
 
 
 async def inbox_types(client, rid: str, case_id) -> list[str]:
-    conn_rows = await client.get("/deliveries", params={"recipient_id": rid, "channel": "inbox",
-                                                         "case_id": str(case_id)},
-                                 headers=ADMIN)
+    conn_rows = await client.get(
+        "/deliveries",
+        params={"recipient_id": rid, "channel": "inbox", "case_id": str(case_id)},
+        headers=ADMIN,
+    )
     return sorted(r["type"] for r in conn_rows.json())
 
 
@@ -271,22 +380,46 @@ async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notif
     grid, elsewhere = f"{community}/G1", f"Z{u}/S2/C9/G9"
     dept, other = f"cg-{u}", f"zj-{u}"
     people = {
-        "dept": await desk(client, dept), "other": await desk(client, other),
-        "sup": (await add_recipient(client, id=f"sup-{u}", name="街道督办", kind="supervisor",
-                                    area_path=street))["id"],
-        "community": (await add_recipient(client, id=f"com-{u}", name="社区", kind="community",
-                                          area_path=community))["id"],
-        "grid": (await add_recipient(client, id=f"grid-{u}", name="网格员", kind="grid_worker",
-                                     area_path=grid))["id"],
-        "far": (await add_recipient(client, id=f"far-{u}", name="别的社区", kind="community",
-                                    area_path=f"Z{u}/S2/C9"))["id"],
-        "watcher": (await add_recipient(client, id=f"watch-{u}", name="城管局长",
-                                        kind="supervisor", area_path=f"Z{u}/S3"))["id"],
+        "dept": await desk(client, dept),
+        "other": await desk(client, other),
+        "sup": (
+            await add_recipient(
+                client, id=f"sup-{u}", name="街道督办", kind="supervisor", area_path=street
+            )
+        )["id"],
+        "community": (
+            await add_recipient(
+                client, id=f"com-{u}", name="社区", kind="community", area_path=community
+            )
+        )["id"],
+        "grid": (
+            await add_recipient(
+                client, id=f"grid-{u}", name="网格员", kind="grid_worker", area_path=grid
+            )
+        )["id"],
+        "far": (
+            await add_recipient(
+                client, id=f"far-{u}", name="别的社区", kind="community", area_path=f"Z{u}/S2/C9"
+            )
+        )["id"],
+        "watcher": (
+            await add_recipient(
+                client, id=f"watch-{u}", name="城管局长", kind="supervisor", area_path=f"Z{u}/S3"
+            )
+        )["id"],
     }
     # the other department's head watches urgent C01… dispatches of the whole district
-    sub = await client.post("/subscriptions", json={
-        "recipient_id": people["watcher"], "event_types": ["case.dispatched"],
-        "area_path": f"Z{u}", "categories": ["C01"], "priorities": ["urgent"]}, headers=ADMIN)
+    sub = await client.post(
+        "/subscriptions",
+        json={
+            "recipient_id": people["watcher"],
+            "event_types": ["case.dispatched"],
+            "area_path": f"Z{u}",
+            "categories": ["C01"],
+            "priorities": ["urgent"],
+        },
+        headers=ADMIN,
+    )
     assert sub.status_code == 201, sub.text
 
     case = uuid.uuid4()
@@ -294,18 +427,50 @@ async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notif
         dispatched_in(grid, dept, case),
         dispatched_in(grid, dept, case, category="C0103", priority=Priority.URGENT),
         overdue_in(grid, dept, case),
-        new_event(CaseWhistled(**facts(grid), grid_code="G1", description="占道经营",
-                               location=Location(address="柳巷12号"), level="street"),
-                  case_id=case, producer="intake"),
-        new_event(CaseWhistled(**facts(grid), grid_code="G1", description="x",
-                               location=Location(), level="community"),
-                  case_id=case, producer="intake"),
-        new_event(CaseResolved(**facts(grid), assignment_id=uuid.uuid4(), department_id=dept,
-                               result="已清理", case_resolved=False),
-                  case_id=case, producer="dispatch"),
-        new_event(CaseResolved(**facts(grid), assignment_id=uuid.uuid4(), department_id=dept,
-                               result="已清理", case_resolved=True),
-                  case_id=case, producer="dispatch"),
+        new_event(
+            CaseWhistled(
+                **facts(grid),
+                grid_code="G1",
+                description="占道经营",
+                location=Location(address="柳巷12号"),
+                level="street",
+            ),
+            case_id=case,
+            producer="intake",
+        ),
+        new_event(
+            CaseWhistled(
+                **facts(grid),
+                grid_code="G1",
+                description="x",
+                location=Location(),
+                level="community",
+            ),
+            case_id=case,
+            producer="intake",
+        ),
+        new_event(
+            CaseResolved(
+                **facts(grid),
+                assignment_id=uuid.uuid4(),
+                department_id=dept,
+                result="已清理",
+                case_resolved=False,
+            ),
+            case_id=case,
+            producer="dispatch",
+        ),
+        new_event(
+            CaseResolved(
+                **facts(grid),
+                assignment_id=uuid.uuid4(),
+                department_id=dept,
+                result="已清理",
+                case_resolved=True,
+            ),
+            case_id=case,
+            producer="dispatch",
+        ),
         new_event(CaseClosed(**facts(grid)), case_id=case, producer="intake"),
         dispatched_in(elsewhere, other),
     ]
@@ -330,23 +495,29 @@ async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notif
         return await heard() == expected
 
     await eventually(all_heard, timeout=45, message="everyone heard what they should")
-    await eventually(lambda: inbox_types(client, people["other"], events[-1].case_id),
-                     message="the last event was handled")
+    await eventually(
+        lambda: inbox_types(client, people["other"], events[-1].case_id),
+        message="the last event was handled",
+    )
     await asyncio.sleep(1)  # and nobody hears anything more (the redelivery included)
     assert await heard() == expected
-    sup_inbox = (await client.get(f"/recipients/{people['sup']}/inbox",
-                                  headers=bearer("supervisor", street))).json()
+    sup_inbox = (
+        await client.get(f"/recipients/{people['sup']}/inbox", headers=bearer("supervisor", street))
+    ).json()
     [escalation] = [m for m in sup_inbox if m["type"] == "case.whistled"]
     assert escalation["title"] == "【升级】案件YA20261122-0101已由街道级吹哨"
     assert "柳巷12号" in escalation["body"] and escalation["body_en"].startswith("[Escalated]")
 
     # Unsubscribed, the watcher hears no more.
-    assert (await client.delete(f"/subscriptions/{sub.json()['id']}",
-                                headers=ADMIN)).status_code == 204
+    assert (
+        await client.delete(f"/subscriptions/{sub.json()['id']}", headers=ADMIN)
+    ).status_code == 204
     again = dispatched_in(grid, dept, category="C0103", priority=Priority.URGENT)
     await publish_event(bootstrap, again)
-    await eventually(lambda: inbox_types(client, people["dept"], again.case_id),
-                     message="the department heard the new dispatch")
+    await eventually(
+        lambda: inbox_types(client, people["dept"], again.case_id),
+        message="the department heard the new dispatch",
+    )
     assert await inbox_types(client, people["watcher"], again.case_id) == []
 
 
@@ -357,24 +528,48 @@ async def test_tracking_warnings_reach_the_department_and_escalations_climb_the_
     grid, dept = f"{community}/G1", f"cg-{u}"
     people = {
         "dept": await desk(client, dept),
-        "district": (await add_recipient(client, id=f"d-{u}", name="区督办", kind="supervisor",
-                                         area_path=district))["id"],
-        "street": (await add_recipient(client, id=f"s-{u}", name="街道督办", kind="supervisor",
-                                       area_path=street))["id"],
-        "community": (await add_recipient(client, id=f"c-{u}", name="社区", kind="community",
-                                          area_path=community))["id"],
+        "district": (
+            await add_recipient(
+                client, id=f"d-{u}", name="区督办", kind="supervisor", area_path=district
+            )
+        )["id"],
+        "street": (
+            await add_recipient(
+                client, id=f"s-{u}", name="街道督办", kind="supervisor", area_path=street
+            )
+        )["id"],
+        "community": (
+            await add_recipient(
+                client, id=f"c-{u}", name="社区", kind="community", area_path=community
+            )
+        )["id"],
     }
     case, due = uuid.uuid4(), datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
-    common = {**facts(grid), "assignment_id": uuid.uuid4(), "department_id": dept,
-              "department_name": "榆安区城市管理局", "clock": "resolve", "due_at": due}
+    common = {
+        **facts(grid),
+        "assignment_id": uuid.uuid4(),
+        "department_id": dept,
+        "department_name": "榆安区城市管理局",
+        "clock": "resolve",
+        "due_at": due,
+    }
     events = [new_event(CaseDeadlineWarning(**common), case_id=case, producer="tracking")]
     for step, level in enumerate(("community", "street", "district")):
-        events.append(new_event(CaseEscalated(**common, level=level, step=step, repeat=0),
-                                case_id=case, producer="tracking"))
+        events.append(
+            new_event(
+                CaseEscalated(**common, level=level, step=step, repeat=0),
+                case_id=case,
+                producer="tracking",
+            )
+        )
     for e in events:
         await publish_event(bootstrap, e)
-    expected = {"dept": ["case.deadline_warning"], "district": ["case.escalated"],
-                "street": ["case.escalated"], "community": ["case.escalated"]}
+    expected = {
+        "dept": ["case.deadline_warning"],
+        "district": ["case.escalated"],
+        "street": ["case.escalated"],
+        "community": ["case.escalated"],
+    }
 
     async def heard():
         return {who: await inbox_types(client, rid, case) for who, rid in people.items()}
@@ -383,12 +578,18 @@ async def test_tracking_warnings_reach_the_department_and_escalations_climb_the_
         return await heard() == expected
 
     await eventually(all_heard, timeout=45, message="each level heard its step")
-    [warning] = (await client.get(f"/recipients/{people['dept']}/inbox",
-                                  headers=bearer("department", department_id=dept))).json()
+    [warning] = (
+        await client.get(
+            f"/recipients/{people['dept']}/inbox", headers=bearer("department", department_id=dept)
+        )
+    ).json()
     assert warning["title"] == "【预警】案件YA20261122-0101办结即将超时"
     assert "2026-11-22 10:00（北京时间）" in warning["body"]
-    [to_street] = (await client.get(f"/recipients/{people['street']}/inbox",
-                                    headers=bearer("supervisor", street))).json()
+    [to_street] = (
+        await client.get(
+            f"/recipients/{people['street']}/inbox", headers=bearer("supervisor", street)
+        )
+    ).json()
     assert to_street["title"] == "【升级】案件YA20261122-0101办结超时，已上报街道"
 
 
@@ -398,53 +599,100 @@ async def test_urgings_requests_and_decisions_reach_who_acts_on_them(notify):
     street, grid, dept = f"U{u}/S1", f"U{u}/S1/C1/G1", f"cg-{u}"
     people = {
         "dept": await desk(client, dept),
-        "sup": (await add_recipient(client, id=f"sup-{u}", name="街道督办", kind="supervisor",
-                                    area_path=street))["id"],
-        "other": (await add_recipient(client, id=f"osup-{u}", name="别的街道督办",
-                                      kind="supervisor", area_path=f"U{u}/S2"))["id"],
-        "community": (await add_recipient(client, id=f"com-{u}", name="社区", kind="community",
-                                          area_path=f"U{u}/S1/C1"))["id"],
+        "sup": (
+            await add_recipient(
+                client, id=f"sup-{u}", name="街道督办", kind="supervisor", area_path=street
+            )
+        )["id"],
+        "other": (
+            await add_recipient(
+                client, id=f"osup-{u}", name="别的街道督办", kind="supervisor", area_path=f"U{u}/S2"
+            )
+        )["id"],
+        "community": (
+            await add_recipient(
+                client, id=f"com-{u}", name="社区", kind="community", area_path=f"U{u}/S1/C1"
+            )
+        )["id"],
     }
     case, assignment, request = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    common = {**facts(grid, priority=Priority.URGENT), "assignment_id": assignment,
-              "department_id": dept}
+    common = {
+        **facts(grid, priority=Priority.URGENT),
+        "assignment_id": assignment,
+        "department_id": dept,
+    }
     events = [
-        new_event(CaseUrged(**common, department_name="榆安区城市管理局", note="请今天内处置",
-                            count=1), case_id=case, producer="tracking"),
-        new_event(CaseExtensionRequested(**common, department_name="榆安区城市管理局",
-                                         request_id=request, days=3, reason="需采购配件"),
-                  case_id=case, producer="dispatch"),
-        new_event(CaseExtensionDecided(**common, request_id=request, approved=False, days=0,
-                                       comment="材料不全"), case_id=case, producer="dispatch"),
-        new_event(CasePauseRequested(**common, request_id=request, kind=PauseKind.HANG,
-                                     reason="待资金"), case_id=case, producer="dispatch"),
-        new_event(CasePauseDecided(**common, request_id=request, kind=PauseKind.HANG,
-                                   reason="待资金", approved=True), case_id=case,
-                  producer="dispatch"),
-        new_event(CaseResumed(**common, request_id=request, note="资金到位"), case_id=case,
-                  producer="dispatch"),
+        new_event(
+            CaseUrged(**common, department_name="榆安区城市管理局", note="请今天内处置", count=1),
+            case_id=case,
+            producer="tracking",
+        ),
+        new_event(
+            CaseExtensionRequested(
+                **common,
+                department_name="榆安区城市管理局",
+                request_id=request,
+                days=3,
+                reason="需采购配件",
+            ),
+            case_id=case,
+            producer="dispatch",
+        ),
+        new_event(
+            CaseExtensionDecided(
+                **common, request_id=request, approved=False, days=0, comment="材料不全"
+            ),
+            case_id=case,
+            producer="dispatch",
+        ),
+        new_event(
+            CasePauseRequested(**common, request_id=request, kind=PauseKind.HANG, reason="待资金"),
+            case_id=case,
+            producer="dispatch",
+        ),
+        new_event(
+            CasePauseDecided(
+                **common, request_id=request, kind=PauseKind.HANG, reason="待资金", approved=True
+            ),
+            case_id=case,
+            producer="dispatch",
+        ),
+        new_event(
+            CaseResumed(**common, request_id=request, note="资金到位"),
+            case_id=case,
+            producer="dispatch",
+        ),
     ]
     for e in events:
         await publish_event(bootstrap, e)
     expected = {
         "dept": ["case.extension_decided", "case.pause_decided", "case.resumed", "case.urged"],
         "sup": ["case.extension_requested", "case.pause_requested"],
-        "other": [], "community": [],
+        "other": [],
+        "community": [],
     }
 
     async def all_heard():
-        return {who: await inbox_types(client, rid, case)
-                for who, rid in people.items()} == expected
+        return {
+            who: await inbox_types(client, rid, case) for who, rid in people.items()
+        } == expected
 
     await eventually(all_heard, timeout=45, message="each heard what it acts on")
-    inbox = (await client.get(f"/recipients/{people['dept']}/inbox",
-                              headers=bearer("department", department_id=dept))).json()
+    inbox = (
+        await client.get(
+            f"/recipients/{people['dept']}/inbox", headers=bearer("department", department_id=dept)
+        )
+    ).json()
     titles = {m["type"]: m["title"] for m in inbox}
     assert titles["case.urged"] == "【督办】（紧急）案件YA20261122-0101被督办（第1次）"
-    assert titles["case.extension_decided"] == "【延期被驳回】（紧急）案件YA20261122-0101延期申请被驳回"
+    assert (
+        titles["case.extension_decided"]
+        == "【延期被驳回】（紧急）案件YA20261122-0101延期申请被驳回"
+    )
     assert titles["case.pause_decided"] == "【挂账已批准】（紧急）案件YA20261122-0101挂账申请已批准"
-    to_sup = (await client.get(f"/recipients/{people['sup']}/inbox",
-                               headers=bearer("supervisor", street))).json()
+    to_sup = (
+        await client.get(f"/recipients/{people['sup']}/inbox", headers=bearer("supervisor", street))
+    ).json()
     [ask] = [m for m in to_sup if m["type"] == "case.extension_requested"]
     assert "榆安区城市管理局申请延期3个工作日" in ask["body"] and "理由：需采购配件" in ask["body"]
     # an event without the department's name (older dispatch) names it by its id
@@ -458,75 +706,123 @@ async def test_a_recipient_mutes_defaults_it_need_not_act_on(notify):
     u = uid()
     grid, dept = f"M{u}/S1/C1/G1", f"cg-{u}"
     rid = await desk(client, dept)
-    resp = await client.put(f"/recipients/{rid}/preferences", json={
-        "muted_events": ["case.deadline_warning", "case.resumed"]}, headers=ADMIN)
+    resp = await client.put(
+        f"/recipients/{rid}/preferences",
+        json={"muted_events": ["case.deadline_warning", "case.resumed"]},
+        headers=ADMIN,
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["muted_events"] == ["case.deadline_warning", "case.resumed"]
-    assert (await client.get(f"/recipients/{rid}/preferences",
-                             headers=ADMIN)).json()["muted_events"] == [
-        "case.deadline_warning", "case.resumed"]
+    assert (await client.get(f"/recipients/{rid}/preferences", headers=ADMIN)).json()[
+        "muted_events"
+    ] == ["case.deadline_warning", "case.resumed"]
     # What asks it to act cannot be muted; unknown types are refused; nothing changes.
     for body, code, words in (
         ({"muted_events": ["case.dispatched"]}, "cannot_mute", "case.dispatched"),
         ({"muted_events": ["case.urged", "case.closed"]}, "cannot_mute", "case.urged"),
         ({"muted_events": ["case.reported"]}, "validation_error", "muted_events"),
     ):
-        bad = await client.put(f"/recipients/{rid}/preferences", json=body,
-                               headers={**ADMIN, "Accept-Language": "en"})
+        bad = await client.put(
+            f"/recipients/{rid}/preferences", json=body, headers={**ADMIN, "Accept-Language": "en"}
+        )
         assert bad.status_code == 422, bad.text
         assert bad.json()["error"]["code"] == code and words in bad.json()["error"]["message"]
-    assert (await client.get(f"/recipients/{rid}/preferences",
-                             headers=ADMIN)).json()["muted_events"] == [
-        "case.deadline_warning", "case.resumed"]
+    assert (await client.get(f"/recipients/{rid}/preferences", headers=ADMIN)).json()[
+        "muted_events"
+    ] == ["case.deadline_warning", "case.resumed"]
 
     case = uuid.uuid4()
     common = {**facts(grid), "assignment_id": uuid.uuid4(), "department_id": dept}
     muted = [
-        new_event(CaseDeadlineWarning(**common, department_name="城管", clock="resolve",
-                                      due_at=datetime(2026, 11, 22, 2, tzinfo=UTC)),
-                  case_id=case, producer="tracking"),
-        new_event(CaseResumed(**common, request_id=uuid.uuid4()), case_id=case,
-                  producer="dispatch"),
+        new_event(
+            CaseDeadlineWarning(
+                **common,
+                department_name="城管",
+                clock="resolve",
+                due_at=datetime(2026, 11, 22, 2, tzinfo=UTC),
+            ),
+            case_id=case,
+            producer="tracking",
+        ),
+        new_event(
+            CaseResumed(**common, request_id=uuid.uuid4()), case_id=case, producer="dispatch"
+        ),
     ]
-    heard = new_event(CaseUrged(**common, department_name="城管", note="快", count=1),
-                      case_id=case, producer="tracking")
+    heard = new_event(
+        CaseUrged(**common, department_name="城管", note="快", count=1),
+        case_id=case,
+        producer="tracking",
+    )
     for e in [*muted, heard]:
         await publish_event(bootstrap, e)
     await eventually(lambda: inbox_types(client, rid, case), message="the urging arrived")
     await asyncio.sleep(1)
     assert await inbox_types(client, rid, case) == ["case.urged"]
     # A subscription still brings what the default no longer does.
-    sub = await client.post("/subscriptions", json={
-        "recipient_id": rid, "event_types": ["case.deadline_warning"]}, headers=ADMIN)
+    sub = await client.post(
+        "/subscriptions",
+        json={"recipient_id": rid, "event_types": ["case.deadline_warning"]},
+        headers=ADMIN,
+    )
     assert sub.status_code == 201, sub.text
-    again = new_event(CaseDeadlineWarning(**common, department_name="城管", clock="sign_for",
-                                          due_at=datetime(2026, 11, 22, 3, tzinfo=UTC)),
-                      case_id=case, producer="tracking")
+    again = new_event(
+        CaseDeadlineWarning(
+            **common,
+            department_name="城管",
+            clock="sign_for",
+            due_at=datetime(2026, 11, 22, 3, tzinfo=UTC),
+        ),
+        case_id=case,
+        producer="tracking",
+    )
     await publish_event(bootstrap, again)
-    await eventually(lambda: _has(client, rid, case, "case.deadline_warning"),
-                     message="the subscribed warning arrived")
+    await eventually(
+        lambda: _has(client, rid, case, "case.deadline_warning"),
+        message="the subscribed warning arrived",
+    )
 
 
 async def _has(client, rid: str, case, kind: str) -> bool:
     return kind in await inbox_types(client, rid, case)
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({"recipient_id": "nobody-at-all", "event_types": ["case.overdue"]}, 404,
-     "recipient_not_found"),
-    ({"recipient_id": "{rid}", "event_types": []}, 422, "validation_error"),
-    ({"recipient_id": "{rid}", "event_types": ["case.reported"]}, 422, "validation_error"),
-    ({"recipient_id": "{rid}", "event_types": ["case.overdue", "case.overdue"]}, 422,
-     "invalid_subscription"),
-    ({"recipient_id": "{rid}", "event_types": ["case.overdue"], "area_path": "YA//YA01"}, 422,
-     "invalid_subscription"),
-    ({"recipient_id": "{rid}", "event_types": ["case.overdue"], "categories": ["路灯"]}, 422,
-     "invalid_subscription"),
-    ({"recipient_id": "{rid}", "event_types": ["case.overdue"], "priorities": ["asap"]}, 422,
-     "validation_error"),
-    ({"recipient_id": "{rid}", "event_types": ["case.overdue"], "mute": True}, 422,
-     "validation_error"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (
+            {"recipient_id": "nobody-at-all", "event_types": ["case.overdue"]},
+            404,
+            "recipient_not_found",
+        ),
+        ({"recipient_id": "{rid}", "event_types": []}, 422, "validation_error"),
+        ({"recipient_id": "{rid}", "event_types": ["case.reported"]}, 422, "validation_error"),
+        (
+            {"recipient_id": "{rid}", "event_types": ["case.overdue", "case.overdue"]},
+            422,
+            "invalid_subscription",
+        ),
+        (
+            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "area_path": "YA//YA01"},
+            422,
+            "invalid_subscription",
+        ),
+        (
+            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "categories": ["路灯"]},
+            422,
+            "invalid_subscription",
+        ),
+        (
+            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "priorities": ["asap"]},
+            422,
+            "validation_error",
+        ),
+        (
+            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "mute": True},
+            422,
+            "validation_error",
+        ),
+    ],
+)
 async def test_bad_subscriptions_are_refused_and_change_nothing(notify, body, status, code):
     client, dsn, _ = notify
     rid = await desk(client)
@@ -544,16 +840,24 @@ async def test_subscriptions_are_listed_by_recipient_and_type(notify):
     client, _, _ = notify
     rid = await desk(client)
     for types in (["case.overdue"], ["case.dispatched", "case.closed"]):
-        resp = await client.post("/subscriptions", json={
-            "recipient_id": rid, "event_types": types, "area_path": f"Q{uid()}"}, headers=ADMIN)
+        resp = await client.post(
+            "/subscriptions",
+            json={"recipient_id": rid, "event_types": types, "area_path": f"Q{uid()}"},
+            headers=ADMIN,
+        )
         assert resp.status_code == 201, resp.text
-    mine = (await client.get("/subscriptions", params={"recipient_id": rid},
-                             headers=ADMIN)).json()
-    assert [s["event_types"] for s in mine] == [["case.overdue"],
-                                                ["case.dispatched", "case.closed"]]
-    closed = (await client.get("/subscriptions", params={"recipient_id": rid,
-                                                         "event_type": "case.closed"},
-                               headers=ADMIN)).json()
+    mine = (await client.get("/subscriptions", params={"recipient_id": rid}, headers=ADMIN)).json()
+    assert [s["event_types"] for s in mine] == [
+        ["case.overdue"],
+        ["case.dispatched", "case.closed"],
+    ]
+    closed = (
+        await client.get(
+            "/subscriptions",
+            params={"recipient_id": rid, "event_type": "case.closed"},
+            headers=ADMIN,
+        )
+    ).json()
     assert len(closed) == 1 and closed[0]["recipient_id"] == rid
 
 
@@ -572,17 +876,22 @@ async def log_of(client, **params) -> list[dict]:
     return resp.json()
 
 
-async def settled_row(client, event, channel: str, status: str | tuple[str, ...] = "sent",
-                      **kw) -> dict:
+async def settled_row(
+    client, event, channel: str, status: str | tuple[str, ...] = "sent", **kw
+) -> dict:
     statuses = (status,) if isinstance(status, str) else status
 
     async def probe():
         rows = await log_of(client, event_id=str(event.event_id), channel=channel)
-        return rows[0] if rows and rows[0]["status"] in statuses and all(
-            rows[0][k] == v for k, v in kw.items()) else None
+        return (
+            rows[0]
+            if rows
+            and rows[0]["status"] in statuses
+            and all(rows[0][k] == v for k, v in kw.items())
+            else None
+        )
 
-    return await eventually(probe, timeout=45,
-                            message=f"{channel} delivery {statuses} {kw or ''}")
+    return await eventually(probe, timeout=45, message=f"{channel} delivery {statuses} {kw or ''}")
 
 
 def wecom_url(robots, tag: str, key: str = "good-key") -> str:
@@ -599,8 +908,12 @@ async def test_the_first_channel_carries_the_message_once_and_the_others_stay_un
     client, _, bootstrap = notify
     tag, dept = uid(), f"cg-{uid()}"
     rid = await desk(client, dept)
-    await set_channels(client, rid, ("wecom", {"url": wecom_url(robots, tag)}),
-                       ("sms", {**SMS, "url": f"{robots.base}/sms/v1/send"}))
+    await set_channels(
+        client,
+        rid,
+        ("wecom", {"url": wecom_url(robots, tag)}),
+        ("sms", {**SMS, "url": f"{robots.base}/sms/v1/send"}),
+    )
     event = dispatched_in("YA/YA01/YA0101/YA0101-03", dept, case_no=f"YA-{tag}")
     await publish_event(bootstrap, event)
     await publish_event(bootstrap, event)  # redelivered: nothing new
@@ -613,8 +926,10 @@ async def test_the_first_channel_carries_the_message_once_and_the_others_stay_un
     link = f"{CONSOLE}/assignments/{event.payload.assignment_id}"
     assert f"[查看详情]({link})" in content
     rows = await log_of(client, event_id=str(event.event_id), recipient_id=rid)
-    assert sorted((r["channel"], r["status"]) for r in rows) == [("inbox", "sent"),
-                                                                 ("wecom", "sent")]
+    assert sorted((r["channel"], r["status"]) for r in rows) == [
+        ("inbox", "sent"),
+        ("wecom", "sent"),
+    ]
     metrics = (await client.get("/metrics")).text
     assert 'whistle_deliveries_total{channel="wecom",outcome="sent",service="notify"}' in metrics
     assert 'whistle_delivery_attempt_seconds_count{channel="wecom",outcome="sent"' in metrics
@@ -626,23 +941,36 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
     client, dsn, bootstrap = notify
     tag, dept = uid(), f"gd-{uid()}"
     rid = await desk(client, dept)
-    feishu = {"url": f"{robots.base}/open-apis/bot/v2/hook/signed-bot", "secret": FEISHU_SECRET,
-              "msg_type": "post"}
-    await set_channels(client, rid, ("webhook", {"url": f"{robots.base}/status/503/{tag}"}),
-                       ("feishu", feishu), locale="en")
+    feishu = {
+        "url": f"{robots.base}/open-apis/bot/v2/hook/signed-bot",
+        "secret": FEISHU_SECRET,
+        "msg_type": "post",
+    }
+    await set_channels(
+        client,
+        rid,
+        ("webhook", {"url": f"{robots.base}/status/503/{tag}"}),
+        ("feishu", feishu),
+        locale="en",
+    )
     event = dispatched_in("YA/YA02/YA0201/YA0201-01", dept, case_no=f"YA-{tag}")
     await publish_event(bootstrap, event)
 
     first = await settled_row(client, event, "webhook", "pending", attempts=1)
     assert first["last_code"] == "HTTP 503" and "HTTP 503" in first["last_error"]
     # the backoff: 30 s × 2^0 with jitter, between 15 and 30 s from the attempt
-    [due] = await fetch(dsn, "SELECT next_attempt_at - $2::timestamptz AS wait FROM deliveries"
-                             " WHERE id = $1", first["id"], clock())
+    [due] = await fetch(
+        dsn,
+        "SELECT next_attempt_at - $2::timestamptz AS wait FROM deliveries WHERE id = $1",
+        first["id"],
+        clock(),
+    )
     assert timedelta(seconds=13) <= due["wait"] <= timedelta(seconds=31)
     clock.advance(5)
     await asyncio.sleep(0.5)  # not due yet: nothing is tried
     assert (await log_of(client, event_id=str(event.event_id), channel="webhook"))[0][
-        "attempts"] == 1
+        "attempts"
+    ] == 1
     clock.advance(30)
     await settled_row(client, event, "webhook", "pending", attempts=2)
     assert not await log_of(client, event_id=str(event.event_id), channel="feishu")
@@ -654,16 +982,21 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
     assert hit.json["msg_type"] == "post"
     assert "[Dispatched] Case" in hit.body.decode()  # the recipient reads English
     metrics = (await client.get("/metrics")).text
-    assert ('whistle_delivery_fallbacks_total{from_channel="webhook",service="notify",'
-            'to_channel="feishu"}') in metrics
+    assert (
+        'whistle_delivery_fallbacks_total{from_channel="webhook",service="notify",'
+        'to_channel="feishu"}'
+    ) in metrics
 
     # The dead delivery is kept. Its fallback already told the recipient: a replay would tell
     # him twice, so it is refused naming the fallback, and nothing changes …
     before = await log_of(client, event_id=str(event.event_id))
-    for lang, words in (("zh", f"已通过 feishu 渠道已送达（投递 {feishu_row['id']}）"),
-                        ("en", f"already went out on feishu (delivery {feishu_row['id']}, sent)")):
-        refused = await client.post(f"/deliveries/{dead['id']}/replay",
-                                    headers={**ADMIN, "Accept-Language": lang})
+    for lang, words in (
+        ("zh", f"已通过 feishu 渠道已送达（投递 {feishu_row['id']}）"),
+        ("en", f"already went out on feishu (delivery {feishu_row['id']}, sent)"),
+    ):
+        refused = await client.post(
+            f"/deliveries/{dead['id']}/replay", headers={**ADMIN, "Accept-Language": lang}
+        )
         assert refused.status_code == 409, refused.text
         error = refused.json()["error"]
         assert error["code"] == "already_delivered" and words in error["message"], error
@@ -671,8 +1004,9 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
     hits = len(robots.of("feishu"))
     # … unless forced: then it fails again on its own schedule (and the fallback, already
     # sent, is not queued a second time).
-    replay = await client.post(f"/deliveries/{dead['id']}/replay", params={"force": "true"},
-                               headers=ADMIN)
+    replay = await client.post(
+        f"/deliveries/{dead['id']}/replay", params={"force": "true"}, headers=ADMIN
+    )
     assert replay.status_code == 200 and replay.json()["status"] == "pending"
     await settled_row(client, event, "webhook", "pending", attempts=1, replays=1)
     assert len(robots.of("feishu")) == hits
@@ -682,12 +1016,19 @@ async def test_a_permanent_refusal_falls_back_at_once_and_email_arrives(notify, 
     client, _, bootstrap = notify
     tag, dept = uid(), f"xf-{uid()}"
     rid = await desk(client, dept)
-    smtp = {"host": "127.0.0.1", "port": mail.plain.port, "security": "none",
-             "from": "notify@example.cn", "to": [f"duty-{tag}@example.cn"]}
-    await set_channels(client, rid, ("wecom", {"url": wecom_url(robots, tag, "wrong-key")}),
-                       ("email", smtp))
-    event = dispatched_in("YA/YA03/YA0302/YA0302-04", dept, case_no=f"YA-{tag}",
-                          priority=Priority.URGENT)
+    smtp = {
+        "host": "127.0.0.1",
+        "port": mail.plain.port,
+        "security": "none",
+        "from": "notify@example.cn",
+        "to": [f"duty-{tag}@example.cn"],
+    }
+    await set_channels(
+        client, rid, ("wecom", {"url": wecom_url(robots, tag, "wrong-key")}), ("email", smtp)
+    )
+    event = dispatched_in(
+        "YA/YA03/YA0302/YA0302-04", dept, case_no=f"YA-{tag}", priority=Priority.URGENT
+    )
     await publish_event(bootstrap, event)
     dead = await settled_row(client, event, "wecom", "dead")
     assert dead["attempts"] == 1 and dead["last_code"] == "errcode 93000"
@@ -708,17 +1049,21 @@ async def test_quiet_hours_hold_a_normal_case_but_not_an_urgent_one(notify, robo
     start = (beijing - timedelta(hours=1)).strftime("%H:%M")
     end = (beijing + timedelta(hours=1)).strftime("%H:%M")
     hook = {"url": f"{robots.base}/hooks/{dept}", "secret": HOOK_SECRET}
-    await set_channels(client, rid, ("webhook", hook),
-                       quiet_hours={"start": start, "end": end})
+    await set_channels(client, rid, ("webhook", hook), quiet_hours={"start": start, "end": end})
     normal = dispatched_in("YA/YA04/YA0401/YA0401-01", dept, case_no="YA-normal")
-    urgent = dispatched_in("YA/YA04/YA0401/YA0401-01", dept, case_no="YA-urgent",
-                           priority=Priority.URGENT)
+    urgent = dispatched_in(
+        "YA/YA04/YA0401/YA0401-01", dept, case_no="YA-urgent", priority=Priority.URGENT
+    )
     await publish_event(bootstrap, normal)
     await publish_event(bootstrap, urgent)
     await settled_row(client, urgent, "webhook")
     held = await settled_row(client, normal, "webhook", "pending", attempts=0)
-    [row] = await fetch(dsn, "SELECT next_attempt_at - $2::timestamptz AS wait FROM deliveries"
-                             " WHERE id = $1", held["id"], clock())
+    [row] = await fetch(
+        dsn,
+        "SELECT next_attempt_at - $2::timestamptz AS wait FROM deliveries WHERE id = $1",
+        held["id"],
+        clock(),
+    )
     assert timedelta(minutes=58) <= row["wait"] <= timedelta(minutes=61)
     inbox = await log_of(client, event_id=str(normal.event_id), channel="inbox")
     assert inbox[0]["status"] == "sent"  # the inbox is never held
@@ -741,18 +1086,24 @@ async def test_a_resend_after_a_crash_between_send_and_mark_carries_the_same_web
     client, dsn, bootstrap = notify
     tag, dept = uid(), f"gs-{uid()}"
     rid = await desk(client, dept)
-    await set_channels(client, rid, ("webhook", {"url": f"{robots.base}/hooks/{dept}",
-                                                 "secret": HOOK_SECRET}))
+    await set_channels(
+        client, rid, ("webhook", {"url": f"{robots.base}/hooks/{dept}", "secret": HOOK_SECRET})
+    )
     first = dispatched_in("YA/YA01/YA0101/YA0101-03", dept, case_no=f"YA-{tag}-1")
     await publish_event(bootstrap, first)
     sent = await settled_row(client, first, "webhook")
     # the crash: the mark is lost, the row is as it was claimed, its lease has run out
-    await fetch(dsn, "UPDATE deliveries SET status = 'pending', attempts = 0, sent_at = NULL,"
-                     " next_attempt_at = now() - interval '1 second' WHERE id = $1", sent["id"])
+    await fetch(
+        dsn,
+        "UPDATE deliveries SET status = 'pending', attempts = 0, sent_at = NULL,"
+        " next_attempt_at = now() - interval '1 second' WHERE id = $1",
+        sent["id"],
+    )
 
     def hooks(case_no: str) -> list:
-        return [h for h in robots.of("hook") if (h.json or {}).get("data", {}).get(
-            "case_no") == case_no]
+        return [
+            h for h in robots.of("hook") if (h.json or {}).get("data", {}).get("case_no") == case_no
+        ]
 
     async def resent():
         return len(hooks(f"YA-{tag}-1")) == 2 or None
@@ -791,8 +1142,7 @@ async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages
     clock.advance(61)
 
     async def digested():
-        rows = [(await log_of(client, event_id=str(e.event_id), channel="wecom"))[0]
-                for e in more]
+        rows = [(await log_of(client, event_id=str(e.event_id), channel="wecom"))[0] for e in more]
         return rows if all(r["status"] in ("sent", "digested") for r in rows) else None
 
     rows = await eventually(digested, timeout=45, message="the held messages went out")
@@ -812,8 +1162,9 @@ async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages
 async def test_a_hanging_channel_does_not_hold_up_another_recipient(notify, robots):
     client, _, bootstrap = notify
     tag, slow, fast = uid(), f"sf-{uid()}", f"rs-{uid()}"
-    await set_channels(client, await desk(client, slow),
-                       ("webhook", {"url": f"{robots.base}/hang/{tag}"}))
+    await set_channels(
+        client, await desk(client, slow), ("webhook", {"url": f"{robots.base}/hang/{tag}"})
+    )
     await set_channels(client, await desk(client, fast), ("wecom", {"url": wecom_url(robots, tag)}))
     hanging = dispatched_in("YA/YA01/YA0102/YA0102-01", slow)
     await publish_event(bootstrap, hanging)

@@ -48,8 +48,16 @@ async def started(app: FastAPI) -> AsyncIterator[FastAPI]:
 @asynccontextmanager
 async def listening(app, port: int) -> AsyncIterator[None]:
     """uvicorn serving ``app`` on 127.0.0.1:``port`` in this event loop."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                           log_level="warning", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=1,
+        )
+    )
     task = asyncio.create_task(server.serve())
 
     async def up():
@@ -75,19 +83,28 @@ def endpoint():
 async def owners(pg_server, kafka_server):
     """The real intake and dispatch apps with the demo tree and catalogue, started but not
     listening yet, and the ports notify expects them on."""
-    common = {"environment": "test", "kafka_bootstrap_servers": kafka_server.bootstrap,
-              "kafka_idempotent_producer": False, "log_json": False,
-              "outbox_poll_interval_seconds": 0.5}
+    common = {
+        "environment": "test",
+        "kafka_bootstrap_servers": kafka_server.bootstrap,
+        "kafka_idempotent_producer": False,
+        "log_json": False,
+        "outbox_poll_interval_seconds": 0.5,
+    }
     ports = {"intake": free_port(), "dispatch": free_port()}
     dispatch_settings = DispatchSettings(
-        **common, database_url=await migrated_database(pg_server, "dispatch"))
+        **common, database_url=await migrated_database(pg_server, "dispatch")
+    )
     intake_settings = IntakeSettings(
-        **common, database_url=await migrated_database(pg_server, "intake"),
-        dispatch_url=f"http://127.0.0.1:{ports['dispatch']}")
+        **common,
+        database_url=await migrated_database(pg_server, "intake"),
+        dispatch_url=f"http://127.0.0.1:{ports['dispatch']}",
+    )
     await seed_dispatch(dispatch_settings)
     await seed_intake(intake_settings)
-    async with started(create_dispatch(dispatch_settings)) as dispatch, \
-            started(create_intake(intake_settings)) as intake:
+    async with (
+        started(create_dispatch(dispatch_settings)) as dispatch,
+        started(create_intake(intake_settings)) as intake,
+    ):
         yield {"intake": intake, "dispatch": dispatch}, ports
 
 
@@ -95,9 +112,13 @@ async def owners(pg_server, kafka_server):
 async def notify(pg_server, kafka_server, owners):
     _, ports = owners
     settings = Settings(
-        environment="test", database_url=await migrated_database(pg_server, "notify"),
-        kafka_bootstrap_servers=kafka_server.bootstrap, kafka_idempotent_producer=False,
-        log_json=False, delivery_poll_interval_seconds=0.2, delivery_timeout_seconds=2,
+        environment="test",
+        database_url=await migrated_database(pg_server, "notify"),
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        delivery_poll_interval_seconds=0.2,
+        delivery_timeout_seconds=2,
         public_base_url="https://whistle.example.gov.cn",
         intake_url=f"http://127.0.0.1:{ports['intake']}",
         dispatch_url=f"http://127.0.0.1:{ports['dispatch']}/",
@@ -111,17 +132,26 @@ async def notify(pg_server, kafka_server, owners):
 def dispatched(department_id: str):
     return new_event(
         CaseDispatched(
-            case_no=f"YA-{uuid.uuid4().hex[:8]}", area_path=GRID, category="E0101",
-            priority=Priority.NORMAL, assignment_id=uuid.uuid4(), department_id=department_id,
-            department_name="榆安区城市管理局", role="lead", rule_id=6, reason="E0101 × YA → cg",
+            case_no=f"YA-{uuid.uuid4().hex[:8]}",
+            area_path=GRID,
+            category="E0101",
+            priority=Priority.NORMAL,
+            assignment_id=uuid.uuid4(),
+            department_id=department_id,
+            department_name="榆安区城市管理局",
+            role="lead",
+            rule_id=6,
+            reason="E0101 × YA → cg",
             description="楼下空地乱堆建筑垃圾",
         ),
-        case_id=uuid.uuid4(), producer="dispatch",
+        case_id=uuid.uuid4(),
+        producer="dispatch",
     )
 
 
-async def delivered(client, endpoint: Endpoint, bootstrap: str, dept: str, path: str
-                    ) -> tuple[dict, dict]:
+async def delivered(
+    client, endpoint: Endpoint, bootstrap: str, dept: str, path: str
+) -> tuple[dict, dict]:
     """Publish a dispatch for ``dept``; its inbox message and the webhook's body."""
     event = dispatched(dept)
     await publish_event(bootstrap, event)
@@ -137,13 +167,20 @@ async def delivered(client, endpoint: Endpoint, bootstrap: str, dept: str, path:
 
 
 async def test_messages_name_place_and_category_and_use_codes_while_the_owners_are_down(
-        notify, owners, endpoint):
+    notify, owners, endpoint
+):
     client, app, bootstrap = notify
     apps, ports = owners
     reference = app.state.reference_names
     dept, path = f"cg-{uuid.uuid4().hex[:8]}", f"/ok/{uuid.uuid4().hex[:8]}"
-    await add_recipient(client, id=f"duty-{dept}", name="城管值班室", kind="department",
-                        department_id=dept, webhook_url=endpoint.url + path)
+    await add_recipient(
+        client,
+        id=f"duty-{dept}",
+        name="城管值班室",
+        kind="department",
+        department_id=dept,
+        webhook_url=endpoint.url + path,
+    )
 
     # intake and dispatch unreachable: the message goes out at once, with codes
     message, body = await delivered(client, endpoint, bootstrap, dept, path)
@@ -154,8 +191,11 @@ async def test_messages_name_place_and_category_and_use_codes_while_the_owners_a
     assert body["data"]["facts"]["category"] == "E0101"
 
     # they come up: notify takes their names on its next try
-    async with listening(apps["dispatch"], ports["dispatch"]), \
-            listening(apps["intake"], ports["intake"]):
+    async with (
+        listening(apps["dispatch"], ports["dispatch"]),
+        listening(apps["intake"], ports["intake"]),
+    ):
+
         async def named():
             known = reference.known
             return known.place(GRID) == PLACE and known.category("E0101") == "乱堆物料"
@@ -165,7 +205,10 @@ async def test_messages_name_place_and_category_and_use_codes_while_the_owners_a
 
     assert f"位置：{PLACE}。" in message["body"], message["body"]
     assert "（事件·市容环境 › 乱堆物料）" in message["body"]
-    assert f"Area: {PLACE}." in message["body_en"] and "(事件·市容环境 › 乱堆物料)" in message["body_en"]
+    assert (
+        f"Area: {PLACE}." in message["body_en"]
+        and "(事件·市容环境 › 乱堆物料)" in message["body_en"]
+    )
     assert "E0101" not in message["body"] + message["body_en"]
     assert "YA/YA01" not in message["body"] + message["body_en"]
     data = body["data"]

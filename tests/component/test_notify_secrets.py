@@ -41,9 +41,15 @@ SMTP_PASSWORD = "smtp-password-8765"
 
 def settings(dsn: str, bootstrap: str, keys: str | None) -> Settings:
     return Settings(
-        environment="test", database_url=dsn, kafka_bootstrap_servers=bootstrap,
-        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.2, delivery_inline_attempts=1, delivery_timeout_seconds=3,
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        outbox_poll_interval_seconds=0.5,
+        delivery_poll_interval_seconds=0.2,
+        delivery_inline_attempts=1,
+        delivery_timeout_seconds=3,
         channel_secrets_keys=keys,
     )
 
@@ -61,26 +67,49 @@ def opened_with(key: str, row: dict) -> dict:
     """The row's secrets opened with ``key`` alone (InvalidToken if it cannot)."""
     f = Fernet(key)
     return {
-        "channels": [{"kind": c["kind"], "settings": json.loads(f.decrypt(c["sealed"].encode()))}
-                     for c in row["channels"]],
-        "webhook_secret": f.decrypt(row["webhook_secret"].removeprefix("fernet:").encode()
-                                    ).decode() if row["webhook_secret"] else None,
+        "channels": [
+            {"kind": c["kind"], "settings": json.loads(f.decrypt(c["sealed"].encode()))}
+            for c in row["channels"]
+        ],
+        "webhook_secret": f.decrypt(row["webhook_secret"].removeprefix("fernet:").encode()).decode()
+        if row["webhook_secret"]
+        else None,
     }
 
 
 def dispatched(dept: str):
-    return new_event(CaseDispatched(
-        case_no=f"YA-{uid()}", area_path="YA/YA01/YA0101/YA0101-03", category="E0101",
-        priority=Priority.NORMAL, assignment_id=uuid.uuid4(), department_id=dept,
-        department_name="榆安区城市管理局", role="lead", rule_id=None, reason="rule",
-        description="楼道堆放杂物"), case_id=uuid.uuid4(), producer="dispatch")
+    return new_event(
+        CaseDispatched(
+            case_no=f"YA-{uid()}",
+            area_path="YA/YA01/YA0101/YA0101-03",
+            category="E0101",
+            priority=Priority.NORMAL,
+            assignment_id=uuid.uuid4(),
+            department_id=dept,
+            department_name="榆安区城市管理局",
+            role="lead",
+            rule_id=None,
+            reason="rule",
+            description="楼道堆放杂物",
+        ),
+        case_id=uuid.uuid4(),
+        producer="dispatch",
+    )
 
 
 async def delivered(client, event, recipient_id: str, channel: str = "webhook") -> dict:
     async def settled():
-        rows = (await client.get("/deliveries", params={
-            "event_id": str(event.event_id), "recipient_id": recipient_id, "channel": channel},
-            headers=ADMIN)).json()
+        rows = (
+            await client.get(
+                "/deliveries",
+                params={
+                    "event_id": str(event.event_id),
+                    "recipient_id": recipient_id,
+                    "channel": channel,
+                },
+                headers=ADMIN,
+            )
+        ).json()
         return rows[0] if rows and rows[0]["status"] in ("sent", "dead") else None
 
     return await eventually(settled, timeout=45, message=f"{recipient_id}'s {channel} settled")
@@ -90,27 +119,55 @@ async def test_what_the_api_writes_is_sealed_and_shown_masked(pg_server, kafka_s
     dsn = await migrated_database(pg_server, "notify")
     async with running_app(create_app(settings(dsn, kafka_server.bootstrap, K1))) as client:
         rid = f"duty-{uid()}"
-        resp = await client.post("/recipients", json={
-            "id": rid, "name": "城管值班室", "kind": "department", "department_id": "cg",
-            "webhook_url": f"{vendors.base}/hooks/{rid}", "webhook_secret": HOOK_SECRET},
-            headers=ADMIN)
+        resp = await client.post(
+            "/recipients",
+            json={
+                "id": rid,
+                "name": "城管值班室",
+                "kind": "department",
+                "department_id": "cg",
+                "webhook_url": f"{vendors.base}/hooks/{rid}",
+                "webhook_secret": HOOK_SECRET,
+            },
+            headers=ADMIN,
+        )
         assert resp.status_code == 201 and resp.json()["webhook_signed"] is True
-        prefs = {"channels": [
-            {"kind": "dingtalk", "settings": {
-                "url": "https://oapi.dingtalk.com/robot/send?access_token=tok-1234567890",
-                "secret": DING_SECRET}},
-            {"kind": "email", "settings": {"host": "smtp.example.cn", "from": "n@example.cn",
-                                           "to": ["duty@example.cn"], "username": "n",
-                                           "password": SMTP_PASSWORD}},
-            {"kind": "sms", "settings": {**SMS, "url": "https://sms.example.cn/v1/send"}}]}
+        prefs = {
+            "channels": [
+                {
+                    "kind": "dingtalk",
+                    "settings": {
+                        "url": "https://oapi.dingtalk.com/robot/send?access_token=tok-1234567890",
+                        "secret": DING_SECRET,
+                    },
+                },
+                {
+                    "kind": "email",
+                    "settings": {
+                        "host": "smtp.example.cn",
+                        "from": "n@example.cn",
+                        "to": ["duty@example.cn"],
+                        "username": "n",
+                        "password": SMTP_PASSWORD,
+                    },
+                },
+                {"kind": "sms", "settings": {**SMS, "url": "https://sms.example.cn/v1/send"}},
+            ]
+        }
         resp = await client.put(f"/recipients/{rid}/preferences", json=prefs, headers=ADMIN)
         assert resp.status_code == 200, resp.text
         shown = resp.json()["channels"]
         assert shown[0]["settings"]["secret"] == "****" + DING_SECRET[-4:]
         assert shown[1]["settings"]["password"] == "****" + SMTP_PASSWORD[-4:]
         raw = await fetch(dsn, "SELECT r::text AS t FROM recipients r WHERE id = $1", rid)
-        for secret in (DING_SECRET, SMTP_PASSWORD, SMS["app_secret"], "tok-1234567890",
-                       HOOK_SECRET, HOOK_SECRET.removeprefix("whsec_")):
+        for secret in (
+            DING_SECRET,
+            SMTP_PASSWORD,
+            SMS["app_secret"],
+            "tok-1234567890",
+            HOOK_SECRET,
+            HOOK_SECRET.removeprefix("whsec_"),
+        ):
             assert secret not in raw[0]["t"], secret
         row = await row_of(dsn, rid)
         assert all(set(c) == {"kind", "sealed"} for c in row["channels"])
@@ -122,8 +179,9 @@ async def test_what_the_api_writes_is_sealed_and_shown_masked(pg_server, kafka_s
             opened_with(K2, row)
         # sent back masked, the secrets keep their values (opened, merged, sealed again)
         back = {"channels": [{"kind": c["kind"], "settings": c["settings"]} for c in shown]}
-        assert (await client.put(f"/recipients/{rid}/preferences", json=back,
-                                 headers=ADMIN)).status_code == 200
+        assert (
+            await client.put(f"/recipients/{rid}/preferences", json=back, headers=ADMIN)
+        ).status_code == 200
         again = opened_with(K1, await row_of(dsn, rid))
         assert again["channels"] == opened["channels"]
         # and the webhook given the first way is signed with the opened secret
@@ -144,10 +202,27 @@ async def test_plain_rows_are_sealed_at_start_and_keys_rotate(pg_server, kafka_s
             "INSERT INTO recipients (id, name, kind, department_id, webhook_url, webhook_secret,"
             " channels) VALUES ($1, '值班室', 'department', $3, $4, $5, '[]'),"
             " ($2, '夜班', 'department', $3, NULL, NULL, $6::jsonb)",
-            legacy, listed, dept, f"{vendors.base}/hooks/{legacy}", HOOK_SECRET,
-            json.dumps([{"kind": "webhook", "settings": hook}, {"kind": "email", "settings": {
-                "host": "smtp.example.cn", "from": "n@example.cn", "to": ["d@example.cn"],
-                "username": "n", "password": SMTP_PASSWORD}}]))
+            legacy,
+            listed,
+            dept,
+            f"{vendors.base}/hooks/{legacy}",
+            HOOK_SECRET,
+            json.dumps(
+                [
+                    {"kind": "webhook", "settings": hook},
+                    {
+                        "kind": "email",
+                        "settings": {
+                            "host": "smtp.example.cn",
+                            "from": "n@example.cn",
+                            "to": ["d@example.cn"],
+                            "username": "n",
+                            "password": SMTP_PASSWORD,
+                        },
+                    },
+                ]
+            ),
+        )
     finally:
         await conn.close()
 
@@ -171,8 +246,7 @@ async def test_plain_rows_are_sealed_at_start_and_keys_rotate(pg_server, kafka_s
         assert (await delivered(client, event, listed))["status"] == "sent"
 
     # 2. A new key first: the start re-seals everything under it …
-    async with running_app(create_app(settings(dsn, kafka_server.bootstrap,
-                                               f"{K2},{K1}"))):
+    async with running_app(create_app(settings(dsn, kafka_server.bootstrap, f"{K2},{K1}"))):
         await eventually(lambda: sealed_with(K2), message="re-sealed under the new key")
     # … so the old key can go.
     async with running_app(create_app(settings(dsn, kafka_server.bootstrap, K2))) as client:
@@ -198,21 +272,32 @@ async def test_plain_rows_are_sealed_at_start_and_keys_rotate(pg_server, kafka_s
     assert [await row_of(dsn, r) for r in (legacy, listed)] == before
 
 
-@pytest.mark.parametrize(("environment", "keys", "error"), [
-    ("production", None, "CHANNEL_SECRETS_KEYS must be set"),
-    ("production", DEV_SECRETS_KEY, "CHANNEL_SECRETS_KEYS must be set"),
-    ("production", f"{K1},not-a-key", "key 2 is not a Fernet key"),
-    ("test", "short", "key 1 is not a Fernet key"),
-])
+@pytest.mark.parametrize(
+    ("environment", "keys", "error"),
+    [
+        ("production", None, "CHANNEL_SECRETS_KEYS must be set"),
+        ("production", DEV_SECRETS_KEY, "CHANNEL_SECRETS_KEYS must be set"),
+        ("production", f"{K1},not-a-key", "key 2 is not a Fernet key"),
+        ("test", "short", "key 1 is not a Fernet key"),
+    ],
+)
 def test_settings_refuse_missing_or_malformed_keys(environment, keys, error):
     with pytest.raises(ValidationError, match=error):
-        Settings(environment=environment, database_url="postgresql://x@127.0.0.1:1/x",
-                 auth_secret=secrets.token_urlsafe(36), channel_secrets_keys=keys)
+        Settings(
+            environment=environment,
+            database_url="postgresql://x@127.0.0.1:1/x",
+            auth_secret=secrets.token_urlsafe(36),
+            channel_secrets_keys=keys,
+        )
 
 
 def test_keys_newest_first_and_the_dev_key_only_in_dev_mode():
-    s = Settings(environment="production", database_url="postgresql://x@127.0.0.1:1/x",
-                 auth_secret=secrets.token_urlsafe(36), channel_secrets_keys=f" {K2} , {K1} ")
+    s = Settings(
+        environment="production",
+        database_url="postgresql://x@127.0.0.1:1/x",
+        auth_secret=secrets.token_urlsafe(36),
+        channel_secrets_keys=f" {K2} , {K1} ",
+    )
     assert s.secrets_keys() == [K2, K1]
     assert "K2" not in repr(s) and K2 not in repr(s)  # a SecretStr
     dev = Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x")

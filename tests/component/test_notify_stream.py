@@ -54,16 +54,28 @@ class NotifyProcess:
 def start_notify(dsn: str, bootstrap: str, log: Path) -> NotifyProcess:
     port = free_port()
     env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "ENVIRONMENT": "test", "DATABASE_URL": dsn,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_IDEMPOTENT_PRODUCER": "false",
-        "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(port), "LOG_JSON": "false",
-        "OUTBOX_POLL_INTERVAL_SECONDS": "0.5", "STREAM_HEARTBEAT_SECONDS": "1",
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_IDEMPOTENT_PRODUCER": "false",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_PORT": str(port),
+        "LOG_JSON": "false",
+        "OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
+        "STREAM_HEARTBEAT_SECONDS": "1",
         # a long fallback poll: a live message must come through the database's notification
         "STREAM_POLL_SECONDS": "30",
     }
     out = log.open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "services.notify", "serve"], cwd=ROOT,
-                            env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.notify", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+    )
     return NotifyProcess(proc, f"http://127.0.0.1:{port}", log)
 
 
@@ -170,10 +182,16 @@ class Reader:
 
 
 @asynccontextmanager
-async def open_stream(client: httpx.AsyncClient, recipient_id: str, who: dict[str, str],
-                      **kw) -> AsyncIterator[Reader]:
-    async with client.stream("GET", f"/recipients/{recipient_id}/stream", headers={
-            **who, **kw.pop("headers", {})}, timeout=httpx.Timeout(10, read=60), **kw) as resp:
+async def open_stream(
+    client: httpx.AsyncClient, recipient_id: str, who: dict[str, str], **kw
+) -> AsyncIterator[Reader]:
+    async with client.stream(
+        "GET",
+        f"/recipients/{recipient_id}/stream",
+        headers={**who, **kw.pop("headers", {})},
+        timeout=httpx.Timeout(10, read=60),
+        **kw,
+    ) as resp:
         assert resp.status_code == 200, await resp.aread()
         assert resp.headers["content-type"].startswith("text/event-stream")
         reader = Reader(resp)
@@ -190,19 +208,38 @@ def uid() -> str:
 
 async def department_desk(client: httpx.AsyncClient) -> tuple[str, str]:
     dept = f"cg-{uid()}"
-    resp = await client.post("/recipients", json={
-        "id": f"duty-{dept}", "name": "城管值班室", "kind": "department", "department_id": dept,
-    }, headers=ADMIN)
+    resp = await client.post(
+        "/recipients",
+        json={
+            "id": f"duty-{dept}",
+            "name": "城管值班室",
+            "kind": "department",
+            "department_id": dept,
+        },
+        headers=ADMIN,
+    )
     assert resp.status_code == 201, resp.text
     return f"duty-{dept}", dept
 
 
 def dispatched(dept: str, case_no: str):
-    return new_event(CaseDispatched(
-        case_no=case_no, area_path=GRID, category="E0101", priority=Priority.NORMAL,
-        assignment_id=uuid.uuid4(), department_id=dept, department_name="榆安区城市管理局",
-        role="lead", rule_id=None, reason="rule", description="楼道堆放杂物",
-    ), case_id=uuid.uuid4(), producer="dispatch")
+    return new_event(
+        CaseDispatched(
+            case_no=case_no,
+            area_path=GRID,
+            category="E0101",
+            priority=Priority.NORMAL,
+            assignment_id=uuid.uuid4(),
+            department_id=dept,
+            department_name="榆安区城市管理局",
+            role="lead",
+            rule_id=None,
+            reason="rule",
+            description="楼道堆放杂物",
+        ),
+        case_id=uuid.uuid4(),
+        producer="dispatch",
+    )
 
 
 def staff(dept: str) -> dict[str, str]:
@@ -255,8 +292,9 @@ async def test_new_messages_arrive_live_in_order_and_a_reconnect_misses_nothing(
         assert stream.events[0].event == "ready" and stream.events[0].id == "3"
     # The query parameter does the same (read the inbox, stream after its highest seq);
     # follow=false ends once caught up.
-    async with open_stream(client, rid, staff(dept),
-                           params={"last_event_id": "4", "follow": "false"}) as stream:
+    async with open_stream(
+        client, rid, staff(dept), params={"last_event_id": "4", "follow": "false"}
+    ) as stream:
         await stream.until(lambda r: r.ended)
         assert [(e.event, e.id) for e in stream.events] == [("ready", "4"), ("message", "5")]
     # Without an id the stream starts after the latest message: nothing old is repeated.
@@ -265,11 +303,14 @@ async def test_new_messages_arrive_live_in_order_and_a_reconnect_misses_nothing(
         assert [(e.event, e.id) for e in stream.events] == [("ready", "5")]
     # An id this stream never sent (a browser that followed another database) would skip
     # every message until the numbers pass it: the stream starts from the beginning instead.
-    async with open_stream(client, rid, staff(dept), headers={"Last-Event-ID": "9000"},
-                           params={"follow": "false"}) as stream:
+    async with open_stream(
+        client, rid, staff(dept), headers={"Last-Event-ID": "9000"}, params={"follow": "false"}
+    ) as stream:
         await stream.until(lambda r: r.ended)
         assert [(e.event, e.id) for e in stream.events] == [
-            ("ready", "0"), *(("message", str(n)) for n in range(1, 6))]
+            ("ready", "0"),
+            *(("message", str(n)) for n in range(1, 6)),
+        ]
 
 
 async def test_stream_numbers_follow_commit_order(notify, dsn):
@@ -278,9 +319,11 @@ async def test_stream_numbers_follow_commit_order(notify, dsn):
     reader that has seen number n has seen every number below n that will ever exist."""
     client, _, _ = notify
     rid, dept = await department_desk(client)
-    insert = ("INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
-              " title_en, body_en, link) VALUES ($1, $2, $3, 'case.dispatched', $4, '正文',"
-              " 'title', 'body', '/cases/x') RETURNING id, seq")
+    insert = (
+        "INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
+        " title_en, body_en, link) VALUES ($1, $2, $3, 'case.dispatched', $4, '正文',"
+        " 'title', 'body', '/cases/x') RETURNING id, seq"
+    )
     first, second = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
     try:
         async with open_stream(client, rid, staff(dept)) as stream:
@@ -288,8 +331,9 @@ async def test_stream_numbers_follow_commit_order(notify, dsn):
             tx1 = first.transaction()
             await tx1.start()
             row1 = await first.fetchrow(insert, rid, uuid.uuid4(), uuid.uuid4(), "一")
-            later = asyncio.create_task(second.fetchrow(insert, rid, uuid.uuid4(),
-                                                        uuid.uuid4(), "二"))
+            later = asyncio.create_task(
+                second.fetchrow(insert, rid, uuid.uuid4(), uuid.uuid4(), "二")
+            )
             await asyncio.sleep(0.5)
             assert not later.done()  # the second writer waits for the first to end
             await tx1.rollback()  # … which gives its number up
@@ -302,39 +346,50 @@ async def test_stream_numbers_follow_commit_order(notify, dsn):
             tx1 = first.transaction()
             await tx1.start()
             row3 = await first.fetchrow(insert, rid, uuid.uuid4(), uuid.uuid4(), "三")
-            later = asyncio.create_task(second.fetchrow(insert, rid, uuid.uuid4(),
-                                                        uuid.uuid4(), "四"))
+            later = asyncio.create_task(
+                second.fetchrow(insert, rid, uuid.uuid4(), uuid.uuid4(), "四")
+            )
             await asyncio.sleep(0.3)
             assert not later.done()
             await tx1.commit()
             row4 = await asyncio.wait_for(later, 10)
             assert (row3["seq"], row4["seq"]) == (2, 3)
             got = await stream.events_of("message", 3)
-            assert [(e.id, e.json["title"]) for e in got] == [("1", "二"), ("2", "三"),
-                                                              ("3", "四")]
+            assert [(e.id, e.json["title"]) for e in got] == [("1", "二"), ("2", "三"), ("3", "四")]
     finally:
         await first.close()
         await second.close()
 
 
-@pytest.mark.parametrize(("who", "params", "headers", "status", "code"), [
-    ("other-department", {}, {}, 403, "not_your_assignment"),
-    ("admin", {}, {}, 403, "role_not_allowed"),
-    ("nobody", {}, {}, 401, "unauthenticated"),
-    ("staff", {}, {"Last-Event-ID": "abc"}, 422, "invalid_last_event_id"),
-    ("staff", {"last_event_id": "-1"}, {}, 422, "invalid_last_event_id"),
-    ("staff", {"last_event_id": "²"}, {}, 422, "invalid_last_event_id"),
-    ("staff", {"last_event_id": "9" * 20}, {}, 422, "invalid_last_event_id"),
-    ("staff-unknown", {}, {}, 404, "recipient_not_found"),
-])
+@pytest.mark.parametrize(
+    ("who", "params", "headers", "status", "code"),
+    [
+        ("other-department", {}, {}, 403, "not_your_assignment"),
+        ("admin", {}, {}, 403, "role_not_allowed"),
+        ("nobody", {}, {}, 401, "unauthenticated"),
+        ("staff", {}, {"Last-Event-ID": "abc"}, 422, "invalid_last_event_id"),
+        ("staff", {"last_event_id": "-1"}, {}, 422, "invalid_last_event_id"),
+        ("staff", {"last_event_id": "²"}, {}, 422, "invalid_last_event_id"),
+        ("staff", {"last_event_id": "9" * 20}, {}, 422, "invalid_last_event_id"),
+        ("staff-unknown", {}, {}, 404, "recipient_not_found"),
+    ],
+)
 async def test_stream_is_refused_before_it_opens(notify, who, params, headers, status, code):
     client, _, _ = notify
     rid, dept = await department_desk(client)
-    auth = {"other-department": staff(f"xf-{uid()}"), "admin": ADMIN, "nobody": {},
-            "staff": staff(dept), "staff-unknown": staff(dept)}[who]
+    auth = {
+        "other-department": staff(f"xf-{uid()}"),
+        "admin": ADMIN,
+        "nobody": {},
+        "staff": staff(dept),
+        "staff-unknown": staff(dept),
+    }[who]
     target = "nobody-here" if who == "staff-unknown" else rid
-    resp = await client.get(f"/recipients/{target}/stream", params=params,
-                            headers={**auth, **headers, "Accept-Language": "en"})
+    resp = await client.get(
+        f"/recipients/{target}/stream",
+        params=params,
+        headers={**auth, **headers, "Accept-Language": "en"},
+    )
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code and resp.json()["error"]["message"]
 
@@ -342,17 +397,25 @@ async def test_stream_is_refused_before_it_opens(notify, who, params, headers, s
 async def test_a_supervisor_desk_streams_to_those_overseeing_its_area(notify):
     client, _, _ = notify
     rid = f"sup-{uid()}"
-    resp = await client.post("/recipients", json={"id": rid, "name": "迎泽街道督办",
-                                                  "kind": "supervisor", "area_path": "YA/YA01"},
-                             headers=ADMIN)
+    resp = await client.post(
+        "/recipients",
+        json={"id": rid, "name": "迎泽街道督办", "kind": "supervisor", "area_path": "YA/YA01"},
+        headers=ADMIN,
+    )
     assert resp.status_code == 201
     # the street office it oversees (迎泽街道) may not: 403 supervisor_inbox
-    for who, status in ((bearer(Role.SUPERVISOR, "YA/YA01"), 200),
-                        (bearer(Role.DISTRICT, "YA"), 200),
-                        (as_user("yingze"), 403), (bearer(Role.SUPERVISOR, "YA/YA03"), 403)):
+    for who, status in (
+        (bearer(Role.SUPERVISOR, "YA/YA01"), 200),
+        (bearer(Role.DISTRICT, "YA"), 200),
+        (as_user("yingze"), 403),
+        (bearer(Role.SUPERVISOR, "YA/YA03"), 403),
+    ):
         for path in ("stream", "inbox"):
-            resp = await client.get(f"/recipients/{rid}/{path}", params={"follow": "false"}
-                                    if path == "stream" else {}, headers=who)
+            resp = await client.get(
+                f"/recipients/{rid}/{path}",
+                params={"follow": "false"} if path == "stream" else {},
+                headers=who,
+            )
             assert resp.status_code == status, resp.text
 
 
@@ -362,8 +425,9 @@ async def test_a_stream_ends_when_its_token_expires(notify):
     client, _, _ = notify
     rid, dept = await department_desk(client)
     started = time.monotonic()
-    async with open_stream(client, rid, bearer(Role.DEPARTMENT, department_id=dept,
-                                               ttl=3)) as stream:
+    async with open_stream(
+        client, rid, bearer(Role.DEPARTMENT, department_id=dept, ttl=3)
+    ) as stream:
         await stream.events_of("ready", 1)
         await stream.until(lambda r: r.ended, timeout=15)  # raises if still open
     assert 1.5 < time.monotonic() - started < 12

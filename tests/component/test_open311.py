@@ -27,10 +27,18 @@ def spec_example(**change: str) -> str:
     """The body of the spec's POST example (its parameters in its order), filing into our
     grid YA0101-01 through GeoReport's attribute mechanism."""
     params = {
-        "api_key": KEY, "jurisdiction_id": "city.gov", "service_code": "E0101",
-        "lat": "37.76524078", "long": "-122.4212043", "address_string": "1234 5th street",
-        "email": "smit333@sfgov.edu", "device_id": "tt222111", "account_id": "123456",
-        "first_name": "明", "last_name": "李", "phone": "111111111",
+        "api_key": KEY,
+        "jurisdiction_id": "city.gov",
+        "service_code": "E0101",
+        "lat": "37.76524078",
+        "long": "-122.4212043",
+        "address_string": "1234 5th street",
+        "email": "smit333@sfgov.edu",
+        "device_id": "tt222111",
+        "account_id": "123456",
+        "first_name": "明",
+        "last_name": "李",
+        "phone": "111111111",
         "description": "A large sinkhole is destroying the street",
         "media_url": "http://farm3.static.flickr.com/2002/2212426634_5ed477a060.jpg",
         "attribute[grid_code]": "YA0101-01",
@@ -41,7 +49,11 @@ def spec_example(**change: str) -> str:
 
 @pytest.fixture(scope="module")
 async def open311_app(pg_server, kafka_server):
-    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=50) as (client, dsn, _settings):
+    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=50) as (
+        client,
+        dsn,
+        _settings,
+    ):
         yield client, dsn
 
 
@@ -56,8 +68,9 @@ async def open311(open311_app):
 
 
 async def nothing_written(dsn: str) -> bool:
-    return (await fetchval(dsn, "SELECT count(*) FROM cases")) == 0 \
-        and (await fetchval(dsn, "SELECT count(*) FROM outbox")) == 0
+    return (await fetchval(dsn, "SELECT count(*) FROM cases")) == 0 and (
+        await fetchval(dsn, "SELECT count(*) FROM outbox")
+    ) == 0
 
 
 async def file(client, fmt: str = "json", **change: str):
@@ -122,8 +135,9 @@ async def test_files_and_reads_a_request_exactly_as_the_spec_examples(open311):
     assert request_id.startswith("YA") and answer["account_id"] == "taoyuan"
     assert resp.headers["Location"] == f"{V2}/requests/{request_id}.json"
 
-    got = await client.get(f"{V2}/requests/{request_id}.json",
-                           params={"api_key": KEY, "jurisdiction_id": "city.gov"})
+    got = await client.get(
+        f"{V2}/requests/{request_id}.json", params={"api_key": KEY, "jurisdiction_id": "city.gov"}
+    )
     assert got.status_code == 200, got.text
     [request] = got.json()
     assert request["service_request_id"] == request_id
@@ -140,9 +154,13 @@ async def test_files_and_reads_a_request_exactly_as_the_spec_examples(open311):
     assert datetime.fromisoformat(request["updated_datetime"]) >= requested
 
     # Filed through intake's own report: the case, its reporter, its event.
-    assert await fetchval(dsn, "SELECT reporter FROM cases WHERE case_no = $1", request_id) == "李明"
-    assert await fetchval(dsn, "SELECT grid_code FROM cases WHERE case_no = $1",
-                       request_id) == "YA0101-01"
+    assert (
+        await fetchval(dsn, "SELECT reporter FROM cases WHERE case_no = $1", request_id) == "李明"
+    )
+    assert (
+        await fetchval(dsn, "SELECT grid_code FROM cases WHERE case_no = $1", request_id)
+        == "YA0101-01"
+    )
     assert await fetchval(dsn, "SELECT array_agg(type) FROM outbox") == ["case.reported"]
 
     case_id = await fetchval(dsn, "SELECT id FROM cases WHERE case_no = $1", request_id)
@@ -162,13 +180,16 @@ async def test_the_xml_variant(open311):
     request_id = filed.findtext("request/service_request_id")
     assert filed.findtext("request/service_notice").startswith("急事急议")
 
-    got = ET.fromstring((await client.get(f"{V2}/requests/{request_id}.xml",
-                                          params={"api_key": KEY})).content)
+    got = ET.fromstring(
+        (await client.get(f"{V2}/requests/{request_id}.xml", params={"api_key": KEY})).content
+    )
     request = got.find("request")
     assert request.findtext("status") == "open" and request.findtext("service_code") == "E0101"
     assert request.find("expected_datetime") is not None  # present, empty
     assert request.findtext("expected_datetime") == ""
-    listed = ET.fromstring((await client.get(f"{V2}/requests.xml", params={"api_key": KEY})).content)
+    listed = ET.fromstring(
+        (await client.get(f"{V2}/requests.xml", params={"api_key": KEY})).content
+    )
     assert [r.findtext("service_request_id") for r in listed.findall("request")] == [request_id]
 
 
@@ -177,15 +198,20 @@ async def test_a_point_inside_a_grid_needs_no_grid_code_nor_description(open311)
 
     client, dsn = open311
     lat, lon = jurisdiction_demo.centre("YA0101-02")
-    resp = await file(client, lat=str(lat), long=str(lon), description=None,
-                      **{"attribute[grid_code]": None})
+    resp = await file(
+        client, lat=str(lat), long=str(lon), description=None, **{"attribute[grid_code]": None}
+    )
     assert resp.status_code == 201, resp.text
     request_id = resp.json()[0]["service_request_id"]
-    assert await fetchval(dsn, "SELECT grid_code FROM cases WHERE case_no = $1",
-                       request_id) == "YA0101-02"
+    assert (
+        await fetchval(dsn, "SELECT grid_code FROM cases WHERE case_no = $1", request_id)
+        == "YA0101-02"
+    )
     # GeoReport's description is optional; ours is not: the service's name stands in.
-    assert await fetchval(dsn, "SELECT description FROM cases WHERE case_no = $1",
-                       request_id) == "乱堆物料"
+    assert (
+        await fetchval(dsn, "SELECT description FROM cases WHERE case_no = $1", request_id)
+        == "乱堆物料"
+    )
 
 
 async def test_the_bearer_header_works_too_and_a_retry_with_the_same_key_is_one_case(open311):
@@ -203,8 +229,9 @@ async def test_list_filters(open311):
     client, dsn = open311
     pile = (await file(client)).json()[0]["service_request_id"]
     lamp = (await file(client, service_code="C0101")).json()[0]["service_request_id"]
-    await fetchval(dsn, "UPDATE cases SET status = 'closed', closed_at = now() WHERE case_no = $1",
-                lamp)
+    await fetchval(
+        dsn, "UPDATE cases SET status = 'closed', closed_at = now() WHERE case_no = $1", lamp
+    )
 
     async def ids(**params) -> list[str]:
         resp = await client.get(f"{V2}/requests.json", params={"api_key": KEY, **params})
@@ -217,18 +244,24 @@ async def test_list_filters(open311):
     assert await ids(status="closed") == [lamp]
     assert await ids(status="open") == [pile]
     now = datetime.now(UTC)
-    window = {"start_date": (now - timedelta(hours=1)).isoformat(),
-              "end_date": (now + timedelta(hours=1)).isoformat()}
+    window = {
+        "start_date": (now - timedelta(hours=1)).isoformat(),
+        "end_date": (now + timedelta(hours=1)).isoformat(),
+    }
     assert await ids(**window) == [lamp, pile]
     assert await ids(start_date="2020-01-01T00:00:00Z", end_date="2020-02-01T00:00:00Z") == []
     assert await ids(service_request_id=f"{pile},nope", status="closed") == [pile]
     assert await ids(page_size="1", page="2") == [pile]
-    closed = (await client.get(f"{V2}/requests.json",
-                               params={"api_key": KEY, "status": "closed"})).json()[0]
+    closed = (
+        await client.get(f"{V2}/requests.json", params={"api_key": KEY, "status": "closed"})
+    ).json()[0]
     assert closed["status"] == "closed" and closed["status_notes"] == "已结案"
 
-    for bad in ({"status": "pending"}, {"start_date": "2026-01-01"},
-                {"start_date": "2020-01-01T00:00:00Z", "end_date": "2020-06-01T00:00:00Z"}):
+    for bad in (
+        {"status": "pending"},
+        {"start_date": "2026-01-01"},
+        {"start_date": "2020-01-01T00:00:00Z", "end_date": "2020-06-01T00:00:00Z"},
+    ):
         resp = await client.get(f"{V2}/requests.json", params={"api_key": KEY, **bad})
         georeport_error(resp, 400)
 
@@ -236,10 +269,12 @@ async def test_list_filters(open311):
 async def test_tokens_and_unknown_requests(open311):
     client, _ = open311
     georeport_error(await client.get(f"{V2}/tokens/12345.json", params={"api_key": KEY}), 404)
-    georeport_error(await client.get(f"{V2}/tokens/{uuid.uuid4()}.json",
-                                     params={"api_key": KEY}), 404)
-    georeport_error(await client.get(f"{V2}/requests/YA19990101-0001.json",
-                                     params={"api_key": KEY}), 404)
+    georeport_error(
+        await client.get(f"{V2}/tokens/{uuid.uuid4()}.json", params={"api_key": KEY}), 404
+    )
+    georeport_error(
+        await client.get(f"{V2}/requests/YA19990101-0001.json", params={"api_key": KEY}), 404
+    )
 
 
 # --- bad input: a GeoReport error, and nothing written -------------------------------------
@@ -269,8 +304,11 @@ async def test_bad_requests_are_refused_and_change_nothing(open311, change, stat
 
 async def test_a_json_body_is_refused_with_how_to_send_it(open311):
     client, dsn = open311
-    resp = await client.post(f"{V2}/requests.json", json={"service_code": "E0101"},
-                             headers={"Authorization": f"Bearer {KEY}"})
+    resp = await client.post(
+        f"{V2}/requests.json",
+        json={"service_code": "E0101"},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
     assert "x-www-form-urlencoded" in georeport_error(resp, 400)
     assert await nothing_written(dsn)
 
@@ -290,8 +328,11 @@ async def test_several_problems_come_back_as_several_errors(open311):
 async def test_no_or_bad_key_is_401_in_georeport_format(open311):
     client, dsn = open311
     expired = token("community", "YA/YA01/YA0101", ttl=-10)
-    for key, needle in ((None, "send api_key=<token>"), ("garbage", "invalid token"),
-                        (expired, "expired")):
+    for key, needle in (
+        (None, "send api_key=<token>"),
+        ("garbage", "invalid token"),
+        (expired, "expired"),
+    ):
         resp = await file(client, api_key=key)
         assert needle in georeport_error(resp, 401)
         assert resp.headers["WWW-Authenticate"] == "Bearer"
@@ -308,8 +349,9 @@ async def test_roles_and_scope(open311):
     department = token("department", "YA", department_id="cg")
     supervisor = token("supervisor", "YA/YA01")
     other_street = token("street", "YA/YA02")
-    outside_worker = token("grid_worker", "YA/YA02/YA0201/YA0201-01",
-                           grids=("YA/YA02/YA0201/YA0201-01",))
+    outside_worker = token(
+        "grid_worker", "YA/YA02/YA0201/YA0201-01", grids=("YA/YA02/YA0201/YA0201-01",)
+    )
 
     assert "role" in georeport_error(await file(client, api_key=department), 403)
     assert "role" in georeport_error(await file(client, api_key=supervisor), 403)
@@ -319,7 +361,8 @@ async def test_roles_and_scope(open311):
     one = f"{V2}/requests/{request_id}.json"
     assert (await client.get(one, params={"api_key": supervisor})).status_code == 200
     assert "YA/YA01/YA0101/YA0101-01" in georeport_error(
-        await client.get(one, params={"api_key": other_street}), 403)
+        await client.get(one, params={"api_key": other_street}), 403
+    )
     georeport_error(await client.get(one, params={"api_key": department}), 403)
     listed = await client.get(f"{V2}/requests.json", params={"api_key": other_street})
     assert listed.status_code == 200 and listed.json() == []
@@ -334,9 +377,14 @@ async def test_expected_datetime_and_agency_follow_the_dispatch(open311):
     [answer] = (await file(client)).json()
     request_id = answer["service_request_id"]
     # What intake learns from dispatch (assigned departments) and tracking (the deadline).
-    await fetchval(dsn, "UPDATE cases SET assigned_departments = '{cg}',"
-                     " deadline_at = '2026-11-22T10:30:00+00' WHERE case_no = $1", request_id)
-    [request] = (await client.get(f"{V2}/requests/{request_id}.json",
-                                  params={"api_key": KEY})).json()
+    await fetchval(
+        dsn,
+        "UPDATE cases SET assigned_departments = '{cg}',"
+        " deadline_at = '2026-11-22T10:30:00+00' WHERE case_no = $1",
+        request_id,
+    )
+    [request] = (
+        await client.get(f"{V2}/requests/{request_id}.json", params={"api_key": KEY})
+    ).json()
     assert request["expected_datetime"] == "2026-11-22T18:30:00+08:00"
     assert request["agency_responsible"] == "cg"

@@ -32,9 +32,15 @@ OVERSIZE = 1_100_000
 
 def closed_event(case_id: uuid.UUID, note: str):
     return new_event(
-        CaseClosed(case_no="YA-1", area_path="YA/YA01", category="E0101",
-                   priority=Priority.NORMAL, note=note),
-        case_id=case_id, producer="test",
+        CaseClosed(
+            case_no="YA-1",
+            area_path="YA/YA01",
+            category="E0101",
+            priority=Priority.NORMAL,
+            note=note,
+        ),
+        case_id=case_id,
+        producer="test",
     )
 
 
@@ -55,11 +61,13 @@ async def write(pool, topic: str, events) -> None:
 def broker_publisher(broker: KafkaBroker):
     async def publish(topic, key, value, headers):
         await broker.publish(value, topic, key=key, headers=headers)
+
     return publish
 
 
 async def test_poisoned_rows_are_parked_the_rest_flows_and_a_redrive_publishes(
-        outbox_db, kafka_server):
+    outbox_db, kafka_server
+):
     dsn, pool = outbox_db
     topic = f"test.outbox.{uuid.uuid4().hex[:8]}"
     poisoned_cases = [uuid.uuid4() for _ in range(10)]
@@ -73,29 +81,43 @@ async def test_poisoned_rows_are_parked_the_rest_flows_and_a_redrive_publishes(
     broker = KafkaBroker(kafka_server.bootstrap)
     await broker.start()
     try:
-        relay = OutboxRelay(pool, dsn, broker_publisher(broker), service="test-poison",
-                            batch_size=10, max_attempts=3, retry_base=0.05, retry_cap=0.2,
-                            publish_timeout=5, lease=timedelta(seconds=15))
+        relay = OutboxRelay(
+            pool,
+            dsn,
+            broker_publisher(broker),
+            service="test-poison",
+            batch_size=10,
+            max_attempts=3,
+            retry_base=0.05,
+            retry_cap=0.2,
+            publish_timeout=5,
+            lease=timedelta(seconds=15),
+        )
         started = time.monotonic()
 
         async def settled():
             await relay.publish_batch()
             return await pool.fetchval(
-                "SELECT count(*) = 200 FROM outbox WHERE sent_at IS NOT NULL") and await \
-                pool.fetchval("SELECT count(*) = 10 FROM outbox WHERE parked_at IS NOT NULL")
+                "SELECT count(*) = 200 FROM outbox WHERE sent_at IS NOT NULL"
+            ) and await pool.fetchval(
+                "SELECT count(*) = 10 FROM outbox WHERE parked_at IS NOT NULL"
+            )
 
         await eventually(settled, timeout=60, interval=0.05, message="good rows flowed")
         took = time.monotonic() - started
         parked = await outbox.parked(pool)
         assert {r["key"] for r in parked} == {str(c) for c in poisoned_cases}
-        assert all(r["attempts"] == 3 and "MessageSizeTooLarge" in r["last_error"]
-                   for r in parked)
+        assert all(r["attempts"] == 3 and "MessageSizeTooLarge" in r["last_error"] for r in parked)
         # The poisoned case's later events are held behind it: neither sent nor parked.
-        held = await pool.fetch("SELECT payload->'payload'->>'note' AS note, parked_at, sent_at"
-                                " FROM outbox WHERE key = $1 ORDER BY id",
-                                str(poisoned_cases[0]))
+        held = await pool.fetch(
+            "SELECT payload->'payload'->>'note' AS note, parked_at, sent_at"
+            " FROM outbox WHERE key = $1 ORDER BY id",
+            str(poisoned_cases[0]),
+        )
         assert [(h["note"][:6], h["parked_at"] is None, h["sent_at"]) for h in held][1:] == [
-            ("after-", True, None), ("after-", True, None)]
+            ("after-", True, None),
+            ("after-", True, None),
+        ]
         assert await relay.publish_batch() == 0  # nothing more moves on its own
         assert await relay.backlog() == 12
         assert metrics.OUTBOX_PARKED.labels("test-poison")._value.get() == 10
@@ -105,7 +127,8 @@ async def test_poisoned_rows_are_parked_the_rest_flows_and_a_redrive_publishes(
         assert len(values) == 200 and len({v["event_id"] for v in values}) == 200
         for c in good_cases:
             assert [v["payload"]["note"] for v in values if v["case_id"] == str(c)] == [
-                str(i) for i in range(10)]
+                str(i) for i in range(10)
+            ]
         print(f"\n200 good rows published, 10 poisoned parked after 3 attempts in {took:.1f}s")
     finally:
         await broker.stop()
@@ -115,9 +138,16 @@ async def test_poisoned_rows_are_parked_the_rest_flows_and_a_redrive_publishes(
     big = KafkaBroker(kafka_server.bootstrap, max_request_size=4_000_000)
     await big.start()
     try:
-        relay = OutboxRelay(pool, dsn, broker_publisher(big), service="test-poison",
-                            retry_base=0.05, retry_cap=0.2, publish_timeout=5,
-                            lease=timedelta(seconds=15))
+        relay = OutboxRelay(
+            pool,
+            dsn,
+            broker_publisher(big),
+            service="test-poison",
+            retry_base=0.05,
+            retry_cap=0.2,
+            publish_timeout=5,
+            lease=timedelta(seconds=15),
+        )
         first = parked[0]["id"]
         assert await outbox.redrive(pool, [first]) == [first]
         assert await relay.publish_batch() == 3
@@ -125,15 +155,19 @@ async def test_poisoned_rows_are_parked_the_rest_flows_and_a_redrive_publishes(
     finally:
         await big.stop()
     records = await read_topic(kafka_server.bootstrap, topic)
-    case0 = [json.loads(r.value)["payload"]["note"] for r in records
-             if json.loads(r.value)["case_id"] == str(poisoned_cases[0])]
+    case0 = [
+        json.loads(r.value)["payload"]["note"]
+        for r in records
+        if json.loads(r.value)["case_id"] == str(poisoned_cases[0])
+    ]
     assert [n[:6] for n in case0] == ["xxxxxx", "after-", "after-"]
     assert case0[1:] == ["after-0", "after-1"]
     assert len(await outbox.parked(pool)) == 9
 
 
 async def test_no_transaction_while_the_broker_hangs_and_a_dead_relays_rows_are_taken_over(
-        outbox_db):
+    outbox_db,
+):
     dsn, pool = outbox_db
     cases = [uuid.uuid4() for _ in range(2)]
     await write(pool, "test.hang", [closed_event(c, str(i)) for c in cases for i in range(3)])
@@ -162,10 +196,10 @@ async def test_no_transaction_while_the_broker_hangs_and_a_dead_relays_rows_are_
     open_xacts = await pool.fetch(
         "SELECT state, xact_start FROM pg_stat_activity WHERE datname = current_database()"
         " AND pid <> pg_backend_pid() AND (xact_start IS NOT NULL"
-        " OR state LIKE 'idle in transaction%')")
+        " OR state LIKE 'idle in transaction%')"
+    )
     assert open_xacts == []
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE claimed_by = $1",
-                               a.relay_id) == 6
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE claimed_by = $1", a.relay_id) == 6
     # A dies between publish and mark (the task is cancelled before its timeout fires).
     stuck.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -202,13 +236,23 @@ async def test_a_publish_that_times_out_releases_its_case_and_backs_off(outbox_d
         calls += 1
         await asyncio.Event().wait()
 
-    relay = OutboxRelay(pool, dsn, hangs, service="test", publish_timeout=0.3,
-                        lease=timedelta(seconds=2), retry_base=30, max_attempts=1)
+    relay = OutboxRelay(
+        pool,
+        dsn,
+        hangs,
+        service="test",
+        publish_timeout=0.3,
+        lease=timedelta(seconds=2),
+        retry_base=30,
+        max_attempts=1,
+    )
     started = time.monotonic()
     assert await relay.publish_batch() == 0
     assert time.monotonic() - started < 1.5  # bounded by the publish timeout
-    rows = await pool.fetch("SELECT attempts, claimed_by, parked_at, next_attempt_at > now()"
-                            " AS backing_off FROM outbox ORDER BY id")
+    rows = await pool.fetch(
+        "SELECT attempts, claimed_by, parked_at, next_attempt_at > now()"
+        " AS backing_off FROM outbox ORDER BY id"
+    )
     # A timeout is transient: backed off, never parked, even at max_attempts; row 2 released.
     assert [tuple(r) for r in rows] == [(1, None, None, True), (0, None, None, None)]
     assert await relay.publish_batch() == 0 and calls == 1  # the case waits for its head
@@ -216,8 +260,13 @@ async def test_a_publish_that_times_out_releases_its_case_and_backs_off(outbox_d
 
 # --- the relay's knobs are settings (OUTBOX_*) ----------------------------------------------
 
-RELAY_SETTINGS = ("outbox_lease_seconds", "outbox_publish_timeout_seconds",
-                  "outbox_max_attempts", "outbox_retry_base_seconds", "outbox_retry_cap_seconds")
+RELAY_SETTINGS = (
+    "outbox_lease_seconds",
+    "outbox_publish_timeout_seconds",
+    "outbox_max_attempts",
+    "outbox_retry_base_seconds",
+    "outbox_retry_cap_seconds",
+)
 
 
 def settings(**values) -> BaseServiceSettings:
@@ -230,8 +279,13 @@ async def never_called(topic, key, value, headers):
 
 
 def knobs(relay: OutboxRelay) -> tuple:
-    return (relay._lease, relay._publish_timeout, relay._max_attempts, relay._retry_base,
-            relay._retry_cap)
+    return (
+        relay._lease,
+        relay._publish_timeout,
+        relay._max_attempts,
+        relay._retry_base,
+        relay._retry_cap,
+    )
 
 
 def test_the_relay_is_built_from_the_outbox_settings(monkeypatch) -> None:
@@ -251,12 +305,16 @@ def test_a_lease_shorter_than_two_publish_timeouts_is_refused_at_startup() -> No
     with pytest.raises(ValidationError) as refused:
         settings(outbox_lease_seconds=50, outbox_publish_timeout_seconds=30)
     message = str(refused.value)
-    assert "OUTBOX_LEASE_SECONDS (50) must be at least twice OUTBOX_PUBLISH_TIMEOUT_SECONDS" \
+    assert (
+        "OUTBOX_LEASE_SECONDS (50) must be at least twice OUTBOX_PUBLISH_TIMEOUT_SECONDS"
         " (30), i.e. >= 60" in message
+    )
     # Only the default timeout given: the lease alone can be too short as well.
     with pytest.raises(ValidationError, match=re.escape("OUTBOX_LEASE_SECONDS (59)")):
         settings(outbox_lease_seconds=59)
-    with pytest.raises(ValidationError, match=re.escape("OUTBOX_RETRY_CAP_SECONDS (0.5) must be >=")):
+    with pytest.raises(
+        ValidationError, match=re.escape("OUTBOX_RETRY_CAP_SECONDS (0.5) must be >=")
+    ):
         settings(outbox_retry_base_seconds=2, outbox_retry_cap_seconds=0.5)
     # Exactly two publish timeouts is enough, and the relay takes it as well.
     edge = settings(outbox_lease_seconds=60, outbox_publish_timeout_seconds=30)
@@ -272,6 +330,7 @@ def test_nonsense_relay_settings_are_refused(name: str, value) -> None:
 
 
 # --- timeouts never park; a deterministic error parks after OUTBOX_MAX_ATTEMPTS -------------
+
 
 async def test_a_row_failing_only_with_timeouts_is_never_parked_a_poisoned_one_is(outbox_db):
     """Many rounds past max_attempts: the case whose head only ever times out (the broker's
@@ -304,10 +363,18 @@ async def test_a_row_failing_only_with_timeouts_is_never_parked_a_poisoned_one_i
         delivered.append(event)
 
     max_attempts, rounds = 3, 8
-    relay = outbox_relay(settings(
-        database_url=dsn, outbox_max_attempts=max_attempts, outbox_retry_base_seconds=0.001,
-        outbox_retry_cap_seconds=0.01, outbox_publish_timeout_seconds=1,
-        outbox_lease_seconds=5), pool, flaky)
+    relay = outbox_relay(
+        settings(
+            database_url=dsn,
+            outbox_max_attempts=max_attempts,
+            outbox_retry_base_seconds=0.001,
+            outbox_retry_cap_seconds=0.01,
+            outbox_publish_timeout_seconds=1,
+            outbox_lease_seconds=5,
+        ),
+        pool,
+        flaky,
+    )
     parked_before = metrics.OUTBOX_PARKED_TOTAL.labels("test-relay")._value.get()
     started = time.monotonic()
     for n in range(1, rounds + 1):
@@ -316,17 +383,28 @@ async def test_a_row_failing_only_with_timeouts_is_never_parked_a_poisoned_one_i
         await pool.execute("UPDATE outbox SET next_attempt_at = NULL WHERE sent_at IS NULL")
         assert await relay.publish_batch() == len(good)
         head = await pool.fetchrow(
-            "SELECT attempts, parked_at, last_error FROM outbox WHERE key = $1 ORDER BY id"
-            " LIMIT 1", str(timing_out))
+            "SELECT attempts, parked_at, last_error FROM outbox WHERE key = $1 ORDER BY id LIMIT 1",
+            str(timing_out),
+        )
         assert head["parked_at"] is None and head["attempts"] == n
         assert head["last_error"] == ("TimeoutError()" if hangs(n) else "KafkaTimeoutError()")
-        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE key = ANY($1::text[])"
-                                   " AND sent_at IS NULL", [str(c) for c in good]) == 0
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE key = ANY($1::text[]) AND sent_at IS NULL",
+                [str(c) for c in good],
+            )
+            == 0
+        )
     took = time.monotonic() - started
 
-    rows = {(r["key"], r["note"]): r for r in await pool.fetch(
-        "SELECT key, payload->'payload'->>'note' AS note, attempts, parked_at, sent_at,"
-        " last_error FROM outbox WHERE key = ANY($1::text[])", [str(timing_out), str(poisoned)])}
+    rows = {
+        (r["key"], r["note"]): r
+        for r in await pool.fetch(
+            "SELECT key, payload->'payload'->>'note' AS note, attempts, parked_at, sent_at,"
+            " last_error FROM outbox WHERE key = ANY($1::text[])",
+            [str(timing_out), str(poisoned)],
+        )
+    }
     t0, p0 = rows[(str(timing_out), "t0")], rows[(str(poisoned), "p0")]
     assert t0["parked_at"] is None and t0["attempts"] == rounds > max_attempts
     assert p0["parked_at"] is not None and p0["attempts"] == max_attempts
@@ -341,14 +419,20 @@ async def test_a_row_failing_only_with_timeouts_is_never_parked_a_poisoned_one_i
     assert metrics.OUTBOX_PARKED_TOTAL.labels("test-relay")._value.get() == parked_before + 1
     for c in good:
         assert [d["payload"]["note"] for d in delivered if d["case_id"] == str(c)] == [
-            f"g{n}" for n in range(1, rounds + 1)]
+            f"g{n}" for n in range(1, rounds + 1)
+        ]
 
     # The broker answers again: the case that only timed out goes out whole, in order.
     broker_back = True
     await pool.execute("UPDATE outbox SET next_attempt_at = NULL WHERE sent_at IS NULL")
     assert await relay.publish_batch() == 3
     assert [d["payload"]["note"] for d in delivered if d["case_id"] == str(timing_out)] == [
-        "t0", "t1", "t2"]
+        "t0",
+        "t1",
+        "t2",
+    ]
     assert await relay.backlog() == 2  # the parked row and the one held behind it
-    print(f"\n{rounds} rounds: timed-out row unparked at {rounds} attempts, poisoned row"
-          f" parked at {max_attempts}, {rounds * len(good)} other rows flowed in {took:.1f}s")
+    print(
+        f"\n{rounds} rounds: timed-out row unparked at {rounds} attempts, poisoned row"
+        f" parked at {max_attempts}, {rounds * len(good)} other rows flowed in {took:.1f}s"
+    )

@@ -19,9 +19,17 @@ from tests.helpers import read_topic
 
 
 def closed(case_id: uuid.UUID, note: str):
-    return new_event(CaseClosed(case_no="YA-1", area_path="YA/YA01", category="E0101",
-                                priority=Priority.NORMAL, note=note),
-                     case_id=case_id, producer="test")
+    return new_event(
+        CaseClosed(
+            case_no="YA-1",
+            area_path="YA/YA01",
+            category="E0101",
+            priority=Priority.NORMAL,
+            note=note,
+        ),
+        case_id=case_id,
+        producer="test",
+    )
 
 
 @pytest.fixture
@@ -41,12 +49,21 @@ async def write(pool, topic: str, events) -> None:
 def relay_for(pool, dsn, broker: KafkaBroker) -> OutboxRelay:
     async def publish(topic, key, value, headers):
         await broker.publish(value, topic, key=key, headers=headers)
-    return OutboxRelay(pool, dsn, publish, service="test-republish", batch_size=100,
-                       publish_timeout=5, lease=timedelta(seconds=15))
+
+    return OutboxRelay(
+        pool,
+        dsn,
+        publish,
+        service="test-republish",
+        batch_size=100,
+        publish_timeout=5,
+        lease=timedelta(seconds=15),
+    )
 
 
 async def test_rows_sent_since_the_safe_point_are_published_again_in_order(
-        pool, empty_db, kafka_server):
+    pool, empty_db, kafka_server
+):
     topic = f"test.republish.{uuid.uuid4().hex[:8]}"
     case = uuid.uuid4()
     broker = KafkaBroker(kafka_server.bootstrap)
@@ -69,8 +86,10 @@ async def test_rows_sent_since_the_safe_point_are_published_again_in_order(
         done = await outbox.republish(pool, safe_point)
         assert done.rows == 4
         assert done.oldest_kept is not None and done.oldest_kept < safe_point
-        unsent = await pool.fetch("SELECT payload->'payload'->>'note' AS note FROM outbox"
-                                  " WHERE sent_at IS NULL ORDER BY id")
+        unsent = await pool.fetch(
+            "SELECT payload->'payload'->>'note' AS note FROM outbox"
+            " WHERE sent_at IS NULL ORDER BY id"
+        )
         assert [r["note"] for r in unsent] == ["after-0", "after-1", "after-2", "other"]
 
         assert await relay.publish_batch() == 4
@@ -79,15 +98,24 @@ async def test_rows_sent_since_the_safe_point_are_published_again_in_order(
         notes = [json.loads(v)["payload"]["note"] for v in notes]
         # The first copies, then the same three again in the same order; nothing before
         # the safe point twice.
-        assert notes == ["before-1", "before-2", "after-0", "after-1", "after-2",
-                         "after-0", "after-1", "after-2"]
+        assert notes == [
+            "before-1",
+            "before-2",
+            "after-0",
+            "after-1",
+            "after-2",
+            "after-0",
+            "after-1",
+            "after-2",
+        ]
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
     finally:
         await broker.stop()
 
 
 async def test_a_relay_cannot_mark_rows_sent_once_their_claim_was_voided(
-        pool, empty_db, kafka_server):
+    pool, empty_db, kafka_server
+):
     """The window a republish closes: the lost broker acknowledged a row, its relay marks it
     sent only after the republish ran. That late mark must not count (the row is gone with
     the broker) — the row stays unsent and goes to the new broker."""
@@ -101,8 +129,14 @@ async def test_a_relay_cannot_mark_rows_sent_once_their_claim_was_voided(
         # before this relay gets to mark the row.
         await outbox.republish(pool, datetime.now(UTC) - timedelta(minutes=5))
 
-    relay = OutboxRelay(pool, empty_db, publish_then_broker_lost, service="test-late-mark",
-                        publish_timeout=5, lease=timedelta(seconds=15))
+    relay = OutboxRelay(
+        pool,
+        empty_db,
+        publish_then_broker_lost,
+        service="test-late-mark",
+        publish_timeout=5,
+        lease=timedelta(seconds=15),
+    )
     assert await relay.publish_batch() == 1  # the relay thinks it sent it
     assert len(acked) == 1
     row = await pool.fetchrow("SELECT sent_at, claimed_by FROM outbox")

@@ -20,16 +20,25 @@ from tests.helpers import as_user, bearer, eventually, fetchval, publish_event
 GRID_PATH = "YA/YA01/YA0101/YA0101-01"
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
 WORKER = bearer("grid_worker", GRID_PATH, grids=(GRID_PATH,), subject="gw-li")
-OTHER_WORKER = bearer("grid_worker", "YA/YA01/YA0101/YA0101-02",
-                      grids=("YA/YA01/YA0101/YA0101-02",), subject="gw-zhang")
+OTHER_WORKER = bearer(
+    "grid_worker",
+    "YA/YA01/YA0101/YA0101-02",
+    grids=("YA/YA01/YA0101/YA0101-02",),
+    subject="gw-zhang",
+)
 CG = bearer("department", department_id="cg", subject="cg-wang")  # 城管, dispatched the case
 XF = bearer("department", department_id="xf", subject="xf-zhao")  # 消防, not dispatched it
-REPORT = {"grid_code": "YA0101-01", "category": "E0101", "description": "楼道堆放杂物",
-          "priority": "normal"}
+REPORT = {
+    "grid_code": "YA0101-01",
+    "category": "E0101",
+    "description": "楼道堆放杂物",
+    "priority": "normal",
+}
 
 
-def picture(fmt: str = "JPEG", size: tuple[int, int] = (64, 48),
-            color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+def picture(
+    fmt: str = "JPEG", size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 40, 40)
+) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, fmt)
     return buf.getvalue()
@@ -46,7 +55,11 @@ def upload(data: bytes, name: str = "photo.jpg", content_type: str | None = "ima
 
 @pytest.fixture(scope="module")
 async def photos_app(pg_server, kafka_server):
-    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=1000) as (client, dsn, _settings):
+    async with running_intake(pg_server, kafka_server, report_rate_limit_per_minute=1000) as (
+        client,
+        dsn,
+        _settings,
+    ):
         yield client, dsn
 
 
@@ -81,20 +94,26 @@ async def photo_events(dsn: str) -> list[dict]:
     """The case.photo_added envelopes in intake's outbox, oldest first (sent or not)."""
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch("SELECT key, topic, payload FROM outbox"
-                                " WHERE type = 'case.photo_added' ORDER BY id")
+        rows = await conn.fetch(
+            "SELECT key, topic, payload FROM outbox WHERE type = 'case.photo_added' ORDER BY id"
+        )
     finally:
         await conn.close()
     return [{**json.loads(r["payload"]), "_key": r["key"], "_topic": r["topic"]} for r in rows]
 
 
-async def dispatched_to(dsn: str, case_id: str, *departments: str,
-                        status: str = "dispatched") -> None:
+async def dispatched_to(
+    dsn: str, case_id: str, *departments: str, status: str = "dispatched"
+) -> None:
     """The case as intake keeps it once dispatch assigned it (follow_progress, tested below
     through the broker once)."""
     conn = await asyncpg.connect(dsn)
-    await conn.execute("UPDATE cases SET status = $2, assigned_departments = $3 WHERE id = $1",
-                       uuid.UUID(case_id), status, list(departments))
+    await conn.execute(
+        "UPDATE cases SET status = $2, assigned_departments = $3 WHERE id = $1",
+        uuid.UUID(case_id),
+        status,
+        list(departments),
+    )
     await conn.close()
 
 
@@ -104,8 +123,9 @@ async def dispatched_to(dsn: str, case_id: str, *departments: str,
 async def test_upload_jpeg_and_png_keeps_checksum_type_and_size(intake):
     client, dsn = intake
     case_id = await new_case(client)
-    jpeg = await client.post(f"/cases/{case_id}/photos", params={"kind": "before"},
-                             headers=WORKER, **upload(JPEG))
+    jpeg = await client.post(
+        f"/cases/{case_id}/photos", params={"kind": "before"}, headers=WORKER, **upload(JPEG)
+    )
     assert jpeg.status_code == 201, jpeg.text
     body = jpeg.json()
     assert body["sha256"] == hashlib.sha256(JPEG).hexdigest()
@@ -114,19 +134,26 @@ async def test_upload_jpeg_and_png_keeps_checksum_type_and_size(intake):
     assert body["case_id"] == case_id and body["uploaded_by"] == "gw-li"
     assert body["url"] == f"/photos/{body['id']}" == jpeg.headers["Location"]
 
-    png = await client.post(f"/cases/{case_id}/photos", params={"kind": "before"},
-                            headers=COMMUNITY, **upload(PNG, "p.png", "image/png"))
+    png = await client.post(
+        f"/cases/{case_id}/photos",
+        params={"kind": "before"},
+        headers=COMMUNITY,
+        **upload(PNG, "p.png", "image/png"),
+    )
     assert png.status_code == 201, png.text
-    assert (png.json()["content_type"], png.json()["width"], png.json()["height"]) \
-        == ("image/png", 30, 20)
+    assert (png.json()["content_type"], png.json()["width"], png.json()["height"]) == (
+        "image/png",
+        30,
+        20,
+    )
     assert png.json()["sha256"] == hashlib.sha256(PNG).hexdigest()
-    stored = await fetchval(dsn, "SELECT data FROM photos WHERE id = $1",
-                            uuid.UUID(png.json()["id"]))
+    stored = await fetchval(
+        dsn, "SELECT data FROM photos WHERE id = $1", uuid.UUID(png.json()["id"])
+    )
     assert stored == PNG
 
 
-async def test_a_photo_is_kept_without_its_gps_but_upright_and_the_case_keeps_its_position(
-        intake):
+async def test_a_photo_is_kept_without_its_gps_but_upright_and_the_case_keeps_its_position(intake):
     client, dsn = intake
     located = {**REPORT, "location": {"lat": 37.7, "lon": 112.7, "address": "桃园小区3号楼"}}
     created = await client.post("/cases", json=located, headers=COMMUNITY)
@@ -141,8 +168,7 @@ async def test_a_photo_is_kept_without_its_gps_but_upright_and_the_case_keeps_it
     with Image.open(io.BytesIO(sent)) as img:
         assert img.getexif().get_ifd(0x8825)  # the upload does carry a position
 
-    resp = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                             **upload(sent))
+    resp = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(sent))
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert (body["width"], body["height"]) == (48, 64)  # shown upright
@@ -158,8 +184,9 @@ async def test_a_photo_is_kept_without_its_gps_but_upright_and_the_case_keeps_it
     stored = await fetchval(dsn, "SELECT data FROM photos WHERE id = $1", uuid.UUID(body["id"]))
     assert stored == served.content
     # the same upload again is the same photo
-    again = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                              **upload(sent))
+    again = await client.post(
+        f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(sent)
+    )
     assert again.status_code == 200 and again.json()["id"] == body["id"]
     case = await client.get(f"/cases/{case_id}", headers=COMMUNITY)
     assert case.json()["location"]["lat"] == 37.7 and case.json()["location"]["lon"] == 112.7
@@ -168,8 +195,11 @@ async def test_a_photo_is_kept_without_its_gps_but_upright_and_the_case_keeps_it
 async def test_a_client_that_declares_no_type_is_judged_by_the_bytes(intake):
     client, _ = intake
     case_id = await new_case(client)
-    resp = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                             **upload(PNG, "blob", "application/octet-stream"))
+    resp = await client.post(
+        f"/cases/{case_id}/photos?kind=before",
+        headers=WORKER,
+        **upload(PNG, "blob", "application/octet-stream"),
+    )
     assert resp.status_code == 201 and resp.json()["content_type"] == "image/png"
 
 
@@ -187,8 +217,7 @@ async def test_the_same_picture_twice_is_one_photo(intake):
     late = await client.post(url, headers=WORKER, **upload(JPEG))
     assert late.status_code == 200 and late.json()["id"] == first.json()["id"]
     # the same bytes as an after-photo are another photo
-    after = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER,
-                              **upload(JPEG))
+    after = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER, **upload(JPEG))
     assert after.status_code == 201 and after.json()["id"] != first.json()["id"]
     assert await photo_rows(dsn) == 2
 
@@ -197,8 +226,9 @@ async def test_concurrent_retries_keep_one_photo(intake):
     client, dsn = intake
     case_id = await new_case(client)
     url = f"/cases/{case_id}/photos?kind=before"
-    answers = await asyncio.gather(*(client.post(url, headers=WORKER, **upload(JPEG))
-                                     for _ in range(5)))
+    answers = await asyncio.gather(
+        *(client.post(url, headers=WORKER, **upload(JPEG)) for _ in range(5))
+    )
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201]
     assert len({a.json()["id"] for a in answers}) == 1
     assert await photo_rows(dsn) == 1
@@ -210,8 +240,9 @@ async def test_nine_photos_per_kind_even_when_sent_at_once(intake):
     url = f"/cases/{case_id}/photos?kind=before"
     pictures = [picture("JPEG", (32, 32), (20 * i, 100, 50)) for i in range(12)]
     assert len({hashlib.sha256(p).hexdigest() for p in pictures}) == 12
-    answers = await asyncio.gather(*(client.post(url, headers=WORKER, **upload(p))
-                                     for p in pictures))
+    answers = await asyncio.gather(
+        *(client.post(url, headers=WORKER, **upload(p)) for p in pictures)
+    )
     codes = sorted(a.status_code for a in answers)
     assert codes == [201] * 9 + [409] * 3, [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 409).json()["error"]
@@ -222,27 +253,37 @@ async def test_nine_photos_per_kind_even_when_sent_at_once(intake):
     assert (await client.post(url, headers=WORKER, **upload(kept))).status_code == 200
     # the limit is per kind
     await set_status(dsn, case_id, "resolved")
-    after = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER,
-                              **upload(pictures[0]))
+    after = await client.post(
+        f"/cases/{case_id}/photos?kind=after", headers=WORKER, **upload(pictures[0])
+    )
     assert after.status_code == 201
 
 
 # --- refusals change nothing --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("part", "status", "code"), [
-    (("notes.jpg", "这不是图片，只是一段文字。\n".encode() * 20, "image/jpeg"), 415, "not_an_image"),
-    (("cut.jpg", JPEG[: len(JPEG) // 2], "image/jpeg"), 415, "not_an_image"),
-    (("p.jpg", PNG, "image/jpeg"), 415, "not_an_image"),          # a PNG declared as JPEG
-    (("a.gif", picture("GIF"), "image/gif"), 415, "unsupported_photo_type"),
-    (("empty.jpg", b"", "image/jpeg"), 422, "empty_photo"),
-    (("big.jpg", b"\xff\xd8\xff" + b"\x00" * 6_000_000, "image/jpeg"), 413, "photo_too_large"),
-], ids=["text-renamed-jpg", "truncated", "declared-type-lies", "gif", "empty", "6MB"])
+@pytest.mark.parametrize(
+    ("part", "status", "code"),
+    [
+        (
+            ("notes.jpg", "这不是图片，只是一段文字。\n".encode() * 20, "image/jpeg"),
+            415,
+            "not_an_image",
+        ),
+        (("cut.jpg", JPEG[: len(JPEG) // 2], "image/jpeg"), 415, "not_an_image"),
+        (("p.jpg", PNG, "image/jpeg"), 415, "not_an_image"),  # a PNG declared as JPEG
+        (("a.gif", picture("GIF"), "image/gif"), 415, "unsupported_photo_type"),
+        (("empty.jpg", b"", "image/jpeg"), 422, "empty_photo"),
+        (("big.jpg", b"\xff\xd8\xff" + b"\x00" * 6_000_000, "image/jpeg"), 413, "photo_too_large"),
+    ],
+    ids=["text-renamed-jpg", "truncated", "declared-type-lies", "gif", "empty", "6MB"],
+)
 async def test_bad_uploads_are_refused_and_change_nothing(intake, part, status, code):
     client, dsn = intake
     case_id = await new_case(client)
-    resp = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                             files={"file": part})
+    resp = await client.post(
+        f"/cases/{case_id}/photos?kind=before", headers=WORKER, files={"file": part}
+    )
     assert resp.status_code == status, resp.text
     error = resp.json()["error"]
     assert error["code"] == code and error["message"]
@@ -252,8 +293,11 @@ async def test_bad_uploads_are_refused_and_change_nothing(intake, part, status, 
 async def test_a_body_past_the_service_limit_is_refused_before_parsing(intake):
     client, dsn = intake
     case_id = await new_case(client)
-    resp = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                             **upload(b"\xff\xd8\xff" + b"\x00" * (7 * 1024 * 1024)))
+    resp = await client.post(
+        f"/cases/{case_id}/photos?kind=before",
+        headers=WORKER,
+        **upload(b"\xff\xd8\xff" + b"\x00" * (7 * 1024 * 1024)),
+    )
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
     assert await photo_rows(dsn) == 0
 
@@ -263,15 +307,22 @@ async def test_refusal_messages_are_chinese_first(intake):
     case_id = await new_case(client)
     text = upload(b"hello, not a picture" * 10)
     zh = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER, **text)
-    en = await client.post(f"/cases/{case_id}/photos?kind=before",
-                           headers={**WORKER, "Accept-Language": "en"}, **text)
+    en = await client.post(
+        f"/cases/{case_id}/photos?kind=before", headers={**WORKER, "Accept-Language": "en"}, **text
+    )
     assert zh.json()["error"]["message"].startswith("文件不是有效的图片")
     assert en.json()["error"]["message"].startswith("the file is not a valid image")
 
 
-@pytest.mark.parametrize(("query", "kwargs"), [
-    ("kind=during", upload(JPEG)), ("", upload(JPEG)), ("kind=before", {"data": {"x": "1"}}),
-], ids=["unknown-kind", "no-kind", "no-file"])
+@pytest.mark.parametrize(
+    ("query", "kwargs"),
+    [
+        ("kind=during", upload(JPEG)),
+        ("", upload(JPEG)),
+        ("kind=before", {"data": {"x": "1"}}),
+    ],
+    ids=["unknown-kind", "no-kind", "no-file"],
+)
 async def test_malformed_requests_are_422(intake, query, kwargs):
     client, dsn = intake
     case_id = await new_case(client)
@@ -283,19 +334,20 @@ async def test_malformed_requests_are_422(intake, query, kwargs):
 async def test_after_photos_wait_for_the_fix_and_before_photos_stop_at_closure(intake):
     client, dsn = intake
     case_id = await new_case(client)
-    early = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER,
-                              **upload(JPEG))
+    early = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER, **upload(JPEG))
     assert early.status_code == 409 and early.json()["error"]["code"] == "invalid_state"
     assert "已上报" in early.json()["error"]["message"]
     await set_status(dsn, case_id, "resolved")
     ok = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER, **upload(JPEG))
     assert ok.status_code == 201
     await set_status(dsn, case_id, "closed")
-    late_before = await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                                    **upload(PNG, "p.png", "image/png"))
+    late_before = await client.post(
+        f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(PNG, "p.png", "image/png")
+    )
     assert late_before.status_code == 409
-    on_the_spot = await client.post(f"/cases/{case_id}/photos?kind=after", headers=WORKER,
-                                    **upload(PNG, "p.png", "image/png"))
+    on_the_spot = await client.post(
+        f"/cases/{case_id}/photos?kind=after", headers=WORKER, **upload(PNG, "p.png", "image/png")
+    )
     assert on_the_spot.status_code == 201
     assert await photo_rows(dsn) == 2
 
@@ -313,10 +365,12 @@ async def test_who_may_upload(intake):
         assert denied.json()["error"]["code"] == "role_not_allowed"
     denied = await client.post(url, headers=CG, **upload(JPEG))  # not assigned, and "before"
     assert denied.status_code == 403
-    assert (await client.post(url, headers=bearer("street", "YA/YA02"),
-                              **upload(JPEG))).status_code == 403
-    missing = await client.post(f"/cases/{uuid.uuid4()}/photos?kind=before", headers=WORKER,
-                                **upload(JPEG))
+    assert (
+        await client.post(url, headers=bearer("street", "YA/YA02"), **upload(JPEG))
+    ).status_code == 403
+    missing = await client.post(
+        f"/cases/{uuid.uuid4()}/photos?kind=before", headers=WORKER, **upload(JPEG)
+    )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "case_not_found"
     assert await photo_rows(dsn) == 0
     for who in (bearer("street", "YA/YA01"), bearer("district", "YA")):
@@ -330,11 +384,17 @@ async def test_who_may_upload(intake):
 async def test_list_and_read_back_the_bytes(intake):
     client, dsn = intake
     case_id = await new_case(client)
-    before = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                                **upload(JPEG))).json()
+    before = (
+        await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(JPEG))
+    ).json()
     await set_status(dsn, case_id, "resolved")
-    after = (await client.post(f"/cases/{case_id}/photos?kind=after", headers=COMMUNITY,
-                               **upload(PNG, "p.png", "image/png"))).json()
+    after = (
+        await client.post(
+            f"/cases/{case_id}/photos?kind=after",
+            headers=COMMUNITY,
+            **upload(PNG, "p.png", "image/png"),
+        )
+    ).json()
 
     listed = await client.get(f"/cases/{case_id}/photos", headers=WORKER)
     assert listed.status_code == 200
@@ -356,8 +416,9 @@ async def test_list_and_read_back_the_bytes(intake):
 async def test_etag_revalidation(intake):
     client, _ = intake
     case_id = await new_case(client)
-    photo = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                               **upload(JPEG))).json()
+    photo = (
+        await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(JPEG))
+    ).json()
     first = await client.get(photo["url"], headers=WORKER)
     etag = first.headers["etag"]
     for header in (etag, f"W/{etag}", f'"stale", {etag}', "*"):
@@ -375,13 +436,18 @@ async def test_etag_revalidation(intake):
 async def test_who_may_read(intake):
     client, _ = intake
     case_id = await new_case(client)
-    photo = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                               **upload(JPEG))).json()
+    photo = (
+        await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(JPEG))
+    ).json()
     inside = bearer("supervisor", "YA/YA01")
     for who in (inside, COMMUNITY, bearer("district", "YA")):
         assert (await client.get(f"/cases/{case_id}/photos", headers=who)).status_code == 200
         assert (await client.get(photo["url"], headers=who)).status_code == 200
-    for who in (bearer("supervisor", "YA/YA03"), OTHER_WORKER, bearer("community", "YA/YA02/YA0201")):
+    for who in (
+        bearer("supervisor", "YA/YA03"),
+        OTHER_WORKER,
+        bearer("community", "YA/YA02/YA0201"),
+    ):
         listed = await client.get(f"/cases/{case_id}/photos", headers=who)
         assert listed.status_code == 403 and listed.json()["error"]["code"] == "out_of_scope"
         got = await client.get(photo["url"], headers=who)
@@ -403,13 +469,29 @@ async def test_an_assigned_department_adds_its_result_and_it_is_announced(intake
     case = (await client.get(f"/cases/{case_id}", headers=COMMUNITY)).json()
     await client.post(f"/cases/{case_id}/whistle", json={}, headers=COMMUNITY)
     # dispatch's case.dispatched, over the real broker, is what makes cg the case's department
-    facts = {"case_no": case["case_no"], "area_path": case["area_path"], "category": "E0101",
-             "priority": Priority.NORMAL}
-    await publish_event(kafka_server.bootstrap, new_event(
-        CaseDispatched(**facts, assignment_id=uuid.uuid4(), department_id="cg",
-                       department_name="城管", role="lead", rule_id=1, reason="规则#1",
-                       description="x"),
-        case_id=uuid.UUID(case_id), producer="dispatch"))
+    facts = {
+        "case_no": case["case_no"],
+        "area_path": case["area_path"],
+        "category": "E0101",
+        "priority": Priority.NORMAL,
+    }
+    await publish_event(
+        kafka_server.bootstrap,
+        new_event(
+            CaseDispatched(
+                **facts,
+                assignment_id=uuid.uuid4(),
+                department_id="cg",
+                department_name="城管",
+                role="lead",
+                rule_id=1,
+                reason="规则#1",
+                description="x",
+            ),
+            case_id=uuid.UUID(case_id),
+            producer="dispatch",
+        ),
+    )
 
     async def dispatched():
         got = await client.get(f"/cases/{case_id}", headers=COMMUNITY)
@@ -421,39 +503,70 @@ async def test_an_assigned_department_adds_its_result_and_it_is_announced(intake
     resp = await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG, **upload(JPEG))
     assert resp.status_code == 201, resp.text
     photo = resp.json()
-    assert (photo["kind"], photo["uploaded_by"], photo["uploaded_by_department"]) \
-        == ("after", "cg-wang", "cg")
+    assert (photo["kind"], photo["uploaded_by"], photo["uploaded_by_department"]) == (
+        "after",
+        "cg-wang",
+        "cg",
+    )
     [event] = await photo_events(dsn)
     assert (event["_key"], event["_topic"]) == (case_id, "whistle.intake.events.v1")
-    assert (event["type"], event["version"], event["producer"], event["case_id"]) \
-        == ("case.photo_added", 1, "intake", case_id)
+    assert (event["type"], event["version"], event["producer"], event["case_id"]) == (
+        "case.photo_added",
+        1,
+        "intake",
+        case_id,
+    )
     assert event["actor"]["subject"] == "cg-wang" and event["actor"]["role"] == "department"
-    assert event["payload"] == {**facts, "priority": "normal", "photo_id": photo["id"],
-                                "kind": "after", "department_id": "cg"}
+    assert event["payload"] == {
+        **facts,
+        "priority": "normal",
+        "photo_id": photo["id"],
+        "kind": "after",
+        "department_id": "cg",
+    }
 
     # cg hands the case on (转办): it is no longer the case's department, its rights end.
-    await publish_event(kafka_server.bootstrap, new_event(
-        CaseTransferred(**facts, assignment_id=uuid.uuid4(), department_id="cg",
-                        to_department_id="zj", reason="属住建职责"),
-        case_id=uuid.UUID(case_id), producer="dispatch"))
+    await publish_event(
+        kafka_server.bootstrap,
+        new_event(
+            CaseTransferred(
+                **facts,
+                assignment_id=uuid.uuid4(),
+                department_id="cg",
+                to_department_id="zj",
+                reason="属住建职责",
+            ),
+            case_id=uuid.UUID(case_id),
+            producer="dispatch",
+        ),
+    )
 
     async def cg_gone():
         got = await client.get(f"/cases/{case_id}/photos", headers=CG)
         return got.status_code == 403
 
     await eventually(cg_gone, timeout=45, message="intake followed case.transferred")
-    refused = await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG,
-                                **upload(PNG))
+    refused = await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG, **upload(PNG))
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "not_assigned")
-    assert (await client.get(f"/cases/{case_id}", headers=COMMUNITY)).json()["status"] \
-        == "dispatched"
+    assert (await client.get(f"/cases/{case_id}", headers=COMMUNITY)).json()[
+        "status"
+    ] == "dispatched"
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    ("dispatched", 201), ("signed_for", 201), ("rework", 201), ("resolved", 201),
-    ("reported", 409), ("whistled", 409), ("unroutable", 409), ("closed", 409),
-    ("reopened", 409),
-])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        ("dispatched", 201),
+        ("signed_for", 201),
+        ("rework", 201),
+        ("resolved", 201),
+        ("reported", 409),
+        ("whistled", 409),
+        ("unroutable", 409),
+        ("closed", 409),
+        ("reopened", 409),
+    ],
+)
 async def test_department_after_photos_between_dispatch_and_closure(intake, status, code):
     client, dsn = intake
     case_id = await new_case(client)
@@ -470,8 +583,13 @@ async def test_department_after_photos_between_dispatch_and_closure(intake, stat
 async def test_a_department_not_assigned_gets_403_and_nothing_changes(intake):
     client, dsn = intake
     case_id = await new_case(client)
-    before = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                                **upload(PNG, "p.png", "image/png"))).json()
+    before = (
+        await client.post(
+            f"/cases/{case_id}/photos?kind=before",
+            headers=WORKER,
+            **upload(PNG, "p.png", "image/png"),
+        )
+    ).json()
     await dispatched_to(dsn, case_id, "cg")
     url = f"/cases/{case_id}/photos?kind=after"
     assert (await client.post(url, headers=CG, **upload(JPEG))).status_code == 201
@@ -509,8 +627,9 @@ async def test_an_idempotent_re_upload_announces_nothing(intake):
     case_id = await new_case(client)
     await dispatched_to(dsn, case_id, "cg", status="signed_for")
     url = f"/cases/{case_id}/photos?kind=after"
-    answers = await asyncio.gather(*(client.post(url, headers=CG, **upload(JPEG))
-                                     for _ in range(3)))
+    answers = await asyncio.gather(
+        *(client.post(url, headers=CG, **upload(JPEG)) for _ in range(3))
+    )
     assert sorted(a.status_code for a in answers) == [200, 200, 201]
     again = await client.post(url, headers=CG, **upload(JPEG))
     assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
@@ -525,14 +644,20 @@ async def test_nine_after_photos_whoever_sends_them_and_one_event_each(intake):
     await dispatched_to(dsn, case_id, "cg", "zj", status="resolved")  # 主办 cg, 协办 zj
     zj = bearer("department", department_id="zj", subject="zj-liu")
     pictures = [picture("JPEG", (32, 32), (100, 20 * i, 50)) for i in range(11)]
-    answers = await asyncio.gather(*(
-        client.post(f"/cases/{case_id}/photos?kind=after", headers=(CG, zj, WORKER)[i % 3],
-                    **upload(p)) for i, p in enumerate(pictures)))
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                f"/cases/{case_id}/photos?kind=after", headers=(CG, zj, WORKER)[i % 3], **upload(p)
+            )
+            for i, p in enumerate(pictures)
+        )
+    )
     assert sorted(a.status_code for a in answers) == [201] * 9 + [409] * 2
     assert await photo_rows(dsn) == 9
     events = await photo_events(dsn)
-    kept = {a.json()["id"]: a.json()["uploaded_by_department"] for a in answers
-            if a.status_code == 201}
+    kept = {
+        a.json()["id"]: a.json()["uploaded_by_department"] for a in answers if a.status_code == 201
+    }
     assert {e["payload"]["photo_id"]: e["payload"]["department_id"] for e in events} == kept
     assert set(kept.values()) <= {"cg", "zj", None} and len(events) == 9
 
@@ -540,12 +665,16 @@ async def test_nine_after_photos_whoever_sends_them_and_one_event_each(intake):
 async def test_an_assigned_department_reads_the_photos(intake):
     client, dsn = intake
     case_id = await new_case(client)
-    before = (await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER,
-                                **upload(JPEG))).json()
+    before = (
+        await client.post(f"/cases/{case_id}/photos?kind=before", headers=WORKER, **upload(JPEG))
+    ).json()
     assert before["uploaded_by_department"] is None
     await dispatched_to(dsn, case_id, "zj", "cg", status="resolved")
-    after = (await client.post(f"/cases/{case_id}/photos?kind=after", headers=CG,
-                               **upload(PNG, "p.png", "image/png"))).json()
+    after = (
+        await client.post(
+            f"/cases/{case_id}/photos?kind=after", headers=CG, **upload(PNG, "p.png", "image/png")
+        )
+    ).json()
     for who in (CG, bearer("department", department_id="zj")):
         listed = await client.get(f"/cases/{case_id}/photos", headers=who)
         assert listed.status_code == 200 and listed.json() == [before, after]

@@ -23,9 +23,15 @@ from tests.helpers import eventually, publish_raw, read_topic
 
 def closed_event(case_id: uuid.UUID | None = None, note: str = "ok"):
     return new_event(
-        CaseClosed(case_no="YA-1", area_path="YA/YA01", category="E0101",
-                   priority=Priority.NORMAL, note=note),
-        case_id=case_id or uuid.uuid4(), producer="test",
+        CaseClosed(
+            case_no="YA-1",
+            area_path="YA/YA01",
+            category="E0101",
+            priority=Priority.NORMAL,
+            note=note,
+        ),
+        case_id=case_id or uuid.uuid4(),
+        producer="test",
     )
 
 
@@ -114,10 +120,13 @@ async def test_relay_marks_sent_only_what_the_broker_acknowledged(outbox_db):
             raise ConnectionError("broker away")
         published.append((topic, value))
 
-    relay = OutboxRelay(pool, dsn, publish, service="test", batch_size=10, poll_interval=0.1,
-                        retry_base=0)
+    relay = OutboxRelay(
+        pool, dsn, publish, service="test", batch_size=10, poll_interval=0.1, retry_base=0
+    )
     assert await relay.publish_batch() == 0
-    row = await pool.fetchrow("SELECT attempts, last_error, sent_at FROM outbox ORDER BY id LIMIT 1")
+    row = await pool.fetchrow(
+        "SELECT attempts, last_error, sent_at FROM outbox ORDER BY id LIMIT 1"
+    )
     assert row["sent_at"] is None and row["attempts"] == 1 and "broker away" in row["last_error"]
     fail["on"] = False
     # One case's events leave in one round, one after the other, oldest first.
@@ -161,8 +170,10 @@ async def test_two_relays_share_rows_without_doubling_or_reordering(outbox_db):
         await asyncio.sleep(0.001)
         published.append(json.loads(value))
 
-    relays = [OutboxRelay(pool, dsn, publish, service="test", batch_size=7, poll_interval=0.05)
-              for _ in range(2)]
+    relays = [
+        OutboxRelay(pool, dsn, publish, service="test", batch_size=7, poll_interval=0.05)
+        for _ in range(2)
+    ]
 
     async def drain(relay):
         while await relay.backlog():
@@ -172,7 +183,11 @@ async def test_two_relays_share_rows_without_doubling_or_reordering(outbox_db):
     assert len(published) == 60
     assert len({p["event_id"] for p in published}) == 60
     for c in cases:
-        assert [p["payload"]["note"] for p in published if p["case_id"] == str(c)] == ["0", "1", "2"]
+        assert [p["payload"]["note"] for p in published if p["case_id"] == str(c)] == [
+            "0",
+            "1",
+            "2",
+        ]
 
 
 async def test_housekeeping_purges_only_old_sent_rows_and_old_inbox_ids(outbox_db):
@@ -180,16 +195,23 @@ async def test_housekeeping_purges_only_old_sent_rows_and_old_inbox_ids(outbox_d
     events = [closed_event() for _ in range(3)]
     async with pool.acquire() as conn, conn.transaction():
         await outbox.add(conn, *events)
-        await conn.execute("UPDATE outbox SET sent_at = now() - interval '4 days'"
-                           " WHERE event_id = $1", events[0].event_id)
-        await conn.execute("UPDATE outbox SET sent_at = now() WHERE event_id = $1",
-                           events[1].event_id)
-        await conn.execute("UPDATE outbox SET created_at = now() - interval '9 days'"
-                           " WHERE event_id = $1", events[2].event_id)  # old but unsent
+        await conn.execute(
+            "UPDATE outbox SET sent_at = now() - interval '4 days' WHERE event_id = $1",
+            events[0].event_id,
+        )
+        await conn.execute(
+            "UPDATE outbox SET sent_at = now() WHERE event_id = $1", events[1].event_id
+        )
+        await conn.execute(
+            "UPDATE outbox SET created_at = now() - interval '9 days' WHERE event_id = $1",
+            events[2].event_id,
+        )  # old but unsent
         await conn.executemany(
             "INSERT INTO inbox (consumer, event_id, type, handled_at) VALUES ('c', $1, 't', $2)",
-            [(uuid.uuid4(), datetime.now(UTC) - timedelta(days=31)),
-             (uuid.uuid4(), datetime.now(UTC))],
+            [
+                (uuid.uuid4(), datetime.now(UTC) - timedelta(days=31)),
+                (uuid.uuid4(), datetime.now(UTC)),
+            ],
         )
     relay = OutboxRelay(pool, dsn, lambda *a: None, service="test")
     assert await relay.housekeeping() == (1, 1)
@@ -234,12 +256,19 @@ async def consumer_setup(outbox_db, kafka_server):
             raise RuntimeError("flaky bug")
         if event.payload.note == "always-broken":
             raise RuntimeError("always broken")
-        await conn.execute("INSERT INTO effects VALUES ($1, $2)", event.event_id, event.payload.note)
+        await conn.execute(
+            "INSERT INTO effects VALUES ($1, $2)", event.event_id, event.payload.note
+        )
 
     group = f"test-{uuid.uuid4().hex[:8]}"
-    consumer = EventConsumer(service="test", name=group, pool=lambda: pool, broker=broker,
-                             handlers={CaseClosed.TYPE: handler},
-                             policy=RetryPolicy(max_attempts=3))
+    consumer = EventConsumer(
+        service="test",
+        name=group,
+        pool=lambda: pool,
+        broker=broker,
+        handlers={CaseClosed.TYPE: handler},
+        policy=RetryPolicy(max_attempts=3),
+    )
     topic = f"test.events.{group}"
     consumer.subscribe(topic, description="test")
     await start_broker(broker, 5)
@@ -265,15 +294,17 @@ async def test_duplicate_delivery_has_one_effect_and_failures_retry_or_dead_lett
     notes = await eventually(effects, timeout=60, message="consumer handled the stream")
     assert notes == ["flaky", "last", "once"]  # 'once' delivered twice, one effect
     assert calls.count("flaky") == 3 and calls.count("always-broken") == 3
-    dead = [r for r in await read_topic(bootstrap, Topics.DEAD_LETTER)
-            if dict(r.headers).get("dlt-consumer-group") == f"whistle-test-{group}".encode()]
+    dead = [
+        r
+        for r in await read_topic(bootstrap, Topics.DEAD_LETTER)
+        if dict(r.headers).get("dlt-consumer-group") == f"whistle-test-{group}".encode()
+    ]
     errors = sorted(dict(r.headers)["dlt-error-type"].decode() for r in dead)
     assert errors == ["JSONDecodeError", "RuntimeError"]
     assert any(r.value == b"{not json" for r in dead)
 
 
-async def test_a_released_connection_is_not_reset_but_never_left_in_a_transaction(
-        empty_db):
+async def test_a_released_connection_is_not_reset_but_never_left_in_a_transaction(empty_db):
     """The pool skips asyncpg's RESET ALL round trip on release (issue 14); a transaction a
     caller left open is still rolled back, so the next checkout starts clean."""
     pool = await db.create_pool(empty_db, min_size=1, max_size=1, attempts=3)
@@ -285,8 +316,7 @@ async def test_a_released_connection_is_not_reset_but_never_left_in_a_transactio
             assert await conn.fetchval("SELECT pg_backend_pid()") == pid
         watcher = await asyncpg.connect(empty_db)
         try:
-            last = await watcher.fetchval(
-                "SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+            last = await watcher.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
             assert last == "SELECT pg_backend_pid()"  # nothing ran after it on release
             async with pool.acquire() as conn:
                 tx = conn.transaction()

@@ -22,8 +22,12 @@ from tests.conftest import free_port, migrated_database
 
 from tests.helpers import eventually
 
-FACTS = {"case_no": "YA20260302-0014", "area_path": "YA/YA01/YA0101/YA0101-01",
-         "category": "E0101", "priority": Priority.NORMAL}
+FACTS = {
+    "case_no": "YA20260302-0014",
+    "area_path": "YA/YA01/YA0101/YA0101-01",
+    "category": "E0101",
+    "priority": Priority.NORMAL,
+}
 
 
 @pytest.fixture
@@ -41,13 +45,34 @@ async def dispatch(pool, at, deadline):
     tracking's consumers do; its (case_id, assignment_id)."""
     case, assignment = uuid.uuid4(), uuid.uuid4()
     events = [
-        new_event(CaseReported(**FACTS, grid_code="YA0101-01", description="占道经营",
-                               location=Location(address="桃园小区"), reporter="网格员李明",
-                               reported_at=at), case_id=case, producer="intake", occurred_at=at),
-        new_event(CaseDispatched(**FACTS, assignment_id=assignment, department_id="cg",
-                                 department_name="城管", role="lead", rule_id=6, reason="E0101",
-                                 description="占道经营"),
-                  case_id=case, producer="dispatch", occurred_at=at),
+        new_event(
+            CaseReported(
+                **FACTS,
+                grid_code="YA0101-01",
+                description="占道经营",
+                location=Location(address="桃园小区"),
+                reporter="网格员李明",
+                reported_at=at,
+            ),
+            case_id=case,
+            producer="intake",
+            occurred_at=at,
+        ),
+        new_event(
+            CaseDispatched(
+                **FACTS,
+                assignment_id=assignment,
+                department_id="cg",
+                department_name="城管",
+                role="lead",
+                rule_id=6,
+                reason="E0101",
+                description="占道经营",
+            ),
+            case_id=case,
+            producer="dispatch",
+            occurred_at=at,
+        ),
     ]
     for event in events:
         async with pool.acquire() as conn, conn.transaction():
@@ -57,15 +82,18 @@ async def dispatch(pool, at, deadline):
 
 async def listening(pool) -> list[int]:
     """The backends LISTENing for armed timers (a LISTEN is the last thing they ran)."""
-    rows = await pool.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                            " AND query = $1", f'LISTEN "{TIMERS_ARMED}"')
+    rows = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1",
+        f'LISTEN "{TIMERS_ARMED}"',
+    )
     return [r["pid"] for r in rows]
 
 
 async def overdue_at(pool, case):
     """When the case's overdue alert was written (its transaction's start), or None."""
-    return await pool.fetchval("SELECT created_at FROM outbox WHERE type = 'case.overdue'"
-                               " AND key = $1", str(case))
+    return await pool.fetchval(
+        "SELECT created_at FROM outbox WHERE type = 'case.overdue' AND key = $1", str(case)
+    )
 
 
 async def test_a_timer_armed_due_soon_wakes_a_sleeping_scheduler(pool, dsn):
@@ -73,17 +101,26 @@ async def test_a_timer_armed_due_soon_wakes_a_sleeping_scheduler(pool, dsn):
     scheduler = TimerScheduler(lambda: pool, poll_interval=30.0, batch_size=10, listen_dsn=dsn)
     scheduler.start()
     try:
-        await eventually(lambda: listening(pool), timeout=10, interval=0.05,
-                         message="the scheduler listens")
+        await eventually(
+            lambda: listening(pool), timeout=10, interval=0.05, message="the scheduler listens"
+        )
         now = datetime.now(UTC)
         case, _ = await dispatch(pool, now, timedelta(seconds=1))
-        fired = await eventually(lambda: overdue_at(pool, case), timeout=8, interval=0.05,
-                                 message="the overdue alert, long before the next poll")
+        fired = await eventually(
+            lambda: overdue_at(pool, case),
+            timeout=8,
+            interval=0.05,
+            message="the overdue alert, long before the next poll",
+        )
         assert fired - (now + timedelta(seconds=1)) < timedelta(seconds=3)
     finally:
         await scheduler.stop()
-    assert await eventually(lambda: _none_listening(pool), timeout=5, interval=0.05,
-                            message="its listening connection closed")
+    assert await eventually(
+        lambda: _none_listening(pool),
+        timeout=5,
+        interval=0.05,
+        message="its listening connection closed",
+    )
 
 
 async def test_only_a_timer_due_within_the_horizon_notifies(pool):
@@ -100,10 +137,17 @@ async def test_only_a_timer_due_within_the_horizon_notifies(pool):
         async def arm(*dues: timedelta, step: int) -> None:
             async with pool.acquire() as conn, conn.transaction():
                 for i, due in enumerate(dues):
-                    await schedule_timer(conn, case_id=case, assignment_id=assignment,
-                                         clock=Clock.SIGN_FOR, due_at=datetime.now(UTC) + due,
-                                         correlation_id=None, causation_id=None,
-                                         kind=TimerKind.ESCALATION, step=step + i)
+                    await schedule_timer(
+                        conn,
+                        case_id=case,
+                        assignment_id=assignment,
+                        clock=Clock.SIGN_FOR,
+                        due_at=datetime.now(UTC) + due,
+                        correlation_id=None,
+                        causation_id=None,
+                        kind=TimerKind.ESCALATION,
+                        step=step + i,
+                    )
 
         await arm(timedelta(hours=2), step=10)  # far: found by a poll in time
         await arm(timedelta(seconds=1), timedelta(seconds=-5), timedelta(seconds=2), step=20)
@@ -123,38 +167,53 @@ async def test_only_a_timer_due_within_the_horizon_notifies(pool):
 
 
 async def test_the_listening_connection_comes_back_after_it_is_lost(pool, dsn):
-    scheduler = TimerScheduler(lambda: pool, poll_interval=0.2, batch_size=10, listen_dsn=dsn,
-                               listen_retry=0.2)
+    scheduler = TimerScheduler(
+        lambda: pool, poll_interval=0.2, batch_size=10, listen_dsn=dsn, listen_retry=0.2
+    )
     scheduler.start()
     try:
-        [first] = await eventually(lambda: listening(pool), timeout=10, interval=0.05,
-                                   message="the scheduler listens")
+        [first] = await eventually(
+            lambda: listening(pool), timeout=10, interval=0.05, message="the scheduler listens"
+        )
         assert await pool.fetchval("SELECT pg_terminate_backend($1)", first)
         again = await eventually(
-            lambda: _others(pool, first), timeout=10, interval=0.05,
-            message="the scheduler listens again on another connection")
+            lambda: _others(pool, first),
+            timeout=10,
+            interval=0.05,
+            message="the scheduler listens again on another connection",
+        )
         assert first not in again
         case, _ = await dispatch(pool, datetime.now(UTC), timedelta(seconds=0.5))
-        await eventually(lambda: overdue_at(pool, case), timeout=8, interval=0.05,
-                         message="the overdue alert after the reconnection")
+        await eventually(
+            lambda: overdue_at(pool, case),
+            timeout=8,
+            interval=0.05,
+            message="the overdue alert after the reconnection",
+        )
     finally:
         await scheduler.stop()
 
 
 async def test_a_listener_that_cannot_connect_is_retried_while_the_scheduler_polls(pool):
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/tracking"  # nothing listens there
-    scheduler = TimerScheduler(lambda: pool, poll_interval=0.1, batch_size=10,
-                               listen_dsn=nowhere, listen_retry=0.2)
+    scheduler = TimerScheduler(
+        lambda: pool, poll_interval=0.1, batch_size=10, listen_dsn=nowhere, listen_retry=0.2
+    )
     with capture_logs() as logs:
         scheduler.start()
         try:
+
             async def failed():
                 return [e for e in logs if e["event"] == "listen_error"][1:]  # tried again
 
             await eventually(failed, timeout=10, interval=0.05, message="the LISTEN retried")
             case, _ = await dispatch(pool, datetime.now(UTC), timedelta(seconds=0.3))
-            await eventually(lambda: overdue_at(pool, case), timeout=8, interval=0.05,
-                             message="the overdue alert by polling")
+            await eventually(
+                lambda: overdue_at(pool, case),
+                timeout=8,
+                interval=0.05,
+                message="the overdue alert by polling",
+            )
         finally:
             await scheduler.stop()
 
@@ -188,15 +247,21 @@ async def test_a_backlog_is_fired_several_batches_at_a_time_each_timer_once(pool
     t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     cases = [(await dispatch(pool, t0, timedelta(minutes=30)))[0] for _ in range(23)]
     clock = {"now": t0 + timedelta(minutes=31)}
-    scheduler = CountingScheduler(lambda: pool, poll_interval=0.05, batch_size=2, parallel=3,
-                                  now=lambda: clock["now"])
+    scheduler = CountingScheduler(
+        lambda: pool, poll_interval=0.05, batch_size=2, parallel=3, now=lambda: clock["now"]
+    )
     await scheduler.run_once()
     assert scheduler.most == 3  # one batch first, then three at a time while they come full
-    rows = await pool.fetch("SELECT key, count(*) AS n FROM outbox WHERE type = 'case.overdue'"
-                            " GROUP BY key")
+    rows = await pool.fetch(
+        "SELECT key, count(*) AS n FROM outbox WHERE type = 'case.overdue' GROUP BY key"
+    )
     assert {r["key"]: r["n"] for r in rows} == {str(c): 1 for c in cases}
-    assert await pool.fetchval("SELECT count(*) FROM timers WHERE state = 'pending'"
-                               " AND due_at <= $1", clock["now"]) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= $1", clock["now"]
+        )
+        == 0
+    )
     # One more round finds nothing: a single empty batch.
     before = scheduler.ticks
     await scheduler.run_once()
@@ -211,8 +276,12 @@ async def test_without_a_listen_dsn_it_polls(pg_server):
         scheduler.start()
         try:
             case, _ = await dispatch(small, datetime.now(UTC), timedelta(seconds=0.3))
-            await eventually(lambda: overdue_at(small, case), timeout=8, interval=0.05,
-                             message="the overdue alert by polling")
+            await eventually(
+                lambda: overdue_at(small, case),
+                timeout=8,
+                interval=0.05,
+                message="the overdue alert by polling",
+            )
             assert await listening(small) == []
         finally:
             await scheduler.stop()

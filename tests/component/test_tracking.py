@@ -48,12 +48,19 @@ from tests.helpers import (
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SECOND, MINUTE = timedelta(seconds=1), timedelta(minutes=1)
-FACTS = {"case_no": "YA20260302-0007", "area_path": "YA/YA01/YA0101/YA0101-01",
-         "category": "E0101", "priority": Priority.NORMAL}
+FACTS = {
+    "case_no": "YA20260302-0007",
+    "area_path": "YA/YA01/YA0101/YA0101-01",
+    "category": "E0101",
+    "priority": Priority.NORMAL,
+}
 # The same kind of case in another street (锦园街道/锦绣社区).
 ELSEWHERE = {**FACTS, "case_no": "YA20260302-0008", "area_path": "YA/YA02/YA0201/YA0201-02"}
-WHERE = {"grid_code": "YA0101-01", "description": "楼下空地乱堆建筑垃圾",
-         "location": Location(address="桃园小区3号楼")}
+WHERE = {
+    "grid_code": "YA0101-01",
+    "description": "楼下空地乱堆建筑垃圾",
+    "location": Location(address="桃园小区3号楼"),
+}
 
 # Readers (demo users, shared/demo.py): the district command sees everything.
 COMMAND = as_user("command")
@@ -61,34 +68,66 @@ TRACKING_ALERTS = {"subject": "system:tracking", "role": "system", "name": "时�
 
 
 def reported(case_id, at, facts=FACTS, actor=None):
-    return new_event(CaseReported(**facts, **WHERE, reporter="网格员李明", reported_at=at),
-                     case_id=case_id, producer="intake", occurred_at=at, actor=actor)
+    return new_event(
+        CaseReported(**facts, **WHERE, reporter="网格员李明", reported_at=at),
+        case_id=case_id,
+        producer="intake",
+        occurred_at=at,
+        actor=actor,
+    )
 
 
 def whistled(case_id, at, facts=FACTS, actor=None):
-    return new_event(CaseWhistled(**facts, **WHERE, departments=["cg"]),
-                     case_id=case_id, producer="intake", occurred_at=at, actor=actor)
-
-
-def dispatched(case_id, assignment_id, at, department=("cg", "榆安区城市管理局"), facts=FACTS,
-               actor=None):
     return new_event(
-        CaseDispatched(**facts, assignment_id=assignment_id, department_id=department[0],
-                       department_name=department[1], role="lead", rule_id=6,
-                       reason="E0101 @ YA", description=WHERE["description"]),
-        case_id=case_id, producer="dispatch", occurred_at=at, actor=actor)
+        CaseWhistled(**facts, **WHERE, departments=["cg"]),
+        case_id=case_id,
+        producer="intake",
+        occurred_at=at,
+        actor=actor,
+    )
+
+
+def dispatched(
+    case_id, assignment_id, at, department=("cg", "榆安区城市管理局"), facts=FACTS, actor=None
+):
+    return new_event(
+        CaseDispatched(
+            **facts,
+            assignment_id=assignment_id,
+            department_id=department[0],
+            department_name=department[1],
+            role="lead",
+            rule_id=6,
+            reason="E0101 @ YA",
+            description=WHERE["description"],
+        ),
+        case_id=case_id,
+        producer="dispatch",
+        occurred_at=at,
+        actor=actor,
+    )
 
 
 def signed_for(case_id, assignment_id, at, department_id="cg", actor=None):
-    return new_event(CaseSignedFor(**FACTS, assignment_id=assignment_id,
-                                   department_id=department_id),
-                     case_id=case_id, producer="dispatch", occurred_at=at, actor=actor)
+    return new_event(
+        CaseSignedFor(**FACTS, assignment_id=assignment_id, department_id=department_id),
+        case_id=case_id,
+        producer="dispatch",
+        occurred_at=at,
+        actor=actor,
+    )
 
 
 def resolved(case_id, assignment_id, at, department_id="cg", actor=None):
-    return new_event(CaseResolved(**FACTS, assignment_id=assignment_id,
-                                  department_id=department_id, result="已清运"),
-                     case_id=case_id, producer="dispatch", occurred_at=at, actor=actor)
+    return new_event(
+        CaseResolved(
+            **FACTS, assignment_id=assignment_id, department_id=department_id, result="已清运"
+        ),
+        case_id=case_id,
+        producer="dispatch",
+        occurred_at=at,
+        actor=actor,
+    )
 
 
 # --- timers on real PostgreSQL, handlers called directly ------------------------------------------
@@ -137,15 +176,21 @@ async def test_a_due_timer_fires_exactly_once(pool):
     assert datetime.fromisoformat(p["due_at"]) == T0 + 30 * MINUTE
     assert (p["department_id"], p["department_name"]) == ("cg", "榆安区城市管理局")
     assert (p["case_no"], p["area_path"], p["priority"]) == (
-        FACTS["case_no"], FACTS["area_path"], "normal")
-    types = await pool.fetch("SELECT type FROM case_events WHERE case_id = $1"
-                             " ORDER BY occurred_at, seq", case)
+        FACTS["case_no"],
+        FACTS["area_path"],
+        "normal",
+    )
+    types = await pool.fetch(
+        "SELECT type FROM case_events WHERE case_id = $1 ORDER BY occurred_at, seq", case
+    )
     assert [r["type"] for r in types] == ["case.reported", "case.dispatched", "case.overdue"]
 
     assert await fire(pool, T0 + 2 * 30 * MINUTE) == (0, 0)  # fired is fired
     assert len(await overdue_rows(pool)) == 1
-    assert await pool.fetchval("SELECT state FROM timers WHERE assignment_id = $1",
-                               assignment) == "fired"
+    assert (
+        await pool.fetchval("SELECT state FROM timers WHERE assignment_id = $1", assignment)
+        == "fired"
+    )
 
 
 async def test_two_replicas_ticking_at_once_never_double_an_alert(pool):
@@ -171,8 +216,9 @@ async def test_two_replicas_ticking_at_once_never_double_an_alert(pool):
 
 async def test_many_due_timers_shared_by_two_replicas_fire_once_each(pool):
     cases = [(uuid.uuid4(), uuid.uuid4()) for _ in range(40)]
-    await record(pool, *(dispatched(c, a, T0 + i * timedelta(seconds=1))
-                         for i, (c, a) in enumerate(cases)))
+    await record(
+        pool, *(dispatched(c, a, T0 + i * timedelta(seconds=1)) for i, (c, a) in enumerate(cases))
+    )
 
     late = T0 + 60 * MINUTE
 
@@ -190,7 +236,8 @@ async def test_many_due_timers_shared_by_two_replicas_fire_once_each(pool):
     assert sum(await asyncio.gather(replica(), replica())) == 40
     rows = await overdue_rows(pool)
     assert sorted(r["payload"]["payload"]["assignment_id"] for r in rows) == sorted(
-        str(a) for _, a in cases)
+        str(a) for _, a in cases
+    )
     assert await pool.fetchval("SELECT count(*) FROM timers WHERE state = 'pending'") == 0
 
 
@@ -199,22 +246,37 @@ async def test_sign_for_stops_the_clock_and_late_dispatches_start_none(pool):
     case = uuid.uuid4()
     await record(
         pool,
-        dispatched(case, on_time, T0), signed_for(case, on_time, T0 + MINUTE),
+        dispatched(case, on_time, T0),
+        signed_for(case, on_time, T0 + MINUTE),
         # dispatch's events for these two reach us in the wrong order
-        signed_for(case, signed_first, T0 + MINUTE), dispatched(case, signed_first, T0),
-        resolved(case, resolved_first, T0 + 2 * MINUTE), dispatched(case, resolved_first, T0),
+        signed_for(case, signed_first, T0 + MINUTE),
+        dispatched(case, signed_first, T0),
+        resolved(case, resolved_first, T0 + 2 * MINUTE),
+        dispatched(case, resolved_first, T0),
     )
     other = uuid.uuid4()
-    await record(pool, dispatched(other, closed, T0),
-                 new_event(CaseClosed(**FACTS, note="网格员现场处置"), case_id=other,
-                           producer="intake", occurred_at=T0 + MINUTE))
+    await record(
+        pool,
+        dispatched(other, closed, T0),
+        new_event(
+            CaseClosed(**FACTS, note="网格员现场处置"),
+            case_id=other,
+            producer="intake",
+            occurred_at=T0 + MINUTE,
+        ),
+    )
     assert await fire(pool, T0 + 24 * 60 * MINUTE) == (0, 0)
     assert await overdue_rows(pool) == []
     states = dict(await pool.fetch("SELECT assignment_id, state FROM assignments"))
-    assert states == {on_time: "signed_for", signed_first: "signed_for",
-                      resolved_first: "resolved", closed: "dispatched"}
-    name = await pool.fetchval("SELECT department_name FROM assignments"
-                               " WHERE assignment_id = $1", signed_first)
+    assert states == {
+        on_time: "signed_for",
+        signed_first: "signed_for",
+        resolved_first: "resolved",
+        closed: "dispatched",
+    }
+    name = await pool.fetchval(
+        "SELECT department_name FROM assignments WHERE assignment_id = $1", signed_first
+    )
     assert name == "榆安区城市管理局"  # filled in by the late dispatch
     timers = dict(await pool.fetch("SELECT assignment_id, state FROM timers"))
     assert timers == {on_time: "cancelled", closed: "cancelled"}
@@ -226,21 +288,43 @@ async def test_rejection_or_transfer_stops_the_clock_and_is_announced(pool):
 
     case, rejected_a, transferred_a = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await record(
-        pool, dispatched(case, rejected_a, T0), dispatched(case, transferred_a, T0),
-        new_event(CaseRejected(**FACTS, assignment_id=rejected_a, department_id="cg",
-                               reason="不属于本部门"),
-                  case_id=case, producer="dispatch", occurred_at=T0 + MINUTE),
-        new_event(CaseTransferred(**FACTS, assignment_id=transferred_a, department_id="cg",
-                                  to_department_id="zj", reason="属住建职责"),
-                  case_id=case, producer="dispatch", occurred_at=T0 + MINUTE),
+        pool,
+        dispatched(case, rejected_a, T0),
+        dispatched(case, transferred_a, T0),
+        new_event(
+            CaseRejected(
+                **FACTS, assignment_id=rejected_a, department_id="cg", reason="不属于本部门"
+            ),
+            case_id=case,
+            producer="dispatch",
+            occurred_at=T0 + MINUTE,
+        ),
+        new_event(
+            CaseTransferred(
+                **FACTS,
+                assignment_id=transferred_a,
+                department_id="cg",
+                to_department_id="zj",
+                reason="属住建职责",
+            ),
+            case_id=case,
+            producer="dispatch",
+            occurred_at=T0 + MINUTE,
+        ),
     )
     assert await fire(pool, T0 + 24 * 60 * MINUTE) == (0, 0)  # no alert for either
     timers = dict(await pool.fetch("SELECT assignment_id, state FROM timers"))
     assert timers == {rejected_a: "cancelled", transferred_a: "cancelled"}
-    stopped = [r["payload"]["payload"] for r in await pool.fetch(
-        "SELECT payload FROM outbox WHERE type = 'case.clock_stopped' ORDER BY id")]
+    stopped = [
+        r["payload"]["payload"]
+        for r in await pool.fetch(
+            "SELECT payload FROM outbox WHERE type = 'case.clock_stopped' ORDER BY id"
+        )
+    ]
     assert [(p["assignment_id"], p["because"]) for p in stopped] == [
-        (str(rejected_a), "case.rejected"), (str(transferred_a), "case.transferred")]
+        (str(rejected_a), "case.rejected"),
+        (str(transferred_a), "case.transferred"),
+    ]
 
 
 async def test_scheduler_follows_an_injected_clock_and_survives_a_restart(pool):
@@ -249,8 +333,9 @@ async def test_scheduler_follows_an_injected_clock_and_survives_a_restart(pool):
     fired_before = REGISTRY.get_sample_value("whistle_timers_fired_total", sample) or 0.0
 
     def scheduler():
-        return TimerScheduler(lambda: pool, poll_interval=0.05, batch_size=2,
-                              now=lambda: clock["now"])
+        return TimerScheduler(
+            lambda: pool, poll_interval=0.05, batch_size=2, now=lambda: clock["now"]
+        )
 
     case = uuid.uuid4()
     first, second = uuid.uuid4(), uuid.uuid4()
@@ -288,13 +373,14 @@ async def test_scheduler_follows_an_injected_clock_and_survives_a_restart(pool):
 DEADLINE = timedelta(seconds=60)
 
 # Demo users (shared/demo.py USERS) and made-up ones.
-TAOYUAN, JINXIU = as_user("taoyuan"), as_user("jinxiu")      # communities YA0101, YA0201
-YINGZE, DONGHU = as_user("yingze"), as_user("donghu")        # streets YA01, YA03
+TAOYUAN, JINXIU = as_user("taoyuan"), as_user("jinxiu")  # communities YA0101, YA0201
+YINGZE, DONGHU = as_user("yingze"), as_user("donghu")  # streets YA01, YA03
 SUP_YINGZE, ADMIN = as_user("sup-yingze"), as_user("admin")  # supervisor of YA01; admin
-WANGFANG = as_user("wangfang")                               # grid worker of YA0101-03/-04
-GRID_01 = bearer(Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-01",
-                 grids=("YA/YA01/YA0101/YA0101-01",))      # the grid FACTS' cases are in
-CG, ZJ = as_user("cg-duty"), as_user("zj-duty")              # departments
+WANGFANG = as_user("wangfang")  # grid worker of YA0101-03/-04
+GRID_01 = bearer(
+    Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-01", grids=("YA/YA01/YA0101/YA0101-01",)
+)  # the grid FACTS' cases are in
+CG, ZJ = as_user("cg-duty"), as_user("zj-duty")  # departments
 
 
 @dataclass
@@ -337,9 +423,14 @@ class App:
 async def tracking(pg_server, kafka_server):
     dsn = await migrated_database(pg_server, "tracking")
     settings = Settings(
-        environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        timer_poll_interval_seconds=0.2, sign_for_deadline_seconds=DEADLINE.total_seconds(),
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        outbox_poll_interval_seconds=0.5,
+        timer_poll_interval_seconds=0.2,
+        sign_for_deadline_seconds=DEADLINE.total_seconds(),
     )
     async with running_app(create_app(settings)) as client:
         yield App(client, dsn, kafka_server.bootstrap)
@@ -354,13 +445,21 @@ async def test_timeline_puts_events_from_both_producers_in_the_order_they_happen
     case, assignment = uuid.uuid4(), uuid.uuid4()
     t = datetime.now(UTC) - 30 * SECOND
     # dispatch's events reach us before intake's: the timeline still reads in order
-    await tracking.publish(dispatched(case, assignment, t + 2 * SECOND),
-                           signed_for(case, assignment, t + 3 * SECOND),
-                           resolved(case, assignment, t + 9 * SECOND),
-                           reported(case, t), whistled(case, t + SECOND))
+    await tracking.publish(
+        dispatched(case, assignment, t + 2 * SECOND),
+        signed_for(case, assignment, t + 3 * SECOND),
+        resolved(case, assignment, t + 9 * SECOND),
+        reported(case, t),
+        whistled(case, t + SECOND),
+    )
     types = await tracking.timeline_types(case, 5)
-    assert types == ["case.reported", "case.whistled", "case.dispatched",
-                     "case.signed_for", "case.resolved"]
+    assert types == [
+        "case.reported",
+        "case.whistled",
+        "case.dispatched",
+        "case.signed_for",
+        "case.resolved",
+    ]
     body = (await tracking.timeline(case)).json()
     assert body["case"]["status"] == "resolved"
     assert body["case"]["status_label"] == "已办结待核查"
@@ -383,24 +482,30 @@ async def test_timeline_shows_who_did_each_step(tracking):
     community = Actor(subject="taoyuan", role="community", name="桃园社区书记")
     router = Actor(subject="system:dispatch", role="system", name="自动派单")
     department = Actor(subject="cg-duty", role="department", name="榆安区城市管理局值班员")
-    await tracking.publish(reported(case, t, actor=grid_worker),
-                           whistled(case, t + SECOND, actor=community),
-                           dispatched(case, assignment, t + 2 * SECOND, actor=router),
-                           signed_for(case, assignment, t + 3 * SECOND, actor=department))
+    await tracking.publish(
+        reported(case, t, actor=grid_worker),
+        whistled(case, t + SECOND, actor=community),
+        dispatched(case, assignment, t + 2 * SECOND, actor=router),
+        signed_for(case, assignment, t + 3 * SECOND, actor=department),
+    )
     await tracking.timeline_types(case, 4)
     events = (await tracking.timeline(case)).json()["events"]
     assert [(e["label"], e["actor"]) for e in events] == [
-        ("网格上报", grid_worker.model_dump()), ("社区吹哨", community.model_dump()),
-        ("派单", router.model_dump()), ("部门报到", department.model_dump()),
+        ("网格上报", grid_worker.model_dump()),
+        ("社区吹哨", community.model_dump()),
+        ("派单", router.model_dump()),
+        ("部门报到", department.model_dump()),
     ]
 
 
 async def test_timeline_is_read_only_by_the_case_area_and_its_departments(tracking):
     case, assignment = uuid.uuid4(), uuid.uuid4()
     t = datetime.now(UTC) - 30 * SECOND
-    await tracking.publish(reported(case, t),
-                           dispatched(case, assignment, t + SECOND),
-                           signed_for(case, assignment, t + 2 * SECOND))
+    await tracking.publish(
+        reported(case, t),
+        dispatched(case, assignment, t + SECOND),
+        signed_for(case, assignment, t + 2 * SECOND),
+    )
     await tracking.timeline_types(case, 3)
 
     # who may read it: its grid, community, street, district, supervisors above it, and the
@@ -428,8 +533,9 @@ async def test_timeline_is_read_only_by_the_case_area_and_its_departments(tracki
     assert "无权" in message and FACTS["area_path"] in message  # the reason, in Chinese
     zh = (await tracking.timeline(case, ZJ)).json()["error"]["message"]
     assert "没有派单" in zh
-    en = await tracking.client.get(f"/cases/{case}/timeline",
-                                   headers={**ZJ, "Accept-Language": "en"})
+    en = await tracking.client.get(
+        f"/cases/{case}/timeline", headers={**ZJ, "Accept-Language": "en"}
+    )
     assert "no assignment" in en.json()["error"]["message"]
 
     # an unknown case stays 404 for a role that may read timelines
@@ -442,18 +548,23 @@ async def test_requests_without_a_valid_token_are_401(tracking):
     await tracking.timeline_types(case, 1)
     secret = "another-secret-of-at-least-32-characters!"
     other_keys = TokenKeys("HS256", secret, secret, "whistle", "whistle")
-    other_audience = TokenKeys("HS256", TEST_KEYS.verify_key, TEST_KEYS.sign_key, "whistle",
-                               "elsewhere")
+    other_audience = TokenKeys(
+        "HS256", TEST_KEYS.verify_key, TEST_KEYS.sign_key, "whistle", "elsewhere"
+    )
     bad = {
         "no header": ({}, "unauthenticated"),
         "not bearer": ({"Authorization": "Basic dXNlcjpwYXNz"}, "unauthenticated"),
         "empty bearer": ({"Authorization": "Bearer "}, "unauthenticated"),
         "garbage": ({"Authorization": "Bearer not-a-jwt"}, "invalid_token"),
         "expired": (bearer(Role.DISTRICT, "YA", ttl=-60), "token_expired"),
-        "foreign key": ({"Authorization": f"Bearer {token(Role.DISTRICT, 'YA', keys=other_keys)}"},
-                        "invalid_token"),
-        "other audience": ({"Authorization": f"Bearer {token(Role.DISTRICT, 'YA', keys=other_audience)}"},
-                           "invalid_token"),
+        "foreign key": (
+            {"Authorization": f"Bearer {token(Role.DISTRICT, 'YA', keys=other_keys)}"},
+            "invalid_token",
+        ),
+        "other audience": (
+            {"Authorization": f"Bearer {token(Role.DISTRICT, 'YA', keys=other_audience)}"},
+            "invalid_token",
+        ),
     }
     for why, (headers, code) in bad.items():
         for path in (f"/cases/{case}/timeline", "/overdue"):
@@ -474,8 +585,9 @@ async def test_missed_sign_for_raises_one_alert_and_shows_on_the_board(tracking)
 
     now = datetime.now(UTC)
     due = now + 2 * SECOND
-    await tracking.publish(reported(case, now - MINUTE),
-                           dispatched(case, assignment, due - DEADLINE))
+    await tracking.publish(
+        reported(case, now - MINUTE), dispatched(case, assignment, due - DEADLINE)
+    )
     await tracking.timeline_types(case, 2)
     checked_at = datetime.now(UTC)
     if checked_at < due:  # recorded before the deadline: not late yet
@@ -497,8 +609,11 @@ async def test_missed_sign_for_raises_one_alert_and_shows_on_the_board(tracking)
     assert not await on_board(department_id="zj")
 
     async def published():
-        return await tracking.val("SELECT count(*) FROM outbox WHERE type = 'case.overdue'"
-                                  " AND key = $1 AND sent_at IS NOT NULL", str(case))
+        return await tracking.val(
+            "SELECT count(*) FROM outbox WHERE type = 'case.overdue'"
+            " AND key = $1 AND sent_at IS NOT NULL",
+            str(case),
+        )
 
     await eventually(published, message="overdue alert published")
     records = await read_topic(tracking.bootstrap, Topics.TRACKING)
@@ -519,17 +634,26 @@ async def test_missed_sign_for_raises_one_alert_and_shows_on_the_board(tracking)
     assert types == ["case.reported", "case.dispatched", "case.overdue", "case.signed_for"]
     alert = (await tracking.timeline(case)).json()["events"][2]
     assert (alert["label"], alert["actor"]) == ("超时", TRACKING_ALERTS)
-    assert await tracking.val("SELECT count(*) FROM outbox WHERE type = 'case.overdue'"
-                              " AND key = $1", str(case)) == 1
+    assert (
+        await tracking.val(
+            "SELECT count(*) FROM outbox WHERE type = 'case.overdue' AND key = $1", str(case)
+        )
+        == 1
+    )
 
 
 async def test_the_board_shows_each_reader_only_their_part(tracking):
-    here, there = uuid.uuid4(), uuid.uuid4()            # 桃园社区 (YA01), 锦绣社区 (YA02)
+    here, there = uuid.uuid4(), uuid.uuid4()  # 桃园社区 (YA01), 锦绣社区 (YA02)
     due = datetime.now(UTC) + SECOND
     await tracking.publish(
         dispatched(here, uuid.uuid4(), due - DEADLINE),
-        dispatched(there, uuid.uuid4(), due - DEADLINE, department=("zj", "榆安区住房和城乡建设局"),
-                   facts=ELSEWHERE),
+        dispatched(
+            there,
+            uuid.uuid4(),
+            due - DEADLINE,
+            department=("zj", "榆安区住房和城乡建设局"),
+            facts=ELSEWHERE,
+        ),
     )
 
     async def both_on_board():
@@ -543,14 +667,16 @@ async def test_the_board_shows_each_reader_only_their_part(tracking):
         return items, {i["case_id"] for i in items} & {str(here), str(there)}
 
     def under(items, root):
-        return all(i["area_path"] == root or i["area_path"].startswith(root + "/")
-                   for i in items)
+        return all(i["area_path"] == root or i["area_path"].startswith(root + "/") for i in items)
 
     # area readers see their subtree, and nothing else
     for reader, root, mine in (
-        (TAOYUAN, "YA/YA01/YA0101", {str(here)}), (JINXIU, "YA/YA02/YA0201", {str(there)}),
-        (YINGZE, "YA/YA01", {str(here)}), (DONGHU, "YA/YA03", set()),
-        (SUP_YINGZE, "YA/YA01", {str(here)}), (COMMAND, "YA", {str(here), str(there)}),
+        (TAOYUAN, "YA/YA01/YA0101", {str(here)}),
+        (JINXIU, "YA/YA02/YA0201", {str(there)}),
+        (YINGZE, "YA/YA01", {str(here)}),
+        (DONGHU, "YA/YA03", set()),
+        (SUP_YINGZE, "YA/YA01", {str(here)}),
+        (COMMAND, "YA", {str(here), str(there)}),
     ):
         items, seen = await seen_by(reader)
         assert seen == mine, root
@@ -580,8 +706,9 @@ async def test_the_board_shows_each_reader_only_their_part(tracking):
     for why, (reader, query, code) in denied.items():
         resp = await tracking.client.get("/overdue", params=query, headers=reader)
         assert error_code(resp, 403) == code, why
-    message = (await tracking.client.get("/overdue", params={"area": "YA/YA02"},
-                                         headers=TAOYUAN)).json()["error"]["message"]
+    message = (
+        await tracking.client.get("/overdue", params={"area": "YA/YA02"}, headers=TAOYUAN)
+    ).json()["error"]["message"]
     assert "YA/YA02" in message and "无权" in message
     grid = await tracking.client.get("/overdue", headers=WANGFANG)
     assert "网格员" in grid.json()["error"]["message"]
@@ -593,8 +720,9 @@ async def test_duplicates_are_recorded_once_and_unknown_cases_are_404(tracking):
     report, dispatch = reported(case, now - MINUTE), dispatched(case, assignment, now)
     await tracking.publish(report, report, dispatch, dispatch)
     # events published after the duplicates on the same partitions mark "all handled"
-    await tracking.publish(whistled(case, now - MINUTE / 2),
-                           signed_for(case, assignment, now + SECOND))
+    await tracking.publish(
+        whistled(case, now - MINUTE / 2), signed_for(case, assignment, now + SECOND)
+    )
     types = await tracking.timeline_types(case, 4)
     assert types == ["case.reported", "case.whistled", "case.dispatched", "case.signed_for"]
     assert await tracking.val("SELECT count(*) FROM timers WHERE case_id = $1", case) == 1
@@ -603,8 +731,9 @@ async def test_duplicates_are_recorded_once_and_unknown_cases_are_404(tracking):
     missing = await tracking.timeline(uuid.uuid4())
     assert error_code(missing, 404) == "case_not_found"
     assert "不存在" in missing.json()["error"]["message"]
-    en = await client.get(f"/cases/{uuid.uuid4()}/timeline",
-                          headers={**COMMAND, "Accept-Language": "en"})
+    en = await client.get(
+        f"/cases/{uuid.uuid4()}/timeline", headers={**COMMAND, "Accept-Language": "en"}
+    )
     assert "not found" in en.json()["error"]["message"]
     assert (await client.get("/overdue", params={"limit": 0}, headers=COMMAND)).status_code == 422
 

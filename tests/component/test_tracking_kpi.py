@@ -82,27 +82,49 @@ class Case:
 
     def __init__(self, n: int, grid_code: str, *, lift: bool = False) -> None:
         self.id = uuid.uuid4()
-        self.facts = {"case_no": f"YA20260302-{n:04d}", "area_path": grid(grid_code),
-                      "category": "C0501" if lift else "E0101",
-                      "priority": Priority.URGENT if lift else Priority.NORMAL}
+        self.facts = {
+            "case_no": f"YA20260302-{n:04d}",
+            "area_path": grid(grid_code),
+            "category": "C0501" if lift else "E0101",
+            "priority": Priority.URGENT if lift else Priority.NORMAL,
+        }
         self.events: list = []
 
     def _add(self, producer: str, payload, when: datetime) -> None:
-        self.events.append(new_event(payload, case_id=self.id, producer=producer,
-                                     occurred_at=when))
+        self.events.append(new_event(payload, case_id=self.id, producer=producer, occurred_at=when))
 
-    def dispatch(self, dept: str, when: datetime, *, rework: bool = False,
-                 basis: str = "rule", role: str = "lead") -> uuid.UUID:
+    def dispatch(
+        self,
+        dept: str,
+        when: datetime,
+        *,
+        rework: bool = False,
+        basis: str = "rule",
+        role: str = "lead",
+    ) -> uuid.UUID:
         a = uuid.uuid4()
-        self._add("dispatch", CaseDispatched(
-            **self.facts, assignment_id=a, department_id=dept, department_name=NAMES[dept],
-            role=role, rule_id=1, reason="test", description="楼道堆物", rework=rework,
-            basis=basis), when)
+        self._add(
+            "dispatch",
+            CaseDispatched(
+                **self.facts,
+                assignment_id=a,
+                department_id=dept,
+                department_name=NAMES[dept],
+                role=role,
+                rule_id=1,
+                reason="test",
+                description="楼道堆物",
+                rework=rework,
+                basis=basis,
+            ),
+            when,
+        )
         return a
 
     def act(self, cls, a: uuid.UUID, dept: str, when: datetime, **fields) -> None:
-        self._add("dispatch", cls(**self.facts, assignment_id=a, department_id=dept, **fields),
-                  when)
+        self._add(
+            "dispatch", cls(**self.facts, assignment_id=a, department_id=dept, **fields), when
+        )
 
     def intake(self, cls, when: datetime, **fields) -> None:
         self._add("intake", cls(**self.facts, **fields), when)
@@ -133,10 +155,17 @@ def data_set() -> list[Case]:
     c4 = Case(4, "YA0101-02")
     a = c4.dispatch("zj", at(0, 14))
     c4.act(CaseSignedFor, a, "zj", at(0, 15))
-    c4.act(CaseExtensionDecided, a, "zj", at(1, 10), request_id=uuid.uuid4(), approved=True,
-           days=2)
-    c4.act(CaseExtensionDecided, a, "zj", at(2, 10), request_id=uuid.uuid4(), approved=False,
-           days=0, comment="理由不足")
+    c4.act(CaseExtensionDecided, a, "zj", at(1, 10), request_id=uuid.uuid4(), approved=True, days=2)
+    c4.act(
+        CaseExtensionDecided,
+        a,
+        "zj",
+        at(2, 10),
+        request_id=uuid.uuid4(),
+        approved=False,
+        days=0,
+        comment="理由不足",
+    )
     c4.act(CaseResolved, a, "zj", at(7, 13), result="已修复")
     c4.intake(CaseRated, at(7, 14), score=2, channel="link")
 
@@ -177,9 +206,16 @@ def data_set() -> list[Case]:
     c11 = Case(11, "YA0101-01")
     a = c11.dispatch("zj", datetime(2026, 4, 6, 9, tzinfo=CN))
     c11.act(CaseSignedFor, a, "zj", datetime(2026, 4, 6, 9, 30, tzinfo=CN))
-    c11.act(CasePauseDecided, a, "zj", datetime(2026, 4, 6, 10, tzinfo=CN),
-            request_id=uuid.uuid4(), kind=PauseKind.HANG, reason="待业主委员会表决",
-            approved=True)
+    c11.act(
+        CasePauseDecided,
+        a,
+        "zj",
+        datetime(2026, 4, 6, 10, tzinfo=CN),
+        request_id=uuid.uuid4(),
+        kind=PauseKind.HANG,
+        reason="待业主委员会表决",
+        approved=True,
+    )
     c12 = Case(12, "YA0101-01")
     a = c12.dispatch("zj", datetime(2026, 4, 6, 9, tzinfo=CN))
     c12.act(CaseSignedFor, a, "zj", datetime(2026, 4, 6, 9, 30, tzinfo=CN))
@@ -190,9 +226,14 @@ def data_set() -> list[Case]:
 async def service(pg_server, kafka_server):
     dsn = await migrated_database(pg_server, "tracking")
     settings = Settings(
-        environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        timer_poll_interval_seconds=0.2)
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        outbox_poll_interval_seconds=0.5,
+        timer_poll_interval_seconds=0.2,
+    )
     await seed_demo(settings)
     await seed_demo(settings)  # idempotent: the thresholds once
     cases = data_set()
@@ -204,22 +245,29 @@ async def service(pg_server, kafka_server):
             for producer_name in ("dispatch", "intake"):
                 batch = [e for e in events if e.producer == producer_name]
                 for e in batch:
-                    await producer.send_and_wait(e.topic, e.to_bytes(),
-                                                 key=str(e.case_id).encode())
+                    await producer.send_and_wait(e.topic, e.to_bytes(), key=str(e.case_id).encode())
                 ids = [e.event_id for e in batch]
 
                 async def recorded(ids=ids):
-                    return await fetchval(dsn, "SELECT count(*) FROM case_events WHERE"
-                                          " event_id = ANY($1::uuid[])", ids) == len(ids)
+                    return await fetchval(
+                        dsn,
+                        "SELECT count(*) FROM case_events WHERE event_id = ANY($1::uuid[])",
+                        ids,
+                    ) == len(ids)
 
-                await eventually(recorded, timeout=60,
-                                 message=f"tracking recorded {producer_name}'s events")
+                await eventually(
+                    recorded, timeout=60, message=f"tracking recorded {producer_name}'s events"
+                )
         finally:
             await producer.stop()
 
         async def timers_settled():  # March's alerts all fired: timelines stop moving
-            return await fetchval(dsn, "SELECT count(*) FROM timers WHERE state = 'pending'"
-                                  " AND due_at <= now()") == 0
+            return (
+                await fetchval(
+                    dsn, "SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= now()"
+                )
+                == 0
+            )
 
         await eventually(timers_settled, timeout=60, message="due timers fired")
         yield client, dsn, cases
@@ -240,14 +288,31 @@ def problem(resp, status):
 
 
 def figures(row: dict) -> tuple:
-    return (row["received"], row["signed_for_on_time"], row["resolved"], row["resolved_on_time"],
-            row["overdue_now"], row["reworked"], row["rejections"], row["extensions"],
-            row["rated"], row["satisfied"])
+    return (
+        row["received"],
+        row["signed_for_on_time"],
+        row["resolved"],
+        row["resolved_on_time"],
+        row["overdue_now"],
+        row["reworked"],
+        row["rejections"],
+        row["extensions"],
+        row["rated"],
+        row["satisfied"],
+    )
 
 
 def rates(row: dict) -> tuple:
-    return tuple((row[r]["numerator"], row[r]["denominator"]) for r in (
-        "response_rate", "resolution_rate", "satisfaction_rate", "on_time_rate", "rework_rate"))
+    return tuple(
+        (row[r]["numerator"], row[r]["denominator"])
+        for r in (
+            "response_rate",
+            "resolution_rate",
+            "satisfaction_rate",
+            "on_time_rate",
+            "rework_rate",
+        )
+    )
 
 
 # --- the figures --------------------------------------------------------------------------------
@@ -277,8 +342,12 @@ async def test_department_figures_match_the_hand_computation(service):
     assert units["zj"]["average_handling_hours"] == 167
     # xf: 6 (signed 5 minutes late, resolved in 2 h) and 7a, handed on — not overdue.
     assert figures(units["xf"]) == (2, 0, 1, 1, 0, 0, 0, 0, 0, 0)
-    assert units["xf"]["satisfaction_rate"] == {"numerator": 0, "denominator": 0, "value": None,
-                                                "label": "—"}
+    assert units["xf"]["satisfaction_rate"] == {
+        "numerator": 0,
+        "denominator": 0,
+        "value": None,
+        "label": "—",
+    }
     assert units["xf"]["average_handling_hours"] == 2
     total = body["total"]
     assert figures(total) == (13, 8, 7, 7, 3, 1, 1, 1, 4, 3)
@@ -291,29 +360,44 @@ async def test_department_figures_match_the_hand_computation(service):
 async def test_a_period_given_in_times_excludes_its_end(service):
     client, _, _ = service
     # Monday 2 March until 14:00: 1 (cg, 09:00) and 6 (xf, 10:00); 4 (zj, 14:00) is excluded.
-    body = ok(await client.get("/kpi/departments", headers=DISTRICT, params={
-        "from": "2026-03-02", "to": "2026-03-02T14:00:00+08:00"}))
+    body = ok(
+        await client.get(
+            "/kpi/departments",
+            headers=DISTRICT,
+            params={"from": "2026-03-02", "to": "2026-03-02T14:00:00+08:00"},
+        )
+    )
     assert {u["unit"]: u["received"] for u in body["units"]} == {"cg": 1, "xf": 1}
     # the whole Monday counts with a date
-    body = ok(await client.get("/kpi/departments", headers=DISTRICT,
-                               params={"from": "2026-03-02", "to": "2026-03-02"}))
+    body = ok(
+        await client.get(
+            "/kpi/departments", headers=DISTRICT, params={"from": "2026-03-02", "to": "2026-03-02"}
+        )
+    )
     assert {u["unit"]: u["received"] for u in body["units"]} == {"cg": 1, "xf": 1, "zj": 1}
     # April: 11 stands still in its pause (挂账), 12 is late
-    body = ok(await client.get("/kpi/departments", headers=DISTRICT,
-                               params={"from": "2026-04-01", "to": "2026-04-30"}))
+    body = ok(
+        await client.get(
+            "/kpi/departments", headers=DISTRICT, params={"from": "2026-04-01", "to": "2026-04-30"}
+        )
+    )
     assert [(u["unit"], figures(u)) for u in body["units"]] == [
-        ("zj", (2, 2, 0, 0, 1, 0, 0, 0, 0, 0))]
+        ("zj", (2, 2, 0, 0, 1, 0, 0, 0, 0, 0))
+    ]
     # February: case 8 alone, signed for on time
-    body = ok(await client.get("/kpi/departments", headers=DISTRICT,
-                               params={"from": "2026-02-01", "to": "2026-02-28"}))
+    body = ok(
+        await client.get(
+            "/kpi/departments", headers=DISTRICT, params={"from": "2026-02-01", "to": "2026-02-28"}
+        )
+    )
     assert [(u["unit"], u["received"], u["signed_for_on_time"]) for u in body["units"]] == [
-        ("cg", 1, 1)]
+        ("cg", 1, 1)
+    ]
 
 
 async def test_area_figures_per_street_and_per_community(service):
     client, _, _ = service
-    body = ok(await client.get("/kpi/areas", headers=DISTRICT,
-                               params={**MARCH, "level": "street"}))
+    body = ok(await client.get("/kpi/areas", headers=DISTRICT, params={**MARCH, "level": "street"}))
     units = {u["unit"]: u for u in body["units"]}
     assert list(units) == ["YA/YA01", "YA/YA02"]
     # YA01: 1, 2a, 2b, 4, 5, 7a, 7b, 9, 10 ×2; on time all but 2a and 7a; resolved 1, 2a,
@@ -323,53 +407,79 @@ async def test_area_figures_per_street_and_per_community(service):
     assert figures(units["YA/YA02"]) == (3, 0, 1, 1, 1, 0, 1, 0, 0, 0)
     assert figures(body["total"]) == (13, 8, 7, 7, 3, 1, 1, 1, 4, 3)
     # default level: one below the area asked for
-    body = ok(await client.get("/kpi/areas", headers=DISTRICT,
-                               params={**MARCH, "area": "YA/YA01"}))
+    body = ok(await client.get("/kpi/areas", headers=DISTRICT, params={**MARCH, "area": "YA/YA01"}))
     assert {u["unit"]: u["received"] for u in body["units"]} == {
-        "YA/YA01/YA0101": 6, "YA/YA01/YA0102": 4}
-    body = ok(await client.get("/kpi/areas", headers=DISTRICT,
-                               params={**MARCH, "area": "YA/YA01/YA0101", "level": "grid"}))
+        "YA/YA01/YA0101": 6,
+        "YA/YA01/YA0102": 4,
+    }
+    body = ok(
+        await client.get(
+            "/kpi/areas",
+            headers=DISTRICT,
+            params={**MARCH, "area": "YA/YA01/YA0101", "level": "grid"},
+        )
+    )
     assert {u["unit"]: u["received"] for u in body["units"]} == {
-        "YA/YA01/YA0101/YA0101-01": 3, "YA/YA01/YA0101/YA0101-02": 1,
-        "YA/YA01/YA0101/YA0101-03": 2}
+        "YA/YA01/YA0101/YA0101-01": 3,
+        "YA/YA01/YA0101/YA0101-02": 1,
+        "YA/YA01/YA0101/YA0101-03": 2,
+    }
 
 
 async def test_ranking_and_the_red_black_list_by_thresholds_as_data(service):
     client, _, _ = service
     admin = bearer(Role.ADMIN)
-    seeded = ok(await client.get("/kpi/thresholds", headers=bearer(Role.DEPARTMENT,
-                                                                      department_id="cg")))
+    seeded = ok(
+        await client.get("/kpi/thresholds", headers=bearer(Role.DEPARTMENT, department_id="cg"))
+    )
     assert seeded["thresholds"]["min_received"] == DEMO_THRESHOLDS["min_received"]
     assert seeded["created_by"] == "demo"
-    mine = {"min_received": 3,
-            "red": [["response_rate", ">=", 0.6], ["satisfaction_rate", ">=", 0.9]],
-            "black": [["response_rate", "<", 0.5], ["overdue_now", ">=", 2]]}
+    mine = {
+        "min_received": 3,
+        "red": [["response_rate", ">=", 0.6], ["satisfaction_rate", ">=", 0.9]],
+        "black": [["response_rate", "<", 0.5], ["overdue_now", ">=", 2]],
+    }
     put = ok(await client.put("/kpi/thresholds", json=mine, headers=admin))
     assert put["revision"] > seeded["revision"] and put["created_by"] == "test-admin"
     try:
         body = ok(await client.get("/kpi/ranking", params=MARCH, headers=DISTRICT))
         # zj answers 3/4 on time, cg 5/7; xf has only 2 assignments: too few to judge
         # (min_received 3). cg (5/7 on time, 3/3 satisfied) is red; zj (2 overdue) black.
-        assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [(1, "zj"),
-                                                                                 (2, "cg")]
+        assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [
+            (1, "zj"),
+            (2, "cg"),
+        ]
         assert body["by"] == ["response_rate", "resolution_rate", "satisfaction_rate"]
         assert [(x["unit"], x["name"]) for x in body["red"]] == [("cg", NAMES["cg"])]
-        assert [(x["unit"], x["reasons"]) for x in body["black"]] == [
-            ("zj", ["当前超时数 >= 2"])]
+        assert [(x["unit"], x["reasons"]) for x in body["black"]] == [("zj", ["当前超时数 >= 2"])]
         assert body["thresholds"]["min_received"] == 3
         # fewest overdue first: cg (1) before zj (2)
-        body = ok(await client.get("/kpi/ranking", headers=DISTRICT, params={
-            **MARCH, "by": "overdue_now,response_rate"}))
-        assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [(1, "cg"),
-                                                                                 (2, "zj")]
+        body = ok(
+            await client.get(
+                "/kpi/ranking",
+                headers=DISTRICT,
+                params={**MARCH, "by": "overdue_now,response_rate"},
+            )
+        )
+        assert [(r["position"], r["kpi"]["unit"]) for r in body["ranking"]] == [
+            (1, "cg"),
+            (2, "zj"),
+        ]
         # areas: YA01 answers 8/10 on time but has 2 overdue (and 3/4 satisfied: not red);
         # YA02 answers 0/3 on time
-        body = ok(await client.get("/kpi/ranking", headers=DISTRICT, params={
-            **MARCH, "unit": "area", "level": "street"}))
+        body = ok(
+            await client.get(
+                "/kpi/ranking",
+                headers=DISTRICT,
+                params={**MARCH, "unit": "area", "level": "street"},
+            )
+        )
         assert [r["kpi"]["unit"] for r in body["ranking"]] == ["YA/YA01", "YA/YA02"]
         assert body["red"] == []
         assert [(x["unit"], x["reasons"]) for x in body["black"]] == [
-            ("YA/YA01", ["当前超时数 >= 2"]), ("YA/YA02", ["响应率 < 50%"])]
+            ("YA/YA01", ["当前超时数 >= 2"]),
+            ("YA/YA02", ["响应率 < 50%"]),
+        ]
     finally:
         ok(await client.put("/kpi/thresholds", json=DEMO_THRESHOLDS, headers=admin))
 
@@ -384,17 +494,27 @@ async def test_invalid_thresholds_are_refused_and_change_nothing(service):
         "unknown operator": ({"black": [["rejections", "=>", 3]]}, "black[0][1]"),
         "no criterion": ({"min_received": 3}, "red"),
         "typo": ({"min_recieved": 3, "red": [["response_rate", ">=", 0.9]]}, "min_recieved"),
-        "zero minimum": ({"min_received": 0, "red": [["response_rate", ">=", 0.9]]},
-                         "min_received"),
+        "zero minimum": (
+            {"min_received": 0, "red": [["response_rate", ">=", 0.9]]},
+            "min_received",
+        ),
     }
     for why, (body, field) in bad.items():
         err = problem(await client.put("/kpi/thresholds", json=body, headers=admin), 422)
         assert err["code"] == "invalid_thresholds" and err["message"].startswith(field), (why, err)
-    en = await client.put("/kpi/thresholds", json=bad["a rate above 1"][0],
-                          headers={**admin, "Accept-Language": "en"})
+    en = await client.put(
+        "/kpi/thresholds", json=bad["a rate above 1"][0], headers={**admin, "Accept-Language": "en"}
+    )
     assert "a rate threshold must be between 0 and 1" in en.json()["error"]["message"]
-    assert problem(await client.put("/kpi/thresholds", json=DEMO_THRESHOLDS,
-                                    headers=as_user("supervisor")), 403)["code"] == "role_not_allowed"
+    assert (
+        problem(
+            await client.put(
+                "/kpi/thresholds", json=DEMO_THRESHOLDS, headers=as_user("supervisor")
+            ),
+            403,
+        )["code"]
+        == "role_not_allowed"
+    )
     assert ok(await client.get("/kpi/thresholds", headers=DISTRICT)) == before
 
 
@@ -402,14 +522,17 @@ async def test_bad_queries_are_refused_with_the_parameter_named(service):
     client, _, _ = service
     cases = [
         ({"from": "2026-03-31", "to": "2026-03-01"}, 422, "invalid_period", "to："),
-        ({"from": "2026-03-01T10:00:00+08:00", "to": "2026-03-01T10:00:00+08:00"}, 422,
-         "invalid_period", "to："),
+        (
+            {"from": "2026-03-01T10:00:00+08:00", "to": "2026-03-01T10:00:00+08:00"},
+            422,
+            "invalid_period",
+            "to：",
+        ),
         ({"from": "2025-01-01", "to": "2026-03-31"}, 422, "period_too_long", "to："),
         ({"from": "2026-03-01T08:00:00", "to": "2026-03-31"}, 422, "invalid_period", "from："),
         ({"from": "2026-13-01", "to": "2026-03-31"}, 422, "invalid_period", "from："),
         ({**MARCH, "level": "town"}, 422, "invalid_level", "level："),
-        ({**MARCH, "area": "YA/YA01/YA0101", "level": "street"}, 422, "invalid_level",
-         "level："),
+        ({**MARCH, "area": "YA/YA01/YA0101", "level": "street"}, 422, "invalid_level", "level："),
         ({**MARCH, "area": "YA//YA01"}, 422, "invalid_area", "area："),
         ({**MARCH, "area": "YA/YA09"}, 404, "area_not_found", "area："),
         ({**MARCH, "formt": "csv"}, 422, "unknown_parameter", "formt："),
@@ -417,22 +540,34 @@ async def test_bad_queries_are_refused_with_the_parameter_named(service):
     for params, status, code, head in cases:
         err = problem(await client.get("/kpi/areas", params=params, headers=DISTRICT), status)
         assert err["code"] == code and err["message"].startswith(head), (params, err)
-    err = problem(await client.get("/kpi/areas", params=cases[0][0],
-                                   headers={**DISTRICT, "Accept-Language": "en"}), 422)
+    err = problem(
+        await client.get(
+            "/kpi/areas", params=cases[0][0], headers={**DISTRICT, "Accept-Language": "en"}
+        ),
+        422,
+    )
     assert err["message"] == "to: the period must end after it starts"
-    err = problem(await client.get("/kpi/ranking", params={**MARCH, "by": "speed"},
-                                   headers=DISTRICT), 422)
+    err = problem(
+        await client.get("/kpi/ranking", params={**MARCH, "by": "speed"}, headers=DISTRICT), 422
+    )
     assert err["code"] == "invalid_metric" and err["message"].startswith("by：未知指标“speed”")
-    assert problem(await client.get("/kpi/departments", params={"from": "2026-03-01"},
-                                    headers=DISTRICT), 422)["code"] == "validation_error"
+    assert (
+        problem(
+            await client.get("/kpi/departments", params={"from": "2026-03-01"}, headers=DISTRICT),
+            422,
+        )["code"]
+        == "validation_error"
+    )
 
 
 async def test_a_period_at_the_ends_of_the_calendar_is_refused_not_a_server_error(service):
     client, _, _ = service
     # the day after 9999-12-31, or 0001-01-01 00:00 Beijing time in UTC, is no datetime
-    for params in ({"from": "9999-12-01", "to": "9999-12-31"},
-                   {"from": "0001-01-01", "to": "0001-01-31"},
-                   {"from": "9999-12-01", "to": "9999-12-31T23:00:00-08:00"}):
+    for params in (
+        {"from": "9999-12-01", "to": "9999-12-31"},
+        {"from": "0001-01-01", "to": "0001-01-31"},
+        {"from": "9999-12-01", "to": "9999-12-31T23:00:00-08:00"},
+    ):
         for path in ("/kpi/departments", "/kpi/areas", "/kpi/ranking"):
             err = problem(await client.get(path, params=params, headers=DISTRICT), 422)
             assert err["code"] == "invalid_period", (path, params)
@@ -445,15 +580,32 @@ async def test_each_caller_sees_only_its_scope(service):
     community = bearer(Role.COMMUNITY, "YA/YA01/YA0101")
     body = ok(await client.get("/kpi/departments", params=MARCH, headers=community))
     assert {u["unit"]: figures(u) for u in body["units"]} == {
-        "cg": (3, 3, 3, 3, 0, 0, 0, 0, 2, 2), "zj": (3, 3, 1, 1, 1, 0, 0, 1, 1, 0)}
-    assert problem(await client.get("/kpi/departments", params={**MARCH, "area": "YA/YA02"},
-                                    headers=community), 403)["code"] == "out_of_scope"
-    assert problem(await client.get("/kpi/areas", params={**MARCH, "level": "street"},
-                                    headers=community), 422)["code"] == "invalid_level"
+        "cg": (3, 3, 3, 3, 0, 0, 0, 0, 2, 2),
+        "zj": (3, 3, 1, 1, 1, 0, 0, 1, 1, 0),
+    }
+    assert (
+        problem(
+            await client.get(
+                "/kpi/departments", params={**MARCH, "area": "YA/YA02"}, headers=community
+            ),
+            403,
+        )["code"]
+        == "out_of_scope"
+    )
+    assert (
+        problem(
+            await client.get("/kpi/areas", params={**MARCH, "level": "street"}, headers=community),
+            422,
+        )["code"]
+        == "invalid_level"
+    )
     # a street supervisor of YA02: its cases 3 and 6 only
     sup = bearer(Role.SUPERVISOR, "YA/YA02")
-    body = ok(await client.get("/kpi/ranking", params={**MARCH, "unit": "area",
-                                                        "level": "community"}, headers=sup))
+    body = ok(
+        await client.get(
+            "/kpi/ranking", params={**MARCH, "unit": "area", "level": "community"}, headers=sup
+        )
+    )
     assert [r["kpi"]["unit"] for r in body["ranking"]] == []  # 3 assignments < min_received 5
     body = ok(await client.get("/kpi/areas", params=MARCH, headers=sup))
     assert {u["unit"]: u["received"] for u in body["units"]} == {"YA/YA02/YA0201": 3}
@@ -461,31 +613,42 @@ async def test_each_caller_sees_only_its_scope(service):
     zj = bearer(Role.DEPARTMENT, department_id="zj")
     body = ok(await client.get("/kpi/departments", params=MARCH, headers=zj))
     assert [(u["unit"], figures(u)) for u in body["units"]] == [
-        ("zj", (4, 3, 1, 1, 2, 0, 0, 1, 1, 0))]
+        ("zj", (4, 3, 1, 1, 2, 0, 0, 1, 1, 0))
+    ]
     body = ok(await client.get("/kpi/areas", params={**MARCH, "level": "street"}, headers=zj))
     assert {u["unit"]: u["received"] for u in body["units"]} == {"YA/YA01": 3, "YA/YA02": 1}
-    assert problem(await client.get("/kpi/ranking", params=MARCH, headers=zj),
-                   403)["code"] == "role_not_allowed"
-    assert problem(await client.get("/kpi/departments", params=MARCH,
-                                    headers=bearer(Role.GRID_WORKER, grid("YA0101-01"),
-                                                   grids=(grid("YA0101-01"),))), 403)
+    assert (
+        problem(await client.get("/kpi/ranking", params=MARCH, headers=zj), 403)["code"]
+        == "role_not_allowed"
+    )
+    assert problem(
+        await client.get(
+            "/kpi/departments",
+            params=MARCH,
+            headers=bearer(Role.GRID_WORKER, grid("YA0101-01"), grids=(grid("YA0101-01"),)),
+        ),
+        403,
+    )
 
 
 async def test_the_kpi_table_as_csv_for_excel(service):
     client, _, _ = service
-    resp = await client.get("/kpi/departments", params={**MARCH, "format": "csv"},
-                            headers=DISTRICT)
+    resp = await client.get("/kpi/departments", params={**MARCH, "format": "csv"}, headers=DISTRICT)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/csv")
     assert resp.headers["content-disposition"] == (
-        'attachment; filename="kpi-departments-20260301-20260401.csv"')
+        'attachment; filename="kpi-departments-20260301-20260401.csv"'
+    )
     assert resp.content.startswith("\ufeff".encode())
     rows = list(csv.reader(io.StringIO(resp.content.decode("utf-8-sig"))))
     assert rows[0][:4] == ["部门", "名称", "受理量", "按时签收数"]
     by_unit = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
     assert list(by_unit) == ["cg", "xf", "zj", "total"]
     assert (by_unit["cg"]["名称"], by_unit["cg"]["受理量"], by_unit["cg"]["响应率"]) == (
-        NAMES["cg"], "7", "71.4%")
+        NAMES["cg"],
+        "7",
+        "71.4%",
+    )
     assert by_unit["xf"]["满意率"] == "—"
     assert (by_unit["total"]["名称"], by_unit["total"]["当前超时数"]) == ("合计", "3")
 
@@ -502,19 +665,20 @@ async def test_the_json_export_is_the_timeline_as_a_file(service):
         assert resp.status_code == 200, resp.text
         assert resp.json() == timeline
         assert resp.headers["content-disposition"] == (
-            'attachment; filename="YA20260302-0002-history.json"')
+            'attachment; filename="YA20260302-0002-history.json"'
+        )
 
 
 async def test_the_csv_export_has_one_row_per_event_and_opens_in_excel(service):
     client, _, cases = service
     case = cases[1]
     timeline = ok(await client.get(f"/cases/{case.id}/timeline", headers=DISTRICT))
-    resp = await client.get(f"/cases/{case.id}/history", params={"format": "csv"},
-                            headers=DISTRICT)
+    resp = await client.get(f"/cases/{case.id}/history", params={"format": "csv"}, headers=DISTRICT)
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"] == "text/csv; charset=utf-8"
     assert resp.headers["content-disposition"] == (
-        'attachment; filename="YA20260302-0002-history.csv"')
+        'attachment; filename="YA20260302-0002-history.csv"'
+    )
     assert resp.content.startswith(b"\xef\xbb\xbf")  # the BOM Excel needs
     rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
     assert [r["事件编号"] for r in rows] == [e["event_id"] for e in timeline["events"]]
@@ -524,40 +688,61 @@ async def test_the_csv_export_has_one_row_per_event_and_opens_in_excel(service):
         ("2026-03-03 09:00:00", "派单", NAMES["cg"]),
         ("2026-03-03 12:00:00", "部门报到", NAMES["cg"]),
         ("2026-03-04 09:00:00", "部门办结", NAMES["cg"]),
-        ("2026-03-04 10:00:00", "返工", "")]
+        ("2026-03-04 10:00:00", "返工", ""),
+    ]
     assert ours[0]["摘要"] == "描述：楼道堆物；原因：test；主协办：主办"
     assert ours[2]["摘要"] == "办理结果：已清理"
     assert ours[3]["摘要"] == "原因：现场仍有杂物；部门：cg"
     assert ours[-1]["摘要"] == "评分：4分；评语：满意"
     # case 3: cg rejected it, zj never signed for it — the deadline watch raised the alert
-    resp = await client.get(f"/cases/{cases[2].id}/history", params={"format": "csv"},
-                            headers=DISTRICT)
+    resp = await client.get(
+        f"/cases/{cases[2].id}/history", params={"format": "csv"}, headers=DISTRICT
+    )
     rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
     assert [(r["事件"], r["部门"], r["摘要"]) for r in rows if r["类型"] == "case.rejected"] == [
-        ("部门退单", NAMES["cg"], "原因：不属于本部门")]
+        ("部门退单", NAMES["cg"], "原因：不属于本部门")
+    ]
     # zj's sign-for and resolution are both overdue (cg's alert may be there too: the
     # rejection may be heard after the watch fired)
-    alerts = {r["摘要"]: r for r in rows if r["类型"] == "case.overdue" and r["部门"] == NAMES["zj"]}
-    assert set(alerts) == {"时限：签收；截止：2026-03-04 11:35:00",
-                           "时限：办结；截止：2026-03-09 09:35:00"}
+    alerts = {
+        r["摘要"]: r for r in rows if r["类型"] == "case.overdue" and r["部门"] == NAMES["zj"]
+    }
+    assert set(alerts) == {
+        "时限：签收；截止：2026-03-04 11:35:00",
+        "时限：办结；截止：2026-03-09 09:35:00",
+    }
     alert = alerts["时限：签收；截止：2026-03-04 11:35:00"]
     assert (alert["事件"], alert["操作人"], alert["角色"], alert["部门"]) == (
-        "超时", "时限监控（system:tracking）", "系统", NAMES["zj"])
+        "超时",
+        "时限监控（system:tracking）",
+        "系统",
+        NAMES["zj"],
+    )
 
 
 async def test_the_export_has_the_timeline_readers_and_rules(service):
     client, _, cases = service
     case = cases[1]  # in YA/YA01/YA0102, cg's
-    cg, xf = bearer(Role.DEPARTMENT, department_id="cg"), bearer(Role.DEPARTMENT,
-                                                                  department_id="xf")
-    assert (await client.get(f"/cases/{case.id}/history", params={"format": "csv"},
-                             headers=cg)).status_code == 200
-    assert problem(await client.get(f"/cases/{case.id}/history", headers=xf),
-                   403)["code"] == "not_your_case"
-    assert problem(await client.get(f"/cases/{case.id}/history",
-                                    headers=bearer(Role.STREET, "YA/YA02")), 403)
-    assert problem(await client.get(f"/cases/{uuid.uuid4()}/history", headers=DISTRICT),
-                   404)["code"] == "case_not_found"
-    assert problem(await client.get(f"/cases/{case.id}/history", params={"format": "xlsx"},
-                                    headers=DISTRICT), 422)
+    cg, xf = (
+        bearer(Role.DEPARTMENT, department_id="cg"),
+        bearer(Role.DEPARTMENT, department_id="xf"),
+    )
+    assert (
+        await client.get(f"/cases/{case.id}/history", params={"format": "csv"}, headers=cg)
+    ).status_code == 200
+    assert (
+        problem(await client.get(f"/cases/{case.id}/history", headers=xf), 403)["code"]
+        == "not_your_case"
+    )
+    assert problem(
+        await client.get(f"/cases/{case.id}/history", headers=bearer(Role.STREET, "YA/YA02")), 403
+    )
+    assert (
+        problem(await client.get(f"/cases/{uuid.uuid4()}/history", headers=DISTRICT), 404)["code"]
+        == "case_not_found"
+    )
+    assert problem(
+        await client.get(f"/cases/{case.id}/history", params={"format": "xlsx"}, headers=DISTRICT),
+        422,
+    )
     assert problem(await client.get(f"/cases/{case.id}/history", headers={}), 401)

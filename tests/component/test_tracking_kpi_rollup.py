@@ -60,9 +60,12 @@ class Story:
     def __init__(self, rnd: random.Random, n: int) -> None:
         self.rnd = rnd
         self.id = uuid.uuid4()
-        self.facts = {"case_no": f"YA-R{n:04d}", "area_path": rnd.choice(GRIDS),
-                      "category": rnd.choice(["E0101", "C0501"]),
-                      "priority": rnd.choice(list(Priority))}
+        self.facts = {
+            "case_no": f"YA-R{n:04d}",
+            "area_path": rnd.choice(GRIDS),
+            "category": rnd.choice(["E0101", "C0501"]),
+            "priority": rnd.choice(list(Priority)),
+        }
         self.at = START + timedelta(hours=rnd.uniform(0, 24 * 14))
         self.events: list = []
 
@@ -71,17 +74,29 @@ class Story:
         return self.at
 
     def add(self, producer: str, payload) -> None:
-        self.events.append(new_event(payload, case_id=self.id, producer=producer,
-                                     occurred_at=self.later()))
+        self.events.append(
+            new_event(payload, case_id=self.id, producer=producer, occurred_at=self.later())
+        )
 
     def act(self, cls, a: uuid.UUID, dept: str, **fields) -> None:
         self.add("dispatch", cls(**self.facts, assignment_id=a, department_id=dept, **fields))
 
     def dispatch(self, dept: str, role: str = "lead", **fields) -> uuid.UUID:
         a = uuid.uuid4()
-        self.add("dispatch", CaseDispatched(
-            **self.facts, assignment_id=a, department_id=dept, department_name=DEPARTMENTS[dept],
-            role=role, rule_id=1, reason="test", description="楼道堆物", **fields))
+        self.add(
+            "dispatch",
+            CaseDispatched(
+                **self.facts,
+                assignment_id=a,
+                department_id=dept,
+                department_name=DEPARTMENTS[dept],
+                role=role,
+                rule_id=1,
+                reason="test",
+                description="楼道堆物",
+                **fields,
+            ),
+        )
         return a
 
     def handle(self, dept: str, role: str = "lead", **fields) -> None:
@@ -102,21 +117,37 @@ class Story:
             return  # never signed for
         self.act(CaseSignedFor, a, dept)
         if rnd.random() < 0.25:
-            self.act(CaseExtensionDecided, a, dept, request_id=uuid.uuid4(),
-                     approved=rnd.random() < 0.7, days=rnd.choice([1, 2]))
+            self.act(
+                CaseExtensionDecided,
+                a,
+                dept,
+                request_id=uuid.uuid4(),
+                approved=rnd.random() < 0.7,
+                days=rnd.choice([1, 2]),
+            )
         if rnd.random() < 0.2:
             pause = uuid.uuid4()
-            self.act(CasePauseDecided, a, dept, request_id=pause, kind=PauseKind.HANG,
-                     reason="待表决", approved=True)
+            self.act(
+                CasePauseDecided,
+                a,
+                dept,
+                request_id=pause,
+                kind=PauseKind.HANG,
+                reason="待表决",
+                approved=True,
+            )
             if rnd.random() < 0.6:
                 self.act(CaseResumed, a, dept, request_id=pause)
         if rnd.random() < 0.2:
             return  # never resolved
         self.act(CaseResolved, a, dept, result="已处理", case_resolved=role == "lead")
         if role == "lead" and rnd.random() < 0.2:
-            self.add("intake", CaseReworkRequested(
-                **self.facts, reason="未整改到位",
-                departments=rnd.choice([[dept], []])))
+            self.add(
+                "intake",
+                CaseReworkRequested(
+                    **self.facts, reason="未整改到位", departments=rnd.choice([[dept], []])
+                ),
+            )
             self.handle(dept, basis="rework", rework=True)
 
     def finish(self) -> None:
@@ -130,8 +161,10 @@ class Story:
         if ending < 0.5:
             self.add("intake", CaseClosed(**self.facts, note="核查通过"))
         elif ending < 0.6:
-            self.add("intake", CaseMerged(**self.facts, primary_case_id=uuid.uuid4(),
-                                          primary_case_no="YA-P0001"))
+            self.add(
+                "intake",
+                CaseMerged(**self.facts, primary_case_id=uuid.uuid4(), primary_case_no="YA-P0001"),
+            )
 
 
 def stories(seed: int, count: int) -> list[Story]:
@@ -168,13 +201,15 @@ def delivery_order(rnd: random.Random, all_stories: list[Story]) -> list:
 
 
 PERIODS = [
-    Period(datetime(2026, 3, 1, tzinfo=CN), datetime(2026, 4, 1, tzinfo=CN)),   # a month
+    Period(datetime(2026, 3, 1, tzinfo=CN), datetime(2026, 4, 1, tzinfo=CN)),  # a month
     Period(datetime(2026, 4, 1, tzinfo=CN), datetime(2026, 5, 1, tzinfo=CN)),
-    Period(datetime(2026, 3, 1, tzinfo=CN), datetime(2026, 5, 1, tzinfo=CN)),   # two
+    Period(datetime(2026, 3, 1, tzinfo=CN), datetime(2026, 5, 1, tzinfo=CN)),  # two
     Period(datetime(2026, 3, 27, tzinfo=CN), datetime(2026, 4, 3, tzinfo=CN)),  # days
     # part-days at both ends, across the month's end, in another zone
-    Period(datetime(2026, 3, 26, 13, 17, tzinfo=CN),
-           datetime(2026, 4, 4, 1, 30, tzinfo=ZoneInfo("UTC"))),
+    Period(
+        datetime(2026, 3, 26, 13, 17, tzinfo=CN),
+        datetime(2026, 4, 4, 1, 30, tzinfo=ZoneInfo("UTC")),
+    ),
     Period(datetime(2026, 3, 28, 9, tzinfo=CN), datetime(2026, 3, 28, 15, tzinfo=CN)),
     # most of two months: each month's sum less the days outside the period
     Period(datetime(2026, 3, 27, tzinfo=CN), datetime(2026, 4, 29, tzinfo=CN)),
@@ -191,25 +226,47 @@ async def by_facts(pool, who: Principal, period: Period, now: datetime, key) -> 
     """The figures as sla.kpi defines them, from every fact of the period."""
     async with pool.acquire() as conn:
         rows = await kpi_repo.assignment_facts(
-            conn, start=period.start, end=period.end, now=now,
+            conn,
+            start=period.start,
+            end=period.end,
+            now=now,
             area_roots=None if who.role is Role.DEPARTMENT else who.areas,
-            department_id=who.department_id)
-    return {str(k): v for k, v in group_kpis([r.facts for r in rows], period, now,
-                                              lambda f: key(f.department_id, f.area_path)).items()}
+            department_id=who.department_id,
+        )
+    return {
+        str(k): v
+        for k, v in group_kpis(
+            [r.facts for r in rows], period, now, lambda f: key(f.department_id, f.area_path)
+        ).items()
+    }
 
 
 async def kept_sums(conn) -> list:
-    return [tuple(r) for r in await conn.fetch(
-        "SELECT day, department_id, area_path, received, signed_for_on_time, resolved,"
-        " resolved_on_time, reworked, rejections, extensions, rated, satisfied, score_total,"
-        " handling FROM kpi_daily WHERE received <> 0 ORDER BY 1, 2, 3")] + [
-        tuple(r) for r in await conn.fetch(
-            "SELECT month, department_id, area_path, received, resolved, rated, score_total,"
-            " handling FROM kpi_monthly WHERE received <> 0 ORDER BY 1, 2, 3")] + [
-        tuple(r) for r in await conn.fetch(
-            "SELECT assignment_id, day, area_path, open, received, signed_for_on_time, resolved,"
-            " resolved_on_time, reworked, rejections, extensions, rated, satisfied,"
-            " score_total, handling FROM kpi_assignments ORDER BY 1")]
+    return (
+        [
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT day, department_id, area_path, received, signed_for_on_time, resolved,"
+                " resolved_on_time, reworked, rejections, extensions, rated, satisfied, score_total,"
+                " handling FROM kpi_daily WHERE received <> 0 ORDER BY 1, 2, 3"
+            )
+        ]
+        + [
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT month, department_id, area_path, received, resolved, rated, score_total,"
+                " handling FROM kpi_monthly WHERE received <> 0 ORDER BY 1, 2, 3"
+            )
+        ]
+        + [
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT assignment_id, day, area_path, open, received, signed_for_on_time, resolved,"
+                " resolved_on_time, reworked, rejections, extensions, rated, satisfied,"
+                " score_total, handling FROM kpi_assignments ORDER BY 1"
+            )
+        ]
+    )
 
 
 @pytest.mark.parametrize("seed", [14, 2026])
@@ -228,12 +285,21 @@ async def test_kept_sums_equal_the_figures_from_the_facts(pg_server, pool_factor
         moved = await conn.fetchval(
             "SELECT count(DISTINCT k.case_id) FROM kpi_assignments k JOIN cases c USING (case_id)"
             " JOIN case_events e ON e.case_id = c.case_id AND e.type = 'case.dispatched'"
-            " WHERE e.payload->>'area_path' <> c.area_path")
+            " WHERE e.payload->>'area_path' <> c.area_path"
+        )
         assert moved > 0  # some cases' area changed after their dispatch
         kinds = {r[0] for r in await conn.fetch("SELECT DISTINCT type FROM case_events")}
-        assert {"case.rejected", "case.transferred", "case.pause_decided", "case.resumed",
-                "case.rework_requested", "case.rated", "case.closed", "case.merged",
-                "case.extension_decided"} <= kinds
+        assert {
+            "case.rejected",
+            "case.transferred",
+            "case.pause_decided",
+            "case.resumed",
+            "case.rework_requested",
+            "case.rated",
+            "case.closed",
+            "case.merged",
+            "case.extension_decided",
+        } <= kinds
 
     now = datetime.now(CN)
     assert any(sign < 0 for _, _, sign in kpi.split_period(PERIODS[-1], now.date()).days)
@@ -250,8 +316,9 @@ async def test_kept_sums_equal_the_figures_from_the_facts(pg_server, pool_factor
                 if who.role is Role.STREET and depth < 2:
                     continue
                 table = await kpi.area_kpis(pool, who, period, area=None, level=level, now=now)
-                want = await by_facts(pool, who, period, now,
-                                      lambda _, p, n=depth: "/".join(p.split("/")[:n]))
+                want = await by_facts(
+                    pool, who, period, now, lambda _, p, n=depth: "/".join(p.split("/")[:n])
+                )
                 assert {u.key: u.kpi for u in table.units} == want, (who.role, period, level)
                 compared += len(want)
     assert compared > 100

@@ -52,9 +52,17 @@ PAUSED_AT, RESUMED_AT = at(1, 9), at(8, 9)  # Tuesday 09:00 → Tuesday next wee
 
 
 def decided(case, assignment, when, request, approved=True, kind=PauseKind.HANG):
-    return step(CasePauseDecided, case, assignment, when, request_id=request, kind=kind,
-                reason="需列入改造计划", approved=approved,
-                comment=None if approved else "理由不充分")
+    return step(
+        CasePauseDecided,
+        case,
+        assignment,
+        when,
+        request_id=request,
+        kind=kind,
+        reason="需列入改造计划",
+        approved=approved,
+        comment=None if approved else "理由不充分",
+    )
 
 
 def resumed(case, assignment, when, request):
@@ -63,8 +71,11 @@ def resumed(case, assignment, when, request):
 
 async def signed_for(pool):
     case, assignment = uuid.uuid4(), uuid.uuid4()
-    await record(pool, dispatched(case, assignment, MON),
-                 step(CaseSignedFor, case, assignment, MON + timedelta(minutes=10)))
+    await record(
+        pool,
+        dispatched(case, assignment, MON),
+        step(CaseSignedFor, case, assignment, MON + timedelta(minutes=10)),
+    )
     return case, assignment
 
 
@@ -85,8 +96,9 @@ async def test_no_timer_fires_while_paused_and_the_deadline_moves_by_the_paused_
     assert (clock["state"], clock["due_at"], clock["revision"]) == ("paused", at(3, 9), 0)
     assert await pending(pool, assignment) == []  # every pending timer cancelled
     stopped = await announced(pool, case, "case.clock_stopped")
-    assert [(s["clock"], s["because"]) for s in stopped if s["because"] != "case.signed_for"] \
-        == [("resolve", "case.pause_decided")]
+    assert [(s["clock"], s["because"]) for s in stopped if s["because"] != "case.signed_for"] == [
+        ("resolve", "case.pause_decided")
+    ]
 
     # Days pass — the old warning, deadline and escalations — and nothing fires.
     for day in range(1, 8):
@@ -98,35 +110,52 @@ async def test_no_timer_fires_while_paused_and_the_deadline_moves_by_the_paused_
     # 2 working days were left at the pause: Tuesday next week 09:00 + 2 = Thursday 09:00,
     # exactly the 5 working days it stood still after the old deadline.
     assert (clock["state"], clock["due_at"], clock["warn_at"], clock["revision"]) == (
-        "running", at(10, 9), at(9, 12), 1)
+        "running",
+        at(10, 9),
+        at(9, 12),
+        1,
+    )
     async with pool.acquire() as conn:
         calendar = await load_calendar(conn)
-    assert calendar.between(at(3, 9), clock["due_at"]) == calendar.between(PAUSED_AT,
-                                                                           RESUMED_AT)
+    assert calendar.between(at(3, 9), clock["due_at"]) == calendar.between(PAUSED_AT, RESUMED_AT)
     timers = await pending(pool, assignment)
     assert [(c, k) for c, k, _, _ in timers][:3] == [
-        ("resolve", "warning"), ("resolve", "escalation"), ("resolve", "deadline")]
+        ("resolve", "warning"),
+        ("resolve", "escalation"),
+        ("resolve", "deadline"),
+    ]
     assert (timers[0][3], timers[2][3]) == (at(9, 12), at(10, 9))
     assert all(due > RESUMED_AT for *_, due in timers)
-    revisions = await pool.fetch("SELECT DISTINCT revision FROM timers WHERE assignment_id = $1"
-                                 " AND state = 'pending'", assignment)
+    revisions = await pool.fetch(
+        "SELECT DISTINCT revision FROM timers WHERE assignment_id = $1 AND state = 'pending'",
+        assignment,
+    )
     assert [r["revision"] for r in revisions] == [1]
-    moved = [s for s in await announced(pool, case, "case.clock_started")
-             if s["clock"] == "resolve"]
+    moved = [
+        s for s in await announced(pool, case, "case.clock_started") if s["clock"] == "resolve"
+    ]
     assert [datetime.fromisoformat(s["due_at"]) for s in moved] == [at(3, 9), at(10, 9)]
 
     # Heard again (other event ids, same request): nothing moves, nothing is scheduled twice.
-    await record(pool, decided(case, assignment, PAUSED_AT, request),
-                 resumed(case, assignment, RESUMED_AT, request))
+    await record(
+        pool,
+        decided(case, assignment, PAUSED_AT, request),
+        resumed(case, assignment, RESUMED_AT, request),
+    )
     assert (await clocks_of(pool, assignment))["resolve"]["revision"] == 1
     assert await pending(pool, assignment) == timers
 
     await fire(pool, at(9, 12))
     assert await alerts(pool, case) == [("case.deadline_warning", "resolve", None, None)]
     await fire(pool, at(10, 9))
-    assert sorted(await alerts(pool, case), key=repr) == sorted([
-        ("case.deadline_warning", "resolve", None, None), ("case.overdue", "resolve", None, None),
-        ("case.escalated", "resolve", 0, "community")], key=repr)
+    assert sorted(await alerts(pool, case), key=repr) == sorted(
+        [
+            ("case.deadline_warning", "resolve", None, None),
+            ("case.overdue", "resolve", None, None),
+            ("case.escalated", "resolve", 0, "community"),
+        ],
+        key=repr,
+    )
     [overdue] = await announced(pool, case, "case.overdue")
     assert datetime.fromisoformat(overdue["due_at"]) == at(10, 9)
 
@@ -146,25 +175,36 @@ async def test_a_resume_heard_before_its_decision_moves_the_deadline_when_it_com
     assert timers[0][:2] == ("resolve", "warning") and timers[0][3] == at(9, 12)
     assert len(timers) == len({(c, k, s) for c, k, s, _ in timers})  # each stage once
 
-    await record(pool, resumed(case, assignment, RESUMED_AT, request),
-                 decided(case, assignment, PAUSED_AT, request))
+    await record(
+        pool,
+        resumed(case, assignment, RESUMED_AT, request),
+        decided(case, assignment, PAUSED_AT, request),
+    )
     assert (await clocks_of(pool, assignment))["resolve"]["revision"] == 1
     assert await pending(pool, assignment) == timers
     [pause] = await pool.fetch("SELECT * FROM pauses WHERE request_id = $1", request)
-    assert (pause["started_at"], pause["ended_at"], pause["kind"]) == (PAUSED_AT, RESUMED_AT,
-                                                                        "hang")
+    assert (pause["started_at"], pause["ended_at"], pause["kind"]) == (
+        PAUSED_AT,
+        RESUMED_AT,
+        "hang",
+    )
 
 
 async def test_an_extension_approved_while_paused_counts_when_the_work_resumes(pool):
     case, assignment = await signed_for(pool)
     request = uuid.uuid4()
-    await record(pool, decided(case, assignment, PAUSED_AT, request),
-                 extension(case, assignment, at(2, 10), days=2))
+    await record(
+        pool,
+        decided(case, assignment, PAUSED_AT, request),
+        extension(case, assignment, at(2, 10), days=2),
+    )
     clock = (await clocks_of(pool, assignment))["resolve"]
     assert (clock["state"], clock["extension_days"]) == ("paused", 2)
     assert await pending(pool, assignment) == []  # still standing still
     assert [s["clock"] for s in await announced(pool, case, "case.clock_started")] == [
-        "sign_for", "resolve"]  # the dispatch's only: the move comes with the resumption
+        "sign_for",
+        "resolve",
+    ]  # the dispatch's only: the move comes with the resumption
 
     await record(pool, resumed(case, assignment, RESUMED_AT, request))
     clock = (await clocks_of(pool, assignment))["resolve"]
@@ -174,9 +214,12 @@ async def test_an_extension_approved_while_paused_counts_when_the_work_resumes(p
     # An extension after the resumption keeps the pause counted.
     other_case, other = await signed_for(pool)
     other_request = uuid.uuid4()
-    await record(pool, decided(other_case, other, PAUSED_AT, other_request),
-                 resumed(other_case, other, RESUMED_AT, other_request),
-                 extension(other_case, other, at(9, 10), days=1))
+    await record(
+        pool,
+        decided(other_case, other, PAUSED_AT, other_request),
+        resumed(other_case, other, RESUMED_AT, other_request),
+        extension(other_case, other, at(9, 10), days=1),
+    )
     assert (await clocks_of(pool, other))["resolve"]["due_at"] == at(11, 9)  # Thu + 1 = Fri
 
 
@@ -189,18 +232,28 @@ async def test_the_history_shows_the_pause_and_it_ends_with_the_resolution(pool)
     assert (resolve.state, resolve.paused_since) == ("paused", PAUSED_AT)
     assert resolve.state_label.startswith("暂停计时") and resolve.paused_seconds > 0
     [pause] = timeline.pauses
-    assert (pause.kind, pause.kind_label, pause.reason, pause.start, pause.end,
-            pause.running) == ("defer", "缓办", "需列入改造计划", PAUSED_AT, None, True)
+    assert (pause.kind, pause.kind_label, pause.reason, pause.start, pause.end, pause.running) == (
+        "defer",
+        "缓办",
+        "需列入改造计划",
+        PAUSED_AT,
+        None,
+        True,
+    )
     labels = [e.label for e in timeline.events]
     assert labels[-1] == "挂账/缓办审批"
 
     done = at(4, 15)
-    await record(pool, step(CaseResolved, case, assignment, done, result="已整改",
-                            case_resolved=True))
+    await record(
+        pool, step(CaseResolved, case, assignment, done, result="已整改", case_resolved=True)
+    )
     timeline = await case_timeline(case, pool, DISTRICT)
     resolve = next(c for c in timeline.clocks if c.clock == "resolve")
     assert (resolve.state, resolve.stopped_by, resolve.paused_since) == (
-        "stopped", "case.resolved", None)
+        "stopped",
+        "case.resolved",
+        None,
+    )
     assert resolve.paused_seconds == int((done - PAUSED_AT).total_seconds())
     [pause] = timeline.pauses
     assert (pause.end, pause.ended_by, pause.running) == (done, "case.resolved", False)
@@ -210,14 +263,15 @@ async def test_the_history_shows_the_pause_and_it_ends_with_the_resolution(pool)
     # Closing the case ends a pause still running on another assignment too.
     other_case, other = await signed_for(pool)
     other_request = uuid.uuid4()
-    closed = new_event(CaseClosed(**FACTS), case_id=other_case, producer="intake",
-                       occurred_at=at(2, 9))
+    closed = new_event(
+        CaseClosed(**FACTS), case_id=other_case, producer="intake", occurred_at=at(2, 9)
+    )
     await record(pool, decided(other_case, other, PAUSED_AT, other_request), closed)
-    [row] = await pool.fetch("SELECT ended_at, ended_by FROM pauses WHERE request_id = $1",
-                             other_request)
+    [row] = await pool.fetch(
+        "SELECT ended_at, ended_by FROM pauses WHERE request_id = $1", other_request
+    )
     assert (row["ended_at"], row["ended_by"]) == (at(2, 9), "case.closed")
     assert {c["state"] for c in (await clocks_of(pool, other)).values()} == {"stopped"}
-
 
 
 async def test_a_clock_long_overdue_goes_on_escalating_after_the_pause_counted(pool):
@@ -225,7 +279,8 @@ async def test_a_clock_long_overdue_goes_on_escalating_after_the_pause_counted(p
     await fire(pool, at(7, 10))  # overdue Thursday; community, street, district escalated
     assert [a for a in await alerts(pool, case) if a[0] == "case.escalated"] == [
         ("case.escalated", "resolve", step, level)
-        for step, level in ((0, "community"), (1, "street"), (2, "district"))]
+        for step, level in ((0, "community"), (1, "street"), (2, "district"))
+    ]
     request = uuid.uuid4()
     await record(pool, decided(case, assignment, at(7, 12), request))
     assert await pending(pool, assignment) == []  # the daily repetition waits too
@@ -241,8 +296,9 @@ async def test_a_clock_long_overdue_goes_on_escalating_after_the_pause_counted(p
 
 
 @pytest.mark.parametrize("stage_exists", [True, False], ids=["stage exists", "new stage"])
-async def test_a_pause_and_a_scheduler_holding_one_of_its_timers_do_not_deadlock(pool,
-                                                                                 stage_exists):
+async def test_a_pause_and_a_scheduler_holding_one_of_its_timers_do_not_deadlock(
+    pool, stage_exists
+):
     """Another replica's scheduler holds the latest timer of the clock (claimed, firing) and,
     before it commits, schedules a repetition — one that exists already, or a new one: the
     pause approval waits for it, then cancels what is left. Neither is killed as a deadlock
@@ -252,30 +308,41 @@ async def test_a_pause_and_a_scheduler_holding_one_of_its_timers_do_not_deadlock
     async with pool.acquire() as scheduler, scheduler.transaction():
         await scheduler.execute(
             "SELECT id FROM timers WHERE assignment_id = $1 AND state = 'pending'"
-            " ORDER BY due_at DESC, id DESC LIMIT 1 FOR UPDATE", assignment)
+            " ORDER BY due_at DESC, id DESC LIMIT 1 FOR UPDATE",
+            assignment,
+        )
         stage = await scheduler.fetchrow(
             "SELECT clock, kind, step, revision, due_at FROM timers"
             " WHERE assignment_id = $1 AND state = 'pending' AND kind = 'deadline'",
-            assignment)
-        approval = asyncio.create_task(record(pool, decided(case, assignment, PAUSED_AT,
-                                                            uuid.uuid4())))
+            assignment,
+        )
+        approval = asyncio.create_task(
+            record(pool, decided(case, assignment, PAUSED_AT, uuid.uuid4()))
+        )
 
         async def approval_waits():
             assert not approval.done() or approval.result()
             return await pool.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock'")
+                " AND wait_event_type = 'Lock'"
+            )
 
         await eventually(approval_waits, timeout=10, message="the approval waits")
         added = await repository.schedule_timer(
-            scheduler, case_id=case, assignment_id=assignment, clock=Clock(stage["clock"]),
-            due_at=stage["due_at"], kind=TimerKind(stage["kind"]),
-            step=stage["step"] if stage_exists else 99, revision=stage["revision"],
-            correlation_id=None, causation_id=None)
+            scheduler,
+            case_id=case,
+            assignment_id=assignment,
+            clock=Clock(stage["clock"]),
+            due_at=stage["due_at"],
+            kind=TimerKind(stage["kind"]),
+            step=stage["step"] if stage_exists else 99,
+            revision=stage["revision"],
+            correlation_id=None,
+            causation_id=None,
+        )
         assert added is not stage_exists
     await asyncio.wait_for(approval, 30)
     assert (await clocks_of(pool, assignment))["resolve"]["state"] == "paused"
     # every timer it saw is cancelled; one committed after it looked stays pending, and
     # comes to nothing when due (its clock is not running): as before
-    assert [s for _, _, s, _ in await pending(pool, assignment)] == ([] if stage_exists
-                                                                      else [99])
+    assert [s for _, _, s, _ in await pending(pool, assignment)] == ([] if stage_exists else [99])

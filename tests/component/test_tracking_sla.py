@@ -50,27 +50,53 @@ def at(day: int, hh: int, mm: int = 0) -> datetime:
     return datetime(2026, 3, 2 + day, hh, mm, tzinfo=CN)
 
 
-FACTS = {"case_no": "YA20260302-0101", "area_path": "YA/YA01/YA0101/YA0101-01",
-         "category": "E0101", "priority": Priority.NORMAL}
+FACTS = {
+    "case_no": "YA20260302-0101",
+    "area_path": "YA/YA01/YA0101/YA0101-01",
+    "category": "E0101",
+    "priority": Priority.NORMAL,
+}
 LIFT = {**FACTS, "case_no": "YA20260302-0102", "category": "C0501", "priority": Priority.URGENT}
 ADMIN = Principal(subject="admin", name="管理员", role=Role.ADMIN, area="YA")
 
 
 def dispatched(case, assignment, when, facts=FACTS, department="cg", role="lead"):
-    return new_event(CaseDispatched(**facts, assignment_id=assignment, department_id=department,
-                                    department_name=f"部门{department}", role=role, rule_id=1,
-                                    reason="test", description="楼道堆物"),
-                     case_id=case, producer="dispatch", occurred_at=when)
+    return new_event(
+        CaseDispatched(
+            **facts,
+            assignment_id=assignment,
+            department_id=department,
+            department_name=f"部门{department}",
+            role=role,
+            rule_id=1,
+            reason="test",
+            description="楼道堆物",
+        ),
+        case_id=case,
+        producer="dispatch",
+        occurred_at=when,
+    )
 
 
 def step(cls, case, assignment, when, facts=FACTS, department="cg", **fields):
-    return new_event(cls(**facts, assignment_id=assignment, department_id=department, **fields),
-                     case_id=case, producer="dispatch", occurred_at=when)
+    return new_event(
+        cls(**facts, assignment_id=assignment, department_id=department, **fields),
+        case_id=case,
+        producer="dispatch",
+        occurred_at=when,
+    )
 
 
 def extension(case, assignment, when, days, approved=True, request_id=None):
-    return step(CaseExtensionDecided, case, assignment, when, request_id=request_id or uuid.uuid4(),
-                approved=approved, days=days if approved else 0)
+    return step(
+        CaseExtensionDecided,
+        case,
+        assignment,
+        when,
+        request_id=request_id or uuid.uuid4(),
+        approved=approved,
+        days=days if approved else 0,
+    )
 
 
 @pytest.fixture
@@ -96,7 +122,9 @@ async def clocks_of(pool, assignment):
 async def pending(pool, assignment):
     rows = await pool.fetch(
         "SELECT clock, kind, step, level, due_at FROM timers WHERE assignment_id = $1"
-        " AND state = 'pending' ORDER BY due_at, clock, kind DESC, step", assignment)
+        " AND state = 'pending' ORDER BY due_at, clock, kind DESC, step",
+        assignment,
+    )
     return [(r["clock"], r["kind"], r["step"], r["due_at"].astimezone(CN)) for r in rows]
 
 
@@ -105,7 +133,8 @@ async def alerts(pool, case=None):
     rows = await pool.fetch(
         "SELECT payload FROM outbox WHERE type IN ('case.deadline_warning', 'case.overdue',"
         " 'case.escalated') AND ($1::text IS NULL OR key = $1) ORDER BY id",
-        None if case is None else str(case))
+        None if case is None else str(case),
+    )
     out = []
     for r in rows:
         p = r["payload"]["payload"]
@@ -114,8 +143,9 @@ async def alerts(pool, case=None):
 
 
 async def announced(pool, case, kind):
-    rows = await pool.fetch("SELECT payload FROM outbox WHERE type = $1 AND key = $2 ORDER BY id",
-                            kind, str(case))
+    rows = await pool.fetch(
+        "SELECT payload FROM outbox WHERE type = $1 AND key = $2 ORDER BY id", kind, str(case)
+    )
     return [r["payload"]["payload"] for r in rows]
 
 
@@ -125,8 +155,9 @@ async def announced(pool, case, kind):
 async def test_a_dispatch_pins_the_policy_in_force_and_schedules_every_stage(pool):
     case, assignment = uuid.uuid4(), uuid.uuid4()
     await record(pool, dispatched(case, assignment, MON))
-    pinned = await pool.fetchval("SELECT policy FROM assignments WHERE assignment_id = $1",
-                                 assignment)
+    pinned = await pool.fetchval(
+        "SELECT policy FROM assignments WHERE assignment_id = $1", assignment
+    )
     assert (pinned["version"], pinned["matched"]) == (1, "E01")
     assert pinned["policy"]["resolve"] == "3 working_days"
     clocks = await clocks_of(pool, assignment)
@@ -137,41 +168,52 @@ async def test_a_dispatch_pins_the_policy_in_force_and_schedules_every_stage(poo
     assert clocks["resolve"]["due_at"] == at(3, 9)  # Thursday 09:00
     assert await pending(pool, assignment) == [
         ("sign_for", "warning", 0, at(0, 10, 36)),
-        ("sign_for", "escalation", 0, at(0, 11)), ("sign_for", "deadline", 0, at(0, 11)),
+        ("sign_for", "escalation", 0, at(0, 11)),
+        ("sign_for", "deadline", 0, at(0, 11)),
         ("sign_for", "escalation", 1, at(0, 16, 30)),
         ("sign_for", "escalation", 2, at(2, 11)),
         ("resolve", "warning", 0, at(2, 12)),
-        ("resolve", "escalation", 0, at(3, 9)), ("resolve", "deadline", 0, at(3, 9)),
+        ("resolve", "escalation", 0, at(3, 9)),
+        ("resolve", "deadline", 0, at(3, 9)),
         ("resolve", "escalation", 1, at(3, 14, 30)),
         ("resolve", "escalation", 2, at(7, 9)),  # next Monday
     ]
     started = await announced(pool, case, "case.clock_started")
     assert {(s["clock"], datetime.fromisoformat(s["due_at"])) for s in started} == {
-        ("sign_for", at(0, 11)), ("resolve", at(3, 9))}
+        ("sign_for", at(0, 11)),
+        ("resolve", at(3, 9)),
+    }
 
     # an urgent lift case (电梯困人, 小类 rule C0501) also runs an on-site clock, in calendar time
     lift, lift_a = uuid.uuid4(), uuid.uuid4()
     await record(pool, dispatched(lift, lift_a, MON, facts=LIFT))
     lift_clocks = await clocks_of(pool, lift_a)
     assert {k: c["due_at"] for k, c in lift_clocks.items()} == {
-        "sign_for": at(0, 9, 15), "on_site": at(0, 9, 30), "resolve": at(0, 21)}
+        "sign_for": at(0, 9, 15),
+        "on_site": at(0, 9, 30),
+        "resolve": at(0, 21),
+    }
 
 
 async def test_a_later_policy_version_does_not_change_an_earlier_case(pool):
     early, early_a = uuid.uuid4(), uuid.uuid4()
     await record(pool, dispatched(early, early_a, MON))
     before = await pending(pool, early_a)
-    v2 = {**VERSION_1, "version": 2, "effective_from": at(1, 0).isoformat(),
-          "rules": {"E01": {"normal": normal(sign_for="1 working_hours",
-                                             resolve="1 working_day")}}}
+    v2 = {
+        **VERSION_1,
+        "version": 2,
+        "effective_from": at(1, 0).isoformat(),
+        "rules": {"E01": {"normal": normal(sign_for="1 working_hours", resolve="1 working_day")}},
+    }
     await sla.add_policy_version(pool, v2, ADMIN, now=MON + timedelta(hours=1))
 
     late, late_a = uuid.uuid4(), uuid.uuid4()
     await record(pool, dispatched(late, late_a, at(1, 9)))
     assert (await clocks_of(pool, late_a))["sign_for"]["due_at"] == at(1, 10)
     assert (await clocks_of(pool, late_a))["resolve"]["due_at"] == at(2, 9)
-    policies = dict(await pool.fetch(
-        "SELECT assignment_id, (policy->>'version')::int FROM assignments"))
+    policies = dict(
+        await pool.fetch("SELECT assignment_id, (policy->>'version')::int FROM assignments")
+    )
     assert policies == {early_a: 1, late_a: 2}
     # the early case keeps version 1's clocks — and an extension is counted under version 1
     assert await pending(pool, early_a) == before
@@ -184,9 +226,9 @@ async def test_a_replaced_calendar_counts_from_the_next_dispatch_on(pool):
     first, first_a = uuid.uuid4(), uuid.uuid4()
     await record(pool, dispatched(first, first_a, MON))
     assert (await clocks_of(pool, first_a))["sign_for"]["due_at"] == at(0, 11)
-    await sla.replace_calendar(pool, {**CALENDAR_DATA,
-                                      "holidays": [*CALENDAR_DATA["holidays"], "2026-03-02"]},
-                               ADMIN)
+    await sla.replace_calendar(
+        pool, {**CALENDAR_DATA, "holidays": [*CALENDAR_DATA["holidays"], "2026-03-02"]}, ADMIN
+    )
     second, second_a = uuid.uuid4(), uuid.uuid4()
     await record(pool, dispatched(second, second_a, MON))
     assert (await clocks_of(pool, second_a))["sign_for"]["due_at"] == at(1, 10, 30)
@@ -202,8 +244,7 @@ async def test_warning_overdue_and_escalations_fire_once_with_two_schedulers_rac
     now = {"t": MON}
 
     def scheduler():
-        return TimerScheduler(lambda: pool, poll_interval=0.05, batch_size=1,
-                              now=lambda: now["t"])
+        return TimerScheduler(lambda: pool, poll_interval=0.05, batch_size=1, now=lambda: now["t"])
 
     one, two = scheduler(), scheduler()
 
@@ -215,14 +256,24 @@ async def test_warning_overdue_and_escalations_fire_once_with_two_schedulers_rac
     timeline = [
         (at(0, 10, 35), []),
         (at(0, 10, 36), [("case.deadline_warning", "sign_for", None, None)]),
-        (at(0, 11), [("case.overdue", "sign_for", None, None),
-                     ("case.escalated", "sign_for", 0, "community")]),
+        (
+            at(0, 11),
+            [
+                ("case.overdue", "sign_for", None, None),
+                ("case.escalated", "sign_for", 0, "community"),
+            ],
+        ),
         (at(0, 16, 30), [("case.escalated", "sign_for", 1, "street")]),
         (at(1, 10), []),
         (at(2, 11), [("case.escalated", "sign_for", 2, "district")]),
         (at(2, 12), [("case.deadline_warning", "resolve", None, None)]),
-        (at(3, 9), [("case.overdue", "resolve", None, None),
-                    ("case.escalated", "resolve", 0, "community")]),
+        (
+            at(3, 9),
+            [
+                ("case.overdue", "resolve", None, None),
+                ("case.escalated", "resolve", 0, "community"),
+            ],
+        ),
         # the ladder repeats at its last level every working day while still overdue
         (at(3, 11), [("case.escalated", "sign_for", 3, "district")]),
     ]
@@ -233,8 +284,9 @@ async def test_warning_overdue_and_escalations_fire_once_with_two_schedulers_rac
         got = await alerts(pool, case)
         assert sorted(got, key=repr) == sorted(expected, key=repr), t
     # every alert once on the timeline too, by the deadline watch
-    kinds = await pool.fetch("SELECT type, actor FROM case_events WHERE case_id = $1"
-                             " AND producer = 'tracking'", case)
+    kinds = await pool.fetch(
+        "SELECT type, actor FROM case_events WHERE case_id = $1 AND producer = 'tracking'", case
+    )
     assert len(kinds) == len(expected)
     assert {r["actor"]["subject"] for r in kinds} == {"system:tracking"}
 
@@ -243,8 +295,14 @@ async def test_warning_overdue_and_escalations_fire_once_with_two_schedulers_rac
     await tick(at(4, 11))
     assert ("case.escalated", "sign_for", 4, "district") not in await alerts(pool, case)
     assert ("case.escalated", "resolve", 1, "street") in await alerts(pool, case)
-    assert await pool.fetchval("SELECT count(*) FROM timers WHERE assignment_id = $1"
-                               " AND clock = 'sign_for' AND state = 'pending'", assignment) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM timers WHERE assignment_id = $1"
+            " AND clock = 'sign_for' AND state = 'pending'",
+            assignment,
+        )
+        == 0
+    )
     escalated = await announced(pool, case, "case.escalated")
     assert {e["repeat"] for e in escalated if e["step"] == 3} == {1}
     assert all(datetime.fromisoformat(e["due_at"]) in (at(0, 11), at(3, 9)) for e in escalated)
@@ -269,16 +327,22 @@ async def test_many_clocks_shared_by_two_racing_replicas_fire_once_each(pool):
     total = sum(await asyncio.gather(replica(), replica()))
     # the warning (10:36) gives way: its deadline has passed by the time it is claimed
     assert total == 2 * len(cases)
-    rows = await pool.fetch("SELECT type, key FROM outbox WHERE type IN"
-                            " ('case.deadline_warning', 'case.overdue', 'case.escalated')")
+    rows = await pool.fetch(
+        "SELECT type, key FROM outbox WHERE type IN"
+        " ('case.deadline_warning', 'case.overdue', 'case.escalated')"
+    )
     assert sorted((r["type"], r["key"]) for r in rows) == sorted(
-        (kind, str(c)) for c, _ in cases for kind in ("case.escalated", "case.overdue"))
+        (kind, str(c)) for c, _ in cases for kind in ("case.escalated", "case.overdue")
+    )
 
 
 async def test_the_scheduler_catching_up_after_an_outage_does_not_burst_repetitions(pool):
     case, assignment = uuid.uuid4(), uuid.uuid4()
-    await record(pool, dispatched(case, assignment, MON), step(CaseSignedFor, case, assignment,
-                                                               MON + timedelta(minutes=5)))
+    await record(
+        pool,
+        dispatched(case, assignment, MON),
+        step(CaseSignedFor, case, assignment, MON + timedelta(minutes=5)),
+    )
     # no scheduler ran for two weeks: each stage fires once, the next repetition is ahead
     now = at(14, 10)
     async with pool.acquire() as conn:
@@ -298,8 +362,11 @@ async def test_the_scheduler_catching_up_after_an_outage_does_not_burst_repetiti
 async def test_an_approved_extension_moves_the_resolution_deadline_visibly(pool):
     case, assignment = uuid.uuid4(), uuid.uuid4()
     request = uuid.uuid4()
-    await record(pool, dispatched(case, assignment, MON),
-                 step(CaseSignedFor, case, assignment, MON + timedelta(minutes=10)))
+    await record(
+        pool,
+        dispatched(case, assignment, MON),
+        step(CaseSignedFor, case, assignment, MON + timedelta(minutes=10)),
+    )
     await record(pool, extension(case, assignment, at(1, 10), days=3, approved=False))
     assert (await clocks_of(pool, assignment))["resolve"]["due_at"] == at(3, 9)  # refused
 
@@ -308,12 +375,17 @@ async def test_an_approved_extension_moves_the_resolution_deadline_visibly(pool)
     resolve = (await clocks_of(pool, assignment))["resolve"]
     assert resolve["due_at"] == at(7, 9)  # Thu 09:00 + 2 working days = next Monday 09:00
     assert (resolve["extension_days"], resolve["revision"]) == (2, 1)
-    moved = [s for s in await announced(pool, case, "case.clock_started")
-             if s["clock"] == "resolve"]
+    moved = [
+        s for s in await announced(pool, case, "case.clock_started") if s["clock"] == "resolve"
+    ]
     assert [datetime.fromisoformat(s["due_at"]) for s in moved] == [at(3, 9), at(7, 9)]
     assert [(c, k) for c, k, _, _ in await pending(pool, assignment)] == [
-        ("resolve", "warning"), ("resolve", "escalation"), ("resolve", "deadline"),
-        ("resolve", "escalation"), ("resolve", "escalation")]
+        ("resolve", "warning"),
+        ("resolve", "escalation"),
+        ("resolve", "deadline"),
+        ("resolve", "escalation"),
+        ("resolve", "escalation"),
+    ]
     assert (await pending(pool, assignment))[2][3] == at(7, 9)
 
     # the same decision again (another event id, same request) moves nothing
@@ -326,57 +398,82 @@ async def test_an_approved_extension_moves_the_resolution_deadline_visibly(pool)
         assert ("case.overdue", "resolve", None, None) not in await alerts(pool, case)
         await handlers.fire_due_timers(conn, now=at(7, 9), limit=50)
     assert [a for a in await alerts(pool, case) if a[0] == "case.overdue"] == [
-        ("case.overdue", "resolve", None, None)]
+        ("case.overdue", "resolve", None, None)
+    ]
     [overdue] = await announced(pool, case, "case.overdue")
     assert datetime.fromisoformat(overdue["due_at"]) == at(7, 9)
 
 
 async def test_rejection_stops_every_clock_of_the_assignment(pool):
     case, assignment = uuid.uuid4(), uuid.uuid4()
-    await record(pool, dispatched(case, assignment, MON),
-                 step(CaseRejected, case, assignment, MON + timedelta(minutes=10),
-                      reason="不属于本部门"))
+    await record(
+        pool,
+        dispatched(case, assignment, MON),
+        step(CaseRejected, case, assignment, MON + timedelta(minutes=10), reason="不属于本部门"),
+    )
     assert {k: c["state"] for k, c in (await clocks_of(pool, assignment)).items()} == {
-        "sign_for": "stopped", "resolve": "stopped"}
+        "sign_for": "stopped",
+        "resolve": "stopped",
+    }
     assert await pending(pool, assignment) == []
     stopped = await announced(pool, case, "case.clock_stopped")
     assert sorted((s["clock"], s["because"]) for s in stopped) == [
-        ("resolve", "case.rejected"), ("sign_for", "case.rejected")]
+        ("resolve", "case.rejected"),
+        ("sign_for", "case.rejected"),
+    ]
     async with pool.acquire() as conn:
         assert await handlers.fire_due_timers(conn, now=at(10, 9), limit=50) == (0, 0)
     assert await alerts(pool, case) == []
 
     # a rejection heard before its dispatch: the dispatch starts no clock
     other, other_a = uuid.uuid4(), uuid.uuid4()
-    await record(pool, step(CaseRejected, other, other_a, MON + timedelta(minutes=10),
-                            reason="不属于本部门"),
-                 dispatched(other, other_a, MON))
+    await record(
+        pool,
+        step(CaseRejected, other, other_a, MON + timedelta(minutes=10), reason="不属于本部门"),
+        dispatched(other, other_a, MON),
+    )
     assert await clocks_of(pool, other_a) == {}
 
 
 async def test_each_assignment_of_a_joint_case_has_its_own_clocks(pool):
     case, lead, co = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    await record(pool, dispatched(case, lead, MON), dispatched(case, co, MON, department="zj",
-                                                               role="co"))
-    await record(pool, step(CaseSignedFor, case, lead, MON + timedelta(minutes=5)),
-                 step(CaseResolved, case, lead, MON + timedelta(hours=1), result="已清理",
-                      case_resolved=False))
+    await record(
+        pool, dispatched(case, lead, MON), dispatched(case, co, MON, department="zj", role="co")
+    )
+    await record(
+        pool,
+        step(CaseSignedFor, case, lead, MON + timedelta(minutes=5)),
+        step(
+            CaseResolved, case, lead, MON + timedelta(hours=1), result="已清理", case_resolved=False
+        ),
+    )
     assert {c["state"] for c in (await clocks_of(pool, lead)).values()} == {"stopped"}
     assert {c["state"] for c in (await clocks_of(pool, co)).values()} == {"running"}
     async with pool.acquire() as conn:
         await handlers.fire_due_timers(conn, now=at(0, 11), limit=50)
-    rows = await pool.fetch("SELECT payload FROM outbox WHERE type = 'case.overdue'"
-                            " AND key = $1", str(case))
-    assert [(r["payload"]["payload"]["department_id"], r["payload"]["payload"]["clock"])
-            for r in rows] == [("zj", "sign_for")]
+    rows = await pool.fetch(
+        "SELECT payload FROM outbox WHERE type = 'case.overdue' AND key = $1", str(case)
+    )
+    assert [
+        (r["payload"]["payload"]["department_id"], r["payload"]["payload"]["clock"]) for r in rows
+    ] == [("zj", "sign_for")]
 
 
 async def test_a_progress_note_stops_the_on_site_clock(pool):
     case, assignment = uuid.uuid4(), uuid.uuid4()
-    await record(pool, dispatched(case, assignment, MON, facts=LIFT),
-                 step(CaseSignedFor, case, assignment, MON + timedelta(minutes=5), facts=LIFT),
-                 step(CaseProgressed, case, assignment, MON + timedelta(minutes=25), facts=LIFT,
-                      note="已到现场"))
+    await record(
+        pool,
+        dispatched(case, assignment, MON, facts=LIFT),
+        step(CaseSignedFor, case, assignment, MON + timedelta(minutes=5), facts=LIFT),
+        step(
+            CaseProgressed,
+            case,
+            assignment,
+            MON + timedelta(minutes=25),
+            facts=LIFT,
+            note="已到现场",
+        ),
+    )
     states = {k: c["state"] for k, c in (await clocks_of(pool, assignment)).items()}
     assert states == {"sign_for": "stopped", "on_site": "stopped", "resolve": "running"}
     async with pool.acquire() as conn:
@@ -400,9 +497,14 @@ async def test_a_sign_for_override_keeps_short_clocks_with_the_policy_ladder(poo
 async def service(pg_server, kafka_server):
     dsn = await migrated_database(pg_server, "tracking")
     settings = Settings(
-        environment="test", database_url=dsn, kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False, log_json=False, outbox_poll_interval_seconds=0.5,
-        timer_poll_interval_seconds=0.2)
+        environment="test",
+        database_url=dsn,
+        kafka_bootstrap_servers=kafka_server.bootstrap,
+        kafka_idempotent_producer=False,
+        log_json=False,
+        outbox_poll_interval_seconds=0.5,
+        timer_poll_interval_seconds=0.2,
+    )
     await seed_demo(settings)
     async with running_app(create_app(settings)) as client:
         yield client, dsn, kafka_server.bootstrap
@@ -427,19 +529,24 @@ async def test_calendar_is_read_by_anyone_and_replaced_only_by_admin_when_valid(
 
     bad = {
         "unknown zone": ({**CALENDAR_DATA, "timezone": "Mars/Olympus"}, "timezone"),
-        "overlap": ({**CALENDAR_DATA, "hours": {"mon": [["08:30", "12:00"], ["11:00", "13:00"]]}},
-                    "hours.mon"),
+        "overlap": (
+            {**CALENDAR_DATA, "hours": {"mon": [["08:30", "12:00"], ["11:00", "13:00"]]}},
+            "hours.mon",
+        ),
         "typo": ({**CALENDAR_DATA, "holiday": ["2026-01-01"]}, "holiday"),
         "both": ({**CALENDAR_DATA, "makeup_days": ["2026-10-01"]}, "makeup_days"),
     }
     for why, (body, field) in bad.items():
         err = problem(await client.put("/sla/calendar", json=body, headers=ADMIN_H), 422)
         assert err["code"] == "invalid_calendar" and err["message"].startswith(field), why
-    en = await client.put("/sla/calendar", json=bad["unknown zone"][0],
-                          headers={**ADMIN_H, "Accept-Language": "en"})
+    en = await client.put(
+        "/sla/calendar", json=bad["unknown zone"][0], headers={**ADMIN_H, "Accept-Language": "en"}
+    )
     assert "unknown time zone" in en.json()["error"]["message"]
-    assert problem(await client.put("/sla/calendar", json=CALENDAR_DATA, headers=COMMAND),
-                   403)["code"] == "role_not_allowed"
+    assert (
+        problem(await client.put("/sla/calendar", json=CALENDAR_DATA, headers=COMMAND), 403)["code"]
+        == "role_not_allowed"
+    )
     assert (await client.get("/sla/calendar", headers=dept)).json()["revision"] == revision
 
     new_year_eve = {**CALENDAR_DATA, "holidays": [*CALENDAR_DATA["holidays"], "2026-12-31"]}
@@ -458,18 +565,25 @@ async def test_policy_versions_are_added_only_when_valid(service):
     assert [v["version"] for v in listed.json()["items"]] == [1]
     one = (await client.get("/sla/policy-versions/1", headers=COMMAND)).json()
     assert one["policy"]["rules"]["C0501"]["urgent"]["on_site"] == "30 minutes"
-    assert problem(await client.get("/sla/policy-versions/9", headers=COMMAND),
-                   404)["code"] == "policy_version_not_found"
+    assert (
+        problem(await client.get("/sla/policy-versions/9", headers=COMMAND), 404)["code"]
+        == "policy_version_not_found"
+    )
 
     future = (datetime.now(CN) + 30 * DAY).replace(microsecond=0).isoformat()
     good = {**VERSION_1, "version": 2, "effective_from": future, "note": "夏季时限"}
     bad = {
-        "negative limit": ({**good, "defaults": {**good["defaults"],
-                                                 "normal": normal(sign_for="-2 working_hours")}},
-                           "时限必须大于0"),
-        "warning after the deadline": ({**good, "defaults": {**good["defaults"],
-                                                             "normal": normal(ratio=1.2)}},
-                                       "预警比例"),
+        "negative limit": (
+            {
+                **good,
+                "defaults": {**good["defaults"], "normal": normal(sign_for="-2 working_hours")},
+            },
+            "时限必须大于0",
+        ),
+        "warning after the deadline": (
+            {**good, "defaults": {**good["defaults"], "normal": normal(ratio=1.2)}},
+            "预警比例",
+        ),
         "same number": ({**good, "version": 1}, "重复"),
         "retroactive": ({**good, "effective_from": "2026-02-01T00:00:00+08:00"}, "追溯"),
         "no time zone": ({**good, "effective_from": "2026-12-01T00:00:00"}, "时区"),
@@ -477,8 +591,9 @@ async def test_policy_versions_are_added_only_when_valid(service):
     for why, (body, zh) in bad.items():
         err = problem(await client.post("/sla/policy-versions", json=body, headers=ADMIN_H), 422)
         assert zh in err["message"], (why, err)
-    assert problem(await client.post("/sla/policy-versions", json=good,
-                                     headers=as_user("supervisor")), 403)
+    assert problem(
+        await client.post("/sla/policy-versions", json=good, headers=as_user("supervisor")), 403
+    )
     listed = await client.get("/sla/policy-versions", headers=COMMAND)
     assert [v["version"] for v in listed.json()["items"]] == [1]  # nothing changed
 
@@ -489,8 +604,10 @@ async def test_policy_versions_are_added_only_when_valid(service):
     assert [v["version"] for v in listed.json()["items"]] == [1, 2]
     # versions never overlap, and numbers grow with the time they take effect
     earlier = (datetime.now(CN) + 20 * DAY).replace(microsecond=0).isoformat()
-    for body, zh in (({**good, "version": 3}, "同时生效"),
-                     ({**good, "version": 3, "effective_from": earlier}, "递增")):
+    for body, zh in (
+        ({**good, "version": 3}, "同时生效"),
+        ({**good, "version": 3, "effective_from": earlier}, "递增"),
+    ):
         err = problem(await client.post("/sla/policy-versions", json=body, headers=ADMIN_H), 422)
         assert zh in err["message"], err
     assert len((await client.get("/sla/policy-versions", headers=COMMAND)).json()["items"]) == 2
@@ -508,6 +625,9 @@ async def test_a_dispatch_through_the_broker_shows_its_pinned_clocks(service):
 
     body = await eventually(clocks, timeout=45, message="the clocks on the timeline")
     due = {c["clock"]: datetime.fromisoformat(c["due_at"]) for c in body["clocks"]}
-    assert due == {"sign_for": now + timedelta(minutes=15), "on_site": now + timedelta(minutes=30),
-                   "resolve": now + timedelta(hours=12)}
+    assert due == {
+        "sign_for": now + timedelta(minutes=15),
+        "on_site": now + timedelta(minutes=30),
+        "resolve": now + timedelta(hours=12),
+    }
     assert {c["state"] for c in body["clocks"]} == {"running"}

@@ -38,8 +38,13 @@ def upstream_app() -> FastAPI:
     @app.api_route("/echo/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def echo(rest: str, request: Request) -> dict:
         body = await request.body()
-        return {"method": request.method, "path": rest, "query": request.url.query,
-                "headers": dict(request.headers), "body": body.decode()}
+        return {
+            "method": request.method,
+            "path": rest,
+            "query": request.url.query,
+            "headers": dict(request.headers),
+            "body": body.decode(),
+        }
 
     @app.get("/stream")
     async def stream() -> StreamingResponse:
@@ -62,8 +67,11 @@ def upstream_app() -> FastAPI:
 @pytest.fixture(scope="module")
 async def upstream() -> AsyncIterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(upstream_app(), host="127.0.0.1", port=port,
-                                           log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            upstream_app(), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
         await asyncio.sleep(0.05)
@@ -81,18 +89,26 @@ async def gateway(pg_server, upstream):
         await migrations.apply(conn, migration_sources(WEB_MIGRATIONS))
     finally:
         await conn.close()
-    settings = Settings(database_url=dsn, environment="test", log_json=False,
-                        intake_url=upstream + "/echo", dispatch_url="http://127.0.0.1:9",
-                        tracking_url=upstream, notify_url=upstream,
-                        access_token_ttl_seconds=60, login_max_failures=3,
-                        demo_password=PASSWORD)
+    settings = Settings(
+        database_url=dsn,
+        environment="test",
+        log_json=False,
+        intake_url=upstream + "/echo",
+        dispatch_url="http://127.0.0.1:9",
+        tracking_url=upstream,
+        notify_url=upstream,
+        access_token_ttl_seconds=60,
+        login_max_failures=3,
+        demo_password=PASSWORD,
+    )
     await seed_demo(settings)
     async with running_app(create_app(settings)) as client:
         yield client, dsn
 
 
-async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD
-                ) -> httpx.Response:
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> httpx.Response:
     client.cookies.clear()
     return await client.post("/api/auth/login", json={"username": username, "password": password})
 
@@ -135,8 +151,11 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer_then_a_lock(g
     locked = await login(client, "jinxiu")
     assert locked.status_code == 401 and locked.json()["error"]["code"] == "login_locked"
     assert "分钟后再试" in locked.json()["error"]["message"]
-    await fetchval(dsn, "UPDATE users SET locked_until = now() - interval '1 s'"
-                        " WHERE username = 'jinxiu' RETURNING 1")
+    await fetchval(
+        dsn,
+        "UPDATE users SET locked_until = now() - interval '1 s'"
+        " WHERE username = 'jinxiu' RETURNING 1",
+    )
     assert (await login(client, "jinxiu")).status_code == 200
     assert await fetchval(dsn, "SELECT failed_logins FROM users WHERE username = 'jinxiu'") == 0
 
@@ -179,9 +198,14 @@ async def test_me_reads_the_user_as_assigned(gateway):
 
 async def test_admin_assigns_grids_and_the_next_token_carries_them(gateway):
     client, _ = gateway
-    new = {"username": "zhaolei", "name": "网格员赵磊", "role": "grid_worker",
-           "area": "YA/YA02/YA0201", "grids": ["YA/YA02/YA0201/YA0201-01"],
-           "password": "s3cret-pass"}
+    new = {
+        "username": "zhaolei",
+        "name": "网格员赵磊",
+        "role": "grid_worker",
+        "area": "YA/YA02/YA0201",
+        "grids": ["YA/YA02/YA0201/YA0201-01"],
+        "password": "s3cret-pass",
+    }
     r = await client.post("/api/auth/users", json=new, headers=admin())
     assert r.status_code == 201, r.text
     assert (await client.post("/api/auth/users", json=new, headers=admin())).status_code == 409
@@ -199,28 +223,40 @@ async def test_admin_assigns_grids_and_the_next_token_carries_them(gateway):
     refused = await login(client, "zhaolei", "s3cret-pass")
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "user_disabled"
     # A new password from the administrator works once enabled again.
-    await client.patch("/api/auth/users/zhaolei", json={"disabled": False, "password": "another-1"},
-                       headers=admin())
+    await client.patch(
+        "/api/auth/users/zhaolei",
+        json={"disabled": False, "password": "another-1"},
+        headers=admin(),
+    )
     assert (await login(client, "zhaolei", "s3cret-pass")).status_code == 401
     assert (await login(client, "zhaolei", "another-1")).status_code == 200
     listed = await client.get("/api/auth/users", params={"role": "grid_worker"}, headers=admin())
     assert {"wangfang", "zhaolei"} <= {u["username"] for u in listed.json()}
 
 
-@pytest.mark.parametrize(("change", "code"), [
-    ({"role": "grid_worker", "grids": []}, "grids_required"),
-    ({"role": "grid_worker", "grids": ["YA/YA03/YA0301/YA0301-01"]}, "grid_outside_area"),
-    ({"role": "department"}, "department_required"),
-    ({"role": "community", "department_id": "cg"}, "department_not_allowed"),
-    ({"role": "community", "grids": ["YA/YA02/YA0201/YA0201-01"]}, "grids_not_allowed"),
-    ({"username": "Bad Name!"}, "invalid_username"),
-    ({"password": "short"}, "weak_password"),
-    ({"area": "YA//x"}, "invalid_area"),
-])
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"role": "grid_worker", "grids": []}, "grids_required"),
+        ({"role": "grid_worker", "grids": ["YA/YA03/YA0301/YA0301-01"]}, "grid_outside_area"),
+        ({"role": "department"}, "department_required"),
+        ({"role": "community", "department_id": "cg"}, "department_not_allowed"),
+        ({"role": "community", "grids": ["YA/YA02/YA0201/YA0201-01"]}, "grids_not_allowed"),
+        ({"username": "Bad Name!"}, "invalid_username"),
+        ({"password": "short"}, "weak_password"),
+        ({"area": "YA//x"}, "invalid_area"),
+    ],
+)
 async def test_inconsistent_users_are_refused_and_nothing_changes(gateway, change, code):
     client, dsn = gateway
-    body = {"username": "newuser", "name": "新用户", "role": "community", "area": "YA/YA02/YA0201",
-            "password": "long-enough", **change}
+    body = {
+        "username": "newuser",
+        "name": "新用户",
+        "role": "community",
+        "area": "YA/YA02/YA0201",
+        "password": "long-enough",
+        **change,
+    }
     r = await client.post("/api/auth/users", json=body, headers=admin())
     assert r.status_code == 422 and r.json()["error"]["code"] == code, r.text
     assert await fetchval(dsn, "SELECT count(*) FROM users WHERE username = 'newuser'") == 0
@@ -243,9 +279,16 @@ async def test_only_the_administrator_manages_users(gateway):
 async def test_proxy_passes_requests_through_without_the_refresh_cookie(gateway):
     client, _ = gateway
     client.cookies.set("whistle_refresh", "must-not-leak", path="/")
-    r = await client.post("/api/intake/cases/abc?x=1&x=2", content=b'{"a": 1}',
-                          headers={"Authorization": "Bearer abc", "Content-Type": "application/json",
-                                   "Accept-Language": "en", "X-Correlation-ID": "corr-1"})
+    r = await client.post(
+        "/api/intake/cases/abc?x=1&x=2",
+        content=b'{"a": 1}',
+        headers={
+            "Authorization": "Bearer abc",
+            "Content-Type": "application/json",
+            "Accept-Language": "en",
+            "X-Correlation-ID": "corr-1",
+        },
+    )
     client.cookies.clear()
     assert r.status_code == 200, r.text
     echoed = r.json()
@@ -271,8 +314,9 @@ async def test_a_live_stream_ends_when_its_token_expires(gateway):
     client, _ = gateway
     short = token("supervisor", ttl=2)
     started = time.monotonic()
-    r = await client.get("/api/tracking/stream", headers={"Authorization": f"Bearer {short}"},
-                         timeout=20)
+    r = await client.get(
+        "/api/tracking/stream", headers={"Authorization": f"Bearer {short}"}, timeout=20
+    )
     took = time.monotonic() - started
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     assert r.headers["x-accel-buffering"] == "no"

@@ -19,7 +19,8 @@ from stack.stack import APPS, CONSOLE, SERVICES, Stack, StackConfig, module_of
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 K8S = {
-    p.stem: list(yaml.safe_load_all(p.read_text())) for p in (ROOT / "deploy" / "k8s").glob("*.yaml")
+    p.stem: list(yaml.safe_load_all(p.read_text()))
+    for p in (ROOT / "deploy" / "k8s").glob("*.yaml")
 }
 
 
@@ -60,8 +61,9 @@ def test_compose_service_matches_its_settings(service):
     resolved = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in env.items()}
     resolved["AUTH_SECRET"] = secrets.token_urlsafe(36)
     if "CHANNEL_SECRETS_KEYS" in env:  # notify's sealing keys: from the environment too
-        assert re.fullmatch(r"\$\{WHISTLE_CHANNEL_SECRETS_KEYS:\?[^}]+\}",
-                            env["CHANNEL_SECRETS_KEYS"])
+        assert re.fullmatch(
+            r"\$\{WHISTLE_CHANNEL_SECRETS_KEYS:\?[^}]+\}", env["CHANNEL_SECRETS_KEYS"]
+        )
         resolved["CHANNEL_SECRETS_KEYS"] = Fernet.generate_key().decode()
     settings = settings_class(service).model_validate({k.lower(): v for k, v in resolved.items()})
     assert settings.service_name == service
@@ -81,8 +83,9 @@ def test_compose_migrates_before_each_service_against_its_own_database(service):
     assert migrate["environment"] == spec["environment"]
     assert spec["depends_on"][f"{service}-migrate"]["condition"] == "service_completed_successfully"
     if service == CONSOLE:  # the gateway uses no broker; it opens once the services are up
-        assert {s: {"condition": "service_healthy"} for s in SERVICES}.items() \
-            <= spec["depends_on"].items()
+        assert {s: {"condition": "service_healthy"} for s in SERVICES}.items() <= spec[
+            "depends_on"
+        ].items()
     else:
         assert spec["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
     dsn = urlparse(spec["environment"]["DATABASE_URL"])
@@ -131,8 +134,10 @@ def test_links_in_messages_point_at_the_console():
     """notify's PUBLIC_BASE_URL is the console's address in every shape of the system."""
     stack = Stack(StackConfig())
     assert stack.service_env("notify")["PUBLIC_BASE_URL"] == stack.console_url
-    assert COMPOSE["notify"]["environment"]["PUBLIC_BASE_URL"] \
+    assert (
+        COMPOSE["notify"]["environment"]["PUBLIC_BASE_URL"]
         == COMPOSE["web"]["environment"]["PUBLIC_BASE_URL"]
+    )
     assert "PUBLIC_BASE_URL" in next(d for d in K8S["config"] if d["kind"] == "ConfigMap")["data"]
 
 
@@ -171,7 +176,10 @@ def test_kubernetes_deployment_matches_its_settings(service):
         (ingress,) = rest
         backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
         assert backend["name"] == svc["metadata"]["name"]
-        assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+        assert (
+            ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"]
+            == "off"
+        )
     else:
         assert rest == []
 
@@ -180,8 +188,11 @@ def test_the_kubernetes_base_ships_no_secret():
     """An example Secret in the base would overwrite the real one on every apply."""
     kinds = {d["kind"] for docs in K8S.values() for d in docs if d}
     assert "Secret" not in kinds
-    assert set(documented_secrets()) == {"whistle-databases", "whistle-auth",
-                                         "whistle-notify-secrets"}
+    assert set(documented_secrets()) == {
+        "whistle-databases",
+        "whistle-auth",
+        "whistle-notify-secrets",
+    }
 
 
 def test_production_settings_refuse_a_missing_or_default_signing_key():
@@ -190,8 +201,12 @@ def test_production_settings_refuse_a_missing_or_default_signing_key():
     from shared.settings import DEV_AUTH_SECRET
 
     env = {k.lower(): v for k, v in COMPOSE["intake"]["environment"].items()}
-    for secret in (None, DEV_AUTH_SECRET, "too-short",
-                   "replace-me-with-a-random-secret-of-at-least-32-characters"):
+    for secret in (
+        None,
+        DEV_AUTH_SECRET,
+        "too-short",
+        "replace-me-with-a-random-secret-of-at-least-32-characters",
+    ):
         values = {**env, "auth_secret": secret}
         if secret is None:
             values.pop("auth_secret")

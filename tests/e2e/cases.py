@@ -24,14 +24,24 @@ def png(color: tuple[int, int, int], size: tuple[int, int] = (160, 120)) -> byte
 async def report_and_whistle(http: httpx.AsyncClient, stack, description: str) -> dict:
     """网格发现 + 社区吹哨, as wangfang and taoyuan would (no department named: E0101 in
     桃园社区 goes to 城管 by the routing rule)."""
-    body = {"grid_code": "YA0101-03", "category": "E0101", "priority": "normal",
-            "description": description, "location": {"address": "桃园小区5号楼2单元"}}
-    created = await http.post(f"{stack.url('intake')}/cases", json=body,
-                              headers={**as_(stack, "wangfang"),
-                                       "Idempotency-Key": f"console-{uuid.uuid4()}"})
+    body = {
+        "grid_code": "YA0101-03",
+        "category": "E0101",
+        "priority": "normal",
+        "description": description,
+        "location": {"address": "桃园小区5号楼2单元"},
+    }
+    created = await http.post(
+        f"{stack.url('intake')}/cases",
+        json=body,
+        headers={**as_(stack, "wangfang"), "Idempotency-Key": f"console-{uuid.uuid4()}"},
+    )
     assert created.status_code == 201, created.text
     case = created.json()
-    whistled = await http.post(f"{stack.url('intake')}/cases/{case['id']}/whistle",
-                               json={"note": "请尽快清运"}, headers=as_(stack, "taoyuan"))
+    whistled = await http.post(
+        f"{stack.url('intake')}/cases/{case['id']}/whistle",
+        json={"note": "请尽快清运"},
+        headers=as_(stack, "taoyuan"),
+    )
     assert whistled.status_code == 200, whistled.text
     return case

@@ -31,10 +31,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "TIMER_POLL_INTERVAL_SECONDS": "0.5",
             },
             # A channel that is down gives up after two short tries (then the next one).
-            "notify": {"DELIVERY_POLL_INTERVAL_SECONDS": "0.5", "DELIVERY_MAX_ATTEMPTS": "2",
-                       "DELIVERY_INLINE_ATTEMPTS": "2", "DELIVERY_TIMEOUT_SECONDS": "2",
-                       "DELIVERY_BACKOFF_BASE_SECONDS": "1",
-                       "DELIVERY_BACKOFF_MAX_SECONDS": "2"},
+            "notify": {
+                "DELIVERY_POLL_INTERVAL_SECONDS": "0.5",
+                "DELIVERY_MAX_ATTEMPTS": "2",
+                "DELIVERY_INLINE_ATTEMPTS": "2",
+                "DELIVERY_TIMEOUT_SECONDS": "2",
+                "DELIVERY_BACKOFF_BASE_SECONDS": "1",
+                "DELIVERY_BACKOFF_MAX_SECONDS": "2",
+            },
         },
     )
     yield from running_stack(config)
@@ -93,6 +97,7 @@ def webhooks() -> Iterator[WebhookReceiver]:
 
 
 # --- the console in a real browser (Playwright driving Debian's chromium) --------------------
+
 
 @pytest.fixture(scope="session")
 async def browser():

@@ -16,13 +16,24 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 DEMO_PASSWORD = "whistle-demo"
-PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
 DESK = {"viewport": {"width": 1440, "height": 900}}
 # Chromium as root in a sandbox-less container with no network beyond loopback.
-_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-dev-shm-usage"]
+_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 @asynccontextmanager
@@ -35,10 +46,15 @@ async def launch_browser():
             await browser.close()
 
 
-async def new_context(browser: Browser, *, phone: bool = False, lang: str = "zh-CN",
-                      **extra) -> BrowserContext:
-    options = {**(PHONE if phone else DESK), "locale": lang, "timezone_id": "Asia/Shanghai",
-               **extra}
+async def new_context(
+    browser: Browser, *, phone: bool = False, lang: str = "zh-CN", **extra
+) -> BrowserContext:
+    options = {
+        **(PHONE if phone else DESK),
+        "locale": lang,
+        "timezone_id": "Asia/Shanghai",
+        **extra,
+    }
     context = await browser.new_context(**options)
     context.set_default_timeout(15_000)
     # The console must work on an intranet with no internet: anything it asks of another host
@@ -49,7 +65,9 @@ async def new_context(browser: Browser, *, phone: bool = False, lang: str = "zh-
         offsite.append(route.request.url)
         await route.abort()
 
-    await context.route(re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost)[:/])"), refuse_offsite)
+    await context.route(
+        re.compile(r"^(https?|wss?)://(?!(127\.0\.0\.1|localhost)[:/])"), refuse_offsite
+    )
     context.offsite = offsite  # type: ignore[attr-defined]
     return context
 
@@ -60,8 +78,7 @@ def assert_offline(context: BrowserContext) -> None:
     assert not offsite, f"the console asked other hosts: {offsite[:5]}"
 
 
-async def sign_in(context: BrowserContext, base: str, username: str, *,
-                  start: str = "/") -> Page:
+async def sign_in(context: BrowserContext, base: str, username: str, *, start: str = "/") -> Page:
     """Open ``start`` in a fresh page and sign in through the login form."""
     page = await context.new_page()
     await page.goto(base + start)
@@ -106,5 +123,6 @@ async def assert_cjk_rendered(page: Page, text: str) -> None:
                      g.font = `48px ${s.fontFamily}`; g.fillText(ch, 4, 52);
                      return Array.from(g.getImageData(0, 0, 64, 64).data).join(','); };
                    const a = draw('网'), b = draw('哨'), blank = draw(' ');
-                   return a !== b && a !== blank; }""")
+                   return a !== b && a !== blank; }"""
+    )
     assert differ, "Chinese characters are drawn as identical boxes: no CJK font installed?"

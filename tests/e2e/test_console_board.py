@@ -39,7 +39,9 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
         await expect(page.get_by_role("status").filter(has_text="实时推送已连接")).to_be_visible()
         # the grid map is drawn without tiles: every grid of the district, communities named
         await expect(page.locator(".board-map path.leaflet-interactive").first).to_be_visible()
-        await expect(page.locator(".board-map .community-label", has_text="桃园社区")).to_be_visible()
+        await expect(
+            page.locator(".board-map .community-label", has_text="桃园社区")
+        ).to_be_visible()
         assert await page.locator(".board-map img.leaflet-tile").count() == 0
         await page.evaluate("window.__boardNotReloaded = true")
         url_before = page.url
@@ -51,13 +53,19 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             assert created.status_code == 201, created.text
             case = created.json()
             case_no = case["case_no"]
-            whistled = await http.post(f"{intake}/cases/{case['id']}/whistle",
-                                       json={"note": "请尽快清运"}, headers=as_(stack, "taoyuan"))
+            whistled = await http.post(
+                f"{intake}/cases/{case['id']}/whistle",
+                json={"note": "请尽快清运"},
+                headers=as_(stack, "taoyuan"),
+            )
             assert whistled.status_code == 200, whistled.text
 
             # nobody signs for it: SIGN_FOR_DEADLINE_SECONDS later the board shows it late
-            late = page.get_by_role("region", name=re.compile("^超时")).get_by_role(
-                "listitem").filter(has_text=case_no)
+            late = (
+                page.get_by_role("region", name=re.compile("^超时"))
+                .get_by_role("listitem")
+                .filter(has_text=case_no)
+            )
             await expect(late).to_be_visible(timeout=(SIGN_FOR_DEADLINE_SECONDS + 40) * 1000)
             await expect(late).to_contain_text("超时")
             await expect(late).to_contain_text(DEPARTMENT_NAME)
@@ -73,7 +81,9 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             assert int(await red.inner_text()) >= 1
             # the live stream brought the changes (the feed lists what happened since opening)
             feed = page.get_by_role("region", name="实时动态")
-            await expect(feed.get_by_role("listitem").filter(has_text=case_no).first).to_be_visible()
+            await expect(
+                feed.get_by_role("listitem").filter(has_text=case_no).first
+            ).to_be_visible()
             assert await page.evaluate("window.__boardNotReloaded === true"), "the board reloaded"
             assert page.url == url_before
 
@@ -86,14 +96,17 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             await expect(page.get_by_role("heading", name="部门三率")).to_be_visible()
             departments = page.get_by_role("table", name="部门三率")
             await expect(departments).to_contain_text(DEPARTMENT_NAME)
-            await expect(departments.get_by_role("row").filter(has_text=DEPARTMENT_NAME)).to_contain_text("%")
+            await expect(
+                departments.get_by_role("row").filter(has_text=DEPARTMENT_NAME)
+            ).to_contain_text("%")
             await expect(page.get_by_role("table", name="辖区三率")).to_contain_text("迎泽街道")
             dept_chart = page.get_by_role("img", name=re.compile("^部门三率"))
             await expect(dept_chart).to_be_visible()
 
             async def chart_labels():
                 return await dept_chart.evaluate(
-                    "c => (window.Chart?.getChart(c)?.data.labels ?? []).join('|')")
+                    "c => (window.Chart?.getChart(c)?.data.labels ?? []).join('|')"
+                )
 
             labels = await eventually(chart_labels, message="the department chart was drawn")
             assert DEPARTMENT_NAME in labels
@@ -116,21 +129,28 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             # 延期: the department signs for the case and asks for 3 more working days
             assignment = await eventually(
                 lambda: assignment_of(http, stack, DEPARTMENT, case["id"]),
-                message="dispatch assigned the case to cg")
+                message="dispatch assigned the case to cg",
+            )
             duty = as_(stack, f"{DEPARTMENT}-duty")
-            signed = await http.post(f"{dispatch}/assignments/{assignment['id']}/sign-for",
-                                     json={}, headers=duty)
+            signed = await http.post(
+                f"{dispatch}/assignments/{assignment['id']}/sign-for", json={}, headers=duty
+            )
             assert signed.status_code == 200, signed.text
-            asked = await http.post(f"{dispatch}/assignments/{assignment['id']}/extensions",
-                                    json={"days": 3, "reason": "需协调环卫车辆分批清运"},
-                                    headers=duty)
+            asked = await http.post(
+                f"{dispatch}/assignments/{assignment['id']}/extensions",
+                json={"days": 3, "reason": "需协调环卫车辆分批清运"},
+                headers=duty,
+            )
             assert asked.status_code == 201, asked.text
             request_id = asked.json()["id"]
 
             # …and the supervisor approves 2 of them on /requests
             await page.get_by_role("navigation").get_by_role("link", name="延期挂账审批").click()
-            pending = page.get_by_role("region", name=re.compile("^延期申请")).get_by_role(
-                "listitem").filter(has_text=case_no)
+            pending = (
+                page.get_by_role("region", name=re.compile("^延期申请"))
+                .get_by_role("listitem")
+                .filter(has_text=case_no)
+            )
             await expect(pending).to_be_visible()
             await expect(pending).to_contain_text("申请延期 3 个工作日")
             await expect(pending).to_contain_text("需协调环卫车辆分批清运")
@@ -145,14 +165,20 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             await pending.get_by_label("批准天数（工作日）").fill("2")
             await pending.get_by_label("审批意见（可选）").fill("同意延期两个工作日")
             await pending.get_by_role("button", name="批准延期").click()
-            await expect(page.get_by_text(f"已批准 {case_no} 延期 2 个工作日（申请 3 个）")).to_be_visible()
+            await expect(
+                page.get_by_text(f"已批准 {case_no} 延期 2 个工作日（申请 3 个）")
+            ).to_be_visible()
             await expect(pending).to_have_count(0)
-            decided = page.get_by_role("region", name="最近处理").get_by_role(
-                "listitem").filter(has_text=case_no)
+            decided = (
+                page.get_by_role("region", name="最近处理")
+                .get_by_role("listitem")
+                .filter(has_text=case_no)
+            )
             await expect(decided).to_contain_text("已批准 2/3 个工作日")
 
-            shown = await http.get(f"{dispatch}/extension-requests/{request_id}",
-                                   headers=as_(stack, "supervisor"))
+            shown = await http.get(
+                f"{dispatch}/extension-requests/{request_id}", headers=as_(stack, "supervisor")
+            )
             assert shown.status_code == 200, shown.text
             decision = shown.json()
             assert decision["state"] == "approved"

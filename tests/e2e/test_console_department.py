@@ -31,30 +31,38 @@ HOOK = "/duty-cg-console"
 SLOW = 30_000  # ms: report → whistle → dispatch → notify → browser crosses four processes
 
 
-
-
-
 async def cg_assignment(http: httpx.AsyncClient, stack, case_id: str) -> dict | None:
-    rows = (await http.get(f"{stack.url('dispatch')}/departments/cg/assignments",
-                           params={"limit": 200}, headers=as_(stack, "cg-duty"))).json()
+    rows = (
+        await http.get(
+            f"{stack.url('dispatch')}/departments/cg/assignments",
+            params={"limit": 200},
+            headers=as_(stack, "cg-duty"),
+        )
+    ).json()
     return next((a for a in rows if a["case_id"] == case_id), None)
 
 
 async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
-        stack, browser, console_url, webhooks):
+    stack, browser, console_url, webhooks
+):
     async with httpx.AsyncClient(timeout=15) as http:
         # the duty desk of 城管 reads its messages on a webhook (for this test only: the other
         # tests on this stack expect its preferences as they were)
         desk = f"{stack.url('notify')}/recipients/duty-cg/preferences"
         before = (await http.get(desk, headers=as_(stack, "admin"))).raise_for_status().json()
-        prefs = {"channels": [{"kind": "webhook",
-                               "settings": {"url": webhooks.url(HOOK), "secret": SECRET}}]}
+        prefs = {
+            "channels": [
+                {"kind": "webhook", "settings": {"url": webhooks.url(HOOK), "secret": SECRET}}
+            ]
+        }
         resp = await http.put(desk, json=prefs, headers=as_(stack, "admin"))
         assert resp.status_code == 200, resp.text
 
         case = await report_and_whistle(http, stack, "单元门口乱堆装修垃圾，堵塞通道")
-        assignment = await eventually(lambda: cg_assignment(http, stack, case["id"]),
-                                      message="dispatch assigned the case to cg")
+        assignment = await eventually(
+            lambda: cg_assignment(http, stack, case["id"]),
+            message="dispatch assigned the case to cg",
+        )
 
         def dispatched_messages():
             hook = Webhook(SECRET)
@@ -67,11 +75,16 @@ async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
             return found
 
         try:
-            [message] = await eventually(lambda: asyncio.sleep(0, dispatched_messages()),
-                                         message="the duty desk's webhook received the dispatch")
+            [message] = await eventually(
+                lambda: asyncio.sleep(0, dispatched_messages()),
+                message="the duty desk's webhook received the dispatch",
+            )
         finally:
-            restore = {k: before[k] for k in ("channels", "locale", "quiet_hours", "muted_events")
-                       if k in before}
+            restore = {
+                k: before[k]
+                for k in ("channels", "locale", "quiet_hours", "muted_events")
+                if k in before
+            }
             resp = await http.put(desk, json=restore, headers=as_(stack, "admin"))
             assert resp.status_code == 200, resp.text
 
@@ -107,8 +120,9 @@ async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
     await expect(facts).to_contain_text("办理中")
 
     # an empty progress note is refused in words, and nothing is sent
-    progress = page.locator("section", has=page.get_by_role("heading", name="办理进展", exact=True)
-                            ).filter(has=page.get_by_role("button", name="提交进展"))
+    progress = page.locator(
+        "section", has=page.get_by_role("heading", name="办理进展", exact=True)
+    ).filter(has=page.get_by_role("button", name="提交进展"))
     await progress.get_by_role("button", name="提交进展").click()
     await expect(progress.get_by_role("alert")).to_have_text("请填写办理进展")
     note = "已到场，正在组织清运"
@@ -121,7 +135,8 @@ async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
     # 办结 with an after-photo: the photo is uploaded first, then cited in the result
     await page.get_by_label("办理结果").fill("装修垃圾已全部清运，通道恢复畅通")
     await page.get_by_label("整改后照片").set_input_files(
-        {"name": "after.png", "mimeType": "image/png", "buffer": png((40, 140, 80))})
+        {"name": "after.png", "mimeType": "image/png", "buffer": png((40, 140, 80))}
+    )
     await expect(page.get_by_role("img", name="整改后照片 1")).to_be_visible()
     await assert_cjk_rendered(page, "案件信息")
     await assert_accessible(page, "department-assignment")
@@ -133,13 +148,20 @@ async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
     await expect(page.get_by_text("办结引用")).to_be_visible()
 
     async with httpx.AsyncClient(timeout=15) as http:
-        got = (await http.get(f"{stack.url('dispatch')}/assignments/{assignment['id']}",
-                              headers=as_(stack, "cg-duty"))).json()
+        got = (
+            await http.get(
+                f"{stack.url('dispatch')}/assignments/{assignment['id']}",
+                headers=as_(stack, "cg-duty"),
+            )
+        ).json()
         assert got["state"] == "resolved", got
         assert got["result"] == "装修垃圾已全部清运，通道恢复畅通"
         assert [n["note"] for n in got["notes"]] == [note]
-        photos = (await http.get(f"{stack.url('intake')}/cases/{case['id']}/photos",
-                                 headers=as_(stack, "cg-duty"))).json()
+        photos = (
+            await http.get(
+                f"{stack.url('intake')}/cases/{case['id']}/photos", headers=as_(stack, "cg-duty")
+            )
+        ).json()
         after = [p for p in photos if p["kind"] == "after"]
         assert len(after) == 1 and after[0]["uploaded_by_department"] == "cg"
         assert got["photo_ids"] == [after[0]["id"]]
@@ -147,7 +169,8 @@ async def test_a_deep_link_opens_the_assignment_and_the_clerk_resolves_it(
 
 
 async def test_the_inbox_shows_a_new_dispatch_live_and_marks_its_message_read(
-        stack, browser, console_url):
+    stack, browser, console_url
+):
     context = await new_context(browser)
     page = await context.new_page()
     await page.goto(console_url + "/inbox")
@@ -156,21 +179,28 @@ async def test_the_inbox_shows_a_new_dispatch_live_and_marks_its_message_read(
     await page.get_by_role("button", name="登录", exact=True).click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("待办 · 榆安区城市管理局")
     await expect(page.get_by_role("status").filter(has_text="实时更新中")).to_be_visible(
-        timeout=SLOW)
+        timeout=SLOW
+    )
     await page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
 
     async with httpx.AsyncClient(timeout=15) as http:
         case = await report_and_whistle(http, stack, "楼道口堆放建筑垃圾，影响通行")
-        assignment = await eventually(lambda: cg_assignment(http, stack, case["id"]),
-                                      message="dispatch assigned the case to cg")
+        assignment = await eventually(
+            lambda: cg_assignment(http, stack, case["id"]),
+            message="dispatch assigned the case to cg",
+        )
 
     # the row arrives on its own, with names, role, state and the deadline's clock
-    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=case["case_no"], exact=True))
+    row = page.get_by_role("row").filter(
+        has=page.get_by_role("link", name=case["case_no"], exact=True)
+    )
     await expect(row).to_be_visible(timeout=SLOW)
     for text in ("乱堆物料", "迎泽街道 › 桃园社区 › 桃园社区第3网格", "主办", "待报到"):
         await expect(row).to_contain_text(text)
     await expect(row).to_contain_text("报到时限", timeout=SLOW)  # once tracking runs the clock
-    await expect(page.get_by_text(f"案件{case['case_no']}已派至榆安区城市管理局").first).to_be_visible()
+    await expect(
+        page.get_by_text(f"案件{case['case_no']}已派至榆安区城市管理局").first
+    ).to_be_visible()
     assert await page.evaluate("window.__sameDocument === true")
 
     # the state filter: waiting for 报到 shows it, resolved ones do not
@@ -183,17 +213,24 @@ async def test_the_inbox_shows_a_new_dispatch_live_and_marks_its_message_read(
     # its message among the unread ones, opened straight at the assignment, then marked read
     messages = page.locator("section.dept-messages")
     item = messages.get_by_role("listitem").filter(
-        has_text=f"【派单】案件{case['case_no']}已派至榆安区城市管理局")
+        has_text=f"【派单】案件{case['case_no']}已派至榆安区城市管理局"
+    )
     await expect(item).to_be_visible()
     await expect(item.get_by_role("link", name=re.compile("^查看"))).to_have_attribute(
-        "href", f"/assignments/{assignment['id']}")
+        "href", f"/assignments/{assignment['id']}"
+    )
     await assert_accessible(page, "department-inbox")
     await screenshot(page, "department-inbox")
     await item.get_by_role("button", name=re.compile("^标为已读")).click()
     await expect(item).to_have_count(0)
     async with httpx.AsyncClient(timeout=15) as http:
-        inbox = (await http.get(f"{stack.url('notify')}/recipients/duty-cg/inbox",
-                                params={"limit": 200}, headers=as_(stack, "cg-duty"))).json()
+        inbox = (
+            await http.get(
+                f"{stack.url('notify')}/recipients/duty-cg/inbox",
+                params={"limit": 200},
+                headers=as_(stack, "cg-duty"),
+            )
+        ).json()
     mine = [m for m in inbox if m["case_id"] == case["id"] and m["type"] == "case.dispatched"]
     assert len(mine) == 1 and mine[0]["read_at"] is not None
 

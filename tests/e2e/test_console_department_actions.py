@@ -21,13 +21,15 @@ pytestmark = pytest.mark.e2e
 SLOW = 30_000  # ms: a decision in dispatch → notify → the desk's live stream → the page
 
 
-
-
-async def assignments_of(http: httpx.AsyncClient, stack, department: str,
-                         case_id: str) -> list[dict]:
+async def assignments_of(
+    http: httpx.AsyncClient, stack, department: str, case_id: str
+) -> list[dict]:
     """The case's assignments at a department, as the district's supervisor reads them."""
-    resp = await http.get(f"{stack.url('dispatch')}/departments/{department}/assignments",
-                          params={"limit": 200}, headers=as_(stack, "supervisor"))
+    resp = await http.get(
+        f"{stack.url('dispatch')}/departments/{department}/assignments",
+        params={"limit": 200},
+        headers=as_(stack, "supervisor"),
+    )
     assert resp.status_code == 200, resp.text
     return [a for a in resp.json() if a["case_id"] == case_id]
 
@@ -37,8 +39,9 @@ async def cg_assignment(http: httpx.AsyncClient, stack, case_id: str) -> dict | 
 
 
 async def assignment(http: httpx.AsyncClient, stack, assignment_id: str) -> dict:
-    resp = await http.get(f"{stack.url('dispatch')}/assignments/{assignment_id}",
-                          headers=as_(stack, "cg-duty"))
+    resp = await http.get(
+        f"{stack.url('dispatch')}/assignments/{assignment_id}", headers=as_(stack, "cg-duty")
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -46,8 +49,10 @@ async def assignment(http: httpx.AsyncClient, stack, assignment_id: str) -> dict
 async def new_case_at_cg(stack, description: str) -> tuple[dict, dict]:
     async with httpx.AsyncClient(timeout=15) as http:
         case = await report_and_whistle(http, stack, description)
-        a = await eventually(lambda: cg_assignment(http, stack, case["id"]),
-                             message="dispatch assigned the case to cg")
+        a = await eventually(
+            lambda: cg_assignment(http, stack, case["id"]),
+            message="dispatch assigned the case to cg",
+        )
     return case, a
 
 
@@ -73,9 +78,11 @@ async def shot(page: Page, name: str) -> None:
 async def photos_gone(page: Page, http: httpx.AsyncClient, stack, case_id: str) -> None:
     """Once the case left cg, intake refuses cg its photos (403): the page says so quietly
     instead of showing that refusal as an error — also when opened afresh."""
+
     async def refused():
-        resp = await http.get(f"{stack.url('intake')}/cases/{case_id}/photos",
-                              headers=as_(stack, "cg-duty"))
+        resp = await http.get(
+            f"{stack.url('intake')}/cases/{case_id}/photos", headers=as_(stack, "cg-duty")
+        )
         return resp.status_code == 403
 
     await eventually(refused, message="intake no longer shows cg the case's photos")
@@ -121,13 +128,20 @@ async def test_reject_needs_a_reason_and_routes_the_case_on(stack, browser, cons
             assert gone["exit_reason"] == reason
             # E0101 has only 城管's rule in the district and no single default body there, so
             # the case goes on to 桃园社区's first liaison unit (包联单位): 榆安供电公司
-            [moved] = await eventually(lambda: assignments_of(http, stack, "gd", case["id"]),
-                                       message="the case was re-routed to gd")
+            [moved] = await eventually(
+                lambda: assignments_of(http, stack, "gd", case["id"]),
+                message="the case was re-routed to gd",
+            )
             assert moved["state"] == "dispatched" and moved["role"] == "lead", moved
             assert moved["basis"] == "liaison", moved
-            assert moved["reason"].startswith(f"退单后改派：榆安区城市管理局退单（{reason}）"), moved
-            waiting = await http.get(f"{stack.url('dispatch')}/manual-dispatch",
-                                     params={"limit": 200}, headers=as_(stack, "taoyuan"))
+            assert moved["reason"].startswith(f"退单后改派：榆安区城市管理局退单（{reason}）"), (
+                moved
+            )
+            waiting = await http.get(
+                f"{stack.url('dispatch')}/manual-dispatch",
+                params={"limit": 200},
+                headers=as_(stack, "taoyuan"),
+            )
             assert waiting.status_code == 200, waiting.text
             assert case["id"] not in {w["case_id"] for w in waiting.json()}
             await photos_gone(page, http, stack, case["id"])
@@ -152,7 +166,8 @@ async def test_transfer_to_a_department_picked_by_name(stack, browser, console_u
         await expect(facts).to_contain_text("已转办")
         await expect(facts).to_contain_text(reason)
         await expect(facts.locator("dt", has_text="转至").locator("+ dd")).to_have_text(
-            "榆安区住房和城乡建设局")
+            "榆安区住房和城乡建设局"
+        )
         await expect(page.get_by_text("此派单已转办，无需再办理。")).to_be_visible()
         await shot(page, "department-transferred")
 
@@ -197,10 +212,13 @@ async def test_extension_asked_here_and_approved_by_the_supervisor(stack, browse
             # the deadline tracking runs for the resolution, before the extension
             before = await eventually(
                 lambda: _deadline_of(http, stack, a["id"], "resolve"),
-                message="tracking announced the resolution deadline")
+                message="tracking announced the resolution deadline",
+            )
             approved = await http.post(
                 f"{stack.url('dispatch')}/extension-requests/{pending['id']}/approve",
-                json={"comment": "同意延期"}, headers=as_(stack, "supervisor"))
+                json={"comment": "同意延期"},
+                headers=as_(stack, "supervisor"),
+            )
             assert approved.status_code == 200, approved.text
 
         # the decision reaches the desk's live stream and the page reads the assignment again
@@ -224,8 +242,9 @@ async def test_extension_asked_here_and_approved_by_the_supervisor(stack, browse
         await context.close()
 
 
-async def _deadline_of(http: httpx.AsyncClient, stack, assignment_id: str,
-                       clock: str) -> datetime | None:
+async def _deadline_of(
+    http: httpx.AsyncClient, stack, assignment_id: str, clock: str
+) -> datetime | None:
     got = await assignment(http, stack, assignment_id)
     if got["deadline_clock"] != clock or not got["deadline"]:
         return None
@@ -258,7 +277,9 @@ async def test_hang_approved_then_resumed(stack, browser, console_url):
             assert pending["reason"] == reason
             approved = await http.post(
                 f"{stack.url('dispatch')}/pause-requests/{pending['id']}/approve",
-                json={"comment": "同意挂账，联系上产权人后恢复"}, headers=as_(stack, "supervisor"))
+                json={"comment": "同意挂账，联系上产权人后恢复"},
+                headers=as_(stack, "supervisor"),
+            )
             assert approved.status_code == 200, approved.text
 
         # live: the page shows the assignment on hold, its clocks standing still
@@ -292,9 +313,13 @@ async def test_hang_approved_then_resumed(stack, browser, console_url):
             assert running["pause_kind"] is None
             [ended] = running["pauses"]
             assert ended["state"] == "ended" and ended["ended_how"] == "resumed", ended
-            assert ended["ended_by"] == "cg-duty" and ended["end_note"] == "已联系上产权人，今日清理"
+            assert (
+                ended["ended_by"] == "cg-duty" and ended["end_note"] == "已联系上产权人，今日清理"
+            )
             # tracking runs the resolution clock again, and dispatch shows its deadline
-            await eventually(lambda: _deadline_of(http, stack, a["id"], "resolve"),
-                             message="the resolution clock runs again")
+            await eventually(
+                lambda: _deadline_of(http, stack, a["id"], "resolve"),
+                message="the resolution clock runs again",
+            )
     finally:
         await context.close()

@@ -44,24 +44,31 @@ async def test_four_people_take_a_case_around_the_loop(stack, browser, console_u
         # The department's clerk has his inbox open from the start: the case must come to him.
         clerk = await sign_in(department, console_url, "cg-duty", start="/inbox")
         await expect(clerk.get_by_role("status").filter(has_text="实时更新中")).to_be_visible(
-            timeout=SLOW)
+            timeout=SLOW
+        )
 
         # 1. 网格发现 — on the phone, with a photo.
         phone = await sign_in(worker, console_url, "wangfang", start="/report")
         description = f"小区北门人行道堆放建筑垃圾，行人绕行 {uuid.uuid4().hex[:6]}"
         await phone.get_by_role("combobox", name=re.compile("^网格")).select_option(
-            label="桃园社区第3网格")
+            label="桃园社区第3网格"
+        )
         await phone.get_by_label("大类").select_option(label="事件·市容环境")
         await phone.get_by_label("小类").select_option(label="乱堆物料")
         await phone.get_by_label("问题描述").fill(description)
         await phone.get_by_label("详细地址").fill("桃园小区北门")
         await phone.get_by_label(re.compile("现场照片")).set_input_files(
-            files=[{"name": "before.jpg", "mimeType": "image/jpeg", "buffer": picture((150, 90, 40))}])
+            files=[
+                {"name": "before.jpg", "mimeType": "image/jpeg", "buffer": picture((150, 90, 40))}
+            ]
+        )
         await phone.get_by_role("button", name="提交上报").click()
         await expect(phone.get_by_role("heading", name="已上报")).to_be_visible(timeout=SLOW)
         await expect(phone.locator(".upload.done")).to_have_count(1, timeout=SLOW)
         case_no = (await phone.locator(".case-no-big strong").inner_text()).strip()
-        href = await phone.get_by_role("link", name=re.compile("查看案件详情")).get_attribute("href")
+        href = await phone.get_by_role("link", name=re.compile("查看案件详情")).get_attribute(
+            "href"
+        )
         case_id = href.rsplit("/", 1)[1]
         await screenshot(phone, "loop-1-worker-reported")
 
@@ -79,7 +86,8 @@ async def test_four_people_take_a_case_around_the_loop(stack, browser, console_u
 
         # 3. 部门报到 — the case arrived in the clerk's open inbox without a reload.
         row = clerk.get_by_role("row").filter(
-            has=clerk.get_by_role("link", name=case_no, exact=True))
+            has=clerk.get_by_role("link", name=case_no, exact=True)
+        )
         await expect(row).to_be_visible(timeout=SLOW)
         await expect(row).to_contain_text("待报到")
         await screenshot(clerk, "loop-3-department-inbox")
@@ -90,7 +98,8 @@ async def test_four_people_take_a_case_around_the_loop(stack, browser, console_u
         await expect(clerk.get_by_text("已报到，开始办理")).to_be_visible(timeout=SLOW)
         await clerk.get_by_label("办理结果").fill("建筑垃圾已清运，人行道已恢复通行")
         await clerk.get_by_label("整改后照片").set_input_files(
-            {"name": "after.jpg", "mimeType": "image/jpeg", "buffer": picture((60, 160, 80))})
+            {"name": "after.jpg", "mimeType": "image/jpeg", "buffer": picture((60, 160, 80))}
+        )
         await clerk.get_by_role("button", name="上传照片并办结").click()
         await expect(clerk.get_by_text("已办结，等待社区核查")).to_be_visible(timeout=SLOW)
         await screenshot(clerk, "loop-4-department-resolved")
@@ -103,7 +112,9 @@ async def test_four_people_take_a_case_around_the_loop(stack, browser, console_u
         await desk.get_by_role("button", name="核查通过，结案").click()
         await expect(facts.get_by_text("已结案", exact=True)).to_be_visible(timeout=SLOW)
         await desk.get_by_role("button", name="生成评价链接").click()
-        await expect(desk.get_by_role("img", name=f"评价链接二维码（案件 {case_no}）")).to_be_visible()
+        await expect(
+            desk.get_by_role("img", name=f"评价链接二维码（案件 {case_no}）")
+        ).to_be_visible()
         link = await desk.get_by_label("评价链接地址").input_value()
         assert link.startswith(console_url + "/ratings/")
         await screenshot(desk, "loop-5-community-closed")
@@ -123,24 +134,41 @@ async def test_four_people_take_a_case_around_the_loop(stack, browser, console_u
         async with httpx.AsyncClient(timeout=10) as http:
             supervisor = {"Authorization": f"Bearer {stack.mint_demo_token('supervisor')}"}
             taoyuan = {"Authorization": f"Bearer {stack.mint_demo_token('taoyuan')}"}
-            case = (await http.get(f"{stack.url('intake')}/cases/{case_id}", headers=taoyuan)).json()
+            case = (
+                await http.get(f"{stack.url('intake')}/cases/{case_id}", headers=taoyuan)
+            ).json()
             assert case["status"] == "closed" and case["case_no"] == case_no
-            photos = (await http.get(f"{stack.url('intake')}/cases/{case_id}/photos",
-                                     headers=taoyuan)).json()
+            photos = (
+                await http.get(f"{stack.url('intake')}/cases/{case_id}/photos", headers=taoyuan)
+            ).json()
             assert sorted(p["kind"] for p in photos) == ["after", "before"]
 
             async def rated():
-                timeline = (await http.get(f"{stack.url('tracking')}/cases/{case_id}/timeline",
-                                           headers=supervisor)).json()
+                timeline = (
+                    await http.get(
+                        f"{stack.url('tracking')}/cases/{case_id}/timeline", headers=supervisor
+                    )
+                ).json()
                 types = [e["type"] for e in timeline["events"]]
                 return types if "case.rated" in types else None
 
             types = await eventually(rated, message="the rating never reached the timeline")
-        for step in ("case.reported", "case.whistled", "case.dispatched", "case.signed_for",
-                     "case.resolved", "case.closed", "case.rated"):
+        for step in (
+            "case.reported",
+            "case.whistled",
+            "case.dispatched",
+            "case.signed_for",
+            "case.resolved",
+            "case.closed",
+            "case.rated",
+        ):
             assert step in types, (step, types)
-        assert types.index("case.reported") < types.index("case.signed_for") \
-            < types.index("case.closed") < types.index("case.rated")
+        assert (
+            types.index("case.reported")
+            < types.index("case.signed_for")
+            < types.index("case.closed")
+            < types.index("case.rated")
+        )
         for context in (worker, community, department, resident):
             assert_offline(context)
     finally:

@@ -55,8 +55,9 @@ async def test_keyboard_only_sign_in_wrong_password_english_and_sign_out(browser
     await context.close()
 
 
-async def test_the_administrator_assigns_a_grid_worker_who_then_signs_in(browser, console_url,
-                                                                         stack):
+async def test_the_administrator_assigns_a_grid_worker_who_then_signs_in(
+    browser, console_url, stack
+):
     context = await new_context(browser)
     page = await sign_in(context, console_url, "admin")
     await expect(page).to_have_url(re.compile(r"/admin/users"))
@@ -75,20 +76,23 @@ async def test_the_administrator_assigns_a_grid_worker_who_then_signs_in(browser
     await screenshot(page, "admin-users")
 
     async with httpx.AsyncClient(base_url=console_url) as client:
-        r = await client.post("/api/auth/login",
-                              json={"username": "sunli", "password": "liuxiang-2026"})
+        r = await client.post(
+            "/api/auth/login", json={"username": "sunli", "password": "liuxiang-2026"}
+        )
         assert r.status_code == 200
         assert r.json()["user"]["grids"] == ["YA/YA01/YA0102/YA0102-02"]
         # The token is accepted by intake and carries the assigned grid.
-        cases = await client.get("/api/intake/cases",
-                                 headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+        cases = await client.get(
+            "/api/intake/cases", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+        )
         assert cases.status_code == 200
 
     await row.get_by_role("button", name=re.compile("^停用")).click()
     await expect(row).to_contain_text("已停用")
     async with httpx.AsyncClient(base_url=console_url) as client:
-        r = await client.post("/api/auth/login",
-                              json={"username": "sunli", "password": "liuxiang-2026"})
+        r = await client.post(
+            "/api/auth/login", json={"username": "sunli", "password": "liuxiang-2026"}
+        )
         assert r.status_code == 401 and r.json()["error"]["code"] == "user_disabled"
     await context.close()
 

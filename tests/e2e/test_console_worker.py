@@ -59,8 +59,9 @@ async def tap_grid(page, code: str) -> None:
     right = min(area["x"] + area["width"], shape["x"] + shape["width"])
     bottom = min(area["y"] + area["height"], shape["y"] + shape["height"])
     assert right > left and bottom > top, f"grid {code} is not on the map"
-    await grid_map.click(position={"x": (left + right) / 2 - area["x"],
-                                   "y": (top + bottom) / 2 - area["y"]})
+    await grid_map.click(
+        position={"x": (left + right) / 2 - area["x"], "y": (top + bottom) / 2 - area["y"]}
+    )
 
 
 async def pick_category(page, major: str, minor: str) -> None:
@@ -108,7 +109,9 @@ async def test_worker_reports_a_case_with_a_photo_and_a_tapped_point(stack, brow
         # A tap on the map, inside grid 3: intake says which grid holds the point.
         await tap_grid(page, "YA0101-03")
         await expect(page.get_by_text("位置在桃园社区第3网格")).to_be_visible()
-        await expect(page.get_by_role("combobox", name=re.compile("^网格"))).to_have_value("YA0101-03")
+        await expect(page.get_by_role("combobox", name=re.compile("^网格"))).to_have_value(
+            "YA0101-03"
+        )
         await expect(page.get_by_text(re.compile("已选位置"))).to_be_visible()
 
         # A tap on a neighbour's grid is refused with the grid named, and the point cleared.
@@ -120,9 +123,12 @@ async def test_worker_reports_a_case_with_a_photo_and_a_tapped_point(stack, brow
 
         # One real photo, and one file that only claims to be one.
         before = picture("PNG", (64, 48), (200, 80, 40))
-        await page.get_by_label(re.compile("现场照片")).set_input_files(files=[
-            {"name": "corridor.png", "mimeType": "image/png", "buffer": before},
-            {"name": "broken.png", "mimeType": "image/png", "buffer": b"not a picture at all"}])
+        await page.get_by_label(re.compile("现场照片")).set_input_files(
+            files=[
+                {"name": "corridor.png", "mimeType": "image/png", "buffer": before},
+                {"name": "broken.png", "mimeType": "image/png", "buffer": b"not a picture at all"},
+            ]
+        )
         await expect(page.get_by_role("img", name="待上传照片2")).to_be_visible()
         await screenshot(page, "worker-report")
         await assert_accessible(page, "worker-report")
@@ -144,8 +150,9 @@ async def test_worker_reports_a_case_with_a_photo_and_a_tapped_point(stack, brow
         await screenshot(page, "worker-report-sent")
 
         # The case and its photo really exist, where the tap put them.
-        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                                     headers=token(stack, "wangfang")) as http:
+        async with httpx.AsyncClient(
+            base_url=stack.url("intake"), timeout=10, headers=token(stack, "wangfang")
+        ) as http:
             case = (await http.get(f"/cases/{case_id}")).raise_for_status().json()
             assert case["case_no"] == case_no
             assert case["grid_code"] == "YA0101-03"
@@ -167,10 +174,12 @@ async def test_worker_reports_a_case_with_a_photo_and_a_tapped_point(stack, brow
         await expect(card.get_by_text("乱堆物料")).to_be_visible()
         await page.get_by_role("button", name=re.compile("未结案")).click()
         await expect(page.get_by_role("button", name=re.compile("未结案"))).to_have_attribute(
-            "aria-pressed", "true")
+            "aria-pressed", "true"
+        )
         await expect(card).to_be_visible()
         await expect(card.get_by_role("link", name=case_no)).to_have_attribute(
-            "href", f"/cases/{case_id}")
+            "href", f"/cases/{case_id}"
+        )
     finally:
         await context.close()
 
@@ -187,8 +196,9 @@ async def test_position_refused_is_explained(stack, browser, console_url):
 
 
 async def test_fix_on_spot_with_position_and_after_photo_ends_closed(stack, browser, console_url):
-    context = await new_context(browser, phone=True, geolocation=IN_GRID_03,
-                                permissions=["geolocation"])
+    context = await new_context(
+        browser, phone=True, geolocation=IN_GRID_03, permissions=["geolocation"]
+    )
     try:
         page = await sign_in(context, console_url, "wangfang", start="/report")
         description = f"楼道口散落建筑垃圾，已当场清理 {uuid.uuid4().hex[:6]}"
@@ -197,16 +207,30 @@ async def test_fix_on_spot_with_position_and_after_photo_ends_closed(stack, brow
 
         await page.get_by_role("button", name="使用当前位置").click()
         await expect(page.get_by_text("位置在桃园社区第3网格")).to_be_visible()
-        await expect(page.get_by_role("combobox", name=re.compile("^网格"))).to_have_value("YA0101-03")
+        await expect(page.get_by_role("combobox", name=re.compile("^网格"))).to_have_value(
+            "YA0101-03"
+        )
 
-        await page.get_by_label(re.compile("现场照片")).set_input_files(files=[
-            {"name": "before.jpg", "mimeType": "image/jpeg",
-             "buffer": picture("JPEG", (80, 60), (90, 90, 90))}])
+        await page.get_by_label(re.compile("现场照片")).set_input_files(
+            files=[
+                {
+                    "name": "before.jpg",
+                    "mimeType": "image/jpeg",
+                    "buffer": picture("JPEG", (80, 60), (90, 90, 90)),
+                }
+            ]
+        )
         await page.get_by_label("已现场解决（随手做）").check()
         await page.get_by_label("处理说明").fill("已叫保洁当场清运完毕")
-        await page.get_by_label("整改后照片").set_input_files(files=[
-            {"name": "after.jpg", "mimeType": "image/jpeg",
-             "buffer": picture("JPEG", (60, 80), (30, 160, 60))}])
+        await page.get_by_label("整改后照片").set_input_files(
+            files=[
+                {
+                    "name": "after.jpg",
+                    "mimeType": "image/jpeg",
+                    "buffer": picture("JPEG", (60, 80), (30, 160, 60)),
+                }
+            ]
+        )
         await page.get_by_role("button", name="上报并随手做结案").click()
 
         await expect(page.get_by_role("heading", name="已上报")).to_be_visible()
@@ -218,16 +242,19 @@ async def test_fix_on_spot_with_position_and_after_photo_ends_closed(stack, brow
 
         # The earlier open report of the same kind nearby is offered as a possible duplicate.
         if "reported" in made:
-            async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                                         headers=token(stack, "wangfang")) as http:
+            async with httpx.AsyncClient(
+                base_url=stack.url("intake"), timeout=10, headers=token(stack, "wangfang")
+            ) as http:
                 first = (await http.get(f"/cases/{made['reported']}")).raise_for_status().json()
             dupes = page.locator(".dupes")
             await expect(dupes.get_by_role("heading", name="可能重复的案件")).to_be_visible()
             await expect(dupes.get_by_role("link", name=first["case_no"])).to_have_attribute(
-                "href", f"/cases/{made['reported']}")
+                "href", f"/cases/{made['reported']}"
+            )
 
-        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                                     headers=token(stack, "wangfang")) as http:
+        async with httpx.AsyncClient(
+            base_url=stack.url("intake"), timeout=10, headers=token(stack, "wangfang")
+        ) as http:
             case = (await http.get(f"/cases/{case_id}")).raise_for_status().json()
             assert case["status"] == "closed"
             assert case["description"] == description
@@ -236,7 +263,9 @@ async def test_fix_on_spot_with_position_and_after_photo_ends_closed(stack, brow
             assert case["location"]["lon"] == pytest.approx(IN_GRID_03["longitude"], abs=1e-5)
             photos = (await http.get(f"/cases/{case_id}/photos")).raise_for_status().json()
             assert sorted((p["kind"], p["width"], p["height"]) for p in photos) == [
-                ("after", 60, 80), ("before", 80, 60)]
+                ("after", 60, 80),
+                ("before", 80, 60),
+            ]
         # Closed at grid level (随手做), as tracking recorded it.
         closed = await timeline_event(stack, case_id, "case.closed")
         assert closed["payload"]["resolution"] == "on_spot"
@@ -252,31 +281,48 @@ async def test_fix_on_spot_with_position_and_after_photo_ends_closed(stack, brow
 
 async def timeline_event(stack, case_id: str, kind: str) -> dict:
     """The case's event of ``kind`` on tracking's timeline, once it got there."""
-    async with httpx.AsyncClient(base_url=stack.url("tracking"), timeout=10,
-                                 headers=token(stack, "taoyuan")) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.url("tracking"), timeout=10, headers=token(stack, "taoyuan")
+    ) as http:
+
         async def probe():
             res = await http.get(f"/cases/{case_id}/timeline")
             found = [e for e in res.json()["events"] if e["type"] == kind] if res.is_success else []
             return found[-1] if found else None
+
         return await eventually(probe, message=f"no {kind} on the timeline of {case_id}")
 
 
 async def closed_case(stack) -> str:
     """A case the worker closed himself, made through the API (when run alone)."""
-    async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                                 headers=token(stack, "wangfang")) as http:
-        case = (await http.post("/cases", json={
-            "grid_code": "YA0101-04", "category": "E0101", "description": "楼道堆放杂物，已清理",
-        })).raise_for_status().json()
-        (await http.post(f"/cases/{case['id']}/fix-on-spot", json={"note": "已清理"})
-         ).raise_for_status()
+    async with httpx.AsyncClient(
+        base_url=stack.url("intake"), timeout=10, headers=token(stack, "wangfang")
+    ) as http:
+        case = (
+            (
+                await http.post(
+                    "/cases",
+                    json={
+                        "grid_code": "YA0101-04",
+                        "category": "E0101",
+                        "description": "楼道堆放杂物，已清理",
+                    },
+                )
+            )
+            .raise_for_status()
+            .json()
+        )
+        (
+            await http.post(f"/cases/{case['id']}/fix-on-spot", json={"note": "已清理"})
+        ).raise_for_status()
     return case["id"]
 
 
 async def test_resident_rates_through_a_one_time_link(stack, browser, console_url):
     case_id = made.get("fixed") or await closed_case(stack)
-    async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                                 headers=token(stack, "taoyuan")) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.url("intake"), timeout=10, headers=token(stack, "taoyuan")
+    ) as http:
         link = (await http.post(f"/cases/{case_id}/rating-link")).raise_for_status().json()
         case = (await http.get(f"/cases/{case_id}")).raise_for_status().json()
     assert link["path"].startswith("/ratings/")
@@ -315,8 +361,9 @@ async def test_resident_rates_through_a_one_time_link(stack, browser, console_ur
         assert rated["payload"]["score"] == 4
         assert rated["payload"]["comment"] == "清理得很及时，谢谢网格员"
         assert rated["payload"]["channel"] == "link"
-        async with httpx.AsyncClient(base_url=stack.url("intake"), timeout=10,
-                                     headers=token(stack, "taoyuan")) as http:
+        async with httpx.AsyncClient(
+            base_url=stack.url("intake"), timeout=10, headers=token(stack, "taoyuan")
+        ) as http:
             again = await http.post(f"/cases/{case_id}/rating", json={"score": 5})
         assert again.status_code == 409, again.text
 
@@ -326,8 +373,10 @@ async def test_resident_rates_through_a_one_time_link(stack, browser, console_ur
         await expect(page.get_by_role("button", name="提交评价")).to_have_count(0)
         await page.get_by_role("button", name="English").click()
         await expect(page.get_by_role("alert")).to_have_text(
-            "the rating link is invalid, used or expired")
-        await expect(page.get_by_role("heading", name="Rate how your problem was handled")
-                     ).to_be_visible()
+            "the rating link is invalid, used or expired"
+        )
+        await expect(
+            page.get_by_role("heading", name="Rate how your problem was handled")
+        ).to_be_visible()
     finally:
         await context.close()

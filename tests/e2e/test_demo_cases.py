@@ -13,16 +13,23 @@ from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
-LAST_EVENT = {"dispatched": "case.dispatched", "signed_for": "case.signed_for",
-              "urged": "case.urged", "paused": "case.pause_decided", "resolved": "case.resolved"}
+LAST_EVENT = {
+    "dispatched": "case.dispatched",
+    "signed_for": "case.signed_for",
+    "urged": "case.urged",
+    "paused": "case.pause_decided",
+    "resolved": "case.resolved",
+}
 
 
 async def test_demo_cases_are_taken_through_the_loop_once(stack, http):
     said: list[str] = []
     added = await asyncio.to_thread(seed_demo_cases, stack, said.append)
     assert list(added) == [c.key for c in CASES]
-    assert said == [f"  Demo cases   {len(CASES)} cases reported, whistled and dispatched "
-                    "(see the inboxes, /overdue, /near-overdue and /kpi)"]
+    assert said == [
+        f"  Demo cases   {len(CASES)} cases reported, whistled and dispatched "
+        "(see the inboxes, /overdue, /near-overdue and /kpi)"
+    ]
     assert await asyncio.to_thread(seed_demo_cases, stack, said.append) == {}  # a restart
     assert len(said) == 1
 
@@ -33,6 +40,7 @@ async def test_demo_cases_are_taken_through_the_loop_once(stack, http):
         return resp.json() if resp.status_code == 200 else {"events": [], "clocks": []}
 
     for demo in CASES:
+
         async def reached(case_id: str = added[demo.key], last: str = LAST_EVENT[demo.then]):
             return [e["type"] for e in (await timeline(case_id))["events"]].count(last) == 1
 

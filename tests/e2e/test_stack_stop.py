@@ -28,7 +28,9 @@ CASES = 60
 
 def config_in(folder: Path) -> StackConfig:
     return StackConfig(
-        data_dir=folder, pg_port=free_port(), kafka_port=free_port(),
+        data_dir=folder,
+        pg_port=free_port(),
+        kafka_port=free_port(),
         ports={s: free_port() for s in APPS},
         # a slow relay: more sits in outboxes and in the broker when stop() is called
         env={"*": {"OUTBOX_POLL_INTERVAL_SECONDS": "2", "LOG_LEVEL": "WARNING"}},
@@ -36,28 +38,49 @@ def config_in(folder: Path) -> StackConfig:
 
 
 def report(n: int) -> dict:
-    return {"grid_code": "YA0101-03", "category": "E0101", "priority": "normal",
-            "description": f"单元门口乱堆装修垃圾，堵塞通道（停机测试 {n}）",
-            "location": {"address": "桃园小区5号楼2单元"}, "reporter": "网格员王芳"}
+    return {
+        "grid_code": "YA0101-03",
+        "category": "E0101",
+        "priority": "normal",
+        "description": f"单元门口乱堆装修垃圾，堵塞通道（停机测试 {n}）",
+        "location": {"address": "桃园小区5号楼2单元"},
+        "reporter": "网格员王芳",
+    }
 
 
 async def whistle_cases(stack: Stack, n: int) -> list[str]:
     """Report and whistle ``n`` cases, all at once; the ids of those whistled."""
     # intake lets one person report 30 cases a minute: grid workers of one grid share the load
     grid = "YA/YA01/YA0101/YA0101-03"
-    workers = [{"Authorization": "Bearer " + mint(stack.token_keys(), Principal(
-        subject=f"stop-test-{w}", name=f"网格员{w}", role=Role.GRID_WORKER, area=grid,
-        grids=(grid,)), 3600)} for w in range(max(1, -(-n // 25)))]
+    workers = [
+        {
+            "Authorization": "Bearer "
+            + mint(
+                stack.token_keys(),
+                Principal(
+                    subject=f"stop-test-{w}",
+                    name=f"网格员{w}",
+                    role=Role.GRID_WORKER,
+                    area=grid,
+                    grids=(grid,),
+                ),
+                3600,
+            )
+        }
+        for w in range(max(1, -(-n // 25)))
+    ]
     community = {"Authorization": f"Bearer {stack.mint_demo_token('taoyuan')}"}
     intake = stack.url("intake")
 
     async def one(client: httpx.AsyncClient, i: int) -> str:
-        created = await client.post(f"{intake}/cases", json=report(i),
-                                    headers=workers[i % len(workers)])
+        created = await client.post(
+            f"{intake}/cases", json=report(i), headers=workers[i % len(workers)]
+        )
         assert created.status_code == 201, created.text
         case_id = created.json()["id"]
-        whistled = await client.post(f"{intake}/cases/{case_id}/whistle",
-                                     json={"note": "请尽快清运"}, headers=community)
+        whistled = await client.post(
+            f"{intake}/cases/{case_id}/whistle", json={"note": "请尽快清运"}, headers=community
+        )
         assert whistled.status_code == 200, whistled.text
         return case_id
 
@@ -94,8 +117,11 @@ def tails(stack: Stack) -> None:
     for s in (*SERVICES, "stack-stop"):
         log = stack.config.log_dir / f"{s}.log"
         if log.exists():
-            print(f"--- {s}.log (tail) ---",
-                  *log.read_text(errors="replace").splitlines()[-10:], sep="\n")
+            print(
+                f"--- {s}.log (tail) ---",
+                *log.read_text(errors="replace").splitlines()[-10:],
+                sep="\n",
+            )
 
 
 def stop_under_load_then_restart(folder: Path, make=Stack) -> tuple[int, dict[str, list[str]]]:

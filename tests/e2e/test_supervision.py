@@ -28,9 +28,12 @@ pytestmark = pytest.mark.e2e
 
 def config_for(data_dir, ports=None) -> StackConfig:
     return StackConfig(
-        data_dir=data_dir, pg_port=free_port(), kafka_port=free_port(),
+        data_dir=data_dir,
+        pg_port=free_port(),
+        kafka_port=free_port(),
         ports=ports or {s: free_port() for s in APPS},
-        env={"*": {"OUTBOX_POLL_INTERVAL_SECONDS": "0.5"}}, demo_data=True,
+        env={"*": {"OUTBOX_POLL_INTERVAL_SECONDS": "0.5"}},
+        demo_data=True,
         say=lambda line: None,
     )
 
@@ -64,11 +67,16 @@ async def messages(stack: Stack, case_ids: list[str]) -> dict[str, set[tuple[str
     """Per case, the (recipient, type) of notify's inbox messages."""
     conn = await asyncpg.connect(stack.dsn("notify"))
     try:
-        rows = await conn.fetch("SELECT case_id::text, recipient_id, type FROM inbox_messages"
-                                " WHERE case_id = ANY($1::uuid[])", case_ids)
+        rows = await conn.fetch(
+            "SELECT case_id::text, recipient_id, type FROM inbox_messages"
+            " WHERE case_id = ANY($1::uuid[])",
+            case_ids,
+        )
         doubled = await conn.fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM deliveries WHERE case_id = ANY($1::uuid[])"
-            " GROUP BY event_id, recipient_id, channel HAVING count(*) > 1) d", case_ids)
+            " GROUP BY event_id, recipient_id, channel HAVING count(*) > 1) d",
+            case_ids,
+        )
     finally:
         await conn.close()
     assert doubled == 0, "a message was delivered twice to one recipient on one channel"
@@ -81,8 +89,11 @@ async def messages(stack: Stack, case_ids: list[str]) -> dict[str, set[tuple[str
 async def assignments(stack: Stack, case_ids: list[str]) -> dict[str, int]:
     conn = await asyncpg.connect(stack.dsn("dispatch"))
     try:
-        rows = await conn.fetch("SELECT case_id::text, count(*) AS n FROM assignments"
-                                " WHERE case_id = ANY($1::uuid[]) GROUP BY case_id", case_ids)
+        rows = await conn.fetch(
+            "SELECT case_id::text, count(*) AS n FROM assignments"
+            " WHERE case_id = ANY($1::uuid[]) GROUP BY case_id",
+            case_ids,
+        )
     finally:
         await conn.close()
     return {r["case_id"]: r["n"] for r in rows}
@@ -103,10 +114,10 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
         await wait_for(lambda: delivered_like(stack, control, []), 60, "control delivered")
         os.kill(stack.processes["notify"].pid, signal.SIGSTOP)
         try:
-            lost = [(await report_and_whistle(http, stack, f"unread {i}"))["id"]
-                    for i in range(3)]
-            await wait_for(lambda: _all_dispatched(stack, lost), 60,
-                           "dispatched while notify is frozen")
+            lost = [(await report_and_whistle(http, stack, f"unread {i}"))["id"] for i in range(3)]
+            await wait_for(
+                lambda: _all_dispatched(stack, lost), 60, "dispatched while notify is frozen"
+            )
             await asyncio.sleep(1.5)  # dispatch's relay has sent the assignments
             assert (await messages(stack, lost)) == {c: set() for c in lost}
             # And a dead letter: the dead-letter topic dies with the broker too.
@@ -114,8 +125,9 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
             await wait_for(lambda: poisoned(stack, RUNNING), 60, "the poison dead-lettered")
             before = time.monotonic()
             os.kill(stack.kafka.process.pid, signal.SIGKILL)
-            await wait_for(lambda: asyncio.sleep(0, restarted(stack, "broker", before)), 60,
-                           "broker restarted")
+            await wait_for(
+                lambda: asyncio.sleep(0, restarted(stack, "broker", before)), 60, "broker restarted"
+            )
         finally:
             os.kill(stack.processes["notify"].pid, signal.SIGCONT)
         [restart] = [r for r in stack.restarts if r.what == "broker" and r.at > before]
@@ -123,13 +135,19 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
         # dispatch's and tracking's consumers (not frozen) dead-lettered it before the kill;
         # the new broker's dead-letter topic has their copies again.
         assert await poisoned(stack, RUNNING)
-        await wait_for(lambda: delivered_like(stack, control, lost), 90,
-                       "the unread events delivered after the broker came back")
+        await wait_for(
+            lambda: delivered_like(stack, control, lost),
+            90,
+            "the unread events delivered after the broker came back",
+        )
         assert await assignments(stack, lost) == {c: 1 for c in lost}
         # And the loop works on the new broker.
         after = (await report_and_whistle(http, stack, f"new broker {uuid.uuid4()}"))["id"]
-        await wait_for(lambda: delivered_like(stack, control, [after]), 90,
-                       "a new case delivered on the new broker")
+        await wait_for(
+            lambda: delivered_like(stack, control, [after]),
+            90,
+            "a new case delivered on the new broker",
+        )
 
 
 poison = f"not json {uuid.uuid4()}".encode()
@@ -141,8 +159,9 @@ RUNNING = {"whistle-dispatch-whistles", "whistle-tracking-timeline"}  # intake's
 async def poisoned(stack: Stack, groups: set[str]) -> bool:
     """Each of ``groups`` has its dead letter of ``poison`` in the dead-letter topic."""
     records = await read_topic(stack.kafka.bootstrap, Topics.DEAD_LETTER, timeout=3)
-    return groups <= {dict(r.headers)["dlt-consumer-group"].decode() for r in records
-                      if r.value == poison}
+    return groups <= {
+        dict(r.headers)["dlt-consumer-group"].decode() for r in records if r.value == poison
+    }
 
 
 async def _all_dispatched(stack: Stack, cases: list[str]) -> bool:
@@ -168,8 +187,11 @@ async def test_after_a_crash_of_the_whole_stack_the_next_start_publishes_again(s
     again = Stack(config_for(stack.config.data_dir, stack.config.ports))
     try:
         await asyncio.to_thread(again.start)
-        await wait_for(lambda: delivered_like(again, control, lost), 90,
-                       "the unread events delivered after the restart")
+        await wait_for(
+            lambda: delivered_like(again, control, lost),
+            90,
+            "the unread events delivered after the restart",
+        )
     finally:
         await asyncio.to_thread(again.stop)
     assert again.supervisor.safe_point.clean  # a clean stop: nothing to publish next time

@@ -30,16 +30,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         kafka_port=free_port(),
         ports={s: free_port() for s in APPS},
         env={
-            "*": {"OUTBOX_POLL_INTERVAL_SECONDS": "1", "LOG_LEVEL": "WARNING",
-                  # Deterministic failures go to the dead-letter topic after two tries.
-                  "CONSUMER_MAX_ATTEMPTS": "2"},
+            "*": {
+                "OUTBOX_POLL_INTERVAL_SECONDS": "1",
+                "LOG_LEVEL": "WARNING",
+                # Deterministic failures go to the dead-letter topic after two tries.
+                "CONSUMER_MAX_ATTEMPTS": "2",
+            },
             # The load reports far more than a person could: lift the abuse limit.
             "intake": {"REPORT_RATE_LIMIT_PER_MINUTE": "1000000"},
             "tracking": {"TIMER_POLL_INTERVAL_SECONDS": "0.5"},
-            "notify": {"DELIVERY_POLL_INTERVAL_SECONDS": "0.5", "DELIVERY_MAX_ATTEMPTS": "2",
-                       "DELIVERY_INLINE_ATTEMPTS": "2", "DELIVERY_TIMEOUT_SECONDS": "2",
-                       "DELIVERY_BACKOFF_BASE_SECONDS": "1",
-                       "DELIVERY_BACKOFF_MAX_SECONDS": "2"},
+            "notify": {
+                "DELIVERY_POLL_INTERVAL_SECONDS": "0.5",
+                "DELIVERY_MAX_ATTEMPTS": "2",
+                "DELIVERY_INLINE_ATTEMPTS": "2",
+                "DELIVERY_TIMEOUT_SECONDS": "2",
+                "DELIVERY_BACKOFF_BASE_SECONDS": "1",
+                "DELIVERY_BACKOFF_MAX_SECONDS": "2",
+            },
         },
     )
     STARTED.append(time.monotonic())
@@ -55,12 +62,16 @@ def results() -> list[Row]:
 def render_table(rows: list[Row]) -> str:
     header = [title for _, title in ROW_COLUMNS]
     lines = [[str(getattr(r, name)) for name, _ in ROW_COLUMNS] for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
-              for i, h in enumerate(header)]
+    widths = [
+        max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+        for i, h in enumerate(header)
+    ]
 
     def fmt(cells: list[str]) -> str:
-        return " | ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return " | ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     out = [fmt(header), "-+-".join("-" * w for w in widths), *(fmt(line) for line in lines)]
     return "\n".join(out)

@@ -23,10 +23,17 @@ SERVICES = ("intake", "dispatch", "tracking", "notify")
 
 # (attribute, column title) of a row of the results table.
 ROW_COLUMNS = [
-    ("scenario", "scenario"), ("faults", "faults"), ("accepted", "cases accepted"),
-    ("assignments", "assignments"), ("clocks", "clocks"), ("deliveries", "deliveries"),
-    ("duplicates", "duplicates"), ("dead_letters", "dead letters"), ("parked", "parked"),
-    ("converge", "converged in"), ("result", "result"),
+    ("scenario", "scenario"),
+    ("faults", "faults"),
+    ("accepted", "cases accepted"),
+    ("assignments", "assignments"),
+    ("clocks", "clocks"),
+    ("deliveries", "deliveries"),
+    ("duplicates", "duplicates"),
+    ("dead_letters", "dead letters"),
+    ("parked", "parked"),
+    ("converge", "converged in"),
+    ("result", "result"),
 ]
 
 
@@ -75,8 +82,9 @@ async def parked_ids(stack) -> dict[str, int]:
     return out
 
 
-async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | None = None,
-                   lag: bool = True) -> Snapshot:
+async def snapshot(
+    stack, cases: list[Case], *, parked_since: dict[str, int] | None = None, lag: bool = True
+) -> Snapshot:
     snap = Snapshot()
     problems = snap.problems
     accepted = [c for c in cases if c.case_id is not None]
@@ -88,7 +96,8 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
         stack.dsn("intake"),
         "SELECT id::text, split_part(description, ' ', 3) AS key, status FROM cases"
         " WHERE description LIKE '压测 fault-load %' AND split_part(description, ' ', 3) = ANY($1)",
-        keys)
+        keys,
+    )
     per_key = Counter(r["key"] for r in rows)
     status = {r["id"]: r["status"] for r in rows}
     for c in cases:
@@ -105,9 +114,12 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
             problems.append(f"intake: case {c.case_id} whistled (2xx) but still 'reported'")
 
     # dispatch: exactly one assignment per routed department
-    rows = await _fetch(stack.dsn("dispatch"),
-                        "SELECT id::text, case_id::text, department_id FROM assignments"
-                        " WHERE case_id = ANY($1::uuid[])", ids)
+    rows = await _fetch(
+        stack.dsn("dispatch"),
+        "SELECT id::text, case_id::text, department_id FROM assignments"
+        " WHERE case_id = ANY($1::uuid[])",
+        ids,
+    )
     assigned: dict[str, Counter[str]] = defaultdict(Counter)
     assignment_ids: dict[tuple[str, str], str] = {}
     for r in rows:
@@ -135,7 +147,9 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
         "  coalesce((SELECT array_agg(DISTINCT clock) FROM timers t"
         "            WHERE t.assignment_id = a.assignment_id), '{}') AS timed,"
         "  (SELECT count(*) FROM timers t WHERE t.assignment_id = a.assignment_id) AS timers"
-        " FROM assignments a WHERE a.case_id = ANY($1::uuid[])", ids)
+        " FROM assignments a WHERE a.case_id = ANY($1::uuid[])",
+        ids,
+    )
     tracked = {r["assignment_id"]: r for r in rows}
     for (case_id, dept), aid in sorted(assignment_ids.items()):
         r = tracked.get(aid)
@@ -146,11 +160,15 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
         snap.clocks += len(r["clocks"])
         snap.timers += r["timers"]
         if set(clocks) != CLOCKS or max(clocks.values()) > 1:
-            problems.append(f"tracking: assignment {aid} (case {case_id}, {dept}) has clocks "
-                            f"{sorted(r['clocks'])}, wanted {sorted(CLOCKS)}")
+            problems.append(
+                f"tracking: assignment {aid} (case {case_id}, {dept}) has clocks "
+                f"{sorted(r['clocks'])}, wanted {sorted(CLOCKS)}"
+            )
         if not set(r["timed"]) >= CLOCKS:
-            problems.append(f"tracking: assignment {aid} (case {case_id}) has timers only for "
-                            f"{sorted(r['timed'])}")
+            problems.append(
+                f"tracking: assignment {aid} (case {case_id}) has timers only for "
+                f"{sorted(r['timed'])}"
+            )
     extra = set(tracked) - set(assignment_ids.values())
     for aid in sorted(extra):
         problems.append(f"tracking: assignment {aid} unknown to dispatch")
@@ -161,7 +179,9 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
         "SELECT case_id::text, recipient_id, channel, count(*) AS n,"
         "  count(DISTINCT event_id) AS events FROM deliveries"
         " WHERE case_id = ANY($1::uuid[]) AND type = 'case.dispatched'"
-        " GROUP BY 1, 2, 3", ids)
+        " GROUP BY 1, 2, 3",
+        ids,
+    )
     delivered = {(r["case_id"], r["recipient_id"], r["channel"]): r for r in rows}
     snap.deliveries = sum(r["n"] for r in rows)
     for case_id, dept in sorted(assignment_ids):
@@ -170,21 +190,32 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
             problems.append(f"notify: no inbox delivery to duty-{dept} for case {case_id}")
         elif r["n"] != 1:
             snap.duplicates += r["n"] - 1
-            problems.append(f"notify: {r['n']} inbox deliveries to duty-{dept} for case "
-                            f"{case_id} ({r['events']} events)")
+            problems.append(
+                f"notify: {r['n']} inbox deliveries to duty-{dept} for case "
+                f"{case_id} ({r['events']} events)"
+            )
 
     # outboxes: everything sent; parked rows and parked events counted
     for s in SERVICES:
-        unsent, parked_rows = (await _fetch(
-            stack.dsn(s), "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS unsent,"
-            " count(*) FILTER (WHERE parked_at IS NOT NULL AND sent_at IS NULL) AS parked"
-            " FROM outbox"))[0]
+        unsent, parked_rows = (
+            await _fetch(
+                stack.dsn(s),
+                "SELECT count(*) FILTER (WHERE sent_at IS NULL) AS unsent,"
+                " count(*) FILTER (WHERE parked_at IS NOT NULL AND sent_at IS NULL) AS parked"
+                " FROM outbox",
+            )
+        )[0]
         snap.outbox_parked += parked_rows
         if unsent:
             problems.append(f"{s}: {unsent} outbox rows unsent ({parked_rows} parked)")
         if parked_since is not None:
-            n = (await _fetch(stack.dsn(s), "SELECT count(*) AS n FROM parked_events"
-                              " WHERE id > $1", parked_since[s]))[0]["n"]
+            n = (
+                await _fetch(
+                    stack.dsn(s),
+                    "SELECT count(*) AS n FROM parked_events WHERE id > $1",
+                    parked_since[s],
+                )
+            )[0]["n"]
             snap.parked += n
     if lag:
         for where, n in sorted((await stack.backlog()).items()):
@@ -192,8 +223,9 @@ async def snapshot(stack, cases: list[Case], *, parked_since: dict[str, int] | N
     return snap
 
 
-async def converge(stack, cases: list[Case], *, timeout: float = 120.0,
-                   parked_since: dict[str, int] | None = None) -> tuple[Snapshot, float, str]:
+async def converge(
+    stack, cases: list[Case], *, timeout: float = 120.0, parked_since: dict[str, int] | None = None
+) -> tuple[Snapshot, float, str]:
     """Poll until the invariants hold; return the last snapshot, the seconds it took and
     the failure: empty when they hold, else the differences after ``timeout``."""
     started = time.monotonic()
@@ -215,5 +247,7 @@ def explain(snap: Snapshot, timeout: float) -> str:
     head = ", ".join(f"{k}: {n}" for k, n in kinds.most_common())
     shown = "\n  ".join(snap.problems[:40])
     more = f"\n  … and {len(snap.problems) - 40} more" if len(snap.problems) > 40 else ""
-    return (f"not converged after {timeout:.0f}s ({len(snap.problems)} problems; {head}):"
-            f"\n  {shown}{more}")
+    return (
+        f"not converged after {timeout:.0f}s ({len(snap.problems)} problems; {head}):"
+        f"\n  {shown}{more}"
+    )

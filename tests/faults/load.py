@@ -22,17 +22,39 @@ from shared.demo import ROUTING_RULES
 
 # Grids spread over the four streets (and so over the cases' keys and partitions).
 GRIDS = [
-    "YA/YA01/YA0101/YA0101-01", "YA/YA01/YA0101/YA0101-05", "YA/YA01/YA0102/YA0102-02",
-    "YA/YA01/YA0103/YA0103-04", "YA/YA01/YA0104/YA0104-07", "YA/YA02/YA0201/YA0201-02",
-    "YA/YA02/YA0202/YA0202-03", "YA/YA02/YA0203/YA0203-06", "YA/YA02/YA0204/YA0204-01",
-    "YA/YA03/YA0301/YA0301-02", "YA/YA03/YA0302/YA0302-04", "YA/YA03/YA0303/YA0303-08",
-    "YA/YA03/YA0304/YA0304-05", "YA/YA04/YA0401/YA0401-03", "YA/YA04/YA0402/YA0402-09",
-    "YA/YA04/YA0403/YA0403-02", "YA/YA04/YA0404/YA0404-06",
+    "YA/YA01/YA0101/YA0101-01",
+    "YA/YA01/YA0101/YA0101-05",
+    "YA/YA01/YA0102/YA0102-02",
+    "YA/YA01/YA0103/YA0103-04",
+    "YA/YA01/YA0104/YA0104-07",
+    "YA/YA02/YA0201/YA0201-02",
+    "YA/YA02/YA0202/YA0202-03",
+    "YA/YA02/YA0203/YA0203-06",
+    "YA/YA02/YA0204/YA0204-01",
+    "YA/YA03/YA0301/YA0301-02",
+    "YA/YA03/YA0302/YA0302-04",
+    "YA/YA03/YA0303/YA0303-08",
+    "YA/YA03/YA0304/YA0304-05",
+    "YA/YA04/YA0401/YA0401-03",
+    "YA/YA04/YA0402/YA0402-09",
+    "YA/YA04/YA0403/YA0403-02",
+    "YA/YA04/YA0404/YA0404-06",
 ]
 # Categories with a district-wide routing rule of their own (no compound's property company
 # or street office is more specific anywhere): one lead, some with a co-handler.
-CATEGORIES = ["E0101", "C0101", "E0201", "C0104", "E0105", "E0403", "C0204", "E0303",
-              "C0103", "E0402", "C0503"]
+CATEGORIES = [
+    "E0101",
+    "C0101",
+    "E0201",
+    "C0104",
+    "E0105",
+    "E0403",
+    "C0204",
+    "E0303",
+    "C0103",
+    "E0402",
+    "C0503",
+]
 IN_FLIGHT = 48  # requests at once, at most
 RULES = {category: (lead, *co) for category, _, lead, co in ROUTING_RULES}
 
@@ -90,13 +112,22 @@ class Identities:
         self.community: dict[str, dict[str, str]] = {}
         for grid in GRIDS:
             code = grid.rsplit("/", 1)[1]
-            worker = Principal(subject=f"fault-gw-{code}", name=f"压测网格员{code}",
-                               role=Role.GRID_WORKER, area=grid, grids=(grid,))
+            worker = Principal(
+                subject=f"fault-gw-{code}",
+                name=f"压测网格员{code}",
+                role=Role.GRID_WORKER,
+                area=grid,
+                grids=(grid,),
+            )
             self.worker[grid] = _bearer(mint(keys, worker, 6 * 3600))
             community = grid.rsplit("/", 1)[0]
             if community not in self.community:
-                who = Principal(subject=f"fault-cm-{community.rsplit('/', 1)[1]}",
-                                name="压测社区", role=Role.COMMUNITY, area=community)
+                who = Principal(
+                    subject=f"fault-cm-{community.rsplit('/', 1)[1]}",
+                    name="压测社区",
+                    role=Role.COMMUNITY,
+                    area=community,
+                )
                 self.community[community] = _bearer(mint(keys, who, 6 * 3600))
 
 
@@ -105,17 +136,28 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def report_body(case: Case) -> dict:
-    return {"grid_code": case.grid_code, "category": case.category, "priority": "normal",
-            "description": f"压测 fault-load {case.key}",
-            "location": {"address": "压测地址"}}
+    return {
+        "grid_code": case.grid_code,
+        "category": case.category,
+        "priority": "normal",
+        "description": f"压测 fault-load {case.key}",
+        "location": {"address": "压测地址"},
+    }
 
 
 class Load:
     """``async with Load(stack, rate=20) as load: ...`` runs the load in the background until
     the block ends (or ``stop()``); then waits (bounded) for the cases in flight."""
 
-    def __init__(self, stack, *, rate: float = 20.0, tag: str = "load",
-                 give_up_after: float = 150.0, seed: int = 13) -> None:
+    def __init__(
+        self,
+        stack,
+        *,
+        rate: float = 20.0,
+        tag: str = "load",
+        give_up_after: float = 150.0,
+        seed: int = 13,
+    ) -> None:
         self.stack = stack
         self.rate = rate
         self.tag = tag
@@ -132,8 +174,10 @@ class Load:
         self._in_flight = asyncio.Semaphore(IN_FLIGHT)
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, connect=3.0),
-            limits=httpx.Limits(max_connections=IN_FLIGHT + 8,
-                                max_keepalive_connections=IN_FLIGHT + 8))
+            limits=httpx.Limits(
+                max_connections=IN_FLIGHT + 8, max_keepalive_connections=IN_FLIGHT + 8
+            ),
+        )
 
     async def __aenter__(self) -> Load:
         self.started = time.monotonic()
@@ -170,16 +214,28 @@ class Load:
             if self._stopping.is_set():
                 return
             category = CATEGORIES[n % len(CATEGORIES)]
-            case = Case(key=f"{self.tag}-{n}-{uuid.uuid4().hex[:8]}",
-                        grid=GRIDS[self.random.randrange(len(GRIDS))], category=category,
-                        departments=departments_for(category), started_at=time.monotonic())
+            case = Case(
+                key=f"{self.tag}-{n}-{uuid.uuid4().hex[:8]}",
+                grid=GRIDS[self.random.randrange(len(GRIDS))],
+                category=category,
+                departments=departments_for(category),
+                started_at=time.monotonic(),
+            )
             self.stats.cases.append(case)
             task = asyncio.create_task(self.run_case(case))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, case: Case, method: str, url: str, *, headers: dict[str, str],
-                    json: dict | None = None, what: str) -> httpx.Response | None:
+    async def _send(
+        self,
+        case: Case,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        json: dict | None = None,
+        what: str,
+    ) -> httpx.Response | None:
         """One request, retried while it fails for a reason a fault explains; None when the
         case's deadline passed."""
         backoff = 0.25
@@ -203,8 +259,9 @@ class Load:
         intake = self.stack.url("intake")
         worker = {**self.ids.worker[case.grid], "Idempotency-Key": case.key}
         case.report_attempts += 1
-        resp = await self._send(case, "POST", f"{intake}/cases", headers=worker,
-                                json=report_body(case), what="report")
+        resp = await self._send(
+            case, "POST", f"{intake}/cases", headers=worker, json=report_body(case), what="report"
+        )
         if resp is None:
             return
         if resp.status_code not in (200, 201):
@@ -219,12 +276,17 @@ class Load:
         intake = self.stack.url("intake")
         community = self.ids.community[case.community]
         case.whistle_attempts += 1
-        resp = await self._send(case, "POST", f"{intake}/cases/{case.case_id}/whistle",
-                                headers=community, json={"note": "压测吹哨"}, what="whistle")
+        resp = await self._send(
+            case,
+            "POST",
+            f"{intake}/cases/{case.case_id}/whistle",
+            headers=community,
+            json={"note": "压测吹哨"},
+            what="whistle",
+        )
         if resp is None:
             return
-        if resp.status_code == 200 or (resp.status_code == 409
-                                       and "invalid_state" in resp.text):
+        if resp.status_code == 200 or (resp.status_code == 409 and "invalid_state" in resp.text):
             case.whistled = True
         else:
             case.error = f"whistle {resp.status_code}: {resp.text[:200]}"

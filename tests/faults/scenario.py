@@ -38,15 +38,24 @@ async def wait_restart(stack, what: str, since: float, timeout: float = 60.0) ->
             if r.what == what and r.at >= since:
                 return r.at - since
         await asyncio.sleep(0.1)
-    raise AssertionError(f"the supervisor did not restart {what} within {timeout:.0f}s "
-                         f"(restarts: {stack.restarts})")
+    raise AssertionError(
+        f"the supervisor did not restart {what} within {timeout:.0f}s (restarts: {stack.restarts})"
+    )
 
 
-async def run(stack, results: list[Row], name: str, *, duration: float,
-              inject: Callable[[Load], Awaitable[str]] | None = None, faults: str = "",
-              timeout: float = 150.0, tag: str | None = None,
-              check: Callable[[Load], Awaitable[None]] | None = None,
-              quiet: bool = True) -> tuple[Row, LoadStats]:
+async def run(
+    stack,
+    results: list[Row],
+    name: str,
+    *,
+    duration: float,
+    inject: Callable[[Load], Awaitable[str]] | None = None,
+    faults: str = "",
+    timeout: float = 150.0,
+    tag: str | None = None,
+    check: Callable[[Load], Awaitable[None]] | None = None,
+    quiet: bool = True,
+) -> tuple[Row, LoadStats]:
     """Run the load for ``duration`` seconds with ``inject(load)`` going on beside it (it
     returns a note for the table), stop the load, wait until the invariants hold and record
     the row. ``check`` runs extra assertions after convergence; ``quiet``: nothing may be
@@ -62,15 +71,26 @@ async def run(stack, results: list[Row], name: str, *, duration: float,
     note = await injecting if injecting is not None else ""
     stats = load.stats
     row.accepted = len(stats.accepted)
-    failures = ", ".join(f"{k} ×{n}" for k, n in stats.statuses.most_common()
-                         if not k.endswith((" 200", " 201", " 409")))
-    row.notes = "; ".join(x for x in (note, f"{len(stats.cases)} started in "
-                                      f"{stats.seconds:.0f}s, {stats.retries} retries"
-                                      + (f" ({failures})" if failures else "")) if x)
+    failures = ", ".join(
+        f"{k} ×{n}"
+        for k, n in stats.statuses.most_common()
+        if not k.endswith((" 200", " 201", " 409"))
+    )
+    row.notes = "; ".join(
+        x
+        for x in (
+            note,
+            f"{len(stats.cases)} started in "
+            f"{stats.seconds:.0f}s, {stats.retries} retries"
+            + (f" ({failures})" if failures else ""),
+        )
+        if x
+    )
     assert not stats.failed, f"cases the load gave up on: {[c.error for c in stats.failed][:10]}"
     assert row.accepted >= 0.9 * RATE * duration * 0.5, f"too few cases accepted: {row.accepted}"
-    snap, waited, failure = await converge(stack, stats.cases, timeout=timeout,
-                                           parked_since=parked_before)
+    snap, waited, failure = await converge(
+        stack, stats.cases, timeout=timeout, parked_since=parked_before
+    )
     row.assignments, row.clocks, row.deliveries = snap.assignments, snap.clocks, snap.deliveries
     row.duplicates, row.parked = snap.duplicates, snap.parked
     row.dead_letters = max(0, await topic_size(stack.kafka.bootstrap) - dead_before)
@@ -79,7 +99,8 @@ async def run(stack, results: list[Row], name: str, *, duration: float,
     if quiet:
         assert (row.dead_letters, row.parked, snap.outbox_parked) == (0, 0, 0), (
             f"dead letters {row.dead_letters}, parked events {row.parked}, "
-            f"parked outbox rows {snap.outbox_parked} without any poison")
+            f"parked outbox rows {snap.outbox_parked} without any poison"
+        )
     if check is not None:
         await check(load)
     row.result = "ok"

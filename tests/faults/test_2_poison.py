@@ -36,7 +36,8 @@ for _service, _groups in CONSUMER_GROUPS.items():
     for _group, _topics in _groups.items():
         for _topic in _topics:
             READERS.setdefault(_topic, []).append(
-                (_service, _group.removeprefix(f"whistle-{_service}-"), _group))
+                (_service, _group.removeprefix(f"whistle-{_service}-"), _group)
+            )
 INPUT_TOPICS = sorted(READERS)
 
 
@@ -53,27 +54,53 @@ def key_on(partition: int) -> bytes:
 
 
 def envelope(key: bytes, type_: str, version: int, payload: dict) -> dict:
-    return {"event_id": str(uuid.uuid4()), "type": type_, "version": version,
-            "case_id": key.decode(), "occurred_at": datetime.now(UTC).isoformat(),
-            "producer": "poison", "payload": payload}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": type_,
+        "version": version,
+        "case_id": key.decode(),
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "producer": "poison",
+        "payload": payload,
+    }
 
 
 def poison(kind: str, key: bytes) -> bytes:
-    facts = {"case_no": "YA-POISON", "area_path": "YA/YA01/YA0101/YA0101-01",
-             "category": "E0101", "priority": "normal"}
+    facts = {
+        "case_no": "YA-POISON",
+        "area_path": "YA/YA01/YA0101/YA0101-01",
+        "category": "E0101",
+        "priority": "normal",
+    }
     if kind == "invalid_json":
         return b'{"type": "case.whistled", "version": 1, "payload": {'
     if kind == "wrong_schema":
-        return json.dumps({"type": "case.whistled", "version": 1, "event_id": "not-a-uuid",
-                           "case_id": key.decode(), "payload": "nothing"}).encode()
+        return json.dumps(
+            {
+                "type": "case.whistled",
+                "version": 1,
+                "event_id": "not-a-uuid",
+                "case_id": key.decode(),
+                "payload": "nothing",
+            }
+        ).encode()
     if kind == "unknown_type":
         return json.dumps(envelope(key, "case.teleported", 1, facts)).encode()
     if kind == "unknown_version":
         return json.dumps(envelope(key, "case.whistled", 99, facts)).encode()
     assert kind == "oversize"  # a known event whose address is far too long for its schema
-    body = envelope(key, "case.whistled", 1, {
-        **facts, "grid_code": "YA0101-01", "description": "超长", "departments": [],
-        "location": {"address": ""}})
+    body = envelope(
+        key,
+        "case.whistled",
+        1,
+        {
+            **facts,
+            "grid_code": "YA0101-01",
+            "description": "超长",
+            "departments": [],
+            "location": {"address": ""},
+        },
+    )
     room = OVERSIZE_BYTES - len(json.dumps(body).encode())
     body["payload"]["location"]["address"] = "x" * room
     return json.dumps(body).encode()
@@ -81,8 +108,7 @@ def poison(kind: str, key: bytes) -> bytes:
 
 async def send_poison(bootstrap: str) -> list[dict]:
     """Every kind on every partition of every input topic; returns what was sent where."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                max_request_size=1_048_576)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=1_048_576)
     await producer.start()
     sent = []
     try:
@@ -92,8 +118,15 @@ async def send_poison(bootstrap: str) -> list[dict]:
                     key = key_on(p)
                     value = poison(kind, key)
                     meta = await producer.send_and_wait(topic, value, key=key, partition=p)
-                    sent.append({"topic": topic, "partition": p, "offset": meta.offset,
-                                 "kind": kind, "bytes": len(value)})
+                    sent.append(
+                        {
+                            "topic": topic,
+                            "partition": p,
+                            "offset": meta.offset,
+                            "kind": kind,
+                            "bytes": len(value),
+                        }
+                    )
     finally:
         await producer.stop()
     return sent
@@ -104,8 +137,12 @@ async def dead_letters(bootstrap: str) -> dict[tuple[str, int, int, str], list[d
     out: dict[tuple[str, int, int, str], list[dict[str, str]]] = {}
     for r in await read_topic(bootstrap, Topics.DEAD_LETTER, timeout=10):
         h = {k: v.decode() for k, v in r.headers}
-        where = (h["dlt-original-topic"], int(h["dlt-original-partition"]),
-                 int(h["dlt-original-offset"]), h["dlt-consumer-group"])
+        where = (
+            h["dlt-original-topic"],
+            int(h["dlt-original-partition"]),
+            int(h["dlt-original-offset"]),
+            h["dlt-consumer-group"],
+        )
         out.setdefault(where, []).append({**h, "bytes": str(len(r.value))})
     return out
 
@@ -114,10 +151,13 @@ async def parked_rows(stack) -> dict[tuple[str, str, int, int], list[str]]:
     """Every service's parked events by (consumer, topic, partition, offset) → reasons."""
     out: dict[tuple[str, str, int, int], list[str]] = {}
     for service in CONSUMER_GROUPS:
-        for r in await _fetch(stack.dsn(service), 'SELECT consumer, topic, "partition",'
-                              ' "offset", reason FROM parked_events'):
-            out.setdefault((r["consumer"], r["topic"], r["partition"], r["offset"]),
-                           []).append(r["reason"])
+        for r in await _fetch(
+            stack.dsn(service),
+            'SELECT consumer, topic, "partition", "offset", reason FROM parked_events',
+        ):
+            out.setdefault((r["consumer"], r["topic"], r["partition"], r["offset"]), []).append(
+                r["reason"]
+            )
     return out
 
 
@@ -130,16 +170,24 @@ async def test_poison_is_dead_lettered_or_parked_and_blocks_nothing(stack, resul
         poisoned_at.append(time.monotonic())
         sent.extend(await send_poison(stack.kafka.bootstrap))
         kinds = Counter(s["kind"] for s in sent)
-        return (f"{len(sent)} poison messages ({', '.join(f'{n} {k}' for k, n in kinds.items())}"
-                f") on {len(INPUT_TOPICS)} topics × {PARTITIONS} partitions")
+        return (
+            f"{len(sent)} poison messages ({', '.join(f'{n} {k}' for k, n in kinds.items())}"
+            f") on {len(INPUT_TOPICS)} topics × {PARTITIONS} partitions"
+        )
 
     async def check(load: Load) -> None:
-        expect_dlt = {(s["topic"], s["partition"], s["offset"], group): s
-                      for s in sent if s["kind"] in DEAD_LETTERED
-                      for _, _, group in READERS[s["topic"]]}
-        expect_parked = {(name, s["topic"], s["partition"], s["offset"]): s
-                         for s in sent if s["kind"] in PARKED
-                         for _, name, _ in READERS[s["topic"]]}
+        expect_dlt = {
+            (s["topic"], s["partition"], s["offset"], group): s
+            for s in sent
+            if s["kind"] in DEAD_LETTERED
+            for _, _, group in READERS[s["topic"]]
+        }
+        expect_parked = {
+            (name, s["topic"], s["partition"], s["offset"]): s
+            for s in sent
+            if s["kind"] in PARKED
+            for _, name, _ in READERS[s["topic"]]
+        }
 
         async def all_there():
             dlt, parked = await dead_letters(stack.kafka.bootstrap), await parked_rows(stack)
@@ -147,8 +195,12 @@ async def test_poison_is_dead_lettered_or_parked_and_blocks_nothing(stack, resul
             missing += [k for k in expect_parked if k not in parked]
             return (dlt, parked) if not missing else None
 
-        dlt, parked = await eventually(all_there, timeout=60, interval=1,
-                                       message="every poison message dead-lettered or parked")
+        dlt, parked = await eventually(
+            all_there,
+            timeout=60,
+            interval=1,
+            message="every poison message dead-lettered or parked",
+        )
         for where, s in expect_dlt.items():
             copies = dlt[where]
             assert len(copies) == 1, (where, copies)  # once per consuming group
@@ -164,13 +216,24 @@ async def test_poison_is_dead_lettered_or_parked_and_blocks_nothing(stack, resul
         for where, s in expect_parked.items():
             assert parked[where] == [PARKED[s["kind"]]], (where, parked[where])
         # The load's events that came after the poison, on every partition, were handled.
-        later = Counter(partition_of(c.case_id.encode()) for c in load.stats.accepted
-                        if c.started_at > poisoned_at[0] + 1)
+        later = Counter(
+            partition_of(c.case_id.encode())
+            for c in load.stats.accepted
+            if c.started_at > poisoned_at[0] + 1
+        )
         assert set(later) == set(range(PARTITIONS)), later
 
-    ran, _ = await scenario.run(stack, results, "poison (5)", duration=12, inject=inject,
-                                faults="5 kinds × 3 topics × 3 partitions", check=check,
-                                quiet=False, tag="poison")
+    ran, _ = await scenario.run(
+        stack,
+        results,
+        "poison (5)",
+        duration=12,
+        inject=inject,
+        faults="5 kinds × 3 topics × 3 partitions",
+        check=check,
+        quiet=False,
+        tag="poison",
+    )
     # Each group reading a topic: 3 dead letters per partition; 2 unknown ones parked, and
     # the oversize one's full copy.
     expected_dlt = len(DEAD_LETTERED) * sum(PARTITIONS * len(READERS[t]) for t in INPUT_TOPICS)

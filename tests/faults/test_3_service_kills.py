@@ -19,8 +19,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.faults]
 # Rotating victims on a fixed schedule, one every KILL_EVERY seconds, whether the last one
 # is back yet or not (a restarted service takes 10-25 s to be ready on a loaded 2-core
 # machine): each service twice, the gateway once.
-VICTIMS = ("intake", "dispatch", "tracking", "notify", "web",
-           "dispatch", "tracking", "notify", "intake")
+VICTIMS = (
+    "intake",
+    "dispatch",
+    "tracking",
+    "notify",
+    "web",
+    "dispatch",
+    "tracking",
+    "notify",
+    "intake",
+)
 KILL_EVERY = 3.0
 DURATION = 30.0
 
@@ -60,11 +69,20 @@ async def test_sigkill_of_each_service_under_load(stack, results):
             waits.append((name, asyncio.create_task(ready(stack, name, killed_at))))
         for name, task in waits:
             back.setdefault(name, []).append(await asyncio.wait_for(task, 120))
-        return (f"{len(VICTIMS)} SIGKILLs every {KILL_EVERY:g}s, restarted by the supervisor; "
-                "ready again after " + ", ".join(f"{k} {'/'.join(f'{t:.0f}' for t in v)}s"
-                                           for k, v in back.items()))
+        return (
+            f"{len(VICTIMS)} SIGKILLs every {KILL_EVERY:g}s, restarted by the supervisor; "
+            "ready again after "
+            + ", ".join(f"{k} {'/'.join(f'{t:.0f}' for t in v)}s" for k, v in back.items())
+        )
 
-    await scenario.run(stack, results, "SIGKILL services (1)", duration=DURATION,
-                       inject=inject, faults=f"{len(VICTIMS)}× kill -9", tag="kill",
-                       timeout=200)
+    await scenario.run(
+        stack,
+        results,
+        "SIGKILL services (1)",
+        duration=DURATION,
+        inject=inject,
+        faults=f"{len(VICTIMS)}× kill -9",
+        tag="kill",
+        timeout=200,
+    )
     assert sum(len(v) for v in back.values()) == len(VICTIMS)

@@ -34,8 +34,18 @@ async def test_broker_frozen_for_30_seconds_under_load(stack, results):
         # The front door stayed open: the outbox takes the events while the broker is away.
         assert during >= 0.5 * scenario.RATE * PAUSE, f"only {during} accepted while frozen"
         assert stack.kafka.process.pid == pid, "the broker was replaced, not thawed"
-        return (f"broker SIGSTOP {time.monotonic() - stopped:.0f}s; {during} cases accepted "
-                "while it was frozen")
+        return (
+            f"broker SIGSTOP {time.monotonic() - stopped:.0f}s; {during} cases accepted "
+            "while it was frozen"
+        )
 
-    await scenario.run(stack, results, "broker SIGSTOP 30s (2)", duration=PAUSE + 5,
-                       inject=inject, faults="SIGSTOP/SIGCONT", tag="pause", timeout=180)
+    await scenario.run(
+        stack,
+        results,
+        "broker SIGSTOP 30s (2)",
+        duration=PAUSE + 5,
+        inject=inject,
+        faults="SIGSTOP/SIGCONT",
+        tag="pause",
+        timeout=180,
+    )

@@ -26,8 +26,18 @@ async def test_postgres_fast_stop_and_restart_under_load(stack, results):
         back = await scenario.wait_restart(stack, "postgres", stopped)
         assert stack.postgres.process.pid != proc.pid
         failed = sum(n for k, n in load.stats.statuses.items() if not k.endswith(("200", "201")))
-        return (f"PostgreSQL fast stop, back after {back:.1f}s (supervisor); "
-                f"{failed} failed attempts retried so far")
+        return (
+            f"PostgreSQL fast stop, back after {back:.1f}s (supervisor); "
+            f"{failed} failed attempts retried so far"
+        )
 
-    await scenario.run(stack, results, "PostgreSQL fast stop (3)", duration=20, inject=inject,
-                       faults="SIGINT postgres", tag="pg", timeout=180)
+    await scenario.run(
+        stack,
+        results,
+        "PostgreSQL fast stop (3)",
+        duration=20,
+        inject=inject,
+        faults="SIGINT postgres",
+        tag="pg",
+        timeout=180,
+    )

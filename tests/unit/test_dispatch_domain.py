@@ -45,14 +45,25 @@ GRID_YA0201 = "YA/YA02/YA0201/YA0201-03"
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 
-def decide(category: str, area_path: str, named: list[str] | None = None,
-           rules: list[RoutingRule] | None = None, **more):
+def decide(
+    category: str,
+    area_path: str,
+    named: list[str] | None = None,
+    rules: list[RoutingRule] | None = None,
+    **more,
+):
     """Route as the handlers do, with the demo catalogue, departments and liaison units."""
-    return route(category=category, area_path=area_path, rules=RULES if rules is None else rules,
-                 named=named or [], departments=DEPARTMENTS,
-                 lineage=lineage(category, CATALOGUE),
-                 default_kind=default_kind(category, CATALOGUE),
-                 liaison=more.pop("liaison", LIAISON), **more)
+    return route(
+        category=category,
+        area_path=area_path,
+        rules=RULES if rules is None else rules,
+        named=named or [],
+        departments=DEPARTMENTS,
+        lineage=lineage(category, CATALOGUE),
+        default_kind=default_kind(category, CATALOGUE),
+        liaison=more.pop("liaison", LIAISON),
+        **more,
+    )
 
 
 # --- area matching ---------------------------------------------------------------------
@@ -65,11 +76,11 @@ def decide(category: str, area_path: str, named: list[str] | None = None,
         ("YA", GRID_YA0101, True),
         ("YA/YA01", GRID_YA0101, True),
         (GRID_YA0101, GRID_YA0101, True),
-        ("YA/YA0", GRID_YA0101, False),           # a string prefix, not an ancestor
+        ("YA/YA0", GRID_YA0101, False),  # a string prefix, not an ancestor
         ("YA/YA01/YA0101/YA0101-0", GRID_YA0101, False),
         ("YA/YA02", GRID_YA0101, False),
         ("YAX", "YA", False),
-        (GRID_YA0101, "YA/YA01", False),          # a descendant does not cover its parent
+        (GRID_YA0101, "YA/YA01", False),  # a descendant does not cover its parent
     ],
 )
 def test_covers_only_the_area_and_its_descendants(prefix, path, expected):
@@ -105,10 +116,14 @@ def test_rule_routes_to_the_lead_department_with_a_reason_naming_the_rule():
 def test_the_compounds_property_company_beats_the_district_rule():
     inside = decide("E0103", GRID_YA0201).routes[0]
     outside = decide("E0103", "YA/YA02/YA0202/YA0202-01").routes[0]
-    assert (inside.department_id, inside.basis, inside.rule_id) == ("wy-jx", Basis.AREA_DEFAULT,
-                                                                    None)
-    assert inside.reason == ("分类E0103默认由物业企业负责：案件位于锦绣物业公司服务的区域"
-                             "（YA/YA02/YA0201），由其主办")
+    assert (inside.department_id, inside.basis, inside.rule_id) == (
+        "wy-jx",
+        Basis.AREA_DEFAULT,
+        None,
+    )
+    assert inside.reason == (
+        "分类E0103默认由物业企业负责：案件位于锦绣物业公司服务的区域（YA/YA02/YA0201），由其主办"
+    )
     assert (outside.department_id, outside.basis) == ("zj", Basis.RULE)
 
 
@@ -120,7 +135,9 @@ def test_only_rules_of_the_case_category_count():
 def test_named_departments_take_precedence_first_leads_others_co_handle():
     decision = decide("E0101", GRID_YA0101, named=["zj", "cg", "zj", "xf"])
     assert [(r.department_id, r.role, r.rule_id) for r in decision.routes] == [
-        ("zj", Role.LEAD, None), ("cg", Role.CO, None), ("xf", Role.CO, None),
+        ("zj", Role.LEAD, None),
+        ("cg", Role.CO, None),
+        ("xf", Role.CO, None),
     ]
     assert decision.routes[0].reason == "社区吹哨点名：由榆安区住房和城乡建设局主办"
     assert "榆安区城市管理局协办" in decision.routes[1].reason
@@ -142,8 +159,11 @@ def test_only_unknown_named_departments_fall_back_to_the_rules_keeping_the_note(
 
 @pytest.mark.parametrize(
     ("category", "area_path"),
-    [("E0101", "XB/XB01/XB0101/XB0101-01"), ("E0501", "YA/YA04/YA0401/YA0401-01"),
-     ("Z9999", "YA/YA04/YA0401/YA0401-01")],
+    [
+        ("E0101", "XB/XB01/XB0101/XB0101-01"),
+        ("E0501", "YA/YA04/YA0401/YA0401-01"),
+        ("Z9999", "YA/YA04/YA0401/YA0401-01"),
+    ],
 )
 def test_no_rule_no_named_department_is_unroutable_with_a_reason(category, area_path):
     decision = decide(category, area_path, named=["ghost"])
@@ -157,11 +177,25 @@ def test_no_rule_no_named_department_is_unroutable_with_a_reason(category, area_
 
 def dispatched(department_id: str = "cg") -> Assignment:
     return Assignment(
-        id=uuid4(), case_id=uuid4(), case_no="YA20260501-0001", department_id=department_id,
-        department_name=DEPARTMENTS[department_id].name, role=Role.LEAD,
-        state=AssignmentState.DISPATCHED, rule_id=1, reason="规则#1", area_path=GRID_YA0101,
-        category="E0101", priority="normal", description="乱堆物料", note=None, result=None,
-        dispatched_at=T0, signed_for_at=None, resolved_at=None, updated_at=T0,
+        id=uuid4(),
+        case_id=uuid4(),
+        case_no="YA20260501-0001",
+        department_id=department_id,
+        department_name=DEPARTMENTS[department_id].name,
+        role=Role.LEAD,
+        state=AssignmentState.DISPATCHED,
+        rule_id=1,
+        reason="规则#1",
+        area_path=GRID_YA0101,
+        category="E0101",
+        priority="normal",
+        description="乱堆物料",
+        note=None,
+        result=None,
+        dispatched_at=T0,
+        signed_for_at=None,
+        resolved_at=None,
+        updated_at=T0,
     )
 
 
@@ -199,18 +233,19 @@ def test_sign_for_twice_and_resolve_twice_are_conflicts():
 
 
 def principal(role: AuthRole, area: str = "YA", department_id: str | None = None) -> Principal:
-    return Principal(subject=f"u-{role.value}", name="测试", role=role, area=area,
-                     department_id=department_id)
+    return Principal(
+        subject=f"u-{role.value}", name="测试", role=role, area=area, department_id=department_id
+    )
 
 
 @pytest.mark.parametrize(
     ("who", "allowed"),
     [
         (principal(AuthRole.DEPARTMENT, department_id="cg"), True),
-        (principal(AuthRole.DEPARTMENT, department_id="zj"), False),   # another department
+        (principal(AuthRole.DEPARTMENT, department_id="zj"), False),  # another department
         (principal(AuthRole.COMMUNITY, "YA/YA01/YA0101"), True),
-        (principal(AuthRole.COMMUNITY, "YA/YA02/YA0201"), False),       # another community
-        (principal(AuthRole.COMMUNITY, "YA/YA01/YA010"), False),        # a prefix, not a parent
+        (principal(AuthRole.COMMUNITY, "YA/YA02/YA0201"), False),  # another community
+        (principal(AuthRole.COMMUNITY, "YA/YA01/YA010"), False),  # a prefix, not a parent
         (principal(AuthRole.STREET, "YA/YA01"), True),
         (principal(AuthRole.STREET, "YA/YA03"), False),
         (principal(AuthRole.DISTRICT, "YA"), True),
@@ -237,7 +272,6 @@ def test_resolve_needs_a_result(result):
     assert err.value.status_code == 422 and err.value.code == "result_required"
 
 
-
 # --- 退单: re-routing without the departments that rejected ----------------------------
 
 
@@ -245,30 +279,55 @@ def test_exclude_skips_the_rejecting_departments_rule_and_the_next_specific_one_
     # E0103 in 锦绣社区: the property company (wy-jx) first; once it rejected, 住建局 (zj).
     first = decide("E0103", GRID_YA0201)
     assert first.routes[0].department_id == "wy-jx"
-    nxt = route(category="E0103", area_path=GRID_YA0201, rules=RULES, named=[],
-                departments=DEPARTMENTS, exclude={"wy-jx"})
+    nxt = route(
+        category="E0103",
+        area_path=GRID_YA0201,
+        rules=RULES,
+        named=[],
+        departments=DEPARTMENTS,
+        exclude={"wy-jx"},
+    )
     (only,) = nxt.routes
     assert (only.department_id, only.role) == ("zj", Role.LEAD)
-    assert only.rule_id == next(r.id for r in RULES if (r.category_code, r.area_prefix)
-                                == ("E0103", "YA"))
+    assert only.rule_id == next(
+        r.id for r in RULES if (r.category_code, r.area_prefix) == ("E0103", "YA")
+    )
 
 
 def test_excluding_every_candidate_is_unroutable_naming_the_rejections():
-    d = route(category="E0103", area_path=GRID_YA0201, rules=RULES, named=[],
-              departments=DEPARTMENTS, exclude=["wy-jx", "zj"])
+    d = route(
+        category="E0103",
+        area_path=GRID_YA0201,
+        rules=RULES,
+        named=[],
+        departments=DEPARTMENTS,
+        exclude=["wy-jx", "zj"],
+    )
     assert not d.routable
     assert "已退单" in d.reason and "wy-jx" in d.reason and "zj" in d.reason
     assert "待人工派单" in d.reason
 
 
 def test_excluded_named_departments_are_dropped_with_a_note():
-    d = route(category="E0101", area_path=GRID_YA0101, rules=RULES, named=["xf", "cg"],
-              departments=DEPARTMENTS, exclude={"xf"})
+    d = route(
+        category="E0101",
+        area_path=GRID_YA0101,
+        rules=RULES,
+        named=["xf", "cg"],
+        departments=DEPARTMENTS,
+        exclude={"xf"},
+    )
     assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD)]
     assert "xf" in d.reason and "已退单" in d.reason
     # All named ones rejected: the rules decide, still without the rejecting ones.
-    d = route(category="E0101", area_path=GRID_YA0101, rules=RULES, named=["cg"],
-              departments=DEPARTMENTS, exclude={"cg"})
+    d = route(
+        category="E0101",
+        area_path=GRID_YA0101,
+        rules=RULES,
+        named=["cg"],
+        departments=DEPARTMENTS,
+        exclude={"cg"},
+    )
     assert not d.routable
 
 
@@ -296,8 +355,11 @@ def test_reject_after_sign_for_or_in_a_terminal_state_is_a_conflict():
     signed = dispatched().sign_for(T0)
     with pytest.raises(Conflict, match="transfer it instead"):
         signed.reject("不是我们的", T0)
-    for done in (signed.resolve("已办", T0), dispatched().reject("x", T0),
-                 dispatched().transfer("zj", "x", T0)):
+    for done in (
+        signed.resolve("已办", T0),
+        dispatched().reject("x", T0),
+        dispatched().transfer("zj", "x", T0),
+    ):
         with pytest.raises(Conflict):
             done.reject("不是我们的", T0)
 
@@ -309,7 +371,10 @@ def test_transfer_while_dispatched_or_signed_for(signed):
         a = a.sign_for(T0)
     t = a.transfer("zj", " 属住建局职责 ", T0 + timedelta(minutes=5))
     assert (t.state, t.transferred_to, t.exit_reason) == (
-        AssignmentState.TRANSFERRED, "zj", "属住建局职责")
+        AssignmentState.TRANSFERRED,
+        "zj",
+        "属住建局职责",
+    )
 
 
 def test_transfer_refusals():
@@ -319,8 +384,11 @@ def test_transfer_refusals():
     with pytest.raises(Invalid) as e:
         dispatched().transfer("zj", "  ", T0)
     assert e.value.code == "reason_required"
-    for done in (dispatched().sign_for(T0).resolve("已办", T0), dispatched().reject("x", T0),
-                 dispatched().transfer("zj", "x", T0)):
+    for done in (
+        dispatched().sign_for(T0).resolve("已办", T0),
+        dispatched().reject("x", T0),
+        dispatched().transfer("zj", "x", T0),
+    ):
         with pytest.raises(Conflict):
             done.transfer("xf", "再转", T0)
 
@@ -332,8 +400,11 @@ def test_progress_only_while_signed_for_and_needs_a_note():
     signed = a.sign_for(T0)
     later = T0 + timedelta(hours=1)
     after, note = signed.progress("  已到现场勘查  ", later)
-    assert (after.state, after.updated_at, note) == (AssignmentState.SIGNED_FOR, later,
-                                                     "已到现场勘查")
+    assert (after.state, after.updated_at, note) == (
+        AssignmentState.SIGNED_FOR,
+        later,
+        "已到现场勘查",
+    )
     with pytest.raises(Invalid) as e:
         signed.progress(" ", later)
     assert e.value.code == "note_required"
@@ -348,45 +419,65 @@ CONTACT = ("赵建国", "0351-4012301", "值班领导")
 
 
 def test_a_department_is_checked_and_trimmed():
-    d = new_department("jd-yz", " 迎泽街道办事处 ", "street_office", ["YA/YA01", "YA/YA01"],
-                       [(" 韩晓东 ", "0351-4091001", " 值班领导 "), ("杨玉兰", "+86-351-4091002", "")])
-    assert d == Department("jd-yz", "迎泽街道办事处", "street_office", ("YA/YA01",),
-                           (Contact("韩晓东", "0351-4091001", "值班领导"),
-                            Contact("杨玉兰", "+86-351-4091002", None)))
+    d = new_department(
+        "jd-yz",
+        " 迎泽街道办事处 ",
+        "street_office",
+        ["YA/YA01", "YA/YA01"],
+        [(" 韩晓东 ", "0351-4091001", " 值班领导 "), ("杨玉兰", "+86-351-4091002", "")],
+    )
+    assert d == Department(
+        "jd-yz",
+        "迎泽街道办事处",
+        "street_office",
+        ("YA/YA01",),
+        (Contact("韩晓东", "0351-4091001", "值班领导"), Contact("杨玉兰", "+86-351-4091002", None)),
+    )
 
 
-@pytest.mark.parametrize("kind", ["functional", "street_office", "co_building", "property",
-                                  "volunteer"])
+@pytest.mark.parametrize(
+    "kind", ["functional", "street_office", "co_building", "property", "volunteer"]
+)
 def test_every_kind_is_allowed_and_has_a_chinese_label(kind):
     assert new_department("x", "某单位", kind, ["YA"], []).kind == kind
     assert KIND_ZH[DepartmentKind(kind)]
 
 
-@pytest.mark.parametrize(("args", "field"), [
-    (("bad id!", "某单位", "functional", ["YA"], []), "id"),
-    (("", "某单位", "functional", ["YA"], []), "id"),
-    (("x", "  ", "functional", ["YA"], []), "name"),
-    (("x", "某" * 101, "functional", ["YA"], []), "name"),
-    (("x", "某单位", "mayor", ["YA"], []), "kind"),
-    (("x", "某单位", "Functional", ["YA"], []), "kind"),
-    (("x", "某单位", "functional", [], []), "areas"),
-    (("x", "某单位", "functional", ["YA/"], []), "areas[0]"),
-    (("x", "某单位", "functional", ["YA", "/YA01"], []), "areas[1]"),
-    (("x", "某单位", "functional", ["YA//YA01"], []), "areas[0]"),
-    (("x", "某单位", "functional", ["YA/YA 01"], []), "areas[0]"),
-    (("x", "某单位", "functional", ["YA/YA_01"], []), "areas[0]"),
-    (("x", "某单位", "functional", ["YA"] * 51, []), "areas"),
-    (("x", "某单位", "functional", ["YA"], [("", "0351-4012301", None)]), "contacts[0].name"),
-    (("x", "某单位", "functional", ["YA"], [CONTACT, ("李梅", "1234", None)]),
-     "contacts[1].phone"),
-    (("x", "某单位", "functional", ["YA"], [("李梅", "0351 4012301", None)]), "contacts[0].phone"),
-    (("x", "某单位", "functional", ["YA"], [("李梅", "0" * 21, None)]), "contacts[0].phone"),
-    (("x", "某单位", "functional", ["YA"], [("李梅", "-----", None)]), "contacts[0].phone"),
-    (("x", "某单位", "functional", ["YA"], [("李梅", "电话0351", None)]), "contacts[0].phone"),
-    (("x", "某单位", "functional", ["YA"], [("李梅", "0351-4012301", "长" * 33)]),
-     "contacts[0].role"),
-    (("x", "某单位", "functional", ["YA"], [CONTACT] * 21), "contacts"),
-])
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("bad id!", "某单位", "functional", ["YA"], []), "id"),
+        (("", "某单位", "functional", ["YA"], []), "id"),
+        (("x", "  ", "functional", ["YA"], []), "name"),
+        (("x", "某" * 101, "functional", ["YA"], []), "name"),
+        (("x", "某单位", "mayor", ["YA"], []), "kind"),
+        (("x", "某单位", "Functional", ["YA"], []), "kind"),
+        (("x", "某单位", "functional", [], []), "areas"),
+        (("x", "某单位", "functional", ["YA/"], []), "areas[0]"),
+        (("x", "某单位", "functional", ["YA", "/YA01"], []), "areas[1]"),
+        (("x", "某单位", "functional", ["YA//YA01"], []), "areas[0]"),
+        (("x", "某单位", "functional", ["YA/YA 01"], []), "areas[0]"),
+        (("x", "某单位", "functional", ["YA/YA_01"], []), "areas[0]"),
+        (("x", "某单位", "functional", ["YA"] * 51, []), "areas"),
+        (("x", "某单位", "functional", ["YA"], [("", "0351-4012301", None)]), "contacts[0].name"),
+        (
+            ("x", "某单位", "functional", ["YA"], [CONTACT, ("李梅", "1234", None)]),
+            "contacts[1].phone",
+        ),
+        (
+            ("x", "某单位", "functional", ["YA"], [("李梅", "0351 4012301", None)]),
+            "contacts[0].phone",
+        ),
+        (("x", "某单位", "functional", ["YA"], [("李梅", "0" * 21, None)]), "contacts[0].phone"),
+        (("x", "某单位", "functional", ["YA"], [("李梅", "-----", None)]), "contacts[0].phone"),
+        (("x", "某单位", "functional", ["YA"], [("李梅", "电话0351", None)]), "contacts[0].phone"),
+        (
+            ("x", "某单位", "functional", ["YA"], [("李梅", "0351-4012301", "长" * 33)]),
+            "contacts[0].role",
+        ),
+        (("x", "某单位", "functional", ["YA"], [CONTACT] * 21), "contacts"),
+    ],
+)
 def test_bad_department_input_is_invalid_and_names_the_field(args, field):
     with pytest.raises(Invalid) as e:
         new_department(*args)
@@ -395,8 +486,13 @@ def test_bad_department_input_is_invalid_and_names_the_field(args, field):
 
 
 def test_area_paths_and_phones_at_their_limits_are_accepted():
-    d = new_department("A_b-1", "某单位", "volunteer", ["YA", "YA/YA01/YA0101-03", "a-B/9"],
-                       [("李梅", "12345", None), ("王芳", "+" + "1" * 19, None)])
+    d = new_department(
+        "A_b-1",
+        "某单位",
+        "volunteer",
+        ["YA", "YA/YA01/YA0101-03", "a-B/9"],
+        [("李梅", "12345", None), ("王芳", "+" + "1" * 19, None)],
+    )
     assert d.areas == ("YA", "YA/YA01/YA0101-03", "a-B/9") and len(d.contacts) == 2
 
 
@@ -410,7 +506,7 @@ def test_the_demo_catalogue_has_about_thirty_categories_with_a_default_kind_each
     assert len(leaves) >= 30
     assert all(default_kind(c.code, CATALOGUE) for c in leaves)
     assert lineage("E0103", CATALOGUE) == ("E01", "E0103")
-    assert default_kind("E0103", CATALOGUE) == "property"   # own setting
+    assert default_kind("E0103", CATALOGUE) == "property"  # own setting
     assert default_kind("E0102", CATALOGUE) == "functional"  # inherited from E01
     assert lineage("nope", CATALOGUE) == ("nope",) and default_kind("nope", CATALOGUE) is None
 
@@ -418,7 +514,9 @@ def test_the_demo_catalogue_has_about_thirty_categories_with_a_default_kind_each
 def test_a_rule_brings_its_co_handlers():
     d = decide("E0403", GRID_YA0101)
     assert [(r.department_id, r.role, r.basis) for r in d.routes] == [
-        ("hb", Role.LEAD, Basis.RULE), ("cg", Role.CO, Basis.RULE)]
+        ("hb", Role.LEAD, Basis.RULE),
+        ("cg", Role.CO, Basis.RULE),
+    ]
     assert d.routes[0].rule_id == d.routes[1].rule_id is not None
     assert "榆安区城市管理局协办（榆安区生态环境分局主办）" in d.routes[1].reason
 
@@ -430,15 +528,15 @@ def test_a_rule_for_a_whole_major_class_routes_its_minor_classes():
 
 def test_a_minor_class_rule_beats_its_major_class_rule_at_the_same_area():
     d = decide("C0204", GRID_YA0101)  # C02 → jt, C0204 → cg (+ jt)
-    assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD),
-                                                            ("jt", Role.CO)]
+    assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD), ("jt", Role.CO)]
 
 
 def test_a_deeper_rule_beats_the_default_kind_and_the_default_kind_a_wider_rule():
     rules = [*RULES, RoutingRule(99, "E0103", "YA/YA02/YA0201/YA0201-03", "cg")]
     assert decide("E0103", GRID_YA0201, rules=rules).routes[0].department_id == "cg"
-    assert decide("E0103", "YA/YA02/YA0201/YA0201-04",
-                  rules=rules).routes[0].department_id == "wy-jx"
+    assert (
+        decide("E0103", "YA/YA02/YA0201/YA0201-04", rules=rules).routes[0].department_id == "wy-jx"
+    )
 
 
 def test_a_rule_at_the_same_area_as_the_default_kind_wins():
@@ -448,11 +546,17 @@ def test_a_rule_at_the_same_area_as_the_default_kind_wins():
 
 
 def test_two_departments_of_the_default_kind_at_the_same_area_choose_neither():
-    two = {**DEPARTMENTS, "wy-x": Department("wy-x", "另一物业", "property",
-                                             ("YA/YA02/YA0201",))}
-    d = route(category="E0203", area_path=GRID_YA0201, rules=RULES, named=[],
-              departments=two, lineage=("E02", "E0203"), default_kind="property",
-              liaison=LIAISON)
+    two = {**DEPARTMENTS, "wy-x": Department("wy-x", "另一物业", "property", ("YA/YA02/YA0201",))}
+    d = route(
+        category="E0203",
+        area_path=GRID_YA0201,
+        rules=RULES,
+        named=[],
+        departments=two,
+        lineage=("E02", "E0203"),
+        default_kind="property",
+        liaison=LIAISON,
+    )
     assert d.routes[0].basis is Basis.LIAISON
     assert "该区域有多个物业企业（wy-jx、wy-x）" in d.reason
 
@@ -467,7 +571,7 @@ def test_liaison_units_are_the_fallback_in_their_order():
 
 
 def test_a_community_without_rule_default_or_liaison_units_is_unroutable():
-    assert not decide("E0501", GRID_YA0401).routable       # no volunteer team in 北关
+    assert not decide("E0501", GRID_YA0401).routable  # no volunteer team in 北关
     assert decide("E0501", GRID_YA0101).routes[0].department_id == "zy-ty"
 
 
@@ -490,11 +594,14 @@ def test_saving_a_rule_that_repeats_one_is_refused_naming_it():
     assert e.value.code == "rule_exists" and "规则#" in e.value.zh
 
 
-@pytest.mark.parametrize(("new", "existing"), [
-    # A deeper area with a wider category against a narrower category with a wider area.
-    (RoutingRule(0, "C02", "YA/YA01", "cg"), RoutingRule(7, "C0204", "YA", "jt")),
-    (RoutingRule(0, "C0204", "YA", "jt"), RoutingRule(7, "C02", "YA/YA01", "cg")),
-])
+@pytest.mark.parametrize(
+    ("new", "existing"),
+    [
+        # A deeper area with a wider category against a narrower category with a wider area.
+        (RoutingRule(0, "C02", "YA/YA01", "cg"), RoutingRule(7, "C0204", "YA", "jt")),
+        (RoutingRule(0, "C0204", "YA", "jt"), RoutingRule(7, "C02", "YA/YA01", "cg")),
+    ],
+)
 def test_an_ambiguous_rule_is_refused_naming_the_other_rule(new, existing):
     with pytest.raises(Conflict) as e:
         check_rule(new, [existing], _lineage)
@@ -502,20 +609,26 @@ def test_an_ambiguous_rule_is_refused_naming_the_other_rule(new, existing):
     assert "歧义" in e.value.zh and "C0204" in e.value.zh and "YA/YA01" in e.value.zh
 
 
-@pytest.mark.parametrize("new", [
-    RoutingRule(0, "C0204", "YA/YA01", "cg"),   # more specific on both: fine
-    RoutingRule(0, "C0204", "YA/YA02/YA0201", "cg"),  # deeper still: fine
-    RoutingRule(0, "C0201", "YA/YA01", "cg"),   # a sibling category: never the same case
-    RoutingRule(0, "E01", "YA/YA01", "cg"),     # another class altogether
-])
+@pytest.mark.parametrize(
+    "new",
+    [
+        RoutingRule(0, "C0204", "YA/YA01", "cg"),  # more specific on both: fine
+        RoutingRule(0, "C0204", "YA/YA02/YA0201", "cg"),  # deeper still: fine
+        RoutingRule(0, "C0201", "YA/YA01", "cg"),  # a sibling category: never the same case
+        RoutingRule(0, "E01", "YA/YA01", "cg"),  # another class altogether
+    ],
+)
 def test_rules_that_never_tie_are_accepted(new):
-    check_rule(new, [RoutingRule(7, "C0204", "YA", "jt"), RoutingRule(8, "C02", "YA", "jt")],
-               _lineage)
+    check_rule(
+        new, [RoutingRule(7, "C0204", "YA", "jt"), RoutingRule(8, "C02", "YA", "jt")], _lineage
+    )
 
 
 def test_a_rule_whose_lead_also_co_handles_or_with_a_repeated_co_handler_is_invalid():
-    for rule in (RoutingRule(0, "E0101", "YA/YA01", "cg", ("cg",)),
-                 RoutingRule(0, "E0101", "YA/YA01", "cg", ("zj", "zj"))):
+    for rule in (
+        RoutingRule(0, "E0101", "YA/YA01", "cg", ("cg",)),
+        RoutingRule(0, "E0101", "YA/YA01", "cg", ("zj", "zj")),
+    ):
         with pytest.raises(Invalid):
             check_rule(rule, [], _lineage)
 
@@ -530,17 +643,26 @@ def test_every_demo_rule_passes_the_ambiguity_check():
 
 def _request(a=None, days=3, reason="需协调施工队", pending=False):
     a = a or dispatched().sign_for(T0)
-    return request_extension(a, days, reason, pending=pending, request_id=uuid4(), by="cg-duty",
-                             now=T0)
+    return request_extension(
+        a, days, reason, pending=pending, request_id=uuid4(), by="cg-duty", now=T0
+    )
 
 
 def test_an_extension_is_asked_for_while_handling_and_approved_with_fewer_days():
     e = _request()
-    assert (e.state, e.days, e.reason, e.requested_by) == (ExtensionState.PENDING, 3,
-                                                           "需协调施工队", "cg-duty")
+    assert (e.state, e.days, e.reason, e.requested_by) == (
+        ExtensionState.PENDING,
+        3,
+        "需协调施工队",
+        "cg-duty",
+    )
     ok = e.approve(2, " 同意 ", "supervisor", T0 + timedelta(hours=1))
     assert (ok.state, ok.granted_days, ok.comment, ok.decided_by) == (
-        ExtensionState.APPROVED, 2, "同意", "supervisor")
+        ExtensionState.APPROVED,
+        2,
+        "同意",
+        "supervisor",
+    )
     assert e.approve(None, None, "s", T0).granted_days == 3
 
 
@@ -557,13 +679,16 @@ def test_an_extension_refused_needs_a_comment_and_a_decision_is_final():
         assert err.value.code == "extension_decided"
 
 
-@pytest.mark.parametrize(("kwargs", "error", "code"), [
-    ({"a": dispatched()}, Conflict, "invalid_state"),          # before 报到
-    ({"days": 0}, Invalid, "invalid_extension"),
-    ({"days": 31}, Invalid, "invalid_extension"),
-    ({"reason": "  "}, Invalid, "reason_required"),
-    ({"pending": True}, Conflict, "extension_pending"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "code"),
+    [
+        ({"a": dispatched()}, Conflict, "invalid_state"),  # before 报到
+        ({"days": 0}, Invalid, "invalid_extension"),
+        ({"days": 31}, Invalid, "invalid_extension"),
+        ({"reason": "  "}, Invalid, "reason_required"),
+        ({"pending": True}, Conflict, "extension_pending"),
+    ],
+)
 def test_bad_extension_requests(kwargs, error, code):
     with pytest.raises(error) as err:
         _request(**kwargs)

@@ -34,17 +34,20 @@ TRANSIENT = [
     asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
     # asyncpg, when the server dropped the connection mid-use (PostgreSQL fast stop)
     asyncpg.exceptions.InterfaceError(
-        "cannot call Transaction.__aexit__(): the underlying connection is closed"),
+        "cannot call Transaction.__aexit__(): the underlying connection is closed"
+    ),
     asyncpg.exceptions.InternalClientError(
-        "cannot switch to state 15; another operation (2) is in progress"),
+        "cannot switch to state 15; another operation (2) is in progress"
+    ),
     KafkaConnectionError("broker away"),
     NotLeaderForPartitionError(),
     KafkaTimeoutError(),
 ]
 DETERMINISTIC = [
     asyncpg.exceptions.InterfaceError("cannot perform operation: another operation is in progress"),
-    asyncpg.exceptions.InterfaceError("cannot call Connection.fetch(): connection has been"
-                                      " released back to the pool"),
+    asyncpg.exceptions.InterfaceError(
+        "cannot call Connection.fetch(): connection has been released back to the pool"
+    ),
     asyncpg.exceptions.InternalClientError("unexpected codec state"),
     asyncpg.exceptions.UniqueViolationError("duplicate key"),
     OSError(errno.EIO, "input/output error"),
@@ -69,8 +72,9 @@ def test_everything_else_is_deterministic(exc):
     assert not is_transient(exc)
 
 
-POLICY = RetryPolicy(dead_letter_publish_attempts=4, initial_backoff_seconds=0.001,
-                     max_backoff_seconds=0.01)
+POLICY = RetryPolicy(
+    dead_letter_publish_attempts=4, initial_backoff_seconds=0.001, max_backoff_seconds=0.01
+)
 
 
 async def test_a_failing_dead_letter_publish_is_tried_a_bounded_number_of_times():
@@ -101,8 +105,9 @@ def test_an_oversize_copy_is_cut_to_fit_and_names_the_parked_row():
     message = Received("t", 0, 7, b"key", b"x" * 50_000)
     headers = dead_letter.headers_for(message, RuntimeError("e" * 5000), group_id="g", service="s")
     assert dead_letter.copy_size(message.value, message.key, headers) > 20_000
-    value, cut = dead_letter.truncated(message.value, message.key, headers, limit=20_000,
-                                       parked_id=42)
+    value, cut = dead_letter.truncated(
+        message.value, message.key, headers, limit=20_000, parked_id=42
+    )
     assert dead_letter.copy_size(value, message.key, cut) <= 20_000
     assert message.value.startswith(value) and len(value) > 10_000
     assert cut["dlt-parked-id"] == "42" and cut["dlt-original-bytes"] == "50000"

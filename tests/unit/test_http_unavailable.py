@@ -23,11 +23,16 @@ def app_raising(exc: Exception) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
-@pytest.mark.parametrize("exc", [
-    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"),
-    asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
-    ConnectionRefusedError(111, "Connect call failed"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        asyncpg.exceptions.AdminShutdownError(
+            "terminating connection due to administrator command"
+        ),
+        asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+        ConnectionRefusedError(111, "Connect call failed"),
+    ],
+)
 def test_a_dependency_away_is_503_with_retry_after(exc):
     client = app_raising(exc)
     resp = client.get("/boom")

@@ -43,10 +43,16 @@ def square(w: float, s: float, e: float, n: float) -> dict:
 # --- levels and paths ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("parent", "level"), [
-    (None, Level.DISTRICT), (DISTRICT, Level.STREET), (STREET, Level.COMMUNITY),
-    (COMMUNITY, Level.GRID), (GRID, Level.MICRO_GRID),
-])
+@pytest.mark.parametrize(
+    ("parent", "level"),
+    [
+        (None, Level.DISTRICT),
+        (DISTRICT, Level.STREET),
+        (STREET, Level.COMMUNITY),
+        (COMMUNITY, Level.GRID),
+        (GRID, Level.MICRO_GRID),
+    ],
+)
 def test_each_level_is_exactly_one_below_its_parent(parent, level):
     assert expected_level(parent) is level
     code = "X1"
@@ -61,12 +67,15 @@ def test_a_micro_grid_has_no_children():
     assert err.value.code == "wrong_level" and "微网格" in err.value.zh
 
 
-@pytest.mark.parametrize(("level", "parent"), [
-    (Level.GRID, STREET),             # skips the community
-    (Level.COMMUNITY, COMMUNITY),     # a sibling level
-    (Level.STREET, None),             # no parent: must be a district
-    (Level.DISTRICT, STREET),         # a district under a street
-])
+@pytest.mark.parametrize(
+    ("level", "parent"),
+    [
+        (Level.GRID, STREET),  # skips the community
+        (Level.COMMUNITY, COMMUNITY),  # a sibling level
+        (Level.STREET, None),  # no parent: must be a district
+        (Level.DISTRICT, STREET),  # a district under a street
+    ],
+)
 def test_wrong_level_is_refused_naming_the_levels(level, parent):
     with pytest.raises(Invalid) as err:
         place(spec("X1", level, parent.code if parent else None), existing=None, parent=parent)
@@ -88,37 +97,59 @@ def test_unknown_parent_and_own_parent_and_bad_code():
 
 
 def test_renaming_keeps_code_and_path():
-    renamed = place(spec(GRID.code, Level.GRID, COMMUNITY.code, "桃园第三网格"), existing=GRID,
-                    parent=COMMUNITY, attached=Attached(children=3, cases=10, boundary=True, workers=2))
+    renamed = place(
+        spec(GRID.code, Level.GRID, COMMUNITY.code, "桃园第三网格"),
+        existing=GRID,
+        parent=COMMUNITY,
+        attached=Attached(children=3, cases=10, boundary=True, workers=2),
+    )
     assert (renamed.code, renamed.path, renamed.name) == (GRID.code, GRID.path, "桃园第三网格")
 
 
 def test_moving_a_leaf_derives_the_new_path():
-    moved = place(spec(GRID.code, Level.GRID, OTHER_COMMUNITY.code), existing=GRID,
-                  parent=OTHER_COMMUNITY, attached=Attached(boundary=True, workers=1))
+    moved = place(
+        spec(GRID.code, Level.GRID, OTHER_COMMUNITY.code),
+        existing=GRID,
+        parent=OTHER_COMMUNITY,
+        attached=Attached(boundary=True, workers=1),
+    )
     assert moved.path == "YA/YA01/YA0102/YA0101-03" and moved.parent_code == "YA0102"
 
 
 def test_moving_a_node_with_children_or_cases_is_refused():
     with pytest.raises(Conflict) as err:
-        place(spec(GRID.code, Level.GRID, OTHER_COMMUNITY.code), existing=GRID,
-              parent=OTHER_COMMUNITY, attached=Attached(children=2))
+        place(
+            spec(GRID.code, Level.GRID, OTHER_COMMUNITY.code),
+            existing=GRID,
+            parent=OTHER_COMMUNITY,
+            attached=Attached(children=2),
+        )
     assert err.value.code == "area_has_children" and err.value.status_code == 409
     assert "YA0101-03" in err.value.zh
     with pytest.raises(Conflict) as err:
-        place(spec(GRID.code, Level.GRID, OTHER_COMMUNITY.code), existing=GRID,
-              parent=OTHER_COMMUNITY, attached=Attached(cases=1))
+        place(
+            spec(GRID.code, Level.GRID, OTHER_COMMUNITY.code),
+            existing=GRID,
+            parent=OTHER_COMMUNITY,
+            attached=Attached(cases=1),
+        )
     assert err.value.code == "area_has_cases"
 
 
 def test_a_grid_with_boundary_or_workers_cannot_become_a_community():
     with pytest.raises(Conflict) as err:
-        place(spec(GRID.code, Level.COMMUNITY, STREET.code), existing=GRID, parent=STREET,
-              attached=Attached(workers=1))
+        place(
+            spec(GRID.code, Level.COMMUNITY, STREET.code),
+            existing=GRID,
+            parent=STREET,
+            attached=Attached(workers=1),
+        )
     assert err.value.code == "area_in_use"
     # A bare grid may (it is then a community).
-    assert place(spec(GRID.code, Level.COMMUNITY, STREET.code), existing=GRID,
-                 parent=STREET).path == "YA/YA01/YA0101-03"
+    assert (
+        place(spec(GRID.code, Level.COMMUNITY, STREET.code), existing=GRID, parent=STREET).path
+        == "YA/YA01/YA0101-03"
+    )
 
 
 def test_boundaries_and_workers_only_on_grids():
@@ -133,8 +164,12 @@ def test_boundaries_and_workers_only_on_grids():
 
 
 def test_import_puts_parents_before_children_whatever_the_order():
-    rows = [spec("G1", Level.GRID, "C1"), spec("C1", Level.COMMUNITY, "S1"),
-            spec("S1", Level.STREET, "YA"), spec("G2", Level.GRID, "C1")]
+    rows = [
+        spec("G1", Level.GRID, "C1"),
+        spec("C1", Level.COMMUNITY, "S1"),
+        spec("S1", Level.STREET, "YA"),
+        spec("G2", Level.GRID, "C1"),
+    ]
     order = [s.code for s in import_order(rows)]
     assert order.index("S1") < order.index("C1") < order.index("G1")
     assert sorted(order) == ["C1", "G1", "G2", "S1"]
@@ -185,9 +220,14 @@ def test_choose_grid_rules():
 
 
 def test_a_polygon_is_normalised_with_its_bounding_box():
-    b = geometry.parse_boundary({"type": "Polygon",
-                                 "coordinates": [[[112.5, 37.8, 800], [112.6, 37.8, 800],
-                                                  [112.6, 37.9, 800], [112.5, 37.8, 800]]]})
+    b = geometry.parse_boundary(
+        {
+            "type": "Polygon",
+            "coordinates": [
+                [[112.5, 37.8, 800], [112.6, 37.8, 800], [112.6, 37.9, 800], [112.5, 37.8, 800]]
+            ],
+        }
+    )
     assert b.geojson["type"] == "Polygon"
     assert b.geojson["coordinates"][0][0] == [112.5, 37.8]  # altitude dropped
     assert b.bbox == (112.5, 37.8, 112.6, 37.9)
@@ -196,30 +236,43 @@ def test_a_polygon_is_normalised_with_its_bounding_box():
 def test_a_feature_and_a_multipolygon_are_accepted():
     feature = {"type": "Feature", "properties": {}, "geometry": square(0, 0, 1, 1)}
     assert geometry.parse_boundary(feature).geojson == square(0, 0, 1, 1)
-    multi = {"type": "MultiPolygon", "coordinates": [square(0, 0, 1, 1)["coordinates"],
-                                                     square(2, 2, 3, 3)["coordinates"]]}
+    multi = {
+        "type": "MultiPolygon",
+        "coordinates": [square(0, 0, 1, 1)["coordinates"], square(2, 2, 3, 3)["coordinates"]],
+    }
     b = geometry.parse_boundary(multi)
     assert b.bbox == (0, 0, 3, 3)
     assert geometry.covers(b.shape, 2.5, 2.5) and not geometry.covers(b.shape, 1.5, 1.5)
 
 
-@pytest.mark.parametrize(("data", "says"), [
-    ([1, 2], "GeoJSON"),
-    ({"type": "Point", "coordinates": [112.5, 37.8]}, "Point"),
-    ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "LineString"),
-    ({"type": "Polygon"}, "coordinates"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}, "至少需要 4 个点"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}, "未闭合"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, "x"], [0, 0]]]}, "[经度, 纬度]"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, True], [0, 0]]]}, "[经度, 纬度]"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]}, "经度 200"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 95], [0, 0]]]}, "纬度 95"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "自相交"),
-    ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [2, 0], [0, 0]]]}, "边界无效"),
-    ({"type": "Polygon", "coordinates": [square(0, 0, 1, 1)["coordinates"][0],
-                                         square(2, 2, 3, 3)["coordinates"][0]]}, "内环"),
-    ({"type": "MultiPolygon", "coordinates": []}, "MultiPolygon"),
-])
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ([1, 2], "GeoJSON"),
+        ({"type": "Point", "coordinates": [112.5, 37.8]}, "Point"),
+        ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "LineString"),
+        ({"type": "Polygon"}, "coordinates"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}, "至少需要 4 个点"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}, "未闭合"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, "x"], [0, 0]]]}, "[经度, 纬度]"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, True], [0, 0]]]}, "[经度, 纬度]"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]}, "经度 200"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 95], [0, 0]]]}, "纬度 95"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "自相交"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [2, 0], [0, 0]]]}, "边界无效"),
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    square(0, 0, 1, 1)["coordinates"][0],
+                    square(2, 2, 3, 3)["coordinates"][0],
+                ],
+            },
+            "内环",
+        ),
+        ({"type": "MultiPolygon", "coordinates": []}, "MultiPolygon"),
+    ],
+)
 def test_bad_geojson_is_refused_saying_what_is_wrong(data, says):
     with pytest.raises(Invalid) as err:
         geometry.parse_boundary(data)

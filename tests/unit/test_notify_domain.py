@@ -41,14 +41,28 @@ CASE_ID = "7b0c6f5e-2a4b-4c1e-9d7a-0f3e8b1c2d3e"
 AREA = "YA/YA01/YA0101/YA0101-03"
 
 DISPATCHED = CaseNotice(
-    kind=NoticeKind.DISPATCHED, case_id=CASE_ID, case_no="YA20261122-0001", category="E0101",
-    area_path=AREA, priority="normal", department_id="cg", department_name="榆安区城市管理局",
-    role="lead", description="楼下空地乱堆建筑垃圾",
+    kind=NoticeKind.DISPATCHED,
+    case_id=CASE_ID,
+    case_no="YA20261122-0001",
+    category="E0101",
+    area_path=AREA,
+    priority="normal",
+    department_id="cg",
+    department_name="榆安区城市管理局",
+    role="lead",
+    description="楼下空地乱堆建筑垃圾",
 )
 OVERDUE = CaseNotice(
-    kind=NoticeKind.OVERDUE, case_id=CASE_ID, case_no="YA20261122-0001", category="E0101",
-    area_path=AREA, priority="urgent", department_id="cg", department_name="榆安区城市管理局",
-    clock="sign_for", due_at=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+    kind=NoticeKind.OVERDUE,
+    case_id=CASE_ID,
+    case_no="YA20261122-0001",
+    category="E0101",
+    area_path=AREA,
+    priority="urgent",
+    department_id="cg",
+    department_name="榆安区城市管理局",
+    clock="sign_for",
+    due_at=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
 )
 
 
@@ -65,10 +79,17 @@ def comm(rid: str, area: str) -> Recipient:
 
 
 EVERYONE = [
-    dept("duty-cg", "cg"), dept("duty-cg-night", "cg"), dept("duty-zj", "zj"),
-    sup("sup-district", "YA"), sup("sup-ya01", "YA/YA01"), sup("sup-ya0101", "YA/YA01/YA0101"),
-    sup("sup-grid", AREA), sup("sup-ya02", "YA/YA02"), sup("sup-prefix-trap", "YA/YA0"),
-    sup("sup-ya010", "YA/YA01/YA010"), sup("sup-deeper", AREA + "/unit-1"),
+    dept("duty-cg", "cg"),
+    dept("duty-cg-night", "cg"),
+    dept("duty-zj", "zj"),
+    sup("sup-district", "YA"),
+    sup("sup-ya01", "YA/YA01"),
+    sup("sup-ya0101", "YA/YA01/YA0101"),
+    sup("sup-grid", AREA),
+    sup("sup-ya02", "YA/YA02"),
+    sup("sup-prefix-trap", "YA/YA0"),
+    sup("sup-ya010", "YA/YA01/YA010"),
+    sup("sup-deeper", AREA + "/unit-1"),
 ]
 
 
@@ -85,8 +106,9 @@ def test_a_dispatch_goes_to_the_departments_desks_only():
 
 def test_overdue_reaches_supervisors_above_the_case_and_hurries_the_department():
     got = ids(domain.select_recipients(OVERDUE, EVERYONE))
-    assert got == sorted(["duty-cg", "duty-cg-night", "sup-district", "sup-ya01", "sup-ya0101",
-                          "sup-grid"])
+    assert got == sorted(
+        ["duty-cg", "duty-cg-night", "sup-district", "sup-ya01", "sup-ya0101", "sup-grid"]
+    )
     # another street, a code that is only a string prefix, a level below: none of them
     assert not {"sup-ya02", "sup-prefix-trap", "sup-ya010", "sup-deeper", "duty-zj"} & set(got)
 
@@ -109,34 +131,47 @@ def test_ancestor_paths_and_covers():
 
 
 def person(role: str, area: str = "YA", department_id: str | None = None) -> Principal:
-    return Principal(subject=f"t-{role}", name="测试", role=Role(role), area=area,
-                     department_id=department_id)
+    return Principal(
+        subject=f"t-{role}", name="测试", role=Role(role), area=area, department_id=department_id
+    )
 
 
-@pytest.mark.parametrize(("who", "recipient", "denied"), [
-    (person("department", department_id="cg"), dept("duty-cg", "cg"), None),
-    (person("department", department_id="xf"), dept("duty-cg", "cg"), "not_your_assignment"),
-    (person("supervisor", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
-    (person("district", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
-    (person("supervisor", "YA"), sup("sup-ya01", "YA/YA01"), None),
-    (person("supervisor", "YA/YA01"), sup("sup-ya01", "YA/YA01"), None),
-    # a street office does not read its supervisor's desk, nor a community office
-    (person("street", "YA/YA01"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
-    (person("street", "YA"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
-    (person("community", "YA/YA01/YA0101"), sup("sup-ya0101", "YA/YA01/YA0101"),
-     "supervisor_inbox"),
-    (person("street", "YA/YA01"), comm("comm-ya0101", "YA/YA01/YA0101"), None),
-    (person("district", "YA"), sup("sup-ya01", "YA/YA01"), None),
-    (person("supervisor", "YA/YA03"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
-    (person("supervisor", "YA/YA0"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
-    (person("community", "YA/YA01/YA0101"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
-    (person("department", department_id="cg"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
-    # a desk without its key field matches nobody
-    (person("department", department_id="cg"),
-     Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT), "not_your_assignment"),
-    (person("district", "YA"), Recipient(id="a", name="a", kind=RecipientKind.SUPERVISOR),
-     "out_of_scope"),
-])
+@pytest.mark.parametrize(
+    ("who", "recipient", "denied"),
+    [
+        (person("department", department_id="cg"), dept("duty-cg", "cg"), None),
+        (person("department", department_id="xf"), dept("duty-cg", "cg"), "not_your_assignment"),
+        (person("supervisor", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
+        (person("district", "YA"), dept("duty-cg", "cg"), "not_your_assignment"),
+        (person("supervisor", "YA"), sup("sup-ya01", "YA/YA01"), None),
+        (person("supervisor", "YA/YA01"), sup("sup-ya01", "YA/YA01"), None),
+        # a street office does not read its supervisor's desk, nor a community office
+        (person("street", "YA/YA01"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
+        (person("street", "YA"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
+        (
+            person("community", "YA/YA01/YA0101"),
+            sup("sup-ya0101", "YA/YA01/YA0101"),
+            "supervisor_inbox",
+        ),
+        (person("street", "YA/YA01"), comm("comm-ya0101", "YA/YA01/YA0101"), None),
+        (person("district", "YA"), sup("sup-ya01", "YA/YA01"), None),
+        (person("supervisor", "YA/YA03"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+        (person("supervisor", "YA/YA0"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+        (person("community", "YA/YA01/YA0101"), sup("sup-ya01", "YA/YA01"), "supervisor_inbox"),
+        (person("department", department_id="cg"), sup("sup-ya01", "YA/YA01"), "out_of_scope"),
+        # a desk without its key field matches nobody
+        (
+            person("department", department_id="cg"),
+            Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT),
+            "not_your_assignment",
+        ),
+        (
+            person("district", "YA"),
+            Recipient(id="a", name="a", kind=RecipientKind.SUPERVISOR),
+            "out_of_scope",
+        ),
+    ],
+)
 def test_inbox_access_department_desks_by_their_staff_supervisor_desks_by_overseers(
     who, recipient, denied
 ):
@@ -158,8 +193,10 @@ def test_dispatch_message_in_chinese_and_english():
     )
     assert f"位置：{AREA}" in m.body_zh and "楼下空地乱堆建筑垃圾" in m.body_zh
     assert m.title_zh == "【派单】案件YA20261122-0001已派至榆安区城市管理局"
-    assert m.body_en.startswith("[Dispatched] Case YA20261122-0001 (E0101) has been assigned to "
-                                "榆安区城市管理局 as lead; please sign for it promptly.")
+    assert m.body_en.startswith(
+        "[Dispatched] Case YA20261122-0001 (E0101) has been assigned to "
+        "榆安区城市管理局 as lead; please sign for it promptly."
+    )
     assert m.link == f"/cases/{CASE_ID}"
     assert m.body_zh.endswith(f"详情：/cases/{CASE_ID}") and m.link in m.body_en
 
@@ -174,20 +211,33 @@ def test_overdue_message_names_clock_deadline_in_beijing_time_and_audience():
     assert to_sup.title_en.startswith("[Overdue] (urgent) Case YA20261122-0001")
 
 
-@pytest.mark.parametrize("payload", [
-    lambda **kw: CaseExtensionRequested(**kw, days=3, reason="需采购配件"),
-    lambda **kw: CaseExtensionDecided(**kw, approved=True, days=2),
-    lambda **kw: CasePauseRequested(**kw, kind=PauseKind.HANG, reason="待资金"),
-    lambda **kw: CasePauseDecided(**kw, kind=PauseKind.DEFER, reason="汛期", approved=False,
-                                  comment="不符合条件"),
-    lambda **kw: CaseResumed(**kw, note="资金到位"),
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        lambda **kw: CaseExtensionRequested(**kw, days=3, reason="需采购配件"),
+        lambda **kw: CaseExtensionDecided(**kw, approved=True, days=2),
+        lambda **kw: CasePauseRequested(**kw, kind=PauseKind.HANG, reason="待资金"),
+        lambda **kw: CasePauseDecided(
+            **kw, kind=PauseKind.DEFER, reason="汛期", approved=False, comment="不符合条件"
+        ),
+        lambda **kw: CaseResumed(**kw, note="资金到位"),
+    ],
+)
 def test_requests_decisions_and_resumptions_name_the_department(payload):
-    common = {"case_no": "YA20261122-0001", "area_path": AREA, "category": "E0101",
-              "priority": Priority.NORMAL, "request_id": uuid4(), "assignment_id": uuid4(),
-              "department_id": "cg"}
-    named = new_event(payload(**common, department_name="榆安区城市管理局"),
-                      case_id=UUID(CASE_ID), producer="dispatch")
+    common = {
+        "case_no": "YA20261122-0001",
+        "area_path": AREA,
+        "category": "E0101",
+        "priority": Priority.NORMAL,
+        "request_id": uuid4(),
+        "assignment_id": uuid4(),
+        "department_id": "cg",
+    }
+    named = new_event(
+        payload(**common, department_name="榆安区城市管理局"),
+        case_id=UUID(CASE_ID),
+        producer="dispatch",
+    )
     m = domain.render(notice_of(named), RecipientKind.SUPERVISOR)
     assert "（E0101）榆安区城市管理局" in m.body_zh, m.body_zh
     assert "榆安区城市管理局" in m.body_en and "cg" not in m.body_zh
@@ -199,7 +249,8 @@ def test_requests_decisions_and_resumptions_name_the_department(payload):
 def test_link_base_and_unknown_clock():
     m = domain.render(
         CaseNotice(**{**OVERDUE.__dict__, "clock": "visit", "due_at": None}),
-        RecipientKind.SUPERVISOR, "https://whistle.example.cn/",
+        RecipientKind.SUPERVISOR,
+        "https://whistle.example.cn/",
     )
     assert m.link == f"https://whistle.example.cn/cases/{CASE_ID}"
     assert "visit已超时（时限未知）" in m.body_zh
@@ -208,8 +259,9 @@ def test_link_base_and_unknown_clock():
 def test_webhook_body_is_standard_webhooks_shaped():
     m = domain.render(DISPATCHED, RecipientKind.DEPARTMENT)
     at = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
-    body = domain.webhook_body(DISPATCHED, m, event_id="e-1", recipient_id="duty-cg",
-                               occurred_at=at)
+    body = domain.webhook_body(
+        DISPATCHED, m, event_id="e-1", recipient_id="duty-cg", occurred_at=at
+    )
     assert body["type"] == "case.dispatched" and body["timestamp"] == at.isoformat()
     data = body["data"]
     assert data["case_no"] == "YA20261122-0001" and data["recipient_id"] == "duty-cg"
@@ -221,14 +273,28 @@ def test_webhook_body_is_standard_webhooks_shaped():
 BASE = "https://whistle.example.cn"
 ASSIGNMENT_ID = "3f1d2c4b-5a6e-4f70-8a9b-0c1d2e3f4a5b"
 # what carries the department's assignment and reaches its desk by default
-ABOUT_ITS_ASSIGNMENT = [NoticeKind.DISPATCHED, NoticeKind.WARNING, NoticeKind.OVERDUE,
-                        NoticeKind.URGED, NoticeKind.EXTENSION_DECIDED, NoticeKind.PAUSE_DECIDED,
-                        NoticeKind.RESUMED]
+ABOUT_ITS_ASSIGNMENT = [
+    NoticeKind.DISPATCHED,
+    NoticeKind.WARNING,
+    NoticeKind.OVERDUE,
+    NoticeKind.URGED,
+    NoticeKind.EXTENSION_DECIDED,
+    NoticeKind.PAUSE_DECIDED,
+    NoticeKind.RESUMED,
+]
 
 
 def about(kind: NoticeKind, **kw) -> CaseNotice:
-    base = {**OVERDUE.__dict__, "kind": kind, "assignment_id": ASSIGNMENT_ID, "days": 2,
-            "approved": True, "pause": "hang", "count": 1, "level": "street"}
+    base = {
+        **OVERDUE.__dict__,
+        "kind": kind,
+        "assignment_id": ASSIGNMENT_ID,
+        "days": 2,
+        "approved": True,
+        "pause": "hang",
+        "count": 1,
+        "level": "street",
+    }
     return CaseNotice(**{**base, **kw})
 
 
@@ -240,8 +306,9 @@ def test_a_department_desk_is_taken_straight_to_its_assignment(kind):
 
 
 @pytest.mark.parametrize("kind", list(NoticeKind))
-@pytest.mark.parametrize("audience", [RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY,
-                                      RecipientKind.GRID_WORKER])
+@pytest.mark.parametrize(
+    "audience", [RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY, RecipientKind.GRID_WORKER]
+)
 def test_everyone_else_is_taken_to_the_case(kind, audience):
     m = domain.render(about(kind), audience, BASE, department_id=None)
     assert m.link == f"{BASE}/cases/{CASE_ID}" and m.link in m.body_zh and m.link in m.body_en
@@ -249,13 +316,18 @@ def test_everyone_else_is_taken_to_the_case(kind, audience):
 
 def test_another_departments_or_an_assignmentless_notice_links_the_case():
     # a desk that subscribed to another department's events cannot open its assignment
-    other = domain.render(about(NoticeKind.DISPATCHED), RecipientKind.DEPARTMENT, BASE,
-                          department_id="zj")
+    other = domain.render(
+        about(NoticeKind.DISPATCHED), RecipientKind.DEPARTMENT, BASE, department_id="zj"
+    )
     assert other.link == f"{BASE}/cases/{CASE_ID}"
     unknown = domain.render(about(NoticeKind.DISPATCHED), RecipientKind.DEPARTMENT, BASE)
     assert unknown.link == f"{BASE}/cases/{CASE_ID}"
-    closed = domain.render(about(NoticeKind.CLOSED, assignment_id=None),
-                           RecipientKind.DEPARTMENT, BASE, department_id="cg")
+    closed = domain.render(
+        about(NoticeKind.CLOSED, assignment_id=None),
+        RecipientKind.DEPARTMENT,
+        BASE,
+        department_id="cg",
+    )
     assert closed.link == f"{BASE}/cases/{CASE_ID}"
     # without a base (embedded console only) the link is a path
     bare = domain.render(about(NoticeKind.URGED), RecipientKind.DEPARTMENT, department_id="cg")
@@ -264,54 +336,87 @@ def test_another_departments_or_an_assignmentless_notice_links_the_case():
 
 def test_the_consumed_event_carries_its_assignment_into_the_message_and_the_webhook():
     aid = uuid4()
-    event = new_event(CaseResumed(
-        case_no="YA20261122-0001", area_path=AREA, category="E0101", priority=Priority.NORMAL,
-        request_id=uuid4(), assignment_id=aid, department_id="cg",
-        department_name="榆安区城市管理局", note="资金到位"), case_id=UUID(CASE_ID),
-        producer="dispatch")
+    event = new_event(
+        CaseResumed(
+            case_no="YA20261122-0001",
+            area_path=AREA,
+            category="E0101",
+            priority=Priority.NORMAL,
+            request_id=uuid4(),
+            assignment_id=aid,
+            department_id="cg",
+            department_name="榆安区城市管理局",
+            note="资金到位",
+        ),
+        case_id=UUID(CASE_ID),
+        producer="dispatch",
+    )
     notice = notice_of(event)
     assert notice.assignment_id == str(aid)
     m = domain.render(notice, RecipientKind.DEPARTMENT, BASE, department_id="cg")
     assert m.link == f"{BASE}/assignments/{aid}"
-    body = domain.webhook_body(notice, m, event_id="e-1", recipient_id="duty-cg",
-                               occurred_at=datetime(2026, 11, 22, 1, 0, tzinfo=UTC))
+    body = domain.webhook_body(
+        notice,
+        m,
+        event_id="e-1",
+        recipient_id="duty-cg",
+        occurred_at=datetime(2026, 11, 22, 1, 0, tzinfo=UTC),
+    )
     assert body["data"]["link"] == m.link and body["data"]["assignment_id"] == str(aid)
     assert body["data"]["facts"]["link"] == m.link  # an SMS template's {link}
 
 
-@pytest.mark.parametrize(("raw", "kept"), [
-    ("https://whistle.example.gov.cn", "https://whistle.example.gov.cn"),
-    (" https://whistle.example.gov.cn/ ", "https://whistle.example.gov.cn"),
-    ("http://127.0.0.1:8100", "http://127.0.0.1:8100"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    ("raw", "kept"),
+    [
+        ("https://whistle.example.gov.cn", "https://whistle.example.gov.cn"),
+        (" https://whistle.example.gov.cn/ ", "https://whistle.example.gov.cn"),
+        ("http://127.0.0.1:8100", "http://127.0.0.1:8100"),
+        ("", ""),
+    ],
+)
 def test_public_base_url_is_kept_without_a_trailing_slash(raw, kept):
-    s = Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
-                 public_base_url=raw)
+    s = Settings(
+        environment="test", database_url="postgresql://x@127.0.0.1:1/x", public_base_url=raw
+    )
     assert s.public_base_url == kept
 
 
-@pytest.mark.parametrize("raw", ["whistle.example.gov.cn", "ftp://whistle.example.gov.cn",
-                                 "https://", "https://w.example.cn/?x=1", "https://w.example.cn/#a"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "whistle.example.gov.cn",
+        "ftp://whistle.example.gov.cn",
+        "https://",
+        "https://w.example.cn/?x=1",
+        "https://w.example.cn/#a",
+    ],
+)
 def test_a_public_base_url_that_is_no_console_address_is_refused(raw):
     with pytest.raises(ValidationError, match="PUBLIC_BASE_URL"):
-        Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
-                 public_base_url=raw)
+        Settings(
+            environment="test", database_url="postgresql://x@127.0.0.1:1/x", public_base_url=raw
+        )
 
 
 def test_a_missing_public_base_url_is_logged_at_start_outside_the_embedded_mode(monkeypatch):
     warnings: list[str] = []
-    monkeypatch.setattr(notify_main, "log", SimpleNamespace(
-        warning=lambda event, **kw: warnings.append(event)))
-    production = {"environment": "production", "database_url": "postgresql://x@127.0.0.1:1/x",
-                  "auth_secret": secrets.token_urlsafe(36), "channel_secrets_keys": Fernet.generate_key().decode(),
-                  "log_json": False}
+    monkeypatch.setattr(
+        notify_main, "log", SimpleNamespace(warning=lambda event, **kw: warnings.append(event))
+    )
+    production = {
+        "environment": "production",
+        "database_url": "postgresql://x@127.0.0.1:1/x",
+        "auth_secret": secrets.token_urlsafe(36),
+        "channel_secrets_keys": Fernet.generate_key().decode(),
+        "log_json": False,
+    }
     notify_main.create_app(Settings(**production))
     assert warnings == ["public_base_url_missing"]
-    notify_main.create_app(Settings(**production,
-                                    public_base_url="https://whistle.example.gov.cn"))
-    notify_main.create_app(Settings(environment="test",
-                                    database_url="postgresql://x@127.0.0.1:1/x"))
+    notify_main.create_app(Settings(**production, public_base_url="https://whistle.example.gov.cn"))
+    notify_main.create_app(
+        Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x")
+    )
     assert warnings == ["public_base_url_missing"]
 
 
@@ -334,11 +439,20 @@ def test_after_failure_retry_until_the_last_attempt_then_dead():
     assert domain.status_after_failure(1, 6, gone=True) is DeliveryStatus.DEAD
 
 
-@pytest.mark.parametrize(("code", "ok", "transient"), [
-    (200, True, False), (204, True, False), (301, False, False), (400, False, False),
-    (404, False, False), (408, False, True), (429, False, True), (500, False, True),
-    (503, False, True),
-])
+@pytest.mark.parametrize(
+    ("code", "ok", "transient"),
+    [
+        (200, True, False),
+        (204, True, False),
+        (301, False, False),
+        (400, False, False),
+        (404, False, False),
+        (408, False, True),
+        (429, False, True),
+        (500, False, True),
+        (503, False, True),
+    ],
+)
 def test_status_codes(code, ok, transient):
     assert domain.is_success(code) is ok
     assert domain.is_transient(code) is transient
@@ -353,8 +467,10 @@ def test_only_dead_deliveries_can_be_replayed():
 
 
 def test_a_replay_is_refused_while_another_channel_carries_the_message_unless_forced():
-    others = [domain.Carrier(7, "feishu", DeliveryStatus.DEAD),
-              domain.Carrier(8, "email", DeliveryStatus.SENT)]
+    others = [
+        domain.Carrier(7, "feishu", DeliveryStatus.DEAD),
+        domain.Carrier(8, "email", DeliveryStatus.SENT),
+    ]
     with pytest.raises(Conflict) as err:
         domain.check_replay(DeliveryStatus.DEAD, others)
     assert err.value.code == "already_delivered"
@@ -382,31 +498,88 @@ SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
 
 def test_valid_recipients_pass():
-    domain.validate_recipient(Recipient(
-        id="duty-cg", name="城管值班室", kind=RecipientKind.DEPARTMENT, department_id="cg",
-        webhook_url="https://hooks.example.cn/whistle?x=1", webhook_secret=SECRET,
-    ))
+    domain.validate_recipient(
+        Recipient(
+            id="duty-cg",
+            name="城管值班室",
+            kind=RecipientKind.DEPARTMENT,
+            department_id="cg",
+            webhook_url="https://hooks.example.cn/whistle?x=1",
+            webhook_secret=SECRET,
+        )
+    )
     domain.validate_recipient(sup("sup-ya01", "YA/YA01"))
 
 
-@pytest.mark.parametrize(("recipient", "code"), [
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT), "department_required"),
-    (Recipient(id="a", name="a", kind=RecipientKind.SUPERVISOR), "area_required"),
-    (sup("a", "YA//YA01"), "invalid_area_path"),
-    (sup("a", "/YA"), "invalid_area_path"),
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
-               webhook_url="not a url"), "invalid_webhook_url"),
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
-               webhook_url="ftp://example.cn/x"), "invalid_webhook_url"),
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
-               webhook_url="http://:80/x"), "invalid_webhook_url"),
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
-               webhook_url="http://example.cn:99999/x"), "invalid_webhook_url"),
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
-               webhook_secret="whsec_short"), "invalid_webhook_secret"),
-    (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT, department_id="cg",
-               webhook_secret="not base64 at all!"), "invalid_webhook_secret"),
-])
+@pytest.mark.parametrize(
+    ("recipient", "code"),
+    [
+        (Recipient(id="a", name="a", kind=RecipientKind.DEPARTMENT), "department_required"),
+        (Recipient(id="a", name="a", kind=RecipientKind.SUPERVISOR), "area_required"),
+        (sup("a", "YA//YA01"), "invalid_area_path"),
+        (sup("a", "/YA"), "invalid_area_path"),
+        (
+            Recipient(
+                id="a",
+                name="a",
+                kind=RecipientKind.DEPARTMENT,
+                department_id="cg",
+                webhook_url="not a url",
+            ),
+            "invalid_webhook_url",
+        ),
+        (
+            Recipient(
+                id="a",
+                name="a",
+                kind=RecipientKind.DEPARTMENT,
+                department_id="cg",
+                webhook_url="ftp://example.cn/x",
+            ),
+            "invalid_webhook_url",
+        ),
+        (
+            Recipient(
+                id="a",
+                name="a",
+                kind=RecipientKind.DEPARTMENT,
+                department_id="cg",
+                webhook_url="http://:80/x",
+            ),
+            "invalid_webhook_url",
+        ),
+        (
+            Recipient(
+                id="a",
+                name="a",
+                kind=RecipientKind.DEPARTMENT,
+                department_id="cg",
+                webhook_url="http://example.cn:99999/x",
+            ),
+            "invalid_webhook_url",
+        ),
+        (
+            Recipient(
+                id="a",
+                name="a",
+                kind=RecipientKind.DEPARTMENT,
+                department_id="cg",
+                webhook_secret="whsec_short",
+            ),
+            "invalid_webhook_secret",
+        ),
+        (
+            Recipient(
+                id="a",
+                name="a",
+                kind=RecipientKind.DEPARTMENT,
+                department_id="cg",
+                webhook_secret="not base64 at all!",
+            ),
+            "invalid_webhook_secret",
+        ),
+    ],
+)
 def test_invalid_recipients_are_refused_with_a_chinese_message(recipient, code):
     with pytest.raises(Invalid) as err:
         domain.validate_recipient(recipient)
@@ -432,8 +605,9 @@ async def test_a_failed_reseal_at_start_is_tried_again_until_it_succeeds(monkeyp
         return 3
 
     monkeypatch.setattr(sealing, "reseal_all", flaky)
-    resealer = sealing.Resealer(lambda: "pool", sealing.SecretBox([Fernet.generate_key()]),
-                                retry_seconds=0.01)
+    resealer = sealing.Resealer(
+        lambda: "pool", sealing.SecretBox([Fernet.generate_key()]), retry_seconds=0.01
+    )
     resealer.start()
     try:
         async with asyncio.timeout(5):

@@ -32,13 +32,30 @@ NEW_TO_READER = (NoticeKind.DISPATCHED, NoticeKind.WHISTLED)
 
 def notice(kind: NoticeKind, **kw) -> CaseNotice:
     """A notice with every field its kind may use, so each template says all it can."""
-    base = {"kind": kind, "case_id": CASE_ID, "case_no": "YA20261122-0001", "category": "E0101",
-            "area_path": GRID, "priority": "normal", "department_id": "cg",
-            "department_name": "榆安区城市管理局", "assignment_id": "a-1", "role": "lead",
-            "description": "楼下空地乱堆建筑垃圾", "clock": "resolve",
-            "due_at": datetime(2026, 11, 22, 2, 0, tzinfo=UTC), "level": "street",
-            "result": "已清运", "note": "请今日办结", "count": 2, "reason": "需协调",
-            "days": 3, "approved": True, "comment": "同意", "pause": "hang"}
+    base = {
+        "kind": kind,
+        "case_id": CASE_ID,
+        "case_no": "YA20261122-0001",
+        "category": "E0101",
+        "area_path": GRID,
+        "priority": "normal",
+        "department_id": "cg",
+        "department_name": "榆安区城市管理局",
+        "assignment_id": "a-1",
+        "role": "lead",
+        "description": "楼下空地乱堆建筑垃圾",
+        "clock": "resolve",
+        "due_at": datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+        "level": "street",
+        "result": "已清运",
+        "note": "请今日办结",
+        "count": 2,
+        "reason": "需协调",
+        "days": 3,
+        "approved": True,
+        "comment": "同意",
+        "pause": "hang",
+    }
     return CaseNotice(**{**base, **kw})
 
 
@@ -102,12 +119,18 @@ def test_a_known_category_in_an_unnamed_place_and_the_address_beside_the_place()
 
 
 def test_the_dispatch_a_clerk_reads_on_a_robot():
-    m = domain.render(notice(NoticeKind.DISPATCHED), RecipientKind.DEPARTMENT,
-                      "https://whistle.example.gov.cn", department_id="cg", names=NAMES)
+    m = domain.render(
+        notice(NoticeKind.DISPATCHED),
+        RecipientKind.DEPARTMENT,
+        "https://whistle.example.gov.cn",
+        department_id="cg",
+        names=NAMES,
+    )
     assert m.body_zh == (
         "【派单】案件YA20261122-0001（事件·市容环境 › 乱堆物料）已派至榆安区城市管理局（主办），"
         f"请及时签收报到。位置：{PLACE}。问题：楼下空地乱堆建筑垃圾。"
-        "详情：https://whistle.example.gov.cn/assignments/a-1")
+        "详情：https://whistle.example.gov.cn/assignments/a-1"
+    )
 
 
 # --- what machines and SMS templates receive ----------------------------------------------
@@ -128,8 +151,9 @@ def test_a_webhook_body_carries_codes_and_their_names_or_null():
     at = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
     n = notice(NoticeKind.DISPATCHED)
     m = domain.render(n, RecipientKind.DEPARTMENT, names=NAMES)
-    data = domain.webhook_body(n, m, event_id="e-1", recipient_id="duty-cg", occurred_at=at,
-                               names=NAMES)["data"]
+    data = domain.webhook_body(
+        n, m, event_id="e-1", recipient_id="duty-cg", occurred_at=at, names=NAMES
+    )["data"]
     assert (data["category"], data["category_name"]) == ("E0101", "乱堆物料")
     assert (data["area_path"], data["area_name"]) == (GRID, PLACE)
     assert data["text"]["zh"] == m.body_zh and data["facts"]["category"] == "乱堆物料"
@@ -139,13 +163,36 @@ def test_a_webhook_body_carries_codes_and_their_names_or_null():
 
 # --- notify's copy of the names ------------------------------------------------------------
 
-FEATURES = {"type": "FeatureCollection", "features": [
-    {"type": "Feature", "id": a.code, "geometry": None,
-     "properties": {"code": a.code, "name": a.name, "level": a.level, "parent_code": a.parent,
-                    "path": a.path}} for a in demo.areas()]}
-CATEGORIES = [{"code": c, "name": n, "parent_code": p, "category_class": "event",
-               "class_zh": "事件", "department_kind": None, "department_kind_zh": None}
-              for c, n, p in demo.CATEGORIES]
+FEATURES = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "id": a.code,
+            "geometry": None,
+            "properties": {
+                "code": a.code,
+                "name": a.name,
+                "level": a.level,
+                "parent_code": a.parent,
+                "path": a.path,
+            },
+        }
+        for a in demo.areas()
+    ],
+}
+CATEGORIES = [
+    {
+        "code": c,
+        "name": n,
+        "parent_code": p,
+        "category_class": "event",
+        "class_zh": "事件",
+        "department_kind": None,
+        "department_kind_zh": None,
+    }
+    for c, n, p in demo.CATEGORIES
+]
 
 
 class Owners:
@@ -161,8 +208,11 @@ class Owners:
         if request.url.host == "intake" and request.url.path == "/areas/features":
             return httpx.Response(200, json=FEATURES) if self.intake_up else httpx.Response(503)
         if request.url.host == "dispatch" and request.url.path == "/categories":
-            return (httpx.Response(200, content=json.dumps(self.categories).encode())
-                    if self.dispatch_up else httpx.Response(503))
+            return (
+                httpx.Response(200, content=json.dumps(self.categories).encode())
+                if self.dispatch_up
+                else httpx.Response(503)
+            )
         return httpx.Response(404)
 
 
@@ -173,12 +223,16 @@ async def test_the_copy_loads_both_documents_and_keeps_what_it_has_when_an_owner
     async with httpx.AsyncClient(transport=httpx.MockTransport(owners)) as client:
         await ref.refresh(client)
         assert ref.known == NAMES and await ref.names() == NAMES
-        assert {str(u) for u in owners.asked} == {"http://intake/areas/features?root=YA",
-                                                 "http://dispatch/categories"}
+        assert {str(u) for u in owners.asked} == {
+            "http://intake/areas/features?root=YA",
+            "http://dispatch/categories",
+        }
         # intake away: its names stay as they were; dispatch's renamed category comes in
         owners.intake_up = False
-        owners.categories = [{**c, "name": "乱堆物料（含建筑垃圾）"} if c["code"] == "E0101" else c
-                             for c in CATEGORIES]
+        owners.categories = [
+            {**c, "name": "乱堆物料（含建筑垃圾）"} if c["code"] == "E0101" else c
+            for c in CATEGORIES
+        ]
         with pytest.raises(httpx.HTTPStatusError):
             await ref.refresh(client)
         assert ref.known.place(GRID) == PLACE
@@ -199,7 +253,8 @@ async def test_before_any_fetch_messages_use_codes():
             await ref.refresh(client)
     assert ref.known == NO_NAMES
     assert [str(u) for u in owners.asked if u.host == "intake"] == [
-        "http://intake/areas/features"]  # no root: every district
+        "http://intake/areas/features"
+    ]  # no root: every district
 
 
 async def test_the_first_messages_wait_for_the_first_fetch_a_few_seconds_at_most(monkeypatch):
@@ -220,9 +275,18 @@ def test_reference_settings_default_to_the_local_services_and_the_whole_tree():
     s = Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x")
     assert (s.intake_url, s.dispatch_url) == ("http://localhost:8101", "http://localhost:8102")
     assert s.reference_area_root == "" and s.reference_refresh_seconds == 300
-    assert Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
-                    reference_area_root="YA/YA01").reference_area_root == "YA/YA01"
+    assert (
+        Settings(
+            environment="test",
+            database_url="postgresql://x@127.0.0.1:1/x",
+            reference_area_root="YA/YA01",
+        ).reference_area_root
+        == "YA/YA01"
+    )
     for bad in ("YA/", "/YA", "YA//YA01", "YA%"):
         with pytest.raises(ValidationError):
-            Settings(environment="test", database_url="postgresql://x@127.0.0.1:1/x",
-                     reference_area_root=bad)
+            Settings(
+                environment="test",
+                database_url="postgresql://x@127.0.0.1:1/x",
+                reference_area_root=bad,
+            )

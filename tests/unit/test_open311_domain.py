@@ -22,10 +22,18 @@ NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 # The GeoReport v2 spec's example POST, with our grid attribute added.
 SPEC_FORM = {
-    "api_key": "xyz", "jurisdiction_id": "city.gov", "service_code": "E0101",
-    "lat": "37.76524078", "long": "-122.4212043", "address_string": "1234 5th street",
-    "email": "smit333@sfgov.edu", "device_id": "tt222111", "account_id": "123456",
-    "first_name": "john", "last_name": "smith", "phone": "111111111",
+    "api_key": "xyz",
+    "jurisdiction_id": "city.gov",
+    "service_code": "E0101",
+    "lat": "37.76524078",
+    "long": "-122.4212043",
+    "address_string": "1234 5th street",
+    "email": "smit333@sfgov.edu",
+    "device_id": "tt222111",
+    "account_id": "123456",
+    "first_name": "john",
+    "last_name": "smith",
+    "phone": "111111111",
     "description": "A large sinkhole is destroying the street",
     "media_url": "http://farm3.static.flickr.com/2002/2212426634_5ed477a060.jpg",
     "attribute[grid_code]": "YA0101-01",
@@ -41,9 +49,13 @@ def test_services_are_the_leaf_categories_grouped_by_their_parent():
     assert [s["service_code"] for s in services] == leaves
     lamp = next(s for s in services if s["service_code"] == "C0101")
     assert lamp == {
-        "service_code": "C0101", "service_name": "路灯损坏",
-        "description": "部件·公用设施：路灯损坏", "metadata": True, "type": "realtime",
-        "keywords": "路灯损坏, 公用设施", "group": "部件·公用设施",
+        "service_code": "C0101",
+        "service_name": "路灯损坏",
+        "description": "部件·公用设施：路灯损坏",
+        "metadata": True,
+        "type": "realtime",
+        "keywords": "路灯损坏, 公用设施",
+        "group": "部件·公用设施",
     }
 
 
@@ -84,9 +96,14 @@ def test_discovery_names_the_spec_and_both_formats():
 def test_the_spec_example_form_becomes_a_report():
     new = domain.parse_new_request(SPEC_FORM)
     assert new == domain.NewRequest(
-        service_code="E0101", grid_code="YA0101-01",
-        description="A large sinkhole is destroying the street", priority="normal",
-        lat=37.76524078, long=-122.4212043, address="1234 5th street", reporter="john smith",
+        service_code="E0101",
+        grid_code="YA0101-01",
+        description="A large sinkhole is destroying the street",
+        priority="normal",
+        lat=37.76524078,
+        long=-122.4212043,
+        address="1234 5th street",
+        reporter="john smith",
     )
 
 
@@ -106,8 +123,13 @@ def test_an_address_needs_a_grid_code():
 
 
 def test_empty_parameters_count_as_not_sent():
-    form = {**SPEC_FORM, "description": "  ", "first_name": "", "last_name": "",
-            "attribute[priority]": ""}
+    form = {
+        **SPEC_FORM,
+        "description": "  ",
+        "first_name": "",
+        "last_name": "",
+        "attribute[priority]": "",
+    }
     new = domain.parse_new_request(form)
     assert new.description is None and new.reporter is None and new.priority == "normal"
 
@@ -143,8 +165,14 @@ def test_every_problem_is_reported_at_once():
 
 @pytest.mark.parametrize(
     ("first", "last", "name"),
-    [("明", "李", "李明"), ("john", "smith", "john smith"), (None, "王", "王"),
-     ("Mary", None, "Mary"), (None, None, None), ("a" * 40, "b" * 40, ("a" * 40 + " " + "b" * 23))],
+    [
+        ("明", "李", "李明"),
+        ("john", "smith", "john smith"),
+        (None, "王", "王"),
+        ("Mary", None, "Mary"),
+        (None, None, None),
+        ("a" * 40, "b" * 40, ("a" * 40 + " " + "b" * 23)),
+    ],
 )
 def test_reporter_name(first, last, name):
     assert domain.reporter_name(first, last) == name
@@ -166,9 +194,16 @@ def test_query_defaults_to_the_last_90_days_and_1000_requests():
 
 
 def test_query_filters():
-    q = domain.parse_query({"service_code": "E0101, C0101", "status": "closed",
-                            "start_date": "2026-11-01T00:00:00Z", "page": "3",
-                            "page_size": "20"}, NOW)
+    q = domain.parse_query(
+        {
+            "service_code": "E0101, C0101",
+            "status": "closed",
+            "start_date": "2026-11-01T00:00:00Z",
+            "page": "3",
+            "page_size": "20",
+        },
+        NOW,
+    )
     assert q.service_codes == ("E0101", "C0101") and q.closed is True
     assert q.start == datetime(2026, 11, 1, tzinfo=UTC)
     assert q.end == q.start + timedelta(days=90)
@@ -181,8 +216,14 @@ def test_query_filters():
 
 def test_service_request_id_overrides_every_other_argument():
     case_id = uuid4()
-    q = domain.parse_query({"service_request_id": f"YA20261122-0001,{case_id}",
-                            "status": "whatever", "start_date": "junk"}, NOW)
+    q = domain.parse_query(
+        {
+            "service_request_id": f"YA20261122-0001,{case_id}",
+            "status": "whatever",
+            "start_date": "junk",
+        },
+        NOW,
+    )
     assert q.case_nos == ("YA20261122-0001",) and q.case_ids == (case_id,)
     assert q.start is None and q.closed is None
 
@@ -217,18 +258,37 @@ def test_parse_ref_and_token():
 # --- a case as a service request -----------------------------------------------------------
 
 CASE = CaseView(
-    id=uuid4(), case_no="YA20261122-0001", area_path="YA/YA01/YA0101/YA0101-01",
-    category="E0101", category_name="乱堆物料", description="楼下空地乱堆建筑垃圾",
-    priority="normal", lat=37.7, lon=112.7, address="桃园小区3号楼", status="reported",
-    departments=[], community_name="桃园社区",
-    reported_at=NOW, updated_at=NOW + timedelta(hours=1), closed_at=None,
+    id=uuid4(),
+    case_no="YA20261122-0001",
+    area_path="YA/YA01/YA0101/YA0101-01",
+    category="E0101",
+    category_name="乱堆物料",
+    description="楼下空地乱堆建筑垃圾",
+    priority="normal",
+    lat=37.7,
+    lon=112.7,
+    address="桃园小区3号楼",
+    status="reported",
+    departments=[],
+    community_name="桃园社区",
+    reported_at=NOW,
+    updated_at=NOW + timedelta(hours=1),
+    closed_at=None,
 )
 
 
 @pytest.mark.parametrize(
     ("status", "shown"),
-    [("reported", "open"), ("whistled", "open"), ("unroutable", "open"), ("dispatched", "open"),
-     ("signed_for", "open"), ("resolved", "open"), ("closed", "closed"), ("rework", "open")],
+    [
+        ("reported", "open"),
+        ("whistled", "open"),
+        ("unroutable", "open"),
+        ("dispatched", "open"),
+        ("signed_for", "open"),
+        ("resolved", "open"),
+        ("closed", "closed"),
+        ("rework", "open"),
+    ],
 )
 def test_only_closed_is_closed(status, shown):
     assert domain.open_or_closed(status) == shown
@@ -237,19 +297,34 @@ def test_only_closed_is_closed(status, shown):
 def test_a_case_reads_as_a_service_request():
     request = domain.service_request(CASE)
     assert request == {
-        "service_request_id": "YA20261122-0001", "status": "open", "status_notes": "已上报",
-        "service_name": "乱堆物料", "service_code": "E0101", "description": "楼下空地乱堆建筑垃圾",
-        "agency_responsible": "桃园社区", "service_notice": domain.NOTICES["normal"],
+        "service_request_id": "YA20261122-0001",
+        "status": "open",
+        "status_notes": "已上报",
+        "service_name": "乱堆物料",
+        "service_code": "E0101",
+        "description": "楼下空地乱堆建筑垃圾",
+        "agency_responsible": "桃园社区",
+        "service_notice": domain.NOTICES["normal"],
         "requested_datetime": "2026-11-22T11:00:00+08:00",
-        "updated_datetime": "2026-11-22T12:00:00+08:00", "expected_datetime": None,
-        "address": "桃园小区3号楼", "address_id": None, "zipcode": None, "lat": 37.7,
-        "long": 112.7, "media_url": None,
+        "updated_datetime": "2026-11-22T12:00:00+08:00",
+        "expected_datetime": None,
+        "address": "桃园小区3号楼",
+        "address_id": None,
+        "zipcode": None,
+        "lat": 37.7,
+        "long": 112.7,
+        "media_url": None,
     }
 
 
 def test_closed_case_shows_its_closing_time_and_the_departments():
-    closed = replace(CASE, status="closed", departments=["cg", "zj"],
-                     closed_at=NOW + timedelta(days=1), updated_at=NOW + timedelta(days=2))
+    closed = replace(
+        CASE,
+        status="closed",
+        departments=["cg", "zj"],
+        closed_at=NOW + timedelta(days=1),
+        updated_at=NOW + timedelta(days=2),
+    )
     request = domain.service_request(closed)
     assert request["status"] == "closed" and request["status_notes"] == "已结案"
     assert request["updated_datetime"] == "2026-11-23T11:00:00+08:00"
@@ -280,7 +355,8 @@ def test_errors_in_both_formats():
     as_json = errors("json", 400, problems)
     assert as_json.status_code == 400 and as_json.media_type.startswith("application/json")
     assert json.loads(as_json.body) == [
-        {"code": 400, "description": "缺少 service_code / service_code is required"}]
+        {"code": 400, "description": "缺少 service_code / service_code is required"}
+    ]
     as_xml = ET.fromstring(errors("xml", 404, problems).body)
     assert as_xml.tag == "errors" and as_xml.findtext("error/code") == "404"
     assert render("xml", "services", []).media_type == "text/xml; charset=utf-8"
@@ -297,13 +373,15 @@ def test_our_errors_become_georeport_errors():
     unknown_grid = error_response("json", Invalid("网格“X”不存在", "unknown grid 'X'"))
     assert unknown_grid.status_code == 400  # GeoReport: 400 for any other bad request
     assert json.loads(unknown_grid.body) == [
-        {"code": 400, "description": "网格“X”不存在 / unknown grid 'X'"}]
+        {"code": 400, "description": "网格“X”不存在 / unknown grid 'X'"}
+    ]
     anonymous = error_response("xml", Unauthenticated("需要登录", "authentication required"))
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"] == "Bearer"
     busy = error_response("json", RateLimited("太频繁", "too many", retry_after=60))
     assert busy.status_code == 429 and busy.headers["Retry-After"] == "60"
-    invalid = error_response("json", RequestValidationError(
-        [{"loc": ("query", "page"), "msg": "bad", "type": "x"}]))
+    invalid = error_response(
+        "json", RequestValidationError([{"loc": ("query", "page"), "msg": "bad", "type": "x"}])
+    )
     assert invalid.status_code == 400 and "page" in json.loads(invalid.body)[0]["description"]
     assert error_response("json", HTTPException(413, "too big")).status_code == 413
     assert error_response("json", RuntimeError("boom")) is None  # the app answers 500

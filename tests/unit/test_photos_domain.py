@@ -54,10 +54,19 @@ def test_pixel_limit_guards_decoding():
 # --- type ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("declared", [
-    "image/jpeg", "IMAGE/JPEG", "image/jpg", "image/pjpeg", "image/jpeg; charset=binary",
-    None, "", "application/octet-stream",
-])
+@pytest.mark.parametrize(
+    "declared",
+    [
+        "image/jpeg",
+        "IMAGE/JPEG",
+        "image/jpg",
+        "image/pjpeg",
+        "image/jpeg; charset=binary",
+        None,
+        "",
+        "application/octet-stream",
+    ],
+)
 def test_declared_type_agreeing_or_silent_is_accepted(declared):
     domain.check_declared_type(declared, "image/jpeg")
 
@@ -166,10 +175,19 @@ def test_nine_photos_per_kind():
 SHA = "ab" * 32
 
 
-@pytest.mark.parametrize(("header", "matches"), [
-    (None, False), ("", False), (f'"{SHA}"', True), (f'W/"{SHA}"', True),
-    (f'"other", "{SHA}"', True), ("*", True), ('"other"', False), (SHA, True),
-])
+@pytest.mark.parametrize(
+    ("header", "matches"),
+    [
+        (None, False),
+        ("", False),
+        (f'"{SHA}"', True),
+        (f'W/"{SHA}"', True),
+        (f'"other", "{SHA}"', True),
+        ("*", True),
+        ('"other"', False),
+        (SHA, True),
+    ],
+)
 def test_if_none_match(header, matches):
     assert domain.etag_matches(header, SHA) is matches
     assert domain.etag(SHA) == f'"{SHA}"'
@@ -178,8 +196,9 @@ def test_if_none_match(header, matches):
 # --- the image adapter (Pillow) -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"),
-                                           ("WEBP", "image/webp")])
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
+)
 def test_inspect_reads_type_and_size(fmt, mime):
     info = images.inspect(picture(fmt, (40, 30)))
     assert (info.content_type, info.width, info.height) == (mime, 40, 30)
@@ -192,12 +211,16 @@ def test_inspect_reports_size_as_displayed():
     assert (info.width, info.height) == (30, 40)
 
 
-@pytest.mark.parametrize("data", [
-    b"just some text pretending to be a photo\n" * 10,
-    b"\xff\xd8\xff\xe0" + b"\x00" * 200,          # a JPEG marker and nothing more
-    picture("PNG")[:60],                           # a PNG cut short
-    picture("JPEG")[:200],                         # a JPEG cut short
-], ids=["text", "jpeg-header-only", "truncated-png", "truncated-jpeg"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"just some text pretending to be a photo\n" * 10,
+        b"\xff\xd8\xff\xe0" + b"\x00" * 200,  # a JPEG marker and nothing more
+        picture("PNG")[:60],  # a PNG cut short
+        picture("JPEG")[:200],  # a JPEG cut short
+    ],
+    ids=["text", "jpeg-header-only", "truncated-png", "truncated-jpeg"],
+)
 def test_inspect_refuses_what_is_not_a_whole_image(data):
     with pytest.raises(NotAnImage):
         images.inspect(data)
@@ -328,14 +351,25 @@ def test_png_text_chunks_go():
     assert clean == picture("PNG", (40, 30))
 
 
-@pytest.mark.parametrize("data", [b"", b"not an image", picture("JPEG")[:200],
-                                  picture("PNG")[:60], picture("WEBP")[:30], picture("GIF")])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"not an image",
+        picture("JPEG")[:200],
+        picture("PNG")[:60],
+        picture("WEBP")[:30],
+        picture("GIF"),
+    ],
+)
 def test_what_cannot_be_followed_is_not_stripped(data):
     assert images.strip_metadata(data) is None
 
 
-@pytest.mark.parametrize("save", [{"progressive": True}, {"restart_marker_blocks": 1},
-                                  {"optimize": True, "subsampling": 0}])
+@pytest.mark.parametrize(
+    "save",
+    [{"progressive": True}, {"restart_marker_blocks": 1}, {"optimize": True, "subsampling": 0}],
+)
 def test_stripping_follows_every_kind_of_jpeg(save):
     noisy = picture("JPEG", (300, 200), exif=_gps_exif(3).tobytes(), **save)
     clean = images.strip_metadata(noisy)

@@ -48,7 +48,8 @@ def test_no_session_state_on_pooled_connections():
     assert not found, (
         "session state on what may be a pooled connection (released without RESET ALL, "
         "see shared/db.py _keep_session); use the transaction-scoped form or a dedicated "
-        "connection:\n" + "\n".join(found))
+        "connection:\n" + "\n".join(found)
+    )
 
 
 def test_the_guard_sees_what_it_looks_for():
@@ -64,8 +65,13 @@ def test_the_guard_sees_what_it_looks_for():
     }
     for what, sample in samples.items():
         assert SESSION_STATE[what].search(sample), what
-    harmless = ['"UPDATE cases SET status = $2"', 'execute("SET LOCAL lock_timeout = 100")',
-                '" ON CONFLICT DO UPDATE" " SET due_at = $3"', 'parser.error("set KAFKA_BOOTSTRAP_SERVERS")',
-                "pg_advisory_xact_lock(hashtext('x'))", "set_config('a.b', $1, true)"]
+    harmless = [
+        '"UPDATE cases SET status = $2"',
+        'execute("SET LOCAL lock_timeout = 100")',
+        '" ON CONFLICT DO UPDATE" " SET due_at = $3"',
+        'parser.error("set KAFKA_BOOTSTRAP_SERVERS")',
+        "pg_advisory_xact_lock(hashtext('x'))",
+        "set_config('a.b', $1, true)",
+    ]
     for sample in harmless:
         assert not any(p.search(sample) for p in SESSION_STATE.values()), sample

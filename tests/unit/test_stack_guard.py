@@ -29,8 +29,12 @@ def test_busy_port_is_refused_before_anything_starts(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        config = StackConfig(data_dir=tmp_path, pg_port=free_port(), kafka_port=port,
-                             ports={s: free_port() for s in APPS})
+        config = StackConfig(
+            data_dir=tmp_path,
+            pg_port=free_port(),
+            kafka_port=port,
+            ports={s: free_port() for s in APPS},
+        )
         with pytest.raises(PortInUse, match=f"broker 127.0.0.1:{port}"):
             Stack(config).start()
     assert not (tmp_path / "postgres").exists()

@@ -19,11 +19,25 @@ T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 def item(due_at: datetime) -> BoardItem:
     return BoardItem(
-        case_id=uuid4(), case_no="YA-1", area_path="YA/YA01", category="E0101",
-        priority="normal", status=S.DISPATCHED, assignment_id=uuid4(), department_id="cg",
-        department_name="榆安区城市管理局", clock=Clock.SIGN_FOR, started_at=T0 - timedelta(hours=1),
-        warn_at=due_at - timedelta(minutes=10), due_at=due_at, overdue_alerted_at=None,
-        escalation_level=None, escalation_step=None, urge_count=0, last_urged_at=None)
+        case_id=uuid4(),
+        case_no="YA-1",
+        area_path="YA/YA01",
+        category="E0101",
+        priority="normal",
+        status=S.DISPATCHED,
+        assignment_id=uuid4(),
+        department_id="cg",
+        department_name="榆安区城市管理局",
+        clock=Clock.SIGN_FOR,
+        started_at=T0 - timedelta(hours=1),
+        warn_at=due_at - timedelta(minutes=10),
+        due_at=due_at,
+        overdue_alerted_at=None,
+        escalation_level=None,
+        escalation_step=None,
+        urge_count=0,
+        last_urged_at=None,
+    )
 
 
 def test_lateness_and_time_left_are_never_negative_and_read_well_in_chinese():
@@ -44,8 +58,17 @@ def test_a_position_is_what_the_stream_sent_and_nothing_else():
     assert str(Position(812, 40)) == "812-40"
     assert board.parse_position("812-40") == Position(812, 40)
     assert board.parse_position(" 812-40 ") == Position(812, 40)
-    for bad in ("", "812", "812-", "-40", "a-1", "1-2-3", "812_40", "99999999999999999999-1",
-                "9223372036854775808-1"):
+    for bad in (
+        "",
+        "812",
+        "812-",
+        "-40",
+        "a-1",
+        "1-2-3",
+        "812_40",
+        "99999999999999999999-1",
+        "9223372036854775808-1",
+    ):
         assert board.parse_position(bad) is None, bad
 
 
@@ -61,13 +84,16 @@ def test_an_urging_reaches_every_open_assignment_or_the_named_departments():
     assert urge_targets(S.DISPATCHED, every, "zj") == [co]
 
 
-@pytest.mark.parametrize(("status", "department", "problem"), [
-    (S.CLOSED, None, UrgeProblem.CASE_CLOSED),
-    (S.CLOSED, "cg", UrgeProblem.CASE_CLOSED),
-    (S.DISPATCHED, "rq", UrgeProblem.NOT_ON_CASE),      # never dispatched to rq
-    (S.DISPATCHED, "gd", UrgeProblem.NOTHING_OPEN),     # gd resolved its part
-    (S.DISPATCHED, "xf", UrgeProblem.NOTHING_OPEN),     # xf rejected or transferred it
-])
+@pytest.mark.parametrize(
+    ("status", "department", "problem"),
+    [
+        (S.CLOSED, None, UrgeProblem.CASE_CLOSED),
+        (S.CLOSED, "cg", UrgeProblem.CASE_CLOSED),
+        (S.DISPATCHED, "rq", UrgeProblem.NOT_ON_CASE),  # never dispatched to rq
+        (S.DISPATCHED, "gd", UrgeProblem.NOTHING_OPEN),  # gd resolved its part
+        (S.DISPATCHED, "xf", UrgeProblem.NOTHING_OPEN),  # xf rejected or transferred it
+    ],
+)
 def test_an_urging_that_reaches_nobody_says_why(status, department, problem):
     every = [target("gd", A.RESOLVED), target("xf", ended=True)]
     assert urge_targets(status, every, department) is problem
@@ -81,5 +107,7 @@ def test_a_paused_assignment_is_not_urged_while_its_clock_stands_still():
     assert urge_targets(S.DISPATCHED, [lead, co], None) == [co]  # only the one running
     assert urge_targets(S.DISPATCHED, [lead, co], "cg") is UrgeProblem.PAUSED
     assert urge_targets(S.DISPATCHED, [lead], None) is UrgeProblem.PAUSED
-    assert urge_targets(S.DISPATCHED, [lead, target("gd", A.RESOLVED)], "gd") \
+    assert (
+        urge_targets(S.DISPATCHED, [lead, target("gd", A.RESOLVED)], "gd")
         is UrgeProblem.NOTHING_OPEN
+    )

@@ -23,8 +23,14 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def view(status: S, at: datetime, priority: str = "normal") -> CaseView:
-    return CaseView(case_no="YA20260302-0001", area_path="YA/YA01/YA0101/YA0101-01",
-                    category="E0101", priority=priority, status=status, updated_at=at)
+    return CaseView(
+        case_no="YA20260302-0001",
+        area_path="YA/YA01/YA0101/YA0101-01",
+        category="E0101",
+        priority=priority,
+        status=status,
+        updated_at=at,
+    )
 
 
 # --- deadlines ------------------------------------------------------------------------------
@@ -43,10 +49,10 @@ def test_a_deadline_must_be_positive(deadline):
 @pytest.mark.parametrize(
     ("next_due", "expected"),
     [
-        (None, 1.0),                          # nothing pending: poll
+        (None, 1.0),  # nothing pending: poll
         (T0 + timedelta(seconds=0.25), 0.25),  # due before the next poll: wake for it
-        (T0 + timedelta(hours=1), 1.0),       # far away: poll (new timers may come)
-        (T0 - timedelta(seconds=5), 0.0),     # already due: no sleep
+        (T0 + timedelta(hours=1), 1.0),  # far away: poll (new timers may come)
+        (T0 - timedelta(seconds=5), 0.0),  # already due: no sleep
     ],
 )
 def test_scheduler_sleeps_until_next_due_but_never_past_the_poll_interval(next_due, expected):
@@ -61,7 +67,7 @@ def test_scheduler_sleeps_until_next_due_but_never_past_the_poll_interval(next_d
     [
         (S.REPORTED, S.WHISTLED, S.WHISTLED),
         (S.SIGNED_FOR, S.DISPATCHED, S.SIGNED_FOR),  # dispatch seen after the sign-for
-        (S.WHISTLED, S.REPORTED, S.WHISTLED),        # intake's report after its whistle
+        (S.WHISTLED, S.REPORTED, S.WHISTLED),  # intake's report after its whistle
         (S.CLOSED, S.RESOLVED, S.CLOSED),
         (S.DISPATCHED, S.DISPATCHED, S.DISPATCHED),  # a co-handler's dispatch
     ],
@@ -127,7 +133,7 @@ def test_sign_for_and_resolve_stop_the_clock():
         (A.DISPATCHED, S.SIGNED_FOR, True),  # a co-handler signed; this department did not
         (A.SIGNED_FOR, S.SIGNED_FOR, False),
         (A.RESOLVED, S.RESOLVED, False),
-        (A.DISPATCHED, S.CLOSED, False),     # closed cases raise no alerts
+        (A.DISPATCHED, S.CLOSED, False),  # closed cases raise no alerts
     ],
 )
 def test_a_due_timer_fires_only_while_the_step_is_undone_and_the_case_open(assignment, case, fires):
@@ -140,21 +146,31 @@ CASE_AREA = "YA/YA01/YA0101/YA0101-01"
 
 
 def who(role: Role, area: str = "YA", **kwargs) -> Principal:
-    return Principal(subject=f"u-{role.value}", name=f"用户{role.value}", role=role, area=area,
-                     **kwargs)
+    return Principal(
+        subject=f"u-{role.value}", name=f"用户{role.value}", role=role, area=area, **kwargs
+    )
 
 
 def assignment(department_id: str, state: A = A.DISPATCHED) -> AssignmentRow:
-    return AssignmentRow(assignment_id=uuid4(), case_id=uuid4(), department_id=department_id,
-                         department_name=None, role="lead", state=state)
+    return AssignmentRow(
+        assignment_id=uuid4(),
+        case_id=uuid4(),
+        department_id=department_id,
+        department_name=None,
+        role="lead",
+        state=state,
+    )
 
 
 @pytest.mark.parametrize(
     "reader",
     [
         who(Role.GRID_WORKER, CASE_AREA),
-        who(Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-02",
-            grids=("YA/YA01/YA0101/YA0101-02", CASE_AREA)),
+        who(
+            Role.GRID_WORKER,
+            "YA/YA01/YA0101/YA0101-02",
+            grids=("YA/YA01/YA0101/YA0101-02", CASE_AREA),
+        ),
         who(Role.COMMUNITY, "YA/YA01/YA0101"),
         who(Role.STREET, "YA/YA01"),
         who(Role.DISTRICT, "YA"),
@@ -172,12 +188,18 @@ def test_the_case_area_and_those_above_it_read_its_timeline(reader):
         who(Role.GRID_WORKER, "YA/YA01/YA0101/YA0101-02"),
         who(Role.COMMUNITY, "YA/YA02/YA0201"),
         who(Role.STREET, "YA/YA03"),
-        who(Role.STREET, "YA/YA0"),                      # a string prefix is not a parent
-        who(Role.COMMUNITY, f"{CASE_AREA}/x"),           # below the case is not above it
+        who(Role.STREET, "YA/YA0"),  # a string prefix is not a parent
+        who(Role.COMMUNITY, f"{CASE_AREA}/x"),  # below the case is not above it
         who(Role.SUPERVISOR, "YA/YA02"),
     ],
-    ids=["other grid", "other community", "other street", "string prefix", "below",
-         "other supervisor"],
+    ids=[
+        "other grid",
+        "other community",
+        "other street",
+        "string prefix",
+        "below",
+        "other supervisor",
+    ],
 )
 def test_others_are_refused_with_the_reason(reader):
     with pytest.raises(Forbidden) as refused:
@@ -211,8 +233,7 @@ def test_a_department_reads_only_cases_it_has_an_assignment_on():
         (who(Role.DEPARTMENT, department_id="cg"), "YA/YA02", None, (("YA/YA02",), "cg")),
     ],
 )
-def test_the_board_is_the_callers_part_narrowed_by_the_filters(reader, area, department_id,
-                                                                 scope):
+def test_the_board_is_the_callers_part_narrowed_by_the_filters(reader, area, department_id, scope):
     assert handlers.board_scope(reader, area=area, department_id=department_id) == scope
 
 
@@ -234,9 +255,16 @@ def test_a_board_filter_outside_the_callers_part_is_refused(reader, area, depart
 
 def test_overdue_alerts_are_attributed_to_the_deadline_watch():
     timer = DueTimer(
-        id=1, case_id=uuid4(), assignment_id=uuid4(), clock=Clock.SIGN_FOR, due_at=T0,
-        correlation_id="corr-1", causation_id=uuid4(), department_id="cg",
-        department_name="榆安区城市管理局", assignment_state=A.DISPATCHED,
+        id=1,
+        case_id=uuid4(),
+        assignment_id=uuid4(),
+        clock=Clock.SIGN_FOR,
+        due_at=T0,
+        correlation_id="corr-1",
+        causation_id=uuid4(),
+        department_id="cg",
+        department_name="榆安区城市管理局",
+        assignment_state=A.DISPATCHED,
         case=view(S.DISPATCHED, T0),
     )
     alert = alert_event(timer, T0 + timedelta(minutes=1))
@@ -245,12 +273,21 @@ def test_overdue_alerts_are_attributed_to_the_deadline_watch():
     assert (alert.correlation_id, alert.causation_id) == ("corr-1", timer.causation_id)
     # a warning and an escalation are attributed alike, about the clock's deadline
     later = T0 + timedelta(hours=2)
-    warning = alert_event(replace(timer, kind=TimerKind.WARNING, due_at=T0 - timedelta(minutes=6),
-                                  clock_due_at=T0), T0)
+    warning = alert_event(
+        replace(timer, kind=TimerKind.WARNING, due_at=T0 - timedelta(minutes=6), clock_due_at=T0),
+        T0,
+    )
     assert (warning.type, warning.payload.due_at) == ("case.deadline_warning", T0)
-    escalated = alert_event(replace(timer, kind=TimerKind.ESCALATION, step=1, level="street",
-                                    due_at=later, clock_due_at=T0), later)
+    escalated = alert_event(
+        replace(
+            timer, kind=TimerKind.ESCALATION, step=1, level="street", due_at=later, clock_due_at=T0
+        ),
+        later,
+    )
     assert escalated.type == "case.escalated"
     assert (escalated.payload.level, escalated.payload.step, escalated.payload.due_at) == (
-        "street", 1, T0)
+        "street",
+        1,
+        T0,
+    )
     assert escalated.actor == alert.actor and escalated.correlation_id == "corr-1"

@@ -39,22 +39,27 @@ def test_a_month_given_as_dates_is_one_month_of_sums():
 def test_half_a_year_from_mid_month_is_days_months_days():
     cut = split_period(Period(datetime(2026, 1, 25, tzinfo=CN), datetime(2026, 7, 10, tzinfo=CN)))
     assert cut.months == tuple((date(2026, m, 1), date(2026, m + 1, 1), 1) for m in range(2, 7))
-    assert cut.days == ((date(2026, 1, 25), date(2026, 2, 1), 1),
-                        (date(2026, 7, 1), date(2026, 7, 10), 1))
+    assert cut.days == (
+        (date(2026, 1, 25), date(2026, 2, 1), 1),
+        (date(2026, 7, 1), date(2026, 7, 10), 1),
+    )
     assert cut.edges == ()
 
 
 def test_most_of_a_month_is_the_month_less_its_other_days():
     cut = split_period(Period(datetime(2026, 1, 4, tzinfo=CN), datetime(2026, 3, 1, tzinfo=CN)))
-    assert cut.months == ((date(2026, 1, 1), date(2026, 2, 1), 1),
-                          (date(2026, 2, 1), date(2026, 3, 1), 1))
+    assert cut.months == (
+        (date(2026, 1, 1), date(2026, 2, 1), 1),
+        (date(2026, 2, 1), date(2026, 3, 1), 1),
+    )
     assert cut.days == ((date(2026, 1, 1), date(2026, 1, 4), -1),)
 
 
 def test_this_month_so_far_is_this_months_sum():
     today = date(2026, 12, 5)
-    cut = split_period(Period(datetime(2026, 11, 20, tzinfo=CN), datetime(2026, 12, 6, tzinfo=CN)),
-                       today)
+    cut = split_period(
+        Period(datetime(2026, 11, 20, tzinfo=CN), datetime(2026, 12, 6, tzinfo=CN)), today
+    )
     assert (date(2026, 12, 1), date(2027, 1, 1), 1) in cut.months
     assert (date(2026, 12, 6), date(2027, 1, 1), -1) in cut.days  # nothing there yet
 
@@ -69,13 +74,16 @@ def test_random_periods_are_covered_exactly_once():
     rnd = random.Random(14)
     zones = [CN, UTC, ZoneInfo("America/New_York")]
     for _ in range(2000):
-        start = datetime(2025, 12, 1, tzinfo=UTC) + timedelta(minutes=rnd.randrange(0, 60 * 24 * 200))
+        start = datetime(2025, 12, 1, tzinfo=UTC) + timedelta(
+            minutes=rnd.randrange(0, 60 * 24 * 200)
+        )
         start = start.astimezone(rnd.choice(zones))
         if rnd.random() < 0.3:  # often a Beijing midnight
             local = start.astimezone(CN)
             start = datetime(local.year, local.month, local.day, tzinfo=CN)
-        end = start + timedelta(minutes=rnd.choice([1, 90, 60 * 24, 60 * 24 * 31])
-                                * rnd.randint(1, 12))
+        end = start + timedelta(
+            minutes=rnd.choice([1, 90, 60 * 24, 60 * 24 * 31]) * rnd.randint(1, 12)
+        )
         today = rnd.choice([None, (start + (end - start) * rnd.random()).astimezone(CN).date()])
         counted, edges = coverage(Period(start, end), today)
         cut = split_period(Period(start, end), today)

@@ -27,36 +27,40 @@ def at(month: int, day: int, hour: int = 0, minute: int = 0, year: int = 2026) -
 
 
 def simple(**extra) -> dict:
-    data = {"timezone": "Asia/Shanghai",
-            "hours": {d: [["08:30", "12:00"], ["13:30", "17:30"]]
-                      for d in ("mon", "tue", "wed", "thu", "fri")}}
+    data = {
+        "timezone": "Asia/Shanghai",
+        "hours": {
+            d: [["08:30", "12:00"], ["13:30", "17:30"]] for d in ("mon", "tue", "wed", "thu", "fri")
+        },
+    }
     data.update(extra)
     return data
 
 
 # --- adding working time --------------------------------------------------------------------
 
+
 # 2026-03-02 is a Monday; March 2026 has no holidays.
 @pytest.mark.parametrize(
     ("start", "duration", "expected"),
     [
-        (at(3, 2, 9), H, at(3, 2, 10)),                        # inside a period
-        (at(3, 2, 11, 30), H, at(3, 2, 14)),                   # over the lunch break
-        (at(3, 2, 17), H, at(3, 3, 9)),                        # over the night
-        (at(3, 2, 7), H, at(3, 2, 9, 30)),                     # before hours: from 08:30
-        (at(3, 2, 12, 30), 30 * M, at(3, 2, 14)),              # at lunch: from 13:30
-        (at(3, 2, 20), H, at(3, 3, 9, 30)),                    # in the evening: next morning
-        (at(3, 6, 17), H, at(3, 9, 9)),                        # Friday evening → Monday
-        (at(3, 7, 10), 30 * M, at(3, 9, 9)),                   # from a Saturday
-        (at(3, 2, 8, 30), 3.5 * H, at(3, 2, 12)),              # uses up the morning: 12:00
-        (at(3, 2, 8, 30), 7.5 * H, at(3, 2, 17, 30)),          # a whole day: 17:30, not 08:30
-        (at(3, 2, 8, 30), 37.5 * H, at(3, 6, 17, 30)),         # a whole week
-        (at(3, 2, 10), 5 * 7.5 * H, at(3, 9, 10)),             # five working days
-        (at(4, 30, 17), H, at(5, 6, 9)),                       # 劳动节 1–5 May off
-        (at(5, 8, 17), H, at(5, 9, 9)),                        # Sat 9 May is a make-up day
-        (at(2, 13, 16), 2 * H, at(2, 14, 9)),                  # Fri → make-up Sat 14 Feb
-        (at(2, 13, 16), 10 * H, at(2, 24, 9, 30)),             # …then 春节 15–23 Feb off
-        (at(12, 31, 17), H, at(1, 4, 9, year=2027)),           # 2027 元旦 (provisional), weekend
+        (at(3, 2, 9), H, at(3, 2, 10)),  # inside a period
+        (at(3, 2, 11, 30), H, at(3, 2, 14)),  # over the lunch break
+        (at(3, 2, 17), H, at(3, 3, 9)),  # over the night
+        (at(3, 2, 7), H, at(3, 2, 9, 30)),  # before hours: from 08:30
+        (at(3, 2, 12, 30), 30 * M, at(3, 2, 14)),  # at lunch: from 13:30
+        (at(3, 2, 20), H, at(3, 3, 9, 30)),  # in the evening: next morning
+        (at(3, 6, 17), H, at(3, 9, 9)),  # Friday evening → Monday
+        (at(3, 7, 10), 30 * M, at(3, 9, 9)),  # from a Saturday
+        (at(3, 2, 8, 30), 3.5 * H, at(3, 2, 12)),  # uses up the morning: 12:00
+        (at(3, 2, 8, 30), 7.5 * H, at(3, 2, 17, 30)),  # a whole day: 17:30, not 08:30
+        (at(3, 2, 8, 30), 37.5 * H, at(3, 6, 17, 30)),  # a whole week
+        (at(3, 2, 10), 5 * 7.5 * H, at(3, 9, 10)),  # five working days
+        (at(4, 30, 17), H, at(5, 6, 9)),  # 劳动节 1–5 May off
+        (at(5, 8, 17), H, at(5, 9, 9)),  # Sat 9 May is a make-up day
+        (at(2, 13, 16), 2 * H, at(2, 14, 9)),  # Fri → make-up Sat 14 Feb
+        (at(2, 13, 16), 10 * H, at(2, 24, 9, 30)),  # …then 春节 15–23 Feb off
+        (at(12, 31, 17), H, at(1, 4, 9, year=2027)),  # 2027 元旦 (provisional), weekend
     ],
 )
 def test_add_working_time(start, duration, expected):
@@ -85,7 +89,7 @@ def test_instants_in_any_zone_are_read_in_the_calendar_zone_and_returned_in_thei
 
 def test_between_counts_only_working_time_and_is_signed():
     assert CAL.between(at(3, 6, 16), at(3, 9, 10)) == 1.5 * H + 1.5 * H  # Fri 16–17:30, Mon
-    assert CAL.between(at(3, 7, 9), at(3, 8, 18)) == timedelta(0)        # a weekend
+    assert CAL.between(at(3, 7, 9), at(3, 8, 18)) == timedelta(0)  # a weekend
     assert CAL.between(at(3, 9, 10), at(3, 6, 16)) == -3 * H
     assert CAL.between(at(3, 2, 12, 10), at(3, 2, 13, 20)) == timedelta(0)  # lunch
 
@@ -159,9 +163,15 @@ def test_add_and_between_agree_with_a_minute_by_minute_reference():
 
 
 def test_overnight_shift_split_at_midnight():
-    night = calendar_from_data({"timezone": "Asia/Shanghai", "hours": {
-        d: [["00:00", "06:00"], ["22:00", "24:00"]] for d in
-        ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+    night = calendar_from_data(
+        {
+            "timezone": "Asia/Shanghai",
+            "hours": {
+                d: [["00:00", "06:00"], ["22:00", "24:00"]]
+                for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+            },
+        }
+    )
     assert night.add(at(3, 2, 23), 2 * H) == at(3, 3, 1)
     assert night.add(at(3, 2, 22), 2 * H) == at(3, 3, 0)  # uses up the evening: midnight
     assert night.between(at(3, 2, 12), at(3, 3, 12)) == 8 * H
@@ -190,7 +200,7 @@ def test_next_working_instant_and_is_working():
     assert CAL.next_working_instant(at(3, 6, 18)) == at(3, 9, 8, 30)
     assert CAL.next_working_instant(at(9, 30, 18)) == at(10, 8, 8, 30)  # 国庆 1–7 Oct
     assert CAL.next_working_instant(at(10, 9, 18)) == at(10, 10, 8, 30)  # make-up Saturday
-    assert CAL.is_working(at(2, 28, 10))      # make-up Saturday
+    assert CAL.is_working(at(2, 28, 10))  # make-up Saturday
     assert not CAL.is_working(at(2, 16, 10))  # 春节 Monday
     assert not CAL.is_working(at(3, 2, 17, 30))  # a period's end is not in it
 
@@ -220,8 +230,11 @@ def test_calendar_time_mode_counts_every_instant():
         (simple(hours={"mon": "08:30-12:00"}), "hours.mon", "时段列表"),
         (simple(hours={"monday": [["08:30", "12:00"]]}), "hours.monday", "未知星期"),
         (simple(hours={}), "hours", "至少要有一个工作时段"),
-        (simple(holidays=["2026-10-10"], makeup_days=["2026-10-10"]), "makeup_days",
-         "既是节假日又是调休上班日"),
+        (
+            simple(holidays=["2026-10-10"], makeup_days=["2026-10-10"]),
+            "makeup_days",
+            "既是节假日又是调休上班日",
+        ),
         (simple(makeup_days=["2026-10-09"]), "makeup_days", "本来就是工作日"),
         (simple(holidays=["2026-02-30"]), "holidays[0]", "不是有效日期"),
         (simple(holidays=["2026-10-07/2026-10-01"]), "holidays[0]", "结束日期早于开始日期"),
@@ -253,10 +266,28 @@ def test_calendar_data_round_trips():
 
 def test_demo_calendar_follows_the_2026_notice():
     # 国务院办公厅关于2026年部分节假日安排的通知: the breaks and the make-up Saturdays/Sundays.
-    off = ["2026-01-01", "2026-01-02", "2026-02-16", "2026-02-23", "2026-04-06", "2026-05-05",
-           "2026-06-19", "2026-09-25", "2026-10-01", "2026-10-07"]
-    on = ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20", "2026-10-10",
-          "2026-02-24", "2026-10-08"]
+    off = [
+        "2026-01-01",
+        "2026-01-02",
+        "2026-02-16",
+        "2026-02-23",
+        "2026-04-06",
+        "2026-05-05",
+        "2026-06-19",
+        "2026-09-25",
+        "2026-10-01",
+        "2026-10-07",
+    ]
+    on = [
+        "2026-01-04",
+        "2026-02-14",
+        "2026-02-28",
+        "2026-05-09",
+        "2026-09-20",
+        "2026-10-10",
+        "2026-02-24",
+        "2026-10-08",
+    ]
     assert not any(CAL.is_working_day(date.fromisoformat(d)) for d in off)
     assert all(CAL.is_working_day(date.fromisoformat(d)) for d in on)
 

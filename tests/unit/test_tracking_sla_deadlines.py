@@ -75,16 +75,19 @@ def test_urgent_case_runs_in_calendar_time_through_the_night():
     # minutes (its own rule), resolve in 12 hours — calendar time, weekend or not.
     clocks = plan("C0102", "urgent", at(3, 7, 22, 10))
     assert clocks[SIGN].due_at == at(3, 7, 22, 40)
-    assert clocks[SIGN].warn_at == at(3, 7, 22, 34)       # 80 % of 30 min = 24 min
+    assert clocks[SIGN].warn_at == at(3, 7, 22, 34)  # 80 % of 30 min = 24 min
     assert clocks[ON_SITE].due_at == at(3, 7, 22, 40)
     assert clocks[RESOLVE].due_at == at(3, 8, 10, 10)
-    assert clocks[RESOLVE].warn_at == at(3, 8, 7, 46)     # 80 % of 12 h = 9 h 36 min
+    assert clocks[RESOLVE].warn_at == at(3, 8, 7, 46)  # 80 % of 12 h = 9 h 36 min
     # ladder 0 / 30 / 120 minutes after the deadline, then every hour at the district level
     assert [(e.level, e.at) for e in clocks[SIGN].escalations] == [
-        (Level.COMMUNITY, at(3, 7, 22, 40)), (Level.STREET, at(3, 7, 23, 10)),
-        (Level.DISTRICT, at(3, 8, 0, 40))]
-    assert [e.at for e in plan("C0102", "urgent", at(3, 7, 22, 10), escalations=5)[SIGN]
-            .escalations][3:] == [at(3, 8, 1, 40), at(3, 8, 2, 40)]
+        (Level.COMMUNITY, at(3, 7, 22, 40)),
+        (Level.STREET, at(3, 7, 23, 10)),
+        (Level.DISTRICT, at(3, 8, 0, 40)),
+    ]
+    assert [
+        e.at for e in plan("C0102", "urgent", at(3, 7, 22, 10), escalations=5)[SIGN].escalations
+    ][3:] == [at(3, 8, 1, 40), at(3, 8, 2, 40)]
 
 
 def test_the_light_turns_yellow_at_the_warning_and_red_after_the_deadline():
@@ -199,8 +202,12 @@ def test_run_clock_at_a_pause_boundary():
 
 
 def test_a_later_policy_version_does_not_move_an_earlier_dispatched_case():
-    v2_data = {**demo.VERSION_1, "version": 2, "effective_from": "2026-02-20T00:00:00+08:00",
-               "rules": {"E01": {"normal": demo.normal(resolve="1 working_day")}}}
+    v2_data = {
+        **demo.VERSION_1,
+        "version": 2,
+        "effective_from": "2026-02-20T00:00:00+08:00",
+        "rules": {"E01": {"normal": demo.normal(resolve="1 working_day")}},
+    }
     v2 = version_from_data(v2_data)
     old = pin_policy([*VERSIONS, v2], "E0103", "normal", START)
     new = pin_policy([*VERSIONS, v2], "E0103", "normal", at(2, 24, 9))

@@ -54,25 +54,70 @@ def facts(id_, dept, area, dispatched, sign_due, resolve_due, **kw) -> Assignmen
 
 FACTS = [
     # cg (城管)
-    facts("a1", "cg", YA0101, at(3, 2, 9), at(3, 2, 11), at(3, 9, 9),
-          signed_for_at=at(3, 2, 10), resolved_at=at(3, 5, 9), rating=5),        # all on time
-    facts("a2", "cg", YA0102, at(3, 3, 9), at(3, 3, 11), at(3, 10, 9),
-          signed_for_at=at(3, 3, 12), resolved_at=at(3, 12, 9), reworked=True,
-          extensions=1, rating=3),                                                 # late twice
-    facts("a3", "cg", YA0201, at(3, 30, 10), at(3, 30, 12), at(4, 6, 10),
-          signed_for_at=at(3, 30, 11)),                                            # open, in time
-    facts("a4", "cg", YA0101_2, at(3, 10, 9), at(3, 10, 11), at(3, 17, 9),
-          rejected=True),                                                          # 退单
-    facts("a5", "cg", YA0101, at(2, 27, 9), at(2, 27, 11), at(3, 6, 9)),           # February
+    facts(
+        "a1",
+        "cg",
+        YA0101,
+        at(3, 2, 9),
+        at(3, 2, 11),
+        at(3, 9, 9),
+        signed_for_at=at(3, 2, 10),
+        resolved_at=at(3, 5, 9),
+        rating=5,
+    ),  # all on time
+    facts(
+        "a2",
+        "cg",
+        YA0102,
+        at(3, 3, 9),
+        at(3, 3, 11),
+        at(3, 10, 9),
+        signed_for_at=at(3, 3, 12),
+        resolved_at=at(3, 12, 9),
+        reworked=True,
+        extensions=1,
+        rating=3,
+    ),  # late twice
+    facts(
+        "a3", "cg", YA0201, at(3, 30, 10), at(3, 30, 12), at(4, 6, 10), signed_for_at=at(3, 30, 11)
+    ),  # open, in time
+    facts("a4", "cg", YA0101_2, at(3, 10, 9), at(3, 10, 11), at(3, 17, 9), rejected=True),  # 退单
+    facts("a5", "cg", YA0101, at(2, 27, 9), at(2, 27, 11), at(3, 6, 9)),  # February
     # zj (住建)
-    facts("b1", "zj", YA0101_3, at(3, 4, 9), at(3, 4, 11), at(3, 11, 9),
-          signed_for_at=at(3, 4, 9, 30), resolved_at=at(3, 11, 9), rating=4),     # at the deadline
-    facts("b2", "zj", YA0202, at(3, 20, 14), at(3, 20, 16), at(3, 27, 14),
-          signed_for_at=at(3, 23, 9), extensions=2),                               # overdue now
-    facts("b3", "zj", YA0102_1, at(3, 31, 16), at(4, 1, 9, 30), at(4, 8, 16)),     # not signed for
+    facts(
+        "b1",
+        "zj",
+        YA0101_3,
+        at(3, 4, 9),
+        at(3, 4, 11),
+        at(3, 11, 9),
+        signed_for_at=at(3, 4, 9, 30),
+        resolved_at=at(3, 11, 9),
+        rating=4,
+    ),  # at the deadline
+    facts(
+        "b2",
+        "zj",
+        YA0202,
+        at(3, 20, 14),
+        at(3, 20, 16),
+        at(3, 27, 14),
+        signed_for_at=at(3, 23, 9),
+        extensions=2,
+    ),  # overdue now
+    facts("b3", "zj", YA0102_1, at(3, 31, 16), at(4, 1, 9, 30), at(4, 8, 16)),  # not signed for
     # xf (消防)
-    facts("c1", "xf", YA0201_2, at(3, 15, 10), at(3, 15, 10, 30), at(3, 16, 10),
-          signed_for_at=at(3, 15, 10, 20), resolved_at=at(3, 15, 18), rating=2),
+    facts(
+        "c1",
+        "xf",
+        YA0201_2,
+        at(3, 15, 10),
+        at(3, 15, 10, 30),
+        at(3, 16, 10),
+        signed_for_at=at(3, 15, 10, 20),
+        resolved_at=at(3, 15, 18),
+        rating=2,
+    ),
 ]
 
 
@@ -83,25 +128,54 @@ def test_per_department_figures_match_the_hand_computation():
     # resolved a1, a2 = 2, on time a1 = 1; overdue now 0 (a3's deadlines are 30 Mar 12:00 —
     # signed 11:00 — and 6 Apr; a4 was rejected); reworked a2 = 1; rejections a4 = 1;
     # extensions 1; rated a1 (5), a2 (3) = 2, satisfied (≥ 4) 1; handling a1 72 h + a2 216 h.
-    assert by_dept["cg"] == Kpi(received=4, signed_for_on_time=2, resolved=2, resolved_on_time=1,
-                                overdue_now=0, reworked=1, rejections=1, extensions=1, rated=2,
-                                satisfied=1, score_total=8, handling_total=288 * H)
+    assert by_dept["cg"] == Kpi(
+        received=4,
+        signed_for_on_time=2,
+        resolved=2,
+        resolved_on_time=1,
+        overdue_now=0,
+        reworked=1,
+        rejections=1,
+        extensions=1,
+        rated=2,
+        satisfied=1,
+        score_total=8,
+        handling_total=288 * H,
+    )
     cg = by_dept["cg"]
-    assert cg.response_rate == Rate(2, 4) and cg.response_rate.value == 0.5   # 响应率
-    assert cg.resolution_rate == Rate(2, 4)                                   # 解决率
-    assert cg.satisfaction_rate == Rate(1, 2)                                 # 满意率
+    assert cg.response_rate == Rate(2, 4) and cg.response_rate.value == 0.5  # 响应率
+    assert cg.resolution_rate == Rate(2, 4)  # 解决率
+    assert cg.satisfaction_rate == Rate(1, 2)  # 满意率
     assert cg.on_time_rate == Rate(1, 2) and cg.rework_rate == Rate(1, 2)
-    assert cg.average_handling_time == 144 * H and cg.average_score == 4.0    # (72+216)/2, 8/2
+    assert cg.average_handling_time == 144 * H and cg.average_score == 4.0  # (72+216)/2, 8/2
     # zj: b1–b3. signed on time b1 = 1 (b2 late, b3 not at all); resolved b1 = 1, exactly at
     # its deadline = on time; overdue now: b2 (resolve 27 Mar passed) + b3 (sign-for 1 Apr
     # 09:30 passed) = 2; extensions 2; rated b1 (4) = 1, satisfied 1; handling b1 7 days.
-    assert by_dept["zj"] == Kpi(received=3, signed_for_on_time=1, resolved=1, resolved_on_time=1,
-                                overdue_now=2, extensions=2, rated=1, satisfied=1, score_total=4,
-                                handling_total=168 * H)
-    assert by_dept["zj"].response_rate == Rate(1, 3) and by_dept["zj"].satisfaction_rate == Rate(1, 1)
+    assert by_dept["zj"] == Kpi(
+        received=3,
+        signed_for_on_time=1,
+        resolved=1,
+        resolved_on_time=1,
+        overdue_now=2,
+        extensions=2,
+        rated=1,
+        satisfied=1,
+        score_total=4,
+        handling_total=168 * H,
+    )
+    assert by_dept["zj"].response_rate == Rate(1, 3) and by_dept["zj"].satisfaction_rate == Rate(
+        1, 1
+    )
     # xf: c1 all on time, resolved in 8 h, rated 2 → not satisfied.
-    assert by_dept["xf"] == Kpi(received=1, signed_for_on_time=1, resolved=1, resolved_on_time=1,
-                                rated=1, score_total=2, handling_total=8 * H)
+    assert by_dept["xf"] == Kpi(
+        received=1,
+        signed_for_on_time=1,
+        resolved=1,
+        resolved_on_time=1,
+        rated=1,
+        score_total=2,
+        handling_total=8 * H,
+    )
     assert by_dept["xf"].satisfaction_rate == Rate(0, 1)
 
 
@@ -109,9 +183,16 @@ def test_the_whole_district_adds_up():
     total = compute_kpi(FACTS, MARCH, NOW)
     # 4 + 3 + 1 = 8 received; 2 + 1 + 1 = 4 on time; resolved 2 + 1 + 1 = 4, on time 3;
     # handling 72 + 216 + 168 + 8 = 464 h over 4 → 116 h; ratings 5, 3, 4, 2 → 2 satisfied.
-    assert (total.received, total.signed_for_on_time, total.resolved, total.resolved_on_time,
-            total.overdue_now, total.reworked, total.rejections, total.extensions) == (
-        8, 4, 4, 3, 2, 1, 1, 3)
+    assert (
+        total.received,
+        total.signed_for_on_time,
+        total.resolved,
+        total.resolved_on_time,
+        total.overdue_now,
+        total.reworked,
+        total.rejections,
+        total.extensions,
+    ) == (8, 4, 4, 3, 2, 1, 1, 3)
     assert total.average_handling_time == 116 * H
     assert (total.rated, total.satisfied, total.average_score) == (4, 2, 3.5)
     assert str(total.response_rate) == "50.0%"
@@ -121,8 +202,15 @@ def test_per_area_subtree():
     # 迎泽街道 YA/YA01: a1, a2, a4, b1, b3 = 5; signed on time a1, b1; resolved a1, a2, b1, on
     # time a1, b1; overdue b3; ratings 5, 3, 4 → 2 satisfied.
     ya01 = kpi_for_area(FACTS, "YA/YA01", MARCH, NOW)
-    assert (ya01.received, ya01.signed_for_on_time, ya01.resolved, ya01.resolved_on_time,
-            ya01.overdue_now, ya01.rated, ya01.satisfied) == (5, 2, 3, 2, 1, 3, 2)
+    assert (
+        ya01.received,
+        ya01.signed_for_on_time,
+        ya01.resolved,
+        ya01.resolved_on_time,
+        ya01.overdue_now,
+        ya01.rated,
+        ya01.satisfied,
+    ) == (5, 2, 3, 2, 1, 3, 2)
     # 桃园社区 YA/YA01/YA0101: a1, a4, b1
     assert kpi_for_area(FACTS, "YA/YA01/YA0101", MARCH, NOW).received == 3
     assert kpi_for_area(FACTS, YA0101, MARCH, NOW).received == 1  # a grid: itself
@@ -141,7 +229,11 @@ def test_facts_after_now_have_not_happened_yet():
     # yet signed for (12:00) and its sign-for deadline (11:00) has passed; a3, a4 do not exist.
     early = kpis_by_department(FACTS, MARCH, at(3, 3, 11, 30))["cg"]
     assert (early.received, early.signed_for_on_time, early.resolved, early.overdue_now) == (
-        2, 1, 0, 1)
+        2,
+        1,
+        0,
+        1,
+    )
 
 
 def test_an_empty_group_has_no_rates_rather_than_zero():
@@ -177,7 +269,10 @@ def test_ranking_by_the_three_rates():
     assert [(r.position, r.unit) for r in rank(by_dept)] == [(1, "xf"), (2, "cg"), (3, "zj")]
     # fewest overdue first: cg 0, xf 0 (a tie, same position, by name), zj 2
     assert [(r.position, r.unit) for r in rank(by_dept, by=["overdue_now"])] == [
-        (1, "cg"), (1, "xf"), (3, "zj")]
+        (1, "cg"),
+        (1, "xf"),
+        (3, "zj"),
+    ]
     # too few cases to rank xf
     assert [r.unit for r in rank(by_dept, min_received=2)] == ["cg", "zj"]
 
@@ -200,7 +295,9 @@ def test_red_and_black_list():
     # cg: response 50 % (not < 40 %) but 1 rejection → black; zj: response 33 % → black;
     # xf: response 100 %, resolution 100 % → red.
     assert [(x.unit, x.reasons) for x in lists.black] == [
-        ("cg", ("推诿（退单）数 >= 1",)), ("zj", ("响应率 < 40%",))]
+        ("cg", ("推诿（退单）数 >= 1",)),
+        ("zj", ("响应率 < 40%",)),
+    ]
     assert [x.unit for x in lists.red] == ["xf"]
     fewer = red_black_list(by_dept, thresholds_from_data({**THRESHOLDS, "min_received": 2}))
     assert fewer.red == ()  # xf received only 1
@@ -243,14 +340,24 @@ def test_an_assignment_ended_otherwise_is_not_overdue():
     handed_on = facts("t1", "cg", YA0101, at(3, 2, 9), at(3, 2, 11), at(3, 9, 9), ended=True)
     kpi = compute_kpi([handed_on], MARCH, NOW)
     assert (kpi.received, kpi.overdue_now, kpi.rejections) == (1, 0, 0)
-    assert compute_kpi([facts("t2", "cg", YA0101, at(3, 2, 9), at(3, 2, 11), at(3, 9, 9))],
-                       MARCH, NOW).overdue_now == 1
+    assert (
+        compute_kpi(
+            [facts("t2", "cg", YA0101, at(3, 2, 9), at(3, 2, 11), at(3, 9, 9))], MARCH, NOW
+        ).overdue_now
+        == 1
+    )
 
 
 def test_thresholds_read_back_what_they_store():
-    data = {"min_received": 2, "red": [["response_rate", ">=", 0.9]],
-            "black": [["rejections", ">=", 3], ["satisfaction_rate", "<", 0.6]]}
+    data = {
+        "min_received": 2,
+        "red": [["response_rate", ">=", 0.9]],
+        "black": [["rejections", ">=", 3], ["satisfaction_rate", "<", 0.6]],
+    }
     stored = thresholds_to_data(thresholds_from_data(data))
-    assert stored == {"min_received": 2, "red": [["response_rate", ">=", 0.9]],
-                      "black": [["rejections", ">=", 3.0], ["satisfaction_rate", "<", 0.6]]}
+    assert stored == {
+        "min_received": 2,
+        "red": [["response_rate", ">=", 0.9]],
+        "black": [["rejections", ">=", 3.0], ["satisfaction_rate", "<", 0.6]],
+    }
     assert thresholds_from_data(stored) == thresholds_from_data(data)

@@ -111,22 +111,58 @@ def test_bad_durations_are_refused(text):
         ({"warning_ratio": "0.8"}, "policy.warning_ratio", "预警比例"),
         ({"warning_ratio": True}, "policy.warning_ratio", "预警比例"),
         ({"ladder": {"steps": []}}, "policy.ladder.steps", "至少要有一级"),
-        ({"ladder": {"steps": [["community", "4 working_hours"], ["street", "4 working_hours"]]}},
-         "policy.ladder.steps[1]", "逐级递增"),
-        ({"ladder": {"steps": [["community", "4 working_hours"], ["street", "2 working_hours"]]}},
-         "policy.ladder.steps[1]", "逐级递增"),
-        ({"ladder": {"steps": [["street", "0 working_hours"], ["community", "4 working_hours"]]}},
-         "policy.ladder.steps[1]", "逐级向上"),
-        ({"ladder": {"steps": [["community", "0 working_hours"], ["street", "1 working_day"]]}},
-         "policy.ladder.steps[1]", "同一计时单位"),
-        ({"ladder": {"steps": [["community", "-1 working_hours"]]}},
-         "policy.ladder.steps[0].after", "不能为负数"),
-        ({"ladder": {"steps": [["mayor", "0 working_hours"]]}},
-         "policy.ladder.steps[0].level", "未知层级"),
-        ({"ladder": {"steps": [["community", "0 hours"]], "repeat_every": "0 hours"}},
-         "policy.ladder.repeat_every", "时限必须大于0"),
-        ({"ladder": {"steps": [["community", "0 hours"]], "every": "1 hours"}},
-         "policy.ladder.every", "未知字段"),
+        (
+            {
+                "ladder": {
+                    "steps": [["community", "4 working_hours"], ["street", "4 working_hours"]]
+                }
+            },
+            "policy.ladder.steps[1]",
+            "逐级递增",
+        ),
+        (
+            {
+                "ladder": {
+                    "steps": [["community", "4 working_hours"], ["street", "2 working_hours"]]
+                }
+            },
+            "policy.ladder.steps[1]",
+            "逐级递增",
+        ),
+        (
+            {
+                "ladder": {
+                    "steps": [["street", "0 working_hours"], ["community", "4 working_hours"]]
+                }
+            },
+            "policy.ladder.steps[1]",
+            "逐级向上",
+        ),
+        (
+            {"ladder": {"steps": [["community", "0 working_hours"], ["street", "1 working_day"]]}},
+            "policy.ladder.steps[1]",
+            "同一计时单位",
+        ),
+        (
+            {"ladder": {"steps": [["community", "-1 working_hours"]]}},
+            "policy.ladder.steps[0].after",
+            "不能为负数",
+        ),
+        (
+            {"ladder": {"steps": [["mayor", "0 working_hours"]]}},
+            "policy.ladder.steps[0].level",
+            "未知层级",
+        ),
+        (
+            {"ladder": {"steps": [["community", "0 hours"]], "repeat_every": "0 hours"}},
+            "policy.ladder.repeat_every",
+            "时限必须大于0",
+        ),
+        (
+            {"ladder": {"steps": [["community", "0 hours"]], "every": "1 hours"}},
+            "policy.ladder.every",
+            "未知字段",
+        ),
         ({"sign_for": None}, "policy.sign_for", "必填"),
         ({"resolve_in": "5 working_days"}, "policy.resolve_in", "未知字段"),
     ],
@@ -138,12 +174,10 @@ def test_bad_policies_are_refused_naming_the_field(changes, field, zh):
 def test_a_good_policy_round_trips_through_data():
     policy = policy_from_data(demo.urgent())
     assert policy.sign_for == minutes(30) and policy.on_site == hours(2)
-    assert [s.level for s in policy.ladder.steps] == [Level.COMMUNITY, Level.STREET,
-                                                      Level.DISTRICT]
+    assert [s.level for s in policy.ladder.steps] == [Level.COMMUNITY, Level.STREET, Level.DISTRICT]
     assert policy_from_data(policy_to_data(policy)) == policy
     assert set(policy.clocks()) == {ClockKind.SIGN_FOR, ClockKind.ON_SITE, ClockKind.RESOLVE}
-    assert set(policy_from_data(demo.normal()).clocks()) == {ClockKind.SIGN_FOR,
-                                                             ClockKind.RESOLVE}
+    assert set(policy_from_data(demo.normal()).clocks()) == {ClockKind.SIGN_FOR, ClockKind.RESOLVE}
 
 
 # --- versions -----------------------------------------------------------------------------------
@@ -156,24 +190,50 @@ def version_data(number: int, effective_from: str, **changes) -> dict:
 
 
 V1 = version_from_data(version_data(1, "2026-01-01T00:00:00+08:00"))
-V2 = version_from_data(version_data(
-    2, "2026-03-01T00:00:00+08:00",
-    defaults={"urgent": demo.urgent(), "normal": demo.normal(resolve="3 working_days"),
-              "minor": demo.minor()},
-    rules={"E01": {"normal": demo.normal(resolve="2 working_days")}}))
+V2 = version_from_data(
+    version_data(
+        2,
+        "2026-03-01T00:00:00+08:00",
+        defaults={
+            "urgent": demo.urgent(),
+            "normal": demo.normal(resolve="3 working_days"),
+            "minor": demo.minor(),
+        },
+        rules={"E01": {"normal": demo.normal(resolve="2 working_days")}},
+    )
+)
 
 
 @pytest.mark.parametrize(
     ("changes", "field", "zh"),
     [
-        ({"defaults": {"urgent": demo.urgent(), "normal": demo.normal()}},
-         "versions[1].defaults", "缺少优先级 minor 的默认策略"),
-        ({"defaults": {"urgent": demo.urgent(), "normal": demo.normal(), "minor": demo.minor(),
-                       "low": demo.minor()}}, "versions[1].defaults.low", "未知字段"),
-        ({"rules": {"E01": {"critical": demo.urgent()}}}, "versions[1].rules.E01.critical",
-         "未知字段"),
-        ({"rules": {"E01": {"normal": demo.normal(sign_for="0 working_hours")}}},
-         "versions[1].rules.E01.normal.sign_for", "时限必须大于0"),
+        (
+            {"defaults": {"urgent": demo.urgent(), "normal": demo.normal()}},
+            "versions[1].defaults",
+            "缺少优先级 minor 的默认策略",
+        ),
+        (
+            {
+                "defaults": {
+                    "urgent": demo.urgent(),
+                    "normal": demo.normal(),
+                    "minor": demo.minor(),
+                    "low": demo.minor(),
+                }
+            },
+            "versions[1].defaults.low",
+            "未知字段",
+        ),
+        (
+            {"rules": {"E01": {"critical": demo.urgent()}}},
+            "versions[1].rules.E01.critical",
+            "未知字段",
+        ),
+        (
+            {"rules": {"E01": {"normal": demo.normal(sign_for="0 working_hours")}}},
+            "versions[1].rules.E01.normal.sign_for",
+            "时限必须大于0",
+        ),
         ({"effective_from": "2026-01-01T00:00:00"}, "versions[1].effective_from", "带时区"),
         ({"effective_from": "next monday"}, "versions[1].effective_from", "带时区"),
         ({"version": 0}, "version", "正整数"),
@@ -195,13 +255,24 @@ def test_two_versions_in_force_at_once_or_repeated_or_out_of_order_are_refused()
     same_time = version_from_data(version_data(2, "2026-01-01T00:00:00+08:00"))
     refused(lambda: check_versions([V1, same_time]), "versions[2].effective_from", "生效时间重叠")
     same_time_other_zone = version_from_data(version_data(2, "2025-12-31T16:00:00+00:00"))
-    refused(lambda: check_versions([V1, same_time_other_zone]), "versions[2].effective_from",
-            "生效时间重叠")
-    refused(lambda: check_versions([V1, version_from_data(
-        version_data(1, "2026-02-01T00:00:00+08:00"))]), "version", "版本号 1 重复")
+    refused(
+        lambda: check_versions([V1, same_time_other_zone]),
+        "versions[2].effective_from",
+        "生效时间重叠",
+    )
+    refused(
+        lambda: check_versions(
+            [V1, version_from_data(version_data(1, "2026-02-01T00:00:00+08:00"))]
+        ),
+        "version",
+        "版本号 1 重复",
+    )
     earlier_v3 = version_from_data(version_data(3, "2025-06-01T00:00:00+08:00"))
-    refused(lambda: check_versions([V1, earlier_v3]), "versions[1].effective_from",
-            "版本号须随生效时间递增")
+    refused(
+        lambda: check_versions([V1, earlier_v3]),
+        "versions[1].effective_from",
+        "版本号须随生效时间递增",
+    )
     refused(lambda: check_versions([]), "versions", "至少要有一个策略版本")
     check_versions([V1, V2])  # fine
 
@@ -232,13 +303,13 @@ def test_lineage_uses_the_catalogue_and_else_the_code_convention():
     ("category", "priority", "matched"),
     [
         ("E0201", "urgent", "E0201"),  # 消防隐患: its own rule
-        ("E0202", "urgent", "E02"),    # 电动车违规充电: its 大类's
-        ("E0202", "minor", DEFAULT),   # no 安全隐患 rule for minor: the default
+        ("E0202", "urgent", "E02"),  # 电动车违规充电: its 大类's
+        ("E0202", "minor", DEFAULT),  # no 安全隐患 rule for minor: the default
         ("C0102", "urgent", "C0102"),
         ("C0101", "urgent", "C01"),
         ("C0101", "minor", DEFAULT),
         ("E0301", "normal", "E03"),
-        ("E0199", "normal", "E01"),    # a 小类 the catalogue may add: its 大类 already has rules
+        ("E0199", "normal", "E01"),  # a 小类 the catalogue may add: its 大类 already has rules
         ("C0501", "urgent", "C0501"),  # 电梯故障
         ("C0502", "urgent", "C05"),
         ("Z0101", "normal", DEFAULT),  # an unknown class altogether
@@ -248,8 +319,9 @@ def test_policy_lookup_falls_back_leaf_parent_default(category, priority, matche
     version = VERSIONS[0]
     found, policy = policy_for(version, category, priority, PARENTS)
     assert found == matched
-    expected = version.defaults[priority] if matched == DEFAULT else version.rules[
-        (matched, priority)]
+    expected = (
+        version.defaults[priority] if matched == DEFAULT else version.rules[(matched, priority)]
+    )
     assert policy is expected
 
 
@@ -268,8 +340,9 @@ def test_pinning_keeps_an_old_case_on_the_version_in_force_at_its_dispatch():
     assert pinned_from_data(snapshot) == after
     later = pin_policy([V1, V2], "E0301", "normal", datetime(2026, 3, 2, 10, tzinfo=SH), PARENTS)
     assert (later.version, later.matched, later.policy.resolve) == (2, DEFAULT, working_days(3))
-    assert pin_policy([V1, V2], "E0103", "normal", datetime(2026, 3, 2, 10, tzinfo=SH),
-                      PARENTS).policy.resolve == working_days(2)
+    assert pin_policy(
+        [V1, V2], "E0103", "normal", datetime(2026, 3, 2, 10, tzinfo=SH), PARENTS
+    ).policy.resolve == working_days(2)
 
 
 # --- the demo policies --------------------------------------------------------------------------
@@ -294,7 +367,7 @@ def test_demo_policy_figures():
     assert (minor.sign_for, minor.resolve) == (working_days(1), working_days(10))
     assert normal.on_site is None and urgent.warning_ratio == 0.8
     assert version.rules[("E0201", "urgent")].sign_for == minutes(10)  # 消防隐患
-    assert version.rules[("C0501", "urgent")].on_site == minutes(30)   # 电梯困人
+    assert version.rules[("C0501", "urgent")].on_site == minutes(30)  # 电梯困人
 
 
 def test_policy_modules_are_pure():
@@ -305,10 +378,17 @@ def test_policy_modules_are_pure():
         text = path.read_text()
         assert "datetime.now" not in text and ".now()" not in text, path.name
         for node in ast.walk(ast.parse(text)):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 assert name.split(".")[0] in allowed, (path.name, name)
                 if name.startswith(("shared", "services")):
-                    assert name == "shared.errors" or name.startswith(
-                        "services.tracking.sla"), (path.name, name)
+                    assert name == "shared.errors" or name.startswith("services.tracking.sla"), (
+                        path.name,
+                        name,
+                    )

@@ -44,8 +44,14 @@ class User:
     @property
     def principal(self) -> Principal:
         a = self.assignment
-        return Principal(subject=self.username, name=a.name, role=a.role, area=a.area,
-                         department_id=a.department_id, grids=a.grids)
+        return Principal(
+            subject=self.username,
+            name=a.name,
+            role=a.role,
+            area=a.area,
+            department_id=a.department_id,
+            grids=a.grids,
+        )
 
 
 @dataclass(frozen=True)
@@ -65,16 +71,21 @@ class LoginPolicy:
 
 def check_username(username: str) -> str:
     if not USERNAME.match(username):
-        raise Invalid("用户名只能由小写字母、数字和 . _ - 组成（2–64 位，字母或数字开头）",
-                      "a username is 2–64 of a-z, 0-9, '.', '_', '-', starting with a letter "
-                      "or digit", code="invalid_username")
+        raise Invalid(
+            "用户名只能由小写字母、数字和 . _ - 组成（2–64 位，字母或数字开头）",
+            "a username is 2–64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+            code="invalid_username",
+        )
     return username
 
 
 def check_password(password: str) -> str:
     if len(password) < MIN_PASSWORD or not password.strip():
-        raise Invalid(f"密码至少 {MIN_PASSWORD} 位", f"a password has at least {MIN_PASSWORD} "
-                      "characters", code="weak_password")
+        raise Invalid(
+            f"密码至少 {MIN_PASSWORD} 位",
+            f"a password has at least {MIN_PASSWORD} characters",
+            code="weak_password",
+        )
     return password
 
 
@@ -85,27 +96,41 @@ def check_assignment(a: Assignment) -> Assignment:
         raise Invalid("姓名不能为空", "the name must not be empty", code="invalid_name")
     for path in (a.area, *a.grids):
         if not AREA_PATH.match(path):
-            raise Invalid(f"辖区路径格式不正确：{path}（如 YA/YA01/YA0101）",
-                          f"malformed area path: {path} (e.g. YA/YA01/YA0101)",
-                          code="invalid_area")
+            raise Invalid(
+                f"辖区路径格式不正确：{path}（如 YA/YA01/YA0101）",
+                f"malformed area path: {path} (e.g. YA/YA01/YA0101)",
+                code="invalid_area",
+            )
     if a.role is Role.DEPARTMENT and not a.department_id:
-        raise Invalid("职能部门用户须指定所属部门", "a department user needs a department",
-                      code="department_required")
+        raise Invalid(
+            "职能部门用户须指定所属部门",
+            "a department user needs a department",
+            code="department_required",
+        )
     if a.role is not Role.DEPARTMENT and a.department_id:
-        raise Invalid("只有职能部门用户才能指定部门", "only department users have a department",
-                      code="department_not_allowed")
+        raise Invalid(
+            "只有职能部门用户才能指定部门",
+            "only department users have a department",
+            code="department_not_allowed",
+        )
     if a.role is Role.GRID_WORKER:
         if not a.grids:
-            raise Invalid("网格员须至少分配一个网格", "a grid worker needs at least one grid",
-                          code="grids_required")
+            raise Invalid(
+                "网格员须至少分配一个网格",
+                "a grid worker needs at least one grid",
+                code="grids_required",
+            )
         outside = [g for g in a.grids if not in_subtree(g, a.area)]
         if outside:
-            raise Invalid(f"网格不在该用户的辖区 {a.area} 内：{'、'.join(outside)}",
-                          f"grids outside the user's area {a.area}: {', '.join(outside)}",
-                          code="grid_outside_area")
+            raise Invalid(
+                f"网格不在该用户的辖区 {a.area} 内：{'、'.join(outside)}",
+                f"grids outside the user's area {a.area}: {', '.join(outside)}",
+                code="grid_outside_area",
+            )
     elif a.grids:
-        raise Invalid("只有网格员才能分配网格", "only grid workers have grids",
-                      code="grids_not_allowed")
+        raise Invalid(
+            "只有网格员才能分配网格", "only grid workers have grids", code="grids_not_allowed"
+        )
     return a
 
 
@@ -113,21 +138,23 @@ def login_refused(user: User | None, now: datetime) -> Unauthenticated | None:
     """Why a sign-in may not go ahead before the password is even looked at."""
     if user is not None and user.locked_until is not None and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        return Unauthenticated(f"密码错误次数过多，请 {minutes} 分钟后再试",
-                               f"too many wrong passwords; try again in {minutes} min",
-                               code="login_locked")
+        return Unauthenticated(
+            f"密码错误次数过多，请 {minutes} 分钟后再试",
+            f"too many wrong passwords; try again in {minutes} min",
+            code="login_locked",
+        )
     return None
 
 
 def bad_credentials() -> Unauthenticated:
     # One answer for an unknown user and a wrong password: the form does not tell which.
-    return Unauthenticated("用户名或密码错误", "wrong username or password",
-                           code="bad_credentials")
+    return Unauthenticated("用户名或密码错误", "wrong username or password", code="bad_credentials")
 
 
 def disabled_user() -> Unauthenticated:
-    return Unauthenticated("该账号已停用，请联系系统管理员", "this account is disabled",
-                           code="user_disabled")
+    return Unauthenticated(
+        "该账号已停用，请联系系统管理员", "this account is disabled", code="user_disabled"
+    )
 
 
 def after_failure(user: User, policy: LoginPolicy, now: datetime) -> tuple[int, datetime | None]:
@@ -140,6 +167,7 @@ def after_failure(user: User, policy: LoginPolicy, now: datetime) -> tuple[int, 
 
 def refresh_refused(token: RefreshToken | None, now: datetime) -> Unauthenticated | None:
     if token is None or token.revoked_at is not None or token.expires_at <= now:
-        return Unauthenticated("登录已失效，请重新登录", "the session has ended; sign in again",
-                               code="session_expired")
+        return Unauthenticated(
+            "登录已失效，请重新登录", "the session has ended; sign in again", code="session_expired"
+        )
     return None

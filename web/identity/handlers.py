@@ -41,19 +41,31 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def _open_session(conn: asyncpg.Connection, user: User, tokens: TokenPolicy,
-                        now: datetime, family: uuid.UUID | None = None) -> Session:
+async def _open_session(
+    conn: asyncpg.Connection,
+    user: User,
+    tokens: TokenPolicy,
+    now: datetime,
+    family: uuid.UUID | None = None,
+) -> Session:
     refresh = secrets.token_urlsafe(32)
     expires_at = now + tokens.refresh_ttl
-    await repository.insert_refresh(conn, _digest(refresh), user.username, family or uuid.uuid4(),
-                                    now, expires_at)
+    await repository.insert_refresh(
+        conn, _digest(refresh), user.username, family or uuid.uuid4(), now, expires_at
+    )
     ttl = int(tokens.access_ttl.total_seconds())
     access = mint(tokens.keys, user.principal, ttl_seconds=ttl, now=now.timestamp())
     return Session(user, access, ttl, refresh, expires_at)
 
 
-async def login(pool: asyncpg.Pool, username: str, password: str, tokens: TokenPolicy,
-                policy: LoginPolicy, now: datetime) -> Session:
+async def login(
+    pool: asyncpg.Pool,
+    username: str,
+    password: str,
+    tokens: TokenPolicy,
+    policy: LoginPolicy,
+    now: datetime,
+) -> Session:
     async with pool.acquire() as conn, conn.transaction():
         user = await repository.get_user(conn, username, lock=True)
         refused = domain.login_refused(user, now)
@@ -66,8 +78,12 @@ async def login(pool: asyncpg.Pool, username: str, password: str, tokens: TokenP
         if not ok:
             failures, locked = domain.after_failure(user, policy, now)
             await repository.record_login(conn, username, failures, locked)
-            log.info("login_failed", username=username, reason="wrong_password",
-                     locked=locked is not None)
+            log.info(
+                "login_failed",
+                username=username,
+                reason="wrong_password",
+                locked=locked is not None,
+            )
             # The failure is counted even though the request fails: commit it.
             return_error = domain.bad_credentials()
         elif user.disabled:
@@ -122,15 +138,19 @@ async def list_users(pool: asyncpg.Pool, role: str | None, q: str | None) -> lis
         return await repository.list_users(conn, role, q)
 
 
-async def create_user(pool: asyncpg.Pool, username: str, assignment: Assignment, password: str,
-                      now: datetime) -> User:
+async def create_user(
+    pool: asyncpg.Pool, username: str, assignment: Assignment, password: str, now: datetime
+) -> User:
     domain.check_username(username)
     domain.check_assignment(assignment)
     hashed = await hash_password(domain.check_password(password))
     async with pool.acquire() as conn, conn.transaction():
         if not await repository.insert_user(conn, username, assignment, hashed, now):
-            raise Conflict(f"用户名 {username} 已被使用", f"the username '{username}' is taken",
-                           code="username_taken")
+            raise Conflict(
+                f"用户名 {username} 已被使用",
+                f"the username '{username}' is taken",
+                code="username_taken",
+            )
         created = await repository.get_user(conn, username)
     assert created is not None
     log.info("user_created", username=username, role=assignment.role.value)
@@ -146,22 +166,34 @@ async def update_user(pool: asyncpg.Pool, username: str, changes: dict, now: dat
     async with pool.acquire() as conn, conn.transaction():
         user = await repository.get_user(conn, username, lock=True)
         if user is None:
-            raise NotFound(f"用户 {username} 不存在", f"no user '{username}'",
-                           code="user_not_found")
+            raise NotFound(
+                f"用户 {username} 不存在", f"no user '{username}'", code="user_not_found"
+            )
         assignment = domain.check_assignment(replace(user.assignment, **changes))
         now_disabled = user.disabled if disabled is None else disabled
-        await repository.update_user(conn, username, assignment, now_disabled,
-                                     hashed or user.password_hash, now)
+        await repository.update_user(
+            conn, username, assignment, now_disabled, hashed or user.password_hash, now
+        )
         if hashed or (now_disabled and not user.disabled):
             await repository.revoke_user(conn, username, now)
         updated = await repository.get_user(conn, username)
     assert updated is not None
-    log.info("user_updated", username=username, fields=sorted(changes),
-             disabled=now_disabled, password_changed=hashed is not None)
+    log.info(
+        "user_updated",
+        username=username,
+        fields=sorted(changes),
+        disabled=now_disabled,
+        password_changed=hashed is not None,
+    )
     return updated
 
 
-async def upsert_demo_user(conn: asyncpg.Connection, username: str, assignment: Assignment,
-                           password_hash: str, now: datetime) -> None:
+async def upsert_demo_user(
+    conn: asyncpg.Connection,
+    username: str,
+    assignment: Assignment,
+    password_hash: str,
+    now: datetime,
+) -> None:
     if not await repository.insert_user(conn, username, assignment, password_hash, now):
         return  # keep what an administrator changed since

@@ -7,7 +7,6 @@ before anything is written."""
 
 from services.dispatch.api import assignments, catalogue, extensions, pauses, rules
 
-ROUTERS = [catalogue.router, rules.router, assignments.router, extensions.router,
-           pauses.router]
+ROUTERS = [catalogue.router, rules.router, assignments.router, extensions.router, pauses.router]
 
 __all__ = ["ROUTERS"]

@@ -30,6 +30,7 @@ from shared.events import Priority
 
 router = APIRouter(tags=["assignments"])
 
+
 class AssignmentOut(BaseModel):
     id: UUID
     case_id: UUID
@@ -64,9 +65,11 @@ class AssignmentOut(BaseModel):
     paused_since: datetime | None
     deadline: datetime | None = Field(
         description="the earliest deadline running now (tracking's clocks, moved by 延期 and "
-                    "挂账/缓办); none when no clock runs (paused, done, not yet announced)")
+        "挂账/缓办); none when no clock runs (paused, done, not yet announced)"
+    )
     deadline_clock: Literal["sign_for", "on_site", "resolve"] | None = Field(
-        description="which deadline: sign_for (报到), on_site (到场) or resolve (办结)")
+        description="which deadline: sign_for (报到), on_site (到场) or resolve (办结)"
+    )
     deadline_label: str | None = Field(description="报到时限 / 到场时限 / 办结时限")
     overdue: bool = Field(description="the deadline has passed (超时)")
     urge_count: int = Field(description="urgings (督办) on this assignment")
@@ -75,12 +78,16 @@ class AssignmentOut(BaseModel):
     @classmethod
     def of(cls, a: Assignment) -> AssignmentOut:
         kind = PauseKind(a.pause_kind) if a.pause_kind else None
-        return cls(**{**vars(a), "photo_ids": list(a.photo_ids), "pause_kind": kind},
-                   role_label=ROLE_ZH[a.role], state_label=STATE_ZH[a.state],
-                   basis_label=BASIS_ZH[Basis(a.basis)], paused=a.paused,
-                   pause_label=f"{PAUSE_KIND_ZH[kind]}中" if kind else None,
-                   deadline_label=CLOCK_ZH.get(a.deadline_clock or ""),
-                   overdue=a.deadline is not None and a.deadline <= datetime.now(UTC))
+        return cls(
+            **{**vars(a), "photo_ids": list(a.photo_ids), "pause_kind": kind},
+            role_label=ROLE_ZH[a.role],
+            state_label=STATE_ZH[a.state],
+            basis_label=BASIS_ZH[Basis(a.basis)],
+            paused=a.paused,
+            pause_label=f"{PAUSE_KIND_ZH[kind]}中" if kind else None,
+            deadline_label=CLOCK_ZH.get(a.deadline_clock or ""),
+            overdue=a.deadline is not None and a.deadline <= datetime.now(UTC),
+        )
 
 
 CLOCK_ZH = {"sign_for": "报到时限", "on_site": "到场时限", "resolve": "办结时限"}
@@ -126,21 +133,32 @@ class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     result: str = Field(min_length=1, max_length=2000, description="办理结果")
     photo_ids: list[UUID] = Field(
-        default_factory=list, max_length=9,
+        default_factory=list,
+        max_length=9,
         description="整改后照片: ids of after-photos this department uploaded to the case in "
-                    "intake (POST /cases/{case_id}/photos, kind=after)")
+        "intake (POST /cases/{case_id}/photos, kind=after)",
+    )
 
 
-@router.get("/departments/{department_id}/assignments",
-                        response_model=list[AssignmentOut],
-                        summary="A department's assignments (its inbox)")
+@router.get(
+    "/departments/{department_id}/assignments",
+    response_model=list[AssignmentOut],
+    summary="A department's assignments (its inbox)",
+)
 async def department_assignments(
-    department_id: str, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
-                                            Role.DISTRICT, Role.SUPERVISOR))],
-    state: AssignmentState | None = None, priority: Priority | None = None,
+    department_id: str,
+    db: Pool,
+    who: Annotated[
+        Principal,
+        Depends(
+            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
+        ),
+    ],
+    state: AssignmentState | None = None,
+    priority: Priority | None = None,
     sort: Literal["dispatched_at", "deadline", "priority"] = "dispatched_at",
-    limit: Limit = 50, offset: Offset = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[AssignmentOut]:
     """Department staff read their own department's inbox; community, street, district and
     supervisors read the department's assignments inside their area subtree.
@@ -148,30 +166,45 @@ async def department_assignments(
     ``sort``: ``dispatched_at`` (default) newest first; ``deadline`` the earliest deadline
     running now first (tracking's clocks, as it announces them), then those without one by
     dispatch time; ``priority`` urgent → normal → minor, then oldest first."""
-    _, rows = await handlers.department_assignments(db, who, department_id, state, limit, offset,
-                                                    priority, sort)
+    _, rows = await handlers.department_assignments(
+        db, who, department_id, state, limit, offset, priority, sort
+    )
     return [AssignmentOut.of(a) for a in rows]
 
 
-@router.get("/assignments/{assignment_id}", response_model=AssignmentDetailOut,
-                        summary="Read an assignment, with its progress notes")
+@router.get(
+    "/assignments/{assignment_id}",
+    response_model=AssignmentDetailOut,
+    summary="Read an assignment, with its progress notes",
+)
 async def get_assignment(
-    assignment_id: UUID, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
-                                            Role.DISTRICT, Role.SUPERVISOR))],
+    assignment_id: UUID,
+    db: Pool,
+    who: Annotated[
+        Principal,
+        Depends(
+            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
+        ),
+    ],
 ) -> AssignmentDetailOut:
     """The assigned department, or an area holder whose subtree contains the case."""
     a, notes, extensions, pauses = await handlers.get_assignment(db, who, assignment_id)
-    return AssignmentDetailOut(**AssignmentOut.of(a).model_dump(),
-                               notes=[NoteOut(**vars(n)) for n in notes],
-                               extensions=[ExtensionOut.of(e) for e in extensions],
-                               pauses=[PauseOut.of(p) for p in pauses])
+    return AssignmentDetailOut(
+        **AssignmentOut.of(a).model_dump(),
+        notes=[NoteOut(**vars(n)) for n in notes],
+        extensions=[ExtensionOut.of(e) for e in extensions],
+        pauses=[PauseOut.of(p) for p in pauses],
+    )
 
 
-@router.post("/assignments/{assignment_id}/sign-for", response_model=AssignmentOut,
-                         summary="Sign for the assignment (报到)")
+@router.post(
+    "/assignments/{assignment_id}/sign-for",
+    response_model=AssignmentOut,
+    summary="Sign for the assignment (报到)",
+)
 async def sign_for(
-    assignment_id: UUID, db: Pool,
+    assignment_id: UUID,
+    db: Pool,
     who: AssignedDepartment,
     body: SignForIn | None = None,
 ) -> AssignmentOut:
@@ -179,22 +212,33 @@ async def sign_for(
     return AssignmentOut.of(await handlers.sign_for(db, who, assignment_id))
 
 
-@router.post("/assignments/{assignment_id}/resolve", response_model=AssignmentOut,
-                         summary="Report the case handled, with the result (办结)")
+@router.post(
+    "/assignments/{assignment_id}/resolve",
+    response_model=AssignmentOut,
+    summary="Report the case handled, with the result (办结)",
+)
 async def resolve(
-    assignment_id: UUID, body: ResolveIn, db: Pool,
+    assignment_id: UUID,
+    body: ResolveIn,
+    db: Pool,
     who: AssignedDepartment,
 ) -> AssignmentOut:
     """Only the assigned department, after it signed for the assignment. ``photo_ids`` must
     be after-photos the department uploaded to the case (422 naming the photo otherwise)."""
-    return AssignmentOut.of(await handlers.resolve(db, who, assignment_id, body.result,
-                                                   tuple(body.photo_ids)))
+    return AssignmentOut.of(
+        await handlers.resolve(db, who, assignment_id, body.result, tuple(body.photo_ids))
+    )
 
 
-@router.post("/assignments/{assignment_id}/reject", response_model=AssignmentOut,
-                         summary="Push back a misrouted assignment, with a reason (退单)")
+@router.post(
+    "/assignments/{assignment_id}/reject",
+    response_model=AssignmentOut,
+    summary="Push back a misrouted assignment, with a reason (退单)",
+)
 async def reject(
-    assignment_id: UUID, body: RejectIn, db: Pool,
+    assignment_id: UUID,
+    body: RejectIn,
+    db: Pool,
     who: AssignedDepartment,
 ) -> AssignmentOut:
     """Only the assigned department, before it signed for the assignment (afterwards: 转办).
@@ -203,22 +247,34 @@ async def reject(
     return AssignmentOut.of(await handlers.reject(db, who, assignment_id, body.reason))
 
 
-@router.post("/assignments/{assignment_id}/transfer", response_model=AssignmentOut,
-                         summary="Hand the assignment on to another department (转办)")
+@router.post(
+    "/assignments/{assignment_id}/transfer",
+    response_model=AssignmentOut,
+    summary="Hand the assignment on to another department (转办)",
+)
 async def transfer(
-    assignment_id: UUID, body: TransferIn, db: Pool,
+    assignment_id: UUID,
+    body: TransferIn,
+    db: Pool,
     who: AssignedDepartment,
 ) -> AssignmentOut:
     """Only the assigned department, while dispatched or signed for; the target department
     gets a new assignment of the same role."""
-    return AssignmentOut.of(await handlers.transfer(db, who, assignment_id,
-                                                    body.to_department_id, body.reason))
+    return AssignmentOut.of(
+        await handlers.transfer(db, who, assignment_id, body.to_department_id, body.reason)
+    )
 
 
-@router.post("/assignments/{assignment_id}/progress", status_code=201,
-                         response_model=NoteOut, summary="Record a progress note (办理进展)")
+@router.post(
+    "/assignments/{assignment_id}/progress",
+    status_code=201,
+    response_model=NoteOut,
+    summary="Record a progress note (办理进展)",
+)
 async def progress(
-    assignment_id: UUID, body: ProgressIn, db: Pool,
+    assignment_id: UUID,
+    body: ProgressIn,
+    db: Pool,
     who: AssignedDepartment,
 ) -> NoteOut:
     """Only the assigned department, after it signed for the assignment."""
@@ -243,13 +299,18 @@ class WaitingCaseOut(BaseModel):
     queued_at: datetime
 
 
-@router.get("/manual-dispatch", response_model=list[WaitingCaseOut],
-                        summary="Whistled cases no rule could route (待人工派单), oldest first")
+@router.get(
+    "/manual-dispatch",
+    response_model=list[WaitingCaseOut],
+    summary="Whistled cases no rule could route (待人工派单), oldest first",
+)
 async def manual_dispatch(
     db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.COMMUNITY, Role.STREET, Role.DISTRICT,
-                                            Role.SUPERVISOR))],
-    limit: Limit = 50, offset: Offset = 0,
+    who: Annotated[
+        Principal, Depends(allow(Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR))
+    ],
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[WaitingCaseOut]:
     """Only the cases inside the holder's area subtree."""
     async with db.acquire() as conn:
@@ -260,21 +321,29 @@ async def manual_dispatch(
 class DispatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     department_id: str = Field(min_length=1, max_length=64, description="主办部门")
-    co_department_ids: list[str] = Field(default_factory=list, max_length=10,
-                                         description="协办部门")
+    co_department_ids: list[str] = Field(
+        default_factory=list, max_length=10, description="协办部门"
+    )
     note: str | None = Field(None, max_length=2000, description="派单说明")
 
 
-@router.post("/manual-dispatch/{case_id}", status_code=201, response_model=list[AssignmentOut],
-             summary="Dispatch a waiting case by hand (人工派单) to a lead and co-handlers")
+@router.post(
+    "/manual-dispatch/{case_id}",
+    status_code=201,
+    response_model=list[AssignmentOut],
+    summary="Dispatch a waiting case by hand (人工派单) to a lead and co-handlers",
+)
 async def dispatch_by_hand(
-    case_id: UUID, body: DispatchIn, db: Pool,
+    case_id: UUID,
+    body: DispatchIn,
+    db: Pool,
     who: Annotated[Principal, Depends(allow(Role.COMMUNITY, Role.STREET, Role.DISTRICT))],
 ) -> list[AssignmentOut]:
     """The community, street or district command whose area contains the case. 404 when the
     case is not waiting; 422 naming an unknown or repeated department; 409 when a chosen
     department already handles the case. The departments that rejected it may be chosen
     again (arbitration, 协调)."""
-    made = await handlers.dispatch_by_hand(db, who, case_id, body.department_id,
-                                           list(body.co_department_ids), body.note)
+    made = await handlers.dispatch_by_hand(
+        db, who, case_id, body.department_id, list(body.co_department_ids), body.note
+    )
     return [AssignmentOut.of(a) for a in made]

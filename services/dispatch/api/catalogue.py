@@ -30,16 +30,22 @@ class CategoryOut(BaseModel):
     class_zh: str
     department_kind: str | None = Field(
         description="the kind of department responsible by default (own or inherited from "
-                    "the 大类): functional | street_office | co_building | property | volunteer")
+        "the 大类): functional | street_office | co_building | property | volunteer"
+    )
     department_kind_zh: str | None
 
     @classmethod
     def of(cls, c: Category, catalogue: dict[str, Category]) -> CategoryOut:
         kind = default_kind(c.code, catalogue)
-        return cls(code=c.code, name=c.name, parent_code=c.parent_code,
-                   category_class=c.category_class.value, class_zh=CLASS_ZH[c.category_class],
-                   department_kind=kind,
-                   department_kind_zh=KIND_ZH.get(kind) if kind else None)  # type: ignore[call-overload]
+        return cls(
+            code=c.code,
+            name=c.name,
+            parent_code=c.parent_code,
+            category_class=c.category_class.value,
+            class_zh=CLASS_ZH[c.category_class],
+            department_kind=kind,
+            department_kind_zh=KIND_ZH.get(kind) if kind else None,
+        )  # type: ignore[call-overload]
 
 
 class ContactIn(BaseModel):
@@ -55,8 +61,10 @@ class DepartmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(description="部门名称")
-    kind: str = Field(description="functional 职能部门 | street_office 街道办事处 | "
-                                  "co_building 驻区单位 | property 物业企业 | volunteer 志愿服务队")
+    kind: str = Field(
+        description="functional 职能部门 | street_office 街道办事处 | "
+        "co_building 驻区单位 | property 物业企业 | volunteer 志愿服务队"
+    )
     areas: list[str] = Field(description="服务区域（区域路径前缀），至少一个，如YA/YA02/YA0201")
     contacts: list[ContactIn] = Field(default_factory=list, description="值班联系人")
 
@@ -77,21 +85,33 @@ class DepartmentOut(BaseModel):
 
     @classmethod
     def of(cls, d: Department) -> DepartmentOut:
-        return cls(id=d.id, name=d.name, kind=d.kind, kind_zh=KIND_ZH.get(d.kind, d.kind),
-                   areas=list(d.areas), contacts=[ContactOut(**vars(c)) for c in d.contacts])
+        return cls(
+            id=d.id,
+            name=d.name,
+            kind=d.kind,
+            kind_zh=KIND_ZH.get(d.kind, d.kind),
+            areas=list(d.areas),
+            contacts=[ContactOut(**vars(c)) for c in d.contacts],
+        )
 
 
-@router.get("/categories", response_model=list[CategoryOut],
-            summary="The category catalogue (intake keeps a replica of it)",
-                      dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/categories",
+    response_model=list[CategoryOut],
+    summary="The category catalogue (intake keeps a replica of it)",
+    dependencies=[Depends(PUBLIC)],
+)
 async def list_categories(db: Pool) -> list[CategoryOut]:
     async with db.acquire() as conn:
         catalogue = {c.code: c for c in await repository.list_categories(conn)}
     return [CategoryOut.of(c, catalogue) for c in catalogue.values()]
 
 
-@router.get("/departments", response_model=list[DepartmentOut],
-                      summary="Departments that receive dispatches")
+@router.get(
+    "/departments",
+    response_model=list[DepartmentOut],
+    summary="Departments that receive dispatches",
+)
 async def list_departments(
     db: Pool,
     who: Annotated[Principal, Depends(allow(*Role))],
@@ -100,26 +120,41 @@ async def list_departments(
         return [DepartmentOut.of(d) for d in await repository.list_departments(conn)]
 
 
-@router.get("/departments/{department_id}", response_model=DepartmentOut,
-                      summary="One department: kind, the areas it serves, its duty contacts")
+@router.get(
+    "/departments/{department_id}",
+    response_model=DepartmentOut,
+    summary="One department: kind, the areas it serves, its duty contacts",
+)
 async def get_department(
-    department_id: str, db: Pool,
+    department_id: str,
+    db: Pool,
     who: Annotated[Principal, Depends(allow(*Role))],
 ) -> DepartmentOut:
     return DepartmentOut.of(await handlers.get_department(db, department_id))
 
 
-@router.put("/departments/{department_id}", response_model=DepartmentOut,
-                      summary="Create (201) or replace (200) a department",
-                      responses={201: {"model": DepartmentOut, "description": "Created"}})
+@router.put(
+    "/departments/{department_id}",
+    response_model=DepartmentOut,
+    summary="Create (201) or replace (200) a department",
+    responses={201: {"model": DepartmentOut, "description": "Created"}},
+)
 async def put_department(
-    department_id: str, body: DepartmentIn, db: Pool, response: Response,
+    department_id: str,
+    body: DepartmentIn,
+    db: Pool,
+    response: Response,
     who: Annotated[Principal, Depends(allow(Role.ADMIN))],
 ) -> DepartmentOut:
     """Admin only. Every field is checked before anything is written: an unknown kind, a
     malformed area path or phone number is a 422 naming the field, and nothing changes."""
-    dept = new_department(department_id, body.name, body.kind, body.areas,
-                          [(c.name, c.phone, c.role) for c in body.contacts])
+    dept = new_department(
+        department_id,
+        body.name,
+        body.kind,
+        body.areas,
+        [(c.name, c.phone, c.role) for c in body.contacts],
+    )
     if await handlers.put_department(db, dept, who):
         response.status_code = 201
     return DepartmentOut.of(dept)

@@ -32,8 +32,9 @@ class ExtensionIn(BaseModel):
 
 class ApproveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    days: int | None = Field(None, ge=1, le=MAX_EXTENSION_DAYS,
-                             description="批准的工作日数（不超过申请数；缺省为全部）")
+    days: int | None = Field(
+        None, ge=1, le=MAX_EXTENSION_DAYS, description="批准的工作日数（不超过申请数；缺省为全部）"
+    )
     comment: str | None = Field(None, max_length=2000, description="审批意见")
 
 
@@ -63,52 +64,86 @@ class ExtensionOut(BaseModel):
         return cls(**vars(e), state_label=EXTENSION_STATE_ZH[e.state])
 
 
-@router.post("/assignments/{assignment_id}/extensions", status_code=201,
-             response_model=ExtensionOut, summary="Ask for more time (延期申请)")
-async def request_extension(assignment_id: UUID, body: ExtensionIn, db: Pool,
-                            who: AssignedDepartment) -> ExtensionOut:
+@router.post(
+    "/assignments/{assignment_id}/extensions",
+    status_code=201,
+    response_model=ExtensionOut,
+    summary="Ask for more time (延期申请)",
+)
+async def request_extension(
+    assignment_id: UUID, body: ExtensionIn, db: Pool, who: AssignedDepartment
+) -> ExtensionOut:
     """Only the assigned department, after 报到 and before 办结; one pending request per
     assignment (409 otherwise)."""
-    return ExtensionOut.of(await handlers.extensions.request(db, who, assignment_id, body.days,
-                                                            body.reason))
+    return ExtensionOut.of(
+        await handlers.extensions.request(db, who, assignment_id, body.days, body.reason)
+    )
 
 
-@router.get("/extension-requests", response_model=list[ExtensionOut],
-            summary="Extension requests, oldest first")
+@router.get(
+    "/extension-requests",
+    response_model=list[ExtensionOut],
+    summary="Extension requests, oldest first",
+)
 async def list_extensions(
     db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
-                                            Role.DISTRICT, Role.SUPERVISOR))],
-    state: ExtensionState | None = None, department_id: str | None = None,
-    limit: Limit = 50, offset: Offset = 0,
+    who: Annotated[
+        Principal,
+        Depends(
+            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
+        ),
+    ],
+    state: ExtensionState | None = None,
+    department_id: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> list[ExtensionOut]:
     """Department staff see their own department's; area holders and supervisors those of
     cases inside their subtree (``state=pending``: what waits for a decision)."""
-    rows = await handlers.extensions.listing(db, who, state.value if state else None,
-                                             department_id, limit, offset)
+    rows = await handlers.extensions.listing(
+        db, who, state.value if state else None, department_id, limit, offset
+    )
     return [ExtensionOut.of(e) for e in rows]
 
 
-@router.get("/extension-requests/{request_id}", response_model=ExtensionOut,
-            summary="One extension request")
+@router.get(
+    "/extension-requests/{request_id}", response_model=ExtensionOut, summary="One extension request"
+)
 async def get_extension(
-    request_id: UUID, db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
-                                            Role.DISTRICT, Role.SUPERVISOR))],
+    request_id: UUID,
+    db: Pool,
+    who: Annotated[
+        Principal,
+        Depends(
+            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
+        ),
+    ],
 ) -> ExtensionOut:
     return ExtensionOut.of(await handlers.extensions.read(db, who, request_id))
 
 
-@router.post("/extension-requests/{request_id}/approve", response_model=ExtensionOut,
-             summary="Approve an extension request (批准延期)")
+@router.post(
+    "/extension-requests/{request_id}/approve",
+    response_model=ExtensionOut,
+    summary="Approve an extension request (批准延期)",
+)
 async def approve(request_id: UUID, body: ApproveIn, db: Pool, who: Supervisor) -> ExtensionOut:
     """A supervisor whose area contains the case; all the days asked for, or fewer."""
-    return ExtensionOut.of(await handlers.extensions.decide(
-        db, who, request_id, approve=True, days=body.days, comment=body.comment))
+    return ExtensionOut.of(
+        await handlers.extensions.decide(
+            db, who, request_id, approve=True, days=body.days, comment=body.comment
+        )
+    )
 
 
-@router.post("/extension-requests/{request_id}/refuse", response_model=ExtensionOut,
-             summary="Refuse an extension request, with a reason (驳回延期)")
+@router.post(
+    "/extension-requests/{request_id}/refuse",
+    response_model=ExtensionOut,
+    summary="Refuse an extension request, with a reason (驳回延期)",
+)
 async def refuse(request_id: UUID, body: RefuseIn, db: Pool, who: Supervisor) -> ExtensionOut:
-    return ExtensionOut.of(await handlers.extensions.decide(
-        db, who, request_id, approve=False, days=None, comment=body.comment))
+    return ExtensionOut.of(
+        await handlers.extensions.decide(
+            db, who, request_id, approve=False, days=None, comment=body.comment
+        )
+    )

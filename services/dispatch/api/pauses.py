@@ -26,8 +26,10 @@ from shared.auth import Principal, Role, allow
 from shared.events import PauseKind
 
 router = APIRouter(tags=["pauses"])
-Reader = Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET,
-                                            Role.DISTRICT, Role.SUPERVISOR))]
+Reader = Annotated[
+    Principal,
+    Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)),
+]
 
 
 class PauseIn(BaseModel):
@@ -59,75 +61,108 @@ class PauseOut(BaseModel):
     requested_by: str
     requested_at: datetime
     decided_by: str | None
-    decided_at: datetime | None = Field(description="when approved: the clocks stand still "
-                                        "from this instant")
+    decided_at: datetime | None = Field(
+        description="when approved: the clocks stand still from this instant"
+    )
     comment: str | None
     ended_by: str | None
     ended_at: datetime | None = Field(description="when the pause ended (the clocks ran again)")
-    ended_how: PauseEnd | None = Field(description="resumed (恢复办理), or ended with the "
-                                       "assignment: resolved (办结) or transferred (转办)")
+    ended_how: PauseEnd | None = Field(
+        description="resumed (恢复办理), or ended with the "
+        "assignment: resolved (办结) or transferred (转办)"
+    )
     ended_how_label: str | None
     end_note: str | None
 
     @classmethod
     def of(cls, p: PauseRequest) -> PauseOut:
-        return cls(**vars(p), kind_label=PAUSE_KIND_ZH[p.kind],
-                   state_label=PAUSE_STATE_ZH[p.state],
-                   ended_how_label=PAUSE_END_ZH[p.ended_how] if p.ended_how else None)
+        return cls(
+            **vars(p),
+            kind_label=PAUSE_KIND_ZH[p.kind],
+            state_label=PAUSE_STATE_ZH[p.state],
+            ended_how_label=PAUSE_END_ZH[p.ended_how] if p.ended_how else None,
+        )
 
 
-@router.post("/assignments/{assignment_id}/pauses", status_code=201, response_model=PauseOut,
-             summary="Ask for the clocks to stand still (挂账/缓办申请)")
-async def request_pause(assignment_id: UUID, body: PauseIn, db: Pool,
-                        who: AssignedDepartment) -> PauseOut:
+@router.post(
+    "/assignments/{assignment_id}/pauses",
+    status_code=201,
+    response_model=PauseOut,
+    summary="Ask for the clocks to stand still (挂账/缓办申请)",
+)
+async def request_pause(
+    assignment_id: UUID, body: PauseIn, db: Pool, who: AssignedDepartment
+) -> PauseOut:
     """Only the assigned department, after 报到 and before 办结; one pending request per
     assignment and none while a pause runs (409 otherwise)."""
-    return PauseOut.of(await handlers.pauses.request(db, who, assignment_id, body.kind,
-                                                     body.reason))
+    return PauseOut.of(
+        await handlers.pauses.request(db, who, assignment_id, body.kind, body.reason)
+    )
 
 
-@router.get("/pause-requests", response_model=list[PauseOut],
-            summary="Pause requests (挂账/缓办), oldest first")
-async def list_pauses(db: Pool, who: Reader, state: PauseState | None = None,
-                      department_id: str | None = None, limit: Limit = 50,
-                      offset: Offset = 0) -> list[PauseOut]:
+@router.get(
+    "/pause-requests",
+    response_model=list[PauseOut],
+    summary="Pause requests (挂账/缓办), oldest first",
+)
+async def list_pauses(
+    db: Pool,
+    who: Reader,
+    state: PauseState | None = None,
+    department_id: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> list[PauseOut]:
     """Department staff see their own department's; area holders and supervisors those of
     cases inside their subtree (``state=pending``: what waits for a decision;
     ``state=approved``: the pauses running now)."""
-    rows = await handlers.pauses.listing(db, who, state.value if state else None,
-                                         department_id, limit, offset)
+    rows = await handlers.pauses.listing(
+        db, who, state.value if state else None, department_id, limit, offset
+    )
     return [PauseOut.of(p) for p in rows]
 
 
-@router.get("/pause-requests/{request_id}", response_model=PauseOut,
-            summary="One pause request")
+@router.get("/pause-requests/{request_id}", response_model=PauseOut, summary="One pause request")
 async def get_pause(request_id: UUID, db: Pool, who: Reader) -> PauseOut:
     return PauseOut.of(await handlers.pauses.read(db, who, request_id))
 
 
-@router.post("/pause-requests/{request_id}/approve", response_model=PauseOut,
-             summary="Approve a pause (批准挂账/缓办): the clocks stand still from now")
+@router.post(
+    "/pause-requests/{request_id}/approve",
+    response_model=PauseOut,
+    summary="Approve a pause (批准挂账/缓办): the clocks stand still from now",
+)
 async def approve(request_id: UUID, body: DecideIn, db: Pool, who: Supervisor) -> PauseOut:
     """A supervisor whose area contains the case, while the department handles it."""
-    return PauseOut.of(await handlers.pauses.decide(db, who, request_id, approve=True,
-                                                    comment=body.comment))
+    return PauseOut.of(
+        await handlers.pauses.decide(db, who, request_id, approve=True, comment=body.comment)
+    )
 
 
-@router.post("/pause-requests/{request_id}/refuse", response_model=PauseOut,
-             summary="Refuse a pause request, with a reason (驳回挂账/缓办)")
+@router.post(
+    "/pause-requests/{request_id}/refuse",
+    response_model=PauseOut,
+    summary="Refuse a pause request, with a reason (驳回挂账/缓办)",
+)
 async def refuse(request_id: UUID, body: RefuseIn, db: Pool, who: Supervisor) -> PauseOut:
-    return PauseOut.of(await handlers.pauses.decide(db, who, request_id, approve=False,
-                                                    comment=body.comment))
+    return PauseOut.of(
+        await handlers.pauses.decide(db, who, request_id, approve=False, comment=body.comment)
+    )
 
 
-@router.post("/assignments/{assignment_id}/resume", response_model=PauseOut,
-             summary="Resume the work after a pause (恢复办理): the clocks run again")
+@router.post(
+    "/assignments/{assignment_id}/resume",
+    response_model=PauseOut,
+    summary="Resume the work after a pause (恢复办理): the clocks run again",
+)
 async def resume(
-    assignment_id: UUID, db: Pool,
+    assignment_id: UUID,
+    db: Pool,
     who: Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.SUPERVISOR))],
     body: ResumeIn | None = None,
 ) -> PauseOut:
     """The assigned department, or a supervisor whose area contains the case, while an
     approved pause runs (409 otherwise). Returns the pause, ended."""
-    return PauseOut.of(await handlers.pauses.resume(db, who, assignment_id,
-                                                    body.note if body else None))
+    return PauseOut.of(
+        await handlers.pauses.resume(db, who, assignment_id, body.note if body else None)
+    )

@@ -17,13 +17,19 @@ router = APIRouter(tags=["routing rules"])
 
 class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    category_code: str = Field(min_length=1, max_length=32,
-                               description="分类编码：小类（如E0103）或整个大类（如E01）")
-    area_prefix: str = Field(min_length=1, max_length=200, pattern=AREA_PREFIX,
-                             description="area path prefix, e.g. YA/YA02/YA0201")
+    category_code: str = Field(
+        min_length=1, max_length=32, description="分类编码：小类（如E0103）或整个大类（如E01）"
+    )
+    area_prefix: str = Field(
+        min_length=1,
+        max_length=200,
+        pattern=AREA_PREFIX,
+        description="area path prefix, e.g. YA/YA02/YA0201",
+    )
     department_id: str = Field(min_length=1, max_length=64, description="主办部门")
-    co_department_ids: list[str] = Field(default_factory=list, max_length=10,
-                                         description="协办部门")
+    co_department_ids: list[str] = Field(
+        default_factory=list, max_length=10, description="协办部门"
+    )
 
 
 class RuleOut(BaseModel):
@@ -39,10 +45,16 @@ class RuleOut(BaseModel):
     def of(cls, r: RoutingRule, names: dict[str, Department]) -> RuleOut:
         def name(d: str) -> str:
             return names[d].name if d in names else d
-        return cls(id=r.id, category_code=r.category_code, area_prefix=r.area_prefix,
-                   department_id=r.department_id, department_name=name(r.department_id),
-                   co_department_ids=list(r.co_department_ids),
-                   co_department_names=[name(d) for d in r.co_department_ids])
+
+        return cls(
+            id=r.id,
+            category_code=r.category_code,
+            area_prefix=r.area_prefix,
+            department_id=r.department_id,
+            department_name=name(r.department_id),
+            co_department_ids=list(r.co_department_ids),
+            co_department_names=[name(d) for d in r.co_department_ids],
+        )
 
 
 Reader = Annotated[Principal, Depends(allow(Role.ADMIN, Role.DISTRICT, Role.SUPERVISOR))]
@@ -51,29 +63,41 @@ Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 
 @router.get("/routing-rules", response_model=list[RuleOut], summary="Routing rules")
 async def list_rules(
-    db: Pool, who: Reader, category: Annotated[str | None, Query(max_length=32)] = None,
+    db: Pool,
+    who: Reader,
+    category: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[RuleOut]:
     async with db.acquire() as conn:
         names = await handlers.departments_by_id(conn)
         return [RuleOut.of(r, names) for r in await repository.list_rules(conn, category)]
 
 
-@router.post("/routing-rules", status_code=201, response_model=RuleOut,
-             summary="Add a routing rule (category × area → lead and co-handlers)")
+@router.post(
+    "/routing-rules",
+    status_code=201,
+    response_model=RuleOut,
+    summary="Add a routing rule (category × area → lead and co-handlers)",
+)
 async def add_rule(body: RuleIn, db: Pool, who: Admin) -> RuleOut:
     """Refused with nothing written: an unknown category or department (422 naming the
     field), the lead among its co-handlers (422), a rule already there for the category and
     area, or one ambiguous with another — both could match one case, one with the more
     specific area, the other with the more specific category (409 naming that rule)."""
-    rule, names = await handlers.add_rule(db, handlers.AddRule(
-        body.category_code, body.area_prefix, body.department_id,
-        tuple(body.co_department_ids)))
+    rule, names = await handlers.add_rule(
+        db,
+        handlers.AddRule(
+            body.category_code, body.area_prefix, body.department_id, tuple(body.co_department_ids)
+        ),
+    )
     return RuleOut.of(rule, names)
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204, summary="Remove a routing rule")
-async def delete_rule(rule_id: Annotated[int, Path(ge=1, le=2_147_483_647)],  # serial
-                      db: Pool, who: Admin) -> Response:
+async def delete_rule(
+    rule_id: Annotated[int, Path(ge=1, le=2_147_483_647)],  # serial
+    db: Pool,
+    who: Admin,
+) -> Response:
     """Assignments the rule made keep its id and reason (history)."""
     await handlers.delete_rule(db, rule_id, who)
     return Response(status_code=204)
@@ -94,22 +118,34 @@ class LiaisonOut(BaseModel):
 
     @classmethod
     def of(cls, u: LiaisonUnits, names: dict[str, Department]) -> LiaisonOut:
-        return cls(area_prefix=u.area_prefix, department_ids=list(u.department_ids),
-                   department_names=[names[d].name if d in names else d
-                                     for d in u.department_ids])
+        return cls(
+            area_prefix=u.area_prefix,
+            department_ids=list(u.department_ids),
+            department_names=[names[d].name if d in names else d for d in u.department_ids],
+        )
 
 
-@router.get("/liaison-units", response_model=list[LiaisonOut],
-            summary="Liaison units (包联单位) of each area: the fallback when no rule fits")
+@router.get(
+    "/liaison-units",
+    response_model=list[LiaisonOut],
+    summary="Liaison units (包联单位) of each area: the fallback when no rule fits",
+)
 async def list_liaison(db: Pool, who: Reader) -> list[LiaisonOut]:
     async with db.acquire() as conn:
         names = await handlers.departments_by_id(conn)
         return [LiaisonOut.of(u, names) for u in await repository.list_liaison(conn)]
 
 
-@router.put("/liaison-units/{area_prefix:path}", response_model=LiaisonOut,
-            summary="Set an area's liaison units, in order (an empty list removes them)")
-async def put_liaison(area_prefix: Annotated[str, Path(max_length=200, pattern=AREA_PREFIX)],
-                      body: LiaisonIn, db: Pool, who: Admin) -> LiaisonOut:
+@router.put(
+    "/liaison-units/{area_prefix:path}",
+    response_model=LiaisonOut,
+    summary="Set an area's liaison units, in order (an empty list removes them)",
+)
+async def put_liaison(
+    area_prefix: Annotated[str, Path(max_length=200, pattern=AREA_PREFIX)],
+    body: LiaisonIn,
+    db: Pool,
+    who: Admin,
+) -> LiaisonOut:
     units = LiaisonUnits(area_prefix, tuple(body.department_ids))
     return LiaisonOut.of(units, await handlers.put_liaison(db, units, who))

@@ -16,7 +16,7 @@ MAX_RESULT_PHOTOS = 9  # as many as intake keeps per kind
 
 class Role(StrEnum):
     LEAD = "lead"  # 主办
-    CO = "co"      # 协办
+    CO = "co"  # 协办
 
 
 ROLE_ZH = {Role.LEAD: "主办", Role.CO: "协办"}
@@ -25,8 +25,8 @@ ROLE_ZH = {Role.LEAD: "主办", Role.CO: "协办"}
 class AssignmentState(StrEnum):
     DISPATCHED = "dispatched"  # 已派单，待报到
     SIGNED_FOR = "signed_for"  # 已报到，办理中
-    RESOLVED = "resolved"      # 已办结
-    REJECTED = "rejected"      # 已退单 (terminal: the case went on to the next candidate)
+    RESOLVED = "resolved"  # 已办结
+    REJECTED = "rejected"  # 已退单 (terminal: the case went on to the next candidate)
     TRANSFERRED = "transferred"  # 已转办 (terminal: a new assignment at the target)
 
 
@@ -111,20 +111,29 @@ class Assignment:
         self._check_state(AssignmentState.DISPATCHED, "报到", "signed for")
         return replace(self, state=AssignmentState.SIGNED_FOR, signed_for_at=now, updated_at=now)
 
-    def resolve(self, result: str, now: datetime,
-                photo_ids: tuple[UUID, ...] = ()) -> Assignment:
+    def resolve(self, result: str, now: datetime, photo_ids: tuple[UUID, ...] = ()) -> Assignment:
         """办结: the department reports the result (and may cite its after-photos, 整改后);
         only after it signed for the case."""
         self.require_signed_for("办结", "resolving it", "resolved")
         result = result.strip()
         if not result:
-            raise Invalid("办理结果不能为空", "the result must not be empty", code="result_required")
+            raise Invalid(
+                "办理结果不能为空", "the result must not be empty", code="result_required"
+            )
         if len(set(photo_ids)) > MAX_RESULT_PHOTOS:
-            raise Invalid(f"photo_ids：最多引用{MAX_RESULT_PHOTOS}张整改后照片",
-                          f"photo_ids: at most {MAX_RESULT_PHOTOS} after-photos",
-                          code="too_many_photos")
-        return replace(self, state=AssignmentState.RESOLVED, result=result, resolved_at=now,
-                       updated_at=now, photo_ids=tuple(dict.fromkeys(photo_ids)))
+            raise Invalid(
+                f"photo_ids：最多引用{MAX_RESULT_PHOTOS}张整改后照片",
+                f"photo_ids: at most {MAX_RESULT_PHOTOS} after-photos",
+                code="too_many_photos",
+            )
+        return replace(
+            self,
+            state=AssignmentState.RESOLVED,
+            result=result,
+            resolved_at=now,
+            updated_at=now,
+            photo_ids=tuple(dict.fromkeys(photo_ids)),
+        )
 
     def reject(self, reason: str, now: datetime) -> Assignment:
         """退单: the department pushes back a misrouted assignment, with its reason; only
@@ -137,8 +146,9 @@ class Assignment:
             )
         self._check_state(AssignmentState.DISPATCHED, "退单", "rejected")
         reason = _required(reason, "退单理由", "reason")
-        return replace(self, state=AssignmentState.REJECTED, exit_reason=reason, exited_at=now,
-                       updated_at=now)
+        return replace(
+            self, state=AssignmentState.REJECTED, exit_reason=reason, exited_at=now, updated_at=now
+        )
 
     def transfer(self, to_department_id: str, reason: str, now: datetime) -> Assignment:
         """转办: the department hands its assignment on to another department, with a reason;
@@ -146,11 +156,20 @@ class Assignment:
         if self.state not in (AssignmentState.DISPATCHED, AssignmentState.SIGNED_FOR):
             self._check_state(AssignmentState.DISPATCHED, "转办", "transferred")
         if to_department_id == self.department_id:
-            raise Invalid("不能转办给本部门", "an assignment cannot be transferred to its own"
-                          " department", code="transfer_to_self")
+            raise Invalid(
+                "不能转办给本部门",
+                "an assignment cannot be transferred to its own department",
+                code="transfer_to_self",
+            )
         reason = _required(reason, "转办理由", "reason")
-        return replace(self, state=AssignmentState.TRANSFERRED, exit_reason=reason,
-                       exited_at=now, transferred_to=to_department_id, updated_at=now)
+        return replace(
+            self,
+            state=AssignmentState.TRANSFERRED,
+            exit_reason=reason,
+            exited_at=now,
+            transferred_to=to_department_id,
+            updated_at=now,
+        )
 
     def progress(self, note: str, now: datetime) -> tuple[Assignment, str]:
         """A progress note (办理进展): only while the department handles the case."""
@@ -162,6 +181,7 @@ class Assignment:
 def _required(text: str, what_zh: str, field: str) -> str:
     text = text.strip()
     if not text:
-        raise Invalid(f"{what_zh}不能为空", f"the {field} must not be empty",
-                      code=f"{field}_required")
+        raise Invalid(
+            f"{what_zh}不能为空", f"the {field} must not be empty", code=f"{field}_required"
+        )
     return text

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 class CategoryClass(StrEnum):
     COMPONENT = "component"  # 部件: a thing in public space (井盖, 路灯, 电梯…)
-    EVENT = "event"          # 事件: something that happens or is done (占道经营, 纠纷…)
+    EVENT = "event"  # 事件: something that happens or is done (占道经营, 纠纷…)
 
 
 CLASS_ZH = {CategoryClass.COMPONENT: "部件", CategoryClass.EVENT: "事件"}

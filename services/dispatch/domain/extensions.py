@@ -17,13 +17,16 @@ MAX_TEXT = 2000
 
 
 class ExtensionState(StrEnum):
-    PENDING = "pending"    # 待审批
+    PENDING = "pending"  # 待审批
     APPROVED = "approved"  # 已批准
-    REFUSED = "refused"    # 已驳回
+    REFUSED = "refused"  # 已驳回
 
 
-EXTENSION_STATE_ZH = {ExtensionState.PENDING: "待审批", ExtensionState.APPROVED: "已批准",
-                      ExtensionState.REFUSED: "已驳回"}
+EXTENSION_STATE_ZH = {
+    ExtensionState.PENDING: "待审批",
+    ExtensionState.APPROVED: "已批准",
+    ExtensionState.REFUSED: "已驳回",
+}
 
 
 @dataclass(frozen=True)
@@ -44,43 +47,74 @@ class ExtensionRequest:
 
     def _pending(self) -> None:
         if self.state is not ExtensionState.PENDING:
-            raise Conflict(f"该延期申请已{EXTENSION_STATE_ZH[self.state]}，不能再次审批",
-                           f"the extension request is already {self.state}",
-                           code="extension_decided")
+            raise Conflict(
+                f"该延期申请已{EXTENSION_STATE_ZH[self.state]}，不能再次审批",
+                f"the extension request is already {self.state}",
+                code="extension_decided",
+            )
 
-    def approve(self, days: int | None, comment: str | None, by: str,
-                now: datetime) -> ExtensionRequest:
+    def approve(
+        self, days: int | None, comment: str | None, by: str, now: datetime
+    ) -> ExtensionRequest:
         """批准: all the days asked for, or fewer (never more)."""
         self._pending()
         granted = self.days if days is None else days
         if not 1 <= granted <= self.days:
-            raise Invalid(f"days：批准天数须在1到申请的{self.days}个工作日之间",
-                          f"days: must be between 1 and the {self.days} working days asked for",
-                          code="invalid_extension")
-        return replace(self, state=ExtensionState.APPROVED, decided_by=by, decided_at=now,
-                       granted_days=granted, comment=optional_comment(comment))
+            raise Invalid(
+                f"days：批准天数须在1到申请的{self.days}个工作日之间",
+                f"days: must be between 1 and the {self.days} working days asked for",
+                code="invalid_extension",
+            )
+        return replace(
+            self,
+            state=ExtensionState.APPROVED,
+            decided_by=by,
+            decided_at=now,
+            granted_days=granted,
+            comment=optional_comment(comment),
+        )
 
     def refuse(self, comment: str, by: str, now: datetime) -> ExtensionRequest:
         """驳回: always with a comment the department can act on."""
         self._pending()
         text = optional_comment(comment)
         if text is None:
-            raise Invalid("comment：驳回延期申请须说明理由", "comment: a refusal needs a reason",
-                          code="comment_required")
-        return replace(self, state=ExtensionState.REFUSED, decided_by=by, decided_at=now,
-                       granted_days=0, comment=text)
+            raise Invalid(
+                "comment：驳回延期申请须说明理由",
+                "comment: a refusal needs a reason",
+                code="comment_required",
+            )
+        return replace(
+            self,
+            state=ExtensionState.REFUSED,
+            decided_by=by,
+            decided_at=now,
+            granted_days=0,
+            comment=text,
+        )
 
 
 def optional_comment(text: str | None) -> str | None:
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
-        raise Invalid(f"comment：不超过{MAX_TEXT}字", f"comment: at most {MAX_TEXT} characters",
-                      code="invalid_extension")
+        raise Invalid(
+            f"comment：不超过{MAX_TEXT}字",
+            f"comment: at most {MAX_TEXT} characters",
+            code="invalid_extension",
+        )
     return text or None
 
 
-def request_extension(a: Assignment, days: int, reason: str, *, pending: bool,
-                      request_id: UUID, by: str, now: datetime) -> ExtensionRequest:
+def request_extension(
+    a: Assignment,
+    days: int,
+    reason: str,
+    *,
+    pending: bool,
+    request_id: UUID,
+    by: str,
+    now: datetime,
+) -> ExtensionRequest:
     """延期申请: only while the department handles the case (after 报到, before 办结); one
     pending request per assignment."""
     if a.state is not AssignmentState.SIGNED_FOR:
@@ -91,16 +125,22 @@ def request_extension(a: Assignment, days: int, reason: str, *, pending: bool,
             code="invalid_state",
         )
     if not 1 <= days <= MAX_EXTENSION_DAYS:
-        raise Invalid(f"days：延期天数须为1–{MAX_EXTENSION_DAYS}个工作日",
-                      f"days: must be 1-{MAX_EXTENSION_DAYS} working days",
-                      code="invalid_extension")
+        raise Invalid(
+            f"days：延期天数须为1–{MAX_EXTENSION_DAYS}个工作日",
+            f"days: must be 1-{MAX_EXTENSION_DAYS} working days",
+            code="invalid_extension",
+        )
     text = reason.strip()
     if not text:
-        raise Invalid("reason：延期理由不能为空", "reason: must not be empty",
-                      code="reason_required")
+        raise Invalid(
+            "reason：延期理由不能为空", "reason: must not be empty", code="reason_required"
+        )
     if pending:
-        raise Conflict("该派单已有待审批的延期申请，请等待督办审批",
-                       "the assignment already has a pending extension request",
-                       code="extension_pending")
-    return ExtensionRequest(request_id, a.id, a.case_id, a.department_id, days, text,
-                            ExtensionState.PENDING, by, now)
+        raise Conflict(
+            "该派单已有待审批的延期申请，请等待督办审批",
+            "the assignment already has a pending extension request",
+            code="extension_pending",
+        )
+    return ExtensionRequest(
+        request_id, a.id, a.case_id, a.department_id, days, text, ExtensionState.PENDING, by, now
+    )

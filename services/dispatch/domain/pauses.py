@@ -21,26 +21,33 @@ PAUSE_KIND_ZH = {PauseKind.HANG: "挂账", PauseKind.DEFER: "缓办"}
 
 
 class PauseState(StrEnum):
-    PENDING = "pending"    # 待审批
+    PENDING = "pending"  # 待审批
     APPROVED = "approved"  # 已批准，暂停中 (the clocks stand still)
-    REFUSED = "refused"    # 已驳回
-    ENDED = "ended"        # 已结束 (resumed, or ended with the assignment)
+    REFUSED = "refused"  # 已驳回
+    ENDED = "ended"  # 已结束 (resumed, or ended with the assignment)
 
 
-PAUSE_STATE_ZH = {PauseState.PENDING: "待审批", PauseState.APPROVED: "已批准，暂停中",
-                  PauseState.REFUSED: "已驳回", PauseState.ENDED: "已结束"}
+PAUSE_STATE_ZH = {
+    PauseState.PENDING: "待审批",
+    PauseState.APPROVED: "已批准，暂停中",
+    PauseState.REFUSED: "已驳回",
+    PauseState.ENDED: "已结束",
+}
 
 
 class PauseEnd(StrEnum):
     """How a running pause ended."""
 
-    RESUMED = "resumed"          # 恢复办理
-    RESOLVED = "resolved"        # 随办结结束
+    RESUMED = "resumed"  # 恢复办理
+    RESOLVED = "resolved"  # 随办结结束
     TRANSFERRED = "transferred"  # 随转办结束
 
 
-PAUSE_END_ZH = {PauseEnd.RESUMED: "恢复办理", PauseEnd.RESOLVED: "随办结结束",
-                PauseEnd.TRANSFERRED: "随转办结束"}
+PAUSE_END_ZH = {
+    PauseEnd.RESUMED: "恢复办理",
+    PauseEnd.RESOLVED: "随办结结束",
+    PauseEnd.TRANSFERRED: "随转办结束",
+}
 
 
 @dataclass(frozen=True)
@@ -68,25 +75,34 @@ class PauseRequest:
 
     def _pending(self) -> None:
         if self.state is not PauseState.PENDING:
-            raise Conflict(f"该{self.label}申请已{PAUSE_STATE_ZH[self.state]}，不能再次审批",
-                           f"the pause request is already {self.state}",
-                           code="pause_decided")
+            raise Conflict(
+                f"该{self.label}申请已{PAUSE_STATE_ZH[self.state]}，不能再次审批",
+                f"the pause request is already {self.state}",
+                code="pause_decided",
+            )
 
     def approve(self, comment: str | None, by: str, now: datetime) -> PauseRequest:
         """批准: the clocks stand still from now."""
         self._pending()
-        return replace(self, state=PauseState.APPROVED, decided_by=by, decided_at=now,
-                       comment=optional_comment(comment))
+        return replace(
+            self,
+            state=PauseState.APPROVED,
+            decided_by=by,
+            decided_at=now,
+            comment=optional_comment(comment),
+        )
 
     def refuse(self, comment: str, by: str, now: datetime) -> PauseRequest:
         """驳回: always with a comment the department can act on."""
         self._pending()
         text = optional_comment(comment)
         if text is None:
-            raise Invalid(f"comment：驳回{self.label}申请须说明理由",
-                          "comment: a refusal needs a reason", code="comment_required")
-        return replace(self, state=PauseState.REFUSED, decided_by=by, decided_at=now,
-                       comment=text)
+            raise Invalid(
+                f"comment：驳回{self.label}申请须说明理由",
+                "comment: a refusal needs a reason",
+                code="comment_required",
+            )
+        return replace(self, state=PauseState.REFUSED, decided_by=by, decided_at=now, comment=text)
 
     def resume(self, note: str | None, by: str, now: datetime) -> PauseRequest:
         """恢复办理: only a running pause; the clocks run again from now."""
@@ -94,52 +110,81 @@ class PauseRequest:
             raise not_paused()
         return self.end(PauseEnd.RESUMED, by, now, note=optional_note(note))
 
-    def end(self, how: PauseEnd, by: str, now: datetime, *,
-            note: str | None = None) -> PauseRequest:
+    def end(
+        self, how: PauseEnd, by: str, now: datetime, *, note: str | None = None
+    ) -> PauseRequest:
         """A running pause ends: resumed, or with its assignment (办结, 转办)."""
         assert self.state is PauseState.APPROVED
-        return replace(self, state=PauseState.ENDED, ended_by=by, ended_at=now, ended_how=how,
-                       end_note=note)
+        return replace(
+            self, state=PauseState.ENDED, ended_by=by, ended_at=now, ended_how=how, end_note=note
+        )
 
 
 def not_paused() -> Conflict:
-    return Conflict("该派单当前没有已批准的挂账/缓办，无需恢复办理",
-                    "the assignment is not paused: there is nothing to resume",
-                    code="not_paused")
+    return Conflict(
+        "该派单当前没有已批准的挂账/缓办，无需恢复办理",
+        "the assignment is not paused: there is nothing to resume",
+        code="not_paused",
+    )
 
 
 def optional_note(text: str | None) -> str | None:
     text = (text or "").strip()
     if len(text) > MAX_TEXT:
-        raise Invalid(f"note：不超过{MAX_TEXT}字", f"note: at most {MAX_TEXT} characters",
-                      code="invalid_pause")
+        raise Invalid(
+            f"note：不超过{MAX_TEXT}字",
+            f"note: at most {MAX_TEXT} characters",
+            code="invalid_pause",
+        )
     return text or None
 
 
-def request_pause(a: Assignment, kind: PauseKind | str, reason: str, *, pending: bool,
-                  request_id: UUID, by: str, now: datetime) -> PauseRequest:
+def request_pause(
+    a: Assignment,
+    kind: PauseKind | str,
+    reason: str,
+    *,
+    pending: bool,
+    request_id: UUID,
+    by: str,
+    now: datetime,
+) -> PauseRequest:
     """挂账/缓办申请: only while the department handles the case (after 报到, before 办结); one
     pending request per assignment, and none while a pause runs."""
     a.require_signed_for("申请挂账/缓办", "asking for a pause", "paused")
     try:
         kind = PauseKind(kind)
     except ValueError:
-        raise Invalid("kind：须为 hang（挂账）或 defer（缓办）",
-                      "kind: must be hang or defer", code="invalid_pause") from None
+        raise Invalid(
+            "kind：须为 hang（挂账）或 defer（缓办）",
+            "kind: must be hang or defer",
+            code="invalid_pause",
+        ) from None
     text = reason.strip()
     if not text:
-        raise Invalid(f"reason：{PAUSE_KIND_ZH[kind]}理由不能为空", "reason: must not be empty",
-                      code="reason_required")
+        raise Invalid(
+            f"reason：{PAUSE_KIND_ZH[kind]}理由不能为空",
+            "reason: must not be empty",
+            code="reason_required",
+        )
     if len(text) > MAX_TEXT:
-        raise Invalid(f"reason：不超过{MAX_TEXT}字", f"reason: at most {MAX_TEXT} characters",
-                      code="invalid_pause")
+        raise Invalid(
+            f"reason：不超过{MAX_TEXT}字",
+            f"reason: at most {MAX_TEXT} characters",
+            code="invalid_pause",
+        )
     if a.paused:
-        raise Conflict(f"该派单已在{PAUSE_KIND_ZH[PauseKind(a.pause_kind)]}中，请先恢复办理",
-                       "the assignment is already paused; resume it first",
-                       code="already_paused")
+        raise Conflict(
+            f"该派单已在{PAUSE_KIND_ZH[PauseKind(a.pause_kind)]}中，请先恢复办理",
+            "the assignment is already paused; resume it first",
+            code="already_paused",
+        )
     if pending:
-        raise Conflict("该派单已有待审批的挂账/缓办申请，请等待督办审批",
-                       "the assignment already has a pending pause request",
-                       code="pause_pending")
-    return PauseRequest(request_id, a.id, a.case_id, a.department_id, kind, text,
-                        PauseState.PENDING, by, now)
+        raise Conflict(
+            "该派单已有待审批的挂账/缓办申请，请等待督办审批",
+            "the assignment already has a pending pause request",
+            code="pause_pending",
+        )
+    return PauseRequest(
+        request_id, a.id, a.case_id, a.department_id, kind, text, PauseState.PENDING, by, now
+    )

@@ -41,18 +41,22 @@ class RoutingRule:
 class Basis(StrEnum):
     """What chose a department: kept on the assignment, so a dispute can be settled."""
 
-    NAMED = "named"            # 吹哨点名
-    RULE = "rule"              # 派单规则
+    NAMED = "named"  # 吹哨点名
+    RULE = "rule"  # 派单规则
     AREA_DEFAULT = "area_default"  # 分类默认责任主体（物业企业、街道办事处…）
-    LIAISON = "liaison"        # 包联单位兜底
-    MANUAL = "manual"          # 人工派单
-    TRANSFER = "transfer"      # 转办
-    REWORK = "rework"          # 返工
+    LIAISON = "liaison"  # 包联单位兜底
+    MANUAL = "manual"  # 人工派单
+    TRANSFER = "transfer"  # 转办
+    REWORK = "rework"  # 返工
 
 
 BASIS_ZH = {
-    Basis.NAMED: "吹哨点名", Basis.RULE: "派单规则", Basis.AREA_DEFAULT: "分类默认责任主体",
-    Basis.LIAISON: "包联单位兜底", Basis.MANUAL: "人工派单", Basis.TRANSFER: "转办",
+    Basis.NAMED: "吹哨点名",
+    Basis.RULE: "派单规则",
+    Basis.AREA_DEFAULT: "分类默认责任主体",
+    Basis.LIAISON: "包联单位兜底",
+    Basis.MANUAL: "人工派单",
+    Basis.TRANSFER: "转办",
     Basis.REWORK: "返工",
 }
 
@@ -112,29 +116,39 @@ def most_specific_rule(rules: Iterable[RoutingRule], area_path: str) -> RoutingR
 # --- saving a rule -------------------------------------------------------------------------
 
 
-def check_rule(rule: RoutingRule, existing: Iterable[RoutingRule],
-               lineage_of: Callable[[str], tuple[str, ...]],
-               names: Mapping[str, Department] | None = None) -> None:
+def check_rule(
+    rule: RoutingRule,
+    existing: Iterable[RoutingRule],
+    lineage_of: Callable[[str], tuple[str, ...]],
+    names: Mapping[str, Department] | None = None,
+) -> None:
     """Refuse a rule that repeats one already there, names its lead as a co-handler too, or
     would tie with another rule for some case (same category and area), or be neither more
     nor less specific than one (its area is deeper but its category wider, or the reverse).
     The Conflict names the other rule; ``lineage_of(code)`` gives 大类 … 小类 codes."""
     co = rule.co_department_ids
     if rule.department_id in co:
-        raise Invalid("co_department_ids：主办部门不能同时是协办部门",
-                      "co_department_ids: the lead department cannot also co-handle",
-                      code="invalid_rule")
+        raise Invalid(
+            "co_department_ids：主办部门不能同时是协办部门",
+            "co_department_ids: the lead department cannot also co-handle",
+            code="invalid_rule",
+        )
     if len(set(co)) != len(co):
-        raise Invalid("co_department_ids：协办部门重复", "co_department_ids: repeated department",
-                      code="invalid_rule")
+        raise Invalid(
+            "co_department_ids：协办部门重复",
+            "co_department_ids: repeated department",
+            code="invalid_rule",
+        )
     mine = lineage_of(rule.category_code)
     names = names or {}
     for other in existing:
         if other.id == rule.id:
             continue
         theirs = lineage_of(other.category_code)
-        if not (_nested(rule.area_prefix, other.area_prefix)
-                and (rule.category_code in theirs or other.category_code in mine)):
+        if not (
+            _nested(rule.area_prefix, other.area_prefix)
+            and (rule.category_code in theirs or other.category_code in mine)
+        ):
             continue  # they never match the same case
         d_area = depth(rule.area_prefix) - depth(other.area_prefix)
         d_cat = len(mine) - len(theirs)
@@ -200,22 +214,40 @@ def _name(departments: Mapping[str, Department], dept_id: str) -> str:
     return d.name if d else dept_id
 
 
-def _options(category: str, area_path: str, rules: Sequence[RoutingRule],
-             lineage: tuple[str, ...], default_kind: str | None,
-             departments: Mapping[str, Department], notes: _Notes) -> list[_Option]:
+def _options(
+    category: str,
+    area_path: str,
+    rules: Sequence[RoutingRule],
+    lineage: tuple[str, ...],
+    default_kind: str | None,
+    departments: Mapping[str, Department],
+    notes: _Notes,
+) -> list[_Option]:
     """Rule and default-kind options covering the case, the most specific first."""
     out: list[_Option] = []
     for r in rules:
         if r.category_code in lineage and covers(r.area_prefix, area_path):
             scope = "" if r.category_code == category else f"（大类{r.category_code}）"
-            why = (f"规则#{r.id}：分类{r.category_code}{scope}在{r.area_prefix}范围内"
-                   f"由{_name(departments, r.department_id)}{ROLE_ZH[Role.LEAD]}")
-            out.append(_Option((depth(r.area_prefix), 1, lineage.index(r.category_code)),
-                               r.department_id, r.co_department_ids, r.id, Basis.RULE, why))
+            why = (
+                f"规则#{r.id}：分类{r.category_code}{scope}在{r.area_prefix}范围内"
+                f"由{_name(departments, r.department_id)}{ROLE_ZH[Role.LEAD]}"
+            )
+            out.append(
+                _Option(
+                    (depth(r.area_prefix), 1, lineage.index(r.category_code)),
+                    r.department_id,
+                    r.co_department_ids,
+                    r.id,
+                    Basis.RULE,
+                    why,
+                )
+            )
     if default_kind:
-        serving = [(max(depth(a) for a in d.areas if covers(a, area_path)), d)
-                   for d in departments.values()
-                   if d.kind == default_kind and any(covers(a, area_path) for a in d.areas)]
+        serving = [
+            (max(depth(a) for a in d.areas if covers(a, area_path)), d)
+            for d in departments.values()
+            if d.kind == default_kind and any(covers(a, area_path) for a in d.areas)
+        ]
         if serving:
             deepest = max(level for level, _ in serving)
             at = sorted(d.id for level, d in serving if level == deepest)
@@ -223,8 +255,10 @@ def _options(category: str, area_path: str, rules: Sequence[RoutingRule],
             if len(at) == 1:
                 d = departments[at[0]]
                 area = max((a for a in d.areas if covers(a, area_path)), key=depth)
-                why = (f"分类{category}默认由{kind_zh}负责：案件位于{d.name}服务的区域"
-                       f"（{area}），由其{ROLE_ZH[Role.LEAD]}")
+                why = (
+                    f"分类{category}默认由{kind_zh}负责：案件位于{d.name}服务的区域"
+                    f"（{area}），由其{ROLE_ZH[Role.LEAD]}"
+                )
                 out.append(_Option((deepest, 0, 0), d.id, (), None, Basis.AREA_DEFAULT, why))
             elif deepest > 0:  # several district-wide departments of a kind are the norm
                 notes.add(f"该区域有多个{kind_zh}（{'、'.join(at)}），不按默认责任主体自动选择")
@@ -232,16 +266,23 @@ def _options(category: str, area_path: str, rules: Sequence[RoutingRule],
     return out
 
 
-def _liaison_options(area_path: str, liaison: Sequence[LiaisonUnits],
-                     departments: Mapping[str, Department]) -> list[_Option]:
+def _liaison_options(
+    area_path: str, liaison: Sequence[LiaisonUnits], departments: Mapping[str, Department]
+) -> list[_Option]:
     covering = [u for u in liaison if covers(u.area_prefix, area_path) and u.department_ids]
     if not covering:
         return []
     units = max(covering, key=lambda u: depth(u.area_prefix))
     return [
-        _Option((-1, 0, 0), d, (), None, Basis.LIAISON,
-                f"没有适用的派单规则，由{units.area_prefix}的包联单位"
-                f"（第{i}位）{_name(departments, d)}{ROLE_ZH[Role.LEAD]}")
+        _Option(
+            (-1, 0, 0),
+            d,
+            (),
+            None,
+            Basis.LIAISON,
+            f"没有适用的派单规则，由{units.area_prefix}的包联单位"
+            f"（第{i}位）{_name(departments, d)}{ROLE_ZH[Role.LEAD]}",
+        )
         for i, d in enumerate(units.department_ids, start=1)
     ]
 
@@ -280,39 +321,69 @@ def route(
             known.append(departments[dept_id])
     if known:
         lead, co = known[0], known[1:]
-        routes = [Route(lead.id, lead.name, Role.LEAD, None,
-                        f"社区吹哨点名：由{lead.name}{ROLE_ZH[Role.LEAD]}{notes}", Basis.NAMED)]
-        routes += [Route(d.id, d.name, Role.CO, None,
-                         f"社区吹哨点名：{d.name}{ROLE_ZH[Role.CO]}（{lead.name}"
-                         f"{ROLE_ZH[Role.LEAD]}）{notes}", Basis.NAMED) for d in co]
+        routes = [
+            Route(
+                lead.id,
+                lead.name,
+                Role.LEAD,
+                None,
+                f"社区吹哨点名：由{lead.name}{ROLE_ZH[Role.LEAD]}{notes}",
+                Basis.NAMED,
+            )
+        ]
+        routes += [
+            Route(
+                d.id,
+                d.name,
+                Role.CO,
+                None,
+                f"社区吹哨点名：{d.name}{ROLE_ZH[Role.CO]}（{lead.name}"
+                f"{ROLE_ZH[Role.LEAD]}）{notes}",
+                Basis.NAMED,
+            )
+            for d in co
+        ]
         names = "、".join(d.name for d in known)
         return Decision(tuple(routes), f"社区吹哨点名：{names}{notes}")
 
-    options = [*_options(category, area_path, rules, chain, default_kind, departments, notes),
-               *_liaison_options(area_path, liaison, departments)]
+    options = [
+        *_options(category, area_path, rules, chain, default_kind, departments, notes),
+        *_liaison_options(area_path, liaison, departments),
+    ]
     for o in options:
         if o.lead in excluded or o.lead in taken:
-            notes.add(f"{_name(departments, o.lead)}"
-                      + ("已退单" if o.lead in excluded else "已在办理该案件"))
+            notes.add(
+                f"{_name(departments, o.lead)}"
+                + ("已退单" if o.lead in excluded else "已在办理该案件")
+            )
             continue
         if o.lead not in departments:
             notes.add(f"部门“{o.lead}”不存在，已跳过")
             continue
         reason = f"{o.why}{notes}"
-        routes = [Route(o.lead, _name(departments, o.lead), Role.LEAD, o.rule_id, reason,
-                        o.basis)]
+        routes = [Route(o.lead, _name(departments, o.lead), Role.LEAD, o.rule_id, reason, o.basis)]
         lead_name = _name(departments, o.lead)
         for c in o.co:
             if c in excluded or c in taken or c not in departments:
                 continue
-            routes.append(Route(c, _name(departments, c), Role.CO, o.rule_id,
-                                f"{o.why}；{_name(departments, c)}{ROLE_ZH[Role.CO]}"
-                                f"（{lead_name}{ROLE_ZH[Role.LEAD]}）{notes}", o.basis))
+            routes.append(
+                Route(
+                    c,
+                    _name(departments, c),
+                    Role.CO,
+                    o.rule_id,
+                    f"{o.why}；{_name(departments, c)}{ROLE_ZH[Role.CO]}"
+                    f"（{lead_name}{ROLE_ZH[Role.LEAD]}）{notes}",
+                    o.basis,
+                )
+            )
         return Decision(tuple(routes), reason)
 
     if excluded:
-        reason = (f"分类{category}在{area_path}范围内除已退单部门"
-                  f"（{'、'.join(sorted(excluded))}）外没有可派部门，待人工派单{notes}")
+        reason = (
+            f"分类{category}在{area_path}范围内除已退单部门"
+            f"（{'、'.join(sorted(excluded))}）外没有可派部门，待人工派单{notes}"
+        )
     else:
         reason = f"分类{category}在{area_path}范围内没有匹配的派单规则，待人工派单{notes}"
     return Decision((), reason)

@@ -45,16 +45,29 @@ async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> A
         who.require_department(a.department_id)  # before the state: a stranger learns nothing
         a = a.sign_for(now)
         await repository.update_assignment(conn, a)
-        await outbox.add(conn, event(
-            CaseSignedFor(**facts(a), assignment_id=a.id, department_id=a.department_id),
-            a.case_id, who.actor, now))
-    log.info("assignment_signed_for", assignment_id=str(a.id), department_id=a.department_id,
-             actor=who.subject)
+        await outbox.add(
+            conn,
+            event(
+                CaseSignedFor(**facts(a), assignment_id=a.id, department_id=a.department_id),
+                a.case_id,
+                who.actor,
+                now,
+            ),
+        )
+    log.info(
+        "assignment_signed_for",
+        assignment_id=str(a.id),
+        department_id=a.department_id,
+        actor=who.subject,
+    )
     return a
 
 
 async def resolve(
-    pool: asyncpg.Pool, who: Principal, assignment_id: UUID, result: str,
+    pool: asyncpg.Pool,
+    who: Principal,
+    assignment_id: UUID,
+    result: str,
     photo_ids: tuple[UUID, ...] = (),
 ) -> Assignment:
     """办结: the assigned department reports the case handled, with its result and the
@@ -72,13 +85,28 @@ async def resolve(
         await repository.update_assignment(conn, a)
         a = await end_with(conn, a, PauseEnd.RESOLVED, who.subject, now)  # 挂账/缓办 ends with it
         case_resolved = not await repository.work_left(conn, a.case_id)
-        await outbox.add(conn, event(
-            CaseResolved(**facts(a), assignment_id=a.id, department_id=a.department_id,
-                         result=a.result or "", case_resolved=case_resolved,
-                         photo_ids=list(a.photo_ids)),
-            a.case_id, who.actor, now))
-    log.info("assignment_resolved", assignment_id=str(a.id), department_id=a.department_id,
-             actor=who.subject)
+        await outbox.add(
+            conn,
+            event(
+                CaseResolved(
+                    **facts(a),
+                    assignment_id=a.id,
+                    department_id=a.department_id,
+                    result=a.result or "",
+                    case_resolved=case_resolved,
+                    photo_ids=list(a.photo_ids),
+                ),
+                a.case_id,
+                who.actor,
+                now,
+            ),
+        )
+    log.info(
+        "assignment_resolved",
+        assignment_id=str(a.id),
+        department_id=a.department_id,
+        actor=who.subject,
+    )
     return a
 
 
@@ -99,8 +127,9 @@ async def _check_photos(conn: asyncpg.Connection, a: Assignment) -> None:
             )
 
 
-async def transfer(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
-                   to_department_id: str, reason: str) -> Assignment:
+async def transfer(
+    pool: asyncpg.Pool, who: Principal, assignment_id: UUID, to_department_id: str, reason: str
+) -> Assignment:
     """转办: the assigned department hands its assignment on to another department, with a
     reason; the target gets a new assignment of the same role."""
     now = datetime.now(UTC)
@@ -110,32 +139,61 @@ async def transfer(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
         a = a.transfer(to_department_id, reason, now)
         target = await repository.get_department(conn, to_department_id)
         if target is None:
-            raise Invalid(f"部门“{to_department_id}”不存在",
-                          f"unknown department '{to_department_id}'", code="unknown_department")
-        nxt = next_assignment(a, target, a.role, None,
-                              f"由{a.department_name}转办：{a.exit_reason}",
-                              Basis.TRANSFER.value, now)
+            raise Invalid(
+                f"部门“{to_department_id}”不存在",
+                f"unknown department '{to_department_id}'",
+                code="unknown_department",
+            )
+        nxt = next_assignment(
+            a,
+            target,
+            a.role,
+            None,
+            f"由{a.department_name}转办：{a.exit_reason}",
+            Basis.TRANSFER.value,
+            now,
+        )
         await repository.update_assignment(conn, a)
         a = await end_with(conn, a, PauseEnd.TRANSFERRED, who.subject, now)
         if not await repository.insert_assignment(conn, nxt):
             raise _already_open(target)  # rolls the transfer back
-        await outbox.add(conn, event(
-            CaseTransferred(**facts(a), assignment_id=a.id, department_id=a.department_id,
-                            to_department_id=target.id, reason=a.exit_reason or ""),
-            a.case_id, who.actor, now), dispatched_event(nxt, who.actor))
-    log.info("assignment_transferred", assignment_id=str(a.id), department_id=a.department_id,
-             to_department_id=target.id, actor=who.subject)
+        await outbox.add(
+            conn,
+            event(
+                CaseTransferred(
+                    **facts(a),
+                    assignment_id=a.id,
+                    department_id=a.department_id,
+                    to_department_id=target.id,
+                    reason=a.exit_reason or "",
+                ),
+                a.case_id,
+                who.actor,
+                now,
+            ),
+            dispatched_event(nxt, who.actor),
+        )
+    log.info(
+        "assignment_transferred",
+        assignment_id=str(a.id),
+        department_id=a.department_id,
+        to_department_id=target.id,
+        actor=who.subject,
+    )
     return a
 
 
 def _already_open(target: Department) -> Conflict:
-    return Conflict(f"{target.name}已有该案件未办结的派单，不能重复转办",
-                    f"department '{target.id}' already has an open assignment on this case",
-                    code="already_assigned")
+    return Conflict(
+        f"{target.name}已有该案件未办结的派单，不能重复转办",
+        f"department '{target.id}' already has an open assignment on this case",
+        code="already_assigned",
+    )
 
 
-async def progress(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
-                   note: str) -> tuple[Assignment, Note]:
+async def progress(
+    pool: asyncpg.Pool, who: Principal, assignment_id: UUID, note: str
+) -> tuple[Assignment, Note]:
     """办理进展: the assigned department records a progress note while it handles the case."""
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
@@ -144,11 +202,23 @@ async def progress(pool: asyncpg.Pool, who: Principal, assignment_id: UUID,
         a, text = a.progress(note, now)
         await repository.update_assignment(conn, a)
         saved = await repository.add_note(conn, a.id, text, who.subject, who.actor.name, now)
-        await outbox.add(conn, event(
-            CaseProgressed(**facts(a), assignment_id=a.id, department_id=a.department_id,
-                           note=text), a.case_id, who.actor, now))
-    log.info("assignment_progressed", assignment_id=str(a.id), department_id=a.department_id,
-             actor=who.subject)
+        await outbox.add(
+            conn,
+            event(
+                CaseProgressed(
+                    **facts(a), assignment_id=a.id, department_id=a.department_id, note=text
+                ),
+                a.case_id,
+                who.actor,
+                now,
+            ),
+        )
+    log.info(
+        "assignment_progressed",
+        assignment_id=str(a.id),
+        department_id=a.department_id,
+        actor=who.subject,
+    )
     return a, saved
 
 
@@ -168,8 +238,14 @@ async def get_assignment(
 
 
 async def department_assignments(
-    pool: asyncpg.Pool, who: Principal, department_id: str, state: AssignmentState | None,
-    limit: int, offset: int, priority: Priority | None = None, sort: str = "dispatched_at",
+    pool: asyncpg.Pool,
+    who: Principal,
+    department_id: str,
+    state: AssignmentState | None,
+    limit: int,
+    offset: int,
+    priority: Priority | None = None,
+    sort: str = "dispatched_at",
 ) -> tuple[Department, list[Assignment]]:
     """A department's inbox (待报到, 办理中, 已办结): all of it for its own staff; for area
     holders, the part inside their subtree."""
@@ -179,10 +255,19 @@ async def department_assignments(
     async with pool.acquire() as conn:
         dept = await repository.get_department(conn, department_id)
         if dept is None:
-            raise NotFound(f"部门“{department_id}”不存在", f"department '{department_id}' not found",
-                           code="department_not_found")
+            raise NotFound(
+                f"部门“{department_id}”不存在",
+                f"department '{department_id}' not found",
+                code="department_not_found",
+            )
         rows = await repository.list_assignments(
-            conn, department_id, state.value if state else None, areas, limit, offset,
-            priority.value if priority else None, sort,
+            conn,
+            department_id,
+            state.value if state else None,
+            areas,
+            limit,
+            offset,
+            priority.value if priority else None,
+            sort,
         )
     return dept, rows

@@ -46,17 +46,35 @@ def _assignment(r: asyncpg.Record) -> Assignment:
 
 async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
     """Insert unless the case is already open at that department; True when inserted."""
-    return bool(await conn.fetchval(
-        "INSERT INTO assignments (id, case_id, case_no, department_id, role, state, rule_id,"
-        " reason, area_path, category, priority, description, note, result, dispatched_at,"
-        " signed_for_at, resolved_at, updated_at, basis) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-        " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        " ON CONFLICT (case_id, department_id) WHERE state IN ('dispatched', 'signed_for')"
-        " DO NOTHING RETURNING true",
-        a.id, a.case_id, a.case_no, a.department_id, a.role.value, a.state.value, a.rule_id,
-        a.reason, a.area_path, a.category, a.priority, a.description, a.note, a.result,
-        a.dispatched_at, a.signed_for_at, a.resolved_at, a.updated_at, a.basis,
-    ))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO assignments (id, case_id, case_no, department_id, role, state, rule_id,"
+            " reason, area_path, category, priority, description, note, result, dispatched_at,"
+            " signed_for_at, resolved_at, updated_at, basis) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+            " $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            " ON CONFLICT (case_id, department_id) WHERE state IN ('dispatched', 'signed_for')"
+            " DO NOTHING RETURNING true",
+            a.id,
+            a.case_id,
+            a.case_no,
+            a.department_id,
+            a.role.value,
+            a.state.value,
+            a.rule_id,
+            a.reason,
+            a.area_path,
+            a.category,
+            a.priority,
+            a.description,
+            a.note,
+            a.result,
+            a.dispatched_at,
+            a.signed_for_at,
+            a.resolved_at,
+            a.updated_at,
+            a.basis,
+        )
+    )
 
 
 async def latest_resolved(
@@ -67,7 +85,8 @@ async def latest_resolved(
         f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
         " WHERE a.case_id = $1 AND a.department_id = $2 AND a.state = 'resolved'"
         " ORDER BY a.resolved_at DESC LIMIT 1 FOR UPDATE OF a",
-        case_id, department_id,
+        case_id,
+        department_id,
     )
     return _assignment(row) if row else None
 
@@ -75,7 +94,8 @@ async def latest_resolved(
 async def resolved_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
     rows = await conn.fetch(
         "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'resolved'"
-        " ORDER BY department_id", case_id,
+        " ORDER BY department_id",
+        case_id,
     )
     return [r["department_id"] for r in rows]
 
@@ -89,17 +109,20 @@ async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> None
 async def work_left(conn: asyncpg.Connection, case_id: UUID) -> bool:
     """Something of the case is still to do: an open assignment, or the case waits for
     manual dispatch (e.g. its lead pushed it back and no candidate was left)."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM assignments WHERE case_id = $1"
-        "               AND state IN ('dispatched', 'signed_for'))"
-        " OR EXISTS (SELECT 1 FROM manual_dispatch WHERE case_id = $1 AND cleared_at IS NULL)",
-        case_id,
-    ))
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM assignments WHERE case_id = $1"
+            "               AND state IN ('dispatched', 'signed_for'))"
+            " OR EXISTS (SELECT 1 FROM manual_dispatch WHERE case_id = $1 AND cleared_at IS NULL)",
+            case_id,
+        )
+    )
 
 
 async def mark_rework(conn: asyncpg.Connection, assignment_id: UUID, rework_of: UUID) -> None:
-    await conn.execute("UPDATE assignments SET rework_of = $2 WHERE id = $1",
-                       assignment_id, rework_of)
+    await conn.execute(
+        "UPDATE assignments SET rework_of = $2 WHERE id = $1", assignment_id, rework_of
+    )
 
 
 async def get_assignment(
@@ -119,8 +142,16 @@ async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
         "UPDATE assignments SET state = $2, result = $3, signed_for_at = $4, resolved_at = $5,"
         " updated_at = $6, exit_reason = $7, exited_at = $8, transferred_to = $9,"
         " photo_ids = $10 WHERE id = $1",
-        a.id, a.state.value, a.result, a.signed_for_at, a.resolved_at, a.updated_at,
-        a.exit_reason, a.exited_at, a.transferred_to, list(a.photo_ids),
+        a.id,
+        a.state.value,
+        a.result,
+        a.signed_for_at,
+        a.resolved_at,
+        a.updated_at,
+        a.exit_reason,
+        a.exited_at,
+        a.transferred_to,
+        list(a.photo_ids),
     )
 
 
@@ -128,7 +159,8 @@ async def rejected_departments(conn: asyncpg.Connection, case_id: UUID) -> list[
     """Departments that pushed the case back (退单): never chosen again when re-routing."""
     rows = await conn.fetch(
         "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'rejected'"
-        " ORDER BY department_id", case_id,
+        " ORDER BY department_id",
+        case_id,
     )
     return [r["department_id"] for r in rows]
 
@@ -144,12 +176,22 @@ class Note:
     created_at: datetime
 
 
-async def add_note(conn: asyncpg.Connection, assignment_id: UUID, note: str, actor_subject: str,
-                   actor_name: str | None, at: datetime) -> Note:
+async def add_note(
+    conn: asyncpg.Connection,
+    assignment_id: UUID,
+    note: str,
+    actor_subject: str,
+    actor_name: str | None,
+    at: datetime,
+) -> Note:
     row = await conn.fetchrow(
         "INSERT INTO assignment_notes (assignment_id, note, actor_subject, actor_name, created_at)"
         " VALUES ($1, $2, $3, $4, $5) RETURNING id, note, actor_subject, actor_name, created_at",
-        assignment_id, note, actor_subject, actor_name, at,
+        assignment_id,
+        note,
+        actor_subject,
+        actor_name,
+        at,
     )
     return Note(**dict(row))
 
@@ -158,7 +200,8 @@ async def list_notes(conn: asyncpg.Connection, assignment_id: UUID) -> list[Note
     """Oldest first (newest last)."""
     rows = await conn.fetch(
         "SELECT id, note, actor_subject, actor_name, created_at FROM assignment_notes"
-        " WHERE assignment_id = $1 ORDER BY created_at, id", assignment_id,
+        " WHERE assignment_id = $1 ORDER BY created_at, id",
+        assignment_id,
     )
     return [Note(**dict(r)) for r in rows]
 
@@ -169,29 +212,42 @@ async def list_notes(conn: asyncpg.Connection, assignment_id: UUID) -> list[Note
 INBOX_ORDER = {
     "dispatched_at": "a.dispatched_at DESC, a.id",
     "deadline": "k.due_at ASC NULLS LAST, a.dispatched_at ASC, a.id",
-    "priority": ("CASE a.priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
-                 " a.dispatched_at ASC, a.id"),
+    "priority": (
+        "CASE a.priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
+        " a.dispatched_at ASC, a.id"
+    ),
 }
 _STATES = tuple(s.value for s in AssignmentState)
 _PRIORITIES = ("urgent", "normal", "minor")
 _OPEN = ("dispatched", "signed_for")  # a running deadline: not resolved, not exited (0003)
 # How each order reads one (state, priority) slice, in the inbox index's order (0008).
-_SLICE_ORDER = {"dispatched_at": "a.dispatched_at DESC, a.id", "deadline": "a.dispatched_at, a.id",
-                "priority": "a.dispatched_at, a.id"}
+_SLICE_ORDER = {
+    "dispatched_at": "a.dispatched_at DESC, a.id",
+    "deadline": "a.dispatched_at, a.id",
+    "priority": "a.dispatched_at, a.id",
+}
 _PICK_ORDER = {
     "dispatched_at": "dispatched_at DESC, id",
     "deadline": "due ASC NULLS LAST, dispatched_at ASC, id",
-    "priority": ("CASE priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END,"
-                 " dispatched_at ASC, id"),
+    "priority": (
+        "CASE priority WHEN 'urgent' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END, dispatched_at ASC, id"
+    ),
 }
-_EARLIEST_RUNNING = ("SELECT c.due_at FROM assignment_clocks c WHERE c.assignment_id = a.id"
-                     " AND c.running ORDER BY c.due_at LIMIT 1")
+_EARLIEST_RUNNING = (
+    "SELECT c.due_at FROM assignment_clocks c WHERE c.assignment_id = a.id"
+    " AND c.running ORDER BY c.due_at LIMIT 1"
+)
 
 
 async def list_assignments(
-    conn: asyncpg.Connection, department_id: str, state: str | None,
-    areas: tuple[str, ...] | None, limit: int, offset: int,
-    priority: str | None = None, sort: str = "dispatched_at",
+    conn: asyncpg.Connection,
+    department_id: str,
+    state: str | None,
+    areas: tuple[str, ...] | None,
+    limit: int,
+    offset: int,
+    priority: str | None = None,
+    sort: str = "dispatched_at",
 ) -> list[Assignment]:
     """A department's assignments; with ``areas``, only those inside one of the subtrees.
     ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL).
@@ -214,18 +270,24 @@ async def list_assignments(
         for pr in (priority,) if priority else _PRIORITIES:
             cond = f"{where} AND a.state = '{st}' AND a.priority = '{pr}'"
             if sort == "deadline" and st in _OPEN:  # those with no running deadline only
-                cond += (" AND NOT (a.exited_at IS NULL AND EXISTS (SELECT 1 FROM"
-                         " assignment_clocks c WHERE c.assignment_id = a.id AND c.running))")
-            parts.append(f"(SELECT a.id, a.priority, a.dispatched_at, NULL::timestamptz AS due"
-                         f" FROM assignments a WHERE {cond}"
-                         f" ORDER BY {_SLICE_ORDER[sort]} LIMIT $2)")
+                cond += (
+                    " AND NOT (a.exited_at IS NULL AND EXISTS (SELECT 1 FROM"
+                    " assignment_clocks c WHERE c.assignment_id = a.id AND c.running))"
+                )
+            parts.append(
+                f"(SELECT a.id, a.priority, a.dispatched_at, NULL::timestamptz AS due"
+                f" FROM assignments a WHERE {cond}"
+                f" ORDER BY {_SLICE_ORDER[sort]} LIMIT $2)"
+            )
     if sort == "deadline" and (state is None or state in _OPEN):
         states = ", ".join(f"'{s}'" for s in ((state,) if state else _OPEN))
         prio = f" AND a.priority = '{priority}'" if priority else ""
-        parts.append(f"(SELECT a.id, a.priority, a.dispatched_at, k.due_at AS due"
-                     f" FROM assignments a JOIN LATERAL ({_EARLIEST_RUNNING}) k ON true"
-                     f" WHERE {where} AND a.state IN ({states}){prio} AND a.exited_at IS NULL"
-                     f" ORDER BY k.due_at, a.dispatched_at, a.id LIMIT $2)")
+        parts.append(
+            f"(SELECT a.id, a.priority, a.dispatched_at, k.due_at AS due"
+            f" FROM assignments a JOIN LATERAL ({_EARLIEST_RUNNING}) k ON true"
+            f" WHERE {where} AND a.state IN ({states}){prio} AND a.exited_at IS NULL"
+            f" ORDER BY k.due_at, a.dispatched_at, a.id LIMIT $2)"
+        )
     args += [limit, offset]
     n = len(args)
     rows = await conn.fetch(
@@ -242,7 +304,9 @@ async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str,
     """Departments with an open assignment of the case, and their role in it."""
     rows = await conn.fetch(
         "SELECT department_id, role FROM assignments WHERE case_id = $1"
-        " AND state IN ('dispatched', 'signed_for') ORDER BY department_id", case_id)
+        " AND state IN ('dispatched', 'signed_for') ORDER BY department_id",
+        case_id,
+    )
     return {r["department_id"]: Role(r["role"]) for r in rows}
 
 
@@ -251,40 +315,60 @@ async def resolved_lead(conn: asyncpg.Connection, case_id: UUID) -> Assignment |
     row = await conn.fetchrow(
         f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
         " WHERE a.case_id = $1 AND a.role = 'lead' AND a.state = 'resolved'"
-        " ORDER BY a.resolved_at DESC LIMIT 1", case_id)
+        " ORDER BY a.resolved_at DESC LIMIT 1",
+        case_id,
+    )
     return _assignment(row) if row else None
 
 
 # --- the whistle's named departments, the departments' photos ---------------------------
 
 
-async def remember_whistle(conn: asyncpg.Connection, case_id: UUID, departments: list[str],
-                           at: datetime) -> None:
+async def remember_whistle(
+    conn: asyncpg.Connection, case_id: UUID, departments: list[str], at: datetime
+) -> None:
     """The latest whistle wins (a re-whistle at a higher level names departments anew)."""
     await conn.execute(
         "INSERT INTO case_whistles (case_id, departments, whistled_at) VALUES ($1, $2, $3)"
         " ON CONFLICT (case_id) DO UPDATE SET departments = EXCLUDED.departments,"
         " whistled_at = EXCLUDED.whistled_at WHERE case_whistles.whistled_at <= $3",
-        case_id, departments, at)
+        case_id,
+        departments,
+        at,
+    )
 
 
 async def named_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
-    found = await conn.fetchval("SELECT departments FROM case_whistles WHERE case_id = $1",
-                                case_id)
+    found = await conn.fetchval("SELECT departments FROM case_whistles WHERE case_id = $1", case_id)
     return list(found or [])
 
 
-async def add_photo(conn: asyncpg.Connection, photo_id: UUID, case_id: UUID, kind: str,
-                    department_id: str | None, at: datetime) -> None:
+async def add_photo(
+    conn: asyncpg.Connection,
+    photo_id: UUID,
+    case_id: UUID,
+    kind: str,
+    department_id: str | None,
+    at: datetime,
+) -> None:
     await conn.execute(
         "INSERT INTO case_photos (photo_id, case_id, kind, department_id, added_at)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (photo_id) DO NOTHING",
-        photo_id, case_id, kind, department_id, at)
+        photo_id,
+        case_id,
+        kind,
+        department_id,
+        at,
+    )
 
 
-async def department_after_photos(conn: asyncpg.Connection, case_id: UUID,
-                                  department_id: str) -> set[UUID]:
+async def department_after_photos(
+    conn: asyncpg.Connection, case_id: UUID, department_id: str
+) -> set[UUID]:
     rows = await conn.fetch(
         "SELECT photo_id FROM case_photos WHERE case_id = $1 AND department_id = $2"
-        " AND kind = 'after'", case_id, department_id)
+        " AND kind = 'after'",
+        case_id,
+        department_id,
+    )
     return {r["photo_id"] for r in rows}

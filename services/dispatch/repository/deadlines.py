@@ -8,8 +8,14 @@ from uuid import UUID
 import asyncpg
 
 
-async def clock_announced(conn: asyncpg.Connection, assignment_id: UUID, clock: str,
-                          due_at: datetime | None, running: bool, at: datetime) -> None:
+async def clock_announced(
+    conn: asyncpg.Connection,
+    assignment_id: UUID,
+    clock: str,
+    due_at: datetime | None,
+    running: bool,
+    at: datetime,
+) -> None:
     """A clock (re)started with ``due_at`` or stopped; an announcement older than the one
     applied changes nothing. A stop heard before its start keeps the clock stopped."""
     await conn.execute(
@@ -18,12 +24,22 @@ async def clock_announced(conn: asyncpg.Connection, assignment_id: UUID, clock: 
         " ON CONFLICT (assignment_id, clock) DO UPDATE"
         " SET due_at = coalesce($3::timestamptz, c.due_at), running = $4, as_of = $5"
         " WHERE c.as_of <= $5 AND NOT (c.as_of = $5 AND NOT c.running)",
-        assignment_id, clock, due_at, running, at,
+        assignment_id,
+        clock,
+        due_at,
+        running,
+        at,
     )
 
 
-async def urged(conn: asyncpg.Connection, assignment_id: UUID, count: int, at: datetime,
-                note: str, by: str | None) -> None:
+async def urged(
+    conn: asyncpg.Connection,
+    assignment_id: UUID,
+    count: int,
+    at: datetime,
+    note: str,
+    by: str | None,
+) -> None:
     """The ``count``-th urging: the newest one is kept (an urging heard twice changes nothing)."""
     await conn.execute(
         "INSERT INTO assignment_urgings AS u"
@@ -32,5 +48,9 @@ async def urged(conn: asyncpg.Connection, assignment_id: UUID, count: int, at: d
         " ON CONFLICT (assignment_id) DO UPDATE"
         " SET count = $2, last_urged_at = $3, last_note = $4, last_urged_by = $5"
         " WHERE u.count < $2",
-        assignment_id, count, at, note, by,
+        assignment_id,
+        count,
+        at,
+        note,
+        by,
     )

@@ -39,15 +39,25 @@ async def queue_for_manual_dispatch(conn: asyncpg.Connection, w: WaitingCase) ->
         " priority = EXCLUDED.priority, description = EXCLUDED.description,"
         " departments = EXCLUDED.departments, note = EXCLUDED.note, reason = EXCLUDED.reason,"
         " whistled_at = EXCLUDED.whistled_at, queued_at = EXCLUDED.queued_at, cleared_at = NULL",
-        w.case_id, w.case_no, w.area_path, w.category, w.priority, w.description,
-        w.departments, w.note, w.reason, w.whistled_at, w.queued_at,
+        w.case_id,
+        w.case_no,
+        w.area_path,
+        w.category,
+        w.priority,
+        w.description,
+        w.departments,
+        w.note,
+        w.reason,
+        w.whistled_at,
+        w.queued_at,
     )
 
 
 async def clear_manual_dispatch(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> None:
     await conn.execute(
         "UPDATE manual_dispatch SET cleared_at = $2 WHERE case_id = $1 AND cleared_at IS NULL",
-        case_id, at,
+        case_id,
+        at,
     )
 
 
@@ -60,16 +70,21 @@ async def list_waiting(
         " note, reason, whistled_at, queued_at FROM manual_dispatch WHERE cleared_at IS NULL"
         f" AND {_in_areas('area_path', 3, 4)}"
         " ORDER BY queued_at, case_id LIMIT $1 OFFSET $2",
-        limit, offset, *area_scope(areas),
+        limit,
+        offset,
+        *area_scope(areas),
     )
     return [WaitingCase(**{**dict(r), "departments": list(r["departments"])}) for r in rows]
 
 
-async def waiting_case(conn: asyncpg.Connection, case_id: UUID, *,
-                       lock: bool = False) -> WaitingCase | None:
+async def waiting_case(
+    conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False
+) -> WaitingCase | None:
     """The case if it waits for manual dispatch now."""
     row = await conn.fetchrow(
         "SELECT case_id, case_no, area_path, category, priority, description, departments,"
         " note, reason, whistled_at, queued_at FROM manual_dispatch"
-        " WHERE case_id = $1 AND cleared_at IS NULL" + (" FOR UPDATE" if lock else ""), case_id)
+        " WHERE case_id = $1 AND cleared_at IS NULL" + (" FOR UPDATE" if lock else ""),
+        case_id,
+    )
     return WaitingCase(**{**dict(row), "departments": list(row["departments"])}) if row else None

@@ -9,7 +9,8 @@ from services.dispatch.domain import Category, Contact, Department, LiaisonUnits
 
 async def list_categories(conn: asyncpg.Connection) -> list[Category]:
     rows = await conn.fetch(
-        "SELECT code, name, parent_code, department_kind FROM categories ORDER BY code")
+        "SELECT code, name, parent_code, department_kind FROM categories ORDER BY code"
+    )
     return [Category(**dict(r)) for r in rows]
 
 
@@ -18,14 +19,19 @@ _DEPARTMENT_COLUMNS = "id, name, kind, areas, contacts"
 
 def _department(row: asyncpg.Record) -> Department:
     return Department(
-        id=row["id"], name=row["name"], kind=row["kind"], areas=tuple(row["areas"]),
+        id=row["id"],
+        name=row["name"],
+        kind=row["kind"],
+        areas=tuple(row["areas"]),
         contacts=tuple(Contact(c["name"], c["phone"], c.get("role")) for c in row["contacts"]),
     )
 
 
 def _contacts_json(d: Department) -> list[dict[str, str]]:
-    return [{"name": c.name, "phone": c.phone, **({"role": c.role} if c.role else {})}
-            for c in d.contacts]
+    return [
+        {"name": c.name, "phone": c.phone, **({"role": c.role} if c.role else {})}
+        for c in d.contacts
+    ]
 
 
 async def list_departments(conn: asyncpg.Connection) -> list[Department]:
@@ -35,7 +41,8 @@ async def list_departments(conn: asyncpg.Connection) -> list[Department]:
 
 async def get_department(conn: asyncpg.Connection, department_id: str) -> Department | None:
     row = await conn.fetchrow(
-        f"SELECT {_DEPARTMENT_COLUMNS} FROM departments WHERE id = $1", department_id)
+        f"SELECT {_DEPARTMENT_COLUMNS} FROM departments WHERE id = $1", department_id
+    )
     return _department(row) if row else None
 
 
@@ -46,7 +53,11 @@ async def put_department(conn: asyncpg.Connection, d: Department) -> bool:
         " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind,"
         " areas = EXCLUDED.areas, contacts = EXCLUDED.contacts, updated_at = now()"
         " RETURNING xmax = 0",
-        d.id, d.name, d.kind, list(d.areas), _contacts_json(d),
+        d.id,
+        d.name,
+        d.kind,
+        list(d.areas),
+        _contacts_json(d),
     )
 
 
@@ -70,7 +81,8 @@ async def rules_for(conn: asyncpg.Connection, lineage: tuple[str, ...]) -> list[
     """The rules of the category and of its 大类 (what can route a case of it)."""
     rows = await conn.fetch(
         f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE category_code = ANY($1::text[])"
-        " ORDER BY id", list(lineage),
+        " ORDER BY id",
+        list(lineage),
     )
     return [_rule(r) for r in rows]
 
@@ -82,18 +94,21 @@ async def lock_rules(conn: asyncpg.Connection) -> None:
 
 
 async def get_rule(conn: asyncpg.Connection, rule_id: int) -> RoutingRule | None:
-    row = await conn.fetchrow(f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE id = $1",
-                              rule_id)
+    row = await conn.fetchrow(f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE id = $1", rule_id)
     return _rule(row) if row else None
 
 
 async def delete_rule(conn: asyncpg.Connection, rule_id: int) -> bool:
-    return bool(await conn.fetchval("DELETE FROM routing_rules WHERE id = $1 RETURNING true",
-                                    rule_id))
+    return bool(
+        await conn.fetchval("DELETE FROM routing_rules WHERE id = $1 RETURNING true", rule_id)
+    )
 
 
 async def insert_rule(
-    conn: asyncpg.Connection, category: str, area_prefix: str, department_id: str,
+    conn: asyncpg.Connection,
+    category: str,
+    area_prefix: str,
+    department_id: str,
     co_department_ids: tuple[str, ...] = (),
 ) -> RoutingRule | None:
     """Add a rule; None when (category, area prefix) already has one."""
@@ -102,7 +117,10 @@ async def insert_rule(
         " co_department_ids) VALUES ($1, $2, $3, $4)"
         " ON CONFLICT (category_code, area_prefix) DO NOTHING"
         f" RETURNING {_RULE_COLUMNS}",
-        category, area_prefix, department_id, list(co_department_ids),
+        category,
+        area_prefix,
+        department_id,
+        list(co_department_ids),
     )
     return _rule(row) if row else None
 
@@ -113,7 +131,8 @@ async def insert_rule(
 async def list_liaison(conn: asyncpg.Connection) -> list[LiaisonUnits]:
     rows = await conn.fetch(
         "SELECT area_prefix, array_agg(department_id ORDER BY position) AS ids"
-        " FROM liaison_units GROUP BY area_prefix ORDER BY area_prefix")
+        " FROM liaison_units GROUP BY area_prefix ORDER BY area_prefix"
+    )
     return [LiaisonUnits(r["area_prefix"], tuple(r["ids"])) for r in rows]
 
 
@@ -122,7 +141,9 @@ async def liaison_covering(conn: asyncpg.Connection, area_path: str) -> list[Lia
     rows = await conn.fetch(
         "SELECT area_prefix, array_agg(department_id ORDER BY position) AS ids"
         " FROM liaison_units WHERE $1 = area_prefix OR starts_with($1, area_prefix || '/')"
-        " GROUP BY area_prefix", area_path)
+        " GROUP BY area_prefix",
+        area_path,
+    )
     return [LiaisonUnits(r["area_prefix"], tuple(r["ids"])) for r in rows]
 
 
@@ -130,7 +151,8 @@ async def replace_liaison(conn: asyncpg.Connection, units: LiaisonUnits) -> None
     await conn.execute("DELETE FROM liaison_units WHERE area_prefix = $1", units.area_prefix)
     await conn.executemany(
         "INSERT INTO liaison_units (area_prefix, department_id, position) VALUES ($1, $2, $3)",
-        [(units.area_prefix, d, i) for i, d in enumerate(units.department_ids, start=1)])
+        [(units.area_prefix, d, i) for i, d in enumerate(units.department_ids, start=1)],
+    )
 
 
 # --- demo data (upserts) ---------------------------------------------------------------
@@ -165,6 +187,8 @@ async def upsert_rules(conn: asyncpg.Connection, rows: list[RoutingRule]) -> Non
         " co_department_ids) VALUES ($1, $2, $3, $4) ON CONFLICT (category_code, area_prefix)"
         " DO UPDATE SET department_id = EXCLUDED.department_id,"
         " co_department_ids = EXCLUDED.co_department_ids",
-        [(r.category_code, r.area_prefix, r.department_id, list(r.co_department_ids))
-         for r in rows],
+        [
+            (r.category_code, r.area_prefix, r.department_id, list(r.co_department_ids))
+            for r in rows
+        ],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -16,5 +17,7 @@ def area_scope(roots: tuple[str, ...] | None) -> tuple[list[str] | None, list[st
 
 def _in_areas(column: str, roots: int, patterns: int) -> str:
     """SQL: ``column`` is one of the roots or lies below one (whole path segments only)."""
-    return (f"(${roots}::text[] IS NULL OR {column} = ANY(${roots}::text[])"
-            f" OR {column} LIKE ANY(${patterns}::text[]))")
+    return (
+        f"(${roots}::text[] IS NULL OR {column} = ANY(${roots}::text[])"
+        f" OR {column} LIKE ANY(${patterns}::text[]))"
+    )

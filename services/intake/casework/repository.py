@@ -22,15 +22,21 @@ class CaseExtras:
 async def extras(conn: asyncpg.Connection, case_id: UUID) -> CaseExtras:
     row = await conn.fetchrow(
         "SELECT resolution, closed_at, merged_into, assigned_departments, rework_count,"
-        " reopen_count FROM cases WHERE id = $1", case_id,
+        " reopen_count FROM cases WHERE id = $1",
+        case_id,
     )
     return CaseExtras(**{**dict(row), "assigned_departments": list(row["assigned_departments"])})
 
 
-async def set_resolution(conn: asyncpg.Connection, case_id: UUID, resolution: str | None,
-                         merged_into: UUID | None = None) -> None:
-    await conn.execute("UPDATE cases SET resolution = $2, merged_into = $3 WHERE id = $1",
-                       case_id, resolution, merged_into)
+async def set_resolution(
+    conn: asyncpg.Connection, case_id: UUID, resolution: str | None, merged_into: UUID | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE cases SET resolution = $2, merged_into = $3 WHERE id = $1",
+        case_id,
+        resolution,
+        merged_into,
+    )
 
 
 async def count_rework(conn: asyncpg.Connection, case_id: UUID) -> None:
@@ -40,13 +46,22 @@ async def count_rework(conn: asyncpg.Connection, case_id: UUID) -> None:
 async def count_reopen(conn: asyncpg.Connection, case_id: UUID) -> None:
     await conn.execute(
         "UPDATE cases SET reopen_count = reopen_count + 1, resolution = NULL, closed_at = NULL"
-        " WHERE id = $1", case_id,
+        " WHERE id = $1",
+        case_id,
     )
 
 
 async def possible_duplicates(
-    conn: asyncpg.Connection, *, case_id: UUID, category: str, grid_code: str,
-    lat: float | None, lon: float | None, since: datetime, radius_m: float, limit: int = 10,
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID,
+    category: str,
+    grid_code: str,
+    lat: float | None,
+    lon: float | None,
+    since: datetime,
+    radius_m: float,
+    limit: int = 10,
 ) -> list[asyncpg.Record]:
     """Open cases of the same category reported since ``since`` in the same grid or within
     ``radius_m`` metres (haversine), nearest first."""
@@ -66,7 +81,14 @@ async def possible_duplicates(
         ORDER BY distance_m NULLS LAST, reported_at
         LIMIT $8
         """,
-        case_id, category, grid_code, since, lat, lon, radius_m, limit,
+        case_id,
+        category,
+        grid_code,
+        since,
+        lat,
+        lon,
+        radius_m,
+        limit,
     )
 
 
@@ -78,11 +100,15 @@ async def credit_reporters(conn: asyncpg.Connection, primary: UUID, duplicate: U
         " SELECT $1::uuid, id, reporter, reported_by, reported_at FROM cases WHERE id = $2"
         " UNION ALL SELECT $1::uuid, from_case_id, reporter, reported_by, reported_at"
         "   FROM case_reporters WHERE case_id = $2"
-        " ON CONFLICT DO NOTHING", primary, duplicate,
+        " ON CONFLICT DO NOTHING",
+        primary,
+        duplicate,
     )
     await conn.execute(
         "UPDATE cases p SET reported_at = least(p.reported_at, d.reported_at)"
-        " FROM cases d WHERE p.id = $1 AND d.id = $2", primary, duplicate,
+        " FROM cases d WHERE p.id = $1 AND d.id = $2",
+        primary,
+        duplicate,
     )
 
 
@@ -90,7 +116,8 @@ async def reporters(conn: asyncpg.Connection, case_id: UUID) -> list[asyncpg.Rec
     return await conn.fetch(
         "SELECT reporter, reported_by, reported_at, id AS case_id FROM cases WHERE id = $1"
         " UNION ALL SELECT reporter, reported_by, reported_at, from_case_id FROM case_reporters"
-        "   WHERE case_id = $1 ORDER BY reported_at", case_id,
+        "   WHERE case_id = $1 ORDER BY reported_at",
+        case_id,
     )
 
 
@@ -98,11 +125,24 @@ async def has_rating(conn: asyncpg.Connection, case_id: UUID) -> bool:
     return bool(await conn.fetchval("SELECT true FROM ratings WHERE case_id = $1", case_id))
 
 
-async def insert_rating(conn: asyncpg.Connection, case_id: UUID, score: int, comment: str | None,
-                        channel: str, rated_by: str, at: datetime) -> None:
+async def insert_rating(
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    score: int,
+    comment: str | None,
+    channel: str,
+    rated_by: str,
+    at: datetime,
+) -> None:
     await conn.execute(
         "INSERT INTO ratings (case_id, score, comment, channel, rated_by, rated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6)", case_id, score, comment, channel, rated_by, at,
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        case_id,
+        score,
+        comment,
+        channel,
+        rated_by,
+        at,
     )
 
 
@@ -113,22 +153,34 @@ async def rating(conn: asyncpg.Connection, case_id: UUID) -> asyncpg.Record | No
     )
 
 
-async def insert_link(conn: asyncpg.Connection, token_hash: str, case_id: UUID, by: str,
-                      at: datetime, expires_at: datetime) -> None:
+async def insert_link(
+    conn: asyncpg.Connection,
+    token_hash: str,
+    case_id: UUID,
+    by: str,
+    at: datetime,
+    expires_at: datetime,
+) -> None:
     await conn.execute(
         "INSERT INTO rating_links (token_hash, case_id, created_by, created_at, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5)", token_hash, case_id, by, at, expires_at,
+        " VALUES ($1, $2, $3, $4, $5)",
+        token_hash,
+        case_id,
+        by,
+        at,
+        expires_at,
     )
 
 
-async def link(conn: asyncpg.Connection, token_hash: str, *, lock: bool = False
-               ) -> asyncpg.Record | None:
+async def link(
+    conn: asyncpg.Connection, token_hash: str, *, lock: bool = False
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT case_id, expires_at, used_at FROM rating_links WHERE token_hash = $1"
-        + (" FOR UPDATE" if lock else ""), token_hash,
+        + (" FOR UPDATE" if lock else ""),
+        token_hash,
     )
 
 
 async def use_link(conn: asyncpg.Connection, token_hash: str, at: datetime) -> None:
-    await conn.execute("UPDATE rating_links SET used_at = $2 WHERE token_hash = $1",
-                       token_hash, at)
+    await conn.execute("UPDATE rating_links SET used_at = $2 WHERE token_hash = $1", token_hash, at)

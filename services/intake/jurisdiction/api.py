@@ -21,8 +21,9 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 Anyone = Annotated[Principal, Depends(allow(*Role))]
 # Grid workers are people: the administrator, and those whose scope holds the grid.
-WorkerReader = Annotated[Principal, Depends(
-    allow(Role.ADMIN, Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR))]
+WorkerReader = Annotated[
+    Principal, Depends(allow(Role.ADMIN, Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR))
+]
 
 Code = Annotated[str, Path(pattern=CODE_PATTERN, max_length=64, description="区域编码 area code")]
 CodeField = Annotated[str, Field(pattern=CODE_PATTERN, max_length=64)]
@@ -31,14 +32,20 @@ CodeField = Annotated[str, Field(pattern=CODE_PATTERN, max_length=64)]
 class AreaIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     name: str = Field(min_length=1, max_length=100, description="名称，如“桃园社区第3网格”")
-    level: Level = Field(description="district 区 / street 街道 / community 社区 / grid 网格 / "
-                                     "micro_grid 微网格 — exactly one below the parent's")
-    parent_code: CodeField | None = Field(default=None, description="上级区域编码 (none for a district)")
+    level: Level = Field(
+        description="district 区 / street 街道 / community 社区 / grid 网格 / "
+        "micro_grid 微网格 — exactly one below the parent's"
+    )
+    parent_code: CodeField | None = Field(
+        default=None, description="上级区域编码 (none for a district)"
+    )
 
 
 class ImportAreaIn(AreaIn):
     code: CodeField
-    boundary: dict[str, Any] | None = Field(default=None, description="GeoJSON Polygon/MultiPolygon")
+    boundary: dict[str, Any] | None = Field(
+        default=None, description="GeoJSON Polygon/MultiPolygon"
+    )
 
 
 class ImportIn(BaseModel):
@@ -55,7 +62,8 @@ class ImportOut(BaseModel):
 class WorkersIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subjects: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        max_length=200, description="网格员的用户标识 subjects of the grid workers")
+        max_length=200, description="网格员的用户标识 subjects of the grid workers"
+    )
 
 
 class WorkersOut(BaseModel):
@@ -76,8 +84,15 @@ class AreaOut(BaseModel):
     @classmethod
     def of(cls, r: AreaRow) -> AreaOut:
         a = r.area
-        return cls(code=a.code, name=a.name, level=a.level, level_label=LEVEL_ZH[a.level],
-                   parent_code=a.parent_code, path=a.path, has_boundary=r.boundary is not None)
+        return cls(
+            code=a.code,
+            name=a.name,
+            level=a.level,
+            level_label=LEVEL_ZH[a.level],
+            parent_code=a.parent_code,
+            path=a.path,
+            has_boundary=r.boundary is not None,
+        )
 
 
 class AreaDetailOut(AreaOut):
@@ -87,8 +102,12 @@ class AreaDetailOut(AreaOut):
 
     @classmethod
     def of(cls, r: AreaRow) -> AreaDetailOut:
-        return cls(**AreaOut.of(r).model_dump(), boundary=r.boundary,
-                   bbox=list(r.bbox) if r.bbox else None, updated_at=r.updated_at)
+        return cls(
+            **AreaOut.of(r).model_dump(),
+            boundary=r.boundary,
+            bbox=list(r.bbox) if r.bbox else None,
+            updated_at=r.updated_at,
+        )
 
 
 class LocatedOut(AreaOut):
@@ -99,14 +118,21 @@ class LocatedOut(AreaOut):
 # (GET /areas?parent= lists one level; it lives with the cases' routes.)
 
 
-@router.get("/areas/locate", response_model=LocatedOut,
-            summary="The grid whose boundary holds a point (网格定位)")
-async def locate(db: Pool, who: Anyone,
-                 lat: Annotated[float, Query(ge=-90, le=90, description="纬度 WGS84")],
-                 lon: Annotated[float, Query(ge=-180, le=180, description="经度 WGS84")]) -> LocatedOut:
+@router.get(
+    "/areas/locate",
+    response_model=LocatedOut,
+    summary="The grid whose boundary holds a point (网格定位)",
+)
+async def locate(
+    db: Pool,
+    who: Anyone,
+    lat: Annotated[float, Query(ge=-90, le=90, description="纬度 WGS84")],
+    lon: Annotated[float, Query(ge=-180, le=180, description="经度 WGS84")],
+) -> LocatedOut:
     grid, micro = await handlers.locate_area(db, lat, lon)
-    return LocatedOut(**AreaOut.of(grid).model_dump(),
-                      micro_grid=AreaOut.of(micro) if micro else None)
+    return LocatedOut(
+        **AreaOut.of(grid).model_dump(), micro_grid=AreaOut.of(micro) if micro else None
+    )
 
 
 @router.get("/areas/{code}", response_model=AreaDetailOut, summary="One node of the tree")
@@ -114,7 +140,9 @@ async def get_area(code: Code, db: Pool, who: Anyone) -> AreaDetailOut:
     return AreaDetailOut.of(await handlers.get_area(db, code))
 
 
-@router.get("/grids/{code}/workers", response_model=WorkersOut, summary="The grid's workers (网格员)")
+@router.get(
+    "/grids/{code}/workers", response_model=WorkersOut, summary="The grid's workers (网格员)"
+)
 async def get_workers(code: Code, db: Pool, who: WorkerReader) -> WorkersOut:
     row, subjects = await handlers.list_workers(db, who, code)
     return WorkersOut(grid_code=row.area.code, path=row.area.path, subjects=subjects)
@@ -123,11 +151,15 @@ async def get_workers(code: Code, db: Pool, who: WorkerReader) -> WorkersOut:
 # --- changing (administrator) --------------------------------------------------------------
 
 
-@router.put("/areas/{code}", response_model=AreaDetailOut,
-            responses={201: {"description": "created"}},
-            summary="Create or change one node (rename; move when it has no children or cases)")
-async def put_area(code: Code, body: AreaIn, db: Pool, who: Admin,
-                   response: Response) -> AreaDetailOut:
+@router.put(
+    "/areas/{code}",
+    response_model=AreaDetailOut,
+    responses={201: {"description": "created"}},
+    summary="Create or change one node (rename; move when it has no children or cases)",
+)
+async def put_area(
+    code: Code, body: AreaIn, db: Pool, who: Admin, response: Response
+) -> AreaDetailOut:
     spec = AreaSpec(code=code, name=body.name, level=body.level, parent_code=body.parent_code)
     row, outcome = await handlers.put_area(db, spec)
     if outcome == "created":
@@ -136,27 +168,42 @@ async def put_area(code: Code, body: AreaIn, db: Pool, who: Admin,
     return AreaDetailOut.of(row)
 
 
-@router.put("/areas/{code}/boundary", response_model=AreaDetailOut,
-            summary="Set a grid's or micro-grid's boundary (GeoJSON Polygon/MultiPolygon)")
-async def put_boundary(code: Code, db: Pool, who: Admin,
-                       body: Annotated[dict[str, Any], Body(
-                           description="GeoJSON Polygon, MultiPolygon or a Feature of one; "
-                                       "WGS84 [lon, lat]")]) -> AreaDetailOut:
+@router.put(
+    "/areas/{code}/boundary",
+    response_model=AreaDetailOut,
+    summary="Set a grid's or micro-grid's boundary (GeoJSON Polygon/MultiPolygon)",
+)
+async def put_boundary(
+    code: Code,
+    db: Pool,
+    who: Admin,
+    body: Annotated[
+        dict[str, Any],
+        Body(description="GeoJSON Polygon, MultiPolygon or a Feature of one; WGS84 [lon, lat]"),
+    ],
+) -> AreaDetailOut:
     return AreaDetailOut.of(await handlers.put_boundary(db, code, body))
 
 
-@router.post("/areas/import", response_model=ImportOut,
-             summary="Load a whole tree (or part of one) in one transaction: all or nothing")
+@router.post(
+    "/areas/import",
+    response_model=ImportOut,
+    summary="Load a whole tree (or part of one) in one transaction: all or nothing",
+)
 async def import_areas(body: ImportIn, db: Pool, who: Admin) -> ImportOut:
-    rows = [handlers.ImportRow(AreaSpec(a.code, a.name, a.level, a.parent_code), a.boundary)
-            for a in body.areas]
+    rows = [
+        handlers.ImportRow(AreaSpec(a.code, a.name, a.level, a.parent_code), a.boundary)
+        for a in body.areas
+    ]
     done = await handlers.import_tree(db, rows)
-    return ImportOut(created=done["created"], updated=done["updated"],
-                     unchanged=done["unchanged"])
+    return ImportOut(created=done["created"], updated=done["updated"], unchanged=done["unchanged"])
 
 
-@router.put("/grids/{code}/workers", response_model=WorkersOut,
-            summary="Assign exactly these grid workers (网格员) to the grid")
+@router.put(
+    "/grids/{code}/workers",
+    response_model=WorkersOut,
+    summary="Assign exactly these grid workers (网格员) to the grid",
+)
 async def put_workers(code: Code, body: WorkersIn, db: Pool, who: Admin) -> WorkersOut:
     row, subjects = await handlers.put_workers(db, code, body.subjects)
     return WorkersOut(grid_code=row.area.code, path=row.area.path, subjects=subjects)

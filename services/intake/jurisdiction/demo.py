@@ -17,8 +17,8 @@ from services.intake.jurisdiction import geometry, repository
 from shared import demo
 
 CENTRE = (112.55, 37.87)  # lon, lat
-CELL = (0.004, 0.003)     # degrees of lon, lat per grid
-_SIDE = 12                # grids across the district (2 streets × 2 communities × 3 grids)
+CELL = (0.004, 0.003)  # degrees of lon, lat per grid
+_SIDE = 12  # grids across the district (2 streets × 2 communities × 3 grids)
 
 # (subject, grid code): the demo grid workers of shared.demo.USERS.
 GRID_WORKERS = [("wangfang", "YA0101-03"), ("wangfang", "YA0101-04"), ("lihua", "YA0302-04")]

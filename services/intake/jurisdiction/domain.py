@@ -17,16 +17,21 @@ from shared.errors import Conflict, Invalid
 
 
 class Level(StrEnum):
-    DISTRICT = "district"      # 区
-    STREET = "street"          # 街道
-    COMMUNITY = "community"    # 社区
-    GRID = "grid"              # 网格
+    DISTRICT = "district"  # 区
+    STREET = "street"  # 街道
+    COMMUNITY = "community"  # 社区
+    GRID = "grid"  # 网格
     MICRO_GRID = "micro_grid"  # 微网格 / 楼栋
 
 
 LEVELS: tuple[Level, ...] = tuple(Level)  # top to bottom
-LEVEL_ZH = {Level.DISTRICT: "区", Level.STREET: "街道", Level.COMMUNITY: "社区",
-            Level.GRID: "网格", Level.MICRO_GRID: "微网格"}
+LEVEL_ZH = {
+    Level.DISTRICT: "区",
+    Level.STREET: "街道",
+    Level.COMMUNITY: "社区",
+    Level.GRID: "网格",
+    Level.MICRO_GRID: "微网格",
+}
 # Only grids and micro-grids are walked: they carry boundaries and grid workers.
 BOUNDED_LEVELS = frozenset({Level.GRID, Level.MICRO_GRID})
 
@@ -114,15 +119,19 @@ def derive_path(code: str, parent: Area | None) -> str:
     return code if parent is None else f"{parent.path}/{code}"
 
 
-def place(spec: AreaSpec, *, existing: Area | None, parent: Area | None,
-          attached: Attached = Attached()) -> Area:
+def place(
+    spec: AreaSpec, *, existing: Area | None, parent: Area | None, attached: Attached = Attached()
+) -> Area:
     """Create or change one node. ``parent`` is the node named by ``spec.parent_code`` (None
     when that code names nothing). Renaming keeps the code; moving a node that has children
     or cases is refused (their paths would silently split from the tree)."""
     check_code(spec.code)
     if spec.parent_code is not None and spec.parent_code == spec.code:
-        raise Invalid(f"区域“{spec.code}”不能以自己为上级", f"area '{spec.code}' cannot be its own parent",
-                      code="wrong_parent")
+        raise Invalid(
+            f"区域“{spec.code}”不能以自己为上级",
+            f"area '{spec.code}' cannot be its own parent",
+            code="wrong_parent",
+        )
     if spec.parent_code is not None and parent is None:
         raise Invalid(
             f"上级区域“{spec.parent_code}”不存在（区域“{spec.code}”）",
@@ -193,9 +202,12 @@ def import_order(specs: Sequence[AreaSpec]) -> list[AreaSpec]:
         if state.get(spec.code) == 2:
             return
         if state.get(spec.code) == 1:
-            ring = " → ".join([*trail[trail.index(spec.code):], spec.code])
-            raise Invalid(f"导入数据中的上级关系成环：{ring}", f"the parents form a cycle: {ring}",
-                          code="import_cycle")
+            ring = " → ".join([*trail[trail.index(spec.code) :], spec.code])
+            raise Invalid(
+                f"导入数据中的上级关系成环：{ring}",
+                f"the parents form a cycle: {ring}",
+                code="import_cycle",
+            )
         state[spec.code] = 1
         parent = by_code.get(spec.parent_code) if spec.parent_code else None
         if parent is not None:
@@ -217,8 +229,11 @@ def pick_grid(hits: Iterable[Area]) -> tuple[str, str | None] | None:
     On a shared edge the lowest code wins, so the answer never depends on row order."""
     ordered = sorted(hits, key=lambda a: a.code)
     grid = next((a for a in ordered if a.level is Level.GRID), None)
-    micros = [a for a in ordered if a.level is Level.MICRO_GRID
-              and (grid is None or a.parent_code == grid.code)]
+    micros = [
+        a
+        for a in ordered
+        if a.level is Level.MICRO_GRID and (grid is None or a.parent_code == grid.code)
+    ]
     micro = micros[0] if micros else None
     if grid is not None:
         return grid.code, micro.code if micro else None
@@ -227,8 +242,15 @@ def pick_grid(hits: Iterable[Area]) -> tuple[str, str | None] | None:
     return None
 
 
-def choose_grid(named: str | None, found: str | None, *, named_bounded: bool,
-                near_named: bool, lat: float, lon: float) -> str:
+def choose_grid(
+    named: str | None,
+    found: str | None,
+    *,
+    named_bounded: bool,
+    near_named: bool,
+    lat: float,
+    lon: float,
+) -> str:
     """The grid a report goes to. ``found`` is the grid whose boundary holds the point;
     ``near_named``: the point is inside, or within GPS tolerance of, the named grid."""
     if named is None:

@@ -50,16 +50,24 @@ def _bad(zh: str, en: str) -> Invalid:
 
 
 def _position(p: Any, where: str) -> tuple[float, float]:
-    if not isinstance(p, list | tuple) or len(p) not in (2, 3) or not all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in p
+    if (
+        not isinstance(p, list | tuple)
+        or len(p) not in (2, 3)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
     ):
-        raise _bad(f"{where} 应为 [经度, 纬度] 数对，收到 {str(p)[:40]}",
-                   f"{where} must be a [lon, lat] pair, got {str(p)[:40]}")
+        raise _bad(
+            f"{where} 应为 [经度, 纬度] 数对，收到 {str(p)[:40]}",
+            f"{where} must be a [lon, lat] pair, got {str(p)[:40]}",
+        )
     lon, lat = float(p[0]), float(p[1])
     if not (math.isfinite(lon) and -180 <= lon <= 180):
-        raise _bad(f"{where} 的经度 {p[0]} 超出 −180…180", f"{where}: longitude {p[0]} outside -180..180")
+        raise _bad(
+            f"{where} 的经度 {p[0]} 超出 −180…180", f"{where}: longitude {p[0]} outside -180..180"
+        )
     if not (math.isfinite(lat) and -90 <= lat <= 90):
-        raise _bad(f"{where} 的纬度 {p[1]} 超出 −90…90", f"{where}: latitude {p[1]} outside -90..90")
+        raise _bad(
+            f"{where} 的纬度 {p[1]} 超出 −90…90", f"{where}: latitude {p[1]} outside -90..90"
+        )
     return lon, lat
 
 
@@ -74,13 +82,16 @@ def _ring(ring: Any, where: str) -> list[tuple[float, float]]:
 
 def _polygon(rings: Any, where: str) -> list[list[tuple[float, float]]]:
     if not isinstance(rings, list) or not rings:
-        raise _bad(f"{where} 的 coordinates 应为由环组成的数组", f"{where}: coordinates must be a list of rings")
+        raise _bad(
+            f"{where} 的 coordinates 应为由环组成的数组",
+            f"{where}: coordinates must be a list of rings",
+        )
     return [_ring(r, f"{where}第 {i + 1} 环" if i else f"{where}外环") for i, r in enumerate(rings)]
 
 
 def _reason_zh(reason: str) -> str:
     head = re.split(r"\[", reason, maxsplit=1)[0]
-    where = reason[len(head):]
+    where = reason[len(head) :]
     return _REASONS_ZH.get(head, head) + (f"（位置 {where}）" if where else "")
 
 
@@ -89,19 +100,25 @@ def parse_boundary(data: Any) -> Boundary:
     if isinstance(data, dict) and data.get("type") == "Feature":
         data = data.get("geometry")
     if not isinstance(data, dict):
-        raise _bad("须为 GeoJSON 对象（Polygon 或 MultiPolygon）",
-                   "must be a GeoJSON object (Polygon or MultiPolygon)")
+        raise _bad(
+            "须为 GeoJSON 对象（Polygon 或 MultiPolygon）",
+            "must be a GeoJSON object (Polygon or MultiPolygon)",
+        )
     kind, coords = data.get("type"), data.get("coordinates")
     if kind == "Polygon":
         polygons = [_polygon(coords, "")]
     elif kind == "MultiPolygon":
         if not isinstance(coords, list) or not coords:
-            raise _bad("MultiPolygon 的 coordinates 应为由多边形组成的非空数组",
-                       "MultiPolygon coordinates must be a non-empty list of polygons")
+            raise _bad(
+                "MultiPolygon 的 coordinates 应为由多边形组成的非空数组",
+                "MultiPolygon coordinates must be a non-empty list of polygons",
+            )
         polygons = [_polygon(p, f"第 {i + 1} 个多边形") for i, p in enumerate(coords)]
     else:
-        raise _bad(f"类型须为 Polygon 或 MultiPolygon，收到 {str(kind)[:40]}",
-                   f"type must be Polygon or MultiPolygon, got {str(kind)[:40]}")
+        raise _bad(
+            f"类型须为 Polygon 或 MultiPolygon，收到 {str(kind)[:40]}",
+            f"type must be Polygon or MultiPolygon, got {str(kind)[:40]}",
+        )
     if sum(len(r) for p in polygons for r in p) > MAX_POSITIONS:
         raise _bad(f"点数超过 {MAX_POSITIONS}", f"more than {MAX_POSITIONS} positions")
     shapes = [Polygon(p[0], p[1:]) for p in polygons]
@@ -130,8 +147,12 @@ def covers(shape: BaseGeometry, lon: float, lat: float) -> bool:
 def _metres(shape: BaseGeometry, lon: float, lat: float) -> BaseGeometry:
     """``shape`` in local metres around (lon, lat) — an equirectangular approximation,
     good to a fraction of a percent over a district."""
-    return affinity.scale(shape, xfact=_M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)),
-                          yfact=_M_PER_DEG_LAT, origin=(lon, lat))
+    return affinity.scale(
+        shape,
+        xfact=_M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)),
+        yfact=_M_PER_DEG_LAT,
+        origin=(lon, lat),
+    )
 
 
 def distance_m(shape: BaseGeometry, lon: float, lat: float) -> float:

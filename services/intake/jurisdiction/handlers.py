@@ -50,8 +50,11 @@ async def get_area(pool: asyncpg.Pool, code: str) -> AreaRow:
 
 async def locate(conn: asyncpg.Connection, lat: float, lon: float) -> tuple[str, str | None] | None:
     """(grid code, micro-grid code or None) whose boundary holds the point, or None."""
-    hits = [r.area for r in await repository.bounded_at(conn, lon, lat)
-            if geometry.covers(geometry.shape_of(r.boundary or {}), lon, lat)]
+    hits = [
+        r.area
+        for r in await repository.bounded_at(conn, lon, lat)
+        if geometry.covers(geometry.shape_of(r.boundary or {}), lon, lat)
+    ]
     return domain.pick_grid(hits)
 
 
@@ -59,8 +62,11 @@ async def locate_area(pool: asyncpg.Pool, lat: float, lon: float) -> tuple[AreaR
     async with pool.acquire() as conn:
         found = await locate(conn, lat, lon)
         if found is None:
-            raise NotFound("该位置不在任何网格内", f"no grid holds the point (lat {lat}, lon {lon})",
-                           code="point_outside_grids")
+            raise NotFound(
+                "该位置不在任何网格内",
+                f"no grid holds the point (lat {lat}, lon {lon})",
+                code="point_outside_grids",
+            )
         grid_code, micro_code = found
         return await _row(conn, grid_code), (await _row(conn, micro_code) if micro_code else None)
 
@@ -77,17 +83,24 @@ async def place_report(conn: asyncpg.Connection, grid_code: str | None, location
     (beyond GPS tolerance). An unknown named grid is returned as is (the caller refuses it)."""
     if location.lat is None or location.lon is None:
         if grid_code is None:  # the API requires one of the two; a guard for other callers
-            raise Invalid("须提供网格编码或位置坐标", "give a grid code or a point",
-                                 code="grid_or_point_required")
+            raise Invalid(
+                "须提供网格编码或位置坐标",
+                "give a grid code or a point",
+                code="grid_or_point_required",
+            )
         return grid_code
     lat, lon = location.lat, location.lon
     found = await locate_grid(conn, lat, lon)
     named = await repository.get_area(conn, grid_code) if grid_code else None
     named_bounded = named is not None and named.boundary is not None
-    near = named_bounded and geometry.distance_m(
-        geometry.shape_of(named.boundary or {}), lon, lat) <= domain.GPS_TOLERANCE_M
-    return domain.choose_grid(grid_code, found, named_bounded=named_bounded, near_named=near,
-                              lat=lat, lon=lon)
+    near = (
+        named_bounded
+        and geometry.distance_m(geometry.shape_of(named.boundary or {}), lon, lat)
+        <= domain.GPS_TOLERANCE_M
+    )
+    return domain.choose_grid(
+        grid_code, found, named_bounded=named_bounded, near_named=near, lat=lat, lon=lon
+    )
 
 
 async def list_workers(pool: asyncpg.Pool, who: Principal, code: str) -> tuple[AreaRow, list[str]]:
@@ -107,8 +120,12 @@ async def _put(conn: asyncpg.Connection, spec: AreaSpec, now: datetime) -> tuple
     existing = await repository.get_area(conn, spec.code)
     parent = await repository.get_area(conn, spec.parent_code) if spec.parent_code else None
     attached = await repository.attached(conn, spec.code) if existing else domain.Attached()
-    area = domain.place(spec, existing=existing.area if existing else None,
-                        parent=parent.area if parent else None, attached=attached)
+    area = domain.place(
+        spec,
+        existing=existing.area if existing else None,
+        parent=parent.area if parent else None,
+        attached=attached,
+    )
     return area, await repository.save_area(conn, area, now)
 
 
@@ -159,18 +176,25 @@ async def import_tree(pool: asyncpg.Pool, rows: Sequence[ImportRow]) -> Counter[
         for spec in domain.import_order([r.spec for r in rows]):
             try:
                 _, outcome = await _put(conn, spec, now)
-                if spec.code in boundaries and await _set_boundary(
-                        conn, spec.code, boundaries[spec.code], now) and outcome == "unchanged":
+                if (
+                    spec.code in boundaries
+                    and await _set_boundary(conn, spec.code, boundaries[spec.code], now)
+                    and outcome == "unchanged"
+                ):
                     outcome = "updated"
             except DomainError as exc:
-                raise type(exc)(f"导入失败，区域“{spec.code}”：{exc.zh}",
-                                f"import failed at area '{spec.code}': {exc.en}",
-                                code=exc.code) from exc
+                raise type(exc)(
+                    f"导入失败，区域“{spec.code}”：{exc.zh}",
+                    f"import failed at area '{spec.code}': {exc.en}",
+                    code=exc.code,
+                ) from exc
             outcomes[outcome] += 1
     return outcomes
 
 
-async def put_workers(pool: asyncpg.Pool, code: str, subjects: list[str]) -> tuple[AreaRow, list[str]]:
+async def put_workers(
+    pool: asyncpg.Pool, code: str, subjects: list[str]
+) -> tuple[AreaRow, list[str]]:
     """Assign exactly these grid workers (网格员) to the grid."""
     async with pool.acquire() as conn, conn.transaction():
         await repository.lock_tree(conn)

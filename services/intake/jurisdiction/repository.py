@@ -10,8 +10,9 @@ import asyncpg
 
 from services.intake.jurisdiction.domain import Area, Attached, Level
 
-_COLUMNS = ("code, name, level, parent_code, path, boundary, min_lon, min_lat, max_lon, max_lat,"
-            " updated_at")
+_COLUMNS = (
+    "code, name, level, parent_code, path, boundary, min_lon, min_lat, max_lon, max_lat, updated_at"
+)
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,11 @@ class AreaRow:
     @classmethod
     def of(cls, r: asyncpg.Record) -> AreaRow:
         area = Area(r["code"], r["name"], Level(r["level"]), r["parent_code"], r["path"])
-        bbox = None if r["boundary"] is None else (
-            r["min_lon"], r["min_lat"], r["max_lon"], r["max_lat"])
+        bbox = (
+            None
+            if r["boundary"] is None
+            else (r["min_lon"], r["min_lat"], r["max_lon"], r["max_lat"])
+        )
         return cls(area, r["boundary"], bbox, r["updated_at"])
 
 
@@ -48,8 +52,12 @@ async def attached(conn: asyncpg.Connection, code: str) -> Attached:
         "       (SELECT count(*) FROM grid_workers WHERE grid_code = $1) AS workers",
         code,
     )
-    return Attached(children=row["children"], cases=row["cases"],
-                    boundary=bool(row["boundary"]), workers=row["workers"])
+    return Attached(
+        children=row["children"],
+        cases=row["cases"],
+        boundary=bool(row["boundary"]),
+        workers=row["workers"],
+    )
 
 
 async def save_area(conn: asyncpg.Connection, area: Area, now: datetime) -> str:
@@ -62,18 +70,31 @@ async def save_area(conn: asyncpg.Connection, area: Area, now: datetime) -> str:
         " WHERE (areas.name, areas.level, areas.parent_code, areas.path)"
         "   IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.level, EXCLUDED.parent_code, EXCLUDED.path)"
         " RETURNING (xmax = 0)",
-        area.code, area.name, area.level.value, area.parent_code, area.path, now,
+        area.code,
+        area.name,
+        area.level.value,
+        area.parent_code,
+        area.path,
+        now,
     )
     return "unchanged" if inserted is None else "created" if inserted else "updated"
 
 
-async def set_boundary(conn: asyncpg.Connection, code: str, geojson: dict[str, Any],
-                       bbox: tuple[float, float, float, float], now: datetime) -> bool:
+async def set_boundary(
+    conn: asyncpg.Connection,
+    code: str,
+    geojson: dict[str, Any],
+    bbox: tuple[float, float, float, float],
+    now: datetime,
+) -> bool:
     """Store a (checked) boundary; returns whether anything changed."""
     changed = await conn.fetchval(
         "UPDATE areas SET boundary = $2, min_lon = $3, min_lat = $4, max_lon = $5, max_lat = $6,"
         " updated_at = $7 WHERE code = $1 AND boundary IS DISTINCT FROM $2::jsonb RETURNING true",
-        code, geojson, *bbox, now,
+        code,
+        geojson,
+        *bbox,
+        now,
     )
     return bool(changed)
 
@@ -84,13 +105,15 @@ async def bounded_at(conn: asyncpg.Connection, lon: float, lat: float) -> list[A
         f"SELECT {_COLUMNS} FROM areas WHERE boundary IS NOT NULL"
         " AND box(point(min_lon, min_lat), point(max_lon, max_lat)) @> point($1, $2)"
         " ORDER BY code",
-        lon, lat,
+        lon,
+        lat,
     )
     return [AreaRow.of(r) for r in rows]
 
 
-async def grids_meeting_box(conn: asyncpg.Connection, bbox: tuple[float, float, float, float],
-                            exclude: str) -> list[AreaRow]:
+async def grids_meeting_box(
+    conn: asyncpg.Connection, bbox: tuple[float, float, float, float], exclude: str
+) -> list[AreaRow]:
     """Other bounded grids whose bounding box meets ``bbox`` (candidates for an overlap)."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM areas WHERE boundary IS NOT NULL AND level = 'grid'"
@@ -98,7 +121,8 @@ async def grids_meeting_box(conn: asyncpg.Connection, bbox: tuple[float, float, 
         " AND box(point(min_lon, min_lat), point(max_lon, max_lat))"
         "     && box(point($1, $2), point($3, $4))"
         " ORDER BY code",
-        *bbox, exclude,
+        *bbox,
+        exclude,
     )
     return [AreaRow.of(r) for r in rows]
 
@@ -106,19 +130,22 @@ async def grids_meeting_box(conn: asyncpg.Connection, bbox: tuple[float, float, 
 async def replace_workers(conn: asyncpg.Connection, grid_code: str, subjects: list[str]) -> None:
     await conn.execute(
         "DELETE FROM grid_workers WHERE grid_code = $1 AND subject <> ALL($2::text[])",
-        grid_code, subjects,
+        grid_code,
+        subjects,
     )
     await conn.execute(
         "INSERT INTO grid_workers (subject, grid_code)"
         " SELECT s, $1 FROM unnest($2::text[]) AS s ON CONFLICT DO NOTHING",
-        grid_code, subjects,
+        grid_code,
+        subjects,
     )
 
 
 async def add_worker(conn: asyncpg.Connection, grid_code: str, subject: str) -> None:
     await conn.execute(
         "INSERT INTO grid_workers (subject, grid_code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        subject, grid_code,
+        subject,
+        grid_code,
     )
 
 

@@ -26,8 +26,7 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 # The same rules as intake's own POST /cases and GET /cases (scope: checked by handlers).
 Filer = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES)))]
-Reader = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES,
-                                                  Role.SUPERVISOR)))]
+Reader = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR)))]
 Public = [Depends(PUBLIC)]
 
 
@@ -38,8 +37,12 @@ async def _format(request: Request) -> str:
 Fmt = Annotated[str, Depends(_format)]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200,
-           description="optional: a retried POST with the same key returns the same request"),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="optional: a retried POST with the same key returns the same request",
+    ),
 ]
 
 
@@ -64,8 +67,9 @@ class RequestForm(BaseModel):
     description: str | None = None
     media_url: str | None = None
     grid_code: str | None = Field(None, alias="attribute[grid_code]", description="网格编码")
-    priority: str | None = Field(None, alias="attribute[priority]",
-                                description="urgent / normal / minor")
+    priority: str | None = Field(
+        None, alias="attribute[priority]", description="urgent / normal / minor"
+    )
 
 
 class RequestsQuery(BaseModel):
@@ -85,11 +89,18 @@ class RequestsQuery(BaseModel):
 
 def _both(method: str, path: str, **kwargs):
     """Register the endpoint at ``path.json`` and ``path.xml``."""
+
     def register(endpoint):
         for fmt in ("json", "xml"):
-            router.add_api_route(f"{path}.{fmt}", endpoint, methods=[method],
-                                 name=f"{endpoint.__name__}_{fmt}", **kwargs)
+            router.add_api_route(
+                f"{path}.{fmt}",
+                endpoint,
+                methods=[method],
+                name=f"{endpoint.__name__}_{fmt}",
+                **kwargs,
+            )
         return endpoint
+
     return register
 
 
@@ -100,32 +111,58 @@ async def discovery(request: Request, fmt: Fmt) -> Response:
     return render(fmt, "discovery", domain.discovery(url, production))
 
 
-@_both("GET", f"{V2}/services", dependencies=Public,
-       summary="GeoReport: the service list (leaf categories 事件分类)")
+@_both(
+    "GET",
+    f"{V2}/services",
+    dependencies=Public,
+    summary="GeoReport: the service list (leaf categories 事件分类)",
+)
 async def services(db: Pool, fmt: Fmt) -> Response:
     return render(fmt, "services", await handlers.services(db))
 
 
-@_both("GET", f"{V2}/services/{{service_code}}", dependencies=Public,
-       summary="GeoReport: a service definition (its attributes: grid_code, priority)")
+@_both(
+    "GET",
+    f"{V2}/services/{{service_code}}",
+    dependencies=Public,
+    summary="GeoReport: a service definition (its attributes: grid_code, priority)",
+)
 async def service_definition(service_code: str, db: Pool, fmt: Fmt) -> Response:
     await handlers.service(db, service_code)
     return render(fmt, "service_definition", domain.service_definition(service_code))
 
 
-@_both("POST", f"{V2}/requests", status_code=201,
-       summary="GeoReport: file a service request (网格发现), form-encoded")
+@_both(
+    "POST",
+    f"{V2}/requests",
+    status_code=201,
+    summary="GeoReport: file a service request (网格发现), form-encoded",
+)
 async def post_request(
-    form: Annotated[RequestForm, Form()], request: Request, db: Pool, who: Filer, fmt: Fmt,
+    form: Annotated[RequestForm, Form()],
+    request: Request,
+    db: Pool,
+    who: Filer,
+    fmt: Fmt,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     if not request.headers.get("content-type", "").startswith(
-            ("application/x-www-form-urlencoded", "multipart/form-data")):
-        raise domain.Refused([("请以 application/x-www-form-urlencoded 表单提交",
-                               "send the request as application/x-www-form-urlencoded")])
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        raise domain.Refused(
+            [
+                (
+                    "请以 application/x-www-form-urlencoded 表单提交",
+                    "send the request as application/x-www-form-urlencoded",
+                )
+            ]
+        )
     new = domain.parse_new_request(form.model_dump(by_alias=True, exclude_none=True))
     case, created = await handlers.file_request(
-        db, who, new, idempotency_key,
+        db,
+        who,
+        new,
+        idempotency_key,
         rate_limit_per_minute=runtime(request).settings.report_rate_limit_per_minute,
     )
     headers = {"Location": f"{V2}/requests/{case.case_no}.{fmt}"}
@@ -135,8 +172,11 @@ async def post_request(
     return render(fmt, "service_requests", answer, 201 if created else 200, headers)
 
 
-@_both("GET", f"{V2}/requests",
-       summary="GeoReport: service requests in my jurisdiction (90 days, 1000 at most)")
+@_both(
+    "GET",
+    f"{V2}/requests",
+    summary="GeoReport: service requests in my jurisdiction (90 days, 1000 at most)",
+)
 async def get_requests(
     query: Annotated[RequestsQuery, Query()], db: Pool, who: Reader, fmt: Fmt
 ) -> Response:
@@ -144,15 +184,21 @@ async def get_requests(
     return render(fmt, "service_requests", [domain.service_request(c) for c in cases])
 
 
-@_both("GET", f"{V2}/requests/{{service_request_id}}",
-       summary="GeoReport: one service request (by case number or UUID)")
+@_both(
+    "GET",
+    f"{V2}/requests/{{service_request_id}}",
+    summary="GeoReport: one service request (by case number or UUID)",
+)
 async def get_request(service_request_id: str, db: Pool, who: Reader, fmt: Fmt) -> Response:
     case = await handlers.get_request(db, who, domain.parse_ref(service_request_id))
     return render(fmt, "service_requests", [domain.service_request(case)])
 
 
-@_both("GET", f"{V2}/tokens/{{token}}",
-       summary="GeoReport: the service_request_id for a token (our case UUID)")
+@_both(
+    "GET",
+    f"{V2}/tokens/{{token}}",
+    summary="GeoReport: the service_request_id for a token (our case UUID)",
+)
 async def get_token(token: str, db: Pool, who: Reader, fmt: Fmt) -> Response:
     case = await handlers.get_request(db, who, domain.token_id(token))
     return render(fmt, "service_requests", [domain.token_answer(case.case_no, case.id)])

@@ -35,8 +35,7 @@ class ApiKeyRule(Rule):
         if not request.headers.get("authorization"):
             raise Unauthenticated(
                 "需要登录：请以 api_key 参数或 Authorization: Bearer 头提供凭证",
-                "authentication required: send api_key=<token> or "
-                "'Authorization: Bearer <token>'",
+                "authentication required: send api_key=<token> or 'Authorization: Bearer <token>'",
                 code="unauthenticated",
             )
         return authenticate(request)

@@ -31,8 +31,13 @@ FORMATS = ("json", "xml")
 
 # Spark convention: the element name of a list's items.
 SINGULAR = {
-    "services": "service", "service_requests": "request", "attributes": "attribute",
-    "values": "value", "errors": "error", "endpoints": "endpoint", "formats": "format",
+    "services": "service",
+    "service_requests": "request",
+    "attributes": "attribute",
+    "values": "value",
+    "errors": "error",
+    "endpoints": "endpoint",
+    "formats": "format",
 }
 
 # Our statuses → GeoReport's: 404 for what does not exist, 400 for any other bad request.
@@ -63,17 +68,18 @@ def to_xml(root: str, payload: Any) -> bytes:
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + body).encode("utf-8")
 
 
-def render(fmt: str, root: str, payload: Any, status: int = 200,
-           headers: dict[str, str] | None = None) -> Response:
+def render(
+    fmt: str, root: str, payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     if fmt == "xml":
-        return Response(to_xml(root, payload), status_code=status, media_type=XML,
-                        headers=headers)
+        return Response(to_xml(root, payload), status_code=status, media_type=XML, headers=headers)
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
-def errors(fmt: str, status: int, problems: list[tuple[str, str]],
-           headers: dict[str, str] | None = None) -> Response:
+def errors(
+    fmt: str, status: int, problems: list[tuple[str, str]], headers: dict[str, str] | None = None
+) -> Response:
     """GeoReport's error array: one entry per problem, Chinese first, then English."""
     payload = [{"code": status, "description": f"{zh} / {en}"} for zh, en in problems]
     return render(fmt, "errors", payload, status, headers)
@@ -83,8 +89,12 @@ def _validation_problems(exc: RequestValidationError) -> list[tuple[str, str]]:
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-        problems.append((f"参数 {where} 无效：{err.get('msg', '')}",
-                         f"invalid parameter {where}: {err.get('msg', '')}"))
+        problems.append(
+            (
+                f"参数 {where} 无效：{err.get('msg', '')}",
+                f"invalid parameter {where}: {err.get('msg', '')}",
+            )
+        )
     return problems or [("请求无效", "invalid request")]
 
 
@@ -120,8 +130,12 @@ class GeoReportRoute(APIRoute):
                 response = error_response(fmt, exc)
                 if response is None:
                     raise  # the app's handler logs it and answers 500
-                log.info("open311_refused", path=request.url.path, status=response.status_code,
-                         error=type(exc).__name__)
+                log.info(
+                    "open311_refused",
+                    path=request.url.path,
+                    status=response.status_code,
+                    error=type(exc).__name__,
+                )
                 return response
 
         return route

@@ -29,19 +29,26 @@ async def service(pool: asyncpg.Pool, code: str) -> dict[str, Any]:
 
 
 async def file_request(
-    pool: asyncpg.Pool, who: Principal, new: NewRequest, idempotency_key: str | None,
-    *, rate_limit_per_minute: int,
+    pool: asyncpg.Pool,
+    who: Principal,
+    new: NewRequest,
+    idempotency_key: str | None,
+    *,
+    rate_limit_per_minute: int,
 ) -> tuple[CaseRow, bool]:
     """POST requests: a GeoReport request becomes a reported case. Returns (case, created)."""
     found = await service(pool, new.service_code)  # only leaf categories are services
     cmd = intake.ReportCase(
-        grid_code=new.grid_code, category=new.service_code,
-        description=new.description or found["service_name"], priority=Priority(new.priority),
+        grid_code=new.grid_code,
+        category=new.service_code,
+        description=new.description or found["service_name"],
+        priority=Priority(new.priority),
         location=Location(lat=new.lat, lon=new.long, address=new.address),
         reporter=new.reporter or who.name,
     )
-    return await intake.report_case(pool, who, cmd, idempotency_key,
-                                    rate_limit_per_minute=rate_limit_per_minute)
+    return await intake.report_case(
+        pool, who, cmd, idempotency_key, rate_limit_per_minute=rate_limit_per_minute
+    )
 
 
 async def get_request(pool: asyncpg.Pool, who: Principal, ref: UUID | str) -> CaseView:
@@ -49,8 +56,9 @@ async def get_request(pool: asyncpg.Pool, who: Principal, ref: UUID | str) -> Ca
     async with pool.acquire() as conn:
         case = await repository.find_case(conn, ref)
     if case is None:
-        raise NotFound(f"事项 {ref} 不存在", f"service request {ref} not found",
-                       code="request_not_found")
+        raise NotFound(
+            f"事项 {ref} 不存在", f"service request {ref} not found", code="request_not_found"
+        )
     who.require_area(case.area_path)
     return case
 

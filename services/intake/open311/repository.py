@@ -49,15 +49,22 @@ async def list_cases(conn: asyncpg.Connection, roots: list[str], q: RequestQuery
     """Cases under any of ``roots`` (whole path segments) matching ``q``, newest first."""
     by_id = bool(q.case_ids or q.case_nos)
     rows = await conn.fetch(
-        _VIEW
-        + f" WHERE {in_areas('c.area_path', '$1')}"
+        _VIEW + f" WHERE {in_areas('c.area_path', '$1')}"
         "   AND (NOT $2::boolean OR c.id = ANY($3::uuid[]) OR c.case_no = ANY($4::text[]))"
         "   AND (cardinality($5::text[]) = 0 OR c.category = ANY($5::text[]))"
         "   AND ($6::boolean IS NULL OR (c.status = 'closed') = $6)"
         "   AND ($7::timestamptz IS NULL OR c.reported_at >= $7)"
         "   AND ($8::timestamptz IS NULL OR c.reported_at <= $8)"
         " ORDER BY c.reported_at DESC, c.case_no DESC LIMIT $9 OFFSET $10",
-        roots, by_id, list(q.case_ids), list(q.case_nos), list(q.service_codes), q.closed,
-        q.start, q.end, q.limit, q.offset,
+        roots,
+        by_id,
+        list(q.case_ids),
+        list(q.case_nos),
+        list(q.service_codes),
+        q.closed,
+        q.start,
+        q.end,
+        q.limit,
+        q.offset,
     )
     return [_view(r) for r in rows]

@@ -23,8 +23,9 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 # staff (职能部门) add after-photos of their result to, and read the photos of, the cases
 # their department was dispatched (the handlers check which).
 Uploader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.DEPARTMENT))]
-Reader = Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR,
-                                            Role.DEPARTMENT))]
+Reader = Annotated[
+    Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))
+]
 
 
 class PhotoOut(BaseModel):
@@ -38,46 +39,72 @@ class PhotoOut(BaseModel):
     height: int
     uploaded_by: str = Field(description="the uploader's subject (user id)")
     uploaded_by_department: str | None = Field(
-        description="the uploader's department (职能部门) when a department uploaded it, else null")
+        description="the uploader's department (职能部门) when a department uploaded it, else null"
+    )
     uploaded_at: datetime
     url: str
 
     @classmethod
     def of(cls, p: PhotoRow) -> PhotoOut:
-        return cls(id=p.id, case_id=p.case_id, kind=p.kind, content_type=p.content_type,
-                   size_bytes=p.size_bytes, sha256=p.sha256, width=p.width, height=p.height,
-                   uploaded_by=p.uploaded_by, uploaded_by_department=p.uploaded_by_department,
-                   uploaded_at=p.uploaded_at, url=f"/photos/{p.id}")
+        return cls(
+            id=p.id,
+            case_id=p.case_id,
+            kind=p.kind,
+            content_type=p.content_type,
+            size_bytes=p.size_bytes,
+            sha256=p.sha256,
+            width=p.width,
+            height=p.height,
+            uploaded_by=p.uploaded_by,
+            uploaded_by_department=p.uploaded_by_department,
+            uploaded_at=p.uploaded_at,
+            url=f"/photos/{p.id}",
+        )
 
 
 @router.post(
-    "/cases/{case_id}/photos", status_code=201, response_model=PhotoOut,
+    "/cases/{case_id}/photos",
+    status_code=201,
+    response_model=PhotoOut,
     summary="Upload a photo of the case (整改前 at report, 整改后 at resolution)",
     description="Grid workers and the community: before-photos until closure, after-photos "
-                "once resolved or closed. An assigned department: after-photos of its result "
-                "while the case is dispatched, signed for, in rework or resolved. Every new "
-                "photo is announced as `case.photo_added`.",
-    responses={200: {"description": "the same picture was already kept: that photo"},
-               403: {"description": "out of scope, a department not assigned to the case, "
-                                    "or a department sending a before-photo"},
-               409: {"description": "the case's state or the 9-photo limit refuses it"},
-               413: {"description": "photo_too_large: more bytes than PHOTO_MAX_BYTES or more "
-                                    "pixels than PHOTO_MAX_PIXELS"},
-               415: {"description": "not_an_image / unsupported_photo_type"}},
+    "once resolved or closed. An assigned department: after-photos of its result "
+    "while the case is dispatched, signed for, in rework or resolved. Every new "
+    "photo is announced as `case.photo_added`.",
+    responses={
+        200: {"description": "the same picture was already kept: that photo"},
+        403: {
+            "description": "out of scope, a department not assigned to the case, "
+            "or a department sending a before-photo"
+        },
+        409: {"description": "the case's state or the 9-photo limit refuses it"},
+        413: {
+            "description": "photo_too_large: more bytes than PHOTO_MAX_BYTES or more "
+            "pixels than PHOTO_MAX_PIXELS"
+        },
+        415: {"description": "not_an_image / unsupported_photo_type"},
+    },
 )
 async def upload_photo(
     case_id: UUID,
     kind: Annotated[PhotoKind, Query(description="before 整改前 / after 整改后")],
     file: Annotated[UploadFile, File(description="JPEG, PNG or WebP")],
-    db: Pool, who: Uploader, request: Request, response: Response,
+    db: Pool,
+    who: Uploader,
+    request: Request,
+    response: Response,
 ) -> PhotoOut:
     settings = runtime(request).settings
     limit = settings.photo_max_bytes
     data = await file.read(limit + 1)  # one byte past the limit is enough to refuse
     photo, created = await handlers.upload_photo(
-        db, who, handlers.UploadPhoto(case_id=case_id, kind=kind, data=data,
-                                      declared_type=file.content_type),
-        max_bytes=limit, max_pixels=settings.photo_max_pixels,
+        db,
+        who,
+        handlers.UploadPhoto(
+            case_id=case_id, kind=kind, data=data, declared_type=file.content_type
+        ),
+        max_bytes=limit,
+        max_pixels=settings.photo_max_pixels,
     )
     if not created:
         response.status_code = 200
@@ -86,21 +113,30 @@ async def upload_photo(
     return PhotoOut.of(photo)
 
 
-@router.get("/cases/{case_id}/photos", response_model=list[PhotoOut],
-            summary="The case's photos (metadata; the bytes are at each `url`)")
-async def list_photos(case_id: UUID, db: Pool, who: Reader,
-                      kind: PhotoKind | None = None) -> list[PhotoOut]:
+@router.get(
+    "/cases/{case_id}/photos",
+    response_model=list[PhotoOut],
+    summary="The case's photos (metadata; the bytes are at each `url`)",
+)
+async def list_photos(
+    case_id: UUID, db: Pool, who: Reader, kind: PhotoKind | None = None
+) -> list[PhotoOut]:
     return [PhotoOut.of(p) for p in await handlers.list_photos(db, who, case_id, kind)]
 
 
 @router.get(
-    "/photos/{photo_id}", summary="The photo's bytes (ETag = its SHA-256; If-None-Match → 304)",
+    "/photos/{photo_id}",
+    summary="The photo's bytes (ETag = its SHA-256; If-None-Match → 304)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
-               304: {"description": "the caller's copy is current"}},
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+        304: {"description": "the caller's copy is current"},
+    },
 )
 async def get_photo(
-    photo_id: UUID, db: Pool, who: Reader,
+    photo_id: UUID,
+    db: Pool,
+    who: Reader,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=2000)] = None,
 ) -> Response:
     photo, data = await handlers.read_photo(db, who, photo_id, if_none_match)

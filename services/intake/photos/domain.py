@@ -19,7 +19,7 @@ from shared.lifecycle import STATUS_ZH, CaseStatus
 
 class PhotoKind(StrEnum):
     BEFORE = "before"  # 整改前
-    AFTER = "after"    # 整改后
+    AFTER = "after"  # 整改后
 
 
 KIND_ZH = {PhotoKind.BEFORE: "整改前", PhotoKind.AFTER: "整改后"}
@@ -34,8 +34,12 @@ MAX_PIXELS = 40_000_000
 # The real type (as the image adapter reads it) -> file extension when served.
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/heic": "heic"}
 # What clients send for the same thing.
-_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/x-png": "image/png",
-            "image/heif": "image/heic"}
+_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+    "image/heif": "image/heic",
+}
 # A declared type that says nothing: the real type decides.
 _UNDECLARED = {"", "application/octet-stream", "binary/octet-stream"}
 
@@ -121,9 +125,14 @@ def check_kind_allowed(kind: PhotoKind, status: CaseStatus) -> None:
 
 # While a department holds the case or has just reported it resolved (办结待核查): its result.
 # Not before dispatch (nothing to show yet) and not once the community closed it (核查结案).
-DEPARTMENT_AFTER_STATUSES = frozenset({
-    CaseStatus.DISPATCHED, CaseStatus.SIGNED_FOR, CaseStatus.REWORK, CaseStatus.RESOLVED,
-})
+DEPARTMENT_AFTER_STATUSES = frozenset(
+    {
+        CaseStatus.DISPATCHED,
+        CaseStatus.SIGNED_FOR,
+        CaseStatus.REWORK,
+        CaseStatus.RESOLVED,
+    }
+)
 
 
 def require_assigned(department_id: str | None, assigned: Collection[str]) -> None:

@@ -37,8 +37,13 @@ def _department(who: Principal) -> str | None:
     return who.department_id if who.role is Role.DEPARTMENT else None
 
 
-async def _require_access(conn: asyncpg.Connection, who: Principal, case_id: UUID,
-                          area_path: str, assigned: list[str] | None = None) -> None:
+async def _require_access(
+    conn: asyncpg.Connection,
+    who: Principal,
+    case_id: UUID,
+    area_path: str,
+    assigned: list[str] | None = None,
+) -> None:
     """Grid workers and area roles by jurisdiction; department staff by dispatch (派单)."""
     if who.role is Role.DEPARTMENT:
         if assigned is None:
@@ -48,8 +53,9 @@ async def _require_access(conn: asyncpg.Connection, who: Principal, case_id: UUI
         who.require_area(area_path)
 
 
-async def _case(conn: asyncpg.Connection, who: Principal, case_id: UUID,
-                *, lock: bool = False) -> CaseRow:
+async def _case(
+    conn: asyncpg.Connection, who: Principal, case_id: UUID, *, lock: bool = False
+) -> CaseRow:
     case = await find_case(conn, case_id, lock=lock)
     await _require_access(conn, who, case.id, case.area_path)
     return case
@@ -62,9 +68,14 @@ def _check_state(who: Principal, kind: PhotoKind, case: CaseRow) -> None:
         domain.check_kind_allowed(kind, case.status)
 
 
-async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
-                       *, max_bytes: int,
-                       max_pixels: int = domain.MAX_PIXELS) -> tuple[PhotoRow, bool]:
+async def upload_photo(
+    pool: asyncpg.Pool,
+    who: Principal,
+    cmd: UploadPhoto,
+    *,
+    max_bytes: int,
+    max_pixels: int = domain.MAX_PIXELS,
+) -> tuple[PhotoRow, bool]:
     """Keep a photo of the case. Returns (photo, created): the same picture sent again for
     the same case and kind returns the photo kept the first time (and announces nothing)."""
     if who.role is Role.DEPARTMENT:
@@ -99,42 +110,68 @@ async def upload_photo(pool: asyncpg.Pool, who: Principal, cmd: UploadPhoto,
         _check_state(who, cmd.kind, case)
         domain.check_room(cmd.kind, await repository.count_photos(conn, case.id, cmd.kind))
         photo = PhotoRow(
-            id=uuid4(), case_id=case.id, kind=cmd.kind, content_type=info.content_type,
-            size_bytes=len(data), sha256=sha256, width=info.width, height=info.height,
-            uploaded_by=who.subject, uploaded_at=datetime.now(UTC),
+            id=uuid4(),
+            case_id=case.id,
+            kind=cmd.kind,
+            content_type=info.content_type,
+            size_bytes=len(data),
+            sha256=sha256,
+            width=info.width,
+            height=info.height,
+            uploaded_by=who.subject,
+            uploaded_at=datetime.now(UTC),
             uploaded_by_department=_department(who),
         )
         await repository.insert_photo(conn, photo, data)
-        await outbox.add(conn, new_event(
-            CasePhotoAdded(**case_facts(case), photo_id=photo.id, kind=photo.kind.value,
-                           department_id=photo.uploaded_by_department),
-            case_id=case.id, producer=PRODUCER, occurred_at=photo.uploaded_at, actor=who.actor,
-        ))
-    log.info("photo_uploaded", case_id=str(case.id), photo_id=str(photo.id), kind=photo.kind.value,
-             content_type=photo.content_type, size_bytes=photo.size_bytes, sha256=sha256,
-             department_id=photo.uploaded_by_department)
+        await outbox.add(
+            conn,
+            new_event(
+                CasePhotoAdded(
+                    **case_facts(case),
+                    photo_id=photo.id,
+                    kind=photo.kind.value,
+                    department_id=photo.uploaded_by_department,
+                ),
+                case_id=case.id,
+                producer=PRODUCER,
+                occurred_at=photo.uploaded_at,
+                actor=who.actor,
+            ),
+        )
+    log.info(
+        "photo_uploaded",
+        case_id=str(case.id),
+        photo_id=str(photo.id),
+        kind=photo.kind.value,
+        content_type=photo.content_type,
+        size_bytes=photo.size_bytes,
+        sha256=sha256,
+        department_id=photo.uploaded_by_department,
+    )
     return photo, True
 
 
-async def list_photos(pool: asyncpg.Pool, who: Principal, case_id: UUID,
-                      kind: PhotoKind | None) -> list[PhotoRow]:
+async def list_photos(
+    pool: asyncpg.Pool, who: Principal, case_id: UUID, kind: PhotoKind | None
+) -> list[PhotoRow]:
     async with pool.acquire() as conn:
         case = await _case(conn, who, case_id)
         return await repository.list_photos(conn, case.id, kind)
 
 
-async def read_photo(pool: asyncpg.Pool, who: Principal, photo_id: UUID,
-                     if_none_match: str | None) -> tuple[PhotoRow, bytes | None]:
+async def read_photo(
+    pool: asyncpg.Pool, who: Principal, photo_id: UUID, if_none_match: str | None
+) -> tuple[PhotoRow, bytes | None]:
     """The photo and its bytes for whoever may read its case; bytes None when the caller's
     copy is current (If-None-Match matches), so they are not even read from the database."""
     async with pool.acquire() as conn:
         found = await repository.get_photo(conn, photo_id)
         if found is None:
-            raise NotFound(f"照片 {photo_id} 不存在", f"photo {photo_id} not found",
-                           code="photo_not_found")
+            raise NotFound(
+                f"照片 {photo_id} 不存在", f"photo {photo_id} not found", code="photo_not_found"
+            )
         photo, scope = found
-        await _require_access(conn, who, photo.case_id, scope.area_path,
-                              scope.assigned_departments)
+        await _require_access(conn, who, photo.case_id, scope.area_path, scope.assigned_departments)
         if domain.etag_matches(if_none_match, photo.sha256):
             return photo, None
         return photo, await repository.photo_data(conn, photo_id)

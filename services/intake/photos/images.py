@@ -48,7 +48,7 @@ _QUARTER_TURNS = {5, 6, 7, 8}
 @dataclass(frozen=True)
 class ImageInfo:
     content_type: str
-    width: int   # as displayed (EXIF orientation applied)
+    width: int  # as displayed (EXIF orientation applied)
     height: int
 
 
@@ -61,8 +61,9 @@ def _sniff_other(data: bytes) -> str | None:
         return "image/bmp"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "image/tiff"
-    if head[4:8] == b"ftyp" and (head[8:12] in _HEIC_BRANDS
-                                 or any(b in head[16:32] for b in _HEIC_BRANDS)):
+    if head[4:8] == b"ftyp" and (
+        head[8:12] in _HEIC_BRANDS or any(b in head[16:32] for b in _HEIC_BRANDS)
+    ):
         return "image/heic"
     if head[4:12] in (b"ftypavif", b"ftypavis"):
         return "image/avif"
@@ -106,15 +107,21 @@ def inspect(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
             f"照片像素过多，上限 {max_pixels / 1_000_000:g} 百万像素",
             f"photo has too many pixels; the limit is {max_pixels / 1_000_000:g} megapixels",
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError,
-            IndexError, TypeError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        EOFError,
+        IndexError,
+        TypeError,
+    ) as exc:
         raise refuse() from exc
     if fmt not in _FORMATS:
         raise refuse()
     if orientation in _QUARTER_TURNS:
         width, height = height, width
     return ImageInfo(content_type=_FORMATS[fmt], width=width, height=height)
-
 
 
 # --- metadata: what is kept is the picture, never where or by what it was taken ------------
@@ -127,8 +134,24 @@ def inspect(data: bytes, max_pixels: int = MAX_PIXELS) -> ImageInfo:
 # never slips through a structure we did not understand. The case's position is the case's.
 
 _JPEG_APPS_KEPT = {0xE0: b"JFIF\x00", 0xE2: b"ICC_PROFILE\x00", 0xEE: b"Adobe"}
-_PNG_KEPT = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"cHRM", b"gAMA", b"iCCP", b"sBIT",
-             b"sRGB", b"cICP", b"bKGD", b"pHYs", b"acTL", b"fcTL", b"fdAT"}
+_PNG_KEPT = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"cHRM",
+    b"gAMA",
+    b"iCCP",
+    b"sBIT",
+    b"sRGB",
+    b"cICP",
+    b"bKGD",
+    b"pHYs",
+    b"acTL",
+    b"fcTL",
+    b"fdAT",
+}
 _WEBP_KEPT = {b"VP8X", b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF", b"ICCP"}
 
 
@@ -164,14 +187,14 @@ def _strip_jpeg(data: bytes) -> bytes | None:
         if marker == 0xD9:  # EOI: anything after it (MPO's other pictures, trailers) goes
             break
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no payload
-            out.append(data[pos:pos + 2])
+            out.append(data[pos : pos + 2])
             pos += 2
             continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         end = pos + 2 + length
         if length < 2 or end > n:
             return None
-        payload = data[pos + 4:end]
+        payload = data[pos + 4 : end]
         if marker == 0xE1:
             if exif is None and payload.startswith(b"Exif\x00\x00"):
                 exif = payload
@@ -205,8 +228,7 @@ def _strip_jpeg(data: bytes) -> bytes | None:
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return (len(body).to_bytes(4, "big") + kind + body
-            + zlib.crc32(kind + body).to_bytes(4, "big"))
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
 
 
 def _strip_png(data: bytes) -> bytes | None:
@@ -216,12 +238,12 @@ def _strip_png(data: bytes) -> bytes | None:
     while True:
         if pos + 12 > n:
             return None
-        length = int.from_bytes(data[pos:pos + 4], "big")
-        kind, end = data[pos + 4:pos + 8], pos + 12 + length
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, end = data[pos + 4 : pos + 8], pos + 12 + length
         if end > n:
             return None
         if kind == b"eXIf":
-            exif = exif or data[pos + 8:end - 4]
+            exif = exif or data[pos + 8 : end - 4]
         elif kind in _PNG_KEPT:
             out.append(data[pos:end])
         pos = end
@@ -245,12 +267,12 @@ def _strip_webp(data: bytes) -> bytes | None:
     while pos < end:
         if pos + 8 > end:
             return None
-        kind, length = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
+        kind, length = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         stop = pos + 8 + length + (length & 1)
         if pos + 8 + length > end:
             return None
         if kind == b"EXIF":
-            exif = exif or data[pos + 8:pos + 8 + length]
+            exif = exif or data[pos + 8 : pos + 8 + length]
         elif kind in _WEBP_KEPT:
             out.append(data[pos:stop])
         pos = stop

@@ -35,15 +35,20 @@ class PhotoRow:
         return cls(**data)
 
 
-_COLUMNS = ("id, case_id, kind, content_type, size_bytes, sha256, width, height,"
-            " uploaded_by, uploaded_at, uploaded_by_department")
+_COLUMNS = (
+    "id, case_id, kind, content_type, size_bytes, sha256, width, height,"
+    " uploaded_by, uploaded_at, uploaded_by_department"
+)
 
 
-async def find_same(conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind,
-                    sha256: str) -> PhotoRow | None:
+async def find_same(
+    conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind, sha256: str
+) -> PhotoRow | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM photos WHERE case_id = $1 AND kind = $2 AND sha256 = $3",
-        case_id, kind.value, sha256,
+        case_id,
+        kind.value,
+        sha256,
     )
     return PhotoRow.from_record(row) if row else None
 
@@ -58,18 +63,29 @@ async def insert_photo(conn: asyncpg.Connection, photo: PhotoRow, data: bytes) -
     await conn.execute(
         f"INSERT INTO photos ({_COLUMNS}, data)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        photo.id, photo.case_id, photo.kind.value, photo.content_type, photo.size_bytes,
-        photo.sha256, photo.width, photo.height, photo.uploaded_by, photo.uploaded_at,
-        photo.uploaded_by_department, data,
+        photo.id,
+        photo.case_id,
+        photo.kind.value,
+        photo.content_type,
+        photo.size_bytes,
+        photo.sha256,
+        photo.width,
+        photo.height,
+        photo.uploaded_by,
+        photo.uploaded_at,
+        photo.uploaded_by_department,
+        data,
     )
 
 
-async def list_photos(conn: asyncpg.Connection, case_id: UUID,
-                      kind: PhotoKind | None) -> list[PhotoRow]:
+async def list_photos(
+    conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind | None
+) -> list[PhotoRow]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM photos WHERE case_id = $1 AND ($2::text IS NULL OR kind = $2)"
         " ORDER BY kind = 'after', uploaded_at, id",  # before-photos first
-        case_id, kind.value if kind else None,
+        case_id,
+        kind.value if kind else None,
     )
     return [PhotoRow.from_record(r) for r in rows]
 
@@ -93,8 +109,9 @@ async def get_photo(conn: asyncpg.Connection, photo_id: UUID) -> tuple[PhotoRow,
     if row is None:
         return None
     data = dict(row)
-    scope = PhotoScope(area_path=data.pop("area_path"),
-                       assigned_departments=list(data.pop("assigned_departments")))
+    scope = PhotoScope(
+        area_path=data.pop("area_path"), assigned_departments=list(data.pop("assigned_departments"))
+    )
     data["kind"] = PhotoKind(data["kind"])
     return PhotoRow(**data), scope
 

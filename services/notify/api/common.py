@@ -32,6 +32,6 @@ Box = Annotated[SecretBox, Depends(secret_box)]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 InboxReader = Annotated[Principal, Depends(allow(Role.DEPARTMENT, Role.SUPERVISOR, *AREA_ROLES))]
 RECIPIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-RecipientId = Annotated[str, Path(pattern=RECIPIENT_ID_PATTERN,
-                                  description="接收方编号 recipient id")]
-
+RecipientId = Annotated[
+    str, Path(pattern=RECIPIENT_ID_PATTERN, description="接收方编号 recipient id")
+]

@@ -30,8 +30,9 @@ class DeliveryOut(BaseModel):
     status: DeliveryStatus
     attempts: int
     last_error: str | None
-    last_code: str | None = Field(description="the last attempt's outcome: HTTP 503, errcode "
-                                              "45009, smtp 451, timeout…")
+    last_code: str | None = Field(
+        description="the last attempt's outcome: HTTP 503, errcode 45009, smtp 451, timeout…"
+    )
     next_attempt_at: datetime
     replays: int
     created_at: datetime
@@ -46,10 +47,14 @@ class DeliveryOut(BaseModel):
         return cls(**d.__dict__)
 
 
-@router.get("/deliveries", response_model=list[DeliveryOut],
-                       summary="The delivery log: channel, status, attempts, last error")
+@router.get(
+    "/deliveries",
+    response_model=list[DeliveryOut],
+    summary="The delivery log: channel, status, attempts, last error",
+)
 async def list_deliveries(
-    who: Admin, db: Pool,
+    who: Admin,
+    db: Pool,
     event_id: UUID | None = None,
     case_id: UUID | None = None,
     recipient_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -59,30 +64,38 @@ async def list_deliveries(
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> list[DeliveryOut]:
     rows = await handlers.list_deliveries(
-        db, event_id=event_id, case_id=case_id, recipient_id=recipient_id,
-        status=status.value if status else None, channel=channel.value if channel else None,
-        limit=limit, offset=offset,
+        db,
+        event_id=event_id,
+        case_id=case_id,
+        recipient_id=recipient_id,
+        status=status.value if status else None,
+        channel=channel.value if channel else None,
+        limit=limit,
+        offset=offset,
     )
     return [DeliveryOut.of(d) for d in rows]
 
 
-@router.get("/deliveries/{delivery_id}", response_model=DeliveryOut,
-                       summary="One delivery")
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryOut, summary="One delivery")
 async def get_delivery(
     who: Admin, delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: Pool
 ) -> DeliveryOut:
     return DeliveryOut.of(await handlers.get_delivery(db, delivery_id))
 
 
-@router.post("/deliveries/{delivery_id}/replay", response_model=DeliveryOut,
-                        summary="Send a dead delivery again (a fresh schedule of attempts)",
-                        description="Refused (409 `already_delivered`, naming the delivery) "
-                        "when the message already went out, or is going out, on another of "
-                        "the recipient's channels — the fallback that took over, say: a replay "
-                        "would tell the recipient twice. `force=true` sends it anyway.")
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    response_model=DeliveryOut,
+    summary="Send a dead delivery again (a fresh schedule of attempts)",
+    description="Refused (409 `already_delivered`, naming the delivery) "
+    "when the message already went out, or is going out, on another of "
+    "the recipient's channels — the fallback that took over, say: a replay "
+    "would tell the recipient twice. `force=true` sends it anyway.",
+)
 async def replay_delivery(
-    who: Admin, delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)], db: Pool,
+    who: Admin,
+    delivery_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    db: Pool,
     force: Annotated[bool, Query(description="send even if another channel carried it")] = False,
 ) -> DeliveryOut:
     return DeliveryOut.of(await handlers.replay_delivery(db, who, delivery_id, force=force))
-

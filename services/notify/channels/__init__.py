@@ -33,8 +33,15 @@ from services.notify.channels.webhook import WebhookChannel
 from services.notify.channels.wecom import WeComChannel
 
 CHANNELS: dict[str, Channel[Any]] = {
-    c.kind: c for c in (WebhookChannel(), WeComChannel(), DingTalkChannel(), FeishuChannel(),
-                        EmailChannel(), SmsChannel())
+    c.kind: c
+    for c in (
+        WebhookChannel(),
+        WeComChannel(),
+        DingTalkChannel(),
+        FeishuChannel(),
+        EmailChannel(),
+        SmsChannel(),
+    )
 }
 
 
@@ -42,8 +49,11 @@ def channel(kind: str) -> Channel[Any]:
     try:
         return CHANNELS[kind]
     except KeyError:
-        raise InvalidSetting("kind", f"未知渠道“{kind}”（可用：{'、'.join(CHANNELS)}）",
-                             f"unknown channel '{kind}' (known: {', '.join(CHANNELS)})") from None
+        raise InvalidSetting(
+            "kind",
+            f"未知渠道“{kind}”（可用：{'、'.join(CHANNELS)}）",
+            f"unknown channel '{kind}' (known: {', '.join(CHANNELS)})",
+        ) from None
 
 
 def validate_settings(kind: str, raw: Mapping[str, Any]) -> Any:
@@ -52,6 +62,14 @@ def validate_settings(kind: str, raw: Mapping[str, Any]) -> Any:
 
 
 __all__ = [
-    "CHANNELS", "Channel", "DeliveryResult", "InvalidSetting", "Message", "Outcome",
-    "SendContext", "channel", "send_bounded", "validate_settings",
+    "CHANNELS",
+    "Channel",
+    "DeliveryResult",
+    "InvalidSetting",
+    "Message",
+    "Outcome",
+    "SendContext",
+    "channel",
+    "send_bounded",
+    "validate_settings",
 ]

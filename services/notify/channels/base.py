@@ -53,9 +53,9 @@ class DeliveryResult:
     outcome: Outcome
     code: str = ""
     detail: str = ""
-    rate_limited: bool = False       # the vendor said "too fast" (a digest may help)
+    rate_limited: bool = False  # the vendor said "too fast" (a digest may help)
     retry_after: float | None = None  # seconds, when the endpoint said so
-    gone: bool = False               # the endpoint no longer exists (410, robot deleted)
+    gone: bool = False  # the endpoint no longer exists (410, robot deleted)
 
     @property
     def ok(self) -> bool:
@@ -70,8 +70,9 @@ class DeliveryResult:
         return cls(Outcome.SENT, code, detail[:500])
 
     @classmethod
-    def retry(cls, code: str, detail: str, *, rate_limited: bool = False,
-              retry_after: float | None = None) -> DeliveryResult:
+    def retry(
+        cls, code: str, detail: str, *, rate_limited: bool = False, retry_after: float | None = None
+    ) -> DeliveryResult:
         return cls(Outcome.TRANSIENT, code, detail[:500], rate_limited, retry_after)
 
     @classmethod
@@ -92,7 +93,7 @@ class Message:
     title: str
     text: str
     markdown: str | None = None  # for robots; derived from title, text and link when absent
-    html: str | None = None      # email's HTML alternative, optional
+    html: str | None = None  # email's HTML alternative, optional
     link: str | None = None
     urgent: bool = False
     locale: str = "zh-CN"
@@ -132,8 +133,21 @@ class Message:
 # the characters that make markup in user text become their full-width forms, which read the
 # same to a person and mean nothing to a renderer: no link ``[x](url)``, no ``<font>``,
 # ``<@user>`` or ``<at id=all>``, no bold, code, strike-through, table or heading.
-_MARKUP = str.maketrans({"[": "［", "]": "］", "<": "＜", ">": "＞", "*": "＊", "`": "｀",
-                         "#": "＃", "_": "＿", "~": "～", "|": "｜", "\\": "＼"})
+_MARKUP = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "<": "＜",
+        ">": "＞",
+        "*": "＊",
+        "`": "｀",
+        "#": "＃",
+        "_": "＿",
+        "~": "～",
+        "|": "｜",
+        "\\": "＼",
+    }
+)
 # A line of only - or = under another makes that one a heading (or draws a rule).
 _RULE = re.compile(r"^[ \t]*([-=][ \t]*)+$", re.MULTILINE)
 
@@ -186,13 +200,15 @@ class InvalidSetting(Invalid):
     """A channel setting is wrong: 422 naming the field, e.g. ``url：机器人地址必须是 https 网址``."""
 
     def __init__(self, field_name: str, zh: str, en: str) -> None:
-        super().__init__(f"{field_name}：{zh}", f"{field_name}: {en}",
-                         code="invalid_channel_settings")
+        super().__init__(
+            f"{field_name}：{zh}", f"{field_name}: {en}", code="invalid_channel_settings"
+        )
         self.field = field_name
 
 
-async def send_bounded(channel: Channel[Any], message: Message, settings: Any,
-                       ctx: SendContext) -> DeliveryResult:
+async def send_bounded(
+    channel: Channel[Any], message: Message, settings: Any, ctx: SendContext
+) -> DeliveryResult:
     """One attempt with a hard deadline (``ctx.timeout`` plus a little slack for the
     channel's own, finer timeouts): a hanging endpoint becomes a transient ``timeout``, an
     unexpected error a transient ``error`` (logged; bounded retries, then kept for replay)."""
@@ -214,5 +230,5 @@ def fit_utf8(text: str, max_bytes: int, ellipsis: str = "…") -> str:
         return text
     room = max_bytes - len(ellipsis.encode())
     if room < 0:
-        return raw[:max(0, max_bytes)].decode(errors="ignore")
+        return raw[: max(0, max_bytes)].decode(errors="ignore")
     return raw[:room].decode(errors="ignore") + ellipsis

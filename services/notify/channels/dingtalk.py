@@ -51,11 +51,11 @@ TEXT_MAX_BYTES = 20000  # DingTalk's documented limit is 20,000 bytes for a mess
 
 @dataclass(frozen=True)
 class DingTalkSettings:
-    url: str                        # https://oapi.dingtalk.com/robot/send?access_token=…
+    url: str  # https://oapi.dingtalk.com/robot/send?access_token=…
     secret: str | None = field(default=None, repr=False)  # SEC…, for 加签
     sign: bool = True
-    keyword: str | None = None      # when the robot is secured by 自定义关键词
-    msgtype: str = "markdown"       # markdown | text
+    keyword: str | None = None  # when the robot is secured by 自定义关键词
+    msgtype: str = "markdown"  # markdown | text
     at_mobiles: tuple[str, ...] = ()
     at_all_when_urgent: bool = False
 
@@ -74,8 +74,9 @@ def signed_url(settings: DingTalkSettings, now: datetime) -> httpx.URL:
     if not settings.sign or not settings.secret:
         return url
     timestamp = int(now.timestamp() * 1000)
-    return url.copy_merge_params({"timestamp": str(timestamp),
-                                  "sign": sign(settings.secret, timestamp)})
+    return url.copy_merge_params(
+        {"timestamp": str(timestamp), "sign": sign(settings.secret, timestamp)}
+    )
 
 
 def payload(message: Message, settings: DingTalkSettings) -> dict[str, Any]:
@@ -87,53 +88,78 @@ def payload(message: Message, settings: DingTalkSettings) -> dict[str, Any]:
         content = f"{message.title}\n{message.plain_body()}"
         if keyword not in content:
             content = f"{keyword} {content}"
-        return {"msgtype": "text",
-                "text": {"content": fit_utf8(content, TEXT_MAX_BYTES) + mentions}, "at": at}
+        return {
+            "msgtype": "text",
+            "text": {"content": fit_utf8(content, TEXT_MAX_BYTES) + mentions},
+            "at": at,
+        }
     text = message.markdown_body()
     if message.urgent:
         text = f"**【{message.label('紧急', 'Urgent')}】** {text}"
     if keyword not in text:
         text = f"{keyword} {text}"
-    return {"msgtype": "markdown",
-            "markdown": {"title": message.title, "text": fit_utf8(text, TEXT_MAX_BYTES) + mentions},
-            "at": at}
+    return {
+        "msgtype": "markdown",
+        "markdown": {"title": message.title, "text": fit_utf8(text, TEXT_MAX_BYTES) + mentions},
+        "at": at,
+    }
 
 
 def classify(answer: Mapping[str, Any]) -> DeliveryResult:
-    return http.code_result(answer, answer.get("errcode"), answer.get("errmsg", ""),
-                            field="errcode", vendor="DingTalk", rate_limited=RATE_LIMITED,
-                            busy=BUSY, gone=GONE)
+    return http.code_result(
+        answer,
+        answer.get("errcode"),
+        answer.get("errmsg", ""),
+        field="errcode",
+        vendor="DingTalk",
+        rate_limited=RATE_LIMITED,
+        busy=BUSY,
+        gone=GONE,
+    )
 
 
 class DingTalkChannel:
     kind = "dingtalk"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> DingTalkSettings:
-        f = Fields(raw, {"url", "secret", "sign", "keyword", "msgtype", "at_mobiles",
-                         "at_all_when_urgent"})
-        url = check_url("url", f.text("url", required=True) or "", https_only=True,
-                        query_key="access_token")
+        f = Fields(
+            raw, {"url", "secret", "sign", "keyword", "msgtype", "at_mobiles", "at_all_when_urgent"}
+        )
+        url = check_url(
+            "url", f.text("url", required=True) or "", https_only=True, query_key="access_token"
+        )
         signed = f.flag("sign", True)
         secret = f.text("secret", max_len=200)
         if signed and secret is None:
-            raise InvalidSetting("secret", "机器人开启了加签，必须填写密钥（SEC 开头）；"
-                                 "若用关键词或 IP 安全设置，请设 sign 为 false",
-                                 "required when sign is on (the SEC… string); set sign to "
-                                 "false for a robot secured by keywords or IP")
+            raise InvalidSetting(
+                "secret",
+                "机器人开启了加签，必须填写密钥（SEC 开头）；"
+                "若用关键词或 IP 安全设置，请设 sign 为 false",
+                "required when sign is on (the SEC… string); set sign to "
+                "false for a robot secured by keywords or IP",
+            )
         if secret is not None and not secret.startswith("SEC"):
-            raise InvalidSetting("secret", "钉钉加签密钥以 SEC 开头（请勿填写 access_token）",
-                                 "a DingTalk signing secret starts with SEC (not the "
-                                 "access_token)")
+            raise InvalidSetting(
+                "secret",
+                "钉钉加签密钥以 SEC 开头（请勿填写 access_token）",
+                "a DingTalk signing secret starts with SEC (not the access_token)",
+            )
         keyword = f.text("keyword", max_len=100)
         return DingTalkSettings(
-            url=url, secret=secret, sign=signed, keyword=keyword,
+            url=url,
+            secret=secret,
+            sign=signed,
+            keyword=keyword,
             msgtype=f.choice("msgtype", ("markdown", "text"), "markdown"),
-            at_mobiles=tuple(phone_number("at_mobiles", m).removeprefix("+86")
-                             for m in f.texts("at_mobiles")),
+            at_mobiles=tuple(
+                phone_number("at_mobiles", m).removeprefix("+86") for m in f.texts("at_mobiles")
+            ),
             at_all_when_urgent=f.flag("at_all_when_urgent", False),
         )
 
-    async def send(self, message: Message, settings: DingTalkSettings,
-                   ctx: SendContext) -> DeliveryResult:
-        return await http.post_to_robot(ctx, signed_url(settings, ctx.clock()),
-                                        payload(message, settings), classify, "errcode")
+    async def send(
+        self, message: Message, settings: DingTalkSettings, ctx: SendContext
+    ) -> DeliveryResult:
+        return await http.post_to_robot(
+            ctx, signed_url(settings, ctx.clock()), payload(message, settings), classify, "errcode"
+        )

@@ -49,7 +49,7 @@ BODY_MAX_BYTES = 15000  # the whole request must stay under Feishu's 20 KB
 
 @dataclass(frozen=True)
 class FeishuSettings:
-    url: str                  # https://open.feishu.cn/open-apis/bot/v2/hook/…
+    url: str  # https://open.feishu.cn/open-apis/bot/v2/hook/…
     secret: str | None = field(default=None, repr=False)
     sign: bool = True
     msg_type: str = "interactive"  # interactive | post | text
@@ -72,8 +72,11 @@ def content(message: Message, msg_type: str) -> dict[str, Any]:
         text = fit_utf8(f"{message.title}\n{message.plain_body()}", BODY_MAX_BYTES)
         return {"msg_type": "text", "content": {"text": text}}
     if msg_type == "post":
-        lines = [[{"tag": "text", "text": line}]
-                 for line in fit_utf8(message.text, BODY_MAX_BYTES).splitlines() if line]
+        lines = [
+            [{"tag": "text", "text": line}]
+            for line in fit_utf8(message.text, BODY_MAX_BYTES).splitlines()
+            if line
+        ]
         if message.link:
             lines.append([{"tag": "a", "text": details, "href": message.link}])
         post = {_lang(message): {"title": message.title, "content": lines}}
@@ -81,15 +84,28 @@ def content(message: Message, msg_type: str) -> dict[str, Any]:
     body = fit_utf8(message.markdown or message.markdown_text(), BODY_MAX_BYTES)
     elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "lark_md", "content": body}}]
     if message.link:
-        elements.append({"tag": "action", "actions": [{
-            "tag": "button", "type": "danger" if message.urgent else "primary",
-            "text": {"tag": "plain_text", "content": details}, "url": message.link,
-        }]})
-    title = f"【{message.label('紧急', 'Urgent')}】{message.title}" if message.urgent else message.title
+        elements.append(
+            {
+                "tag": "action",
+                "actions": [
+                    {
+                        "tag": "button",
+                        "type": "danger" if message.urgent else "primary",
+                        "text": {"tag": "plain_text", "content": details},
+                        "url": message.link,
+                    }
+                ],
+            }
+        )
+    title = (
+        f"【{message.label('紧急', 'Urgent')}】{message.title}" if message.urgent else message.title
+    )
     card = {
         "config": {"wide_screen_mode": True},
-        "header": {"title": {"tag": "plain_text", "content": title},
-                   "template": "red" if message.urgent else "blue"},
+        "header": {
+            "title": {"tag": "plain_text", "content": title},
+            "template": "red" if message.urgent else "blue",
+        },
         "elements": elements,
     }
     return {"msg_type": "interactive", "card": card}
@@ -106,9 +122,16 @@ def body(message: Message, settings: FeishuSettings, now: datetime) -> dict[str,
 def classify(answer: Mapping[str, Any]) -> DeliveryResult:
     code = answer.get("code", answer.get("StatusCode"))
     msg = answer.get("msg", answer.get("StatusMessage", ""))
-    return http.code_result(answer, code, msg, field="code", vendor="Feishu",
-                            rate_limited=RATE_LIMITED, gone=GONE,
-                            limited="too many request" in str(msg).lower())
+    return http.code_result(
+        answer,
+        code,
+        msg,
+        field="code",
+        vendor="Feishu",
+        rate_limited=RATE_LIMITED,
+        gone=GONE,
+        limited="too many request" in str(msg).lower(),
+    )
 
 
 class FeishuChannel:
@@ -119,20 +142,30 @@ class FeishuChannel:
         url = check_url("url", f.text("url", required=True) or "", https_only=True)
         _, _, token = urlsplit(url).path.rstrip("/").rpartition("/hook/")
         if not token or "/" in token:
-            raise InvalidSetting("url", "飞书机器人地址应形如 …/open-apis/bot/v2/hook/<token>",
-                                 "a Feishu bot URL looks like …/open-apis/bot/v2/hook/<token>")
+            raise InvalidSetting(
+                "url",
+                "飞书机器人地址应形如 …/open-apis/bot/v2/hook/<token>",
+                "a Feishu bot URL looks like …/open-apis/bot/v2/hook/<token>",
+            )
         signed = f.flag("sign", True)
         secret = f.text("secret", max_len=200)
         if signed and secret is None:
-            raise InvalidSetting("secret", "机器人开启了签名校验，必须填写密钥；若用关键词或 IP 白名单，"
-                                 "请设 sign 为 false",
-                                 "required when sign is on; set sign to false for a bot "
-                                 "secured by keywords or an IP allow-list")
-        return FeishuSettings(url=url, secret=secret, sign=signed,
-                              msg_type=f.choice("msg_type", ("interactive", "post", "text"),
-                                                "interactive"))
+            raise InvalidSetting(
+                "secret",
+                "机器人开启了签名校验，必须填写密钥；若用关键词或 IP 白名单，请设 sign 为 false",
+                "required when sign is on; set sign to false for a bot "
+                "secured by keywords or an IP allow-list",
+            )
+        return FeishuSettings(
+            url=url,
+            secret=secret,
+            sign=signed,
+            msg_type=f.choice("msg_type", ("interactive", "post", "text"), "interactive"),
+        )
 
-    async def send(self, message: Message, settings: FeishuSettings,
-                   ctx: SendContext) -> DeliveryResult:
-        return await http.post_to_robot(ctx, settings.url, body(message, settings, ctx.clock()),
-                                        classify, "code", "StatusCode")
+    async def send(
+        self, message: Message, settings: FeishuSettings, ctx: SendContext
+    ) -> DeliveryResult:
+        return await http.post_to_robot(
+            ctx, settings.url, body(message, settings, ctx.clock()), classify, "code", "StatusCode"
+        )

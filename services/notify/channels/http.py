@@ -30,8 +30,14 @@ def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def post(client: httpx.AsyncClient, url: str | httpx.URL, *, content: bytes,
-               headers: dict[str, str], within: float) -> httpx.Response | DeliveryResult:
+async def post(
+    client: httpx.AsyncClient,
+    url: str | httpx.URL,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    within: float,
+) -> httpx.Response | DeliveryResult:
     """POST once within ``within`` seconds (connect to last byte). A response of any
     status comes back as is; a transport failure comes back as a transient result."""
     try:
@@ -52,8 +58,9 @@ def status_result(resp: httpx.Response) -> DeliveryResult | None:
         return None
     detail = f"HTTP {status}: {resp.text[:300]}"
     if domain.is_transient(status):
-        return DeliveryResult.retry(f"HTTP {status}", detail, rate_limited=status == 429,
-                                    retry_after=retry_after(resp))
+        return DeliveryResult.retry(
+            f"HTTP {status}", detail, rate_limited=status == 429, retry_after=retry_after(resp)
+        )
     return DeliveryResult.fail(f"HTTP {status}", detail, gone=status == 410)
 
 
@@ -85,32 +92,48 @@ def vendor_json(resp: httpx.Response, *code_fields: str) -> dict[str, Any] | Del
     except ValueError:
         body = None
     has_code = isinstance(body, dict) and any(f in body for f in code_fields)
-    if has_code and (domain.is_success(resp.status_code)
-                     or not domain.is_transient(resp.status_code)):
+    if has_code and (
+        domain.is_success(resp.status_code) or not domain.is_transient(resp.status_code)
+    ):
         return body
     failed = status_result(resp)
     if failed is not None:
         return failed
-    return DeliveryResult.fail("not_json", f"HTTP {resp.status_code} without the vendor's "
-                                           f"answer: {resp.text[:200]}")
+    return DeliveryResult.fail(
+        "not_json", f"HTTP {resp.status_code} without the vendor's answer: {resp.text[:200]}"
+    )
 
 
-async def post_to_robot(ctx: SendContext, url: str | httpx.URL, payload: Any,
-                        classify: Callable[[dict[str, Any]], DeliveryResult],
-                        *code_fields: str) -> DeliveryResult:
+async def post_to_robot(
+    ctx: SendContext,
+    url: str | httpx.URL,
+    payload: Any,
+    classify: Callable[[dict[str, Any]], DeliveryResult],
+    *code_fields: str,
+) -> DeliveryResult:
     """A chat robot's one attempt: POST ``payload`` as JSON, then let the vendor's
     ``classify`` read the error code it answers with (see :func:`vendor_json`)."""
-    resp = await post(ctx.client(), url, content=json_bytes(payload), headers=JSON_HEADERS,
-                      within=ctx.timeout)
+    resp = await post(
+        ctx.client(), url, content=json_bytes(payload), headers=JSON_HEADERS, within=ctx.timeout
+    )
     if isinstance(resp, DeliveryResult):
         return resp
     answer = vendor_json(resp, *code_fields)
     return answer if isinstance(answer, DeliveryResult) else classify(answer)
 
 
-def code_result(answer: Mapping[str, Any], code: Any, msg: Any, *, field: str, vendor: str,
-                rate_limited: Collection[Any], busy: Collection[Any] = (),
-                gone: Collection[Any] = (), limited: bool = False) -> DeliveryResult:
+def code_result(
+    answer: Mapping[str, Any],
+    code: Any,
+    msg: Any,
+    *,
+    field: str,
+    vendor: str,
+    rate_limited: Collection[Any],
+    busy: Collection[Any] = (),
+    gone: Collection[Any] = (),
+    limited: bool = False,
+) -> DeliveryResult:
     """A robot's answer by its error ``code`` (named ``field`` in the result's code): 0 is
     sent; a rate-limit code (or ``limited``) and a "busy" code are transient; a missing or
     non-integer code means the answer is not the vendor's; any other code is permanent,

@@ -25,8 +25,11 @@ class Fields:
         known = sorted(allowed)
         for key in raw:
             if key not in known:
-                raise InvalidSetting(str(key), f"不是该渠道的设置项（可用：{'、'.join(known)}）",
-                                     f"not a setting of this channel (known: {', '.join(known)})")
+                raise InvalidSetting(
+                    str(key),
+                    f"不是该渠道的设置项（可用：{'、'.join(known)}）",
+                    f"not a setting of this channel (known: {', '.join(known)})",
+                )
         self.raw = raw
 
     def text(self, name: str, *, required: bool = False, max_len: int = 2000) -> str | None:
@@ -39,7 +42,9 @@ class Fields:
             raise InvalidSetting(name, "必须是字符串", "must be a string")
         value = value.strip()
         if len(value) > max_len:
-            raise InvalidSetting(name, f"不能超过 {max_len} 个字符", f"at most {max_len} characters")
+            raise InvalidSetting(
+                name, f"不能超过 {max_len} 个字符", f"at most {max_len} characters"
+            )
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -51,8 +56,9 @@ class Fields:
     def choice(self, name: str, options: tuple[str, ...], default: str) -> str:
         value = self.raw.get(name, default)
         if value not in options:
-            raise InvalidSetting(name, f"只能是 {' / '.join(options)} 之一",
-                                 f"must be one of {', '.join(options)}")
+            raise InvalidSetting(
+                name, f"只能是 {' / '.join(options)} 之一", f"must be one of {', '.join(options)}"
+            )
         return value
 
     def integer(self, name: str, lo: int, hi: int, default: int | None = None) -> int | None:
@@ -60,8 +66,9 @@ class Fields:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise InvalidSetting(name, f"必须是 {lo}–{hi} 之间的整数",
-                                 f"must be an integer from {lo} to {hi}")
+            raise InvalidSetting(
+                name, f"必须是 {lo}–{hi} 之间的整数", f"must be an integer from {lo} to {hi}"
+            )
         return value
 
     def texts(self, name: str, *, max_items: int = 50) -> list[str]:
@@ -71,11 +78,16 @@ class Fields:
             return []
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or len(value) > max_items or not all(
-            isinstance(v, str) and v.strip() for v in value
+        if (
+            not isinstance(value, list)
+            or len(value) > max_items
+            or not all(isinstance(v, str) and v.strip() for v in value)
         ):
-            raise InvalidSetting(name, f"必须是非空字符串列表（最多 {max_items} 项）",
-                                 f"must be a list of non-empty strings (at most {max_items})")
+            raise InvalidSetting(
+                name,
+                f"必须是非空字符串列表（最多 {max_items} 项）",
+                f"must be a list of non-empty strings (at most {max_items})",
+            )
         return [v.strip() for v in value]
 
 
@@ -101,15 +113,21 @@ def check_url(name: str, url: str, *, https_only: bool, query_key: str | None = 
     except ValueError:
         parts, host = None, ""
     if parts is None or parts.scheme not in ("http", "https") or not host or re.search(r"\s", url):
-        raise InvalidSetting(name, f"“{url}”不是有效的 http(s) 网址",
-                             f"'{url}' is not a valid http(s) URL")
+        raise InvalidSetting(
+            name, f"“{url}”不是有效的 http(s) 网址", f"'{url}' is not a valid http(s) URL"
+        )
     if https_only and parts.scheme != "https" and not is_loopback(host):
-        raise InvalidSetting(name, "机器人地址必须是 https 网址（http 仅限本机地址）",
-                             "a robot URL must be https (plain http only for a loopback host)")
+        raise InvalidSetting(
+            name,
+            "机器人地址必须是 https 网址（http 仅限本机地址）",
+            "a robot URL must be https (plain http only for a loopback host)",
+        )
     if query_key and not parse_qs(parts.query).get(query_key, [""])[0].strip():
-        raise InvalidSetting(name, f"地址中缺少 {query_key} 参数（请复制机器人的完整 webhook 地址）",
-                             f"the URL lacks its {query_key} parameter (copy the robot's "
-                             "whole webhook address)")
+        raise InvalidSetting(
+            name,
+            f"地址中缺少 {query_key} 参数（请复制机器人的完整 webhook 地址）",
+            f"the URL lacks its {query_key} parameter (copy the robot's whole webhook address)",
+        )
     return url
 
 
@@ -122,8 +140,11 @@ def email_address(name: str, value: str) -> Address:
     Chinese display name is kept (RFC 2047-encoded in the header); an internationalised
     domain is turned into its ASCII (punycode) form, so no server needs SMTPUTF8; a
     non-ASCII local part is refused for the same reason."""
-    bad = InvalidSetting(name, f"“{value}”不是有效的电子邮件地址（每项一个地址）",
-                         f"'{value}' is not a valid email address (one address per item)")
+    bad = InvalidSetting(
+        name,
+        f"“{value}”不是有效的电子邮件地址（每项一个地址）",
+        f"'{value}' is not a valid email address (one address per item)",
+    )
     if re.search(r"[\r\n]", value):
         raise bad
     header = default_policy.header_factory("To", value)
@@ -135,8 +156,12 @@ def email_address(name: str, value: str) -> Address:
     except UnicodeError:
         raise bad from None
     labels = domain.split(".")
-    if not (_LOCAL_PART.match(parsed.username) and ".." not in parsed.username
-            and len(labels) >= 2 and all(_LABEL.match(label) for label in labels)):
+    if not (
+        _LOCAL_PART.match(parsed.username)
+        and ".." not in parsed.username
+        and len(labels) >= 2
+        and all(_LABEL.match(label) for label in labels)
+    ):
         raise bad
     return Address(display_name=parsed.display_name, username=parsed.username, domain=domain)
 
@@ -152,4 +177,6 @@ def phone_number(name: str, value: str) -> str:
         return "+86" + m.group(1)
     if _E164.match(compact):
         return compact
-    raise InvalidSetting(name, f"“{value}”不是有效的手机号码", f"'{value}' is not a valid mobile number")
+    raise InvalidSetting(
+        name, f"“{value}”不是有效的手机号码", f"'{value}' is not a valid mobile number"
+    )

@@ -59,7 +59,7 @@ class SmsSettings:
     app_key: str
     app_secret: str = field(repr=False)
     template_id: str
-    to: tuple[str, ...]                  # E.164 mobiles
+    to: tuple[str, ...]  # E.164 mobiles
     template_params: tuple[str, ...] = ()  # names, in the template's order
     sign_name: str | None = None
     provider: str = "generic"
@@ -84,14 +84,12 @@ class SmsRequest:
 class SmsProvider(Protocol):
     name: ClassVar[str]
 
-    def request(self, sms: Sms, settings: SmsSettings, now: datetime, nonce: str) -> SmsRequest:
-        ...
+    def request(self, sms: Sms, settings: SmsSettings, now: datetime, nonce: str) -> SmsRequest: ...
 
     def classify(self, resp: httpx.Response) -> DeliveryResult: ...
 
 
-def generic_signature(app_secret: str, path: str, timestamp: str, nonce: str,
-                      body: bytes) -> str:
+def generic_signature(app_secret: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
     to_sign = "\n".join(["POST", path, timestamp, nonce, hashlib.sha256(body).hexdigest()])
     mac = hmac.new(app_secret.encode(), to_sign.encode(), hashlib.sha256)
     return base64.b64encode(mac.digest()).decode()
@@ -105,10 +103,15 @@ class GenericSmsProvider:
     RATE_LIMITED: ClassVar[frozenset[str]] = frozenset({"THROTTLED"})
 
     def request(self, sms: Sms, settings: SmsSettings, now: datetime, nonce: str) -> SmsRequest:
-        body = http.json_bytes({
-            "to": list(sms.to), "sign_name": sms.sign_name, "template_id": sms.template_id,
-            "template_params": sms.params, "out_id": sms.out_id,
-        })
+        body = http.json_bytes(
+            {
+                "to": list(sms.to),
+                "sign_name": sms.sign_name,
+                "template_id": sms.template_id,
+                "template_params": sms.params,
+                "out_id": sms.out_id,
+            }
+        )
         url = httpx.URL(settings.url)
         path = url.raw_path.decode()
         timestamp = str(int(now.timestamp()))
@@ -117,8 +120,7 @@ class GenericSmsProvider:
             "x-sms-app-key": settings.app_key,
             "x-sms-timestamp": timestamp,
             "x-sms-nonce": nonce,
-            "x-sms-signature": generic_signature(settings.app_secret, path, timestamp, nonce,
-                                                 body),
+            "x-sms-signature": generic_signature(settings.app_secret, path, timestamp, nonce, body),
         }
         return SmsRequest(url=settings.url, headers=headers, body=body)
 
@@ -145,8 +147,9 @@ def template_values(message: Message, names: tuple[str, ...]) -> dict[str, str] 
     for name in names:
         value = message.data.get(name, fields.get(name))
         if value is None:
-            return DeliveryResult.fail("missing_param",
-                                       f"the message has no value for template parameter {name}")
+            return DeliveryResult.fail(
+                "missing_param", f"the message has no value for template parameter {name}"
+            )
         values[name] = str(value)
     return values
 
@@ -155,30 +158,53 @@ class SmsChannel:
     kind = "sms"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> SmsSettings:
-        f = Fields(raw, {"provider", "url", "app_key", "app_secret", "template_id",
-                         "template_params", "sign_name", "to"})
+        f = Fields(
+            raw,
+            {
+                "provider",
+                "url",
+                "app_key",
+                "app_secret",
+                "template_id",
+                "template_params",
+                "sign_name",
+                "to",
+            },
+        )
         provider = f.choice("provider", tuple(PROVIDERS), "generic")
         url = check_url("url", f.text("url", required=True) or "", https_only=True)
         to = tuple(phone_number("to", v) for v in f.texts("to", max_items=100))
         if not to:
-            raise InvalidSetting("to", "至少需要一个手机号码", "at least one mobile number is required")
+            raise InvalidSetting(
+                "to", "至少需要一个手机号码", "at least one mobile number is required"
+            )
         return SmsSettings(
-            url=url, app_key=f.text("app_key", required=True, max_len=200) or "",
+            url=url,
+            app_key=f.text("app_key", required=True, max_len=200) or "",
             app_secret=f.text("app_secret", required=True, max_len=500) or "",
             template_id=f.text("template_id", required=True, max_len=100) or "",
-            to=to, template_params=tuple(f.texts("template_params")),
-            sign_name=f.text("sign_name", max_len=50), provider=provider,
+            to=to,
+            template_params=tuple(f.texts("template_params")),
+            sign_name=f.text("sign_name", max_len=50),
+            provider=provider,
         )
 
-    async def send(self, message: Message, settings: SmsSettings,
-                   ctx: SendContext) -> DeliveryResult:
+    async def send(
+        self, message: Message, settings: SmsSettings, ctx: SendContext
+    ) -> DeliveryResult:
         params = template_values(message, settings.template_params)
         if isinstance(params, DeliveryResult):
             return params
         provider = PROVIDERS[settings.provider]
-        sms = Sms(to=settings.to, template_id=settings.template_id, params=params,
-                  sign_name=settings.sign_name, out_id=message.id)
+        sms = Sms(
+            to=settings.to,
+            template_id=settings.template_id,
+            params=params,
+            sign_name=settings.sign_name,
+            out_id=message.id,
+        )
         req = provider.request(sms, settings, ctx.clock(), ctx.nonce())
-        resp = await http.post(ctx.client(), req.url, content=req.body, headers=req.headers,
-                               within=ctx.timeout)
+        resp = await http.post(
+            ctx.client(), req.url, content=req.body, headers=req.headers, within=ctx.timeout
+        )
         return resp if isinstance(resp, DeliveryResult) else provider.classify(resp)

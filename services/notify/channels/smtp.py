@@ -40,13 +40,13 @@ DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 class EmailSettings:
     host: str
     port: int
-    security: str                 # starttls | tls | none
-    sender: Address               # settings key "from"
+    security: str  # starttls | tls | none
+    sender: Address  # settings key "from"
     to: tuple[Address, ...]
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     reply_to: Address | None = None
-    ca_pem: str | None = None     # a private CA to trust (an intranet mail server)
+    ca_pem: str | None = None  # a private CA to trust (an intranet mail server)
 
 
 def build(message: Message, settings: EmailSettings, ctx: SendContext) -> EmailMessage:
@@ -107,8 +107,7 @@ async def _public_socket(settings: EmailSettings, ctx: SendContext) -> socket.so
     """A socket connected to a public address of the SMTP host (``targets``)."""
     address = await targets.public_address(settings.host, settings.port)
     ip = ipaddress.ip_address(address)
-    sock = socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
-                         socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
         async with asyncio.timeout(ctx.timeout):
@@ -123,20 +122,39 @@ class EmailChannel:
     kind = "email"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> EmailSettings:
-        f = Fields(raw, {"host", "port", "security", "username", "password", "from", "to",
-                         "reply_to", "ca_pem"})
+        f = Fields(
+            raw,
+            {
+                "host",
+                "port",
+                "security",
+                "username",
+                "password",
+                "from",
+                "to",
+                "reply_to",
+                "ca_pem",
+            },
+        )
         host = f.text("host", required=True, max_len=253) or ""
         if any(c.isspace() or c in "/:@" for c in host):
-            raise InvalidSetting("host", f"“{host}”不是有效的主机名", f"'{host}' is not a host name")
+            raise InvalidSetting(
+                "host", f"“{host}”不是有效的主机名", f"'{host}' is not a host name"
+            )
         security = f.choice("security", ("starttls", "tls", "none"), "starttls")
         port = f.integer("port", 1, 65535, DEFAULT_PORTS[security]) or DEFAULT_PORTS[security]
         username, password = f.text("username", max_len=320), f.text("password", max_len=500)
         if (username is None) != (password is None):
             missing = "password" if password is None else "username"
-            raise InvalidSetting(missing, "用户名和密码须同时填写", "username and password go together")
+            raise InvalidSetting(
+                missing, "用户名和密码须同时填写", "username and password go together"
+            )
         if security == "none" and not is_loopback(host):
-            raise InvalidSetting("security", "明文 SMTP 仅限本机中继；请用 starttls 或 tls",
-                                 "plain SMTP only to a loopback relay; use starttls or tls")
+            raise InvalidSetting(
+                "security",
+                "明文 SMTP 仅限本机中继；请用 starttls 或 tls",
+                "plain SMTP only to a loopback relay; use starttls or tls",
+            )
         sender = email_address("from", f.text("from", required=True) or "")
         to = tuple(email_address("to", v) for v in f.texts("to"))
         if not to:
@@ -147,26 +165,40 @@ class EmailChannel:
             try:
                 ssl.create_default_context(cadata=ca_pem)
             except (ssl.SSLError, ValueError):
-                raise InvalidSetting("ca_pem", "不是有效的 PEM 格式 CA 证书",
-                                     "is not a PEM CA certificate") from None
+                raise InvalidSetting(
+                    "ca_pem", "不是有效的 PEM 格式 CA 证书", "is not a PEM CA certificate"
+                ) from None
         return EmailSettings(
-            host=host, port=port, security=security, sender=sender, to=to, username=username,
-            password=password, reply_to=email_address("reply_to", reply_to) if reply_to else None,
+            host=host,
+            port=port,
+            security=security,
+            sender=sender,
+            to=to,
+            username=username,
+            password=password,
+            reply_to=email_address("reply_to", reply_to) if reply_to else None,
             ca_pem=ca_pem,
         )
 
-    async def send(self, message: Message, settings: EmailSettings,
-                   ctx: SendContext) -> DeliveryResult:
+    async def send(
+        self, message: Message, settings: EmailSettings, ctx: SendContext
+    ) -> DeliveryResult:
         mail = build(message, settings, ctx)
         tls = ssl.create_default_context(cadata=settings.ca_pem) if settings.ca_pem else None
         try:
             # public_only: connect to the address that was checked (TLS still names the host)
             sock = await _public_socket(settings, ctx) if ctx.public_only else None
             refused, reply = await aiosmtplib.send(
-                mail, hostname=settings.host, port=None if sock else settings.port, sock=sock,
-                username=settings.username, password=settings.password,
-                use_tls=settings.security == "tls", start_tls=settings.security == "starttls",
-                tls_context=tls, timeout=ctx.timeout,
+                mail,
+                hostname=settings.host,
+                port=None if sock else settings.port,
+                sock=sock,
+                username=settings.username,
+                password=settings.password,
+                use_tls=settings.security == "tls",
+                start_tls=settings.security == "starttls",
+                tls_context=tls,
+                timeout=ctx.timeout,
             )
         except PrivateTarget as exc:
             return DeliveryResult.fail("private_target", str(exc))

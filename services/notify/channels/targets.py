@@ -58,11 +58,16 @@ def check_host(field: str, host: str) -> None:
     """422 for a host that is plainly not public (no DNS here; delivery resolves)."""
     name = host.strip("[]").rstrip(".").lower()
     ip = literal_address(name)
-    if name in _LOCAL_NAMES or name.endswith(".localhost") or (ip is not None
-                                                                and not is_public(ip)):
+    if (
+        name in _LOCAL_NAMES
+        or name.endswith(".localhost")
+        or (ip is not None and not is_public(ip))
+    ):
         raise InvalidSetting(
-            field, f"“{host}”是本机、链路本地或内网地址，不允许作为发送目标",
-            f"'{host}' is a loopback, link-local or private address; it may not be a target")
+            field,
+            f"“{host}”是本机、链路本地或内网地址，不允许作为发送目标",
+            f"'{host}' is a loopback, link-local or private address; it may not be a target",
+        )
 
 
 def check_settings(settings: Any) -> None:
@@ -82,13 +87,14 @@ async def public_address(host: str, port: int) -> str:
     if literal is not None:
         found = [literal]
     else:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                             type=socket.SOCK_STREAM)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     private = [str(ip) for ip in found if not is_public(ip)]
     if private or not found:
-        raise PrivateTarget(f"{host} resolves to a non-public address ({', '.join(private)}); "
-                            "refused (CHANNEL_ALLOW_PRIVATE_TARGETS is off)")
+        raise PrivateTarget(
+            f"{host} resolves to a non-public address ({', '.join(private)}); "
+            "refused (CHANNEL_ALLOW_PRIVATE_TARGETS is off)"
+        )
     return str(found[0])
 
 
@@ -99,19 +105,32 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-                          local_address: str | None = None,
-                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         try:
             address = await public_address(host, port)
         except OSError as exc:  # the name does not resolve (now): transient
             raise httpcore.ConnectError(f"{host}: {exc}") from exc
-        return await self._inner.connect_tcp(address, port, timeout=timeout,
-                                             local_address=local_address,
-                                             socket_options=socket_options)
+        return await self._inner.connect_tcp(
+            address,
+            port,
+            timeout=timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        socket_options: Any = None,
+    ) -> httpcore.AsyncNetworkStream:
         raise PrivateTarget("unix sockets are not a delivery target")
 
     async def sleep(self, seconds: float) -> None:

@@ -29,8 +29,9 @@ from shared.errors import Invalid
 USER_AGENT = "Whistle-Notify/0.1 (+standard-webhooks)"
 
 
-def signed_request(msg_id: str, payload: Mapping[str, Any], now: datetime,
-                   secret: str | None) -> tuple[bytes, dict[str, str]]:
+def signed_request(
+    msg_id: str, payload: Mapping[str, Any], now: datetime, secret: str | None
+) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt; signed if there is a secret."""
     body = http.json_bytes(payload)
     headers = {
@@ -44,8 +45,9 @@ def signed_request(msg_id: str, payload: Mapping[str, Any], now: datetime,
     return body, headers
 
 
-async def post_signed(client: httpx.AsyncClient, url: str, body: bytes,
-                      headers: dict[str, str], within: float) -> DeliveryResult:
+async def post_signed(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], within: float
+) -> DeliveryResult:
     """POST once; any 2xx is delivered (the spec: the receiver answers 2xx quickly)."""
     resp = await http.post(client, url, content=body, headers=headers, within=within)
     if isinstance(resp, DeliveryResult):
@@ -73,19 +75,26 @@ class WebhookChannel:
                 domain.check_webhook_secret(secret)
             except Invalid:
                 raise InvalidSetting(
-                    "secret", "应为 whsec_ 加 24–64 字节随机数的 base64 编码",
-                    "must be 'whsec_' + base64 of 24 to 64 random bytes") from None
+                    "secret",
+                    "应为 whsec_ 加 24–64 字节随机数的 base64 编码",
+                    "must be 'whsec_' + base64 of 24 to 64 random bytes",
+                ) from None
         return WebhookSettings(url=url, secret=secret)
 
-    async def send(self, message: Message, settings: WebhookSettings,
-                   ctx: SendContext) -> DeliveryResult:
+    async def send(
+        self, message: Message, settings: WebhookSettings, ctx: SendContext
+    ) -> DeliveryResult:
         now = ctx.clock()
         payload = {
             "type": message.kind,
             "timestamp": now.isoformat(),
             "data": {
-                "message_id": message.id, "title": message.title, "text": message.text,
-                "link": message.link, "urgent": message.urgent, "locale": message.locale,
+                "message_id": message.id,
+                "title": message.title,
+                "text": message.text,
+                "link": message.link,
+                "urgent": message.urgent,
+                "locale": message.locale,
                 **message.data,
             },
         }

@@ -45,7 +45,7 @@ GONE = {93000}
 @dataclass(frozen=True)
 class WeComSettings:
     url: str = field(repr=False)  # …/cgi-bin/webhook/send?key=… (the key is the credential)
-    msgtype: str = "markdown"    # markdown | text
+    msgtype: str = "markdown"  # markdown | text
     mention_mobiles: tuple[str, ...] = ()  # text only: "@all" or mobile numbers
 
 
@@ -64,9 +64,16 @@ def payload(message: Message, settings: WeComSettings) -> dict[str, Any]:
 
 
 def classify(answer: Mapping[str, Any]) -> DeliveryResult:
-    return http.code_result(answer, answer.get("errcode"), answer.get("errmsg", ""),
-                            field="errcode", vendor="WeCom", rate_limited=RATE_LIMITED,
-                            busy=BUSY, gone=GONE)
+    return http.code_result(
+        answer,
+        answer.get("errcode"),
+        answer.get("errmsg", ""),
+        field="errcode",
+        vendor="WeCom",
+        rate_limited=RATE_LIMITED,
+        busy=BUSY,
+        gone=GONE,
+    )
 
 
 class WeComChannel:
@@ -74,19 +81,23 @@ class WeComChannel:
 
     def validate_settings(self, raw: Mapping[str, Any]) -> WeComSettings:
         f = Fields(raw, {"url", "msgtype", "mention_mobiles"})
-        url = check_url("url", f.text("url", required=True) or "", https_only=True,
-                        query_key="key")
+        url = check_url("url", f.text("url", required=True) or "", https_only=True, query_key="key")
         msgtype = f.choice("msgtype", ("markdown", "text"), "markdown")
         mentions = tuple(
             m if m == "@all" else phone_number("mention_mobiles", m).removeprefix("+86")
             for m in f.texts("mention_mobiles")
         )
         if mentions and msgtype != "text":
-            raise InvalidSetting("mention_mobiles", "只有 text 消息可以按手机号 @ 成员",
-                                 "mentioning by mobile needs msgtype text")
+            raise InvalidSetting(
+                "mention_mobiles",
+                "只有 text 消息可以按手机号 @ 成员",
+                "mentioning by mobile needs msgtype text",
+            )
         return WeComSettings(url=url, msgtype=msgtype, mention_mobiles=mentions)
 
-    async def send(self, message: Message, settings: WeComSettings,
-                   ctx: SendContext) -> DeliveryResult:
-        return await http.post_to_robot(ctx, httpx.URL(settings.url),
-                                        payload(message, settings), classify, "errcode")
+    async def send(
+        self, message: Message, settings: WeComSettings, ctx: SendContext
+    ) -> DeliveryResult:
+        return await http.post_to_robot(
+            ctx, httpx.URL(settings.url), payload(message, settings), classify, "errcode"
+        )

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 
 class RecipientKind(StrEnum):
-    DEPARTMENT = "department"    # 职能部门/驻区单位/物业 值班室: receives dispatches (派单)
-    SUPERVISOR = "supervisor"    # 督办: hears about late cases and escalations in an area subtree
-    COMMUNITY = "community"      # 社区工作人员: the reporter's side of the cases in its area
+    DEPARTMENT = "department"  # 职能部门/驻区单位/物业 值班室: receives dispatches (派单)
+    SUPERVISOR = "supervisor"  # 督办: hears about late cases and escalations in an area subtree
+    COMMUNITY = "community"  # 社区工作人员: the reporter's side of the cases in its area
     GRID_WORKER = "grid_worker"  # 网格员: the reporter's side of the cases in his grid
 
 
@@ -32,13 +32,13 @@ AREA_KINDS = (RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY, RecipientKind.G
 
 
 class Channel(StrEnum):
-    INBOX = "inbox"        # in-app inbox, delivered in the consumer's transaction, always on
-    WEBHOOK = "webhook"    # HTTP POST, signed the Standard Webhooks way
-    WECOM = "wecom"        # 企业微信群机器人
+    INBOX = "inbox"  # in-app inbox, delivered in the consumer's transaction, always on
+    WEBHOOK = "webhook"  # HTTP POST, signed the Standard Webhooks way
+    WECOM = "wecom"  # 企业微信群机器人
     DINGTALK = "dingtalk"  # 钉钉自定义机器人
-    FEISHU = "feishu"      # 飞书自定义机器人
-    EMAIL = "email"        # SMTP
-    SMS = "sms"            # 短信网关
+    FEISHU = "feishu"  # 飞书自定义机器人
+    EMAIL = "email"  # SMTP
+    SMS = "sms"  # 短信网关
 
     @property
     def robot(self) -> bool:
@@ -57,18 +57,18 @@ class NoticeKind(StrEnum):
     """The events notify announces (the consumer's handlers)."""
 
     DISPATCHED = "case.dispatched"  # 派单: the department hears it
-    OVERDUE = "case.overdue"        # 超时: supervisors hear it; the late department is urged (督办)
-    WHISTLED = "case.whistled"      # 吹哨: at street or district level an escalation (升级)
-    RESOLVED = "case.resolved"      # 办结: the reporter's side hears it
-    CLOSED = "case.closed"          # 结案: the reporter's side hears it
+    OVERDUE = "case.overdue"  # 超时: supervisors hear it; the late department is urged (督办)
+    WHISTLED = "case.whistled"  # 吹哨: at street or district level an escalation (升级)
+    RESOLVED = "case.resolved"  # 办结: the reporter's side hears it
+    CLOSED = "case.closed"  # 结案: the reporter's side hears it
     WARNING = "case.deadline_warning"  # 预警: the department hears it (tracking)
-    ESCALATED = "case.escalated"       # 逐级上报: supervisors hear it (tracking)
-    URGED = "case.urged"               # 督办: the department hears it (tracking)
+    ESCALATED = "case.escalated"  # 逐级上报: supervisors hear it (tracking)
+    URGED = "case.urged"  # 督办: the department hears it (tracking)
     EXTENSION_REQUESTED = "case.extension_requested"  # 延期申请: the area's supervisors decide
-    EXTENSION_DECIDED = "case.extension_decided"      # 延期批复: the department hears it
+    EXTENSION_DECIDED = "case.extension_decided"  # 延期批复: the department hears it
     PAUSE_REQUESTED = "case.pause_requested"  # 挂账/缓办申请: the area's supervisors decide
-    PAUSE_DECIDED = "case.pause_decided"      # 挂账/缓办批复: the department hears it
-    RESUMED = "case.resumed"                  # 恢复办理: the department hears it
+    PAUSE_DECIDED = "case.pause_decided"  # 挂账/缓办批复: the department hears it
+    RESUMED = "case.resumed"  # 恢复办理: the department hears it
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class Recipient:
     kind: RecipientKind
     department_id: str | None = None
     area_path: str | None = None
-    webhook_url: str | None = None     # the first way to give a webhook, kept working
+    webhook_url: str | None = None  # the first way to give a webhook, kept working
     webhook_secret: str | None = None
     preferences: Preferences = field(default_factory=Preferences)
 
@@ -135,20 +135,20 @@ class CaseNotice:
     department_id: str | None = None
     department_name: str | None = None
     assignment_id: str | None = None  # the department's assignment the event is about, if any
-    role: str | None = None          # dispatched: lead (主办) or co (协办)
-    description: str | None = None   # dispatched, whistled: what the grid worker saw
-    clock: str | None = None         # overdue: sign_for (签收报到) or resolve (办结)
-    due_at: datetime | None = None   # overdue: the deadline that passed
-    place: str | None = None         # whistled: the address, when the report gave one
-    level: str | None = None         # whistled: community, street (街道) or district (区)
-    result: str | None = None        # resolved: what the department did; closed: the note
-    note: str | None = None          # urged: what the supervisor asks; resumed: why
-    count: int | None = None         # urged: the n-th urging of the assignment
-    reason: str | None = None        # extension and pause requests and decisions
-    days: int | None = None          # extension: working days asked for, or granted
-    approved: bool | None = None     # decisions
-    comment: str | None = None       # decisions: the supervisor's words
-    pause: str | None = None         # pauses: hang (挂账) or defer (缓办)
+    role: str | None = None  # dispatched: lead (主办) or co (协办)
+    description: str | None = None  # dispatched, whistled: what the grid worker saw
+    clock: str | None = None  # overdue: sign_for (签收报到) or resolve (办结)
+    due_at: datetime | None = None  # overdue: the deadline that passed
+    place: str | None = None  # whistled: the address, when the report gave one
+    level: str | None = None  # whistled: community, street (街道) or district (区)
+    result: str | None = None  # resolved: what the department did; closed: the note
+    note: str | None = None  # urged: what the supervisor asks; resumed: why
+    count: int | None = None  # urged: the n-th urging of the assignment
+    reason: str | None = None  # extension and pause requests and decisions
+    days: int | None = None  # extension: working days asked for, or granted
+    approved: bool | None = None  # decisions
+    comment: str | None = None  # decisions: the supervisor's words
+    pause: str | None = None  # pauses: hang (挂账) or defer (缓办)
 
     @property
     def urgent(self) -> bool:
@@ -197,9 +197,11 @@ def check_inbox_access(who: Principal, recipient: Recipient) -> None:
     # community office (or grid worker) must not read what is said about it there (overdue
     # alerts, escalations, the requests awaiting the supervisor's decision).
     if recipient.kind is RecipientKind.SUPERVISOR and who.role.value in _OVERSEEN:
-        raise Forbidden("街道、社区和网格员不能查看督办的站内信",
-                        "a street or community office may not read a supervisor's inbox",
-                        code="supervisor_inbox")
+        raise Forbidden(
+            "街道、社区和网格员不能查看督办的站内信",
+            "a street or community office may not read a supervisor's inbox",
+            code="supervisor_inbox",
+        )
     # community and grid-worker desks (and supervisors' own): whoever oversees their area
     who.require_area(recipient.area_path or "")
 
@@ -246,8 +248,9 @@ class Carrier:
     status: DeliveryStatus
 
 
-def check_replay(status: DeliveryStatus, others: Sequence[Carrier] = (), *,
-                 force: bool = False) -> None:
+def check_replay(
+    status: DeliveryStatus, others: Sequence[Carrier] = (), *, force: bool = False
+) -> None:
     """Only a dead delivery is replayed. If the message already went out on another channel
     (the fallback that took over when this one gave up, or one after it), or is on its way
     there, a replay would tell the recipient twice: refused, naming that delivery, unless
@@ -282,17 +285,23 @@ def check_replay(status: DeliveryStatus, others: Sequence[Carrier] = (), *,
 def validate_recipient(r: Recipient) -> Recipient:
     """A department desk needs its department; the others need the area they stand for."""
     if r.kind is RecipientKind.DEPARTMENT and not r.department_id:
-        raise Invalid("部门类接收方必须填写 department_id",
-                      "a department recipient needs a department_id", code="department_required")
+        raise Invalid(
+            "部门类接收方必须填写 department_id",
+            "a department recipient needs a department_id",
+            code="department_required",
+        )
     if r.kind in AREA_KINDS and not r.area_path:
-        raise Invalid("督办、社区和网格员接收方必须填写 area_path（如 YA/YA01）",
-                      "a supervisor, community or grid-worker recipient needs an area_path "
-                      "(e.g. YA/YA01)",
-                      code="area_required")
+        raise Invalid(
+            "督办、社区和网格员接收方必须填写 area_path（如 YA/YA01）",
+            "a supervisor, community or grid-worker recipient needs an area_path (e.g. YA/YA01)",
+            code="area_required",
+        )
     if r.area_path is not None and any(not part for part in r.area_path.split("/")):
-        raise Invalid(f"辖区路径“{r.area_path}”无效，应为以 / 连接的编码，如 YA/YA01",
-                      f"invalid area_path '{r.area_path}': codes joined by '/', e.g. YA/YA01",
-                      code="invalid_area_path")
+        raise Invalid(
+            f"辖区路径“{r.area_path}”无效，应为以 / 连接的编码，如 YA/YA01",
+            f"invalid area_path '{r.area_path}': codes joined by '/', e.g. YA/YA01",
+            code="invalid_area_path",
+        )
     if r.webhook_url is not None:
         check_webhook_url(r.webhook_url)
     if r.webhook_secret is not None:
@@ -308,8 +317,11 @@ def check_webhook_url(url: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise Invalid(f"webhook_url“{url}”不是有效的 http(s) 地址",
-                      f"webhook_url '{url}' is not a valid http(s) URL", code="invalid_webhook_url")
+        raise Invalid(
+            f"webhook_url“{url}”不是有效的 http(s) 地址",
+            f"webhook_url '{url}' is not a valid http(s) URL",
+            code="invalid_webhook_url",
+        )
 
 
 def check_webhook_secret(secret: str) -> None:
@@ -320,6 +332,8 @@ def check_webhook_secret(secret: str) -> None:
     except (binascii.Error, ValueError):
         key = b""
     if not 24 <= len(key) <= 64:
-        raise Invalid("webhook_secret 应为 whsec_ 加 24–64 字节随机数的 base64 编码",
-                      "webhook_secret must be 'whsec_' + base64 of 24 to 64 random bytes",
-                      code="invalid_webhook_secret")
+        raise Invalid(
+            "webhook_secret 应为 whsec_ 加 24–64 字节随机数的 base64 编码",
+            "webhook_secret must be 'whsec_' + base64 of 24 to 64 random bytes",
+            code="invalid_webhook_secret",
+        )

@@ -14,8 +14,9 @@ from services.notify.domain.core import DeliveryStatus, status_after_failure
 RATE_WINDOW = timedelta(minutes=1)
 
 
-def after_failure(attempts: int, max_attempts: int, *, permanent: bool,
-                  gone: bool = False) -> DeliveryStatus:
+def after_failure(
+    attempts: int, max_attempts: int, *, permanent: bool, gone: bool = False
+) -> DeliveryStatus:
     """After ``attempts`` failed scheduled attempts: try again later, or give this channel up
     (dead: kept, replayable; the next channel takes over). A permanent refusal (a wrong key,
     a 4xx, a refused address) or a vanished endpoint gives up at once: trying the same
@@ -26,9 +27,9 @@ def after_failure(attempts: int, max_attempts: int, *, permanent: bool,
 
 
 class RobotPlan(StrEnum):
-    EACH = "each"      # room for every pending message: send them one by one
+    EACH = "each"  # room for every pending message: send them one by one
     DIGEST = "digest"  # not enough room: send one digest (汇总) carrying them all
-    WAIT = "wait"      # no room at all: hold them until the window has room again
+    WAIT = "wait"  # no room at all: hold them until the window has room again
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ PLACE_SEPARATOR = " › "
 class Names:
     """What the codes are called (Simplified Chinese: the only names the owners keep)."""
 
-    areas: Mapping[str, str] = field(default_factory=dict)       # area code → 区域名称
+    areas: Mapping[str, str] = field(default_factory=dict)  # area code → 区域名称
     categories: Mapping[str, str] = field(default_factory=dict)  # category code → 分类名称
-    parents: Mapping[str, str] = field(default_factory=dict)     # 小类 code → its 大类 code
+    parents: Mapping[str, str] = field(default_factory=dict)  # 小类 code → its 大类 code
 
     def place(self, area_path: str) -> str | None:
         """``YA/YA01/YA0101/YA0101-03`` → ``迎泽街道 › 桃园社区 › 桃园社区第3网格``: the names

@@ -26,8 +26,12 @@ MASK = "****"
 
 # Settings that are secrets; robot URLs carry their credential too (a query key or the path).
 SECRET_KEYS: dict[str, tuple[str, ...]] = {
-    "webhook": ("secret",), "dingtalk": ("secret",), "feishu": ("secret",),
-    "email": ("password",), "sms": ("app_secret",), "wecom": (),
+    "webhook": ("secret",),
+    "dingtalk": ("secret",),
+    "feishu": ("secret",),
+    "email": ("password",),
+    "sms": ("app_secret",),
+    "wecom": (),
 }
 URL_SECRET_QUERY = {"wecom": "key", "dingtalk": "access_token"}
 URL_SECRET_PATH = {"feishu"}
@@ -36,26 +40,37 @@ URL_SECRET_PATH = {"feishu"}
 def check_preferences(p: Preferences) -> Preferences:
     kinds = [c.kind for c in p.channels]
     if Channel.INBOX in kinds:
-        raise Invalid("channels：站内信（inbox）始终开启，列表只需列出其他渠道",
-                      "channels: the inbox is always on; list only the other channels",
-                      code="inbox_always_on")
+        raise Invalid(
+            "channels：站内信（inbox）始终开启，列表只需列出其他渠道",
+            "channels: the inbox is always on; list only the other channels",
+            code="inbox_always_on",
+        )
     if len(set(kinds)) != len(kinds):
-        raise Invalid("channels：每种渠道只能出现一次", "channels: each channel may appear only once",
-                      code="duplicate_channel")
+        raise Invalid(
+            "channels：每种渠道只能出现一次",
+            "channels: each channel may appear only once",
+            code="duplicate_channel",
+        )
     if p.locale not in LOCALES:
-        raise Invalid(f"locale：语言只能是 {' / '.join(LOCALES)}", f"locale: must be one of "
-                      f"{', '.join(LOCALES)}", code="invalid_locale")
+        raise Invalid(
+            f"locale：语言只能是 {' / '.join(LOCALES)}",
+            f"locale: must be one of {', '.join(LOCALES)}",
+            code="invalid_locale",
+        )
     if (p.quiet_start is None) != (p.quiet_end is None) or (
         p.quiet_start is not None and p.quiet_start == p.quiet_end
     ):
-        raise Invalid("quiet_hours：免打扰时段须同时给出不同的开始和结束时间",
-                      "quiet_hours: a start and a different end are needed",
-                      code="invalid_quiet_hours")
+        raise Invalid(
+            "quiet_hours：免打扰时段须同时给出不同的开始和结束时间",
+            "quiet_hours: a start and a different end are needed",
+            code="invalid_quiet_hours",
+        )
     return p
 
 
-def quiet_until(now: datetime, start: time | None, end: time | None, *,
-                urgent: bool) -> datetime | None:
+def quiet_until(
+    now: datetime, start: time | None, end: time | None, *, urgent: bool
+) -> datetime | None:
     """When quiet hours (Beijing time) end, if ``now`` falls in them; else None. An urgent
     case is never held back. A period may span midnight (22:00–07:00)."""
     if urgent or start is None or end is None:
@@ -84,9 +99,13 @@ def mask_url(kind: str, url: str) -> str:
     query = parts.query
     if kind in URL_SECRET_QUERY:
         key = URL_SECRET_QUERY[kind]
-        query = urlencode([(k, mask(v) if k == key else v)
-                           for k, v in parse_qsl(parts.query, keep_blank_values=True)],
-                          safe="*")
+        query = urlencode(
+            [
+                (k, mask(v) if k == key else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
     path = parts.path
     if kind in URL_SECRET_PATH and "/" in path:
         head, _, last = path.rpartition("/")
@@ -121,8 +140,9 @@ def _destination(settings: Mapping[str, Any]) -> tuple[str, int | None] | None:
     return None
 
 
-def keep_secrets(kind: str, new: Mapping[str, Any], old: Mapping[str, Any] | None
-                 ) -> dict[str, Any]:
+def keep_secrets(
+    kind: str, new: Mapping[str, Any], old: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """``new`` with each secret it leaves out, or sends back masked, taken from ``old`` —
     but only for the same destination. A new host needs a new secret (422
     ``secret_required``): a stored password or signing key never follows a changed host,
@@ -142,7 +162,8 @@ def keep_secrets(kind: str, new: Mapping[str, Any], old: Mapping[str, Any] | Non
                     f"{key}：发送地址已改为新的主机，须同时填写新的 {key}（原密钥不会沿用到新主机）",
                     f"{key}: the destination moved to a new host; give a new {key} with it "
                     "(the stored one does not follow a new host)",
-                    code="secret_required")
+                    code="secret_required",
+                )
             merged[key] = old[key]
     return merged
 
@@ -153,7 +174,9 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 def parse_hhmm(name: str, value: str) -> time:
     m = _HHMM.match(value)
     if not m:
-        raise Invalid(f"{name}：时间格式应为 HH:MM（北京时间），如 22:00",
-                      f"{name}: a time as HH:MM (Beijing time), e.g. 22:00",
-                      code="invalid_quiet_hours")
+        raise Invalid(
+            f"{name}：时间格式应为 HH:MM（北京时间），如 22:00",
+            f"{name}: a time as HH:MM (Beijing time), e.g. 22:00",
+            code="invalid_quiet_hours",
+        )
     return time(int(m.group(1)), int(m.group(2)))

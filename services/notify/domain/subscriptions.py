@@ -52,9 +52,9 @@ LEVEL_DEPTH = {"district": 1, "street": 2, "community": 3}
 class Subscription:
     recipient_id: str
     event_types: tuple[str, ...]
-    area_path: str | None = None          # the subtree (itself and below); None: anywhere
+    area_path: str | None = None  # the subtree (itself and below); None: anywhere
     department_id: str | None = None
-    categories: tuple[str, ...] = ()      # codes; a 大类 (C01) covers its 小类 (C0101)
+    categories: tuple[str, ...] = ()  # codes; a 大类 (C01) covers its 小类 (C0101)
     priorities: tuple[str, ...] = ()
     id: int | None = None
     created_by: str | None = field(default=None, compare=False)
@@ -72,30 +72,44 @@ class Subscription:
 def validate_subscription(s: Subscription) -> Subscription:
     known = [k.value for k in NoticeKind]
     if not s.event_types:
-        raise Invalid("event_types：至少选择一种事件", "event_types: choose at least one event type",
-                      code="invalid_subscription")
+        raise Invalid(
+            "event_types：至少选择一种事件",
+            "event_types: choose at least one event type",
+            code="invalid_subscription",
+        )
     for t in s.event_types:
         if t not in known:
-            raise Invalid(f"event_types：不支持的事件“{t}”（可选：{'、'.join(known)}）",
-                          f"event_types: '{t}' is not an event notify announces (known: "
-                          f"{', '.join(known)})", code="invalid_subscription")
+            raise Invalid(
+                f"event_types：不支持的事件“{t}”（可选：{'、'.join(known)}）",
+                f"event_types: '{t}' is not an event notify announces (known: {', '.join(known)})",
+                code="invalid_subscription",
+            )
     if s.area_path is not None and not _AREA.match(s.area_path):
-        raise Invalid(f"area_path：辖区路径“{s.area_path}”无效，应为以 / 连接的编码，如 YA/YA01",
-                      f"area_path: '{s.area_path}' is not codes joined by '/', e.g. YA/YA01",
-                      code="invalid_subscription")
+        raise Invalid(
+            f"area_path：辖区路径“{s.area_path}”无效，应为以 / 连接的编码，如 YA/YA01",
+            f"area_path: '{s.area_path}' is not codes joined by '/', e.g. YA/YA01",
+            code="invalid_subscription",
+        )
     for c in s.categories:
         if not _CATEGORY.match(c):
-            raise Invalid(f"categories：分类编码“{c}”无效，应如 C01 或 C0101",
-                          f"categories: '{c}' is not a category code such as C01 or C0101",
-                          code="invalid_subscription")
+            raise Invalid(
+                f"categories：分类编码“{c}”无效，应如 C01 或 C0101",
+                f"categories: '{c}' is not a category code such as C01 or C0101",
+                code="invalid_subscription",
+            )
     for p in s.priorities:
         if p not in PRIORITIES:
-            raise Invalid(f"priorities：紧急程度只能是 {' / '.join(PRIORITIES)}",
-                          f"priorities: each must be one of {', '.join(PRIORITIES)}",
-                          code="invalid_subscription")
+            raise Invalid(
+                f"priorities：紧急程度只能是 {' / '.join(PRIORITIES)}",
+                f"priorities: each must be one of {', '.join(PRIORITIES)}",
+                code="invalid_subscription",
+            )
     if len(set(s.event_types)) != len(s.event_types):
-        raise Invalid("event_types：事件类型重复", "event_types: a type is listed twice",
-                      code="invalid_subscription")
+        raise Invalid(
+            "event_types：事件类型重复",
+            "event_types: a type is listed twice",
+            code="invalid_subscription",
+        )
     return s
 
 
@@ -103,13 +117,20 @@ def validate_subscription(s: Subscription) -> Subscription:
 # nobody handles; an urging or an escalation is the last word before the next level).
 MUST_HEAR: dict[RecipientKind, frozenset[NoticeKind]] = {
     RecipientKind.DEPARTMENT: frozenset({NoticeKind.DISPATCHED, NoticeKind.URGED}),
-    RecipientKind.SUPERVISOR: frozenset({NoticeKind.ESCALATED, NoticeKind.EXTENSION_REQUESTED,
-                                         NoticeKind.PAUSE_REQUESTED}),
+    RecipientKind.SUPERVISOR: frozenset(
+        {NoticeKind.ESCALATED, NoticeKind.EXTENSION_REQUESTED, NoticeKind.PAUSE_REQUESTED}
+    ),
     RecipientKind.COMMUNITY: frozenset({NoticeKind.ESCALATED}),
     RecipientKind.GRID_WORKER: frozenset(),
 }
-_DEPARTMENT_HEARS = (NoticeKind.DISPATCHED, NoticeKind.WARNING, NoticeKind.URGED,
-                     NoticeKind.EXTENSION_DECIDED, NoticeKind.PAUSE_DECIDED, NoticeKind.RESUMED)
+_DEPARTMENT_HEARS = (
+    NoticeKind.DISPATCHED,
+    NoticeKind.WARNING,
+    NoticeKind.URGED,
+    NoticeKind.EXTENSION_DECIDED,
+    NoticeKind.PAUSE_DECIDED,
+    NoticeKind.RESUMED,
+)
 _SUPERVISOR_DECIDES = (NoticeKind.EXTENSION_REQUESTED, NoticeKind.PAUSE_REQUESTED)
 
 
@@ -120,17 +141,25 @@ def check_mutes(kind: RecipientKind, muted: Iterable[str]) -> tuple[str, ...]:
     muted = tuple(muted)
     for t in muted:
         if t not in known:
-            raise Invalid(f"muted_events：不支持的事件“{t}”（可选：{'、'.join(known)}）",
-                          f"muted_events: '{t}' is not an event notify announces (known: "
-                          f"{', '.join(known)})", code="invalid_muted_events")
+            raise Invalid(
+                f"muted_events：不支持的事件“{t}”（可选：{'、'.join(known)}）",
+                f"muted_events: '{t}' is not an event notify announces (known: {', '.join(known)})",
+                code="invalid_muted_events",
+            )
     if len(set(muted)) != len(muted):
-        raise Invalid("muted_events：事件类型重复", "muted_events: a type is listed twice",
-                      code="invalid_muted_events")
+        raise Invalid(
+            "muted_events：事件类型重复",
+            "muted_events: a type is listed twice",
+            code="invalid_muted_events",
+        )
     must = sorted(k.value for k in MUST_HEAR[kind] if k.value in muted)
     if must:
-        raise Invalid(f"muted_events：{'、'.join(must)} 需要该接收方立即处理，不能关闭",
-                      f"muted_events: a {kind.value} recipient must hear {', '.join(must)} "
-                      "(it asks for action now) and cannot mute it", code="cannot_mute")
+        raise Invalid(
+            f"muted_events：{'、'.join(must)} 需要该接收方立即处理，不能关闭",
+            f"muted_events: a {kind.value} recipient must hear {', '.join(must)} "
+            "(it asks for action now) and cannot mute it",
+            code="cannot_mute",
+        )
     return muted
 
 
@@ -139,8 +168,11 @@ def _muted(n: CaseNotice, r: Recipient) -> bool:
 
 
 def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
-    own_department = r.kind is RecipientKind.DEPARTMENT and r.department_id is not None \
+    own_department = (
+        r.kind is RecipientKind.DEPARTMENT
+        and r.department_id is not None
         and r.department_id == n.department_id
+    )
     in_area = r.area_path is not None and covers(r.area_path, n.area_path)
     if n.kind in _DEPARTMENT_HEARS:
         return own_department
@@ -151,8 +183,9 @@ def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
         if depth is None:
             return r.kind is RecipientKind.SUPERVISOR and in_area
         at_level = r.area_path is not None and r.area_path.count("/") + 1 == depth
-        return r.kind in (RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY) and in_area \
-            and at_level
+        return (
+            r.kind in (RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY) and in_area and at_level
+        )
     if n.kind is NoticeKind.OVERDUE:
         return own_department or (r.kind is RecipientKind.SUPERVISOR and in_area)
     if n.kind is NoticeKind.WHISTLED:
@@ -163,8 +196,9 @@ def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
     return False
 
 
-def select_recipients(notice: CaseNotice, candidates: Iterable[Recipient],
-                      subscriptions: Iterable[Subscription] = ()) -> list[Recipient]:
+def select_recipients(
+    notice: CaseNotice, candidates: Iterable[Recipient], subscriptions: Iterable[Subscription] = ()
+) -> list[Recipient]:
     """Everyone who hears ``notice``: by default (unless muted) or by a matching
     subscription; each once, in id order."""
     subscribed = {s.recipient_id for s in subscriptions if s.matches(notice)}

@@ -23,8 +23,11 @@ from services.notify.domain.names import NO_NAMES, Names
 BEIJING = timezone(timedelta(hours=8))
 _ROLE = {"lead": ("主办", "lead"), "co": ("协办", "co-handler")}
 _CLOCK = {"sign_for": ("签收报到", "sign-for"), "resolve": ("办结", "resolution")}
-_LEVEL = {"community": ("社区", "community"), "street": ("街道", "street"),
-          "district": ("区", "district")}
+_LEVEL = {
+    "community": ("社区", "community"),
+    "street": ("街道", "street"),
+    "district": ("区", "district"),
+}
 _PAUSE = {"hang": ("挂账", "hang (挂账)"), "defer": ("缓办", "deferral (缓办)")}
 
 
@@ -36,17 +39,25 @@ def assignment_link(assignment_id: str, base: str = "") -> str:
     return f"{base.rstrip('/')}/assignments/{assignment_id}"
 
 
-def link_for(notice: CaseNotice, audience: RecipientKind, base: str = "",
-             department_id: str | None = None) -> str:
+def link_for(
+    notice: CaseNotice, audience: RecipientKind, base: str = "", department_id: str | None = None
+) -> str:
     """Where the message takes its reader in the console (``base`` is the console's public
     address, so the link is absolute — a deep link from a robot, an email or an SMS): a
     department's desk hearing about its own assignment (dispatched, warned, overdue, urged,
     a request decided, resumed) goes straight to that assignment, where it acts; everyone
     else — and a department that subscribed to another department's events — to the case."""
-    own = (audience is RecipientKind.DEPARTMENT and notice.assignment_id is not None
-           and department_id is not None and department_id == notice.department_id)
-    return (assignment_link(notice.assignment_id, base) if own and notice.assignment_id
-            else case_link(notice.case_id, base))
+    own = (
+        audience is RecipientKind.DEPARTMENT
+        and notice.assignment_id is not None
+        and department_id is not None
+        and department_id == notice.department_id
+    )
+    return (
+        assignment_link(notice.assignment_id, base)
+        if own and notice.assignment_id
+        else case_link(notice.case_id, base)
+    )
 
 
 def deadline_text(at: datetime | None) -> tuple[str, str]:
@@ -56,8 +67,9 @@ def deadline_text(at: datetime | None) -> tuple[str, str]:
     return f"{local:%Y-%m-%d %H:%M}（北京时间）", f"{local:%Y-%m-%d %H:%M} (UTC+8)"
 
 
-def _term(table: dict[str, tuple[str, str]], key: str | None, zh: str = "",
-          en: str = "") -> tuple[str, str]:
+def _term(
+    table: dict[str, tuple[str, str]], key: str | None, zh: str = "", en: str = ""
+) -> tuple[str, str]:
     """A code's words in both languages (``_ROLE``, ``_CLOCK``, ``_LEVEL``); an unknown code
     stands for itself, a missing one for ``zh`` / ``en``."""
     return table.get(key or "", (key or zh, key or en))
@@ -81,12 +93,21 @@ _NEW_TO_READER = (NoticeKind.DISPATCHED, NoticeKind.WHISTLED)
 
 
 def _category(n: CaseNotice, names: Names) -> str:
-    return (names.category_in_full(n.category) if n.kind in _NEW_TO_READER
-            else names.category(n.category))
+    return (
+        names.category_in_full(n.category)
+        if n.kind in _NEW_TO_READER
+        else names.category(n.category)
+    )
 
 
-def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "", *,
-           department_id: str | None = None, names: Names = NO_NAMES) -> Message:
+def render(
+    notice: CaseNotice,
+    audience: RecipientKind,
+    link_base: str = "",
+    *,
+    department_id: str | None = None,
+    names: Names = NO_NAMES,
+) -> Message:
     """The message in Simplified Chinese and English for one kind of recipient
     (``department_id``: a department desk's own department, see ``link_for``), naming the
     place and the category with ``names`` (codes where a name is unknown)."""
@@ -94,24 +115,29 @@ def render(notice: CaseNotice, audience: RecipientKind, link_base: str = "", *,
     link = link_for(n, audience, link_base, department_id)
     urgent = ("（紧急）", " (urgent)") if n.urgent else ("", "")
     render_kind = {
-        NoticeKind.DISPATCHED: _dispatched, NoticeKind.OVERDUE: _overdue,
-        NoticeKind.WHISTLED: _escalated, NoticeKind.RESOLVED: _resolved,
-        NoticeKind.CLOSED: _closed, NoticeKind.WARNING: _warning,
-        NoticeKind.ESCALATED: _ladder, NoticeKind.URGED: _urged,
+        NoticeKind.DISPATCHED: _dispatched,
+        NoticeKind.OVERDUE: _overdue,
+        NoticeKind.WHISTLED: _escalated,
+        NoticeKind.RESOLVED: _resolved,
+        NoticeKind.CLOSED: _closed,
+        NoticeKind.WARNING: _warning,
+        NoticeKind.ESCALATED: _ladder,
+        NoticeKind.URGED: _urged,
         NoticeKind.EXTENSION_REQUESTED: _extension_requested,
         NoticeKind.EXTENSION_DECIDED: _extension_decided,
-        NoticeKind.PAUSE_REQUESTED: _pause_requested, NoticeKind.PAUSE_DECIDED: _pause_decided,
+        NoticeKind.PAUSE_REQUESTED: _pause_requested,
+        NoticeKind.PAUSE_DECIDED: _pause_decided,
         NoticeKind.RESUMED: _resumed,
     }[n.kind]
-    return render_kind(n, audience, link, urgent, _where(n, names),
-                       _category(n, names))
+    return render_kind(n, audience, link, urgent, _where(n, names), _category(n, names))
 
 
 Parts = tuple[str, str]
 
 
-def _dispatched(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-                where: Parts, category: str) -> Message:
+def _dispatched(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     role_zh, role_en = _term(_ROLE, n.role)
     role_zh = f"（{role_zh}）" if role_zh else ""
     role_en = f" as {role_en}" if role_en else ""
@@ -128,8 +154,9 @@ def _dispatched(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts
     )
 
 
-def _overdue(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-             where: Parts, category: str) -> Message:
+def _overdue(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
     due_zh, due_en = deadline_text(n.due_at)
     if audience is RecipientKind.DEPARTMENT:
@@ -147,8 +174,9 @@ def _overdue(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
-def _warning(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-             where: Parts, category: str) -> Message:
+def _warning(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
     due_zh, due_en = deadline_text(n.due_at)
     return Message(
@@ -162,8 +190,9 @@ def _warning(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
-def _ladder(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-            where: Parts, category: str) -> Message:
+def _ladder(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
     level_zh, level_en = _term(_LEVEL, n.level)
     due_zh, due_en = deadline_text(n.due_at)
@@ -179,8 +208,9 @@ def _ladder(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
-def _escalated(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-               where: Parts, category: str) -> Message:
+def _escalated(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     level_zh, level_en = _term(_LEVEL, n.level)
     what_zh, what_en = _sentence(n.description, "问题", "Issue")
     return Message(
@@ -194,8 +224,9 @@ def _escalated(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
-def _resolved(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-              where: Parts, category: str) -> Message:
+def _resolved(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     result_zh, result_en = _sentence(n.result, "处置结果", "Result")
     return Message(
         title_zh=f"【办结】案件{n.case_no}已由{n.department_name}办结",
@@ -208,8 +239,9 @@ def _resolved(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
-def _closed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-            where: Parts, category: str) -> Message:
+def _closed(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     note_zh, note_en = _sentence(n.result, "说明", "Note")
     return Message(
         title_zh=f"【结案】案件{n.case_no}已结案",
@@ -221,8 +253,9 @@ def _closed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
     )
 
 
-def _urged(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-           where: Parts, category: str) -> Message:
+def _urged(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     nth_zh = f"（第{n.count}次）" if n.count else ""
     nth_en = f" (#{n.count})" if n.count else ""
     note_zh, note_en = _sentence(n.note, "督办意见", "Note")
@@ -245,8 +278,9 @@ def _decision(n: CaseNotice) -> tuple[str, str, str, str]:
     return word_zh, word_en, comment_zh, comment_en
 
 
-def _extension_requested(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-                         where: Parts, category: str) -> Message:
+def _extension_requested(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     reason_zh, reason_en = _sentence(n.reason, "理由", "Reason")
     return Message(
         title_zh=f"【延期申请】{urgent[0]}案件{n.case_no}申请延期{n.days}个工作日",
@@ -261,12 +295,16 @@ def _extension_requested(n: CaseNotice, audience: RecipientKind, link: str, urge
     )
 
 
-def _extension_decided(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-                       where: Parts, category: str) -> Message:
+def _extension_decided(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     word_zh, word_en, comment_zh, comment_en = _decision(n)
     granted_zh = f"，延期{n.days}个工作日，办结时限相应顺延" if n.approved else "，请按原时限办结"
-    granted_en = (f": {n.days} more working days, the resolution deadline moves accordingly"
-                  if n.approved else "; please resolve it by the original deadline")
+    granted_en = (
+        f": {n.days} more working days, the resolution deadline moves accordingly"
+        if n.approved
+        else "; please resolve it by the original deadline"
+    )
     return Message(
         title_zh=f"【延期{word_zh}】{urgent[0]}案件{n.case_no}延期申请{word_zh}",
         body_zh=f"【延期{word_zh}】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}的"
@@ -279,8 +317,9 @@ def _extension_decided(n: CaseNotice, audience: RecipientKind, link: str, urgent
     )
 
 
-def _pause_requested(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-                     where: Parts, category: str) -> Message:
+def _pause_requested(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     pause_zh, pause_en = _term(_PAUSE, n.pause, "暂停", "pause")
     reason_zh, reason_en = _sentence(n.reason, "理由", "Reason")
     return Message(
@@ -296,13 +335,17 @@ def _pause_requested(n: CaseNotice, audience: RecipientKind, link: str, urgent: 
     )
 
 
-def _pause_decided(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-                   where: Parts, category: str) -> Message:
+def _pause_decided(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     pause_zh, pause_en = _term(_PAUSE, n.pause, "暂停", "pause")
     word_zh, word_en, comment_zh, comment_en = _decision(n)
     then_zh = "，时限暂停计时，恢复办理后继续" if n.approved else "，请继续办理"
-    then_en = ("; its clocks stand still until the work resumes" if n.approved
-               else "; please carry on with the case")
+    then_en = (
+        "; its clocks stand still until the work resumes"
+        if n.approved
+        else "; please carry on with the case"
+    )
     return Message(
         title_zh=f"【{pause_zh}{word_zh}】{urgent[0]}案件{n.case_no}{pause_zh}申请{word_zh}",
         body_zh=f"【{pause_zh}{word_zh}】{urgent[0]}案件{n.case_no}（{category}）"
@@ -316,8 +359,9 @@ def _pause_decided(n: CaseNotice, audience: RecipientKind, link: str, urgent: Pa
     )
 
 
-def _resumed(n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts,
-             where: Parts, category: str) -> Message:
+def _resumed(
+    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
+) -> Message:
     note_zh, note_en = _sentence(n.note, "说明", "Note")
     return Message(
         title_zh=f"【恢复办理】{urgent[0]}案件{n.case_no}已恢复办理",
@@ -337,14 +381,29 @@ def facts(notice: CaseNotice, link: str, names: Names = NO_NAMES) -> dict[str, s
     n = notice
     due_zh, _ = deadline_text(n.due_at)
     area = names.place_or_path(n.area_path)
-    return {"case_no": n.case_no, "category": names.category(n.category),
-            "category_code": n.category, "area": area, "area_path": n.area_path,
-            "place": n.place or area, "priority": n.priority, "link": link,
-            "deadline": due_zh if n.due_at else "", "department": n.department_name or ""}
+    return {
+        "case_no": n.case_no,
+        "category": names.category(n.category),
+        "category_code": n.category,
+        "area": area,
+        "area_path": n.area_path,
+        "place": n.place or area,
+        "priority": n.priority,
+        "link": link,
+        "deadline": due_zh if n.due_at else "",
+        "department": n.department_name or "",
+    }
 
 
-def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipient_id: str,
-                 occurred_at: datetime, names: Names = NO_NAMES) -> dict:
+def webhook_body(
+    notice: CaseNotice,
+    message: Message,
+    *,
+    event_id: str,
+    recipient_id: str,
+    occurred_at: datetime,
+    names: Names = NO_NAMES,
+) -> dict:
     """The JSON a webhook receives, in the Standard Webhooks shape {type, timestamp, data}.
     Codes as the events carry them; their names beside them (null when not known)."""
     n = notice
@@ -352,13 +411,20 @@ def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipie
         "type": n.kind.value,
         "timestamp": occurred_at.isoformat(),
         "data": {
-            "event_id": event_id, "recipient_id": recipient_id,
-            "case_id": n.case_id, "case_no": n.case_no, "category": n.category,
+            "event_id": event_id,
+            "recipient_id": recipient_id,
+            "case_id": n.case_id,
+            "case_no": n.case_no,
+            "category": n.category,
             "category_name": names.categories.get(n.category),
-            "area_path": n.area_path, "area_name": names.place(n.area_path),
+            "area_path": n.area_path,
+            "area_name": names.place(n.area_path),
             "priority": n.priority,
-            "department_id": n.department_id, "department_name": n.department_name,
-            "assignment_id": n.assignment_id, "role": n.role, "clock": n.clock,
+            "department_id": n.department_id,
+            "department_name": n.department_name,
+            "assignment_id": n.assignment_id,
+            "role": n.role,
+            "clock": n.clock,
             "due_at": n.due_at.isoformat() if n.due_at else None,
             **_details(n),
             "title": {"zh": message.title_zh, "en": message.title_en},
@@ -371,8 +437,15 @@ def webhook_body(notice: CaseNotice, message: Message, *, event_id: str, recipie
 
 def _details(n: CaseNotice) -> dict[str, Any]:
     """What urgings, requests and decisions add (absent from the other events' bodies)."""
-    extra = {"note": n.note, "count": n.count, "reason": n.reason, "days": n.days,
-             "approved": n.approved, "comment": n.comment, "pause_kind": n.pause}
+    extra = {
+        "note": n.note,
+        "count": n.count,
+        "reason": n.reason,
+        "days": n.days,
+        "approved": n.approved,
+        "comment": n.comment,
+        "pause_kind": n.pause,
+    }
     return {k: v for k, v in extra.items() if v is not None}
 
 
@@ -388,7 +461,12 @@ def digest(items: Sequence[dict[str, Any]], english: bool) -> tuple[str, str]:
         title_of = data.get("title", {})
         line = title_of.get(lang) if isinstance(title_of, dict) else str(title_of)
         link = data.get("link")
-        lines.append(f"- {line}" + (f" [{'details' if english else '详情'}]({link})" if link else ""))
-    intro = ("Too many messages for this robot in one minute; here they are together:"
-             if english else "该群机器人一分钟内消息过多，以下消息合并发送：")
+        lines.append(
+            f"- {line}" + (f" [{'details' if english else '详情'}]({link})" if link else "")
+        )
+    intro = (
+        "Too many messages for this robot in one minute; here they are together:"
+        if english
+        else "该群机器人一分钟内消息过多，以下消息合并发送："
+    )
     return title, "\n".join([intro, *lines])

@@ -38,18 +38,28 @@ def notice_of(event: Envelope[Any]) -> CaseNotice | None:
         return None
     location = getattr(p, "location", None)
     return CaseNotice(
-        kind=kind, case_id=str(event.case_id), case_no=p.case_no, category=p.category,
-        area_path=p.area_path, priority=p.priority.value,
+        kind=kind,
+        case_id=str(event.case_id),
+        case_no=p.case_no,
+        category=p.category,
+        area_path=p.area_path,
+        priority=p.priority.value,
         department_id=getattr(p, "department_id", None),
         department_name=getattr(p, "department_name", None) or getattr(p, "department_id", None),
         assignment_id=_text(getattr(p, "assignment_id", None)),
-        role=getattr(p, "role", None), description=getattr(p, "description", None),
-        clock=getattr(p, "clock", None), due_at=getattr(p, "due_at", None),
-        place=getattr(location, "address", None), level=getattr(p, "level", None),
+        role=getattr(p, "role", None),
+        description=getattr(p, "description", None),
+        clock=getattr(p, "clock", None),
+        due_at=getattr(p, "due_at", None),
+        place=getattr(location, "address", None),
+        level=getattr(p, "level", None),
         result=getattr(p, "result", None) or getattr(p, "note", None),
-        note=getattr(p, "note", None), count=getattr(p, "count", None),
-        reason=getattr(p, "reason", None), days=getattr(p, "days", None),
-        approved=getattr(p, "approved", None), comment=getattr(p, "comment", None),
+        note=getattr(p, "note", None),
+        count=getattr(p, "count", None),
+        reason=getattr(p, "reason", None),
+        days=getattr(p, "days", None),
+        approved=getattr(p, "approved", None),
+        comment=getattr(p, "comment", None),
         pause=_value(getattr(p, "kind", None)),
     )
 
@@ -63,8 +73,12 @@ def _value(v: Any) -> str | None:
     return None if v is None else str(getattr(v, "value", v))
 
 
-def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox,
-                names: Callable[[], Awaitable[Names]]):
+def make_notify(
+    link_base: str,
+    clock: Callable[[], datetime],
+    box: SecretBox,
+    names: Callable[[], Awaitable[Names]],
+):
     """The consumer's handler: runs in the transaction that claimed the event in the inbox.
     ``names`` gives the names of areas and categories known now (see ``reference``): the
     message is written with them, or with the codes they do not name."""
@@ -83,51 +97,96 @@ def make_notify(link_base: str, clock: Callable[[], datetime], box: SecretBox,
         for r in recipients:
             await _deliver(conn, event, notice, r, link_base, clock(), known)
         if not recipients:
-            log.info("notice_without_recipients", department_id=notice.department_id,
-                     area_path=notice.area_path)
+            log.info(
+                "notice_without_recipients",
+                department_id=notice.department_id,
+                area_path=notice.area_path,
+            )
 
     return notify_case
 
 
-async def _deliver(conn: asyncpg.Connection, event: Envelope[Any], notice: CaseNotice,
-                   r: Recipient, link_base: str, now: datetime, names: Names) -> None:
+async def _deliver(
+    conn: asyncpg.Connection,
+    event: Envelope[Any],
+    notice: CaseNotice,
+    r: Recipient,
+    link_base: str,
+    now: datetime,
+    names: Names,
+) -> None:
     """The inbox is delivered right here; the recipient's first channel is queued for the
     delivery worker (the next ones only if it keeps failing)."""
     msg = domain.render(notice, r.kind, link_base, department_id=r.department_id, names=names)
-    body = domain.webhook_body(notice, msg, event_id=str(event.event_id), recipient_id=r.id,
-                               occurred_at=event.occurred_at, names=names)
-    ids = {"event_id": event.event_id, "case_id": event.case_id, "type": event.type,
-           "recipient_id": r.id}
-    await repository.insert_inbox_message(
-        conn, **ids, title=msg.title_zh, body=msg.body_zh, title_en=msg.title_en,
-        body_en=msg.body_en, link=msg.link,
+    body = domain.webhook_body(
+        notice,
+        msg,
+        event_id=str(event.event_id),
+        recipient_id=r.id,
+        occurred_at=event.occurred_at,
+        names=names,
     )
-    if await repository.insert_delivery(conn, **ids, channel=Channel.INBOX,
-                                        status=DeliveryStatus.SENT, payload=body):
+    ids = {
+        "event_id": event.event_id,
+        "case_id": event.case_id,
+        "type": event.type,
+        "recipient_id": r.id,
+    }
+    await repository.insert_inbox_message(
+        conn,
+        **ids,
+        title=msg.title_zh,
+        body=msg.body_zh,
+        title_en=msg.title_en,
+        body_en=msg.body_en,
+        link=msg.link,
+    )
+    if await repository.insert_delivery(
+        conn, **ids, channel=Channel.INBOX, status=DeliveryStatus.SENT, payload=body
+    ):
         metrics.DELIVERIES.labels(SERVICE, Channel.INBOX.value, "sent").inc()
         log.info("delivery_sent", channel="inbox", recipient_id=r.id)
     listed = r.channel_list()
     if listed:
-        await queue_delivery(conn, r, listed[0], 0, ids=ids, payload=body,
-                             urgent=notice.urgent, now=now)
+        await queue_delivery(
+            conn, r, listed[0], 0, ids=ids, payload=body, urgent=notice.urgent, now=now
+        )
 
 
-async def queue_delivery(conn: asyncpg.Connection, r: Recipient, channel: ChannelPref,
-                         position: int, *, ids: dict[str, Any], payload: dict[str, Any],
-                         urgent: bool, now: datetime, fallback_from: int | None = None
-                         ) -> int | None:
+async def queue_delivery(
+    conn: asyncpg.Connection,
+    r: Recipient,
+    channel: ChannelPref,
+    position: int,
+    *,
+    ids: dict[str, Any],
+    payload: dict[str, Any],
+    urgent: bool,
+    now: datetime,
+    fallback_from: int | None = None,
+) -> int | None:
     """Queue a delivery on one of the recipient's channels, held back until his quiet hours
     end (unless the case is urgent). None if this event × recipient × channel exists."""
     prefs = r.preferences
     due = domain.quiet_until(now, prefs.quiet_start, prefs.quiet_end, urgent=urgent) or now
     delivery_id = await repository.insert_delivery(
-        conn, **ids, channel=channel.kind, status=DeliveryStatus.PENDING, payload=payload,
-        due_at=due, position=position, urgent=urgent, fallback_from=fallback_from,
+        conn,
+        **ids,
+        channel=channel.kind,
+        status=DeliveryStatus.PENDING,
+        payload=payload,
+        due_at=due,
+        position=position,
+        urgent=urgent,
+        fallback_from=fallback_from,
     )
     if delivery_id is not None:
-        log.info("delivery_queued", channel=channel.kind.value, recipient_id=r.id,
-                 delivery_id=delivery_id, fallback_from=fallback_from,
-                 held_until=due.isoformat() if due > now else None)
+        log.info(
+            "delivery_queued",
+            channel=channel.kind.value,
+            recipient_id=r.id,
+            delivery_id=delivery_id,
+            fallback_from=fallback_from,
+            held_until=due.isoformat() if due > now else None,
+        )
     return delivery_id
-
-

@@ -75,9 +75,18 @@ _DELIVERY_COLUMNS = (
 
 
 async def insert_delivery(
-    conn: asyncpg.Connection, *, event_id: UUID, case_id: UUID, type: str, recipient_id: str,
-    channel: Channel, status: DeliveryStatus, payload: dict[str, Any],
-    due_at: datetime | None = None, position: int | None = None, urgent: bool = False,
+    conn: asyncpg.Connection,
+    *,
+    event_id: UUID,
+    case_id: UUID,
+    type: str,
+    recipient_id: str,
+    channel: Channel,
+    status: DeliveryStatus,
+    payload: dict[str, Any],
+    due_at: datetime | None = None,
+    position: int | None = None,
+    urgent: bool = False,
     fallback_from: int | None = None,
 ) -> int | None:
     """The new delivery's id, or None if this event × recipient × channel exists already."""
@@ -88,8 +97,19 @@ async def insert_delivery(
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $9 THEN now() END,"
         " coalesce($10, now()), $11, $12, $13)"
         " ON CONFLICT (event_id, recipient_id, channel) DO NOTHING RETURNING id",
-        event_id, case_id, type, recipient_id, channel.value, status.value, int(sent),
-        payload, sent, due_at, position, urgent, fallback_from,
+        event_id,
+        case_id,
+        type,
+        recipient_id,
+        channel.value,
+        status.value,
+        int(sent),
+        payload,
+        sent,
+        due_at,
+        position,
+        urgent,
+        fallback_from,
     )
 
 
@@ -103,8 +123,15 @@ async def get_delivery(
 
 
 async def list_deliveries(
-    conn: asyncpg.Connection, *, event_id: UUID | None, case_id: UUID | None,
-    recipient_id: str | None, status: str | None, channel: str | None, limit: int, offset: int,
+    conn: asyncpg.Connection,
+    *,
+    event_id: UUID | None,
+    case_id: UUID | None,
+    recipient_id: str | None,
+    status: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
 ) -> list[Delivery]:
     rows = await conn.fetch(
         f"SELECT {_DELIVERY_COLUMNS} FROM deliveries"
@@ -112,7 +139,13 @@ async def list_deliveries(
         "   AND ($3::text IS NULL OR recipient_id = $3) AND ($4::text IS NULL OR status = $4)"
         "   AND ($5::text IS NULL OR channel = $5)"
         " ORDER BY id DESC LIMIT $6 OFFSET $7",
-        event_id, case_id, recipient_id, status, channel, limit, offset,
+        event_id,
+        case_id,
+        recipient_id,
+        status,
+        channel,
+        limit,
+        offset,
     )
     return [Delivery.of(r) for r in rows]
 
@@ -133,71 +166,128 @@ RETURNING d.id, d.event_id, d.case_id, d.type, d.channel, d.attempts, d.position
 """
 
 
-async def claim_due(conn: asyncpg.Connection, limit: int, lease_seconds: float,
-                    now: datetime, box: SecretBox) -> list[Claim]:
+async def claim_due(
+    conn: asyncpg.Connection, limit: int, lease_seconds: float, now: datetime, box: SecretBox
+) -> list[Claim]:
     """Take up to ``limit`` due deliveries for ``lease_seconds`` (replicas share rows)."""
     rows = await conn.fetch(_CLAIM, limit, lease_seconds, now)
-    return [Claim(id=r["id"], event_id=r["event_id"], case_id=r["case_id"], type=r["type"],
-                  channel=Channel(r["channel"]), attempts=r["attempts"], position=r["position"],
-                  urgent=r["urgent"], payload=r["payload"], recipient=recipient_of(r, box, "r_id"))
-            for r in rows]
+    return [
+        Claim(
+            id=r["id"],
+            event_id=r["event_id"],
+            case_id=r["case_id"],
+            type=r["type"],
+            channel=Channel(r["channel"]),
+            attempts=r["attempts"],
+            position=r["position"],
+            urgent=r["urgent"],
+            payload=r["payload"],
+            recipient=recipient_of(r, box, "r_id"),
+        )
+        for r in rows
+    ]
 
 
-async def mark_sent(conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int, *,
-                    now: datetime, code: str, destination: str | None) -> bool:
+async def mark_sent(
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    claimed_attempts: int,
+    *,
+    now: datetime,
+    code: str,
+    destination: str | None,
+) -> bool:
     """False if the row moved on meanwhile (its lease ran out and another worker took it)."""
-    return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $3,"
-        " last_code = $4, destination = $5"
-        " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
-        delivery_id, claimed_attempts, now, code[:200], destination,
-    ))
+    return bool(
+        await conn.fetchval(
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $3,"
+            " last_code = $4, destination = $5"
+            " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
+            delivery_id,
+            claimed_attempts,
+            now,
+            code[:200],
+            destination,
+        )
+    )
 
 
-async def mark_digest_sent(conn: asyncpg.Connection, carrier_id: int, carrier_attempts: int,
-                           claimed: list[tuple[int, int]], *, now: datetime, code: str,
-                           destination: str) -> bool:
+async def mark_digest_sent(
+    conn: asyncpg.Connection,
+    carrier_id: int,
+    carrier_attempts: int,
+    claimed: list[tuple[int, int]],
+    *,
+    now: datetime,
+    code: str,
+    destination: str,
+) -> bool:
     """One robot digest went out: the carrier is sent and the others (id, attempts when
     claimed) digested into it, in ONE statement (a single round trip right after the send,
     atomic by itself). False if the carrier moved on meanwhile (its lease ran out)."""
-    return bool(await conn.fetchval(
-        "WITH carrier AS ("
-        " UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $5,"
-        " last_code = $6, destination = $7"
-        " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true AS done),"
-        " digested AS ("
-        " UPDATE deliveries d SET status = 'digested', attempts = d.attempts + 1, sent_at = $5,"
-        " digest_id = $1, last_code = 'digest'"
-        " FROM unnest($3::bigint[], $4::int[]) AS c (id, attempts)"
-        " WHERE d.id = c.id AND d.status = 'pending' AND d.attempts = c.attempts"
-        " RETURNING d.id)"
-        " SELECT coalesce((SELECT done FROM carrier), false)",
-        carrier_id, carrier_attempts, [i for i, _ in claimed], [a for _, a in claimed],
-        now, code[:200], destination,
-    ))
+    return bool(
+        await conn.fetchval(
+            "WITH carrier AS ("
+            " UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $5,"
+            " last_code = $6, destination = $7"
+            " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true AS done),"
+            " digested AS ("
+            " UPDATE deliveries d SET status = 'digested', attempts = d.attempts + 1, sent_at = $5,"
+            " digest_id = $1, last_code = 'digest'"
+            " FROM unnest($3::bigint[], $4::int[]) AS c (id, attempts)"
+            " WHERE d.id = c.id AND d.status = 'pending' AND d.attempts = c.attempts"
+            " RETURNING d.id)"
+            " SELECT coalesce((SELECT done FROM carrier), false)",
+            carrier_id,
+            carrier_attempts,
+            [i for i, _ in claimed],
+            [a for _, a in claimed],
+            now,
+            code[:200],
+            destination,
+        )
+    )
 
 
 async def mark_failed(
-    conn: asyncpg.Connection, delivery_id: int, claimed_attempts: int, status: DeliveryStatus,
-    *, error: str, code: str, next_attempt_at: datetime, counted: bool = True,
+    conn: asyncpg.Connection,
+    delivery_id: int,
+    claimed_attempts: int,
+    status: DeliveryStatus,
+    *,
+    error: str,
+    code: str,
+    next_attempt_at: datetime,
+    counted: bool = True,
 ) -> bool:
     """Record a failed attempt (``counted``: it uses one of the bounded attempts; a robot's
     "too fast" does not)."""
-    return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = $3, attempts = attempts + $7::int, last_error = $4,"
-        " last_code = $5, next_attempt_at = $6"
-        " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
-        delivery_id, claimed_attempts, status.value, error[:2000], code[:200], next_attempt_at,
-        int(counted),
-    ))
+    return bool(
+        await conn.fetchval(
+            "UPDATE deliveries SET status = $3, attempts = attempts + $7::int, last_error = $4,"
+            " last_code = $5, next_attempt_at = $6"
+            " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
+            delivery_id,
+            claimed_attempts,
+            status.value,
+            error[:2000],
+            code[:200],
+            next_attempt_at,
+            int(counted),
+        )
+    )
 
 
-async def robot_sends(conn: asyncpg.Connection, destination: str, since: datetime
-                      ) -> list[datetime]:
+async def robot_sends(
+    conn: asyncpg.Connection, destination: str, since: datetime
+) -> list[datetime]:
     """When the robot ``destination`` took messages since ``since`` (a digest counts once)."""
     rows = await conn.fetch(
         "SELECT sent_at FROM deliveries WHERE destination = $1 AND status = 'sent'"
-        " AND sent_at > $2 ORDER BY sent_at", destination, since)
+        " AND sent_at > $2 ORDER BY sent_at",
+        destination,
+        since,
+    )
     return [r["sent_at"] for r in rows]
 
 
@@ -217,6 +307,8 @@ async def other_channels(conn: asyncpg.Connection, d: Delivery) -> list[Carrier]
     rows = await conn.fetch(
         "SELECT id, channel, status FROM deliveries WHERE event_id = $1 AND recipient_id = $2"
         " AND channel NOT IN ('inbox', $3) ORDER BY id",
-        d.event_id, d.recipient_id, d.channel.value,
+        d.event_id,
+        d.recipient_id,
+        d.channel.value,
     )
     return [Carrier(r["id"], r["channel"], DeliveryStatus(r["status"])) for r in rows]

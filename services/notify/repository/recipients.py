@@ -20,16 +20,22 @@ from services.notify.sealing import SecretBox
 
 _RECIPIENT_COLUMNS = "id, name, kind, department_id, area_path, webhook_url, webhook_secret"
 _COLUMNS = _RECIPIENT_COLUMNS + ", channels, locale, quiet_start, quiet_end, muted_events"
-_INBOX_COLUMNS = ("id, recipient_id, event_id, case_id, type, title, body, title_en, body_en,"
-                  " link, created_at, read_at, seq")
+_INBOX_COLUMNS = (
+    "id, recipient_id, event_id, case_id, type, title, body, title_en, body_en,"
+    " link, created_at, read_at, seq"
+)
 
 
 def preferences_of(r: asyncpg.Record, box: SecretBox, recipient_id: str) -> Preferences:
     """The preferences with their channels' settings opened (they are stored sealed)."""
     return Preferences(
-        channels=tuple(ChannelPref(Channel(c["kind"]), c["settings"])
-                       for c in box.open_channels(r["channels"], recipient_id=recipient_id)),
-        locale=r["locale"], quiet_start=r["quiet_start"], quiet_end=r["quiet_end"],
+        channels=tuple(
+            ChannelPref(Channel(c["kind"]), c["settings"])
+            for c in box.open_channels(r["channels"], recipient_id=recipient_id)
+        ),
+        locale=r["locale"],
+        quiet_start=r["quiet_start"],
+        quiet_end=r["quiet_end"],
         muted=tuple(r["muted_events"] or ()),
     )
 
@@ -43,8 +49,9 @@ def recipient_of(r: asyncpg.Record, box: SecretBox, id_column: str = "id") -> Re
 
 def channels_json(p: Preferences, box: SecretBox) -> list[dict[str, Any]]:
     """The channels as stored: each one's settings sealed."""
-    return box.seal_channels([{"kind": c.kind.value, "settings": dict(c.settings)}
-                              for c in p.channels])
+    return box.seal_channels(
+        [{"kind": c.kind.value, "settings": dict(c.settings)} for c in p.channels]
+    )
 
 
 @dataclass(frozen=True)
@@ -69,22 +76,36 @@ class InboxMessage:
 
 async def insert_recipient(conn: asyncpg.Connection, r: Recipient, box: SecretBox) -> bool:
     """False if the id is taken. The webhook secret is stored sealed."""
-    return bool(await conn.fetchval(
-        f"INSERT INTO recipients ({_RECIPIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (id) DO NOTHING RETURNING true",
-        r.id, r.name, r.kind.value, r.department_id, r.area_path, r.webhook_url,
-        box.seal_secret(r.webhook_secret),
-    ))
+    return bool(
+        await conn.fetchval(
+            f"INSERT INTO recipients ({_RECIPIENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (id) DO NOTHING RETURNING true",
+            r.id,
+            r.name,
+            r.kind.value,
+            r.department_id,
+            r.area_path,
+            r.webhook_url,
+            box.seal_secret(r.webhook_secret),
+        )
+    )
 
 
 async def update_recipient(conn: asyncpg.Connection, r: Recipient, box: SecretBox) -> bool:
     """False if there is no such recipient. The webhook secret is stored sealed."""
-    return bool(await conn.fetchval(
-        "UPDATE recipients SET name = $2, kind = $3, department_id = $4, area_path = $5,"
-        " webhook_url = $6, webhook_secret = $7, updated_at = now() WHERE id = $1 RETURNING true",
-        r.id, r.name, r.kind.value, r.department_id, r.area_path, r.webhook_url,
-        box.seal_secret(r.webhook_secret),
-    ))
+    return bool(
+        await conn.fetchval(
+            "UPDATE recipients SET name = $2, kind = $3, department_id = $4, area_path = $5,"
+            " webhook_url = $6, webhook_secret = $7, updated_at = now() WHERE id = $1 RETURNING true",
+            r.id,
+            r.name,
+            r.kind.value,
+            r.department_id,
+            r.area_path,
+            r.webhook_url,
+            box.seal_secret(r.webhook_secret),
+        )
+    )
 
 
 async def upsert_recipients(conn: asyncpg.Connection, rows: list[Recipient]) -> None:
@@ -98,15 +119,17 @@ async def upsert_recipients(conn: asyncpg.Connection, rows: list[Recipient]) -> 
     )
 
 
-async def get_recipient(conn: asyncpg.Connection, recipient_id: str, box: SecretBox, *,
-                        lock: bool = False) -> Recipient | None:
+async def get_recipient(
+    conn: asyncpg.Connection, recipient_id: str, box: SecretBox, *, lock: bool = False
+) -> Recipient | None:
     sql = f"SELECT {_COLUMNS} FROM recipients WHERE id = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), recipient_id)
     return recipient_of(row, box) if row else None
 
 
-async def list_recipients(conn: asyncpg.Connection, kind: str | None, box: SecretBox
-                          ) -> list[Recipient]:
+async def list_recipients(
+    conn: asyncpg.Connection, kind: str | None, box: SecretBox
+) -> list[Recipient]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM recipients WHERE ($1::text IS NULL OR kind = $1) ORDER BY id",
         kind,
@@ -114,18 +137,26 @@ async def list_recipients(conn: asyncpg.Connection, kind: str | None, box: Secre
     return [recipient_of(r, box) for r in rows]
 
 
-async def set_preferences(conn: asyncpg.Connection, recipient_id: str, p: Preferences,
-                          box: SecretBox) -> None:
+async def set_preferences(
+    conn: asyncpg.Connection, recipient_id: str, p: Preferences, box: SecretBox
+) -> None:
     await conn.execute(
         "UPDATE recipients SET channels = $2, locale = $3, quiet_start = $4, quiet_end = $5,"
         " muted_events = $6, updated_at = now() WHERE id = $1",
-        recipient_id, channels_json(p, box), p.locale, p.quiet_start, p.quiet_end,
+        recipient_id,
+        channels_json(p, box),
+        p.locale,
+        p.quiet_start,
+        p.quiet_end,
         list(p.muted),
     )
 
 
 async def candidate_recipients(
-    conn: asyncpg.Connection, department_id: str | None, area_paths: list[str], event_type: str,
+    conn: asyncpg.Connection,
+    department_id: str | None,
+    area_paths: list[str],
+    event_type: str,
     box: SecretBox,
 ) -> list[Recipient]:
     """Who may hear an event (the domain picks): the department's desks, the desks of the
@@ -136,7 +167,9 @@ async def candidate_recipients(
         "    OR (kind <> 'department' AND area_path = ANY($2::text[]))"
         "    OR id IN (SELECT recipient_id FROM subscriptions WHERE $3 = ANY(event_types)"
         "              AND (area_path IS NULL OR area_path = ANY($2::text[])))",
-        department_id, area_paths, event_type,
+        department_id,
+        area_paths,
+        event_type,
     )
     return [recipient_of(r, box) for r in rows]
 
@@ -145,8 +178,17 @@ async def candidate_recipients(
 
 
 async def insert_inbox_message(
-    conn: asyncpg.Connection, *, recipient_id: str, event_id: UUID, case_id: UUID, type: str,
-    title: str, body: str, title_en: str, body_en: str, link: str,
+    conn: asyncpg.Connection,
+    *,
+    recipient_id: str,
+    event_id: UUID,
+    case_id: UUID,
+    type: str,
+    title: str,
+    body: str,
+    title_en: str,
+    body_en: str,
+    link: str,
 ) -> int | None:
     """The new message's id, or None if this recipient already has this event's message.
     The database numbers it in the recipient's stream and wakes the stream at commit."""
@@ -154,7 +196,15 @@ async def insert_inbox_message(
         "INSERT INTO inbox_messages (recipient_id, event_id, case_id, type, title, body,"
         " title_en, body_en, link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         " ON CONFLICT (recipient_id, event_id) DO NOTHING RETURNING id",
-        recipient_id, event_id, case_id, type, title, body, title_en, body_en, link,
+        recipient_id,
+        event_id,
+        case_id,
+        type,
+        title,
+        body,
+        title_en,
+        body_en,
+        link,
     )
 
 
@@ -167,7 +217,9 @@ async def list_inbox(
     rows = await conn.fetch(
         f"SELECT {_INBOX_COLUMNS} FROM inbox_messages WHERE recipient_id = $1{read}"
         " ORDER BY id DESC LIMIT $2 OFFSET $3",
-        recipient_id, limit, offset,
+        recipient_id,
+        limit,
+        offset,
     )
     return [InboxMessage(**dict(r)) for r in rows]
 
@@ -178,24 +230,32 @@ async def mark_read(
     row = await conn.fetchrow(
         "UPDATE inbox_messages SET read_at = COALESCE(read_at, now())"
         f" WHERE id = $1 AND recipient_id = $2 RETURNING {_INBOX_COLUMNS}",
-        message_id, recipient_id,
+        message_id,
+        recipient_id,
     )
     return InboxMessage(**dict(row)) if row else None
 
 
-async def inbox_after(conn: asyncpg.Connection, recipient_id: str, after: int, limit: int
-                      ) -> list[InboxMessage]:
+async def inbox_after(
+    conn: asyncpg.Connection, recipient_id: str, after: int, limit: int
+) -> list[InboxMessage]:
     """The recipient's messages numbered after ``after``, in stream order."""
     rows = await conn.fetch(
         f"SELECT {_INBOX_COLUMNS} FROM inbox_messages WHERE recipient_id = $1 AND seq > $2"
         " ORDER BY seq LIMIT $3",
-        recipient_id, after, limit,
+        recipient_id,
+        after,
+        limit,
     )
     return [InboxMessage(**dict(r)) for r in rows]
 
 
 async def last_inbox_seq(conn: asyncpg.Connection, recipient_id: str) -> int:
     """The number of the recipient's latest committed message (0: none yet)."""
-    return await conn.fetchval(
-        "SELECT coalesce(max(last_seq), 0) FROM inbox_sequences WHERE recipient_id = $1",
-        recipient_id) or 0
+    return (
+        await conn.fetchval(
+            "SELECT coalesce(max(last_seq), 0) FROM inbox_sequences WHERE recipient_id = $1",
+            recipient_id,
+        )
+        or 0
+    )

@@ -50,31 +50,49 @@ _FILTERS = {"area", "department_id", "category", "priority", "clock"}
 def _only(request: Request, allowed: set[str]) -> None:
     unknown = sorted(set(request.query_params) - allowed)
     if unknown:
-        raise Invalid(f"未知的查询参数：{'、'.join(unknown)}（可用：{'、'.join(sorted(allowed))}）",
-                      f"unknown query parameter(s): {', '.join(unknown)} "
-                      f"(allowed: {', '.join(sorted(allowed))})", code="unknown_parameter")
+        raise Invalid(
+            f"未知的查询参数：{'、'.join(unknown)}（可用：{'、'.join(sorted(allowed))}）",
+            f"unknown query parameter(s): {', '.join(unknown)} "
+            f"(allowed: {', '.join(sorted(allowed))})",
+            code="unknown_parameter",
+        )
 
 
 async def board_query(
-    area: Annotated[str | None, Query(min_length=1, max_length=200,
-                                      description="area path prefix, e.g. YA/YA01")] = None,
+    area: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="area path prefix, e.g. YA/YA01"),
+    ] = None,
     department_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    category: Annotated[str | None, Query(min_length=3, max_length=16,
-                                          description="a category code; a 大类 (E01) "
-                                          "covers its 小类 (E0101)")] = None,
+    category: Annotated[
+        str | None,
+        Query(
+            min_length=3,
+            max_length=16,
+            description="a category code; a 大类 (E01) covers its 小类 (E0101)",
+        ),
+    ] = None,
     priority: Priority | None = None,
-    clock: Annotated[Clock | None, Query(description="sign_for (签收), on_site (到场) or "
-                                         "resolve (办结)")] = None,
+    clock: Annotated[
+        Clock | None, Query(description="sign_for (签收), on_site (到场) or resolve (办结)")
+    ] = None,
 ) -> BoardQuery:
     if category is not None and not _CATEGORY.match(category):
-        raise Invalid(f"分类编码“{category}”格式无效（应如 E01 或 E0101）",
-                      f"invalid category code '{category}' (expected e.g. E01 or E0101)",
-                      code="invalid_category")
+        raise Invalid(
+            f"分类编码“{category}”格式无效（应如 E01 或 E0101）",
+            f"invalid category code '{category}' (expected e.g. E01 or E0101)",
+            code="invalid_category",
+        )
     stripped = area.rstrip("/") if area else None
     if area is not None and not stripped:
         raise Invalid("辖区路径不能为空", "the area path must not be empty", code="invalid_area")
-    return BoardQuery(stripped, department_id, category,
-                      priority.value if priority else None, clock.value if clock else None)
+    return BoardQuery(
+        stripped,
+        department_id,
+        category,
+        priority.value if priority else None,
+        clock.value if clock else None,
+    )
 
 
 Filters = Annotated[BoardQuery, Depends(board_query)]
@@ -98,10 +116,12 @@ class BoardItemOut(BaseModel):
     overdue_seconds: float = Field(description="how late (0 on the near-overdue board)")
     seconds_left: float = Field(description="time left (0 on the overdue board)")
     label: str = Field(description="超时 2小时5分 / 剩余 25分钟")
-    overdue_alerted_at: datetime | None = Field(description="when the overdue alert of the "
-                                                "current deadline fired (none yet: null)")
-    escalation_level: str | None = Field(description="the last level the escalation ladder "
-                                         "reached: community, street or district")
+    overdue_alerted_at: datetime | None = Field(
+        description="when the overdue alert of the current deadline fired (none yet: null)"
+    )
+    escalation_level: str | None = Field(
+        description="the last level the escalation ladder reached: community, street or district"
+    )
     escalation_level_label: str | None
     escalation_step: int | None
     urge_count: int = Field(description="how often the assignment was urged (督办)")
@@ -111,19 +131,32 @@ class BoardItemOut(BaseModel):
     def of(cls, i: BoardItem, which: Board, now: datetime) -> BoardItemOut:
         late, left = i.late_by(now), i.left(now)
         return cls(
-            case_id=i.case_id, case_no=i.case_no, area_path=i.area_path, category=i.category,
-            priority=Priority(i.priority), status=i.status, assignment_id=i.assignment_id,
-            department_id=i.department_id, department_name=i.department_name,
-            clock=i.clock.value, clock_label=CLOCK_ZH[i.clock], started_at=i.started_at,
-            warn_at=i.warn_at, due_at=i.due_at,
+            case_id=i.case_id,
+            case_no=i.case_no,
+            area_path=i.area_path,
+            category=i.category,
+            priority=Priority(i.priority),
+            status=i.status,
+            assignment_id=i.assignment_id,
+            department_id=i.department_id,
+            department_name=i.department_name,
+            clock=i.clock.value,
+            clock_label=CLOCK_ZH[i.clock],
+            started_at=i.started_at,
+            warn_at=i.warn_at,
+            due_at=i.due_at,
             overdue_seconds=round(late.total_seconds(), 3),
             seconds_left=round(left.total_seconds(), 3),
-            label=board.lateness_label(late) if which is Board.OVERDUE
+            label=board.lateness_label(late)
+            if which is Board.OVERDUE
             else board.time_left_label(left),
-            overdue_alerted_at=i.overdue_alerted_at, escalation_level=i.escalation_level,
+            overdue_alerted_at=i.overdue_alerted_at,
+            escalation_level=i.escalation_level,
             escalation_level_label=LEVEL_ZH.get(i.escalation_level or ""),
-            escalation_step=i.escalation_step, urge_count=i.urge_count,
-            last_urged_at=i.last_urged_at)
+            escalation_step=i.escalation_step,
+            urge_count=i.urge_count,
+            last_urged_at=i.last_urged_at,
+        )
 
 
 class BoardOut(BaseModel):
@@ -131,8 +164,15 @@ class BoardOut(BaseModel):
     items: list[BoardItemOut]
 
 
-async def _board(request: Request, db: asyncpg.Pool, who: Principal, which: Board,
-                 q: BoardQuery, limit: int, offset: int) -> BoardOut:
+async def _board(
+    request: Request,
+    db: asyncpg.Pool,
+    who: Principal,
+    which: Board,
+    q: BoardQuery,
+    limit: int,
+    offset: int,
+) -> BoardOut:
     _only(request, _FILTERS | {"limit", "offset"})
     now = datetime.now(UTC)
     items = await handlers.read_board(db, who, which, q, now=now, limit=limit, offset=offset)
@@ -143,24 +183,33 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=100_000)]
 
 
-@router.get("/overdue", response_model=BoardOut,
-            summary="The overdue board: every running clock past its deadline (签收、到场、办结), "
-            "most late first, with the escalation level reached and the urgings (超时督办)")
-async def overdue(request: Request, db: Pool, who: Reader, q: Filters, limit: Limit = 100,
-                  offset: Offset = 0) -> BoardOut:
+@router.get(
+    "/overdue",
+    response_model=BoardOut,
+    summary="The overdue board: every running clock past its deadline (签收、到场、办结), "
+    "most late first, with the escalation level reached and the urgings (超时督办)",
+)
+async def overdue(
+    request: Request, db: Pool, who: Reader, q: Filters, limit: Limit = 100, offset: Offset = 0
+) -> BoardOut:
     return await _board(request, db, who, Board.OVERDUE, q, limit, offset)
 
 
-@router.get("/near-overdue", response_model=BoardOut,
-            summary="The near-overdue board: running clocks past their warning instant but not "
-            "yet due, least time left first (临期预警, 黄灯)")
-async def near_overdue(request: Request, db: Pool, who: Reader, q: Filters, limit: Limit = 100,
-                       offset: Offset = 0) -> BoardOut:
+@router.get(
+    "/near-overdue",
+    response_model=BoardOut,
+    summary="The near-overdue board: running clocks past their warning instant but not "
+    "yet due, least time left first (临期预警, 黄灯)",
+)
+async def near_overdue(
+    request: Request, db: Pool, who: Reader, q: Filters, limit: Limit = 100, offset: Offset = 0
+) -> BoardOut:
     return await _board(request, db, who, Board.NEAR_OVERDUE, q, limit, offset)
 
 
 @router.get(
-    "/boards/stream", response_class=EventSourceResponse,
+    "/boards/stream",
+    response_class=EventSourceResponse,
     summary="The boards' live stream (Server-Sent Events): a clock started, moved, stopped, "
     "paused or resumed, a warning, an overdue alert, an escalation, an urging — scoped and "
     "filtered like the boards",
@@ -168,13 +217,18 @@ async def near_overdue(request: Request, db: Pool, who: Reader, q: Filters, limi
     "resumed, warned, overdue, escalated, urged; `ready` first), its `id:` the position after "
     "it: a browser reconnecting sends it back as `Last-Event-ID` and misses nothing "
     "(`last_event_id` does the same as a query parameter). Comments are sent as heartbeats. "
-    "`follow=false` sends what is there and ends.")
+    "`follow=false` sends what is there and ends.",
+)
 async def board_stream(
-    request: Request, db: Pool, who: Reader, q: Filters,
+    request: Request,
+    db: Pool,
+    who: Reader,
+    q: Filters,
     last_event_id: Annotated[str | None, Query(max_length=64)] = None,
     follow: bool = True,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID",
-                                                       max_length=64)] = None,
+    last_event_id_header: Annotated[
+        str | None, Header(alias="Last-Event-ID", max_length=64)
+    ] = None,
 ) -> EventSourceResponse:
     _only(request, _FILTERS | {"last_event_id", "follow"})
     f = handlers.board_filter(who, q)  # refuses before the stream starts
@@ -183,9 +237,11 @@ async def board_stream(
     horizon = await handlers.feed_start(db)
     after = board.parse_position(raw) if raw else horizon
     if after is None:
-        raise Invalid(f"Last-Event-ID“{raw}”无效（应为本流发出的编号，如 812-40）",
-                      f"invalid Last-Event-ID '{raw}' (expected an id this stream sent, "
-                      f"e.g. 812-40)", code="invalid_last_event_id")
+        raise Invalid(
+            f"Last-Event-ID“{raw}”无效（应为本流发出的编号，如 812-40）",
+            f"invalid Last-Event-ID '{raw}' (expected an id this stream sent, e.g. 812-40)",
+            code="invalid_last_event_id",
+        )
     # Every id this stream sends lies at or below the horizon (the oldest transaction still
     # running); one beyond it was never sent here — a browser that followed another database,
     # say one rebuilt — and would leave the stream silent until the transaction ids caught up
@@ -197,8 +253,11 @@ async def board_stream(
     settings = request.app.state.runtime.settings
     shutdown = anyio.Event()  # set by sse-starlette when the server begins to shut down
     return EventSourceResponse(
-        until_expiry(streams.follow(db, f, after, follow=follow, shutdown=shutdown),
-                     who.expires_at),
-        ping=settings.board_stream_heartbeat_seconds, shutdown_event=shutdown,
+        until_expiry(
+            streams.follow(db, f, after, follow=follow, shutdown=shutdown), who.expires_at
+        ),
+        ping=settings.board_stream_heartbeat_seconds,
+        shutdown_event=shutdown,
         # the stream notices within one poll and ends with a complete response
-        shutdown_grace_period=settings.board_stream_poll_seconds + 2.0)
+        shutdown_grace_period=settings.board_stream_poll_seconds + 2.0,
+    )

@@ -36,11 +36,24 @@ CLOCK_ZH = {"sign_for": "签收", "on_site": "到场", "resolve": "办结"}
 LEVEL_ZH = {"grid": "网格", "community": "社区", "street": "街道", "district": "区"}
 # What a summary shows of a payload, in this order: (field, label).
 SUMMARY_FIELDS = (
-    ("description", "描述"), ("result", "办理结果"), ("reason", "原因"), ("note", "说明"),
-    ("score", "评分"), ("comment", "评语"), ("approved", "同意"), ("days", "天数"),
-    ("kind", "类别"), ("clock", "时限"), ("due_at", "截止"), ("level", "层级"),
-    ("step", "第几级"), ("count", "次数"), ("departments", "部门"),
-    ("to_department_id", "转至部门"), ("primary_case_no", "并入案件"), ("role", "主协办"),
+    ("description", "描述"),
+    ("result", "办理结果"),
+    ("reason", "原因"),
+    ("note", "说明"),
+    ("score", "评分"),
+    ("comment", "评语"),
+    ("approved", "同意"),
+    ("days", "天数"),
+    ("kind", "类别"),
+    ("clock", "时限"),
+    ("due_at", "截止"),
+    ("level", "层级"),
+    ("step", "第几级"),
+    ("count", "次数"),
+    ("departments", "部门"),
+    ("to_department_id", "转至部门"),
+    ("primary_case_no", "并入案件"),
+    ("role", "主协办"),
     ("because", "因"),
 )
 HEADER = ("时间（北京时间）", "类型", "事件", "操作人", "角色", "部门", "摘要", "事件编号")
@@ -71,8 +84,11 @@ def _shown(field: str, value: Any) -> str:
 
 def summary(payload: dict[str, Any]) -> str:
     """The payload for a person: ``原因：不属于本部门；说明：…`` (what is set, in a fixed order)."""
-    parts = [f"{label}：{_shown(field, payload[field])}" for field, label in SUMMARY_FIELDS
-             if payload.get(field) not in (None, "", [])]
+    parts = [
+        f"{label}：{_shown(field, payload[field])}"
+        for field, label in SUMMARY_FIELDS
+        if payload.get(field) not in (None, "", [])
+    ]
     return "；".join(parts)
 
 
@@ -114,8 +130,9 @@ def disposition(filename: str) -> str:
 
 
 def attachment(body: bytes, filename: str, media_type: str) -> Response:
-    return Response(body, media_type=media_type,
-                    headers={"Content-Disposition": disposition(filename)})
+    return Response(
+        body, media_type=media_type, headers={"Content-Disposition": disposition(filename)}
+    )
 
 
 def timeline_rows(timeline: history.TimelineOut) -> list[list[str]]:
@@ -125,15 +142,27 @@ def timeline_rows(timeline: history.TimelineOut) -> list[list[str]]:
         dept_id = e.payload.get("department_id")
         dept = e.payload.get("department_name") or names.get(dept_id) or dept_id or ""
         who, role = _actor(e.actor.model_dump() if e.actor else None)
-        rows.append([local_time(e.occurred_at), e.type, e.label, who, role, dept,
-                     summary(e.payload), str(e.event_id)])
+        rows.append(
+            [
+                local_time(e.occurred_at),
+                e.type,
+                e.label,
+                who,
+                role,
+                dept,
+                summary(e.payload),
+                str(e.event_id),
+            ]
+        )
     return rows
 
 
-@router.get("/cases/{case_id}/history",
-            summary="Export a case's history as a file: JSON (the timeline) or CSV for Excel "
-            "(案件全过程导出)",
-            responses={200: {"content": {"text/csv": {}, "application/json": {}}}})
+@router.get(
+    "/cases/{case_id}/history",
+    summary="Export a case's history as a file: JSON (the timeline) or CSV for Excel "
+    "(案件全过程导出)",
+    responses={200: {"content": {"text/csv": {}, "application/json": {}}}},
+)
 async def export_history(
     case_id: UUID,
     db: Pool,
@@ -146,5 +175,4 @@ async def export_history(
         response = JSONResponse(timeline.model_dump(mode="json"))
         response.headers["Content-Disposition"] = disposition(name)
         return response
-    return attachment(csv_bytes(HEADER, timeline_rows(timeline)), name,
-                      "text/csv; charset=utf-8")
+    return attachment(csv_bytes(HEADER, timeline_rows(timeline)), name, "text/csv; charset=utf-8")

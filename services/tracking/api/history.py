@@ -73,9 +73,16 @@ class CaseOut(BaseModel):
 
     @classmethod
     def of(cls, case_id: UUID, c: CaseView) -> CaseOut:
-        return cls(case_id=case_id, case_no=c.case_no, area_path=c.area_path,
-                   category=c.category, priority=Priority(c.priority), status=c.status,
-                   status_label=STATUS_ZH[c.status], updated_at=c.updated_at)
+        return cls(
+            case_id=case_id,
+            case_no=c.case_no,
+            area_path=c.area_path,
+            category=c.category,
+            priority=Priority(c.priority),
+            status=c.status,
+            status_label=STATUS_ZH[c.status],
+            updated_at=c.updated_at,
+        )
 
 
 class AssignmentOut(BaseModel):
@@ -102,8 +109,9 @@ class TimelineEventOut(BaseModel):
     producer: str
     correlation_id: str | None
     causation_id: UUID | None
-    actor: Actor | None = Field(description="who did it (subject, role, name); none for "
-                                "events from before attribution")
+    actor: Actor | None = Field(
+        description="who did it (subject, role, name); none for events from before attribution"
+    )
     payload: dict[str, Any]
     recorded_at: datetime
 
@@ -120,28 +128,45 @@ class ClockOut(BaseModel):
     clock: str = Field(description="sign_for (签收), on_site (到场) or resolve (办结)")
     started_at: datetime
     warn_at: datetime | None
-    due_at: datetime = Field(description="while paused: the deadline as it stood when the "
-                             "pause began (or as an extension approved during it moved it, "
-                             "the pause counted until then) — it moves by the time stood "
-                             "still when the work resumes")
+    due_at: datetime = Field(
+        description="while paused: the deadline as it stood when the "
+        "pause began (or as an extension approved during it moved it, "
+        "the pause counted until then) — it moves by the time stood "
+        "still when the work resumes"
+    )
     extension_days: int
-    state: str = Field(description="running, paused (挂账/缓办: standing still, no alert "
-                       "fires) or stopped")
+    state: str = Field(
+        description="running, paused (挂账/缓办: standing still, no alert fires) or stopped"
+    )
     state_label: str
-    paused_seconds: int = Field(description="how long the clock has stood still so far "
-                                "(approved pauses while it ran, a running one until now)")
+    paused_seconds: int = Field(
+        description="how long the clock has stood still so far "
+        "(approved pauses while it ran, a running one until now)"
+    )
     paused_since: datetime | None = Field(description="while paused: since when")
     stopped_at: datetime | None
     stopped_by: str | None
 
     @classmethod
     def of(cls, c: ClockRow, pauses: list[PauseRow], now: datetime) -> ClockOut:
-        open_pause = next((p.started_at for p in pauses if p.assignment_id == c.assignment_id
-                           and p.ended_at is None), None) if c.state == "paused" else None
-        return cls(**{k: v for k, v in asdict(c).items() if k in cls.model_fields},
-                   state_label=CLOCK_STATE_ZH.get(c.state, c.state),
-                   paused_seconds=int(paused_for(pauses, c, now).total_seconds()),
-                   paused_since=open_pause)
+        open_pause = (
+            next(
+                (
+                    p.started_at
+                    for p in pauses
+                    if p.assignment_id == c.assignment_id and p.ended_at is None
+                ),
+                None,
+            )
+            if c.state == "paused"
+            else None
+        )
+        return cls(
+            **{k: v for k, v in asdict(c).items() if k in cls.model_fields},
+            state_label=CLOCK_STATE_ZH.get(c.state, c.state),
+            paused_seconds=int(paused_for(pauses, c, now).total_seconds()),
+            paused_since=open_pause,
+        )
 
 
 class PauseOut(BaseModel):
@@ -153,36 +178,50 @@ class PauseOut(BaseModel):
     kind_label: str
     reason: str
     start: datetime = Field(description="approved: the clocks stood still from here")
-    end: datetime | None = Field(description="resumed (or ended with the assignment); none "
-                                 "while it runs")
-    ended_by: str | None = Field(description="case.resumed, or the event that stopped the "
-                                 "clocks while paused (e.g. case.resolved)")
+    end: datetime | None = Field(
+        description="resumed (or ended with the assignment); none while it runs"
+    )
+    ended_by: str | None = Field(
+        description="case.resumed, or the event that stopped the "
+        "clocks while paused (e.g. case.resolved)"
+    )
     running: bool
 
     @classmethod
     def of(cls, p: PauseRow) -> PauseOut:
         kind = p.kind or ""
-        return cls(request_id=p.request_id, assignment_id=p.assignment_id, kind=kind,
-                   kind_label=PAUSE_KIND_ZH.get(kind, kind), reason=p.reason or "",
-                   start=p.started_at, end=p.ended_at, ended_by=p.ended_by,
-                   running=p.ended_at is None)
+        return cls(
+            request_id=p.request_id,
+            assignment_id=p.assignment_id,
+            kind=kind,
+            kind_label=PAUSE_KIND_ZH.get(kind, kind),
+            reason=p.reason or "",
+            start=p.started_at,
+            end=p.ended_at,
+            ended_by=p.ended_by,
+            running=p.ended_at is None,
+        )
 
 
 class TimelineOut(BaseModel):
     case: CaseOut
     assignments: list[AssignmentOut]
     clocks: list[ClockOut]
-    pauses: list[PauseOut] = Field(description="挂账/缓办 of the case's assignments, oldest "
-                                   "first")
+    pauses: list[PauseOut] = Field(description="挂账/缓办 of the case's assignments, oldest first")
     events: list[TimelineEventOut]
 
 
-@router.get("/cases/{case_id}/timeline", response_model=TimelineOut,
-            summary="A case's full history, in the order things happened (案件全过程)")
+@router.get(
+    "/cases/{case_id}/timeline",
+    response_model=TimelineOut,
+    summary="A case's full history, in the order things happened (案件全过程)",
+)
 async def case_timeline(
     case_id: UUID,
     db: Pool,
-    who: Annotated[Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))],
+    who: Annotated[
+        Principal, Depends(allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))
+    ],
 ) -> TimelineOut:
     history = await handlers.case_history(db, case_id, who)
     pauses = await pause_handlers.case_pauses(db, case_id)  # the caller may read the case
@@ -192,6 +231,8 @@ async def case_timeline(
         assignments=[AssignmentOut.of(a) for a in history.assignments],
         clocks=[ClockOut.of(c, pauses, now) for c in history.clocks],
         pauses=[PauseOut.of(p) for p in pauses],
-        events=[TimelineEventOut(**dict(r), label=EVENT_ZH.get(r["type"], r["type"]))
-                for r in history.events],
+        events=[
+            TimelineEventOut(**dict(r), label=EVENT_ZH.get(r["type"], r["type"]))
+            for r in history.events
+        ],
     )

@@ -57,12 +57,16 @@ THRESHOLDS_EXAMPLE = {
 
 def known_params(*names: str) -> DependsParam:
     """Refuse a query parameter the route does not know (a typo would silently widen it)."""
+
     async def check(request: Request) -> None:
         unknown = sorted(set(request.query_params) - set(names))
         if unknown:
-            raise Invalid(f"{unknown[0]}：未知查询参数（可用：{'、'.join(names)}）",
-                          f"{unknown[0]}: unknown query parameter (known: {', '.join(names)})",
-                          code="unknown_parameter")
+            raise Invalid(
+                f"{unknown[0]}：未知查询参数（可用：{'、'.join(names)}）",
+                f"{unknown[0]}: unknown query parameter (known: {', '.join(names)})",
+                code="unknown_parameter",
+            )
+
     return Depends(check)
 
 
@@ -76,32 +80,55 @@ def _instant(raw: str, name: str, *, end: bool) -> datetime:
         if at.tzinfo is not None and at.utcoffset() is not None:
             at.astimezone(UTC)  # an instant the database can hold (not before year 1 UTC)
     except (ValueError, OverflowError):  # 9999-12-31's next day, 0001-01-01 +08:00 in UTC
-        raise Invalid(f"{name}：须为日期（2026-03-01）或带时区的时间（2026-03-01T08:00:00+08:00）",
-                      f"{name}: must be a date (2026-03-01) or a time with a zone "
-                      f"(2026-03-01T08:00:00+08:00)", code="invalid_period") from None
+        raise Invalid(
+            f"{name}：须为日期（2026-03-01）或带时区的时间（2026-03-01T08:00:00+08:00）",
+            f"{name}: must be a date (2026-03-01) or a time with a zone "
+            f"(2026-03-01T08:00:00+08:00)",
+            code="invalid_period",
+        ) from None
     if at.tzinfo is None or at.utcoffset() is None:
-        raise Invalid(f"{name}：时间须带时区（如 +08:00）", f"{name}: the time needs a zone (+08:00)",
-                      code="invalid_period")
+        raise Invalid(
+            f"{name}：时间须带时区（如 +08:00）",
+            f"{name}: the time needs a zone (+08:00)",
+            code="invalid_period",
+        )
     return at
 
 
 async def period(
-    start: Annotated[str, Query(alias="from", min_length=10, max_length=40,
-                                description="date (Beijing time) or time with a zone")],
-    end: Annotated[str, Query(alias="to", min_length=10, max_length=40,
-                              description="date (its whole day counts) or time with a zone "
-                              "(excluded)")],
+    start: Annotated[
+        str,
+        Query(
+            alias="from",
+            min_length=10,
+            max_length=40,
+            description="date (Beijing time) or time with a zone",
+        ),
+    ],
+    end: Annotated[
+        str,
+        Query(
+            alias="to",
+            min_length=10,
+            max_length=40,
+            description="date (its whole day counts) or time with a zone (excluded)",
+        ),
+    ],
 ) -> Period:
     first, last = _instant(start, "from", end=False), _instant(end, "to", end=True)
     if last <= first:
-        raise Invalid("to：统计区间的结束须晚于开始", "to: the period must end after it starts",
-                      code="invalid_period")
+        raise Invalid(
+            "to：统计区间的结束须晚于开始",
+            "to: the period must end after it starts",
+            code="invalid_period",
+        )
     return Period(first, last)
 
 
 Within = Annotated[Period, Depends(period)]
-Area = Annotated[str | None, Query(min_length=1, max_length=200,
-                                   description="area path, e.g. YA/YA01")]
+Area = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="area path, e.g. YA/YA01")
+]
 Level = Annotated[str | None, Query(description="district, street, community or grid")]
 Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 
@@ -146,15 +173,30 @@ class KpiOut(BaseModel):
         avg = k.average_handling_time
         score = k.average_score
         return cls(
-            unit=unit, name=name, received=k.received, signed_for_on_time=k.signed_for_on_time,
-            resolved=k.resolved, resolved_on_time=k.resolved_on_time, overdue_now=k.overdue_now,
-            reworked=k.reworked, rejections=k.rejections, extensions=k.extensions,
-            rated=k.rated, satisfied=k.satisfied,
+            unit=unit,
+            name=name,
+            received=k.received,
+            signed_for_on_time=k.signed_for_on_time,
+            resolved=k.resolved,
+            resolved_on_time=k.resolved_on_time,
+            overdue_now=k.overdue_now,
+            reworked=k.reworked,
+            rejections=k.rejections,
+            extensions=k.extensions,
+            rated=k.rated,
+            satisfied=k.satisfied,
             average_score=None if score is None else round(score, 2),
             average_handling_hours=None if avg is None else round(avg.total_seconds() / 3600, 2),
-            **{r: RateOut.of(getattr(k, r)) for r in ("response_rate", "resolution_rate",
-                                                       "satisfaction_rate", "on_time_rate",
-                                                       "rework_rate")},
+            **{
+                r: RateOut.of(getattr(k, r))
+                for r in (
+                    "response_rate",
+                    "resolution_rate",
+                    "satisfaction_rate",
+                    "on_time_rate",
+                    "rework_rate",
+                )
+            },
         )
 
 
@@ -167,28 +209,58 @@ class KpiTableOut(BaseModel):
 
     @classmethod
     def of(cls, t: handler.KpiTable) -> KpiTableOut:
-        return cls(start=t.period.start, end=t.period.end, as_of=t.as_of,
-                   units=[KpiOut.of(u.key, u.name, u.kpi) for u in t.units],
-                   total=KpiOut.of("total", "合计", t.total))
+        return cls(
+            start=t.period.start,
+            end=t.period.end,
+            as_of=t.as_of,
+            units=[KpiOut.of(u.key, u.name, u.kpi) for u in t.units],
+            total=KpiOut.of("total", "合计", t.total),
+        )
 
 
-CSV_COLUMNS = ("received", "signed_for_on_time", "resolved", "resolved_on_time", "overdue_now",
-               "reworked", "rejections", "extensions", "response_rate", "resolution_rate",
-               "satisfaction_rate", "on_time_rate", "rework_rate")
+CSV_COLUMNS = (
+    "received",
+    "signed_for_on_time",
+    "resolved",
+    "resolved_on_time",
+    "overdue_now",
+    "reworked",
+    "rejections",
+    "extensions",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "on_time_rate",
+    "rework_rate",
+)
 
 
 def _csv(table: KpiTableOut, first: str, filename: str) -> Any:
-    header = [first, "名称", *(METRICS[c][0] for c in CSV_COLUMNS), "评价数", "平均评分",
-              "平均办理时长（小时）"]
+    header = [
+        first,
+        "名称",
+        *(METRICS[c][0] for c in CSV_COLUMNS),
+        "评价数",
+        "平均评分",
+        "平均办理时长（小时）",
+    ]
 
     def row(k: KpiOut) -> list[Any]:
         cells = [getattr(k, c) for c in CSV_COLUMNS]
-        return [k.unit, k.name or "", *(c.label if isinstance(c, RateOut) else c for c in cells),
-                k.rated, "" if k.average_score is None else k.average_score,
-                "" if k.average_handling_hours is None else k.average_handling_hours]
+        return [
+            k.unit,
+            k.name or "",
+            *(c.label if isinstance(c, RateOut) else c for c in cells),
+            k.rated,
+            "" if k.average_score is None else k.average_score,
+            "" if k.average_handling_hours is None else k.average_handling_hours,
+        ]
 
-    return attachment(csv_bytes(header, [*map(row, table.units), row(table.total)]),
-                      filename, "text/csv; charset=utf-8")
+    return attachment(
+        csv_bytes(header, [*map(row, table.units), row(table.total)]),
+        filename,
+        "text/csv; charset=utf-8",
+    )
 
 
 def _name(kind: str, p: Period) -> str:
@@ -199,23 +271,38 @@ def _now() -> datetime:
     return datetime.now(LOCAL)
 
 
-@router.get("/departments", response_model=KpiTableOut, response_model_by_alias=True,
-            summary="KPIs per department for a period (部门考核)",
-            dependencies=[known_params("from", "to", "area", "format")])
-async def department_kpis(db: Pool, who: Readers, within: Within, area: Area = None,
-                          format: Format = "json") -> Any:
-    table = KpiTableOut.of(await handler.department_kpis(db, who, within, area=area,
-                                                         now=_now()))
+@router.get(
+    "/departments",
+    response_model=KpiTableOut,
+    response_model_by_alias=True,
+    summary="KPIs per department for a period (部门考核)",
+    dependencies=[known_params("from", "to", "area", "format")],
+)
+async def department_kpis(
+    db: Pool, who: Readers, within: Within, area: Area = None, format: Format = "json"
+) -> Any:
+    table = KpiTableOut.of(await handler.department_kpis(db, who, within, area=area, now=_now()))
     return _csv(table, "部门", _name("departments", within)) if format == "csv" else table
 
 
-@router.get("/areas", response_model=KpiTableOut, response_model_by_alias=True,
-            summary="KPIs per area for a period, each covering its subtree (辖区考核)",
-            dependencies=[known_params("from", "to", "area", "level", "format")])
-async def area_kpis(db: Pool, who: Readers, within: Within, area: Area = None,
-                    level: Level = None, format: Format = "json") -> Any:
-    table = KpiTableOut.of(await handler.area_kpis(db, who, within, area=area, level=level,
-                                                   now=_now()))
+@router.get(
+    "/areas",
+    response_model=KpiTableOut,
+    response_model_by_alias=True,
+    summary="KPIs per area for a period, each covering its subtree (辖区考核)",
+    dependencies=[known_params("from", "to", "area", "level", "format")],
+)
+async def area_kpis(
+    db: Pool,
+    who: Readers,
+    within: Within,
+    area: Area = None,
+    level: Level = None,
+    format: Format = "json",
+) -> Any:
+    table = KpiTableOut.of(
+        await handler.area_kpis(db, who, within, area=area, level=level, now=_now())
+    )
     return _csv(table, "辖区", _name("areas", within)) if format == "csv" else table
 
 
@@ -239,31 +326,56 @@ class RankingOut(BaseModel):
     ranking: list[RankedOut]
     red: list[ListedOut] = Field(description="红榜: every red criterion holds, no black one")
     black: list[ListedOut] = Field(description="黑榜: any black criterion holds")
-    thresholds: dict[str, Any] | None = Field(description="the thresholds in use (none set: "
-                                              "nobody is listed)")
+    thresholds: dict[str, Any] | None = Field(
+        description="the thresholds in use (none set: nobody is listed)"
+    )
 
 
-@router.get("/ranking", response_model=RankingOut, response_model_by_alias=True,
-            summary="Departments or areas ranked, with the red/black list (排名、红黑榜)",
-            dependencies=[known_params("from", "to", "unit", "area", "level", "by")])
+@router.get(
+    "/ranking",
+    response_model=RankingOut,
+    response_model_by_alias=True,
+    summary="Departments or areas ranked, with the red/black list (排名、红黑榜)",
+    dependencies=[known_params("from", "to", "unit", "area", "level", "by")],
+)
 async def ranking(
-    db: Pool, who: Supervisors, within: Within, area: Area = None, level: Level = None,
+    db: Pool,
+    who: Supervisors,
+    within: Within,
+    area: Area = None,
+    level: Level = None,
     unit: Annotated[Literal["department", "area"], Query()] = "department",
-    by: Annotated[str | None, Query(max_length=300, description="metrics, comma-separated, "
-                                    "e.g. response_rate,satisfaction_rate")] = None,
+    by: Annotated[
+        str | None,
+        Query(
+            max_length=300,
+            description="metrics, comma-separated, e.g. response_rate,satisfaction_rate",
+        ),
+    ] = None,
 ) -> RankingOut:
     metrics = tuple(m.strip() for m in by.split(",")) if by else None
-    r = await handler.ranking(db, who, within, unit=unit, area=area, level=level, by=metrics,
-                              now=_now())
+    r = await handler.ranking(
+        db, who, within, unit=unit, area=area, level=level, by=metrics, now=_now()
+    )
     names = {u.key: u.name for u in r.table.units}
     return RankingOut(
-        start=within.start, end=within.end, as_of=r.table.as_of, unit=unit, by=list(r.by),
-        ranking=[RankedOut(position=x.position, kpi=KpiOut.of(x.unit, names.get(x.unit), x.kpi))
-                 for x in r.ranked],
-        red=[ListedOut(unit=x.unit, name=names.get(x.unit), reasons=list(x.reasons))
-             for x in r.listed.red],
-        black=[ListedOut(unit=x.unit, name=names.get(x.unit), reasons=list(x.reasons))
-               for x in r.listed.black],
+        start=within.start,
+        end=within.end,
+        as_of=r.table.as_of,
+        unit=unit,
+        by=list(r.by),
+        ranking=[
+            RankedOut(position=x.position, kpi=KpiOut.of(x.unit, names.get(x.unit), x.kpi))
+            for x in r.ranked
+        ],
+        red=[
+            ListedOut(unit=x.unit, name=names.get(x.unit), reasons=list(x.reasons))
+            for x in r.listed.red
+        ],
+        black=[
+            ListedOut(unit=x.unit, name=names.get(x.unit), reasons=list(x.reasons))
+            for x in r.listed.black
+        ],
         thresholds=None if r.thresholds is None else thresholds_to_data(r.thresholds),
     )
 
@@ -276,19 +388,31 @@ class ThresholdsOut(BaseModel):
 
     @classmethod
     def of(cls, r: asyncpg.Record) -> ThresholdsOut:
-        return cls(revision=r["revision"], thresholds=r["data"], created_at=r["created_at"],
-                   created_by=r["created_by"])
+        return cls(
+            revision=r["revision"],
+            thresholds=r["data"],
+            created_at=r["created_at"],
+            created_by=r["created_by"],
+        )
 
 
-@router.get("/thresholds", response_model=ThresholdsOut,
-            summary="The red/black list's thresholds in use (红黑榜阈值)")
+@router.get(
+    "/thresholds",
+    response_model=ThresholdsOut,
+    summary="The red/black list's thresholds in use (红黑榜阈值)",
+)
 async def get_thresholds(db: Pool, who: Anyone) -> ThresholdsOut:
     return ThresholdsOut.of(await handler.current_thresholds(db))
 
 
-@router.put("/thresholds", response_model=ThresholdsOut,
-            summary="Replace the red/black list's thresholds (admin; the old ones are kept)")
+@router.put(
+    "/thresholds",
+    response_model=ThresholdsOut,
+    summary="Replace the red/black list's thresholds (admin; the old ones are kept)",
+)
 async def put_thresholds(
-    db: Pool, who: Admin, data: Annotated[dict[str, Any], Body(examples=[THRESHOLDS_EXAMPLE])],
+    db: Pool,
+    who: Admin,
+    data: Annotated[dict[str, Any], Body(examples=[THRESHOLDS_EXAMPLE])],
 ) -> ThresholdsOut:
     return ThresholdsOut.of(await handler.replace_thresholds(db, data, who))

@@ -23,10 +23,15 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 class UrgeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # stripped before its length is checked: a blank note is refused (422), not recorded
-    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
-                    ] = Field(description="what the department is asked")
-    department_id: str | None = Field(default=None, min_length=1, max_length=64,
-                                      description="urge only this department's assignment")
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] = (
+        Field(description="what the department is asked")
+    )
+    department_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="urge only this department's assignment",
+    )
 
 
 class UrgingOut(BaseModel):
@@ -43,26 +48,54 @@ class UrgedOut(BaseModel):
     urgings: list[UrgingOut]
 
 
-@router.post("/cases/{case_id}/urge", response_model=UrgedOut, status_code=201,
-             summary="Urge the departments handling a case (督办): one case.urged per open "
-             "assignment, or the named department's")
+@router.post(
+    "/cases/{case_id}/urge",
+    response_model=UrgedOut,
+    status_code=201,
+    summary="Urge the departments handling a case (督办): one case.urged per open "
+    "assignment, or the named department's",
+)
 async def urge(
-    case_id: UUID, body: UrgeIn, db: Pool, response: Response,
+    case_id: UUID,
+    body: UrgeIn,
+    db: Pool,
+    response: Response,
     who: Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR))],
-    idempotency_key: Annotated[str | None, Header(
-        alias="Idempotency-Key", min_length=1, max_length=200,
-        description="makes a retried urging safe: the same key (and request) answers 200 with "
-                    "the urgings made the first time; used for another request, 409")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="makes a retried urging safe: the same key (and request) answers 200 with "
+            "the urgings made the first time; used for another request, 409",
+        ),
+    ] = None,
 ) -> UrgedOut:
     now = datetime.now(UTC)
-    events = await handlers.urge_case(db, case_id, who, note=body.note,
-                                      department_id=body.department_id, now=now,
-                                      idempotency_key=idempotency_key)
+    events = await handlers.urge_case(
+        db,
+        case_id,
+        who,
+        note=body.note,
+        department_id=body.department_id,
+        now=now,
+        idempotency_key=idempotency_key,
+    )
     urged_at = events[0].occurred_at if events else now
     if urged_at != now:  # answered from the first time
         response.status_code = 200
-    return UrgedOut(case_id=case_id, urged_at=urged_at, urgings=[
-        UrgingOut(event_id=e.event_id, assignment_id=e.payload.assignment_id,
-                  department_id=e.payload.department_id,
-                  department_name=e.payload.department_name, count=e.payload.count)
-        for e in events])
+    return UrgedOut(
+        case_id=case_id,
+        urged_at=urged_at,
+        urgings=[
+            UrgingOut(
+                event_id=e.event_id,
+                assignment_id=e.payload.assignment_id,
+                department_id=e.payload.department_id,
+                department_name=e.payload.department_name,
+                count=e.payload.count,
+            )
+            for e in events
+        ],
+    )

@@ -14,7 +14,12 @@ from services.tracking.handlers.boards import (
     read_board,
     urge_case,
 )
-from services.tracking.handlers.events import CONSUMED_TYPES, PRODUCER, SYSTEM_ACTOR, record_case_event
+from services.tracking.handlers.events import (
+    CONSUMED_TYPES,
+    PRODUCER,
+    SYSTEM_ACTOR,
+    record_case_event,
+)
 from services.tracking.handlers.queries import (
     BoardScope,
     CaseHistory,
@@ -25,8 +30,25 @@ from services.tracking.handlers.queries import (
 from services.tracking.handlers.timers import Tick, fire_due_timers, timers_due
 
 __all__ = [
-    "CONSUMED_TYPES", "PRODUCER", "SYSTEM_ACTOR", "BoardQuery", "BoardScope", "CaseHistory",
-    "FeedBatch", "Tick", "board_filter", "board_scope", "case_history", "feed_changes",
-    "feed_start", "feed_tip", "fire_due_timers", "purge_feed", "read_board", "record_case_event",
-    "require_case_reader", "timers_due", "urge_case",
+    "CONSUMED_TYPES",
+    "PRODUCER",
+    "SYSTEM_ACTOR",
+    "BoardQuery",
+    "BoardScope",
+    "CaseHistory",
+    "FeedBatch",
+    "Tick",
+    "board_filter",
+    "board_scope",
+    "case_history",
+    "feed_changes",
+    "feed_start",
+    "feed_tip",
+    "fire_due_timers",
+    "purge_feed",
+    "read_board",
+    "record_case_event",
+    "require_case_reader",
+    "timers_due",
+    "urge_case",
 ]

@@ -57,8 +57,16 @@ def board_filter(who: Principal, q: BoardQuery) -> BoardFilter:
     return BoardFilter(scope.area_roots, scope.department_id, q.category, q.priority, q.clock)
 
 
-async def read_board(pool: asyncpg.Pool, who: Principal, which: Board, q: BoardQuery, *,
-                     now: datetime, limit: int, offset: int) -> list[BoardItem]:
+async def read_board(
+    pool: asyncpg.Pool,
+    who: Principal,
+    which: Board,
+    q: BoardQuery,
+    *,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> list[BoardItem]:
     """The overdue (超时) or near-overdue (临期) board as ``who`` may see it, at ``now``."""
     f = board_filter(who, q)
     async with pool.acquire() as conn:
@@ -82,16 +90,16 @@ async def feed_tip(pool: asyncpg.Pool) -> Position:
 
 class FeedBatch(NamedTuple):
     changes: list[asyncpg.Record]  # those the reader's filter lets through, oldest first
-    position: Position              # where the reader stands after this batch
-    more: bool                      # the batch was full: more is ready at once
+    position: Position  # where the reader stands after this batch
+    more: bool  # the batch was full: more is ready at once
 
 
-async def feed_changes(pool: asyncpg.Pool, f: BoardFilter, after: Position,
-                       limit: int = 200) -> FeedBatch:
+async def feed_changes(
+    pool: asyncpg.Pool, f: BoardFilter, after: Position, limit: int = 200
+) -> FeedBatch:
     """The next committed changes after ``after``. Read in one snapshot, so the position the
     reader moves to (past changes its filter skipped) is below the same horizon."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True,
-                                                        isolation="repeatable_read"):
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
         rows = await boards_repo.feed_after(conn, after, f, limit)
         if len(rows) == limit:
             return FeedBatch(rows, Position(rows[-1]["txid"], rows[-1]["seq"]), more=True)
@@ -115,20 +123,35 @@ async def purge_feed(pool: asyncpg.Pool, before: datetime, batch: int = 5000) ->
 
 _PROBLEMS: dict[UrgeProblem, tuple[type[DomainError], str, str]] = {
     UrgeProblem.CASE_CLOSED: (Conflict, "案件已结案，不能再督办", "the case is closed"),
-    UrgeProblem.NOT_ON_CASE: (NotFound, "该部门在此案件上没有派单",
-                              "the department has no assignment on this case"),
-    UrgeProblem.NOTHING_OPEN: (Conflict, "没有正在办理的派单可督办（均已办结、退单或转办）",
-                               "no open assignment to urge (all resolved, rejected or "
-                               "transferred)"),
-    UrgeProblem.PAUSED: (Conflict, "派单已批准挂账/缓办，计时暂停中，恢复办理前不能督办",
-                         "the assignment is paused (挂账/缓办 approved): its clock stands "
-                         "still, so it cannot be urged until it resumes"),
+    UrgeProblem.NOT_ON_CASE: (
+        NotFound,
+        "该部门在此案件上没有派单",
+        "the department has no assignment on this case",
+    ),
+    UrgeProblem.NOTHING_OPEN: (
+        Conflict,
+        "没有正在办理的派单可督办（均已办结、退单或转办）",
+        "no open assignment to urge (all resolved, rejected or transferred)",
+    ),
+    UrgeProblem.PAUSED: (
+        Conflict,
+        "派单已批准挂账/缓办，计时暂停中，恢复办理前不能督办",
+        "the assignment is paused (挂账/缓办 approved): its clock stands "
+        "still, so it cannot be urged until it resumes",
+    ),
 }
 
 
-async def urge_case(pool: asyncpg.Pool, case_id: UUID, who: Principal, *, note: str,
-                    department_id: str | None, now: datetime,
-                    idempotency_key: str | None = None) -> list[Envelope[Any]]:
+async def urge_case(
+    pool: asyncpg.Pool,
+    case_id: UUID,
+    who: Principal,
+    *,
+    note: str,
+    department_id: str | None,
+    now: datetime,
+    idempotency_key: str | None = None,
+) -> list[Envelope[Any]]:
     """督办: one ``case.urged`` per open assignment of the case (or of the named department),
     each numbered (the n-th urging of that assignment), written to the outbox and the
     timeline in one transaction. The case row is locked, so urgings of one case count in
@@ -138,38 +161,53 @@ async def urge_case(pool: asyncpg.Pool, case_id: UUID, who: Principal, *, note: 
     async with pool.acquire() as conn, conn.transaction():
         case = await repository.get_case(conn, case_id, lock=True)
         if case is None:
-            raise NotFound(f"案件 {case_id} 不存在或尚未同步到督办系统",
-                           f"case {case_id} not found (or not yet known to tracking)",
-                           code="case_not_found")
+            raise NotFound(
+                f"案件 {case_id} 不存在或尚未同步到督办系统",
+                f"case {case_id} not found (or not yet known to tracking)",
+                code="case_not_found",
+            )
         who.require_area(case.area_path)
         fingerprint = _urge_fingerprint(case_id, note, department_id)
         if idempotency_key is not None:
             earlier = await boards_repo.earlier_urging(conn, who.subject, idempotency_key)
             if earlier is not None:
                 return await _replayed(conn, earlier, fingerprint)
-        targets = urge_targets(case.status, await boards_repo.lock_case_assignments(
-            conn, case_id), department_id)
+        targets = urge_targets(
+            case.status, await boards_repo.lock_case_assignments(conn, case_id), department_id
+        )
         if isinstance(targets, UrgeProblem):
             error, zh, en = _PROBLEMS[targets]
             suffix = f"（{department_id}）" if department_id else ""
-            raise error(zh + suffix, en + (f" ({department_id})" if department_id else ""),
-                        code=targets.value)
+            raise error(
+                zh + suffix,
+                en + (f" ({department_id})" if department_id else ""),
+                code=targets.value,
+            )
         events = []
         for a in targets:
             count = await boards_repo.count_urging(conn, a.assignment_id, now)
             payload = CaseUrged(
-                case_no=case.case_no, area_path=case.area_path, category=case.category,
-                priority=Priority(case.priority), assignment_id=a.assignment_id,
+                case_no=case.case_no,
+                area_path=case.area_path,
+                category=case.category,
+                priority=Priority(case.priority),
+                assignment_id=a.assignment_id,
                 department_id=a.department_id,
-                department_name=a.department_name or a.department_id, note=note, count=count)
-            events.append(new_event(payload, case_id=case_id, producer=PRODUCER,
-                                    occurred_at=now, actor=who.actor))
+                department_name=a.department_name or a.department_id,
+                note=note,
+                count=count,
+            )
+            events.append(
+                new_event(
+                    payload, case_id=case_id, producer=PRODUCER, occurred_at=now, actor=who.actor
+                )
+            )
         await outbox.add(conn, *events)
         for event in events:
             await repository.append_event(conn, event)
         if idempotency_key is not None and not await boards_repo.remember_urging(
-                conn, who.subject, idempotency_key, fingerprint, case_id,
-                [e.event_id for e in events]):
+            conn, who.subject, idempotency_key, fingerprint, case_id, [e.event_id for e in events]
+        ):
             raise _key_reused()  # taken meanwhile by a request for another case: roll back
     return events
 
@@ -180,15 +218,17 @@ def _urge_fingerprint(case_id: UUID, note: str, department_id: str | None) -> st
 
 
 def _key_reused() -> Conflict:
-    return Conflict("该 Idempotency-Key 已用于另一次不同的督办",
-                   "this Idempotency-Key was already used for a different urging",
-                   code="idempotency_key_reused")
+    return Conflict(
+        "该 Idempotency-Key 已用于另一次不同的督办",
+        "this Idempotency-Key was already used for a different urging",
+        code="idempotency_key_reused",
+    )
 
 
-async def _replayed(conn: asyncpg.Connection, earlier: asyncpg.Record,
-                    fingerprint: str) -> list[Envelope[Any]]:
+async def _replayed(
+    conn: asyncpg.Connection, earlier: asyncpg.Record, fingerprint: str
+) -> list[Envelope[Any]]:
     if earlier["request_hash"] != fingerprint:
         raise _key_reused()
     rows = await boards_repo.urged_events(conn, earlier["event_ids"])
-    return [Envelope[CaseUrged](**{**dict(r), "payload": CaseUrged(**r["payload"])})
-            for r in rows]
+    return [Envelope[CaseUrged](**{**dict(r), "payload": CaseUrged(**r["payload"])}) for r in rows]

@@ -45,17 +45,36 @@ class Started(NamedTuple):
     due_at: datetime
 
 
-async def _schedule(conn: asyncpg.Connection, event: Envelope[Any], assignment_id: UUID,
-                    found: list[Stage], revision: int = 0) -> None:
-    await repository.schedule_timers(conn, [
-        repository.Arm(event.case_id, assignment_id, Clock(s.clock.value), s.at,
-                       event.correlation_id, event.event_id, TimerKind(s.kind.value), s.step,
-                       s.level, revision)
-        for s in found])
+async def _schedule(
+    conn: asyncpg.Connection,
+    event: Envelope[Any],
+    assignment_id: UUID,
+    found: list[Stage],
+    revision: int = 0,
+) -> None:
+    await repository.schedule_timers(
+        conn,
+        [
+            repository.Arm(
+                event.case_id,
+                assignment_id,
+                Clock(s.clock.value),
+                s.at,
+                event.correlation_id,
+                event.event_id,
+                TimerKind(s.kind.value),
+                s.step,
+                s.level,
+                revision,
+            )
+            for s in found
+        ],
+    )
 
 
-async def _pinned(conn: asyncpg.Connection, event: Envelope[Any],
-                  stored: dict[str, Any] | None) -> PinnedPolicy | None:
+async def _pinned(
+    conn: asyncpg.Connection, event: Envelope[Any], stored: dict[str, Any] | None
+) -> PinnedPolicy | None:
     """The policy the assignment runs under: pinned before, or the version in force at the
     dispatch (pinned now, for good); None when no version is in force."""
     if stored is not None:
@@ -69,8 +88,13 @@ async def _pinned(conn: asyncpg.Connection, event: Envelope[Any],
     return pinned
 
 
-async def start_clocks(conn: asyncpg.Connection, event: Envelope[Any], state: AssignmentState,
-                       *, sign_for: timedelta | None) -> list[Started]:
+async def start_clocks(
+    conn: asyncpg.Connection,
+    event: Envelope[Any],
+    state: AssignmentState,
+    *,
+    sign_for: timedelta | None,
+) -> list[Started]:
     """On case.dispatched (the assignment row exists and is locked): start the clocks the
     assignment still needs, under its pinned policy. ``sign_for`` overrides the policy's
     sign-for limit (short clocks for demos and tests)."""
@@ -85,42 +109,59 @@ async def start_clocks(conn: asyncpg.Connection, event: Envelope[Any], state: As
     calendar = await load_calendar(conn) if pinned is not None else None
     if pinned is None or calendar is None:
         # No policy in force (or no calendar): the sign-for clock alone, as before policies.
-        log.warning("no_sla_policy_in_force", assignment_id=str(p.assignment_id),
-                    dispatched_at=at.isoformat(), calendar=calendar is not None)
+        log.warning(
+            "no_sla_policy_in_force",
+            assignment_id=str(p.assignment_id),
+            dispatched_at=at.isoformat(),
+            calendar=calendar is not None,
+        )
         if Clock.SIGN_FOR not in wanted:
             return []
         due_at = domain.sign_for_due_at(at, sign_for or DEFAULT_SIGN_FOR)
-        if not await sla_repo.start_clock(conn, ClockRow(p.assignment_id, Clock.SIGN_FOR,
-                                                         event.case_id, at, None, due_at)):
+        if not await sla_repo.start_clock(
+            conn, ClockRow(p.assignment_id, Clock.SIGN_FOR, event.case_id, at, None, due_at)
+        ):
             return []
-        await _schedule(conn, event, p.assignment_id,
-                        [Stage(ClockKind.SIGN_FOR, StageKind.DEADLINE, 0, due_at)])
+        await _schedule(
+            conn, event, p.assignment_id, [Stage(ClockKind.SIGN_FOR, StageKind.DEADLINE, 0, due_at)]
+        )
         return [Started(Clock.SIGN_FOR, due_at)]
     plans = plan_assignment(pinned.policy, calendar, at, sign_for=sign_for)
     started = []
     for kind, plan in plans.items():
         clock = Clock(kind.value)
         if clock not in wanted or not await sla_repo.start_clock(
-                conn, ClockRow(p.assignment_id, clock, event.case_id, at, plan.warn_at,
-                               plan.due_at)):
+            conn, ClockRow(p.assignment_id, clock, event.case_id, at, plan.warn_at, plan.due_at)
+        ):
             continue
         await _schedule(conn, event, p.assignment_id, stages(plan))
         started.append(Started(clock, plan.due_at))
-    log.info("clocks_started", assignment_id=str(p.assignment_id), policy_version=pinned.version,
-             matched=pinned.matched, clocks=[s.clock.value for s in started])
+    log.info(
+        "clocks_started",
+        assignment_id=str(p.assignment_id),
+        policy_version=pinned.version,
+        matched=pinned.matched,
+        clocks=[s.clock.value for s in started],
+    )
     return started
 
 
-async def stop_clocks(conn: asyncpg.Connection, assignment_id: UUID, clocks: tuple[Clock, ...],
-                      at: datetime, because: str) -> list[Clock]:
+async def stop_clocks(
+    conn: asyncpg.Connection,
+    assignment_id: UUID,
+    clocks: tuple[Clock, ...],
+    at: datetime,
+    because: str,
+) -> list[Clock]:
     """Stop those clocks if they run, and cancel their pending timers; the clocks stopped."""
     stopped = await sla_repo.stop_clocks(conn, assignment_id, list(clocks), at, because)
     await repository.cancel_assignment_timers(conn, assignment_id, list(clocks), at)
     return stopped
 
 
-async def stop_case_clocks(conn: asyncpg.Connection, case_id: UUID, at: datetime,
-                           because: str) -> list[asyncpg.Record]:
+async def stop_case_clocks(
+    conn: asyncpg.Connection, case_id: UUID, at: datetime, because: str
+) -> list[asyncpg.Record]:
     """The case closed (or was merged away): every clock of it stops."""
     stopped = await sla_repo.stop_case_clocks(conn, case_id, at, because)
     await repository.cancel_case_timers(conn, case_id, at)
@@ -137,8 +178,9 @@ async def extend_resolution(conn: asyncpg.Connection, event: Envelope[Any]) -> C
     p = event.payload
     at = event.occurred_at
     current = await sla_repo.assignment_sla(conn, p.assignment_id)
-    if current is None or not await sla_repo.add_extension(conn, p.request_id, p.assignment_id,
-                                                           p.days, at):
+    if current is None or not await sla_repo.add_extension(
+        conn, p.request_id, p.assignment_id, p.days, at
+    ):
         return None
     clock = await sla_repo.lock_clock(conn, p.assignment_id, Clock.RESOLVE)
     if clock is None or clock.state == "stopped":
@@ -153,9 +195,15 @@ class Moved(NamedTuple):
     plan: ClockPlan
 
 
-async def replan(conn: asyncpg.Connection, event: Envelope[Any], current: asyncpg.Record,
-                 clocks: list[ClockRow], *, after: datetime,
-                 state: str | None = None) -> list[Moved]:
+async def replan(
+    conn: asyncpg.Connection,
+    event: Envelope[Any],
+    current: asyncpg.Record,
+    clocks: list[ClockRow],
+    *,
+    after: datetime,
+    state: str | None = None,
+) -> list[Moved]:
     """Move those clocks (locked) of one assignment to their deadlines under its pinned policy,
     the working calendar, every approved extension and every pause of it (one still open is
     counted until ``after``): revision raised, pending timers replaced by the stages after
@@ -167,48 +215,70 @@ async def replan(conn: asyncpg.Connection, event: Envelope[Any], current: asyncp
         return []
     assignment_id = clocks[0].assignment_id
     pinned = pinned_from_data(current["policy"])
-    pauses = [Pause(r.started_at, r.ended_at, r.reason or "挂账/缓办")
-              for r in await pause_repo.of_assignment(conn, assignment_id)
-              if r.started_at is not None and (r.ended_at is None or r.ended_at > r.started_at)]
-    plans = plan_assignment(pinned.policy, calendar, current["dispatched_at"] or
-                            clocks[0].started_at,
-                            extensions=[Extension(d) for d in
-                                        await sla_repo.extension_days(conn, assignment_id)],
-                            pauses=pauses, now=after)
-    await repository.cancel_assignment_timers(conn, assignment_id, [c.clock for c in clocks],
-                                              after)
+    pauses = [
+        Pause(r.started_at, r.ended_at, r.reason or "挂账/缓办")
+        for r in await pause_repo.of_assignment(conn, assignment_id)
+        if r.started_at is not None and (r.ended_at is None or r.ended_at > r.started_at)
+    ]
+    plans = plan_assignment(
+        pinned.policy,
+        calendar,
+        current["dispatched_at"] or clocks[0].started_at,
+        extensions=[Extension(d) for d in await sla_repo.extension_days(conn, assignment_id)],
+        pauses=pauses,
+        now=after,
+    )
+    await repository.cancel_assignment_timers(conn, assignment_id, [c.clock for c in clocks], after)
     out = []
     for c in clocks:
         plan = plans.get(ClockKind(c.clock.value))
         if plan is None:  # pragma: no cover - the pinned policy has every clock it started
             continue
-        moved = replace(c, warn_at=plan.warn_at, due_at=plan.due_at,
-                        extension_days=plan.extension_days, revision=c.revision + 1,
-                        state=state or c.state)
+        moved = replace(
+            c,
+            warn_at=plan.warn_at,
+            due_at=plan.due_at,
+            extension_days=plan.extension_days,
+            revision=c.revision + 1,
+            state=state or c.state,
+        )
         await sla_repo.move_clock(conn, moved)
         if moved.state == "running":
-            await _schedule(conn, event, assignment_id,
-                            _remaining(plan, pinned.policy.ladder, calendar, pauses, after),
-                            moved.revision)
+            await _schedule(
+                conn,
+                event,
+                assignment_id,
+                _remaining(plan, pinned.policy.ladder, calendar, pauses, after),
+                moved.revision,
+            )
         out.append(Moved(moved, plan))
-        log.info("deadline_moved", assignment_id=str(assignment_id), clock=c.clock.value,
-                 due_at=plan.due_at.isoformat(), extension_days=plan.extension_days,
-                 pauses=len(pauses), state=moved.state)
+        log.info(
+            "deadline_moved",
+            assignment_id=str(assignment_id),
+            clock=c.clock.value,
+            due_at=plan.due_at.isoformat(),
+            extension_days=plan.extension_days,
+            pauses=len(pauses),
+            state=moved.state,
+        )
     return out
 
 
-def _remaining(plan: ClockPlan, ladder: Ladder, calendar: WorkingCalendar,
-               pauses: list[Pause], after: datetime) -> list[Stage]:
+def _remaining(
+    plan: ClockPlan, ladder: Ladder, calendar: WorkingCalendar, pauses: list[Pause], after: datetime
+) -> list[Stage]:
     """The stages still to fire after ``after``; when the ladder's listed steps are all past
     (a clock long overdue) and it repeats, its next repetition — counted with the pauses, so
     the step numbers go on from the last one fired."""
     found = stages(plan, after=after)
-    if (not plan.escalations or ladder.repeat_every is None
-            or any(s.kind is StageKind.ESCALATION for s in found)):
+    if (
+        not plan.escalations
+        or ladder.repeat_every is None
+        or any(s.kind is StageKind.ESCALATION for s in found)
+    ):
         return found
     spans = sorted((p.start, p.end or after) for p in pauses)
-    for e in islice(escalation_schedule(ladder, calendar, plan.due_at, spans),
-                    MAX_SKIPPED_REPEATS):
+    for e in islice(escalation_schedule(ladder, calendar, plan.due_at, spans), MAX_SKIPPED_REPEATS):
         if e.at > after:
             found.append(Stage(plan.clock, StageKind.ESCALATION, e.index, e.at, e.level.value))
             break

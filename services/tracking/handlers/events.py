@@ -58,10 +58,18 @@ _ENDING = (CaseRejected.TYPE, CaseTransferred.TYPE)  # 退单/转办 end the ass
 # Events that change none of the facts the KPI sums are kept from (the view kpi_contribution,
 # migration 0008) unless they move the case to another area: after any other event — one of
 # a type not listed here too — the sums are brought up to date.
-_NO_KPI_FACTS = frozenset({
-    "case.reported", "case.whistled", "case.unroutable", "case.reopened", "case.photo_added",
-    "case.progressed", "case.extension_requested", "case.pause_requested",
-})
+_NO_KPI_FACTS = frozenset(
+    {
+        "case.reported",
+        "case.whistled",
+        "case.unroutable",
+        "case.reopened",
+        "case.photo_added",
+        "case.progressed",
+        "case.extension_requested",
+        "case.pause_requested",
+    }
+)
 
 
 async def record_case_event(
@@ -75,20 +83,35 @@ async def record_case_event(
         return  # already on the timeline
     moved = await _apply_to_case(conn, event)
     p = event.payload
-    facts = {"case_no": p.case_no, "area_path": p.area_path, "category": p.category,
-             "priority": p.priority}
+    facts = {
+        "case_no": p.case_no,
+        "area_path": p.area_path,
+        "category": p.category,
+        "priority": p.priority,
+    }
     announce: list[EventPayload] = []
 
     def started(clock: Clock, due_at: Any) -> None:
-        announce.append(CaseClockStarted(**facts, assignment_id=p.assignment_id,
-                                         department_id=p.department_id, clock=clock.value,
-                                         due_at=due_at))
+        announce.append(
+            CaseClockStarted(
+                **facts,
+                assignment_id=p.assignment_id,
+                department_id=p.department_id,
+                clock=clock.value,
+                due_at=due_at,
+            )
+        )
 
     def stopped(clock: Clock, assignment_id: Any = None, department_id: Any = None) -> None:
-        announce.append(CaseClockStopped(
-            **facts, assignment_id=assignment_id or p.assignment_id,
-            department_id=department_id or p.department_id, clock=str(clock),
-            because=event.type))
+        announce.append(
+            CaseClockStopped(
+                **facts,
+                assignment_id=assignment_id or p.assignment_id,
+                department_id=department_id or p.department_id,
+                clock=str(clock),
+                because=event.type,
+            )
+        )
 
     if event.type in _ASSIGNMENT_STATE_OF_EVENT:
         state = await _advance_assignment(conn, event, _ASSIGNMENT_STATE_OF_EVENT[event.type])
@@ -99,9 +122,13 @@ async def record_case_event(
         await _ensure_assignment(conn, event)
         await sla_repo.end_assignment(conn, p.assignment_id, event.occurred_at, event.type)
     if event.type in domain.CLOCKS_STOPPED_BY:
-        for clock in await clocks.stop_clocks(conn, p.assignment_id,
-                                              domain.CLOCKS_STOPPED_BY[event.type],
-                                              event.occurred_at, event.type):
+        for clock in await clocks.stop_clocks(
+            conn,
+            p.assignment_id,
+            domain.CLOCKS_STOPPED_BY[event.type],
+            event.occurred_at,
+            event.type,
+        ):
             stopped(clock)
     elif event.type == CaseExtensionDecided.TYPE and p.approved and p.days > 0:
         plan = await clocks.extend_resolution(conn, event)
@@ -114,25 +141,36 @@ async def record_case_event(
         for s in changes.started:
             started(s.clock, s.due_at)
     elif event.type in (CaseClosed.TYPE, CaseMerged.TYPE):
-        for row in await clocks.stop_case_clocks(conn, event.case_id, event.occurred_at,
-                                                 event.type):
+        for row in await clocks.stop_case_clocks(
+            conn, event.case_id, event.occurred_at, event.type
+        ):
             stopped(row["clock"], row["assignment_id"], row["department_id"])
     await pauses.end_with_clocks(conn, event)  # a pause running ends with the clocks
     if moved or event.type not in _NO_KPI_FACTS:  # the KPI sums follow the facts (0008)
         # once per transaction: a consumer's batch refreshes all its cases in one statement
         await deferred.once_per_transaction(conn, kpi_repo.refresh, event.case_id)
     if announce:
-        await outbox.add(conn, *(new_event(a, case_id=event.case_id, producer=PRODUCER,
-                                           actor=SYSTEM_ACTOR) for a in announce))
+        await outbox.add(
+            conn,
+            *(
+                new_event(a, case_id=event.case_id, producer=PRODUCER, actor=SYSTEM_ACTOR)
+                for a in announce
+            ),
+        )
 
 
 async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
     """An assignment ended (退单/转办) before we heard of its dispatch: create it, so the
     dispatch arriving later starts no clock."""
     p = event.payload
-    row = AssignmentRow(assignment_id=p.assignment_id, case_id=event.case_id,
-                        department_id=p.department_id, department_name=None, role=None,
-                        state=AssignmentState.DISPATCHED)
+    row = AssignmentRow(
+        assignment_id=p.assignment_id,
+        case_id=event.case_id,
+        department_id=p.department_id,
+        department_name=None,
+        role=None,
+        state=AssignmentState.DISPATCHED,
+    )
     if not await repository.insert_assignment(conn, row):
         await repository.lock_assignment_state(conn, p.assignment_id)
 
@@ -141,7 +179,9 @@ async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> bool
     """Whether the case, known before, is now in another area."""
     p = event.payload
     incoming = CaseView(
-        case_no=p.case_no, area_path=p.area_path, category=p.category,
+        case_no=p.case_no,
+        area_path=p.area_path,
+        category=p.category,
         priority=Priority(p.priority).value,
         status=STATUS_OF_EVENT.get(event.type, CaseStatus.REPORTED),
         updated_at=event.occurred_at,
@@ -167,8 +207,11 @@ async def _advance_assignment(
     p = event.payload
     at = event.occurred_at
     row = AssignmentRow(
-        assignment_id=p.assignment_id, case_id=event.case_id, department_id=p.department_id,
-        department_name=getattr(p, "department_name", None), role=getattr(p, "role", None),
+        assignment_id=p.assignment_id,
+        case_id=event.case_id,
+        department_id=p.department_id,
+        department_name=getattr(p, "department_name", None),
+        role=getattr(p, "role", None),
         state=incoming,
         dispatched_at=at if incoming is AssignmentState.DISPATCHED else None,
         signed_for_at=at if incoming is AssignmentState.SIGNED_FOR else None,
@@ -179,9 +222,11 @@ async def _advance_assignment(
     current = await repository.lock_assignment_state(conn, p.assignment_id)
     state = domain.advance_assignment(current, incoming)
     if state is not incoming:
-        log.info("assignment_event_out_of_order", assignment_id=str(p.assignment_id),
-                 state=state.value, event_state=incoming.value)
+        log.info(
+            "assignment_event_out_of_order",
+            assignment_id=str(p.assignment_id),
+            state=state.value,
+            event_state=incoming.value,
+        )
     await repository.update_assignment(conn, replace(row, state=state))
     return state
-
-

@@ -46,22 +46,26 @@ _AREA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}(/[A-Za-z0-9][A-Za-z0-9_-]{0
 
 def check_period(period: Period) -> None:
     if period.end - period.start > MAX_PERIOD:
-        raise Invalid(f"to：统计区间过长（最长 {MAX_PERIOD.days} 天）",
-                      f"to: the period is too long (at most {MAX_PERIOD.days} days)",
-                      code="period_too_long")
+        raise Invalid(
+            f"to：统计区间过长（最长 {MAX_PERIOD.days} 天）",
+            f"to: the period is too long (at most {MAX_PERIOD.days} days)",
+            code="period_too_long",
+        )
 
 
 def level_depth(level: str) -> int:
     if level not in LEVELS:
-        raise Invalid(f"level：未知层级“{level}”（可用：{'、'.join(LEVELS)}）",
-                      f"level: unknown level '{level}' (known: {', '.join(LEVELS)})",
-                      code="invalid_level")
+        raise Invalid(
+            f"level：未知层级“{level}”（可用：{'、'.join(LEVELS)}）",
+            f"level: unknown level '{level}' (known: {', '.join(LEVELS)})",
+            code="invalid_level",
+        )
     return LEVELS[level]
 
 
 class Scope(NamedTuple):
     area_roots: tuple[str, ...] | None  # None: anywhere
-    department_id: str | None           # only this department's assignments
+    department_id: str | None  # only this department's assignments
 
 
 async def _scope(conn: asyncpg.Connection, who: Principal, area: str | None) -> Scope:
@@ -69,14 +73,19 @@ async def _scope(conn: asyncpg.Connection, who: Principal, area: str | None) -> 
     that is malformed (422) or that no case has ever come from (404) too."""
     if area is not None:
         if not _AREA.match(area):
-            raise Invalid(f"area：辖区编码格式无效“{area}”（如 YA/YA01）",
-                          f"area: not an area path '{area}' (e.g. YA/YA01)", code="invalid_area")
+            raise Invalid(
+                f"area：辖区编码格式无效“{area}”（如 YA/YA01）",
+                f"area: not an area path '{area}' (e.g. YA/YA01)",
+                code="invalid_area",
+            )
         if who.role is not Role.DEPARTMENT:
             who.require_area(area)
         if not await kpi_repo.area_known(conn, area):
-            raise NotFound(f"area：未知辖区 {area}（督办系统中没有该辖区的案件）",
-                           f"area: unknown area {area} (tracking knows no case there)",
-                           code="area_not_found")
+            raise NotFound(
+                f"area：未知辖区 {area}（督办系统中没有该辖区的案件）",
+                f"area: unknown area {area} (tracking knows no case there)",
+                code="area_not_found",
+            )
     if who.role is Role.DEPARTMENT:
         return Scope((area,) if area else None, who.department_id)
     return Scope((area,) if area else who.areas, None)
@@ -84,8 +93,8 @@ async def _scope(conn: asyncpg.Connection, who: Principal, area: str | None) -> 
 
 @dataclass(frozen=True)
 class Unit:
-    key: str           # department id or area path
-    name: str | None   # the department's name (areas: none, tracking has no tree)
+    key: str  # department id or area path
+    name: str | None  # the department's name (areas: none, tracking has no tree)
     kpi: Kpi
 
 
@@ -104,9 +113,9 @@ class Split(NamedTuple):
     """A period cut where the kept sums can answer (migration 0008): months and days (Beijing
     time) to add or take away, and the instants of the part-days at the edges."""
 
-    months: tuple[Range, ...]                   # firsts of months
+    months: tuple[Range, ...]  # firsts of months
     days: tuple[Range, ...]
-    whole: tuple[datetime, datetime] | None     # the instants the months and days cover
+    whole: tuple[datetime, datetime] | None  # the instants the months and days cover
     edges: tuple[tuple[datetime, datetime], ...]  # part-days, read from the facts
 
 
@@ -146,8 +155,9 @@ def split_period(period: Period, today: date | None = None) -> Split:
         else:
             days.append((a, b, 1))
         month = following
-    edges = tuple((a, b) for a, b in ((period.start, _midnight(d0)), (_midnight(d1), period.end))
-                  if a < b)
+    edges = tuple(
+        (a, b) for a, b in ((period.start, _midnight(d0)), (_midnight(d1), period.end)) if a < b
+    )
     return Split(tuple(months), tuple(days), (_midnight(d0), _midnight(d1)), edges)
 
 
@@ -155,9 +165,14 @@ def _summed(r: asyncpg.Record) -> Kpi:
     return Kpi(**{name: r[name] for name in kpi_repo.SUMS}, handling_total=r["handling"])
 
 
-async def _kpis(pool: asyncpg.Pool, who: Principal, period: Period, area: str | None,
-                now: datetime, key: Callable[[str, str], str]
-                ) -> tuple[dict[str, Kpi], dict[str, str]]:
+async def _kpis(
+    pool: asyncpg.Pool,
+    who: Principal,
+    period: Period,
+    area: str | None,
+    now: datetime,
+    key: Callable[[str, str], str],
+) -> tuple[dict[str, Kpi], dict[str, str]]:
     """The figures per ``key(department_id, area_path)`` and the departments' names.
 
     Whole days come from the sums kept as the facts are recorded; the part-days at the edges
@@ -167,20 +182,37 @@ async def _kpis(pool: asyncpg.Pool, who: Principal, period: Period, area: str | 
     clock ran ahead of ours."""
     check_period(period)
     cut = split_period(period, today=now.astimezone(LOCAL).date())
-    async with pool.acquire() as conn, conn.transaction(readonly=True,
-                                                         isolation="repeatable_read"):
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
         scope = await _scope(conn, who, area)
-        sums = await kpi_repo.summed(conn, months=cut.months, days=cut.days,
-                                     area_roots=scope.area_roots,
-                                     department_id=scope.department_id)
+        sums = await kpi_repo.summed(
+            conn,
+            months=cut.months,
+            days=cut.days,
+            area_roots=scope.area_roots,
+            department_id=scope.department_id,
+        )
         facts: list[kpi_repo.DepartmentFacts] = []
         for a, b in cut.edges:
             facts += await kpi_repo.assignment_facts(
-                conn, start=a, end=b, now=now, area_roots=scope.area_roots,
-                department_id=scope.department_id)
-        open_facts = [] if cut.whole is None else await kpi_repo.open_assignment_facts(
-            conn, start=cut.whole[0], end=cut.whole[1], now=now, area_roots=scope.area_roots,
-            department_id=scope.department_id)
+                conn,
+                start=a,
+                end=b,
+                now=now,
+                area_roots=scope.area_roots,
+                department_id=scope.department_id,
+            )
+        open_facts = (
+            []
+            if cut.whole is None
+            else await kpi_repo.open_assignment_facts(
+                conn,
+                start=cut.whole[0],
+                end=cut.whole[1],
+                now=now,
+                area_roots=scope.area_roots,
+                department_id=scope.department_id,
+            )
+        )
     units: dict[str, Kpi] = defaultdict(Kpi)
     names: dict[str, str] = {}
     for r in sums:
@@ -188,8 +220,9 @@ async def _kpis(pool: asyncpg.Pool, who: Principal, period: Period, area: str | 
         units[k] = add_kpis(units[k], _summed(r))
         if r["department_name"]:
             names[r["department_id"]] = r["department_name"]
-    grouped = group_kpis([r.facts for r in facts], period, now,
-                         lambda f: key(f.department_id, f.area_path))
+    grouped = group_kpis(
+        [r.facts for r in facts], period, now, lambda f: key(f.department_id, f.area_path)
+    )
     for k, v in grouped.items():
         units[str(k)] = add_kpis(units[str(k)], v)
     names.update({r.facts.department_id: r.department_name for r in facts if r.department_name})
@@ -208,26 +241,38 @@ def _total(units: dict[str, Kpi]) -> Kpi:
     return total
 
 
-async def department_kpis(pool: asyncpg.Pool, who: Principal, period: Period, *,
-                          area: str | None, now: datetime) -> KpiTable:
+async def department_kpis(
+    pool: asyncpg.Pool, who: Principal, period: Period, *, area: str | None, now: datetime
+) -> KpiTable:
     units, names = await _kpis(pool, who, period, area, now, lambda dept, _: dept)
-    return KpiTable(period, now, [Unit(k, names.get(k), v) for k, v in units.items()],
-                    _total(units))
+    return KpiTable(
+        period, now, [Unit(k, names.get(k), v) for k, v in units.items()], _total(units)
+    )
 
 
-async def area_kpis(pool: asyncpg.Pool, who: Principal, period: Period, *, area: str | None,
-                    level: str | None, now: datetime) -> KpiTable:
+async def area_kpis(
+    pool: asyncpg.Pool,
+    who: Principal,
+    period: Period,
+    *,
+    area: str | None,
+    level: str | None,
+    now: datetime,
+) -> KpiTable:
     """Per area ``level`` (default: one below ``area``, or the caller's own area), each
     covering its subtree; a level above the area asked for is refused."""
     root = area or (who.areas[0] if len(who.areas) == 1 else None)
     root_depth = len(root.split("/")) if root else 1
     depth = level_depth(level) if level else min(root_depth + 1, LEVELS["grid"])
     if depth < root_depth:
-        raise Invalid(f"level：层级须不高于所查辖区 {root}",
-                      f"level: must not be above the area asked for ({root})",
-                      code="invalid_level")
-    units, _ = await _kpis(pool, who, period, area, now,
-                           lambda _, path: "/".join(path.split("/")[:depth]))
+        raise Invalid(
+            f"level：层级须不高于所查辖区 {root}",
+            f"level: must not be above the area asked for ({root})",
+            code="invalid_level",
+        )
+    units, _ = await _kpis(
+        pool, who, period, area, now, lambda _, path: "/".join(path.split("/")[:depth])
+    )
     return KpiTable(period, now, [Unit(k, None, v) for k, v in units.items()], _total(units))
 
 
@@ -240,16 +285,26 @@ class Ranking:
     listed: RedBlackList
 
 
-async def ranking(pool: asyncpg.Pool, who: Principal, period: Period, *, unit: str,
-                  area: str | None, level: str | None, by: tuple[str, ...] | None,
-                  now: datetime) -> Ranking:
+async def ranking(
+    pool: asyncpg.Pool,
+    who: Principal,
+    period: Period,
+    *,
+    unit: str,
+    area: str | None,
+    level: str | None,
+    by: tuple[str, ...] | None,
+    now: datetime,
+) -> Ranking:
     """Departments (``unit=department``) or areas (``unit=area``) best first, and the
     red/black list by the thresholds in use (none set: nobody is listed)."""
     for metric in by or ():
         if metric not in METRICS:
-            raise Invalid(f"by：未知指标“{metric}”（可用：{'、'.join(METRICS)}）",
-                          f"by: unknown metric '{metric}' (known: {', '.join(METRICS)})",
-                          code="invalid_metric")
+            raise Invalid(
+                f"by：未知指标“{metric}”（可用：{'、'.join(METRICS)}）",
+                f"by: unknown metric '{metric}' (known: {', '.join(METRICS)})",
+                code="invalid_metric",
+            )
     if unit == "department":
         table = await department_kpis(pool, who, period, area=area, now=now)
     else:
@@ -271,8 +326,11 @@ async def current_thresholds(pool: asyncpg.Pool) -> asyncpg.Record:
     async with pool.acquire() as conn:
         row = await kpi_repo.current_thresholds(conn)
     if row is None:
-        raise NotFound("尚未设置红黑榜阈值", "no red/black list thresholds have been set",
-                       code="thresholds_not_set")
+        raise NotFound(
+            "尚未设置红黑榜阈值",
+            "no red/black list thresholds have been set",
+            code="thresholds_not_set",
+        )
     return row
 
 

@@ -32,7 +32,7 @@ HANDLED = (CasePauseDecided.TYPE, CaseResumed.TYPE)
 
 
 class Changes(NamedTuple):
-    stopped: list[Clock]   # stood still (announced as case.clock_stopped)
+    stopped: list[Clock]  # stood still (announced as case.clock_stopped)
     started: list[Started]  # running again with a new deadline (case.clock_started)
 
 
@@ -50,8 +50,9 @@ async def _start(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
     p = event.payload
     at = event.occurred_at
     current = await sla_repo.assignment_sla(conn, p.assignment_id)  # locks the assignment
-    pause = await pause_repo.record_start(conn, p.request_id, p.assignment_id, event.case_id,
-                                          p.kind.value, p.reason, at)
+    pause = await pause_repo.record_start(
+        conn, p.request_id, p.assignment_id, event.case_id, p.kind.value, p.reason, at
+    )
     if pause is None:
         log.info("pause_decision_again", request_id=str(p.request_id))
         return NOTHING
@@ -62,8 +63,12 @@ async def _start(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
         return await _move(conn, event, current, ("running",), after=pause.ended_at)
     paused = await pause_repo.pause_clocks(conn, p.assignment_id)
     await repository.cancel_assignment_timers(conn, p.assignment_id, paused, at)
-    log.info("clocks_paused", assignment_id=str(p.assignment_id), kind=p.kind.value,
-             clocks=[c.value for c in paused])
+    log.info(
+        "clocks_paused",
+        assignment_id=str(p.assignment_id),
+        kind=p.kind.value,
+        clocks=[c.value for c in paused],
+    )
     return Changes(paused, [])
 
 
@@ -71,8 +76,9 @@ async def _end(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
     p = event.payload
     at = event.occurred_at
     current = await sla_repo.assignment_sla(conn, p.assignment_id)
-    pause = await pause_repo.record_end(conn, p.request_id, p.assignment_id, event.case_id, at,
-                                        event.type)
+    pause = await pause_repo.record_end(
+        conn, p.request_id, p.assignment_id, event.case_id, at, event.type
+    )
     if pause is None:
         log.info("pause_end_again", request_id=str(p.request_id))
         return NOTHING
@@ -82,14 +88,19 @@ async def _end(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
     return await _move(conn, event, current, ("paused",), after=at)
 
 
-async def _move(conn: asyncpg.Connection, event: Envelope[Any], current: asyncpg.Record | None,
-                states: tuple[str, ...], *, after: datetime) -> Changes:
+async def _move(
+    conn: asyncpg.Connection,
+    event: Envelope[Any],
+    current: asyncpg.Record | None,
+    states: tuple[str, ...],
+    *,
+    after: datetime,
+) -> Changes:
     """Move the assignment's clocks in ``states`` by every pause of it and run them again."""
     if current is None:
         return NOTHING
     held = await pause_repo.lock_clocks(conn, event.payload.assignment_id, states)
-    moved = await clock_handlers.replan(conn, event, current, held, after=after,
-                                        state="running")
+    moved = await clock_handlers.replan(conn, event, current, held, after=after, state="running")
     if held and not moved:  # no policy: nothing to move them by; they run on as they were
         for c in held:
             await sla_repo.move_clock(conn, replace(c, state="running"))
@@ -103,8 +114,9 @@ async def end_with_clocks(conn: asyncpg.Connection, event: Envelope[Any]) -> Non
     if event.type in (CaseClosed.TYPE, CaseMerged.TYPE):
         await pause_repo.end_running(conn, event.occurred_at, event.type, case_id=event.case_id)
     elif Clock.RESOLVE in domain.CLOCKS_STOPPED_BY.get(event.type, ()):
-        await pause_repo.end_running(conn, event.occurred_at, event.type,
-                                     assignment_id=p.assignment_id)
+        await pause_repo.end_running(
+            conn, event.occurred_at, event.type, assignment_id=p.assignment_id
+        )
 
 
 # --- what the history shows ------------------------------------------------------------------

@@ -74,10 +74,16 @@ async def case_history(pool: asyncpg.Pool, case_id: UUID, who: Principal) -> Cas
     async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
         case = await repository.get_case(conn, case_id)
         if case is None:
-            raise NotFound(f"案件 {case_id} 不存在或尚未同步到督办系统",
-                           f"case {case_id} not found (or not yet known to tracking)",
-                           code="case_not_found")
+            raise NotFound(
+                f"案件 {case_id} 不存在或尚未同步到督办系统",
+                f"case {case_id} not found (or not yet known to tracking)",
+                code="case_not_found",
+            )
         assignments = await repository.case_assignments(conn, case_id)
         require_case_reader(who, case, assignments)
-        return CaseHistory(case, assignments, await repository.timeline(conn, case_id),
-                           await sla_repo.case_clocks(conn, case_id))
+        return CaseHistory(
+            case,
+            assignments,
+            await repository.timeline(conn, case_id),
+            await sla_repo.case_clocks(conn, case_id),
+        )

@@ -33,9 +33,12 @@ _CALENDARS: dict[tuple[int, datetime], WorkingCalendar] = {}
 _VERSIONS: dict[tuple[int, datetime], PolicyVersion] = {}
 
 
-async def _parsed(cache: dict, key: tuple[int, datetime] | None,
-                  read: Callable[[int], Awaitable[asyncpg.Record | None]],
-                  parse: Callable[[Any], Any]) -> Any:
+async def _parsed(
+    cache: dict,
+    key: tuple[int, datetime] | None,
+    read: Callable[[int], Awaitable[asyncpg.Record | None]],
+    parse: Callable[[Any], Any],
+) -> Any:
     """The parsed data of the row named ``key`` (read and parsed on a miss), or None."""
     if key is None:
         return None
@@ -51,16 +54,22 @@ async def _parsed(cache: dict, key: tuple[int, datetime] | None,
 
 async def load_calendar(conn: asyncpg.Connection) -> WorkingCalendar | None:
     """The working calendar in use (parsed once per revision)."""
-    return await _parsed(_CALENDARS, await sla_repo.current_calendar_id(conn),
-                         lambda revision: sla_repo.calendar_revision(conn, revision),
-                         calendar_from_data)
+    return await _parsed(
+        _CALENDARS,
+        await sla_repo.current_calendar_id(conn),
+        lambda revision: sla_repo.calendar_revision(conn, revision),
+        calendar_from_data,
+    )
 
 
 async def policy_version_at(conn: asyncpg.Connection, at: datetime) -> PolicyVersion | None:
     """The policy version in force at ``at`` (parsed once per version), or None."""
-    return await _parsed(_VERSIONS, await sla_repo.policy_version_id_at(conn, at),
-                         lambda version: sla_repo.policy_version(conn, version),
-                         version_from_data)
+    return await _parsed(
+        _VERSIONS,
+        await sla_repo.policy_version_id_at(conn, at),
+        lambda version: sla_repo.policy_version(conn, version),
+        version_from_data,
+    )
 
 
 # --- the working calendar ----------------------------------------------------------------------
@@ -70,8 +79,9 @@ async def current_calendar(pool: asyncpg.Pool) -> asyncpg.Record:
     async with pool.acquire() as conn:
         row = await sla_repo.current_calendar(conn)
     if row is None:
-        raise NotFound("尚未设置工作日历", "no working calendar has been set",
-                       code="calendar_not_set")
+        raise NotFound(
+            "尚未设置工作日历", "no working calendar has been set", code="calendar_not_set"
+        )
     return row
 
 
@@ -97,13 +107,17 @@ async def policy_version(pool: asyncpg.Pool, version: int) -> asyncpg.Record:
     async with pool.acquire() as conn:
         row = await sla_repo.policy_version(conn, version)
     if row is None:
-        raise NotFound(f"时限策略版本 {version} 不存在", f"SLA policy version {version} not found",
-                       code="policy_version_not_found")
+        raise NotFound(
+            f"时限策略版本 {version} 不存在",
+            f"SLA policy version {version} not found",
+            code="policy_version_not_found",
+        )
     return row
 
 
-async def add_policy_version(pool: asyncpg.Pool, data: Any, who: Principal,
-                             now: datetime) -> asyncpg.Record:
+async def add_policy_version(
+    pool: asyncpg.Pool, data: Any, who: Principal, now: datetime
+) -> asyncpg.Record:
     """Add a version after the existing ones. Refused: invalid policies, a number or an
     effective time already taken or out of order, a version taking effect in the past (it
     would rewrite which policy was in force), a policy without a working calendar."""
@@ -111,9 +125,11 @@ async def add_policy_version(pool: asyncpg.Pool, data: Any, who: Principal,
     async with pool.acquire() as conn, conn.transaction():
         await sla_repo.lock_policy_versions(conn)
         if await sla_repo.current_calendar(conn) is None:
-            raise Conflict("请先设置工作日历，再添加时限策略",
-                           "set the working calendar before adding SLA policies",
-                           code="calendar_not_set")
+            raise Conflict(
+                "请先设置工作日历，再添加时限策略",
+                "set the working calendar before adding SLA policies",
+                code="calendar_not_set",
+            )
         existing = [version_from_data(r["data"]) for r in await sla_repo.policy_versions(conn)]
         if existing and version.effective_from < now:
             raise Invalid(
@@ -121,19 +137,26 @@ async def add_policy_version(pool: asyncpg.Pool, data: Any, who: Principal,
                 f"当前时间），已派单的案件按原版本计时",
                 f"effective_from: a new version cannot take effect in the past "
                 f"({version.effective_from.isoformat()} is before now)",
-                code="retroactive_policy")
+                code="retroactive_policy",
+            )
         check_versions([*existing, version])  # repeats, overlaps, order
-        await sla_repo.add_policy_version(conn, version.version, version.effective_from,
-                                          version_to_data(version), who.subject)
+        await sla_repo.add_policy_version(
+            conn, version.version, version.effective_from, version_to_data(version), who.subject
+        )
         row = await sla_repo.policy_version(conn, version.version)
-    log.info("policy_version_added", version=version.version,
-             effective_from=version.effective_from.isoformat(), by=who.subject)
+    log.info(
+        "policy_version_added",
+        version=version.version,
+        effective_from=version.effective_from.isoformat(),
+        by=who.subject,
+    )
     assert row is not None
     return row
 
 
-async def seed(conn: asyncpg.Connection, calendar: WorkingCalendar,
-               versions: list[Any], by: str) -> None:
+async def seed(
+    conn: asyncpg.Connection, calendar: WorkingCalendar, versions: list[Any], by: str
+) -> None:
     """Load a calendar (if none is set) and policy versions (those not there yet): the demo
     seed. Idempotent."""
     async with conn.transaction():
@@ -142,5 +165,6 @@ async def seed(conn: asyncpg.Connection, calendar: WorkingCalendar,
             await sla_repo.add_calendar(conn, calendar_to_data(calendar), by)
         check_versions(versions)
         for v in versions:
-            await sla_repo.add_policy_version(conn, v.version, v.effective_from,
-                                              version_to_data(v), by)
+            await sla_repo.add_policy_version(
+                conn, v.version, v.effective_from, version_to_data(v), by
+            )

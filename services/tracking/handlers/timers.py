@@ -38,10 +38,20 @@ class Tick(NamedTuple):
 
 
 def _fires(t: DueTimer, now: datetime) -> bool:
-    return domain.timer_fires(domain.TimerFacts(
-        clock=t.clock, kind=t.kind, revision=t.revision, clock_running=t.clock_running,
-        clock_revision=t.clock_revision, clock_due_at=t.clock_due_at or t.due_at,
-        assignment=t.assignment_state, ended=t.ended, case=t.case.status), now)
+    return domain.timer_fires(
+        domain.TimerFacts(
+            clock=t.clock,
+            kind=t.kind,
+            revision=t.revision,
+            clock_running=t.clock_running,
+            clock_revision=t.clock_revision,
+            clock_due_at=t.clock_due_at or t.due_at,
+            assignment=t.assignment_state,
+            ended=t.ended,
+            case=t.case.status,
+        ),
+        now,
+    )
 
 
 async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int) -> Tick:
@@ -69,31 +79,51 @@ async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int
         await append_events(conn, alerts)  # one round trip for the batch, not one per alert
     for t in fire:
         metrics.TIMERS_FIRED.labels(PRODUCER, t.clock.value).inc()
-        log.info("timer_fired", case_id=str(t.case_id), assignment_id=str(t.assignment_id),
-                 clock=t.clock.value, kind=t.kind.value, step=t.step,
-                 due_at=t.due_at.isoformat(),
-                 late_seconds=round((now - t.due_at).total_seconds(), 3))
+        log.info(
+            "timer_fired",
+            case_id=str(t.case_id),
+            assignment_id=str(t.assignment_id),
+            clock=t.clock.value,
+            kind=t.kind.value,
+            step=t.step,
+            due_at=t.due_at.isoformat(),
+            late_seconds=round((now - t.due_at).total_seconds(), 3),
+        )
     return Tick(len(due), len(fire))
 
 
-async def _schedule_repetition(conn: asyncpg.Connection, t: DueTimer,
-                               calendar: WorkingCalendar, now: datetime) -> None:
+async def _schedule_repetition(
+    conn: asyncpg.Connection, t: DueTimer, calendar: WorkingCalendar, now: datetime
+) -> None:
     assert t.ladder is not None
     nxt = next_escalation(t.ladder, calendar, ClockKind(t.clock.value), t.step, t.due_at, now)
     if nxt is None:
         return
     await repository.schedule_timer(
-        conn, case_id=t.case_id, assignment_id=t.assignment_id, clock=t.clock,
-        due_at=nxt.at, kind=TimerKind.ESCALATION, step=nxt.step, level=nxt.level,
-        revision=t.revision, correlation_id=t.correlation_id, causation_id=t.causation_id)
+        conn,
+        case_id=t.case_id,
+        assignment_id=t.assignment_id,
+        clock=t.clock,
+        due_at=nxt.at,
+        kind=TimerKind.ESCALATION,
+        step=nxt.step,
+        level=nxt.level,
+        revision=t.revision,
+        correlation_id=t.correlation_id,
+        causation_id=t.causation_id,
+    )
 
 
 def alert_event(t: DueTimer, now: datetime) -> Envelope[Any]:
     facts: dict[str, Any] = {
-        "case_no": t.case.case_no, "area_path": t.case.area_path, "category": t.case.category,
-        "priority": Priority(t.case.priority), "assignment_id": t.assignment_id,
+        "case_no": t.case.case_no,
+        "area_path": t.case.area_path,
+        "category": t.case.category,
+        "priority": Priority(t.case.priority),
+        "assignment_id": t.assignment_id,
         "department_id": t.department_id,
-        "department_name": t.department_name or t.department_id, "clock": t.clock.value,
+        "department_name": t.department_name or t.department_id,
+        "clock": t.clock.value,
     }
     deadline = t.clock_due_at or t.due_at
     payload: EventPayload
@@ -103,15 +133,23 @@ def alert_event(t: DueTimer, now: datetime) -> Envelope[Any]:
         payload = CaseOverdue(**facts, due_at=t.due_at)
     else:
         steps = len(t.ladder.steps) if t.ladder is not None else 1
-        payload = CaseEscalated(**facts, due_at=deadline, level=t.level or "community",
-                                step=t.step, repeat=max(0, t.step - steps + 1))
-    event = new_event(payload, case_id=t.case_id, producer=PRODUCER, occurred_at=now,
-                      actor=SYSTEM_ACTOR)
+        payload = CaseEscalated(
+            **facts,
+            due_at=deadline,
+            level=t.level or "community",
+            step=t.step,
+            repeat=max(0, t.step - steps + 1),
+        )
+    event = new_event(
+        payload, case_id=t.case_id, producer=PRODUCER, occurred_at=now, actor=SYSTEM_ACTOR
+    )
     # The alert belongs to the dispatch that started the clock: same correlation chain.
-    return event.model_copy(update={
-        "correlation_id": t.correlation_id or event.correlation_id,
-        "causation_id": t.causation_id,
-    })
+    return event.model_copy(
+        update={
+            "correlation_id": t.correlation_id or event.correlation_id,
+            "causation_id": t.causation_id,
+        }
+    )
 
 
 async def timers_due(pool: asyncpg.Pool, now: datetime) -> tuple[int, datetime | None]:
@@ -119,4 +157,3 @@ async def timers_due(pool: asyncpg.Pool, now: datetime) -> tuple[int, datetime |
         due, next_due = await repository.timers_due(conn, now)
     metrics.TIMERS_DUE.labels(PRODUCER).set(due)
     return due, next_due
-

@@ -27,8 +27,24 @@ from services.tracking.repository.timers import (
 )
 
 __all__ = [
-    "Arm", "AssignmentRow", "DueTimer", "append_event", "assignment_timers", "cancel_assignment_timers",
-    "cancel_case_timers", "case_assignments", "claim_due_timers", "get_case", "insert_assignment",
-    "insert_case", "lock_assignment_state", "schedule_timer", "schedule_timers", "settle_timers",
-    "timeline", "timers_due", "update_assignment", "update_case",
+    "Arm",
+    "AssignmentRow",
+    "DueTimer",
+    "append_event",
+    "assignment_timers",
+    "cancel_assignment_timers",
+    "cancel_case_timers",
+    "case_assignments",
+    "claim_due_timers",
+    "get_case",
+    "insert_assignment",
+    "insert_case",
+    "lock_assignment_state",
+    "schedule_timer",
+    "schedule_timers",
+    "settle_timers",
+    "timeline",
+    "timers_due",
+    "update_assignment",
+    "update_case",
 ]

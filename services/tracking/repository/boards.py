@@ -41,7 +41,8 @@ _FILTERS = """
 
 # A running clock of an assignment still in hand, of an open case. (Stopping a clock is what
 # handling does; the rest guards events that arrived out of order.)
-_BOARD = """
+_BOARD = (
+    """
 SELECT c.case_id, c.case_no, c.area_path, c.category, c.priority, c.status,
        a.assignment_id, a.department_id, a.department_name, a.urge_count, a.last_urged_at,
        k.clock, k.started_at, k.warn_at, k.due_at,
@@ -64,11 +65,14 @@ WHERE k.state = 'running' AND {window}
   AND a.ended_at IS NULL AND a.state <> 'resolved'
   AND NOT (k.clock = 'sign_for' AND a.state <> 'dispatched')
   AND c.status <> 'closed'
-""" + _FILTERS + """
+"""
+    + _FILTERS
+    + """
 ORDER BY k.due_at, array_position(ARRAY['urgent', 'normal', 'minor'], c.priority),
          a.assignment_id, array_position(ARRAY['sign_for', 'on_site', 'resolve'], k.clock)
 LIMIT $7 OFFSET $8
 """
+)
 
 _WINDOWS = {
     # most late first = earliest deadline first
@@ -83,8 +87,15 @@ def _item(r: asyncpg.Record) -> BoardItem:
     return BoardItem(**{**dict(r), "status": CaseStatus(r["status"]), "clock": Clock(r["clock"])})
 
 
-async def board(conn: asyncpg.Connection, which: Board, f: BoardFilter, *, now: datetime,
-                limit: int, offset: int) -> list[BoardItem]:
+async def board(
+    conn: asyncpg.Connection,
+    which: Board,
+    f: BoardFilter,
+    *,
+    now: datetime,
+    limit: int,
+    offset: int,
+) -> list[BoardItem]:
     rows = await conn.fetch(_QUERIES[which], *f.args(), now, limit, offset)
     return [_item(r) for r in rows]
 
@@ -101,7 +112,8 @@ async def feed_horizon(conn: asyncpg.Connection) -> Position:
 
 # Only changes of transactions older than the oldest one still running: those have all
 # committed or rolled back, so no change can appear behind the position served.
-_FEED = """
+_FEED = (
+    """
 SELECT f.seq, f.txid::text::bigint AS txid, f.change, f.case_id, f.assignment_id, f.clock,
        f.event_id, f.occurred_at, f.detail,
        c.case_no, c.area_path, c.category, c.priority, c.status,
@@ -114,10 +126,13 @@ LEFT JOIN clocks k ON k.assignment_id = f.assignment_id AND k.clock = f.clock
 WHERE (f.txid, f.seq) > ($6::text::xid8, $7)
   AND f.txid < pg_snapshot_xmin(pg_current_snapshot())
   AND ($5::text IS NULL OR f.clock IS NULL OR f.clock = $5)
-""" + _FILTERS + """
+"""
+    + _FILTERS
+    + """
 ORDER BY f.txid, f.seq
 LIMIT $8
 """
+)
 
 _FEED_END = """
 SELECT f.txid::text::bigint AS txid, f.seq FROM board_feed f
@@ -133,12 +148,14 @@ async def feed_tip(conn: asyncpg.Connection) -> Position:
     row = await conn.fetchrow(
         "SELECT txid::text::bigint AS txid, seq FROM board_feed"
         " WHERE txid < pg_snapshot_xmin(pg_current_snapshot())"
-        " ORDER BY txid DESC, seq DESC LIMIT 1")
+        " ORDER BY txid DESC, seq DESC LIMIT 1"
+    )
     return Position(row["txid"], row["seq"]) if row else await feed_horizon(conn)
 
 
-async def feed_after(conn: asyncpg.Connection, after: Position, f: BoardFilter,
-                     limit: int) -> list[asyncpg.Record]:
+async def feed_after(
+    conn: asyncpg.Connection, after: Position, f: BoardFilter, limit: int
+) -> list[asyncpg.Record]:
     """The changes after ``after`` that ``f`` lets through, oldest first."""
     return await conn.fetch(_FEED, *f.args(), str(after.txid), after.seq, limit)
 
@@ -154,7 +171,10 @@ async def purge_feed(conn: asyncpg.Connection, before: datetime, batch: int) -> 
     """Forget up to ``batch`` feed rows recorded before ``before``; how many went."""
     status = await conn.execute(
         "DELETE FROM board_feed WHERE seq IN (SELECT seq FROM board_feed"
-        " WHERE recorded_at < $1 ORDER BY seq LIMIT $2)", before, batch)
+        " WHERE recorded_at < $1 ORDER BY seq LIMIT $2)",
+        before,
+        batch,
+    )
     return int(status.split()[-1])
 
 
@@ -170,7 +190,9 @@ async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list
         " AND p.started_at IS NOT NULL AND p.ended_at IS NULL) AS paused"
         " FROM assignments a WHERE case_id = $1"
         " ORDER BY dispatched_at NULLS LAST, role IS DISTINCT FROM 'lead', assignment_id"
-        " FOR NO KEY UPDATE", case_id)
+        " FOR NO KEY UPDATE",
+        case_id,
+    )
     return [UrgeTarget(**{**dict(r), "state": AssignmentState(r["state"])}) for r in rows]
 
 
@@ -178,24 +200,41 @@ async def count_urging(conn: asyncpg.Connection, assignment_id: UUID, at: dateti
     """One more urging of the assignment; returns which one it is (1, 2, …)."""
     return await conn.fetchval(
         "UPDATE assignments SET urge_count = urge_count + 1, last_urged_at = $2"
-        " WHERE assignment_id = $1 RETURNING urge_count", assignment_id, at)
+        " WHERE assignment_id = $1 RETURNING urge_count",
+        assignment_id,
+        at,
+    )
 
 
-async def earlier_urging(conn: asyncpg.Connection, subject: str, key: str
-                         ) -> asyncpg.Record | None:
+async def earlier_urging(conn: asyncpg.Connection, subject: str, key: str) -> asyncpg.Record | None:
     """The urging ``subject`` made before with Idempotency-Key ``key``, if any."""
     return await conn.fetchrow(
         "SELECT request_hash, event_ids FROM urge_requests WHERE subject = $1 AND key = $2",
-        subject, key)
+        subject,
+        key,
+    )
 
 
-async def remember_urging(conn: asyncpg.Connection, subject: str, key: str, request_hash: str,
-                          case_id: UUID, event_ids: list[UUID]) -> bool:
+async def remember_urging(
+    conn: asyncpg.Connection,
+    subject: str,
+    key: str,
+    request_hash: str,
+    case_id: UUID,
+    event_ids: list[UUID],
+) -> bool:
     """Keep what an Idempotency-Key bought; False if another request took the key first."""
-    return bool(await conn.fetchval(
-        "INSERT INTO urge_requests (subject, key, request_hash, case_id, event_ids)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
-        subject, key, request_hash, case_id, event_ids))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO urge_requests (subject, key, request_hash, case_id, event_ids)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+            subject,
+            key,
+            request_hash,
+            case_id,
+            event_ids,
+        )
+    )
 
 
 async def urged_events(conn: asyncpg.Connection, event_ids: list[UUID]) -> list[asyncpg.Record]:
@@ -203,4 +242,6 @@ async def urged_events(conn: asyncpg.Connection, event_ids: list[UUID]) -> list[
     return await conn.fetch(
         "SELECT event_id, type, version, case_id, occurred_at, producer, correlation_id,"
         " causation_id, actor, payload FROM case_events WHERE event_id = ANY($1::uuid[])"
-        " ORDER BY seq", event_ids)
+        " ORDER BY seq",
+        event_ids,
+    )

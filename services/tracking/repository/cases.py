@@ -18,14 +18,23 @@ from shared.events import Envelope
 _APPEND_EVENT = (
     "INSERT INTO case_events (event_id, case_id, type, version, occurred_at, producer,"
     " correlation_id, causation_id, actor, payload)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING")
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 def _event_row(event: Envelope[Any]) -> tuple[Any, ...]:
-    return (event.event_id, event.case_id, event.type, event.version, event.occurred_at,
-            event.producer, event.correlation_id, event.causation_id,
-            event.actor.model_dump(mode="json") if event.actor else None,
-            event.payload.model_dump(mode="json"))
+    return (
+        event.event_id,
+        event.case_id,
+        event.type,
+        event.version,
+        event.occurred_at,
+        event.producer,
+        event.correlation_id,
+        event.causation_id,
+        event.actor.model_dump(mode="json") if event.actor else None,
+        event.payload.model_dump(mode="json"),
+    )
 
 
 async def append_event(conn: asyncpg.Connection, event: Envelope[Any]) -> bool:
@@ -54,24 +63,39 @@ _CASE_COLUMNS = "case_no, area_path, category, priority, status, updated_at"
 
 
 def case_view(r: asyncpg.Record) -> CaseView:
-    return CaseView(case_no=r["case_no"], area_path=r["area_path"], category=r["category"],
-                    priority=r["priority"], status=CaseStatus(r["status"]),
-                    updated_at=r["updated_at"])
+    return CaseView(
+        case_no=r["case_no"],
+        area_path=r["area_path"],
+        category=r["category"],
+        priority=r["priority"],
+        status=CaseStatus(r["status"]),
+        updated_at=r["updated_at"],
+    )
 
 
 async def insert_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -> bool:
     """Create the case from its first event; False if it exists (then lock and merge)."""
-    return bool(await conn.fetchval(
-        f"INSERT INTO cases (case_id, {_CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-        " ON CONFLICT (case_id) DO NOTHING RETURNING true",
-        case_id, view.case_no, view.area_path, view.category, view.priority,
-        view.status.value, view.updated_at,
-    ))
+    return bool(
+        await conn.fetchval(
+            f"INSERT INTO cases (case_id, {_CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (case_id) DO NOTHING RETURNING true",
+            case_id,
+            view.case_no,
+            view.area_path,
+            view.category,
+            view.priority,
+            view.status.value,
+            view.updated_at,
+        )
+    )
 
 
-async def get_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseView | None:
+async def get_case(
+    conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False
+) -> CaseView | None:
     row = await conn.fetchrow(
-        f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1" + (" FOR NO KEY UPDATE" if lock else ""),
+        f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1"
+        + (" FOR NO KEY UPDATE" if lock else ""),
         case_id,
     )
     return case_view(row) if row else None
@@ -81,8 +105,13 @@ async def update_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -
     await conn.execute(
         "UPDATE cases SET case_no = $2, area_path = $3, category = $4, priority = $5,"
         " status = $6, updated_at = $7 WHERE case_id = $1",
-        case_id, view.case_no, view.area_path, view.category, view.priority,
-        view.status.value, view.updated_at,
+        case_id,
+        view.case_no,
+        view.area_path,
+        view.category,
+        view.priority,
+        view.status.value,
+        view.updated_at,
     )
 
 
@@ -110,13 +139,22 @@ _ASSIGNMENT_COLUMNS = (
 
 async def insert_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> bool:
     """Create the assignment from the first event about it; False if it exists."""
-    return bool(await conn.fetchval(
-        f"INSERT INTO assignments ({_ASSIGNMENT_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (assignment_id) DO NOTHING RETURNING true",
-        a.assignment_id, a.case_id, a.department_id, a.department_name, a.role, a.state.value,
-        a.dispatched_at, a.signed_for_at, a.resolved_at,
-    ))
+    return bool(
+        await conn.fetchval(
+            f"INSERT INTO assignments ({_ASSIGNMENT_COLUMNS})"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            " ON CONFLICT (assignment_id) DO NOTHING RETURNING true",
+            a.assignment_id,
+            a.case_id,
+            a.department_id,
+            a.department_name,
+            a.role,
+            a.state.value,
+            a.dispatched_at,
+            a.signed_for_at,
+            a.resolved_at,
+        )
+    )
 
 
 async def lock_assignment_state(conn: asyncpg.Connection, assignment_id: UUID) -> AssignmentState:
@@ -135,8 +173,13 @@ async def update_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> None:
         " signed_for_at = COALESCE($6, signed_for_at),"
         " resolved_at = COALESCE($7, resolved_at)"
         " WHERE assignment_id = $1",
-        a.assignment_id, a.state.value, a.department_name, a.role,
-        a.dispatched_at, a.signed_for_at, a.resolved_at,
+        a.assignment_id,
+        a.state.value,
+        a.department_name,
+        a.role,
+        a.dispatched_at,
+        a.signed_for_at,
+        a.resolved_at,
     )
 
 

@@ -64,57 +64,107 @@ _SCOPE = """
         WHERE c.area_path = root OR starts_with(c.area_path, root || '/')))
   AND ($5::text IS NULL OR a.department_id = $5)
 """
-_FACTS = _SELECT + "FROM assignments a" + _JOINS + """
+_FACTS = (
+    _SELECT
+    + "FROM assignments a"
+    + _JOINS
+    + """
 WHERE a.dispatched_at >= $1 AND a.dispatched_at < $2 AND a.dispatched_at <= $3
-""" + _SCOPE
+"""
+    + _SCOPE
+)
 # The same facts of the assignments that can still be overdue (kpi_assignments.open, kept
 # by kpi_refresh): what "overdue now" needs beyond the sums.
-_OPEN_FACTS = _SELECT + """FROM kpi_assignments o
-JOIN assignments a ON a.assignment_id = o.assignment_id""" + _JOINS + """
+_OPEN_FACTS = (
+    _SELECT
+    + """FROM kpi_assignments o
+JOIN assignments a ON a.assignment_id = o.assignment_id"""
+    + _JOINS
+    + """
 WHERE o.open AND o.dispatched_at >= $1 AND o.dispatched_at < $2 AND a.dispatched_at <= $3
-""" + _SCOPE
+"""
+    + _SCOPE
+)
 
 
 def _facts(r: asyncpg.Record) -> DepartmentFacts:
     """The case's rating counts for the assignments whose result it rates: resolved ones whose
     result was not sent back (a reworked result was judged by the community already)."""
     rated = r["score"] if r["resolved_at"] is not None and not r["reworked"] else None
-    return DepartmentFacts(AssignmentFacts(
-        assignment_id=str(r["assignment_id"]), department_id=r["department_id"],
-        area_path=r["area_path"], category=r["category"], dispatched_at=r["dispatched_at"],
-        sign_for_due=r["sign_for_due"] or NO_DEADLINE, resolve_due=r["resolve_due"] or NO_DEADLINE,
-        signed_for_at=r["signed_for_at"], resolved_at=r["resolved_at"], reworked=r["reworked"],
-        rejected=bool(r["rejected"]), ended=bool(r["ended"]), extensions=r["extensions"],
-        rating=rated,
-    ), r["department_name"])
+    return DepartmentFacts(
+        AssignmentFacts(
+            assignment_id=str(r["assignment_id"]),
+            department_id=r["department_id"],
+            area_path=r["area_path"],
+            category=r["category"],
+            dispatched_at=r["dispatched_at"],
+            sign_for_due=r["sign_for_due"] or NO_DEADLINE,
+            resolve_due=r["resolve_due"] or NO_DEADLINE,
+            signed_for_at=r["signed_for_at"],
+            resolved_at=r["resolved_at"],
+            reworked=r["reworked"],
+            rejected=bool(r["rejected"]),
+            ended=bool(r["ended"]),
+            extensions=r["extensions"],
+            rating=rated,
+        ),
+        r["department_name"],
+    )
 
 
 async def assignment_facts(
-    conn: asyncpg.Connection, *, start: datetime, end: datetime, now: datetime,
-    area_roots: tuple[str, ...] | None, department_id: str | None,
+    conn: asyncpg.Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    area_roots: tuple[str, ...] | None,
+    department_id: str | None,
 ) -> list[DepartmentFacts]:
     """Every assignment dispatched in ``[start, end)`` (and by ``now``) on a case under any of
     ``area_roots`` (None: anywhere), of ``department_id`` if given."""
-    rows = await conn.fetch(_FACTS, start, end, now,
-                            None if area_roots is None else list(area_roots), department_id)
+    rows = await conn.fetch(
+        _FACTS, start, end, now, None if area_roots is None else list(area_roots), department_id
+    )
     return [_facts(r) for r in rows]
 
 
 async def open_assignment_facts(
-    conn: asyncpg.Connection, *, start: datetime, end: datetime, now: datetime,
-    area_roots: tuple[str, ...] | None, department_id: str | None,
+    conn: asyncpg.Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    area_roots: tuple[str, ...] | None,
+    department_id: str | None,
 ) -> list[DepartmentFacts]:
     """Like ``assignment_facts``, only of the assignments that may still be overdue (not
     rejected nor ended otherwise, a step not done): the only ones "overdue now" can count."""
-    rows = await conn.fetch(_OPEN_FACTS, start, end, now,
-                            None if area_roots is None else list(area_roots), department_id)
+    rows = await conn.fetch(
+        _OPEN_FACTS,
+        start,
+        end,
+        now,
+        None if area_roots is None else list(area_roots),
+        department_id,
+    )
     return [_facts(r) for r in rows]
 
 
 # --- the sums (migration 0008) ----------------------------------------------------------------
 
-SUMS = ("received", "signed_for_on_time", "resolved", "resolved_on_time", "reworked",
-        "rejections", "extensions", "rated", "satisfied", "score_total")
+SUMS = (
+    "received",
+    "signed_for_on_time",
+    "resolved",
+    "resolved_on_time",
+    "reworked",
+    "rejections",
+    "extensions",
+    "rated",
+    "satisfied",
+    "score_total",
+)
 
 _SUM_COLUMNS = ", ".join(f"sum({c} * sign)::bigint AS {c}" for c in SUMS)
 _COLUMNS = f"s.department_id, s.area_path, s.department_name, {', '.join(SUMS)}, s.handling"
@@ -147,13 +197,23 @@ HAVING sum(received * sign) > 0
 Range = tuple[date, date, int]
 
 
-async def summed(conn: asyncpg.Connection, *, months: tuple[Range, ...],
-                 days: tuple[Range, ...], area_roots: tuple[str, ...] | None,
-                 department_id: str | None) -> list[asyncpg.Record]:
+async def summed(
+    conn: asyncpg.Connection,
+    *,
+    months: tuple[Range, ...],
+    days: tuple[Range, ...],
+    area_roots: tuple[str, ...] | None,
+    department_id: str | None,
+) -> list[asyncpg.Record]:
     """The kept sums per (department, grid) of the ``months`` (firsts of months) and ``days``
     ranges ``(from, to, sign)``: ``[from, to)`` added (sign 1) or taken away (-1)."""
-    return await conn.fetch(_ROLLUP, *_columns(months), *_columns(days),
-                            None if area_roots is None else list(area_roots), department_id)
+    return await conn.fetch(
+        _ROLLUP,
+        *_columns(months),
+        *_columns(days),
+        None if area_roots is None else list(area_roots),
+        department_id,
+    )
 
 
 def _columns(ranges: tuple[Range, ...]) -> list[list[object]]:
@@ -181,9 +241,13 @@ async def rebuild(conn: asyncpg.Connection) -> None:
 
 async def area_known(conn: asyncpg.Connection, area: str) -> bool:
     """Whether any case tracking knows lies in the subtree ``area``."""
-    return bool(await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM cases WHERE area_path = $1"
-        " OR starts_with(area_path, $1 || '/'))", area))
+    return bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE area_path = $1"
+            " OR starts_with(area_path, $1 || '/'))",
+            area,
+        )
+    )
 
 
 # --- the red/black list's thresholds -----------------------------------------------------------
@@ -193,7 +257,8 @@ async def current_thresholds(conn: asyncpg.Connection) -> asyncpg.Record | None:
     """(revision, data, created_at, created_by) of the thresholds in use, or None."""
     return await conn.fetchrow(
         "SELECT revision, data, created_at, created_by FROM kpi_thresholds"
-        " ORDER BY revision DESC LIMIT 1")
+        " ORDER BY revision DESC LIMIT 1"
+    )
 
 
 async def lock_thresholds(conn: asyncpg.Connection) -> None:
@@ -201,8 +266,10 @@ async def lock_thresholds(conn: asyncpg.Connection) -> None:
     await conn.execute("LOCK TABLE kpi_thresholds IN EXCLUSIVE MODE")
 
 
-async def add_thresholds(conn: asyncpg.Connection, data: dict[str, Any],
-                         by: str) -> asyncpg.Record:
+async def add_thresholds(conn: asyncpg.Connection, data: dict[str, Any], by: str) -> asyncpg.Record:
     return await conn.fetchrow(
         "INSERT INTO kpi_thresholds (data, created_by) VALUES ($1, $2)"
-        " RETURNING revision, data, created_at, created_by", data, by)
+        " RETURNING revision, data, created_at, created_by",
+        data,
+        by,
+    )

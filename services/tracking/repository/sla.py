@@ -23,27 +23,32 @@ async def current_calendar(conn: asyncpg.Connection) -> asyncpg.Record | None:
     """(revision, data, created_at, created_by) of the calendar in use, or None."""
     return await conn.fetchrow(
         "SELECT revision, data, created_at, created_by FROM sla_calendars"
-        " ORDER BY revision DESC LIMIT 1")
+        " ORDER BY revision DESC LIMIT 1"
+    )
 
 
 async def current_calendar_id(conn: asyncpg.Connection) -> tuple[int, datetime] | None:
     """(revision, created_at) of the calendar in use, without its data."""
     row = await conn.fetchrow(
-        "SELECT revision, created_at FROM sla_calendars ORDER BY revision DESC LIMIT 1")
+        "SELECT revision, created_at FROM sla_calendars ORDER BY revision DESC LIMIT 1"
+    )
     return None if row is None else (row["revision"], row["created_at"])
 
 
 async def calendar_revision(conn: asyncpg.Connection, revision: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT revision, data, created_at, created_by FROM sla_calendars WHERE revision = $1",
-        revision)
+        revision,
+    )
 
 
 async def add_calendar(conn: asyncpg.Connection, data: dict[str, Any], by: str) -> asyncpg.Record:
     return await conn.fetchrow(
         "INSERT INTO sla_calendars (data, created_by) VALUES ($1, $2)"
         " RETURNING revision, data, created_at, created_by",
-        data, by)
+        data,
+        by,
+    )
 
 
 # --- policy versions -------------------------------------------------------------------------
@@ -56,30 +61,43 @@ async def lock_policy_versions(conn: asyncpg.Connection) -> None:
 async def policy_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT version, effective_from, data, created_at, created_by FROM sla_policy_versions"
-        " ORDER BY effective_from")
+        " ORDER BY effective_from"
+    )
 
 
 async def policy_version(conn: asyncpg.Connection, version: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT version, effective_from, data, created_at, created_by FROM sla_policy_versions"
-        " WHERE version = $1", version)
+        " WHERE version = $1",
+        version,
+    )
 
 
-async def policy_version_id_at(conn: asyncpg.Connection,
-                               at: datetime) -> tuple[int, datetime] | None:
+async def policy_version_id_at(
+    conn: asyncpg.Connection, at: datetime
+) -> tuple[int, datetime] | None:
     """(version, created_at) of the version in force at ``at``, without its data."""
     row = await conn.fetchrow(
         "SELECT version, created_at FROM sla_policy_versions"
-        " WHERE effective_from <= $1 ORDER BY effective_from DESC LIMIT 1", at)
+        " WHERE effective_from <= $1 ORDER BY effective_from DESC LIMIT 1",
+        at,
+    )
     return None if row is None else (row["version"], row["created_at"])
 
 
-async def add_policy_version(conn: asyncpg.Connection, version: int, effective_from: datetime,
-                             data: dict[str, Any], by: str) -> bool:
-    return bool(await conn.fetchval(
-        "INSERT INTO sla_policy_versions (version, effective_from, data, created_by)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
-        version, effective_from, data, by))
+async def add_policy_version(
+    conn: asyncpg.Connection, version: int, effective_from: datetime, data: dict[str, Any], by: str
+) -> bool:
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO sla_policy_versions (version, effective_from, data, created_by)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            version,
+            effective_from,
+            data,
+            by,
+        )
+    )
 
 
 # --- the pinned policy and the end of an assignment ------------------------------------------
@@ -89,22 +107,30 @@ async def pin_policy(conn: asyncpg.Connection, assignment_id: UUID, pinned: dict
     """Pin once: a replayed dispatch never re-pins (a newer version may be in force by then)."""
     await conn.execute(
         "UPDATE assignments SET policy = $2 WHERE assignment_id = $1 AND policy IS NULL",
-        assignment_id, pinned)
+        assignment_id,
+        pinned,
+    )
 
 
-async def assignment_sla(conn: asyncpg.Connection,
-                         assignment_id: UUID) -> asyncpg.Record | None:
+async def assignment_sla(conn: asyncpg.Connection, assignment_id: UUID) -> asyncpg.Record | None:
     """(policy, dispatched_at, ended_at) of an assignment, locked (its clocks change next)."""
     return await conn.fetchrow(
         "SELECT policy, dispatched_at, ended_at FROM assignments WHERE assignment_id = $1"
-        " FOR NO KEY UPDATE", assignment_id)
+        " FOR NO KEY UPDATE",
+        assignment_id,
+    )
 
 
-async def end_assignment(conn: asyncpg.Connection, assignment_id: UUID, at: datetime,
-                         because: str) -> None:
+async def end_assignment(
+    conn: asyncpg.Connection, assignment_id: UUID, at: datetime, because: str
+) -> None:
     await conn.execute(
         "UPDATE assignments SET ended_at = $2, ended_by = $3"
-        " WHERE assignment_id = $1 AND ended_at IS NULL", assignment_id, at, because)
+        " WHERE assignment_id = $1 AND ended_at IS NULL",
+        assignment_id,
+        at,
+        because,
+    )
 
 
 # --- clocks ----------------------------------------------------------------------------------
@@ -125,8 +151,10 @@ class ClockRow:
     stopped_by: str | None = None
 
 
-_CLOCK_COLUMNS = ("assignment_id, clock, case_id, started_at, warn_at, due_at, extension_days,"
-                  " revision, state, stopped_at, stopped_by")
+_CLOCK_COLUMNS = (
+    "assignment_id, clock, case_id, started_at, warn_at, due_at, extension_days,"
+    " revision, state, stopped_at, stopped_by"
+)
 
 
 def _clock_row(r: asyncpg.Record) -> ClockRow:
@@ -135,39 +163,59 @@ def _clock_row(r: asyncpg.Record) -> ClockRow:
 
 async def start_clock(conn: asyncpg.Connection, c: ClockRow) -> bool:
     """Start a clock; False if the assignment has it already (a replayed dispatch)."""
-    return bool(await conn.fetchval(
-        "INSERT INTO clocks (assignment_id, clock, case_id, started_at, warn_at, due_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
-        c.assignment_id, c.clock.value, c.case_id, c.started_at, c.warn_at, c.due_at))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO clocks (assignment_id, clock, case_id, started_at, warn_at, due_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+            c.assignment_id,
+            c.clock.value,
+            c.case_id,
+            c.started_at,
+            c.warn_at,
+            c.due_at,
+        )
+    )
 
 
-async def stop_clocks(conn: asyncpg.Connection, assignment_id: UUID, clocks: list[Clock],
-                      at: datetime, because: str) -> list[Clock]:
+async def stop_clocks(
+    conn: asyncpg.Connection, assignment_id: UUID, clocks: list[Clock], at: datetime, because: str
+) -> list[Clock]:
     """Stop those of ``clocks`` still running (or paused); return the ones stopped now."""
     rows = await conn.fetch(
         "UPDATE clocks SET state = 'stopped', stopped_at = $3, stopped_by = $4"
         " WHERE assignment_id = $1 AND clock = ANY($2::text[]) AND state <> 'stopped'"
         " RETURNING clock",
-        assignment_id, [c.value for c in clocks], at, because)
+        assignment_id,
+        [c.value for c in clocks],
+        at,
+        because,
+    )
     return [Clock(r["clock"]) for r in rows]
 
 
-async def stop_case_clocks(conn: asyncpg.Connection, case_id: UUID, at: datetime,
-                           because: str) -> list[asyncpg.Record]:
+async def stop_case_clocks(
+    conn: asyncpg.Connection, case_id: UUID, at: datetime, because: str
+) -> list[asyncpg.Record]:
     """Stop every running clock of the case: (assignment_id, clock, department_id) of each."""
     return await conn.fetch(
         "UPDATE clocks k SET state = 'stopped', stopped_at = $2, stopped_by = $3"
         " FROM assignments a WHERE k.case_id = $1 AND k.state <> 'stopped'"
         " AND a.assignment_id = k.assignment_id"
         " RETURNING k.assignment_id, k.clock, a.department_id",
-        case_id, at, because)
+        case_id,
+        at,
+        because,
+    )
 
 
-async def lock_clock(conn: asyncpg.Connection, assignment_id: UUID,
-                     clock: Clock) -> ClockRow | None:
+async def lock_clock(
+    conn: asyncpg.Connection, assignment_id: UUID, clock: Clock
+) -> ClockRow | None:
     row = await conn.fetchrow(
-        f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE assignment_id = $1 AND clock = $2"
-        " FOR UPDATE", assignment_id, clock.value)
+        f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE assignment_id = $1 AND clock = $2 FOR UPDATE",
+        assignment_id,
+        clock.value,
+    )
     return _clock_row(row) if row else None
 
 
@@ -177,32 +225,50 @@ async def move_clock(conn: asyncpg.Connection, c: ClockRow) -> None:
     await conn.execute(
         "UPDATE clocks SET warn_at = $3, due_at = $4, extension_days = $5, revision = $6,"
         " state = $7 WHERE assignment_id = $1 AND clock = $2",
-        c.assignment_id, c.clock.value, c.warn_at, c.due_at, c.extension_days, c.revision,
-        c.state)
+        c.assignment_id,
+        c.clock.value,
+        c.warn_at,
+        c.due_at,
+        c.extension_days,
+        c.revision,
+        c.state,
+    )
 
 
 async def case_clocks(conn: asyncpg.Connection, case_id: UUID) -> list[ClockRow]:
     rows = await conn.fetch(
         f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE case_id = $1"
         " ORDER BY started_at, assignment_id, array_position("
-        "ARRAY['sign_for', 'on_site', 'resolve'], clock)", case_id)
+        "ARRAY['sign_for', 'on_site', 'resolve'], clock)",
+        case_id,
+    )
     return [_clock_row(r) for r in rows]
 
 
 # --- extensions ------------------------------------------------------------------------------
 
 
-async def add_extension(conn: asyncpg.Connection, request_id: UUID, assignment_id: UUID,
-                        days: int, at: datetime) -> bool:
+async def add_extension(
+    conn: asyncpg.Connection, request_id: UUID, assignment_id: UUID, days: int, at: datetime
+) -> bool:
     """Record an approved extension once; False if it was recorded already."""
-    return bool(await conn.fetchval(
-        "INSERT INTO extensions (request_id, assignment_id, days, decided_at)"
-        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
-        request_id, assignment_id, days, at))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO extensions (request_id, assignment_id, days, decided_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
+            request_id,
+            assignment_id,
+            days,
+            at,
+        )
+    )
 
 
 async def extension_days(conn: asyncpg.Connection, assignment_id: UUID) -> list[int]:
-    return [r["days"] for r in await conn.fetch(
-        "SELECT days FROM extensions WHERE assignment_id = $1 ORDER BY decided_at",
-        assignment_id)]
-
+    return [
+        r["days"]
+        for r in await conn.fetch(
+            "SELECT days FROM extensions WHERE assignment_id = $1 ORDER BY decided_at",
+            assignment_id,
+        )
+    ]

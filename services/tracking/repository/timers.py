@@ -54,33 +54,67 @@ async def schedule_timers(conn: asyncpg.Connection, arms: list[Arm]) -> int:
     does not add a second. Returns how many were armed."""
     if not arms:
         return 0
-    return int(await conn.fetchval(
-        "WITH armed AS (INSERT INTO timers (case_id, assignment_id, clock, due_at,"
-        " correlation_id, causation_id, kind, step, level, revision)"
-        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],"
-        " $5::text[], $6::uuid[], $7::text[], $8::int[], $9::text[], $10::int[])"
-        " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING due_at),"
-        " woke AS (SELECT pg_notify($12, '') FROM (SELECT 1 FROM armed"
-        " WHERE due_at <= now() + $11::interval LIMIT 1) soon)"
-        " SELECT (SELECT count(*) FROM armed) + 0 * (SELECT count(*) FROM woke)",
-        [a.case_id for a in arms], [a.assignment_id for a in arms],
-        [a.clock.value for a in arms], [a.due_at for a in arms],
-        [a.correlation_id for a in arms], [a.causation_id for a in arms],
-        [a.kind.value for a in arms], [a.step for a in arms], [a.level for a in arms],
-        [a.revision for a in arms], WAKE_HORIZON, TIMERS_ARMED,
-    ))
+    return int(
+        await conn.fetchval(
+            "WITH armed AS (INSERT INTO timers (case_id, assignment_id, clock, due_at,"
+            " correlation_id, causation_id, kind, step, level, revision)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],"
+            " $5::text[], $6::uuid[], $7::text[], $8::int[], $9::text[], $10::int[])"
+            " ON CONFLICT (assignment_id, clock, kind, step, revision) DO NOTHING RETURNING due_at),"
+            " woke AS (SELECT pg_notify($12, '') FROM (SELECT 1 FROM armed"
+            " WHERE due_at <= now() + $11::interval LIMIT 1) soon)"
+            " SELECT (SELECT count(*) FROM armed) + 0 * (SELECT count(*) FROM woke)",
+            [a.case_id for a in arms],
+            [a.assignment_id for a in arms],
+            [a.clock.value for a in arms],
+            [a.due_at for a in arms],
+            [a.correlation_id for a in arms],
+            [a.causation_id for a in arms],
+            [a.kind.value for a in arms],
+            [a.step for a in arms],
+            [a.level for a in arms],
+            [a.revision for a in arms],
+            WAKE_HORIZON,
+            TIMERS_ARMED,
+        )
+    )
 
 
 async def schedule_timer(
-    conn: asyncpg.Connection, *, case_id: UUID, assignment_id: UUID, clock: Clock,
-    due_at: datetime, correlation_id: str | None, causation_id: UUID | None,
-    kind: TimerKind = TimerKind.DEADLINE, step: int = 0, level: str | None = None,
+    conn: asyncpg.Connection,
+    *,
+    case_id: UUID,
+    assignment_id: UUID,
+    clock: Clock,
+    due_at: datetime,
+    correlation_id: str | None,
+    causation_id: UUID | None,
+    kind: TimerKind = TimerKind.DEADLINE,
+    step: int = 0,
+    level: str | None = None,
     revision: int = 0,
 ) -> bool:
     """One timer (``schedule_timers``); False when it was armed before."""
-    return await schedule_timers(conn, [Arm(case_id, assignment_id, clock, due_at,
-                                            correlation_id, causation_id, kind, step, level,
-                                            revision)]) == 1
+    return (
+        await schedule_timers(
+            conn,
+            [
+                Arm(
+                    case_id,
+                    assignment_id,
+                    clock,
+                    due_at,
+                    correlation_id,
+                    causation_id,
+                    kind,
+                    step,
+                    level,
+                    revision,
+                )
+            ],
+        )
+        == 1
+    )
 
 
 async def cancel_assignment_timers(
@@ -88,8 +122,12 @@ async def cancel_assignment_timers(
 ) -> int:
     """Cancel the pending timers of those clocks. A timer the scheduler holds is waited for
     (its row lock), then left as fired."""
-    ids = await _lock_pending(conn, "assignment_id = $1 AND clock = ANY($2::text[])",
-                              assignment_id, [c.value for c in clocks])
+    ids = await _lock_pending(
+        conn,
+        "assignment_id = $1 AND clock = ANY($2::text[])",
+        assignment_id,
+        [c.value for c in clocks],
+    )
     return await _cancel(conn, ids, at)
 
 
@@ -105,8 +143,10 @@ async def cancel_case_timers(conn: asyncpg.Connection, case_id: UUID, at: dateti
 # row only locked does not hold the scheduler up. (Handlers lock cases and assignments FOR NO
 # KEY UPDATE for the same reason: the scheduler's new timers reference them, FOR KEY SHARE.)
 async def _lock_pending(conn: asyncpg.Connection, where: str, *args: object) -> list[int]:
-    rows = await conn.fetch(f"SELECT id FROM timers WHERE {where} AND state = 'pending'"
-                            " ORDER BY due_at, id FOR UPDATE", *args)
+    rows = await conn.fetch(
+        f"SELECT id FROM timers WHERE {where} AND state = 'pending' ORDER BY due_at, id FOR UPDATE",
+        *args,
+    )
     return [r["id"] for r in rows]
 
 
@@ -115,7 +155,10 @@ async def _cancel(conn: asyncpg.Connection, ids: list[int], at: datetime) -> int
         return 0
     status = await conn.execute(
         "UPDATE timers SET state = 'cancelled', cancelled_at = $2"
-        " WHERE id = ANY($1::bigint[]) AND state = 'pending'", ids, at)
+        " WHERE id = ANY($1::bigint[]) AND state = 'pending'",
+        ids,
+        at,
+    )
     return int(status.split()[-1])
 
 
@@ -179,15 +222,26 @@ async def claim_due_timers(conn: asyncpg.Connection, now: datetime, limit: int) 
     rows = await conn.fetch(_CLAIM_DUE, now, limit)
     return [
         DueTimer(
-            id=r["id"], case_id=r["case_id"], assignment_id=r["assignment_id"],
-            clock=Clock(r["clock"]), due_at=r["due_at"], correlation_id=r["correlation_id"],
-            causation_id=r["causation_id"], department_id=r["department_id"],
+            id=r["id"],
+            case_id=r["case_id"],
+            assignment_id=r["assignment_id"],
+            clock=Clock(r["clock"]),
+            due_at=r["due_at"],
+            correlation_id=r["correlation_id"],
+            causation_id=r["causation_id"],
+            department_id=r["department_id"],
             department_name=r["department_name"],
-            assignment_state=AssignmentState(r["assignment_state"]), case=case_view(r),
-            kind=TimerKind(r["kind"]), step=r["step"], level=r["level"],
-            revision=r["revision"], clock_running=r["clock_running"],
-            clock_revision=r["clock_revision"], clock_due_at=r["clock_due_at"],
-            ended=r["ended"], policy=r["policy"],
+            assignment_state=AssignmentState(r["assignment_state"]),
+            case=case_view(r),
+            kind=TimerKind(r["kind"]),
+            step=r["step"],
+            level=r["level"],
+            revision=r["revision"],
+            clock_running=r["clock_running"],
+            clock_revision=r["clock_revision"],
+            clock_due_at=r["clock_due_at"],
+            ended=r["ended"],
+            policy=r["policy"],
         )
         for r in rows
     ]
@@ -201,7 +255,9 @@ async def settle_timers(
     column = "fired_at" if state is TimerState.FIRED else "cancelled_at"
     await conn.execute(
         f"UPDATE timers SET state = $2, {column} = $3 WHERE id = ANY($1::bigint[])",
-        ids, state.value, at,
+        ids,
+        state.value,
+        at,
     )
 
 

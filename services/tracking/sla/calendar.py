@@ -57,16 +57,25 @@ class Period:
 def _check_periods(field_name: str, periods: tuple[Period, ...]) -> None:
     for i, p in enumerate(periods):
         if not ZERO <= p.start < DAY or not ZERO < p.end <= DAY:
-            raise invalid(f"{field_name}[{i}]", f"时间 {p} 超出 00:00–24:00",
-                           f"the period {p} is outside 00:00-24:00")
+            raise invalid(
+                f"{field_name}[{i}]",
+                f"时间 {p} 超出 00:00–24:00",
+                f"the period {p} is outside 00:00-24:00",
+            )
         if p.end <= p.start:
-            raise invalid(f"{field_name}[{i}]", f"时段 {p} 的结束时间须晚于开始时间",
-                           f"the period {p} must end after it starts")
+            raise invalid(
+                f"{field_name}[{i}]",
+                f"时段 {p} 的结束时间须晚于开始时间",
+                f"the period {p} must end after it starts",
+            )
     ordered = sorted(periods)
     for before, after in pairwise(ordered):
         if after.start < before.end:
-            raise invalid(field_name, f"工作时段 {before} 与 {after} 重叠",
-                           f"the working periods {before} and {after} overlap")
+            raise invalid(
+                field_name,
+                f"工作时段 {before} 与 {after} 重叠",
+                f"the working periods {before} and {after} overlap",
+            )
 
 
 @dataclass(frozen=True)
@@ -93,17 +102,24 @@ class WorkingCalendar:
         try:
             tz = ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError, TypeError):
-            raise invalid("timezone", f"未知时区“{self.timezone}”（如 Asia/Shanghai）",
-                           f"unknown time zone '{self.timezone}' (e.g. Asia/Shanghai)") from None
+            raise invalid(
+                "timezone",
+                f"未知时区“{self.timezone}”（如 Asia/Shanghai）",
+                f"unknown time zone '{self.timezone}' (e.g. Asia/Shanghai)",
+            ) from None
         if len(self.week) != 7:
-            raise invalid("hours", "须给出周一到周日七天的工作时段",
-                           "working periods must be given for the seven weekdays")
+            raise invalid(
+                "hours",
+                "须给出周一到周日七天的工作时段",
+                "working periods must be given for the seven weekdays",
+            )
         week = tuple(tuple(sorted(day)) for day in self.week)
         for name, periods in zip(WEEKDAYS, week, strict=True):
             _check_periods(f"hours.{name}", periods)
         if not any(week):
-            raise invalid("hours", "每周至少要有一个工作时段",
-                           "a week needs at least one working period")
+            raise invalid(
+                "hours", "每周至少要有一个工作时段", "a week needs at least one working period"
+            )
         standard = tuple(sorted(self.makeup_periods)) or next(day for day in week if day)
         _check_periods("makeup_hours", standard)
         self._check_days(week)
@@ -124,13 +140,19 @@ class WorkingCalendar:
                     raise invalid(name, f"“{d}”不是日期", f"'{d}' is not a date")
         both = sorted(self.holidays & self.makeup_days)
         if both:
-            raise invalid("makeup_days", f"{both[0]} 不能既是节假日又是调休上班日",
-                           f"{both[0]} cannot be both a holiday and a make-up working day")
+            raise invalid(
+                "makeup_days",
+                f"{both[0]} 不能既是节假日又是调休上班日",
+                f"{both[0]} cannot be both a holiday and a make-up working day",
+            )
         worked = sorted(d for d in self.makeup_days if week[d.weekday()])
         if worked:
             d = worked[0]
-            raise invalid("makeup_days", f"{d}（{WEEKDAY_ZH[d.weekday()]}）本来就是工作日",
-                           f"{d} ({WEEKDAYS[d.weekday()]}) is a working day anyway")
+            raise invalid(
+                "makeup_days",
+                f"{d}（{WEEKDAY_ZH[d.weekday()]}）本来就是工作日",
+                f"{d} ({WEEKDAYS[d.weekday()]}) is a working day anyway",
+            )
 
     # --- the shape of days ------------------------------------------------------------
 
@@ -168,8 +190,9 @@ class WorkingCalendar:
         return total + self._prefix[hi] - self._prefix[lo]
 
     def _within(self, day: date, lo: timedelta, hi: timedelta) -> timedelta:
-        return sum((max(ZERO, min(p.end, hi) - max(p.start, lo)) for p in self.periods_on(day)),
-                   ZERO)
+        return sum(
+            (max(ZERO, min(p.end, hi) - max(p.start, lo)) for p in self.periods_on(day)), ZERO
+        )
 
     # --- instants ----------------------------------------------------------------------
 
@@ -206,8 +229,11 @@ class WorkingCalendar:
         (da, oa), (db, ob) = self._local(a), self._local(b)
         if da == db:
             return self._within(da, oa, ob)
-        return (self._within(da, oa, DAY) + self.working_time_on_days(da + DAY, db)
-                + self._within(db, ZERO, ob))
+        return (
+            self._within(da, oa, DAY)
+            + self.working_time_on_days(da + DAY, db)
+            + self._within(db, ZERO, ob)
+        )
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant at which ``duration`` of working time has passed since
@@ -238,8 +264,9 @@ class WorkingCalendar:
         assert at is not None  # the day after lo reaches remaining by construction
         return self._instant(day, at, start)
 
-    def _consume(self, day: date, offset: timedelta,
-                 remaining: timedelta) -> tuple[timedelta | None, timedelta]:
+    def _consume(
+        self, day: date, offset: timedelta, remaining: timedelta
+    ) -> tuple[timedelta | None, timedelta]:
         """Spend ``remaining`` on ``day`` from ``offset``: (where it ran out, or None; the rest)."""
         for p in self.periods_on(day):
             lo = max(p.start, offset)

@@ -33,27 +33,39 @@ def parse_clock(text: Any, field_name: str) -> timedelta:
     """``"08:30"`` → 8 h 30 min after midnight; ``"24:00"`` is the end of the day."""
     try:
         hours, minutes = (int(part) for part in str(text).split(":"))
-        ok = len(str(text)) == 5 and 0 <= minutes < 60 and (
-            0 <= hours < 24 or (hours == 24 and minutes == 0))
+        ok = (
+            len(str(text)) == 5
+            and 0 <= minutes < 60
+            and (0 <= hours < 24 or (hours == 24 and minutes == 0))
+        )
     except ValueError:
         ok = False
     if not ok:
-        raise invalid(field_name, f"“{text}”不是有效时间（HH:MM，00:00–24:00）",
-                       f"'{text}' is not a time (HH:MM, 00:00-24:00)")
+        raise invalid(
+            field_name,
+            f"“{text}”不是有效时间（HH:MM，00:00–24:00）",
+            f"'{text}' is not a time (HH:MM, 00:00-24:00)",
+        )
     return timedelta(hours=hours, minutes=minutes)
 
 
 def parse_periods(raw: Any, field_name: str) -> tuple[Period, ...]:
     if not isinstance(raw, list | tuple):
-        raise invalid(field_name, "须为时段列表，如 [[\"08:30\", \"12:00\"]]",
-                       'must be a list of periods, e.g. [["08:30", "12:00"]]')
+        raise invalid(
+            field_name,
+            '须为时段列表，如 [["08:30", "12:00"]]',
+            'must be a list of periods, e.g. [["08:30", "12:00"]]',
+        )
     periods = []
     for i, item in enumerate(raw):
         if not isinstance(item, list | tuple) or len(item) != 2:
-            raise invalid(f"{field_name}[{i}]", "时段须为 [开始, 结束]",
-                           "a period is [start, end]")
-        periods.append(Period(parse_clock(item[0], f"{field_name}[{i}]"),
-                              parse_clock(item[1], f"{field_name}[{i}]")))
+            raise invalid(f"{field_name}[{i}]", "时段须为 [开始, 结束]", "a period is [start, end]")
+        periods.append(
+            Period(
+                parse_clock(item[0], f"{field_name}[{i}]"),
+                parse_clock(item[1], f"{field_name}[{i}]"),
+            )
+        )
     return tuple(periods)
 
 
@@ -61,8 +73,11 @@ def _parse_date(text: str, field_name: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise invalid(field_name, f"“{text}”不是有效日期（YYYY-MM-DD）",
-                       f"'{text}' is not a date (YYYY-MM-DD)") from None
+        raise invalid(
+            field_name,
+            f"“{text}”不是有效日期（YYYY-MM-DD）",
+            f"'{text}' is not a date (YYYY-MM-DD)",
+        ) from None
 
 
 def parse_dates(raw: Any, field_name: str) -> frozenset[date]:
@@ -78,11 +93,17 @@ def parse_dates(raw: Any, field_name: str) -> frozenset[date]:
         first = _parse_date(first_text, where)
         last = _parse_date(last_text, where) if last_text else first
         if last < first:
-            raise invalid(where, f"区间 {item} 的结束日期早于开始日期",
-                           f"the interval {item} ends before it starts")
+            raise invalid(
+                where,
+                f"区间 {item} 的结束日期早于开始日期",
+                f"the interval {item} ends before it starts",
+            )
         if (last - first).days >= MAX_INTERVAL_DAYS:
-            raise invalid(where, f"区间 {item} 超过 {MAX_INTERVAL_DAYS} 天",
-                           f"the interval {item} is longer than {MAX_INTERVAL_DAYS} days")
+            raise invalid(
+                where,
+                f"区间 {item} 超过 {MAX_INTERVAL_DAYS} 天",
+                f"the interval {item} is longer than {MAX_INTERVAL_DAYS} days",
+            )
         out.update(first + timedelta(days=n) for n in range((last - first).days + 1))
     return frozenset(out)
 
@@ -92,8 +113,11 @@ def calendar_from_data(data: Mapping[str, Any]) -> WorkingCalendar:
         raise invalid("calendar", "须为对象", "must be an object")
     unknown = sorted(set(data) - FIELDS)
     if unknown:
-        raise invalid(unknown[0], f"未知字段（可用：{'、'.join(sorted(FIELDS))}）",
-                       f"unknown field (known: {', '.join(sorted(FIELDS))})")
+        raise invalid(
+            unknown[0],
+            f"未知字段（可用：{'、'.join(sorted(FIELDS))}）",
+            f"unknown field (known: {', '.join(sorted(FIELDS))})",
+        )
     if not isinstance(data.get("timezone"), str):
         raise invalid("timezone", "必填，如 Asia/Shanghai", "required, e.g. Asia/Shanghai")
     hours = data.get("hours", {})
@@ -101,8 +125,11 @@ def calendar_from_data(data: Mapping[str, Any]) -> WorkingCalendar:
         raise invalid("hours", "须为以 mon…sun 为键的对象", "must be an object keyed mon..sun")
     bad_days = sorted(set(hours) - set(WEEKDAYS))
     if bad_days:
-        raise invalid(f"hours.{bad_days[0]}", "未知星期（mon、tue、wed、thu、fri、sat、sun）",
-                       "unknown weekday (mon, tue, wed, thu, fri, sat, sun)")
+        raise invalid(
+            f"hours.{bad_days[0]}",
+            "未知星期（mon、tue、wed、thu、fri、sat、sun）",
+            "unknown weekday (mon, tue, wed, thu, fri, sat, sun)",
+        )
     return WorkingCalendar(
         timezone=data["timezone"],
         week=tuple(parse_periods(hours.get(name, []), f"hours.{name}") for name in WEEKDAYS),
@@ -120,8 +147,9 @@ def calendar_to_data(calendar: WorkingCalendar) -> dict[str, Any]:
     """The inverse of ``calendar_from_data`` (dates listed one by one, sorted)."""
     return {
         "timezone": calendar.timezone,
-        "hours": {name: _periods_data(day) for name, day in zip(WEEKDAYS, calendar.week,
-                                                                 strict=True)},
+        "hours": {
+            name: _periods_data(day) for name, day in zip(WEEKDAYS, calendar.week, strict=True)
+        },
         "holidays": sorted(d.isoformat() for d in calendar.holidays),
         "makeup_days": sorted(d.isoformat() for d in calendar.makeup_days),
         "makeup_hours": _periods_data(calendar.makeup_periods),

@@ -61,17 +61,17 @@ class Pause:
 class Light(StrEnum):
     """The standard's traffic light for a running clock."""
 
-    GREEN = "green"    # 绿灯: in time
+    GREEN = "green"  # 绿灯: in time
     YELLOW = "yellow"  # 黄灯: warned, not yet due
-    RED = "red"        # 红灯: overdue
+    RED = "red"  # 红灯: overdue
 
 
 @dataclass(frozen=True)
 class Escalation:
-    index: int          # 0, 1, 2… in firing order
+    index: int  # 0, 1, 2… in firing order
     level: Level
     at: datetime
-    repeat: int         # 0 for a ladder step, n for the n-th repetition after the last step
+    repeat: int  # 0 for a ladder step, n for the n-th repetition after the last step
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,9 @@ class ClockPlan:
         return Light.YELLOW if now >= self.warn_at else Light.GREEN
 
 
-def _closed_pauses(pauses: Iterable[Pause], now: datetime | None) -> list[tuple[datetime, datetime]]:
+def _closed_pauses(
+    pauses: Iterable[Pause], now: datetime | None
+) -> list[tuple[datetime, datetime]]:
     """Pauses as closed intervals, sorted and merged (an open one ends at ``now``)."""
     spans = []
     for p in pauses:
@@ -114,8 +116,9 @@ def _closed_pauses(pauses: Iterable[Pause], now: datetime | None) -> list[tuple[
     return merged
 
 
-def run_clock(basis: Timeline, start: datetime, amount: timedelta,
-              pauses: Sequence[tuple[datetime, datetime]]) -> datetime:
+def run_clock(
+    basis: Timeline, start: datetime, amount: timedelta, pauses: Sequence[tuple[datetime, datetime]]
+) -> datetime:
     """The instant at which ``amount`` of ``basis`` time has run from ``start``, the clock
     standing still during ``pauses`` (sorted, merged)."""
     cursor, remaining = start, amount
@@ -131,8 +134,12 @@ def run_clock(basis: Timeline, start: datetime, amount: timedelta,
     return basis.add(cursor, remaining)
 
 
-def escalation_schedule(ladder: Ladder, calendar: WorkingCalendar, due_at: datetime,
-                        pauses: Sequence[tuple[datetime, datetime]]) -> Iterator[Escalation]:
+def escalation_schedule(
+    ladder: Ladder,
+    calendar: WorkingCalendar,
+    due_at: datetime,
+    pauses: Sequence[tuple[datetime, datetime]],
+) -> Iterator[Escalation]:
     """Every escalation of an overdue clock, in order (endless if the ladder repeats)."""
     at = due_at
     for index, step in enumerate(ladder.steps):
@@ -150,9 +157,16 @@ def escalation_schedule(ladder: Ladder, calendar: WorkingCalendar, due_at: datet
         index, repeat = index + 1, repeat + 1
 
 
-def plan_clocks(policy: SlaPolicy, calendar: WorkingCalendar, start: datetime, *,
-                extensions: Iterable[Extension] = (), pauses: Iterable[Pause] = (),
-                now: datetime | None = None, escalations: int = 3) -> dict[ClockKind, ClockPlan]:
+def plan_clocks(
+    policy: SlaPolicy,
+    calendar: WorkingCalendar,
+    start: datetime,
+    *,
+    extensions: Iterable[Extension] = (),
+    pauses: Iterable[Pause] = (),
+    now: datetime | None = None,
+    escalations: int = 3,
+) -> dict[ClockKind, ClockPlan]:
     """The current plan of every clock of ``policy`` for an assignment dispatched at
     ``start``; ``escalations`` caps how many escalations of each clock are listed."""
     if escalations < 0:
@@ -169,6 +183,7 @@ def plan_clocks(policy: SlaPolicy, calendar: WorkingCalendar, start: datetime, *
         due_at = run_clock(basis, start, allowance, spans)
         warn_at = run_clock(basis, start, allowance * policy.warning_ratio, spans)
         ladder = islice(escalation_schedule(policy.ladder, calendar, due_at, spans), escalations)
-        plans[clock] = ClockPlan(clock, limit, days, allowance, warn_at, due_at, tuple(ladder),
-                                 paused)
+        plans[clock] = ClockPlan(
+            clock, limit, days, allowance, warn_at, due_at, tuple(ladder), paused
+        )
     return plans

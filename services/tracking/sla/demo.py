@@ -33,16 +33,22 @@ HOLIDAYS_2026 = [
     "2026-09-25/2026-09-27",  # 中秋节
     "2026-10-01/2026-10-07",  # 国庆节
 ]
-MAKEUP_DAYS_2026 = ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20",
-                    "2026-10-10"]
+MAKEUP_DAYS_2026 = [
+    "2026-01-04",
+    "2026-02-14",
+    "2026-02-28",
+    "2026-05-09",
+    "2026-09-20",
+    "2026-10-10",
+]
 
 HOLIDAYS_2027 = [  # provisional: statutory days only (see the module's docstring)
-    "2027-01-01",             # 元旦
+    "2027-01-01",  # 元旦
     "2027-02-05/2027-02-08",  # 春节: 除夕 to 初三
-    "2027-04-05",             # 清明节
+    "2027-04-05",  # 清明节
     "2027-05-01/2027-05-02",  # 劳动节
-    "2027-06-09",             # 端午节
-    "2027-09-15",             # 中秋节
+    "2027-06-09",  # 端午节
+    "2027-09-15",  # 中秋节
     "2027-10-01/2027-10-03",  # 国庆节
 ]
 MAKEUP_DAYS_2027: list[str] = []
@@ -64,32 +70,65 @@ def demo_calendar() -> WorkingCalendar:
 # --- policies --------------------------------------------------------------------------------
 
 # Escalation ladders: community at the deadline, then street, then district; then repeat.
-URGENT_LADDER = {"steps": [["community", "0 minutes"], ["street", "30 minutes"],
-                           ["district", "120 minutes"]], "repeat_every": "1 hours"}
-NORMAL_LADDER = {"steps": [["community", "0 working_hours"], ["street", "4 working_hours"],
-                           ["district", "15 working_hours"]], "repeat_every": "1 working_day"}
-MINOR_LADDER = {"steps": [["community", "0 working_days"], ["street", "2 working_days"],
-                          ["district", "5 working_days"]], "repeat_every": "5 working_days"}
+URGENT_LADDER = {
+    "steps": [["community", "0 minutes"], ["street", "30 minutes"], ["district", "120 minutes"]],
+    "repeat_every": "1 hours",
+}
+NORMAL_LADDER = {
+    "steps": [
+        ["community", "0 working_hours"],
+        ["street", "4 working_hours"],
+        ["district", "15 working_hours"],
+    ],
+    "repeat_every": "1 working_day",
+}
+MINOR_LADDER = {
+    "steps": [
+        ["community", "0 working_days"],
+        ["street", "2 working_days"],
+        ["district", "5 working_days"],
+    ],
+    "repeat_every": "5 working_days",
+}
 
 
-def urgent(sign_for: str = "30 minutes", on_site: str = "2 hours", resolve: str = "24 hours",
-           ratio: float = 0.8) -> dict[str, Any]:
+def urgent(
+    sign_for: str = "30 minutes",
+    on_site: str = "2 hours",
+    resolve: str = "24 hours",
+    ratio: float = 0.8,
+) -> dict[str, Any]:
     """急事急议: calendar time, like Beijing 12345's 30-minute response to urgent whistles."""
-    return {"sign_for": sign_for, "on_site": on_site, "resolve": resolve,
-            "warning_ratio": ratio, "ladder": URGENT_LADDER}
+    return {
+        "sign_for": sign_for,
+        "on_site": on_site,
+        "resolve": resolve,
+        "warning_ratio": ratio,
+        "ladder": URGENT_LADDER,
+    }
 
 
-def normal(sign_for: str = "2 working_hours", resolve: str = "5 working_days",
-           ratio: float = 0.8) -> dict[str, Any]:
-    return {"sign_for": sign_for, "resolve": resolve, "warning_ratio": ratio,
-            "ladder": NORMAL_LADDER}
+def normal(
+    sign_for: str = "2 working_hours", resolve: str = "5 working_days", ratio: float = 0.8
+) -> dict[str, Any]:
+    return {
+        "sign_for": sign_for,
+        "resolve": resolve,
+        "warning_ratio": ratio,
+        "ladder": NORMAL_LADDER,
+    }
 
 
-def minor(sign_for: str = "1 working_day", resolve: str = "10 working_days",
-          ratio: float = 0.8) -> dict[str, Any]:
+def minor(
+    sign_for: str = "1 working_day", resolve: str = "10 working_days", ratio: float = 0.8
+) -> dict[str, Any]:
     """小事小议: relaxed clocks, slow escalation."""
-    return {"sign_for": sign_for, "resolve": resolve, "warning_ratio": ratio,
-            "ladder": MINOR_LADDER}
+    return {
+        "sign_for": sign_for,
+        "resolve": resolve,
+        "warning_ratio": ratio,
+        "ladder": MINOR_LADDER,
+    }
 
 
 VERSION_1: dict[str, Any] = {
@@ -99,39 +138,66 @@ VERSION_1: dict[str, Any] = {
     "defaults": {"urgent": urgent(), "normal": normal(), "minor": minor()},
     "rules": {
         # 大类
-        "C01": {"urgent": urgent(on_site="1 hours", resolve="12 hours"),  # 公用设施
-                "normal": normal(resolve="3 working_days")},
-        "C02": {"normal": normal(resolve="7 working_days"),               # 道路交通
-                "minor": minor(resolve="15 working_days")},
-        "E01": {"normal": normal(resolve="3 working_days"),               # 市容环境
-                "minor": minor(resolve="5 working_days")},
-        "E02": {"urgent": urgent(sign_for="15 minutes", on_site="1 hours", resolve="12 hours",
-                                 ratio=0.7),                              # 安全隐患
-                "normal": normal(sign_for="1 working_hours", resolve="2 working_days",
-                                 ratio=0.7)},
-        "E03": {"normal": normal(resolve="10 working_days"),              # 矛盾纠纷: mediation
-                "minor": minor(resolve="15 working_days")},
-        "C03": {"normal": normal(resolve="2 working_days")},              # 市容环境设施
-        "C04": {"urgent": urgent(on_site="1 hours")},                     # 园林绿化: 倒伏
-        "C05": {"urgent": urgent(on_site="1 hours", resolve="12 hours"),  # 房屋及小区设施
-                "normal": normal(resolve="3 working_days")},
+        "C01": {
+            "urgent": urgent(on_site="1 hours", resolve="12 hours"),  # 公用设施
+            "normal": normal(resolve="3 working_days"),
+        },
+        "C02": {
+            "normal": normal(resolve="7 working_days"),  # 道路交通
+            "minor": minor(resolve="15 working_days"),
+        },
+        "E01": {
+            "normal": normal(resolve="3 working_days"),  # 市容环境
+            "minor": minor(resolve="5 working_days"),
+        },
+        "E02": {
+            "urgent": urgent(
+                sign_for="15 minutes", on_site="1 hours", resolve="12 hours", ratio=0.7
+            ),  # 安全隐患
+            "normal": normal(sign_for="1 working_hours", resolve="2 working_days", ratio=0.7),
+        },
+        "E03": {
+            "normal": normal(resolve="10 working_days"),  # 矛盾纠纷: mediation
+            "minor": minor(resolve="15 working_days"),
+        },
+        "C03": {"normal": normal(resolve="2 working_days")},  # 市容环境设施
+        "C04": {"urgent": urgent(on_site="1 hours")},  # 园林绿化: 倒伏
+        "C05": {
+            "urgent": urgent(on_site="1 hours", resolve="12 hours"),  # 房屋及小区设施
+            "normal": normal(resolve="3 working_days"),
+        },
         "E04": {"normal": normal(sign_for="1 working_hours", resolve="1 working_day")},  # 街面秩序
         "E05": {"normal": normal(sign_for="1 working_hours", resolve="3 working_days")},  # 民生服务
         # 小类
         "C0102": {"urgent": urgent(on_site="30 minutes", resolve="12 hours")},  # 井盖缺失
-        "C0103": {"normal": normal(resolve="2 working_days")},                  # 供水管道漏水
-        "C0104": {"urgent": urgent(sign_for="10 minutes", on_site="30 minutes",  # 燃气管道隐患
-                                   resolve="12 hours", ratio=0.7)},
-        "C0501": {"urgent": urgent(sign_for="15 minutes", on_site="30 minutes",  # 电梯故障 (困人)
-                                   resolve="12 hours")},
-        "E0201": {"urgent": urgent(sign_for="10 minutes", on_site="30 minutes",  # 消防隐患
-                                   resolve="12 hours", ratio=0.7),
-                  "normal": normal(sign_for="1 working_hours", resolve="1 working_day",
-                                   ratio=0.7)},
+        "C0103": {"normal": normal(resolve="2 working_days")},  # 供水管道漏水
+        "C0104": {
+            "urgent": urgent(
+                sign_for="10 minutes",
+                on_site="30 minutes",  # 燃气管道隐患
+                resolve="12 hours",
+                ratio=0.7,
+            )
+        },
+        "C0501": {
+            "urgent": urgent(
+                sign_for="15 minutes",
+                on_site="30 minutes",  # 电梯故障 (困人)
+                resolve="12 hours",
+            )
+        },
+        "E0201": {
+            "urgent": urgent(
+                sign_for="10 minutes",
+                on_site="30 minutes",  # 消防隐患
+                resolve="12 hours",
+                ratio=0.7,
+            ),
+            "normal": normal(sign_for="1 working_hours", resolve="1 working_day", ratio=0.7),
+        },
     },
 }
 
 
 def demo_policy_versions() -> list[PolicyVersion]:
     return [version_from_data(VERSION_1)]
-

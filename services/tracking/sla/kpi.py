@@ -48,11 +48,11 @@ class AssignmentFacts:
     resolve_due: datetime
     signed_for_at: datetime | None = None
     resolved_at: datetime | None = None
-    reworked: bool = False     # its result failed the check (返工)
-    rejected: bool = False     # the department pushed it back (退单)
-    ended: bool = False        # its clocks stopped without the step done: handed on (转办),
-                               # the case closed or merged — nothing of it is late any more
-    extensions: int = 0        # approved extensions (延期)
+    reworked: bool = False  # its result failed the check (返工)
+    rejected: bool = False  # the department pushed it back (退单)
+    ended: bool = False  # its clocks stopped without the step done: handed on (转办),
+    # the case closed or merged — nothing of it is late any more
+    extensions: int = 0  # approved extensions (延期)
     rating: int | None = None  # the resident's score, 1–5 (群众评单)
 
     def __post_init__(self) -> None:
@@ -72,11 +72,17 @@ class Period:
     def __post_init__(self) -> None:
         for name, at in (("start", self.start), ("end", self.end)):
             if at.tzinfo is None or at.utcoffset() is None:
-                raise Invalid(f"{name}：须为带时区的时间", f"{name}: must have a time zone",
-                              code="invalid_period")
+                raise Invalid(
+                    f"{name}：须为带时区的时间",
+                    f"{name}: must have a time zone",
+                    code="invalid_period",
+                )
         if self.end <= self.start:
-            raise Invalid("end：统计区间的结束时间须晚于开始时间",
-                          "end: the period must end after it starts", code="invalid_period")
+            raise Invalid(
+                "end：统计区间的结束时间须晚于开始时间",
+                "end: the period must end after it starts",
+                code="invalid_period",
+            )
 
     def __contains__(self, at: datetime) -> bool:
         return self.start <= at < self.end
@@ -148,8 +154,9 @@ def _done(at: datetime | None, now: datetime) -> datetime | None:
 def is_overdue(f: AssignmentFacts, now: datetime) -> bool:
     """超时: not rejected nor ended otherwise, and a step not done by ``now`` past its deadline."""
     signed, resolved = _done(f.signed_for_at, now), _done(f.resolved_at, now)
-    return not (f.rejected or f.ended) and ((signed is None and now > f.sign_for_due)
-                                            or (resolved is None and now > f.resolve_due))
+    return not (f.rejected or f.ended) and (
+        (signed is None and now > f.sign_for_due) or (resolved is None and now > f.resolve_due)
+    )
 
 
 def _one(f: AssignmentFacts, now: datetime) -> Kpi:
@@ -184,17 +191,24 @@ def compute_kpi(facts: Iterable[AssignmentFacts], period: Period, now: datetime)
     return total
 
 
-def group_kpis(facts: Iterable[AssignmentFacts], period: Period, now: datetime,
-               key: Callable[[AssignmentFacts], Hashable]) -> dict[Hashable, Kpi]:
+def group_kpis(
+    facts: Iterable[AssignmentFacts],
+    period: Period,
+    now: datetime,
+    key: Callable[[AssignmentFacts], Hashable],
+) -> dict[Hashable, Kpi]:
     groups: dict[Hashable, list[AssignmentFacts]] = defaultdict(list)
     for f in facts:
         groups[key(f)].append(f)
-    return {k: compute_kpi(group, period, now) for k, group in sorted(groups.items(),
-                                                                       key=lambda kv: str(kv[0]))}
+    return {
+        k: compute_kpi(group, period, now)
+        for k, group in sorted(groups.items(), key=lambda kv: str(kv[0]))
+    }
 
 
-def kpis_by_department(facts: Iterable[AssignmentFacts], period: Period,
-                       now: datetime) -> dict[str, Kpi]:
+def kpis_by_department(
+    facts: Iterable[AssignmentFacts], period: Period, now: datetime
+) -> dict[str, Kpi]:
     return group_kpis(facts, period, now, lambda f: f.department_id)  # type: ignore[return-value]
 
 
@@ -203,17 +217,24 @@ def in_area(area_path: str, subtree: str) -> bool:
     return area_path == subtree or area_path.startswith(subtree + "/")
 
 
-def kpi_for_area(facts: Iterable[AssignmentFacts], subtree: str, period: Period,
-                 now: datetime) -> Kpi:
+def kpi_for_area(
+    facts: Iterable[AssignmentFacts], subtree: str, period: Period, now: datetime
+) -> Kpi:
     return compute_kpi((f for f in facts if in_area(f.area_path, subtree)), period, now)
 
 
-def kpis_by_area(facts: Iterable[AssignmentFacts], period: Period, now: datetime,
-                 depth: int) -> dict[str, Kpi]:
+def kpis_by_area(
+    facts: Iterable[AssignmentFacts], period: Period, now: datetime, depth: int
+) -> dict[str, Kpi]:
     """Per area ``depth`` levels down from the district (1 district, 2 street, 3 community,
     4 grid), each area's figure covering its whole subtree."""
     if depth < 1:
-        raise Invalid("depth：层级须为正整数", "depth: must be a positive integer",
-                      code="invalid_depth")
-    return group_kpis(facts, period, now,  # type: ignore[return-value]
-                      lambda f: "/".join(f.area_path.split("/")[:depth]))
+        raise Invalid(
+            "depth：层级须为正整数", "depth: must be a positive integer", code="invalid_depth"
+        )
+    return group_kpis(
+        facts,
+        period,
+        now,  # type: ignore[return-value]
+        lambda f: "/".join(f.area_path.split("/")[:depth]),
+    )

@@ -81,20 +81,23 @@ def hours(n: int) -> Limit:
 
 class ClockKind(StrEnum):
     SIGN_FOR = "sign_for"  # 签收/报到时限
-    ON_SITE = "on_site"    # 到场时限 (urgent cases)
-    RESOLVE = "resolve"    # 办结时限
+    ON_SITE = "on_site"  # 到场时限 (urgent cases)
+    RESOLVE = "resolve"  # 办结时限
 
 
-CLOCK_ZH = {ClockKind.SIGN_FOR: "签收时限", ClockKind.ON_SITE: "到场时限",
-            ClockKind.RESOLVE: "办结时限"}
+CLOCK_ZH = {
+    ClockKind.SIGN_FOR: "签收时限",
+    ClockKind.ON_SITE: "到场时限",
+    ClockKind.RESOLVE: "办结时限",
+}
 
 
 class Level(StrEnum):
     """Who an escalation reaches, in the order of the ladder."""
 
     COMMUNITY = "community"  # 社区
-    STREET = "street"        # 街道
-    DISTRICT = "district"    # 区综合指挥平台
+    STREET = "street"  # 街道
+    DISTRICT = "district"  # 区综合指挥平台
 
 
 LEVEL_ZH = {Level.COMMUNITY: "社区", Level.STREET: "街道", Level.DISTRICT: "区"}
@@ -184,12 +187,16 @@ def lineage(category: str, parents: Parents | None = None) -> tuple[str, ...]:
         chain.append(parent)
 
 
-def policy_for(version: PolicyVersion, category: str, priority: str,
-               parents: Parents | None = None) -> tuple[str, SlaPolicy]:
+def policy_for(
+    version: PolicyVersion, category: str, priority: str, parents: Parents | None = None
+) -> tuple[str, SlaPolicy]:
     """(matched code or DEFAULT, policy): the 小类's rule, else its 大类's, else the default."""
     if priority not in PRIORITIES:
-        raise invalid("priority", f"未知优先级“{priority}”（urgent、normal、minor）",
-                      f"unknown priority '{priority}' (urgent, normal, minor)")
+        raise invalid(
+            "priority",
+            f"未知优先级“{priority}”（urgent、normal、minor）",
+            f"unknown priority '{priority}' (urgent, normal, minor)",
+        )
     for code in lineage(category, parents):
         found = version.rules.get((code, priority))
         if found is not None:
@@ -201,14 +208,21 @@ def policy_in_force(versions: Iterable[PolicyVersion], at: datetime) -> PolicyVe
     """The version in force at ``at``: the latest whose ``effective_from`` is not after it."""
     candidates = [v for v in versions if v.effective_from <= at]
     if not candidates:
-        raise Invalid(f"{at.isoformat()} 时没有生效的时限策略",
-                      f"no SLA policy version is in force at {at.isoformat()}",
-                      code="no_policy_in_force")
+        raise Invalid(
+            f"{at.isoformat()} 时没有生效的时限策略",
+            f"no SLA policy version is in force at {at.isoformat()}",
+            code="no_policy_in_force",
+        )
     return max(candidates, key=lambda v: v.effective_from)
 
 
-def pin_policy(versions: Iterable[PolicyVersion], category: str, priority: str,
-               dispatched_at: datetime, parents: Parents | None = None) -> PinnedPolicy:
+def pin_policy(
+    versions: Iterable[PolicyVersion],
+    category: str,
+    priority: str,
+    dispatched_at: datetime,
+    parents: Parents | None = None,
+) -> PinnedPolicy:
     """The policy an assignment dispatched at ``dispatched_at`` runs under, for good."""
     version = policy_in_force(versions, dispatched_at)
     matched, policy = policy_for(version, category, priority, parents)

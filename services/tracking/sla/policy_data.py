@@ -47,10 +47,11 @@ def parse_limit(raw: Any, where: str) -> Limit:
         unit = Unit(unit_text.removeprefix("working_"))
         amount = int(amount_text)
     except ValueError:
-        raise invalid(where, f"“{raw}”不是有效时长（如 “30 minutes”、“2 working_hours”、"
-                      "“5 working_days”）",
-                      f"'{raw}' is not a duration (e.g. '30 minutes', '2 working_hours', "
-                      "'5 working_days')") from None
+        raise invalid(
+            where,
+            f"“{raw}”不是有效时长（如 “30 minutes”、“2 working_hours”、“5 working_days”）",
+            f"'{raw}' is not a duration (e.g. '30 minutes', '2 working_hours', '5 working_days')",
+        ) from None
     return Limit(amount, unit, working)
 
 
@@ -64,8 +65,11 @@ def _fields(raw: Any, known: set[str] | None, where: str) -> Mapping[str, Any]:
         raise invalid(where, "须为对象", "must be an object")
     unknown = sorted(set(raw) - known) if known is not None else []
     if unknown:
-        raise invalid(f"{where}.{unknown[0]}", f"未知字段（可用：{'、'.join(sorted(known))}）",
-                      f"unknown field (known: {', '.join(sorted(known))})")
+        raise invalid(
+            f"{where}.{unknown[0]}",
+            f"未知字段（可用：{'、'.join(sorted(known))}）",
+            f"unknown field (known: {', '.join(sorted(known))})",
+        )
     return raw
 
 
@@ -79,12 +83,16 @@ def _parse_ladder(raw: Any, where: str) -> Ladder:
         try:
             level = Level(item[0])
         except ValueError:
-            raise invalid(f"{here}.level", f"未知层级“{item[0]}”（community、street、district）",
-                          f"unknown level '{item[0]}' (community, street, district)") from None
+            raise invalid(
+                f"{here}.level",
+                f"未知层级“{item[0]}”（community、street、district）",
+                f"unknown level '{item[0]}' (community, street, district)",
+            ) from None
         steps.append(EscalationStep(level, parse_limit(item[1], f"{here}.after")))
     repeat = raw.get("repeat_every")
-    return Ladder(tuple(steps), None if repeat is None else parse_limit(repeat,
-                                                                        f"{where}.repeat_every"))
+    return Ladder(
+        tuple(steps), None if repeat is None else parse_limit(repeat, f"{where}.repeat_every")
+    )
 
 
 def policy_from_data(raw: Any, where: str = "policy") -> SlaPolicy:
@@ -113,8 +121,9 @@ def policy_to_data(policy: SlaPolicy) -> dict[str, Any]:
         "warning_ratio": policy.warning_ratio,
         "ladder": {
             "steps": [[s.level.value, limit_to_data(s.after)] for s in ladder.steps],
-            "repeat_every": (None if ladder.repeat_every is None
-                             else limit_to_data(ladder.repeat_every)),
+            "repeat_every": (
+                None if ladder.repeat_every is None else limit_to_data(ladder.repeat_every)
+            ),
         },
     }
 
@@ -125,8 +134,11 @@ def _parse_time(raw: Any, where: str) -> datetime:
     except (TypeError, ValueError):
         at = None
     if at is None or at.tzinfo is None:
-        raise invalid(where, f"“{raw}”不是带时区的 ISO 8601 时间",
-                      f"'{raw}' is not an ISO 8601 date-time with a time zone")
+        raise invalid(
+            where,
+            f"“{raw}”不是带时区的 ISO 8601 时间",
+            f"'{raw}' is not an ISO 8601 date-time with a time zone",
+        )
     return at
 
 
@@ -139,8 +151,7 @@ def version_from_data(raw: Any) -> PolicyVersion:
     rules = {}
     for category, per_priority in rules_raw.items():
         here = f"{where}.rules.{category}"
-        for priority, policy in _fields(per_priority, {"urgent", "normal", "minor"},
-                                        here).items():
+        for priority, policy in _fields(per_priority, {"urgent", "normal", "minor"}, here).items():
             rules[(category, priority)] = policy_from_data(policy, f"{here}.{priority}")
     version = PolicyVersion(
         version=number,  # type: ignore[arg-type]  # checked below
@@ -168,11 +179,20 @@ def version_to_data(version: PolicyVersion) -> dict[str, Any]:
 
 def pinned_to_data(pinned: PinnedPolicy) -> dict[str, Any]:
     """The snapshot stored with an assignment (its clocks never depend on later edits)."""
-    return {"version": pinned.version, "category": pinned.category,
-            "priority": pinned.priority, "matched": pinned.matched,
-            "policy": policy_to_data(pinned.policy)}
+    return {
+        "version": pinned.version,
+        "category": pinned.category,
+        "priority": pinned.priority,
+        "matched": pinned.matched,
+        "policy": policy_to_data(pinned.policy),
+    }
 
 
 def pinned_from_data(raw: Mapping[str, Any]) -> PinnedPolicy:
-    return PinnedPolicy(raw["version"], raw["category"], raw["priority"], raw["matched"],
-                        policy_from_data(raw["policy"]))
+    return PinnedPolicy(
+        raw["version"],
+        raw["category"],
+        raw["priority"],
+        raw["matched"],
+        policy_from_data(raw["policy"]),
+    )

@@ -58,12 +58,16 @@ class Ranked:
 
 def _check_metric(metric: str, where: str) -> None:
     if metric not in METRICS:
-        raise _invalid(where, f"未知指标“{metric}”（可用：{'、'.join(METRICS)}）",
-                       f"unknown metric '{metric}' (known: {', '.join(METRICS)})")
+        raise _invalid(
+            where,
+            f"未知指标“{metric}”（可用：{'、'.join(METRICS)}）",
+            f"unknown metric '{metric}' (known: {', '.join(METRICS)})",
+        )
 
 
-def rank(kpis: Mapping[str, Kpi], by: Sequence[str] = DEFAULT_RANKING,
-         min_received: int = 1) -> list[Ranked]:
+def rank(
+    kpis: Mapping[str, Kpi], by: Sequence[str] = DEFAULT_RANKING, min_received: int = 1
+) -> list[Ranked]:
     """Best first by the metrics ``by`` in turn (each in its better direction); a unit with
     no figure for a metric comes after those with one; ties share a position, then by name."""
     if not by:
@@ -79,8 +83,9 @@ def rank(kpis: Mapping[str, Kpi], by: Sequence[str] = DEFAULT_RANKING,
             parts.append((1, 0.0) if value is None else (0, -value if better_high else value))
         return tuple(parts)
 
-    units = sorted((u for u, k in kpis.items() if k.received >= min_received),
-                   key=lambda u: (key(u), u))
+    units = sorted(
+        (u for u, k in kpis.items() if k.received >= min_received), key=lambda u: (key(u), u)
+    )
     out: list[Ranked] = []
     for i, unit in enumerate(units):
         same = out and key(out[-1].unit) == key(unit)
@@ -117,15 +122,23 @@ def _criterion(raw: Any, where: str) -> Criterion:
     metric, op, value = raw
     _check_metric(metric, f"{where}[0]")
     if op not in OPERATORS:
-        raise _invalid(f"{where}[1]", f"比较符须为 {'、'.join(OPERATORS)}",
-                       f"the operator must be one of {', '.join(OPERATORS)}")
+        raise _invalid(
+            f"{where}[1]",
+            f"比较符须为 {'、'.join(OPERATORS)}",
+            f"the operator must be one of {', '.join(OPERATORS)}",
+        )
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _invalid(f"{where}[2]", "须为数值", "must be a number")
     if METRICS[metric][2] and not 0 <= value <= 1:
-        raise _invalid(f"{where}[2]", "比率阈值须在0到1之间（如 0.9 表示 90%）",
-                       "a rate threshold must be between 0 and 1 (0.9 means 90%)")
+        raise _invalid(
+            f"{where}[2]",
+            "比率阈值须在0到1之间（如 0.9 表示 90%）",
+            "a rate threshold must be between 0 and 1 (0.9 means 90%)",
+        )
     if value < 0:
-        raise _invalid(f"{where}[2]", "数量阈值不能为负数", "a count threshold must not be negative")
+        raise _invalid(
+            f"{where}[2]", "数量阈值不能为负数", "a count threshold must not be negative"
+        )
     return Criterion(metric, op, float(value))
 
 
@@ -134,8 +147,11 @@ def thresholds_from_data(data: Mapping[str, Any]) -> Thresholds:
         raise _invalid("thresholds", "须为对象", "must be an object")
     unknown = sorted(set(data) - {"min_received", "red", "black"})
     if unknown:
-        raise _invalid(unknown[0], "未知字段（可用：min_received、red、black）",
-                       "unknown field (known: min_received, red, black)")
+        raise _invalid(
+            unknown[0],
+            "未知字段（可用：min_received、red、black）",
+            "unknown field (known: min_received, red, black)",
+        )
     minimum = data.get("min_received", 1)
     if isinstance(minimum, bool) or not isinstance(minimum, int) or minimum < 1:
         raise _invalid("min_received", "须为正整数", "must be a positive integer")
@@ -146,14 +162,18 @@ def thresholds_from_data(data: Mapping[str, Any]) -> Thresholds:
             raise _invalid(name, "须为条件列表", "must be a list of criteria")
         lists[name] = tuple(_criterion(c, f"{name}[{i}]") for i, c in enumerate(raw))
     if not lists["red"] and not lists["black"]:
-        raise _invalid("red", "红榜和黑榜至少要设一个条件", "give at least one red or black criterion")
+        raise _invalid(
+            "red", "红榜和黑榜至少要设一个条件", "give at least one red or black criterion"
+        )
     return Thresholds(minimum, lists["red"], lists["black"])
 
 
 def thresholds_to_data(t: Thresholds) -> dict[str, Any]:
     """The stored form (what ``thresholds_from_data`` reads back)."""
+
     def rows(cs: tuple[Criterion, ...]) -> list[list[Any]]:
         return [[c.metric, c.op, c.value] for c in cs]
+
     return {"min_received": t.min_received, "red": rows(t.red), "black": rows(t.black)}
 
 

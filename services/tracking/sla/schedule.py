@@ -28,8 +28,8 @@ MAX_SKIPPED_REPEATS = 100_000  # bounds the catch-up loop after a very long outa
 
 
 class StageKind(StrEnum):
-    WARNING = "warning"        # 预警 (黄灯)
-    DEADLINE = "deadline"      # 超时 (红灯)
+    WARNING = "warning"  # 预警 (黄灯)
+    DEADLINE = "deadline"  # 超时 (红灯)
     ESCALATION = "escalation"  # 逐级上报
 
 
@@ -44,42 +44,62 @@ class Stage:
     level: str | None = None
 
 
-def plan_assignment(policy: SlaPolicy, calendar: WorkingCalendar, start: datetime, *,
-                    extensions: Iterable[Extension] = (), pauses: Iterable[Pause] = (),
-                    now: datetime | None = None,
-                    sign_for: timedelta | None = None) -> dict[ClockKind, ClockPlan]:
+def plan_assignment(
+    policy: SlaPolicy,
+    calendar: WorkingCalendar,
+    start: datetime,
+    *,
+    extensions: Iterable[Extension] = (),
+    pauses: Iterable[Pause] = (),
+    now: datetime | None = None,
+    sign_for: timedelta | None = None,
+) -> dict[ClockKind, ClockPlan]:
     """Every clock of an assignment dispatched at ``start``, its ladder's steps listed once,
     moved by approved extensions and pauses (an open pause counted until ``now``).
     ``sign_for`` overrides the policy's sign-for limit with calendar time (short clocks for
     demos and tests; pauses do not move it); the warning ratio and the ladder still come from
     the policy."""
     steps = len(policy.ladder.steps)
-    plans = plan_clocks(policy, calendar, start, extensions=extensions, pauses=pauses, now=now,
-                        escalations=steps)
+    plans = plan_clocks(
+        policy, calendar, start, extensions=extensions, pauses=pauses, now=now, escalations=steps
+    )
     if sign_for is not None:
         if sign_for <= timedelta(0):
             raise ValueError("a sign-for limit must be positive")
         due_at = start + sign_for
         ladder = escalation_schedule(policy.ladder, calendar, due_at, [])
         plans[ClockKind.SIGN_FOR] = replace(
-            plans[ClockKind.SIGN_FOR], allowance=sign_for, due_at=due_at,
+            plans[ClockKind.SIGN_FOR],
+            allowance=sign_for,
+            due_at=due_at,
             warn_at=start + sign_for * policy.warning_ratio,
-            escalations=tuple(islice(ladder, steps)))
+            escalations=tuple(islice(ladder, steps)),
+        )
     return plans
 
 
 def stages(plan: ClockPlan, *, after: datetime | None = None) -> list[Stage]:
     """The timers of one clock: warning, deadline, the ladder's steps — only those strictly
     after ``after`` when given (a deadline moved at ``after`` does not re-fire the past)."""
-    out = [Stage(plan.clock, StageKind.WARNING, 0, plan.warn_at),
-           Stage(plan.clock, StageKind.DEADLINE, 0, plan.due_at)]
-    out += [Stage(plan.clock, StageKind.ESCALATION, e.index, e.at, e.level.value)
-            for e in plan.escalations]
+    out = [
+        Stage(plan.clock, StageKind.WARNING, 0, plan.warn_at),
+        Stage(plan.clock, StageKind.DEADLINE, 0, plan.due_at),
+    ]
+    out += [
+        Stage(plan.clock, StageKind.ESCALATION, e.index, e.at, e.level.value)
+        for e in plan.escalations
+    ]
     return [s for s in out if after is None or s.at > after]
 
 
-def next_escalation(ladder: Ladder, calendar: WorkingCalendar, clock: ClockKind, step: int,
-                    at: datetime, now: datetime) -> Stage | None:
+def next_escalation(
+    ladder: Ladder,
+    calendar: WorkingCalendar,
+    clock: ClockKind,
+    step: int,
+    at: datetime,
+    now: datetime,
+) -> Stage | None:
     """After escalation ``step`` (due at ``at``) fired: the next one, if the ladder repeats
     and ``step`` is its last listed one. Repetitions missed while no scheduler ran are
     skipped: the next is the first after ``now``, not a burst of stale ones."""

@@ -8,7 +8,7 @@ from datetime import timedelta, timezone
 from shared.errors import DomainError
 
 MAX_WINDOW = timedelta(days=90)  # GeoReport: a query may not span more than 90 days
-MAX_PAGE_SIZE = 1000             # GeoReport: "first 1000 requests returned"
+MAX_PAGE_SIZE = 1000  # GeoReport: "first 1000 requests returned"
 CHINA = timezone(timedelta(hours=8), "CST")  # the times we show (China has no DST)
 
 # 急事急议、小事小议: attribute[priority] → our Priority values.
@@ -17,12 +17,12 @@ PRIORITIES = {"urgent": "急", "normal": "一般", "minor": "小"}
 # service_notice: what happens next, by urgency.
 NOTICES = {
     "urgent": "急事急议：已受理，社区将立即核实并召集相关部门处置。 / Urgent: received; the "
-              "community verifies at once and convenes the departments concerned.",
+    "community verifies at once and convenes the departments concerned.",
     "normal": "已受理：网格员将现场核实，网格内能解决的就地解决，解决不了的由社区吹哨、部门报到。"
-              " / Received: the grid worker checks on site; what the grid cannot fix, the "
-              "community whistles to the departments.",
+    " / Received: the grid worker checks on site; what the grid cannot fix, the "
+    "community whistles to the departments.",
     "minor": "小事小议：已受理，由网格员在网格内就地处理。 / Minor: received; the grid worker "
-             "handles it within the grid.",
+    "handles it within the grid.",
 }
 
 Problem = tuple[str, str]  # (Chinese, English)

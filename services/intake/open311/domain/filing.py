@@ -31,13 +31,13 @@ class NewRequest:
     media_url are accepted but not kept: a case has no place for them yet."""
 
     service_code: str
-    grid_code: str | None    # None: placed in the grid whose boundary holds lat/long
+    grid_code: str | None  # None: placed in the grid whose boundary holds lat/long
     description: str | None  # None: the handler uses the service's name
     priority: str
     lat: float | None
     long: float | None
     address: str | None
-    reporter: str | None     # None: the caller's own name
+    reporter: str | None  # None: the caller's own name
 
 
 def _coordinate(raw: str | None, name: str, bound: float, problems: list[Problem]) -> float | None:
@@ -48,16 +48,21 @@ def _coordinate(raw: str | None, name: str, bound: float, problems: list[Problem
     except ValueError:
         value = math.nan
     if not -bound <= value <= bound:  # also refuses nan
-        problems.append((f"{name} 须为 -{bound:g} 到 {bound:g} 之间的数（WGS84）",
-                         f"{name} must be a number between -{bound:g} and {bound:g} (WGS84)"))
+        problems.append(
+            (
+                f"{name} 须为 -{bound:g} 到 {bound:g} 之间的数（WGS84）",
+                f"{name} must be a number between -{bound:g} and {bound:g} (WGS84)",
+            )
+        )
         return None
     return value
 
 
 def _too_long(value: str | None, name: str, most: int, problems: list[Problem]) -> None:
     if value is not None and len(value) > most:
-        problems.append((f"{name} 过长（上限 {most} 字）",
-                         f"{name} is longer than {most} characters"))
+        problems.append(
+            (f"{name} 过长（上限 {most} 字）", f"{name} is longer than {most} characters")
+        )
 
 
 def reporter_name(first: str | None, last: str | None) -> str | None:
@@ -76,8 +81,12 @@ def parse_new_request(form: Mapping[str, str]) -> NewRequest:
     problems: list[Problem] = []
     code = field(form, "service_code")
     if code is None:
-        problems.append(("缺少 service_code（事件分类编码，见 services 列表）",
-                         "service_code is required (see the services list)"))
+        problems.append(
+            (
+                "缺少 service_code（事件分类编码，见 services 列表）",
+                "service_code is required (see the services list)",
+            )
+        )
     raw_lat, raw_long = field(form, "lat"), field(form, "long")
     lat = _coordinate(raw_lat, "lat", 90, problems)
     lon = _coordinate(raw_long, "long", 180, problems)
@@ -94,18 +103,30 @@ def parse_new_request(form: Mapping[str, str]) -> NewRequest:
     _too_long(description, "description", DESCRIPTION_MAX, problems)
     priority = field(form, "attribute[priority]") or "normal"
     if priority not in PRIORITIES:
-        problems.append(("attribute[priority] 须为 urgent、normal 或 minor",
-                         "attribute[priority] must be urgent, normal or minor"))
+        problems.append(
+            (
+                "attribute[priority] 须为 urgent、normal 或 minor",
+                "attribute[priority] must be urgent, normal or minor",
+            )
+        )
     if problems or code is None:
         raise Refused(problems)
     return NewRequest(
-        service_code=code, grid_code=grid, description=description, priority=priority,
-        lat=lat, long=lon, address=address,
+        service_code=code,
+        grid_code=grid,
+        description=description,
+        priority=priority,
+        lat=lat,
+        long=lon,
+        address=address,
         reporter=reporter_name(field(form, "first_name"), field(form, "last_name")),
     )
 
 
 def filed(case_no: str, priority: str, account_id: str | None) -> dict[str, Any]:
     """POST requests' answer for one request (realtime: the id, never a token)."""
-    return {"service_request_id": case_no, "service_notice": NOTICES.get(priority),
-            "account_id": account_id}
+    return {
+        "service_request_id": case_no,
+        "service_notice": NOTICES.get(priority),
+        "account_id": account_id,
+    }

@@ -60,9 +60,12 @@ def _w3(raw: str | None, name: str, problems: list[Problem]) -> datetime | None:
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
-        problems.append((f"{name} 须为带时区的 W3C 时间，如 2010-01-01T00:00:00Z",
-                         f"{name} must be a W3C datetime with a timezone, e.g. "
-                         "2010-01-01T00:00:00Z"))
+        problems.append(
+            (
+                f"{name} 须为带时区的 W3C 时间，如 2010-01-01T00:00:00Z",
+                f"{name} must be a W3C datetime with a timezone, e.g. 2010-01-01T00:00:00Z",
+            )
+        )
         return None
     return value
 
@@ -71,14 +74,19 @@ def _whole(raw: str | None, name: str, default: int, most: int, problems: list[P
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= most:
-        problems.append((f"{name} 须为 1 到 {most} 之间的整数",
-                         f"{name} must be a whole number from 1 to {most}"))
+        problems.append(
+            (
+                f"{name} 须为 1 到 {most} 之间的整数",
+                f"{name} must be a whole number from 1 to {most}",
+            )
+        )
         return default
     return int(raw)
 
 
-def _window(start: datetime | None, end: datetime | None,
-            now: datetime) -> tuple[datetime, datetime]:
+def _window(
+    start: datetime | None, end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
     """The 90 days up to now unless told; one bound alone reaches 90 days from it."""
     if start is None:
         end = end or now
@@ -87,16 +95,21 @@ def _window(start: datetime | None, end: datetime | None,
     if start > end:
         raise Refused([("start_date 晚于 end_date", "start_date is after end_date")])
     if end - start > MAX_WINDOW:
-        raise Refused([("查询时间跨度不能超过 90 天",
-                        "start_date to end_date may not span more than 90 days")])
+        raise Refused(
+            [
+                (
+                    "查询时间跨度不能超过 90 天",
+                    "start_date to end_date may not span more than 90 days",
+                )
+            ]
+        )
     return start, end
 
 
 def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
     """GET requests' arguments (page and page_size: the common paging extension)."""
     problems: list[Problem] = []
-    size = _whole(field(params, "page_size"), "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE,
-                  problems)
+    size = _whole(field(params, "page_size"), "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE, problems)
     page = _whole(field(params, "page"), "page", 1, 1_000_000, problems)
     paging = {"limit": size, "offset": (page - 1) * size}
     ids = _listed(field(params, "service_request_id"))
@@ -109,12 +122,20 @@ def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
         raise Refused(problems)
     if ids:  # "This overrides all other arguments."
         refs = [parse_ref(i) for i in ids]
-        return RequestQuery(case_ids=tuple(r for r in refs if isinstance(r, UUID)),
-                            case_nos=tuple(r for r in refs if isinstance(r, str)), **paging)
+        return RequestQuery(
+            case_ids=tuple(r for r in refs if isinstance(r, UUID)),
+            case_nos=tuple(r for r in refs if isinstance(r, str)),
+            **paging,
+        )
     start, end = _window(start, end, now)
     closed = statuses == {"closed"} if len(statuses) == 1 else None
-    return RequestQuery(service_codes=_listed(field(params, "service_code")), closed=closed,
-                        start=start, end=end, **paging)
+    return RequestQuery(
+        service_codes=_listed(field(params, "service_code")),
+        closed=closed,
+        start=start,
+        end=end,
+        **paging,
+    )
 
 
 @dataclass(frozen=True)
@@ -185,8 +206,9 @@ def token_id(token: str) -> UUID:
     try:
         return UUID(token)
     except ValueError:
-        raise NotFound(f"令牌 {token} 不存在", f"token {token} not found",
-                       code="token_not_found") from None
+        raise NotFound(
+            f"令牌 {token} 不存在", f"token {token} not found", code="token_not_found"
+        ) from None
 
 
 def token_answer(case_no: str, token: UUID) -> dict[str, Any]:

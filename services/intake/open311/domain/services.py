@@ -45,23 +45,33 @@ def find_service(categories: list[Category], code: str) -> dict[str, Any]:
     for service in services(categories):
         if service["service_code"] == code:
             return service
-    raise NotFound(f"服务类型（事件分类）“{code}”不存在", f"service_code '{code}' not found",
-                   code="service_not_found")
+    raise NotFound(
+        f"服务类型（事件分类）“{code}”不存在",
+        f"service_code '{code}' not found",
+        code="service_not_found",
+    )
 
 
 def service_definition(code: str) -> dict[str, Any]:
     """GET services/{code}: the attributes a request of this service takes."""
     grid = {
-        "variable": True, "code": "grid_code", "datatype": "string", "required": False,
+        "variable": True,
+        "code": "grid_code",
+        "datatype": "string",
+        "required": False,
         "datatype_description": "网格编码，如 YA0101-01 / grid code, e.g. YA0101-01",
         "order": 1,
         "description": "问题所在网格；未填时按 lat/long 落入所在网格，二者至少其一（可向社区或"
-                       "网格员询问） / the grid (网格) where the problem is; without it, lat/long "
-                       "must fall inside a grid (ask your community or grid worker)",
+        "网格员询问） / the grid (网格) where the problem is; without it, lat/long "
+        "must fall inside a grid (ask your community or grid worker)",
     }
     priority = {
-        "variable": True, "code": "priority", "datatype": "singlevaluelist", "required": False,
-        "datatype_description": None, "order": 2,
+        "variable": True,
+        "code": "priority",
+        "datatype": "singlevaluelist",
+        "required": False,
+        "datatype_description": None,
+        "order": 2,
         "description": "紧急程度（默认一般） / urgency (normal unless given)",
         "values": [{"key": key, "name": name} for key, name in PRIORITIES.items()],
     }
@@ -73,11 +83,17 @@ def discovery(url: str, production: bool) -> dict[str, Any]:
     return {
         "changeset": CHANGESET,
         "contact": "请联系所在社区或区综合指挥平台 / contact your community or the district "
-                   "command centre",
+        "command centre",
         "key_service": "api_key 即 Whistle 登录凭证（Bearer JWT），由区综合指挥平台为网格员、"
-                       "社区、街道账号签发 / the api_key is a Whistle bearer token (JWT), "
-                       "issued to grid workers, communities and streets",
-        "endpoints": [{"specification": SPECIFICATION, "url": url, "changeset": CHANGESET,
-                       "type": "production" if production else "test",
-                       "formats": ["application/json", "text/xml"]}],
+        "社区、街道账号签发 / the api_key is a Whistle bearer token (JWT), "
+        "issued to grid workers, communities and streets",
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": url,
+                "changeset": CHANGESET,
+                "type": "production" if production else "test",
+                "formats": ["application/json", "text/xml"],
+            }
+        ],
     }
