@@ -25,7 +25,7 @@ from bench.kpi import bench_kpi
 
 from shared import db, migrations, outbox
 from shared.broker import ensure_topics, publisher_for
-from shared.events import CaseClosed, Priority, new_event
+from shared.contract import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
 from stack.kafka import EmbeddedKafka
 

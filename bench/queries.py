@@ -45,7 +45,7 @@ from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Period, group_kpis
 from shared import db, migrations
 from shared.auth import Principal, Role
-from shared.events import Priority
+from shared.contract import Priority
 from shared.service import migration_sources
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ import jwt
 from fastapi import Request
 
 from shared.errors import Forbidden, Unauthenticated
-from shared.events import Actor
+from shared.contract import Actor
 
 __all__ = [
     "PUBLIC",

@@ -45,7 +45,7 @@ from shared import dead_letter, deferred, inbox, metrics, parking
 from shared.correlation import set_event_context
 from shared.dead_letter import dead_letter_record  # noqa: F401 - re-exported for tools
 from shared.errors import DomainError
-from shared.events import EVENT_TYPES, Envelope, Topics, UnknownEventType, parse_event
+from shared.contract import EVENT_TYPES, Envelope, Topics, UnknownEventType, parse_event
 from shared.faults import RetryPolicy, is_transient
 from shared.parking import Received
 from shared.settings import BaseServiceSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from shared.events import Envelope
+from shared.contract import Envelope
 
 
 async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> bool:

@@ -39,7 +39,7 @@ from fastapi import FastAPI
 
 from shared import db, outbox, parking
 from shared.broker import EventConsumer, consumers_of
-from shared.events import Topics
+from shared.contract import Topics
 from shared.logging import configure_logging, stream_logger_factory
 from shared.parking import Received
 from shared.settings import BaseServiceSettings

@@ -54,7 +54,7 @@ from tenacity import (
 )
 
 from shared import db, metrics
-from shared.events import Envelope
+from shared.contract import Envelope
 
 log = structlog.get_logger()
 

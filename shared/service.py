@@ -22,7 +22,7 @@ from faststream.specification import AsyncAPI
 
 from shared import db, migrations
 from shared.broker import make_broker, publisher_for, start_broker
-from shared.events import Envelope, EventPayload
+from shared.contract import Envelope, EventPayload
 from shared.http import (
     BodySizeLimit,
     ReadinessCheck,

@@ -11,7 +11,7 @@ import asyncio
 import os
 
 from shared.broker import ensure_topics
-from shared.events import Topics
+from shared.contract import Topics
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ import httpx
 from shared import demo
 from shared.auth import Principal, Role, TokenKeys, mint
 from shared.broker import ensure_topics
-from shared.events import Topics
+from shared.contract import Topics
 from stack.kafka import EmbeddedKafka
 from stack.postgres import EmbeddedPostgres
 from stack.supervisor import Restart, Supervisor

@@ -142,7 +142,7 @@ async def republish_dead_letters(stack: Stack, since: datetime) -> int:
     ``since`` (when the lost broker started): the topic died with it."""
     from aiokafka import AIOKafkaProducer
 
-    from shared.events import Topics
+    from shared.contract import Topics
     from stack.stack import SERVICES
 
     copies = []

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from shared.events import Envelope
+from shared.contract import Envelope
 
 T = TypeVar("T")
 

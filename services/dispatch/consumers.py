@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from services.dispatch import handlers
 from shared.broker import EventConsumer
-from shared.events import (
+from shared.contract import (
     CaseClockStarted,
     CaseClockStopped,
     CasePhotoAdded,

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.dispatch import api, consumers
 from services.dispatch.config import Settings
-from shared.events import (
+from shared.contract import (
     CaseDispatched,
     CaseExtensionDecided,
     CaseExtensionRequested,

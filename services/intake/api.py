@@ -16,7 +16,7 @@ from services.intake.domain import STATUS_ZH, CaseStatus, WhistleLevel
 from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
-from shared.events import Location, Priority
+from shared.contract import Location, Priority
 from shared.service import pool, runtime
 
 router = APIRouter(tags=["cases"])

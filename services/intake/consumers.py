@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.intake import handlers
 from shared.broker import EventConsumer
-from shared.events import (
+from shared.contract import (
     CaseClockStarted,
     CaseClockStopped,
     CaseDispatched,

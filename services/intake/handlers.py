@@ -20,7 +20,7 @@ from shared import deferred, outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound, RateLimited
 from shared.lifecycle import STATUS_OF_EVENT
-from shared.events import (
+from shared.contract import (
     CaseClosed,
     CaseDispatched,
     CaseRejected,

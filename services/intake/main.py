@@ -11,7 +11,7 @@ from services.intake.config import Settings
 from services.intake.jurisdiction import api as jurisdiction_api
 from services.intake.open311 import api as open311_api
 from services.intake.photos import api as photos_api
-from shared.events import CaseClosed, CaseReported, CaseWhistled
+from shared.contract import CaseClosed, CaseReported, CaseWhistled
 from shared.service import create_service_app
 
 

@@ -13,7 +13,7 @@ from services.notify.domain import NoticeKind
 from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
 from shared.broker import EventConsumer
-from shared.events import Topics
+from shared.contract import Topics
 from shared.faults import RetryPolicy
 from shared.service import Runtime
 

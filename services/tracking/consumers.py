@@ -8,7 +8,7 @@ from functools import partial
 from services.tracking import handlers
 from services.tracking.config import Settings
 from shared.broker import EventConsumer
-from shared.events import Topics
+from shared.contract import Topics
 from shared.faults import RetryPolicy
 from shared.service import Runtime
 

@@ -10,7 +10,7 @@ from services.tracking import api, consumers
 from services.tracking.config import Settings
 from services.tracking.scheduler import TimerScheduler
 from services.tracking.stream import BoardStreams
-from shared.events import (
+from shared.contract import (
     CaseClockStarted,
     CaseClockStopped,
     CaseDeadlineWarning,

@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from shared.events import CaseDispatched, CaseResolved, Priority, new_event
+from shared.contract import CaseDispatched, CaseResolved, Priority, new_event
 from tests.intake_app import running_intake
 from tests.helpers import as_user, bearer, eventually, publish_event
 

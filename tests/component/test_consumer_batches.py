@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import db, inbox, migrations
 from shared.broker import EventConsumer, make_broker, start_broker
-from shared.events import CaseClosed, Priority, Topics, new_event
+from shared.contract import CaseClosed, Priority, Topics, new_event
 from shared.faults import RetryPolicy
 from shared.settings import BaseServiceSettings
 from tests.helpers import eventually, read_topic

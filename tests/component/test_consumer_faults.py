@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 
 from shared import db, dead_letter, migrations, parking
 from shared.broker import EventConsumer, start_broker
-from shared.events import EVENT_TYPES, CaseClosed, EventPayload, Priority, Topics, new_event
+from shared.contract import EVENT_TYPES, CaseClosed, EventPayload, Priority, Topics, new_event
 from shared.faults import RetryPolicy
 from tests.helpers import eventually, publish_raw, read_topic
 

@@ -19,7 +19,7 @@ from services.dispatch.demo import seed_demo
 from services.dispatch.main import create_app
 from shared import db, demo
 from shared.auth import Role, TokenKeys
-from shared.events import (
+from shared.contract import (
     Actor,
     CasePhotoAdded,
     CaseWhistled,

@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.events import (
+from shared.contract import (
     Actor,
     CaseClockStarted,
     CaseClockStopped,

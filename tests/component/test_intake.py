@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 import pytest
 
-from shared.events import CaseResolved, Priority, Topics, new_event
+from shared.contract import CaseResolved, Priority, Topics, new_event
 from tests.intake_app import running_intake
 from tests.helpers import as_user, bearer, eventually, publish_event, read_topic
 
@@ -327,7 +327,7 @@ async def test_the_reporter_sees_the_deadline_and_lateness(intake):
     assert case["deadline_at"] is None and case["overdue"] is False
     from datetime import UTC, datetime, timedelta
 
-    from shared.events import CaseClockStarted, CaseClockStopped, CaseOverdue
+    from shared.contract import CaseClockStarted, CaseClockStopped, CaseOverdue
 
     facts = {
         "case_no": case["case_no"],

@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 import pytest
 
-from shared.events import CaseDispatched, CaseRejected, Priority, new_event
+from shared.contract import CaseDispatched, CaseRejected, Priority, new_event
 from tests.helpers import as_user, eventually, publish_event
 from tests.intake_app import running_intake
 

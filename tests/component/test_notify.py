@@ -31,7 +31,7 @@ from services.notify.demo import seed_demo
 from services.notify.main import create_app
 from shared import demo
 from shared.auth import AREA_ROLES, Role, Rule, TokenKeys
-from shared.events import CaseDispatched, CaseOverdue, Priority, new_event
+from shared.contract import CaseDispatched, CaseOverdue, Priority, new_event
 from tests.conftest import free_port, migrated_database
 from tests.helpers import as_user, bearer, eventually, fetch, publish_event, running_app, token
 

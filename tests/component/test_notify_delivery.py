@@ -32,7 +32,7 @@ from tests.component.test_notify_channels import (  # noqa: F401  (fixtures)
     smtp_servers,
     vendors,
 )
-from shared.events import (
+from shared.contract import (
     CaseClosed,
     CaseDeadlineWarning,
     CaseDispatched,

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from services.notify.config import DEV_SECRETS_KEY, Settings
 from services.notify.main import create_app
-from shared.events import CaseDispatched, Priority, new_event
+from shared.contract import CaseDispatched, Priority, new_event
 from tests.component.test_notify_channels import (  # noqa: F401  (the vendors fixture)
     DING_SECRET,
     HOOK_SECRET,

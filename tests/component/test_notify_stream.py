@@ -32,7 +32,7 @@ import httpx
 import pytest
 
 from shared.auth import Role
-from shared.events import CaseDispatched, Priority, new_event
+from shared.contract import CaseDispatched, Priority, new_event
 from tests.conftest import free_port, migrated_database
 from tests.helpers import as_user, bearer, eventually, publish_event
 

@@ -20,7 +20,7 @@ from faststream.kafka import KafkaBroker
 
 from shared import db, migrations, ops, outbox, parking
 from shared.broker import EventConsumer, start_broker
-from shared.events import CaseClosed, Priority, new_event
+from shared.contract import CaseClosed, Priority, new_event
 from shared.faults import RetryPolicy
 from shared.outbox import OutboxRelay
 from shared.service import Runtime, create_service_app

@@ -19,7 +19,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
 from shared import db, metrics, migrations, outbox
-from shared.events import CaseClosed, Priority, new_event
+from shared.contract import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
 from shared.service import outbox_relay
 from shared.settings import BaseServiceSettings

@@ -13,7 +13,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from shared import db, migrations, outbox
-from shared.events import CaseClosed, Priority, new_event
+from shared.contract import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
 from tests.helpers import read_topic
 

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 from PIL import Image
 
-from shared.events import CaseDispatched, CaseTransferred, Priority, new_event
+from shared.contract import CaseDispatched, CaseTransferred, Priority, new_event
 from tests.intake_app import running_intake
 from tests.helpers import as_user, bearer, eventually, fetchval, publish_event
 

@@ -15,7 +15,7 @@ from faststream.kafka import KafkaBroker
 
 from shared import db, migrations, outbox
 from shared.broker import EventConsumer, start_broker
-from shared.events import CaseClosed, Priority, Topics, new_event
+from shared.contract import CaseClosed, Priority, Topics, new_event
 from shared.faults import RetryPolicy
 from shared.outbox import OutboxRelay
 from tests.helpers import eventually, publish_raw, read_topic

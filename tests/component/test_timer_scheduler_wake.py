@@ -17,7 +17,7 @@ from services.tracking.repository import schedule_timer
 from services.tracking.repository.timers import TIMERS_ARMED
 from services.tracking.scheduler import TimerScheduler
 from shared import db
-from shared.events import CaseDispatched, CaseReported, Location, Priority, new_event
+from shared.contract import CaseDispatched, CaseReported, Location, Priority, new_event
 from tests.conftest import free_port, migrated_database
 
 from tests.helpers import eventually

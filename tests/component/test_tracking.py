@@ -21,7 +21,7 @@ from services.tracking.config import Settings
 from services.tracking.main import create_app
 from services.tracking.scheduler import TimerScheduler
 from shared.auth import Role, TokenKeys
-from shared.events import (
+from shared.contract import (
     Actor,
     CaseClosed,
     CaseDispatched,
@@ -284,7 +284,7 @@ async def test_sign_for_stops_the_clock_and_late_dispatches_start_none(pool):
 
 
 async def test_rejection_or_transfer_stops_the_clock_and_is_announced(pool):
-    from shared.events import CaseRejected, CaseTransferred
+    from shared.contract import CaseRejected, CaseTransferred
 
     case, rejected_a, transferred_a = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await record(

@@ -37,7 +37,7 @@ from services.tracking.stream import BoardStreams
 from shared import db
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, NotFound
-from shared.events import (
+from shared.contract import (
     CaseClosed,
     CaseDispatched,
     CasePauseDecided,

@@ -44,7 +44,7 @@ from services.tracking.config import Settings
 from services.tracking.demo import DEMO_THRESHOLDS, seed_demo
 from services.tracking.main import create_app
 from shared.auth import Role
-from shared.events import (
+from shared.contract import (
     CaseClosed,
     CaseDispatched,
     CaseExtensionDecided,

@@ -28,7 +28,7 @@ from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Period, group_kpis
 from shared import db, deferred
 from shared.auth import Principal, Role
-from shared.events import (
+from shared.contract import (
     CaseClosed,
     CaseDispatched,
     CaseExtensionDecided,

@@ -21,7 +21,7 @@ from services.tracking.api.history import case_timeline
 from services.tracking.domain import Clock, TimerKind
 from services.tracking.handlers.sla import load_calendar
 from shared.auth import Principal, Role
-from shared.events import (
+from shared.contract import (
     CaseClosed,
     CasePauseDecided,
     CaseResolved,

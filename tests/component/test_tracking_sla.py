@@ -27,7 +27,7 @@ from services.tracking.main import create_app
 from services.tracking.scheduler import TimerScheduler
 from services.tracking.sla.demo import CALENDAR_DATA, VERSION_1, normal
 from shared.auth import Principal, Role
-from shared.events import (
+from shared.contract import (
     CaseDispatched,
     CaseExtensionDecided,
     CaseProgressed,

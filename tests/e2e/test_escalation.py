@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.events import Topics
+from shared.contract import Topics
 from tests.conftest import free_port
 from tests.e2e.conftest import SIGN_FOR_DEADLINE_SECONDS
 from tests.e2e.test_loop import SECRET, as_, report, verified

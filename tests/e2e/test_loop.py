@@ -10,7 +10,7 @@ import uuid
 import pytest
 from standardwebhooks import Webhook
 
-from shared.events import Topics
+from shared.contract import Topics
 from tests.e2e.conftest import SIGN_FOR_DEADLINE_SECONDS
 from tests.helpers import eventually, publish_raw, read_topic
 

@@ -19,7 +19,7 @@ import pytest
 
 from stack.stack import APPS, Stack, StackConfig
 from tests.conftest import free_port
-from shared.events import Topics
+from shared.contract import Topics
 from tests.e2e.cases import report_and_whistle
 from tests.helpers import publish_raw, read_topic
 

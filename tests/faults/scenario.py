@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared.events import Topics
+from shared.contract import Topics
 from tests.faults.invariants import Row, converge, parked_ids
 from tests.faults.load import Load, LoadStats
 

@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from shared.events import Topics
+from shared.contract import Topics
 from stack.stack import CONSUMER_GROUPS
 from tests.faults import scenario
 from tests.faults.invariants import _fetch

@@ -20,7 +20,7 @@ from services.dispatch.domain import (
     request_pause,
 )
 from shared.errors import Conflict, Invalid
-from shared.events import PauseKind
+from shared.contract import PauseKind
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

@@ -26,7 +26,7 @@ from services.notify.domain import (
 from services.notify.handlers.events import notice_of
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, Invalid
-from shared.events import (
+from shared.contract import (
     CaseExtensionDecided,
     CaseExtensionRequested,
     CasePauseDecided,

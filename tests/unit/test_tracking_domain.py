@@ -17,7 +17,7 @@ from services.tracking.domain import TimerKind
 from services.tracking.handlers.timers import alert_event
 from services.tracking.repository import AssignmentRow, DueTimer
 from shared.auth import Forbidden, Principal, Role
-from shared.events import Actor
+from shared.contract import Actor
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -23,10 +23,10 @@ from services.dispatch.domain import (
     AssignmentState,
     Basis,
 )
-from shared.events import PauseKind
+from shared.contract import PauseKind
 from services.dispatch.domain import Role as AssignmentRole
 from shared.auth import Principal, Role, allow
-from shared.events import Priority
+from shared.contract import Priority
 
 router = APIRouter(tags=["assignments"])
 

@@ -23,7 +23,7 @@ from services.dispatch.domain import (
     PauseState,
 )
 from shared.auth import Principal, Role, allow
-from shared.events import PauseKind
+from shared.contract import PauseKind
 
 router = APIRouter(tags=["pauses"])
 Reader = Annotated[

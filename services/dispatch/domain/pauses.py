@@ -15,7 +15,7 @@ from uuid import UUID
 from services.dispatch.domain.assignment import Assignment
 from services.dispatch.domain.extensions import MAX_TEXT, optional_comment
 from shared.errors import Conflict, Invalid
-from shared.events import PauseKind
+from shared.contract import PauseKind
 
 PAUSE_KIND_ZH = {PauseKind.HANG: "挂账", PauseKind.DEFER: "缓办"}
 

@@ -16,7 +16,7 @@ from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Decision, Department
 from shared.auth import Principal
 from shared.errors import Invalid, NotFound
-from shared.events import Actor, CaseDispatched, CaseWhistled, Envelope, Priority, new_event
+from shared.contract import Actor, CaseDispatched, CaseWhistled, Envelope, Priority, new_event
 
 PRODUCER = "dispatch"
 log = structlog.get_logger()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.dispatch import repository
-from shared.events import CaseClockStarted, CaseClockStopped, CaseUrged, Envelope
+from shared.contract import CaseClockStarted, CaseClockStopped, CaseUrged, Envelope
 
 
 async def record_clock_started(conn: asyncpg.Connection, event: Envelope[CaseClockStarted]) -> None:

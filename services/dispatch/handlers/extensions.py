@@ -20,7 +20,7 @@ from services.dispatch.handlers.common import (
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, NotFound
-from shared.events import CaseExtensionDecided, CaseExtensionRequested
+from shared.contract import CaseExtensionDecided, CaseExtensionRequested
 
 
 async def request(

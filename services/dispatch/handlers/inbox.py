@@ -34,7 +34,7 @@ from services.dispatch.repository import Note
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
-from shared.events import CaseProgressed, CaseResolved, CaseSignedFor, CaseTransferred, Priority
+from shared.contract import CaseProgressed, CaseResolved, CaseSignedFor, CaseTransferred, Priority
 
 
 async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:

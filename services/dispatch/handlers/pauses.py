@@ -24,7 +24,7 @@ from services.dispatch.handlers.extensions import request_scope
 from shared import outbox
 from shared.auth import Principal, Role
 from shared.errors import Conflict, NotFound
-from shared.events import CasePauseDecided, CasePauseRequested, CaseResumed, PauseKind
+from shared.contract import CasePauseDecided, CasePauseRequested, CaseResumed, PauseKind
 
 
 async def request(

@@ -37,7 +37,7 @@ from services.dispatch.repository import WaitingCase
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
-from shared.events import (
+from shared.contract import (
     Actor,
     CasePhotoAdded,
     CaseRejected,

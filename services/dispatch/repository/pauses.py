@@ -8,7 +8,7 @@ import asyncpg
 
 from services.dispatch.domain import PauseEnd, PauseRequest, PauseState
 from services.dispatch.repository.scope import _in_areas, area_scope
-from shared.events import PauseKind
+from shared.contract import PauseKind
 
 _COLUMNS = (
     "p.id, p.assignment_id, p.case_id, p.department_id, p.kind, p.reason, p.state,"

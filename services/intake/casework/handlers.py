@@ -20,7 +20,7 @@ from services.intake.repository import CaseRow
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Invalid, NotFound
-from shared.events import (
+from shared.contract import (
     Actor,
     CaseClosed,
     CaseMerged,

@@ -16,7 +16,7 @@ from services.intake.jurisdiction.domain import Area, AreaSpec
 from services.intake.jurisdiction.repository import AreaRow
 from shared.auth import Principal, Role
 from shared.errors import Conflict, DomainError, Invalid, NotFound
-from shared.events import Location
+from shared.contract import Location
 
 # Digitised borders of neighbouring grids rarely meet exactly: slivers up to this share of
 # the smaller grid are tolerated (a point in one is placed by the lowest code).

@@ -15,7 +15,7 @@ from services.intake.open311.domain import CaseView, NewRequest, RequestQuery
 from services.intake.repository import CaseRow
 from shared.auth import Principal
 from shared.errors import NotFound
-from shared.events import Location, Priority
+from shared.contract import Location, Priority
 
 
 async def services(pool: asyncpg.Pool) -> list[dict[str, Any]]:

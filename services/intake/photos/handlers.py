@@ -20,7 +20,7 @@ from services.intake.repository import CaseRow
 from shared import outbox
 from shared.auth import Principal, Role
 from shared.errors import NotFound
-from shared.events import CasePhotoAdded, new_event
+from shared.contract import CasePhotoAdded, new_event
 
 log = structlog.get_logger()
 

@@ -21,7 +21,7 @@ from services.notify.domain import (
 from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
 from shared import metrics
-from shared.events import Envelope
+from shared.contract import Envelope
 
 log = structlog.get_logger()
 SERVICE = "notify"

@@ -30,7 +30,7 @@ from services.tracking.handlers.boards import BoardQuery
 from services.tracking.stream import BoardStreams
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
-from shared.events import Priority
+from shared.contract import Priority
 from shared.service import pool
 from shared.sse import until_expiry
 

@@ -25,7 +25,7 @@ from services.tracking.repository import AssignmentRow
 from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.events import Actor, Priority
+from shared.contract import Actor, Priority
 from shared.service import pool
 
 router = APIRouter(tags=["history"])

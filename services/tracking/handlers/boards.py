@@ -38,7 +38,7 @@ from services.tracking.repository.boards import BoardFilter
 from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, DomainError, NotFound
-from shared.events import CaseUrged, Envelope, Priority, new_event
+from shared.contract import CaseUrged, Envelope, Priority, new_event
 
 
 class BoardQuery(NamedTuple):

@@ -32,7 +32,7 @@ from services.tracking.sla.schedule import (
     plan_assignment,
     stages,
 )
-from shared.events import Envelope
+from shared.contract import Envelope
 
 log = structlog.get_logger()
 

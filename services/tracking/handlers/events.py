@@ -18,7 +18,7 @@ from services.tracking.repository import AssignmentRow
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.repository import sla as sla_repo
 from shared import deferred, outbox
-from shared.events import (
+from shared.contract import (
     EVENT_TYPES,
     Actor,
     CaseClockStarted,

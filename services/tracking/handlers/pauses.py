@@ -24,7 +24,7 @@ from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
-from shared.events import CaseClosed, CaseMerged, CasePauseDecided, CaseResumed, Envelope
+from shared.contract import CaseClosed, CaseMerged, CasePauseDecided, CaseResumed, Envelope
 
 log = structlog.get_logger()
 

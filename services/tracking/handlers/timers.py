@@ -19,7 +19,7 @@ from services.tracking.sla.calendar import WorkingCalendar
 from services.tracking.sla.policy import ClockKind
 from services.tracking.sla.schedule import next_escalation
 from shared import metrics, outbox
-from shared.events import (
+from shared.contract import (
     CaseDeadlineWarning,
     CaseEscalated,
     CaseOverdue,

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView
-from shared.events import Envelope
+from shared.contract import Envelope
 
 # --- timeline ---------------------------------------------------------------------------
 

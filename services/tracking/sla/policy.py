@@ -21,7 +21,7 @@ from enum import StrEnum
 from services.tracking.sla.timeline import Timeline
 from shared.errors import Invalid
 
-PRIORITIES = ("urgent", "normal", "minor")  # shared.events.Priority values
+PRIORITIES = ("urgent", "normal", "minor")  # shared.contract.Priority values
 PRIORITY_ZH = {"urgent": "紧急", "normal": "一般", "minor": "轻微"}
 DEFAULT = "*"  # the key of a version's default policies in data
 

@@ -1,0 +1,118 @@
+"""The event contract between the four services: one envelope, one Pydantic payload model per
+event type, the values they carry and how to read an area path.
+
+- ``envelope``: the envelope, topics, the payloads' bases (``CaseFacts``, ``AssignmentFacts``)
+- ``values``: the enums events carry (priority, clock, level, role, …)
+- ``intake``, ``dispatch``, ``tracking``: the events each producer publishes
+- ``registry``: every known (type, version) and ``parse_event``
+- ``areas``: area paths (``YA/YA01/…``): ``within``, ``ancestors``, ``depth``
+
+Import from ``shared.contract``; the modules are how it is kept, not how it is used.
+"""
+
+from shared.contract import areas
+from shared.contract.dispatch import (
+    CaseDispatched,
+    CaseExtensionDecided,
+    CaseExtensionRequested,
+    CasePauseDecided,
+    CasePauseRequested,
+    CaseProgressed,
+    CaseRejected,
+    CaseResolved,
+    CaseResumed,
+    CaseSignedFor,
+    CaseTransferred,
+    CaseUnroutable,
+)
+from shared.contract.envelope import (
+    Actor,
+    AssignmentFacts,
+    CaseFacts,
+    Envelope,
+    EventPayload,
+    Location,
+    Topics,
+    new_event,
+)
+from shared.contract.intake import (
+    CaseClosed,
+    CaseMerged,
+    CasePhotoAdded,
+    CaseRated,
+    CaseReopened,
+    CaseReported,
+    CaseReworkRequested,
+    CaseWhistled,
+)
+from shared.contract.registry import EVENT_TYPES, UnknownEventType, parse_event, payload_class
+from shared.contract.tracking import (
+    CaseClockStarted,
+    CaseClockStopped,
+    CaseDeadlineWarning,
+    CaseEscalated,
+    CaseOverdue,
+    CaseUrged,
+)
+from shared.contract.values import (
+    AssignmentRole,
+    Clock,
+    DispatchBasis,
+    Level,
+    PauseKind,
+    PhotoKind,
+    Priority,
+    RatingChannel,
+    Resolution,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "Actor",
+    "AssignmentFacts",
+    "AssignmentRole",
+    "CaseClockStarted",
+    "CaseClockStopped",
+    "CaseClosed",
+    "CaseDeadlineWarning",
+    "CaseDispatched",
+    "CaseEscalated",
+    "CaseExtensionDecided",
+    "CaseExtensionRequested",
+    "CaseFacts",
+    "CaseMerged",
+    "CaseOverdue",
+    "CasePauseDecided",
+    "CasePauseRequested",
+    "CasePhotoAdded",
+    "CaseProgressed",
+    "CaseRated",
+    "CaseRejected",
+    "CaseReopened",
+    "CaseReported",
+    "CaseResolved",
+    "CaseResumed",
+    "CaseReworkRequested",
+    "CaseSignedFor",
+    "CaseTransferred",
+    "CaseUnroutable",
+    "CaseUrged",
+    "CaseWhistled",
+    "Clock",
+    "DispatchBasis",
+    "Envelope",
+    "EventPayload",
+    "Level",
+    "Location",
+    "PauseKind",
+    "PhotoKind",
+    "Priority",
+    "RatingChannel",
+    "Resolution",
+    "Topics",
+    "UnknownEventType",
+    "areas",
+    "new_event",
+    "parse_event",
+    "payload_class",
+]
