@@ -19,10 +19,10 @@ import json
 import time
 import weakref
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import structlog
@@ -45,7 +45,14 @@ from shared import dead_letter, deferred, inbox, metrics, parking
 from shared.correlation import set_event_context
 from shared.dead_letter import dead_letter_record  # noqa: F401 - re-exported for tools
 from shared.errors import DomainError
-from shared.contract import EVENT_TYPES, Envelope, Topics, UnknownEventType, parse_event
+from shared.contract import (
+    EVENT_TYPES,
+    Envelope,
+    EventPayload,
+    Topics,
+    UnknownEventType,
+    parse_event,
+)
 from shared.faults import RetryPolicy, is_transient
 from shared.parking import Received
 from shared.settings import BaseServiceSettings
@@ -53,6 +60,24 @@ from shared.settings import BaseServiceSettings
 log = structlog.get_logger()
 
 Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
+E = TypeVar("E", bound=EventPayload)
+
+
+@dataclass(frozen=True)
+class Route(Generic[E]):
+    """One event class a consumer hears and the handler that takes it, typed alike."""
+
+    event: type[E]
+    handler: Callable[[asyncpg.Connection, Envelope[E]], Awaitable[None]]
+
+
+def on(
+    event: type[E], handler: Callable[[asyncpg.Connection, Envelope[E]], Awaitable[None]]
+) -> Route[E]:
+    """``on(CaseWhistled, route_whistle)``: ``route_whistle`` receives ``Envelope[CaseWhistled]``
+    (a type checker holds the two together). A new version of an event is a new class: a
+    consumer hears it once it has a route for it."""
+    return Route(event, handler)
 
 
 @dataclass(frozen=True)
@@ -189,7 +214,8 @@ def consumers_of(broker: KafkaBroker) -> list[EventConsumer]:
 
 
 class EventConsumer:
-    """One consumer group of one service: routes events by type to handlers."""
+    """One consumer group of one service: routes each event, by its payload's class, to the
+    handler of that class (``on``); events of other classes are skipped."""
 
     def __init__(
         self,
@@ -198,7 +224,7 @@ class EventConsumer:
         name: str,
         pool: Callable[[], asyncpg.Pool],
         broker: KafkaBroker,
-        handlers: dict[str, Handler],
+        routes: Iterable[Route[Any]],
         policy: RetryPolicy | None = None,
     ) -> None:
         self.service = service
@@ -206,7 +232,11 @@ class EventConsumer:
         self.group_id = f"whistle-{service}-{name}"
         self._pool = pool
         self._broker = broker
-        self._handlers = handlers
+        self._handlers: dict[type[EventPayload], Handler] = {}
+        for route in routes:
+            if route.event in self._handlers:
+                raise ValueError(f"{self.group_id}: two routes for {route.event.__name__}")
+            self._handlers[route.event] = route.handler
         self.policy = policy or RetryPolicy()
 
     def subscribe(self, *topics: str, description: str) -> None:
@@ -284,7 +314,7 @@ class EventConsumer:
     ) -> tuple[list[str], BaseException | None]:
         """Handle ``events`` in one transaction. Returns their outcomes, or — when a handler
         raises — the outcomes of the events before it and the error (nothing is committed)."""
-        wanted = [e for e in events if e.type in self._handlers]
+        wanted = [e for e in events if type(e.payload) in self._handlers]
         if not wanted:
             for e in events:
                 metrics.CONSUMED.labels(self.service, self.name, e.type, "skipped").inc()
@@ -294,7 +324,7 @@ class EventConsumer:
             async with self._pool().acquire() as conn, conn.transaction(), deferred.batch(conn):
                 fresh = await inbox.claim_many(conn, self.name, wanted)
                 for event in events:
-                    handler = self._handlers.get(event.type)
+                    handler = self._handlers.get(type(event.payload))
                     if handler is None:
                         outcomes.append("skipped")
                         continue
@@ -342,7 +372,7 @@ class EventConsumer:
             return await self._park_unknown(message, exc, park_on)
         except (ValidationError, ValueError) as exc:
             return await self.dead_letter(message, exc, event_type="malformed", park_on=park_on)
-        handler = self._handlers.get(event.type)
+        handler = self._handlers.get(type(event.payload))
         if handler is None:
             metrics.CONSUMED.labels(self.service, self.name, event.type, "skipped").inc()
             return "skipped"

@@ -4,7 +4,7 @@ tracking's clocks and urgings for the departments' inboxes."""
 from __future__ import annotations
 
 from services.dispatch import handlers
-from shared.broker import EventConsumer
+from shared.broker import EventConsumer, on
 from shared.contract import (
     CaseClockStarted,
     CaseClockStopped,
@@ -25,11 +25,11 @@ def register(rt: Runtime) -> None:
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={
-            CaseWhistled.TYPE: handlers.route_whistle,
-            CaseReworkRequested.TYPE: handlers.send_back_for_rework,
-            CasePhotoAdded.TYPE: handlers.record_photo,
-        },
+        routes=[
+            on(CaseWhistled, handlers.route_whistle),
+            on(CaseReworkRequested, handlers.send_back_for_rework),
+            on(CasePhotoAdded, handlers.record_photo),
+        ],
     )
     whistles.subscribe(
         Topics.INTAKE,
@@ -42,11 +42,11 @@ def register(rt: Runtime) -> None:
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={
-            CaseClockStarted.TYPE: handlers.deadlines.record_clock_started,
-            CaseClockStopped.TYPE: handlers.deadlines.record_clock_stopped,
-            CaseUrged.TYPE: handlers.deadlines.record_urging,
-        },
+        routes=[
+            on(CaseClockStarted, handlers.deadlines.record_clock_started),
+            on(CaseClockStopped, handlers.deadlines.record_clock_stopped),
+            on(CaseUrged, handlers.deadlines.record_urging),
+        ],
     )
     deadlines.subscribe(
         Topics.TRACKING,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.intake import handlers
-from shared.broker import EventConsumer
+from shared.broker import EventConsumer, on
 from shared.contract import (
     CaseClockStarted,
     CaseClockStopped,
@@ -27,8 +27,8 @@ def register(rt: Runtime) -> None:
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={
-            t.TYPE: handlers.follow_progress
+        routes=[
+            on(t, handlers.follow_progress)
             for t in (
                 CaseDispatched,
                 CaseUnroutable,
@@ -37,7 +37,7 @@ def register(rt: Runtime) -> None:
                 CaseRejected,
                 CaseTransferred,
             )
-        },
+        ],
     )
     progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")
 
@@ -47,9 +47,8 @@ def register(rt: Runtime) -> None:
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
-        handlers={
-            t.TYPE: handlers.follow_clocks
-            for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)
-        },
+        routes=[
+            on(t, handlers.follow_clocks) for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)
+        ],
     )
     clocks.subscribe(Topics.TRACKING, description="Deadlines from tracking → the reporter's view")

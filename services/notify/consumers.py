@@ -12,8 +12,8 @@ from services.notify.config import Settings
 from services.notify.domain import NoticeKind
 from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
-from shared.broker import EventConsumer
-from shared.contract import Topics
+from shared.broker import EventConsumer, on
+from shared.contract import Topics, payload_class
 from shared.faults import RetryPolicy
 from shared.service import Runtime
 
@@ -32,9 +32,7 @@ def register(
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(settings),
-        # by type name: an announced type the contract does not define yet is skipped by
-        # the parser, and heard as soon as it does
-        handlers={kind.value: notify_case for kind in NoticeKind},
+        routes=[on(payload_class(kind.value, 1), notify_case) for kind in NoticeKind],
     )
     deliveries.subscribe(
         Topics.INTAKE,

@@ -7,7 +7,7 @@ from functools import partial
 
 from services.tracking import handlers
 from services.tracking.config import Settings
-from shared.broker import EventConsumer
+from shared.broker import EventConsumer, on
 from shared.contract import Topics
 from shared.faults import RetryPolicy
 from shared.service import Runtime
@@ -25,7 +25,7 @@ def register(rt: Runtime, settings: Settings) -> None:
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(settings),
-        handlers={event_type: record for event_type in handlers.CONSUMED_TYPES},
+        routes=[on(cls, record) for cls in handlers.CONSUMED],
     )
     timeline.subscribe(
         Topics.INTAKE,

@@ -79,7 +79,8 @@ def name_added_later() -> Any:
     )
 
 
-P = TypeVar("P", bound=BaseModel)
+# Covariant: an Envelope[CaseResolved] is an Envelope[AssignmentFacts] (envelopes are frozen).
+P = TypeVar("P", bound=BaseModel, covariant=True)
 
 
 class Envelope(BaseModel, Generic[P]):

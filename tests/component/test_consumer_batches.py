@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared import db, inbox, migrations
-from shared.broker import EventConsumer, make_broker, start_broker
+from shared.broker import EventConsumer, make_broker, on, start_broker
 from shared.contract import CaseClosed, Priority, Topics, new_event
 from shared.faults import RetryPolicy
 from shared.settings import BaseServiceSettings
@@ -92,7 +92,7 @@ async def test_batches_keep_every_guarantee_of_one_by_one(shared_db, kafka_serve
         name=group,
         pool=lambda: pool,
         broker=broker,
-        handlers={CaseClosed.TYPE: handler},
+        routes=[on(CaseClosed, handler)],
         policy=RetryPolicy(max_attempts=3, initial_backoff_seconds=0.01),
     )
     consumer.subscribe(topic, description="test")

@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from shared import db, dead_letter, migrations, parking
-from shared.broker import EventConsumer, start_broker
+from shared.broker import EventConsumer, Route, on, start_broker
 from shared.contract import EVENT_TYPES, CaseClosed, EventPayload, Priority, Topics, new_event
 from shared.faults import RetryPolicy
 from tests.helpers import eventually, publish_raw, read_topic
@@ -77,7 +77,7 @@ class Setup:
         self.topic = f"test.faults.{self.group}"
         self.calls: list[str] = []
         self.failures: dict[str, BaseException] = {}
-        self.handlers: dict[str, Any] = {CaseClosed.TYPE: self.handler}
+        self.routes: list[Route[Any]] = [on(CaseClosed, self.handler)]
         self.brokers: list[KafkaBroker] = []
 
     async def handler(self, conn: asyncpg.Connection, event) -> None:
@@ -87,16 +87,19 @@ class Setup:
             raise self.failures[note]
         await conn.execute("INSERT INTO effects VALUES ($1, $2)", event.event_id, note)
 
-    async def consumer(self, policy: RetryPolicy = FAST, **broker_options: Any) -> EventConsumer:
-        broker = KafkaBroker(self.bootstrap, **broker_options)
-        consumer = EventConsumer(
+    def build(self, broker: KafkaBroker, policy: RetryPolicy = FAST) -> EventConsumer:
+        return EventConsumer(
             service="test",
             name=self.group,
             pool=lambda: self.pool,
             broker=broker,
-            handlers=self.handlers,
+            routes=self.routes,
             policy=policy,
         )
+
+    async def consumer(self, policy: RetryPolicy = FAST, **broker_options: Any) -> EventConsumer:
+        broker = KafkaBroker(self.bootstrap, **broker_options)
+        consumer = self.build(broker, policy)
         consumer.subscribe(self.topic, description="test")
         await start_broker(broker, 5)
         self.brokers.append(broker)
@@ -197,12 +200,14 @@ async def test_unknown_types_and_versions_are_parked_visibly_and_replayed_later(
     EVENT_TYPES[(CaseClosed.TYPE, 2)] = CaseClosedV2
     EVENT_TYPES[(CaseTeleported.TYPE, 1)] = CaseTeleported
     try:
-        setup.handlers[CaseTeleported.TYPE] = setup.handler
-        assert await consumer.replay_parked(dry_run=True) == {"would_replay": 2}
-        assert await consumer.replay_parked() == {"handled": 2}
+        # ... and routes them (a new version is a new class: it needs its own route)
+        setup.routes += [on(CaseClosedV2, setup.handler), on(CaseTeleported, setup.handler)]
+        newer = setup.build(KafkaBroker(setup.bootstrap))
+        assert await newer.replay_parked(dry_run=True) == {"would_replay": 2}
+        assert await newer.replay_parked() == {"handled": 2}
         assert await setup.notes() == ["first", "last", "teleported", "v2"]
-        assert await consumer.replay_parked() == {}
-        assert await consumer.replay_parked(ids=[rows[0]["id"]]) == {}  # replayed already
+        assert await newer.replay_parked() == {}
+        assert await newer.replay_parked(ids=[rows[0]["id"]]) == {}  # replayed already
     finally:
         del EVENT_TYPES[(CaseClosed.TYPE, 2)]
         del EVENT_TYPES[(CaseTeleported.TYPE, 1)]

@@ -19,7 +19,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from shared import db, migrations, ops, outbox, parking
-from shared.broker import EventConsumer, start_broker
+from shared.broker import EventConsumer, on, start_broker
 from shared.contract import CaseClosed, Priority, new_event
 from shared.faults import RetryPolicy
 from shared.outbox import OutboxRelay
@@ -86,7 +86,7 @@ class Service:
             name=self.name,
             pool=pool,
             broker=broker,
-            handlers={CaseClosed.TYPE: self.handler},
+            routes=[on(CaseClosed, self.handler)],
             policy=FAST,
         )
         c.subscribe(self.topic, description="test")

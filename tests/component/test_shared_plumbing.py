@@ -14,7 +14,7 @@ import pytest
 from faststream.kafka import KafkaBroker
 
 from shared import db, migrations, outbox
-from shared.broker import EventConsumer, start_broker
+from shared.broker import EventConsumer, on, start_broker
 from shared.contract import CaseClosed, Priority, Topics, new_event
 from shared.faults import RetryPolicy
 from shared.outbox import OutboxRelay
@@ -266,7 +266,7 @@ async def consumer_setup(outbox_db, kafka_server):
         name=group,
         pool=lambda: pool,
         broker=broker,
-        handlers={CaseClosed.TYPE: handler},
+        routes=[on(CaseClosed, handler)],
         policy=RetryPolicy(max_attempts=3),
     )
     topic = f"test.events.{group}"

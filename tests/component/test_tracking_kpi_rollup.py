@@ -23,7 +23,7 @@ import pytest
 
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
-from services.tracking.handlers import CONSUMED_TYPES, events, kpi, record_case_event
+from services.tracking.handlers import CONSUMED, events, kpi, record_case_event
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Period, group_kpis
 from shared import db, deferred
@@ -368,7 +368,7 @@ async def test_concurrent_batches_keep_the_sums_right(pg_server, pool_factory):
 
 
 def test_the_events_that_change_no_kpi_fact_are_event_types_tracking_records():
-    assert set(CONSUMED_TYPES) > events._NO_KPI_FACTS
+    assert {cls.TYPE for cls in CONSUMED} > events._NO_KPI_FACTS
 
 
 async def test_overdue_now_is_read_from_the_open_assignments_only(pg_server, pool_factory):

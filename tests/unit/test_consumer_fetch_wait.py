@@ -18,7 +18,7 @@ def consumer_args(monkeypatch, **env: str) -> dict:
     }.items():
         monkeypatch.setenv(k, v)
     broker = make_broker(BaseServiceSettings())
-    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker, handlers={}).subscribe(
+    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker, routes=[]).subscribe(
         "topic", description="d"
     )
     return broker.subscribers[0]._connection_args
@@ -40,14 +40,14 @@ def test_consumers_handle_batches_by_default_and_one_by_one_when_asked(monkeypat
     monkeypatch.setenv("ENVIRONMENT", "embedded")
     monkeypatch.setenv("DATABASE_URL", "postgresql://x@127.0.0.1/x")
     broker = make_broker(BaseServiceSettings())
-    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker, handlers={}).subscribe(
+    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker, routes=[]).subscribe(
         "topic", description="d"
     )
     sub = broker.subscribers[0]
     assert (sub.max_records, sub.batch_timeout_ms) == (100, 5)
     monkeypatch.setenv("CONSUMER_BATCH_SIZE", "1")
     broker = make_broker(BaseServiceSettings())
-    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker, handlers={}).subscribe(
+    EventConsumer(service="t", name="n", pool=lambda: None, broker=broker, routes=[]).subscribe(
         "topic", description="d"
     )
     assert not hasattr(broker.subscribers[0], "max_records")

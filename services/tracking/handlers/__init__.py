@@ -15,7 +15,7 @@ from services.tracking.handlers.boards import (
     urge_case,
 )
 from services.tracking.handlers.events import (
-    CONSUMED_TYPES,
+    CONSUMED,
     PRODUCER,
     SYSTEM_ACTOR,
     record_case_event,
@@ -30,7 +30,7 @@ from services.tracking.handlers.queries import (
 from services.tracking.handlers.timers import Tick, fire_due_timers, timers_due
 
 __all__ = [
-    "CONSUMED_TYPES",
+    "CONSUMED",
     "PRODUCER",
     "SYSTEM_ACTOR",
     "BoardQuery",

@@ -46,8 +46,8 @@ PRODUCER = "tracking"
 SYSTEM_ACTOR = Actor(subject="system:tracking", role="system", name="时限监控")
 
 # Every case event of intake and dispatch goes on the timeline (not only status changes).
-CONSUMED_TYPES = tuple(
-    cls.TYPE for cls in EVENT_TYPES.values() if cls.TOPIC in (Topics.INTAKE, Topics.DISPATCH)
+CONSUMED = tuple(
+    cls for cls in EVENT_TYPES.values() if cls.TOPIC in (Topics.INTAKE, Topics.DISPATCH)
 )
 _ASSIGNMENT_STATE_OF_EVENT = {
     CaseDispatched.TYPE: AssignmentState.DISPATCHED,
