@@ -15,13 +15,10 @@ from services.dispatch.domain import (
     Contact,
     Department,
     DepartmentKind,
-    Role,
     LiaisonUnits,
-    Basis,
     ExtensionState,
     RoutingRule,
     check_rule,
-    covers,
     default_kind,
     lineage,
     most_specific_rule,
@@ -34,6 +31,7 @@ from services.dispatch.handlers import require_reader
 from shared import demo
 from shared.auth import Forbidden, Principal
 from shared.auth import Role as AuthRole
+from shared.contract import AssignmentRole, DispatchBasis, areas
 from shared.errors import Conflict, Invalid
 
 DEPARTMENTS = {d.id: d for d in dispatch_demo.departments()}
@@ -83,8 +81,8 @@ def decide(
         (GRID_YA0101, "YA/YA01", False),  # a descendant does not cover its parent
     ],
 )
-def test_covers_only_the_area_and_its_descendants(prefix, path, expected):
-    assert covers(prefix, path) is expected
+def test_a_prefix_covers_only_the_area_and_its_descendants(prefix, path, expected):
+    assert areas.within(path, prefix) is expected
 
 
 def test_most_specific_rule_wins_whatever_the_order():
@@ -108,7 +106,7 @@ def test_rule_routes_to_the_lead_department_with_a_reason_naming_the_rule():
     assert decision.routable
     (only,) = decision.routes
     rule = next(r for r in RULES if r.category_code == "E0101" and r.area_prefix == "YA")
-    assert (only.department_id, only.role, only.rule_id) == ("cg", Role.LEAD, rule.id)
+    assert (only.department_id, only.role, only.rule_id) == ("cg", AssignmentRole.LEAD, rule.id)
     assert only.department_name == "榆安区城市管理局"
     assert only.reason == f"规则#{rule.id}：分类E0101在YA范围内由榆安区城市管理局主办"
 
@@ -118,13 +116,13 @@ def test_the_compounds_property_company_beats_the_district_rule():
     outside = decide("E0103", "YA/YA02/YA0202/YA0202-01").routes[0]
     assert (inside.department_id, inside.basis, inside.rule_id) == (
         "wy-jx",
-        Basis.AREA_DEFAULT,
+        DispatchBasis.AREA_DEFAULT,
         None,
     )
     assert inside.reason == (
         "分类E0103默认由物业企业负责：案件位于锦绣物业公司服务的区域（YA/YA02/YA0201），由其主办"
     )
-    assert (outside.department_id, outside.basis) == ("zj", Basis.RULE)
+    assert (outside.department_id, outside.basis) == ("zj", DispatchBasis.RULE)
 
 
 def test_only_rules_of_the_case_category_count():
@@ -135,9 +133,9 @@ def test_only_rules_of_the_case_category_count():
 def test_named_departments_take_precedence_first_leads_others_co_handle():
     decision = decide("E0101", GRID_YA0101, named=["zj", "cg", "zj", "xf"])
     assert [(r.department_id, r.role, r.rule_id) for r in decision.routes] == [
-        ("zj", Role.LEAD, None),
-        ("cg", Role.CO, None),
-        ("xf", Role.CO, None),
+        ("zj", AssignmentRole.LEAD, None),
+        ("cg", AssignmentRole.CO, None),
+        ("xf", AssignmentRole.CO, None),
     ]
     assert decision.routes[0].reason == "社区吹哨点名：由榆安区住房和城乡建设局主办"
     assert "榆安区城市管理局协办" in decision.routes[1].reason
@@ -146,7 +144,7 @@ def test_named_departments_take_precedence_first_leads_others_co_handle():
 
 def test_unknown_named_departments_are_ignored_with_a_note():
     decision = decide("E0101", GRID_YA0101, named=["nope", "cg"])
-    assert [(r.department_id, r.role) for r in decision.routes] == [("cg", Role.LEAD)]
+    assert [(r.department_id, r.role) for r in decision.routes] == [("cg", AssignmentRole.LEAD)]
     assert "点名部门“nope”不存在，已忽略" in decision.routes[0].reason
 
 
@@ -182,7 +180,7 @@ def dispatched(department_id: str = "cg") -> Assignment:
         case_no="YA20260501-0001",
         department_id=department_id,
         department_name=DEPARTMENTS[department_id].name,
-        role=Role.LEAD,
+        role=AssignmentRole.LEAD,
         state=AssignmentState.DISPATCHED,
         rule_id=1,
         reason="规则#1",
@@ -288,7 +286,7 @@ def test_exclude_skips_the_rejecting_departments_rule_and_the_next_specific_one_
         exclude={"wy-jx"},
     )
     (only,) = nxt.routes
-    assert (only.department_id, only.role) == ("zj", Role.LEAD)
+    assert (only.department_id, only.role) == ("zj", AssignmentRole.LEAD)
     assert only.rule_id == next(
         r.id for r in RULES if (r.category_code, r.area_prefix) == ("E0103", "YA")
     )
@@ -317,7 +315,7 @@ def test_excluded_named_departments_are_dropped_with_a_note():
         departments=DEPARTMENTS,
         exclude={"xf"},
     )
-    assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD)]
+    assert [(r.department_id, r.role) for r in d.routes] == [("cg", AssignmentRole.LEAD)]
     assert "xf" in d.reason and "已退单" in d.reason
     # All named ones rejected: the rules decide, still without the rejecting ones.
     d = route(
@@ -514,8 +512,8 @@ def test_the_demo_catalogue_has_about_thirty_categories_with_a_default_kind_each
 def test_a_rule_brings_its_co_handlers():
     d = decide("E0403", GRID_YA0101)
     assert [(r.department_id, r.role, r.basis) for r in d.routes] == [
-        ("hb", Role.LEAD, Basis.RULE),
-        ("cg", Role.CO, Basis.RULE),
+        ("hb", AssignmentRole.LEAD, DispatchBasis.RULE),
+        ("cg", AssignmentRole.CO, DispatchBasis.RULE),
     ]
     assert d.routes[0].rule_id == d.routes[1].rule_id is not None
     assert "榆安区城市管理局协办（榆安区生态环境分局主办）" in d.routes[1].reason
@@ -528,7 +526,10 @@ def test_a_rule_for_a_whole_major_class_routes_its_minor_classes():
 
 def test_a_minor_class_rule_beats_its_major_class_rule_at_the_same_area():
     d = decide("C0204", GRID_YA0101)  # C02 → jt, C0204 → cg (+ jt)
-    assert [(r.department_id, r.role) for r in d.routes] == [("cg", Role.LEAD), ("jt", Role.CO)]
+    assert [(r.department_id, r.role) for r in d.routes] == [
+        ("cg", AssignmentRole.LEAD),
+        ("jt", AssignmentRole.CO),
+    ]
 
 
 def test_a_deeper_rule_beats_the_default_kind_and_the_default_kind_a_wider_rule():
@@ -557,13 +558,13 @@ def test_two_departments_of_the_default_kind_at_the_same_area_choose_neither():
         default_kind="property",
         liaison=LIAISON,
     )
-    assert d.routes[0].basis is Basis.LIAISON
+    assert d.routes[0].basis is DispatchBasis.LIAISON
     assert "该区域有多个物业企业（wy-jx、wy-x）" in d.reason
 
 
 def test_liaison_units_are_the_fallback_in_their_order():
     first = decide("E0203", "YA/YA01/YA0101/YA0101-02")  # no property company in 桃园
-    assert [(r.department_id, r.basis) for r in first.routes] == [("gd", Basis.LIAISON)]
+    assert [(r.department_id, r.basis) for r in first.routes] == [("gd", DispatchBasis.LIAISON)]
     assert "YA/YA01/YA0101的包联单位（第1位）榆安供电公司主办" in first.reason
     second = decide("E0203", "YA/YA01/YA0101/YA0101-02", exclude={"gd"})
     assert second.routes[0].department_id == "rs"
@@ -581,7 +582,7 @@ def test_busy_departments_are_passed_over_like_rejected_ones_and_drop_as_co_hand
     d = decide("E0403", GRID_YA0101, busy={"cg"})
     assert [r.department_id for r in d.routes] == ["hb"]
     d = decide("E0101", GRID_YA0101, named=["cg", "zj"], busy={"cg"})
-    assert [(r.department_id, r.role) for r in d.routes] == [("zj", Role.LEAD)]
+    assert [(r.department_id, r.role) for r in d.routes] == [("zj", AssignmentRole.LEAD)]
 
 
 def _lineage(code: str) -> tuple[str, ...]:

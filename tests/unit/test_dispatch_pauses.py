@@ -16,11 +16,10 @@ from services.dispatch.domain import (
     PauseEnd,
     PauseRequest,
     PauseState,
-    Role,
     request_pause,
 )
 from shared.errors import Conflict, Invalid
-from shared.contract import PauseKind
+from shared.contract import AssignmentRole, PauseKind
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -32,7 +31,7 @@ def assignment(state: AssignmentState = AssignmentState.SIGNED_FOR, **changes) -
         case_no="YA20260501-0001",
         department_id="cg",
         department_name="城管执法局",
-        role=Role.LEAD,
+        role=AssignmentRole.LEAD,
         state=state,
         rule_id=1,
         reason="规则#1",

@@ -21,12 +21,9 @@ from services.dispatch.domain import (
     Assignment,
     PAUSE_KIND_ZH,
     AssignmentState,
-    Basis,
 )
-from shared.contract import PauseKind
-from services.dispatch.domain import Role as AssignmentRole
 from shared.auth import Principal, Role, allow
-from shared.contract import Priority
+from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind, Priority
 
 router = APIRouter(tags=["assignments"])
 
@@ -56,7 +53,7 @@ class AssignmentOut(BaseModel):
     exit_reason: str | None = Field(description="退单/转办理由")
     exited_at: datetime | None
     transferred_to: str | None = Field(description="转办给哪个部门")
-    basis: Basis = Field(description="what chose the department (see basis_label)")
+    basis: DispatchBasis = Field(description="what chose the department (see basis_label)")
     basis_label: str
     photo_ids: list[UUID] = Field(description="整改后照片 cited with the result")
     paused: bool = Field(description="an approved pause (挂账/缓办) runs: the clocks stand still")
@@ -67,7 +64,7 @@ class AssignmentOut(BaseModel):
         description="the earliest deadline running now (tracking's clocks, moved by 延期 and "
         "挂账/缓办); none when no clock runs (paused, done, not yet announced)"
     )
-    deadline_clock: Literal["sign_for", "on_site", "resolve"] | None = Field(
+    deadline_clock: Clock | None = Field(
         description="which deadline: sign_for (报到), on_site (到场) or resolve (办结)"
     )
     deadline_label: str | None = Field(description="报到时限 / 到场时限 / 办结时限")
@@ -77,20 +74,19 @@ class AssignmentOut(BaseModel):
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentOut:
-        kind = PauseKind(a.pause_kind) if a.pause_kind else None
         return cls(
-            **{**vars(a), "photo_ids": list(a.photo_ids), "pause_kind": kind},
+            **{**vars(a), "photo_ids": list(a.photo_ids)},
             role_label=ROLE_ZH[a.role],
             state_label=STATE_ZH[a.state],
-            basis_label=BASIS_ZH[Basis(a.basis)],
+            basis_label=BASIS_ZH[a.basis],
             paused=a.paused,
-            pause_label=f"{PAUSE_KIND_ZH[kind]}中" if kind else None,
-            deadline_label=CLOCK_ZH.get(a.deadline_clock or ""),
+            pause_label=f"{PAUSE_KIND_ZH[a.pause_kind]}中" if a.pause_kind else None,
+            deadline_label=CLOCK_ZH[a.deadline_clock] if a.deadline_clock else None,
             overdue=a.deadline is not None and a.deadline <= datetime.now(UTC),
         )
 
 
-CLOCK_ZH = {"sign_for": "报到时限", "on_site": "到场时限", "resolve": "办结时限"}
+CLOCK_ZH = {Clock.SIGN_FOR: "报到时限", Clock.ON_SITE: "到场时限", Clock.RESOLVE: "办结时限"}
 
 
 class NoteOut(BaseModel):

@@ -1,13 +1,13 @@
 """Dispatch's rules: departments, the category catalogue, routing (派单), the assignment's
 state machine (报到 → 办结, 退单, 转办), extension requests (延期) and pauses (挂账/缓办).
-Standard library only; no I/O, no clock (``now`` is passed in)."""
+No I/O, no clock (``now`` is passed in): the standard library, shared's errors and the event
+contract's values and area paths only."""
 
 from services.dispatch.domain.assignment import (
     ROLE_ZH,
     STATE_ZH,
     Assignment,
     AssignmentState,
-    Role,
 )
 from services.dispatch.domain.catalogue import (
     CLASS_ZH,
@@ -41,14 +41,11 @@ from services.dispatch.domain.pauses import (
 )
 from services.dispatch.domain.routing import (
     BASIS_ZH,
-    Basis,
     Decision,
     LiaisonUnits,
     Route,
     RoutingRule,
     check_rule,
-    covers,
-    depth,
     most_specific_rule,
     route,
 )
@@ -66,7 +63,6 @@ __all__ = [
     "STATE_ZH",
     "Assignment",
     "AssignmentState",
-    "Basis",
     "Category",
     "CategoryClass",
     "Contact",
@@ -79,13 +75,10 @@ __all__ = [
     "PauseEnd",
     "PauseRequest",
     "PauseState",
-    "Role",
     "Route",
     "RoutingRule",
     "check_rule",
-    "covers",
     "default_kind",
-    "depth",
     "lineage",
     "most_specific_rule",
     "new_department",

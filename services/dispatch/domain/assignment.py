@@ -8,18 +8,14 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind
 from shared.errors import Conflict, Invalid
 
 
 MAX_RESULT_PHOTOS = 9  # as many as intake keeps per kind
 
 
-class Role(StrEnum):
-    LEAD = "lead"  # 主办
-    CO = "co"  # 协办
-
-
-ROLE_ZH = {Role.LEAD: "主办", Role.CO: "协办"}
+ROLE_ZH = {AssignmentRole.LEAD: "主办", AssignmentRole.CO: "协办"}
 
 
 class AssignmentState(StrEnum):
@@ -49,7 +45,7 @@ class Assignment:
     case_no: str
     department_id: str
     department_name: str
-    role: Role
+    role: AssignmentRole
     state: AssignmentState
     rule_id: int | None
     reason: str
@@ -67,17 +63,17 @@ class Assignment:
     exit_reason: str | None = None
     exited_at: datetime | None = None
     transferred_to: str | None = None
-    # What chose the department (a routing.Basis value) and the after-photos of the result.
-    basis: str = "rule"
+    # What chose the department and the after-photos of the result.
+    basis: DispatchBasis = DispatchBasis.RULE
     photo_ids: tuple[UUID, ...] = ()
     # An approved pause (挂账/缓办) running now: its kind and since when (read, never written
     # through the assignment: the pause request holds it).
-    pause_kind: str | None = None
+    pause_kind: PauseKind | None = None
     paused_since: datetime | None = None
     # The earliest deadline running now (tracking owns the clocks and announces them) and its
     # clock (sign_for, on_site, resolve); the urgings (督办) heard. Read, never written here.
     deadline: datetime | None = None
-    deadline_clock: str | None = None
+    deadline_clock: Clock | None = None
     urge_count: int = 0
     last_urged_at: datetime | None = None
 

@@ -175,7 +175,7 @@ def request_pause(
         )
     if a.paused:
         raise Conflict(
-            f"该派单已在{PAUSE_KIND_ZH[PauseKind(a.pause_kind)]}中，请先恢复办理",
+            f"该派单已在{PAUSE_KIND_ZH[a.pause_kind]}中，请先恢复办理",
             "the assignment is already paused; resume it first",
             code="already_paused",
         )

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-from services.dispatch.domain.assignment import ROLE_ZH, Role
+from services.dispatch.domain.assignment import ROLE_ZH
 from services.dispatch.domain.departments import KIND_ZH, Department
+from shared.contract import AssignmentRole, DispatchBasis, areas
 from shared.errors import Conflict, Invalid
 
 
@@ -38,26 +38,14 @@ class RoutingRule:
     co_department_ids: tuple[str, ...] = ()
 
 
-class Basis(StrEnum):
-    """What chose a department: kept on the assignment, so a dispute can be settled."""
-
-    NAMED = "named"  # 吹哨点名
-    RULE = "rule"  # 派单规则
-    AREA_DEFAULT = "area_default"  # 分类默认责任主体（物业企业、街道办事处…）
-    LIAISON = "liaison"  # 包联单位兜底
-    MANUAL = "manual"  # 人工派单
-    TRANSFER = "transfer"  # 转办
-    REWORK = "rework"  # 返工
-
-
 BASIS_ZH = {
-    Basis.NAMED: "吹哨点名",
-    Basis.RULE: "派单规则",
-    Basis.AREA_DEFAULT: "分类默认责任主体",
-    Basis.LIAISON: "包联单位兜底",
-    Basis.MANUAL: "人工派单",
-    Basis.TRANSFER: "转办",
-    Basis.REWORK: "返工",
+    DispatchBasis.NAMED: "吹哨点名",
+    DispatchBasis.RULE: "派单规则",
+    DispatchBasis.AREA_DEFAULT: "分类默认责任主体",
+    DispatchBasis.LIAISON: "包联单位兜底",
+    DispatchBasis.MANUAL: "人工派单",
+    DispatchBasis.TRANSFER: "转办",
+    DispatchBasis.REWORK: "返工",
 }
 
 
@@ -65,10 +53,10 @@ BASIS_ZH = {
 class Route:
     department_id: str
     department_name: str
-    role: Role
+    role: AssignmentRole
     rule_id: int | None
     reason: str
-    basis: Basis = Basis.RULE
+    basis: DispatchBasis = DispatchBasis.RULE
 
 
 @dataclass(frozen=True)
@@ -91,26 +79,17 @@ class LiaisonUnits:
     department_ids: tuple[str, ...]
 
 
-def covers(area_prefix: str, area_path: str) -> bool:
-    """True when the prefix is the area itself or one of its '/'-ancestors."""
-    return area_path == area_prefix or area_path.startswith(area_prefix + "/")
-
-
-def depth(area_path: str) -> int:
-    return area_path.count("/")
-
-
 def _nested(a: str, b: str) -> bool:
-    return covers(a, b) or covers(b, a)
+    return areas.within(b, a) or areas.within(a, b)
 
 
 def most_specific_rule(rules: Iterable[RoutingRule], area_path: str) -> RoutingRule | None:
     """The rule whose area prefix covers the case and is the deepest; None if none does
     (rules of one category)."""
-    matching = [r for r in rules if covers(r.area_prefix, area_path)]
+    matching = [r for r in rules if areas.within(area_path, r.area_prefix)]
     if not matching:
         return None
-    return max(matching, key=lambda r: (depth(r.area_prefix), len(r.area_prefix)))
+    return max(matching, key=lambda r: (areas.depth(r.area_prefix), len(r.area_prefix)))
 
 
 # --- saving a rule -------------------------------------------------------------------------
@@ -150,7 +129,7 @@ def check_rule(
             and (rule.category_code in theirs or other.category_code in mine)
         ):
             continue  # they never match the same case
-        d_area = depth(rule.area_prefix) - depth(other.area_prefix)
+        d_area = areas.depth(rule.area_prefix) - areas.depth(other.area_prefix)
         d_cat = len(mine) - len(theirs)
         if d_area == 0 and d_cat == 0:
             raise Conflict(
@@ -179,7 +158,7 @@ def _deeper(a: str, b: str, la: tuple[str, ...], lb: tuple[str, ...]) -> str:
 
 
 def _deeper_area(a: str, b: str) -> str:
-    return a if depth(a) >= depth(b) else b
+    return a if areas.depth(a) >= areas.depth(b) else b
 
 
 # --- routing a case ------------------------------------------------------------------------
@@ -193,7 +172,7 @@ class _Option:
     lead: str
     co: tuple[str, ...]
     rule_id: int | None
-    basis: Basis
+    basis: DispatchBasis
     why: str
 
 
@@ -226,27 +205,27 @@ def _options(
     """Rule and default-kind options covering the case, the most specific first."""
     out: list[_Option] = []
     for r in rules:
-        if r.category_code in lineage and covers(r.area_prefix, area_path):
+        if r.category_code in lineage and areas.within(area_path, r.area_prefix):
             scope = "" if r.category_code == category else f"（大类{r.category_code}）"
             why = (
                 f"规则#{r.id}：分类{r.category_code}{scope}在{r.area_prefix}范围内"
-                f"由{_name(departments, r.department_id)}{ROLE_ZH[Role.LEAD]}"
+                f"由{_name(departments, r.department_id)}{ROLE_ZH[AssignmentRole.LEAD]}"
             )
             out.append(
                 _Option(
-                    (depth(r.area_prefix), 1, lineage.index(r.category_code)),
+                    (areas.depth(r.area_prefix), 1, lineage.index(r.category_code)),
                     r.department_id,
                     r.co_department_ids,
                     r.id,
-                    Basis.RULE,
+                    DispatchBasis.RULE,
                     why,
                 )
             )
     if default_kind:
         serving = [
-            (max(depth(a) for a in d.areas if covers(a, area_path)), d)
+            (max(areas.depth(a) for a in d.areas if areas.within(area_path, a)), d)
             for d in departments.values()
-            if d.kind == default_kind and any(covers(a, area_path) for a in d.areas)
+            if d.kind == default_kind and any(areas.within(area_path, a) for a in d.areas)
         ]
         if serving:
             deepest = max(level for level, _ in serving)
@@ -254,12 +233,14 @@ def _options(
             kind_zh = KIND_ZH.get(default_kind, default_kind)  # type: ignore[call-overload]
             if len(at) == 1:
                 d = departments[at[0]]
-                area = max((a for a in d.areas if covers(a, area_path)), key=depth)
+                area = max((a for a in d.areas if areas.within(area_path, a)), key=areas.depth)
                 why = (
                     f"分类{category}默认由{kind_zh}负责：案件位于{d.name}服务的区域"
-                    f"（{area}），由其{ROLE_ZH[Role.LEAD]}"
+                    f"（{area}），由其{ROLE_ZH[AssignmentRole.LEAD]}"
                 )
-                out.append(_Option((deepest, 0, 0), d.id, (), None, Basis.AREA_DEFAULT, why))
+                out.append(
+                    _Option((deepest, 0, 0), d.id, (), None, DispatchBasis.AREA_DEFAULT, why)
+                )
             elif deepest > 0:  # several district-wide departments of a kind are the norm
                 notes.add(f"该区域有多个{kind_zh}（{'、'.join(at)}），不按默认责任主体自动选择")
     out.sort(key=lambda o: o.key, reverse=True)
@@ -269,19 +250,19 @@ def _options(
 def _liaison_options(
     area_path: str, liaison: Sequence[LiaisonUnits], departments: Mapping[str, Department]
 ) -> list[_Option]:
-    covering = [u for u in liaison if covers(u.area_prefix, area_path) and u.department_ids]
+    covering = [u for u in liaison if areas.within(area_path, u.area_prefix) and u.department_ids]
     if not covering:
         return []
-    units = max(covering, key=lambda u: depth(u.area_prefix))
+    units = max(covering, key=lambda u: areas.depth(u.area_prefix))
     return [
         _Option(
             (-1, 0, 0),
             d,
             (),
             None,
-            Basis.LIAISON,
+            DispatchBasis.LIAISON,
             f"没有适用的派单规则，由{units.area_prefix}的包联单位"
-            f"（第{i}位）{_name(departments, d)}{ROLE_ZH[Role.LEAD]}",
+            f"（第{i}位）{_name(departments, d)}{ROLE_ZH[AssignmentRole.LEAD]}",
         )
         for i, d in enumerate(units.department_ids, start=1)
     ]
@@ -325,21 +306,21 @@ def route(
             Route(
                 lead.id,
                 lead.name,
-                Role.LEAD,
+                AssignmentRole.LEAD,
                 None,
-                f"社区吹哨点名：由{lead.name}{ROLE_ZH[Role.LEAD]}{notes}",
-                Basis.NAMED,
+                f"社区吹哨点名：由{lead.name}{ROLE_ZH[AssignmentRole.LEAD]}{notes}",
+                DispatchBasis.NAMED,
             )
         ]
         routes += [
             Route(
                 d.id,
                 d.name,
-                Role.CO,
+                AssignmentRole.CO,
                 None,
-                f"社区吹哨点名：{d.name}{ROLE_ZH[Role.CO]}（{lead.name}"
-                f"{ROLE_ZH[Role.LEAD]}）{notes}",
-                Basis.NAMED,
+                f"社区吹哨点名：{d.name}{ROLE_ZH[AssignmentRole.CO]}（{lead.name}"
+                f"{ROLE_ZH[AssignmentRole.LEAD]}）{notes}",
+                DispatchBasis.NAMED,
             )
             for d in co
         ]
@@ -361,7 +342,11 @@ def route(
             notes.add(f"部门“{o.lead}”不存在，已跳过")
             continue
         reason = f"{o.why}{notes}"
-        routes = [Route(o.lead, _name(departments, o.lead), Role.LEAD, o.rule_id, reason, o.basis)]
+        routes = [
+            Route(
+                o.lead, _name(departments, o.lead), AssignmentRole.LEAD, o.rule_id, reason, o.basis
+            )
+        ]
         lead_name = _name(departments, o.lead)
         for c in o.co:
             if c in excluded or c in taken or c not in departments:
@@ -370,10 +355,10 @@ def route(
                 Route(
                     c,
                     _name(departments, c),
-                    Role.CO,
+                    AssignmentRole.CO,
                     o.rule_id,
-                    f"{o.why}；{_name(departments, c)}{ROLE_ZH[Role.CO]}"
-                    f"（{lead_name}{ROLE_ZH[Role.LEAD]}）{notes}",
+                    f"{o.why}；{_name(departments, c)}{ROLE_ZH[AssignmentRole.CO]}"
+                    f"（{lead_name}{ROLE_ZH[AssignmentRole.LEAD]}）{notes}",
                     o.basis,
                 )
             )

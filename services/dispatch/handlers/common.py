@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -15,8 +15,17 @@ import structlog
 from services.dispatch import domain, repository
 from services.dispatch.domain import Assignment, AssignmentState, Decision, Department
 from shared.auth import Principal
+from shared.contract import (
+    Actor,
+    AssignmentRole,
+    CaseDispatched,
+    DispatchBasis,
+    Envelope,
+    EventPayload,
+    Priority,
+    new_event,
+)
 from shared.errors import Invalid, NotFound
-from shared.contract import Actor, CaseDispatched, CaseWhistled, Envelope, Priority, new_event
 
 PRODUCER = "dispatch"
 log = structlog.get_logger()
@@ -25,7 +34,11 @@ log = structlog.get_logger()
 SYSTEM_ACTOR = Actor(subject="system:dispatch", role="system", name="自动派单")
 
 
-def facts(a: Assignment | CaseWhistled | Any) -> dict[str, Any]:
+E = TypeVar("E", bound=EventPayload)
+
+
+def facts(a: Assignment) -> dict[str, Any]:
+    """The case's facts (``CaseFacts``) as an assignment carries them."""
     return {
         "case_no": a.case_no,
         "area_path": a.area_path,
@@ -34,18 +47,20 @@ def facts(a: Assignment | CaseWhistled | Any) -> dict[str, Any]:
     }
 
 
-def event(payload: Any, case_id: UUID, actor: Actor | None, at: datetime) -> Envelope[Any]:
+def event(payload: E, case_id: UUID, actor: Actor | None, at: datetime) -> Envelope[E]:
     return new_event(payload, case_id=case_id, producer=PRODUCER, occurred_at=at, actor=actor)
 
 
-def dispatched_event(a: Assignment, actor: Actor, *, rework: bool = False) -> Envelope[Any]:
+def dispatched_event(
+    a: Assignment, actor: Actor, *, rework: bool = False
+) -> Envelope[CaseDispatched]:
     return event(
         CaseDispatched(
             **facts(a),
             assignment_id=a.id,
             department_id=a.department_id,
             department_name=a.department_name,
-            role=a.role.value,
+            role=a.role,
             rule_id=a.rule_id,
             reason=a.reason,
             description=a.description,
@@ -94,10 +109,10 @@ def require_reader(who: Principal, a: Assignment) -> None:
 def next_assignment(
     a: Assignment,
     department: Department,
-    role: domain.Role,
+    role: AssignmentRole,
     rule_id: int | None,
     reason: str,
-    basis: str,
+    basis: DispatchBasis,
     now: datetime,
 ) -> Assignment:
     """A new assignment of the same case at another department (改派, 转办, 人工派单)."""
@@ -193,9 +208,7 @@ async def open_assignments(
         dept = departments.get(r.department_id) or Department(
             r.department_id, r.department_name, ""
         )
-        a = next_assignment(
-            template, dept, r.role, r.rule_id, prefix + r.reason, r.basis.value, now
-        )
+        a = next_assignment(template, dept, r.role, r.rule_id, prefix + r.reason, r.basis, now)
         if await repository.insert_assignment(conn, a):
             made.append(a)
             log.info(
@@ -203,7 +216,7 @@ async def open_assignments(
                 department_id=a.department_id,
                 role=a.role.value,
                 rule_id=a.rule_id,
-                basis=a.basis,
+                basis=a.basis.value,
                 actor=actor.subject,
             )
         else:

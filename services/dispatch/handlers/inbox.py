@@ -12,7 +12,6 @@ from services.dispatch import repository
 from services.dispatch.domain import (
     Assignment,
     AssignmentState,
-    Basis,
     Department,
     ExtensionRequest,
     PauseEnd,
@@ -33,8 +32,15 @@ from services.dispatch.handlers.pauses import end_with
 from services.dispatch.repository import Note
 from shared import outbox
 from shared.auth import Principal
+from shared.contract import (
+    CaseProgressed,
+    CaseResolved,
+    CaseSignedFor,
+    CaseTransferred,
+    DispatchBasis,
+    Priority,
+)
 from shared.errors import Conflict, Invalid, NotFound
-from shared.contract import CaseProgressed, CaseResolved, CaseSignedFor, CaseTransferred, Priority
 
 
 async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:
@@ -150,7 +156,7 @@ async def transfer(
             a.role,
             None,
             f"由{a.department_name}转办：{a.exit_reason}",
-            Basis.TRANSFER.value,
+            DispatchBasis.TRANSFER,
             now,
         )
         await repository.update_assignment(conn, a)

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
 from services.dispatch import domain, repository
-from services.dispatch.domain import (
-    Assignment,
-    AssignmentState,
-    Basis,
-    Decision,
-    Department,
-    Role,
-)
+from services.dispatch.domain import Assignment, AssignmentState, Decision, Department
 from services.dispatch.handlers.common import (
     SYSTEM_ACTOR,
     decide,
@@ -36,17 +28,20 @@ from services.dispatch.handlers.common import (
 from services.dispatch.repository import WaitingCase
 from shared import outbox
 from shared.auth import Principal
-from shared.errors import Conflict, Invalid, NotFound
 from shared.contract import (
     Actor,
+    AssignmentRole,
+    CaseFacts,
     CasePhotoAdded,
     CaseRejected,
     CaseResolved,
     CaseReworkRequested,
     CaseUnroutable,
     CaseWhistled,
+    DispatchBasis,
     Envelope,
 )
+from shared.errors import Conflict, Invalid, NotFound
 
 
 def _template(case_id: UUID, whistle: CaseWhistled | WaitingCase, now: datetime) -> Assignment:
@@ -57,7 +52,7 @@ def _template(case_id: UUID, whistle: CaseWhistled | WaitingCase, now: datetime)
         case_no=whistle.case_no,
         department_id="",
         department_name="",
-        role=Role.LEAD,
+        role=AssignmentRole.LEAD,
         state=AssignmentState.DISPATCHED,
         rule_id=None,
         reason="",
@@ -82,7 +77,7 @@ async def _queue(
     whistled_at: datetime,
     actor: Actor,
     now: datetime,
-) -> Envelope[Any]:
+) -> Envelope[CaseUnroutable]:
     """Send the case to the community/street command for manual dispatch, visibly."""
     await repository.queue_for_manual_dispatch(
         conn,
@@ -134,13 +129,13 @@ async def route_whistle(conn: asyncpg.Connection, event_in: Envelope[CaseWhistle
             busy=on_case,
         )
         routes = tuple(
-            replace(r, role=Role.CO) if Role.LEAD in on_case.values() else r
+            replace(r, role=AssignmentRole.CO) if AssignmentRole.LEAD in on_case.values() else r
             for r in decision.routes
         )
         made = await open_assignments(
             conn, template, Decision(routes, decision.reason), departments, actor, now
         )
-        if any(a.role is Role.LEAD for a in made):
+        if any(a.role is AssignmentRole.LEAD for a in made):
             await repository.clear_manual_dispatch(conn, event_in.case_id, now)
         log.info("whistle_on_a_case_in_hand", convened=[a.department_id for a in made])
     else:
@@ -195,7 +190,7 @@ async def send_back_for_rework(
                 previous.role,
                 previous.rule_id,
                 f"返工：{p.reason}",
-                Basis.REWORK.value,
+                DispatchBasis.REWORK,
                 now,
             ),
             priority=p.priority.value,
@@ -241,7 +236,7 @@ async def reject(
         who.require_department(a.department_id)  # before the state: a stranger learns nothing
         a = a.reject(reason, now)
         await repository.update_assignment(conn, a)
-        events: list[Envelope[Any]] = [
+        events: list[Envelope[CaseFacts]] = [
             event(
                 CaseRejected(
                     **facts(a),
@@ -254,7 +249,7 @@ async def reject(
                 now,
             )
         ]
-        if a.role is Role.LEAD:
+        if a.role is AssignmentRole.LEAD:
             events += await _reroute(conn, a, who.actor, now)
         else:
             events += await _resolved_if_done(conn, a.case_id, who.actor, now)
@@ -271,7 +266,7 @@ async def reject(
 
 async def _reroute(
     conn: asyncpg.Connection, a: Assignment, actor: Actor, now: datetime
-) -> list[Envelope[Any]]:
+) -> list[Envelope[CaseFacts]]:
     departments = await departments_by_id(conn)
     named = await repository.named_departments(conn, a.case_id)
     decision = await decide(
@@ -284,7 +279,7 @@ async def _reroute(
     )
     prefix = f"退单后改派：{a.department_name}退单（{a.exit_reason}）；"
     made = await open_assignments(conn, a, decision, departments, actor, now, prefix)
-    if any(m.role is Role.LEAD for m in made):
+    if any(m.role is AssignmentRole.LEAD for m in made):
         return [dispatched_event(m, actor) for m in made]
     rejected = await repository.rejected_departments(conn, a.case_id)
     names = "、".join(departments[d].name if d in departments else d for d in rejected)
@@ -297,7 +292,7 @@ async def _reroute(
 
 async def _resolved_if_done(
     conn: asyncpg.Connection, case_id: UUID, actor: Actor, now: datetime
-) -> list[Envelope[Any]]:
+) -> list[Envelope[CaseFacts]]:
     """When no work is left and the lead has resolved, say the case is resolved."""
     if await repository.work_left(conn, case_id):
         return []
@@ -364,20 +359,20 @@ async def dispatch_by_hand(
             domain.Route(
                 lead,
                 departments[lead].name,
-                Role.LEAD,
+                AssignmentRole.LEAD,
                 None,
                 f"人工派单：{by}指定{departments[lead].name}主办{extra}",
-                Basis.MANUAL,
+                DispatchBasis.MANUAL,
             )
         ]
         routes += [
             domain.Route(
                 d,
                 departments[d].name,
-                Role.CO,
+                AssignmentRole.CO,
                 None,
                 f"人工派单：{by}指定{departments[d].name}协办{extra}",
-                Basis.MANUAL,
+                DispatchBasis.MANUAL,
             )
             for d in co
         ]

@@ -8,8 +8,9 @@ from uuid import UUID
 
 import asyncpg
 
-from services.dispatch.domain import Assignment, AssignmentState, Role
+from services.dispatch.domain import Assignment, AssignmentState
 from services.dispatch.repository.scope import area_scope
+from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind, PhotoKind
 
 
 _ASSIGNMENT_COLUMNS = (
@@ -38,8 +39,13 @@ _ASSIGNMENT_FROM = (
 
 def _assignment(r: asyncpg.Record) -> Assignment:
     data = dict(r)
-    data["role"] = Role(data["role"])
+    data["role"] = AssignmentRole(data["role"])
     data["state"] = AssignmentState(data["state"])
+    data["basis"] = DispatchBasis(data["basis"])
+    if data["pause_kind"] is not None:
+        data["pause_kind"] = PauseKind(data["pause_kind"])
+    if data["deadline_clock"] is not None:
+        data["deadline_clock"] = Clock(data["deadline_clock"])
     data["photo_ids"] = tuple(data["photo_ids"])
     return Assignment(**data)
 
@@ -72,7 +78,7 @@ async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
             a.signed_for_at,
             a.resolved_at,
             a.updated_at,
-            a.basis,
+            a.basis.value,
         )
     )
 
@@ -300,14 +306,14 @@ async def list_assignments(
     return [_assignment(r) for r in rows]
 
 
-async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str, Role]:
+async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str, AssignmentRole]:
     """Departments with an open assignment of the case, and their role in it."""
     rows = await conn.fetch(
         "SELECT department_id, role FROM assignments WHERE case_id = $1"
         " AND state IN ('dispatched', 'signed_for') ORDER BY department_id",
         case_id,
     )
-    return {r["department_id"]: Role(r["role"]) for r in rows}
+    return {r["department_id"]: AssignmentRole(r["role"]) for r in rows}
 
 
 async def resolved_lead(conn: asyncpg.Connection, case_id: UUID) -> Assignment | None:
@@ -347,7 +353,7 @@ async def add_photo(
     conn: asyncpg.Connection,
     photo_id: UUID,
     case_id: UUID,
-    kind: str,
+    kind: PhotoKind,
     department_id: str | None,
     at: datetime,
 ) -> None:
@@ -356,7 +362,7 @@ async def add_photo(
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (photo_id) DO NOTHING",
         photo_id,
         case_id,
-        kind,
+        kind.value,
         department_id,
         at,
     )

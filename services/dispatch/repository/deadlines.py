@@ -7,11 +7,13 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.contract import Clock
+
 
 async def clock_announced(
     conn: asyncpg.Connection,
     assignment_id: UUID,
-    clock: str,
+    clock: Clock,
     due_at: datetime | None,
     running: bool,
     at: datetime,
@@ -25,7 +27,7 @@ async def clock_announced(
         " SET due_at = coalesce($3::timestamptz, c.due_at), running = $4, as_of = $5"
         " WHERE c.as_of <= $5 AND NOT (c.as_of = $5 AND NOT c.running)",
         assignment_id,
-        clock,
+        clock.value,
         due_at,
         running,
         at,
