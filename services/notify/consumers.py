@@ -6,16 +6,55 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from services.notify import handlers
 from services.notify.config import Settings
-from services.notify.domain import NoticeKind
 from services.notify.domain.names import Names
+from services.notify.handlers import notices
 from services.notify.sealing import SecretBox
-from shared.broker import EventConsumer, on
-from shared.contract import Topics, payload_class
+from shared.broker import EventConsumer, Route, on
+from shared.contract import (
+    CaseClosed,
+    CaseDeadlineWarning,
+    CaseDispatched,
+    CaseEscalated,
+    CaseExtensionDecided,
+    CaseExtensionRequested,
+    CaseOverdue,
+    CasePauseDecided,
+    CasePauseRequested,
+    CaseResolved,
+    CaseResumed,
+    CaseUrged,
+    CaseWhistled,
+    Topics,
+)
 from shared.faults import RetryPolicy
 from shared.service import Runtime
+
+
+def routes(notify: handlers.Notify) -> list[Route[Any]]:
+    """The events notify hears, each read by its own reader (``notices``) and announced the
+    same way (``notify``); ``NoticeKind`` names exactly these."""
+    # A tuple first: written straight into a list of Route[Any], each ``on`` would be checked
+    # against Route[Any] and a reader of another class would pass unnoticed.
+    heard = (
+        on(CaseWhistled, notify(notices.whistled)),
+        on(CaseClosed, notify(notices.closed)),
+        on(CaseDispatched, notify(notices.dispatched)),
+        on(CaseResolved, notify(notices.resolved)),
+        on(CaseExtensionRequested, notify(notices.extension_requested)),
+        on(CaseExtensionDecided, notify(notices.extension_decided)),
+        on(CasePauseRequested, notify(notices.pause_requested)),
+        on(CasePauseDecided, notify(notices.pause_decided)),
+        on(CaseResumed, notify(notices.resumed)),
+        on(CaseDeadlineWarning, notify(notices.deadline_warning)),
+        on(CaseOverdue, notify(notices.overdue)),
+        on(CaseEscalated, notify(notices.escalated)),
+        on(CaseUrged, notify(notices.urged)),
+    )
+    return list(heard)
 
 
 def register(
@@ -25,14 +64,14 @@ def register(
     box: SecretBox,
     names: Callable[[], Awaitable[Names]],
 ) -> None:
-    notify_case = handlers.make_notify(settings.public_base_url, clock, box, names)
+    notify = handlers.Notify(settings.public_base_url, clock, box, names)
     deliveries = EventConsumer(
         service="notify",
         name="deliveries",
         pool=rt.get_pool,
         broker=rt.broker,
         policy=RetryPolicy.from_settings(settings),
-        routes=[on(payload_class(kind.value, 1), notify_case) for kind in NoticeKind],
+        routes=routes(notify),
     )
     deliveries.subscribe(
         Topics.INTAKE,

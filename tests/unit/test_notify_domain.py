@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import typing
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from uuid import UUID, uuid4
@@ -13,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
-from services.notify import domain
+from services.notify import consumers, domain
 from services.notify import main as notify_main
 from services.notify.config import Settings
 from services.notify.domain import (
@@ -23,17 +24,26 @@ from services.notify.domain import (
     Recipient,
     RecipientKind,
 )
-from services.notify.handlers.events import notice_of
+from services.notify.handlers import notices
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import Conflict, Invalid
 from shared.contract import (
+    AssignmentRole,
+    CaseDispatched,
+    CaseEscalated,
     CaseExtensionDecided,
     CaseExtensionRequested,
     CasePauseDecided,
     CasePauseRequested,
+    CaseResolved,
     CaseResumed,
+    CaseWhistled,
+    Clock,
+    Level,
+    Location,
     PauseKind,
     Priority,
+    areas,
     new_event,
 )
 
@@ -119,12 +129,12 @@ def test_nobody_listening_is_an_empty_list_and_duplicates_collapse():
     assert ids(domain.select_recipients(DISPATCHED, twice)) == ["duty-cg"]
 
 
-def test_ancestor_paths_and_covers():
-    assert domain.ancestor_paths("YA/YA01/YA0101") == ["YA", "YA/YA01", "YA/YA01/YA0101"]
-    assert domain.covers("YA/YA01", "YA/YA01/YA0101")
-    assert domain.covers("YA/YA01", "YA/YA01")
-    assert not domain.covers("YA/YA0", "YA/YA01/YA0101")
-    assert not domain.covers("YA/YA01/YA0101", "YA/YA01")
+def test_area_paths_ancestors_and_within():
+    assert areas.ancestors("YA/YA01/YA0101") == ["YA", "YA/YA01", "YA/YA01/YA0101"]
+    assert areas.within("YA/YA01/YA0101", "YA/YA01")
+    assert areas.within("YA/YA01", "YA/YA01")
+    assert not areas.within("YA/YA01/YA0101", "YA/YA0")
+    assert not areas.within("YA/YA01", "YA/YA01/YA0101")
 
 
 # --- who may read an inbox -----------------------------------------------------------------
@@ -212,18 +222,30 @@ def test_overdue_message_names_clock_deadline_in_beijing_time_and_audience():
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "notice_of"),
     [
-        lambda **kw: CaseExtensionRequested(**kw, days=3, reason="需采购配件"),
-        lambda **kw: CaseExtensionDecided(**kw, approved=True, days=2),
-        lambda **kw: CasePauseRequested(**kw, kind=PauseKind.HANG, reason="待资金"),
-        lambda **kw: CasePauseDecided(
-            **kw, kind=PauseKind.DEFER, reason="汛期", approved=False, comment="不符合条件"
+        (
+            lambda **kw: CaseExtensionRequested(**kw, days=3, reason="需采购配件"),
+            notices.extension_requested,
         ),
-        lambda **kw: CaseResumed(**kw, note="资金到位"),
+        (
+            lambda **kw: CaseExtensionDecided(**kw, approved=True, days=2),
+            notices.extension_decided,
+        ),
+        (
+            lambda **kw: CasePauseRequested(**kw, kind=PauseKind.HANG, reason="待资金"),
+            notices.pause_requested,
+        ),
+        (
+            lambda **kw: CasePauseDecided(
+                **kw, kind=PauseKind.DEFER, reason="汛期", approved=False, comment="不符合条件"
+            ),
+            notices.pause_decided,
+        ),
+        (lambda **kw: CaseResumed(**kw, note="资金到位"), notices.resumed),
     ],
 )
-def test_requests_decisions_and_resumptions_name_the_department(payload):
+def test_requests_decisions_and_resumptions_name_the_department(payload, notice_of):
     common = {
         "case_no": "YA20261122-0001",
         "area_path": AREA,
@@ -351,7 +373,7 @@ def test_the_consumed_event_carries_its_assignment_into_the_message_and_the_webh
         case_id=UUID(CASE_ID),
         producer="dispatch",
     )
-    notice = notice_of(event)
+    notice = notices.resumed(event)
     assert notice.assignment_id == str(aid)
     m = domain.render(notice, RecipientKind.DEPARTMENT, BASE, department_id="cg")
     assert m.link == f"{BASE}/assignments/{aid}"
@@ -364,6 +386,94 @@ def test_the_consumed_event_carries_its_assignment_into_the_message_and_the_webh
     )
     assert body["data"]["link"] == m.link and body["data"]["assignment_id"] == str(aid)
     assert body["data"]["facts"]["link"] == m.link  # an SMS template's {link}
+
+
+def test_each_notice_kind_is_heard_through_the_reader_of_its_own_event_class():
+    routes = consumers.routes(lambda read: read)  # the routes' handlers are the readers
+    kinds = [NoticeKind(r.event.TYPE) for r in routes]
+    assert sorted(kinds) == sorted(NoticeKind)  # each kind once, nothing else
+    for r in routes:
+        hints = typing.get_type_hints(r.handler)
+        assert hints["event"].__pydantic_generic_metadata__["args"] == (r.event,), r.event
+
+
+def case_facts(**kw):
+    return {
+        "case_no": "YA20261122-0001",
+        "area_path": AREA,
+        "category": "E0101",
+        "priority": Priority.URGENT,
+        **kw,
+    }
+
+
+def test_a_co_handlers_partial_resolution_tells_nobody_the_whole_case_the_reporters_side():
+    aid = uuid4()
+    part = case_facts(assignment_id=aid, department_id="cg", result="已清运")
+
+    def event(**kw):
+        return new_event(CaseResolved(**part, **kw), case_id=UUID(CASE_ID), producer="dispatch")
+
+    assert notices.resolved(event(case_resolved=False)) is None
+    notice = notices.resolved(event())
+    assert notice.kind is NoticeKind.RESOLVED and notice.assignment_id == str(aid)
+    assert notice.department_name == "cg" and notice.result == "已清运"  # no name on the event
+
+
+def test_readers_take_each_events_own_facts():
+    whistle = new_event(
+        CaseWhistled(
+            **case_facts(),
+            grid_code="YA0101-03",
+            description="井盖缺失",
+            location=Location(address="桃园小区5号楼"),
+            note="社区无法协调",
+            level=Level.STREET,
+        ),
+        case_id=UUID(CASE_ID),
+        producer="intake",
+    )
+    n = notices.whistled(whistle)
+    assert (n.kind, n.level, n.place, n.note) == (
+        NoticeKind.WHISTLED,
+        "street",
+        "桃园小区5号楼",
+        "社区无法协调",
+    )
+    assert n.department_id is None and n.priority == "urgent" and n.case_id == CASE_ID
+    dispatch = new_event(
+        CaseDispatched(
+            **case_facts(),
+            assignment_id=uuid4(),
+            department_id="cg",
+            department_name="榆安区城市管理局",
+            role=AssignmentRole.CO,
+            rule_id=None,
+            reason="派单规则 12",
+            description="井盖缺失",
+        ),
+        case_id=UUID(CASE_ID),
+        producer="dispatch",
+    )
+    d = notices.dispatched(dispatch)
+    assert (d.role, d.reason, d.department_name) == ("co", "派单规则 12", "榆安区城市管理局")
+    ladder = new_event(
+        CaseEscalated(
+            **case_facts(),
+            assignment_id=uuid4(),
+            department_id="cg",
+            department_name="榆安区城市管理局",
+            clock=Clock.RESOLVE,
+            due_at=datetime(2026, 11, 22, 2, 0, tzinfo=UTC),
+            level=Level.DISTRICT,
+            step=2,
+            repeat=0,
+        ),
+        case_id=UUID(CASE_ID),
+        producer="tracking",
+    )
+    e = notices.escalated(ladder)
+    assert (e.clock, e.level, e.due_at) == ("resolve", "district", ladder.payload.due_at)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Notify's rules: who hears what, what the message says, how a delivery goes on.
 
-Standard library only; no I/O, no clock (callers pass times and random numbers in).
+No I/O, no clock (callers pass times and random numbers in); area paths are read with the
+contract's rules (``shared.contract.areas``).
 
 - ``core``: recipients, channels, statuses, who may read an inbox, retries;
 - ``subscriptions``: the defaults and the subscriptions that decide who hears an event;
@@ -21,12 +22,10 @@ from services.notify.domain.core import (
     Preferences,
     Recipient,
     RecipientKind,
-    ancestor_paths,
     check_inbox_access,
     check_replay,
     check_webhook_secret,
     check_webhook_url,
-    covers,
     is_success,
     is_transient,
     retry_delay,
@@ -80,7 +79,6 @@ __all__ = [
     "RobotPlan",
     "Subscription",
     "after_failure",
-    "ancestor_paths",
     "assignment_link",
     "case_link",
     "check_inbox_access",
@@ -89,7 +87,6 @@ __all__ = [
     "check_replay",
     "check_webhook_secret",
     "check_webhook_url",
-    "covers",
     "digest",
     "facts",
     "hears_by_default",

@@ -1,6 +1,7 @@
 """Notify's core rules: recipients, who may read an inbox, when to try a delivery again.
 
-Standard library only; no I/O, no clock (callers pass times and random numbers in).
+No I/O, no clock (callers pass times and random numbers in); area paths are read with the
+contract's rules (``shared.contract.areas``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,21 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from shared.contract import (
+    CaseClosed,
+    CaseDeadlineWarning,
+    CaseDispatched,
+    CaseEscalated,
+    CaseExtensionDecided,
+    CaseExtensionRequested,
+    CaseOverdue,
+    CasePauseDecided,
+    CasePauseRequested,
+    CaseResolved,
+    CaseResumed,
+    CaseUrged,
+    CaseWhistled,
+)
 from shared.errors import Conflict, Forbidden, Invalid
 
 if TYPE_CHECKING:
@@ -54,21 +70,23 @@ class DeliveryStatus(StrEnum):
 
 
 class NoticeKind(StrEnum):
-    """The events notify announces (the consumer's handlers)."""
+    """The events notify announces, named by their contract class (``consumers`` routes each
+    class to the reader in ``handlers.notices``): the kind a notice, a subscription and a mute
+    name, and the key of the templates."""
 
-    DISPATCHED = "case.dispatched"  # 派单: the department hears it
-    OVERDUE = "case.overdue"  # 超时: supervisors hear it; the late department is urged (督办)
-    WHISTLED = "case.whistled"  # 吹哨: at street or district level an escalation (升级)
-    RESOLVED = "case.resolved"  # 办结: the reporter's side hears it
-    CLOSED = "case.closed"  # 结案: the reporter's side hears it
-    WARNING = "case.deadline_warning"  # 预警: the department hears it (tracking)
-    ESCALATED = "case.escalated"  # 逐级上报: supervisors hear it (tracking)
-    URGED = "case.urged"  # 督办: the department hears it (tracking)
-    EXTENSION_REQUESTED = "case.extension_requested"  # 延期申请: the area's supervisors decide
-    EXTENSION_DECIDED = "case.extension_decided"  # 延期批复: the department hears it
-    PAUSE_REQUESTED = "case.pause_requested"  # 挂账/缓办申请: the area's supervisors decide
-    PAUSE_DECIDED = "case.pause_decided"  # 挂账/缓办批复: the department hears it
-    RESUMED = "case.resumed"  # 恢复办理: the department hears it
+    DISPATCHED = CaseDispatched.TYPE  # 派单: the department hears it
+    OVERDUE = CaseOverdue.TYPE  # 超时: supervisors hear it; the late department is urged (督办)
+    WHISTLED = CaseWhistled.TYPE  # 吹哨: at street or district level an escalation (升级)
+    RESOLVED = CaseResolved.TYPE  # 办结: the reporter's side hears it
+    CLOSED = CaseClosed.TYPE  # 结案: the reporter's side hears it
+    WARNING = CaseDeadlineWarning.TYPE  # 预警: the department hears it (tracking)
+    ESCALATED = CaseEscalated.TYPE  # 逐级上报: supervisors hear it (tracking)
+    URGED = CaseUrged.TYPE  # 督办: the department hears it (tracking)
+    EXTENSION_REQUESTED = CaseExtensionRequested.TYPE  # 延期申请: the area's supervisors decide
+    EXTENSION_DECIDED = CaseExtensionDecided.TYPE  # 延期批复: the department hears it
+    PAUSE_REQUESTED = CasePauseRequested.TYPE  # 挂账/缓办申请: the area's supervisors decide
+    PAUSE_DECIDED = CasePauseDecided.TYPE  # 挂账/缓办批复: the department hears it
+    RESUMED = CaseResumed.TYPE  # 恢复办理: the department hears it
 
 
 @dataclass(frozen=True)
@@ -162,20 +180,6 @@ class Message:
     title_en: str
     body_en: str
     link: str
-
-
-# --- areas -------------------------------------------------------------------------------
-
-
-def ancestor_paths(area_path: str) -> list[str]:
-    """``YA/YA01/YA0101`` → ``["YA", "YA/YA01", "YA/YA01/YA0101"]`` (itself included)."""
-    parts = area_path.split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def covers(supervised: str, area_path: str) -> bool:
-    """A supervisor of ``supervised`` oversees ``area_path``: equal or a '/'-ancestor of it."""
-    return area_path == supervised or area_path.startswith(supervised + "/")
 
 
 # --- who may read an inbox ----------------------------------------------------------------

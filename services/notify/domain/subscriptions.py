@@ -35,8 +35,8 @@ from services.notify.domain.core import (
     NoticeKind,
     Recipient,
     RecipientKind,
-    covers,
 )
+from shared.contract import Level, areas
 from shared.errors import Invalid
 
 PRIORITIES = ("urgent", "normal", "minor")
@@ -44,8 +44,8 @@ _CATEGORY = re.compile(r"^[A-Z]\d{2}(\d{2})*$")
 _AREA = re.compile(r"^[A-Za-z0-9-]+(/[A-Za-z0-9-]+)*$")
 REPORTER_SIDE = (RecipientKind.COMMUNITY, RecipientKind.GRID_WORKER)
 # tracking's escalation ladder names the level it reached; area paths are district/street/
-# community/grid codes, so a level is a depth
-LEVEL_DEPTH = {"district": 1, "street": 2, "community": 3}
+# community/grid codes, so a level is a depth (``areas.depth``)
+LEVEL_DEPTH = {Level.DISTRICT: 0, Level.STREET: 1, Level.COMMUNITY: 2}
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Subscription:
     def matches(self, n: CaseNotice) -> bool:
         return (
             n.kind.value in self.event_types
-            and (self.area_path is None or covers(self.area_path, n.area_path))
+            and (self.area_path is None or areas.within(n.area_path, self.area_path))
             and (self.department_id is None or self.department_id == n.department_id)
             and (not self.categories or any(n.category.startswith(c) for c in self.categories))
             and (not self.priorities or n.priority in self.priorities)
@@ -173,7 +173,7 @@ def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
         and r.department_id is not None
         and r.department_id == n.department_id
     )
-    in_area = r.area_path is not None and covers(r.area_path, n.area_path)
+    in_area = r.area_path is not None and areas.within(n.area_path, r.area_path)
     if n.kind in _DEPARTMENT_HEARS:
         return own_department
     if n.kind in _SUPERVISOR_DECIDES:  # they approve or refuse it (批准/驳回)
@@ -182,14 +182,14 @@ def hears_by_default(n: CaseNotice, r: Recipient) -> bool:
         depth = LEVEL_DEPTH.get(n.level or "")
         if depth is None:
             return r.kind is RecipientKind.SUPERVISOR and in_area
-        at_level = r.area_path is not None and r.area_path.count("/") + 1 == depth
+        at_level = r.area_path is not None and areas.depth(r.area_path) == depth
         return (
             r.kind in (RecipientKind.SUPERVISOR, RecipientKind.COMMUNITY) and in_area and at_level
         )
     if n.kind is NoticeKind.OVERDUE:
         return own_department or (r.kind is RecipientKind.SUPERVISOR and in_area)
     if n.kind is NoticeKind.WHISTLED:
-        escalated = n.level in ("street", "district")
+        escalated = n.level in (Level.STREET, Level.DISTRICT)
         return escalated and r.kind is RecipientKind.SUPERVISOR and in_area
     if n.kind in (NoticeKind.RESOLVED, NoticeKind.CLOSED):
         return r.kind in REPORTER_SIDE and in_area

@@ -1,10 +1,12 @@
-"""Consumed events: who hears what, and what each of them is told."""
+"""Consumed events: the one step every notice goes through — who hears it (the domain's
+rules, the recipients and subscriptions of the case's area), the in-app inbox written and
+each recipient's first channel queued. What each event tells is ``notices``'."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -15,87 +17,59 @@ from services.notify.domain import (
     Channel,
     ChannelPref,
     DeliveryStatus,
-    NoticeKind,
     Recipient,
 )
 from services.notify.domain.names import Names
 from services.notify.sealing import SecretBox
 from shared import metrics
-from shared.contract import Envelope
+from shared.contract import CaseFacts, Envelope, areas
 
 log = structlog.get_logger()
 SERVICE = "notify"
+E = TypeVar("E", bound=CaseFacts)
 
 
-def notice_of(event: Envelope[Any]) -> CaseNotice | None:
-    """What ``event`` tells people, or None when it tells nobody anything (a co-handler's
-    partial resolution, a whistle at community level: the normal course of a case). Read
-    by field name, so that an event type added to the contract later (tracking's warnings
-    and escalations) is announced as soon as it is parsed."""
-    p = event.payload
-    kind = NoticeKind(event.type)
-    if kind is NoticeKind.RESOLVED and not getattr(p, "case_resolved", True):
-        return None
-    location = getattr(p, "location", None)
-    return CaseNotice(
-        kind=kind,
-        case_id=str(event.case_id),
-        case_no=p.case_no,
-        category=p.category,
-        area_path=p.area_path,
-        priority=p.priority.value,
-        department_id=getattr(p, "department_id", None),
-        department_name=getattr(p, "department_name", None) or getattr(p, "department_id", None),
-        assignment_id=_text(getattr(p, "assignment_id", None)),
-        role=getattr(p, "role", None),
-        description=getattr(p, "description", None),
-        clock=getattr(p, "clock", None),
-        due_at=getattr(p, "due_at", None),
-        place=getattr(location, "address", None),
-        level=getattr(p, "level", None),
-        result=getattr(p, "result", None) or getattr(p, "note", None),
-        note=getattr(p, "note", None),
-        count=getattr(p, "count", None),
-        reason=getattr(p, "reason", None),
-        days=getattr(p, "days", None),
-        approved=getattr(p, "approved", None),
-        comment=getattr(p, "comment", None),
-        pause=_value(getattr(p, "kind", None)),
-    )
+class Notify:
+    """The consumer's handlers: ``notify(notices.dispatched)`` handles ``Envelope[CaseDispatched]``
+    — the reader says what the event tells, ``announce`` writes it down for whoever hears it.
+    Each runs in the transaction that claimed the event in the inbox. ``names`` gives the
+    names of areas and categories known now (see ``reference``): the message is written with
+    them, or with the codes they do not name."""
 
+    def __init__(
+        self,
+        link_base: str,
+        clock: Callable[[], datetime],
+        box: SecretBox,
+        names: Callable[[], Awaitable[Names]],
+    ) -> None:
+        self.link_base = link_base
+        self.clock = clock
+        self.box = box
+        self.names = names
 
-def _text(v: Any) -> str | None:
-    return None if v is None else str(v)
+    def __call__(
+        self, read: Callable[[Envelope[E]], CaseNotice | None]
+    ) -> Callable[[asyncpg.Connection, Envelope[E]], Awaitable[None]]:
+        async def handle(conn: asyncpg.Connection, event: Envelope[E]) -> None:
+            notice = read(event)
+            if notice is not None:
+                await self.announce(conn, event, notice)
 
+        return handle
 
-def _value(v: Any) -> str | None:
-    """An enum's value (a pause's kind), or None."""
-    return None if v is None else str(getattr(v, "value", v))
-
-
-def make_notify(
-    link_base: str,
-    clock: Callable[[], datetime],
-    box: SecretBox,
-    names: Callable[[], Awaitable[Names]],
-):
-    """The consumer's handler: runs in the transaction that claimed the event in the inbox.
-    ``names`` gives the names of areas and categories known now (see ``reference``): the
-    message is written with them, or with the codes they do not name."""
-
-    async def notify_case(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
-        notice = notice_of(event)
-        if notice is None:
-            return
-        known = await names()
-        areas = domain.ancestor_paths(notice.area_path)
+    async def announce(
+        self, conn: asyncpg.Connection, event: Envelope[CaseFacts], notice: CaseNotice
+    ) -> None:
+        known = await self.names()
+        lineage = areas.ancestors(notice.area_path)
         candidates = await repository.candidate_recipients(
-            conn, notice.department_id, areas, notice.kind.value, box
+            conn, notice.department_id, lineage, notice.kind.value, self.box
         )
-        subscriptions = await repository.subscriptions_for(conn, notice.kind.value, areas)
+        subscriptions = await repository.subscriptions_for(conn, notice.kind.value, lineage)
         recipients = domain.select_recipients(notice, candidates, subscriptions)
         for r in recipients:
-            await _deliver(conn, event, notice, r, link_base, clock(), known)
+            await _deliver(conn, event, notice, r, self.link_base, self.clock(), known)
         if not recipients:
             log.info(
                 "notice_without_recipients",
@@ -103,12 +77,10 @@ def make_notify(
                 area_path=notice.area_path,
             )
 
-    return notify_case
-
 
 async def _deliver(
     conn: asyncpg.Connection,
-    event: Envelope[Any],
+    event: Envelope[CaseFacts],
     notice: CaseNotice,
     r: Recipient,
     link_base: str,
