@@ -1,8 +1,9 @@
 """Tracking's rules: the case as supervisors see it, assignments and clocks (the boards' rules
 are in ``board``).
 
-Standard library only; no I/O, no clock (callers pass ``now``). Events from different
-producers may arrive out of order and twice, so every rule here only moves things forward.
+Pure: the standard library, the contract's vocabulary and the pure SLA rules (``sla``) only;
+no I/O, no clock (callers pass ``now``). Events from different producers may arrive out of
+order and twice, so every rule here only moves things forward.
 """
 
 from __future__ import annotations
@@ -11,7 +12,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-# The status vocabulary is shared with intake (re-exported for this service's modules).
+# A timer fires a stage of a clock (the pure SLA rules plan the stages).
+from services.tracking.sla.schedule import TimerKind as TimerKind
+
+# The clocks are the contract's; the status vocabulary is shared with intake (both
+# re-exported for this service's modules).
+from shared.contract import (
+    AssignmentFacts,
+    CaseProgressed,
+    CaseRejected,
+    CaseResolved,
+    CaseSignedFor,
+    CaseTransferred,
+    Priority,
+)
+from shared.contract import Clock as Clock
 from shared.lifecycle import STATUS_ZH as STATUS_ZH
 from shared.lifecycle import CaseStatus as CaseStatus
 from shared.lifecycle import advance
@@ -26,29 +41,13 @@ class AssignmentState(StrEnum):
 _ASSIGNMENT_RANK = {state: rank for rank, state in enumerate(AssignmentState)}
 
 
-class Clock(StrEnum):
-    """Which deadline a timer watches (the values of sla.policy.ClockKind)."""
-
-    SIGN_FOR = "sign_for"  # 签收/报到时限
-    ON_SITE = "on_site"  # 到场时限 (urgent cases)
-    RESOLVE = "resolve"  # 办结时限
-
-
-class TimerKind(StrEnum):
-    """Which stage of a clock a timer fires."""
-
-    WARNING = "warning"  # 预警 (黄灯): the warning share of the allowance is used up
-    DEADLINE = "deadline"  # 超时 (红灯)
-    ESCALATION = "escalation"  # 逐级上报: community → street → district, repeating
-
-
 class TimerState(StrEnum):
     PENDING = "pending"
     FIRED = "fired"
     CANCELLED = "cancelled"
 
 
-PRIORITY_RANK = {"urgent": 0, "normal": 1, "minor": 2}
+PRIORITY_RANK = {Priority.URGENT: 0, Priority.NORMAL: 1, Priority.MINOR: 2}
 
 
 # --- the case read model ----------------------------------------------------------------
@@ -113,14 +112,15 @@ def should_fire(assignment: AssignmentState, case: CaseStatus) -> bool:
     return assignment is AssignmentState.DISPATCHED and case is not CaseStatus.CLOSED
 
 
-# Which clocks an assignment's event stops (besides the case closing, which stops them all).
-CLOCKS_STOPPED_BY = {
-    "case.signed_for": (Clock.SIGN_FOR,),
+# Which clocks an assignment's event stops (besides the case closing, which stops them all),
+# by the event's class. An event that stops the resolution clock ends a pause running too.
+CLOCKS_STOPPED_BY: dict[type[AssignmentFacts], tuple[Clock, ...]] = {
+    CaseSignedFor: (Clock.SIGN_FOR,),
     # The first progress note (e.g. 已到现场) is the department's report from the site.
-    "case.progressed": (Clock.ON_SITE,),
-    "case.resolved": (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
-    "case.rejected": (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
-    "case.transferred": (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
+    CaseProgressed: (Clock.ON_SITE,),
+    CaseResolved: (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
+    CaseRejected: (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
+    CaseTransferred: (Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE),
 }
 
 

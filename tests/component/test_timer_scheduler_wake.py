@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from structlog.testing import capture_logs
 
-from services.tracking import handlers
+from services.tracking import consumers, handlers
 from services.tracking.domain import Clock, TimerKind
 from services.tracking.repository import schedule_timer
 from services.tracking.repository.timers import TIMERS_ARMED
@@ -76,7 +76,7 @@ async def dispatch(pool, at, deadline):
     ]
     for event in events:
         async with pool.acquire() as conn, conn.transaction():
-            await handlers.record_case_event(conn, event, sign_for_deadline=deadline)
+            await consumers.record(conn, event, sign_for_deadline=deadline)
     return case, assignment
 
 

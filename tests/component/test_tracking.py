@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from services.tracking import handlers
+from services.tracking import consumers, handlers
 from services.tracking.config import Settings
 from services.tracking.main import create_app
 from services.tracking.scheduler import TimerScheduler
@@ -141,7 +141,7 @@ async def pool(pg_server, pool_factory):
 async def record(pool, *events, deadline=timedelta(minutes=30)):
     for event in events:
         async with pool.acquire() as conn, conn.transaction():
-            await handlers.record_case_event(conn, event, sign_for_deadline=deadline)
+            await consumers.record(conn, event, sign_for_deadline=deadline)
 
 
 async def fire(pool, now, limit=100):

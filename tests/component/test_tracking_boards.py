@@ -26,7 +26,7 @@ import httpx
 import pytest
 import uvicorn
 
-from services.tracking import handlers
+from services.tracking import consumers, handlers
 from services.tracking.board import Board
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
@@ -131,7 +131,7 @@ async def pool(pg_server, pool_factory):
 async def record(pool, *events):
     for event in events:
         async with pool.acquire() as conn, conn.transaction():
-            await handlers.record_case_event(conn, event)
+            await consumers.record(conn, event)
 
 
 async def fire(pool, now):

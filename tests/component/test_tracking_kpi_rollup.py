@@ -23,7 +23,8 @@ import pytest
 
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
-from services.tracking.handlers import CONSUMED, events, kpi, record_case_event
+from services.tracking import consumers
+from services.tracking.handlers import kpi
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.sla.kpi import Period, group_kpis
 from shared import db, deferred
@@ -280,7 +281,7 @@ async def test_kept_sums_equal_the_figures_from_the_facts(pg_server, pool_factor
     async with pool.acquire() as conn:
         for e in events:  # one transaction per event, as the consumer records it
             async with conn.transaction():
-                await record_case_event(conn, e)
+                await consumers.record(conn, e)
         assert await conn.fetchval("SELECT count(*) FROM kpi_assignments") > 150
         moved = await conn.fetchval(
             "SELECT count(DISTINCT k.case_id) FROM kpi_assignments k JOIN cases c USING (case_id)"
@@ -354,7 +355,7 @@ async def test_concurrent_batches_keep_the_sums_right(pg_server, pool_factory):
                 batch, events = events[:size], events[size:]
                 async with conn.transaction(), deferred.batch(conn):  # as the consumer
                     for e in batch:
-                        await record_case_event(conn, e)
+                        await consumers.record(conn, e)
 
     await asyncio.gather(*(consume(all_stories[i::4], i) for i in range(4)))
     async with pool.acquire() as conn:
@@ -365,10 +366,6 @@ async def test_concurrent_batches_keep_the_sums_right(pg_server, pool_factory):
         async with conn.transaction():
             await kpi_repo.rebuild(conn)
         assert await kept_sums(conn) == kept
-
-
-def test_the_events_that_change_no_kpi_fact_are_event_types_tracking_records():
-    assert {cls.TYPE for cls in CONSUMED} > events._NO_KPI_FACTS
 
 
 async def test_overdue_now_is_read_from_the_open_assignments_only(pg_server, pool_factory):
@@ -387,7 +384,7 @@ async def test_overdue_now_is_read_from_the_open_assignments_only(pg_server, poo
         async with pool.acquire() as conn:
             for e in events:
                 async with conn.transaction():
-                    await record_case_event(conn, e)
+                    await consumers.record(conn, e)
 
     await record(*s.events)
     table = await kpi.department_kpis(pool, who, month, area=None, now=datetime.now(CN))

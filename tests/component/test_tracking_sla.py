@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.tracking import handlers
+from services.tracking import consumers, handlers
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
 from services.tracking.handlers import sla
@@ -111,7 +111,7 @@ async def pool(pg_server, pool_factory):
 async def record(pool, *events, sign_for=None):
     for event in events:
         async with pool.acquire() as conn, conn.transaction():
-            await handlers.record_case_event(conn, event, sign_for_deadline=sign_for)
+            await consumers.record(conn, event, sign_for_deadline=sign_for)
 
 
 async def clocks_of(pool, assignment):

@@ -10,14 +10,15 @@ import pytest
 
 from services.tracking.sla import demo
 from services.tracking.sla.deadlines import Extension, Light, Pause, plan_clocks, run_clock
-from services.tracking.sla.policy import ClockKind, Level, pin_policy
+from services.tracking.sla.policy import pin_policy
 from services.tracking.sla.policy_data import version_from_data
+from shared.contract import Clock, Level
 from shared.errors import Invalid
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = demo.demo_calendar()  # 08:30–12:00, 13:30–17:30 Mon–Fri; 2026 holidays, make-up days
 VERSIONS = demo.demo_policy_versions()
-SIGN, ON_SITE, RESOLVE = ClockKind.SIGN_FOR, ClockKind.ON_SITE, ClockKind.RESOLVE
+SIGN, ON_SITE, RESOLVE = Clock.SIGN_FOR, Clock.ON_SITE, Clock.RESOLVE
 
 
 def at(month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

@@ -14,7 +14,6 @@ from services.tracking.sla.kpi import (
     Period,
     Rate,
     compute_kpi,
-    in_area,
     kpi_for_area,
     kpis_by_area,
     kpis_by_department,
@@ -25,6 +24,7 @@ from services.tracking.sla.ranking import (
     thresholds_from_data,
     thresholds_to_data,
 )
+from shared.contract.areas import within
 from shared.errors import Invalid
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -221,7 +221,7 @@ def test_per_area_subtree():
     assert kpis_by_area(FACTS, MARCH, NOW, depth=1)["YA"] == compute_kpi(FACTS, MARCH, NOW)
     with pytest.raises(Invalid):
         kpis_by_area(FACTS, MARCH, NOW, depth=0)
-    assert in_area("YA/YA01", "YA/YA01") and not in_area("YA/YA011", "YA/YA01")
+    assert within("YA/YA01", "YA/YA01") and not within("YA/YA011", "YA/YA01")
 
 
 def test_facts_after_now_have_not_happened_yet():

@@ -30,7 +30,7 @@ from services.tracking.handlers.boards import BoardQuery
 from services.tracking.stream import BoardStreams
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
-from shared.contract import Priority
+from shared.contract import Level, Priority
 from shared.service import pool
 from shared.sse import until_expiry
 
@@ -41,7 +41,7 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Reader = Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))]
 
 CLOCK_ZH = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}
-LEVEL_ZH = {"community": "社区", "street": "街道", "district": "区"}
+LEVEL_ZH = {Level.COMMUNITY: "社区", Level.STREET: "街道", Level.DISTRICT: "区"}
 # Category codes are prefixed: a 大类 (E01) covers its 小类 (E0101).
 _CATEGORY = re.compile(r"^[A-Z][0-9]{2}(?:[0-9]{2})*$")
 _FILTERS = {"area", "department_id", "category", "priority", "clock"}

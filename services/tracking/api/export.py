@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.tracking.api import history
 from shared.auth import AREA_ROLES, ROLE_ZH, Principal, Role, allow
+from shared.contract import Clock, Level
 from shared.service import pool
 
 router = APIRouter(tags=["export"])
@@ -32,8 +33,13 @@ Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Readers = allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT)
 
 LOCAL = ZoneInfo("Asia/Shanghai")
-CLOCK_ZH = {"sign_for": "签收", "on_site": "到场", "resolve": "办结"}
-LEVEL_ZH = {"grid": "网格", "community": "社区", "street": "街道", "district": "区"}
+CLOCK_ZH = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}
+LEVEL_ZH: dict[str, str] = {
+    "grid": "网格",
+    Level.COMMUNITY: "社区",
+    Level.STREET: "街道",
+    Level.DISTRICT: "区",
+}
 # What a summary shows of a payload, in this order: (field, label).
 SUMMARY_FIELDS = (
     ("description", "描述"),

@@ -1,7 +1,7 @@
-"""Tracking's use cases, each one transaction: record a case event (``events``: timeline, read
-model, clocks — ``clocks`` starts, stops and moves them), fire due timers (``timers``), the
-SLA reference data (``sla``), supervisors' reads (``queries``), the boards, their live feed and
-urging (``boards``)."""
+"""Tracking's use cases, each one transaction: record a case event (``events``, one handler per
+event class: timeline, read model, clocks — ``clocks`` starts, stops and moves them, ``pauses``
+holds them still), fire due timers (``timers``), the SLA reference data (``sla``),
+supervisors' reads (``queries``), the boards, their live feed and urging (``boards``)."""
 
 from services.tracking.handlers.boards import (
     BoardQuery,
@@ -14,12 +14,7 @@ from services.tracking.handlers.boards import (
     read_board,
     urge_case,
 )
-from services.tracking.handlers.events import (
-    CONSUMED,
-    PRODUCER,
-    SYSTEM_ACTOR,
-    record_case_event,
-)
+from services.tracking.handlers.events import CONSUMED, PRODUCER, SYSTEM_ACTOR
 from services.tracking.handlers.queries import (
     BoardScope,
     CaseHistory,
@@ -47,7 +42,6 @@ __all__ = [
     "fire_due_timers",
     "purge_feed",
     "read_board",
-    "record_case_event",
     "require_case_reader",
     "timers_due",
     "urge_case",

@@ -16,23 +16,23 @@ import asyncpg
 import structlog
 
 from services.tracking import domain, repository
-from services.tracking.domain import AssignmentState, Clock, TimerKind
+from services.tracking.domain import AssignmentState, Clock
 from services.tracking.handlers.sla import load_calendar, policy_version_at
 from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.sla import ClockRow
 from services.tracking.sla.calendar import WorkingCalendar
 from services.tracking.sla.deadlines import ClockPlan, Extension, Pause, escalation_schedule
-from services.tracking.sla.policy import ClockKind, Ladder, PinnedPolicy, pin_policy
+from services.tracking.sla.policy import Ladder, PinnedPolicy, pin_policy
 from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data
 from services.tracking.sla.schedule import (
     MAX_SKIPPED_REPEATS,
     Stage,
-    StageKind,
+    TimerKind,
     plan_assignment,
     stages,
 )
-from shared.contract import Envelope
+from shared.contract import AssignmentFacts, CaseDispatched, CaseExtensionDecided, Envelope
 
 log = structlog.get_logger()
 
@@ -47,7 +47,7 @@ class Started(NamedTuple):
 
 async def _schedule(
     conn: asyncpg.Connection,
-    event: Envelope[Any],
+    event: Envelope[AssignmentFacts],
     assignment_id: UUID,
     found: list[Stage],
     revision: int = 0,
@@ -58,11 +58,11 @@ async def _schedule(
             repository.Arm(
                 event.case_id,
                 assignment_id,
-                Clock(s.clock.value),
+                s.clock,
                 s.at,
                 event.correlation_id,
                 event.event_id,
-                TimerKind(s.kind.value),
+                s.kind,
                 s.step,
                 s.level,
                 revision,
@@ -73,7 +73,7 @@ async def _schedule(
 
 
 async def _pinned(
-    conn: asyncpg.Connection, event: Envelope[Any], stored: dict[str, Any] | None
+    conn: asyncpg.Connection, event: Envelope[CaseDispatched], stored: dict[str, Any] | None
 ) -> PinnedPolicy | None:
     """The policy the assignment runs under: pinned before, or the version in force at the
     dispatch (pinned now, for good); None when no version is in force."""
@@ -90,7 +90,7 @@ async def _pinned(
 
 async def start_clocks(
     conn: asyncpg.Connection,
-    event: Envelope[Any],
+    event: Envelope[CaseDispatched],
     state: AssignmentState,
     *,
     sign_for: timedelta | None,
@@ -123,13 +123,12 @@ async def start_clocks(
         ):
             return []
         await _schedule(
-            conn, event, p.assignment_id, [Stage(ClockKind.SIGN_FOR, StageKind.DEADLINE, 0, due_at)]
+            conn, event, p.assignment_id, [Stage(Clock.SIGN_FOR, TimerKind.DEADLINE, 0, due_at)]
         )
         return [Started(Clock.SIGN_FOR, due_at)]
     plans = plan_assignment(pinned.policy, calendar, at, sign_for=sign_for)
     started = []
-    for kind, plan in plans.items():
-        clock = Clock(kind.value)
+    for clock, plan in plans.items():
         if clock not in wanted or not await sla_repo.start_clock(
             conn, ClockRow(p.assignment_id, clock, event.case_id, at, plan.warn_at, plan.due_at)
         ):
@@ -168,7 +167,9 @@ async def stop_case_clocks(
     return stopped
 
 
-async def extend_resolution(conn: asyncpg.Connection, event: Envelope[Any]) -> ClockPlan | None:
+async def extend_resolution(
+    conn: asyncpg.Connection, event: Envelope[CaseExtensionDecided]
+) -> ClockPlan | None:
     """An approved extension (延期): record it once, then move the resolution deadline by every
     approved extension (and pause) of the assignment — the new warning, deadline and
     escalation steps replace the pending ones (those already past at the decision do not fire
@@ -197,7 +198,7 @@ class Moved(NamedTuple):
 
 async def replan(
     conn: asyncpg.Connection,
-    event: Envelope[Any],
+    event: Envelope[AssignmentFacts],
     current: asyncpg.Record,
     clocks: list[ClockRow],
     *,
@@ -231,7 +232,7 @@ async def replan(
     await repository.cancel_assignment_timers(conn, assignment_id, [c.clock for c in clocks], after)
     out = []
     for c in clocks:
-        plan = plans.get(ClockKind(c.clock.value))
+        plan = plans.get(c.clock)
         if plan is None:  # pragma: no cover - the pinned policy has every clock it started
             continue
         moved = replace(
@@ -274,12 +275,12 @@ def _remaining(
     if (
         not plan.escalations
         or ladder.repeat_every is None
-        or any(s.kind is StageKind.ESCALATION for s in found)
+        or any(s.kind is TimerKind.ESCALATION for s in found)
     ):
         return found
     spans = sorted((p.start, p.end or after) for p in pauses)
     for e in islice(escalation_schedule(ladder, calendar, plan.due_at, spans), MAX_SKIPPED_REPEATS):
         if e.at > after:
-            found.append(Stage(plan.clock, StageKind.ESCALATION, e.index, e.at, e.level.value))
+            found.append(Stage(plan.clock, TimerKind.ESCALATION, e.index, e.at, e.level.value))
             break
     return found

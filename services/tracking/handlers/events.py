@@ -1,12 +1,20 @@
 """Consumed: every case event of intake and dispatch goes on the case's timeline, brings the
 read model up to date and starts, stops or moves the clocks it concerns — in the consumer's
-transaction, after the inbox claim."""
+transaction, after the inbox claim.
+
+One handler per event class (``consumers`` routes each class to its own). Each records its
+event the same way (``_record``: the timeline, the read model, the KPI sums, the clocks'
+announcements) and runs its own step on the clocks and the assignment, typed by its class.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -21,16 +29,31 @@ from shared import deferred, outbox
 from shared.contract import (
     EVENT_TYPES,
     Actor,
+    AssignmentFacts,
+    AssignmentRole,
     CaseClockStarted,
     CaseClockStopped,
     CaseClosed,
     CaseDispatched,
     CaseExtensionDecided,
+    CaseExtensionRequested,
+    CaseFacts,
     CaseMerged,
+    CasePauseDecided,
+    CasePauseRequested,
+    CasePhotoAdded,
+    CaseProgressed,
+    CaseRated,
     CaseRejected,
+    CaseReopened,
+    CaseReported,
     CaseResolved,
+    CaseResumed,
+    CaseReworkRequested,
     CaseSignedFor,
     CaseTransferred,
+    CaseUnroutable,
+    CaseWhistled,
     Envelope,
     EventPayload,
     Priority,
@@ -45,121 +68,321 @@ PRODUCER = "tracking"
 # Who raises the alerts: the deadline watch itself, not a person (时限监控).
 SYSTEM_ACTOR = Actor(subject="system:tracking", role="system", name="时限监控")
 
-# Every case event of intake and dispatch goes on the timeline (not only status changes).
+# Every case event of intake and dispatch goes on the timeline (not only status changes): each
+# of these classes has its handler below, routed in ``consumers``.
 CONSUMED = tuple(
     cls for cls in EVENT_TYPES.values() if cls.TOPIC in (Topics.INTAKE, Topics.DISPATCH)
 )
-_ASSIGNMENT_STATE_OF_EVENT = {
-    CaseDispatched.TYPE: AssignmentState.DISPATCHED,
-    CaseSignedFor.TYPE: AssignmentState.SIGNED_FOR,
-    CaseResolved.TYPE: AssignmentState.RESOLVED,
-}
-_ENDING = (CaseRejected.TYPE, CaseTransferred.TYPE)  # 退单/转办 end the assignment
-# Events that change none of the facts the KPI sums are kept from (the view kpi_contribution,
-# migration 0008) unless they move the case to another area: after any other event — one of
-# a type not listed here too — the sums are brought up to date.
-_NO_KPI_FACTS = frozenset(
-    {
-        "case.reported",
-        "case.whistled",
-        "case.unroutable",
-        "case.reopened",
-        "case.photo_added",
-        "case.progressed",
-        "case.extension_requested",
-        "case.pause_requested",
-    }
-)
+
+E = TypeVar("E", bound=CaseFacts)
 
 
-async def record_case_event(
-    conn: asyncpg.Connection, event: Envelope[Any], *, sign_for_deadline: timedelta | None = None
-) -> None:
-    """Append the event to its case's timeline, bring the read model up to date and start,
-    stop or move the clocks it concerns. Clocks that start, stop or move are announced
-    (case.clock_started / case.clock_stopped), so intake can show the reporter the deadline.
-    ``sign_for_deadline`` overrides every policy's sign-for limit (short demo/test clocks)."""
-    if not await repository.append_event(conn, event):
-        return  # already on the timeline
-    moved = await _apply_to_case(conn, event)
-    p = event.payload
-    facts = {
-        "case_no": p.case_no,
-        "area_path": p.area_path,
-        "category": p.category,
-        "priority": p.priority,
-    }
-    announce: list[EventPayload] = []
+class Announcements:
+    """The clocks an event started, moved or stopped, announced in its transaction
+    (case.clock_started / case.clock_stopped, ``because`` the event's type), so intake can
+    show the reporter the deadline."""
 
-    def started(clock: Clock, due_at: Any) -> None:
-        announce.append(
+    def __init__(self, event: Envelope[CaseFacts]) -> None:
+        self._event = event
+        self.payloads: list[EventPayload] = []
+
+    def started(self, clock: Clock, due_at: datetime, assignment: AssignmentFacts) -> None:
+        p = self._event.payload
+        self.payloads.append(
             CaseClockStarted(
-                **facts,
-                assignment_id=p.assignment_id,
-                department_id=p.department_id,
-                clock=clock.value,
+                case_no=p.case_no,
+                area_path=p.area_path,
+                category=p.category,
+                priority=p.priority,
+                assignment_id=assignment.assignment_id,
+                department_id=assignment.department_id,
+                clock=clock,
                 due_at=due_at,
             )
         )
 
-    def stopped(clock: Clock, assignment_id: Any = None, department_id: Any = None) -> None:
-        announce.append(
+    def stopped(self, clock: Clock, assignment_id: UUID, department_id: str) -> None:
+        p = self._event.payload
+        self.payloads.append(
             CaseClockStopped(
-                **facts,
-                assignment_id=assignment_id or p.assignment_id,
-                department_id=department_id or p.department_id,
-                clock=str(clock),
-                because=event.type,
+                case_no=p.case_no,
+                area_path=p.area_path,
+                category=p.category,
+                priority=p.priority,
+                assignment_id=assignment_id,
+                department_id=department_id,
+                clock=clock,
+                because=self._event.type,
             )
         )
 
-    if event.type in _ASSIGNMENT_STATE_OF_EVENT:
-        state = await _advance_assignment(conn, event, _ASSIGNMENT_STATE_OF_EVENT[event.type])
-        if event.type == CaseDispatched.TYPE:
-            for s in await clocks.start_clocks(conn, event, state, sign_for=sign_for_deadline):
-                started(s.clock, s.due_at)
-    elif event.type in _ENDING:
-        await _ensure_assignment(conn, event)
-        await sla_repo.end_assignment(conn, p.assignment_id, event.occurred_at, event.type)
-    if event.type in domain.CLOCKS_STOPPED_BY:
-        for clock in await clocks.stop_clocks(
-            conn,
-            p.assignment_id,
-            domain.CLOCKS_STOPPED_BY[event.type],
-            event.occurred_at,
-            event.type,
-        ):
-            stopped(clock)
-    elif event.type == CaseExtensionDecided.TYPE and p.approved and p.days > 0:
-        plan = await clocks.extend_resolution(conn, event)
-        if plan is not None:  # the deadline moved: announced like a clock (re)started
-            started(Clock.RESOLVE, plan.due_at)
-    elif event.type in pauses.HANDLED:  # 挂账/缓办: the clocks stand still, then move on
-        changes = await pauses.apply(conn, event)
-        for clock in changes.stopped:
-            stopped(clock)
-        for s in changes.started:
-            started(s.clock, s.due_at)
-    elif event.type in (CaseClosed.TYPE, CaseMerged.TYPE):
-        for row in await clocks.stop_case_clocks(
-            conn, event.case_id, event.occurred_at, event.type
-        ):
-            stopped(row["clock"], row["assignment_id"], row["department_id"])
-    await pauses.end_with_clocks(conn, event)  # a pause running ends with the clocks
-    if moved or event.type not in _NO_KPI_FACTS:  # the KPI sums follow the facts (0008)
+
+# An event's own step, after it went on the timeline and into the read model.
+Step = Callable[[asyncpg.Connection, Envelope[E], Announcements], Awaitable[None]]
+
+
+async def _record(
+    conn: asyncpg.Connection,
+    event: Envelope[E],
+    step: Step[E] | None = None,
+    *,
+    kpi_facts: bool = True,
+    status_kept: bool = False,
+) -> None:
+    """What every event goes through: append it to its case's timeline (once: heard again, it
+    changes nothing), bring the read model up to date, run its ``step``, refresh the case's
+    KPI sums and announce the clocks that started, moved or stopped.
+
+    ``kpi_facts``: the event may change facts the KPI sums are kept from (the view
+    kpi_contribution, migration 0008); one that does not refreshes them only when it moves the
+    case to another area. ``status_kept``: the event's status does not apply to a case known
+    before (a co-handler's resolution while others still work)."""
+    if not await repository.append_event(conn, event):
+        return  # already on the timeline
+    moved = await _apply_to_case(conn, event, status_kept=status_kept)
+    announce = Announcements(event)
+    if step is not None:
+        await step(conn, event, announce)
+    if moved or kpi_facts:  # the KPI sums follow the facts (0008)
         # once per transaction: a consumer's batch refreshes all its cases in one statement
         await deferred.once_per_transaction(conn, kpi_repo.refresh, event.case_id)
-    if announce:
+    if announce.payloads:
         await outbox.add(
             conn,
             *(
                 new_event(a, case_id=event.case_id, producer=PRODUCER, actor=SYSTEM_ACTOR)
-                for a in announce
+                for a in announce.payloads
             ),
         )
 
 
-async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+# --- intake's events ---------------------------------------------------------------------------
+
+
+async def record_reported(conn: asyncpg.Connection, event: Envelope[CaseReported]) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_whistled(conn: asyncpg.Connection, event: Envelope[CaseWhistled]) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_rework_requested(
+    conn: asyncpg.Connection, event: Envelope[CaseReworkRequested]
+) -> None:
+    await _record(conn, event)
+
+
+async def record_rated(conn: asyncpg.Connection, event: Envelope[CaseRated]) -> None:
+    await _record(conn, event)
+
+
+async def record_reopened(conn: asyncpg.Connection, event: Envelope[CaseReopened]) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_photo_added(conn: asyncpg.Connection, event: Envelope[CasePhotoAdded]) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_closed(conn: asyncpg.Connection, event: Envelope[CaseClosed]) -> None:
+    """结案: every clock of the case stops."""
+    await _record(conn, event, _stop_case_clocks)
+
+
+async def record_merged(conn: asyncpg.Connection, event: Envelope[CaseMerged]) -> None:
+    """A duplicate merged into its primary case is closed: every clock of it stops."""
+    await _record(conn, event, _stop_case_clocks)
+
+
+# --- dispatch's events -------------------------------------------------------------------------
+
+
+async def record_unroutable(conn: asyncpg.Connection, event: Envelope[CaseUnroutable]) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_dispatched(
+    conn: asyncpg.Connection,
+    event: Envelope[CaseDispatched],
+    *,
+    sign_for_deadline: timedelta | None = None,
+) -> None:
+    """派单: the assignment, and the clocks it still needs started under the policy in force.
+    ``sign_for_deadline`` overrides every policy's sign-for limit (short demo/test clocks)."""
+    await _record(conn, event, partial(_start_clocks, sign_for=sign_for_deadline))
+
+
+async def record_signed_for(conn: asyncpg.Connection, event: Envelope[CaseSignedFor]) -> None:
+    """报到: the assignment moves on; its sign-for clock stops."""
+    await _record(conn, event, _sign_for)
+
+
+async def record_progressed(conn: asyncpg.Connection, event: Envelope[CaseProgressed]) -> None:
+    """A progress note: the on-site clock stops."""
+    stops = domain.CLOCKS_STOPPED_BY[CaseProgressed]
+    await _record(conn, event, partial(_stop_clocks, stops=stops), kpi_facts=False)
+
+
+async def record_resolved(conn: asyncpg.Connection, event: Envelope[CaseResolved]) -> None:
+    """办结: the assignment is resolved and its clocks stop; a co-handler's resolution while
+    others still work leaves the case's status as it is."""
+    await _record(conn, event, _resolve, status_kept=not event.payload.case_resolved)
+
+
+async def record_rejected(conn: asyncpg.Connection, event: Envelope[CaseRejected]) -> None:
+    """退单: the assignment ends, and its clocks stop."""
+    stops = domain.CLOCKS_STOPPED_BY[CaseRejected]
+    await _record(conn, event, partial(_end_assignment, stops=stops))
+
+
+async def record_transferred(conn: asyncpg.Connection, event: Envelope[CaseTransferred]) -> None:
+    """转办: the assignment ends, and its clocks stop."""
+    stops = domain.CLOCKS_STOPPED_BY[CaseTransferred]
+    await _record(conn, event, partial(_end_assignment, stops=stops))
+
+
+async def record_extension_requested(
+    conn: asyncpg.Connection, event: Envelope[CaseExtensionRequested]
+) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_extension_decided(
+    conn: asyncpg.Connection, event: Envelope[CaseExtensionDecided]
+) -> None:
+    """延期: an approved extension moves the resolution deadline."""
+    await _record(conn, event, _extend)
+
+
+async def record_pause_requested(
+    conn: asyncpg.Connection, event: Envelope[CasePauseRequested]
+) -> None:
+    await _record(conn, event, kpi_facts=False)
+
+
+async def record_pause_decided(conn: asyncpg.Connection, event: Envelope[CasePauseDecided]) -> None:
+    """挂账/缓办 approved: the assignment's running clocks stand still."""
+    await _record(conn, event, _pause)
+
+
+async def record_resumed(conn: asyncpg.Connection, event: Envelope[CaseResumed]) -> None:
+    """The pause ended: the clocks it held run again, their deadlines moved."""
+    await _record(conn, event, _resume)
+
+
+# --- the events' steps ---------------------------------------------------------------------------
+
+
+async def _start_clocks(
+    conn: asyncpg.Connection,
+    event: Envelope[CaseDispatched],
+    announce: Announcements,
+    *,
+    sign_for: timedelta | None,
+) -> None:
+    p = event.payload
+    state = await _advance_assignment(
+        conn,
+        event,
+        AssignmentState.DISPATCHED,
+        department_name=p.department_name,
+        role=p.role,
+    )
+    for s in await clocks.start_clocks(conn, event, state, sign_for=sign_for):
+        announce.started(s.clock, s.due_at, p)
+
+
+async def _sign_for(
+    conn: asyncpg.Connection, event: Envelope[CaseSignedFor], announce: Announcements
+) -> None:
+    await _advance_assignment(conn, event, AssignmentState.SIGNED_FOR)
+    await _stop_clocks(conn, event, announce, stops=domain.CLOCKS_STOPPED_BY[CaseSignedFor])
+
+
+async def _resolve(
+    conn: asyncpg.Connection, event: Envelope[CaseResolved], announce: Announcements
+) -> None:
+    await _advance_assignment(conn, event, AssignmentState.RESOLVED)
+    await _stop_clocks(conn, event, announce, stops=domain.CLOCKS_STOPPED_BY[CaseResolved])
+
+
+async def _end_assignment(
+    conn: asyncpg.Connection,
+    event: Envelope[AssignmentFacts],
+    announce: Announcements,
+    *,
+    stops: tuple[Clock, ...],
+) -> None:
+    """退单/转办 end the assignment (known or not yet) and stop its clocks."""
+    p = event.payload
+    await _ensure_assignment(conn, event)
+    await sla_repo.end_assignment(conn, p.assignment_id, event.occurred_at, event.type)
+    await _stop_clocks(conn, event, announce, stops=stops)
+
+
+async def _stop_clocks(
+    conn: asyncpg.Connection,
+    event: Envelope[AssignmentFacts],
+    announce: Announcements,
+    *,
+    stops: tuple[Clock, ...],
+) -> None:
+    """Stop those clocks of the event's assignment; a pause running ends with its resolution
+    clock (办结, 退单, 转办)."""
+    p = event.payload
+    for clock in await clocks.stop_clocks(
+        conn, p.assignment_id, stops, event.occurred_at, event.type
+    ):
+        announce.stopped(clock, p.assignment_id, p.department_id)
+    if Clock.RESOLVE in stops:
+        await pauses.end_with_assignment_clocks(conn, event)
+
+
+async def _stop_case_clocks(
+    conn: asyncpg.Connection, event: Envelope[CaseFacts], announce: Announcements
+) -> None:
+    """结案, 合并: every clock of the case stops, and a pause running with them."""
+    for row in await clocks.stop_case_clocks(conn, event.case_id, event.occurred_at, event.type):
+        announce.stopped(Clock(row["clock"]), row["assignment_id"], row["department_id"])
+    await pauses.end_with_case_clocks(conn, event)
+
+
+async def _extend(
+    conn: asyncpg.Connection, event: Envelope[CaseExtensionDecided], announce: Announcements
+) -> None:
+    p = event.payload
+    if not (p.approved and p.days > 0):
+        return
+    plan = await clocks.extend_resolution(conn, event)
+    if plan is not None:  # the deadline moved: announced like a clock (re)started
+        announce.started(Clock.RESOLVE, plan.due_at, p)
+
+
+async def _pause(
+    conn: asyncpg.Connection, event: Envelope[CasePauseDecided], announce: Announcements
+) -> None:
+    _announce_changes(announce, event.payload, await pauses.start_pause(conn, event))
+
+
+async def _resume(
+    conn: asyncpg.Connection, event: Envelope[CaseResumed], announce: Announcements
+) -> None:
+    _announce_changes(announce, event.payload, await pauses.end_pause(conn, event))
+
+
+def _announce_changes(announce: Announcements, p: AssignmentFacts, changes: pauses.Changes) -> None:
+    """挂账/缓办: the clocks stand still, then move on."""
+    for clock in changes.stopped:
+        announce.stopped(clock, p.assignment_id, p.department_id)
+    for s in changes.started:
+        announce.started(s.clock, s.due_at, p)
+
+
+# --- the read model ----------------------------------------------------------------------------
+
+
+async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[AssignmentFacts]) -> None:
     """An assignment ended (退单/转办) before we heard of its dispatch: create it, so the
     dispatch arriving later starts no clock."""
     p = event.payload
@@ -175,23 +398,25 @@ async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[Any]) -> 
         await repository.lock_assignment_state(conn, p.assignment_id)
 
 
-async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> bool:
+async def _apply_to_case(
+    conn: asyncpg.Connection, event: Envelope[CaseFacts], *, status_kept: bool
+) -> bool:
     """Whether the case, known before, is now in another area."""
     p = event.payload
+    status = STATUS_OF_EVENT.get(event.type)  # the lifecycle's status of the event, if any
     incoming = CaseView(
         case_no=p.case_no,
         area_path=p.area_path,
         category=p.category,
         priority=Priority(p.priority).value,
-        status=STATUS_OF_EVENT.get(event.type, CaseStatus.REPORTED),
+        status=CaseStatus.REPORTED if status is None else status,
         updated_at=event.occurred_at,
     )
     if await repository.insert_case(conn, event.case_id, incoming):
         return False
     current = await repository.get_case(conn, event.case_id, lock=True)
     assert current is not None  # it exists: the insert found it
-    partial = event.type == CaseResolved.TYPE and not p.case_resolved  # a co-handler's
-    if event.type not in STATUS_OF_EVENT or partial:  # e.g. a rating: facts, same status
+    if status is None or status_kept:  # e.g. a rating: facts, same status
         incoming = replace(incoming, status=current.status)
     merged = domain.merge_case(current, incoming)
     if merged != current:
@@ -200,18 +425,24 @@ async def _apply_to_case(conn: asyncpg.Connection, event: Envelope[Any]) -> bool
 
 
 async def _advance_assignment(
-    conn: asyncpg.Connection, event: Envelope[Any], incoming: AssignmentState
+    conn: asyncpg.Connection,
+    event: Envelope[AssignmentFacts],
+    incoming: AssignmentState,
+    *,
+    department_name: str | None = None,
+    role: AssignmentRole | None = None,
 ) -> AssignmentState:
     """Create the assignment from whichever of its events comes first; otherwise lock it and
-    move it forward. Returns the state it is in now."""
+    move it forward. Returns the state it is in now. Only the dispatch names the department
+    and its role."""
     p = event.payload
     at = event.occurred_at
     row = AssignmentRow(
         assignment_id=p.assignment_id,
         case_id=event.case_id,
         department_id=p.department_id,
-        department_name=getattr(p, "department_name", None),
-        role=getattr(p, "role", None),
+        department_name=department_name,
+        role=role,
         state=incoming,
         dispatched_at=at if incoming is AssignmentState.DISPATCHED else None,
         signed_for_at=at if incoming is AssignmentState.SIGNED_FOR else None,

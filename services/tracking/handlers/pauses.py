@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
 import structlog
 
-from services.tracking import domain, repository
+from services.tracking import repository
 from services.tracking.domain import Clock
 from services.tracking.handlers import clocks as clock_handlers
 from services.tracking.handlers.clocks import Started
@@ -24,11 +24,9 @@ from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
-from shared.contract import CaseClosed, CaseMerged, CasePauseDecided, CaseResumed, Envelope
+from shared.contract import AssignmentFacts, CaseFacts, CasePauseDecided, CaseResumed, Envelope
 
 log = structlog.get_logger()
-
-HANDLED = (CasePauseDecided.TYPE, CaseResumed.TYPE)
 
 
 class Changes(NamedTuple):
@@ -39,14 +37,10 @@ class Changes(NamedTuple):
 NOTHING = Changes([], [])
 
 
-async def apply(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
-    """case.pause_decided (approved) or case.resumed: what happened to the clocks."""
-    if event.type == CasePauseDecided.TYPE:
-        return await _start(conn, event) if event.payload.approved else NOTHING
-    return await _end(conn, event)
-
-
-async def _start(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
+async def start_pause(conn: asyncpg.Connection, event: Envelope[CasePauseDecided]) -> Changes:
+    """case.pause_decided: when approved, the assignment's running clocks stand still."""
+    if not event.payload.approved:
+        return NOTHING
     p = event.payload
     at = event.occurred_at
     current = await sla_repo.assignment_sla(conn, p.assignment_id)  # locks the assignment
@@ -72,7 +66,8 @@ async def _start(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
     return Changes(paused, [])
 
 
-async def _end(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
+async def end_pause(conn: asyncpg.Connection, event: Envelope[CaseResumed]) -> Changes:
+    """case.resumed: the clocks the pause held run again, their deadlines moved by it."""
     p = event.payload
     at = event.occurred_at
     current = await sla_repo.assignment_sla(conn, p.assignment_id)
@@ -90,7 +85,7 @@ async def _end(conn: asyncpg.Connection, event: Envelope[Any]) -> Changes:
 
 async def _move(
     conn: asyncpg.Connection,
-    event: Envelope[Any],
+    event: Envelope[AssignmentFacts],
     current: asyncpg.Record | None,
     states: tuple[str, ...],
     *,
@@ -107,16 +102,20 @@ async def _move(
     return Changes([], [Started(m.clock.clock, m.plan.due_at) for m in moved])
 
 
-async def end_with_clocks(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
-    """The event stopped every clock of its assignment (办结, 退单, 转办) or case (结案, 合并)
-    while a pause ran: the pause ends with them."""
-    p = event.payload
-    if event.type in (CaseClosed.TYPE, CaseMerged.TYPE):
-        await pause_repo.end_running(conn, event.occurred_at, event.type, case_id=event.case_id)
-    elif Clock.RESOLVE in domain.CLOCKS_STOPPED_BY.get(event.type, ()):
-        await pause_repo.end_running(
-            conn, event.occurred_at, event.type, assignment_id=p.assignment_id
-        )
+async def end_with_assignment_clocks(
+    conn: asyncpg.Connection, event: Envelope[AssignmentFacts]
+) -> None:
+    """The event stopped every clock of its assignment (办结, 退单, 转办) while a pause ran:
+    the pause ends with them."""
+    await pause_repo.end_running(
+        conn, event.occurred_at, event.type, assignment_id=event.payload.assignment_id
+    )
+
+
+async def end_with_case_clocks(conn: asyncpg.Connection, event: Envelope[CaseFacts]) -> None:
+    """The event stopped every clock of its case (结案, 合并) while a pause ran: the pause
+    ends with them."""
+    await pause_repo.end_running(conn, event.occurred_at, event.type, case_id=event.case_id)
 
 
 # --- what the history shows ------------------------------------------------------------------

@@ -16,7 +16,6 @@ from services.tracking.handlers.sla import load_calendar
 from services.tracking.repository import DueTimer
 from services.tracking.repository.cases import append_events
 from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.policy import ClockKind
 from services.tracking.sla.schedule import next_escalation
 from shared import metrics, outbox
 from shared.contract import (
@@ -96,7 +95,7 @@ async def _schedule_repetition(
     conn: asyncpg.Connection, t: DueTimer, calendar: WorkingCalendar, now: datetime
 ) -> None:
     assert t.ladder is not None
-    nxt = next_escalation(t.ladder, calendar, ClockKind(t.clock.value), t.step, t.due_at, now)
+    nxt = next_escalation(t.ladder, calendar, t.clock, t.step, t.due_at, now)
     if nxt is None:
         return
     await repository.schedule_timer(

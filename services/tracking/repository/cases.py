@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView
-from shared.contract import Envelope
+from shared.contract import Envelope, EventPayload
 
 # --- timeline ---------------------------------------------------------------------------
 
@@ -22,7 +22,7 @@ _APPEND_EVENT = (
 )
 
 
-def _event_row(event: Envelope[Any]) -> tuple[Any, ...]:
+def _event_row(event: Envelope[EventPayload]) -> tuple[Any, ...]:
     return (
         event.event_id,
         event.case_id,
@@ -37,12 +37,12 @@ def _event_row(event: Envelope[Any]) -> tuple[Any, ...]:
     )
 
 
-async def append_event(conn: asyncpg.Connection, event: Envelope[Any]) -> bool:
+async def append_event(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> bool:
     """Add an event to its case's timeline; False if it was there already."""
     return bool(await conn.fetchval(_APPEND_EVENT + " RETURNING true", *_event_row(event)))
 
 
-async def append_events(conn: asyncpg.Connection, events: list[Envelope[Any]]) -> None:
+async def append_events(conn: asyncpg.Connection, events: list[Envelope[EventPayload]]) -> None:
     """Add events to their cases' timelines in one round trip (one already there is skipped)."""
     if events:
         await conn.executemany(_APPEND_EVENT, [_event_row(e) for e in events])

@@ -1,7 +1,7 @@
 """Tracking's SLA rules (issue 6), pure: the working calendar and working-time arithmetic,
 versioned SLA policies and the deadlines they give an assignment (moved by extensions and
-pauses), KPIs, rankings and the red/black list. Standard library (and zoneinfo) only; no I/O,
-no clock reads — callers pass ``now``.
+pauses), KPIs, rankings and the red/black list. Standard library (and zoneinfo) and the
+contract's plain vocabulary (``shared.contract.values``, ``.areas``) only; no I/O, no clock reads — callers pass ``now``.
 
     calendar       WorkingCalendar: add, between, next_working_instant, working_time_on_days
     timeline       Timeline, CALENDAR_TIME, timeline(calendar, working) — a clock's time basis

@@ -29,7 +29,8 @@ from itertools import islice
 
 from services.tracking.sla.calendar import WorkingCalendar
 from services.tracking.sla.timeline import Timeline, timeline
-from services.tracking.sla.policy import ClockKind, Ladder, Level, Limit, SlaPolicy, invalid
+from shared.contract.values import Clock, Level
+from services.tracking.sla.policy import Ladder, Limit, SlaPolicy, invalid
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Escalation:
 
 @dataclass(frozen=True)
 class ClockPlan:
-    clock: ClockKind
+    clock: Clock
     limit: Limit
     extension_days: int
     allowance: timedelta  # in the clock's basis, extensions included
@@ -166,7 +167,7 @@ def plan_clocks(
     pauses: Iterable[Pause] = (),
     now: datetime | None = None,
     escalations: int = 3,
-) -> dict[ClockKind, ClockPlan]:
+) -> dict[Clock, ClockPlan]:
     """The current plan of every clock of ``policy`` for an assignment dispatched at
     ``start``; ``escalations`` caps how many escalations of each clock are listed."""
     if escalations < 0:
@@ -178,7 +179,7 @@ def plan_clocks(
     plans = {}
     for clock, limit in policy.clocks().items():
         basis = timeline(calendar, limit.working)
-        days = extension_days if clock is ClockKind.RESOLVE else 0
+        days = extension_days if clock is Clock.RESOLVE else 0
         allowance = limit.duration(basis) + basis.day_length * days
         due_at = run_clock(basis, start, allowance, spans)
         warn_at = run_clock(basis, start, allowance * policy.warning_ratio, spans)

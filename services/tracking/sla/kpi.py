@@ -30,6 +30,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.contract.areas import within
 from shared.errors import Invalid
 
 SATISFIED_FROM = 4  # a rating of 4 or 5 (of 5) is 满意
@@ -212,15 +213,10 @@ def kpis_by_department(
     return group_kpis(facts, period, now, lambda f: f.department_id)  # type: ignore[return-value]
 
 
-def in_area(area_path: str, subtree: str) -> bool:
-    """Whether ``area_path`` lies in the subtree rooted at ``subtree`` (itself included)."""
-    return area_path == subtree or area_path.startswith(subtree + "/")
-
-
 def kpi_for_area(
     facts: Iterable[AssignmentFacts], subtree: str, period: Period, now: datetime
 ) -> Kpi:
-    return compute_kpi((f for f in facts if in_area(f.area_path, subtree)), period, now)
+    return compute_kpi((f for f in facts if within(f.area_path, subtree)), period, now)
 
 
 def kpis_by_area(

@@ -8,7 +8,8 @@ version's. The version in force when an assignment is dispatched is pinned to it
 (``pin_policy``), so editing the policy later never rewrites an old case's clocks.
 
 Lookup falls back from the 小类 to its 大类 to the version's default for the priority, so a
-catalogue that grows needs no new policy rows. Pure: standard library only.
+catalogue that grows needs no new policy rows. Pure: standard library and the contract's values
+only.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.tracking.sla.timeline import Timeline
+from shared.contract.values import Clock, Level, Priority
 from shared.errors import Invalid
 
-PRIORITIES = ("urgent", "normal", "minor")  # shared.contract.Priority values
-PRIORITY_ZH = {"urgent": "紧急", "normal": "一般", "minor": "轻微"}
+PRIORITIES = tuple(p.value for p in Priority)  # urgent, normal, minor
+PRIORITY_ZH = {Priority.URGENT: "紧急", Priority.NORMAL: "一般", Priority.MINOR: "轻微"}
 DEFAULT = "*"  # the key of a version's default policies in data
 
 
@@ -79,27 +81,13 @@ def hours(n: int) -> Limit:
     return Limit(n, Unit.HOURS, False)
 
 
-class ClockKind(StrEnum):
-    SIGN_FOR = "sign_for"  # 签收/报到时限
-    ON_SITE = "on_site"  # 到场时限 (urgent cases)
-    RESOLVE = "resolve"  # 办结时限
-
-
+# The clocks (shared.contract.Clock) and the levels an escalation reaches, in the order of the
+# ladder (shared.contract.Level), are the contract's.
 CLOCK_ZH = {
-    ClockKind.SIGN_FOR: "签收时限",
-    ClockKind.ON_SITE: "到场时限",
-    ClockKind.RESOLVE: "办结时限",
+    Clock.SIGN_FOR: "签收时限",
+    Clock.ON_SITE: "到场时限",
+    Clock.RESOLVE: "办结时限",
 }
-
-
-class Level(StrEnum):
-    """Who an escalation reaches, in the order of the ladder."""
-
-    COMMUNITY = "community"  # 社区
-    STREET = "street"  # 街道
-    DISTRICT = "district"  # 区综合指挥平台
-
-
 LEVEL_ZH = {Level.COMMUNITY: "社区", Level.STREET: "街道", Level.DISTRICT: "区"}
 LEVEL_RANK = {level: rank for rank, level in enumerate(Level)}
 
@@ -129,10 +117,10 @@ class SlaPolicy:
     on_site: Limit | None = None
     warning_ratio: float = 0.8  # warn when this share of a clock's time is used up
 
-    def clocks(self) -> dict[ClockKind, Limit]:
-        out = {ClockKind.SIGN_FOR: self.sign_for, ClockKind.RESOLVE: self.resolve}
+    def clocks(self) -> dict[Clock, Limit]:
+        out = {Clock.SIGN_FOR: self.sign_for, Clock.RESOLVE: self.resolve}
         if self.on_site is not None:
-            out[ClockKind.ON_SITE] = self.on_site
+            out[Clock.ON_SITE] = self.on_site
         return out
 
 

@@ -24,7 +24,6 @@ from typing import Any
 from services.tracking.sla.policy import (
     EscalationStep,
     Ladder,
-    Level,
     Limit,
     PinnedPolicy,
     PolicyVersion,
@@ -33,6 +32,7 @@ from services.tracking.sla.policy import (
     invalid,
 )
 from services.tracking.sla.validate import check_policy, check_version
+from shared.contract.values import Level
 
 POLICY_FIELDS = {"sign_for", "resolve", "on_site", "warning_ratio", "ladder"}
 VERSION_FIELDS = {"version", "effective_from", "note", "defaults", "rules"}

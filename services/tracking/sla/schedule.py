@@ -21,24 +21,27 @@ from services.tracking.sla.deadlines import (
     escalation_schedule,
     plan_clocks,
 )
-from services.tracking.sla.policy import ClockKind, Ladder, SlaPolicy
+from services.tracking.sla.policy import Ladder, SlaPolicy
 from services.tracking.sla.timeline import timeline
+from shared.contract.values import Clock
 
 MAX_SKIPPED_REPEATS = 100_000  # bounds the catch-up loop after a very long outage
 
 
-class StageKind(StrEnum):
-    WARNING = "warning"  # 预警 (黄灯)
+class TimerKind(StrEnum):
+    """Which stage of a clock a timer fires (its durable timer's ``kind``)."""
+
+    WARNING = "warning"  # 预警 (黄灯): the warning share of the allowance is used up
     DEADLINE = "deadline"  # 超时 (红灯)
-    ESCALATION = "escalation"  # 逐级上报
+    ESCALATION = "escalation"  # 逐级上报: community → street → district, repeating
 
 
 @dataclass(frozen=True)
 class Stage:
     """One timer of a clock: fire ``kind`` at ``at`` (``level`` for an escalation step)."""
 
-    clock: ClockKind
-    kind: StageKind
+    clock: Clock
+    kind: TimerKind
     step: int
     at: datetime
     level: str | None = None
@@ -53,7 +56,7 @@ def plan_assignment(
     pauses: Iterable[Pause] = (),
     now: datetime | None = None,
     sign_for: timedelta | None = None,
-) -> dict[ClockKind, ClockPlan]:
+) -> dict[Clock, ClockPlan]:
     """Every clock of an assignment dispatched at ``start``, its ladder's steps listed once,
     moved by approved extensions and pauses (an open pause counted until ``now``).
     ``sign_for`` overrides the policy's sign-for limit with calendar time (short clocks for
@@ -68,8 +71,8 @@ def plan_assignment(
             raise ValueError("a sign-for limit must be positive")
         due_at = start + sign_for
         ladder = escalation_schedule(policy.ladder, calendar, due_at, [])
-        plans[ClockKind.SIGN_FOR] = replace(
-            plans[ClockKind.SIGN_FOR],
+        plans[Clock.SIGN_FOR] = replace(
+            plans[Clock.SIGN_FOR],
             allowance=sign_for,
             due_at=due_at,
             warn_at=start + sign_for * policy.warning_ratio,
@@ -82,11 +85,11 @@ def stages(plan: ClockPlan, *, after: datetime | None = None) -> list[Stage]:
     """The timers of one clock: warning, deadline, the ladder's steps — only those strictly
     after ``after`` when given (a deadline moved at ``after`` does not re-fire the past)."""
     out = [
-        Stage(plan.clock, StageKind.WARNING, 0, plan.warn_at),
-        Stage(plan.clock, StageKind.DEADLINE, 0, plan.due_at),
+        Stage(plan.clock, TimerKind.WARNING, 0, plan.warn_at),
+        Stage(plan.clock, TimerKind.DEADLINE, 0, plan.due_at),
     ]
     out += [
-        Stage(plan.clock, StageKind.ESCALATION, e.index, e.at, e.level.value)
+        Stage(plan.clock, TimerKind.ESCALATION, e.index, e.at, e.level.value)
         for e in plan.escalations
     ]
     return [s for s in out if after is None or s.at > after]
@@ -95,7 +98,7 @@ def stages(plan: ClockPlan, *, after: datetime | None = None) -> list[Stage]:
 def next_escalation(
     ladder: Ladder,
     calendar: WorkingCalendar,
-    clock: ClockKind,
+    clock: Clock,
     step: int,
     at: datetime,
     now: datetime,
@@ -112,4 +115,4 @@ def next_escalation(
         if nxt > now:
             break
         nxt, step = basis.add(nxt, every), step + 1
-    return Stage(clock, StageKind.ESCALATION, step, nxt, ladder.steps[-1].level.value)
+    return Stage(clock, TimerKind.ESCALATION, step, nxt, ladder.steps[-1].level.value)

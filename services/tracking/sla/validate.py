@@ -13,13 +13,13 @@ from services.tracking.sla.policy import (
     LEVEL_RANK,
     PRIORITIES,
     Ladder,
-    Level,
     Limit,
     PolicyVersion,
     SlaPolicy,
     Unit,
     invalid,
 )
+from shared.contract.values import Level
 
 MAX_AMOUNT = 100_000  # generous: 100,000 minutes is ten weeks
 
