@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake import handlers, repository
 from services.intake.casework import handlers as casework
-from services.intake.domain import STATUS_ZH, CaseStatus, WhistleLevel
+from services.intake.domain import STATUS_ZH, CaseStatus
 from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
-from shared.contract import Location, Priority
+from shared.contract import Level, Location, Priority
 from shared.service import pool, runtime
 
 router = APIRouter(tags=["cases"])
@@ -62,8 +62,8 @@ class ReportIn(BaseModel):
 
 class WhistleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    level: WhistleLevel = Field(
-        default=WhistleLevel.COMMUNITY,
+    level: Level = Field(
+        default=Level.COMMUNITY,
         description="community 社区吹哨 / street 街道 / district 区级",
     )
     departments: list[str] = Field(

@@ -28,15 +28,12 @@ def register(rt: Runtime) -> None:
         broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
         routes=[
-            on(t, handlers.follow_progress)
-            for t in (
-                CaseDispatched,
-                CaseUnroutable,
-                CaseSignedFor,
-                CaseResolved,
-                CaseRejected,
-                CaseTransferred,
-            )
+            on(CaseDispatched, handlers.on_dispatched),
+            on(CaseUnroutable, handlers.on_unroutable),
+            on(CaseSignedFor, handlers.on_signed_for),
+            on(CaseResolved, handlers.on_resolved),
+            on(CaseRejected, handlers.on_left),
+            on(CaseTransferred, handlers.on_left),
         ],
     )
     progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")
@@ -48,7 +45,9 @@ def register(rt: Runtime) -> None:
         broker=rt.broker,
         policy=RetryPolicy.from_settings(rt.settings),
         routes=[
-            on(t, handlers.follow_clocks) for t in (CaseClockStarted, CaseClockStopped, CaseOverdue)
+            on(CaseClockStarted, handlers.on_clock_started),
+            on(CaseClockStopped, handlers.on_clock_stopped),
+            on(CaseOverdue, handlers.on_overdue),
         ],
     )
     clocks.subscribe(Topics.TRACKING, description="Deadlines from tracking → the reporter's view")

@@ -1,10 +1,11 @@
-"""Intake's rules: the case as the reporter sees it. Standard library only; no I/O, no clock."""
+"""Intake's rules: the case as the reporter sees it. No I/O, no clock."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 
+from shared.clock import local_day
+from shared.contract import Level
 from shared.errors import Conflict, Forbidden, Invalid
 
 # The status vocabulary is shared with tracking (re-exported for this service's modules).
@@ -13,27 +14,27 @@ from shared.lifecycle import CaseStatus as CaseStatus
 from shared.lifecycle import advance as advance
 
 
+# The resolution of a duplicate merged into another case (合并): closed, rated and reopened
+# through its primary. Intake's own value beside the contract's Resolution.
+MERGED = "merged"
+
 # Where the case is with the community (not yet with, or back from, the departments).
 WITH_COMMUNITY = (CaseStatus.REPORTED, CaseStatus.UNROUTABLE, CaseStatus.REOPENED)
 
 
-class WhistleLevel(StrEnum):
-    COMMUNITY = "community"  # 社区吹哨
-    STREET = "street"  # 街道吹哨 (the community cannot settle it)
-    DISTRICT = "district"  # 区级吹哨
-
-
+# Who blows the whistle (吹哨): the community (社区吹哨), the street when the community cannot
+# settle it (街道吹哨), or the district (区级吹哨).
 LEVEL_ZH = {
-    WhistleLevel.COMMUNITY: "社区",
-    WhistleLevel.STREET: "街道",
-    WhistleLevel.DISTRICT: "区级",
+    Level.COMMUNITY: "社区",
+    Level.STREET: "街道",
+    Level.DISTRICT: "区级",
 }
 
 # Who may blow a whistle at each level (role values; the grid worker only where allowed).
 _WHISTLERS = {
-    WhistleLevel.COMMUNITY: {"community", "street", "district"},
-    WhistleLevel.STREET: {"community", "street", "district"},
-    WhistleLevel.DISTRICT: {"street", "district"},
+    Level.COMMUNITY: {"community", "street", "district"},
+    Level.STREET: {"community", "street", "district"},
+    Level.DISTRICT: {"street", "district"},
 }
 
 
@@ -45,9 +46,9 @@ def _state_conflict(status: CaseStatus, zh_action: str, en_action: str) -> Confl
     )
 
 
-def check_whistle_level(role: str, level: WhistleLevel, grid_workers_may_whistle: bool) -> None:
+def check_whistle_level(role: str, level: Level, grid_workers_may_whistle: bool) -> None:
     allowed = set(_WHISTLERS[level])
-    if grid_workers_may_whistle and level is WhistleLevel.COMMUNITY:
+    if grid_workers_may_whistle and level is Level.COMMUNITY:
         allowed.add("grid_worker")
     if role not in allowed:
         raise Forbidden(
@@ -73,9 +74,11 @@ def check_close(status: CaseStatus) -> None:
         )
 
 
-def format_case_no(day: str, seq: int) -> str:
-    """A case number a person can read aloud on the phone: ``YA20261122-0042``."""
-    return f"YA{day}-{seq:04d}"
+def format_case_no(area_path: str, at: datetime, seq: int) -> str:
+    """A case number a person can read aloud on the phone: the district's own code (the
+    root of the case's area path), the day in Beijing time, a sequence —
+    ``YA20261122-0042`` for a case of district ``YA`` reported on 22 November."""
+    return f"{area_path.split('/', 1)[0]}{local_day(at)}-{seq:04d}"
 
 
 def check_fix_on_spot(status: CaseStatus) -> None:
@@ -96,7 +99,7 @@ def check_rework(status: CaseStatus) -> None:
 
 def check_rate(status: CaseStatus, resolution: str | None, already_rated: bool) -> None:
     """群众评单 once the case is closed (a merged duplicate is rated on its primary)."""
-    if status is not CaseStatus.CLOSED or resolution == "merged":
+    if status is not CaseStatus.CLOSED or resolution == MERGED:
         raise _state_conflict(status, "评价（结案后才能评价）", "rated before it is closed")
     if already_rated:
         raise Conflict(
@@ -111,7 +114,7 @@ def check_reopen(
     now: datetime,
     window_days: float,
 ) -> None:
-    if status is not CaseStatus.CLOSED or resolution == "merged" or closed_at is None:
+    if status is not CaseStatus.CLOSED or resolution == MERGED or closed_at is None:
         raise _state_conflict(status, "重新打开", "reopened")
     if now - closed_at > timedelta(days=window_days):
         raise Conflict(

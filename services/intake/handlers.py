@@ -19,16 +19,21 @@ from services.intake.repository import CaseRow
 from shared import deferred, outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound, RateLimited
-from shared.lifecycle import STATUS_OF_EVENT
 from shared.contract import (
+    CaseClockStarted,
+    CaseClockStopped,
     CaseClosed,
     CaseDispatched,
+    CaseOverdue,
     CaseRejected,
     CaseTransferred,
     CaseResolved,
     CaseReported,
+    CaseSignedFor,
+    CaseUnroutable,
     CaseWhistled,
     Envelope,
+    Level,
     Location,
     Priority,
     new_event,
@@ -63,7 +68,7 @@ class WhistleCase:
     departments: list[str] = field(default_factory=list)
     note: str | None = None
     priority: Priority | None = None
-    level: domain.WhistleLevel = domain.WhistleLevel.COMMUNITY
+    level: Level = Level.COMMUNITY
 
 
 def case_facts(case: CaseRow) -> dict[str, Any]:
@@ -142,7 +147,7 @@ async def report_case(
         seq = await repository.next_case_seq(conn)
         case = CaseRow(
             id=case_id,
-            case_no=domain.format_case_no(now.strftime("%Y%m%d"), seq),
+            case_no=domain.format_case_no(path, now, seq),
             grid_code=grid_code,
             area_path=path,
             category=cmd.category,
@@ -281,50 +286,92 @@ async def list_cases(
 # --- consumed: the reporter's view of progress elsewhere -------------------------------
 
 
-async def follow_progress(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
-    """Keep the case's status current from dispatch's events (never moving it backwards)."""
-    case = await repository.get_case(conn, event.case_id, lock=True)
-    if case is None:
-        return  # not a case of ours (another intake's data set): nothing to follow
-    if event.type == CaseDispatched.TYPE:
+async def _advance(
+    conn: asyncpg.Connection, case: CaseRow, status: CaseStatus, at: datetime
+) -> None:
+    """Move the case's status forward to ``status`` (a late event never moves it back)."""
+    after = domain.advance(case.status, case.status_at, status, at)
+    if after is not case.status:
+        await repository.update_status(conn, case.id, after, at)
+
+
+async def _our_case(conn: asyncpg.Connection, case_id: UUID) -> CaseRow | None:
+    """The case, locked for this transaction; None when it is not one of ours (another
+    intake's data set): nothing to follow."""
+    return await repository.get_case(conn, case_id, lock=True)
+
+
+async def on_dispatched(conn: asyncpg.Connection, event: Envelope[CaseDispatched]) -> None:
+    """派单: the department joins the case's departments (its photo rights begin)."""
+    if case := await _our_case(conn, event.case_id):
         await repository.add_assigned_department(conn, case.id, event.payload.department_id)
-    if event.type in (CaseRejected.TYPE, CaseTransferred.TYPE):
-        # The department pushed the case back (退单) or handed it on (转办): it is no longer
-        # one of the case's departments (its photo rights end); the status is unchanged —
-        # what comes next (dispatched elsewhere, or waiting for the community) says it.
+        await _advance(conn, case, CaseStatus.DISPATCHED, event.occurred_at)
+
+
+async def on_unroutable(conn: asyncpg.Connection, event: Envelope[CaseUnroutable]) -> None:
+    """No department matched: the case waits for a person to dispatch it (待人工派单)."""
+    if case := await _our_case(conn, event.case_id):
+        await _advance(conn, case, CaseStatus.UNROUTABLE, event.occurred_at)
+
+
+async def on_signed_for(conn: asyncpg.Connection, event: Envelope[CaseSignedFor]) -> None:
+    """部门报到: the department signed for the case."""
+    if case := await _our_case(conn, event.case_id):
+        await _advance(conn, case, CaseStatus.SIGNED_FOR, event.occurred_at)
+
+
+async def on_resolved(conn: asyncpg.Connection, event: Envelope[CaseResolved]) -> None:
+    """办结: the case waits for the community's check once every department reported; a
+    co-handler's report alone leaves it waiting for the others (联合办理)."""
+    case = await _our_case(conn, event.case_id)
+    if case is not None and event.payload.case_resolved:
+        await _advance(conn, case, CaseStatus.RESOLVED, event.occurred_at)
+
+
+async def on_left(
+    conn: asyncpg.Connection, event: Envelope[CaseRejected] | Envelope[CaseTransferred]
+) -> None:
+    """退单 / 转办: the department pushed the case back or handed it on — it is no longer one
+    of the case's departments (its photo rights end). The status is unchanged: what comes
+    next (dispatched elsewhere, or waiting for the community) says it."""
+    if case := await _our_case(conn, event.case_id):
         await repository.remove_assigned_department(conn, case.id, event.payload.department_id)
-        return
-    if event.type == CaseResolved.TYPE and not event.payload.case_resolved:
-        return  # a co-handler reported; the case waits for the others (联合办理)
-    status = domain.advance(
-        case.status, case.status_at, STATUS_OF_EVENT[event.type], event.occurred_at
-    )
-    if status is not case.status:
-        await repository.update_status(conn, case.id, status, event.occurred_at)
 
 
-async def follow_clocks(conn: asyncpg.Connection, event: Envelope[Any]) -> None:
+async def _follow_clock(
+    conn: asyncpg.Connection,
+    event: Envelope[CaseClockStarted] | Envelope[CaseClockStopped] | Envelope[CaseOverdue],
+    state: str,
+    due_at: datetime | None,
+) -> None:
     """Keep the reporter's view of the case's deadlines from tracking's clock events."""
     if not await repository.case_known(conn, event.case_id):
         return
     p = event.payload
-    state = {
-        "case.clock_started": "running",
-        "case.clock_stopped": "stopped",
-        "case.overdue": "overdue",
-    }[event.type]
     await repository.upsert_clock(
         conn,
         event.case_id,
         p.assignment_id,
         p.clock,
         p.department_id,
-        getattr(p, "due_at", None),
+        due_at,
         state,
         event.occurred_at,
     )
     # once per transaction: a consumer's batch updates all its cases in one statement
     await deferred.once_per_transaction(conn, repository.refresh_deadlines, event.case_id)
+
+
+async def on_clock_started(conn: asyncpg.Connection, event: Envelope[CaseClockStarted]) -> None:
+    await _follow_clock(conn, event, "running", event.payload.due_at)
+
+
+async def on_clock_stopped(conn: asyncpg.Connection, event: Envelope[CaseClockStopped]) -> None:
+    await _follow_clock(conn, event, "stopped", None)
+
+
+async def on_overdue(conn: asyncpg.Connection, event: Envelope[CaseOverdue]) -> None:
+    await _follow_clock(conn, event, "overdue", event.payload.due_at)
 
 
 async def sync_categories(pool: asyncpg.Pool, rows: list[tuple[str, str, str | None]]) -> None:

@@ -105,7 +105,7 @@ async def photo_events(dsn: str) -> list[dict]:
 async def dispatched_to(
     dsn: str, case_id: str, *departments: str, status: str = "dispatched"
 ) -> None:
-    """The case as intake keeps it once dispatch assigned it (follow_progress, tested below
+    """The case as intake keeps it once dispatch assigned it (on_dispatched, tested below
     through the broker once)."""
     conn = await asyncpg.connect(dsn)
     await conn.execute(

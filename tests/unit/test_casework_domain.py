@@ -8,7 +8,7 @@ import pytest
 
 from services.intake import domain
 from services.intake.domain import CaseStatus as S
-from services.intake.domain import WhistleLevel as L
+from shared.contract import Level as L
 from shared.errors import Conflict, DomainError, Invalid
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -95,3 +95,12 @@ def test_merge_rules():
         domain.check_merge(1, S.DISPATCHED, 2, S.REPORTED)  # already with a department
     with pytest.raises(Conflict):
         domain.check_merge(1, S.REPORTED, 2, S.CLOSED)
+
+
+def test_case_number_carries_the_district_code_and_the_beijing_day():
+    # 17:30 UTC on 22 November is 01:30 on 23 November in Beijing
+    at = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)
+    assert domain.format_case_no("XC/XC01/XC0102/XC0102-01", at, 7) == "XC20261123-0007"
+    assert domain.format_case_no("YA", datetime(2026, 11, 22, 9, tzinfo=UTC), 42) == (
+        "YA20261122-0042"
+    )

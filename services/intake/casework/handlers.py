@@ -27,6 +27,8 @@ from shared.contract import (
     CaseRated,
     CaseReopened,
     CaseReworkRequested,
+    RatingChannel,
+    Resolution,
     new_event,
 )
 
@@ -38,11 +40,11 @@ async def fix_on_spot(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: s
         case = await case_in_scope(conn, who, case_id, lock=True)
         domain.check_fix_on_spot(case.status)
         closed = await cases.update_status(conn, case.id, CaseStatus.CLOSED, now)
-        await repository.set_resolution(conn, case.id, "on_spot")
+        await repository.set_resolution(conn, case.id, Resolution.ON_SPOT)
         await outbox.add(
             conn,
             new_event(
-                CaseClosed(**case_facts(case), note=note, resolution="on_spot"),
+                CaseClosed(**case_facts(case), note=note, resolution=Resolution.ON_SPOT),
                 case_id=case.id,
                 producer=PRODUCER,
                 occurred_at=now,
@@ -109,7 +111,7 @@ async def _rate(
     case: CaseRow,
     score: int,
     comment: str | None,
-    channel: str,
+    channel: RatingChannel,
     actor: Actor,
     now: datetime,
 ) -> None:
@@ -136,7 +138,7 @@ async def rate(
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         case = await case_in_scope(conn, who, case_id, lock=True)
-        await _rate(conn, case, score, comment, "grid_worker", who.actor, now)
+        await _rate(conn, case, score, comment, RatingChannel.GRID_WORKER, who.actor, now)
         return await repository.rating(conn, case.id)
 
 
@@ -191,7 +193,7 @@ async def rate_by_link(
     async with pool.acquire() as conn, conn.transaction():
         token_hash, case = await _live_link(conn, token, now, lock=True)
         resident = Actor(subject=f"resident:{token_hash[:12]}", role="resident", name="群众")
-        await _rate(conn, case, score, comment, "link", resident, now)
+        await _rate(conn, case, score, comment, RatingChannel.LINK, resident, now)
         await repository.use_link(conn, token_hash, now)
         return await repository.rating(conn, case.id)
 
@@ -213,7 +215,7 @@ async def merge(
         domain.check_merge(duplicate.id, duplicate.status, primary.id, primary.status)
         await repository.credit_reporters(conn, primary.id, duplicate.id)
         await cases.update_status(conn, duplicate.id, CaseStatus.CLOSED, now)
-        await repository.set_resolution(conn, duplicate.id, "merged", merged_into=primary.id)
+        await repository.set_resolution(conn, duplicate.id, domain.MERGED, merged_into=primary.id)
         await outbox.add(
             conn,
             new_event(

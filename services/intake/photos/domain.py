@@ -11,15 +11,10 @@ case their department was dispatched (派单), and only after-photos of their ow
 from __future__ import annotations
 
 from collections.abc import Collection
-from enum import StrEnum
 
+from shared.contract import PhotoKind
 from shared.errors import Conflict, DomainError, Forbidden, Invalid
 from shared.lifecycle import STATUS_ZH, CaseStatus
-
-
-class PhotoKind(StrEnum):
-    BEFORE = "before"  # 整改前
-    AFTER = "after"  # 整改后
 
 
 KIND_ZH = {PhotoKind.BEFORE: "整改前", PhotoKind.AFTER: "整改后"}

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from services.notify.domain.core import Channel, Preferences
-from services.notify.domain.templates import BEIJING
+from shared.clock import BEIJING
 from shared.errors import Invalid
 
 LOCALES = ("zh-CN", "en")

@@ -14,13 +14,13 @@ otherwise drop them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 from services.notify.domain.core import CaseNotice, Message, NoticeKind, RecipientKind
 from services.notify.domain.names import NO_NAMES, Names
+from shared.clock import BEIJING
 
-BEIJING = timezone(timedelta(hours=8))
 _ROLE = {"lead": ("主办", "lead"), "co": ("协办", "co-handler")}
 _CLOCK = {"sign_for": ("签收报到", "sign-for"), "resolve": ("办结", "resolution")}
 _LEVEL = {

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Depends, Query
@@ -25,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 
 from services.tracking.api import history
 from shared.auth import AREA_ROLES, ROLE_ZH, Principal, Role, allow
+from shared.clock import BEIJING
 from shared.contract import Clock, Level
 from shared.service import pool
 
@@ -32,7 +32,7 @@ router = APIRouter(tags=["export"])
 Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Readers = allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT)
 
-LOCAL = ZoneInfo("Asia/Shanghai")
+LOCAL = BEIJING
 CLOCK_ZH = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}
 LEVEL_ZH: dict[str, str] = {
     "grid": "网格",

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
@@ -34,11 +33,12 @@ from services.tracking.sla.ranking import (
     thresholds_to_data,
 )
 from shared.auth import Principal, Role
+from shared.clock import BEIJING
 from shared.errors import Invalid, NotFound
 
 log = structlog.get_logger()
 
-LOCAL = ZoneInfo("Asia/Shanghai")  # the district's days (the kept sums are per day of it)
+LOCAL = BEIJING  # the district's days (the kept sums are per day of it)
 MAX_PERIOD = timedelta(days=366)  # a year, leap years included
 LEVELS = {"district": 1, "street": 2, "community": 3, "grid": 4}
 _AREA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}(/[A-Za-z0-9][A-Za-z0-9_-]{0,31}){0,5}$")
