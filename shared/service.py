@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Union
+from typing import Annotated, Any, Protocol, Union
 
 import asyncpg
 import structlog
@@ -69,6 +69,10 @@ async def pool(request: Request) -> asyncpg.Pool:
     dependency here: FastAPI runs a plain function in a worker thread (a thread hop per
     request, ~5 % of intake's CPU under load, issue 14)."""
     return request.app.state.runtime.pool
+
+
+# A route's connection pool: ``async def route(pool: Pool, ...)``.
+Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 
 def migration_sources(service_migrations: Path) -> list[tuple[str, Path]]:

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,10 +16,9 @@ from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
 from shared.contract import Level, Location, Priority
-from shared.service import pool, runtime
+from shared.service import Pool, runtime
 
 router = APIRouter(tags=["cases"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 # Who may do what (scope — the case's grid inside the caller's grids or subtree — is
 # checked by the handlers before anything is written).

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers, repository
-from services.dispatch.api.common import AssignedDepartment, Limit, Offset, Pool
+from services.dispatch.api.common import AssignedDepartment, Limit, Offset
 from services.dispatch.api.extensions import ExtensionOut
 from services.dispatch.api.pauses import PauseOut
 from services.dispatch.domain import (
@@ -22,6 +22,7 @@ from services.dispatch.domain import (
     PAUSE_KIND_ZH,
     AssignmentState,
 )
+from shared.service import Pool
 from shared.auth import Principal, Role, allow
 from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind, Priority
 

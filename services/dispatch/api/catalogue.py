@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers, repository
-from services.dispatch.api.common import Pool
 from services.dispatch.domain import (
     CLASS_ZH,
     KIND_ZH,
@@ -17,6 +16,7 @@ from services.dispatch.domain import (
     default_kind,
     new_department,
 )
+from shared.service import Pool
 from shared.auth import PUBLIC, Principal, Role, allow
 
 router = APIRouter(tags=["catalogue"])

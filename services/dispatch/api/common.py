@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, Query
 
 from shared.auth import Principal, Role, allow
-from shared.service import pool
 
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 # The department's own actions; which assignment is its own is checked by the handlers.
 AssignedDepartment = Annotated[Principal, Depends(allow(Role.DEPARTMENT))]
 Limit = Annotated[int, Query(ge=1, le=200)]

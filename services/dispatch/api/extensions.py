@@ -11,13 +11,14 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers
-from services.dispatch.api.common import AssignedDepartment, Limit, Offset, Pool
+from services.dispatch.api.common import AssignedDepartment, Limit, Offset
 from services.dispatch.domain import (
     EXTENSION_STATE_ZH,
     MAX_EXTENSION_DAYS,
     ExtensionRequest,
     ExtensionState,
 )
+from shared.service import Pool
 from shared.auth import Principal, Role, allow
 
 router = APIRouter(tags=["extensions"])

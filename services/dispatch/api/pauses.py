@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers
-from services.dispatch.api.common import AssignedDepartment, Limit, Offset, Pool
+from services.dispatch.api.common import AssignedDepartment, Limit, Offset
 from services.dispatch.api.extensions import RefuseIn, Supervisor
 from services.dispatch.domain import (
     PAUSE_END_ZH,
@@ -22,6 +22,7 @@ from services.dispatch.domain import (
     PauseRequest,
     PauseState,
 )
+from shared.service import Pool
 from shared.auth import Principal, Role, allow
 from shared.contract import PauseKind
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers, repository
-from services.dispatch.api.common import AREA_PREFIX, Pool
+from services.dispatch.api.common import AREA_PREFIX
 from services.dispatch.domain import Department, LiaisonUnits, RoutingRule
+from shared.service import Pool
 from shared.auth import Principal, Role, allow
 
 router = APIRouter(tags=["routing rules"])

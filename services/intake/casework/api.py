@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,10 +14,9 @@ from services.intake.api import CaseOut, Reader, Verifier
 from services.intake.casework import handlers
 from services.intake.domain import STATUS_ZH
 from shared.auth import AREA_ROLES, PUBLIC, Principal, allow
-from shared.service import pool, runtime
+from shared.service import Pool, runtime
 
 router = APIRouter(tags=["casework"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Merger = Annotated[Principal, Depends(allow(*AREA_ROLES))]  # the community triages duplicates
 Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,10 +13,9 @@ from services.intake.jurisdiction import handlers
 from services.intake.jurisdiction.domain import CODE_PATTERN, LEVEL_ZH, AreaSpec, Level
 from services.intake.jurisdiction.repository import AreaRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.service import pool
+from shared.service import Pool
 
 router = APIRouter(tags=["jurisdiction"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 Anyone = Annotated[Principal, Depends(allow(*Role))]
 # Grid workers are people: the administrator, and those whose scope holds the grid.

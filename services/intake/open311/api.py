@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import asyncpg
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,11 +17,10 @@ from services.intake.open311 import domain, handlers
 from services.intake.open311.auth import ApiKeyRule
 from services.intake.open311.formats import GeoReportRoute, format_of, render
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role
-from shared.service import pool, runtime
+from shared.service import Pool, runtime
 
 V2 = "/open311/v2"
 router = APIRouter(route_class=GeoReportRoute, tags=["open311"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 # The same rules as intake's own POST /cases and GET /cases (scope: checked by handlers).
 Filer = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES)))]

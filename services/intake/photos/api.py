@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
@@ -14,10 +13,9 @@ from services.intake.photos import domain, handlers
 from services.intake.photos.domain import PhotoKind
 from services.intake.photos.repository import PhotoRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.service import pool, runtime
+from shared.service import Pool, runtime
 
 router = APIRouter(tags=["photos"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 # The same people who act on a case take its photos; supervisors also read them. Department
 # staff (职能部门) add after-photos of their result to, and read the photos of, the cases

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, Path, Request
 
 from services.notify.sealing import SecretBox
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.service import pool
 
 
 async def secret_box(request: Request) -> SecretBox:
@@ -22,7 +20,6 @@ async def private_targets(request: Request) -> bool:
     return request.app.state.runtime.settings.allow_private_targets
 
 
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 AllowPrivate = Annotated[bool, Depends(private_targets)]
 Box = Annotated[SecretBox, Depends(secret_box)]
 

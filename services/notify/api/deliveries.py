@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from services.notify import handlers
-from services.notify.api.common import Admin, Pool
+from shared.service import Pool
+from services.notify.api.common import Admin
 from services.notify.domain import (
     Channel,
     DeliveryStatus,

@@ -18,7 +18,6 @@ from services.notify.api.common import (
     AllowPrivate,
     Box,
     InboxReader,
-    Pool,
     RecipientId,
 )
 from services.notify.domain import (
@@ -32,6 +31,7 @@ from services.notify.domain import (
 from services.notify.domain.preferences import parse_hhmm
 from services.notify.repository import InboxMessage
 from services.notify.stream import InboxStreams
+from shared.service import Pool
 from shared.errors import Invalid
 from shared.sse import until_expiry
 

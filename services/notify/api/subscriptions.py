@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify import handlers
-from services.notify.api.common import Admin, Box, Pool
+from shared.service import Pool
+from services.notify.api.common import Admin, Box
 from services.notify.domain import (
     NoticeKind,
     Subscription,

@@ -31,13 +31,12 @@ from services.tracking.stream import BoardStreams
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
 from shared.contract import Level, Priority
-from shared.service import pool
+from shared.service import Pool
 from shared.sse import until_expiry
 
 log = structlog.get_logger()
 router = APIRouter(tags=["boards"])
 router.include_router(urging.router)  # 督办 acts on what the boards show
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Reader = Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))]
 
 CLOCK_ZH = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}

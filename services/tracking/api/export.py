@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
@@ -26,10 +25,9 @@ from services.tracking.api import history
 from shared.auth import AREA_ROLES, ROLE_ZH, Principal, Role, allow
 from shared.clock import BEIJING
 from shared.contract import Clock, Level
-from shared.service import pool
+from shared.service import Pool
 
 router = APIRouter(tags=["export"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Readers = allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT)
 
 LOCAL = BEIJING

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
@@ -26,10 +25,9 @@ from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.contract import Actor, Priority
-from shared.service import pool
+from shared.service import Pool
 
 router = APIRouter(tags=["history"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 EVENT_ZH = {
     "case.reported": "网格上报",

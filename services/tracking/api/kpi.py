@@ -36,10 +36,9 @@ from services.tracking.sla.kpi import Kpi, Period, Rate
 from services.tracking.sla.ranking import METRICS, thresholds_to_data
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
-from shared.service import pool
+from shared.service import Pool
 
 router = APIRouter(prefix="/kpi", tags=["kpi"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Readers = Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))]
 Supervisors = Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR))]
 Anyone = Annotated[Principal, Depends(allow(*Role))]

@@ -20,10 +20,9 @@ from pydantic import BaseModel, Field
 
 from services.tracking.handlers import sla
 from shared.auth import Principal, Role, allow
-from shared.service import pool
+from shared.service import Pool
 
 router = APIRouter(prefix="/sla", tags=["sla"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 Anyone = Annotated[Principal, Depends(allow(*Role))]
 Admin = Annotated[Principal, Depends(allow(Role.ADMIN))]
 

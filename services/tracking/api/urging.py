@@ -8,16 +8,14 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.tracking import handlers
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.service import pool
+from shared.service import Pool
 
 router = APIRouter(tags=["urging"])
-Pool = Annotated[asyncpg.Pool, Depends(pool)]
 
 
 class UrgeIn(BaseModel):
