@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.intake import api, consumers
-from services.intake.casework import api as casework_api
+from services.intake import consumers
+from services.intake.api.cases import cases, casework, jurisdiction, photos
+from services.intake.api.open311 import routes as open311
 from services.intake.catalogue import CatalogueSync, catalogue_loaded
 from services.intake.config import Settings
-from services.intake.jurisdiction import api as jurisdiction_api
-from services.intake.open311 import api as open311_api
-from services.intake.photos import api as photos_api
 from shared.contract import CaseClosed, CaseReported, CaseWhistled
 from shared.service import create_service_app
 
@@ -23,12 +21,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Grid workers report cases (网格发现); communities whistle them to the "
         "departments (社区吹哨), verify and close them (核查结案).",
         routers=[
-            api.router,
-            api.areas_router,
-            casework_api.router,
-            photos_api.router,
-            jurisdiction_api.router,
-            open311_api.router,
+            cases.router,
+            cases.areas_router,
+            casework.router,
+            photos.router,
+            jurisdiction.router,
+            open311.router,
         ],
         publishes=[CaseReported, CaseWhistled, CaseClosed],
         consumers=consumers.register,

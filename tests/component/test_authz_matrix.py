@@ -21,7 +21,7 @@ import pytest
 from fastapi.routing import APIRoute
 from PIL import Image
 
-from services.intake.jurisdiction import demo as jurisdiction_demo
+from services.intake import demo as jurisdiction_demo
 from services.tracking.sla import demo as sla_demo
 from shared.auth import Role, Rule
 from tests.four_services import four_services

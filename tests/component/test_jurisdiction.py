@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from services.intake.demo import seed_demo
-from services.intake.jurisdiction import demo as jdemo
+from services.intake import demo as jdemo
 from shared import demo
 from tests.intake_app import running_intake
 from tests.helpers import as_user, bearer, fetchval

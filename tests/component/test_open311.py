@@ -194,7 +194,7 @@ async def test_the_xml_variant(open311):
 
 
 async def test_a_point_inside_a_grid_needs_no_grid_code_nor_description(open311):
-    from services.intake.jurisdiction import demo as jurisdiction_demo  # boundary placement
+    from services.intake import demo as jurisdiction_demo  # boundary placement
 
     client, dsn = open311
     lat, lon = jurisdiction_demo.centre("YA0101-02")

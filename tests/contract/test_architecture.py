@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,26 +23,75 @@ def test_import_contracts_hold():
     assert "0 broken" in result.stdout
 
 
-def _rooms(folder: Path) -> set[str]:
-    """A room is a module or, once past ~300 lines, a package of the same name."""
+# The floor plan (STYLE.md, "A service, room by room"): every service is cut by layer into
+# the same rooms; a room is a module or, once it outgrows ~300 lines, a package of modules
+# named after what they are about (intake's api/ holds cases, casework, jurisdiction,
+# photos and open311). Nothing else stands beside the rooms but the adapters named here.
+MODULES = {"__init__", "__main__", "main", "config", "consumers", "demo"}
+ROOMS = {"api", "handlers", "repository", "domain"}
+ADAPTERS = {
+    "intake": {"catalogue"},  # the category catalogue kept in step with dispatch (HTTP)
+    "dispatch": set(),
+    "tracking": {"scheduler", "stream"},  # durable timers; the boards' live stream (SSE)
+    # the delivery worker and its channels, the inbox's live stream, channel secrets
+    # sealed at rest, names of areas and categories kept from intake and dispatch (HTTP)
+    "notify": {"worker", "channels", "stream", "sealing", "reference"},
+}
+SERVICES = tuple(ADAPTERS)
+
+
+def _entries(folder: Path) -> set[str]:
+    """A folder's modules and packages by name (migrations and caches aside)."""
     return {p.stem for p in folder.glob("*.py")} | {
-        p.parent.name for p in folder.glob("*/__init__.py")
+        p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()
     }
 
 
-def test_every_service_has_the_same_rooms():
-    rooms = {"main", "config", "domain", "handlers", "api", "consumers", "repository", "__main__"}
-    for service in ("intake", "dispatch", "tracking", "notify"):
+def test_every_service_has_the_same_floor_plan():
+    for service in SERVICES:
         folder = ROOT / "services" / service
-        assert rooms <= _rooms(folder), service
+        entries = _entries(folder)
+        assert entries == MODULES | ROOMS | ADAPTERS[service], service
+        stray = {
+            p.name
+            for p in folder.iterdir()
+            if p.is_dir() and p.name not in ("migrations", "__pycache__") and p.name not in entries
+        }
+        assert not stray, f"{service}: folders outside the floor plan: {stray}"
         assert sorted((folder / "migrations").glob("0001_*.sql")), service
+
+
+def test_a_room_is_a_module_or_a_package_of_modules():
+    """Inside a room, the split is by subject; no room repeats the rooms (no feature folder
+    holding its own api/handlers/repository/domain again)."""
+    for service in SERVICES:
+        for room in ROOMS:
+            package = ROOT / "services" / service / room
+            if not package.is_dir():
+                continue
+            for path in package.rglob("*.py"):
+                parts = set(path.relative_to(package).with_suffix("").parts)
+                assert not parts & (ROOMS | {"consumers"}), path.relative_to(ROOT)
+
+
+def test_the_import_contracts_cover_every_service():
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layered = next(c for c in contracts["contracts"] if c["type"] == "layers")
+    assert {f"services.{s}" for s in SERVICES} <= set(layered["containers"])
+    assert layered["layers"] == [
+        "(main)",
+        "(api) | (consumers)",
+        "(handlers)",
+        "(repository)",
+        "(domain)",
+    ]
 
 
 def test_domain_modules_do_no_io():
     forbidden = ("asyncpg", "httpx", "faststream", "aiokafka", "fastapi", "datetime.now")
     for path in [
         *(ROOT / "services").glob("*/domain.py"),
-        *(ROOT / "services").glob("*/domain/*.py"),
+        *(ROOT / "services").glob("*/domain/**/*.py"),
     ]:
         text = path.read_text()
         for word in forbidden:

@@ -7,9 +7,9 @@ import itertools
 
 import pytest
 
-from services.intake.jurisdiction import demo as jdemo
-from services.intake.jurisdiction import geometry
-from services.intake.jurisdiction.domain import (
+from services.intake import demo as jdemo
+from services.intake.domain import geometry
+from services.intake.domain.jurisdiction import (
     Area,
     AreaSpec,
     Attached,

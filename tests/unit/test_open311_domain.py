@@ -11,9 +11,9 @@ from uuid import uuid4
 
 import pytest
 
-from services.intake.open311 import domain
-from services.intake.open311.domain import CaseView, Category, Refused
-from services.intake.open311.formats import errors, render, to_xml
+from services.intake.domain import open311 as domain
+from services.intake.domain.open311 import CaseView, Category, Refused
+from services.intake.api.open311.formats import errors, render, to_xml
 from shared import demo
 from shared.errors import NotFound
 
@@ -366,7 +366,7 @@ def test_our_errors_become_georeport_errors():
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
-    from services.intake.open311.formats import error_response
+    from services.intake.api.open311.formats import error_response
     from shared.auth import Unauthenticated
     from shared.errors import Invalid, RateLimited
 

@@ -9,8 +9,9 @@ import zlib
 import pytest
 from PIL import Image
 
-from services.intake.photos import domain, images
-from services.intake.photos.domain import (
+from services.intake.domain import photos as domain
+from services.intake.domain import images
+from services.intake.domain.photos import (
     NotAnImage,
     PhotoKind,
     PhotoTooLarge,

@@ -13,9 +13,11 @@ import asyncpg
 import structlog
 
 from services.intake.handlers import PRODUCER, case_facts, find_case
-from services.intake.photos import domain, images, repository
-from services.intake.photos.domain import PhotoKind
-from services.intake.photos.repository import PhotoRow
+from services.intake.domain import photos as domain
+from services.intake.domain import images
+from services.intake.repository import photos as repository
+from services.intake.domain.photos import PhotoKind
+from services.intake.repository.photos import PhotoRow
 from services.intake.repository import CaseRow
 from shared import outbox
 from shared.auth import Principal, Role

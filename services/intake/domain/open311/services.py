@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.intake.open311.domain.common import PRIORITIES
+from services.intake.domain.open311.common import PRIORITIES
 from shared.errors import NotFound
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake.jurisdiction import handlers
-from services.intake.jurisdiction.domain import CODE_PATTERN, LEVEL_ZH, AreaSpec, Level
-from services.intake.jurisdiction.repository import AreaRow
+from services.intake.handlers import jurisdiction as handlers
+from services.intake.domain.jurisdiction import CODE_PATTERN, LEVEL_ZH, AreaSpec, Level
+from services.intake.repository.jurisdiction import AreaRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.service import Pool
 

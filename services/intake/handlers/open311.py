@@ -10,8 +10,9 @@ from uuid import UUID
 import asyncpg
 
 from services.intake import handlers as intake
-from services.intake.open311 import domain, repository
-from services.intake.open311.domain import CaseView, NewRequest, RequestQuery
+from services.intake.domain import open311 as domain
+from services.intake.repository import open311 as repository
+from services.intake.domain.open311 import CaseView, NewRequest, RequestQuery
 from services.intake.repository import CaseRow
 from shared.auth import Principal
 from shared.errors import NotFound

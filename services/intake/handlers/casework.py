@@ -13,7 +13,7 @@ import asyncpg
 
 from services.intake import domain
 from services.intake import repository as cases
-from services.intake.casework import repository
+from services.intake.repository import casework as repository
 from services.intake.domain import CaseStatus
 from services.intake.handlers import PRODUCER, case_facts, case_in_scope, find_case
 from services.intake.repository import CaseRow

@@ -12,9 +12,9 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.intake import domain, repository
-from services.intake.casework import repository as casework_repository
+from services.intake.repository import casework as casework_repository
 from services.intake.domain import CaseStatus
-from services.intake.jurisdiction import handlers as jurisdiction
+from services.intake.handlers import jurisdiction
 from services.intake.repository import CaseRow
 from shared import deferred, outbox
 from shared.auth import Principal

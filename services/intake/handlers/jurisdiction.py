@@ -11,9 +11,11 @@ from typing import Any
 
 import asyncpg
 
-from services.intake.jurisdiction import domain, geometry, repository
-from services.intake.jurisdiction.domain import Area, AreaSpec
-from services.intake.jurisdiction.repository import AreaRow
+from services.intake.domain import jurisdiction as domain
+from services.intake.domain import geometry
+from services.intake.repository import jurisdiction as repository
+from services.intake.domain.jurisdiction import Area, AreaSpec
+from services.intake.repository.jurisdiction import AreaRow
 from shared.auth import Principal, Role
 from shared.errors import Conflict, DomainError, Invalid, NotFound
 from shared.contract import Location

@@ -9,9 +9,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
-from services.intake.photos import domain, handlers
-from services.intake.photos.domain import PhotoKind
-from services.intake.photos.repository import PhotoRow
+from services.intake.domain import photos as domain
+from services.intake.handlers import photos as handlers
+from services.intake.domain.photos import PhotoKind
+from services.intake.repository.photos import PhotoRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.service import Pool, runtime
 

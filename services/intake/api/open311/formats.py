@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.intake.open311.domain import Refused
+from services.intake.domain.open311 import Refused
 from shared.errors import DomainError
 
 log = structlog.get_logger()

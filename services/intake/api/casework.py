@@ -10,8 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake.api import CaseOut, Reader, Verifier
-from services.intake.casework import handlers
+from services.intake.api.cases import CaseOut, Reader, Verifier
+from services.intake.handlers import casework as handlers
 from services.intake.domain import STATUS_ZH
 from shared.auth import AREA_ROLES, PUBLIC, Principal, allow
 from shared.service import Pool, runtime

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.photos.domain import PhotoKind
+from services.intake.domain.photos import PhotoKind
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.intake.open311.domain.common import (
+from services.intake.domain.open311.common import (
     CHINA,
     MAX_PAGE_SIZE,
     MAX_WINDOW,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.intake.open311.domain.common import NOTICES, PRIORITIES, Problem, Refused, field
+from services.intake.domain.open311.common import NOTICES, PRIORITIES, Problem, Refused, field
 
 DESCRIPTION_MAX = 2000  # intake's own limit (GeoReport allows up to 4,000)
 ADDRESS_MAX = 500

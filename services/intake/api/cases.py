@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake import handlers, repository
-from services.intake.casework import handlers as casework
+from services.intake.handlers import casework
 from services.intake.domain import STATUS_ZH, CaseStatus
 from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow

@@ -16,20 +16,20 @@ service request. Standard library (and shared's error types) only; no I/O, no cl
 | attribute[priority]  | urgent 急 / normal 一般 / minor 小 (急事急议, 小事小议)          |
 """
 
-from services.intake.open311.domain.common import (
+from services.intake.domain.open311.common import (
     MAX_PAGE_SIZE,
     MAX_WINDOW,
     NOTICES,
     PRIORITIES,
     Refused,
 )
-from services.intake.open311.domain.filing import (
+from services.intake.domain.open311.filing import (
     NewRequest,
     filed,
     parse_new_request,
     reporter_name,
 )
-from services.intake.open311.domain.reading import (
+from services.intake.domain.open311.reading import (
     CaseView,
     RequestQuery,
     agency_responsible,
@@ -41,7 +41,7 @@ from services.intake.open311.domain.reading import (
     token_id,
     w3,
 )
-from services.intake.open311.domain.services import (
+from services.intake.domain.open311.services import (
     Category,
     discovery,
     find_service,

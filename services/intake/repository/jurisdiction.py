@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.intake.jurisdiction.domain import Area, Attached, Level
+from services.intake.domain.jurisdiction import Area, Attached, Level
 
 _COLUMNS = (
     "code, name, level, parent_code, path, boundary, min_lon, min_lat, max_lon, max_lat, updated_at"

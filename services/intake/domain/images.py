@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from services.intake.photos.domain import (
+from services.intake.domain.photos import (
     MAX_PIXELS,
     NotAnImage,
     PhotoTooLarge,

@@ -6,7 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.intake.open311.domain import CaseView, Category, RequestQuery
+from services.intake.domain.open311 import CaseView, Category, RequestQuery
 from services.intake.repository import in_areas
 
 # A case with its category's name and its community's name (the path's third segment:

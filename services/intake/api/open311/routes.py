@@ -13,9 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.intake.open311 import domain, handlers
-from services.intake.open311.auth import ApiKeyRule
-from services.intake.open311.formats import GeoReportRoute, format_of, render
+from services.intake.domain import open311 as domain
+from services.intake.handlers import open311 as handlers
+from services.intake.api.open311.auth import ApiKeyRule
+from services.intake.api.open311.formats import GeoReportRoute, format_of, render
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role
 from shared.service import Pool, runtime
 

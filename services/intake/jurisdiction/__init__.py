@@ -1,1 +1,0 @@
-"""Intake's jurisdiction domain folder."""

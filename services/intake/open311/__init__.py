@@ -1,1 +1,0 @@
-"""Intake's open311 domain folder."""

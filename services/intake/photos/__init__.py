@@ -1,1 +1,0 @@
-"""Intake's photos domain folder."""
