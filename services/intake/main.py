@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.intake import consumers
-from services.intake.api.cases import cases, casework, jurisdiction, photos
+from services.intake.api import cases, casework, jurisdiction, photos
 from services.intake.api.open311 import routes as open311
 from services.intake.catalogue import CatalogueSync, catalogue_loaded
 from services.intake.config import Settings
