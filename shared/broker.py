@@ -56,10 +56,11 @@ from shared.contract import (
 from shared.faults import RetryPolicy, is_transient
 from shared.parking import Received
 from shared.settings import BaseServiceSettings
+from shared.db import Conn
 
 log = structlog.get_logger()
 
-Handler = Callable[[asyncpg.Connection, Envelope[Any]], Awaitable[None]]
+Handler = Callable[[Conn, Envelope[Any]], Awaitable[None]]
 E = TypeVar("E", bound=EventPayload)
 
 
@@ -68,12 +69,10 @@ class Route(Generic[E]):
     """One event class a consumer hears and the handler that takes it, typed alike."""
 
     event: type[E]
-    handler: Callable[[asyncpg.Connection, Envelope[E]], Awaitable[None]]
+    handler: Callable[[Conn, Envelope[E]], Awaitable[None]]
 
 
-def on(
-    event: type[E], handler: Callable[[asyncpg.Connection, Envelope[E]], Awaitable[None]]
-) -> Route[E]:
+def on(event: type[E], handler: Callable[[Conn, Envelope[E]], Awaitable[None]]) -> Route[E]:
     """``on(CaseWhistled, route_whistle)``: ``route_whistle`` receives ``Envelope[CaseWhistled]``
     (a type checker holds the two together). A new version of an event is a new class: a
     consumer hears it once it has a route for it."""
@@ -359,7 +358,7 @@ class EventConsumer:
         self,
         message: Received,
         *,
-        park_on: asyncpg.Connection | None = None,
+        park_on: Conn | None = None,
         failed_once: BaseException | None = None,
     ) -> str:
         """Handle one message; return the outcome (handled, duplicate, skipped,
@@ -402,7 +401,7 @@ class EventConsumer:
             if isinstance(exc, DomainError):
                 return True  # deterministic: retrying cannot help
             if is_transient(exc):
-                return state.seconds_since_start >= policy.transient_retry_seconds
+                return (state.seconds_since_start or 0.0) >= policy.transient_retry_seconds
             failures["deterministic"] += 1
             return failures["deterministic"] >= policy.max_attempts
 
@@ -463,7 +462,7 @@ class EventConsumer:
         message: Received,
         *,
         reason: str,
-        park_on: asyncpg.Connection | None,
+        park_on: Conn | None,
         type: str | None = None,
         version: int | None = None,
         error: str | None = None,
@@ -488,7 +487,7 @@ class EventConsumer:
         value: bytes,
         key: bytes | None,
         headers: dict[str, str],
-        conn: asyncpg.Connection | None,
+        conn: Conn | None,
     ) -> None:
         """Keep the dead-letter copy in the database too (``_durably``)."""
         await self._durably(
@@ -496,7 +495,7 @@ class EventConsumer:
         )
 
     async def _park_unknown(
-        self, message: Received, exc: UnknownEventType, park_on: asyncpg.Connection | None
+        self, message: Received, exc: UnknownEventType, park_on: Conn | None
     ) -> str:
         type_, version = _type_and_version(message.value)
         known_type = any(t == type_ for t, _ in EVENT_TYPES)
@@ -524,7 +523,7 @@ class EventConsumer:
         *,
         event_type: str,
         version: int | None = None,
-        park_on: asyncpg.Connection | None = None,
+        park_on: Conn | None = None,
     ) -> str:
         """Send a message that fails deterministically, with its error, to the dead-letter
         topic (truncated, with the full copy parked, when too big); park it in the database

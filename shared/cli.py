@@ -16,8 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -27,13 +28,15 @@ from shared.logging import configure_logging
 from shared.service import migrate
 from shared.settings import BaseServiceSettings
 
+S = TypeVar("S", bound=BaseServiceSettings)
+
 
 def run(
     *,
-    settings_factory: Callable[[], BaseServiceSettings],
-    create_app: Callable[[BaseServiceSettings], FastAPI],
+    settings_factory: Callable[[], S],
+    create_app: Callable[[S], FastAPI],
     migrations_dir: Path,
-    seed_demo: Callable[[BaseServiceSettings], Awaitable[None]] | None = None,
+    seed_demo: Callable[[S], Coroutine[Any, Any, None]] | None = None,
     argv: list[str] | None = None,
 ) -> None:
     argv = sys.argv[1:] if argv is None else argv

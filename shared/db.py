@@ -6,18 +6,28 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
 import structlog
 from tenacity import (
     AsyncRetrying,
-    before_sleep_log,
+    RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
 
 log = structlog.get_logger()
+
+# A connection as queries take it: one of our own (``connect_once``, ``listen``) or one on
+# loan from a pool (asyncpg hands out a proxy that behaves like it; the stubs type it apart).
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 # Errors that mean "the database is not reachable right now" rather than "this is wrong".
 TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
@@ -35,7 +45,7 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: Conn) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
             typ,
@@ -45,7 +55,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
+async def _keep_session(conn: Conn) -> None:
     """The pool's reset on release. asyncpg's default sends ``SELECT pg_advisory_unlock_all();
     CLOSE ALL; UNLISTEN *; RESET ALL`` on every release: one more round trip and four
     statements per checkout, 22 per case end to end (issue 14). Our pooled connections hold
@@ -55,7 +65,17 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     the connection's listeners before calling this."""
 
 
-async def connect_once(dsn: str) -> asyncpg.Connection:
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.warning(
+        "db_connect_retry",
+        attempt=state.attempt_number,
+        sleep_s=round(state.upcoming_sleep, 2),
+        error=repr(exc),
+    )
+
+
+async def connect_once(dsn: str) -> Conn:
     conn = await asyncpg.connect(dsn)
     await _init_connection(conn)
     return conn
@@ -68,7 +88,7 @@ async def create_pool(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential_jitter(multiplier=0.2, max=5, jitter=0.2),
         retry=retry_if_exception_type(TRANSIENT_DB_ERRORS),
-        before_sleep=before_sleep_log(structlog.stdlib.get_logger("db"), 30),
+        before_sleep=_log_retry,
         reraise=True,
     ):
         with attempt:
@@ -98,7 +118,7 @@ async def listen(
     the connection drops. ``connected`` runs once listening (callers catch up there on what
     was written while no one listened); ``disconnected`` when the connection is gone."""
     while not stopping.is_set():
-        conn: asyncpg.Connection | None = None
+        conn: Conn | None = None
         try:
             conn = await asyncpg.connect(dsn)
             closed = asyncio.Event()

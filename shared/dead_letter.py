@@ -22,6 +22,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
 from shared.faults import RetryPolicy, is_transient
 from shared.parking import Received
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -94,7 +95,7 @@ async def publish_bounded(
 
 
 async def keep_copy(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Conn | asyncpg.Pool,
     consumer: str,
     value: bytes,
     key: bytes | None,
@@ -113,7 +114,7 @@ async def keep_copy(
 
 
 async def copies_since(
-    conn: asyncpg.Connection | asyncpg.Pool, since: datetime
+    conn: Conn | asyncpg.Pool, since: datetime
 ) -> list[tuple[bytes | None, bytes, dict[str, str]]]:
     """The copies kept since ``since``, oldest first: (key, value, headers)."""
     rows = await conn.fetch(

@@ -13,15 +13,15 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import asyncpg
+from shared.db import Conn
 
-Work = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+Work = Callable[[Conn, list[Any]], Awaitable[None]]
 
 # The work left per connection inside ``batch`` (keyed by id: a batch always removes its own).
 _PENDING: dict[int, dict[Work, list[Any]]] = {}
 
 
-async def once_per_transaction(conn: asyncpg.Connection, work: Work, item: Any) -> None:
+async def once_per_transaction(conn: Conn, work: Work, item: Any) -> None:
     """Run ``work(conn, items)`` before the batch's transaction commits, once for every item
     given in it; at once when no batch is open on ``conn``."""
     pending = _PENDING.get(id(conn))
@@ -32,7 +32,7 @@ async def once_per_transaction(conn: asyncpg.Connection, work: Work, item: Any) 
 
 
 @contextlib.asynccontextmanager
-async def batch(conn: asyncpg.Connection) -> AsyncIterator[None]:
+async def batch(conn: Conn) -> AsyncIterator[None]:
     """Collect the work handlers leave on ``conn`` and run it at the end (inside the caller's
     transaction); on an error nothing left is run."""
     pending: dict[Work, list[Any]] = {}

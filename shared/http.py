@@ -175,6 +175,11 @@ def install_asyncapi(app: FastAPI, specification: Callable[[], Any]) -> None:
         return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))
 
 
+async def _no_body() -> dict[str, Any]:
+    """The receive channel of a refused request: the body is never read."""
+    return {"type": "http.disconnect"}
+
+
 class _BodyTooLarge(StarletteHTTPException):
     """Raised while the endpoint reads a streamed body past the limit; FastAPI's handler
     (or, for a bare app, the middleware itself) renders it as 413."""
@@ -233,4 +238,4 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Any, send: Any) -> None:
         response = error_response(413, "payload_too_large", self._message(scope))
-        await response(scope, None, send)
+        await response(scope, _no_body, send)

@@ -3,12 +3,12 @@ if it returns False the event was handled before and the handler must do nothing
 
 from __future__ import annotations
 
-import asyncpg
 
 from shared.contract import Envelope
+from shared.db import Conn
 
 
-async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> bool:
+async def claim(conn: Conn, consumer: str, event: Envelope) -> bool:
     row = await conn.fetchval(
         "INSERT INTO inbox (consumer, event_id, type) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING true",
@@ -19,7 +19,7 @@ async def claim(conn: asyncpg.Connection, consumer: str, event: Envelope) -> boo
     return bool(row)
 
 
-async def claim_many(conn: asyncpg.Connection, consumer: str, events: list[Envelope]) -> set:
+async def claim_many(conn: Conn, consumer: str, events: list[Envelope]) -> set:
     """``claim`` for many events in one statement: the ids of those not handled before."""
     rows = await conn.fetch(
         "INSERT INTO inbox (consumer, event_id, type)"

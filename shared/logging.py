@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 import structlog
 from asgi_correlation_id.context import correlation_id
 
 
-def _add_correlation_id(_, __, event_dict: dict) -> dict:
+def _add_correlation_id(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     if "correlation_id" not in event_dict:
         cid = correlation_id.get()
         if cid:
@@ -33,12 +37,12 @@ class StreamLogger:
     log = debug = info = warn = warning = error = critical = exception = fatal = failure = msg
 
 
-def stream_logger_factory(stream: str = "stdout"):
+def stream_logger_factory(stream: str = "stdout") -> Callable[..., StreamLogger]:
     return lambda *args: StreamLogger(stream)
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
-    shared_processors = [
+    shared_processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_correlation_id,
         structlog.processors.add_log_level,

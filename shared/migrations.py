@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import structlog
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -48,7 +48,7 @@ def load(namespace: str, folder: Path) -> list[Migration]:
     return found
 
 
-async def apply(conn: asyncpg.Connection, sources: list[tuple[str, Path]]) -> list[str]:
+async def apply(conn: Conn, sources: list[tuple[str, Path]]) -> list[str]:
     """Apply what is pending; return the names applied. Safe to run from many replicas."""
     migrations = [m for ns, folder in sources for m in load(ns, folder)]
     applied: list[str] = []

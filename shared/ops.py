@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -43,6 +43,8 @@ from shared.contract import Topics
 from shared.logging import configure_logging, stream_logger_factory
 from shared.parking import Received
 from shared.settings import BaseServiceSettings
+
+S = TypeVar("S", bound=BaseServiceSettings)
 
 COMMANDS = ("dead-letters", "parked", "outbox")
 
@@ -613,22 +615,22 @@ async def run(args: argparse.Namespace, settings: BaseServiceSettings, app: Fast
 async def amain(
     argv: Sequence[str],
     *,
-    settings: Callable[[], BaseServiceSettings],
-    create_app: Callable[[BaseServiceSettings], FastAPI],
+    settings: Callable[[], S],
+    create_app: Callable[[S], FastAPI],
 ) -> int:
     """The commands in a running event loop (tests); ``main`` is the entry point's."""
     args = parser().parse_args(list(argv))
-    settings = settings()
-    configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    app = create_app(settings)  # builds the consumers; opens nothing
+    loaded = settings()
+    configure_logging(loaded.service_name, loaded.log_level, loaded.log_json)
+    app = create_app(loaded)  # builds the consumers; opens nothing
     _logs_to_stderr()
-    return await run(args, settings, app)
+    return await run(args, loaded, app)
 
 
 def main(
     argv: Sequence[str],
     *,
-    settings: Callable[[], BaseServiceSettings],
-    create_app: Callable[[BaseServiceSettings], FastAPI],
+    settings: Callable[[], S],
+    create_app: Callable[[S], FastAPI],
 ) -> int:
     return asyncio.run(amain(argv, settings=settings, create_app=create_app))

@@ -55,13 +55,14 @@ from tenacity import (
 
 from shared import db, metrics
 from shared.contract import Envelope
+from shared.db import Conn
 
 log = structlog.get_logger()
 
 Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[None]]
 
 
-async def add(conn: asyncpg.Connection, *events: Envelope) -> None:
+async def add(conn: Conn, *events: Envelope) -> None:
     """Write events to the outbox inside the caller's (open) transaction."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.add must run inside the state change's transaction")
@@ -277,9 +278,7 @@ class OutboxRelay:
             log.warning("outbox_publish_failed", failed=len(failed), error=repr(failed[0][1])[:500])
         return len(sent)
 
-    async def _mark_failed(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, exc: BaseException
-    ) -> None:
+    async def _mark_failed(self, conn: Conn, row: asyncpg.Record, exc: BaseException) -> None:
         attempts = row["attempts"] + 1
         park = not is_transient(exc) and attempts >= self._max_attempts
         delay = min(self._retry_cap, self._retry_base * 2 ** (attempts - 1))
@@ -358,6 +357,7 @@ class OutboxRelay:
                 "SELECT count(*) AS unsent, count(*) FILTER (WHERE parked_at IS NOT NULL)"
                 " AS parked FROM outbox WHERE sent_at IS NULL"
             )
+        assert row is not None  # an aggregate always returns its row
         metrics.OUTBOX_BACKLOG.labels(self._service).set(row["unsent"])
         metrics.OUTBOX_PARKED.labels(self._service).set(row["parked"])
         return row["unsent"]

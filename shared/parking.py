@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from shared.db import Conn
 
 # Why a message was parked.
 UNKNOWN_TYPE = "unknown_type"  # no event of this type in this build
@@ -49,7 +50,7 @@ def _headers_json(headers: Sequence[tuple[str, bytes]]) -> str:
 
 
 async def park(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Conn | asyncpg.Pool,
     consumer: str,
     message: Received,
     *,
@@ -93,7 +94,7 @@ def _parked(row: asyncpg.Record) -> Parked:
 
 
 async def claim_next(
-    conn: asyncpg.Connection,
+    conn: Conn,
     consumer: str,
     *,
     after: int,
@@ -118,7 +119,7 @@ async def claim_next(
     return _parked(row) if row else None
 
 
-async def mark_replayed(conn: asyncpg.Connection, parked_id: int, outcome: str) -> None:
+async def mark_replayed(conn: Conn, parked_id: int, outcome: str) -> None:
     await conn.execute(
         "UPDATE parked_events SET replayed_at = now(), replay_outcome = $2 WHERE id = $1",
         parked_id,
@@ -126,7 +127,7 @@ async def mark_replayed(conn: asyncpg.Connection, parked_id: int, outcome: str) 
     )
 
 
-async def pending(conn: asyncpg.Connection | asyncpg.Pool, consumer: str) -> list[dict[str, Any]]:
+async def pending(conn: Conn | asyncpg.Pool, consumer: str) -> list[dict[str, Any]]:
     """The rows not replayed yet, without their values (for operators and tests)."""
     rows = await conn.fetch(
         """SELECT id, topic, "partition", "offset", type, version, reason, error, parked_at,

@@ -242,19 +242,17 @@ class Supervisor:
         broker it ran is gone with what its consumers had not read. Publish it again."""
         sp = self.safe_point
         done: dict[str, outbox.Republished] = {}
-        if sp.value is not None and not sp.clean:
+        if (since := sp.value) is not None and not sp.clean:
 
             async def recover() -> tuple[dict[str, outbox.Republished], int]:
-                done = await republish_outboxes(self.stack, sp.value)
-                return done, await republish_dead_letters(
-                    self.stack, sp.broker_started_at or sp.value
-                )
+                done = await republish_outboxes(self.stack, since)
+                return done, await republish_dead_letters(self.stack, sp.broker_started_at or since)
 
             done, letters = asyncio.run(recover())
             rows = sum(d.rows for d in done.values())
             self.say(
                 f"the last run did not stop cleanly: its broker's messages since the safe "
-                f"point {sp.value.isoformat()} are published again ({rows} events, "
+                f"point {since.isoformat()} are published again ({rows} events, "
                 f"{letters} dead letters)"
             )
         sp.value = datetime.now(UTC)

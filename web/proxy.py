@@ -107,7 +107,7 @@ def _upstream_request(
     return client.build_request(
         request.method,
         f"{base.rstrip('/')}/{path}",
-        params=request.query_params.multi_items(),
+        params=str(request.query_params),  # as the browser encoded it
         headers=headers,
         content=request.stream() if has_body else None,
     )

@@ -13,13 +13,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 
 from services.intake import repository
 from services.intake.domain import geometry
 from services.intake.repository import jurisdiction
 from shared import db, demo
 from shared.settings import BaseServiceSettings
+from shared.db import Conn
 
 CENTRE = (112.55, 37.87)  # lon, lat
 CELL = (0.004, 0.003)  # degrees of lon, lat per grid
@@ -57,7 +57,7 @@ def centre(code: str) -> tuple[float, float]:
     return round((s + n) / 2, 6), round((w + e) / 2, 6)
 
 
-async def seed(conn: asyncpg.Connection) -> None:
+async def seed(conn: Conn) -> None:
     """Boundaries for every demo grid and the demo grid workers (idempotent: unchanged rows
     are left alone). Runs inside the caller's transaction, after the tree is loaded."""
     now = datetime.now(UTC)

@@ -8,7 +8,7 @@ a new version.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -110,6 +110,12 @@ class Envelope(BaseModel, Generic[P]):
 E = TypeVar("E", bound=EventPayload)
 
 
+def envelope_of(payload: type[E]) -> type[Envelope[E]]:
+    """``Envelope[payload]`` for a payload class known only at run time (pydantic builds and
+    caches the parametrised model)."""
+    return cast("type[Envelope[E]]", Envelope.__class_getitem__(payload))
+
+
 def new_event(
     payload: E,
     *,
@@ -119,7 +125,7 @@ def new_event(
     actor: Actor | None = None,
 ) -> Envelope[E]:
     """Wrap a payload, carrying the current correlation and causation ids along."""
-    return Envelope[type(payload)](  # type: ignore[misc]  # parametrised at run time
+    return envelope_of(type(payload))(
         event_id=uuid4(),
         type=payload.TYPE,
         version=payload.VERSION,

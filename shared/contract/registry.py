@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from shared.contract import dispatch, intake, tracking
-from shared.contract.envelope import Envelope, EventPayload
+from shared.contract.envelope import Envelope, EventPayload, envelope_of
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.TYPE, cls.VERSION): cls
@@ -34,6 +34,5 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> Envelope[Any]:
     message — a deterministic failure — and ``UnknownEventType`` for a type we do not know.
     """
     data = raw if isinstance(raw, dict) else json.loads(raw)
-    head = Envelope[dict[str, Any]].model_validate(data)
-    cls = payload_class(head.type, head.version)
-    return Envelope[cls].model_validate(data)  # type: ignore[valid-type]  # known at run time
+    head = Envelope[Any].model_validate(data)  # the payload is checked below, by its class
+    return envelope_of(payload_class(head.type, head.version)).model_validate(data)

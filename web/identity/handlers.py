@@ -17,6 +17,7 @@ from shared.errors import Conflict, NotFound
 from web.identity import domain, repository
 from web.identity.domain import Assignment, LoginPolicy, User
 from web.identity.passwords import hash_password, verify_password
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -42,7 +43,7 @@ def _digest(token: str) -> bytes:
 
 
 async def _open_session(
-    conn: asyncpg.Connection,
+    conn: Conn,
     user: User,
     tokens: TokenPolicy,
     now: datetime,
@@ -189,7 +190,7 @@ async def update_user(pool: asyncpg.Pool, username: str, changes: dict, now: dat
 
 
 async def upsert_demo_user(
-    conn: asyncpg.Connection,
+    conn: Conn,
     username: str,
     assignment: Assignment,
     password_hash: str,

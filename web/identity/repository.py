@@ -9,6 +9,7 @@ import asyncpg
 
 from shared.auth import Role
 from web.identity.domain import Assignment, RefreshToken, User
+from shared.db import Conn
 
 _USER_COLUMNS = (
     "username, name, role, area, department_id, grids, password_hash, disabled, "
@@ -35,13 +36,13 @@ def _user(row: asyncpg.Record) -> User:
     )
 
 
-async def get_user(conn: asyncpg.Connection, username: str, *, lock: bool = False) -> User | None:
+async def get_user(conn: Conn, username: str, *, lock: bool = False) -> User | None:
     sql = f"SELECT {_USER_COLUMNS} FROM users WHERE username = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), username)
     return _user(row) if row else None
 
 
-async def list_users(conn: asyncpg.Connection, role: str | None, q: str | None) -> list[User]:
+async def list_users(conn: Conn, role: str | None, q: str | None) -> list[User]:
     rows = await conn.fetch(
         f"SELECT {_USER_COLUMNS} FROM users"
         " WHERE ($1::text IS NULL OR role = $1)"
@@ -54,7 +55,7 @@ async def list_users(conn: asyncpg.Connection, role: str | None, q: str | None) 
 
 
 async def insert_user(
-    conn: asyncpg.Connection, username: str, a: Assignment, password_hash: str, now: datetime
+    conn: Conn, username: str, a: Assignment, password_hash: str, now: datetime
 ) -> bool:
     """False when the username is taken."""
     status = await conn.execute(
@@ -74,7 +75,7 @@ async def insert_user(
 
 
 async def update_user(
-    conn: asyncpg.Connection,
+    conn: Conn,
     username: str,
     a: Assignment,
     disabled: bool,
@@ -100,7 +101,7 @@ async def update_user(
 
 
 async def record_login(
-    conn: asyncpg.Connection, username: str, failures: int, locked_until: datetime | None
+    conn: Conn, username: str, failures: int, locked_until: datetime | None
 ) -> None:
     await conn.execute(
         "UPDATE users SET failed_logins = $2, locked_until = $3 WHERE username = $1",
@@ -111,7 +112,7 @@ async def record_login(
 
 
 async def insert_refresh(
-    conn: asyncpg.Connection,
+    conn: Conn,
     token_hash: bytes,
     username: str,
     family: UUID,
@@ -129,7 +130,7 @@ async def insert_refresh(
     )
 
 
-async def get_refresh(conn: asyncpg.Connection, token_hash: bytes) -> RefreshToken | None:
+async def get_refresh(conn: Conn, token_hash: bytes) -> RefreshToken | None:
     row = await conn.fetchrow(
         "SELECT username, family::text AS family, expires_at, used_at, revoked_at"
         " FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -138,13 +139,13 @@ async def get_refresh(conn: asyncpg.Connection, token_hash: bytes) -> RefreshTok
     return RefreshToken(**dict(row)) if row else None
 
 
-async def mark_refresh_used(conn: asyncpg.Connection, token_hash: bytes, now: datetime) -> None:
+async def mark_refresh_used(conn: Conn, token_hash: bytes, now: datetime) -> None:
     await conn.execute(
         "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, now
     )
 
 
-async def revoke_family(conn: asyncpg.Connection, family: str, now: datetime) -> None:
+async def revoke_family(conn: Conn, family: str, now: datetime) -> None:
     await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1::uuid AND revoked_at IS NULL",
         family,
@@ -152,7 +153,7 @@ async def revoke_family(conn: asyncpg.Connection, family: str, now: datetime) ->
     )
 
 
-async def revoke_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
+async def revoke_user(conn: Conn, username: str, now: datetime) -> None:
     await conn.execute(
         "UPDATE refresh_tokens SET revoked_at = $2 WHERE username = $1 AND revoked_at IS NULL",
         username,
@@ -160,5 +161,5 @@ async def revoke_user(conn: asyncpg.Connection, username: str, now: datetime) ->
     )
 
 
-async def purge_refresh(conn: asyncpg.Connection, before: datetime) -> None:
+async def purge_refresh(conn: Conn, before: datetime) -> None:
     await conn.execute("DELETE FROM refresh_tokens WHERE expires_at < $1", before)

@@ -16,7 +16,8 @@ from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
 from shared.contract import Level, Location, Priority
-from shared.service import Pool, runtime
+from services.intake.api.common import settings
+from shared.service import Pool
 
 router = APIRouter(tags=["cases"])
 
@@ -163,7 +164,7 @@ async def report_case(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ReportOut:
-    settings = runtime(request).settings
+    conf = settings(request)
     case, created = await handlers.report_case(
         db,
         who,
@@ -176,7 +177,7 @@ async def report_case(
             reporter=body.reporter or who.name,
         ),
         idempotency_key,
-        rate_limit_per_minute=settings.report_rate_limit_per_minute,
+        rate_limit_per_minute=conf.report_rate_limit_per_minute,
     )
     if not created:
         response.status_code = 200
@@ -186,8 +187,8 @@ async def report_case(
         db,
         who,
         case,
-        window_days=settings.duplicate_window_days,
-        radius_m=settings.duplicate_radius_m,
+        window_days=conf.duplicate_window_days,
+        radius_m=conf.duplicate_radius_m,
     )
     return ReportOut(
         **CaseOut.of(case).model_dump(),
@@ -260,10 +261,10 @@ async def whistle_case(
     cmd = handlers.WhistleCase(
         departments=body.departments, note=body.note, priority=body.priority, level=body.level
     )
-    settings = runtime(request).settings
+    conf = settings(request)
     return CaseOut.of(
         await handlers.whistle_case(
-            db, who, case_id, cmd, grid_workers_may_whistle=settings.grid_workers_may_whistle
+            db, who, case_id, cmd, grid_workers_may_whistle=conf.grid_workers_may_whistle
         )
     )
 

@@ -14,7 +14,8 @@ from services.intake.handlers import photos as handlers
 from services.intake.domain.photos import PhotoKind
 from services.intake.repository.photos import PhotoRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.service import Pool, runtime
+from services.intake.api.common import settings
+from shared.service import Pool
 
 router = APIRouter(tags=["photos"])
 
@@ -93,8 +94,8 @@ async def upload_photo(
     request: Request,
     response: Response,
 ) -> PhotoOut:
-    settings = runtime(request).settings
-    limit = settings.photo_max_bytes
+    conf = settings(request)
+    limit = conf.photo_max_bytes
     data = await file.read(limit + 1)  # one byte past the limit is enough to refuse
     photo, created = await handlers.upload_photo(
         db,
@@ -103,7 +104,7 @@ async def upload_photo(
             case_id=case_id, kind=kind, data=data, declared_type=file.content_type
         ),
         max_bytes=limit,
-        max_pixels=settings.photo_max_pixels,
+        max_pixels=conf.photo_max_pixels,
     )
     if not created:
         response.status_code = 200

@@ -26,7 +26,7 @@ from services.intake.domain.photos import (
 )
 
 try:  # optional: iPhone photos
-    from pillow_heif import register_heif_opener  # type: ignore[import-not-found]
+    from pillow_heif import register_heif_opener
 
     register_heif_opener()
     HEIF_SUPPORTED = True

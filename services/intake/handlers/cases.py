@@ -38,6 +38,7 @@ from shared.contract import (
     Priority,
     new_event,
 )
+from shared.db import Conn
 
 PRODUCER = "intake"
 
@@ -81,7 +82,7 @@ def case_facts(case: CaseRow) -> dict[str, Any]:
     }
 
 
-async def find_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False) -> CaseRow:
+async def find_case(conn: Conn, case_id: UUID, *, lock: bool = False) -> CaseRow:
     case = await repository.get_case(conn, case_id, lock=lock)
     if case is None:
         raise NotFound(f"案件 {case_id} 不存在", f"case {case_id} not found", code="case_not_found")
@@ -89,7 +90,7 @@ async def find_case(conn: asyncpg.Connection, case_id: UUID, *, lock: bool = Fal
 
 
 async def case_in_scope(
-    conn: asyncpg.Connection, who: Principal, case_id: UUID, *, lock: bool = False
+    conn: Conn, who: Principal, case_id: UUID, *, lock: bool = False
 ) -> CaseRow:
     """The case, if it lies in the caller's grids or subtree."""
     case = await find_case(conn, case_id, lock=lock)
@@ -214,7 +215,7 @@ async def whistle_case(
                     location=Location(lat=case.lat, lon=case.lon, address=case.address),
                     departments=cmd.departments,
                     note=cmd.note,
-                    level=cmd.level.value,
+                    level=cmd.level,
                 ),
                 case_id=case.id,
                 producer=PRODUCER,
@@ -286,41 +287,39 @@ async def list_cases(
 # --- consumed: the reporter's view of progress elsewhere -------------------------------
 
 
-async def _advance(
-    conn: asyncpg.Connection, case: CaseRow, status: CaseStatus, at: datetime
-) -> None:
+async def _advance(conn: Conn, case: CaseRow, status: CaseStatus, at: datetime) -> None:
     """Move the case's status forward to ``status`` (a late event never moves it back)."""
     after = domain.advance(case.status, case.status_at, status, at)
     if after is not case.status:
         await repository.update_status(conn, case.id, after, at)
 
 
-async def _our_case(conn: asyncpg.Connection, case_id: UUID) -> CaseRow | None:
+async def _our_case(conn: Conn, case_id: UUID) -> CaseRow | None:
     """The case, locked for this transaction; None when it is not one of ours (another
     intake's data set): nothing to follow."""
     return await repository.get_case(conn, case_id, lock=True)
 
 
-async def on_dispatched(conn: asyncpg.Connection, event: Envelope[CaseDispatched]) -> None:
+async def on_dispatched(conn: Conn, event: Envelope[CaseDispatched]) -> None:
     """派单: the department joins the case's departments (its photo rights begin)."""
     if case := await _our_case(conn, event.case_id):
         await repository.add_assigned_department(conn, case.id, event.payload.department_id)
         await _advance(conn, case, CaseStatus.DISPATCHED, event.occurred_at)
 
 
-async def on_unroutable(conn: asyncpg.Connection, event: Envelope[CaseUnroutable]) -> None:
+async def on_unroutable(conn: Conn, event: Envelope[CaseUnroutable]) -> None:
     """No department matched: the case waits for a person to dispatch it (待人工派单)."""
     if case := await _our_case(conn, event.case_id):
         await _advance(conn, case, CaseStatus.UNROUTABLE, event.occurred_at)
 
 
-async def on_signed_for(conn: asyncpg.Connection, event: Envelope[CaseSignedFor]) -> None:
+async def on_signed_for(conn: Conn, event: Envelope[CaseSignedFor]) -> None:
     """部门报到: the department signed for the case."""
     if case := await _our_case(conn, event.case_id):
         await _advance(conn, case, CaseStatus.SIGNED_FOR, event.occurred_at)
 
 
-async def on_resolved(conn: asyncpg.Connection, event: Envelope[CaseResolved]) -> None:
+async def on_resolved(conn: Conn, event: Envelope[CaseResolved]) -> None:
     """办结: the case waits for the community's check once every department reported; a
     co-handler's report alone leaves it waiting for the others (联合办理)."""
     case = await _our_case(conn, event.case_id)
@@ -328,9 +327,7 @@ async def on_resolved(conn: asyncpg.Connection, event: Envelope[CaseResolved]) -
         await _advance(conn, case, CaseStatus.RESOLVED, event.occurred_at)
 
 
-async def on_left(
-    conn: asyncpg.Connection, event: Envelope[CaseRejected] | Envelope[CaseTransferred]
-) -> None:
+async def on_left(conn: Conn, event: Envelope[CaseRejected] | Envelope[CaseTransferred]) -> None:
     """退单 / 转办: the department pushed the case back or handed it on — it is no longer one
     of the case's departments (its photo rights end). The status is unchanged: what comes
     next (dispatched elsewhere, or waiting for the community) says it."""
@@ -339,7 +336,7 @@ async def on_left(
 
 
 async def _follow_clock(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[CaseClockStarted] | Envelope[CaseClockStopped] | Envelope[CaseOverdue],
     state: str,
     due_at: datetime | None,
@@ -362,15 +359,15 @@ async def _follow_clock(
     await deferred.once_per_transaction(conn, repository.refresh_deadlines, event.case_id)
 
 
-async def on_clock_started(conn: asyncpg.Connection, event: Envelope[CaseClockStarted]) -> None:
+async def on_clock_started(conn: Conn, event: Envelope[CaseClockStarted]) -> None:
     await _follow_clock(conn, event, "running", event.payload.due_at)
 
 
-async def on_clock_stopped(conn: asyncpg.Connection, event: Envelope[CaseClockStopped]) -> None:
+async def on_clock_stopped(conn: Conn, event: Envelope[CaseClockStopped]) -> None:
     await _follow_clock(conn, event, "stopped", None)
 
 
-async def on_overdue(conn: asyncpg.Connection, event: Envelope[CaseOverdue]) -> None:
+async def on_overdue(conn: Conn, event: Envelope[CaseOverdue]) -> None:
     await _follow_clock(conn, event, "overdue", event.payload.due_at)
 
 

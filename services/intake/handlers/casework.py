@@ -31,6 +31,7 @@ from shared.contract import (
     Resolution,
     new_event,
 )
+from shared.db import Conn
 
 
 async def fix_on_spot(pool: asyncpg.Pool, who: Principal, case_id: UUID, note: str) -> CaseRow:
@@ -101,13 +102,20 @@ async def reopen(
         return await find_case(conn, case.id)
 
 
-async def _check_rate(conn: asyncpg.Connection, case: CaseRow) -> None:
+async def _check_rate(conn: Conn, case: CaseRow) -> None:
     extra = await repository.extras(conn, case.id)
     domain.check_rate(case.status, extra.resolution, await repository.has_rating(conn, case.id))
 
 
+async def _rating(conn: Conn, case_id: UUID) -> asyncpg.Record:
+    """The rating just recorded."""
+    row = await repository.rating(conn, case_id)
+    assert row is not None
+    return row
+
+
 async def _rate(
-    conn: asyncpg.Connection,
+    conn: Conn,
     case: CaseRow,
     score: int,
     comment: str | None,
@@ -139,7 +147,7 @@ async def rate(
     async with pool.acquire() as conn, conn.transaction():
         case = await case_in_scope(conn, who, case_id, lock=True)
         await _rate(conn, case, score, comment, RatingChannel.GRID_WORKER, who.actor, now)
-        return await repository.rating(conn, case.id)
+        return await _rating(conn, case.id)
 
 
 @dataclass(frozen=True)
@@ -167,9 +175,7 @@ async def create_rating_link(
     return RatingLink(token, case_id, expires)
 
 
-async def _live_link(
-    conn: asyncpg.Connection, token: str, now: datetime, *, lock: bool
-) -> tuple[str, CaseRow]:
+async def _live_link(conn: Conn, token: str, now: datetime, *, lock: bool) -> tuple[str, CaseRow]:
     row = await repository.link(conn, _hash(token), lock=lock)
     if row is None or row["used_at"] is not None or row["expires_at"] < now:
         raise NotFound(
@@ -195,7 +201,7 @@ async def rate_by_link(
         resident = Actor(subject=f"resident:{token_hash[:12]}", role="resident", name="群众")
         await _rate(conn, case, score, comment, RatingChannel.LINK, resident, now)
         await repository.use_link(conn, token_hash, now)
-        return await repository.rating(conn, case.id)
+        return await _rating(conn, case.id)
 
 
 async def merge(

@@ -19,6 +19,7 @@ from services.intake.repository.jurisdiction import AreaRow
 from shared.auth import Principal, Role
 from shared.errors import Conflict, DomainError, Invalid, NotFound
 from shared.contract import Location
+from shared.db import Conn
 
 # Digitised borders of neighbouring grids rarely meet exactly: slivers up to this share of
 # the smaller grid are tolerated (a point in one is placed by the lowest code).
@@ -35,7 +36,7 @@ def _not_found(code: str) -> NotFound:
     return NotFound(f"区域“{code}”不存在", f"area '{code}' not found", code="area_not_found")
 
 
-async def _row(conn: asyncpg.Connection, code: str) -> AreaRow:
+async def _row(conn: Conn, code: str) -> AreaRow:
     row = await repository.get_area(conn, code)
     if row is None:
         raise _not_found(code)
@@ -50,7 +51,7 @@ async def get_area(pool: asyncpg.Pool, code: str) -> AreaRow:
         return await _row(conn, code)
 
 
-async def locate(conn: asyncpg.Connection, lat: float, lon: float) -> tuple[str, str | None] | None:
+async def locate(conn: Conn, lat: float, lon: float) -> tuple[str, str | None] | None:
     """(grid code, micro-grid code or None) whose boundary holds the point, or None."""
     hits = [
         r.area
@@ -73,12 +74,12 @@ async def locate_area(pool: asyncpg.Pool, lat: float, lon: float) -> tuple[AreaR
         return await _row(conn, grid_code), (await _row(conn, micro_code) if micro_code else None)
 
 
-async def locate_grid(conn: asyncpg.Connection, lat: float, lon: float) -> str | None:
+async def locate_grid(conn: Conn, lat: float, lon: float) -> str | None:
     found = await locate(conn, lat, lon)
     return found[0] if found else None
 
 
-async def place_report(conn: asyncpg.Connection, grid_code: str | None, location: Location) -> str:
+async def place_report(conn: Conn, grid_code: str | None, location: Location) -> str:
     """The grid a new report belongs to (called inside the report's transaction): the named
     grid, or the one whose boundary holds the point. Refuses a point outside every grid when
     no grid is named, and a point that lies in another grid than the named, bounded one
@@ -94,11 +95,11 @@ async def place_report(conn: asyncpg.Connection, grid_code: str | None, location
     lat, lon = location.lat, location.lon
     found = await locate_grid(conn, lat, lon)
     named = await repository.get_area(conn, grid_code) if grid_code else None
-    named_bounded = named is not None and named.boundary is not None
+    boundary = named.boundary if named is not None else None
+    named_bounded = boundary is not None
     near = (
-        named_bounded
-        and geometry.distance_m(geometry.shape_of(named.boundary or {}), lon, lat)
-        <= domain.GPS_TOLERANCE_M
+        boundary is not None
+        and geometry.distance_m(geometry.shape_of(boundary), lon, lat) <= domain.GPS_TOLERANCE_M
     )
     return domain.choose_grid(
         grid_code, found, named_bounded=named_bounded, near_named=near, lat=lat, lon=lon
@@ -118,7 +119,7 @@ async def list_workers(pool: asyncpg.Pool, who: Principal, code: str) -> tuple[A
 # --- changing the tree (administrator) -----------------------------------------------------
 
 
-async def _put(conn: asyncpg.Connection, spec: AreaSpec, now: datetime) -> tuple[Area, str]:
+async def _put(conn: Conn, spec: AreaSpec, now: datetime) -> tuple[Area, str]:
     existing = await repository.get_area(conn, spec.code)
     parent = await repository.get_area(conn, spec.parent_code) if spec.parent_code else None
     attached = await repository.attached(conn, spec.code) if existing else domain.Attached()
@@ -131,7 +132,7 @@ async def _put(conn: asyncpg.Connection, spec: AreaSpec, now: datetime) -> tuple
     return area, await repository.save_area(conn, area, now)
 
 
-async def _set_boundary(conn: asyncpg.Connection, code: str, data: Any, now: datetime) -> bool:
+async def _set_boundary(conn: Conn, code: str, data: Any, now: datetime) -> bool:
     boundary = geometry.parse_boundary(data)
     row = await _row(conn, code)
     domain.check_bounded(row.area, "边界", "boundaries")

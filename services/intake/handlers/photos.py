@@ -23,6 +23,7 @@ from shared import outbox
 from shared.auth import Principal, Role
 from shared.errors import NotFound
 from shared.contract import CasePhotoAdded, new_event
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -40,7 +41,7 @@ def _department(who: Principal) -> str | None:
 
 
 async def _require_access(
-    conn: asyncpg.Connection,
+    conn: Conn,
     who: Principal,
     case_id: UUID,
     area_path: str,
@@ -55,9 +56,7 @@ async def _require_access(
         who.require_area(area_path)
 
 
-async def _case(
-    conn: asyncpg.Connection, who: Principal, case_id: UUID, *, lock: bool = False
-) -> CaseRow:
+async def _case(conn: Conn, who: Principal, case_id: UUID, *, lock: bool = False) -> CaseRow:
     case = await find_case(conn, case_id, lock=lock)
     await _require_access(conn, who, case.id, case.area_path)
     return case
@@ -131,7 +130,7 @@ async def upload_photo(
                 CasePhotoAdded(
                     **case_facts(case),
                     photo_id=photo.id,
-                    kind=photo.kind.value,
+                    kind=photo.kind,
                     department_id=photo.uploaded_by_department,
                 ),
                 case_id=case.id,

@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 
 from services.intake.domain import CaseStatus
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,21 @@ _CASE_COLUMNS = (
 _CASE_READ = _CASE_COLUMNS + ", assigned_departments"
 
 
-async def grid_path(conn: asyncpg.Connection, grid_code: str) -> str | None:
+async def grid_path(conn: Conn, grid_code: str) -> str | None:
     return await conn.fetchval(
         "SELECT path FROM areas WHERE code = $1 AND level = 'grid'", grid_code
     )
 
 
-async def category_exists(conn: asyncpg.Connection, code: str) -> bool:
+async def category_exists(conn: Conn, code: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM categories WHERE code = $1", code))
 
 
-async def category_count(conn: asyncpg.Connection) -> int:
+async def category_count(conn: Conn) -> int:
     return await conn.fetchval("SELECT count(*) FROM categories")
 
 
-async def replace_categories(
-    conn: asyncpg.Connection, rows: list[tuple[str, str, str | None]]
-) -> None:
+async def replace_categories(conn: Conn, rows: list[tuple[str, str, str | None]]) -> None:
     await conn.execute("DELETE FROM categories WHERE code <> ALL($1::text[])", [r[0] for r in rows])
     await conn.executemany(
         "INSERT INTO categories (code, name, parent_code) VALUES ($1, $2, $3)"
@@ -80,7 +79,7 @@ async def replace_categories(
     )
 
 
-async def reports_since(conn: asyncpg.Connection, subject: str, since: datetime) -> int:
+async def reports_since(conn: Conn, subject: str, since: datetime) -> int:
     """How many cases ``subject`` reported since ``since``; serialised per subject so that
     concurrent reports cannot both slip under the limit."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('report:' || $1))", subject)
@@ -89,12 +88,12 @@ async def reports_since(conn: asyncpg.Connection, subject: str, since: datetime)
     )
 
 
-async def next_case_seq(conn: asyncpg.Connection) -> int:
+async def next_case_seq(conn: Conn) -> int:
     return await conn.fetchval("SELECT nextval('case_no_seq')")
 
 
 async def claim_idempotency_key(
-    conn: asyncpg.Connection, subject: str, key: str, request_hash: str, case_id: UUID
+    conn: Conn, subject: str, key: str, request_hash: str, case_id: UUID
 ) -> tuple[str, UUID] | None:
     """Claim the caller's key for a new case; if claimed before, return (hash, case id)."""
     claimed = await conn.fetchval(
@@ -112,10 +111,11 @@ async def claim_idempotency_key(
         subject,
         key,
     )
+    assert row is not None  # the key is there: the INSERT above found it taken
     return row["request_hash"], row["case_id"]
 
 
-async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
+async def insert_case(conn: Conn, case: CaseRow) -> None:
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
@@ -143,9 +143,7 @@ async def insert_case(conn: asyncpg.Connection, case: CaseRow) -> None:
     )
 
 
-async def get_case(
-    conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False
-) -> CaseRow | None:
+async def get_case(conn: Conn, case_id: UUID, *, lock: bool = False) -> CaseRow | None:
     sql = f"SELECT {_CASE_READ} FROM cases WHERE id = $1" + (" FOR UPDATE" if lock else "")
     row = await conn.fetchrow(sql, case_id)
     return CaseRow.from_record(row) if row else None
@@ -161,7 +159,7 @@ def in_areas(column: str, roots: str) -> str:
 
 
 async def list_cases(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     roots: list[str],
     status: str | None,
@@ -195,7 +193,7 @@ async def list_cases(
 
 
 async def update_status(
-    conn: asyncpg.Connection,
+    conn: Conn,
     case_id: UUID,
     status: CaseStatus,
     at: datetime,
@@ -215,10 +213,11 @@ async def update_status(
         departments,
         priority,
     )
+    assert row is not None, f"case {case_id} is gone"  # callers hold the case locked
     return CaseRow.from_record(row)
 
 
-async def remove_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept: str) -> None:
+async def remove_assigned_department(conn: Conn, case_id: UUID, dept: str) -> None:
     await conn.execute(
         "UPDATE cases SET assigned_departments = array_remove(assigned_departments, $2)"
         " WHERE id = $1",
@@ -227,7 +226,7 @@ async def remove_assigned_department(conn: asyncpg.Connection, case_id: UUID, de
     )
 
 
-async def add_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept: str) -> None:
+async def add_assigned_department(conn: Conn, case_id: UUID, dept: str) -> None:
     await conn.execute(
         "UPDATE cases SET assigned_departments = array_append(assigned_departments, $2)"
         " WHERE id = $1 AND NOT $2 = ANY(assigned_departments)",
@@ -236,9 +235,7 @@ async def add_assigned_department(conn: asyncpg.Connection, case_id: UUID, dept:
     )
 
 
-async def upsert_areas(
-    conn: asyncpg.Connection, rows: list[tuple[str, str, str, str | None, str]]
-) -> None:
+async def upsert_areas(conn: Conn, rows: list[tuple[str, str, str, str | None, str]]) -> None:
     await conn.executemany(
         "INSERT INTO areas (code, name, level, parent_code, path) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level,"
@@ -247,7 +244,7 @@ async def upsert_areas(
     )
 
 
-async def list_areas(conn: asyncpg.Connection, parent: str | None) -> list[asyncpg.Record]:
+async def list_areas(conn: Conn, parent: str | None) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT code, name, level, parent_code, path FROM areas"
         " WHERE parent_code IS NOT DISTINCT FROM $1 ORDER BY code",
@@ -255,7 +252,7 @@ async def list_areas(conn: asyncpg.Connection, parent: str | None) -> list[async
     )
 
 
-async def subtree_areas(conn: asyncpg.Connection, root: str) -> list[asyncpg.Record]:
+async def subtree_areas(conn: Conn, root: str) -> list[asyncpg.Record]:
     """Every area at or below ``root`` (whole path segments), with its boundary."""
     return await conn.fetch(
         "SELECT code, name, level, parent_code, path, boundary FROM areas"
@@ -266,7 +263,7 @@ async def subtree_areas(conn: asyncpg.Connection, root: str) -> list[asyncpg.Rec
 
 
 async def upsert_clock(
-    conn: asyncpg.Connection,
+    conn: Conn,
     case_id: UUID,
     assignment_id: UUID,
     clock: str,
@@ -293,11 +290,11 @@ async def upsert_clock(
     )
 
 
-async def case_known(conn: asyncpg.Connection, case_id: UUID) -> bool:
+async def case_known(conn: Conn, case_id: UUID) -> bool:
     return bool(await conn.fetchval("SELECT true FROM cases WHERE id = $1", case_id))
 
 
-async def refresh_deadlines(conn: asyncpg.Connection, case_ids: list[UUID]) -> None:
+async def refresh_deadlines(conn: Conn, case_ids: list[UUID]) -> None:
     """Bring the cases' nearest open deadline and overdue flag up to date with their clocks
     (each case once, in one order)."""
     await conn.execute(

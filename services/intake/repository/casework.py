@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -19,17 +20,18 @@ class CaseExtras:
     reopen_count: int
 
 
-async def extras(conn: asyncpg.Connection, case_id: UUID) -> CaseExtras:
+async def extras(conn: Conn, case_id: UUID) -> CaseExtras:
     row = await conn.fetchrow(
         "SELECT resolution, closed_at, merged_into, assigned_departments, rework_count,"
         " reopen_count FROM cases WHERE id = $1",
         case_id,
     )
+    assert row is not None, f"case {case_id} is gone"  # callers hold the case
     return CaseExtras(**{**dict(row), "assigned_departments": list(row["assigned_departments"])})
 
 
 async def set_resolution(
-    conn: asyncpg.Connection, case_id: UUID, resolution: str | None, merged_into: UUID | None = None
+    conn: Conn, case_id: UUID, resolution: str | None, merged_into: UUID | None = None
 ) -> None:
     await conn.execute(
         "UPDATE cases SET resolution = $2, merged_into = $3 WHERE id = $1",
@@ -39,11 +41,11 @@ async def set_resolution(
     )
 
 
-async def count_rework(conn: asyncpg.Connection, case_id: UUID) -> None:
+async def count_rework(conn: Conn, case_id: UUID) -> None:
     await conn.execute("UPDATE cases SET rework_count = rework_count + 1 WHERE id = $1", case_id)
 
 
-async def count_reopen(conn: asyncpg.Connection, case_id: UUID) -> None:
+async def count_reopen(conn: Conn, case_id: UUID) -> None:
     await conn.execute(
         "UPDATE cases SET reopen_count = reopen_count + 1, resolution = NULL, closed_at = NULL"
         " WHERE id = $1",
@@ -52,7 +54,7 @@ async def count_reopen(conn: asyncpg.Connection, case_id: UUID) -> None:
 
 
 async def possible_duplicates(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     case_id: UUID,
     category: str,
@@ -92,7 +94,7 @@ async def possible_duplicates(
     )
 
 
-async def credit_reporters(conn: asyncpg.Connection, primary: UUID, duplicate: UUID) -> None:
+async def credit_reporters(conn: Conn, primary: UUID, duplicate: UUID) -> None:
     """The primary credits the duplicate's reporter (and those already credited to it) and
     keeps the earliest report time."""
     await conn.execute(
@@ -112,7 +114,7 @@ async def credit_reporters(conn: asyncpg.Connection, primary: UUID, duplicate: U
     )
 
 
-async def reporters(conn: asyncpg.Connection, case_id: UUID) -> list[asyncpg.Record]:
+async def reporters(conn: Conn, case_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT reporter, reported_by, reported_at, id AS case_id FROM cases WHERE id = $1"
         " UNION ALL SELECT reporter, reported_by, reported_at, from_case_id FROM case_reporters"
@@ -121,12 +123,12 @@ async def reporters(conn: asyncpg.Connection, case_id: UUID) -> list[asyncpg.Rec
     )
 
 
-async def has_rating(conn: asyncpg.Connection, case_id: UUID) -> bool:
+async def has_rating(conn: Conn, case_id: UUID) -> bool:
     return bool(await conn.fetchval("SELECT true FROM ratings WHERE case_id = $1", case_id))
 
 
 async def insert_rating(
-    conn: asyncpg.Connection,
+    conn: Conn,
     case_id: UUID,
     score: int,
     comment: str | None,
@@ -146,7 +148,7 @@ async def insert_rating(
     )
 
 
-async def rating(conn: asyncpg.Connection, case_id: UUID) -> asyncpg.Record | None:
+async def rating(conn: Conn, case_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT score, comment, channel, rated_by, rated_at FROM ratings WHERE case_id = $1",
         case_id,
@@ -154,7 +156,7 @@ async def rating(conn: asyncpg.Connection, case_id: UUID) -> asyncpg.Record | No
 
 
 async def insert_link(
-    conn: asyncpg.Connection,
+    conn: Conn,
     token_hash: str,
     case_id: UUID,
     by: str,
@@ -172,9 +174,7 @@ async def insert_link(
     )
 
 
-async def link(
-    conn: asyncpg.Connection, token_hash: str, *, lock: bool = False
-) -> asyncpg.Record | None:
+async def link(conn: Conn, token_hash: str, *, lock: bool = False) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT case_id, expires_at, used_at FROM rating_links WHERE token_hash = $1"
         + (" FOR UPDATE" if lock else ""),
@@ -182,5 +182,5 @@ async def link(
     )
 
 
-async def use_link(conn: asyncpg.Connection, token_hash: str, at: datetime) -> None:
+async def use_link(conn: Conn, token_hash: str, at: datetime) -> None:
     await conn.execute("UPDATE rating_links SET used_at = $2 WHERE token_hash = $1", token_hash, at)

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from services.intake.domain.jurisdiction import Area, Attached, Level
+from shared.db import Conn
 
 _COLUMNS = (
     "code, name, level, parent_code, path, boundary, min_lon, min_lat, max_lon, max_lat, updated_at"
@@ -33,18 +34,18 @@ class AreaRow:
         return cls(area, r["boundary"], bbox, r["updated_at"])
 
 
-async def lock_tree(conn: asyncpg.Connection) -> None:
+async def lock_tree(conn: Conn) -> None:
     """Serialise changes to the tree (moves, boundaries, workers): they are rare, and each
     checks the tree as a whole (children, overlaps) before it writes."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('intake:areas'))")
 
 
-async def get_area(conn: asyncpg.Connection, code: str) -> AreaRow | None:
+async def get_area(conn: Conn, code: str) -> AreaRow | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM areas WHERE code = $1", code)
     return AreaRow.of(row) if row else None
 
 
-async def attached(conn: asyncpg.Connection, code: str) -> Attached:
+async def attached(conn: Conn, code: str) -> Attached:
     row = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM areas WHERE parent_code = $1) AS children,"
         "       (SELECT count(*) FROM cases WHERE grid_code = $1) AS cases,"
@@ -52,6 +53,7 @@ async def attached(conn: asyncpg.Connection, code: str) -> Attached:
         "       (SELECT count(*) FROM grid_workers WHERE grid_code = $1) AS workers",
         code,
     )
+    assert row is not None  # a row of subqueries always comes back
     return Attached(
         children=row["children"],
         cases=row["cases"],
@@ -60,7 +62,7 @@ async def attached(conn: asyncpg.Connection, code: str) -> Attached:
     )
 
 
-async def save_area(conn: asyncpg.Connection, area: Area, now: datetime) -> str:
+async def save_area(conn: Conn, area: Area, now: datetime) -> str:
     """Insert or update one node; returns 'created', 'updated' or 'unchanged'."""
     inserted = await conn.fetchval(
         "INSERT INTO areas (code, name, level, parent_code, path, updated_at)"
@@ -81,7 +83,7 @@ async def save_area(conn: asyncpg.Connection, area: Area, now: datetime) -> str:
 
 
 async def set_boundary(
-    conn: asyncpg.Connection,
+    conn: Conn,
     code: str,
     geojson: dict[str, Any],
     bbox: tuple[float, float, float, float],
@@ -99,7 +101,7 @@ async def set_boundary(
     return bool(changed)
 
 
-async def bounded_at(conn: asyncpg.Connection, lon: float, lat: float) -> list[AreaRow]:
+async def bounded_at(conn: Conn, lon: float, lat: float) -> list[AreaRow]:
     """Grids and micro-grids whose bounding box holds the point (candidates to test exactly)."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM areas WHERE boundary IS NOT NULL"
@@ -112,7 +114,7 @@ async def bounded_at(conn: asyncpg.Connection, lon: float, lat: float) -> list[A
 
 
 async def grids_meeting_box(
-    conn: asyncpg.Connection, bbox: tuple[float, float, float, float], exclude: str
+    conn: Conn, bbox: tuple[float, float, float, float], exclude: str
 ) -> list[AreaRow]:
     """Other bounded grids whose bounding box meets ``bbox`` (candidates for an overlap)."""
     rows = await conn.fetch(
@@ -127,7 +129,7 @@ async def grids_meeting_box(
     return [AreaRow.of(r) for r in rows]
 
 
-async def replace_workers(conn: asyncpg.Connection, grid_code: str, subjects: list[str]) -> None:
+async def replace_workers(conn: Conn, grid_code: str, subjects: list[str]) -> None:
     await conn.execute(
         "DELETE FROM grid_workers WHERE grid_code = $1 AND subject <> ALL($2::text[])",
         grid_code,
@@ -141,7 +143,7 @@ async def replace_workers(conn: asyncpg.Connection, grid_code: str, subjects: li
     )
 
 
-async def add_worker(conn: asyncpg.Connection, grid_code: str, subject: str) -> None:
+async def add_worker(conn: Conn, grid_code: str, subject: str) -> None:
     await conn.execute(
         "INSERT INTO grid_workers (subject, grid_code) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         subject,
@@ -149,7 +151,7 @@ async def add_worker(conn: asyncpg.Connection, grid_code: str, subject: str) -> 
     )
 
 
-async def list_workers(conn: asyncpg.Connection, grid_code: str) -> list[str]:
+async def list_workers(conn: Conn, grid_code: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT subject FROM grid_workers WHERE grid_code = $1 ORDER BY subject", grid_code
     )

@@ -8,6 +8,7 @@ import asyncpg
 
 from services.intake.domain.open311 import CaseView, Category, RequestQuery
 from services.intake.repository import in_areas
+from shared.db import Conn
 
 # A case with its category's name and its community's name (the path's third segment:
 # district/street/community/grid).
@@ -31,12 +32,12 @@ def _view(row: asyncpg.Record) -> CaseView:
     return CaseView(**data)
 
 
-async def categories(conn: asyncpg.Connection) -> list[Category]:
+async def categories(conn: Conn) -> list[Category]:
     rows = await conn.fetch("SELECT code, name, parent_code FROM categories ORDER BY code")
     return [Category(**dict(r)) for r in rows]
 
 
-async def find_case(conn: asyncpg.Connection, ref: UUID | str) -> CaseView | None:
+async def find_case(conn: Conn, ref: UUID | str) -> CaseView | None:
     """By our UUID or by case number."""
     if isinstance(ref, UUID):
         row = await conn.fetchrow(_VIEW + " WHERE c.id = $1", ref)
@@ -45,7 +46,7 @@ async def find_case(conn: asyncpg.Connection, ref: UUID | str) -> CaseView | Non
     return _view(row) if row else None
 
 
-async def list_cases(conn: asyncpg.Connection, roots: list[str], q: RequestQuery) -> list[CaseView]:
+async def list_cases(conn: Conn, roots: list[str], q: RequestQuery) -> list[CaseView]:
     """Cases under any of ``roots`` (whole path segments) matching ``q``, newest first."""
     by_id = bool(q.case_ids or q.case_nos)
     rows = await conn.fetch(

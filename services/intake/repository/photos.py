@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.intake.domain.photos import PhotoKind
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,7 @@ _COLUMNS = (
 )
 
 
-async def find_same(
-    conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind, sha256: str
-) -> PhotoRow | None:
+async def find_same(conn: Conn, case_id: UUID, kind: PhotoKind, sha256: str) -> PhotoRow | None:
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM photos WHERE case_id = $1 AND kind = $2 AND sha256 = $3",
         case_id,
@@ -53,13 +52,13 @@ async def find_same(
     return PhotoRow.from_record(row) if row else None
 
 
-async def count_photos(conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind) -> int:
+async def count_photos(conn: Conn, case_id: UUID, kind: PhotoKind) -> int:
     return await conn.fetchval(
         "SELECT count(*) FROM photos WHERE case_id = $1 AND kind = $2", case_id, kind.value
     )
 
 
-async def insert_photo(conn: asyncpg.Connection, photo: PhotoRow, data: bytes) -> None:
+async def insert_photo(conn: Conn, photo: PhotoRow, data: bytes) -> None:
     await conn.execute(
         f"INSERT INTO photos ({_COLUMNS}, data)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -78,9 +77,7 @@ async def insert_photo(conn: asyncpg.Connection, photo: PhotoRow, data: bytes) -
     )
 
 
-async def list_photos(
-    conn: asyncpg.Connection, case_id: UUID, kind: PhotoKind | None
-) -> list[PhotoRow]:
+async def list_photos(conn: Conn, case_id: UUID, kind: PhotoKind | None) -> list[PhotoRow]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM photos WHERE case_id = $1 AND ($2::text IS NULL OR kind = $2)"
         " ORDER BY kind = 'after', uploaded_at, id",  # before-photos first
@@ -98,7 +95,7 @@ class PhotoScope:
     assigned_departments: list[str]
 
 
-async def get_photo(conn: asyncpg.Connection, photo_id: UUID) -> tuple[PhotoRow, PhotoScope] | None:
+async def get_photo(conn: Conn, photo_id: UUID) -> tuple[PhotoRow, PhotoScope] | None:
     """The photo's metadata and its case's scope (who may see it follows the case)."""
     row = await conn.fetchrow(
         f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))},"
@@ -116,11 +113,11 @@ async def get_photo(conn: asyncpg.Connection, photo_id: UUID) -> tuple[PhotoRow,
     return PhotoRow(**data), scope
 
 
-async def assigned_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+async def assigned_departments(conn: Conn, case_id: UUID) -> list[str]:
     """The departments the case was dispatched to (kept from dispatch's case.dispatched)."""
     found = await conn.fetchval("SELECT assigned_departments FROM cases WHERE id = $1", case_id)
     return list(found or ())
 
 
-async def photo_data(conn: asyncpg.Connection, photo_id: UUID) -> bytes:
+async def photo_data(conn: Conn, photo_id: UUID) -> bytes:
     return await conn.fetchval("SELECT data FROM photos WHERE id = $1", photo_id)

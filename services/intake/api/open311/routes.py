@@ -18,7 +18,8 @@ from services.intake.handlers import open311 as handlers
 from services.intake.api.open311.auth import ApiKeyRule
 from services.intake.api.open311.formats import GeoReportRoute, format_of, render
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role
-from shared.service import Pool, runtime
+from services.intake.api.common import settings
+from shared.service import Pool
 
 V2 = "/open311/v2"
 router = APIRouter(route_class=GeoReportRoute, tags=["open311"])
@@ -106,7 +107,7 @@ def _both(method: str, path: str, **kwargs):
 @_both("GET", "/open311/discovery", dependencies=Public, summary="Open311 service discovery")
 async def discovery(request: Request, fmt: Fmt) -> Response:
     url = str(request.base_url).rstrip("/") + V2
-    production = runtime(request).settings.environment == "production"
+    production = settings(request).environment == "production"
     return render(fmt, "discovery", domain.discovery(url, production))
 
 
@@ -162,7 +163,7 @@ async def post_request(
         who,
         new,
         idempotency_key,
-        rate_limit_per_minute=runtime(request).settings.report_rate_limit_per_minute,
+        rate_limit_per_minute=settings(request).report_rate_limit_per_minute,
     )
     headers = {"Location": f"{V2}/requests/{case.case_no}.{fmt}"}
     if not created:

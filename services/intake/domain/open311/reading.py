@@ -111,7 +111,7 @@ def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
     problems: list[Problem] = []
     size = _whole(field(params, "page_size"), "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE, problems)
     page = _whole(field(params, "page"), "page", 1, 1_000_000, problems)
-    paging = {"limit": size, "offset": (page - 1) * size}
+    limit, offset = size, (page - 1) * size
     ids = _listed(field(params, "service_request_id"))
     statuses = set(_listed(field(params, "status")))
     if not ids and statuses - {"open", "closed"}:
@@ -125,7 +125,8 @@ def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
         return RequestQuery(
             case_ids=tuple(r for r in refs if isinstance(r, UUID)),
             case_nos=tuple(r for r in refs if isinstance(r, str)),
-            **paging,
+            limit=limit,
+            offset=offset,
         )
     start, end = _window(start, end, now)
     closed = statuses == {"closed"} if len(statuses) == 1 else None
@@ -134,7 +135,8 @@ def parse_query(params: Mapping[str, str], now: datetime) -> RequestQuery:
         closed=closed,
         start=start,
         end=end,
-        **paging,
+        limit=limit,
+        offset=offset,
     )
 
 
