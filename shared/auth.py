@@ -63,11 +63,6 @@ ROLE_ZH = {
 AREA_ROLES = (Role.COMMUNITY, Role.STREET, Role.DISTRICT)
 
 
-# ``in_subtree(path, root)``: ``path`` is ``root`` or lies below it. The one rule is the
-# contract's ``areas.within``; the name stays for web.identity, which still imports it.
-in_subtree = area_paths.within
-
-
 @dataclass(frozen=True)
 class Principal:
     subject: str

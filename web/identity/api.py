@@ -7,13 +7,14 @@ see it. Every refresh rotates it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Cookie, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.clock import utcnow
 from shared.auth import ROLE_ZH, Principal, Role, allow
 from shared.errors import Conflict, Unauthenticated
 from shared.service import pool
@@ -34,10 +35,6 @@ AreaPath = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 def _settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _token_policy(request: Request) -> handlers.TokenPolicy:
@@ -101,7 +98,7 @@ def _session_response(
         httponly=True,
         samesite="strict",
         secure=_settings(request).secure_cookies,
-        max_age=int((session.refresh_expires_at - _now()).total_seconds()),
+        max_age=int((session.refresh_expires_at - utcnow()).total_seconds()),
     )
     response.headers["Cache-Control"] = "no-store"
     return SessionOut(
@@ -116,7 +113,7 @@ async def login(body: LoginIn, request: Request, response: Response, db: Pool) -
     s = _settings(request)
     policy = LoginPolicy(s.login_max_failures, timedelta(minutes=s.login_lock_minutes))
     session = await handlers.login(
-        db, body.username, body.password, _token_policy(request), policy, _now()
+        db, body.username, body.password, _token_policy(request), policy, utcnow()
     )
     return _session_response(request, response, session)
 
@@ -140,7 +137,7 @@ RefreshCookie = Annotated[str, Depends(_refresh_cookie)]
 async def refresh(
     token: RefreshCookie, request: Request, response: Response, db: Pool
 ) -> SessionOut:
-    session = await handlers.refresh(db, token, _token_policy(request), _now())
+    session = await handlers.refresh(db, token, _token_policy(request), utcnow())
     return _session_response(request, response, session)
 
 
@@ -149,7 +146,7 @@ async def logout(
     request: Request, db: Pool, whistle_refresh: Annotated[str | None, Cookie()] = None
 ) -> Response:
     if whistle_refresh:
-        await handlers.logout(db, whistle_refresh, _now())
+        await handlers.logout(db, whistle_refresh, utcnow())
     response = Response(status_code=204)
     response.delete_cookie(
         COOKIE,
@@ -245,7 +242,7 @@ async def create_user(body: UserIn, who: Admin, db: Pool) -> UserOut:
         grids=tuple(body.grids),
     )
     return UserOut.of(
-        await handlers.create_user(db, body.username, assignment, body.password, _now())
+        await handlers.create_user(db, body.username, assignment, body.password, utcnow())
     )
 
 
@@ -274,4 +271,4 @@ async def update_user(username: str, body: UserPatch, who: Admin, db: Pool) -> U
         changes["department_id"] = None
     if "grids" in changes:
         changes["grids"] = tuple(changes["grids"] or ())
-    return UserOut.of(await handlers.update_user(db, username, changes, _now()))
+    return UserOut.of(await handlers.update_user(db, username, changes, utcnow()))

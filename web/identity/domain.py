@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.auth import Principal, Role, in_subtree
+from shared.auth import Principal, Role
+from shared.contract import areas
 from shared.errors import Invalid, Unauthenticated
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -120,7 +121,7 @@ def check_assignment(a: Assignment) -> Assignment:
                 "a grid worker needs at least one grid",
                 code="grids_required",
             )
-        outside = [g for g in a.grids if not in_subtree(g, a.area)]
+        outside = [g for g in a.grids if not areas.within(g, a.area)]
         if outside:
             raise Invalid(
                 f"网格不在该用户的辖区 {a.area} 内：{'、'.join(outside)}",
