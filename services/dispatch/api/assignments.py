@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers, repository
-from services.dispatch.api.common import AssignedDepartment, Limit, Offset
+from services.dispatch.api.common import AssignedDepartment, Limit, Offset, Reader
 from services.dispatch.api.extensions import ExtensionOut
 from services.dispatch.api.pauses import PauseOut
 from services.dispatch.domain import (
@@ -145,12 +145,7 @@ class ResolveIn(BaseModel):
 async def department_assignments(
     department_id: str,
     db: Pool,
-    who: Annotated[
-        Principal,
-        Depends(
-            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
-        ),
-    ],
+    who: Reader,
     state: AssignmentState | None = None,
     priority: Priority | None = None,
     sort: Literal["dispatched_at", "deadline", "priority"] = "dispatched_at",
@@ -177,12 +172,7 @@ async def department_assignments(
 async def get_assignment(
     assignment_id: UUID,
     db: Pool,
-    who: Annotated[
-        Principal,
-        Depends(
-            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
-        ),
-    ],
+    who: Reader,
 ) -> AssignmentDetailOut:
     """The assigned department, or an area holder whose subtree contains the case."""
     a, notes, extensions, pauses = await handlers.get_assignment(db, who, assignment_id)

@@ -4,14 +4,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers
-from services.dispatch.api.common import AssignedDepartment, Limit, Offset
+from services.dispatch.api.common import (
+    AssignedDepartment,
+    Limit,
+    Offset,
+    Reader,
+    RefuseIn,
+    Supervisor,
+)
 from services.dispatch.domain import (
     EXTENSION_STATE_ZH,
     MAX_EXTENSION_DAYS,
@@ -19,10 +25,8 @@ from services.dispatch.domain import (
     ExtensionState,
 )
 from shared.service import Pool
-from shared.auth import Principal, Role, allow
 
 router = APIRouter(tags=["extensions"])
-Supervisor = Annotated[Principal, Depends(allow(Role.SUPERVISOR))]
 
 
 class ExtensionIn(BaseModel):
@@ -37,11 +41,6 @@ class ApproveIn(BaseModel):
         None, ge=1, le=MAX_EXTENSION_DAYS, description="批准的工作日数（不超过申请数；缺省为全部）"
     )
     comment: str | None = Field(None, max_length=2000, description="审批意见")
-
-
-class RefuseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    comment: str = Field(min_length=1, max_length=2000, description="驳回理由")
 
 
 class ExtensionOut(BaseModel):
@@ -88,12 +87,7 @@ async def request_extension(
 )
 async def list_extensions(
     db: Pool,
-    who: Annotated[
-        Principal,
-        Depends(
-            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
-        ),
-    ],
+    who: Reader,
     state: ExtensionState | None = None,
     department_id: str | None = None,
     limit: Limit = 50,
@@ -113,12 +107,7 @@ async def list_extensions(
 async def get_extension(
     request_id: UUID,
     db: Pool,
-    who: Annotated[
-        Principal,
-        Depends(
-            allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)
-        ),
-    ],
+    who: Reader,
 ) -> ExtensionOut:
     return ExtensionOut.of(await handlers.extensions.read(db, who, request_id))
 

@@ -12,8 +12,14 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers
-from services.dispatch.api.common import AssignedDepartment, Limit, Offset
-from services.dispatch.api.extensions import RefuseIn, Supervisor
+from services.dispatch.api.common import (
+    AssignedDepartment,
+    Limit,
+    Offset,
+    Reader,
+    RefuseIn,
+    Supervisor,
+)
 from services.dispatch.domain import (
     PAUSE_END_ZH,
     PAUSE_KIND_ZH,
@@ -27,10 +33,6 @@ from shared.auth import Principal, Role, allow
 from shared.contract import PauseKind
 
 router = APIRouter(tags=["pauses"])
-Reader = Annotated[
-    Principal,
-    Depends(allow(Role.DEPARTMENT, Role.COMMUNITY, Role.STREET, Role.DISTRICT, Role.SUPERVISOR)),
-]
 
 
 class PauseIn(BaseModel):

@@ -4,16 +4,19 @@ Tracking moves the resolution deadline by the days granted."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 from uuid import UUID
 
+from services.dispatch.domain.approvals import ApprovalRequest, RequestKind, optional_comment
 from services.dispatch.domain.assignment import STATE_ZH, Assignment, AssignmentState
 from shared.errors import Conflict, Invalid
 
 MAX_EXTENSION_DAYS = 30  # working days in one request
-MAX_TEXT = 2000
+EXTENSION = RequestKind("extension", "延期")
 
 
 class ExtensionState(StrEnum):
@@ -30,7 +33,10 @@ EXTENSION_STATE_ZH = {
 
 
 @dataclass(frozen=True)
-class ExtensionRequest:
+class ExtensionRequest(ApprovalRequest):
+    KIND: ClassVar[RequestKind] = EXTENSION
+    STATE_ZH: ClassVar[Mapping[StrEnum, str]] = EXTENSION_STATE_ZH
+
     id: UUID
     assignment_id: UUID
     case_id: UUID
@@ -45,19 +51,11 @@ class ExtensionRequest:
     granted_days: int | None = None
     comment: str | None = None
 
-    def _pending(self) -> None:
-        if self.state is not ExtensionState.PENDING:
-            raise Conflict(
-                f"该延期申请已{EXTENSION_STATE_ZH[self.state]}，不能再次审批",
-                f"the extension request is already {self.state}",
-                code="extension_decided",
-            )
-
     def approve(
         self, days: int | None, comment: str | None, by: str, now: datetime
     ) -> ExtensionRequest:
         """批准: all the days asked for, or fewer (never more)."""
-        self._pending()
+        self.require_pending()
         granted = self.days if days is None else days
         if not 1 <= granted <= self.days:
             raise Invalid(
@@ -76,33 +74,14 @@ class ExtensionRequest:
 
     def refuse(self, comment: str, by: str, now: datetime) -> ExtensionRequest:
         """驳回: always with a comment the department can act on."""
-        self._pending()
-        text = optional_comment(comment)
-        if text is None:
-            raise Invalid(
-                "comment：驳回延期申请须说明理由",
-                "comment: a refusal needs a reason",
-                code="comment_required",
-            )
         return replace(
             self,
             state=ExtensionState.REFUSED,
             decided_by=by,
             decided_at=now,
             granted_days=0,
-            comment=text,
+            comment=self.refusal(comment),
         )
-
-
-def optional_comment(text: str | None) -> str | None:
-    text = (text or "").strip()
-    if len(text) > MAX_TEXT:
-        raise Invalid(
-            f"comment：不超过{MAX_TEXT}字",
-            f"comment: at most {MAX_TEXT} characters",
-            code="invalid_extension",
-        )
-    return text or None
 
 
 def request_extension(
@@ -136,11 +115,7 @@ def request_extension(
             "reason：延期理由不能为空", "reason: must not be empty", code="reason_required"
         )
     if pending:
-        raise Conflict(
-            "该派单已有待审批的延期申请，请等待督办审批",
-            "the assignment already has a pending extension request",
-            code="extension_pending",
-        )
+        raise EXTENSION.pending()
     return ExtensionRequest(
         request_id, a.id, a.case_id, a.department_id, days, text, ExtensionState.PENDING, by, now
     )

@@ -7,16 +7,25 @@ time they stood still."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 from uuid import UUID
 
+from services.dispatch.domain.approvals import (
+    MAX_TEXT,
+    ApprovalRequest,
+    RequestKind,
+    optional_comment,
+    optional_text,
+)
 from services.dispatch.domain.assignment import Assignment
-from services.dispatch.domain.extensions import MAX_TEXT, optional_comment
 from shared.errors import Conflict, Invalid
 from shared.contract import PauseKind
 
+PAUSE = RequestKind("pause", "挂账/缓办")
 PAUSE_KIND_ZH = {PauseKind.HANG: "挂账", PauseKind.DEFER: "缓办"}
 
 
@@ -51,7 +60,10 @@ PAUSE_END_ZH = {
 
 
 @dataclass(frozen=True)
-class PauseRequest:
+class PauseRequest(ApprovalRequest):
+    KIND: ClassVar[RequestKind] = PAUSE
+    STATE_ZH: ClassVar[Mapping[StrEnum, str]] = PAUSE_STATE_ZH
+
     id: UUID
     assignment_id: UUID
     case_id: UUID
@@ -73,17 +85,9 @@ class PauseRequest:
     def label(self) -> str:
         return PAUSE_KIND_ZH[self.kind]
 
-    def _pending(self) -> None:
-        if self.state is not PauseState.PENDING:
-            raise Conflict(
-                f"该{self.label}申请已{PAUSE_STATE_ZH[self.state]}，不能再次审批",
-                f"the pause request is already {self.state}",
-                code="pause_decided",
-            )
-
     def approve(self, comment: str | None, by: str, now: datetime) -> PauseRequest:
         """批准: the clocks stand still from now."""
-        self._pending()
+        self.require_pending()
         return replace(
             self,
             state=PauseState.APPROVED,
@@ -94,15 +98,13 @@ class PauseRequest:
 
     def refuse(self, comment: str, by: str, now: datetime) -> PauseRequest:
         """驳回: always with a comment the department can act on."""
-        self._pending()
-        text = optional_comment(comment)
-        if text is None:
-            raise Invalid(
-                f"comment：驳回{self.label}申请须说明理由",
-                "comment: a refusal needs a reason",
-                code="comment_required",
-            )
-        return replace(self, state=PauseState.REFUSED, decided_by=by, decided_at=now, comment=text)
+        return replace(
+            self,
+            state=PauseState.REFUSED,
+            decided_by=by,
+            decided_at=now,
+            comment=self.refusal(comment),
+        )
 
     def resume(self, note: str | None, by: str, now: datetime) -> PauseRequest:
         """恢复办理: only a running pause; the clocks run again from now."""
@@ -129,14 +131,8 @@ def not_paused() -> Conflict:
 
 
 def optional_note(text: str | None) -> str | None:
-    text = (text or "").strip()
-    if len(text) > MAX_TEXT:
-        raise Invalid(
-            f"note：不超过{MAX_TEXT}字",
-            f"note: at most {MAX_TEXT} characters",
-            code="invalid_pause",
-        )
-    return text or None
+    """The note on resuming (恢复办理说明)."""
+    return optional_text(text, "note", "invalid_pause")
 
 
 def request_pause(
@@ -180,11 +176,7 @@ def request_pause(
             code="already_paused",
         )
     if pending:
-        raise Conflict(
-            "该派单已有待审批的挂账/缓办申请，请等待督办审批",
-            "the assignment already has a pending pause request",
-            code="pause_pending",
-        )
+        raise PAUSE.pending()
     return PauseRequest(
         request_id, a.id, a.case_id, a.department_id, kind, text, PauseState.PENDING, by, now
     )

@@ -47,6 +47,11 @@ def facts(a: Assignment) -> dict[str, Any]:
     }
 
 
+def assignment_facts(a: Assignment) -> dict[str, Any]:
+    """What every event about one assignment says: the case's facts and whose assignment."""
+    return {**facts(a), "assignment_id": a.id, "department_id": a.department_id}
+
+
 def event(payload: E, case_id: UUID, actor: Actor | None, at: datetime) -> Envelope[E]:
     return new_event(payload, case_id=case_id, producer=PRODUCER, occurred_at=at, actor=actor)
 
@@ -56,9 +61,7 @@ def dispatched_event(
 ) -> Envelope[CaseDispatched]:
     return event(
         CaseDispatched(
-            **facts(a),
-            assignment_id=a.id,
-            department_id=a.department_id,
+            **assignment_facts(a),
             department_name=a.department_name,
             role=a.role,
             rule_id=a.rule_id,

@@ -21,7 +21,7 @@ from services.dispatch.handlers.common import (
     assignment_not_found,
     dispatched_event,
     event,
-    facts,
+    assignment_facts,
     locked_assignment,
     locked_case_of,
     log,
@@ -54,7 +54,7 @@ async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> A
         await outbox.add(
             conn,
             event(
-                CaseSignedFor(**facts(a), assignment_id=a.id, department_id=a.department_id),
+                CaseSignedFor(**assignment_facts(a)),
                 a.case_id,
                 who.actor,
                 now,
@@ -95,9 +95,7 @@ async def resolve(
             conn,
             event(
                 CaseResolved(
-                    **facts(a),
-                    assignment_id=a.id,
-                    department_id=a.department_id,
+                    **assignment_facts(a),
                     result=a.result or "",
                     case_resolved=case_resolved,
                     photo_ids=list(a.photo_ids),
@@ -167,9 +165,7 @@ async def transfer(
             conn,
             event(
                 CaseTransferred(
-                    **facts(a),
-                    assignment_id=a.id,
-                    department_id=a.department_id,
+                    **assignment_facts(a),
                     to_department_id=target.id,
                     reason=a.exit_reason or "",
                 ),
@@ -211,9 +207,7 @@ async def progress(
         await outbox.add(
             conn,
             event(
-                CaseProgressed(
-                    **facts(a), assignment_id=a.id, department_id=a.department_id, note=text
-                ),
+                CaseProgressed(**assignment_facts(a), note=text),
                 a.case_id,
                 who.actor,
                 now,
@@ -238,8 +232,8 @@ async def get_assignment(
             raise assignment_not_found(assignment_id)
         require_reader(who, a)
         notes = await repository.list_notes(conn, assignment_id)
-        extensions = await repository.extensions.of_assignment(conn, assignment_id)
-        pauses = await repository.pauses.of_assignment(conn, assignment_id)
+        extensions = await repository.extensions.REQUESTS.of_assignment(conn, assignment_id)
+        pauses = await repository.pauses.REQUESTS.of_assignment(conn, assignment_id)
     return a, notes, extensions, pauses
 
 

@@ -18,6 +18,7 @@ from services.dispatch.handlers.common import (
     departments_by_id,
     dispatched_event,
     event,
+    assignment_facts,
     facts,
     locked_case_of,
     log,
@@ -239,9 +240,7 @@ async def reject(
         events: list[Envelope[CaseFacts]] = [
             event(
                 CaseRejected(
-                    **facts(a),
-                    assignment_id=a.id,
-                    department_id=a.department_id,
+                    **assignment_facts(a),
                     reason=a.exit_reason or "",
                 ),
                 a.case_id,
