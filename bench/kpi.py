@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from services.tracking.demo import DEMO_THRESHOLDS
 from services.tracking.handlers import kpi
 from services.tracking.repository import kpi as kpi_repo
-from services.tracking.sla.kpi import Period
+from services.tracking.domain.kpi import Period
 from bench import embedded_postgres
 from shared import db, migrations
 from shared.auth import Principal, Role

@@ -37,12 +37,12 @@ from services.dispatch import handlers as dispatch_handlers
 from services.dispatch.domain import AssignmentState
 from services.notify import handlers as notify_handlers
 from services.notify.sealing import SecretBox
-from services.tracking.board import Board
+from services.tracking.domain.board import Board
 from services.tracking.demo import DEMO_THRESHOLDS
 from services.tracking.handlers import kpi
 from services.tracking.handlers.boards import BoardQuery, read_board
 from services.tracking.repository import kpi as kpi_repo
-from services.tracking.sla.kpi import Period, group_kpis
+from services.tracking.domain.kpi import Period, group_kpis
 from shared import db, migrations
 from shared.auth import Principal, Role
 from shared.contract import Priority

@@ -44,9 +44,9 @@ from services.tracking.domain import Clock, TimerKind
 from services.tracking.handlers import fire_due_timers
 from services.tracking.repository.timers import _CLAIM_DUE
 from services.tracking.scheduler import TimerScheduler
-from services.tracking.sla.demo import demo_policy_versions
-from services.tracking.sla.policy import pin_policy
-from services.tracking.sla.policy_data import pinned_to_data
+from services.tracking.demo import demo_policy_versions
+from services.tracking.domain.policy import pin_policy
+from services.tracking.domain.policy_data import pinned_to_data
 from bench import embedded_postgres
 from shared import db, migrations
 from shared.service import migration_sources

@@ -23,7 +23,7 @@ import structlog
 from sse_starlette import ServerSentEvent
 
 from services.tracking import handlers
-from services.tracking.board import Position
+from services.tracking.domain.board import Position
 from services.tracking.repository.boards import BoardFilter
 
 log = structlog.get_logger()

@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from PIL import Image
 
 from services.intake import demo as jurisdiction_demo
-from services.tracking.sla import demo as sla_demo
+from services.tracking import demo as sla_demo
 from shared.auth import Role, Rule
 from tests.four_services import four_services
 from tests.helpers import bearer, eventually

@@ -27,16 +27,15 @@ import pytest
 import uvicorn
 
 from services.tracking import consumers, handlers
-from services.tracking.board import Board
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
+from services.tracking.domain.board import Board
 from services.tracking.handlers.boards import BoardQuery
 from services.tracking.main import create_app
 from services.tracking.repository.boards import BoardFilter
 from services.tracking.stream import BoardStreams
 from shared import db
 from shared.auth import Forbidden, Principal, Role
-from shared.errors import Conflict, NotFound
 from shared.contract import (
     CaseClosed,
     CaseDispatched,
@@ -51,6 +50,7 @@ from shared.contract import (
     Topics,
     new_event,
 )
+from shared.errors import Conflict, NotFound
 from tests.conftest import free_port, migrated_database
 from tests.helpers import as_user, bearer, eventually, read_topic
 

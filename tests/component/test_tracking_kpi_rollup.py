@@ -6,7 +6,7 @@ rated twice), closings, merges, a case whose area is corrected, events out of or
 delivered twice — is recorded through the real event handler, one transaction each as the
 consumer does it, on real PostgreSQL. Then every KPI table the API serves (per department, per
 area at each level, for whole months, for periods with part-days at both ends, scoped to a
-street and to a department) must equal the fact-based computation (``sla.kpi`` over
+street and to a department) must equal the fact-based computation (``domain.kpi`` over
 ``repository.kpi.assignment_facts``, the definition the sums stand for), and the sums kept
 event by event must equal the sums rebuilt from the facts afresh.
 """
@@ -21,12 +21,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from services.tracking import consumers
 from services.tracking.config import Settings
 from services.tracking.demo import seed_demo
-from services.tracking import consumers
+from services.tracking.domain.kpi import Period, group_kpis
 from services.tracking.handlers import kpi
 from services.tracking.repository import kpi as kpi_repo
-from services.tracking.sla.kpi import Period, group_kpis
 from shared import db, deferred
 from shared.auth import Principal, Role
 from shared.contract import (
@@ -224,7 +224,7 @@ WHO = [
 
 
 async def by_facts(pool, who: Principal, period: Period, now: datetime, key) -> dict:
-    """The figures as sla.kpi defines them, from every fact of the period."""
+    """The figures as domain.kpi defines them, from every fact of the period."""
     async with pool.acquire() as conn:
         rows = await kpi_repo.assignment_facts(
             conn,

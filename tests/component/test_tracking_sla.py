@@ -21,11 +21,10 @@ import pytest
 
 from services.tracking import consumers, handlers
 from services.tracking.config import Settings
-from services.tracking.demo import seed_demo
+from services.tracking.demo import CALENDAR_DATA, VERSION_1, normal, seed_demo
 from services.tracking.handlers import sla
 from services.tracking.main import create_app
 from services.tracking.scheduler import TimerScheduler
-from services.tracking.sla.demo import CALENDAR_DATA, VERSION_1, normal
 from shared.auth import Principal, Role
 from shared.contract import (
     CaseDispatched,

@@ -8,11 +8,16 @@ from uuid import uuid4
 
 import pytest
 
-from services.tracking import board
-from services.tracking.board import BoardItem, Position, UrgeProblem, UrgeTarget, urge_targets
 from services.tracking.domain import AssignmentState as A
 from services.tracking.domain import CaseStatus as S
-from services.tracking.domain import Clock
+from services.tracking.domain import Clock, board
+from services.tracking.domain.board import (
+    BoardItem,
+    Position,
+    UrgeProblem,
+    UrgeTarget,
+    urge_targets,
+)
 
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 

@@ -12,8 +12,7 @@ import pytest
 from services.tracking import domain, handlers
 from services.tracking.domain import AssignmentState as A
 from services.tracking.domain import CaseStatus as S
-from services.tracking.domain import CaseView, Clock
-from services.tracking.domain import TimerKind
+from services.tracking.domain import CaseView, Clock, TimerKind
 from services.tracking.handlers.timers import alert_event
 from services.tracking.repository import AssignmentRow, DueTimer
 from shared.auth import Forbidden, Principal, Role

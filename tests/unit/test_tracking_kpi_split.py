@@ -9,8 +9,8 @@ import random
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from services.tracking.domain.kpi import Period
 from services.tracking.handlers.kpi import split_period
-from services.tracking.sla.kpi import Period
 
 CN = ZoneInfo("Asia/Shanghai")
 

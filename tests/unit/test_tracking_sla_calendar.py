@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.tracking.sla import demo
-from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.calendar_data import calendar_from_data, calendar_to_data
-from services.tracking.sla.timeline import CALENDAR_TIME, timeline
+from services.tracking import demo
+from services.tracking.domain.calendar import WorkingCalendar
+from services.tracking.domain.calendar_data import calendar_from_data, calendar_to_data
+from services.tracking.domain.timeline import CALENDAR_TIME, timeline
 from shared.errors import Invalid
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.tracking.sla import demo
-from services.tracking.sla.deadlines import Extension, Light, Pause, plan_clocks, run_clock
-from services.tracking.sla.policy import pin_policy
-from services.tracking.sla.policy_data import version_from_data
+from services.tracking import demo
+from services.tracking.domain.deadlines import Extension, Light, Pause, plan_clocks, run_clock
+from services.tracking.domain.policy import pin_policy
+from services.tracking.domain.policy_data import version_from_data
 from shared.contract import Clock, Level
 from shared.errors import Invalid
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.tracking.sla.kpi import (
+from services.tracking.domain.kpi import (
     AssignmentFacts,
     Kpi,
     Period,
@@ -18,7 +18,7 @@ from services.tracking.sla.kpi import (
     kpis_by_area,
     kpis_by_department,
 )
-from services.tracking.sla.ranking import (
+from services.tracking.domain.ranking import (
     rank,
     red_black_list,
     thresholds_from_data,

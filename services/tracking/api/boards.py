@@ -22,15 +22,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette import EventSourceResponse
 
-from services.tracking import board, handlers
+from services.tracking import handlers
 from services.tracking.api import urging
-from services.tracking.board import Board, BoardItem
-from services.tracking.domain import CaseStatus, Clock
+from services.tracking.domain import CaseStatus, Clock, board
+from services.tracking.domain.board import Board, BoardItem
 from services.tracking.handlers.boards import BoardQuery
 from services.tracking.stream import BoardStreams
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.errors import Invalid
 from shared.contract import Level, Priority
+from shared.errors import Invalid
 from shared.service import Pool
 from shared.sse import until_expiry
 

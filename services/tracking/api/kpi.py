@@ -6,12 +6,12 @@
 - ``GET /kpi/ranking?from=&to=&unit=department|area&area=&level=&by=`` — best first by the
   metrics ``by`` (default 响应率, 解决率, 满意率), with the red/black list;
 - ``GET /kpi/thresholds`` (anyone signed in), ``PUT /kpi/thresholds`` (admin) — the red/black
-  list's thresholds, as data (``sla.ranking``); invalid ones are refused and change nothing.
+  list's thresholds, as data (``domain.ranking``); invalid ones are refused and change nothing.
 
 The period: ``from`` and ``to`` are dates (Beijing time; ``to`` counts its whole day) or
 times with a time zone (``to`` excluded); it counts the assignments dispatched in it, at most
 366 days. ``format=csv`` gives the table as a CSV file for Excel (UTF-8 with BOM). Figures
-are as of the request (``as_of``); definitions in ``services/tracking/sla/kpi.py``.
+are as of the request (``as_of``); definitions in ``services/tracking/domain/kpi.py``.
 
 Who sees what: community, street, district and supervisors the assignments on cases in their
 subtree (``area`` must lie in it: 403 otherwise), the ranking too; department staff only their
@@ -31,9 +31,9 @@ from fastapi.params import Depends as DependsParam
 from pydantic import BaseModel, Field
 
 from services.tracking.api.export import LOCAL, attachment, csv_bytes
+from services.tracking.domain.kpi import Kpi, Period, Rate
+from services.tracking.domain.ranking import METRICS, thresholds_to_data
 from services.tracking.handlers import kpi as handler
-from services.tracking.sla.kpi import Kpi, Period, Rate
-from services.tracking.sla.ranking import METRICS, thresholds_to_data
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
 from shared.service import Pool

@@ -30,15 +30,15 @@ from uuid import UUID
 import asyncpg
 
 from services.tracking import repository
-from services.tracking.board import Board, BoardItem, Position, UrgeProblem, urge_targets
+from services.tracking.domain.board import Board, BoardItem, Position, UrgeProblem, urge_targets
 from services.tracking.handlers.events import PRODUCER
 from services.tracking.handlers.queries import board_scope
 from services.tracking.repository import boards as boards_repo
 from services.tracking.repository.boards import BoardFilter
 from shared import outbox
 from shared.auth import Principal
-from shared.errors import Conflict, DomainError, NotFound
 from shared.contract import CaseUrged, Envelope, Priority, new_event
+from shared.errors import Conflict, DomainError, NotFound
 
 
 class BoardQuery(NamedTuple):

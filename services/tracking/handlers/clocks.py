@@ -17,21 +17,21 @@ import structlog
 
 from services.tracking import domain, repository
 from services.tracking.domain import AssignmentState, Clock
-from services.tracking.handlers.sla import load_calendar, policy_version_at
-from services.tracking.repository import pauses as pause_repo
-from services.tracking.repository import sla as sla_repo
-from services.tracking.repository.sla import ClockRow
-from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.deadlines import ClockPlan, Extension, Pause, escalation_schedule
-from services.tracking.sla.policy import Ladder, PinnedPolicy, pin_policy
-from services.tracking.sla.policy_data import pinned_from_data, pinned_to_data
-from services.tracking.sla.schedule import (
+from services.tracking.domain.calendar import WorkingCalendar
+from services.tracking.domain.deadlines import ClockPlan, Extension, Pause, escalation_schedule
+from services.tracking.domain.policy import Ladder, PinnedPolicy, pin_policy
+from services.tracking.domain.policy_data import pinned_from_data, pinned_to_data
+from services.tracking.domain.schedule import (
     MAX_SKIPPED_REPEATS,
     Stage,
     TimerKind,
     plan_assignment,
     stages,
 )
+from services.tracking.handlers.sla import load_calendar, policy_version_at
+from services.tracking.repository import pauses as pause_repo
+from services.tracking.repository import sla as sla_repo
+from services.tracking.repository.sla import ClockRow
 from shared.contract import AssignmentFacts, CaseDispatched, CaseExtensionDecided, Envelope
 
 log = structlog.get_logger()

@@ -1,6 +1,6 @@
 """KPIs (考核) as a caller may see them: per department, per area, the ranking and the red/black
-list (红黑榜), and the list's thresholds (admin). The figures are ``sla.kpi``'s and
-``sla.ranking``'s definitions over the facts ``repository.kpi`` gathers.
+list (红黑榜), and the list's thresholds (admin). The figures are ``domain.kpi``'s and
+``domain.ranking``'s definitions over the facts ``repository.kpi`` gathers.
 
 Scope: community, street, district and supervisors see the assignments on cases in their
 subtree (an ``area`` filter must lie inside it); department staff see only their own
@@ -19,9 +19,8 @@ from typing import Any, NamedTuple
 import asyncpg
 import structlog
 
-from services.tracking.repository import kpi as kpi_repo
-from services.tracking.sla.kpi import Kpi, Period, add_kpis, group_kpis, is_overdue
-from services.tracking.sla.ranking import (
+from services.tracking.domain.kpi import Kpi, Period, add_kpis, group_kpis, is_overdue
+from services.tracking.domain.ranking import (
     DEFAULT_RANKING,
     METRICS,
     Ranked,
@@ -32,6 +31,7 @@ from services.tracking.sla.ranking import (
     thresholds_from_data,
     thresholds_to_data,
 )
+from services.tracking.repository import kpi as kpi_repo
 from shared.auth import Principal, Role
 from shared.clock import BEIJING
 from shared.errors import Invalid, NotFound

@@ -15,7 +15,6 @@ from services.tracking.repository.sla import ClockRow
 from shared.auth import Forbidden, Principal, Role
 from shared.errors import NotFound
 
-
 # --- who may read what ----------------------------------------------------------------------
 
 

@@ -12,12 +12,12 @@ from typing import Any
 import asyncpg
 import structlog
 
+from services.tracking.domain.calendar import WorkingCalendar
+from services.tracking.domain.calendar_data import calendar_from_data, calendar_to_data
+from services.tracking.domain.policy import PolicyVersion
+from services.tracking.domain.policy_data import version_from_data, version_to_data
+from services.tracking.domain.validate import check_versions
 from services.tracking.repository import sla as sla_repo
-from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.calendar_data import calendar_from_data, calendar_to_data
-from services.tracking.sla.policy import PolicyVersion
-from services.tracking.sla.policy_data import version_from_data, version_to_data
-from services.tracking.sla.validate import check_versions
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
 

@@ -11,12 +11,12 @@ import structlog
 
 from services.tracking import domain, repository
 from services.tracking.domain import TimerKind, TimerState
+from services.tracking.domain.calendar import WorkingCalendar
+from services.tracking.domain.schedule import next_escalation
 from services.tracking.handlers.events import PRODUCER, SYSTEM_ACTOR
 from services.tracking.handlers.sla import load_calendar
 from services.tracking.repository import DueTimer
 from services.tracking.repository.cases import append_events
-from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.schedule import next_escalation
 from shared import metrics, outbox
 from shared.contract import (
     CaseDeadlineWarning,

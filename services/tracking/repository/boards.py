@@ -8,8 +8,8 @@ from uuid import UUID
 
 import asyncpg
 
-from services.tracking.board import Board, BoardItem, Position, UrgeTarget
 from services.tracking.domain import AssignmentState, CaseStatus, Clock
+from services.tracking.domain.board import Board, BoardItem, Position, UrgeTarget
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.tracking.sla.kpi import AssignmentFacts
+from services.tracking.domain.kpi import AssignmentFacts
 
 # A clock that never started (no policy in force, or its assignment's later events came first)
 # or stands still in a pause sets no deadline: nothing is late against it.

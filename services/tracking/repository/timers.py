@@ -17,10 +17,9 @@ from services.tracking.domain import (
     TimerKind,
     TimerState,
 )
+from services.tracking.domain.policy import Ladder
+from services.tracking.domain.policy_data import pinned_from_data
 from services.tracking.repository.cases import case_view
-from services.tracking.sla.policy import Ladder
-from services.tracking.sla.policy_data import pinned_from_data
-
 
 # A timer armed due within WAKE_HORIZON wakes the schedulers: a NOTIFY on TIMERS_ARMED, which
 # PostgreSQL delivers when the arming transaction commits (one per transaction, however many

@@ -1,7 +1,7 @@
-"""Tracking's rules: the case as supervisors see it, assignments and clocks (the boards' rules
-are in ``board``).
+"""Tracking's rules for the case as supervisors see it, its assignments and their clocks (the
+boards' rules are in ``board``, the SLA's in ``calendar`` … ``schedule``).
 
-Pure: the standard library, the contract's vocabulary and the pure SLA rules (``sla``) only;
+Pure: the standard library, the contract's vocabulary and the other modules of ``domain`` only;
 no I/O, no clock (callers pass ``now``). Events from different producers may arrive out of
 order and twice, so every rule here only moves things forward.
 """
@@ -12,11 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-# A timer fires a stage of a clock (the pure SLA rules plan the stages).
-from services.tracking.sla.schedule import TimerKind as TimerKind
-
-# The clocks are the contract's; the status vocabulary is shared with intake (both
-# re-exported for this service's modules).
+from services.tracking.domain.schedule import TimerKind
 from shared.contract import (
     AssignmentFacts,
     CaseProgressed,
@@ -24,12 +20,9 @@ from shared.contract import (
     CaseResolved,
     CaseSignedFor,
     CaseTransferred,
-    Priority,
+    Clock,
 )
-from shared.contract import Clock as Clock
-from shared.lifecycle import STATUS_ZH as STATUS_ZH
-from shared.lifecycle import CaseStatus as CaseStatus
-from shared.lifecycle import advance
+from shared.lifecycle import CaseStatus, advance
 
 
 class AssignmentState(StrEnum):
@@ -45,9 +38,6 @@ class TimerState(StrEnum):
     PENDING = "pending"
     FIRED = "fired"
     CANCELLED = "cancelled"
-
-
-PRIORITY_RANK = {Priority.URGENT: 0, Priority.NORMAL: 1, Priority.MINOR: 2}
 
 
 # --- the case read model ----------------------------------------------------------------

@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import islice
 
-from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.timeline import Timeline, timeline
+from services.tracking.domain.calendar import WorkingCalendar
+from services.tracking.domain.policy import Ladder, Limit, SlaPolicy, invalid
+from services.tracking.domain.timeline import Timeline, timeline
 from shared.contract.values import Clock, Level
-from services.tracking.sla.policy import Ladder, Limit, SlaPolicy, invalid
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.tracking.sla.kpi import Kpi, Rate
+from services.tracking.domain.kpi import Kpi, Rate
 from shared.errors import Invalid
 
 # metric name → (label, how to read it from a Kpi, whether it is a rate, higher is better)

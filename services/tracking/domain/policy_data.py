@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from services.tracking.sla.policy import (
+from services.tracking.domain.policy import (
     EscalationStep,
     Ladder,
     Limit,
@@ -31,7 +31,7 @@ from services.tracking.sla.policy import (
     Unit,
     invalid,
 )
-from services.tracking.sla.validate import check_policy, check_version
+from services.tracking.domain.validate import check_policy, check_version
 from shared.contract.values import Level
 
 POLICY_FIELDS = {"sign_for", "resolve", "on_site", "warning_ratio", "ladder"}

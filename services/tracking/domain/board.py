@@ -1,7 +1,7 @@
 """The supervisors' boards (督办) as rules: what a board item is, how late or how close it is,
 where a reader of the live stream stands, and which assignments an urging (督办) reaches.
 
-Standard library only; no I/O, no clock (callers pass ``now``).
+Pure (the contract's vocabulary and ``cases``); no I/O, no clock (callers pass ``now``).
 - The **overdue board** (超时, 红灯): every running clock past its deadline, most late first.
 - The **near-overdue board** (临期, 黄灯): running clocks past their warning instant but not yet
   due, least time left first.
@@ -16,7 +16,9 @@ from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID
 
-from services.tracking.domain import AssignmentState, CaseStatus, Clock
+from services.tracking.domain.cases import AssignmentState
+from shared.contract import Clock
+from shared.lifecycle import CaseStatus
 
 
 class Board(StrEnum):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from services.tracking.sla.calendar import DAY, ZERO, WorkingCalendar
+from services.tracking.domain.calendar import DAY, ZERO, WorkingCalendar
 
 
 class Timeline(Protocol):

@@ -13,16 +13,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import islice
 
-from services.tracking.sla.calendar import WorkingCalendar
-from services.tracking.sla.deadlines import (
+from services.tracking.domain.calendar import WorkingCalendar
+from services.tracking.domain.deadlines import (
     ClockPlan,
     Extension,
     Pause,
     escalation_schedule,
     plan_clocks,
 )
-from services.tracking.sla.policy import Ladder, SlaPolicy
-from services.tracking.sla.timeline import timeline
+from services.tracking.domain.policy import Ladder, SlaPolicy
+from services.tracking.domain.timeline import timeline
 from shared.contract.values import Clock
 
 MAX_SKIPPED_REPEATS = 100_000  # bounds the catch-up loop after a very long outage

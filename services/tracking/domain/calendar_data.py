@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from services.tracking.sla.calendar import (
+from services.tracking.domain.calendar import (
     WEEKDAYS,
     Period,
     WorkingCalendar,

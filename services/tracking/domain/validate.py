@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
 
-from services.tracking.sla.policy import (
+from services.tracking.domain.policy import (
     LEVEL_RANK,
     PRIORITIES,
     Ladder,

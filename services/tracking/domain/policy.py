@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.tracking.sla.timeline import Timeline
+from services.tracking.domain.timeline import Timeline
 from shared.contract.values import Clock, Level, Priority
 from shared.errors import Invalid
 
