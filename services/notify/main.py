@@ -63,7 +63,12 @@ def create_app(
         "WeCom, DingTalk and Feishu robots, email, SMS), retried with backoff, falling back "
         "to the next channel, every delivery logged and replayable; channel secrets sealed "
         "at rest.",
-        routers=[api.recipients_router, api.subscriptions_router, api.deliveries_router],
+        routers=[
+            api.recipients_router,
+            api.subscriptions_router,
+            api.templates_router,
+            api.deliveries_router,
+        ],
         publishes=[],
         consumers=lambda rt: consumers.register(rt, settings, clock, box, reference.names),
         workers=workers,

@@ -175,7 +175,10 @@ async def snapshot(dsn: str) -> dict[str, str]:
                (SELECT md5(string_agg(id || ':' || replays, '|' ORDER BY id))
                   FROM deliveries) AS deliveries,
                (SELECT md5(string_agg(s::text, '|' ORDER BY id)) FROM subscriptions s)
-                  AS subscriptions""",
+                  AS subscriptions,
+               (SELECT md5(string_agg(t::text, '|' ORDER BY kind, locale))
+                  FROM message_templates t) AS templates,
+               (SELECT revision FROM message_template_revision)::text AS template_revision""",
     )
     return dict(rows[0])
 
@@ -726,6 +729,13 @@ ROUTES = {
     ),
     ("GET", "/subscriptions"): (ADMIN_ONLY, "/subscriptions", None),
     ("DELETE", "/subscriptions/{subscription_id}"): (ADMIN_ONLY, "/subscriptions/{sub}", None),
+    ("GET", "/templates"): (ADMIN_ONLY, "/templates", None),
+    ("PUT", "/templates/{kind}/{locale}"): (
+        ADMIN_ONLY,
+        "/templates/case.dispatched/zh-CN",
+        {"title": "【派单】${case_no}", "body": "请处理：${link}"},
+    ),
+    ("DELETE", "/templates/{kind}/{locale}"): (ADMIN_ONLY, "/templates/case.overdue/en", None),
     ("GET", "/deliveries"): (ADMIN_ONLY, "/deliveries", None),
     ("GET", "/deliveries/{delivery_id}"): (ADMIN_ONLY, "/deliveries/{dead}", None),
     ("POST", "/deliveries/{delivery_id}/replay"): (ADMIN_ONLY, "/deliveries/{dead}/replay", None),

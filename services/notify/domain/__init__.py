@@ -7,6 +7,7 @@ contract's rules (``shared.contract.areas``).
 - ``subscriptions``: the defaults and the subscriptions that decide who hears an event;
 - ``preferences``: channels in order, language, quiet hours, secrets never shown;
 - ``templates``: the messages per event type in Simplified Chinese and English; digests;
+- ``wording``: the templates as data (``templates.toml``), checked when loaded or changed;
 - ``delivery``: giving a channel up (fallback) and pacing robots (digests).
 """
 
@@ -62,9 +63,20 @@ from services.notify.domain.templates import (
     render,
     webhook_body,
 )
+from services.notify.domain.wording import (
+    FIELDS,
+    LOCALES,
+    MessageTemplate,
+    Wording,
+    check_locale,
+    check_template,
+    shipped,
+)
 
 __all__ = [
     "AREA_KINDS",
+    "FIELDS",
+    "LOCALES",
     "MUST_HEAR",
     "Carrier",
     "CaseNotice",
@@ -72,19 +84,23 @@ __all__ = [
     "ChannelPref",
     "DeliveryStatus",
     "Message",
+    "MessageTemplate",
     "NoticeKind",
     "Preferences",
     "Recipient",
     "RecipientKind",
     "RobotPlan",
     "Subscription",
+    "Wording",
     "after_failure",
     "assignment_link",
     "case_link",
     "check_inbox_access",
+    "check_locale",
     "check_mutes",
     "check_preferences",
     "check_replay",
+    "check_template",
     "check_webhook_secret",
     "check_webhook_url",
     "digest",
@@ -101,6 +117,7 @@ __all__ = [
     "retry_delay",
     "robot_destination",
     "select_recipients",
+    "shipped",
     "status_after_failure",
     "validate_recipient",
     "validate_subscription",

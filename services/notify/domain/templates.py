@@ -1,4 +1,5 @@
-"""What the message says: one template per event type, Simplified Chinese and English.
+"""What the message says: each notice rendered from its kind's templates (``wording``: data
+shipped in ``templates.toml``, operators' replacements over it), Simplified Chinese and English.
 
 Every message carries the case number, the place (the area's names — street › community ›
 grid — and the address when the event has one), the category's name, the deadline when it
@@ -13,22 +14,16 @@ otherwise drop them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
+from string import Template
 from typing import Any
 
 from services.notify.domain.core import CaseNotice, Message, NoticeKind, RecipientKind
 from services.notify.domain.names import NO_NAMES, Names
+from services.notify.domain.wording import FIELDS, LOCALES, Wording, shipped
 from shared.clock import BEIJING
-
-_ROLE = {"lead": ("主办", "lead"), "co": ("协办", "co-handler")}
-_CLOCK = {"sign_for": ("签收报到", "sign-for"), "resolve": ("办结", "resolution")}
-_LEVEL = {
-    "community": ("社区", "community"),
-    "street": ("街道", "street"),
-    "district": ("区", "district"),
-}
-_PAUSE = {"hang": ("挂账", "hang (挂账)"), "defer": ("缓办", "deferral (缓办)")}
 
 
 def case_link(case_id: str, base: str = "") -> str:
@@ -67,26 +62,6 @@ def deadline_text(at: datetime | None) -> tuple[str, str]:
     return f"{local:%Y-%m-%d %H:%M}（北京时间）", f"{local:%Y-%m-%d %H:%M} (UTC+8)"
 
 
-def _term(
-    table: dict[str, tuple[str, str]], key: str | None, zh: str = "", en: str = ""
-) -> tuple[str, str]:
-    """A code's words in both languages (``_ROLE``, ``_CLOCK``, ``_LEVEL``); an unknown code
-    stands for itself, a missing one for ``zh`` / ``en``."""
-    return table.get(key or "", (key or zh, key or en))
-
-
-def _sentence(value: str | None, zh: str, en: str) -> tuple[str, str]:
-    """An optional labelled sentence (``问题：…。`` / `` Issue: ….``), empty without a value."""
-    return (f"{zh}：{value}。", f" {en}: {value}.") if value else ("", "")
-
-
-def _where(n: CaseNotice, names: Names) -> tuple[str, str]:
-    area = names.place_or_path(n.area_path)
-    if n.place:
-        return f"位置：{area}（{n.place}）。", f"Area: {area} ({n.place})."
-    return f"位置：{area}。", f"Area: {area}."
-
-
 # A case new to its reader (a dispatch, a whistle) names its 大类 too (事件·市容环境 › 乱堆物料);
 # the follow-ups about a case the reader knows name the 小类 alone.
 _NEW_TO_READER = (NoticeKind.DISPATCHED, NoticeKind.WHISTLED)
@@ -107,271 +82,77 @@ def render(
     *,
     department_id: str | None = None,
     names: Names = NO_NAMES,
+    wording: Wording | None = None,
 ) -> Message:
     """The message in Simplified Chinese and English for one kind of recipient
     (``department_id``: a department desk's own department, see ``link_for``), naming the
-    place and the category with ``names`` (codes where a name is unknown)."""
+    place and the category with ``names`` (codes where a name is unknown), in ``wording``
+    (the templates in force; the shipped ones by default)."""
+    w = wording or shipped()
+    link = link_for(notice, audience, link_base, department_id)
+    texts = []
+    for locale in LOCALES:
+        t = w.template(notice.kind, locale)
+        values = placeholder_values(notice, audience, link, names, w, locale)
+        texts.append((Template(t.title).substitute(values), Template(t.body).substitute(values)))
+    (title_zh, body_zh), (title_en, body_en) = texts
+    return Message(
+        title_zh=title_zh, body_zh=body_zh, title_en=title_en, body_en=body_en, link=link
+    )
+
+
+def placeholder_values(
+    notice: CaseNotice,
+    audience: RecipientKind,
+    link: str,
+    names: Names,
+    w: Wording,
+    locale: str,
+) -> dict[str, str]:
+    """What each placeholder a template of ``notice``'s kind may use (``FIELDS``) says in
+    ``locale``: the event's facts, its codes in words, the optional sentences (empty when
+    the event lacks them)."""
     n = notice
-    link = link_for(n, audience, link_base, department_id)
-    urgent = ("（紧急）", " (urgent)") if n.urgent else ("", "")
-    render_kind = {
-        NoticeKind.DISPATCHED: _dispatched,
-        NoticeKind.OVERDUE: _overdue,
-        NoticeKind.WHISTLED: _escalated,
-        NoticeKind.RESOLVED: _resolved,
-        NoticeKind.CLOSED: _closed,
-        NoticeKind.WARNING: _warning,
-        NoticeKind.ESCALATED: _ladder,
-        NoticeKind.URGED: _urged,
-        NoticeKind.EXTENSION_REQUESTED: _extension_requested,
-        NoticeKind.EXTENSION_DECIDED: _extension_decided,
-        NoticeKind.PAUSE_REQUESTED: _pause_requested,
-        NoticeKind.PAUSE_DECIDED: _pause_decided,
-        NoticeKind.RESUMED: _resumed,
-    }[n.kind]
-    return render_kind(n, audience, link, urgent, _where(n, names), _category(n, names))
-
-
-Parts = tuple[str, str]
-
-
-def _dispatched(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    role_zh, role_en = _term(_ROLE, n.role)
-    role_zh = f"（{role_zh}）" if role_zh else ""
-    role_en = f" as {role_en}" if role_en else ""
-    what_zh, what_en = _sentence(n.description, "问题", "Issue")
-    return Message(
-        title_zh=f"【派单】{urgent[0]}案件{n.case_no}已派至{n.department_name}",
-        body_zh=f"【派单】{urgent[0]}案件{n.case_no}（{category}）已派至{n.department_name}"
-        f"{role_zh}，请及时签收报到。{where[0]}{what_zh}详情：{link}",
-        title_en=f"[Dispatched]{urgent[1]} Case {n.case_no} assigned to {n.department_name}",
-        body_en=f"[Dispatched]{urgent[1]} Case {n.case_no} ({category}) has been assigned to "
-        f"{n.department_name}{role_en}; please sign for it promptly. {where[1]}{what_en} "
-        f"Details: {link}",
-        link=link,
-    )
-
-
-def _overdue(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
-    due_zh, due_en = deadline_text(n.due_at)
-    if audience is RecipientKind.DEPARTMENT:
-        ask_zh, ask_en = "请立即办理并反馈。", "Please act on it now and report back."
+    area = names.place_or_path(n.area_path)
+    phrase = functools.partial(w.phrase, locale=locale)
+    term = functools.partial(w.term, locale=locale)
+    granted = "granted" if n.approved else "refused"
+    if n.kind is NoticeKind.EXTENSION_DECIDED:
+        outcome = phrase(f"extension_{granted}", **({"days": n.days} if n.approved else {}))
     else:
-        ask_zh, ask_en = "请督办。", "Please follow up (督办)."
-    return Message(
-        title_zh=f"【超时】{urgent[0]}案件{n.case_no}{clock_zh}已超时",
-        body_zh=f"【超时】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}"
-        f"{clock_zh}已超时（时限{due_zh}），{ask_zh}{where[0]}详情：{link}",
-        title_en=f"[Overdue]{urgent[1]} Case {n.case_no}: {clock_en} overdue",
-        body_en=f"[Overdue]{urgent[1]} Case {n.case_no} ({category}): {n.department_name} "
-        f"missed the {clock_en} deadline ({due_en}). {ask_en} {where[1]} Details: {link}",
-        link=link,
-    )
-
-
-def _warning(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
-    due_zh, due_en = deadline_text(n.due_at)
-    return Message(
-        title_zh=f"【预警】{urgent[0]}案件{n.case_no}{clock_zh}即将超时",
-        body_zh=f"【预警】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}"
-        f"{clock_zh}即将超时（时限{due_zh}），请抓紧办理。{where[0]}详情：{link}",
-        title_en=f"[Warning]{urgent[1]} Case {n.case_no}: {clock_en} deadline near",
-        body_en=f"[Warning]{urgent[1]} Case {n.case_no} ({category}): the {clock_en} deadline "
-        f"of {n.department_name} is near ({due_en}). Please hurry. {where[1]} Details: {link}",
-        link=link,
-    )
-
-
-def _ladder(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    clock_zh, clock_en = _term(_CLOCK, n.clock, "办理", "handling")
-    level_zh, level_en = _term(_LEVEL, n.level)
-    due_zh, due_en = deadline_text(n.due_at)
-    return Message(
-        title_zh=f"【升级】{urgent[0]}案件{n.case_no}{clock_zh}超时，已上报{level_zh}",
-        body_zh=f"【升级】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}"
-        f"{clock_zh}超时（时限{due_zh}），已逐级上报至{level_zh}，请督办。{where[0]}详情：{link}",
-        title_en=f"[Escalated]{urgent[1]} Case {n.case_no}: {clock_en} overdue, up to {level_en}",
-        body_en=f"[Escalated]{urgent[1]} Case {n.case_no} ({category}): {n.department_name} "
-        f"missed the {clock_en} deadline ({due_en}); escalated to the {level_en} level. Please "
-        f"follow up. {where[1]} Details: {link}",
-        link=link,
-    )
-
-
-def _escalated(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    level_zh, level_en = _term(_LEVEL, n.level)
-    what_zh, what_en = _sentence(n.description, "问题", "Issue")
-    return Message(
-        title_zh=f"【升级】{urgent[0]}案件{n.case_no}已由{level_zh}级吹哨",
-        body_zh=f"【升级】{urgent[0]}案件{n.case_no}（{category}）已升级至{level_zh}级吹哨，"
-        f"请关注督办。{where[0]}{what_zh}详情：{link}",
-        title_en=f"[Escalated]{urgent[1]} Case {n.case_no} whistled at {level_en} level",
-        body_en=f"[Escalated]{urgent[1]} Case {n.case_no} ({category}) was escalated to a "
-        f"{level_en}-level whistle; please follow up. {where[1]}{what_en} Details: {link}",
-        link=link,
-    )
-
-
-def _resolved(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    result_zh, result_en = _sentence(n.result, "处置结果", "Result")
-    return Message(
-        title_zh=f"【办结】案件{n.case_no}已由{n.department_name}办结",
-        body_zh=f"【办结】案件{n.case_no}（{category}）已由{n.department_name}办结，请核查。"
-        f"{where[0]}{result_zh}详情：{link}",
-        title_en=f"[Resolved] Case {n.case_no} resolved by {n.department_name}",
-        body_en=f"[Resolved] Case {n.case_no} ({category}) was resolved by "
-        f"{n.department_name}; please verify it. {where[1]}{result_en} Details: {link}",
-        link=link,
-    )
-
-
-def _closed(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    note_zh, note_en = _sentence(n.result, "说明", "Note")
-    return Message(
-        title_zh=f"【结案】案件{n.case_no}已结案",
-        body_zh=f"【结案】案件{n.case_no}（{category}）已结案。{where[0]}{note_zh}详情：{link}",
-        title_en=f"[Closed] Case {n.case_no} closed",
-        body_en=f"[Closed] Case {n.case_no} ({category}) is closed. {where[1]}{note_en} "
-        f"Details: {link}",
-        link=link,
-    )
-
-
-def _urged(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    nth_zh = f"（第{n.count}次）" if n.count else ""
-    nth_en = f" (#{n.count})" if n.count else ""
-    note_zh, note_en = _sentence(n.note, "督办意见", "Note")
-    return Message(
-        title_zh=f"【督办】{urgent[0]}案件{n.case_no}被督办{nth_zh}",
-        body_zh=f"【督办】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}被督办"
-        f"{nth_zh}，请立即办理并反馈。{note_zh}{where[0]}详情：{link}",
-        title_en=f"[Urged]{urgent[1]} Case {n.case_no} urged{nth_en}",
-        body_en=f"[Urged]{urgent[1]} Case {n.case_no} ({category}): {n.department_name} is "
-        f"urged to act{nth_en}; please act on it now and report back.{note_en} {where[1]} "
-        f"Details: {link}",
-        link=link,
-    )
-
-
-def _decision(n: CaseNotice) -> tuple[str, str, str, str]:
-    """(批准/驳回, approved/refused, the comment sentence in both languages)."""
-    word_zh, word_en = ("已批准", "approved") if n.approved else ("被驳回", "refused")
-    comment_zh, comment_en = _sentence(n.comment, "批复意见", "Comment")
-    return word_zh, word_en, comment_zh, comment_en
-
-
-def _extension_requested(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    reason_zh, reason_en = _sentence(n.reason, "理由", "Reason")
-    return Message(
-        title_zh=f"【延期申请】{urgent[0]}案件{n.case_no}申请延期{n.days}个工作日",
-        body_zh=f"【延期申请】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}申请延期"
-        f"{n.days}个工作日，请审批（批准或驳回）。{reason_zh}{where[0]}详情：{link}",
-        title_en=f"[Extension requested]{urgent[1]} Case {n.case_no}: {n.days} more working "
-        "days asked",
-        body_en=f"[Extension requested]{urgent[1]} Case {n.case_no} ({category}): "
-        f"{n.department_name} asks for {n.days} more working days; please approve or refuse."
-        f"{reason_en} {where[1]} Details: {link}",
-        link=link,
-    )
-
-
-def _extension_decided(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    word_zh, word_en, comment_zh, comment_en = _decision(n)
-    granted_zh = f"，延期{n.days}个工作日，办结时限相应顺延" if n.approved else "，请按原时限办结"
-    granted_en = (
-        f": {n.days} more working days, the resolution deadline moves accordingly"
-        if n.approved
-        else "; please resolve it by the original deadline"
-    )
-    return Message(
-        title_zh=f"【延期{word_zh}】{urgent[0]}案件{n.case_no}延期申请{word_zh}",
-        body_zh=f"【延期{word_zh}】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}的"
-        f"延期申请{word_zh}{granted_zh}。{comment_zh}{where[0]}详情：{link}",
-        title_en=f"[Extension {word_en}]{urgent[1]} Case {n.case_no}",
-        body_en=f"[Extension {word_en}]{urgent[1]} Case {n.case_no} ({category}): the "
-        f"extension {n.department_name} asked for was {word_en}{granted_en}.{comment_en} "
-        f"{where[1]} Details: {link}",
-        link=link,
-    )
-
-
-def _pause_requested(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    pause_zh, pause_en = _term(_PAUSE, n.pause, "暂停", "pause")
-    reason_zh, reason_en = _sentence(n.reason, "理由", "Reason")
-    return Message(
-        title_zh=f"【{pause_zh}申请】{urgent[0]}案件{n.case_no}申请{pause_zh}",
-        body_zh=f"【{pause_zh}申请】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}"
-        f"申请{pause_zh}，批准后办结时限暂停计时，请审批（批准或驳回）。{reason_zh}{where[0]}"
-        f"详情：{link}",
-        title_en=f"[Pause requested]{urgent[1]} Case {n.case_no}: {pause_en} asked",
-        body_en=f"[Pause requested]{urgent[1]} Case {n.case_no} ({category}): "
-        f"{n.department_name} asks for a {pause_en}, which stops its resolution clock; please "
-        f"approve or refuse.{reason_en} {where[1]} Details: {link}",
-        link=link,
-    )
-
-
-def _pause_decided(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    pause_zh, pause_en = _term(_PAUSE, n.pause, "暂停", "pause")
-    word_zh, word_en, comment_zh, comment_en = _decision(n)
-    then_zh = "，时限暂停计时，恢复办理后继续" if n.approved else "，请继续办理"
-    then_en = (
-        "; its clocks stand still until the work resumes"
-        if n.approved
-        else "; please carry on with the case"
-    )
-    return Message(
-        title_zh=f"【{pause_zh}{word_zh}】{urgent[0]}案件{n.case_no}{pause_zh}申请{word_zh}",
-        body_zh=f"【{pause_zh}{word_zh}】{urgent[0]}案件{n.case_no}（{category}）"
-        f"{n.department_name}的{pause_zh}申请{word_zh}{then_zh}。{comment_zh}{where[0]}"
-        f"详情：{link}",
-        title_en=f"[Pause {word_en}]{urgent[1]} Case {n.case_no}: {pause_en}",
-        body_en=f"[Pause {word_en}]{urgent[1]} Case {n.case_no} ({category}): the {pause_en} "
-        f"{n.department_name} asked for was {word_en}{then_en}.{comment_en} {where[1]} "
-        f"Details: {link}",
-        link=link,
-    )
-
-
-def _resumed(
-    n: CaseNotice, audience: RecipientKind, link: str, urgent: Parts, where: Parts, category: str
-) -> Message:
-    note_zh, note_en = _sentence(n.note, "说明", "Note")
-    return Message(
-        title_zh=f"【恢复办理】{urgent[0]}案件{n.case_no}已恢复办理",
-        body_zh=f"【恢复办理】{urgent[0]}案件{n.case_no}（{category}）{n.department_name}已恢复"
-        f"办理，时限继续计时。{note_zh}{where[0]}详情：{link}",
-        title_en=f"[Resumed]{urgent[1]} Case {n.case_no} resumed",
-        body_en=f"[Resumed]{urgent[1]} Case {n.case_no} ({category}): {n.department_name} "
-        f"resumed the work; its clocks run again.{note_en} {where[1]} Details: {link}",
-        link=link,
-    )
+        outcome = phrase(f"pause_{granted}")
+    if n.kind is NoticeKind.CLOSED:
+        note = phrase("note", note=n.result)  # a closure's note travels as its result
+    else:
+        note = phrase("urge_note" if n.kind is NoticeKind.URGED else "note", note=n.note)
+    ask = "ask_department" if audience is RecipientKind.DEPARTMENT else "ask_others"
+    said = {
+        "urgent": phrase("urgent") if n.urgent else "",
+        "case_no": n.case_no,
+        "category": _category(n, names),
+        "area": area,
+        "where": phrase("where_place", area=area, place=n.place)
+        if n.place
+        else phrase("where", area=area),
+        "link": link,
+        "department": n.department_name or "",
+        "role": phrase("role", role=term("role", n.role)),
+        "issue": phrase("issue", description=n.description),
+        "clock": term("clock", n.clock),
+        "deadline": deadline_text(n.due_at)[LOCALES.index(locale)],
+        "ask": phrase(ask),
+        "level": term("level", n.level),
+        "result": phrase("result", result=n.result),
+        "note": note,
+        "nth": phrase("nth", count=n.count or None),
+        "days": "" if n.days is None else str(n.days),
+        "reason": phrase("reason", reason=n.reason),
+        "comment": phrase("comment", comment=n.comment),
+        "decision": phrase("approved" if n.approved else "refused"),
+        "outcome": outcome,
+        "pause": term("pause", n.pause),
+    }
+    return {name: said[name] for name in FIELDS[n.kind]}
 
 
 def facts(notice: CaseNotice, link: str, names: Names = NO_NAMES) -> dict[str, str]:

@@ -17,9 +17,11 @@ from services.notify.domain import (
     Channel,
     ChannelPref,
     DeliveryStatus,
+    Message,
     Recipient,
 )
 from services.notify.domain.names import Names
+from services.notify.handlers.templates import TemplatesInForce
 from services.notify.sealing import SecretBox
 from shared import metrics
 from shared.contract import CaseFacts, Envelope, areas
@@ -34,7 +36,8 @@ class Notify:
     — the reader says what the event tells, ``announce`` writes it down for whoever hears it.
     Each runs in the transaction that claimed the event in the inbox. ``names`` gives the
     names of areas and categories known now (see ``reference``): the message is written with
-    them, or with the codes they do not name."""
+    them, or with the codes they do not name; ``templates`` the wording in force (the
+    shipped templates and the operators' replacements)."""
 
     def __init__(
         self,
@@ -42,11 +45,13 @@ class Notify:
         clock: Callable[[], datetime],
         box: SecretBox,
         names: Callable[[], Awaitable[Names]],
+        templates: TemplatesInForce | None = None,
     ) -> None:
         self.link_base = link_base
         self.clock = clock
         self.box = box
         self.names = names
+        self.templates = templates or TemplatesInForce()
 
     def __call__(
         self, read: Callable[[Envelope[E]], CaseNotice | None]
@@ -62,6 +67,7 @@ class Notify:
         self, conn: asyncpg.Connection, event: Envelope[CaseFacts], notice: CaseNotice
     ) -> None:
         known = await self.names()
+        wording = await self.templates.wording(conn)
         lineage = areas.ancestors(notice.area_path)
         candidates = await repository.candidate_recipients(
             conn, notice.department_id, lineage, notice.kind.value, self.box
@@ -69,7 +75,15 @@ class Notify:
         subscriptions = await repository.subscriptions_for(conn, notice.kind.value, lineage)
         recipients = domain.select_recipients(notice, candidates, subscriptions)
         for r in recipients:
-            await _deliver(conn, event, notice, r, self.link_base, self.clock(), known)
+            msg = domain.render(
+                notice,
+                r.kind,
+                self.link_base,
+                department_id=r.department_id,
+                names=known,
+                wording=wording,
+            )
+            await _deliver(conn, event, notice, r, msg, self.clock(), known)
         if not recipients:
             log.info(
                 "notice_without_recipients",
@@ -83,13 +97,12 @@ async def _deliver(
     event: Envelope[CaseFacts],
     notice: CaseNotice,
     r: Recipient,
-    link_base: str,
+    msg: Message,
     now: datetime,
     names: Names,
 ) -> None:
     """The inbox is delivered right here; the recipient's first channel is queued for the
     delivery worker (the next ones only if it keeps failing)."""
-    msg = domain.render(notice, r.kind, link_base, department_id=r.department_id, names=names)
     body = domain.webhook_body(
         notice,
         msg,
