@@ -17,11 +17,11 @@ from shared.contract import (
     Priority,
     new_event,
 )
-from tests.component import test_dispatch
-from tests.component.test_dispatch import JT, App, whistled
+from tests.component import dispatch_fixtures
+from tests.component.dispatch_fixtures import JT, App, routed, whistled
 from tests.helpers import eventually, publish_event
 
-app = test_dispatch.app  # the same fixture: dispatch on real PostgreSQL and the broker
+app = dispatch_fixtures.app  # dispatch on real PostgreSQL and the broker, one for the module
 
 TRACKING = Actor(subject="system:tracking", role="system", name="时限监控")
 SUPERVISOR = Actor(subject="supervisor", role="supervisor", name="区委组织部督办科")
@@ -139,9 +139,7 @@ async def test_the_inbox_shows_and_sorts_by_the_deadline_tracking_runs(app):
 
 
 async def test_urgings_are_counted_once_each_and_the_newest_is_shown(app):
-    event = whistled(category="C0201", priority=Priority.URGENT)
-    await app.whistle(event)
-    (a,) = await app.assignments(event.case_id)
+    event, a = await routed(app, category="C0201", priority=Priority.URGENT)
     ours = {str(event.case_id)}
 
     def urging(n: int, note: str) -> CaseUrged:

@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 
 from shared.auth import Role
-from tests.component import test_dispatch
-from tests.component.test_dispatch import (
+from tests.component import dispatch_fixtures
+from tests.component.dispatch_fixtures import (
     CG,
     COMMAND,
     DONGHU,
@@ -19,23 +19,16 @@ from tests.component.test_dispatch import (
     XF,
     YINGZE,
     App,
-    whistled,
+    refused,
+    routed,
+    sign_for,
+    signed_for,
 )
 from tests.helpers import bearer
 
-app = test_dispatch.app  # the same fixture: dispatch on real PostgreSQL and the broker
+app = dispatch_fixtures.app  # dispatch on real PostgreSQL and the broker, one for the module
 
 ELSEWHERE = bearer(Role.SUPERVISOR, "YA/YA03")  # a supervisor of another street
-
-
-async def _signed_for(app: App, category: str = "E0201") -> tuple[uuid.UUID, dict[str, Any]]:
-    """A fresh case dispatched to 消防 (xf) and signed for."""
-    event = whistled(category=category)
-    await app.whistle(event)
-    (a,) = await app.assignments(event.case_id)
-    signed = await app.client.post(f"/assignments/{a['id']}/sign-for", headers=XF)
-    assert signed.status_code == 200, signed.text
-    return event.case_id, a
 
 
 async def _state(app: App, case_id: uuid.UUID) -> tuple:
@@ -47,23 +40,32 @@ async def _state(app: App, case_id: uuid.UUID) -> tuple:
 
 
 async def _refused(app: App, case_id: uuid.UUID, refusals: list) -> None:
-    """Each (method, path, headers, body, status, code) is refused with a clear error and
-    changes nothing."""
-    before = await _state(app, case_id)
-    for path, who, body, status, code in refusals:
-        resp = await app.client.post(path, headers=who, json=body)
-        assert resp.status_code == status, (path, resp.text)
-        error = resp.json()["error"]
-        assert error["message"], resp.text
-        if code is not None:
-            assert error["code"] == code, (path, error)
-    assert await _state(app, case_id) == before
+    """Each (path, headers, body, status, code) is refused with a clear error and changes
+    neither the pause requests nor the events."""
+    await refused(app, case_id, refusals, state=_state)
+
+
+async def _asked(app: App, a: dict[str, Any], kind: str, reason: str) -> dict[str, Any]:
+    """The department (xf) asks for a pause of its assignment: the request."""
+    resp = await app.client.post(
+        f"/assignments/{a['id']}/pauses", headers=XF, json={"kind": kind, "reason": reason}
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+async def _paused(app: App, a: dict[str, Any], kind: str, reason: str) -> dict[str, Any]:
+    """A pause asked for and approved by the supervisor: the request, now running."""
+    req = await _asked(app, a, kind, reason)
+    approved = await app.client.post(
+        f"/pause-requests/{req['id']}/approve", headers=SUPERVISOR, json={}
+    )
+    assert approved.status_code == 200, approved.text
+    return req
 
 
 async def test_a_pause_is_asked_for_approved_shown_and_resumed(app):
-    event = whistled(category="E0201")
-    await app.whistle(event)
-    (a,) = await app.assignments(event.case_id)
+    event, a = await routed(app, category="E0201")
     url = f"/assignments/{a['id']}/pauses"
     await _refused(
         app,
@@ -72,7 +74,7 @@ async def test_a_pause_is_asked_for_approved_shown_and_resumed(app):
             (url, XF, {"kind": "hang", "reason": "待资金"}, 409, "invalid_state"),  # before 报到
         ],
     )
-    await app.client.post(f"/assignments/{a['id']}/sign-for", headers=XF)
+    await sign_for(app, a["id"], XF)
     await _refused(
         app,
         event.case_id,
@@ -212,10 +214,7 @@ async def test_a_pause_is_asked_for_approved_shown_and_resumed(app):
     assert outs[2]["payload"]["note"] == "资金已落实，恢复办理"
 
     # Another pause may be asked for after the first ended; a supervisor may resume it.
-    second = (
-        await app.client.post(url, headers=XF, json={"kind": "defer", "reason": "汛期暂缓施工"})
-    ).json()
-    await app.client.post(f"/pause-requests/{second['id']}/approve", headers=SUPERVISOR, json={})
+    await _paused(app, a, "defer", "汛期暂缓施工")
     by_supervisor = await app.client.post(f"/assignments/{a['id']}/resume", headers=YINGZE)
     assert by_supervisor.status_code == 403  # a street is not a supervisor
     by_supervisor = await app.client.post(f"/assignments/{a['id']}/resume", headers=SUPERVISOR)
@@ -224,23 +223,23 @@ async def test_a_pause_is_asked_for_approved_shown_and_resumed(app):
 
 
 async def test_a_refused_pause_changes_no_clock_and_a_new_one_may_be_asked(app):
-    case_id, a = await _signed_for(app)
+    event, a = await signed_for(app, XF, category="E0201")
     url = f"/assignments/{a['id']}/pauses"
-    req = (await app.client.post(url, headers=XF, json={"kind": "defer", "reason": "天气"})).json()
-    refused = await app.client.post(
+    req = await _asked(app, a, "defer", "天气")
+    refusal = await app.client.post(
         f"/pause-requests/{req['id']}/refuse", headers=SUPERVISOR, json={"comment": "雨停即可施工"}
     )
-    assert refused.status_code == 200, refused.text
-    assert (refused.json()["state"], refused.json()["comment"]) == ("refused", "雨停即可施工")
+    assert refusal.status_code == 200, refusal.text
+    assert (refusal.json()["state"], refusal.json()["comment"]) == ("refused", "雨停即可施工")
     detail = (await app.client.get(f"/assignments/{a['id']}", headers=XF)).json()
     assert detail["paused"] is False
-    decided = [o for o in await app.outbox(case_id) if o["type"] == "case.pause_decided"]
+    decided = [o for o in await app.outbox(event.case_id) if o["type"] == "case.pause_decided"]
     assert [(d["payload"]["approved"], d["payload"]["comment"]) for d in decided] == [
         (False, "雨停即可施工")
     ]
     await _refused(
         app,
-        case_id,
+        event.case_id,
         [
             (f"/assignments/{a['id']}/resume", XF, {}, 409, "not_paused"),
             (f"/pause-requests/{req['id']}/approve", SUPERVISOR, {}, 409, "pause_decided"),
@@ -251,10 +250,9 @@ async def test_a_refused_pause_changes_no_clock_and_a_new_one_may_be_asked(app):
 
 
 async def test_resolving_while_paused_ends_the_pause_with_the_resolution(app):
-    case_id, a = await _signed_for(app)
+    event, a = await signed_for(app, XF, category="E0201")
     url = f"/assignments/{a['id']}/pauses"
-    req = (await app.client.post(url, headers=XF, json={"kind": "hang", "reason": "待资金"})).json()
-    await app.client.post(f"/pause-requests/{req['id']}/approve", headers=SUPERVISOR, json={})
+    req = await _paused(app, a, "hang", "待资金")
     resolved = await app.client.post(
         f"/assignments/{a['id']}/resolve", headers=XF, json={"result": "已整改完毕"}
     )
@@ -268,10 +266,10 @@ async def test_resolving_while_paused_ends_the_pause_with_the_resolution(app):
         "xf-duty",
     )
     assert got["ended_at"] == resolved.json()["resolved_at"]
-    assert not [o for o in await app.outbox(case_id) if o["type"] == "case.resumed"]
+    assert not [o for o in await app.outbox(event.case_id) if o["type"] == "case.resumed"]
     await _refused(
         app,
-        case_id,
+        event.case_id,
         [
             (f"/assignments/{a['id']}/resume", XF, {}, 409, "not_paused"),
             (url, XF, {"kind": "hang", "reason": "x"}, 409, "invalid_state"),
@@ -280,14 +278,8 @@ async def test_resolving_while_paused_ends_the_pause_with_the_resolution(app):
 
 
 async def test_a_pending_request_cannot_be_approved_once_the_assignment_ended(app):
-    case_id, a = await _signed_for(app)
-    req = (
-        await app.client.post(
-            f"/assignments/{a['id']}/pauses",
-            headers=XF,
-            json={"kind": "defer", "reason": "节后施工"},
-        )
-    ).json()
+    event, a = await signed_for(app, XF, category="E0201")
+    req = await _asked(app, a, "defer", "节后施工")
     transferred = await app.client.post(
         f"/assignments/{a['id']}/transfer",
         headers=XF,
@@ -296,25 +288,20 @@ async def test_a_pending_request_cannot_be_approved_once_the_assignment_ended(ap
     assert transferred.status_code == 200, transferred.text
     await _refused(
         app,
-        case_id,
+        event.case_id,
         [
             (f"/pause-requests/{req['id']}/approve", SUPERVISOR, {}, 409, "invalid_state"),
         ],
     )
-    refused = await app.client.post(
+    refusal = await app.client.post(
         f"/pause-requests/{req['id']}/refuse", headers=SUPERVISOR, json={"comment": "已转办"}
     )
-    assert refused.status_code == 200
+    assert refusal.status_code == 200
 
 
 async def test_transferring_while_paused_ends_the_pause(app):
-    _, a = await _signed_for(app)
-    req = (
-        await app.client.post(
-            f"/assignments/{a['id']}/pauses", headers=XF, json={"kind": "hang", "reason": "待规划"}
-        )
-    ).json()
-    await app.client.post(f"/pause-requests/{req['id']}/approve", headers=SUPERVISOR, json={})
+    _, a = await signed_for(app, XF, category="E0201")
+    req = await _paused(app, a, "hang", "待规划")
     moved = await app.client.post(
         f"/assignments/{a['id']}/transfer",
         headers=XF,
