@@ -304,7 +304,7 @@ MATRIX: dict[tuple[str, str, str], Case] = {
         fixed("/manual-dispatch"), each((*AREA, Role.SUPERVISOR), FILTERED)
     ),
     # The case is not waiting: 404 for every allowed caller (the area check needs the
-    # waiting row; tests/component/test_dispatch.py checks it on a waiting case).
+    # waiting row; tests/component/test_dispatch_reject_transfer.py checks it on a waiting case).
     ("dispatch", "POST", "/manual-dispatch/{case_id}"): Case(
         fixed("/manual-dispatch/{case_id}", json={"department_id": "zj"}), each(AREA, ANY)
     ),
