@@ -45,17 +45,26 @@ def _case(event: Envelope[CaseFacts], **told: Any) -> CaseNotice:
     )
 
 
-def _assignment(event: Envelope[AssignmentFacts], name: str | None, **told: Any) -> CaseNotice:
-    """An event about one department's assignment; ``name`` is the department's name where
-    the event carries it (absent from older events, or not carried at all: the id stands in)."""
+def _assignment(event: Envelope[AssignmentFacts], **told: Any) -> CaseNotice:
+    """An event about one department's assignment, named by the department's name where the
+    event carries it (absent from older events, or not carried at all: the id stands in)."""
     p = event.payload
     return _case(
         event,
         department_id=p.department_id,
-        department_name=name or p.department_id,
+        department_name=getattr(p, "department_name", None) or p.department_id,
         assignment_id=str(p.assignment_id),
         **told,
     )
+
+
+def _deadline(
+    event: Envelope[CaseDeadlineWarning] | Envelope[CaseOverdue] | Envelope[CaseEscalated],
+    **told: Any,
+) -> CaseNotice:
+    """An event about one of an assignment's deadlines (tracking's clocks)."""
+    p = event.payload
+    return _assignment(event, clock=p.clock.value, due_at=p.due_at, **told)
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -85,7 +94,6 @@ def dispatched(event: Envelope[CaseDispatched]) -> CaseNotice:
     p = event.payload
     return _assignment(
         event,
-        p.department_name,
         role=p.role.value,
         description=p.description,
         reason=p.reason,
@@ -98,31 +106,28 @@ def resolved(event: Envelope[CaseResolved]) -> CaseNotice | None:
     p = event.payload
     if not p.case_resolved:
         return None
-    return _assignment(event, None, result=p.result or None)
+    return _assignment(event, result=p.result or None)
 
 
 def extension_requested(event: Envelope[CaseExtensionRequested]) -> CaseNotice:
     p = event.payload
-    return _assignment(event, p.department_name, reason=p.reason, days=p.days)
+    return _assignment(event, reason=p.reason, days=p.days)
 
 
 def extension_decided(event: Envelope[CaseExtensionDecided]) -> CaseNotice:
     p = event.payload
-    return _assignment(
-        event, p.department_name, days=p.days, approved=p.approved, comment=p.comment
-    )
+    return _assignment(event, days=p.days, approved=p.approved, comment=p.comment)
 
 
 def pause_requested(event: Envelope[CasePauseRequested]) -> CaseNotice:
     p = event.payload
-    return _assignment(event, p.department_name, pause=p.kind.value, reason=p.reason)
+    return _assignment(event, pause=p.kind.value, reason=p.reason)
 
 
 def pause_decided(event: Envelope[CasePauseDecided]) -> CaseNotice:
     p = event.payload
     return _assignment(
         event,
-        p.department_name,
         pause=p.kind.value,
         reason=p.reason,
         approved=p.approved,
@@ -132,29 +137,24 @@ def pause_decided(event: Envelope[CasePauseDecided]) -> CaseNotice:
 
 def resumed(event: Envelope[CaseResumed]) -> CaseNotice:
     p = event.payload
-    return _assignment(event, p.department_name, note=p.note)
+    return _assignment(event, note=p.note)
 
 
 # --- tracking -------------------------------------------------------------------------------
 
 
 def deadline_warning(event: Envelope[CaseDeadlineWarning]) -> CaseNotice:
-    p = event.payload
-    return _assignment(event, p.department_name, clock=p.clock.value, due_at=p.due_at)
+    return _deadline(event)
 
 
 def overdue(event: Envelope[CaseOverdue]) -> CaseNotice:
-    p = event.payload
-    return _assignment(event, p.department_name, clock=p.clock.value, due_at=p.due_at)
+    return _deadline(event)
 
 
 def escalated(event: Envelope[CaseEscalated]) -> CaseNotice:
-    p = event.payload
-    return _assignment(
-        event, p.department_name, clock=p.clock.value, due_at=p.due_at, level=p.level.value
-    )
+    return _deadline(event, level=event.payload.level.value)
 
 
 def urged(event: Envelope[CaseUrged]) -> CaseNotice:
     p = event.payload
-    return _assignment(event, p.department_name, note=p.note, count=p.count)
+    return _assignment(event, note=p.note, count=p.count)
