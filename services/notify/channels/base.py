@@ -107,6 +107,19 @@ class Message:
     def label(self, zh: str, en: str) -> str:
         return en if self.english else zh
 
+    @property
+    def urgent_mark(self) -> str:
+        """``【紧急】`` (``【Urgent】``): what every channel puts before an urgent message."""
+        return f"【{self.label('紧急', 'Urgent')}】"
+
+    def marked_title(self) -> str:
+        """The title, after the urgent mark when the case is urgent."""
+        return f"{self.urgent_mark}{self.title}" if self.urgent else self.title
+
+    def titled_text(self) -> str:
+        """The title on its own line, then :meth:`plain_body`: a robot's plain-text message."""
+        return f"{self.title}\n{self.plain_body()}"
+
     def markdown_body(self) -> str:
         """The robot-markdown body: the given one, or the title in bold, the text and the
         link (vendors' markdown dialects all read this subset). Title and text are literal

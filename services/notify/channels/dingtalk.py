@@ -85,7 +85,7 @@ def payload(message: Message, settings: DingTalkSettings) -> dict[str, Any]:
     at = {"atMobiles": list(settings.at_mobiles), "isAtAll": at_all}
     keyword = settings.keyword or ""
     if settings.msgtype == "text":
-        content = f"{message.title}\n{message.plain_body()}"
+        content = message.titled_text()
         if keyword not in content:
             content = f"{keyword} {content}"
         return {
@@ -95,7 +95,7 @@ def payload(message: Message, settings: DingTalkSettings) -> dict[str, Any]:
         }
     text = message.markdown_body()
     if message.urgent:
-        text = f"**【{message.label('紧急', 'Urgent')}】** {text}"
+        text = f"**{message.urgent_mark}** {text}"
     if keyword not in text:
         text = f"{keyword} {text}"
     return {
@@ -105,26 +105,14 @@ def payload(message: Message, settings: DingTalkSettings) -> dict[str, Any]:
     }
 
 
-def classify(answer: Mapping[str, Any]) -> DeliveryResult:
-    return http.code_result(
-        answer,
-        answer.get("errcode"),
-        answer.get("errmsg", ""),
-        field="errcode",
-        vendor="DingTalk",
-        rate_limited=RATE_LIMITED,
-        busy=BUSY,
-        gone=GONE,
-    )
+classify = http.errcode_classifier("DingTalk", rate_limited=RATE_LIMITED, busy=BUSY, gone=GONE)
 
 
 class DingTalkChannel:
     kind = "dingtalk"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> DingTalkSettings:
-        f = Fields(
-            raw, {"url", "secret", "sign", "keyword", "msgtype", "at_mobiles", "at_all_when_urgent"}
-        )
+        f = Fields.of(raw, DingTalkSettings)
         url = check_url(
             "url", f.text("url", required=True) or "", https_only=True, query_key="access_token"
         )

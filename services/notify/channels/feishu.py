@@ -69,7 +69,7 @@ def content(message: Message, msg_type: str) -> dict[str, Any]:
     """The message part of the body: ``{"msg_type", "content" | "card"}``."""
     details = message.label("查看详情", "View details")
     if msg_type == "text":
-        text = fit_utf8(f"{message.title}\n{message.plain_body()}", BODY_MAX_BYTES)
+        text = fit_utf8(message.titled_text(), BODY_MAX_BYTES)
         return {"msg_type": "text", "content": {"text": text}}
     if msg_type == "post":
         lines = [
@@ -97,13 +97,10 @@ def content(message: Message, msg_type: str) -> dict[str, Any]:
                 ],
             }
         )
-    title = (
-        f"【{message.label('紧急', 'Urgent')}】{message.title}" if message.urgent else message.title
-    )
     card = {
         "config": {"wide_screen_mode": True},
         "header": {
-            "title": {"tag": "plain_text", "content": title},
+            "title": {"tag": "plain_text", "content": message.marked_title()},
             "template": "red" if message.urgent else "blue",
         },
         "elements": elements,
@@ -138,7 +135,7 @@ class FeishuChannel:
     kind = "feishu"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> FeishuSettings:
-        f = Fields(raw, {"url", "secret", "sign", "msg_type"})
+        f = Fields.of(raw, FeishuSettings)
         url = check_url("url", f.text("url", required=True) or "", https_only=True)
         _, _, token = urlsplit(url).path.rstrip("/").rpartition("/hook/")
         if not token or "/" in token:

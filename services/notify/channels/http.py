@@ -122,6 +122,31 @@ async def post_to_robot(
     return answer if isinstance(answer, DeliveryResult) else classify(answer)
 
 
+def errcode_classifier(
+    vendor: str,
+    *,
+    rate_limited: Collection[Any],
+    busy: Collection[Any] = (),
+    gone: Collection[Any] = (),
+) -> Callable[[Mapping[str, Any]], DeliveryResult]:
+    """How to read a robot that answers ``{"errcode", "errmsg"}`` (WeCom, DingTalk): by
+    :func:`code_result`, with the vendor's own rate-limit, busy and gone codes."""
+
+    def classify(answer: Mapping[str, Any]) -> DeliveryResult:
+        return code_result(
+            answer,
+            answer.get("errcode"),
+            answer.get("errmsg", ""),
+            field="errcode",
+            vendor=vendor,
+            rate_limited=rate_limited,
+            busy=busy,
+            gone=gone,
+        )
+
+    return classify
+
+
 def code_result(
     answer: Mapping[str, Any],
     code: Any,

@@ -5,6 +5,7 @@ Unknown keys are refused too (a typo such as ``secert`` must not silently turn s
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,12 @@ class Fields:
                     f"not a setting of this channel (known: {', '.join(known)})",
                 )
         self.raw = raw
+
+    @classmethod
+    def of(cls, raw: Any, settings: type, **keys: str) -> Fields:
+        """``raw`` read against the fields of the channel's ``settings`` dataclass — the one
+        list of its keys; ``keys`` names a key that is not its field's name (``sender="from"``)."""
+        return cls(raw, (keys.get(f.name, f.name) for f in dataclasses.fields(settings)))
 
     def text(self, name: str, *, required: bool = False, max_len: int = 2000) -> str | None:
         value = self.raw.get(name)

@@ -158,19 +158,7 @@ class SmsChannel:
     kind = "sms"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> SmsSettings:
-        f = Fields(
-            raw,
-            {
-                "provider",
-                "url",
-                "app_key",
-                "app_secret",
-                "template_id",
-                "template_params",
-                "sign_name",
-                "to",
-            },
-        )
+        f = Fields.of(raw, SmsSettings)
         provider = f.choice("provider", tuple(PROVIDERS), "generic")
         url = check_url("url", f.text("url", required=True) or "", https_only=True)
         to = tuple(phone_number("to", v) for v in f.texts("to", max_items=100))

@@ -51,8 +51,7 @@ class EmailSettings:
 
 def build(message: Message, settings: EmailSettings, ctx: SendContext) -> EmailMessage:
     mail = EmailMessage(policy=SMTP)
-    urgent = message.label("紧急", "Urgent")
-    mail["Subject"] = f"【{urgent}】{message.title}" if message.urgent else message.title
+    mail["Subject"] = message.marked_title()
     mail["From"] = settings.sender
     mail["To"] = settings.to
     if settings.reply_to:
@@ -122,20 +121,7 @@ class EmailChannel:
     kind = "email"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> EmailSettings:
-        f = Fields(
-            raw,
-            {
-                "host",
-                "port",
-                "security",
-                "username",
-                "password",
-                "from",
-                "to",
-                "reply_to",
-                "ca_pem",
-            },
-        )
+        f = Fields.of(raw, EmailSettings, sender="from")
         host = f.text("host", required=True, max_len=253) or ""
         if any(c.isspace() or c in "/:@" for c in host):
             raise InvalidSetting(

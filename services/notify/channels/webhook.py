@@ -65,7 +65,7 @@ class WebhookChannel:
     kind = "webhook"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> WebhookSettings:
-        f = Fields(raw, {"url", "secret"})
+        f = Fields.of(raw, WebhookSettings)
         url = f.text("url", required=True)
         assert url is not None
         check_url("url", url, https_only=False)

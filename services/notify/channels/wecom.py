@@ -51,36 +51,24 @@ class WeComSettings:
 
 def payload(message: Message, settings: WeComSettings) -> dict[str, Any]:
     if settings.msgtype == "text":
-        text: dict[str, Any] = {
-            "content": fit_utf8(f"{message.title}\n{message.plain_body()}", TEXT_MAX_BYTES)
-        }
+        text: dict[str, Any] = {"content": fit_utf8(message.titled_text(), TEXT_MAX_BYTES)}
         if settings.mention_mobiles:
             text["mentioned_mobile_list"] = list(settings.mention_mobiles)
         return {"msgtype": "text", "text": text}
     body = message.markdown_body()
     if message.urgent:
-        body = f'<font color="warning">【{message.label("紧急", "Urgent")}】</font>\n{body}'
+        body = f'<font color="warning">{message.urgent_mark}</font>\n{body}'
     return {"msgtype": "markdown", "markdown": {"content": fit_utf8(body, MARKDOWN_MAX_BYTES)}}
 
 
-def classify(answer: Mapping[str, Any]) -> DeliveryResult:
-    return http.code_result(
-        answer,
-        answer.get("errcode"),
-        answer.get("errmsg", ""),
-        field="errcode",
-        vendor="WeCom",
-        rate_limited=RATE_LIMITED,
-        busy=BUSY,
-        gone=GONE,
-    )
+classify = http.errcode_classifier("WeCom", rate_limited=RATE_LIMITED, busy=BUSY, gone=GONE)
 
 
 class WeComChannel:
     kind = "wecom"
 
     def validate_settings(self, raw: Mapping[str, Any]) -> WeComSettings:
-        f = Fields(raw, {"url", "msgtype", "mention_mobiles"})
+        f = Fields.of(raw, WeComSettings)
         url = check_url("url", f.text("url", required=True) or "", https_only=True, query_key="key")
         msgtype = f.choice("msgtype", ("markdown", "text"), "markdown")
         mentions = tuple(
