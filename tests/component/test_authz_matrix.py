@@ -496,6 +496,18 @@ MATRIX: dict[tuple[str, str, str], Case] = {
     ("notify", "POST", "/deliveries/{delivery_id}/replay"): Case(
         fixed("/deliveries/{delivery_id}/replay"), each((Role.ADMIN,), ANY)
     ),
+    # Message templates (operators edit them): one the other rows never render.
+    ("notify", "GET", "/templates"): Case(fixed("/templates"), each((Role.ADMIN,), ANY)),
+    ("notify", "PUT", "/templates/{kind}/{locale}"): Case(
+        fixed(
+            "/templates/case.resumed/en",
+            json={"title": "[Resumed] ${case_no}", "body": "${link}"},
+        ),
+        each((Role.ADMIN,), ANY),
+    ),
+    ("notify", "DELETE", "/templates/{kind}/{locale}"): Case(
+        fixed("/templates/case.resumed/en"), each((Role.ADMIN,), ANY)
+    ),
 }
 # Open on purpose: the category catalogue is public reference data (Open311 `services`), and
 # so are the administrative divisions with their names and grid boundaries (notify names
