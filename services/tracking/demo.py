@@ -118,24 +118,21 @@ def urgent(
 def normal(
     sign_for: str = "2 working_hours", resolve: str = "5 working_days", ratio: float = 0.8
 ) -> dict[str, Any]:
-    return {
-        "sign_for": sign_for,
-        "resolve": resolve,
-        "warning_ratio": ratio,
-        "ladder": NORMAL_LADDER,
-    }
+    return _no_on_site(sign_for, resolve, ratio, NORMAL_LADDER)
 
 
 def minor(
     sign_for: str = "1 working_day", resolve: str = "10 working_days", ratio: float = 0.8
 ) -> dict[str, Any]:
     """小事小议: relaxed clocks, slow escalation."""
-    return {
-        "sign_for": sign_for,
-        "resolve": resolve,
-        "warning_ratio": ratio,
-        "ladder": MINOR_LADDER,
-    }
+    return _no_on_site(sign_for, resolve, ratio, MINOR_LADDER)
+
+
+def _no_on_site(
+    sign_for: str, resolve: str, ratio: float, ladder: dict[str, Any]
+) -> dict[str, Any]:
+    """A policy without an on-site limit (到场时限): only urgent cases have one."""
+    return {"sign_for": sign_for, "resolve": resolve, "warning_ratio": ratio, "ladder": ladder}
 
 
 VERSION_1: dict[str, Any] = {

@@ -26,10 +26,11 @@ from services.tracking import handlers
 from services.tracking.api import urging
 from services.tracking.domain import CaseStatus, Clock, board
 from services.tracking.domain.board import Board, BoardItem
+from services.tracking.domain.policy import CLOCK_ZH, LEVEL_ZH
 from services.tracking.handlers.boards import BoardQuery
 from services.tracking.stream import BoardStreams
 from shared.auth import AREA_ROLES, Principal, Role, allow
-from shared.contract import Level, Priority
+from shared.contract import Priority
 from shared.errors import Invalid
 from shared.service import Pool
 from shared.sse import until_expiry
@@ -39,8 +40,6 @@ router = APIRouter(tags=["boards"])
 router.include_router(urging.router)  # 督办 acts on what the boards show
 Reader = Annotated[Principal, Depends(allow(*AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT))]
 
-CLOCK_ZH = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}
-LEVEL_ZH = {Level.COMMUNITY: "社区", Level.STREET: "街道", Level.DISTRICT: "区"}
 # Category codes are prefixed: a 大类 (E01) covers its 小类 (E0101).
 _CATEGORY = re.compile(r"^[A-Z][0-9]{2}(?:[0-9]{2})*$")
 _FILTERS = {"area", "department_id", "category", "priority", "clock"}

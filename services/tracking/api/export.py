@@ -22,22 +22,19 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
 from services.tracking.api import history
+from services.tracking.domain import policy
+from services.tracking.domain.policy import CLOCK_ZH
 from shared.auth import AREA_ROLES, ROLE_ZH, Principal, Role, allow
 from shared.clock import BEIJING
-from shared.contract import Clock, Level
 from shared.service import Pool
 
 router = APIRouter(tags=["export"])
 Readers = allow(Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR, Role.DEPARTMENT)
 
 LOCAL = BEIJING
-CLOCK_ZH = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}
-LEVEL_ZH: dict[str, str] = {
-    "grid": "网格",
-    Level.COMMUNITY: "社区",
-    Level.STREET: "街道",
-    Level.DISTRICT: "区",
-}
+# ?format= of the exports (here and the KPI tables)
+Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
+LEVEL_ZH: dict[str, str] = {"grid": "网格", **policy.LEVEL_ZH}  # a payload's level may be a grid
 # What a summary shows of a payload, in this order: (field, label).
 SUMMARY_FIELDS = (
     ("description", "描述"),
@@ -171,7 +168,7 @@ async def export_history(
     case_id: UUID,
     db: Pool,
     who: Annotated[Principal, Depends(Readers)],
-    format: Annotated[Literal["json", "csv"], Query(description="json (default) or csv")] = "json",
+    format: Format = "json",
 ) -> Response:
     timeline = await history.case_timeline(case_id, db, who)
     name = f"{timeline.case.case_no}-history.{format}"

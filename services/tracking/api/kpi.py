@@ -30,7 +30,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.params import Depends as DependsParam
 from pydantic import BaseModel, Field
 
-from services.tracking.api.export import LOCAL, attachment, csv_bytes
+from services.tracking.api.export import LOCAL, Format, attachment, csv_bytes
 from services.tracking.domain.kpi import Kpi, Period, Rate
 from services.tracking.domain.ranking import METRICS, thresholds_to_data
 from services.tracking.handlers import kpi as handler
@@ -129,7 +129,6 @@ Area = Annotated[
     str | None, Query(min_length=1, max_length=200, description="area path, e.g. YA/YA01")
 ]
 Level = Annotated[str | None, Query(description="district, street, community or grid")]
-Format = Annotated[Literal["json", "csv"], Query(description="json (default) or csv")]
 
 
 # --- responses -------------------------------------------------------------------------------

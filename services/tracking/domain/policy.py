@@ -82,13 +82,9 @@ def hours(n: int) -> Limit:
 
 
 # The clocks (shared.contract.Clock) and the levels an escalation reaches, in the order of the
-# ladder (shared.contract.Level), are the contract's.
-CLOCK_ZH = {
-    Clock.SIGN_FOR: "签收时限",
-    Clock.ON_SITE: "到场时限",
-    Clock.RESOLVE: "办结时限",
-}
-LEVEL_ZH = {Level.COMMUNITY: "社区", Level.STREET: "街道", Level.DISTRICT: "区"}
+# ladder (shared.contract.Level), are the contract's; their names for people are these.
+CLOCK_ZH: dict[str, str] = {Clock.SIGN_FOR: "签收", Clock.ON_SITE: "到场", Clock.RESOLVE: "办结"}
+LEVEL_ZH: dict[str, str] = {Level.COMMUNITY: "社区", Level.STREET: "街道", Level.DISTRICT: "区"}
 LEVEL_RANK = {level: rank for rank, level in enumerate(Level)}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -87,34 +87,24 @@ class Announcements:
         self.payloads: list[EventPayload] = []
 
     def started(self, clock: Clock, due_at: datetime, assignment: AssignmentFacts) -> None:
-        p = self._event.payload
-        self.payloads.append(
-            CaseClockStarted(
-                case_no=p.case_no,
-                area_path=p.area_path,
-                category=p.category,
-                priority=p.priority,
-                assignment_id=assignment.assignment_id,
-                department_id=assignment.department_id,
-                clock=clock,
-                due_at=due_at,
-            )
-        )
+        facts = self._facts(assignment.assignment_id, assignment.department_id)
+        self.payloads.append(CaseClockStarted(**facts, clock=clock, due_at=due_at))
 
     def stopped(self, clock: Clock, assignment_id: UUID, department_id: str) -> None:
+        facts = self._facts(assignment_id, department_id)
+        self.payloads.append(CaseClockStopped(**facts, clock=clock, because=self._event.type))
+
+    def _facts(self, assignment_id: UUID, department_id: str) -> dict[str, Any]:
+        """The case's facts as the event carries them, and the assignment's."""
         p = self._event.payload
-        self.payloads.append(
-            CaseClockStopped(
-                case_no=p.case_no,
-                area_path=p.area_path,
-                category=p.category,
-                priority=p.priority,
-                assignment_id=assignment_id,
-                department_id=department_id,
-                clock=clock,
-                because=self._event.type,
-            )
-        )
+        return {
+            "case_no": p.case_no,
+            "area_path": p.area_path,
+            "category": p.category,
+            "priority": p.priority,
+            "assignment_id": assignment_id,
+            "department_id": department_id,
+        }
 
 
 # An event's own step, after it went on the timeline and into the read model.

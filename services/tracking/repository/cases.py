@@ -80,12 +80,7 @@ async def insert_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -
             f"INSERT INTO cases (case_id, {_CASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (case_id) DO NOTHING RETURNING true",
             case_id,
-            view.case_no,
-            view.area_path,
-            view.category,
-            view.priority,
-            view.status.value,
-            view.updated_at,
+            *_case_values(view),
         )
     )
 
@@ -106,6 +101,13 @@ async def update_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -
         "UPDATE cases SET case_no = $2, area_path = $3, category = $4, priority = $5,"
         " status = $6, updated_at = $7 WHERE case_id = $1",
         case_id,
+        *_case_values(view),
+    )
+
+
+def _case_values(view: CaseView) -> tuple[str, str, str, str, str, datetime]:
+    """The view's values in the order of ``_CASE_COLUMNS``."""
+    return (
         view.case_no,
         view.area_path,
         view.category,
