@@ -17,7 +17,7 @@ help:
 	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
 	@echo "make test   run every test (unit, component, end-to-end)"
 	@echo "make test-faults   the fault-injection suite: load, kills, broker and database faults, poison"
-	@echo "make lint   ruff and the import-layer contracts"
+	@echo "make lint   ruff (rules, format), mypy and the import-layer contracts (make test runs them too)"
 	@echo "make bench  run the benchmarks and print figures (board, inbox and KPI queries at"
 	@echo "            10k/100k/1M cases; BENCH_QUERIES_ARGS='--sizes 10000,100000 --runs 5')"
 	@echo "make bench-e2e   the whole stack under load (25..400 cases/s, 30 s each, and a closed loop)"
@@ -58,8 +58,11 @@ test-fast: install
 test-faults: install
 	$(PY) -m pytest -p no:cacheprovider tests/faults $(PYTEST_ARGS)
 
+# The static checks on their own (make test runs them too, as tests/contract).
 lint: install
-	$(VENV)/bin/ruff check shared services stack tests web
+	$(VENV)/bin/ruff check shared services stack tests web bench
+	$(VENV)/bin/ruff format --check shared services stack tests web bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 token: install

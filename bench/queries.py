@@ -532,7 +532,7 @@ async def bench_queries(
 
 
 async def _check_sums(pool: asyncpg.Pool, now: datetime) -> None:
-    """The KPIs read from the kept sums are those computed from every fact (sla.kpi's
+    """The KPIs read from the kept sums are those computed from every fact (domain.kpi's
     definition): per department, over the seeded half year and a period with part-days."""
     district = Principal("bench", "区指挥中心", Role.DISTRICT, "YA")
     today = now.astimezone(CN).date()

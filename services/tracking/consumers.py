@@ -6,7 +6,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-import asyncpg
 
 from services.tracking.config import Settings
 from services.tracking.handlers import events
@@ -38,6 +37,7 @@ from shared.contract import (
 )
 from shared.faults import RetryPolicy
 from shared.service import Runtime
+from shared.db import Conn
 
 
 def routes(sign_for_deadline: timedelta | None = None) -> list[Route[Any]]:
@@ -74,7 +74,7 @@ def routes(sign_for_deadline: timedelta | None = None) -> list[Route[Any]]:
 
 
 async def record(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[EventPayload],
     *,
     sign_for_deadline: timedelta | None = None,

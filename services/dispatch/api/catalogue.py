@@ -45,7 +45,7 @@ class CategoryOut(BaseModel):
             class_zh=CLASS_ZH[c.category_class],
             department_kind=kind,
             department_kind_zh=KIND_ZH.get(kind) if kind else None,
-        )  # type: ignore[call-overload]
+        )
 
 
 class ContactIn(BaseModel):

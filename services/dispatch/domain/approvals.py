@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 from uuid import UUID
 
 from services.dispatch.domain.assignment import STATE_ZH, Assignment, AssignmentState
@@ -54,7 +54,7 @@ class ApprovalRequest:
     its own; ``refuse`` and any ``approve`` build on the checks here)."""
 
     KIND: ClassVar[RequestKind]
-    STATE_ZH: ClassVar[Mapping[StrEnum, str]]
+    STATE_ZH: ClassVar[Mapping[Any, str]]
     id: UUID
     assignment_id: UUID
     state: StrEnum

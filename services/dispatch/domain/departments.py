@@ -19,7 +19,7 @@ class DepartmentKind(StrEnum):
     VOLUNTEER = "volunteer"  # 志愿服务队
 
 
-KIND_ZH = {
+KIND_ZH: dict[str, str] = {
     DepartmentKind.FUNCTIONAL: "职能部门",
     DepartmentKind.STREET_OFFICE: "街道办事处",
     DepartmentKind.CO_BUILDING: "驻区单位",
@@ -80,7 +80,7 @@ def new_department(
             f"must be non-blank and at most {MAX_NAME} characters",
         )
     if kind not in {k.value for k in DepartmentKind}:
-        allowed = "、".join(f"{k.value}（{zh}）" for k, zh in KIND_ZH.items())
+        allowed = "、".join(f"{k}（{zh}）" for k, zh in KIND_ZH.items())
         raise _invalid(
             "kind",
             f"部门类型“{kind}”无效，应为{allowed}之一",

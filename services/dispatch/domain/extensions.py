@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from services.dispatch.domain.approvals import ApprovalRequest, RequestKind, optional_comment
@@ -35,7 +35,7 @@ EXTENSION_STATE_ZH = {
 @dataclass(frozen=True)
 class ExtensionRequest(ApprovalRequest):
     KIND: ClassVar[RequestKind] = EXTENSION
-    STATE_ZH: ClassVar[Mapping[StrEnum, str]] = EXTENSION_STATE_ZH
+    STATE_ZH: ClassVar[Mapping[Any, str]] = EXTENSION_STATE_ZH
 
     id: UUID
     assignment_id: UUID

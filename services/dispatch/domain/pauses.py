@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from services.dispatch.domain.approvals import (
@@ -62,7 +62,7 @@ PAUSE_END_ZH = {
 @dataclass(frozen=True)
 class PauseRequest(ApprovalRequest):
     KIND: ClassVar[RequestKind] = PAUSE
-    STATE_ZH: ClassVar[Mapping[StrEnum, str]] = PAUSE_STATE_ZH
+    STATE_ZH: ClassVar[Mapping[Any, str]] = PAUSE_STATE_ZH
 
     id: UUID
     assignment_id: UUID
@@ -170,8 +170,9 @@ def request_pause(
             code="invalid_pause",
         )
     if a.paused:
+        kind_zh = PAUSE_KIND_ZH[a.pause_kind] if a.pause_kind else "暂停"
         raise Conflict(
-            f"该派单已在{PAUSE_KIND_ZH[a.pause_kind]}中，请先恢复办理",
+            f"该派单已在{kind_zh}中，请先恢复办理",
             "the assignment is already paused; resume it first",
             code="already_paused",
         )

@@ -230,7 +230,7 @@ def _options(
         if serving:
             deepest = max(level for level, _ in serving)
             at = sorted(d.id for level, d in serving if level == deepest)
-            kind_zh = KIND_ZH.get(default_kind, default_kind)  # type: ignore[call-overload]
+            kind_zh = KIND_ZH.get(default_kind, default_kind)
             if len(at) == 1:
                 d = departments[at[0]]
                 area = max((a for a in d.areas if areas.within(area_path, a)), key=areas.depth)

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-import asyncpg
 import structlog
 
 from services.dispatch import domain, repository
@@ -26,6 +25,7 @@ from shared.contract import (
     new_event,
 )
 from shared.errors import Invalid, NotFound
+from shared.db import Conn
 
 PRODUCER = "dispatch"
 log = structlog.get_logger()
@@ -84,14 +84,14 @@ def assignment_not_found(assignment_id: UUID) -> NotFound:
     )
 
 
-async def locked_assignment(conn: asyncpg.Connection, assignment_id: UUID) -> Assignment:
+async def locked_assignment(conn: Conn, assignment_id: UUID) -> Assignment:
     a = await repository.get_assignment(conn, assignment_id, lock=True)
     if a is None:
         raise assignment_not_found(assignment_id)
     return a
 
 
-async def locked_case_of(conn: asyncpg.Connection, assignment_id: UUID) -> Assignment:
+async def locked_case_of(conn: Conn, assignment_id: UUID) -> Assignment:
     """Lock every assignment of the assignment's case (in one order, so two departments
     acting at once cannot deadlock) and return the assignment, current."""
     found = await repository.get_assignment(conn, assignment_id)
@@ -163,12 +163,12 @@ def require_known(
             )
 
 
-async def departments_by_id(conn: asyncpg.Connection) -> dict[str, Department]:
+async def departments_by_id(conn: Conn) -> dict[str, Department]:
     return {d.id: d for d in await repository.list_departments(conn)}
 
 
 async def decide(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     case_id: UUID,
     category: str,
@@ -197,7 +197,7 @@ async def decide(
 
 
 async def open_assignments(
-    conn: asyncpg.Connection,
+    conn: Conn,
     template: Assignment,
     decision: Decision,
     departments: dict[str, Department],

@@ -41,6 +41,7 @@ from shared.contract import (
     Priority,
 )
 from shared.errors import Conflict, Invalid, NotFound
+from shared.db import Conn
 
 
 async def sign_for(pool: asyncpg.Pool, who: Principal, assignment_id: UUID) -> Assignment:
@@ -114,7 +115,7 @@ async def resolve(
     return a
 
 
-async def _check_photos(conn: asyncpg.Connection, a: Assignment) -> None:
+async def _check_photos(conn: Conn, a: Assignment) -> None:
     """Every cited photo must be an after-photo this department uploaded to this case."""
     if not a.photo_ids:
         return

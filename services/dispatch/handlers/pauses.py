@@ -21,6 +21,7 @@ from services.dispatch.handlers.common import event, locked_assignment, log
 from shared import outbox
 from shared.auth import Principal, Role
 from shared.contract import CasePauseDecided, CasePauseRequested, CaseResumed, PauseKind
+from shared.db import Conn
 
 
 def _requested(p: PauseRequest, a: Assignment) -> CasePauseRequested:
@@ -95,9 +96,7 @@ async def resume(
     return p
 
 
-async def end_with(
-    conn: asyncpg.Connection, a: Assignment, how: PauseEnd, by: str, now: datetime
-) -> Assignment:
+async def end_with(conn: Conn, a: Assignment, how: PauseEnd, by: str, now: datetime) -> Assignment:
     """The assignment was resolved or handed on while paused: the pause ends with it.
     Returns the assignment as it now is: not paused."""
     running = await repository.pauses.running(conn, a.id)

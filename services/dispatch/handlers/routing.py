@@ -43,6 +43,7 @@ from shared.contract import (
     Envelope,
 )
 from shared.errors import Conflict, Invalid, NotFound
+from shared.db import Conn
 
 
 def _template(case_id: UUID, whistle: CaseWhistled | WaitingCase, now: datetime) -> Assignment:
@@ -71,7 +72,7 @@ def _template(case_id: UUID, whistle: CaseWhistled | WaitingCase, now: datetime)
 
 
 async def _queue(
-    conn: asyncpg.Connection,
+    conn: Conn,
     a: Assignment,
     reason: str,
     named: list[str],
@@ -103,7 +104,7 @@ async def _queue(
 # --- consumed: 社区吹哨 → 派单 -----------------------------------------------------------
 
 
-async def route_whistle(conn: asyncpg.Connection, event_in: Envelope[CaseWhistled]) -> None:
+async def route_whistle(conn: Conn, event_in: Envelope[CaseWhistled]) -> None:
     """Route a whistled case to its departments, or queue it for manual dispatch.
 
     Runs in the consumer's transaction, after the inbox claimed the event. When the case is
@@ -169,9 +170,7 @@ async def route_whistle(conn: asyncpg.Connection, event_in: Envelope[CaseWhistle
         await outbox.add(conn, *(dispatched_event(a, actor) for a in made))
 
 
-async def send_back_for_rework(
-    conn: asyncpg.Connection, event_in: Envelope[CaseReworkRequested]
-) -> None:
+async def send_back_for_rework(conn: Conn, event_in: Envelope[CaseReworkRequested]) -> None:
     """返工: the community's on-site check failed — the case returns to the same department(s)
     as new assignments that point at the ones they redo, with the community's reason."""
     p = event_in.payload
@@ -207,7 +206,7 @@ async def send_back_for_rework(
         await outbox.add(conn, *made)
 
 
-async def record_photo(conn: asyncpg.Connection, event_in: Envelope[CasePhotoAdded]) -> None:
+async def record_photo(conn: Conn, event_in: Envelope[CasePhotoAdded]) -> None:
     """Keep the photos intake announces, so a resolution can cite its after-photos."""
     p = event_in.payload
     await repository.add_photo(
@@ -264,7 +263,7 @@ async def reject(
 
 
 async def _reroute(
-    conn: asyncpg.Connection, a: Assignment, actor: Actor, now: datetime
+    conn: Conn, a: Assignment, actor: Actor, now: datetime
 ) -> list[Envelope[CaseFacts]]:
     departments = await departments_by_id(conn)
     named = await repository.named_departments(conn, a.case_id)
@@ -290,7 +289,7 @@ async def _reroute(
 
 
 async def _resolved_if_done(
-    conn: asyncpg.Connection, case_id: UUID, actor: Actor, now: datetime
+    conn: Conn, case_id: UUID, actor: Actor, now: datetime
 ) -> list[Envelope[CaseFacts]]:
     """When no work is left and the lead has resolved, say the case is resolved."""
     if await repository.work_left(conn, case_id):

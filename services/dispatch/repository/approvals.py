@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 
 from services.dispatch.repository.scope import _in_areas, area_scope
+from shared.db import Conn
 
 
 class _Request(Protocol):
@@ -51,7 +52,7 @@ class Requests(Generic[R]):
         """Every column, as ``r.<name>``, for a SELECT from the table aliased ``r``."""
         return ", ".join(f"r.{c}" for c in self._inserted + self._updated[1:])
 
-    async def insert(self, conn: asyncpg.Connection, r: R) -> bool:
+    async def insert(self, conn: Conn, r: R) -> bool:
         """False when the assignment already has a pending request (a concurrent one won)."""
         names = self._inserted
         return bool(
@@ -63,7 +64,7 @@ class Requests(Generic[R]):
             )
         )
 
-    async def save(self, conn: asyncpg.Connection, r: R) -> None:
+    async def save(self, conn: Conn, r: R) -> None:
         """Write back a decision (or an end)."""
         names = self._updated
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(names, start=2))
@@ -73,7 +74,7 @@ class Requests(Generic[R]):
             *(_value(getattr(r, c)) for c in names),
         )
 
-    async def has_pending(self, conn: asyncpg.Connection, assignment_id: UUID) -> bool:
+    async def has_pending(self, conn: Conn, assignment_id: UUID) -> bool:
         return bool(
             await conn.fetchval(
                 f"SELECT true FROM {self.table} WHERE assignment_id = $1 AND state = 'pending'",
@@ -81,9 +82,7 @@ class Requests(Generic[R]):
             )
         )
 
-    async def get(
-        self, conn: asyncpg.Connection, request_id: UUID, *, lock: bool = False
-    ) -> R | None:
+    async def get(self, conn: Conn, request_id: UUID, *, lock: bool = False) -> R | None:
         row = await conn.fetchrow(
             f"SELECT {self.columns} FROM {self.table} r WHERE r.id = $1"
             + (" FOR UPDATE" if lock else ""),
@@ -91,7 +90,7 @@ class Requests(Generic[R]):
         )
         return self.row(row) if row else None
 
-    async def of_assignment(self, conn: asyncpg.Connection, assignment_id: UUID) -> list[R]:
+    async def of_assignment(self, conn: Conn, assignment_id: UUID) -> list[R]:
         rows = await conn.fetch(
             f"SELECT {self.columns} FROM {self.table} r WHERE r.assignment_id = $1"
             " ORDER BY r.requested_at, r.id",
@@ -101,7 +100,7 @@ class Requests(Generic[R]):
 
     async def listing(
         self,
-        conn: asyncpg.Connection,
+        conn: Conn,
         *,
         state: str | None,
         department_id: str | None,

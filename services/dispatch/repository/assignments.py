@@ -11,6 +11,7 @@ import asyncpg
 from services.dispatch.domain import Assignment, AssignmentState
 from services.dispatch.repository.scope import area_scope
 from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind, PhotoKind
+from shared.db import Conn
 
 
 _ASSIGNMENT_COLUMNS = (
@@ -50,7 +51,7 @@ def _assignment(r: asyncpg.Record) -> Assignment:
     return Assignment(**data)
 
 
-async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
+async def insert_assignment(conn: Conn, a: Assignment) -> bool:
     """Insert unless the case is already open at that department; True when inserted."""
     return bool(
         await conn.fetchval(
@@ -83,9 +84,7 @@ async def insert_assignment(conn: asyncpg.Connection, a: Assignment) -> bool:
     )
 
 
-async def latest_resolved(
-    conn: asyncpg.Connection, case_id: UUID, department_id: str
-) -> Assignment | None:
+async def latest_resolved(conn: Conn, case_id: UUID, department_id: str) -> Assignment | None:
     """The department's most recent resolved assignment of the case (the one a rework redoes)."""
     row = await conn.fetchrow(
         f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
@@ -97,7 +96,7 @@ async def latest_resolved(
     return _assignment(row) if row else None
 
 
-async def resolved_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+async def resolved_departments(conn: Conn, case_id: UUID) -> list[str]:
     rows = await conn.fetch(
         "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'resolved'"
         " ORDER BY department_id",
@@ -106,13 +105,13 @@ async def resolved_departments(conn: asyncpg.Connection, case_id: UUID) -> list[
     return [r["department_id"] for r in rows]
 
 
-async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> None:
+async def lock_case_assignments(conn: Conn, case_id: UUID) -> None:
     await conn.execute(
         "SELECT id FROM assignments WHERE case_id = $1 ORDER BY id FOR UPDATE", case_id
     )
 
 
-async def work_left(conn: asyncpg.Connection, case_id: UUID) -> bool:
+async def work_left(conn: Conn, case_id: UUID) -> bool:
     """Something of the case is still to do: an open assignment, or the case waits for
     manual dispatch (e.g. its lead pushed it back and no candidate was left)."""
     return bool(
@@ -125,14 +124,14 @@ async def work_left(conn: asyncpg.Connection, case_id: UUID) -> bool:
     )
 
 
-async def mark_rework(conn: asyncpg.Connection, assignment_id: UUID, rework_of: UUID) -> None:
+async def mark_rework(conn: Conn, assignment_id: UUID, rework_of: UUID) -> None:
     await conn.execute(
         "UPDATE assignments SET rework_of = $2 WHERE id = $1", assignment_id, rework_of
     )
 
 
 async def get_assignment(
-    conn: asyncpg.Connection, assignment_id: UUID, *, lock: bool = False
+    conn: Conn, assignment_id: UUID, *, lock: bool = False
 ) -> Assignment | None:
     row = await conn.fetchrow(
         f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM} WHERE a.id = $1"
@@ -142,7 +141,7 @@ async def get_assignment(
     return _assignment(row) if row else None
 
 
-async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
+async def update_assignment(conn: Conn, a: Assignment) -> None:
     """Write back what the state machine may change."""
     await conn.execute(
         "UPDATE assignments SET state = $2, result = $3, signed_for_at = $4, resolved_at = $5,"
@@ -161,7 +160,7 @@ async def update_assignment(conn: asyncpg.Connection, a: Assignment) -> None:
     )
 
 
-async def rejected_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+async def rejected_departments(conn: Conn, case_id: UUID) -> list[str]:
     """Departments that pushed the case back (退单): never chosen again when re-routing."""
     rows = await conn.fetch(
         "SELECT DISTINCT department_id FROM assignments WHERE case_id = $1 AND state = 'rejected'"
@@ -183,7 +182,7 @@ class Note:
 
 
 async def add_note(
-    conn: asyncpg.Connection,
+    conn: Conn,
     assignment_id: UUID,
     note: str,
     actor_subject: str,
@@ -199,10 +198,11 @@ async def add_note(
         actor_name,
         at,
     )
+    assert row is not None  # RETURNING the row just written
     return Note(**dict(row))
 
 
-async def list_notes(conn: asyncpg.Connection, assignment_id: UUID) -> list[Note]:
+async def list_notes(conn: Conn, assignment_id: UUID) -> list[Note]:
     """Oldest first (newest last)."""
     rows = await conn.fetch(
         "SELECT id, note, actor_subject, actor_name, created_at FROM assignment_notes"
@@ -246,7 +246,7 @@ _EARLIEST_RUNNING = (
 
 
 async def list_assignments(
-    conn: asyncpg.Connection,
+    conn: Conn,
     department_id: str,
     state: str | None,
     areas: tuple[str, ...] | None,
@@ -306,7 +306,7 @@ async def list_assignments(
     return [_assignment(r) for r in rows]
 
 
-async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str, AssignmentRole]:
+async def open_departments(conn: Conn, case_id: UUID) -> dict[str, AssignmentRole]:
     """Departments with an open assignment of the case, and their role in it."""
     rows = await conn.fetch(
         "SELECT department_id, role FROM assignments WHERE case_id = $1"
@@ -316,7 +316,7 @@ async def open_departments(conn: asyncpg.Connection, case_id: UUID) -> dict[str,
     return {r["department_id"]: AssignmentRole(r["role"]) for r in rows}
 
 
-async def resolved_lead(conn: asyncpg.Connection, case_id: UUID) -> Assignment | None:
+async def resolved_lead(conn: Conn, case_id: UUID) -> Assignment | None:
     """The lead's latest resolved assignment of the case, if the lead has resolved it."""
     row = await conn.fetchrow(
         f"SELECT {_ASSIGNMENT_COLUMNS}{_ASSIGNMENT_FROM}"
@@ -330,9 +330,7 @@ async def resolved_lead(conn: asyncpg.Connection, case_id: UUID) -> Assignment |
 # --- the whistle's named departments, the departments' photos ---------------------------
 
 
-async def remember_whistle(
-    conn: asyncpg.Connection, case_id: UUID, departments: list[str], at: datetime
-) -> None:
+async def remember_whistle(conn: Conn, case_id: UUID, departments: list[str], at: datetime) -> None:
     """The latest whistle wins (a re-whistle at a higher level names departments anew)."""
     await conn.execute(
         "INSERT INTO case_whistles (case_id, departments, whistled_at) VALUES ($1, $2, $3)"
@@ -344,13 +342,13 @@ async def remember_whistle(
     )
 
 
-async def named_departments(conn: asyncpg.Connection, case_id: UUID) -> list[str]:
+async def named_departments(conn: Conn, case_id: UUID) -> list[str]:
     found = await conn.fetchval("SELECT departments FROM case_whistles WHERE case_id = $1", case_id)
     return list(found or [])
 
 
 async def add_photo(
-    conn: asyncpg.Connection,
+    conn: Conn,
     photo_id: UUID,
     case_id: UUID,
     kind: PhotoKind,
@@ -368,9 +366,7 @@ async def add_photo(
     )
 
 
-async def department_after_photos(
-    conn: asyncpg.Connection, case_id: UUID, department_id: str
-) -> set[UUID]:
+async def department_after_photos(conn: Conn, case_id: UUID, department_id: str) -> set[UUID]:
     rows = await conn.fetch(
         "SELECT photo_id FROM case_photos WHERE case_id = $1 AND department_id = $2"
         " AND kind = 'after'",

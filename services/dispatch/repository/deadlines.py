@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 
 from shared.contract import Clock
+from shared.db import Conn
 
 
 async def clock_announced(
-    conn: asyncpg.Connection,
+    conn: Conn,
     assignment_id: UUID,
     clock: Clock,
     due_at: datetime | None,
@@ -35,7 +35,7 @@ async def clock_announced(
 
 
 async def urged(
-    conn: asyncpg.Connection,
+    conn: Conn,
     assignment_id: UUID,
     count: int,
     at: datetime,

@@ -9,6 +9,7 @@ import asyncpg
 from services.dispatch.domain import PauseEnd, PauseRequest, PauseState
 from services.dispatch.repository.approvals import Requests
 from shared.contract import PauseKind
+from shared.db import Conn
 
 
 def _request(row: asyncpg.Record) -> PauseRequest:
@@ -27,7 +28,7 @@ REQUESTS = Requests(
 )
 
 
-async def running(conn: asyncpg.Connection, assignment_id: UUID) -> PauseRequest | None:
+async def running(conn: Conn, assignment_id: UUID) -> PauseRequest | None:
     """The assignment's approved pause still running, locked (it is about to end)."""
     row = await conn.fetchrow(
         f"SELECT {REQUESTS.columns} FROM pause_requests r WHERE r.assignment_id = $1"

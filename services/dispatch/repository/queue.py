@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 
 from services.dispatch.repository.scope import _in_areas, area_scope
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class WaitingCase:
     queued_at: datetime
 
 
-async def queue_for_manual_dispatch(conn: asyncpg.Connection, w: WaitingCase) -> None:
+async def queue_for_manual_dispatch(conn: Conn, w: WaitingCase) -> None:
     """Put the case in the queue (again, with the latest whistle's facts if it was there)."""
     await conn.execute(
         "INSERT INTO manual_dispatch (case_id, case_no, area_path, category, priority,"
@@ -53,7 +53,7 @@ async def queue_for_manual_dispatch(conn: asyncpg.Connection, w: WaitingCase) ->
     )
 
 
-async def clear_manual_dispatch(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> None:
+async def clear_manual_dispatch(conn: Conn, case_id: UUID, at: datetime) -> None:
     await conn.execute(
         "UPDATE manual_dispatch SET cleared_at = $2 WHERE case_id = $1 AND cleared_at IS NULL",
         case_id,
@@ -62,7 +62,7 @@ async def clear_manual_dispatch(conn: asyncpg.Connection, case_id: UUID, at: dat
 
 
 async def list_waiting(
-    conn: asyncpg.Connection, areas: tuple[str, ...] | None, limit: int, offset: int
+    conn: Conn, areas: tuple[str, ...] | None, limit: int, offset: int
 ) -> list[WaitingCase]:
     """Cases waiting for manual dispatch; with ``areas``, only those inside the subtrees."""
     rows = await conn.fetch(
@@ -77,9 +77,7 @@ async def list_waiting(
     return [WaitingCase(**{**dict(r), "departments": list(r["departments"])}) for r in rows]
 
 
-async def waiting_case(
-    conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False
-) -> WaitingCase | None:
+async def waiting_case(conn: Conn, case_id: UUID, *, lock: bool = False) -> WaitingCase | None:
     """The case if it waits for manual dispatch now."""
     row = await conn.fetchrow(
         "SELECT case_id, case_no, area_path, category, priority, description, departments,"

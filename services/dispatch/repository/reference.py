@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncpg
 
 from services.dispatch.domain import Category, Contact, Department, LiaisonUnits, RoutingRule
+from shared.db import Conn
 
 
-async def list_categories(conn: asyncpg.Connection) -> list[Category]:
+async def list_categories(conn: Conn) -> list[Category]:
     rows = await conn.fetch(
         "SELECT code, name, parent_code, department_kind FROM categories ORDER BY code"
     )
@@ -34,19 +35,19 @@ def _contacts_json(d: Department) -> list[dict[str, str]]:
     ]
 
 
-async def list_departments(conn: asyncpg.Connection) -> list[Department]:
+async def list_departments(conn: Conn) -> list[Department]:
     rows = await conn.fetch(f"SELECT {_DEPARTMENT_COLUMNS} FROM departments ORDER BY id")
     return [_department(r) for r in rows]
 
 
-async def get_department(conn: asyncpg.Connection, department_id: str) -> Department | None:
+async def get_department(conn: Conn, department_id: str) -> Department | None:
     row = await conn.fetchrow(
         f"SELECT {_DEPARTMENT_COLUMNS} FROM departments WHERE id = $1", department_id
     )
     return _department(row) if row else None
 
 
-async def put_department(conn: asyncpg.Connection, d: Department) -> bool:
+async def put_department(conn: Conn, d: Department) -> bool:
     """Create or replace one department; True when it was created."""
     return await conn.fetchval(
         "INSERT INTO departments (id, name, kind, areas, contacts) VALUES ($1, $2, $3, $4, $5)"
@@ -68,7 +69,7 @@ def _rule(row: asyncpg.Record) -> RoutingRule:
     return RoutingRule(**{**dict(row), "co_department_ids": tuple(row["co_department_ids"])})
 
 
-async def list_rules(conn: asyncpg.Connection, category: str | None = None) -> list[RoutingRule]:
+async def list_rules(conn: Conn, category: str | None = None) -> list[RoutingRule]:
     rows = await conn.fetch(
         f"SELECT {_RULE_COLUMNS} FROM routing_rules"
         " WHERE $1::text IS NULL OR category_code = $1 ORDER BY category_code, area_prefix, id",
@@ -77,7 +78,7 @@ async def list_rules(conn: asyncpg.Connection, category: str | None = None) -> l
     return [_rule(r) for r in rows]
 
 
-async def rules_for(conn: asyncpg.Connection, lineage: tuple[str, ...]) -> list[RoutingRule]:
+async def rules_for(conn: Conn, lineage: tuple[str, ...]) -> list[RoutingRule]:
     """The rules of the category and of its 大类 (what can route a case of it)."""
     rows = await conn.fetch(
         f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE category_code = ANY($1::text[])"
@@ -87,25 +88,25 @@ async def rules_for(conn: asyncpg.Connection, lineage: tuple[str, ...]) -> list[
     return [_rule(r) for r in rows]
 
 
-async def lock_rules(conn: asyncpg.Connection) -> None:
+async def lock_rules(conn: Conn) -> None:
     """Serialise rule changes: the ambiguity check reads every rule, so two admins saving
     overlapping rules at once must not both pass it."""
     await conn.execute("LOCK TABLE routing_rules IN SHARE ROW EXCLUSIVE MODE")
 
 
-async def get_rule(conn: asyncpg.Connection, rule_id: int) -> RoutingRule | None:
+async def get_rule(conn: Conn, rule_id: int) -> RoutingRule | None:
     row = await conn.fetchrow(f"SELECT {_RULE_COLUMNS} FROM routing_rules WHERE id = $1", rule_id)
     return _rule(row) if row else None
 
 
-async def delete_rule(conn: asyncpg.Connection, rule_id: int) -> bool:
+async def delete_rule(conn: Conn, rule_id: int) -> bool:
     return bool(
         await conn.fetchval("DELETE FROM routing_rules WHERE id = $1 RETURNING true", rule_id)
     )
 
 
 async def insert_rule(
-    conn: asyncpg.Connection,
+    conn: Conn,
     category: str,
     area_prefix: str,
     department_id: str,
@@ -128,7 +129,7 @@ async def insert_rule(
 # --- liaison units (包联) ------------------------------------------------------------------
 
 
-async def list_liaison(conn: asyncpg.Connection) -> list[LiaisonUnits]:
+async def list_liaison(conn: Conn) -> list[LiaisonUnits]:
     rows = await conn.fetch(
         "SELECT area_prefix, array_agg(department_id ORDER BY position) AS ids"
         " FROM liaison_units GROUP BY area_prefix ORDER BY area_prefix"
@@ -136,7 +137,7 @@ async def list_liaison(conn: asyncpg.Connection) -> list[LiaisonUnits]:
     return [LiaisonUnits(r["area_prefix"], tuple(r["ids"])) for r in rows]
 
 
-async def liaison_covering(conn: asyncpg.Connection, area_path: str) -> list[LiaisonUnits]:
+async def liaison_covering(conn: Conn, area_path: str) -> list[LiaisonUnits]:
     """The liaison units of the area and of its ancestors (routing takes the deepest)."""
     rows = await conn.fetch(
         "SELECT area_prefix, array_agg(department_id ORDER BY position) AS ids"
@@ -147,7 +148,7 @@ async def liaison_covering(conn: asyncpg.Connection, area_path: str) -> list[Lia
     return [LiaisonUnits(r["area_prefix"], tuple(r["ids"])) for r in rows]
 
 
-async def replace_liaison(conn: asyncpg.Connection, units: LiaisonUnits) -> None:
+async def replace_liaison(conn: Conn, units: LiaisonUnits) -> None:
     await conn.execute("DELETE FROM liaison_units WHERE area_prefix = $1", units.area_prefix)
     await conn.executemany(
         "INSERT INTO liaison_units (area_prefix, department_id, position) VALUES ($1, $2, $3)",
@@ -158,7 +159,7 @@ async def replace_liaison(conn: asyncpg.Connection, units: LiaisonUnits) -> None
 # --- demo data (upserts) ---------------------------------------------------------------
 
 
-async def upsert_departments(conn: asyncpg.Connection, rows: list[Department]) -> None:
+async def upsert_departments(conn: Conn, rows: list[Department]) -> None:
     """The demo seed: create or replace, leaving rows that already match untouched."""
     await conn.executemany(
         "INSERT INTO departments (id, name, kind, areas, contacts) VALUES ($1, $2, $3, $4, $5)"
@@ -170,7 +171,7 @@ async def upsert_departments(conn: asyncpg.Connection, rows: list[Department]) -
     )
 
 
-async def upsert_categories(conn: asyncpg.Connection, rows: list[Category]) -> None:
+async def upsert_categories(conn: Conn, rows: list[Category]) -> None:
     """Parents must come before their children in ``rows``."""
     await conn.executemany(
         "INSERT INTO categories (code, name, parent_code, department_kind)"
@@ -180,7 +181,7 @@ async def upsert_categories(conn: asyncpg.Connection, rows: list[Category]) -> N
     )
 
 
-async def upsert_rules(conn: asyncpg.Connection, rows: list[RoutingRule]) -> None:
+async def upsert_rules(conn: Conn, rows: list[RoutingRule]) -> None:
     """By (category, area prefix); the ids of ``rows`` are ignored."""
     await conn.executemany(
         "INSERT INTO routing_rules (category_code, area_prefix, department_id,"

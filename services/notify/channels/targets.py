@@ -88,7 +88,7 @@ async def public_address(host: str, port: int) -> str:
         found = [literal]
     else:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        found = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        found = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     private = [str(ip) for ip in found if not is_public(ip)]
     if private or not found:
         raise PrivateTarget(

@@ -45,7 +45,7 @@ _AREA = re.compile(r"^[A-Za-z0-9-]+(/[A-Za-z0-9-]+)*$")
 REPORTER_SIDE = (RecipientKind.COMMUNITY, RecipientKind.GRID_WORKER)
 # tracking's escalation ladder names the level it reached; area paths are district/street/
 # community/grid codes, so a level is a depth (``areas.depth``)
-LEVEL_DEPTH = {Level.DISTRICT: 0, Level.STREET: 1, Level.COMMUNITY: 2}
+LEVEL_DEPTH: dict[str, int] = {Level.DISTRICT: 0, Level.STREET: 1, Level.COMMUNITY: 2}
 
 
 @dataclass(frozen=True)

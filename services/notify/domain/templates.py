@@ -118,7 +118,9 @@ def placeholder_values(
     term = functools.partial(w.term, locale=locale)
     granted = "granted" if n.approved else "refused"
     if n.kind is NoticeKind.EXTENSION_DECIDED:
-        outcome = phrase(f"extension_{granted}", **({"days": n.days} if n.approved else {}))
+        outcome = (
+            phrase("extension_granted", days=n.days) if n.approved else phrase("extension_refused")
+        )
     else:
         outcome = phrase(f"pause_{granted}")
     if n.kind is NoticeKind.CLOSED:

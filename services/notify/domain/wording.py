@@ -128,7 +128,7 @@ class Wording:
 # --- checking --------------------------------------------------------------------------------
 
 
-def placeholders(text: str, what: str) -> list[str]:
+def placeholders(text: str, what: tuple[str, str]) -> list[str]:
     """The names ``text`` uses; refuses a ``$`` that is neither ``${name}``, ``$name`` nor
     ``$$`` (``what`` names the text in the error: 标题 title, 正文 body...)."""
     names = []

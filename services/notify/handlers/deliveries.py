@@ -20,6 +20,7 @@ from services.notify.sealing import SecretBox
 from shared import metrics
 from shared.auth import Principal
 from shared.errors import NotFound
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -195,7 +196,7 @@ async def delivery_failed(
     return status
 
 
-async def _fall_back(conn: asyncpg.Connection, claim: Claim, now: datetime) -> int | None:
+async def _fall_back(conn: Conn, claim: Claim, now: datetime) -> int | None:
     """Queue the recipient's next channel after the one that gave up (his list as it is
     now). The inbox already holds the message, so it is never lost."""
     r = claim.recipient

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-import asyncpg
 import structlog
 
 from services.notify import domain, repository
@@ -25,6 +24,7 @@ from services.notify.handlers.templates import TemplatesInForce
 from services.notify.sealing import SecretBox
 from shared import metrics
 from shared.contract import CaseFacts, Envelope, areas
+from shared.db import Conn
 
 log = structlog.get_logger()
 SERVICE = "notify"
@@ -55,17 +55,15 @@ class Notify:
 
     def __call__(
         self, read: Callable[[Envelope[E]], CaseNotice | None]
-    ) -> Callable[[asyncpg.Connection, Envelope[E]], Awaitable[None]]:
-        async def handle(conn: asyncpg.Connection, event: Envelope[E]) -> None:
+    ) -> Callable[[Conn, Envelope[E]], Awaitable[None]]:
+        async def handle(conn: Conn, event: Envelope[E]) -> None:
             notice = read(event)
             if notice is not None:
                 await self.announce(conn, event, notice)
 
         return handle
 
-    async def announce(
-        self, conn: asyncpg.Connection, event: Envelope[CaseFacts], notice: CaseNotice
-    ) -> None:
+    async def announce(self, conn: Conn, event: Envelope[CaseFacts], notice: CaseNotice) -> None:
         known = await self.names()
         wording = await self.templates.wording(conn)
         lineage = areas.ancestors(notice.area_path)
@@ -93,7 +91,7 @@ class Notify:
 
 
 async def _deliver(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[CaseFacts],
     notice: CaseNotice,
     r: Recipient,
@@ -111,7 +109,7 @@ async def _deliver(
         occurred_at=event.occurred_at,
         names=names,
     )
-    ids = {
+    ids: dict[str, Any] = {  # what identifies the message and each of its deliveries
         "event_id": event.event_id,
         "case_id": event.case_id,
         "type": event.type,
@@ -139,7 +137,7 @@ async def _deliver(
 
 
 async def queue_delivery(
-    conn: asyncpg.Connection,
+    conn: Conn,
     r: Recipient,
     channel: ChannelPref,
     position: int,

@@ -19,6 +19,7 @@ from services.notify.repository import InboxMessage
 from services.notify.sealing import SecretBox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -164,7 +165,7 @@ async def set_preferences(
 
 
 async def _readable_recipient(
-    conn: asyncpg.Connection, who: Principal, recipient_id: str, box: SecretBox
+    conn: Conn, who: Principal, recipient_id: str, box: SecretBox
 ) -> Recipient:
     """The recipient whose inbox ``who`` asks for: 404 if unknown, 403 if not theirs."""
     recipient = await repository.get_recipient(conn, recipient_id, box)

@@ -13,6 +13,7 @@ from services.notify import domain, repository
 from services.notify.domain import LOCALES, MessageTemplate, NoticeKind, Wording
 from services.notify.handlers.recipients import _by
 from shared.auth import Principal
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -28,7 +29,7 @@ class TemplatesInForce:
         self._wording = self._shipped
         self._revision: int | None = None
 
-    async def wording(self, conn: asyncpg.Connection) -> Wording:
+    async def wording(self, conn: Conn) -> Wording:
         revision = await repository.template_revision(conn)
         if revision != self._revision:
             stored = await repository.stored_templates(conn)

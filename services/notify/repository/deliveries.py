@@ -16,6 +16,7 @@ import asyncpg
 from services.notify.domain import Carrier, Channel, DeliveryStatus, Recipient
 from services.notify.repository.recipients import recipient_of
 from services.notify.sealing import SecretBox
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ _DELIVERY_COLUMNS = (
 
 
 async def insert_delivery(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     event_id: UUID,
     case_id: UUID,
@@ -113,9 +114,7 @@ async def insert_delivery(
     )
 
 
-async def get_delivery(
-    conn: asyncpg.Connection, delivery_id: int, *, lock: bool = False
-) -> Delivery | None:
+async def get_delivery(conn: Conn, delivery_id: int, *, lock: bool = False) -> Delivery | None:
     sql = f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"
     sql += " FOR UPDATE" if lock else ""
     row = await conn.fetchrow(sql, delivery_id)
@@ -123,7 +122,7 @@ async def get_delivery(
 
 
 async def list_deliveries(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     event_id: UUID | None,
     case_id: UUID | None,
@@ -167,7 +166,7 @@ RETURNING d.id, d.event_id, d.case_id, d.type, d.channel, d.attempts, d.position
 
 
 async def claim_due(
-    conn: asyncpg.Connection, limit: int, lease_seconds: float, now: datetime, box: SecretBox
+    conn: Conn, limit: int, lease_seconds: float, now: datetime, box: SecretBox
 ) -> list[Claim]:
     """Take up to ``limit`` due deliveries for ``lease_seconds`` (replicas share rows)."""
     rows = await conn.fetch(_CLAIM, limit, lease_seconds, now)
@@ -189,7 +188,7 @@ async def claim_due(
 
 
 async def mark_sent(
-    conn: asyncpg.Connection,
+    conn: Conn,
     delivery_id: int,
     claimed_attempts: int,
     *,
@@ -213,7 +212,7 @@ async def mark_sent(
 
 
 async def mark_digest_sent(
-    conn: asyncpg.Connection,
+    conn: Conn,
     carrier_id: int,
     carrier_attempts: int,
     claimed: list[tuple[int, int]],
@@ -250,7 +249,7 @@ async def mark_digest_sent(
 
 
 async def mark_failed(
-    conn: asyncpg.Connection,
+    conn: Conn,
     delivery_id: int,
     claimed_attempts: int,
     status: DeliveryStatus,
@@ -278,9 +277,7 @@ async def mark_failed(
     )
 
 
-async def robot_sends(
-    conn: asyncpg.Connection, destination: str, since: datetime
-) -> list[datetime]:
+async def robot_sends(conn: Conn, destination: str, since: datetime) -> list[datetime]:
     """When the robot ``destination`` took messages since ``since`` (a digest counts once)."""
     rows = await conn.fetch(
         "SELECT sent_at FROM deliveries WHERE destination = $1 AND status = 'sent'"
@@ -291,17 +288,18 @@ async def robot_sends(
     return [r["sent_at"] for r in rows]
 
 
-async def requeue(conn: asyncpg.Connection, delivery_id: int) -> Delivery:
+async def requeue(conn: Conn, delivery_id: int) -> Delivery:
     """A dead delivery gets a fresh schedule of attempts, starting now."""
     row = await conn.fetchrow(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),"
         f" replays = replays + 1 WHERE id = $1 RETURNING {_DELIVERY_COLUMNS}",
         delivery_id,
     )
+    assert row is not None, f"delivery {delivery_id} is gone"  # the caller locked it
     return Delivery.of(row)
 
 
-async def other_channels(conn: asyncpg.Connection, d: Delivery) -> list[Carrier]:
+async def other_channels(conn: Conn, d: Delivery) -> list[Carrier]:
     """The same event's deliveries to the same recipient on the other channels (not the
     inbox), oldest first."""
     rows = await conn.fetch(

@@ -17,6 +17,7 @@ from services.notify.domain import (
     RecipientKind,
 )
 from services.notify.sealing import SecretBox
+from shared.db import Conn
 
 _RECIPIENT_COLUMNS = "id, name, kind, department_id, area_path, webhook_url, webhook_secret"
 _COLUMNS = _RECIPIENT_COLUMNS + ", channels, locale, quiet_start, quiet_end, muted_events"
@@ -74,7 +75,7 @@ class InboxMessage:
 # --- recipients ------------------------------------------------------------------------
 
 
-async def insert_recipient(conn: asyncpg.Connection, r: Recipient, box: SecretBox) -> bool:
+async def insert_recipient(conn: Conn, r: Recipient, box: SecretBox) -> bool:
     """False if the id is taken. The webhook secret is stored sealed."""
     return bool(
         await conn.fetchval(
@@ -91,7 +92,7 @@ async def insert_recipient(conn: asyncpg.Connection, r: Recipient, box: SecretBo
     )
 
 
-async def update_recipient(conn: asyncpg.Connection, r: Recipient, box: SecretBox) -> bool:
+async def update_recipient(conn: Conn, r: Recipient, box: SecretBox) -> bool:
     """False if there is no such recipient. The webhook secret is stored sealed."""
     return bool(
         await conn.fetchval(
@@ -108,7 +109,7 @@ async def update_recipient(conn: asyncpg.Connection, r: Recipient, box: SecretBo
     )
 
 
-async def upsert_recipients(conn: asyncpg.Connection, rows: list[Recipient]) -> None:
+async def upsert_recipients(conn: Conn, rows: list[Recipient]) -> None:
     """Demo data: create or rename, never touching webhooks configured since."""
     await conn.executemany(
         "INSERT INTO recipients (id, name, kind, department_id, area_path)"
@@ -120,16 +121,14 @@ async def upsert_recipients(conn: asyncpg.Connection, rows: list[Recipient]) -> 
 
 
 async def get_recipient(
-    conn: asyncpg.Connection, recipient_id: str, box: SecretBox, *, lock: bool = False
+    conn: Conn, recipient_id: str, box: SecretBox, *, lock: bool = False
 ) -> Recipient | None:
     sql = f"SELECT {_COLUMNS} FROM recipients WHERE id = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), recipient_id)
     return recipient_of(row, box) if row else None
 
 
-async def list_recipients(
-    conn: asyncpg.Connection, kind: str | None, box: SecretBox
-) -> list[Recipient]:
+async def list_recipients(conn: Conn, kind: str | None, box: SecretBox) -> list[Recipient]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM recipients WHERE ($1::text IS NULL OR kind = $1) ORDER BY id",
         kind,
@@ -137,9 +136,7 @@ async def list_recipients(
     return [recipient_of(r, box) for r in rows]
 
 
-async def set_preferences(
-    conn: asyncpg.Connection, recipient_id: str, p: Preferences, box: SecretBox
-) -> None:
+async def set_preferences(conn: Conn, recipient_id: str, p: Preferences, box: SecretBox) -> None:
     await conn.execute(
         "UPDATE recipients SET channels = $2, locale = $3, quiet_start = $4, quiet_end = $5,"
         " muted_events = $6, updated_at = now() WHERE id = $1",
@@ -153,7 +150,7 @@ async def set_preferences(
 
 
 async def candidate_recipients(
-    conn: asyncpg.Connection,
+    conn: Conn,
     department_id: str | None,
     area_paths: list[str],
     event_type: str,
@@ -178,7 +175,7 @@ async def candidate_recipients(
 
 
 async def insert_inbox_message(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     recipient_id: str,
     event_id: UUID,
@@ -209,7 +206,7 @@ async def insert_inbox_message(
 
 
 async def list_inbox(
-    conn: asyncpg.Connection, recipient_id: str, *, unread: bool | None, limit: int, offset: int
+    conn: Conn, recipient_id: str, *, unread: bool | None, limit: int, offset: int
 ) -> list[InboxMessage]:
     # Spelled out per case, so the unread page reads the unread index (0006) whatever plan
     # the prepared statement settles on: a page costs what it shows, not the history.
@@ -224,9 +221,7 @@ async def list_inbox(
     return [InboxMessage(**dict(r)) for r in rows]
 
 
-async def mark_read(
-    conn: asyncpg.Connection, recipient_id: str, message_id: int
-) -> InboxMessage | None:
+async def mark_read(conn: Conn, recipient_id: str, message_id: int) -> InboxMessage | None:
     row = await conn.fetchrow(
         "UPDATE inbox_messages SET read_at = COALESCE(read_at, now())"
         f" WHERE id = $1 AND recipient_id = $2 RETURNING {_INBOX_COLUMNS}",
@@ -236,9 +231,7 @@ async def mark_read(
     return InboxMessage(**dict(row)) if row else None
 
 
-async def inbox_after(
-    conn: asyncpg.Connection, recipient_id: str, after: int, limit: int
-) -> list[InboxMessage]:
+async def inbox_after(conn: Conn, recipient_id: str, after: int, limit: int) -> list[InboxMessage]:
     """The recipient's messages numbered after ``after``, in stream order."""
     rows = await conn.fetch(
         f"SELECT {_INBOX_COLUMNS} FROM inbox_messages WHERE recipient_id = $1 AND seq > $2"
@@ -250,7 +243,7 @@ async def inbox_after(
     return [InboxMessage(**dict(r)) for r in rows]
 
 
-async def last_inbox_seq(conn: asyncpg.Connection, recipient_id: str) -> int:
+async def last_inbox_seq(conn: Conn, recipient_id: str) -> int:
     """The number of the recipient's latest committed message (0: none yet)."""
     return (
         await conn.fetchval(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.notify.domain import Subscription
+from shared.db import Conn
 
 _COLUMNS = (
     "id, recipient_id, event_types, area_path, department_id, categories, priorities, created_by"
@@ -24,7 +25,7 @@ def _subscription(r: asyncpg.Record) -> Subscription:
     )
 
 
-async def insert_subscription(conn: asyncpg.Connection, s: Subscription) -> Subscription:
+async def insert_subscription(conn: Conn, s: Subscription) -> Subscription:
     row = await conn.fetchrow(
         "INSERT INTO subscriptions (recipient_id, event_types, area_path, department_id,"
         f" categories, priorities, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -37,11 +38,12 @@ async def insert_subscription(conn: asyncpg.Connection, s: Subscription) -> Subs
         list(s.priorities),
         s.created_by,
     )
+    assert row is not None  # RETURNING the row just written
     return _subscription(row)
 
 
 async def list_subscriptions(
-    conn: asyncpg.Connection, recipient_id: str | None, event_type: str | None
+    conn: Conn, recipient_id: str | None, event_type: str | None
 ) -> list[Subscription]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM subscriptions WHERE ($1::text IS NULL OR recipient_id = $1)"
@@ -52,7 +54,7 @@ async def list_subscriptions(
     return [_subscription(r) for r in rows]
 
 
-async def delete_subscription(conn: asyncpg.Connection, subscription_id: int) -> bool:
+async def delete_subscription(conn: Conn, subscription_id: int) -> bool:
     return bool(
         await conn.fetchval(
             "DELETE FROM subscriptions WHERE id = $1 RETURNING true", subscription_id
@@ -61,7 +63,7 @@ async def delete_subscription(conn: asyncpg.Connection, subscription_id: int) ->
 
 
 async def subscriptions_for(
-    conn: asyncpg.Connection, event_type: str, area_paths: list[str]
+    conn: Conn, event_type: str, area_paths: list[str]
 ) -> list[Subscription]:
     """The subscriptions that may match an event of ``event_type`` in the area whose path
     and ancestors are ``area_paths`` (the domain checks the rest)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
 
 from services.notify.domain import MessageTemplate, NoticeKind
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -17,18 +17,18 @@ class StoredTemplate:
     updated_at: datetime
 
 
-async def template_revision(conn: asyncpg.Connection) -> int:
+async def template_revision(conn: Conn) -> int:
     return await conn.fetchval("SELECT revision FROM message_template_revision")
 
 
-async def next_template_revision(conn: asyncpg.Connection) -> int:
+async def next_template_revision(conn: Conn) -> int:
     """Move the revision on (a change's first write: it also orders concurrent changes)."""
     return await conn.fetchval(
         "UPDATE message_template_revision SET revision = revision + 1 RETURNING revision"
     )
 
 
-async def stored_templates(conn: asyncpg.Connection) -> list[StoredTemplate]:
+async def stored_templates(conn: Conn) -> list[StoredTemplate]:
     """Every replaced template; a kind this release does not know is left out."""
     rows = await conn.fetch(
         "SELECT kind, locale, title, body, updated_by, updated_at FROM message_templates"
@@ -46,7 +46,7 @@ async def stored_templates(conn: asyncpg.Connection) -> list[StoredTemplate]:
     ]
 
 
-async def upsert_template(conn: asyncpg.Connection, t: MessageTemplate, updated_by: str) -> None:
+async def upsert_template(conn: Conn, t: MessageTemplate, updated_by: str) -> None:
     await conn.execute(
         "INSERT INTO message_templates (kind, locale, title, body, updated_by)"
         " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, locale) DO UPDATE SET"
@@ -60,7 +60,7 @@ async def upsert_template(conn: asyncpg.Connection, t: MessageTemplate, updated_
     )
 
 
-async def template_stored(conn: asyncpg.Connection, kind: NoticeKind, locale: str) -> bool:
+async def template_stored(conn: Conn, kind: NoticeKind, locale: str) -> bool:
     return await conn.fetchval(
         "SELECT EXISTS (SELECT 1 FROM message_templates WHERE kind = $1 AND locale = $2)",
         kind.value,
@@ -68,7 +68,7 @@ async def template_stored(conn: asyncpg.Connection, kind: NoticeKind, locale: st
     )
 
 
-async def delete_template(conn: asyncpg.Connection, kind: NoticeKind, locale: str) -> bool:
+async def delete_template(conn: Conn, kind: NoticeKind, locale: str) -> bool:
     return bool(
         await conn.fetchval(
             "DELETE FROM message_templates WHERE kind = $1 AND locale = $2 RETURNING true",

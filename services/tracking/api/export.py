@@ -141,7 +141,7 @@ def timeline_rows(timeline: history.TimelineOut) -> list[list[str]]:
     rows = []
     for e in timeline.events:
         dept_id = e.payload.get("department_id")
-        dept = e.payload.get("department_name") or names.get(dept_id) or dept_id or ""
+        dept = e.payload.get("department_name") or names.get(dept_id or "") or dept_id or ""
         who, role = _actor(e.actor.model_dump() if e.actor else None)
         rows.append(
             [

@@ -187,6 +187,7 @@ class PauseOut(BaseModel):
 
     @classmethod
     def of(cls, p: PauseRow) -> PauseOut:
+        assert p.started_at is not None  # only pauses that started are listed
         kind = p.kind or ""
         return cls(
             request_id=p.request_id,

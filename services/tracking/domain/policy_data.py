@@ -67,8 +67,8 @@ def _fields(raw: Any, known: set[str] | None, where: str) -> Mapping[str, Any]:
     if unknown:
         raise invalid(
             f"{where}.{unknown[0]}",
-            f"未知字段（可用：{'、'.join(sorted(known))}）",
-            f"unknown field (known: {', '.join(sorted(known))})",
+            f"未知字段（可用：{'、'.join(sorted(known or ()))}）",
+            f"unknown field (known: {', '.join(sorted(known or ()))})",
         )
     return raw
 
@@ -154,7 +154,7 @@ def version_from_data(raw: Any) -> PolicyVersion:
         for priority, policy in _fields(per_priority, {"urgent", "normal", "minor"}, here).items():
             rules[(category, priority)] = policy_from_data(policy, f"{here}.{priority}")
     version = PolicyVersion(
-        version=number,  # type: ignore[arg-type]  # checked below
+        version=number,  # checked below
         effective_from=_parse_time(raw.get("effective_from"), f"{where}.effective_from"),
         defaults={p: policy_from_data(d, f"{where}.defaults.{p}") for p, d in defaults.items()},
         rules=rules,

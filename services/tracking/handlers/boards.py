@@ -39,6 +39,7 @@ from shared import outbox
 from shared.auth import Principal
 from shared.contract import CaseUrged, Envelope, Priority, new_event
 from shared.errors import Conflict, DomainError, NotFound
+from shared.db import Conn
 
 
 class BoardQuery(NamedTuple):
@@ -225,9 +226,7 @@ def _key_reused() -> Conflict:
     )
 
 
-async def _replayed(
-    conn: asyncpg.Connection, earlier: asyncpg.Record, fingerprint: str
-) -> list[Envelope[Any]]:
+async def _replayed(conn: Conn, earlier: asyncpg.Record, fingerprint: str) -> list[Envelope[Any]]:
     if earlier["request_hash"] != fingerprint:
         raise _key_reused()
     rows = await boards_repo.urged_events(conn, earlier["event_ids"])

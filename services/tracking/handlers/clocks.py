@@ -33,6 +33,7 @@ from services.tracking.repository import pauses as pause_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.sla import ClockRow
 from shared.contract import AssignmentFacts, CaseDispatched, CaseExtensionDecided, Envelope
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -46,7 +47,7 @@ class Started(NamedTuple):
 
 
 async def _schedule(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[AssignmentFacts],
     assignment_id: UUID,
     found: list[Stage],
@@ -73,7 +74,7 @@ async def _schedule(
 
 
 async def _pinned(
-    conn: asyncpg.Connection, event: Envelope[CaseDispatched], stored: dict[str, Any] | None
+    conn: Conn, event: Envelope[CaseDispatched], stored: dict[str, Any] | None
 ) -> PinnedPolicy | None:
     """The policy the assignment runs under: pinned before, or the version in force at the
     dispatch (pinned now, for good); None when no version is in force."""
@@ -89,7 +90,7 @@ async def _pinned(
 
 
 async def start_clocks(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[CaseDispatched],
     state: AssignmentState,
     *,
@@ -146,7 +147,7 @@ async def start_clocks(
 
 
 async def stop_clocks(
-    conn: asyncpg.Connection,
+    conn: Conn,
     assignment_id: UUID,
     clocks: tuple[Clock, ...],
     at: datetime,
@@ -159,7 +160,7 @@ async def stop_clocks(
 
 
 async def stop_case_clocks(
-    conn: asyncpg.Connection, case_id: UUID, at: datetime, because: str
+    conn: Conn, case_id: UUID, at: datetime, because: str
 ) -> list[asyncpg.Record]:
     """The case closed (or was merged away): every clock of it stops."""
     stopped = await sla_repo.stop_case_clocks(conn, case_id, at, because)
@@ -167,9 +168,7 @@ async def stop_case_clocks(
     return stopped
 
 
-async def extend_resolution(
-    conn: asyncpg.Connection, event: Envelope[CaseExtensionDecided]
-) -> ClockPlan | None:
+async def extend_resolution(conn: Conn, event: Envelope[CaseExtensionDecided]) -> ClockPlan | None:
     """An approved extension (延期): record it once, then move the resolution deadline by every
     approved extension (and pause) of the assignment — the new warning, deadline and
     escalation steps replace the pending ones (those already past at the decision do not fire
@@ -197,7 +196,7 @@ class Moved(NamedTuple):
 
 
 async def replan(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[AssignmentFacts],
     current: asyncpg.Record,
     clocks: list[ClockRow],

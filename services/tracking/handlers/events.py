@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
 
-import asyncpg
 import structlog
 
 from services.tracking import domain, repository
@@ -61,6 +60,7 @@ from shared.contract import (
     new_event,
 )
 from shared.lifecycle import STATUS_OF_EVENT
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -108,11 +108,11 @@ class Announcements:
 
 
 # An event's own step, after it went on the timeline and into the read model.
-Step = Callable[[asyncpg.Connection, Envelope[E], Announcements], Awaitable[None]]
+Step = Callable[[Conn, Envelope[E], Announcements], Awaitable[None]]
 
 
 async def _record(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[E],
     step: Step[E] | None = None,
     *,
@@ -149,38 +149,36 @@ async def _record(
 # --- intake's events ---------------------------------------------------------------------------
 
 
-async def record_reported(conn: asyncpg.Connection, event: Envelope[CaseReported]) -> None:
+async def record_reported(conn: Conn, event: Envelope[CaseReported]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
-async def record_whistled(conn: asyncpg.Connection, event: Envelope[CaseWhistled]) -> None:
+async def record_whistled(conn: Conn, event: Envelope[CaseWhistled]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
-async def record_rework_requested(
-    conn: asyncpg.Connection, event: Envelope[CaseReworkRequested]
-) -> None:
+async def record_rework_requested(conn: Conn, event: Envelope[CaseReworkRequested]) -> None:
     await _record(conn, event)
 
 
-async def record_rated(conn: asyncpg.Connection, event: Envelope[CaseRated]) -> None:
+async def record_rated(conn: Conn, event: Envelope[CaseRated]) -> None:
     await _record(conn, event)
 
 
-async def record_reopened(conn: asyncpg.Connection, event: Envelope[CaseReopened]) -> None:
+async def record_reopened(conn: Conn, event: Envelope[CaseReopened]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
-async def record_photo_added(conn: asyncpg.Connection, event: Envelope[CasePhotoAdded]) -> None:
+async def record_photo_added(conn: Conn, event: Envelope[CasePhotoAdded]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
-async def record_closed(conn: asyncpg.Connection, event: Envelope[CaseClosed]) -> None:
+async def record_closed(conn: Conn, event: Envelope[CaseClosed]) -> None:
     """结案: every clock of the case stops."""
     await _record(conn, event, _stop_case_clocks)
 
 
-async def record_merged(conn: asyncpg.Connection, event: Envelope[CaseMerged]) -> None:
+async def record_merged(conn: Conn, event: Envelope[CaseMerged]) -> None:
     """A duplicate merged into its primary case is closed: every clock of it stops."""
     await _record(conn, event, _stop_case_clocks)
 
@@ -188,12 +186,12 @@ async def record_merged(conn: asyncpg.Connection, event: Envelope[CaseMerged]) -
 # --- dispatch's events -------------------------------------------------------------------------
 
 
-async def record_unroutable(conn: asyncpg.Connection, event: Envelope[CaseUnroutable]) -> None:
+async def record_unroutable(conn: Conn, event: Envelope[CaseUnroutable]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
 async def record_dispatched(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[CaseDispatched],
     *,
     sign_for_deadline: timedelta | None = None,
@@ -203,60 +201,54 @@ async def record_dispatched(
     await _record(conn, event, partial(_start_clocks, sign_for=sign_for_deadline))
 
 
-async def record_signed_for(conn: asyncpg.Connection, event: Envelope[CaseSignedFor]) -> None:
+async def record_signed_for(conn: Conn, event: Envelope[CaseSignedFor]) -> None:
     """报到: the assignment moves on; its sign-for clock stops."""
     await _record(conn, event, _sign_for)
 
 
-async def record_progressed(conn: asyncpg.Connection, event: Envelope[CaseProgressed]) -> None:
+async def record_progressed(conn: Conn, event: Envelope[CaseProgressed]) -> None:
     """A progress note: the on-site clock stops."""
     stops = domain.CLOCKS_STOPPED_BY[CaseProgressed]
     await _record(conn, event, partial(_stop_clocks, stops=stops), kpi_facts=False)
 
 
-async def record_resolved(conn: asyncpg.Connection, event: Envelope[CaseResolved]) -> None:
+async def record_resolved(conn: Conn, event: Envelope[CaseResolved]) -> None:
     """办结: the assignment is resolved and its clocks stop; a co-handler's resolution while
     others still work leaves the case's status as it is."""
     await _record(conn, event, _resolve, status_kept=not event.payload.case_resolved)
 
 
-async def record_rejected(conn: asyncpg.Connection, event: Envelope[CaseRejected]) -> None:
+async def record_rejected(conn: Conn, event: Envelope[CaseRejected]) -> None:
     """退单: the assignment ends, and its clocks stop."""
     stops = domain.CLOCKS_STOPPED_BY[CaseRejected]
     await _record(conn, event, partial(_end_assignment, stops=stops))
 
 
-async def record_transferred(conn: asyncpg.Connection, event: Envelope[CaseTransferred]) -> None:
+async def record_transferred(conn: Conn, event: Envelope[CaseTransferred]) -> None:
     """转办: the assignment ends, and its clocks stop."""
     stops = domain.CLOCKS_STOPPED_BY[CaseTransferred]
     await _record(conn, event, partial(_end_assignment, stops=stops))
 
 
-async def record_extension_requested(
-    conn: asyncpg.Connection, event: Envelope[CaseExtensionRequested]
-) -> None:
+async def record_extension_requested(conn: Conn, event: Envelope[CaseExtensionRequested]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
-async def record_extension_decided(
-    conn: asyncpg.Connection, event: Envelope[CaseExtensionDecided]
-) -> None:
+async def record_extension_decided(conn: Conn, event: Envelope[CaseExtensionDecided]) -> None:
     """延期: an approved extension moves the resolution deadline."""
     await _record(conn, event, _extend)
 
 
-async def record_pause_requested(
-    conn: asyncpg.Connection, event: Envelope[CasePauseRequested]
-) -> None:
+async def record_pause_requested(conn: Conn, event: Envelope[CasePauseRequested]) -> None:
     await _record(conn, event, kpi_facts=False)
 
 
-async def record_pause_decided(conn: asyncpg.Connection, event: Envelope[CasePauseDecided]) -> None:
+async def record_pause_decided(conn: Conn, event: Envelope[CasePauseDecided]) -> None:
     """挂账/缓办 approved: the assignment's running clocks stand still."""
     await _record(conn, event, _pause)
 
 
-async def record_resumed(conn: asyncpg.Connection, event: Envelope[CaseResumed]) -> None:
+async def record_resumed(conn: Conn, event: Envelope[CaseResumed]) -> None:
     """The pause ended: the clocks it held run again, their deadlines moved."""
     await _record(conn, event, _resume)
 
@@ -265,7 +257,7 @@ async def record_resumed(conn: asyncpg.Connection, event: Envelope[CaseResumed])
 
 
 async def _start_clocks(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[CaseDispatched],
     announce: Announcements,
     *,
@@ -283,22 +275,18 @@ async def _start_clocks(
         announce.started(s.clock, s.due_at, p)
 
 
-async def _sign_for(
-    conn: asyncpg.Connection, event: Envelope[CaseSignedFor], announce: Announcements
-) -> None:
+async def _sign_for(conn: Conn, event: Envelope[CaseSignedFor], announce: Announcements) -> None:
     await _advance_assignment(conn, event, AssignmentState.SIGNED_FOR)
     await _stop_clocks(conn, event, announce, stops=domain.CLOCKS_STOPPED_BY[CaseSignedFor])
 
 
-async def _resolve(
-    conn: asyncpg.Connection, event: Envelope[CaseResolved], announce: Announcements
-) -> None:
+async def _resolve(conn: Conn, event: Envelope[CaseResolved], announce: Announcements) -> None:
     await _advance_assignment(conn, event, AssignmentState.RESOLVED)
     await _stop_clocks(conn, event, announce, stops=domain.CLOCKS_STOPPED_BY[CaseResolved])
 
 
 async def _end_assignment(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[AssignmentFacts],
     announce: Announcements,
     *,
@@ -312,7 +300,7 @@ async def _end_assignment(
 
 
 async def _stop_clocks(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[AssignmentFacts],
     announce: Announcements,
     *,
@@ -330,7 +318,7 @@ async def _stop_clocks(
 
 
 async def _stop_case_clocks(
-    conn: asyncpg.Connection, event: Envelope[CaseFacts], announce: Announcements
+    conn: Conn, event: Envelope[CaseFacts], announce: Announcements
 ) -> None:
     """结案, 合并: every clock of the case stops, and a pause running with them."""
     for row in await clocks.stop_case_clocks(conn, event.case_id, event.occurred_at, event.type):
@@ -339,7 +327,7 @@ async def _stop_case_clocks(
 
 
 async def _extend(
-    conn: asyncpg.Connection, event: Envelope[CaseExtensionDecided], announce: Announcements
+    conn: Conn, event: Envelope[CaseExtensionDecided], announce: Announcements
 ) -> None:
     p = event.payload
     if not (p.approved and p.days > 0):
@@ -349,15 +337,11 @@ async def _extend(
         announce.started(Clock.RESOLVE, plan.due_at, p)
 
 
-async def _pause(
-    conn: asyncpg.Connection, event: Envelope[CasePauseDecided], announce: Announcements
-) -> None:
+async def _pause(conn: Conn, event: Envelope[CasePauseDecided], announce: Announcements) -> None:
     _announce_changes(announce, event.payload, await pauses.start_pause(conn, event))
 
 
-async def _resume(
-    conn: asyncpg.Connection, event: Envelope[CaseResumed], announce: Announcements
-) -> None:
+async def _resume(conn: Conn, event: Envelope[CaseResumed], announce: Announcements) -> None:
     _announce_changes(announce, event.payload, await pauses.end_pause(conn, event))
 
 
@@ -372,7 +356,7 @@ def _announce_changes(announce: Announcements, p: AssignmentFacts, changes: paus
 # --- the read model ----------------------------------------------------------------------------
 
 
-async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[AssignmentFacts]) -> None:
+async def _ensure_assignment(conn: Conn, event: Envelope[AssignmentFacts]) -> None:
     """An assignment ended (退单/转办) before we heard of its dispatch: create it, so the
     dispatch arriving later starts no clock."""
     p = event.payload
@@ -388,9 +372,7 @@ async def _ensure_assignment(conn: asyncpg.Connection, event: Envelope[Assignmen
         await repository.lock_assignment_state(conn, p.assignment_id)
 
 
-async def _apply_to_case(
-    conn: asyncpg.Connection, event: Envelope[CaseFacts], *, status_kept: bool
-) -> bool:
+async def _apply_to_case(conn: Conn, event: Envelope[CaseFacts], *, status_kept: bool) -> bool:
     """Whether the case, known before, is now in another area."""
     p = event.payload
     status = STATUS_OF_EVENT.get(event.type)  # the lifecycle's status of the event, if any
@@ -415,7 +397,7 @@ async def _apply_to_case(
 
 
 async def _advance_assignment(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[AssignmentFacts],
     incoming: AssignmentState,
     *,

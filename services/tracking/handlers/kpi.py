@@ -35,6 +35,7 @@ from services.tracking.repository import kpi as kpi_repo
 from shared.auth import Principal, Role
 from shared.clock import BEIJING
 from shared.errors import Invalid, NotFound
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -68,7 +69,7 @@ class Scope(NamedTuple):
     department_id: str | None  # only this department's assignments
 
 
-async def _scope(conn: asyncpg.Connection, who: Principal, area: str | None) -> Scope:
+async def _scope(conn: Conn, who: Principal, area: str | None) -> Scope:
     """The caller's own scope, narrowed by ``area``; an area outside it is refused (403), one
     that is malformed (422) or that no case has ever come from (404) too."""
     if area is not None:
@@ -215,16 +216,16 @@ async def _kpis(
         )
     units: dict[str, Kpi] = defaultdict(Kpi)
     names: dict[str, str] = {}
-    for r in sums:
-        k = key(r["department_id"], r["area_path"])
-        units[k] = add_kpis(units[k], _summed(r))
-        if r["department_name"]:
-            names[r["department_id"]] = r["department_name"]
+    for row in sums:
+        k = key(row["department_id"], row["area_path"])
+        units[k] = add_kpis(units[k], _summed(row))
+        if row["department_name"]:
+            names[row["department_id"]] = row["department_name"]
     grouped = group_kpis(
         [r.facts for r in facts], period, now, lambda f: key(f.department_id, f.area_path)
     )
-    for k, v in grouped.items():
-        units[str(k)] = add_kpis(units[str(k)], v)
+    for unit, v in grouped.items():
+        units[str(unit)] = add_kpis(units[str(unit)], v)
     names.update({r.facts.department_id: r.department_name for r in facts if r.department_name})
     for r in open_facts:  # only what depends on the moment asked
         f = r.facts
@@ -343,7 +344,7 @@ async def replace_thresholds(pool: asyncpg.Pool, data: Any, who: Principal) -> a
     return row
 
 
-async def seed_thresholds(conn: asyncpg.Connection, data: dict[str, Any], by: str) -> None:
+async def seed_thresholds(conn: Conn, data: dict[str, Any], by: str) -> None:
     """The demo seed: thresholds only if none are set. Idempotent."""
     thresholds = thresholds_from_data(data)
     async with conn.transaction():

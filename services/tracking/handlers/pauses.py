@@ -25,6 +25,7 @@ from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
 from shared.contract import AssignmentFacts, CaseFacts, CasePauseDecided, CaseResumed, Envelope
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -37,7 +38,7 @@ class Changes(NamedTuple):
 NOTHING = Changes([], [])
 
 
-async def start_pause(conn: asyncpg.Connection, event: Envelope[CasePauseDecided]) -> Changes:
+async def start_pause(conn: Conn, event: Envelope[CasePauseDecided]) -> Changes:
     """case.pause_decided: when approved, the assignment's running clocks stand still."""
     if not event.payload.approved:
         return NOTHING
@@ -66,7 +67,7 @@ async def start_pause(conn: asyncpg.Connection, event: Envelope[CasePauseDecided
     return Changes(paused, [])
 
 
-async def end_pause(conn: asyncpg.Connection, event: Envelope[CaseResumed]) -> Changes:
+async def end_pause(conn: Conn, event: Envelope[CaseResumed]) -> Changes:
     """case.resumed: the clocks the pause held run again, their deadlines moved by it."""
     p = event.payload
     at = event.occurred_at
@@ -84,7 +85,7 @@ async def end_pause(conn: asyncpg.Connection, event: Envelope[CaseResumed]) -> C
 
 
 async def _move(
-    conn: asyncpg.Connection,
+    conn: Conn,
     event: Envelope[AssignmentFacts],
     current: asyncpg.Record | None,
     states: tuple[str, ...],
@@ -102,9 +103,7 @@ async def _move(
     return Changes([], [Started(m.clock.clock, m.plan.due_at) for m in moved])
 
 
-async def end_with_assignment_clocks(
-    conn: asyncpg.Connection, event: Envelope[AssignmentFacts]
-) -> None:
+async def end_with_assignment_clocks(conn: Conn, event: Envelope[AssignmentFacts]) -> None:
     """The event stopped every clock of its assignment (办结, 退单, 转办) while a pause ran:
     the pause ends with them."""
     await pause_repo.end_running(
@@ -112,7 +111,7 @@ async def end_with_assignment_clocks(
     )
 
 
-async def end_with_case_clocks(conn: asyncpg.Connection, event: Envelope[CaseFacts]) -> None:
+async def end_with_case_clocks(conn: Conn, event: Envelope[CaseFacts]) -> None:
     """The event stopped every clock of its case (结案, 合并) while a pause ran: the pause
     ends with them."""
     await pause_repo.end_running(conn, event.occurred_at, event.type, case_id=event.case_id)

@@ -20,6 +20,7 @@ from services.tracking.domain.validate import check_versions
 from services.tracking.repository import sla as sla_repo
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -52,7 +53,7 @@ async def _parsed(
     return parsed
 
 
-async def load_calendar(conn: asyncpg.Connection) -> WorkingCalendar | None:
+async def load_calendar(conn: Conn) -> WorkingCalendar | None:
     """The working calendar in use (parsed once per revision)."""
     return await _parsed(
         _CALENDARS,
@@ -62,7 +63,7 @@ async def load_calendar(conn: asyncpg.Connection) -> WorkingCalendar | None:
     )
 
 
-async def policy_version_at(conn: asyncpg.Connection, at: datetime) -> PolicyVersion | None:
+async def policy_version_at(conn: Conn, at: datetime) -> PolicyVersion | None:
     """The policy version in force at ``at`` (parsed once per version), or None."""
     return await _parsed(
         _VERSIONS,
@@ -154,9 +155,7 @@ async def add_policy_version(
     return row
 
 
-async def seed(
-    conn: asyncpg.Connection, calendar: WorkingCalendar, versions: list[Any], by: str
-) -> None:
+async def seed(conn: Conn, calendar: WorkingCalendar, versions: list[Any], by: str) -> None:
     """Load a calendar (if none is set) and policy versions (those not there yet): the demo
     seed. Idempotent."""
     async with conn.transaction():

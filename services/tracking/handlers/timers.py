@@ -24,9 +24,11 @@ from shared.contract import (
     CaseOverdue,
     Envelope,
     EventPayload,
+    Level,
     Priority,
     new_event,
 )
+from shared.db import Conn
 
 log = structlog.get_logger()
 
@@ -53,7 +55,7 @@ def _fires(t: DueTimer, now: datetime) -> bool:
     )
 
 
-async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int) -> Tick:
+async def fire_due_timers(conn: Conn, *, now: datetime, limit: int) -> Tick:
     """One scheduler tick in ONE transaction: claim due timers (skipping rows another replica
     holds), mark them fired, write each alert to the outbox and to the timeline, and schedule
     the next repetition of an escalation. A timer moves pending → fired once, so a restart or
@@ -62,7 +64,8 @@ async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int
         due = await repository.claim_due_timers(conn, now, limit)
         if not due:
             return Tick(0, 0)
-        fire, moot = [], []  # moot: the step was done, the case closed or the deadline moved
+        fire: list[DueTimer] = []
+        moot: list[DueTimer] = []  # moot: the step was done, the case closed or the deadline moved
         for t in due:
             (fire if _fires(t, now) else moot).append(t)
         await repository.settle_timers(conn, [t.id for t in fire], TimerState.FIRED, now)
@@ -92,7 +95,7 @@ async def fire_due_timers(conn: asyncpg.Connection, *, now: datetime, limit: int
 
 
 async def _schedule_repetition(
-    conn: asyncpg.Connection, t: DueTimer, calendar: WorkingCalendar, now: datetime
+    conn: Conn, t: DueTimer, calendar: WorkingCalendar, now: datetime
 ) -> None:
     assert t.ladder is not None
     nxt = next_escalation(t.ladder, calendar, t.clock, t.step, t.due_at, now)
@@ -135,7 +138,7 @@ def alert_event(t: DueTimer, now: datetime) -> Envelope[Any]:
         payload = CaseEscalated(
             **facts,
             due_at=deadline,
-            level=t.level or "community",
+            level=Level(t.level) if t.level else Level.COMMUNITY,
             step=t.step,
             repeat=max(0, t.step - steps + 1),
         )

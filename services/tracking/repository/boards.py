@@ -10,6 +10,7 @@ import asyncpg
 
 from services.tracking.domain import AssignmentState, CaseStatus, Clock
 from services.tracking.domain.board import Board, BoardItem, Position, UrgeTarget
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def _item(r: asyncpg.Record) -> BoardItem:
 
 
 async def board(
-    conn: asyncpg.Connection,
+    conn: Conn,
     which: Board,
     f: BoardFilter,
     *,
@@ -103,7 +104,7 @@ async def board(
 # --- the board feed ------------------------------------------------------------------------
 
 
-async def feed_horizon(conn: asyncpg.Connection) -> Position:
+async def feed_horizon(conn: Conn) -> Position:
     """The position just before the oldest transaction still running: every change below it
     is committed (or never will be), every later one is still to be served."""
     txid = await conn.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
@@ -142,7 +143,7 @@ ORDER BY f.txid DESC, f.seq DESC LIMIT 1
 """
 
 
-async def feed_tip(conn: asyncpg.Connection) -> Position:
+async def feed_tip(conn: Conn) -> Position:
     """The newest change a reader may be served now (the horizon when there is none): one
     backward step on the position index."""
     row = await conn.fetchrow(
@@ -154,20 +155,20 @@ async def feed_tip(conn: asyncpg.Connection) -> Position:
 
 
 async def feed_after(
-    conn: asyncpg.Connection, after: Position, f: BoardFilter, limit: int
+    conn: Conn, after: Position, f: BoardFilter, limit: int
 ) -> list[asyncpg.Record]:
     """The changes after ``after`` that ``f`` lets through, oldest first."""
     return await conn.fetch(_FEED, *f.args(), str(after.txid), after.seq, limit)
 
 
-async def feed_end(conn: asyncpg.Connection, after: Position) -> Position | None:
+async def feed_end(conn: Conn, after: Position) -> Position | None:
     """The last servable change after ``after`` (whatever the filter), None if there is none:
     a reader whose filter let nothing through still moves on to it."""
     row = await conn.fetchrow(_FEED_END, str(after.txid), after.seq)
     return None if row is None else Position(row["txid"], row["seq"])
 
 
-async def purge_feed(conn: asyncpg.Connection, before: datetime, batch: int) -> int:
+async def purge_feed(conn: Conn, before: datetime, batch: int) -> int:
     """Forget up to ``batch`` feed rows recorded before ``before``; how many went."""
     status = await conn.execute(
         "DELETE FROM board_feed WHERE seq IN (SELECT seq FROM board_feed"
@@ -181,7 +182,7 @@ async def purge_feed(conn: asyncpg.Connection, before: datetime, batch: int) -> 
 # --- urging (督办) -------------------------------------------------------------------------------
 
 
-async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list[UrgeTarget]:
+async def lock_case_assignments(conn: Conn, case_id: UUID) -> list[UrgeTarget]:
     """The case's assignments (the lead first among those dispatched together), locked:
     concurrent urgings count one after the other; each says whether a pause holds it."""
     rows = await conn.fetch(
@@ -196,7 +197,7 @@ async def lock_case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list
     return [UrgeTarget(**{**dict(r), "state": AssignmentState(r["state"])}) for r in rows]
 
 
-async def count_urging(conn: asyncpg.Connection, assignment_id: UUID, at: datetime) -> int:
+async def count_urging(conn: Conn, assignment_id: UUID, at: datetime) -> int:
     """One more urging of the assignment; returns which one it is (1, 2, …)."""
     return await conn.fetchval(
         "UPDATE assignments SET urge_count = urge_count + 1, last_urged_at = $2"
@@ -206,7 +207,7 @@ async def count_urging(conn: asyncpg.Connection, assignment_id: UUID, at: dateti
     )
 
 
-async def earlier_urging(conn: asyncpg.Connection, subject: str, key: str) -> asyncpg.Record | None:
+async def earlier_urging(conn: Conn, subject: str, key: str) -> asyncpg.Record | None:
     """The urging ``subject`` made before with Idempotency-Key ``key``, if any."""
     return await conn.fetchrow(
         "SELECT request_hash, event_ids FROM urge_requests WHERE subject = $1 AND key = $2",
@@ -216,7 +217,7 @@ async def earlier_urging(conn: asyncpg.Connection, subject: str, key: str) -> as
 
 
 async def remember_urging(
-    conn: asyncpg.Connection,
+    conn: Conn,
     subject: str,
     key: str,
     request_hash: str,
@@ -237,7 +238,7 @@ async def remember_urging(
     )
 
 
-async def urged_events(conn: asyncpg.Connection, event_ids: list[UUID]) -> list[asyncpg.Record]:
+async def urged_events(conn: Conn, event_ids: list[UUID]) -> list[asyncpg.Record]:
     """Those case.urged events as the timeline holds them, in the order they were written."""
     return await conn.fetch(
         "SELECT event_id, type, version, case_id, occurred_at, producer, correlation_id,"

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView
 from shared.contract import Envelope, EventPayload
+from shared.db import Conn
 
 # --- timeline ---------------------------------------------------------------------------
 
@@ -37,18 +38,18 @@ def _event_row(event: Envelope[EventPayload]) -> tuple[Any, ...]:
     )
 
 
-async def append_event(conn: asyncpg.Connection, event: Envelope[EventPayload]) -> bool:
+async def append_event(conn: Conn, event: Envelope[EventPayload]) -> bool:
     """Add an event to its case's timeline; False if it was there already."""
     return bool(await conn.fetchval(_APPEND_EVENT + " RETURNING true", *_event_row(event)))
 
 
-async def append_events(conn: asyncpg.Connection, events: list[Envelope[EventPayload]]) -> None:
+async def append_events(conn: Conn, events: list[Envelope[EventPayload]]) -> None:
     """Add events to their cases' timelines in one round trip (one already there is skipped)."""
     if events:
         await conn.executemany(_APPEND_EVENT, [_event_row(e) for e in events])
 
 
-async def timeline(conn: asyncpg.Connection, case_id: UUID) -> list[asyncpg.Record]:
+async def timeline(conn: Conn, case_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT event_id, type, version, occurred_at, producer, correlation_id, causation_id,"
         " actor, payload, recorded_at FROM case_events WHERE case_id = $1"
@@ -73,7 +74,7 @@ def case_view(r: asyncpg.Record) -> CaseView:
     )
 
 
-async def insert_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -> bool:
+async def insert_case(conn: Conn, case_id: UUID, view: CaseView) -> bool:
     """Create the case from its first event; False if it exists (then lock and merge)."""
     return bool(
         await conn.fetchval(
@@ -85,9 +86,7 @@ async def insert_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -
     )
 
 
-async def get_case(
-    conn: asyncpg.Connection, case_id: UUID, *, lock: bool = False
-) -> CaseView | None:
+async def get_case(conn: Conn, case_id: UUID, *, lock: bool = False) -> CaseView | None:
     row = await conn.fetchrow(
         f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_id = $1"
         + (" FOR NO KEY UPDATE" if lock else ""),
@@ -96,7 +95,7 @@ async def get_case(
     return case_view(row) if row else None
 
 
-async def update_case(conn: asyncpg.Connection, case_id: UUID, view: CaseView) -> None:
+async def update_case(conn: Conn, case_id: UUID, view: CaseView) -> None:
     await conn.execute(
         "UPDATE cases SET case_no = $2, area_path = $3, category = $4, priority = $5,"
         " status = $6, updated_at = $7 WHERE case_id = $1",
@@ -139,7 +138,7 @@ _ASSIGNMENT_COLUMNS = (
 )
 
 
-async def insert_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> bool:
+async def insert_assignment(conn: Conn, a: AssignmentRow) -> bool:
     """Create the assignment from the first event about it; False if it exists."""
     return bool(
         await conn.fetchval(
@@ -159,14 +158,14 @@ async def insert_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> bool:
     )
 
 
-async def lock_assignment_state(conn: asyncpg.Connection, assignment_id: UUID) -> AssignmentState:
+async def lock_assignment_state(conn: Conn, assignment_id: UUID) -> AssignmentState:
     state = await conn.fetchval(
         "SELECT state FROM assignments WHERE assignment_id = $1 FOR NO KEY UPDATE", assignment_id
     )
     return AssignmentState(state)
 
 
-async def update_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> None:
+async def update_assignment(conn: Conn, a: AssignmentRow) -> None:
     """Move to ``a.state`` and fill in what this event knows (never erasing what is known)."""
     await conn.execute(
         "UPDATE assignments SET state = $2,"
@@ -185,7 +184,7 @@ async def update_assignment(conn: asyncpg.Connection, a: AssignmentRow) -> None:
     )
 
 
-async def case_assignments(conn: asyncpg.Connection, case_id: UUID) -> list[AssignmentRow]:
+async def case_assignments(conn: Conn, case_id: UUID) -> list[AssignmentRow]:
     rows = await conn.fetch(
         f"SELECT {_ASSIGNMENT_COLUMNS} FROM assignments WHERE case_id = $1"
         " ORDER BY dispatched_at NULLS LAST, assignment_id",

@@ -10,6 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.tracking.domain.kpi import AssignmentFacts
+from shared.db import Conn
 
 # A clock that never started (no policy in force, or its assignment's later events came first)
 # or stands still in a pause sets no deadline: nothing is late against it.
@@ -113,7 +114,7 @@ def _facts(r: asyncpg.Record) -> DepartmentFacts:
 
 
 async def assignment_facts(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     start: datetime,
     end: datetime,
@@ -130,7 +131,7 @@ async def assignment_facts(
 
 
 async def open_assignment_facts(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     start: datetime,
     end: datetime,
@@ -198,7 +199,7 @@ Range = tuple[date, date, int]
 
 
 async def summed(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     months: tuple[Range, ...],
     days: tuple[Range, ...],
@@ -221,25 +222,25 @@ def _columns(ranges: tuple[Range, ...]) -> list[list[object]]:
     return [list(col) for col in zip(*ranges, strict=True)] if ranges else [[], [], []]
 
 
-async def refresh(conn: asyncpg.Connection, case_ids: list[UUID]) -> None:
+async def refresh(conn: Conn, case_ids: list[UUID]) -> None:
     """Bring the KPI sums up to date with the cases' facts (in the caller's transaction,
     after it changed them); each case once, in one order (the same locks in the same order
     in every transaction)."""
     await conn.execute("SELECT kpi_refresh($1::uuid[])", sorted(set(case_ids)))
 
 
-async def fold(conn: asyncpg.Connection) -> None:
+async def fold(conn: Conn) -> None:
     """Fold the deltas committed so far into the sums now (the event handlers do it every
     128 deltas or so)."""
     await conn.execute("SELECT kpi_fold()")
 
 
-async def rebuild(conn: asyncpg.Connection) -> None:
+async def rebuild(conn: Conn) -> None:
     """Every KPI sum afresh from the facts."""
     await conn.execute("SELECT kpi_rebuild()")
 
 
-async def area_known(conn: asyncpg.Connection, area: str) -> bool:
+async def area_known(conn: Conn, area: str) -> bool:
     """Whether any case tracking knows lies in the subtree ``area``."""
     return bool(
         await conn.fetchval(
@@ -253,7 +254,7 @@ async def area_known(conn: asyncpg.Connection, area: str) -> bool:
 # --- the red/black list's thresholds -----------------------------------------------------------
 
 
-async def current_thresholds(conn: asyncpg.Connection) -> asyncpg.Record | None:
+async def current_thresholds(conn: Conn) -> asyncpg.Record | None:
     """(revision, data, created_at, created_by) of the thresholds in use, or None."""
     return await conn.fetchrow(
         "SELECT revision, data, created_at, created_by FROM kpi_thresholds"
@@ -261,15 +262,17 @@ async def current_thresholds(conn: asyncpg.Connection) -> asyncpg.Record | None:
     )
 
 
-async def lock_thresholds(conn: asyncpg.Connection) -> None:
+async def lock_thresholds(conn: Conn) -> None:
     """Order concurrent first-time seeds (in the caller's transaction)."""
     await conn.execute("LOCK TABLE kpi_thresholds IN EXCLUSIVE MODE")
 
 
-async def add_thresholds(conn: asyncpg.Connection, data: dict[str, Any], by: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+async def add_thresholds(conn: Conn, data: dict[str, Any], by: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
         "INSERT INTO kpi_thresholds (data, created_by) VALUES ($1, $2)"
         " RETURNING revision, data, created_at, created_by",
         data,
         by,
     )
+    assert row is not None  # RETURNING the row just written
+    return row

@@ -11,6 +11,7 @@ import asyncpg
 
 from services.tracking.domain import Clock
 from services.tracking.repository.sla import _CLOCK_COLUMNS, ClockRow, _clock_row
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def _row(r: asyncpg.Record | None) -> PauseRow | None:
 
 
 async def record_start(
-    conn: asyncpg.Connection,
+    conn: Conn,
     request_id: UUID,
     assignment_id: UUID,
     case_id: UUID,
@@ -60,7 +61,7 @@ async def record_start(
 
 
 async def record_end(
-    conn: asyncpg.Connection,
+    conn: Conn,
     request_id: UUID,
     assignment_id: UUID,
     case_id: UUID,
@@ -86,7 +87,7 @@ async def record_end(
 
 
 async def end_running(
-    conn: asyncpg.Connection,
+    conn: Conn,
     at: datetime,
     because: str,
     *,
@@ -106,7 +107,7 @@ async def end_running(
     return int(status.split()[-1])
 
 
-async def of_assignment(conn: asyncpg.Connection, assignment_id: UUID) -> list[PauseRow]:
+async def of_assignment(conn: Conn, assignment_id: UUID) -> list[PauseRow]:
     """The assignment's pauses that started (an approval heard), oldest first."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM pauses WHERE assignment_id = $1 AND started_at IS NOT NULL"
@@ -116,7 +117,7 @@ async def of_assignment(conn: asyncpg.Connection, assignment_id: UUID) -> list[P
     return [PauseRow(**dict(r)) for r in rows]
 
 
-async def of_case(conn: asyncpg.Connection, case_id: UUID) -> list[PauseRow]:
+async def of_case(conn: Conn, case_id: UUID) -> list[PauseRow]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM pauses WHERE case_id = $1 AND started_at IS NOT NULL"
         " ORDER BY started_at, request_id",
@@ -125,7 +126,7 @@ async def of_case(conn: asyncpg.Connection, case_id: UUID) -> list[PauseRow]:
     return [PauseRow(**dict(r)) for r in rows]
 
 
-async def pause_clocks(conn: asyncpg.Connection, assignment_id: UUID) -> list[Clock]:
+async def pause_clocks(conn: Conn, assignment_id: UUID) -> list[Clock]:
     """The running clocks of the assignment stand still; the ones that did."""
     rows = await conn.fetch(
         "UPDATE clocks SET state = 'paused' WHERE assignment_id = $1 AND state = 'running'"
@@ -135,9 +136,7 @@ async def pause_clocks(conn: asyncpg.Connection, assignment_id: UUID) -> list[Cl
     return [Clock(r["clock"]) for r in rows]
 
 
-async def lock_clocks(
-    conn: asyncpg.Connection, assignment_id: UUID, states: tuple[str, ...]
-) -> list[ClockRow]:
+async def lock_clocks(conn: Conn, assignment_id: UUID, states: tuple[str, ...]) -> list[ClockRow]:
     """The assignment's clocks in those states, locked (their deadlines move next)."""
     rows = await conn.fetch(
         f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE assignment_id = $1"

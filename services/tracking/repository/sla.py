@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from services.tracking.domain import Clock
+from shared.db import Conn
 
 # Policy versions are added one at a time: this lock orders concurrent additions.
 _POLICY_LOCK = 0x534C_4131  # "SLA1"
@@ -19,7 +20,7 @@ _POLICY_LOCK = 0x534C_4131  # "SLA1"
 # --- the working calendar ------------------------------------------------------------------
 
 
-async def current_calendar(conn: asyncpg.Connection) -> asyncpg.Record | None:
+async def current_calendar(conn: Conn) -> asyncpg.Record | None:
     """(revision, data, created_at, created_by) of the calendar in use, or None."""
     return await conn.fetchrow(
         "SELECT revision, data, created_at, created_by FROM sla_calendars"
@@ -27,7 +28,7 @@ async def current_calendar(conn: asyncpg.Connection) -> asyncpg.Record | None:
     )
 
 
-async def current_calendar_id(conn: asyncpg.Connection) -> tuple[int, datetime] | None:
+async def current_calendar_id(conn: Conn) -> tuple[int, datetime] | None:
     """(revision, created_at) of the calendar in use, without its data."""
     row = await conn.fetchrow(
         "SELECT revision, created_at FROM sla_calendars ORDER BY revision DESC LIMIT 1"
@@ -35,37 +36,39 @@ async def current_calendar_id(conn: asyncpg.Connection) -> tuple[int, datetime] 
     return None if row is None else (row["revision"], row["created_at"])
 
 
-async def calendar_revision(conn: asyncpg.Connection, revision: int) -> asyncpg.Record | None:
+async def calendar_revision(conn: Conn, revision: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT revision, data, created_at, created_by FROM sla_calendars WHERE revision = $1",
         revision,
     )
 
 
-async def add_calendar(conn: asyncpg.Connection, data: dict[str, Any], by: str) -> asyncpg.Record:
-    return await conn.fetchrow(
+async def add_calendar(conn: Conn, data: dict[str, Any], by: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
         "INSERT INTO sla_calendars (data, created_by) VALUES ($1, $2)"
         " RETURNING revision, data, created_at, created_by",
         data,
         by,
     )
+    assert row is not None  # RETURNING the row just written
+    return row
 
 
 # --- policy versions -------------------------------------------------------------------------
 
 
-async def lock_policy_versions(conn: asyncpg.Connection) -> None:
+async def lock_policy_versions(conn: Conn) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _POLICY_LOCK)
 
 
-async def policy_versions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def policy_versions(conn: Conn) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT version, effective_from, data, created_at, created_by FROM sla_policy_versions"
         " ORDER BY effective_from"
     )
 
 
-async def policy_version(conn: asyncpg.Connection, version: int) -> asyncpg.Record | None:
+async def policy_version(conn: Conn, version: int) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT version, effective_from, data, created_at, created_by FROM sla_policy_versions"
         " WHERE version = $1",
@@ -73,9 +76,7 @@ async def policy_version(conn: asyncpg.Connection, version: int) -> asyncpg.Reco
     )
 
 
-async def policy_version_id_at(
-    conn: asyncpg.Connection, at: datetime
-) -> tuple[int, datetime] | None:
+async def policy_version_id_at(conn: Conn, at: datetime) -> tuple[int, datetime] | None:
     """(version, created_at) of the version in force at ``at``, without its data."""
     row = await conn.fetchrow(
         "SELECT version, created_at FROM sla_policy_versions"
@@ -86,7 +87,7 @@ async def policy_version_id_at(
 
 
 async def add_policy_version(
-    conn: asyncpg.Connection, version: int, effective_from: datetime, data: dict[str, Any], by: str
+    conn: Conn, version: int, effective_from: datetime, data: dict[str, Any], by: str
 ) -> bool:
     return bool(
         await conn.fetchval(
@@ -103,7 +104,7 @@ async def add_policy_version(
 # --- the pinned policy and the end of an assignment ------------------------------------------
 
 
-async def pin_policy(conn: asyncpg.Connection, assignment_id: UUID, pinned: dict[str, Any]) -> None:
+async def pin_policy(conn: Conn, assignment_id: UUID, pinned: dict[str, Any]) -> None:
     """Pin once: a replayed dispatch never re-pins (a newer version may be in force by then)."""
     await conn.execute(
         "UPDATE assignments SET policy = $2 WHERE assignment_id = $1 AND policy IS NULL",
@@ -112,7 +113,7 @@ async def pin_policy(conn: asyncpg.Connection, assignment_id: UUID, pinned: dict
     )
 
 
-async def assignment_sla(conn: asyncpg.Connection, assignment_id: UUID) -> asyncpg.Record | None:
+async def assignment_sla(conn: Conn, assignment_id: UUID) -> asyncpg.Record | None:
     """(policy, dispatched_at, ended_at) of an assignment, locked (its clocks change next)."""
     return await conn.fetchrow(
         "SELECT policy, dispatched_at, ended_at FROM assignments WHERE assignment_id = $1"
@@ -121,9 +122,7 @@ async def assignment_sla(conn: asyncpg.Connection, assignment_id: UUID) -> async
     )
 
 
-async def end_assignment(
-    conn: asyncpg.Connection, assignment_id: UUID, at: datetime, because: str
-) -> None:
+async def end_assignment(conn: Conn, assignment_id: UUID, at: datetime, because: str) -> None:
     await conn.execute(
         "UPDATE assignments SET ended_at = $2, ended_by = $3"
         " WHERE assignment_id = $1 AND ended_at IS NULL",
@@ -161,7 +160,7 @@ def _clock_row(r: asyncpg.Record) -> ClockRow:
     return ClockRow(**{**dict(r), "clock": Clock(r["clock"])})
 
 
-async def start_clock(conn: asyncpg.Connection, c: ClockRow) -> bool:
+async def start_clock(conn: Conn, c: ClockRow) -> bool:
     """Start a clock; False if the assignment has it already (a replayed dispatch)."""
     return bool(
         await conn.fetchval(
@@ -178,7 +177,7 @@ async def start_clock(conn: asyncpg.Connection, c: ClockRow) -> bool:
 
 
 async def stop_clocks(
-    conn: asyncpg.Connection, assignment_id: UUID, clocks: list[Clock], at: datetime, because: str
+    conn: Conn, assignment_id: UUID, clocks: list[Clock], at: datetime, because: str
 ) -> list[Clock]:
     """Stop those of ``clocks`` still running (or paused); return the ones stopped now."""
     rows = await conn.fetch(
@@ -194,7 +193,7 @@ async def stop_clocks(
 
 
 async def stop_case_clocks(
-    conn: asyncpg.Connection, case_id: UUID, at: datetime, because: str
+    conn: Conn, case_id: UUID, at: datetime, because: str
 ) -> list[asyncpg.Record]:
     """Stop every running clock of the case: (assignment_id, clock, department_id) of each."""
     return await conn.fetch(
@@ -208,9 +207,7 @@ async def stop_case_clocks(
     )
 
 
-async def lock_clock(
-    conn: asyncpg.Connection, assignment_id: UUID, clock: Clock
-) -> ClockRow | None:
+async def lock_clock(conn: Conn, assignment_id: UUID, clock: Clock) -> ClockRow | None:
     row = await conn.fetchrow(
         f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE assignment_id = $1 AND clock = $2 FOR UPDATE",
         assignment_id,
@@ -219,7 +216,7 @@ async def lock_clock(
     return _clock_row(row) if row else None
 
 
-async def move_clock(conn: asyncpg.Connection, c: ClockRow) -> None:
+async def move_clock(conn: Conn, c: ClockRow) -> None:
     """A new deadline for a clock (its revision already raised by the caller), running or
     paused (挂账/缓办) as ``c.state`` says."""
     await conn.execute(
@@ -235,7 +232,7 @@ async def move_clock(conn: asyncpg.Connection, c: ClockRow) -> None:
     )
 
 
-async def case_clocks(conn: asyncpg.Connection, case_id: UUID) -> list[ClockRow]:
+async def case_clocks(conn: Conn, case_id: UUID) -> list[ClockRow]:
     rows = await conn.fetch(
         f"SELECT {_CLOCK_COLUMNS} FROM clocks WHERE case_id = $1"
         " ORDER BY started_at, assignment_id, array_position("
@@ -249,7 +246,7 @@ async def case_clocks(conn: asyncpg.Connection, case_id: UUID) -> list[ClockRow]
 
 
 async def add_extension(
-    conn: asyncpg.Connection, request_id: UUID, assignment_id: UUID, days: int, at: datetime
+    conn: Conn, request_id: UUID, assignment_id: UUID, days: int, at: datetime
 ) -> bool:
     """Record an approved extension once; False if it was recorded already."""
     return bool(
@@ -264,7 +261,7 @@ async def add_extension(
     )
 
 
-async def extension_days(conn: asyncpg.Connection, assignment_id: UUID) -> list[int]:
+async def extension_days(conn: Conn, assignment_id: UUID) -> list[int]:
     return [
         r["days"]
         for r in await conn.fetch(

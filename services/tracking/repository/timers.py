@@ -8,7 +8,6 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 
 from services.tracking.domain import (
     AssignmentState,
@@ -20,6 +19,7 @@ from services.tracking.domain import (
 from services.tracking.domain.policy import Ladder
 from services.tracking.domain.policy_data import pinned_from_data
 from services.tracking.repository.cases import case_view
+from shared.db import Conn
 
 # A timer armed due within WAKE_HORIZON wakes the schedulers: a NOTIFY on TIMERS_ARMED, which
 # PostgreSQL delivers when the arming transaction commits (one per transaction, however many
@@ -48,7 +48,7 @@ class Arm:
     revision: int = 0
 
 
-async def schedule_timers(conn: asyncpg.Connection, arms: list[Arm]) -> int:
+async def schedule_timers(conn: Conn, arms: list[Arm]) -> int:
     """Arm timers in one statement; one per (assignment, clock, stage, revision): a replay
     does not add a second. Returns how many were armed."""
     if not arms:
@@ -80,7 +80,7 @@ async def schedule_timers(conn: asyncpg.Connection, arms: list[Arm]) -> int:
 
 
 async def schedule_timer(
-    conn: asyncpg.Connection,
+    conn: Conn,
     *,
     case_id: UUID,
     assignment_id: UUID,
@@ -117,7 +117,7 @@ async def schedule_timer(
 
 
 async def cancel_assignment_timers(
-    conn: asyncpg.Connection, assignment_id: UUID, clocks: list[Clock], at: datetime
+    conn: Conn, assignment_id: UUID, clocks: list[Clock], at: datetime
 ) -> int:
     """Cancel the pending timers of those clocks. A timer the scheduler holds is waited for
     (its row lock), then left as fired."""
@@ -130,7 +130,7 @@ async def cancel_assignment_timers(
     return await _cancel(conn, ids, at)
 
 
-async def cancel_case_timers(conn: asyncpg.Connection, case_id: UUID, at: datetime) -> None:
+async def cancel_case_timers(conn: Conn, case_id: UUID, at: datetime) -> None:
     await _cancel(conn, await _lock_pending(conn, "case_id = $1", case_id), at)
 
 
@@ -141,7 +141,7 @@ async def cancel_case_timers(conn: asyncpg.Connection, case_id: UUID, at: dateti
 # while the UPDATE waits for that scheduler's claimed row — a deadlock, one of them killed. A
 # row only locked does not hold the scheduler up. (Handlers lock cases and assignments FOR NO
 # KEY UPDATE for the same reason: the scheduler's new timers reference them, FOR KEY SHARE.)
-async def _lock_pending(conn: asyncpg.Connection, where: str, *args: object) -> list[int]:
+async def _lock_pending(conn: Conn, where: str, *args: object) -> list[int]:
     rows = await conn.fetch(
         f"SELECT id FROM timers WHERE {where} AND state = 'pending' ORDER BY due_at, id FOR UPDATE",
         *args,
@@ -149,7 +149,7 @@ async def _lock_pending(conn: asyncpg.Connection, where: str, *args: object) -> 
     return [r["id"] for r in rows]
 
 
-async def _cancel(conn: asyncpg.Connection, ids: list[int], at: datetime) -> int:
+async def _cancel(conn: Conn, ids: list[int], at: datetime) -> int:
     if not ids:
         return 0
     status = await conn.execute(
@@ -215,7 +215,7 @@ FOR UPDATE OF t SKIP LOCKED
 """
 
 
-async def claim_due_timers(conn: asyncpg.Connection, now: datetime, limit: int) -> list[DueTimer]:
+async def claim_due_timers(conn: Conn, now: datetime, limit: int) -> list[DueTimer]:
     if not conn.is_in_transaction():
         raise RuntimeError("claim due timers inside the transaction that settles them")
     rows = await conn.fetch(_CLAIM_DUE, now, limit)
@@ -246,9 +246,7 @@ async def claim_due_timers(conn: asyncpg.Connection, now: datetime, limit: int) 
     ]
 
 
-async def settle_timers(
-    conn: asyncpg.Connection, ids: list[int], state: TimerState, at: datetime
-) -> None:
+async def settle_timers(conn: Conn, ids: list[int], state: TimerState, at: datetime) -> None:
     if not ids:
         return
     column = "fired_at" if state is TimerState.FIRED else "cancelled_at"
@@ -260,11 +258,12 @@ async def settle_timers(
     )
 
 
-async def timers_due(conn: asyncpg.Connection, now: datetime) -> tuple[int, datetime | None]:
+async def timers_due(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
     """(pending timers already due, the next due time): both served by the partial index."""
     row = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= $1) AS due,"
         " (SELECT min(due_at) FROM timers WHERE state = 'pending') AS next_due",
         now,
     )
+    assert row is not None  # a row of subqueries always comes back
     return row["due"], row["next_due"]
