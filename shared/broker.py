@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -65,17 +65,19 @@ E = TypeVar("E", bound=EventPayload)
 
 
 @dataclass(frozen=True)
-class Route(Generic[E]):
-    """One event class a consumer hears and the handler that takes it, typed alike."""
+class Route:
+    """One event class a consumer hears and the handler that takes it (made by ``on``, which
+    holds the two together)."""
 
-    event: type[E]
-    handler: Callable[[Conn, Envelope[E]], Awaitable[None]]
+    event: type[EventPayload]
+    handler: Handler
 
 
-def on(event: type[E], handler: Callable[[Conn, Envelope[E]], Awaitable[None]]) -> Route[E]:
+def on(event: type[E], handler: Callable[[Conn, Envelope[E]], Awaitable[None]]) -> Route:
     """``on(CaseWhistled, route_whistle)``: ``route_whistle`` receives ``Envelope[CaseWhistled]``
-    (a type checker holds the two together). A new version of an event is a new class: a
-    consumer hears it once it has a route for it."""
+    (a type checker holds the two together, wherever the route is written: ``Route`` is not
+    generic, so a list of routes gives ``E`` no context to be solved as Any from). A new
+    version of an event is a new class: a consumer hears it once it has a route for it."""
     return Route(event, handler)
 
 
@@ -223,7 +225,7 @@ class EventConsumer:
         name: str,
         pool: Callable[[], asyncpg.Pool],
         broker: KafkaBroker,
-        routes: Iterable[Route[Any]],
+        routes: Iterable[Route],
         policy: RetryPolicy | None = None,
     ) -> None:
         self.service = service

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from services.notify import handlers
 from services.notify.config import Settings
@@ -34,12 +33,10 @@ from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
-def routes(notify: handlers.Notify) -> list[Route[Any]]:
+def routes(notify: handlers.Notify) -> list[Route]:
     """The events notify hears, each read by its own reader (``notices``) and announced the
     same way (``notify``); ``NoticeKind`` names exactly these."""
-    # A tuple first: written straight into a list of Route[Any], each ``on`` would be checked
-    # against Route[Any] and a reader of another class would pass unnoticed.
-    heard = (
+    return [
         on(CaseWhistled, notify(notices.whistled)),
         on(CaseClosed, notify(notices.closed)),
         on(CaseDispatched, notify(notices.dispatched)),
@@ -53,8 +50,7 @@ def routes(notify: handlers.Notify) -> list[Route[Any]]:
         on(CaseOverdue, notify(notices.overdue)),
         on(CaseEscalated, notify(notices.escalated)),
         on(CaseUrged, notify(notices.urged)),
-    )
-    return list(heard)
+    ]
 
 
 def register(

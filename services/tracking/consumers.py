@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 
 from services.tracking.config import Settings
@@ -40,7 +39,7 @@ from shared.service import Runtime
 from shared.db import Conn
 
 
-def routes(sign_for_deadline: timedelta | None = None) -> list[Route[Any]]:
+def routes(sign_for_deadline: timedelta | None = None) -> list[Route]:
     """Every case event of intake and dispatch (``events.CONSUMED``), each class to its own
     handler. ``sign_for_deadline`` overrides every policy's sign-for limit (short demo/test
     clocks)."""

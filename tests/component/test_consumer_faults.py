@@ -77,7 +77,7 @@ class Setup:
         self.topic = f"test.faults.{self.group}"
         self.calls: list[str] = []
         self.failures: dict[str, BaseException] = {}
-        self.routes: list[Route[Any]] = [on(CaseClosed, self.handler)]
+        self.routes: list[Route] = [on(CaseClosed, self.handler)]
         self.brokers: list[KafkaBroker] = []
 
     async def handler(self, conn: asyncpg.Connection, event) -> None:

@@ -31,3 +31,29 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_static_check_passes(command):
     result = _run(*command)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def test_a_route_whose_handler_reads_another_event_does_not_type_check(tmp_path):
+    """``on(Event, handler)`` holds the two together wherever the route is written — in a
+    list, in a call's argument — so mypy (run above over the tree) would catch a mismatch."""
+    snippet = tmp_path / "routes_snippet.py"
+    snippet.write_text(
+        "from shared.broker import EventConsumer, Route, on\n"
+        "from shared.contract import CaseClosed, CaseDispatched, Envelope\n"
+        "from shared.db import Conn\n\n"
+        "async def h(conn: Conn, e: Envelope[CaseDispatched]) -> None: ...\n\n"
+        "good: list[Route] = [on(CaseDispatched, h)]\n"
+        "in_a_list: list[Route] = [on(CaseClosed, h)]\n"
+        "def f(routes: list[Route]) -> None: ...\n"
+        "f([on(CaseClosed, h)])\n"
+    )
+    result = subprocess.run(
+        [str(BIN / "mypy"), "--no-incremental", "--ignore-missing-imports", str(snippet)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"MYPYPATH": str(ROOT), "PATH": str(BIN)},
+    )
+    errors = [line for line in result.stdout.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["8", "10"], result.stdout
