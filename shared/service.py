@@ -21,8 +21,9 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared import db, migrations
-from shared.broker import make_broker, publisher_for, start_broker
+from shared.broker import EventConsumer, Route, make_broker, publisher_for, start_broker
 from shared.contract import Envelope, EventPayload
+from shared.faults import RetryPolicy
 from shared.http import (
     BodySizeLimit,
     ReadinessCheck,
@@ -58,6 +59,22 @@ class Runtime:
         if self.pool is None:
             raise RuntimeError("the pool is opened by the app's lifespan")
         return self.pool
+
+    def consume(
+        self, name: str, *topics: str, routes: Iterable[Route], description: str
+    ) -> EventConsumer:
+        """A consumer group of this service (``<service>.<name>``) hearing ``topics``: each
+        event class to its route, with the retry policy of the service's settings."""
+        consumer = EventConsumer(
+            service=self.settings.service_name,
+            name=name,
+            pool=self.get_pool,
+            broker=self.broker,
+            policy=RetryPolicy.from_settings(self.settings),
+            routes=routes,
+        )
+        consumer.subscribe(*topics, description=description)
+        return consumer
 
 
 def runtime(request: Request) -> Runtime:

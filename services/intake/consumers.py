@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.intake import handlers
-from shared.broker import EventConsumer, on
+from shared.broker import on
 from shared.contract import (
     CaseClockStarted,
     CaseClockStopped,
@@ -16,17 +16,13 @@ from shared.contract import (
     CaseUnroutable,
     Topics,
 )
-from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
 def register(rt: Runtime) -> None:
-    progress = EventConsumer(
-        service="intake",
-        name="progress",
-        pool=rt.get_pool,
-        broker=rt.broker,
-        policy=RetryPolicy.from_settings(rt.settings),
+    rt.consume(
+        "progress",
+        Topics.DISPATCH,
         routes=[
             on(CaseDispatched, handlers.on_dispatched),
             on(CaseUnroutable, handlers.on_unroutable),
@@ -35,19 +31,16 @@ def register(rt: Runtime) -> None:
             on(CaseRejected, handlers.on_left),
             on(CaseTransferred, handlers.on_left),
         ],
+        description="Case progress from dispatch → status view",
     )
-    progress.subscribe(Topics.DISPATCH, description="Case progress from dispatch → status view")
 
-    clocks = EventConsumer(
-        service="intake",
-        name="clocks",
-        pool=rt.get_pool,
-        broker=rt.broker,
-        policy=RetryPolicy.from_settings(rt.settings),
+    rt.consume(
+        "clocks",
+        Topics.TRACKING,
         routes=[
             on(CaseClockStarted, handlers.on_clock_started),
             on(CaseClockStopped, handlers.on_clock_stopped),
             on(CaseOverdue, handlers.on_overdue),
         ],
+        description="Deadlines from tracking → the reporter's view",
     )
-    clocks.subscribe(Topics.TRACKING, description="Deadlines from tracking → the reporter's view")

@@ -12,7 +12,7 @@ from services.notify.config import Settings
 from services.notify.domain.names import Names
 from services.notify.handlers import notices
 from services.notify.sealing import SecretBox
-from shared.broker import EventConsumer, Route, on
+from shared.broker import Route, on
 from shared.contract import (
     CaseClosed,
     CaseDeadlineWarning,
@@ -29,7 +29,6 @@ from shared.contract import (
     CaseWhistled,
     Topics,
 )
-from shared.faults import RetryPolicy
 from shared.service import Runtime
 
 
@@ -61,18 +60,12 @@ def register(
     names: Callable[[], Awaitable[Names]],
 ) -> None:
     notify = handlers.Notify(settings.public_base_url, clock, box, names)
-    deliveries = EventConsumer(
-        service="notify",
-        name="deliveries",
-        pool=rt.get_pool,
-        broker=rt.broker,
-        policy=RetryPolicy.from_settings(settings),
-        routes=routes(notify),
-    )
-    deliveries.subscribe(
+    rt.consume(
+        "deliveries",
         Topics.INTAKE,
         Topics.DISPATCH,
         Topics.TRACKING,
+        routes=routes(notify),
         description="case.dispatched → the department's desks; case.overdue → the area's "
         "supervisors and the late department (督办); case.whistled at street or district level "
         "(escalation) → the area's supervisors; case.resolved (the whole case) and case.closed "

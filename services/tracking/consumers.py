@@ -8,7 +8,7 @@ from functools import partial
 
 from services.tracking.config import Settings
 from services.tracking.handlers import events
-from shared.broker import EventConsumer, Route, on
+from shared.broker import Route, on
 from shared.contract import (
     CaseClosed,
     CaseDispatched,
@@ -34,7 +34,6 @@ from shared.contract import (
     EventPayload,
     Topics,
 )
-from shared.faults import RetryPolicy
 from shared.service import Runtime
 from shared.db import Conn
 
@@ -86,17 +85,11 @@ async def record(
 
 def register(rt: Runtime, settings: Settings) -> None:
     seconds = settings.sign_for_deadline_seconds
-    timeline = EventConsumer(
-        service="tracking",
-        name="timeline",
-        pool=rt.get_pool,
-        broker=rt.broker,
-        policy=RetryPolicy.from_settings(settings),
-        routes=routes(None if seconds is None else timedelta(seconds=seconds)),
-    )
-    timeline.subscribe(
+    rt.consume(
+        "timeline",
         Topics.INTAKE,
         Topics.DISPATCH,
+        routes=routes(None if seconds is None else timedelta(seconds=seconds)),
         description="Every case event → the case timeline, the read model and the clocks: a "
         "dispatch pins the SLA policy in force and starts the sign-for, on-site and resolution "
         "clocks (warning, deadline and escalation timers); sign-for, a progress note, "
