@@ -1,5 +1,5 @@
 """The case's lifecycle as every service shows it: one status vocabulary, its Chinese labels,
-which event moves a case to which status, and how a late event is told apart from a new one.
+and how a late event is told apart from a new one.
 
 A case can loop (rework 返工 sends it back to the department, a closed case can be reopened),
 so "the most advanced status" is not enough: the status set by the event that happened last
@@ -35,20 +35,6 @@ STATUS_ZH = {
     CaseStatus.REWORK: "核查未通过，返工中",
     CaseStatus.CLOSED: "已结案",
     CaseStatus.REOPENED: "已重新打开",
-}
-
-# The status a case reaches when an event of this type happens (keys are event TYPEs).
-STATUS_OF_EVENT = {
-    "case.reported": CaseStatus.REPORTED,
-    "case.whistled": CaseStatus.WHISTLED,
-    "case.unroutable": CaseStatus.UNROUTABLE,
-    "case.dispatched": CaseStatus.DISPATCHED,
-    "case.signed_for": CaseStatus.SIGNED_FOR,
-    "case.resolved": CaseStatus.RESOLVED,
-    "case.rework_requested": CaseStatus.REWORK,
-    "case.closed": CaseStatus.CLOSED,
-    "case.merged": CaseStatus.CLOSED,
-    "case.reopened": CaseStatus.REOPENED,
 }
 
 # Within one moment, the order of the loop (only a tie-breaker).

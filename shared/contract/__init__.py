@@ -45,7 +45,14 @@ from shared.contract.intake import (
     CaseReworkRequested,
     CaseWhistled,
 )
-from shared.contract.registry import EVENT_TYPES, UnknownEventType, parse_event, payload_class
+from shared.contract.registry import (
+    EVENT_TYPES,
+    STATUS_OF_EVENT,
+    UnknownEventType,
+    parse_event,
+    payload_class,
+    status_of,
+)
 from shared.contract.tracking import (
     CaseClockStarted,
     CaseClockStopped,
@@ -68,6 +75,7 @@ from shared.contract.values import (
 
 __all__ = [
     "EVENT_TYPES",
+    "STATUS_OF_EVENT",
     "Actor",
     "AssignmentFacts",
     "AssignmentRole",
@@ -115,4 +123,5 @@ __all__ = [
     "new_event",
     "parse_event",
     "payload_class",
+    "status_of",
 ]

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from shared.contract import dispatch, intake, tracking
+from shared.lifecycle import CaseStatus
 from shared.contract.envelope import Envelope, EventPayload, envelope_of
 
 EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
@@ -14,6 +15,29 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     for cls in vars(module).values()
     if isinstance(cls, type) and issubclass(cls, EventPayload) and "TYPE" in vars(cls)
 }
+
+
+# The status a case reaches when an event of this class happens (the lifecycle's vocabulary;
+# the other events leave the status where it is).
+STATUS_OF_EVENT: dict[type[EventPayload], CaseStatus] = {
+    intake.CaseReported: CaseStatus.REPORTED,
+    intake.CaseWhistled: CaseStatus.WHISTLED,
+    dispatch.CaseUnroutable: CaseStatus.UNROUTABLE,
+    dispatch.CaseDispatched: CaseStatus.DISPATCHED,
+    dispatch.CaseSignedFor: CaseStatus.SIGNED_FOR,
+    dispatch.CaseResolved: CaseStatus.RESOLVED,
+    intake.CaseReworkRequested: CaseStatus.REWORK,
+    intake.CaseClosed: CaseStatus.CLOSED,
+    intake.CaseMerged: CaseStatus.CLOSED,
+    intake.CaseReopened: CaseStatus.REOPENED,
+}
+_STATUS_OF_TYPE = {cls.TYPE: status for cls, status in STATUS_OF_EVENT.items()}
+
+
+def status_of(payload: EventPayload) -> CaseStatus | None:
+    """The status the event's case reaches, if the event moves it (any version of the event:
+    a v2 of case.closed closes the case as v1 does)."""
+    return _STATUS_OF_TYPE.get(payload.TYPE)
 
 
 class UnknownEventType(Exception):

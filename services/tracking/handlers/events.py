@@ -58,8 +58,8 @@ from shared.contract import (
     Priority,
     Topics,
     new_event,
+    status_of,
 )
-from shared.lifecycle import STATUS_OF_EVENT
 from shared.db import Conn
 
 log = structlog.get_logger()
@@ -375,7 +375,7 @@ async def _ensure_assignment(conn: Conn, event: Envelope[AssignmentFacts]) -> No
 async def _apply_to_case(conn: Conn, event: Envelope[CaseFacts], *, status_kept: bool) -> bool:
     """Whether the case, known before, is now in another area."""
     p = event.payload
-    status = STATUS_OF_EVENT.get(event.type)  # the lifecycle's status of the event, if any
+    status = status_of(p)  # the lifecycle's status of the event, if any
     incoming = CaseView(
         case_no=p.case_no,
         area_path=p.area_path,
