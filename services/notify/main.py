@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 from fastapi import FastAPI
@@ -14,17 +14,14 @@ from services.notify.reference import ReferenceNames
 from services.notify.sealing import Resealer, SecretBox
 from services.notify.stream import InboxStreams
 from services.notify.worker import DeliveryWorker
+from shared.clock import utcnow
 from shared.service import Runtime, create_service_app
 
 log = structlog.get_logger()
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] = _utc_now
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow
 ) -> FastAPI:
     """``clock`` schedules deliveries (backoff, quiet hours, a robot's rate window): tests
     pass one they can move on. It never stamps a signature: a receiver checks a signature's

@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -41,15 +41,12 @@ from services.notify.handlers import RetryPolicy
 from services.notify.handlers.events import SERVICE
 from services.notify.repository import Claim
 from services.notify.sealing import UNREADABLE, SecretBox
+from shared.clock import utcnow
 from shared import metrics
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.service import Runtime
 
 log = structlog.get_logger()
-
-
-def _wall_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 class _TryAgain(Exception):
@@ -292,7 +289,7 @@ class DeliveryWorker:
         ctx = SendContext(
             http=self._client,
             timeout=self._s.delivery_timeout_seconds,
-            clock=_wall_clock,
+            clock=utcnow,
             public_only=not self._s.allow_private_targets,
         )
 

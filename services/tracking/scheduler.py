@@ -16,22 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 import structlog
 
 from services.tracking import domain, handlers
 from services.tracking.repository.timers import TIMERS_ARMED
+from shared.clock import utcnow
 from shared import db
 
 log = structlog.get_logger()
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TimerScheduler:
@@ -42,7 +39,7 @@ class TimerScheduler:
         poll_interval: float,
         batch_size: int,
         parallel: int = 1,
-        now: Clock = utc_now,
+        now: Clock = utcnow,
         stop_timeout: float = 10.0,
         listen_dsn: str | None = None,
         listen_retry: float = 5.0,

@@ -24,13 +24,14 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 import httpx
 import structlog
 
+from shared.clock import utcnow
 from shared.errors import Invalid
 
 log = structlog.get_logger()
@@ -174,10 +175,6 @@ def markdown_literal(text: str, keep: str | None = None) -> str:
     return _RULE.sub(lambda m: m.group(0).replace("-", "－").replace("=", "＝"), literal)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
 class SendContext:
     """What an attempt may use from outside: the shared HTTP client (connection pool), the
@@ -185,7 +182,7 @@ class SendContext:
 
     http: httpx.AsyncClient | None = None
     timeout: float = 5.0
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = utcnow
     nonce: Callable[[], str] = lambda: secrets.token_hex(16)
     # Connect only to public addresses (channels.targets); the HTTP client enforces it too.
     public_only: bool = False
