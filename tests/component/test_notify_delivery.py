@@ -1,11 +1,14 @@
-"""Notify's delivery pipeline on real servers: recipients' channel preferences and quiet
-hours, subscriptions, and deliveries through the channels — retries, fallback to the next
-channel, dead and replayed deliveries, robot digests — against the vendor servers of
-tests/component/test_notify_channels.py (robots, a Standard Webhooks receiver, an SMS
-gateway, SMTP servers that check signatures as the vendors document them).
+"""Notify's delivery pipeline on real servers: a recipient's channel preferences (checked,
+stored sealed, shown without secrets), and deliveries through the channels — the first
+carries the message, a failing one is retried with backoff and the next takes over, a
+permanent refusal falls back at once, quiet hours hold what is not urgent, a resend after a
+crash keeps its webhook-id, a robot over its rate gets one digest, a hanging channel holds
+up nobody else — against the vendor servers of tests/component/notify_vendors.py (robots, a
+Standard Webhooks receiver, an SMS gateway, SMTP servers that check signatures as the
+vendors document them).
 
-The app runs with a controllable clock (real time plus an offset the test moves on), so
-that backoff, quiet hours and a robot's rate window pass without sleeping.
+The app runs on a clock the test moves on, so that backoff, quiet hours and a robot's rate
+window pass without sleeping.
 """
 
 from __future__ import annotations
@@ -14,106 +17,33 @@ import asyncio
 import email
 import json
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.policy import default as default_policy
 
 import pytest
 
 from services.notify import domain
-from services.notify.config import DEV_SECRETS_KEY, Settings
-from services.notify.main import create_app
+from services.notify.config import DEV_SECRETS_KEY
 from services.notify.sealing import SecretBox
-from tests.component.test_notify_channels import (  # noqa: F401  (fixtures)
-    DING_SECRET,
-    FEISHU_SECRET,
-    HOOK_SECRET,
-    SMS,
-    smtp_servers,
-    vendors,
+from shared.contract import Priority
+from tests.component import notify_fixtures, notify_vendors
+from tests.component.notify_fixtures import (
+    ADMIN,
+    CONSOLE,
+    deliveries,
+    desk,
+    dispatched_in,
+    uid,
 )
-from shared.contract import (
-    CaseClosed,
-    CaseDeadlineWarning,
-    CaseDispatched,
-    CaseEscalated,
-    CaseExtensionDecided,
-    CaseExtensionRequested,
-    CaseOverdue,
-    CasePauseDecided,
-    CasePauseRequested,
-    CaseResolved,
-    CaseResumed,
-    CaseUrged,
-    CaseWhistled,
-    Location,
-    PauseKind,
-    Priority,
-    new_event,
-)
-from tests.conftest import migrated_database
-from tests.helpers import as_user, bearer, eventually, fetch, publish_event, running_app
+from tests.component.notify_vendors import DING_SECRET, FEISHU_SECRET, HOOK_SECRET, SMS
+from tests.helpers import eventually, fetch, publish_event
 
-ADMIN = as_user("admin")
-CONSOLE = "https://whistle.example.gov.cn"  # PUBLIC_BASE_URL: links in messages start with it
+pytestmark = notify_vendors.SMTP_AUTH_WITHOUT_TLS
+notify = notify_fixtures.notify_on_clock  # notify on a clock the tests move, one for the module
+clock = notify_fixtures.clock
+robots = notify_vendors.vendors  # the robots, webhook receiver and SMS gateway
+mail = notify_vendors.smtp_servers  # the SMTP servers
 DEV_BOX = SecretBox([DEV_SECRETS_KEY])  # the test settings set no key: the dev key seals
-# the implicit-TLS SMTP server of test_notify_channels requires AUTH (see there)
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
-
-
-class Clock:
-    """Real time plus an offset that only moves forward."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-
-@pytest.fixture(scope="module")
-def robots(vendors):  # noqa: F811  (the vendor servers of test_notify_channels)
-    return vendors
-
-
-@pytest.fixture(scope="module")
-def mail(smtp_servers):  # noqa: F811
-    return smtp_servers
-
-
-@pytest.fixture(scope="module")
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture(scope="module")
-async def notify(pg_server, kafka_server, clock):
-    dsn = await migrated_database(pg_server, "notify")
-    settings = Settings(
-        environment="test",
-        database_url=dsn,
-        kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False,
-        log_json=False,
-        outbox_poll_interval_seconds=0.5,
-        delivery_poll_interval_seconds=0.1,
-        delivery_timeout_seconds=6,
-        delivery_inline_attempts=1,
-        delivery_max_attempts=3,
-        delivery_backoff_base_seconds=30,
-        delivery_backoff_max_seconds=60,
-        delivery_lease_seconds=10,
-        robot_messages_per_minute=3,
-        public_base_url=CONSOLE,
-        # no intake or dispatch to name areas and categories: messages show codes
-        intake_url="http://127.0.0.1:9",
-        dispatch_url="http://127.0.0.1:9",
-    )
-    async with running_app(create_app(settings, clock=clock)) as client:
-        yield client, dsn, kafka_server.bootstrap
 
 
 async def recipients_digest(dsn: str) -> str:
@@ -123,26 +53,7 @@ async def recipients_digest(dsn: str) -> str:
     return row["d"]
 
 
-def uid() -> str:
-    return uuid.uuid4().hex[:8]
-
-
-async def add_recipient(client, **fields) -> dict:
-    resp = await client.post("/recipients", json=fields, headers=ADMIN)
-    assert resp.status_code == 201, resp.text
-    return resp.json()
-
-
-async def desk(client, dept: str | None = None, **extra) -> str:
-    dept = dept or f"cg-{uid()}"
-    rid = f"duty-{dept}"
-    await add_recipient(
-        client, id=rid, name="城管值班室", kind="department", department_id=dept, **extra
-    )
-    return rid
-
-
-# --- 1. preferences ---------------------------------------------------------------------------
+# --- preferences ------------------------------------------------------------------------------
 
 
 async def test_preferences_are_checked_stored_in_order_and_shown_without_secrets(notify):
@@ -319,549 +230,7 @@ async def test_preferences_of_an_unknown_recipient_are_404(notify):
         assert resp.status_code == 404 and resp.json()["error"]["code"] == "recipient_not_found"
 
 
-# --- 2. subscriptions and who hears what -----------------------------------------------------
-
-
-def facts(area: str, **kw):
-    return {
-        "case_no": kw.pop("case_no", "YA20261122-0101"),
-        "area_path": area,
-        "category": kw.pop("category", "E0101"),
-        "priority": kw.pop("priority", Priority.NORMAL),
-        **kw,
-    }
-
-
-def dispatched_in(area: str, dept: str, case_id=None, **kw):
-    return new_event(
-        CaseDispatched(
-            **facts(area, **kw),
-            assignment_id=uuid.uuid4(),
-            department_id=dept,
-            department_name="榆安区城市管理局",
-            role="lead",
-            rule_id=None,
-            reason="rule",
-            description="楼道堆放杂物",
-        ),
-        case_id=case_id or uuid.uuid4(),
-        producer="dispatch",
-    )
-
-
-def overdue_in(area: str, dept: str, case_id=None, **kw):
-    return new_event(
-        CaseOverdue(
-            **facts(area, **kw),
-            assignment_id=uuid.uuid4(),
-            department_id=dept,
-            department_name="榆安区城市管理局",
-            clock="resolve",
-            due_at=datetime(2026, 11, 20, 2, 0, tzinfo=UTC),
-        ),
-        case_id=case_id or uuid.uuid4(),
-        producer="tracking",
-    )
-
-
-async def inbox_types(client, rid: str, case_id) -> list[str]:
-    conn_rows = await client.get(
-        "/deliveries",
-        params={"recipient_id": rid, "channel": "inbox", "case_id": str(case_id)},
-        headers=ADMIN,
-    )
-    return sorted(r["type"] for r in conn_rows.json())
-
-
-async def test_defaults_and_subscriptions_decide_who_hears_each_event_once(notify):
-    client, _, bootstrap = notify
-    u = uid()
-    street, community = f"Z{u}/S1", f"Z{u}/S1/C1"
-    grid, elsewhere = f"{community}/G1", f"Z{u}/S2/C9/G9"
-    dept, other = f"cg-{u}", f"zj-{u}"
-    people = {
-        "dept": await desk(client, dept),
-        "other": await desk(client, other),
-        "sup": (
-            await add_recipient(
-                client, id=f"sup-{u}", name="街道督办", kind="supervisor", area_path=street
-            )
-        )["id"],
-        "community": (
-            await add_recipient(
-                client, id=f"com-{u}", name="社区", kind="community", area_path=community
-            )
-        )["id"],
-        "grid": (
-            await add_recipient(
-                client, id=f"grid-{u}", name="网格员", kind="grid_worker", area_path=grid
-            )
-        )["id"],
-        "far": (
-            await add_recipient(
-                client, id=f"far-{u}", name="别的社区", kind="community", area_path=f"Z{u}/S2/C9"
-            )
-        )["id"],
-        "watcher": (
-            await add_recipient(
-                client, id=f"watch-{u}", name="城管局长", kind="supervisor", area_path=f"Z{u}/S3"
-            )
-        )["id"],
-    }
-    # the other department's head watches urgent C01… dispatches of the whole district
-    sub = await client.post(
-        "/subscriptions",
-        json={
-            "recipient_id": people["watcher"],
-            "event_types": ["case.dispatched"],
-            "area_path": f"Z{u}",
-            "categories": ["C01"],
-            "priorities": ["urgent"],
-        },
-        headers=ADMIN,
-    )
-    assert sub.status_code == 201, sub.text
-
-    case = uuid.uuid4()
-    events = [
-        dispatched_in(grid, dept, case),
-        dispatched_in(grid, dept, case, category="C0103", priority=Priority.URGENT),
-        overdue_in(grid, dept, case),
-        new_event(
-            CaseWhistled(
-                **facts(grid),
-                grid_code="G1",
-                description="占道经营",
-                location=Location(address="柳巷12号"),
-                level="street",
-            ),
-            case_id=case,
-            producer="intake",
-        ),
-        new_event(
-            CaseWhistled(
-                **facts(grid),
-                grid_code="G1",
-                description="x",
-                location=Location(),
-                level="community",
-            ),
-            case_id=case,
-            producer="intake",
-        ),
-        new_event(
-            CaseResolved(
-                **facts(grid),
-                assignment_id=uuid.uuid4(),
-                department_id=dept,
-                result="已清理",
-                case_resolved=False,
-            ),
-            case_id=case,
-            producer="dispatch",
-        ),
-        new_event(
-            CaseResolved(
-                **facts(grid),
-                assignment_id=uuid.uuid4(),
-                department_id=dept,
-                result="已清理",
-                case_resolved=True,
-            ),
-            case_id=case,
-            producer="dispatch",
-        ),
-        new_event(CaseClosed(**facts(grid)), case_id=case, producer="intake"),
-        dispatched_in(elsewhere, other),
-    ]
-    for e in events:
-        await publish_event(bootstrap, e)
-    await publish_event(bootstrap, events[0])  # a redelivery: nothing new
-
-    expected = {
-        "dept": ["case.dispatched", "case.dispatched", "case.overdue"],
-        "other": [],
-        "sup": ["case.overdue", "case.whistled"],
-        "community": ["case.closed", "case.resolved"],
-        "grid": ["case.closed", "case.resolved"],
-        "far": [],
-        "watcher": ["case.dispatched"],  # the urgent C0103 one only
-    }
-
-    async def heard():  # three producers' topics: no order between them
-        return {who: await inbox_types(client, rid, case) for who, rid in people.items()}
-
-    async def all_heard():
-        return await heard() == expected
-
-    await eventually(all_heard, timeout=45, message="everyone heard what they should")
-    await eventually(
-        lambda: inbox_types(client, people["other"], events[-1].case_id),
-        message="the last event was handled",
-    )
-    await asyncio.sleep(1)  # and nobody hears anything more (the redelivery included)
-    assert await heard() == expected
-    sup_inbox = (
-        await client.get(f"/recipients/{people['sup']}/inbox", headers=bearer("supervisor", street))
-    ).json()
-    [escalation] = [m for m in sup_inbox if m["type"] == "case.whistled"]
-    assert escalation["title"] == "【升级】案件YA20261122-0101已由街道级吹哨"
-    assert "柳巷12号" in escalation["body"] and escalation["body_en"].startswith("[Escalated]")
-
-    # Unsubscribed, the watcher hears no more.
-    assert (
-        await client.delete(f"/subscriptions/{sub.json()['id']}", headers=ADMIN)
-    ).status_code == 204
-    again = dispatched_in(grid, dept, category="C0103", priority=Priority.URGENT)
-    await publish_event(bootstrap, again)
-    await eventually(
-        lambda: inbox_types(client, people["dept"], again.case_id),
-        message="the department heard the new dispatch",
-    )
-    assert await inbox_types(client, people["watcher"], again.case_id) == []
-
-
-async def test_tracking_warnings_reach_the_department_and_escalations_climb_the_ladder(notify):
-    client, _, bootstrap = notify
-    u = uid()
-    district, street, community = f"W{u}", f"W{u}/S1", f"W{u}/S1/C1"
-    grid, dept = f"{community}/G1", f"cg-{u}"
-    people = {
-        "dept": await desk(client, dept),
-        "district": (
-            await add_recipient(
-                client, id=f"d-{u}", name="区督办", kind="supervisor", area_path=district
-            )
-        )["id"],
-        "street": (
-            await add_recipient(
-                client, id=f"s-{u}", name="街道督办", kind="supervisor", area_path=street
-            )
-        )["id"],
-        "community": (
-            await add_recipient(
-                client, id=f"c-{u}", name="社区", kind="community", area_path=community
-            )
-        )["id"],
-    }
-    case, due = uuid.uuid4(), datetime(2026, 11, 22, 2, 0, tzinfo=UTC)
-    common = {
-        **facts(grid),
-        "assignment_id": uuid.uuid4(),
-        "department_id": dept,
-        "department_name": "榆安区城市管理局",
-        "clock": "resolve",
-        "due_at": due,
-    }
-    events = [new_event(CaseDeadlineWarning(**common), case_id=case, producer="tracking")]
-    for step, level in enumerate(("community", "street", "district")):
-        events.append(
-            new_event(
-                CaseEscalated(**common, level=level, step=step, repeat=0),
-                case_id=case,
-                producer="tracking",
-            )
-        )
-    for e in events:
-        await publish_event(bootstrap, e)
-    expected = {
-        "dept": ["case.deadline_warning"],
-        "district": ["case.escalated"],
-        "street": ["case.escalated"],
-        "community": ["case.escalated"],
-    }
-
-    async def heard():
-        return {who: await inbox_types(client, rid, case) for who, rid in people.items()}
-
-    async def all_heard():
-        return await heard() == expected
-
-    await eventually(all_heard, timeout=45, message="each level heard its step")
-    [warning] = (
-        await client.get(
-            f"/recipients/{people['dept']}/inbox", headers=bearer("department", department_id=dept)
-        )
-    ).json()
-    assert warning["title"] == "【预警】案件YA20261122-0101办结即将超时"
-    assert "2026-11-22 10:00（北京时间）" in warning["body"]
-    [to_street] = (
-        await client.get(
-            f"/recipients/{people['street']}/inbox", headers=bearer("supervisor", street)
-        )
-    ).json()
-    assert to_street["title"] == "【升级】案件YA20261122-0101办结超时，已上报街道"
-
-
-async def test_urgings_requests_and_decisions_reach_who_acts_on_them(notify):
-    client, _, bootstrap = notify
-    u = uid()
-    street, grid, dept = f"U{u}/S1", f"U{u}/S1/C1/G1", f"cg-{u}"
-    people = {
-        "dept": await desk(client, dept),
-        "sup": (
-            await add_recipient(
-                client, id=f"sup-{u}", name="街道督办", kind="supervisor", area_path=street
-            )
-        )["id"],
-        "other": (
-            await add_recipient(
-                client, id=f"osup-{u}", name="别的街道督办", kind="supervisor", area_path=f"U{u}/S2"
-            )
-        )["id"],
-        "community": (
-            await add_recipient(
-                client, id=f"com-{u}", name="社区", kind="community", area_path=f"U{u}/S1/C1"
-            )
-        )["id"],
-    }
-    case, assignment, request = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    common = {
-        **facts(grid, priority=Priority.URGENT),
-        "assignment_id": assignment,
-        "department_id": dept,
-    }
-    events = [
-        new_event(
-            CaseUrged(**common, department_name="榆安区城市管理局", note="请今天内处置", count=1),
-            case_id=case,
-            producer="tracking",
-        ),
-        new_event(
-            CaseExtensionRequested(
-                **common,
-                department_name="榆安区城市管理局",
-                request_id=request,
-                days=3,
-                reason="需采购配件",
-            ),
-            case_id=case,
-            producer="dispatch",
-        ),
-        new_event(
-            CaseExtensionDecided(
-                **common, request_id=request, approved=False, days=0, comment="材料不全"
-            ),
-            case_id=case,
-            producer="dispatch",
-        ),
-        new_event(
-            CasePauseRequested(**common, request_id=request, kind=PauseKind.HANG, reason="待资金"),
-            case_id=case,
-            producer="dispatch",
-        ),
-        new_event(
-            CasePauseDecided(
-                **common, request_id=request, kind=PauseKind.HANG, reason="待资金", approved=True
-            ),
-            case_id=case,
-            producer="dispatch",
-        ),
-        new_event(
-            CaseResumed(**common, request_id=request, note="资金到位"),
-            case_id=case,
-            producer="dispatch",
-        ),
-    ]
-    for e in events:
-        await publish_event(bootstrap, e)
-    expected = {
-        "dept": ["case.extension_decided", "case.pause_decided", "case.resumed", "case.urged"],
-        "sup": ["case.extension_requested", "case.pause_requested"],
-        "other": [],
-        "community": [],
-    }
-
-    async def all_heard():
-        return {
-            who: await inbox_types(client, rid, case) for who, rid in people.items()
-        } == expected
-
-    await eventually(all_heard, timeout=45, message="each heard what it acts on")
-    inbox = (
-        await client.get(
-            f"/recipients/{people['dept']}/inbox", headers=bearer("department", department_id=dept)
-        )
-    ).json()
-    titles = {m["type"]: m["title"] for m in inbox}
-    assert titles["case.urged"] == "【督办】（紧急）案件YA20261122-0101被督办（第1次）"
-    assert (
-        titles["case.extension_decided"]
-        == "【延期被驳回】（紧急）案件YA20261122-0101延期申请被驳回"
-    )
-    assert titles["case.pause_decided"] == "【挂账已批准】（紧急）案件YA20261122-0101挂账申请已批准"
-    to_sup = (
-        await client.get(f"/recipients/{people['sup']}/inbox", headers=bearer("supervisor", street))
-    ).json()
-    [ask] = [m for m in to_sup if m["type"] == "case.extension_requested"]
-    assert "榆安区城市管理局申请延期3个工作日" in ask["body"] and "理由：需采购配件" in ask["body"]
-    # an event without the department's name (older dispatch) names it by its id
-    resumed = next(m for m in inbox if m["type"] == "case.resumed")
-    assert f"{dept}已恢复办理" in resumed["body"]
-    assert "asks for 3 more working days" in ask["body_en"]
-
-
-async def test_a_recipient_mutes_defaults_it_need_not_act_on(notify):
-    client, _, bootstrap = notify
-    u = uid()
-    grid, dept = f"M{u}/S1/C1/G1", f"cg-{u}"
-    rid = await desk(client, dept)
-    resp = await client.put(
-        f"/recipients/{rid}/preferences",
-        json={"muted_events": ["case.deadline_warning", "case.resumed"]},
-        headers=ADMIN,
-    )
-    assert resp.status_code == 200, resp.text
-    assert resp.json()["muted_events"] == ["case.deadline_warning", "case.resumed"]
-    assert (await client.get(f"/recipients/{rid}/preferences", headers=ADMIN)).json()[
-        "muted_events"
-    ] == ["case.deadline_warning", "case.resumed"]
-    # What asks it to act cannot be muted; unknown types are refused; nothing changes.
-    for body, code, words in (
-        ({"muted_events": ["case.dispatched"]}, "cannot_mute", "case.dispatched"),
-        ({"muted_events": ["case.urged", "case.closed"]}, "cannot_mute", "case.urged"),
-        ({"muted_events": ["case.reported"]}, "validation_error", "muted_events"),
-    ):
-        bad = await client.put(
-            f"/recipients/{rid}/preferences", json=body, headers={**ADMIN, "Accept-Language": "en"}
-        )
-        assert bad.status_code == 422, bad.text
-        assert bad.json()["error"]["code"] == code and words in bad.json()["error"]["message"]
-    assert (await client.get(f"/recipients/{rid}/preferences", headers=ADMIN)).json()[
-        "muted_events"
-    ] == ["case.deadline_warning", "case.resumed"]
-
-    case = uuid.uuid4()
-    common = {**facts(grid), "assignment_id": uuid.uuid4(), "department_id": dept}
-    muted = [
-        new_event(
-            CaseDeadlineWarning(
-                **common,
-                department_name="城管",
-                clock="resolve",
-                due_at=datetime(2026, 11, 22, 2, tzinfo=UTC),
-            ),
-            case_id=case,
-            producer="tracking",
-        ),
-        new_event(
-            CaseResumed(**common, request_id=uuid.uuid4()), case_id=case, producer="dispatch"
-        ),
-    ]
-    heard = new_event(
-        CaseUrged(**common, department_name="城管", note="快", count=1),
-        case_id=case,
-        producer="tracking",
-    )
-    for e in [*muted, heard]:
-        await publish_event(bootstrap, e)
-    await eventually(lambda: inbox_types(client, rid, case), message="the urging arrived")
-    await asyncio.sleep(1)
-    assert await inbox_types(client, rid, case) == ["case.urged"]
-    # A subscription still brings what the default no longer does.
-    sub = await client.post(
-        "/subscriptions",
-        json={"recipient_id": rid, "event_types": ["case.deadline_warning"]},
-        headers=ADMIN,
-    )
-    assert sub.status_code == 201, sub.text
-    again = new_event(
-        CaseDeadlineWarning(
-            **common,
-            department_name="城管",
-            clock="sign_for",
-            due_at=datetime(2026, 11, 22, 3, tzinfo=UTC),
-        ),
-        case_id=case,
-        producer="tracking",
-    )
-    await publish_event(bootstrap, again)
-    await eventually(
-        lambda: _has(client, rid, case, "case.deadline_warning"),
-        message="the subscribed warning arrived",
-    )
-
-
-async def _has(client, rid: str, case, kind: str) -> bool:
-    return kind in await inbox_types(client, rid, case)
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "code"),
-    [
-        (
-            {"recipient_id": "nobody-at-all", "event_types": ["case.overdue"]},
-            404,
-            "recipient_not_found",
-        ),
-        ({"recipient_id": "{rid}", "event_types": []}, 422, "validation_error"),
-        ({"recipient_id": "{rid}", "event_types": ["case.reported"]}, 422, "validation_error"),
-        (
-            {"recipient_id": "{rid}", "event_types": ["case.overdue", "case.overdue"]},
-            422,
-            "invalid_subscription",
-        ),
-        (
-            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "area_path": "YA//YA01"},
-            422,
-            "invalid_subscription",
-        ),
-        (
-            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "categories": ["路灯"]},
-            422,
-            "invalid_subscription",
-        ),
-        (
-            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "priorities": ["asap"]},
-            422,
-            "validation_error",
-        ),
-        (
-            {"recipient_id": "{rid}", "event_types": ["case.overdue"], "mute": True},
-            422,
-            "validation_error",
-        ),
-    ],
-)
-async def test_bad_subscriptions_are_refused_and_change_nothing(notify, body, status, code):
-    client, dsn, _ = notify
-    rid = await desk(client)
-    body = {**body, "recipient_id": body["recipient_id"].replace("{rid}", rid)}
-    before = await fetch(dsn, "SELECT count(*) AS n FROM subscriptions")
-    resp = await client.post("/subscriptions", json=body, headers=ADMIN)
-    assert resp.status_code == status, resp.text
-    assert resp.json()["error"]["code"] == code and resp.json()["error"]["message"]
-    assert await fetch(dsn, "SELECT count(*) AS n FROM subscriptions") == before
-    gone = await client.delete("/subscriptions/999999999", headers=ADMIN)
-    assert gone.status_code == 404 and gone.json()["error"]["code"] == "subscription_not_found"
-
-
-async def test_subscriptions_are_listed_by_recipient_and_type(notify):
-    client, _, _ = notify
-    rid = await desk(client)
-    for types in (["case.overdue"], ["case.dispatched", "case.closed"]):
-        resp = await client.post(
-            "/subscriptions",
-            json={"recipient_id": rid, "event_types": types, "area_path": f"Q{uid()}"},
-            headers=ADMIN,
-        )
-        assert resp.status_code == 201, resp.text
-    mine = (await client.get("/subscriptions", params={"recipient_id": rid}, headers=ADMIN)).json()
-    assert [s["event_types"] for s in mine] == [
-        ["case.overdue"],
-        ["case.dispatched", "case.closed"],
-    ]
-    closed = (
-        await client.get(
-            "/subscriptions",
-            params={"recipient_id": rid, "event_type": "case.closed"},
-            headers=ADMIN,
-        )
-    ).json()
-    assert len(closed) == 1 and closed[0]["recipient_id"] == rid
-
-
-# --- 3. delivery through the channels -----------------------------------------------------------
+# --- delivery through the channels -----------------------------------------------------------
 
 
 async def set_channels(client, rid: str, *channels: tuple[str, dict], **extra) -> None:
@@ -870,19 +239,13 @@ async def set_channels(client, rid: str, *channels: tuple[str, dict], **extra) -
     assert resp.status_code == 200, resp.text
 
 
-async def log_of(client, **params) -> list[dict]:
-    resp = await client.get("/deliveries", params=params, headers=ADMIN)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
 async def settled_row(
     client, event, channel: str, status: str | tuple[str, ...] = "sent", **kw
 ) -> dict:
     statuses = (status,) if isinstance(status, str) else status
 
     async def probe():
-        rows = await log_of(client, event_id=str(event.event_id), channel=channel)
+        rows = await deliveries(client, event_id=str(event.event_id), channel=channel)
         return (
             rows[0]
             if rows
@@ -925,7 +288,7 @@ async def test_the_first_channel_carries_the_message_once_and_the_others_stay_un
     # the robot's markdown links the desk straight to its assignment, absolute
     link = f"{CONSOLE}/assignments/{event.payload.assignment_id}"
     assert f"[查看详情]({link})" in content
-    rows = await log_of(client, event_id=str(event.event_id), recipient_id=rid)
+    rows = await deliveries(client, event_id=str(event.event_id), recipient_id=rid)
     assert sorted((r["channel"], r["status"]) for r in rows) == [
         ("inbox", "sent"),
         ("wecom", "sent"),
@@ -968,12 +331,12 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
     assert timedelta(seconds=13) <= due["wait"] <= timedelta(seconds=31)
     clock.advance(5)
     await asyncio.sleep(0.5)  # not due yet: nothing is tried
-    assert (await log_of(client, event_id=str(event.event_id), channel="webhook"))[0][
+    assert (await deliveries(client, event_id=str(event.event_id), channel="webhook"))[0][
         "attempts"
     ] == 1
     clock.advance(30)
     await settled_row(client, event, "webhook", "pending", attempts=2)
-    assert not await log_of(client, event_id=str(event.event_id), channel="feishu")
+    assert not await deliveries(client, event_id=str(event.event_id), channel="feishu")
     clock.advance(61)
     dead = await settled_row(client, event, "webhook", "dead", attempts=3)
     feishu_row = await settled_row(client, event, "feishu")
@@ -989,7 +352,7 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
 
     # The dead delivery is kept. Its fallback already told the recipient: a replay would tell
     # him twice, so it is refused naming the fallback, and nothing changes …
-    before = await log_of(client, event_id=str(event.event_id))
+    before = await deliveries(client, event_id=str(event.event_id))
     for lang, words in (
         ("zh", f"已通过 feishu 渠道已送达（投递 {feishu_row['id']}）"),
         ("en", f"already went out on feishu (delivery {feishu_row['id']}, sent)"),
@@ -1000,7 +363,7 @@ async def test_a_failing_channel_is_retried_with_backoff_then_the_next_channel_t
         assert refused.status_code == 409, refused.text
         error = refused.json()["error"]
         assert error["code"] == "already_delivered" and words in error["message"], error
-    assert await log_of(client, event_id=str(event.event_id)) == before
+    assert await deliveries(client, event_id=str(event.event_id)) == before
     hits = len(robots.of("feishu"))
     # … unless forced: then it fails again on its own schedule (and the fallback, already
     # sent, is not queued a second time).
@@ -1065,7 +428,7 @@ async def test_quiet_hours_hold_a_normal_case_but_not_an_urgent_one(notify, robo
         clock(),
     )
     assert timedelta(minutes=58) <= row["wait"] <= timedelta(minutes=61)
-    inbox = await log_of(client, event_id=str(normal.event_id), channel="inbox")
+    inbox = await deliveries(client, event_id=str(normal.event_id), channel="inbox")
     assert inbox[0]["status"] == "sent"  # the inbox is never held
     clock.advance(2 * 3600)
     await settled_row(client, normal, "webhook")
@@ -1142,7 +505,9 @@ async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages
     clock.advance(61)
 
     async def digested():
-        rows = [(await log_of(client, event_id=str(e.event_id), channel="wecom"))[0] for e in more]
+        rows = [
+            (await deliveries(client, event_id=str(e.event_id), channel="wecom"))[0] for e in more
+        ]
         return rows if all(r["status"] in ("sent", "digested") for r in rows) else None
 
     rows = await eventually(digested, timeout=45, message="the held messages went out")
@@ -1176,7 +541,7 @@ async def test_a_hanging_channel_does_not_hold_up_another_recipient(notify, robo
     quick = dispatched_in("YA/YA01/YA0102/YA0102-01", fast)
     await publish_event(bootstrap, quick)
     await settled_row(client, quick, "wecom")
-    [still] = await log_of(client, event_id=str(hanging.event_id), channel="webhook")
+    [still] = await deliveries(client, event_id=str(hanging.event_id), channel="webhook")
     assert (still["status"], still["attempts"]) == ("pending", 0)  # still in its first attempt
     timed_out = await settled_row(client, hanging, "webhook", "pending", attempts=1)
     assert timed_out["last_code"] == "timeout"
