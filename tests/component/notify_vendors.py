@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from aiosmtpd.controller import Controller
@@ -48,6 +49,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.notify import channels
+from services.notify.channels import DeliveryResult, Message, SendContext, send_bounded
 from tests.conftest import free_port
 
 # The implicit-TLS test server requires AUTH on a connection that is TLS from the start;
@@ -484,3 +487,27 @@ def email_settings(servers: SmtpServers, which: str, **extra: Any) -> dict[str, 
     if which == "starttls":
         return {**base, "port": servers.starttls.port, "security": "starttls", **auth, **extra}
     return {**base, "port": servers.implicit.port, "security": "tls", **auth, **extra}
+
+
+# --- sending one message through a channel -------------------------------------------
+
+
+def ctx(http: httpx.AsyncClient, timeout: float = 5.0, **kw: Any) -> SendContext:
+    return SendContext(http=http, timeout=timeout, **kw)
+
+
+MSG = Message(
+    id=f"msg_{uuid.uuid4().hex}",
+    title="【派单】案件YA20261122-0001已派至榆安区城市管理局",
+    text="案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），请及时签收报到。",
+    link="https://whistle.example.cn/cases/1",
+    kind="case.dispatched",
+    data={"case_no": "YA20261122-0001", "deadline": "2026-11-22 10:00"},
+)
+
+
+async def send(
+    kind: str, raw: dict, http: httpx.AsyncClient, message: Message = MSG, **kw: Any
+) -> DeliveryResult:
+    channel = channels.channel(kind)
+    return await send_bounded(channel, message, channel.validate_settings(raw), ctx(http, **kw))

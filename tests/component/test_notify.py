@@ -34,7 +34,6 @@ from tests.component.notify_fixtures import (
 )
 
 # what test_notify_names and test_notify_templates take from here besides the above
-from tests.component.notify_fixtures import Endpoint, snapshot  # noqa: F401
 from tests.conftest import free_port
 from tests.helpers import eventually, fetch, publish_event
 

@@ -13,19 +13,18 @@ import asyncio
 import base64
 import email
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
-from typing import Any
 
 import httpx
 import pytest
 
-from services.notify import channels
-from services.notify.channels import DeliveryResult, Message, Outcome, SendContext, send_bounded
+from services.notify.channels import DeliveryResult, Message, Outcome
 from tests.component import notify_vendors
 from tests.component.notify_vendors import (
+    MSG,
+    send,
     DING_SECRET,
     FEISHU_SECRET,
     HOOK_SECRET,
@@ -44,27 +43,6 @@ smtp_servers = notify_vendors.smtp_servers  # the SMTP servers, one set a module
 async def http():
     async with httpx.AsyncClient(follow_redirects=False) as client:
         yield client
-
-
-def ctx(http: httpx.AsyncClient, timeout: float = 5.0, **kw: Any) -> SendContext:
-    return SendContext(http=http, timeout=timeout, **kw)
-
-
-MSG = Message(
-    id=f"msg_{uuid.uuid4().hex}",
-    title="【派单】案件YA20261122-0001已派至榆安区城市管理局",
-    text="案件YA20261122-0001（E0101）已派至榆安区城市管理局（主办），请及时签收报到。",
-    link="https://whistle.example.cn/cases/1",
-    kind="case.dispatched",
-    data={"case_no": "YA20261122-0001", "deadline": "2026-11-22 10:00"},
-)
-
-
-async def send(
-    kind: str, raw: dict, http: httpx.AsyncClient, message: Message = MSG, **kw: Any
-) -> DeliveryResult:
-    channel = channels.channel(kind)
-    return await send_bounded(channel, message, channel.validate_settings(raw), ctx(http, **kw))
 
 
 # --- WeCom ----------------------------------------------------------------------------------------

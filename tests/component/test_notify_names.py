@@ -30,7 +30,7 @@ from services.intake.main import create_app as create_intake
 from services.notify.config import Settings
 from services.notify.main import create_app
 from shared.contract import CaseDispatched, Priority, new_event
-from tests.component.test_notify import Endpoint, add_recipient, inbox_of, staff
+from tests.component.notify_fixtures import Endpoint, add_recipient, inbox_of, staff
 from tests.conftest import free_port, migrated_database
 from tests.helpers import eventually, publish_event, running_app
 

@@ -1,6 +1,6 @@
 """Channel secrets sealed at rest (Fernet keys from CHANNEL_SECRETS_KEYS), on real PostgreSQL
 and the real broker, with deliveries to the Standard Webhooks receiver of
-tests/component/test_notify_channels.py (it checks the signature, so a delivery that arrives
+tests/component/notify_vendors.py (it checks the signature, so a delivery that arrives
 proves the secret was opened right).
 
 - what the API writes is sealed: no secret in the row, the API still shows it masked;
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from services.notify.config import DEV_SECRETS_KEY, Settings
 from services.notify.main import create_app
 from shared.contract import CaseDispatched, Priority, new_event
-from tests.component.test_notify_channels import (  # noqa: F401  (the vendors fixture)
+from tests.component.notify_vendors import (  # noqa: F401  (the vendors fixture)
     DING_SECRET,
     HOOK_SECRET,
     SMS,

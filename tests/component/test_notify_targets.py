@@ -12,7 +12,7 @@ import pytest
 from services.notify.channels import Outcome, SendContext, targets
 from services.notify.config import Settings
 from services.notify.main import create_app
-from tests.component.test_notify_channels import (  # noqa: F401 - fixtures
+from tests.component.notify_vendors import (  # noqa: F401 - fixtures
     HOOK_SECRET,
     MSG,
     email_settings,

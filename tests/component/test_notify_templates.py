@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from services.notify.domain import LOCALES, NoticeKind, shipped
-from tests.component.test_notify import (  # noqa: F401  (notify is a fixture)
+from tests.component.notify_fixtures import (  # noqa: F401  (notify is a fixture)
     ADMIN,
     add_recipient,
     dispatched,
