@@ -34,14 +34,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.tracking.config import Settings
-from services.tracking.demo import DEMO_THRESHOLDS, seed_demo
+from services.tracking.demo import DEMO_THRESHOLDS
 from services.tracking.main import create_app
 from shared.auth import Role
 from shared.contract import (
@@ -59,17 +57,12 @@ from shared.contract import (
     Priority,
     new_event,
 )
-from tests.conftest import migrated_database
+from tests.component import tracking_fixtures
+from tests.component.tracking_fixtures import CN, at
 from tests.helpers import as_user, bearer, eventually, fetchval, running_app
 
-CN = ZoneInfo("Asia/Shanghai")
 NAMES = {"cg": "榆安区城市管理局", "zj": "榆安区住房和城乡建设局", "xf": "榆安区消防救援大队"}
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
-
-
-def at(day: int, hh: int, mm: int = 0) -> datetime:
-    """Day 0 is Monday 2026-03-02."""
-    return datetime(2026, 3, 2, hh, mm, tzinfo=CN) + timedelta(days=day)
 
 
 def grid(code: str) -> str:
@@ -224,18 +217,8 @@ def data_set() -> list[Case]:
 
 @pytest.fixture(scope="module")
 async def service(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "tracking")
-    settings = Settings(
-        environment="test",
-        database_url=dsn,
-        kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False,
-        log_json=False,
-        outbox_poll_interval_seconds=0.5,
-        timer_poll_interval_seconds=0.2,
-    )
-    await seed_demo(settings)
-    await seed_demo(settings)  # idempotent: the thresholds once
+    settings = await tracking_fixtures.service_settings(pg_server, kafka_server)
+    dsn = settings.database_url.get_secret_value()
     cases = data_set()
     events = [e for c in cases for e in c.events]
     async with running_app(create_app(settings)) as client:

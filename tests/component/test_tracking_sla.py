@@ -15,75 +15,31 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.tracking import consumers, handlers
-from services.tracking.config import Settings
-from services.tracking.demo import CALENDAR_DATA, VERSION_1, normal, seed_demo
+from services.tracking import handlers
+from services.tracking.demo import CALENDAR_DATA, VERSION_1, normal
 from services.tracking.handlers import sla
 from services.tracking.main import create_app
 from services.tracking.scheduler import TimerScheduler
 from shared.auth import Principal, Role
 from shared.contract import (
-    CaseDispatched,
     CaseExtensionDecided,
     CaseProgressed,
     CaseRejected,
     CaseResolved,
     CaseSignedFor,
     Priority,
-    new_event,
 )
-from tests.conftest import migrated_database
+from tests.component import tracking_fixtures
+from tests.component.tracking_fixtures import CN, HERE, MON, at, dispatched, record, step
 from tests.helpers import as_user, bearer, eventually, publish_event, running_app
 
-CN = ZoneInfo("Asia/Shanghai")
-MON = datetime(2026, 3, 2, 9, 0, tzinfo=CN)
 DAY = timedelta(days=1)
-
-
-def at(day: int, hh: int, mm: int = 0) -> datetime:
-    """Day 0 is Monday 2026-03-02."""
-    return datetime(2026, 3, 2 + day, hh, mm, tzinfo=CN)
-
-
-FACTS = {
-    "case_no": "YA20260302-0101",
-    "area_path": "YA/YA01/YA0101/YA0101-01",
-    "category": "E0101",
-    "priority": Priority.NORMAL,
-}
+FACTS = HERE  # 市容环境/乱堆物料, normal, 桃园社区
 LIFT = {**FACTS, "case_no": "YA20260302-0102", "category": "C0501", "priority": Priority.URGENT}
 ADMIN = Principal(subject="admin", name="管理员", role=Role.ADMIN, area="YA")
-
-
-def dispatched(case, assignment, when, facts=FACTS, department="cg", role="lead"):
-    return new_event(
-        CaseDispatched(
-            **facts,
-            assignment_id=assignment,
-            department_id=department,
-            department_name=f"部门{department}",
-            role=role,
-            rule_id=1,
-            reason="test",
-            description="楼道堆物",
-        ),
-        case_id=case,
-        producer="dispatch",
-        occurred_at=when,
-    )
-
-
-def step(cls, case, assignment, when, facts=FACTS, department="cg", **fields):
-    return new_event(
-        cls(**facts, assignment_id=assignment, department_id=department, **fields),
-        case_id=case,
-        producer="dispatch",
-        occurred_at=when,
-    )
 
 
 def extension(case, assignment, when, days, approved=True, request_id=None):
@@ -98,19 +54,7 @@ def extension(case, assignment, when, days, approved=True, request_id=None):
     )
 
 
-@pytest.fixture
-async def pool(pg_server, pool_factory):
-    dsn = await migrated_database(pg_server, "tracking")
-    settings = Settings(environment="test", database_url=dsn)
-    await seed_demo(settings)
-    await seed_demo(settings)  # idempotent
-    return await pool_factory(dsn)
-
-
-async def record(pool, *events, sign_for=None):
-    for event in events:
-        async with pool.acquire() as conn, conn.transaction():
-            await consumers.record(conn, event, sign_for_deadline=sign_for)
+pool = tracking_fixtures.pool  # a migrated, seeded tracking database per test
 
 
 async def clocks_of(pool, assignment):
@@ -494,19 +438,9 @@ async def test_a_sign_for_override_keeps_short_clocks_with_the_policy_ladder(poo
 
 @pytest.fixture(scope="module")
 async def service(pg_server, kafka_server):
-    dsn = await migrated_database(pg_server, "tracking")
-    settings = Settings(
-        environment="test",
-        database_url=dsn,
-        kafka_bootstrap_servers=kafka_server.bootstrap,
-        kafka_idempotent_producer=False,
-        log_json=False,
-        outbox_poll_interval_seconds=0.5,
-        timer_poll_interval_seconds=0.2,
-    )
-    await seed_demo(settings)
+    settings = await tracking_fixtures.service_settings(pg_server, kafka_server)
     async with running_app(create_app(settings)) as client:
-        yield client, dsn, kafka_server.bootstrap
+        yield client, settings.database_url.get_secret_value(), kafka_server.bootstrap
 
 
 ADMIN_H, COMMAND = as_user("admin"), as_user("command")
