@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
+from typing import TypeVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -192,13 +193,16 @@ def compute_kpi(facts: Iterable[AssignmentFacts], period: Period, now: datetime)
     return total
 
 
+K = TypeVar("K", bound=Hashable)  # what the figures are grouped by
+
+
 def group_kpis(
     facts: Iterable[AssignmentFacts],
     period: Period,
     now: datetime,
-    key: Callable[[AssignmentFacts], Hashable],
-) -> dict[Hashable, Kpi]:
-    groups: dict[Hashable, list[AssignmentFacts]] = defaultdict(list)
+    key: Callable[[AssignmentFacts], K],
+) -> dict[K, Kpi]:
+    groups: dict[K, list[AssignmentFacts]] = defaultdict(list)
     for f in facts:
         groups[key(f)].append(f)
     return {
@@ -210,7 +214,7 @@ def group_kpis(
 def kpis_by_department(
     facts: Iterable[AssignmentFacts], period: Period, now: datetime
 ) -> dict[str, Kpi]:
-    return group_kpis(facts, period, now, lambda f: f.department_id)  # type: ignore[return-value]
+    return group_kpis(facts, period, now, lambda f: f.department_id)
 
 
 def kpi_for_area(
@@ -231,6 +235,6 @@ def kpis_by_area(
     return group_kpis(
         facts,
         period,
-        now,  # type: ignore[return-value]
+        now,
         lambda f: "/".join(f.area_path.split("/")[:depth]),
     )

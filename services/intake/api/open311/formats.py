@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.intake.domain.open311 import Refused
-from shared.errors import DomainError
+from shared.errors import DomainError, RateLimited
 
 log = structlog.get_logger()
 
@@ -103,8 +103,8 @@ def error_response(fmt: str, exc: Exception) -> Response | None:
     if isinstance(exc, DomainError):
         status = _GEOREPORT_STATUS.get(exc.status_code, exc.status_code)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-        if getattr(exc, "retry_after", None) is not None:
-            headers["Retry-After"] = str(exc.retry_after)  # type: ignore[attr-defined]
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
         problems = exc.problems if isinstance(exc, Refused) else [(exc.zh, exc.en)]
         return errors(fmt, status, problems, headers)
     if isinstance(exc, RequestValidationError):
