@@ -16,6 +16,7 @@ from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
 from shared.contract import Level, Location, Priority
+from shared.dto import fill
 from services.intake.api.common import settings
 from shared.service import Pool
 
@@ -104,25 +105,11 @@ class CaseOut(BaseModel):
 
     @classmethod
     def of(cls, c: CaseRow) -> CaseOut:
-        return cls(
-            id=c.id,
-            case_no=c.case_no,
-            grid_code=c.grid_code,
-            area_path=c.area_path,
-            category=c.category,
-            description=c.description,
-            priority=Priority(c.priority),
+        return fill(
+            cls,
+            c,
             location=Location(lat=c.lat, lon=c.lon, address=c.address),
-            reporter=c.reporter,
-            status=c.status,
             status_label=STATUS_ZH[c.status],
-            departments=c.departments,
-            assigned_departments=c.assigned_departments,
-            reported_at=c.reported_at,
-            updated_at=c.updated_at,
-            closed_at=c.closed_at,
-            deadline_at=c.deadline_at,
-            overdue=c.overdue,
         )
 
 

@@ -13,6 +13,7 @@ from services.intake.handlers import jurisdiction as handlers
 from services.intake.domain.jurisdiction import CODE_PATTERN, LEVEL_ZH, AreaSpec, Level
 from services.intake.repository.jurisdiction import AreaRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
+from shared.dto import fill
 from shared.service import Pool
 
 router = APIRouter(tags=["jurisdiction"])
@@ -81,15 +82,8 @@ class AreaOut(BaseModel):
 
     @classmethod
     def of(cls, r: AreaRow) -> AreaOut:
-        a = r.area
-        return cls(
-            code=a.code,
-            name=a.name,
-            level=a.level,
-            level_label=LEVEL_ZH[a.level],
-            parent_code=a.parent_code,
-            path=a.path,
-            has_boundary=r.boundary is not None,
+        return fill(
+            cls, r.area, level_label=LEVEL_ZH[r.area.level], has_boundary=r.boundary is not None
         )
 
 
@@ -100,12 +94,7 @@ class AreaDetailOut(AreaOut):
 
     @classmethod
     def of(cls, r: AreaRow) -> AreaDetailOut:
-        return cls(
-            **AreaOut.of(r).model_dump(),
-            boundary=r.boundary,
-            bbox=list(r.bbox) if r.bbox else None,
-            updated_at=r.updated_at,
-        )
+        return fill(cls, r, **AreaOut.of(r).model_dump())  # bbox: the tuple, as a list
 
 
 class LocatedOut(AreaOut):

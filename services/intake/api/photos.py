@@ -14,6 +14,7 @@ from services.intake.handlers import photos as handlers
 from services.intake.domain.photos import PhotoKind
 from services.intake.repository.photos import PhotoRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
+from shared.dto import fill
 from services.intake.api.common import settings
 from shared.service import Pool
 
@@ -46,20 +47,7 @@ class PhotoOut(BaseModel):
 
     @classmethod
     def of(cls, p: PhotoRow) -> PhotoOut:
-        return cls(
-            id=p.id,
-            case_id=p.case_id,
-            kind=p.kind,
-            content_type=p.content_type,
-            size_bytes=p.size_bytes,
-            sha256=p.sha256,
-            width=p.width,
-            height=p.height,
-            uploaded_by=p.uploaded_by,
-            uploaded_by_department=p.uploaded_by_department,
-            uploaded_at=p.uploaded_at,
-            url=f"/photos/{p.id}",
-        )
+        return fill(cls, p, url=f"/photos/{p.id}")
 
 
 @router.post(

@@ -10,6 +10,7 @@ import asyncpg
 
 from services.intake.domain import CaseStatus
 from shared.db import Conn
+from shared.dto import from_row
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,7 @@ class CaseRow:
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> CaseRow:
-        data = dict(r)
-        data["status"] = CaseStatus(data["status"])
-        data["departments"] = list(data["departments"])
-        data["assigned_departments"] = list(data["assigned_departments"])
-        return cls(**data)
+        return from_row(cls, r, status=CaseStatus, departments=list, assigned_departments=list)
 
 
 _CASE_COLUMNS = (

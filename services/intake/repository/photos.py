@@ -11,6 +11,7 @@ import asyncpg
 
 from services.intake.domain.photos import PhotoKind
 from shared.db import Conn
+from shared.dto import from_row
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,7 @@ class PhotoRow:
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> PhotoRow:
-        data = dict(r)
-        data["kind"] = PhotoKind(data["kind"])
-        return cls(**data)
+        return from_row(cls, r, kind=PhotoKind)
 
 
 _COLUMNS = (
@@ -97,20 +96,15 @@ class PhotoScope:
 
 async def get_photo(conn: Conn, photo_id: UUID) -> tuple[PhotoRow, PhotoScope] | None:
     """The photo's metadata and its case's scope (who may see it follows the case)."""
-    row = await conn.fetchrow(
+    r = await conn.fetchrow(
         f"SELECT {', '.join('p.' + c.strip() for c in _COLUMNS.split(','))},"
         " c.area_path, c.assigned_departments"
         " FROM photos p JOIN cases c ON c.id = p.case_id WHERE p.id = $1",
         photo_id,
     )
-    if row is None:
+    if r is None:
         return None
-    data = dict(row)
-    scope = PhotoScope(
-        area_path=data.pop("area_path"), assigned_departments=list(data.pop("assigned_departments"))
-    )
-    data["kind"] = PhotoKind(data["kind"])
-    return PhotoRow(**data), scope
+    return PhotoRow.from_record(r), from_row(PhotoScope, r, assigned_departments=list)
 
 
 async def assigned_departments(conn: Conn, case_id: UUID) -> list[str]:
