@@ -22,6 +22,7 @@ from services.dispatch.domain import (
     PAUSE_KIND_ZH,
     AssignmentState,
 )
+from shared.dto import fill
 from shared.service import Pool
 from shared.auth import Principal, Role, allow
 from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind, Priority
@@ -75,12 +76,12 @@ class AssignmentOut(BaseModel):
 
     @classmethod
     def of(cls, a: Assignment) -> AssignmentOut:
-        return cls(
-            **{**vars(a), "photo_ids": list(a.photo_ids)},
+        return fill(
+            cls,
+            a,
             role_label=ROLE_ZH[a.role],
             state_label=STATE_ZH[a.state],
             basis_label=BASIS_ZH[a.basis],
-            paused=a.paused,
             pause_label=f"{PAUSE_KIND_ZH[a.pause_kind]}中" if a.pause_kind else None,
             deadline_label=CLOCK_ZH[a.deadline_clock] if a.deadline_clock else None,
             overdue=a.deadline is not None and a.deadline <= datetime.now(UTC),

@@ -16,6 +16,7 @@ from services.dispatch.domain import (
     default_kind,
     new_department,
 )
+from shared.dto import fill
 from shared.service import Pool
 from shared.auth import PUBLIC, Principal, Role, allow
 
@@ -37,10 +38,9 @@ class CategoryOut(BaseModel):
     @classmethod
     def of(cls, c: Category, catalogue: dict[str, Category]) -> CategoryOut:
         kind = default_kind(c.code, catalogue)
-        return cls(
-            code=c.code,
-            name=c.name,
-            parent_code=c.parent_code,
+        return fill(
+            cls,
+            c,
             category_class=c.category_class.value,
             class_zh=CLASS_ZH[c.category_class],
             department_kind=kind,
@@ -85,13 +85,11 @@ class DepartmentOut(BaseModel):
 
     @classmethod
     def of(cls, d: Department) -> DepartmentOut:
-        return cls(
-            id=d.id,
-            name=d.name,
-            kind=d.kind,
+        return fill(
+            cls,
+            d,
             kind_zh=KIND_ZH.get(d.kind, d.kind),
-            areas=list(d.areas),
-            contacts=[ContactOut(**vars(c)) for c in d.contacts],
+            contacts=[fill(ContactOut, c) for c in d.contacts],
         )
 
 

@@ -24,6 +24,7 @@ from services.dispatch.domain import (
     ExtensionRequest,
     ExtensionState,
 )
+from shared.dto import fill
 from shared.service import Pool
 
 router = APIRouter(tags=["extensions"])
@@ -61,7 +62,7 @@ class ExtensionOut(BaseModel):
 
     @classmethod
     def of(cls, e: ExtensionRequest) -> ExtensionOut:
-        return cls(**vars(e), state_label=EXTENSION_STATE_ZH[e.state])
+        return fill(cls, e, state_label=EXTENSION_STATE_ZH[e.state])
 
 
 @router.post(

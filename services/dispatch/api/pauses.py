@@ -28,6 +28,7 @@ from services.dispatch.domain import (
     PauseRequest,
     PauseState,
 )
+from shared.dto import fill
 from shared.service import Pool
 from shared.auth import Principal, Role, allow
 from shared.contract import PauseKind
@@ -79,8 +80,9 @@ class PauseOut(BaseModel):
 
     @classmethod
     def of(cls, p: PauseRequest) -> PauseOut:
-        return cls(
-            **vars(p),
+        return fill(
+            cls,
+            p,
             kind_label=PAUSE_KIND_ZH[p.kind],
             state_label=PAUSE_STATE_ZH[p.state],
             ended_how_label=PAUSE_END_ZH[p.ended_how] if p.ended_how else None,

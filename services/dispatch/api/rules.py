@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.dispatch import handlers, repository
 from services.dispatch.api.common import AREA_PREFIX
 from services.dispatch.domain import Department, LiaisonUnits, RoutingRule
+from shared.dto import fill
 from shared.service import Pool
 from shared.auth import Principal, Role, allow
 
@@ -47,13 +48,10 @@ class RuleOut(BaseModel):
         def name(d: str) -> str:
             return names[d].name if d in names else d
 
-        return cls(
-            id=r.id,
-            category_code=r.category_code,
-            area_prefix=r.area_prefix,
-            department_id=r.department_id,
+        return fill(
+            cls,
+            r,
             department_name=name(r.department_id),
-            co_department_ids=list(r.co_department_ids),
             co_department_names=[name(d) for d in r.co_department_ids],
         )
 
@@ -119,10 +117,8 @@ class LiaisonOut(BaseModel):
 
     @classmethod
     def of(cls, u: LiaisonUnits, names: dict[str, Department]) -> LiaisonOut:
-        return cls(
-            area_prefix=u.area_prefix,
-            department_ids=list(u.department_ids),
-            department_names=[names[d].name if d in names else d for d in u.department_ids],
+        return fill(
+            cls, u, department_names=[names[d].name if d in names else d for d in u.department_ids]
         )
 
 

@@ -12,6 +12,7 @@ from services.dispatch.domain import Assignment, AssignmentState
 from services.dispatch.repository.scope import area_scope
 from shared.contract import AssignmentRole, Clock, DispatchBasis, PauseKind, PhotoKind
 from shared.db import Conn
+from shared.dto import from_row
 
 
 _ASSIGNMENT_COLUMNS = (
@@ -39,16 +40,16 @@ _ASSIGNMENT_FROM = (
 
 
 def _assignment(r: asyncpg.Record) -> Assignment:
-    data = dict(r)
-    data["role"] = AssignmentRole(data["role"])
-    data["state"] = AssignmentState(data["state"])
-    data["basis"] = DispatchBasis(data["basis"])
-    if data["pause_kind"] is not None:
-        data["pause_kind"] = PauseKind(data["pause_kind"])
-    if data["deadline_clock"] is not None:
-        data["deadline_clock"] = Clock(data["deadline_clock"])
-    data["photo_ids"] = tuple(data["photo_ids"])
-    return Assignment(**data)
+    return from_row(
+        Assignment,
+        r,
+        role=AssignmentRole,
+        state=AssignmentState,
+        basis=DispatchBasis,
+        pause_kind=PauseKind,
+        deadline_clock=Clock,
+        photo_ids=tuple,
+    )
 
 
 async def insert_assignment(conn: Conn, a: Assignment) -> bool:

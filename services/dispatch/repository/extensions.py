@@ -6,10 +6,11 @@ import asyncpg
 
 from services.dispatch.domain import ExtensionRequest, ExtensionState
 from services.dispatch.repository.approvals import Requests
+from shared.dto import from_row
 
 
 def _request(row: asyncpg.Record) -> ExtensionRequest:
-    return ExtensionRequest(**{**dict(row), "state": ExtensionState(row["state"])})
+    return from_row(ExtensionRequest, row, state=ExtensionState)
 
 
 REQUESTS = Requests("extension_requests", ("days",), ("granted_days",), _request)

@@ -10,17 +10,11 @@ from services.dispatch.domain import PauseEnd, PauseRequest, PauseState
 from services.dispatch.repository.approvals import Requests
 from shared.contract import PauseKind
 from shared.db import Conn
+from shared.dto import from_row
 
 
 def _request(row: asyncpg.Record) -> PauseRequest:
-    return PauseRequest(
-        **{
-            **dict(row),
-            "kind": PauseKind(row["kind"]),
-            "state": PauseState(row["state"]),
-            "ended_how": PauseEnd(row["ended_how"]) if row["ended_how"] else None,
-        }
-    )
+    return from_row(PauseRequest, row, kind=PauseKind, state=PauseState, ended_how=PauseEnd)
 
 
 REQUESTS = Requests(

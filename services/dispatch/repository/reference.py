@@ -6,6 +6,7 @@ import asyncpg
 
 from services.dispatch.domain import Category, Contact, Department, LiaisonUnits, RoutingRule
 from shared.db import Conn
+from shared.dto import from_row
 
 
 async def list_categories(conn: Conn) -> list[Category]:
@@ -66,7 +67,7 @@ _RULE_COLUMNS = "id, category_code, area_prefix, department_id, co_department_id
 
 
 def _rule(row: asyncpg.Record) -> RoutingRule:
-    return RoutingRule(**{**dict(row), "co_department_ids": tuple(row["co_department_ids"])})
+    return from_row(RoutingRule, row, co_department_ids=tuple)
 
 
 async def list_rules(conn: Conn, category: str | None = None) -> list[RoutingRule]:
