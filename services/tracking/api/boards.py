@@ -32,6 +32,7 @@ from services.tracking.stream import BoardStreams
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.contract import Priority
 from shared.errors import Invalid
+from shared.dto import fill
 from shared.service import Pool
 from shared.sse import until_expiry
 
@@ -128,32 +129,17 @@ class BoardItemOut(BaseModel):
     @classmethod
     def of(cls, i: BoardItem, which: Board, now: datetime) -> BoardItemOut:
         late, left = i.late_by(now), i.left(now)
-        return cls(
-            case_id=i.case_id,
-            case_no=i.case_no,
-            area_path=i.area_path,
-            category=i.category,
-            priority=Priority(i.priority),
-            status=i.status,
-            assignment_id=i.assignment_id,
-            department_id=i.department_id,
-            department_name=i.department_name,
+        return fill(
+            cls,
+            i,
             clock=i.clock.value,
             clock_label=CLOCK_ZH[i.clock],
-            started_at=i.started_at,
-            warn_at=i.warn_at,
-            due_at=i.due_at,
             overdue_seconds=round(late.total_seconds(), 3),
             seconds_left=round(left.total_seconds(), 3),
             label=board.lateness_label(late)
             if which is Board.OVERDUE
             else board.time_left_label(left),
-            overdue_alerted_at=i.overdue_alerted_at,
-            escalation_level=i.escalation_level,
             escalation_level_label=LEVEL_ZH.get(i.escalation_level or ""),
-            escalation_step=i.escalation_step,
-            urge_count=i.urge_count,
-            last_urged_at=i.last_urged_at,
         )
 
 

@@ -8,7 +8,6 @@ assignment on (checked by the handler).
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -25,6 +24,7 @@ from services.tracking.repository.pauses import PauseRow
 from services.tracking.repository.sla import ClockRow
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.contract import Actor, Priority
+from shared.dto import fill
 from shared.service import Pool
 
 router = APIRouter(tags=["history"])
@@ -71,16 +71,7 @@ class CaseOut(BaseModel):
 
     @classmethod
     def of(cls, case_id: UUID, c: CaseView) -> CaseOut:
-        return cls(
-            case_id=case_id,
-            case_no=c.case_no,
-            area_path=c.area_path,
-            category=c.category,
-            priority=Priority(c.priority),
-            status=c.status,
-            status_label=STATUS_ZH[c.status],
-            updated_at=c.updated_at,
-        )
+        return fill(cls, c, case_id=case_id, status_label=STATUS_ZH[c.status])
 
 
 class AssignmentOut(BaseModel):
@@ -95,7 +86,7 @@ class AssignmentOut(BaseModel):
 
     @classmethod
     def of(cls, a: AssignmentRow) -> AssignmentOut:
-        return cls(**{k: v for k, v in asdict(a).items() if k in cls.model_fields})
+        return fill(cls, a)
 
 
 class TimelineEventOut(BaseModel):
@@ -159,8 +150,9 @@ class ClockOut(BaseModel):
             if c.state == "paused"
             else None
         )
-        return cls(
-            **{k: v for k, v in asdict(c).items() if k in cls.model_fields},
+        return fill(
+            cls,
+            c,
             state_label=CLOCK_STATE_ZH.get(c.state, c.state),
             paused_seconds=int(paused_for(pauses, c, now).total_seconds()),
             paused_since=open_pause,

@@ -36,6 +36,7 @@ from services.tracking.domain.ranking import METRICS, thresholds_to_data
 from services.tracking.handlers import kpi as handler
 from shared.auth import AREA_ROLES, Principal, Role, allow
 from shared.errors import Invalid
+from shared.dto import fill
 from shared.service import Pool
 
 router = APIRouter(prefix="/kpi", tags=["kpi"])
@@ -142,7 +143,7 @@ class RateOut(BaseModel):
 
     @classmethod
     def of(cls, r: Rate) -> RateOut:
-        return cls(numerator=r.numerator, denominator=r.denominator, value=r.value, label=str(r))
+        return fill(cls, r, label=str(r))
 
 
 class KpiOut(BaseModel):
@@ -170,19 +171,11 @@ class KpiOut(BaseModel):
     def of(cls, unit: str, name: str | None, k: Kpi) -> KpiOut:
         avg = k.average_handling_time
         score = k.average_score
-        return cls(
+        return fill(
+            cls,
+            k,
             unit=unit,
             name=name,
-            received=k.received,
-            signed_for_on_time=k.signed_for_on_time,
-            resolved=k.resolved,
-            resolved_on_time=k.resolved_on_time,
-            overdue_now=k.overdue_now,
-            reworked=k.reworked,
-            rejections=k.rejections,
-            extensions=k.extensions,
-            rated=k.rated,
-            satisfied=k.satisfied,
             average_score=None if score is None else round(score, 2),
             average_handling_hours=None if avg is None else round(avg.total_seconds() / 3600, 2),
             **{

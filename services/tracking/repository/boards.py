@@ -11,6 +11,7 @@ import asyncpg
 from services.tracking.domain import AssignmentState, CaseStatus, Clock
 from services.tracking.domain.board import Board, BoardItem, Position, UrgeTarget
 from shared.db import Conn
+from shared.dto import from_row
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ _QUERIES = {board: _BOARD.format(window=window) for board, window in _WINDOWS.it
 
 
 def _item(r: asyncpg.Record) -> BoardItem:
-    return BoardItem(**{**dict(r), "status": CaseStatus(r["status"]), "clock": Clock(r["clock"])})
+    return from_row(BoardItem, r, status=CaseStatus, clock=Clock)
 
 
 async def board(

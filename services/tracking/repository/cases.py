@@ -12,6 +12,7 @@ import asyncpg
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView
 from shared.contract import Envelope, EventPayload
 from shared.db import Conn
+from shared.dto import from_row
 
 # --- timeline ---------------------------------------------------------------------------
 
@@ -64,14 +65,7 @@ _CASE_COLUMNS = "case_no, area_path, category, priority, status, updated_at"
 
 
 def case_view(r: asyncpg.Record) -> CaseView:
-    return CaseView(
-        case_no=r["case_no"],
-        area_path=r["area_path"],
-        category=r["category"],
-        priority=r["priority"],
-        status=CaseStatus(r["status"]),
-        updated_at=r["updated_at"],
-    )
+    return from_row(CaseView, r, status=CaseStatus)
 
 
 async def insert_case(conn: Conn, case_id: UUID, view: CaseView) -> bool:
@@ -190,4 +184,4 @@ async def case_assignments(conn: Conn, case_id: UUID) -> list[AssignmentRow]:
         " ORDER BY dispatched_at NULLS LAST, assignment_id",
         case_id,
     )
-    return [AssignmentRow(**{**dict(r), "state": AssignmentState(r["state"])}) for r in rows]
+    return [from_row(AssignmentRow, r, state=AssignmentState) for r in rows]

@@ -12,6 +12,7 @@ import asyncpg
 from services.tracking.domain import Clock
 from services.tracking.repository.sla import _CLOCK_COLUMNS, ClockRow, _clock_row
 from shared.db import Conn
+from shared.dto import from_row
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ _COLUMNS = "request_id, assignment_id, case_id, kind, reason, started_at, ended_
 
 
 def _row(r: asyncpg.Record | None) -> PauseRow | None:
-    return PauseRow(**dict(r)) if r else None
+    return from_row(PauseRow, r) if r else None
 
 
 async def record_start(

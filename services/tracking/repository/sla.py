@@ -12,6 +12,7 @@ import asyncpg
 
 from services.tracking.domain import Clock
 from shared.db import Conn
+from shared.dto import from_row
 
 # Policy versions are added one at a time: this lock orders concurrent additions.
 _POLICY_LOCK = 0x534C_4131  # "SLA1"
@@ -157,7 +158,7 @@ _CLOCK_COLUMNS = (
 
 
 def _clock_row(r: asyncpg.Record) -> ClockRow:
-    return ClockRow(**{**dict(r), "clock": Clock(r["clock"])})
+    return from_row(ClockRow, r, clock=Clock)
 
 
 async def start_clock(conn: Conn, c: ClockRow) -> bool:

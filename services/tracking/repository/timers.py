@@ -20,6 +20,7 @@ from services.tracking.domain.policy import Ladder
 from services.tracking.domain.policy_data import pinned_from_data
 from services.tracking.repository.cases import case_view
 from shared.db import Conn
+from shared.dto import from_row
 
 # A timer armed due within WAKE_HORIZON wakes the schedulers: a NOTIFY on TIMERS_ARMED, which
 # PostgreSQL delivers when the arming transaction commits (one per transaction, however many
@@ -220,27 +221,12 @@ async def claim_due_timers(conn: Conn, now: datetime, limit: int) -> list[DueTim
         raise RuntimeError("claim due timers inside the transaction that settles them")
     rows = await conn.fetch(_CLAIM_DUE, now, limit)
     return [
-        DueTimer(
-            id=r["id"],
-            case_id=r["case_id"],
-            assignment_id=r["assignment_id"],
-            clock=Clock(r["clock"]),
-            due_at=r["due_at"],
-            correlation_id=r["correlation_id"],
-            causation_id=r["causation_id"],
-            department_id=r["department_id"],
-            department_name=r["department_name"],
-            assignment_state=AssignmentState(r["assignment_state"]),
-            case=case_view(r),
-            kind=TimerKind(r["kind"]),
-            step=r["step"],
-            level=r["level"],
-            revision=r["revision"],
-            clock_running=r["clock_running"],
-            clock_revision=r["clock_revision"],
-            clock_due_at=r["clock_due_at"],
-            ended=r["ended"],
-            policy=r["policy"],
+        from_row(
+            DueTimer,
+            {**dict(r), "case": case_view(r)},  # the case's columns, as its read model
+            clock=Clock,
+            assignment_state=AssignmentState,
+            kind=TimerKind,
         )
         for r in rows
     ]
