@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.clock import utcnow
 from shared.auth import ROLE_ZH, Principal, Role, allow
+from shared.dto import fill
 from shared.errors import Conflict, Unauthenticated
 from shared.service import pool
 from web.config import Settings
@@ -59,15 +60,12 @@ class UserOut(BaseModel):
 
     @classmethod
     def of(cls, u: User) -> UserOut:
-        a = u.assignment
-        return cls(
+        a = u.assignment  # name, role, area, department_id, grids
+        return fill(
+            cls,
+            a,
             username=u.username,
-            name=a.name,
-            role=a.role,
             role_label=ROLE_ZH[a.role],
-            area=a.area,
-            department_id=a.department_id,
-            grids=list(a.grids),
             disabled=u.disabled,
             locked_until=u.locked_until,
         )

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from services.notify import handlers
+from shared.dto import fill
 from shared.service import Pool
 from services.notify.api.common import Admin
 from services.notify.domain import (
@@ -45,7 +46,7 @@ class DeliveryOut(BaseModel):
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:
-        return cls(**d.__dict__)
+        return fill(cls, d)
 
 
 @router.get(

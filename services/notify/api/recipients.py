@@ -31,6 +31,7 @@ from services.notify.domain import (
 from services.notify.domain.preferences import parse_hhmm
 from services.notify.repository import InboxMessage
 from services.notify.stream import InboxStreams
+from shared.dto import fill
 from shared.service import Pool
 from shared.errors import Invalid
 from shared.sse import until_expiry
@@ -85,13 +86,9 @@ class RecipientOut(BaseModel):
 
     @classmethod
     def of(cls, r: Recipient) -> RecipientOut:
-        return cls(
-            id=r.id,
-            name=r.name,
-            kind=r.kind,
-            department_id=r.department_id,
-            area_path=r.area_path,
-            webhook_url=r.webhook_url,
+        return fill(
+            cls,
+            r,
             webhook_signed=bool(r.webhook_secret),
             channels=[c.kind for c in r.channel_list()],
             locale=r.preferences.locale,
@@ -195,7 +192,7 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of(cls, m: InboxMessage) -> MessageOut:
-        return cls(**m.__dict__)
+        return fill(cls, m)
 
 
 @router.post(

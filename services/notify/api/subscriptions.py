@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify import handlers
+from shared.dto import fill
 from shared.service import Pool
 from services.notify.api.common import Admin, Box
 from services.notify.domain import (
@@ -56,16 +57,8 @@ class SubscriptionOut(BaseModel):
 
     @classmethod
     def of(cls, s: Subscription) -> SubscriptionOut:
-        assert s.id is not None
-        return cls(
-            id=s.id,
-            recipient_id=s.recipient_id,
-            event_types=list(s.event_types),
-            area_path=s.area_path,
-            department_id=s.department_id,
-            categories=list(s.categories),
-            priorities=list(s.priorities),
-        )
+        assert s.id is not None  # a stored subscription
+        return fill(cls, s)
 
 
 @router.post(

@@ -17,6 +17,7 @@ from services.notify.domain import Carrier, Channel, DeliveryStatus, Recipient
 from services.notify.repository.recipients import recipient_of
 from services.notify.sealing import SecretBox
 from shared.db import Conn
+from shared.dto import from_row
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,7 @@ class Delivery:
 
     @classmethod
     def of(cls, r: asyncpg.Record) -> Delivery:
-        data = {k: r[k] for k in cls.__dataclass_fields__}
-        data["channel"] = Channel(data["channel"])
-        data["status"] = DeliveryStatus(data["status"])
-        return cls(**data)
+        return from_row(cls, r, channel=Channel, status=DeliveryStatus)
 
 
 @dataclass(frozen=True)

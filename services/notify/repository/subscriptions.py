@@ -6,6 +6,7 @@ import asyncpg
 
 from services.notify.domain import Subscription
 from shared.db import Conn
+from shared.dto import from_row
 
 _COLUMNS = (
     "id, recipient_id, event_types, area_path, department_id, categories, priorities, created_by"
@@ -13,16 +14,7 @@ _COLUMNS = (
 
 
 def _subscription(r: asyncpg.Record) -> Subscription:
-    return Subscription(
-        id=r["id"],
-        recipient_id=r["recipient_id"],
-        event_types=tuple(r["event_types"]),
-        area_path=r["area_path"],
-        department_id=r["department_id"],
-        categories=tuple(r["categories"]),
-        priorities=tuple(r["priorities"]),
-        created_by=r["created_by"],
-    )
+    return from_row(Subscription, r, event_types=tuple, categories=tuple, priorities=tuple)
 
 
 async def insert_subscription(conn: Conn, s: Subscription) -> Subscription:
