@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import time
+from types import FrameType
 
 import httpx
 
@@ -78,7 +79,7 @@ def up(config: StackConfig | None = None) -> int:
 
     stopping = False
 
-    def _stop(signum, frame) -> None:
+    def _stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         raise KeyboardInterrupt

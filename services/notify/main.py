@@ -15,7 +15,7 @@ from services.notify.sealing import Resealer, SecretBox
 from services.notify.stream import InboxStreams
 from services.notify.worker import DeliveryWorker
 from shared.clock import utcnow
-from shared.service import Runtime, create_service_app
+from shared.service import BackgroundWorker, Runtime, create_service_app
 
 log = structlog.get_logger()
 
@@ -41,7 +41,7 @@ def create_app(
         every=settings.reference_refresh_seconds,
     )
 
-    def workers(rt: Runtime):
+    def workers(rt: Runtime) -> list[BackgroundWorker]:
         return [
             reference,
             Resealer(rt.get_pool, box),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -182,7 +182,7 @@ class Resealer:
 
     def __init__(
         self,
-        get_pool,
+        get_pool: Callable[[], asyncpg.Pool],
         box: SecretBox,
         *,
         retry_seconds: float = 1.0,

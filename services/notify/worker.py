@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from functools import partial
 from datetime import datetime
 from typing import Any
 
@@ -199,7 +200,7 @@ class DeliveryWorker:
             self._spawn(self.deliver_to_robot(dest, group), f"robot-{dest}")
         return len(claims)
 
-    def _spawn(self, work, name: str) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(work, name=name)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
@@ -246,9 +247,10 @@ class DeliveryWorker:
                 assert pacing.wait_until is not None
                 for claim, _ in group:
                     await self._record(
-                        lambda c=claim: handlers.delivery_held(
+                        partial(
+                            handlers.delivery_held,
                             pool,
-                            c,
+                            claim,
                             until=pacing.wait_until,
                             reason="机器人本分钟消息已满，稍后合并发送 / "
                             "the robot's minute is full; sent later, together",
@@ -272,9 +274,7 @@ class DeliveryWorker:
             return
         for claim, _ in group:
             await self._record(
-                lambda c=claim: handlers.delivery_failed(
-                    pool, c, result, now=now, policy=self._policy
-                )
+                partial(handlers.delivery_failed, pool, claim, result, now=now, policy=self._policy)
             )
 
     async def _send_with_retries(
@@ -328,7 +328,7 @@ class DeliveryWorker:
             return exc.result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _record(self, write) -> None:
+    async def _record(self, write: Callable[[], Awaitable[object]]) -> None:
         """Write the outcome, retrying briefly if the database blinks (else the lease
         runs out and the delivery is sent again: at least once, deduplicated by its id).
 
@@ -341,7 +341,7 @@ class DeliveryWorker:
         await asyncio.shield(task)
 
     @staticmethod
-    async def _write(write) -> None:
+    async def _write(write: Callable[[], Awaitable[object]]) -> None:
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(3),
             wait=wait_exponential_jitter(multiplier=0.2, max=2),

@@ -14,7 +14,8 @@ from services.intake.api.cases import CaseOut, Reader, Verifier
 from services.intake.handlers import casework as handlers
 from services.intake.domain import STATUS_ZH
 from shared.auth import AREA_ROLES, PUBLIC, Principal, allow
-from shared.service import Pool, runtime
+from services.intake.api.common import settings
+from shared.service import Pool
 
 router = APIRouter(tags=["casework"])
 Merger = Annotated[Principal, Depends(allow(*AREA_ROLES))]  # the community triages duplicates
@@ -74,10 +75,6 @@ class PublicCaseOut(BaseModel):
     status_label: str
 
 
-def _settings(request: Request):
-    return runtime(request).settings
-
-
 @router.post(
     "/cases/{case_id}/fix-on-spot",
     response_model=CaseOut,
@@ -100,7 +97,7 @@ async def rework(case_id: UUID, body: ReasonIn, db: Pool, who: Verifier) -> Case
 async def reopen(
     case_id: UUID, body: ReasonIn, db: Pool, who: Verifier, request: Request
 ) -> CaseOut:
-    window = _settings(request).reopen_window_days
+    window = settings(request).reopen_window_days
     return CaseOut.of(await handlers.reopen(db, who, case_id, body.reason, window))
 
 
@@ -121,7 +118,7 @@ async def rate(case_id: UUID, body: RatingIn, db: Pool, who: Verifier) -> Rating
     summary="A one-time rating link for the resident",
 )
 async def rating_link(case_id: UUID, db: Pool, who: Verifier, request: Request) -> RatingLinkOut:
-    made = await handlers.create_rating_link(db, who, case_id, _settings(request).rating_link_days)
+    made = await handlers.create_rating_link(db, who, case_id, settings(request).rating_link_days)
     return RatingLinkOut(
         token=made.token, path=f"/ratings/{made.token}", expires_at=made.expires_at
     )
@@ -185,7 +182,7 @@ async def reporters(case_id: UUID, db: Pool, who: Reader) -> list[ReporterOut]:
     summary="Open cases that may report the same problem",
 )
 async def duplicates(case_id: UUID, db: Pool, who: Reader, request: Request) -> list[DuplicateOut]:
-    s = _settings(request)
+    s = settings(request)
     rows = await handlers.duplicates_of(
         db, who, case_id, window_days=s.duplicate_window_days, radius_m=s.duplicate_radius_m
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import tomllib
 from collections.abc import Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
@@ -227,7 +228,7 @@ def parse_wording(text: str) -> Wording:
     return Wording(defaults, phrases, terms)
 
 
-def _entry(data: Mapping, path: tuple[str, ...], section: str):
+def _entry(data: Mapping[str, Any], path: tuple[str, ...], section: str) -> Any:
     for key in path:
         if not isinstance(data, Mapping) or key not in data:
             raise ValueError(f"templates.toml [{section}] lacks {'.'.join(path)!r}")

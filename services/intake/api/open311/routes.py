@@ -8,7 +8,8 @@ reading requests need one of our bearer tokens, as GeoReport's ``api_key`` or th
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -87,10 +88,13 @@ class RequestsQuery(BaseModel):
     page_size: str | None = Field(None, description="at most 1000 (the default)")
 
 
-def _both(method: str, path: str, **kwargs):
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _both(method: str, path: str, **kwargs: Any) -> Callable[[Endpoint], Endpoint]:
     """Register the endpoint at ``path.json`` and ``path.xml``."""
 
-    def register(endpoint):
+    def register(endpoint: Endpoint) -> Endpoint:
         for fmt in ("json", "xml"):
             router.add_api_route(
                 f"{path}.{fmt}",
