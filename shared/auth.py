@@ -8,6 +8,10 @@ for department staff, the department id. An endpoint states its rule in one line
 
 and checks the resource's scope with ``who.require_area(path)`` or
 ``who.require_department(dept)`` before it changes anything.
+
+Tokens come from the built-in sign-in (``AUTH_ISSUER``, verified with ``TokenKeys``) or, when
+``OIDC_ISSUER`` is set, from an external OpenID Connect provider (shared/oidc.py); a token's
+``iss`` says which verifies it.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jwt
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from shared.contract import Actor
 from shared.contract import areas as area_paths
 from shared.errors import Forbidden, Unauthenticated
+
+if TYPE_CHECKING:
+    from shared.oidc import OidcVerifier
 
 __all__ = [
     "PUBLIC",
@@ -34,8 +41,11 @@ __all__ = [
     "TokenKeys",
     "Unauthenticated",
     "allow",
+    "authenticate",
+    "bearer_token",
     "mint",
     "verify",
+    "verify_for",
 ]
 
 
@@ -188,20 +198,66 @@ def verify(keys: TokenKeys, token: str) -> Principal:
 # --- the FastAPI dependency -----------------------------------------------------------------
 
 
-def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, None without one."""
+    scheme, _, token = (authorization or "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def authenticate(request: Request) -> Principal:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
         raise Unauthenticated(
             "需要登录：请在 Authorization 头中提供 Bearer 凭证",
             "authentication required: send 'Authorization: Bearer <token>'",
             code="unauthenticated",
         )
-    return verify(request.app.state.token_keys, token.strip())
+    return await verify_for(request.app, token)
+
+
+async def verify_for(app: FastAPI, token: str) -> Principal:
+    """Who ``token`` proves, for this app: an external provider's token (its ``iss`` is
+    ``OIDC_ISSUER``) is verified against the provider's keys, any other as a built-in one."""
+    keys: TokenKeys = app.state.token_keys
+    external = _external_verifier(app)
+    if external is not None and _unverified_issuer(token) == external.issuer != keys.issuer:
+        return await external.verify(token)
+    return verify(keys, token)
+
+
+def _unverified_issuer(token: str) -> str | None:
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+    except jwt.InvalidTokenError:
+        return None
+    return issuer if isinstance(issuer, str) else None
+
+
+def _external_verifier(app: FastAPI) -> OidcVerifier | None:
+    """The app's OIDC verifier, made once from its settings (``app.state.runtime``)."""
+    try:
+        verifier: OidcVerifier | None = app.state.oidc_verifier
+        return verifier
+    except AttributeError:
+        from shared.oidc import verifier_from  # shared.oidc builds on this module
+
+        runtime = getattr(app.state, "runtime", None)
+        app.state.oidc_verifier = verifier_from(getattr(runtime, "settings", None))
+        return app.state.oidc_verifier
+
+
+# The OpenAPI name of the bearer-token scheme (declared by shared/api_docs.py).
+BEARER = "bearerAuth"
 
 
 class Rule:
     """An endpoint's authorisation rule; also what the route matrix test reads."""
+
+    # How OpenAPI describes the credentials the rule accepts (shared/api_docs.py): the
+    # alternatives, each {scheme: scopes} (``{}``: none needed), and any scheme of its own
+    # beside the bearer token.
+    security: ClassVar[tuple[dict[str, list[str]], ...]] = ({BEARER: []},)
+    security_schemes: ClassVar[dict[str, dict[str, str]]] = {}
 
     def __init__(self, roles: Iterable[Role] | None, *, public: bool = False) -> None:
         self.roles = frozenset(roles or ())
@@ -212,7 +268,7 @@ class Rule:
 
     async def principal_of(self, request: Request) -> Principal:
         """Who is calling: the bearer token's holder (a rule may accept other credentials)."""
-        return authenticate(request)
+        return await authenticate(request)
 
     async def __call__(self, request: Request) -> Principal | None:
         if self.public:

@@ -14,6 +14,8 @@ be replayed through the same handling later (``EventConsumer.replay_parked``).
 
 from __future__ import annotations
 
+import asyncio
+
 import contextlib
 import json
 import time
@@ -54,6 +56,7 @@ from shared.contract import (
     parse_event,
 )
 from shared.faults import RetryPolicy, is_transient
+from shared.kafka_security import KafkaSecurity, client_options, faststream_security
 from shared.parking import Received
 from shared.settings import BaseServiceSettings
 from shared.db import Conn
@@ -107,6 +110,7 @@ def make_broker(settings: BaseServiceSettings) -> KafkaBroker:
         graceful_timeout=15.0,
         logger=structlog.stdlib.get_logger("faststream"),
         description=f"Whistle {settings.service_name} service",
+        security=faststream_security(settings),
     )
     _FETCHING[broker] = Fetching(
         settings.kafka_fetch_max_wait_ms,
@@ -127,7 +131,20 @@ async def start_broker(broker: KafkaBroker, attempts: int) -> None:
         with attempt:
             if attempt.retry_state.attempt_number > 1:
                 log.warning("broker_connect_retry", attempt=attempt.retry_state.attempt_number)
-            await broker.start()
+            await _start_subscribers_together(broker)
+
+
+async def _start_subscribers_together(broker: KafkaBroker) -> None:
+    """``broker.start()`` with the consumer groups joined at the same time: FastStream starts
+    its subscribers one after another, and each start waits for its group's first assignment
+    (a join takes the coordinator's rebalance delay: ~5 s on Tansu, up to
+    group.initial.rebalance.delay.ms on Kafka), so a service with two groups took two delays to
+    start. Otherwise the same steps: connect, subscribers, publishers, running."""
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
 
 
 def publisher_for(
@@ -142,10 +159,17 @@ def publisher_for(
 
 
 async def ensure_topics(
-    bootstrap: str, topics: tuple[str, ...] = Topics.ALL, partitions: int = 3, replication: int = 1
+    bootstrap: str,
+    topics: tuple[str, ...] = Topics.ALL,
+    partitions: int = 3,
+    replication: int = 1,
+    *,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="whistle-topics")
+    """Create the topics that do not exist yet; return those created. ``security``: how to
+    connect (TLS/SASL; plaintext when None)."""
+    options = client_options(security) if security is not None else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="whistle-topics", **options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -239,8 +263,10 @@ class EventConsumer:
                 raise ValueError(f"{self.group_id}: two routes for {route.event.__name__}")
             self._handlers[route.event] = route.handler
         self.policy = policy or RetryPolicy()
+        self.topics: tuple[str, ...] = ()  # what ``subscribe`` hears (the replay reads them)
 
     def subscribe(self, *topics: str, description: str) -> None:
+        self.topics = topics
         _SUBSCRIBED.setdefault(self._broker, []).append(self)
         fetching = _FETCHING.get(self._broker, Fetching())
         common: dict[str, Any] = dict(
@@ -385,6 +411,19 @@ class EventConsumer:
                     message, exc, event_type=event.type, version=event.version, park_on=park_on
                 )
 
+    async def handle_in(self, conn: Conn, event: Envelope[Any]) -> str:
+        """One parsed event through this consumer's route, inside the caller's transaction:
+        ``skipped`` (no route for its class), ``duplicate`` (in the inbox already) or
+        ``handled``. The live path (``_handle_with_retries``) and the projection replay
+        (shared/replay.py) both go through here."""
+        handler = self._handlers.get(type(event.payload))
+        if handler is None:
+            return "skipped"
+        if not await inbox.claim(conn, self.name, event):
+            return "duplicate"
+        await handler(conn, event)
+        return "handled"
+
     async def _handle_with_retries(
         self, handler: Handler, event: Envelope[Any], failed_once: BaseException | None = None
     ) -> str:
@@ -430,13 +469,12 @@ class EventConsumer:
         ):
             with attempt:
                 async with self._pool().acquire() as conn, conn.transaction():
-                    if not await inbox.claim(conn, self.name, event):
+                    if await self.handle_in(conn, event) == "duplicate":
                         metrics.CONSUMED.labels(
                             self.service, self.name, event.type, "duplicate"
                         ).inc()
                         log.info("event_duplicate_ignored")
                         return "duplicate"
-                    await handler(conn, event)
         metrics.CONSUMED.labels(self.service, self.name, event.type, "handled").inc()
         metrics.CONSUMER_LAG.labels(self.service, self.name).set(
             (datetime.now(UTC) - event.occurred_at).total_seconds()

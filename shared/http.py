@@ -1,5 +1,5 @@
-"""HTTP helpers every service mounts: correlation ids, one error shape, health, readiness,
-Prometheus metrics and the AsyncAPI document.
+"""HTTP helpers every service mounts: correlation ids, an access log, one error shape,
+health, readiness and Prometheus metrics (the API docs pages are in shared/api_docs.py).
 
 Errors always look like ``{"error": {"code": ..., "message": ...}}``; the message is in
 Simplified Chinese unless the request's ``Accept-Language`` prefers English.
@@ -14,14 +14,17 @@ import structlog
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared import tracing
+from shared.access_log import AccessLog
 from shared.auth import PUBLIC
 from shared.errors import DomainError
 from shared.faults import is_transient
+from shared.validation_text import problem_text
 
 log = structlog.get_logger()
 
@@ -58,7 +61,7 @@ def _validation_message(exc: RequestValidationError, lang: str) -> tuple[str, li
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         details.append({"field": loc, "problem": err.get("msg", "")})
-        parts.append(f"{loc}: {err.get('msg', '')}")
+        parts.append(f"{loc}: {problem_text(err, lang)}")
     head = "Invalid request" if lang == "en" else "请求内容无效"
     return f"{head} — " + "; ".join(parts), details
 
@@ -111,7 +114,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def install_observability(app: FastAPI, checks: dict[str, ReadinessCheck]) -> None:
-    """/livez (and /healthz), /readyz and /metrics; correlation ids on every request."""
+    """/livez (and /healthz), /readyz and /metrics (unless METRICS_PORT gives them a port of
+    their own); correlation ids on every request, an
+    access log line per request, tracing when an exporter is configured (shared/tracing)."""
+    runtime = getattr(app.state, "runtime", None)
+    settings = getattr(runtime, "settings", None)
+    tracing.configure(getattr(settings, "service_name", None) or "app")
+    broker = getattr(runtime, "broker", None)
+    if broker is not None:
+        tracing.instrument_broker(broker)
+    # Added first, so it runs inside the correlation-id middleware and logs its id.
+    if getattr(settings, "access_log", True):
+        app.add_middleware(AccessLog)
     app.add_middleware(
         CorrelationIdMiddleware,
         header_name="X-Correlation-ID",
@@ -146,33 +160,12 @@ def install_observability(app: FastAPI, checks: dict[str, ReadinessCheck]) -> No
             status_code=200 if ok else 503,
         )
 
+    if getattr(settings, "metrics_port", None) is not None:
+        return  # served on their own port by the ``serve`` command (shared/cli.py)
+
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics", dependencies=public)
     async def metrics() -> Response:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-def install_asyncapi(app: FastAPI, specification: Callable[[], Any]) -> None:
-    """Serve the AsyncAPI document FastStream generates from the broker."""
-    from faststream.specification.asyncapi.site import get_asyncapi_html
-
-    @app.get(
-        "/asyncapi.json",
-        tags=["docs"],
-        summary="AsyncAPI document of this service's events",
-        dependencies=[Depends(PUBLIC)],
-    )
-    async def asyncapi_json() -> Response:
-        return Response(specification().to_json(), media_type="application/json")
-
-    @app.get(
-        "/asyncapi",
-        tags=["docs"],
-        summary="AsyncAPI document (HTML)",
-        response_class=HTMLResponse,
-        dependencies=[Depends(PUBLIC)],
-    )
-    async def asyncapi_html() -> HTMLResponse:
-        return HTMLResponse(get_asyncapi_html(specification(), try_it_out_path=None))
 
 
 async def _no_body() -> dict[str, Any]:

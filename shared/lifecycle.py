@@ -14,6 +14,9 @@ from enum import StrEnum
 
 
 class CaseStatus(StrEnum):
+    # 待核实: a resident's own report waiting for the grid worker's on-site check. Intake's
+    # alone: no event says it, the loop (and every other service) starts at verification.
+    TO_VERIFY = "to_verify"
     REPORTED = "reported"  # 已上报
     WHISTLED = "whistled"  # 已吹哨
     UNROUTABLE = "unroutable"  # 待人工派单
@@ -26,6 +29,7 @@ class CaseStatus(StrEnum):
 
 
 STATUS_ZH = {
+    CaseStatus.TO_VERIFY: "待核实",
     CaseStatus.REPORTED: "已上报",
     CaseStatus.WHISTLED: "已吹哨",
     CaseStatus.UNROUTABLE: "待人工派单",
@@ -39,6 +43,7 @@ STATUS_ZH = {
 
 # Within one moment, the order of the loop (only a tie-breaker).
 _RANK = {
+    CaseStatus.TO_VERIFY: -1,
     CaseStatus.REPORTED: 0,
     CaseStatus.REOPENED: 0,
     CaseStatus.WHISTLED: 1,

@@ -5,6 +5,11 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 OUTBOX_BACKLOG = Gauge("whistle_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_UNSENT = Gauge(
+    "whistle_outbox_oldest_unsent_seconds",
+    "Age of the oldest outbox row not yet published and not parked (0: none waiting)",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter(
     "whistle_outbox_published_total", "Outbox rows published and acknowledged", ["service"]
 )
@@ -32,6 +37,16 @@ CONSUMER_LAG = Gauge(
 )
 TIMERS_DUE = Gauge("whistle_timers_due", "Durable timers due and not yet fired", ["service"])
 TIMERS_FIRED = Counter("whistle_timers_fired_total", "Durable timers fired", ["service", "clock"])
+OVERDUE_NOW = Gauge(
+    "whistle_clocks_overdue_now",
+    "Running clocks past their deadline now (the overdue board's count), by clock",
+    ["service", "clock"],
+)
+OVERDUE = Counter(
+    "whistle_clocks_overdue_total",
+    "Assignment deadlines that passed (CaseOverdue published), by clock",
+    ["service", "clock"],
+)
 DELIVERIES = Counter(
     "whistle_deliveries_total",
     "Notification delivery attempts by channel and outcome",

@@ -40,6 +40,7 @@ from fastapi import FastAPI
 from shared import db, outbox, parking
 from shared.broker import EventConsumer, consumers_of
 from shared.contract import Topics
+from shared.kafka_security import KafkaSecurity, client_options
 from shared.logging import configure_logging, stream_logger_factory
 from shared.parking import Received
 from shared.settings import BaseServiceSettings
@@ -94,16 +95,20 @@ class DeadLetter:
         )
 
 
-async def read_dead_letters(bootstrap: str, *, wait_seconds: float = 10.0) -> list[DeadLetter]:
-    """Everything in the dead-letter topic now: manual assignment, no group, no commit."""
+async def read_dead_letters(
+    bootstrap: str, *, wait_seconds: float = 10.0, security: KafkaSecurity | None = None
+) -> list[DeadLetter]:
+    """Everything in the dead-letter topic now: manual assignment, no group, no commit.
+    ``security``: the service's TLS/SASL settings (plaintext when None)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **(client_options(security) if security is not None else {}),
     )
-    await consumer.start()
     try:
+        await consumer.start()  # a failed start still closes the client (finally)
         partitions = consumer.partitions_for_topic(Topics.DEAD_LETTER)
         if partitions is None:
             await consumer._client.force_metadata_update()  # first contact
@@ -231,7 +236,9 @@ class Ops:
         )
         return [
             d
-            for d in await read_dead_letters(self.settings.kafka_bootstrap_servers)
+            for d in await read_dead_letters(
+                self.settings.kafka_bootstrap_servers, security=self.settings
+            )
             if d.group in groups
         ]
 

@@ -46,6 +46,8 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -66,10 +68,22 @@ async def add(conn: Conn, *events: Envelope) -> None:
     """Write events to the outbox inside the caller's (open) transaction."""
     if not conn.is_in_transaction():
         raise RuntimeError("outbox.add must run inside the state change's transaction")
+    trace_context = current_trace_context()
     await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, type, payload) VALUES ($1, $2, $3, $4, $5)",
-        [(e.event_id, e.topic, str(e.case_id), e.type, e.model_dump(mode="json")) for e in events],
+        "INSERT INTO outbox (event_id, topic, key, type, payload, trace_context)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [
+            (e.event_id, e.topic, str(e.case_id), e.type, e.model_dump(mode="json"), trace_context)
+            for e in events
+        ],
     )
+
+
+def current_trace_context() -> dict[str, str] | None:
+    """The current trace context as W3C headers (None when there is none: tracing off)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier or None
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -106,7 +120,7 @@ WITH candidates AS MATERIALIZED (
 )
 UPDATE outbox o SET claimed_by = $2, claimed_until = now() + $3::interval
 FROM heads h WHERE o.id = h.id
-RETURNING o.id, o.event_id, o.topic, o.key, o.payload, o.attempts
+RETURNING o.id, o.event_id, o.topic, o.key, o.payload, o.attempts, o.trace_context
 """
 
 # Only the relay still holding the claim marks a row: a claim taken over after its lease, or
@@ -324,14 +338,23 @@ class OutboxRelay:
             "correlation_id": str(payload.get("correlation_id") or ""),
         }
         value = json.dumps(payload, ensure_ascii=False).encode()
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(3),
-            retry=retry_if_exception(is_transient),
-            wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1),
-            reraise=True,
-        ):
-            with attempt:
-                await self._publish(row["topic"], row["key"].encode(), value, headers)
+        # Publish under the trace of the transaction that wrote the row: the broker's
+        # telemetry middleware (if on) continues it; else the stored headers travel as is.
+        carried = row["trace_context"] or {}
+        headers.update(carried)
+        token = otel_context.attach(propagate.extract(carried)) if carried else None
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(3),
+                retry=retry_if_exception(is_transient),
+                wait=wait_exponential_jitter(multiplier=0.1, max=1, jitter=0.1),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._publish(row["topic"], row["key"].encode(), value, headers)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
 
     async def housekeeping(self) -> tuple[int, int]:
         """Purge sent outbox rows and handled inbox ids past their retention."""
@@ -351,15 +374,19 @@ class OutboxRelay:
         return outbox_purged, inbox_purged
 
     async def backlog(self) -> int:
-        """Unsent rows (parked ones included); also sets the parked gauge."""
+        """Unsent rows (parked ones included); also sets the parked gauge and the age of
+        the oldest unsent row that is not parked (0 when there is none)."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 "SELECT count(*) AS unsent, count(*) FILTER (WHERE parked_at IS NOT NULL)"
-                " AS parked FROM outbox WHERE sent_at IS NULL"
+                " AS parked, coalesce(extract(epoch FROM now() - min(created_at)"
+                " FILTER (WHERE parked_at IS NULL)), 0)::float8 AS oldest"
+                " FROM outbox WHERE sent_at IS NULL"
             )
         assert row is not None  # an aggregate always returns its row
         metrics.OUTBOX_BACKLOG.labels(self._service).set(row["unsent"])
         metrics.OUTBOX_PARKED.labels(self._service).set(row["parked"])
+        metrics.OUTBOX_OLDEST_UNSENT.labels(self._service).set(row["oldest"])
         return row["unsent"]
 
     # -- the loop -----------------------------------------------------------------------

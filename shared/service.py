@@ -20,14 +20,13 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
-from shared import db, migrations
+from shared import api_docs, db, migrations
 from shared.broker import EventConsumer, Route, make_broker, publisher_for, start_broker
 from shared.contract import Envelope, EventPayload
 from shared.faults import RetryPolicy
 from shared.http import (
     BodySizeLimit,
     ReadinessCheck,
-    install_asyncapi,
     install_error_handlers,
     install_observability,
 )
@@ -203,8 +202,8 @@ def create_service_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        docs_url=None,  # served by api_docs from local assets (no CDN)
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         # Every route: NUL in any text input is 422, before it can reach PostgreSQL.
         dependencies=[Depends(reject_nul)],
@@ -229,14 +228,17 @@ def create_service_app(
         checks.update(readiness(rt))
     install_observability(app, checks)
     if docs:
-        install_asyncapi(
+        api_docs.install(
             app,
-            lambda: AsyncAPI(
+            lambda: api_docs.complete_asyncapi(
+                AsyncAPI(
+                    broker,
+                    title=f"Whistle {settings.service_name}",
+                    version="0.1.0",
+                    description=description,
+                ).to_specification(),
                 broker,
-                title=f"Whistle {settings.service_name}",
-                version="0.1.0",
-                description=description,
-            ).to_specification(),
+            ),
         )
     for router in routers:
         app.include_router(router)

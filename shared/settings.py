@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from shared.auth import TokenKeys
+from shared.kafka_security import KafkaSecurity
+from shared.oidc import OidcSettings
 
 # Only the embedded default and tests may fall back to this well-known key.
 DEV_AUTH_SECRET = "whistle-embedded-dev-secret-never-use-in-production"
@@ -46,8 +48,11 @@ def weak_secret(secret: str) -> str | None:
     return None
 
 
-class BaseServiceSettings(BaseSettings):
-    """Fields every service has. A service's ``config.Settings`` adds only its own."""
+class BaseServiceSettings(KafkaSecurity, OidcSettings):
+    """Fields every service has. A service's ``config.Settings`` adds only its own. The
+    Kafka connection's TLS/SASL fields (``KAFKA_SECURITY_PROTOCOL``…) come from
+    ``KafkaSecurity``, the external identity provider's (``OIDC_ISSUER``…) from
+    ``OidcSettings``."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -56,6 +61,16 @@ class BaseServiceSettings(BaseSettings):
 
     http_host: str = "0.0.0.0"
     http_port: int = 8000
+    # Prometheus metrics on a port of their own (Kubernetes: 9464), so that what routes to
+    # the HTTP port (the console's Ingress) never exposes them; unset, ``GET /metrics`` is
+    # served on the HTTP port (the embedded default, compose).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # The proxies whose X-Forwarded-For / -Proto are believed (uvicorn's proxy headers):
+    # addresses or networks, comma-separated ("*": any). A request's client address (the
+    # residents' rate limit counts by it) is then the one the proxy saw. Behind the gateway
+    # or an ingress controller that is not on the same host (Kubernetes, compose), set the
+    # pod or container network, or every resident counts as the gateway.
+    forwarded_allow_ips: str = "127.0.0.1,::1"
 
     database_url: SecretStr = Field(description="postgresql://user:password@host:port/db")
     db_pool_min_size: int = Field(default=1, ge=1)
@@ -111,6 +126,8 @@ class BaseServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    # One ``http_request`` line per request (shared/access_log.py); false turns it off.
+    access_log: bool = True
 
     # Bearer tokens: HS256 with a shared secret, or RS256 (services verify with the public
     # key; only the token issuer holds the private key).
@@ -134,6 +151,16 @@ class BaseServiceSettings(BaseSettings):
         return self.dev_mode if self.docs_open is None else self.docs_open
 
     @model_validator(mode="after")
+    def _metrics_port_is_its_own(self) -> BaseServiceSettings:
+        if self.metrics_port is not None and self.metrics_port == self.http_port:
+            raise ValueError(
+                f"METRICS_PORT must differ from HTTP_PORT ({self.http_port}): metrics are "
+                "served on a port of their own, or unset METRICS_PORT to serve them on "
+                "the HTTP port"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_weak_keys(self) -> BaseServiceSettings:
         if self.dev_mode:
             return self
@@ -148,6 +175,15 @@ class BaseServiceSettings(BaseSettings):
                 )
         elif not self.auth_public_key:
             raise ValueError("AUTH_PUBLIC_KEY (PEM) must be set for RS256")
+        return self
+
+    @model_validator(mode="after")
+    def _issuers_differ(self) -> BaseServiceSettings:
+        if self.oidc_issuer and self.oidc_issuer == self.auth_issuer:
+            raise ValueError(
+                f"OIDC_ISSUER and AUTH_ISSUER are both {self.auth_issuer!r}: a token's issuer "
+                "says which keys verify it, so the external provider needs its own"
+            )
         return self
 
     @model_validator(mode="after")

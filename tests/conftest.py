@@ -72,6 +72,17 @@ async def empty_db(pg_server: EmbeddedPostgres) -> str:
 
 
 @pytest.fixture
+async def shared_migrated_db(empty_db: str) -> str:
+    """A fresh database with only the shared migrations (outbox, inbox, parking)."""
+    conn = await db.connect_once(empty_db)
+    try:
+        await migrations.apply(conn, [("shared", migrations.SHARED_MIGRATIONS)])
+    finally:
+        await conn.close()
+    return empty_db
+
+
+@pytest.fixture
 async def pool_factory() -> AsyncIterator:
     pools: list[asyncpg.Pool] = []
 

@@ -4,8 +4,10 @@ with a deadline, read a topic."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -61,6 +63,48 @@ async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
         return await conn.fetchval(sql, *args)
     finally:
         await conn.close()
+
+
+def table_digest_sql(table: str) -> str:
+    """SQL for one md5 over a table's rows, for "nothing changed" checks. The outbox is
+    digested by the events written (id, topic, key, type, payload), not by the relay's
+    bookkeeping (sent_at, attempts, claims), which moves in the background."""
+    rows = "(x.event_id, x.topic, x.key, x.type, x.payload)" if table == "outbox" else "x"
+    return (
+        f"SELECT md5(coalesce(string_agg({rows}::text, ',' ORDER BY {rows}::text), ''))"
+        f' FROM "{table}" x'
+    )
+
+
+async def snapshot(dsn: str) -> dict[str, str]:
+    """Everything in one service's database, as a digest per table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+            )
+        ]
+        return {t: await conn.fetchval(table_digest_sql(t)) for t in tables}
+    finally:
+        await conn.close()
+
+
+async def settled(dsns: Iterable[str]) -> None:
+    """Wait until nothing is moving between the services whose databases these are
+    (outboxes sent, every table still for 0.3 s)."""
+    dsns = list(dsns)
+
+    async def quiet() -> bool:
+        first = [await snapshot(d) for d in dsns]
+        for d in dsns:
+            if await fetchval(d, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
+                return False
+        await asyncio.sleep(0.3)
+        return first == [await snapshot(d) for d in dsns]
+
+    await eventually(quiet, timeout=30, interval=0.1, message="the services settled")
 
 
 async def publish_raw(bootstrap: str, topic: str, value: bytes, key: bytes | None = None) -> None:
@@ -149,3 +193,59 @@ def as_user(subject: str, keys: TokenKeys = TEST_KEYS) -> dict[str, str]:
         grids=user.grids,
     )
     return {"Authorization": f"Bearer {mint(keys, principal)}"}
+
+
+@asynccontextmanager
+async def serving(
+    module: str,
+    env: dict[str, str],
+    *,
+    seed: bool = False,
+    prepare: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncIterator[list[bytes]]:
+    """``python -m <module> migrate`` (and ``seed-demo``; then ``prepare()``), then ``serve``
+    as a real process with ``env`` (HTTP_HOST/HTTP_PORT included) until it answers /livez;
+    yields a list that holds the process's output once it has stopped."""
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+
+    async def start(command: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            command,
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+    for command in ("migrate", "seed-demo") if seed else ("migrate",):
+        step = await start(command)
+        out, _ = await asyncio.wait_for(step.communicate(), timeout=120)
+        assert step.returncode == 0, f"{module} {command}: {out.decode()[-2000:]}"
+    if prepare is not None:
+        await prepare()
+    proc = await start("serve")
+    output: list[bytes] = []
+    livez = f"http://{env['HTTP_HOST']}:{env['HTTP_PORT']}/livez"
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+
+            async def up() -> bool:
+                if proc.returncode is not None:
+                    raise AssertionError(f"{module} serve exited with {proc.returncode}")
+                try:
+                    return (await client.get(livez)).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, timeout=60, message=f"{module} is up")
+        yield output
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+        output.append(out)

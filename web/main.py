@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import RequestResponseEndpoint
 
-from shared import db
+from shared import api_docs, db
 from shared.auth import PUBLIC
 from shared.http import (
     BodySizeLimit,
@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="Sign-in, the console, and one origin for the four services' APIs "
         "under /api/intake, /api/dispatch, /api/tracking, /api/notify.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
+        docs_url=None,  # served by api_docs from local assets (no CDN, fits the CSP)
         redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
@@ -111,6 +111,8 @@ def create_app(settings: Settings) -> FastAPI:
             await rt.get_pool().fetchval("SELECT 1")
 
     install_observability(app, {"database": check_db})
+    if docs:
+        api_docs.install(app)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: RequestResponseEndpoint) -> Response:

@@ -14,13 +14,13 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
-import jwt
 import structlog
-from fastapi import APIRouter, Request
+from asgi_correlation_id.context import correlation_id
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from shared.auth import TokenKeys
+from shared.auth import bearer_token, verify_for
 from shared.errors import DomainError, NotFound
 
 log = structlog.get_logger()
@@ -43,8 +43,17 @@ _HOP = {
     "x-forwarded-for",
     "x-forwarded-host",
     "x-forwarded-proto",
+    "x-correlation-id",
 }
-_HOP_RESPONSE = {"connection", "keep-alive", "transfer-encoding", "upgrade", "set-cookie"}
+# The gateway's correlation-id middleware sets the response's id (the same the service used).
+_HOP_RESPONSE = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "set-cookie",
+    "x-correlation-id",
+}
 # Not for the public origin: the services' operational endpoints stay internal.
 _INTERNAL = {"metrics"}
 # The services' names in error messages a person reads.
@@ -61,22 +70,16 @@ class UpstreamTimeout(DomainError):
     code = "upstream_timeout"
 
 
-def token_expiry(keys: TokenKeys, authorization: str | None) -> float | None:
-    """The verified expiry (epoch seconds) of the request's bearer token, if it has one."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+async def token_expiry(app: FastAPI, authorization: str | None) -> float | None:
+    """The verified expiry (epoch seconds) of the request's bearer token, if it has one
+    (built-in or from the external OIDC provider: the same check as the services make)."""
+    token = bearer_token(authorization)
+    if token is None:
         return None
     try:
-        claims = jwt.decode(
-            token.strip(),
-            keys.verify_key,
-            algorithms=[keys.algorithm],
-            audience=keys.audience,
-            issuer=keys.issuer,
-        )
-    except jwt.InvalidTokenError:
+        return (await verify_for(app, token)).expires_at
+    except DomainError:  # not a valid token (the service answers that), or no provider keys
         return None
-    return float(claims["exp"])
 
 
 async def _until(chunks: AsyncIterator[bytes], deadline: float | None) -> AsyncIterator[bytes]:
@@ -103,6 +106,11 @@ def _upstream_request(
         ("x-forwarded-proto", request.url.scheme),
         ("x-forwarded-host", request.headers.get("host", "")),
     ]
+    # The id the gateway works under (the browser's, or the one its middleware made): the
+    # service logs the same one.
+    cid = correlation_id.get() or request.headers.get("x-correlation-id")
+    if cid:
+        headers.append(("x-correlation-id", cid))
     has_body = request.method in ("POST", "PUT", "PATCH", "DELETE")
     return client.build_request(
         request.method,
@@ -151,9 +159,7 @@ async def proxy(service: str, path: str, request: Request) -> StreamingResponse:
     body = response.aiter_raw()
     if response.headers.get("content-type", "").startswith("text/event-stream"):
         headers["x-accel-buffering"] = "no"
-        body = _until(
-            body, token_expiry(request.app.state.token_keys, request.headers.get("authorization"))
-        )
+        body = _until(body, await token_expiry(request.app, request.headers.get("authorization")))
     return StreamingResponse(
         body,
         status_code=response.status_code,

@@ -6,20 +6,7 @@ from fastapi import FastAPI
 
 from services.dispatch import api, consumers
 from services.dispatch.config import Settings
-from shared.contract import (
-    CaseDispatched,
-    CaseExtensionDecided,
-    CaseExtensionRequested,
-    CasePauseDecided,
-    CasePauseRequested,
-    CaseProgressed,
-    CaseRejected,
-    CaseResolved,
-    CaseResumed,
-    CaseSignedFor,
-    CaseTransferred,
-    CaseUnroutable,
-)
+from shared.contract import Topics, events_on
 from shared.service import create_service_app
 
 
@@ -32,19 +19,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "for them (部门报到) and report them resolved (办结); owns departments, the category "
         "catalogue and the routing rules.",
         routers=api.ROUTERS,
-        publishes=[
-            CaseDispatched,
-            CaseUnroutable,
-            CaseSignedFor,
-            CaseResolved,
-            CaseRejected,
-            CaseTransferred,
-            CaseProgressed,
-            CaseExtensionRequested,
-            CaseExtensionDecided,
-            CasePauseRequested,
-            CasePauseDecided,
-            CaseResumed,
-        ],
+        publishes=events_on(Topics.DISPATCH),
         consumers=consumers.register,
     )

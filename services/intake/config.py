@@ -13,6 +13,10 @@ class Settings(BaseServiceSettings):
     catalogue_refresh_seconds: float = Field(default=60.0, gt=0)
     # Abuse limit: case reports per user per minute (429 beyond it).
     report_rate_limit_per_minute: int = Field(default=30, ge=1)
+    # Residents' own reports (Open311 without a token, 群众上报): per network address (a
+    # carrier's NAT may put many phones behind one) and per device_id or e-mail, an hour.
+    resident_reports_per_hour_per_client: int = Field(default=20, ge=1)
+    resident_reports_per_hour_per_sender: int = Field(default=5, ge=1)
     # Casework (issue 4).
     grid_workers_may_whistle: bool = False  # 网格员可直接吹哨 (a community's choice)
     reopen_window_days: float = Field(default=7, gt=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.intake import handlers
+from services.intake.handlers import forecast
 from shared.broker import on
 from shared.contract import (
     CaseClockStarted,
@@ -10,6 +11,7 @@ from shared.contract import (
     CaseDispatched,
     CaseOverdue,
     CaseRejected,
+    CaseResolutionForecast,
     CaseResolved,
     CaseSignedFor,
     CaseTransferred,
@@ -41,6 +43,8 @@ def register(rt: Runtime) -> None:
             on(CaseClockStarted, handlers.on_clock_started),
             on(CaseClockStopped, handlers.on_clock_stopped),
             on(CaseOverdue, handlers.on_overdue),
+            on(CaseResolutionForecast, forecast.on_resolution_forecast),
         ],
-        description="Deadlines from tracking → the reporter's view",
+        description="Deadlines and the resolution forecast (预计办结时间) from tracking → "
+        "the reporter's view",
     )

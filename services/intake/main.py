@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.intake import consumers
-from services.intake.api import cases, casework, jurisdiction, photos
+from services.intake.api import cases, casework, hotspots, jurisdiction, photos, sources
 from services.intake.api.open311 import routes as open311
 from services.intake.catalogue import CatalogueSync, catalogue_loaded
 from services.intake.config import Settings
-from shared.contract import CaseClosed, CaseReported, CaseWhistled
+from shared.contract import Topics, events_on
 from shared.service import create_service_app
 
 
@@ -27,8 +27,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             photos.router,
             jurisdiction.router,
             open311.router,
+            hotspots.router,
+            sources.router,
         ],
-        publishes=[CaseReported, CaseWhistled, CaseClosed],
+        publishes=events_on(Topics.INTAKE),
         consumers=consumers.register,
         workers=lambda rt: [
             CatalogueSync(rt, settings.dispatch_url, settings.catalogue_refresh_seconds)

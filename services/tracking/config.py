@@ -29,3 +29,6 @@ class Settings(BaseServiceSettings):
     # The feed behind the stream keeps a week of changes: a browser away longer misses what was
     # forgotten meanwhile (the boards themselves always show the current state).
     board_feed_retention_hours: float = Field(default=168.0, gt=0)
+    # The resolution forecasts (预计办结时间): how often a replica re-forecasts the open cases
+    # whose expected time passed without a resolution, so none shown stays in the past.
+    forecast_sweep_seconds: float = Field(default=60.0, gt=0)

@@ -8,16 +8,10 @@ from fastapi import FastAPI
 
 from services.tracking import api, consumers
 from services.tracking.config import Settings
+from services.tracking.handlers.forecast import ForecastSweeper
 from services.tracking.scheduler import TimerScheduler
 from services.tracking.stream import BoardStreams
-from shared.contract import (
-    CaseClockStarted,
-    CaseClockStopped,
-    CaseDeadlineWarning,
-    CaseEscalated,
-    CaseOverdue,
-    CaseUrged,
-)
+from shared.contract import Topics, events_on
 from shared.service import create_service_app
 
 
@@ -36,14 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "escalations (逐级上报), and serves the supervisors' overdue and near-overdue boards "
         "with their live stream, urging (督办), case histories and the SLA reference data.",
         routers=[api.router],
-        publishes=[
-            CaseDeadlineWarning,
-            CaseOverdue,
-            CaseEscalated,
-            CaseClockStarted,
-            CaseClockStopped,
-            CaseUrged,
-        ],
+        publishes=events_on(Topics.TRACKING),
         consumers=lambda rt: consumers.register(rt, settings),
         workers=lambda rt: [
             TimerScheduler(
@@ -53,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 parallel=settings.timer_parallel_batches,
                 listen_dsn=settings.database_url.get_secret_value(),
             ),
+            ForecastSweeper(rt.get_pool, interval=settings.forecast_sweep_seconds),
             streams.bind(rt.get_pool),  # after the scheduler: open streams end cleanly
         ],
     )

@@ -49,6 +49,7 @@ from shared.contract.registry import (
     EVENT_TYPES,
     STATUS_OF_EVENT,
     UnknownEventType,
+    events_on,
     parse_event,
     payload_class,
     status_of,
@@ -59,7 +60,9 @@ from shared.contract.tracking import (
     CaseDeadlineWarning,
     CaseEscalated,
     CaseOverdue,
+    CaseResolutionForecast,
     CaseUrged,
+    ForecastBasis,
 )
 from shared.contract.values import (
     AssignmentRole,
@@ -71,6 +74,7 @@ from shared.contract.values import (
     Priority,
     RatingChannel,
     Resolution,
+    CaseSource,
 )
 
 __all__ = [
@@ -98,10 +102,12 @@ __all__ = [
     "CaseRejected",
     "CaseReopened",
     "CaseReported",
+    "CaseResolutionForecast",
     "CaseResolved",
     "CaseResumed",
     "CaseReworkRequested",
     "CaseSignedFor",
+    "CaseSource",
     "CaseTransferred",
     "CaseUnroutable",
     "CaseUrged",
@@ -110,6 +116,7 @@ __all__ = [
     "DispatchBasis",
     "Envelope",
     "EventPayload",
+    "ForecastBasis",
     "Level",
     "Location",
     "PauseKind",
@@ -120,6 +127,7 @@ __all__ = [
     "Topics",
     "UnknownEventType",
     "areas",
+    "events_on",
     "new_event",
     "parse_event",
     "payload_class",

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field
 
 from shared.contract.envelope import CaseFacts, Location, Topics
-from shared.contract.values import Level, PhotoKind, RatingChannel, Resolution
+from shared.contract.values import CaseSource, Level, PhotoKind, RatingChannel, Resolution
 
 
 class CaseReported(CaseFacts):
@@ -22,6 +22,10 @@ class CaseReported(CaseFacts):
     location: Location
     reporter: str
     reported_at: AwareDatetime
+    source: CaseSource = Field(
+        default=CaseSource.GRID_PATROL,
+        description="where the case came from (案件来源); absent from older events: grid_patrol",
+    )
 
 
 class CaseWhistled(CaseFacts):

@@ -17,6 +17,12 @@ EVENT_TYPES: dict[tuple[str, int], type[EventPayload]] = {
 }
 
 
+def events_on(topic: str) -> list[type[EventPayload]]:
+    """The event classes published on ``topic`` (a producer's own topic): what its service
+    documents as its publications."""
+    return [cls for cls in EVENT_TYPES.values() if topic == cls.TOPIC]
+
+
 # The status a case reaches when an event of this class happens (the lifecycle's vocabulary;
 # the other events leave the status where it is).
 STATUS_OF_EVENT: dict[type[EventPayload], CaseStatus] = {

@@ -1,11 +1,14 @@
 """The events tracking publishes: the clocks of each assignment — started, stopped, warned
-(预警), overdue (超时), escalated (逐级上报) — and the supervisors' urgings (督办)."""
+(预警), overdue (超时), escalated (逐级上报) — the supervisors' urgings (督办) and each case's
+resolution forecast (预计办结时间)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import AwareDatetime, Field
 
-from shared.contract.envelope import AssignmentFacts, Topics
+from shared.contract.envelope import AssignmentFacts, CaseFacts, Topics
 from shared.contract.values import Clock, Level
 
 
@@ -79,3 +82,35 @@ class CaseUrged(AssignmentFacts):
     department_name: str
     note: str
     count: int = Field(ge=1, description="the n-th urging of this assignment")
+
+
+class ForecastBasis(StrEnum):
+    """What a resolution forecast (预计办结时间) rests on."""
+
+    HISTORY = "history"  # the department's own resolved cases of the category, recent days
+    CATEGORY = "category"  # every department's resolved cases of the category (thin history)
+    DEADLINE = "deadline"  # too little history: the pinned resolution deadline itself
+    RESOLVED = "resolved"  # nothing left to forecast: when it was resolved
+
+
+class CaseResolutionForecast(CaseFacts):
+    """预计办结时间: when the case will actually be resolved — from the pinned resolution
+    deadline and the departments' history for the category, with a range — recomputed on every
+    event that changes it (dispatch, sign-for, pause, resumption, extension, resolution,
+    rework…). Never before the moment it was made, never a sign-for or on-site limit; once
+    resolved, the resolution itself. ``expected_at`` None: no resolution clock runs (none
+    dispatched, or every assignment rejected or transferred away)."""
+
+    TYPE = "case.resolution_forecast"
+    VERSION = 1
+    TOPIC = Topics.TRACKING
+    expected_at: AwareDatetime | None = Field(description="the most likely resolution instant")
+    earliest: AwareDatetime | None = Field(description="the range's start (20th percentile)")
+    latest: AwareDatetime | None = Field(description="the range's end (80th percentile)")
+    basis: ForecastBasis | None = Field(description="history, category, deadline or resolved")
+    deadline_at: AwareDatetime | None = Field(description="the resolution deadline it is up to")
+    sample_size: int = Field(ge=0, description="how many resolved cases it rests on")
+    breach_likely: bool = Field(description="likely to miss the deadline (预计超期)")
+    breach_probability: float | None = Field(default=None, ge=0, le=1)
+    reason_zh: str | None = None
+    reason_en: str | None = None

@@ -74,3 +74,16 @@ class RatingChannel(StrEnum):
 
     GRID_WORKER = "grid_worker"  # 网格员代录
     LINK = "link"  # 一次性评价链接: the resident, through a one-time link
+
+
+class CaseSource(StrEnum):
+    """Where a case came from (案件来源): counted in the KPIs, so a district sees how much its
+    grid workers find themselves and how much residents and the hotline bring."""
+
+    GRID_PATROL = "grid_patrol"  # 网格巡查: the grid worker found it on his rounds
+    RESIDENT = "resident"  # 群众上报: a resident reported it directly (checked by the grid worker)
+    HOTLINE = "hotline"  # 12345热线: imported from the 12345 hotline (接诉即办)
+    WECHAT_GROUP = "wechat_group"  # 微信群: raised in a micro-grid or building chat group
+    PROACTIVE = (
+        "proactive"  # 未诉先办: opened by the community from a hotspot before anyone complained
+    )

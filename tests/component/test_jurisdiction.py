@@ -10,7 +10,7 @@ from services.intake.demo import seed_demo
 from services.intake import demo as jdemo
 from shared import demo
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer, fetchval
+from tests.helpers import as_user, bearer, fetchval, table_digest_sql
 
 ADMIN = as_user("admin")
 COMMUNITY = as_user("taoyuan")  # 桃园社区 YA/YA01/YA0101
@@ -48,9 +48,7 @@ async def api(jurisdiction_app):
 async def snapshot(dsn: str) -> list[str]:
     """A digest of everything this API could change."""
     return [
-        await fetchval(
-            dsn, f"SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY x::text), '')) FROM {t} x"
-        )
+        await fetchval(dsn, table_digest_sql(t))
         for t in ("areas", "grid_workers", "cases", "outbox")
     ]
 

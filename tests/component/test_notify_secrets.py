@@ -280,6 +280,7 @@ async def test_plain_rows_are_sealed_at_start_and_keys_rotate(pg_server, kafka_s
         ("production", f"{K1},not-a-key", "key 2 is not a Fernet key"),
         ("test", "short", "key 1 is not a Fernet key"),
     ],
+    ids=["production-unset", "production-dev-key", "production-second-bad", "test-short"],
 )
 def test_settings_refuse_missing_or_malformed_keys(environment, keys, error):
     with pytest.raises(ValidationError, match=error):

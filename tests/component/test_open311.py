@@ -328,17 +328,16 @@ async def test_several_problems_come_back_as_several_errors(open311):
 async def test_no_or_bad_key_is_401_in_georeport_format(open311):
     client, dsn = open311
     expired = token("community", "YA/YA01/YA0101", ttl=-10)
-    for key, needle in (
-        (None, "send api_key=<token>"),
-        ("garbage", "invalid token"),
-        (expired, "expired"),
-    ):
+    # (no key at all is a resident's own report: tests/component/test_resident_reports.py)
+    for key, needle in (("garbage", "invalid token"), (expired, "expired")):
         resp = await file(client, api_key=key)
         assert needle in georeport_error(resp, 401)
         assert resp.headers["WWW-Authenticate"] == "Bearer"
-    xml = await file(client, "xml", api_key=None)
+    xml = await file(client, "xml", api_key="garbage")
     assert xml.status_code == 401 and ET.fromstring(xml.content).findtext("error/code") == "401"
-    georeport_error(await client.get(f"{V2}/requests.json"), 401)
+    assert "send api_key=<token>" in georeport_error(await client.get(f"{V2}/requests.json"), 401)
+    georeport_error(await client.get(f"{V2}/requests/x.json"), 401)
+    georeport_error(await client.get(f"{V2}/tokens/{uuid.uuid4()}.json"), 401)
     georeport_error(await client.get(f"{V2}/requests/x.json", params={"api_key": "garbage"}), 401)
     assert await nothing_written(dsn)
 
@@ -376,15 +375,26 @@ async def test_expected_datetime_and_agency_follow_the_dispatch(open311):
     client, dsn = open311
     [answer] = (await file(client)).json()
     request_id = answer["service_request_id"]
-    # What intake learns from dispatch (assigned departments) and tracking (the deadline).
+    # What intake learns from dispatch (assigned departments) and tracking (the sign-for
+    # deadline, and the resolution forecast: expected_datetime is the latter, never the former).
+    expected = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
     await fetchval(
         dsn,
         "UPDATE cases SET assigned_departments = '{cg}',"
-        " deadline_at = '2026-11-22T10:30:00+00' WHERE case_no = $1",
+        " deadline_at = now() + interval '30 minutes', expected_resolution_at = $2,"
+        " expected_basis = 'history' WHERE case_no = $1",
+        request_id,
+        expected,
+    )
+    one = f"{V2}/requests/{request_id}.json"
+    [request] = (await client.get(one, params={"api_key": KEY})).json()
+    assert datetime.fromisoformat(request["expected_datetime"]) == expected
+    assert request["agency_responsible"] == "cg"
+    # a forecast gone stale while the case is open is not shown as a past time
+    await fetchval(
+        dsn,
+        "UPDATE cases SET expected_resolution_at = now() - interval '1 hour' WHERE case_no = $1",
         request_id,
     )
-    [request] = (
-        await client.get(f"{V2}/requests/{request_id}.json", params={"api_key": KEY})
-    ).json()
-    assert request["expected_datetime"] == "2026-11-22T18:30:00+08:00"
-    assert request["agency_responsible"] == "cg"
+    [request] = (await client.get(one, params={"api_key": KEY})).json()
+    assert request["expected_datetime"] is None

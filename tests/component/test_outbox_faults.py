@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 from pydantic import ValidationError
 
-from shared import db, metrics, migrations, outbox
+from shared import metrics, outbox
 from shared.contract import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
 from shared.service import outbox_relay
@@ -45,11 +45,8 @@ def closed_event(case_id: uuid.UUID, note: str):
 
 
 @pytest.fixture
-async def outbox_db(empty_db, pool_factory):
-    conn = await db.connect_once(empty_db)
-    await migrations.apply(conn, [("shared", migrations.SHARED_MIGRATIONS)])
-    await conn.close()
-    return empty_db, await pool_factory(empty_db)
+async def outbox_db(shared_migrated_db, pool_factory):
+    return shared_migrated_db, await pool_factory(shared_migrated_db)
 
 
 async def write(pool, topic: str, events) -> None:

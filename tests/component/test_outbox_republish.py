@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from faststream.kafka import KafkaBroker
 
-from shared import db, migrations, outbox
+from shared import outbox
 from shared.contract import CaseClosed, Priority, new_event
 from shared.outbox import OutboxRelay
 from tests.helpers import read_topic
@@ -33,11 +33,8 @@ def closed(case_id: uuid.UUID, note: str):
 
 
 @pytest.fixture
-async def pool(empty_db, pool_factory):
-    conn = await db.connect_once(empty_db)
-    await migrations.apply(conn, [("shared", migrations.SHARED_MIGRATIONS)])
-    await conn.close()
-    return await pool_factory(empty_db)
+async def pool(shared_migrated_db, pool_factory):
+    return await pool_factory(shared_migrated_db)
 
 
 async def write(pool, topic: str, events) -> None:

@@ -17,6 +17,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.tracking import handlers
 from services.tracking.demo import CALENDAR_DATA, VERSION_1, normal
@@ -376,6 +377,48 @@ async def test_rejection_stops_every_clock_of_the_assignment(pool):
         dispatched(other, other_a, MON),
     )
     assert await clocks_of(pool, other_a) == {}
+
+
+async def test_a_closing_heard_before_the_resolution_leaves_the_clocks_as_in_order(pool):
+    """结案 and 办结 come on two topics: heard in either order, the resolution clock stops at
+    the resolution (the earlier fact), by it, and each stop is announced once."""
+    ends = {}
+    for order in ("in order", "closing first"):
+        case, assignment = uuid.uuid4(), uuid.uuid4()
+        resolved = step(CaseResolved, case, assignment, at(1, 9), result="已清理")
+        closing = tracking_fixtures.closed(case, at(1, 11))
+        await record(pool, dispatched(case, assignment, MON))
+        await record(pool, step(CaseSignedFor, case, assignment, MON + timedelta(minutes=5)))
+        await record(pool, *((resolved, closing) if order == "in order" else (closing, resolved)))
+        got = await clocks_of(pool, assignment)
+        ends[order] = {k: (c["state"], c["stopped_at"], c["stopped_by"]) for k, c in got.items()}
+        stops = await announced(pool, case, "case.clock_stopped")
+        assert sorted(s["clock"] for s in stops) == ["resolve", "sign_for"], (order, stops)
+    assert ends["closing first"] == ends["in order"]
+    assert ends["in order"]["resolve"] == ("stopped", at(1, 9), "case.resolved")
+
+
+async def test_the_overdue_gauge_counts_the_clocks_late_now_per_clock(pool):
+    """whistle_clocks_overdue_now{clock}: running clocks past their deadline as of the scheduler's
+    round (what the overdue board shows), 0 for a clock with none; a stopped clock leaves it."""
+
+    def gauge(clock):
+        return REGISTRY.get_sample_value(
+            "whistle_clocks_overdue_now", {"service": "tracking", "clock": clock}
+        )
+
+    late, signed = (uuid.uuid4(), uuid.uuid4()), (uuid.uuid4(), uuid.uuid4())
+    await record(pool, dispatched(*late, MON), dispatched(*signed, MON))
+    await record(pool, step(CaseSignedFor, *signed, MON + timedelta(minutes=5)))
+    await handlers.timers_due(pool, at(0, 9, 30))  # nothing due yet
+    assert (gauge("sign_for"), gauge("resolve"), gauge("on_site")) == (0, 0, 0)
+    await handlers.timers_due(pool, at(0, 12))  # 2 working hours: one sign-for is late
+    assert (gauge("sign_for"), gauge("resolve")) == (1, 0)
+    await handlers.timers_due(pool, at(10, 9))  # both resolution deadlines passed too
+    assert (gauge("sign_for"), gauge("resolve")) == (1, 2)
+    await record(pool, step(CaseResolved, *signed, at(10, 9, 5), result="已清理"))
+    await handlers.timers_due(pool, at(10, 10))
+    assert (gauge("sign_for"), gauge("resolve"), gauge("on_site")) == (1, 1, 0)
 
 
 async def test_each_assignment_of_a_joint_case_has_its_own_clocks(pool):

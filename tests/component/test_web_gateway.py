@@ -16,7 +16,10 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
+from asgi_correlation_id.context import correlation_id
+
 from shared.auth import verify
+from shared.http import install_observability
 from tests.conftest import create_database, free_port
 from tests.helpers import TEST_KEYS, bearer, fetchval, running_app, token
 from web.config import Settings
@@ -32,8 +35,10 @@ PASSWORD = "whistle-demo"
 
 
 def upstream_app() -> FastAPI:
-    """A real service stand-in: echoes what reached it, streams events forever."""
+    """A real service stand-in: echoes what reached it (and the correlation id it works under,
+    from the services' own middleware), streams events forever."""
     app = FastAPI()
+    install_observability(app, {})
 
     @app.api_route("/echo/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     async def echo(rest: str, request: Request) -> dict:
@@ -44,6 +49,7 @@ def upstream_app() -> FastAPI:
             "query": request.url.query,
             "headers": dict(request.headers),
             "body": body.decode(),
+            "correlation_id": correlation_id.get(),
         }
 
     @app.get("/stream")
@@ -298,6 +304,17 @@ async def test_proxy_passes_requests_through_without_the_refresh_cookie(gateway)
     assert headers["authorization"] == "Bearer abc" and headers["accept-language"] == "en"
     assert headers["x-correlation-id"] == "corr-1" and "cookie" not in headers
     assert headers["x-forwarded-proto"] == "http"
+
+
+async def test_the_service_works_under_the_gateways_correlation_id(gateway):
+    client, _ = gateway
+    r = await client.get("/api/intake/cases")  # the browser sends no X-Correlation-ID
+    assert r.status_code == 200, r.text
+    made = r.headers.get_list("x-correlation-id")
+    assert len(made) == 1 and made[0], made  # one id, the gateway's, not the service's too
+    echoed = r.json()
+    assert echoed["headers"]["x-correlation-id"] == made[0]
+    assert echoed["correlation_id"] == made[0]  # what the service's log lines carry
 
 
 async def test_proxy_refuses_unknown_services_internal_paths_and_reports_a_down_service(gateway):

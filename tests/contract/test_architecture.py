@@ -30,7 +30,9 @@ def test_import_contracts_hold():
 MODULES = {"__init__", "__main__", "main", "config", "consumers", "demo"}
 ROOMS = {"api", "handlers", "repository", "domain"}
 ADAPTERS = {
-    "intake": {"catalogue"},  # the category catalogue kept in step with dispatch (HTTP)
+    # the category catalogue kept in step with dispatch (HTTP); positions from Chinese map
+    # apps (GCJ-02, BD-09) converted to WGS-84
+    "intake": {"catalogue", "coords"},
     "dispatch": set(),
     "tracking": {"scheduler", "stream"},  # durable timers; the boards' live stream (SSE)
     # the delivery worker and its channels, the inbox's live stream, channel secrets

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
+from shared.topics import OWN_ENV as TOPICS_JOB_ENV
 from shared.settings import BaseServiceSettings
 from stack.stack import APPS, CONSOLE, SERVICES, Stack, StackConfig, module_of
 
@@ -22,6 +23,19 @@ K8S = {
     p.stem: list(yaml.safe_load_all(p.read_text()))
     for p in (ROOT / "deploy" / "k8s").glob("*.yaml")
 }
+
+
+# Every image can come from a mirror (Docker Hub does not pull in mainland China).
+REGISTRY = re.escape("${WHISTLE_REGISTRY:-docker.io}/")
+APP_IMAGE = "${WHISTLE_IMAGE:-whistle}:${WHISTLE_TAG:-0.1.0}"
+
+
+def seconds(duration: str) -> float:
+    """A compose duration ("40s", "1m30s") in seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * unit[u] for n, u in parts)
 
 
 def documented_secrets() -> dict[str, dict[str, str]]:
@@ -90,7 +104,7 @@ def test_compose_migrates_before_each_service_against_its_own_database(service):
         assert spec["depends_on"]["kafka-topics"]["condition"] == "service_completed_successfully"
     dsn = urlparse(spec["environment"]["DATABASE_URL"])
     pg = COMPOSE[dsn.hostname]
-    assert pg["image"].startswith("postgres:") and "healthcheck" in pg
+    assert re.fullmatch(REGISTRY + r"library/postgres:\d+", pg["image"]) and "healthcheck" in pg
     assert pg["environment"]["POSTGRES_DB"] == dsn.path.lstrip("/") == f"whistle_{service}"
     assert pg["environment"]["POSTGRES_USER"] == dsn.username
     assert pg["environment"]["POSTGRES_PASSWORD"] == dsn.password
@@ -101,7 +115,7 @@ def test_compose_has_one_database_per_service_and_kafka_in_kraft_mode():
     hosts = {urlparse(COMPOSE[s]["environment"]["DATABASE_URL"]).hostname for s in APPS}
     assert len(hosts) == len(APPS)
     kafka = COMPOSE["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
+    assert re.fullmatch(REGISTRY + r"apache/kafka:[\d.]+", kafka["image"])
     assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
     assert "healthcheck" in kafka
     advertised = kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
@@ -112,7 +126,7 @@ def test_compose_has_one_database_per_service_and_kafka_in_kraft_mode():
 
 def test_one_image_built_from_the_dockerfile():
     images = {COMPOSE[s]["image"] for s in APPS} | {COMPOSE[f"{s}-migrate"]["image"] for s in APPS}
-    assert images == {"whistle:latest"}
+    assert images == {APP_IMAGE}
     for s in APPS:
         assert COMPOSE[s]["build"]["dockerfile"] == "deploy/Dockerfile"
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
@@ -153,7 +167,8 @@ def test_kubernetes_deployment_matches_its_settings(service):
     assert container["command"] == ["python", "-m", module_of(service), "serve"]
     names = {e["name"] for e in container["env"]} | set(config)
     assert required_names(service) <= names
-    assert names <= set().union(*(env_names(s) for s in APPS))
+    # (the ConfigMap also feeds the topics Job: names only shared/topics.py reads)
+    assert names <= set().union(*(env_names(s) for s in APPS), TOPICS_JOB_ENV)
     assert migrate["env"] == container["env"]
     auth = next(e for e in container["env"] if e["name"] == "AUTH_SECRET")
     assert auth["valueFrom"]["secretKeyRef"]["name"] == "whistle-auth"
@@ -212,3 +227,52 @@ def test_production_settings_refuse_a_missing_or_default_signing_key():
             values.pop("auth_secret")
         with pytest.raises(ValidationError, match="AUTH_SECRET"):
             settings_class("intake").model_validate(values)
+
+
+def one_shot(name: str) -> bool:
+    return COMPOSE[name].get("restart") == "no"
+
+
+def test_kafka_keeps_its_log_on_the_volume():
+    """The apache/kafka image logs to /tmp/kraft-combined-logs unless told otherwise: data
+    lost whenever the container is recreated."""
+    kafka = COMPOSE["kafka"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in kafka["volumes"]}
+    log_dirs = kafka["environment"]["KAFKA_LOG_DIRS"].split(",")
+    assert log_dirs and all(d in mounts for d in log_dirs), (log_dirs, mounts)
+    named = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["volumes"]
+    assert all(mounts[d] in named for d in log_dirs), "the log is on a named volume"
+
+
+def test_a_stop_waits_for_the_graceful_shutdown():
+    """Compose kills a container 10 s after SIGTERM unless told otherwise; the services need
+    uvicorn's graceful window, then the broker's for in-flight handlers and the flush."""
+    uvicorn = re.search(r"timeout_graceful_shutdown=(\d+)", (ROOT / "shared/cli.py").read_text())
+    broker = re.search(r"graceful_timeout=([\d.]+)", (ROOT / "shared/broker.py").read_text())
+    assert uvicorn and broker
+    needed = float(uvicorn.group(1)) + float(broker.group(1)) + 5  # + the outbox flush
+    for name in APPS:
+        assert seconds(COMPOSE[name].get("stop_grace_period", "10s")) >= needed, name
+    assert seconds("1m30s") == 90 and seconds("40s") == 40
+    with pytest.raises(AssertionError):
+        seconds("40 s")
+
+
+def test_every_long_running_service_has_a_healthcheck():
+    running = [name for name in COMPOSE if not one_shot(name)]
+    assert set(APPS) | {"kafka"} <= set(running)
+    for name in running:
+        check = COMPOSE[name].get("healthcheck", {})
+        assert check.get("test") and not check.get("disable"), f"{name} has no healthcheck"
+    assert {f"{s}-migrate" for s in APPS} | {"kafka-topics"} <= {
+        name for name in COMPOSE if one_shot(name)
+    }
+
+
+def test_every_image_is_pinned_and_its_registry_overridable():
+    for name, spec in COMPOSE.items():
+        image = spec["image"]
+        assert image == APP_IMAGE or re.match(REGISTRY, image), f"{name}: fixed registry"
+        resolved = re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", image)
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+", resolved), f"{name}: no tag in {resolved}"
+        assert not resolved.endswith(":latest"), f"{name}: {resolved}"

@@ -44,7 +44,10 @@ async def short_ladder_for_category(http, stack) -> None:
     normal = {
         **latest["defaults"]["normal"],
         "sign_for": "30 minutes",
-        "warning_ratio": 0.5,
+        # The sign-for limit is the stack's SIGN_FOR_DEADLINE_SECONDS for every policy (8 s),
+        # the warning ratio this one's: warned early (0.8 s), tracking is killed as soon as
+        # it has heard the dispatch, and the deadline is that much further from the kill.
+        "warning_ratio": 0.1,
         "ladder": LADDER,
     }
     effective = datetime.now(UTC) + timedelta(seconds=2)
@@ -152,6 +155,19 @@ async def test_warning_overdue_and_two_escalations_survive_a_tracking_crash(stac
         interval=0.1,
         message="the warning fired",
     )
+
+    # … and was sent: killed between publishing it and marking it sent, tracking would leave
+    # it claimed by a relay that is gone, and the restarted one would send it (and the case's
+    # later alerts, held behind it in order) only once that claim's lease (120 s) ran out.
+    async def warning_sent() -> int:
+        return await fetchval(
+            dsn,
+            "SELECT count(*) FROM outbox WHERE key = $1 AND type = 'case.deadline_warning'"
+            " AND sent_at IS NOT NULL",
+            case_id,
+        )
+
+    await eventually(warning_sent, timeout=SIGN_FOR_DEADLINE_SECONDS, interval=0.05)
     stack.stop_service("tracking", kill=True)
     killed_at = datetime.now(UTC)
     # Down while the deadline and the community step fall due: nothing can fire them now.

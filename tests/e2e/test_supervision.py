@@ -118,7 +118,8 @@ async def test_events_unread_when_the_broker_dies_are_published_again(stack):
             await wait_for(
                 lambda: _all_dispatched(stack, lost), 60, "dispatched while notify is frozen"
             )
-            await asyncio.sleep(1.5)  # dispatch's relay has sent the assignments
+            # dispatch's relay has sent the assignments (they wait unread in the broker)
+            await wait_for(lambda: outbox_sent(stack, "dispatch"), 60, "dispatch's outbox sent")
             assert (await messages(stack, lost)) == {c: set() for c in lost}
             # And a dead letter: the dead-letter topic dies with the broker too.
             await publish_raw(stack.kafka.bootstrap, Topics.INTAKE, poison, b"poison")
@@ -164,6 +165,15 @@ async def poisoned(stack: Stack, groups: set[str]) -> bool:
     }
 
 
+async def outbox_sent(stack: Stack, service: str) -> bool:
+    """Everything ``service`` wrote to its outbox has been published to the broker."""
+    conn = await asyncpg.connect(stack.dsn(service))
+    try:
+        return not await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    finally:
+        await conn.close()
+
+
 async def _all_dispatched(stack: Stack, cases: list[str]) -> bool:
     return len(await assignments(stack, cases)) == len(cases)
 
@@ -177,7 +187,7 @@ async def test_after_a_crash_of_the_whole_stack_the_next_start_publishes_again(s
         os.kill(stack.processes["notify"].pid, signal.SIGSTOP)
         lost = [(await report_and_whistle(http, stack, f"crash {i}"))["id"] for i in range(2)]
         await wait_for(lambda: _all_dispatched(stack, lost), 60, "dispatched")
-        await asyncio.sleep(1.5)
+        await wait_for(lambda: outbox_sent(stack, "dispatch"), 60, "dispatch's outbox sent")
     stack.supervisor.stop()
     for proc in [*stack.processes.values(), stack.kafka.process, stack.postgres.process]:
         if proc.poll() is None:

@@ -104,7 +104,19 @@ def test_the_spec_example_form_becomes_a_report():
         long=-122.4212043,
         address="1234 5th street",
         reporter="john smith",
+        # kept for a resident's report (the rate limit counts device and e-mail; the phone,
+        # masked, is how the grid worker calls back)
+        device_id=SPEC_FORM["device_id"],
+        email=SPEC_FORM["email"],
+        phone=SPEC_FORM["phone"],
     )
+
+
+def test_coord_system_is_checked():
+    assert domain.parse_new_request({**SPEC_FORM, "coord_system": "GCJ02"}).coord_system == "gcj02"
+    with pytest.raises(Refused) as err:
+        domain.parse_new_request({**SPEC_FORM, "coord_system": "mars"})
+    assert "coord_system" in err.value.zh and "coord_system" in err.value.en
 
 
 def test_a_point_alone_is_enough_the_grid_is_found_by_boundary():

@@ -94,9 +94,18 @@ def test_heic_aliases():
 # --- when, and how many -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [s for s in CaseStatus if s is not CaseStatus.CLOSED])
+@pytest.mark.parametrize(
+    "status", [s for s in CaseStatus if s not in (CaseStatus.CLOSED, CaseStatus.TO_VERIFY)]
+)
 def test_before_photos_until_closed(status):
     domain.check_kind_allowed(PhotoKind.BEFORE, status)
+
+
+@pytest.mark.parametrize("kind", list(PhotoKind))
+def test_no_photos_on_a_resident_report_before_it_is_verified(kind):
+    with pytest.raises(Conflict) as err:
+        domain.check_kind_allowed(kind, CaseStatus.TO_VERIFY)
+    assert err.value.code == "invalid_state" and "待核实" in err.value.zh
 
 
 def test_no_before_photos_on_a_closed_case():
@@ -113,7 +122,7 @@ def test_after_photos_only_once_resolved_or_closed(status):
         with pytest.raises(Conflict) as err:
             domain.check_kind_allowed(PhotoKind.AFTER, status)
         assert err.value.code == "invalid_state"
-        assert "整改后" in err.value.zh
+        assert "整改后" in err.value.zh or status is CaseStatus.TO_VERIFY
 
 
 # --- departments (职能部门): their result, on their cases ---------------------------------

@@ -113,30 +113,60 @@ def test_assignment_state_only_moves_forward(current, incoming, expected):
     assert domain.advance_assignment(current, incoming) is expected
 
 
-def test_a_dispatch_seen_after_its_sign_for_starts_no_clock():
-    assert domain.needs_sign_for_clock(domain.advance_assignment(None, A.DISPATCHED))
-    assert not domain.needs_sign_for_clock(domain.advance_assignment(A.SIGNED_FOR, A.DISPATCHED))
-    assert not domain.needs_sign_for_clock(domain.advance_assignment(A.RESOLVED, A.DISPATCHED))
+def test_a_dispatch_seen_after_its_sign_for_starts_no_sign_for_clock():
+    advance, start = domain.advance_assignment, domain.clocks_to_start
+    assert start(advance(None, A.DISPATCHED), False) == tuple(Clock)
+    assert start(advance(A.SIGNED_FOR, A.DISPATCHED), False) == (Clock.ON_SITE, Clock.RESOLVE)
+    assert start(advance(A.RESOLVED, A.DISPATCHED), False) == ()
+    assert start(A.DISPATCHED, True) == ()  # the assignment ended (rejected, transferred)
 
 
-def test_sign_for_and_resolve_stop_the_clock():
-    assert domain.stops_sign_for_clock(A.SIGNED_FOR)
-    assert domain.stops_sign_for_clock(A.RESOLVED)
-    assert not domain.stops_sign_for_clock(A.DISPATCHED)
+def test_sign_for_and_resolve_stop_the_sign_for_clock():
+    from shared.contract import CaseProgressed, CaseResolved, CaseSignedFor
+
+    assert domain.CLOCKS_STOPPED_BY[CaseSignedFor] == (Clock.SIGN_FOR,)
+    assert Clock.SIGN_FOR in domain.CLOCKS_STOPPED_BY[CaseResolved]
+    assert Clock.SIGN_FOR not in domain.CLOCKS_STOPPED_BY[CaseProgressed]
+
+
+DUE = datetime(2026, 3, 2, 9, tzinfo=UTC)
+
+
+def timer(clock: Clock = Clock.SIGN_FOR, **change) -> domain.TimerFacts:
+    facts = domain.TimerFacts(
+        clock=clock,
+        kind=TimerKind.DEADLINE,
+        revision=1,
+        clock_running=True,
+        clock_revision=1,
+        clock_due_at=DUE,
+        assignment=A.DISPATCHED,
+        ended=False,
+        case=S.DISPATCHED,
+    )
+    return replace(facts, **change)
 
 
 @pytest.mark.parametrize(
-    ("assignment", "case", "fires"),
+    ("facts", "fires"),
     [
-        (A.DISPATCHED, S.DISPATCHED, True),
-        (A.DISPATCHED, S.SIGNED_FOR, True),  # a co-handler signed; this department did not
-        (A.SIGNED_FOR, S.SIGNED_FOR, False),
-        (A.RESOLVED, S.RESOLVED, False),
-        (A.DISPATCHED, S.CLOSED, False),  # closed cases raise no alerts
+        (timer(), True),
+        (timer(case=S.SIGNED_FOR), True),  # a co-handler signed; this department did not
+        (timer(assignment=A.SIGNED_FOR, case=S.SIGNED_FOR), False),
+        (timer(Clock.RESOLVE, assignment=A.SIGNED_FOR), True),  # signed, not resolved
+        (timer(Clock.RESOLVE, assignment=A.RESOLVED, case=S.RESOLVED), False),
+        (timer(case=S.CLOSED), False),  # closed cases raise no alerts
+        (timer(ended=True), False),  # rejected or transferred away
+        (timer(clock_running=False), False),  # stopped (or paused)
+        (timer(revision=1, clock_revision=2), False),  # extended since: a moot timer
+        (timer(kind=TimerKind.WARNING), True),
+        (timer(kind=TimerKind.WARNING, clock_due_at=DUE - timedelta(seconds=1)), False),
     ],
 )
-def test_a_due_timer_fires_only_while_the_step_is_undone_and_the_case_open(assignment, case, fires):
-    assert domain.should_fire(assignment, case) is fires
+def test_a_due_timer_fires_only_while_its_clock_runs_the_step_is_undone_and_the_case_open(
+    facts, fires
+):
+    assert domain.timer_fires(facts, DUE) is fires
 
 
 # --- who may read what (handlers' pure checks, ahead of any query) ------------------------------

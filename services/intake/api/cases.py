@@ -10,12 +10,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake import handlers, repository
+from services.intake.coords import COORD_SYSTEM_HELP, CoordSystem
 from services.intake.handlers import casework
 from services.intake.domain import STATUS_ZH, CaseStatus
+from services.intake.domain.sources import SOURCE_ZH, check_staff_source
 from services.intake.repository import CaseRow
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role, allow
 from shared.errors import NotFound
-from shared.contract import Level, Location, Priority
+from shared.contract import CaseSource, Level, Location, Priority
 from shared.dto import fill
 from services.intake.api.common import settings
 from shared.service import Pool
@@ -50,6 +52,12 @@ class ReportIn(BaseModel):
         max_length=64,
         description="上报人 reporter (defaults to the caller's name)",
     )
+    source: CaseSource = Field(
+        default=CaseSource.GRID_PATROL,
+        description="案件来源 where it came from: grid_patrol 网格巡查 (default), resident 群众"
+        "（网格员代报）, hotline 12345热线, wechat_group 微信群",
+    )
+    coord_system: CoordSystem = Field(default=CoordSystem.WGS84, description=COORD_SYSTEM_HELP)
 
     @model_validator(mode="after")
     def _grid_or_point(self) -> ReportIn:
@@ -88,6 +96,12 @@ class CaseOut(BaseModel):
     priority: Priority
     location: Location
     reporter: str
+    source: CaseSource = Field(description="案件来源 where the case came from")
+    source_label: str
+    position_sent: dict[str, Any] | None = Field(
+        description="the point as the client sent it, when it declared gcj02 or bd09 "
+        "(location holds the WGS-84 point the case was placed by)"
+    )
     status: CaseStatus
     status_label: str
     departments: list[str] = Field(description="departments named in the whistle (点名召集)")
@@ -102,6 +116,13 @@ class CaseOut(BaseModel):
         description="the nearest open deadline (e.g. the department's sign-for limit)"
     )
     overdue: bool = Field(description="a deadline of this case has passed (超时)")
+    expected_resolution_at: datetime | None = Field(
+        description="预计办结时间: when it will likely be resolved (tracking's forecast from the "
+        "department's history for the category, or the deadline; the resolution once resolved)"
+    )
+    expected_earliest: datetime | None = Field(description="the forecast range's start")
+    expected_latest: datetime | None = Field(description="the forecast range's end")
+    expected_basis: str | None = Field(description="history, category, deadline or resolved")
 
     @classmethod
     def of(cls, c: CaseRow) -> CaseOut:
@@ -110,6 +131,7 @@ class CaseOut(BaseModel):
             c,
             location=Location(lat=c.lat, lon=c.lon, address=c.address),
             status_label=STATUS_ZH[c.status],
+            source_label=SOURCE_ZH[c.source],
         )
 
 
@@ -152,6 +174,7 @@ async def report_case(
     idempotency_key: IdempotencyKey = None,
 ) -> ReportOut:
     conf = settings(request)
+    check_staff_source(body.source)
     case, created = await handlers.report_case(
         db,
         who,
@@ -162,6 +185,8 @@ async def report_case(
             priority=body.priority,
             location=body.location,
             reporter=body.reporter or who.name,
+            source=body.source,
+            coord_system=body.coord_system,
         ),
         idempotency_key,
         rate_limit_per_minute=conf.report_rate_limit_per_minute,
@@ -220,6 +245,9 @@ async def list_cases(
             description="a part of the case number, the description or the address",
         ),
     ] = None,
+    source: Annotated[
+        CaseSource | None, Query(description="案件来源: grid_patrol, resident, hotline, …")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=2_147_483_647)] = 0,
 ) -> list[CaseOut]:
@@ -233,6 +261,7 @@ async def list_cases(
         category=category,
         overdue=overdue,
         text=(q.strip() or None) if q else None,
+        source=source,
     )
     return [CaseOut.of(r) for r in rows]
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.intake.coords import COORD_SYSTEM_HELP, CoordSystem, to_wgs84
 from services.intake.handlers import jurisdiction as handlers
 from services.intake.domain.jurisdiction import CODE_PATTERN, LEVEL_ZH, AreaSpec, Level
 from services.intake.repository.jurisdiction import AreaRow
@@ -113,10 +114,11 @@ class LocatedOut(AreaOut):
 async def locate(
     db: Pool,
     who: Anyone,
-    lat: Annotated[float, Query(ge=-90, le=90, description="纬度 WGS84")],
-    lon: Annotated[float, Query(ge=-180, le=180, description="经度 WGS84")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="纬度 (in coord_system)")],
+    lon: Annotated[float, Query(ge=-180, le=180, description="经度 (in coord_system)")],
+    coord_system: Annotated[CoordSystem, Query(description=COORD_SYSTEM_HELP)] = CoordSystem.WGS84,
 ) -> LocatedOut:
-    grid, micro = await handlers.locate_area(db, lat, lon)
+    grid, micro = await handlers.locate_area(db, *to_wgs84(lat, lon, coord_system))
     return LocatedOut(
         **AreaOut.of(grid).model_dump(), micro_grid=AreaOut.of(micro) if micro else None
     )

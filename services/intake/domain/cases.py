@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from shared.clock import local_day
 from shared.contract import Level
 from shared.errors import Conflict, Forbidden, Invalid
+from services.intake.domain.sources import DISMISSED
 
 # The status vocabulary is shared with tracking (re-exported for this service's modules).
 from shared.lifecycle import STATUS_ZH as STATUS_ZH
@@ -17,6 +18,10 @@ from shared.lifecycle import advance as advance
 # The resolution of a duplicate merged into another case (合并): closed, rated and reopened
 # through its primary. Intake's own value beside the contract's Resolution.
 MERGED = "merged"
+
+# Closed without the loop: merged into another case, or a resident's report not taken on
+# (不予受理) — neither is rated nor reopened.
+NOT_HANDLED = (MERGED, DISMISSED)
 
 # Where the case is with the community (not yet with, or back from, the departments).
 WITH_COMMUNITY = (CaseStatus.REPORTED, CaseStatus.UNROUTABLE, CaseStatus.REOPENED)
@@ -99,7 +104,7 @@ def check_rework(status: CaseStatus) -> None:
 
 def check_rate(status: CaseStatus, resolution: str | None, already_rated: bool) -> None:
     """群众评单 once the case is closed (a merged duplicate is rated on its primary)."""
-    if status is not CaseStatus.CLOSED or resolution == MERGED:
+    if status is not CaseStatus.CLOSED or resolution in NOT_HANDLED:
         raise _state_conflict(status, "评价（结案后才能评价）", "rated before it is closed")
     if already_rated:
         raise Conflict(
@@ -114,7 +119,7 @@ def check_reopen(
     now: datetime,
     window_days: float,
 ) -> None:
-    if status is not CaseStatus.CLOSED or resolution == MERGED or closed_at is None:
+    if status is not CaseStatus.CLOSED or resolution in NOT_HANDLED or closed_at is None:
         raise _state_conflict(status, "重新打开", "reopened")
     if now - closed_at > timedelta(days=window_days):
         raise Conflict(
@@ -138,6 +143,12 @@ def check_merge(
             duplicate,
             "作为重复案件合并（已交部门办理）",
             "merged as a duplicate once with the departments",
+        )
+    if primary is CaseStatus.TO_VERIFY:
+        raise _state_conflict(
+            primary,
+            "作为主案件接收合并（群众上报尚未核实）",
+            "a merge target before it is verified",
         )
     if primary is CaseStatus.CLOSED:
         raise _state_conflict(primary, "作为主案件接收合并（已结案）", "a merge target once closed")

@@ -104,6 +104,12 @@ def check_declared_type(declared: str | None, actual: str) -> None:
 
 def check_kind_allowed(kind: PhotoKind, status: CaseStatus) -> None:
     """Before-photos until the case is closed; after-photos once it is resolved or closed."""
+    if status is CaseStatus.TO_VERIFY:  # the loop (and its events) starts at verification
+        raise Conflict(
+            "群众上报待核实：核实受理后再上传照片",
+            "a resident's report takes photos once it is verified and accepted",
+            code="invalid_state",
+        )
     if kind is PhotoKind.BEFORE and status is CaseStatus.CLOSED:
         raise Conflict(
             "案件已结案，不能再上传整改前照片",

@@ -14,6 +14,9 @@ from services.intake.handlers.cases import (
     close_case as close_case,
     get_case as get_case,
     list_cases as list_cases,
+    sync_categories as sync_categories,
+)
+from services.intake.handlers.following import (
     on_dispatched as on_dispatched,
     on_unroutable as on_unroutable,
     on_signed_for as on_signed_for,
@@ -22,5 +25,4 @@ from services.intake.handlers.cases import (
     on_clock_started as on_clock_started,
     on_clock_stopped as on_clock_stopped,
     on_overdue as on_overdue,
-    sync_categories as sync_categories,
 )

@@ -11,26 +11,20 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.intake import domain, repository
+from services.intake import coords, domain, repository
+from services.intake.coords import CoordSystem
 from services.intake.repository import casework as casework_repository
 from services.intake.domain import CaseStatus
 from services.intake.handlers import jurisdiction
 from services.intake.repository import CaseRow
-from shared import deferred, outbox
+from shared import outbox
 from shared.auth import Principal
 from shared.errors import Conflict, Invalid, NotFound, RateLimited
 from shared.contract import (
-    CaseClockStarted,
-    CaseClockStopped,
+    Actor,
     CaseClosed,
-    CaseDispatched,
-    CaseOverdue,
-    CaseRejected,
-    CaseTransferred,
-    CaseResolved,
     CaseReported,
-    CaseSignedFor,
-    CaseUnroutable,
+    CaseSource,
     CaseWhistled,
     Envelope,
     Level,
@@ -49,11 +43,13 @@ class ReportCase:
     category: str
     description: str
     priority: Priority
-    location: Location
+    location: Location  # lat/lon in ``coord_system``
     reporter: str  # who found it, as written on the case (defaults to the caller's name)
+    source: CaseSource = CaseSource.GRID_PATROL  # 案件来源
+    coord_system: CoordSystem = CoordSystem.WGS84  # what the client's lat/lon are in
 
     def fingerprint(self) -> str:
-        data = {
+        data: dict[str, Any] = {
             "grid_code": self.grid_code,
             "category": self.category,
             "description": self.description,
@@ -61,7 +57,21 @@ class ReportCase:
             "location": self.location.model_dump(),
             "reporter": self.reporter,
         }
+        if self.source is not CaseSource.GRID_PATROL:  # older keys' hashes stay valid
+            data["source"] = self.source.value
+        if self.coord_system is not CoordSystem.WGS84:
+            data["coord_system"] = self.coord_system.value
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def wgs84(self) -> tuple[Location, dict[str, Any] | None]:
+        """The location in WGS-84 (what grids are drawn in), and the point as sent when it
+        was in another system (kept on the case for audit)."""
+        loc = self.location
+        if self.coord_system is CoordSystem.WGS84 or loc.lat is None or loc.lon is None:
+            return loc, None
+        lat, lon = coords.to_wgs84(loc.lat, loc.lon, self.coord_system)
+        sent = {"coord_system": self.coord_system.value, "lat": loc.lat, "lon": loc.lon}
+        return Location(lat=lat, lon=lon, address=loc.address), sent
 
 
 @dataclass(frozen=True)
@@ -98,6 +108,94 @@ async def case_in_scope(
     return case
 
 
+async def place_case(
+    conn: Conn, who: Principal | None, cmd: ReportCase
+) -> tuple[str, str, Location]:
+    """(grid code, area path, WGS-84 location) of a new report, inside the caller's scope
+    (None: a resident, who may report anywhere)."""
+    location, _ = cmd.wgs84()
+    grid_code = await jurisdiction.place_report(conn, cmd.grid_code, location)
+    path = await repository.grid_path(conn, grid_code)
+    if path is None:
+        raise Invalid(
+            f"网格“{grid_code}”不存在", f"unknown grid '{grid_code}'", code="unknown_grid"
+        )
+    if who is not None:
+        who.require_area(path)
+    return grid_code, path, location
+
+
+def reported_event(case: CaseRow, now: datetime, actor: Actor) -> Envelope[CaseReported]:
+    """网格发现 as the loop hears it: the case enters the loop (for a resident's report: once
+    verified on site)."""
+    return new_event(
+        CaseReported(
+            **case_facts(case),
+            grid_code=case.grid_code,
+            description=case.description,
+            location=Location(lat=case.lat, lon=case.lon, address=case.address),
+            reporter=case.reporter,
+            reported_at=case.reported_at,
+            source=case.source,
+        ),
+        case_id=case.id,
+        producer=PRODUCER,
+        occurred_at=now,
+        actor=actor,
+    )
+
+
+async def create_case(
+    conn: Conn,
+    cmd: ReportCase,
+    *,
+    case_id: UUID,
+    grid_code: str,
+    path: str,
+    reported_by: str,
+    actor: Actor,
+    now: datetime,
+    reported_at: datetime | None = None,
+    status: CaseStatus = CaseStatus.REPORTED,
+) -> CaseRow:
+    """Write a new case; a reported one enters the loop (CaseReported in the outbox), one to
+    verify (待核实) waits for the grid worker."""
+    if not await repository.category_exists(conn, cmd.category):
+        raise Invalid(
+            f"事件分类“{cmd.category}”不存在",
+            f"unknown category '{cmd.category}'",
+            code="unknown_category",
+        )
+    location, sent = cmd.wgs84()
+    seq = await repository.next_case_seq(conn)
+    case = CaseRow(
+        id=case_id,
+        case_no=domain.format_case_no(path, now, seq),
+        grid_code=grid_code,
+        area_path=path,
+        category=cmd.category,
+        description=cmd.description,
+        priority=cmd.priority.value,
+        lat=location.lat,
+        lon=location.lon,
+        address=location.address,
+        reporter=cmd.reporter,
+        reported_by=reported_by,
+        status=status,
+        status_at=now,
+        departments=[],
+        reported_at=(reported_at or now).astimezone(UTC),
+        updated_at=now,
+        closed_at=None,
+        source=cmd.source,
+        position_sent=sent,
+    )
+    await repository.insert_case(conn, case)
+    if status is CaseStatus.REPORTED:
+        await outbox.add(conn, reported_event(case, now, actor))
+    return case
+
+
 async def report_case(
     pool: asyncpg.Pool,
     who: Principal,
@@ -110,13 +208,7 @@ async def report_case(
     now = datetime.now(UTC)
     case_id = uuid4()
     async with pool.acquire() as conn, conn.transaction():
-        grid_code = await jurisdiction.place_report(conn, cmd.grid_code, cmd.location)
-        path = await repository.grid_path(conn, grid_code)
-        if path is None:
-            raise Invalid(
-                f"网格“{grid_code}”不存在", f"unknown grid '{grid_code}'", code="unknown_grid"
-            )
-        who.require_area(path)
+        grid_code, path, _ = await place_case(conn, who, cmd)
         if idempotency_key:
             earlier = await repository.claim_idempotency_key(
                 conn, who.subject, idempotency_key, cmd.fingerprint(), case_id
@@ -139,50 +231,15 @@ async def report_case(
                 f"too many reports: at most {rate_limit_per_minute} per user per minute",
                 retry_after=60,
             )
-        if not await repository.category_exists(conn, cmd.category):
-            raise Invalid(
-                f"事件分类“{cmd.category}”不存在",
-                f"unknown category '{cmd.category}'",
-                code="unknown_category",
-            )
-        seq = await repository.next_case_seq(conn)
-        case = CaseRow(
-            id=case_id,
-            case_no=domain.format_case_no(path, now, seq),
-            grid_code=grid_code,
-            area_path=path,
-            category=cmd.category,
-            description=cmd.description,
-            priority=cmd.priority.value,
-            lat=cmd.location.lat,
-            lon=cmd.location.lon,
-            address=cmd.location.address,
-            reporter=cmd.reporter,
-            reported_by=who.subject,
-            status=CaseStatus.REPORTED,
-            status_at=now,
-            departments=[],
-            reported_at=now,
-            updated_at=now,
-            closed_at=None,
-        )
-        await repository.insert_case(conn, case)
-        await outbox.add(
+        case = await create_case(
             conn,
-            new_event(
-                CaseReported(
-                    **case_facts(case),
-                    grid_code=case.grid_code,
-                    description=case.description,
-                    location=cmd.location,
-                    reporter=case.reporter,
-                    reported_at=now,
-                ),
-                case_id=case.id,
-                producer=PRODUCER,
-                occurred_at=now,
-                actor=who.actor,
-            ),
+            cmd,
+            case_id=case_id,
+            grid_code=grid_code,
+            path=path,
+            reported_by=who.subject,
+            actor=who.actor,
+            now=now,
         )
     return case, True
 
@@ -265,9 +322,10 @@ async def list_cases(
     category: str | None = None,
     overdue: bool | None = None,
     text: str | None = None,
+    source: CaseSource | None = None,
 ) -> list[CaseRow]:
     """Cases in the caller's jurisdiction (optionally narrowed to ``area`` inside it), of a
-    category (a 大类 covers its 小类), overdue or not, matching a text."""
+    category (a 大类 covers its 小类), overdue or not, matching a text, from a source."""
     if area is not None:
         who.require_area(area)
     roots = [area] if area is not None else list(who.areas)
@@ -281,94 +339,8 @@ async def list_cases(
             text=text,
             limit=limit,
             offset=offset,
+            source=source.value if source else None,
         )
-
-
-# --- consumed: the reporter's view of progress elsewhere -------------------------------
-
-
-async def _advance(conn: Conn, case: CaseRow, status: CaseStatus, at: datetime) -> None:
-    """Move the case's status forward to ``status`` (a late event never moves it back)."""
-    after = domain.advance(case.status, case.status_at, status, at)
-    if after is not case.status:
-        await repository.update_status(conn, case.id, after, at)
-
-
-async def _our_case(conn: Conn, case_id: UUID) -> CaseRow | None:
-    """The case, locked for this transaction; None when it is not one of ours (another
-    intake's data set): nothing to follow."""
-    return await repository.get_case(conn, case_id, lock=True)
-
-
-async def on_dispatched(conn: Conn, event: Envelope[CaseDispatched]) -> None:
-    """派单: the department joins the case's departments (its photo rights begin)."""
-    if case := await _our_case(conn, event.case_id):
-        await repository.add_assigned_department(conn, case.id, event.payload.department_id)
-        await _advance(conn, case, CaseStatus.DISPATCHED, event.occurred_at)
-
-
-async def on_unroutable(conn: Conn, event: Envelope[CaseUnroutable]) -> None:
-    """No department matched: the case waits for a person to dispatch it (待人工派单)."""
-    if case := await _our_case(conn, event.case_id):
-        await _advance(conn, case, CaseStatus.UNROUTABLE, event.occurred_at)
-
-
-async def on_signed_for(conn: Conn, event: Envelope[CaseSignedFor]) -> None:
-    """部门报到: the department signed for the case."""
-    if case := await _our_case(conn, event.case_id):
-        await _advance(conn, case, CaseStatus.SIGNED_FOR, event.occurred_at)
-
-
-async def on_resolved(conn: Conn, event: Envelope[CaseResolved]) -> None:
-    """办结: the case waits for the community's check once every department reported; a
-    co-handler's report alone leaves it waiting for the others (联合办理)."""
-    case = await _our_case(conn, event.case_id)
-    if case is not None and event.payload.case_resolved:
-        await _advance(conn, case, CaseStatus.RESOLVED, event.occurred_at)
-
-
-async def on_left(conn: Conn, event: Envelope[CaseRejected] | Envelope[CaseTransferred]) -> None:
-    """退单 / 转办: the department pushed the case back or handed it on — it is no longer one
-    of the case's departments (its photo rights end). The status is unchanged: what comes
-    next (dispatched elsewhere, or waiting for the community) says it."""
-    if case := await _our_case(conn, event.case_id):
-        await repository.remove_assigned_department(conn, case.id, event.payload.department_id)
-
-
-async def _follow_clock(
-    conn: Conn,
-    event: Envelope[CaseClockStarted] | Envelope[CaseClockStopped] | Envelope[CaseOverdue],
-    state: str,
-    due_at: datetime | None,
-) -> None:
-    """Keep the reporter's view of the case's deadlines from tracking's clock events."""
-    if not await repository.case_known(conn, event.case_id):
-        return
-    p = event.payload
-    await repository.upsert_clock(
-        conn,
-        event.case_id,
-        p.assignment_id,
-        p.clock,
-        p.department_id,
-        due_at,
-        state,
-        event.occurred_at,
-    )
-    # once per transaction: a consumer's batch updates all its cases in one statement
-    await deferred.once_per_transaction(conn, repository.refresh_deadlines, event.case_id)
-
-
-async def on_clock_started(conn: Conn, event: Envelope[CaseClockStarted]) -> None:
-    await _follow_clock(conn, event, "running", event.payload.due_at)
-
-
-async def on_clock_stopped(conn: Conn, event: Envelope[CaseClockStopped]) -> None:
-    await _follow_clock(conn, event, "stopped", None)
-
-
-async def on_overdue(conn: Conn, event: Envelope[CaseOverdue]) -> None:
-    await _follow_clock(conn, event, "overdue", event.payload.due_at)
 
 
 async def sync_categories(pool: asyncpg.Pool, rows: list[tuple[str, str, str | None]]) -> None:

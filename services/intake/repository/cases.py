@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.intake.domain import CaseStatus
+from shared.contract import CaseSource
 from shared.db import Conn
 from shared.dto import from_row
 
@@ -33,23 +35,41 @@ class CaseRow:
     reported_at: datetime
     updated_at: datetime
     closed_at: datetime | None
+    source: CaseSource = CaseSource.GRID_PATROL  # 案件来源
+    # the client's own point when it declared GCJ-02 or BD-09 ({"coord_system", "lat", "lon"})
+    position_sent: dict[str, Any] | None = None
     deadline_at: datetime | None = None  # the nearest open deadline (tracking's clocks)
     overdue: bool = False
     # the departments handling it now (dispatched to it, not rejected or transferred away)
     assigned_departments: list[str] = field(default_factory=list)
+    # when it will actually be resolved (预计办结时间): tracking's forecast, with its range
+    expected_resolution_at: datetime | None = None
+    expected_earliest: datetime | None = None
+    expected_latest: datetime | None = None
+    expected_basis: str | None = None
 
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> CaseRow:
-        return from_row(cls, r, status=CaseStatus, departments=list, assigned_departments=list)
+        return from_row(
+            cls,
+            r,
+            status=CaseStatus,
+            source=CaseSource,
+            departments=list,
+            assigned_departments=list,
+        )
 
 
 _CASE_COLUMNS = (
     "id, case_no, grid_code, area_path, category, description, priority, lat, lon, address,"
     " reporter, reported_by, status, status_at, departments, reported_at, updated_at, closed_at,"
-    " deadline_at, overdue"
+    " deadline_at, overdue, source, position_sent"
 )
 # what is read back: the columns a case is written with, and those its events keep current
-_CASE_READ = _CASE_COLUMNS + ", assigned_departments"
+_CASE_READ = (
+    _CASE_COLUMNS + ", assigned_departments,"
+    " expected_resolution_at, expected_earliest, expected_latest, expected_basis"
+)
 
 
 async def grid_path(conn: Conn, grid_code: str) -> str | None:
@@ -116,7 +136,7 @@ async def insert_case(conn: Conn, case: CaseRow) -> None:
     await conn.execute(
         f"INSERT INTO cases ({_CASE_COLUMNS}) VALUES"
         " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-        " $19, $20)",
+        " $19, $20, $21, $22)",
         case.id,
         case.case_no,
         case.grid_code,
@@ -137,6 +157,8 @@ async def insert_case(conn: Conn, case: CaseRow) -> None:
         case.closed_at,
         case.deadline_at,
         case.overdue,
+        case.source.value,
+        case.position_sent,
     )
 
 
@@ -165,6 +187,7 @@ async def list_cases(
     text: str | None,
     limit: int,
     offset: int,
+    source: str | None = None,
 ) -> list[CaseRow]:
     """Cases whose area lies in any of ``roots`` (whole path segments), newest first;
     ``category`` a 小类 or a 大类 with its 小类, ``text`` a part of the case number, the
@@ -177,6 +200,7 @@ async def list_cases(
         "   AND ($4::boolean IS NULL OR overdue = $4)"
         "   AND ($5::text IS NULL OR strpos(lower(case_no), lower($5)) > 0"
         "        OR strpos(description, $5) > 0 OR strpos(coalesce(address, ''), $5) > 0)"
+        "   AND ($8::text IS NULL OR source = $8)"
         " ORDER BY reported_at DESC, case_no DESC LIMIT $6 OFFSET $7",
         roots,
         status,
@@ -185,6 +209,7 @@ async def list_cases(
         text,
         limit,
         offset,
+        source,
     )
     return [CaseRow.from_record(r) for r in rows]
 

@@ -18,9 +18,16 @@ _VIEW = (
     " array(SELECT DISTINCT d FROM unnest(c.departments || c.assigned_departments) AS d"
     "       ORDER BY d) AS departments,"
     " community.name AS community_name, c.reported_at, c.updated_at, c.closed_at,"
-    " c.deadline_at"
+    " c.deadline_at,"
+    # the forecast, never a past time for a case still open (a resolution is a fact)
+    " CASE WHEN c.expected_basis = 'resolved' OR c.expected_resolution_at > now()"
+    "  THEN c.expected_resolution_at END AS expected_resolution_at,"
+    # a resident's report not taken on (不予受理): the reason he reads
+    " rr.reason AS dismissed_reason, rr.note AS dismissed_note, dup.case_no AS duplicate_case_no"
     " FROM cases c"
     " LEFT JOIN categories cat ON cat.code = c.category"
+    " LEFT JOIN resident_reports rr ON rr.case_id = c.id AND rr.state = 'dismissed'"
+    " LEFT JOIN cases dup ON dup.id = rr.duplicate_of"
     " LEFT JOIN areas community ON community.code = split_part(c.area_path, '/', 3)"
     "  AND community.level = 'community'"
 )
@@ -43,6 +50,14 @@ async def find_case(conn: Conn, ref: UUID | str) -> CaseView | None:
         row = await conn.fetchrow(_VIEW + " WHERE c.id = $1", ref)
     else:
         row = await conn.fetchrow(_VIEW + " WHERE c.case_no = $1", ref)
+    return _view(row) if row else None
+
+
+async def find_by_receipt(conn: Conn, receipt: str) -> CaseView | None:
+    """The case a resident's receipt names (his own report)."""
+    row = await conn.fetchrow(
+        _VIEW + " WHERE c.id = (SELECT case_id FROM resident_reports WHERE receipt = $1)", receipt
+    )
     return _view(row) if row else None
 
 

@@ -3,11 +3,14 @@
 
 from fastapi import APIRouter
 
-from services.tracking.api import boards, export, history, kpi, sla
+from services.tracking.api import backtest, boards, export, grid_work, history, integrity, kpi, sla
 
 router = APIRouter()
 router.include_router(history.router)
 router.include_router(boards.router)
 router.include_router(sla.router)
+router.include_router(backtest.router)
 router.include_router(kpi.router)
+router.include_router(grid_work.router)
+router.include_router(integrity.router)
 router.include_router(export.router)

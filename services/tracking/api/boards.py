@@ -125,6 +125,18 @@ class BoardItemOut(BaseModel):
     escalation_step: int | None
     urge_count: int = Field(description="how often the assignment was urged (督办)")
     last_urged_at: datetime | None
+    expected_resolution_at: datetime | None = Field(
+        description="the resolution forecast (预计办结时间) of a resolution clock"
+    )
+    expected_earliest: datetime | None
+    expected_latest: datetime | None
+    predicted: bool = Field(
+        description="on the near-overdue board by its forecast alone, before the warning (预计超期)"
+    )
+    breach_likely: bool = Field(description="the forecast says it will likely miss the deadline")
+    breach_probability: float | None
+    breach_reason: str | None = Field(description="why, in Chinese (按该部门近30天同类案件…)")
+    breach_reason_en: str | None
 
     @classmethod
     def of(cls, i: BoardItem, which: Board, now: datetime) -> BoardItemOut:
@@ -140,6 +152,9 @@ class BoardItemOut(BaseModel):
             if which is Board.OVERDUE
             else board.time_left_label(left),
             escalation_level_label=LEVEL_ZH.get(i.escalation_level or ""),
+            expected_resolution_at=i.expected_at,
+            predicted=which is Board.NEAR_OVERDUE and i.predicted(now),
+            breach_reason=i.breach_reason_zh,
         )
 
 
@@ -183,7 +198,8 @@ async def overdue(
     "/near-overdue",
     response_model=BoardOut,
     summary="The near-overdue board: running clocks past their warning instant but not "
-    "yet due, least time left first (临期预警, 黄灯)",
+    "yet due, and resolution clocks likely to miss their deadline by the forecast even before "
+    "their warning (预计超期, `predicted` with the reason), least time left first (临期预警, 黄灯)",
 )
 async def near_overdue(
     request: Request, db: Pool, who: Reader, q: Filters, limit: Limit = 100, offset: Offset = 0

@@ -8,6 +8,7 @@ assignment on (checked by the handler).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -68,10 +69,36 @@ class CaseOut(BaseModel):
     status: CaseStatus
     status_label: str
     updated_at: datetime
+    expected_resolution_at: datetime | None = Field(
+        default=None,
+        description="预计办结时间: when it will likely be resolved (its department's history "
+        "for the category, or the deadline; once resolved, the resolution)",
+    )
+    expected_earliest: datetime | None = None
+    expected_latest: datetime | None = None
+    expected_basis: str | None = Field(
+        default=None, description="history, category, deadline or resolved"
+    )
+    breach_likely: bool = Field(default=False, description="预计超期: likely to miss the deadline")
+    breach_reason: str | None = None
+    breach_reason_en: str | None = None
 
     @classmethod
-    def of(cls, case_id: UUID, c: CaseView) -> CaseOut:
-        return fill(cls, c, case_id=case_id, status_label=STATUS_ZH[c.status])
+    def of(cls, case_id: UUID, c: CaseView, forecast: Mapping[str, Any] | None = None) -> CaseOut:
+        f = dict(forecast) if forecast is not None else {}
+        return fill(
+            cls,
+            c,
+            case_id=case_id,
+            status_label=STATUS_ZH[c.status],
+            expected_resolution_at=f.get("expected_at"),
+            expected_earliest=f.get("earliest"),
+            expected_latest=f.get("latest"),
+            expected_basis=f.get("basis"),
+            breach_likely=bool(f.get("breach_likely")),
+            breach_reason=f.get("reason_zh"),
+            breach_reason_en=f.get("reason_en"),
+        )
 
 
 class AssignmentOut(BaseModel):
@@ -218,7 +245,7 @@ async def case_timeline(
     pauses = await pause_handlers.case_pauses(db, case_id)  # the caller may read the case
     now = datetime.now(UTC)
     return TimelineOut(
-        case=CaseOut.of(case_id, history.case),
+        case=CaseOut.of(case_id, history.case, history.forecast),
         assignments=[AssignmentOut.of(a) for a in history.assignments],
         clocks=[ClockOut.of(c, pauses, now) for c in history.clocks],
         pauses=[PauseOut.of(p) for p in pauses],

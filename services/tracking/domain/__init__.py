@@ -29,11 +29,8 @@ from services.tracking.domain.cases import (
     advance_case,
     clocks_to_start,
     merge_case,
-    needs_sign_for_clock,
     seconds_until_next_tick,
-    should_fire,
     sign_for_due_at,
-    stops_sign_for_clock,
     timer_fires,
 )
 from services.tracking.domain.schedule import TimerKind
@@ -54,10 +51,7 @@ __all__ = [
     "advance_case",
     "clocks_to_start",
     "merge_case",
-    "needs_sign_for_clock",
     "seconds_until_next_tick",
-    "should_fire",
     "sign_for_due_at",
-    "stops_sign_for_clock",
     "timer_fires",
 ]

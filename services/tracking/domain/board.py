@@ -4,7 +4,8 @@ where a reader of the live stream stands, and which assignments an urging (督�
 Pure (the contract's vocabulary and ``cases``); no I/O, no clock (callers pass ``now``).
 - The **overdue board** (超时, 红灯): every running clock past its deadline, most late first.
 - The **near-overdue board** (临期, 黄灯): running clocks past their warning instant but not yet
-  due, least time left first.
+  due, and — before their warning — resolution clocks whose forecast says they will likely miss
+  the deadline (预计超期, ``predicted``), least time left first.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ class BoardItem:
     escalation_step: int | None
     urge_count: int
     last_urged_at: datetime | None
+    # the resolution forecast (预计办结时间) of the assignment, for its resolution clock
+    expected_at: datetime | None = None
+    expected_earliest: datetime | None = None
+    expected_latest: datetime | None = None
+    breach_likely: bool = False  # 预计超期: likely to miss the deadline
+    breach_probability: float | None = None
+    breach_reason_zh: str | None = None
+    breach_reason_en: str | None = None
+
+    def predicted(self, now: datetime) -> bool:
+        """On the near-overdue board for its predicted breach alone: the warning has not come
+        yet (预计超期, before the yellow light)."""
+        return self.breach_likely and (self.warn_at is None or self.warn_at > now)
 
     def late_by(self, now: datetime) -> timedelta:
         return max(now - self.due_at, timedelta(0))
@@ -57,17 +71,24 @@ class BoardItem:
         return max(self.due_at - now, timedelta(0))
 
 
-def _hm(d: timedelta) -> str:
+def span(d: timedelta) -> tuple[str, str]:
+    """A length of time for a person, to the minute: ``2小时5分`` / ``2 h 5 min``."""
     minutes = int(d.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     if days:
-        return f"{days}天{hours}小时"
+        return (
+            (f"{days}天{hours}小时", f"{days} d {hours} h") if hours else (f"{days}天", f"{days} d")
+        )
     if hours:
-        return f"{hours}小时{mins}分"
+        return f"{hours}小时{mins}分", f"{hours} h {mins} min"
     if mins:
-        return f"{mins}分钟"
-    return "不足1分钟"
+        return f"{mins}分钟", f"{mins} min"
+    return "不足1分钟", "under 1 min"
+
+
+def _hm(d: timedelta) -> str:
+    return span(d)[0]
 
 
 def lateness_label(late: timedelta) -> str:

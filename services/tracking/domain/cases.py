@@ -80,26 +80,11 @@ def advance_assignment(
     return incoming if _ASSIGNMENT_RANK[incoming] > _ASSIGNMENT_RANK[current] else current
 
 
-def needs_sign_for_clock(state: AssignmentState) -> bool:
-    """Start the sign-for clock only while the department has not reported in yet."""
-    return state is AssignmentState.DISPATCHED
-
-
-def stops_sign_for_clock(state: AssignmentState) -> bool:
-    return state is not AssignmentState.DISPATCHED
-
-
 def sign_for_due_at(dispatched_at: datetime, deadline: timedelta) -> datetime:
     """签收时限: counted from when the dispatch happened, not from when we heard of it."""
     if deadline <= timedelta(0):
         raise ValueError("a deadline must be positive")
     return dispatched_at + deadline
-
-
-def should_fire(assignment: AssignmentState, case: CaseStatus) -> bool:
-    """A due sign-for timer alerts only if the step is still not done and the case is open.
-    (Signing for cancels the timer in the same transaction; this guards the rest.)"""
-    return assignment is AssignmentState.DISPATCHED and case is not CaseStatus.CLOSED
 
 
 # Which clocks an assignment's event stops (besides the case closing, which stops them all),

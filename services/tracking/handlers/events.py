@@ -20,8 +20,9 @@ import structlog
 
 from services.tracking import domain, repository
 from services.tracking.domain import AssignmentState, CaseStatus, CaseView, Clock
-from services.tracking.handlers import clocks, pauses
+from services.tracking.handlers import clocks, forecast, pauses
 from services.tracking.repository import AssignmentRow
+from services.tracking.repository import grid_work as grid_work_repo
 from services.tracking.repository import kpi as kpi_repo
 from services.tracking.repository import sla as sla_repo
 from shared import deferred, outbox
@@ -133,6 +134,9 @@ async def _record(
     announce = Announcements(event)
     if step is not None:
         await step(conn, event, announce)
+    if isinstance(event.payload, forecast.RECOMPUTED_BY):  # 预计办结时间, announced if changed
+        found = await forecast.refresh(conn, event.case_id, event.payload, event.occurred_at)
+        announce.payloads.extend([found] if found is not None else [])
     if moved or kpi_facts:  # the KPI sums follow the facts (0008)
         # once per transaction: a consumer's batch refreshes all its cases in one statement
         await deferred.once_per_transaction(conn, kpi_repo.refresh, event.case_id)
@@ -150,7 +154,8 @@ async def _record(
 
 
 async def record_reported(conn: Conn, event: Envelope[CaseReported]) -> None:
-    await _record(conn, event, kpi_facts=False)
+    """网格发现: where the case came from (案件来源) is kept for the counts."""
+    await _record(conn, event, _note_origin, kpi_facts=False)
 
 
 async def record_whistled(conn: Conn, event: Envelope[CaseWhistled]) -> None:
@@ -166,7 +171,8 @@ async def record_rated(conn: Conn, event: Envelope[CaseRated]) -> None:
 
 
 async def record_reopened(conn: Conn, event: Envelope[CaseReopened]) -> None:
-    await _record(conn, event, kpi_facts=False)
+    """重开: the closing before it no longer counts."""
+    await _record(conn, event, _note_reopening, kpi_facts=False)
 
 
 async def record_photo_added(conn: Conn, event: Envelope[CasePhotoAdded]) -> None:
@@ -174,8 +180,8 @@ async def record_photo_added(conn: Conn, event: Envelope[CasePhotoAdded]) -> Non
 
 
 async def record_closed(conn: Conn, event: Envelope[CaseClosed]) -> None:
-    """结案: every clock of the case stops."""
-    await _record(conn, event, _stop_case_clocks)
+    """结案: every clock of the case stops; how and by whom it was closed is kept (随手做)."""
+    await _record(conn, event, _close)
 
 
 async def record_merged(conn: Conn, event: Envelope[CaseMerged]) -> None:
@@ -254,6 +260,29 @@ async def record_resumed(conn: Conn, event: Envelope[CaseResumed]) -> None:
 
 
 # --- the events' steps ---------------------------------------------------------------------------
+
+
+async def _note_origin(conn: Conn, event: Envelope[CaseReported], _: Announcements) -> None:
+    p = event.payload
+    await grid_work_repo.record_origin(
+        conn, event.case_id, p.source.value, event.occurred_at, p.reporter
+    )
+
+
+async def _note_reopening(conn: Conn, event: Envelope[CaseReopened], _: Announcements) -> None:
+    await grid_work_repo.record_reopening(conn, event.case_id, event.occurred_at)
+
+
+async def _close(conn: Conn, event: Envelope[CaseClosed], announce: Announcements) -> None:
+    await _stop_case_clocks(conn, event, announce)
+    await grid_work_repo.record_closing(
+        conn,
+        event.case_id,
+        event.event_id,
+        event.occurred_at,
+        event.payload.resolution,
+        event.actor,
+    )
 
 
 async def _start_clocks(

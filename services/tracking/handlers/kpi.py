@@ -69,7 +69,7 @@ class Scope(NamedTuple):
     department_id: str | None  # only this department's assignments
 
 
-async def _scope(conn: Conn, who: Principal, area: str | None) -> Scope:
+async def caller_scope(conn: Conn, who: Principal, area: str | None) -> Scope:
     """The caller's own scope, narrowed by ``area``; an area outside it is refused (403), one
     that is malformed (422) or that no case has ever come from (404) too."""
     if area is not None:
@@ -184,7 +184,7 @@ async def _kpis(
     check_period(period)
     cut = split_period(period, today=now.astimezone(LOCAL).date())
     async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
-        scope = await _scope(conn, who, area)
+        scope = await caller_scope(conn, who, area)
         sums = await kpi_repo.summed(
             conn,
             months=cut.months,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -10,9 +10,11 @@ import asyncpg
 from services.tracking import repository
 from services.tracking.domain import CaseView
 from services.tracking.repository import AssignmentRow
+from services.tracking.repository import forecast as forecast_repo
 from services.tracking.repository import sla as sla_repo
 from services.tracking.repository.sla import ClockRow
 from shared.auth import Forbidden, Principal, Role
+from shared.db import Conn
 from shared.errors import NotFound
 
 # --- who may read what ----------------------------------------------------------------------
@@ -66,6 +68,7 @@ class CaseHistory(NamedTuple):
     assignments: list[AssignmentRow]
     events: list[asyncpg.Record]
     clocks: list[ClockRow]
+    forecast: dict[str, Any] | None = None  # the case's resolution forecast (预计办结时间)
 
 
 async def case_history(pool: asyncpg.Pool, case_id: UUID, who: Principal) -> CaseHistory:
@@ -85,4 +88,10 @@ async def case_history(pool: asyncpg.Pool, case_id: UUID, who: Principal) -> Cas
             assignments,
             await repository.timeline(conn, case_id),
             await sla_repo.case_clocks(conn, case_id),
+            await _forecast(conn, case_id),
         )
+
+
+async def _forecast(conn: Conn, case_id: UUID) -> dict[str, Any] | None:
+    row = await forecast_repo.case_forecast(conn, case_id)
+    return None if row is None else dict(row)

@@ -20,6 +20,7 @@ from services.tracking.repository.cases import append_events
 from shared import metrics, outbox
 from shared.contract import (
     CaseDeadlineWarning,
+    Clock,
     CaseEscalated,
     CaseOverdue,
     Envelope,
@@ -81,6 +82,8 @@ async def fire_due_timers(conn: Conn, *, now: datetime, limit: int) -> Tick:
         await append_events(conn, alerts)  # one round trip for the batch, not one per alert
     for t in fire:
         metrics.TIMERS_FIRED.labels(PRODUCER, t.clock.value).inc()
+        if t.kind is TimerKind.DEADLINE:
+            metrics.OVERDUE.labels(PRODUCER, t.clock.value).inc()
         log.info(
             "timer_fired",
             case_id=str(t.case_id),
@@ -155,7 +158,11 @@ def alert_event(t: DueTimer, now: datetime) -> Envelope[Any]:
 
 
 async def timers_due(pool: asyncpg.Pool, now: datetime) -> tuple[int, datetime | None]:
+    """After each scheduler round: the timers due and the next due time, and the gauges of
+    what is due and of the clocks overdue now (per clock, 0 for a clock with none)."""
     async with pool.acquire() as conn:
-        due, next_due = await repository.timers_due(conn, now)
+        due, next_due, overdue = await repository.timers_due(conn, now)
     metrics.TIMERS_DUE.labels(PRODUCER).set(due)
+    for clock in Clock:
+        metrics.OVERDUE_NOW.labels(PRODUCER, clock.value).set(overdue.get(clock.value, 0))
     return due, next_due

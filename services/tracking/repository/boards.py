@@ -48,10 +48,14 @@ _BOARD = (
 SELECT c.case_id, c.case_no, c.area_path, c.category, c.priority, c.status,
        a.assignment_id, a.department_id, a.department_name, a.urge_count, a.last_urged_at,
        k.clock, k.started_at, k.warn_at, k.due_at,
-       d.fired_at AS overdue_alerted_at, e.level AS escalation_level, e.step AS escalation_step
+       d.fired_at AS overdue_alerted_at, e.level AS escalation_level, e.step AS escalation_step,
+       f.expected_at, f.earliest AS expected_earliest, f.latest AS expected_latest,
+       coalesce(f.breach_likely, false) AS breach_likely, f.breach_probability,
+       f.reason_zh AS breach_reason_zh, f.reason_en AS breach_reason_en
 FROM clocks k
 JOIN assignments a ON a.assignment_id = k.assignment_id
 JOIN cases c ON c.case_id = k.case_id
+LEFT JOIN forecasts f ON f.assignment_id = k.assignment_id AND k.clock = 'resolve'
 LEFT JOIN LATERAL (  -- the level reached stays through a pause (a new revision)
     SELECT t.level, t.step FROM timers t
     WHERE t.assignment_id = k.assignment_id AND t.clock = k.clock
@@ -80,7 +84,9 @@ _WINDOWS = {
     # most late first = earliest deadline first
     Board.OVERDUE: "k.due_at <= $6",
     # least time left first = earliest deadline first, too
-    Board.NEAR_OVERDUE: "k.warn_at IS NOT NULL AND k.warn_at <= $6 AND k.due_at > $6",
+    # warned, or (before the warning) likely to miss the deadline by its forecast (预计超期)
+    Board.NEAR_OVERDUE: "(k.warn_at IS NOT NULL AND k.warn_at <= $6 OR f.breach_likely)"
+    " AND k.due_at > $6",
 }
 _QUERIES = {board: _BOARD.format(window=window) for board, window in _WINDOWS.items()}
 

@@ -180,32 +180,41 @@ async def start_clock(conn: Conn, c: ClockRow) -> bool:
 async def stop_clocks(
     conn: Conn, assignment_id: UUID, clocks: list[Clock], at: datetime, because: str
 ) -> list[Clock]:
-    """Stop those of ``clocks`` still running (or paused); return the ones stopped now."""
+    """Stop those of ``clocks`` still running (or paused); return the ones stopped now. A clock
+    stopped already by a later fact (结案 heard before 办结: they come on two topics) is moved
+    back to this earlier one, so the read model is the same in whatever order they arrive."""
     rows = await conn.fetch(
-        "UPDATE clocks SET state = 'stopped', stopped_at = $3, stopped_by = $4"
-        " WHERE assignment_id = $1 AND clock = ANY($2::text[]) AND state <> 'stopped'"
-        " RETURNING clock",
+        "WITH old AS (SELECT assignment_id, clock, state FROM clocks"
+        "  WHERE assignment_id = $1 AND clock = ANY($2::text[])"
+        "  AND (state <> 'stopped' OR stopped_at > $3) FOR UPDATE)"
+        " UPDATE clocks k SET state = 'stopped', stopped_at = $3, stopped_by = $4 FROM old"
+        " WHERE k.assignment_id = old.assignment_id AND k.clock = old.clock"
+        " RETURNING k.clock, old.state <> 'stopped' AS now",
         assignment_id,
         [c.value for c in clocks],
         at,
         because,
     )
-    return [Clock(r["clock"]) for r in rows]
+    return [Clock(r["clock"]) for r in rows if r["now"]]
 
 
 async def stop_case_clocks(
     conn: Conn, case_id: UUID, at: datetime, because: str
 ) -> list[asyncpg.Record]:
-    """Stop every running clock of the case: (assignment_id, clock, department_id) of each."""
-    return await conn.fetch(
-        "UPDATE clocks k SET state = 'stopped', stopped_at = $2, stopped_by = $3"
-        " FROM assignments a WHERE k.case_id = $1 AND k.state <> 'stopped'"
-        " AND a.assignment_id = k.assignment_id"
-        " RETURNING k.assignment_id, k.clock, a.department_id",
+    """Stop every running clock of the case: (assignment_id, clock, department_id) of each
+    stopped now; a clock stopped already by a later fact is moved back to this one."""
+    rows = await conn.fetch(
+        "WITH old AS (SELECT assignment_id, clock, state FROM clocks"
+        "  WHERE case_id = $1 AND (state <> 'stopped' OR stopped_at > $2) FOR UPDATE)"
+        " UPDATE clocks k SET state = 'stopped', stopped_at = $2, stopped_by = $3"
+        " FROM old, assignments a WHERE k.assignment_id = old.assignment_id"
+        " AND k.clock = old.clock AND a.assignment_id = k.assignment_id"
+        " RETURNING k.assignment_id, k.clock, a.department_id, old.state <> 'stopped' AS now",
         case_id,
         at,
         because,
     )
+    return [r for r in rows if r["now"]]
 
 
 async def lock_clock(conn: Conn, assignment_id: UUID, clock: Clock) -> ClockRow | None:

@@ -244,12 +244,16 @@ async def settle_timers(conn: Conn, ids: list[int], state: TimerState, at: datet
     )
 
 
-async def timers_due(conn: Conn, now: datetime) -> tuple[int, datetime | None]:
-    """(pending timers already due, the next due time): both served by the partial index."""
+async def timers_due(conn: Conn, now: datetime) -> tuple[int, datetime | None, dict[str, int]]:
+    """(pending timers already due, the next due time, running clocks past their deadline per
+    clock) in one statement, each served by a partial index: it costs what is due and late,
+    not what is open."""
     row = await conn.fetchrow(
         "SELECT (SELECT count(*) FROM timers WHERE state = 'pending' AND due_at <= $1) AS due,"
-        " (SELECT min(due_at) FROM timers WHERE state = 'pending') AS next_due",
+        " (SELECT min(due_at) FROM timers WHERE state = 'pending') AS next_due,"
+        " (SELECT coalesce(jsonb_object_agg(clock, n), '{}') FROM (SELECT clock, count(*) AS n"
+        "   FROM clocks WHERE state = 'running' AND due_at <= $1 GROUP BY clock) late) AS overdue",
         now,
     )
     assert row is not None  # a row of subqueries always comes back
-    return row["due"], row["next_due"]
+    return row["due"], row["next_due"], row["overdue"]

@@ -16,6 +16,22 @@ export class ApiError extends Error {
   }
 }
 
+// The phone lost its signal (or the gateway is unreachable): fetch() rejects with the browser's
+// own words ("Failed to fetch"), which no user should read. Not an ApiError: the server never
+// answered, so a screen may tell "unconfirmed" from "refused" (report.js does).
+export function networkError(cause) {
+  const e = new Error(t('网络连接失败，请检查网络后重试。', 'The network failed; check the connection and try again.'));
+  e.network = true;
+  e.cause = cause;
+  return e;
+}
+async function reach(url, init) {
+  try { return await fetch(url, init); } catch (err) {
+    if (err?.name === 'AbortError') throw err;
+    throw networkError(err);
+  }
+}
+
 export const currentUser = () => session?.user ?? null;
 export const onSession = (fn) => { listeners.add(fn); return () => listeners.delete(fn); };
 const announce = () => listeners.forEach((fn) => fn(session?.user ?? null));
@@ -35,7 +51,7 @@ async function errorOf(res) {
 }
 
 async function authCall(path, body) {
-  const res = await fetch(`/api/auth/${path}`, {
+  const res = await reach(`/api/auth/${path}`, {
     method: 'POST', credentials: 'same-origin',
     headers: { 'Content-Type': 'application/json', 'Accept-Language': getLang() },
     body: body ? JSON.stringify(body) : undefined,
@@ -91,7 +107,7 @@ export async function api(service, path, { method = 'GET', body, query, form, he
     let payload;
     if (form) payload = form;
     else if (body !== undefined) { h['Content-Type'] = 'application/json'; payload = JSON.stringify(body); }
-    return fetch(url(service, path, query), { method, headers: h, body: payload, credentials: 'same-origin' });
+    return reach(url(service, path, query), { method, headers: h, body: payload, credentials: 'same-origin' });
   };
   let res = await send();
   if (res.status === 401) { // the token expired on the way: once more with a fresh one
@@ -132,6 +148,6 @@ export async function imageUrl(service, path) {
 }
 
 export async function consoleConfig() {
-  const res = await fetch('/api/auth/config', { headers: { 'Accept-Language': getLang() } });
+  const res = await reach('/api/auth/config', { headers: { 'Accept-Language': getLang() } });
   return res.ok ? res.json() : { environment: 'production', demo_users: [] };
 }

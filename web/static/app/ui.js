@@ -92,13 +92,29 @@ export function Deadline({ due, overdue, warnSeconds = 3600, now = Date.now() })
     <span class="muted small"> (${fmtTime(due)})</span></span>`;
 }
 
+// The file input of a photo field: the browser's own control ("Choose Files / No file chosen",
+// in the browser's language, a small target) is hidden; a large button in the console's
+// language opens the camera or the album, and says how many photos are chosen.
+export function PhotoPick({ id, count, max, disabled, onFiles, camera = true }) {
+  return html`<div class="photo-pick">
+    <input id=${id} class="photo-file" type="file" accept="image/jpeg,image/png,image/webp"
+      capture=${camera ? 'environment' : undefined} multiple disabled=${disabled || count >= max}
+      onChange=${(e) => { onFiles([...e.target.files]); e.target.value = ''; }} />
+    <label for=${id} class="photo-button">
+      <svg class="photo-icon" viewBox="0 0 24 24" aria-hidden="true" fill="none" stroke="currentColor"
+        stroke-width="2"><path d="M4 7h3l2-3h6l2 3h3v13H4z" /><circle cx="12" cy="13" r="4" /></svg>${t('拍照或选择照片', 'Take or choose photos')}</label>
+    <span class="photo-count muted small" aria-live="polite">${count
+      ? t(`已选 ${count}/${max} 张`, `${count} of ${max} chosen`) : t('未选择照片', 'No photo chosen')}</span>
+  </div>`;
+}
+
 // Photos from the camera or the album, previewed before they are sent.
 export function PhotoInput({ label, files, onChange, max = 9 }) {
   const urls = files.map((f) => URL.createObjectURL(f));
   useEffect(() => () => urls.forEach((u) => URL.revokeObjectURL(u)), [files]);
   return html`<${Field} label=${label}>${(id) => html`
-    <input id=${id} type="file" accept="image/jpeg,image/png,image/webp" capture="environment" multiple
-      onChange=${(e) => { onChange([...files, ...e.target.files].slice(0, max)); e.target.value = ''; }} />
+    <${PhotoPick} id=${id} count=${files.length} max=${max}
+      onFiles=${(picked) => onChange([...files, ...picked].slice(0, max))} />
     ${files.length ? html`<ul class="thumbs">${files.map((f, i) => html`<li>
       <img src=${urls[i]} alt=${t(`待上传照片${i + 1}`, `Photo ${i + 1} to upload`)} />
       <button type="button" class="link" onClick=${() => onChange(files.filter((_, j) => j !== i))}>
@@ -125,7 +141,7 @@ export function Toasts() {
 // A table that becomes cards on a phone (CSS), with a caption for screen readers.
 export function Table({ caption, columns, rows, rowKey, empty }) {
   if (!rows?.length) return html`<${Empty}>${empty}<//>`;
-  return html`<div class="table-wrap"><table>
+  return html`<div class="table-wrap" tabindex="0"><table>
     <caption class="sr-only">${caption}</caption>
     <thead><tr>${columns.map((c) => html`<th scope="col">${c.label}</th>`)}</tr></thead>
     <tbody>${rows.map((r) => html`<tr key=${rowKey(r)}>

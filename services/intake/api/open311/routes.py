@@ -8,6 +8,7 @@ reading requests need one of our bearer tokens, as GeoReport's ``api_key`` or th
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -15,10 +16,14 @@ from fastapi import APIRouter, Depends, Form, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake.domain import open311 as domain
+from services.intake.domain.sources import mask_contact
 from services.intake.handlers import open311 as handlers
-from services.intake.api.open311.auth import ApiKeyRule
+from services.intake.handlers import sources
+from services.intake.repository.sources import ResidentSender
+from services.intake.api.open311.auth import ApiKeyRule, ResidentOrStaffRule
 from services.intake.api.open311.formats import GeoReportRoute, format_of, render
 from shared.auth import AREA_ROLES, PUBLIC, Principal, Role
+from shared.errors import NotFound, Unauthenticated
 from services.intake.api.common import settings
 from shared.service import Pool
 
@@ -26,8 +31,12 @@ V2 = "/open311/v2"
 router = APIRouter(route_class=GeoReportRoute, tags=["open311"])
 
 # The same rules as intake's own POST /cases and GET /cases (scope: checked by handlers).
-Filer = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES)))]
-Reader = Annotated[Principal, Depends(ApiKeyRule((Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR)))]
+# Without any credential a resident may file a request (群众上报: rate-limited, checked on
+# site before it enters the loop) and read back his own with the token he was given.
+READERS = (Role.GRID_WORKER, *AREA_ROLES, Role.SUPERVISOR)
+Filer = Annotated[Principal | None, Depends(ResidentOrStaffRule((Role.GRID_WORKER, *AREA_ROLES)))]
+Reader = Annotated[Principal, Depends(ApiKeyRule(READERS))]
+OwnReader = Annotated[Principal | None, Depends(ResidentOrStaffRule(READERS))]
 Public = [Depends(PUBLIC)]
 
 
@@ -52,11 +61,16 @@ class RequestForm(BaseModel):
     accepted and ignored)."""
 
     model_config = ConfigDict(extra="ignore")
-    api_key: str | None = Field(None, description="one of our bearer tokens (JWT)")
+    api_key: str | None = Field(
+        None, description="one of our bearer tokens (JWT); absent: a resident's own report"
+    )
+    coord_system: str | None = Field(
+        None, description="lat/long in wgs84 (default), gcj02 (高德/腾讯/微信) or bd09 (百度)"
+    )
     jurisdiction_id: str | None = Field(None, description="ignored: one jurisdiction")
     service_code: str | None = Field(None, description="事件分类编码 (GET services)")
-    lat: str | None = Field(None, description="WGS84 latitude")
-    long: str | None = Field(None, description="WGS84 longitude")
+    lat: str | None = Field(None, description="latitude (WGS84 unless coord_system says)")
+    long: str | None = Field(None, description="longitude (WGS84 unless coord_system says)")
     address_string: str | None = None
     address_id: str | None = Field(None, description="not supported")
     email: str | None = None
@@ -162,6 +176,8 @@ async def post_request(
             ]
         )
     new = domain.parse_new_request(form.model_dump(by_alias=True, exclude_none=True))
+    if who is None:
+        return await _file_for_resident(request, db, new, fmt, idempotency_key)
     case, created = await handlers.file_request(
         db,
         who,
@@ -174,6 +190,38 @@ async def post_request(
         headers["Idempotent-Replayed"] = "true"
     answer = [domain.filed(case.case_no, case.priority, who.subject)]
     return render(fmt, "service_requests", answer, 201 if created else 200, headers)
+
+
+async def _file_for_resident(
+    request: Request, db: Pool, new: domain.NewRequest, fmt: str, idempotency_key: str | None
+) -> Response:
+    """群众上报: counted per network address and per device or e-mail (429 with Retry-After
+    beyond the limits), and waiting for the grid worker's check."""
+    conf = settings(request)
+    limits = sources.ResidentLimits(
+        per_client_per_hour=conf.resident_reports_per_hour_per_client,
+        per_sender_per_hour=conf.resident_reports_per_hour_per_sender,
+    )
+    client = request.client.host if request.client else "unknown"
+    sender = ResidentSender(
+        client_key=_key("client", client),
+        device_key=_key("device", new.device_id) if new.device_id else None,
+        email_key=_key("email", new.email.lower()) if new.email else None,
+        contact=mask_contact(new.phone or new.email),
+    )
+    case, receipt, created = await handlers.file_resident_request(
+        db, new, sender, idempotency_key, limits=limits
+    )
+    headers = {"Location": f"{V2}/requests/{case.case_no}.{fmt}?token={receipt}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    answer = [domain.filed_by_resident(case.case_no, receipt)]
+    return render(fmt, "service_requests", answer, 201 if created else 200, headers)
+
+
+def _key(kind: str, value: str) -> str:
+    """What the rate limit counts a sender by: a hash, not the address itself."""
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
 
 
 @_both(
@@ -193,8 +241,24 @@ async def get_requests(
     f"{V2}/requests/{{service_request_id}}",
     summary="GeoReport: one service request (by case number or UUID)",
 )
-async def get_request(service_request_id: str, db: Pool, who: Reader, fmt: Fmt) -> Response:
-    case = await handlers.get_request(db, who, domain.parse_ref(service_request_id))
+async def get_request(
+    service_request_id: str,
+    db: Pool,
+    who: OwnReader,
+    fmt: Fmt,
+    token: Annotated[
+        str | None,
+        Query(max_length=100, description="a resident's token (from his POST), instead of api_key"),
+    ] = None,
+) -> Response:
+    if who is None:
+        case = await handlers.get_by_receipt(db, _receipt_or_401(token))
+        if service_request_id not in (case.case_no, str(case.id)):
+            raise NotFound(
+                "查询凭证无效", "no service request has this token", code="token_not_found"
+            )
+    else:
+        case = await handlers.get_request(db, who, domain.parse_ref(service_request_id))
     return render(fmt, "service_requests", [domain.service_request(case)])
 
 
@@ -203,6 +267,22 @@ async def get_request(service_request_id: str, db: Pool, who: Reader, fmt: Fmt) 
     f"{V2}/tokens/{{token}}",
     summary="GeoReport: the service_request_id for a token (our case UUID)",
 )
-async def get_token(token: str, db: Pool, who: Reader, fmt: Fmt) -> Response:
+async def get_token(token: str, db: Pool, who: OwnReader, fmt: Fmt) -> Response:
+    if who is None:
+        case = await handlers.get_by_receipt(db, _receipt_or_401(token))
+        return render(fmt, "service_requests", [domain.token_answer(case.case_no, token)])
     case = await handlers.get_request(db, who, domain.token_id(token))
     return render(fmt, "service_requests", [domain.token_answer(case.case_no, case.id)])
+
+
+def _receipt_or_401(token: str | None) -> str:
+    """Without api_key only a resident's own token opens a request."""
+    if token is None or not domain.is_receipt(token):
+        raise Unauthenticated(
+            "需要登录：请以 api_key 参数或 Authorization: Bearer 头提供凭证，或提供上报时获得的"
+            " token",
+            "authentication required: send api_key=<token>, 'Authorization: Bearer <token>' "
+            "or the token your report was given",
+            code="unauthenticated",
+        )
+    return token

@@ -26,6 +26,7 @@ from services.intake.domain.open311.common import (
 from services.intake.domain.open311.filing import (
     NewRequest,
     filed,
+    filed_by_resident,
     parse_new_request,
     reporter_name,
 )
@@ -33,6 +34,7 @@ from services.intake.domain.open311.reading import (
     CaseView,
     RequestQuery,
     agency_responsible,
+    is_receipt,
     open_or_closed,
     parse_query,
     parse_ref,
@@ -62,7 +64,9 @@ __all__ = [
     "agency_responsible",
     "discovery",
     "filed",
+    "filed_by_resident",
     "find_service",
+    "is_receipt",
     "open_or_closed",
     "parse_new_request",
     "parse_query",

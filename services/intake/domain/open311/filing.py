@@ -25,6 +25,10 @@ NEED_LOCATION = (
 )
 
 
+# Positions from Chinese map apps (an extension parameter; GeoReport itself says WGS84).
+COORD_SYSTEMS = ("wgs84", "gcj02", "bd09")
+
+
 @dataclass(frozen=True)
 class NewRequest:
     """A service request as our report needs it. email, phone, device_id, account_id and
@@ -38,6 +42,10 @@ class NewRequest:
     long: float | None
     address: str | None
     reporter: str | None  # None: the caller's own name
+    coord_system: str = "wgs84"  # what lat/long are in: wgs84, gcj02 (高德/腾讯/微信), bd09 (百度)
+    device_id: str | None = None  # a resident's: counted by the rate limit
+    email: str | None = None
+    phone: str | None = None
 
 
 def _coordinate(raw: str | None, name: str, bound: float, problems: list[Problem]) -> float | None:
@@ -50,8 +58,8 @@ def _coordinate(raw: str | None, name: str, bound: float, problems: list[Problem
     if not -bound <= value <= bound:  # also refuses nan
         problems.append(
             (
-                f"{name} 须为 -{bound:g} 到 {bound:g} 之间的数（WGS84）",
-                f"{name} must be a number between -{bound:g} and {bound:g} (WGS84)",
+                f"{name} 须为 -{bound:g} 到 {bound:g} 之间的数",
+                f"{name} must be a number between -{bound:g} and {bound:g}",
             )
         )
         return None
@@ -109,6 +117,14 @@ def parse_new_request(form: Mapping[str, str]) -> NewRequest:
                 "attribute[priority] must be urgent, normal or minor",
             )
         )
+    coord_system = (field(form, "coord_system") or "wgs84").lower()
+    if coord_system not in COORD_SYSTEMS:
+        problems.append(
+            (
+                "coord_system 须为 wgs84（GPS）、gcj02（高德/腾讯/微信）或 bd09（百度）",
+                "coord_system must be wgs84 (GPS), gcj02 (Amap/Tencent/WeChat) or bd09 (Baidu)",
+            )
+        )
     if problems or code is None:
         raise Refused(problems)
     return NewRequest(
@@ -120,7 +136,15 @@ def parse_new_request(form: Mapping[str, str]) -> NewRequest:
         long=lon,
         address=address,
         reporter=reporter_name(field(form, "first_name"), field(form, "last_name")),
+        coord_system=coord_system,
+        device_id=_short(field(form, "device_id")),
+        email=_short(field(form, "email")),
+        phone=_short(field(form, "phone")),
     )
+
+
+def _short(value: str | None, most: int = 200) -> str | None:
+    return value[:most] if value else None
 
 
 def filed(case_no: str, priority: str, account_id: str | None) -> dict[str, Any]:
@@ -129,4 +153,23 @@ def filed(case_no: str, priority: str, account_id: str | None) -> dict[str, Any]
         "service_request_id": case_no,
         "service_notice": NOTICES.get(priority),
         "account_id": account_id,
+    }
+
+
+RESIDENT_NOTICE = (
+    "已收到您的反映：网格员将到现场核实，属实的即受理办理，不属实或不属于公共事务的将说明理由。"
+    "请保存 token，凭它查询办理进度（requests/{service_request_id}.json?token=…）。 / Received: "
+    "the grid worker checks it on site; if confirmed it is taken on, otherwise you are told why. "
+    "Keep the token: it lets you follow your request (requests/{service_request_id}.json?token=…)."
+)
+
+
+def filed_by_resident(case_no: str, receipt: str) -> dict[str, Any]:
+    """POST requests' answer to a resident (no account): the id and the token that alone
+    lets him read his request back."""
+    return {
+        "service_request_id": case_no,
+        "token": receipt,
+        "service_notice": RESIDENT_NOTICE,
+        "account_id": None,
     }

@@ -18,6 +18,7 @@ from services.intake.domain.open311.common import (
     Refused,
     field,
 )
+from services.intake.domain.sources import dismissal_notes
 from shared.errors import NotFound
 from shared.lifecycle import STATUS_ZH
 
@@ -161,6 +162,12 @@ class CaseView:
     updated_at: datetime
     closed_at: datetime | None
     deadline_at: datetime | None = None  # the nearest open deadline (from tracking's clocks)
+    # a resident's report not taken on (不予受理): why, as the grid worker wrote it
+    dismissed_reason: str | None = None
+    dismissed_note: str | None = None
+    duplicate_case_no: str | None = None
+    # when it will actually be resolved (tracking's forecast; never past while open)
+    expected_resolution_at: datetime | None = None
 
 
 def open_or_closed(status: str) -> str:
@@ -171,6 +178,13 @@ def agency_responsible(departments: list[str], community_name: str | None) -> st
     """The departments on the case (named in the whistle or assigned by dispatch); until then
     its community holds it."""
     return "、".join(departments) if departments else (community_name or "社区")
+
+
+def status_notes(case: CaseView) -> str:
+    """The Chinese status label; for a dismissed resident's report, the reason."""
+    if case.dismissed_reason:
+        return dismissal_notes(case.dismissed_reason, case.dismissed_note, case.duplicate_case_no)
+    return _STATUS_NOTES.get(case.status, case.status)
 
 
 def w3(moment: datetime | None) -> str | None:
@@ -185,7 +199,7 @@ def service_request(case: CaseView) -> dict[str, Any]:
     return {
         "service_request_id": case.case_no,
         "status": status,
-        "status_notes": _STATUS_NOTES.get(case.status, case.status),
+        "status_notes": status_notes(case),
         "service_name": case.category_name,
         "service_code": case.category,
         "description": case.description,
@@ -193,7 +207,8 @@ def service_request(case: CaseView) -> dict[str, Any]:
         "service_notice": NOTICES.get(case.priority),
         "requested_datetime": w3(case.reported_at),
         "updated_datetime": w3(updated),
-        "expected_datetime": w3(case.deadline_at),  # tracking's clocks, as intake keeps them
+        # 预计办结时间: tracking's forecast, not the nearest (e.g. sign-for) deadline
+        "expected_datetime": w3(case.expected_resolution_at),
         "address": case.address,
         "address_id": None,
         "zipcode": None,
@@ -203,8 +218,18 @@ def service_request(case: CaseView) -> dict[str, Any]:
     }
 
 
+def is_receipt(token: str) -> bool:
+    """A resident's token (random, 32 URL-safe characters), not a case's UUID."""
+    try:
+        UUID(token)
+    except ValueError:
+        return True
+    return False
+
+
 def token_id(token: str) -> UUID:
-    """tokens/{id}: a token is the case's UUID (we create cases synchronously)."""
+    """tokens/{id}: a token is the case's UUID (we create cases synchronously) — for staff;
+    a resident's token is his receipt."""
     try:
         return UUID(token)
     except ValueError:
@@ -213,5 +238,5 @@ def token_id(token: str) -> UUID:
         ) from None
 
 
-def token_answer(case_no: str, token: UUID) -> dict[str, Any]:
+def token_answer(case_no: str, token: UUID | str) -> dict[str, Any]:
     return {"service_request_id": case_no, "token": str(token)}

@@ -85,8 +85,10 @@ def discovery(url: str, production: bool) -> dict[str, Any]:
         "contact": "请联系所在社区或区综合指挥平台 / contact your community or the district "
         "command centre",
         "key_service": "api_key 即 Whistle 登录凭证（Bearer JWT），由区综合指挥平台为网格员、"
-        "社区、街道账号签发 / the api_key is a Whistle bearer token (JWT), "
-        "issued to grid workers, communities and streets",
+        "社区、街道账号签发；群众不带 api_key 也可上报（限频，网格员现场核实后受理），凭返回的"
+        " token 查询本人事项 / the api_key is a Whistle bearer token (JWT), issued to grid "
+        "workers, communities and streets; residents may file without one (rate-limited, "
+        "verified on site by the grid worker) and follow their request with the token returned",
         "endpoints": [
             {
                 "specification": SPECIFICATION,

@@ -6,6 +6,7 @@ import { t } from '../i18n.js';
 import { areaName, clockName, deptName, ref } from '../ref.js';
 import { loadLeaflet } from '../ui.js';
 import { lateText } from './items.js';
+import { isPredicted } from './forecast.js';
 
 const inside = (path, area) => !area || path === area || path.startsWith(`${area}/`);
 
@@ -60,10 +61,12 @@ function el(tag, attrs = {}, ...children) {
 function itemsPopup(title, items, now) {
   const list = el('ul', { class: 'map-popup-list' });
   for (const it of items) {
-    const tone = it.board === 'overdue' ? 'red' : 'yellow';
+    const predicted = isPredicted(it);
+    const tone = it.board === 'overdue' ? 'red' : predicted ? 'purple' : 'yellow';
+    const word = it.board === 'overdue' ? t('超时', 'Late') : predicted ? t('预计超时', 'Likely late') : t('临期', 'Near');
     list.append(el('li', {},
       el('a', { href: `/cases/${it.case_id}`, text: it.case_no }),
-      el('span', { class: `chip ${tone}`, text: it.board === 'overdue' ? t('超时', 'Late') : t('临期', 'Near') }),
+      el('span', { class: `chip ${tone}`, text: word }),
       el('span', { text: ` ${deptName(it.department_id) || it.department_name} · ${clockName(it.clock)} · ${lateText(it, now)}` })));
   }
   return el('div', { class: 'map-popup' }, el('strong', { text: title }), list);

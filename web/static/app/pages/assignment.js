@@ -9,11 +9,12 @@ import {
   assignmentStateName, categoryPath, clockName, deptName, placeName, priorityName, ref,
 } from '../ref.js';
 import {
-  ActionForm, Chip, Deadline, ErrorNote, Field, Loading, Page, toast, useAsync, useNow,
+  ActionForm, Chip, Deadline, ErrorNote, Field, Loading, Page, PhotoPick, toast, useAsync, useNow,
 } from '../ui.js';
 import {
   PausedChip, StreamState, consolePath, messageTitle, roleLabel, stateTone, useDeskStream,
 } from './inbox.js';
+import { isId, Lookup } from '../casework/lookup.js';
 
 const BASIS = {
   named: ['吹哨点名', 'Named in the whistle'], rule: ['派单规则', 'Routing rule'],
@@ -88,9 +89,8 @@ function AfterPhotos({ items, setItems, disabled, onRetry }) {
   };
   return html`<${Field} label=${t('整改后照片', 'After-photos')}
       hint=${t(`JPEG/PNG/WebP，每张不超过 5 MB，最多 ${MAX_PHOTOS} 张；办结时逐张上传`, `JPEG/PNG/WebP, up to 5 MB each, at most ${MAX_PHOTOS}; uploaded one by one when you resolve`)}>
-    ${(id) => html`<input id=${id} type="file" accept="image/jpeg,image/png,image/webp" multiple
-      disabled=${disabled || items.length >= MAX_PHOTOS}
-      onChange=${(e) => { add(e.target.files); e.target.value = ''; }} />
+    ${(id) => html`<${PhotoPick} id=${id} count=${items.length} max=${MAX_PHOTOS} disabled=${disabled}
+      camera=${false} onFiles=${add} />
     ${items.length ? html`<ul class="thumbs dept-uploads">${items.map((x, i) => html`<li key=${x.key}>
       <img src=${x.url} alt=${t(`整改后照片 ${i + 1}`, `After-photo ${i + 1}`)} />
       <${Chip} tone=${words[x.status][1]}>${words[x.status][0]}<//>
@@ -391,7 +391,13 @@ function Requests({ a }) {
 
 // --- the page --------------------------------------------------------------------------------
 
+// /assignments/<id>; a case number pasted here finds the case (for a department, its assignment)
 export default function Assignment({ params, user }) {
+  return isId(params.id) ? html`<${AssignmentView} params=${params} user=${user} />`
+    : html`<${Lookup} no=${params.id} user=${user} what="assignment" />`;
+}
+
+function AssignmentView({ params, user }) {
   const id = params.id;
   const now = useNow(15_000);
   const detail = useAsync(() => api('dispatch', `/assignments/${encodeURIComponent(id)}`), [id]);

@@ -1,10 +1,12 @@
 // 指挥大屏 — the supervisors' command board: the jurisdiction map with late (超时, 红灯) and
-// near-late (临期, 黄灯) clocks, the two boards as lists, counters, filters, and the boards'
+// near-late (临期, 黄灯) clocks — and those the forecast says will likely be late before their
+// warning (预计超时, board/forecast.js) —, the two boards as lists, counters, filters, and the boards'
 // live stream (every change refreshes lists, counters and map without reloading the page).
 // Community, street and district see their subtree; department staff their own items (the
 // server scopes both).
 import { html, useEffect, useMemo, useRef, useState } from '../../vendor/preact-htm.mjs';
 import { api } from '../api.js';
+import { ForecastNote, isPredicted, PredictedBadge } from '../board/forecast.js';
 import { BoardMap } from '../board/geo.js';
 import {
   beijingDay, changeName, changeTone, escalationText, lateSeconds, lateText, urgeText,
@@ -252,13 +254,15 @@ function Counters({ data, now }) {
   const urgedToday = all.filter((i) => i.last_urged_at && beijingDay(i.last_urged_at) === today).length;
   const departments = new Set(all.map((i) => i.department_id)).size;
   const worst = data.overdue.reduce((m, i) => Math.max(m, lateSeconds(i, now)), 0);
+  const predicted = data.near.filter(isPredicted).length;
   const more = data.truncated ? '+' : '';
   const c = (tone, n, zh, en, note) => html`<li class=${`counter ${tone}`}>
     <span class="n">${n}</span><span class="what">${t(zh, en)}</span>
     ${note ? html`<span class="note">${note}</span>` : null}</li>`;
   return html`<ul class="counters board-counters" aria-label=${t('统计', 'Counts')}>
     ${c('red', `${data.overdue.length}${more}`, '超时（红灯）', 'Late (red)', t('时限已过', 'past the deadline'))}
-    ${c('yellow', `${data.near.length}${more}`, '临期（黄灯）', 'Near-late (yellow)', t('已预警未超时', 'warned, not yet late'))}
+    ${c('yellow', `${data.near.length - predicted}${more}`, '临期（黄灯）', 'Near-late (yellow)', t('已预警未超时', 'warned, not yet late'))}
+    ${c('purple', predicted, '预计超时', 'Likely late', t('未到预警但预计会超时', 'not yet warned, forecast to be late'))}
     ${c('red', escalated, '已逐级上报', 'Escalated', t('超时后上报到社区/街道/区', 'up the ladder after the deadline'))}
     ${c('blue', urgedToday, '今日已督办', 'Urged today', t('在榜案件中今天被督办的', 'on the boards, urged today'))}
     ${c('plain', departments, '涉及部门', 'Departments', t('超时或临期的部门数', 'with late or near-late clocks'))}
@@ -322,10 +326,12 @@ function Item({ it, now, canUrge, place, reload }) {
   const s = lateSeconds(it, now);
   // a near-late item whose deadline passed a moment ago waits for the next read as "late"
   const turned = !late && s >= 0;
-  return html`<li class=${`board-item ${late ? 'overdue' : 'near'}`}>
+  const predicted = isPredicted(it) && !turned; // likely late, before its warning light
+  return html`<li class=${`board-item ${late ? 'overdue' : 'near'}${predicted ? ' predicted' : ''}`}>
     <div class="item-top">
       <a class="case-no" href=${`/cases/${it.case_id}`}>${it.case_no}</a>
-      <${Chip} tone=${late || turned ? 'red' : 'yellow'}>${late || turned ? t('超时', 'Late') : t('临期', 'Near-late')}<//>
+      ${predicted ? html`<${PredictedBadge} />`
+        : html`<${Chip} tone=${late || turned ? 'red' : 'yellow'}>${late || turned ? t('超时', 'Late') : t('临期', 'Near-late')}<//>`}
       ${it.priority === 'urgent' ? html`<${Chip} tone="red">${priorityName('urgent')}<//>` : null}
       <span class=${`late-by ${late || turned ? 'red' : 'yellow'}`}>${lateText(it, now)}</span>
     </div>
@@ -342,6 +348,7 @@ function Item({ it, now, canUrge, place, reload }) {
       ${canUrge ? html`<button type="button" class="urge-toggle" aria-expanded=${urging}
         onClick=${() => setUrging(!urging)}>${urging ? t('取消督办', 'Cancel') : t('督办', 'Urge')}<span class="sr-only"> ${it.case_no}</span></button>` : null}
     </div>
+    ${late ? null : html`<${ForecastNote} it=${it} />`}
     ${urging ? html`<${UrgeForm} it=${it} done=${() => { setUrging(false); reload(); }} />` : null}
   </li>`;
 }

@@ -6,7 +6,7 @@ import { html, useEffect, useRef, useState } from '../../vendor/preact-htm.mjs';
 import { api, download } from '../api.js';
 import { fmtTime, t } from '../i18n.js';
 import {
-  assignmentStateName, caseStatusName, categoryPath, clockName, deptName, placeName, priorityName,
+  assignmentStateName, categoryPath, clockName, deptName, placeName, priorityName,
 } from '../ref.js';
 import { Chip, Deadline, Empty, ErrorNote, Loading, Page, toast, useAsync, useNow } from '../ui.js';
 import { CaseActions } from '../casework/actions.js';
@@ -14,6 +14,8 @@ import { Photos } from '../casework/photos.js';
 import {
   actorText, describe, eventDepartments, eventLabel, eventTone, handlerRoleName, paren, pauseKindName, statusTone,
 } from '../casework/words.js';
+import { coordName, ExpectedResolution, sourceName, statusLabel } from '../casework/sources.js';
+import { isId, Lookup } from '../casework/lookup.js';
 
 const AREA = ['community', 'street', 'district'];
 const FOLLOW_UPS = [1200, 3000, 6000, 10000, 16000]; // events reach tracking a moment later
@@ -36,11 +38,13 @@ function factsOf(c, tl) {
     status: tl.case.status, area_path: tl.case.area_path, description: p.description, address: p.location?.address,
     lat: p.location?.lat, lon: p.location?.lon, reporter: p.reporter, reported_at: p.reported_at ?? reported?.occurred_at,
     updated_at: tl.case.updated_at, closed_at: tl.case.status === 'closed' ? closed?.occurred_at : null,
+    expected_resolution_at: tl.case.expected_resolution_at, expected_earliest: tl.case.expected_earliest,
+    expected_latest: tl.case.expected_latest, expected_basis: tl.case.expected_basis,
     departments: [], assigned: tl.assignments.filter((a) => ['dispatched', 'signed_for', 'resolved'].includes(a.state)).map((a) => a.department_id),
   };
 }
 
-function Facts({ f, tl, reporters, now }) {
+function Facts({ f, tl, reporters, now, user }) {
   // the light of the nearest deadline follows its clock's own warning instant
   const clock = tl?.clocks.find((c) => c.state === 'running' && f.deadline_at
     && new Date(c.due_at).getTime() === new Date(f.deadline_at).getTime());
@@ -57,13 +61,17 @@ function Facts({ f, tl, reporters, now }) {
     <p class="cw-desc">${f.description ?? '—'}</p>
     <dl class="facts">
       <dt>${t('案件编号', 'Case number')}</dt><dd><strong>${f.case_no}</strong></dd>
-      <dt>${t('状态', 'Status')}</dt><dd><${Chip} tone=${statusTone(f.status)}>${caseStatusName(f.status)}<//></dd>
+      <dt>${t('状态', 'Status')}</dt><dd><${Chip} tone=${f.status === 'to_verify' ? 'yellow' : statusTone(f.status)}>${statusLabel(f.status)}<//>
+        ${f.status === 'to_verify' && user.role !== 'department' ? html`<span class="cw-block small"><a href="/verify">${t('到“群众上报待核实”核实', 'Verify it under Residents’ reports')}</a></span>` : null}</dd>
+      ${f.source ? html`<dt>${t('案件来源', 'Source')}</dt><dd class="cw-source">${sourceName(f.source)}</dd>` : null}
       <dt>${t('分类', 'Category')}</dt><dd>${categoryPath(f.category)}</dd>
       <dt>${t('优先级', 'Priority')}</dt><dd>${f.priority === 'urgent'
         ? html`<${Chip} tone="red">${priorityName(f.priority)}<//>` : priorityName(f.priority)}</dd>
       <dt>${t('位置', 'Place')}</dt><dd>${placeName(f.area_path)}
         ${f.address ? html`<span class="cw-block">${f.address}</span>` : null}
-        ${f.lat != null && f.lon != null ? html`<span class="cw-block muted small">${t('坐标', 'Position')} ${Number(f.lat).toFixed(5)}, ${Number(f.lon).toFixed(5)}</span>` : null}</dd>
+        ${f.lat != null && f.lon != null ? html`<span class="cw-block muted small">${t('坐标', 'Position')} ${Number(f.lat).toFixed(5)}, ${Number(f.lon).toFixed(5)}</span>` : null}
+        ${f.position_sent ? html`<span class="cw-block muted small">${t(`上报时为${coordName(f.position_sent.coord_system)}坐标 ${f.position_sent.lat}, ${f.position_sent.lon}，已换算为 WGS-84`,
+          `sent as ${coordName(f.position_sent.coord_system)} ${f.position_sent.lat}, ${f.position_sent.lon}; converted to WGS-84`)}</span>` : null}</dd>
       <dt>${t('上报人', 'Reported by')}</dt><dd>${f.reporter ?? '—'}
         ${credited.length ? html`<span class="cw-block muted small">${t('合并的重复上报：', 'Merged reports: ')}${credited.map((r) => `${r.reporter}${paren(fmtTime(r.reported_at))}`).join(t('、', ', '))}</span>` : null}</dd>
       <dt>${t('上报时间', 'Reported')}</dt><dd>${fmtTime(f.reported_at)}</dd>
@@ -72,6 +80,9 @@ function Facts({ f, tl, reporters, now }) {
       ${f.status !== 'closed' && f.deadline_at ? html`<dt>${t('最近时限', 'Next deadline')}</dt>
         <dd><${Deadline} due=${f.deadline_at} overdue=${f.overdue} warnSeconds=${warn} now=${now} />
           ${clock ? html`<span class="cw-block muted small">${clockName(clock.clock)}</span>` : null}</dd>` : null}
+      ${f.status !== 'to_verify' ? html`<dt>${t('预计办结时间', 'Expected resolution')}</dt>
+        <dd class="cw-expected"><${ExpectedResolution} c=${f} now=${now}
+          breach=${tl?.case?.breach_likely ? (t(tl.case.breach_reason, tl.case.breach_reason_en) ?? '') : null} /></dd>` : null}
       <dt>${t('承办部门', 'Handled by')}</dt><dd>${handling.length
         ? handling.map((a) => `${a.department_name ?? deptName(a.department_id)}${paren(handlerRoleName(a.role))}`).join(t('、', ', '))
         : f.assigned?.length ? f.assigned.map(deptName).join(t('、', ', ')) : html`<span class="muted">${t('尚未派单', 'Not dispatched yet')}</span>`}</dd>
@@ -155,7 +166,13 @@ function History({ tl }) {
   </section>`;
 }
 
+// /cases/<id>, or /cases/<case number> looked up first
 export default function CasePage({ params, user }) {
+  return isId(params.id) ? html`<${CaseView} params=${params} user=${user} />`
+    : html`<${Lookup} no=${params.id} user=${user} />`;
+}
+
+function CaseView({ params, user }) {
   const id = params.id;
   const isDept = user.role === 'department';
   const now = useNow(15_000);
@@ -209,7 +226,7 @@ export default function CasePage({ params, user }) {
     ${caseQ.error && c ? html`<${ErrorNote} error=${caseQ.error} />` : null}
     <div class="cw-case">
       <div class="cw-col">
-        <${Facts} f=${f} tl=${tl} reporters=${reportersQ.data} now=${now} />
+        <${Facts} f=${f} tl=${tl} reporters=${reportersQ.data} now=${now} user=${user} />
         <${Photos} photos=${photosQ.data} error=${photosQ.error} />
         <${CaseActions} f=${f} tl=${tl} user=${user} onDone=${done}
           ratingLink=${ratingLink} setRatingLink=${setRatingLink} />

@@ -2,10 +2,12 @@
 // charts with the same figures as tables), their trend week by week over the last 8 weeks,
 // and the ranking with the red/black list (红黑榜) and its thresholds in words. CSV exports
 // for Excel. Department staff get their own department's figures (the server scopes them)
-// and no ranking.
+// and no ranking. Below: the seeds' counts, the integrity findings and the SLA backtest
+// (kpi/), for the roles allowed to read them.
 import { html, useEffect, useMemo, useState } from '../../vendor/preact-htm.mjs';
 import { api, download } from '../api.js';
 import { RATE_COLORS, RateBars, RateLines } from '../board/charts.js';
+import Insights from '../kpi/insights.js';
 import { fmtTime, t } from '../i18n.js';
 import { areaName, deptName, levelName, ref } from '../ref.js';
 import { ErrorNote, Field, Loading, Page, toast, useAsync } from '../ui.js';
@@ -159,6 +161,7 @@ export default function Kpi({ query, user }) {
         ${thresholds.data ? html`<div class="card"><${Thresholds} data=${thresholds.data.thresholds} /></div>` : html`<${ErrorNote} error=${thresholds.error} />`}
       </section>`
       : html`<${Ranking} state=${ranking} unit=${rankUnit} setUnit=${setRankUnit} />`}
+    <${Insights} user=${user} period=${applied} />
   <//>`;
 }
 
@@ -202,7 +205,7 @@ function KpiTable({ caption, kind, units, total }) {
   </tr>`;
   const cols = ['received', 'signed_for_on_time', 'resolved', 'resolved_on_time', 'overdue_now', 'reworked',
     'rejections', 'extensions', 'response_rate', 'resolution_rate', 'satisfaction_rate', 'on_time_rate'];
-  return html`<div class="table-wrap"><table class="kpi-table">
+  return html`<div class="table-wrap" tabindex="0"><table class="kpi-table">
     <caption class="sr-only">${caption}</caption>
     <thead><tr><th scope="col">${kind === 'department' ? t('部门', 'Department') : t('辖区', 'Area')}</th>
       ${cols.map((c) => html`<th scope="col" class="num">${metricName(c)}</th>`)}
@@ -223,7 +226,7 @@ function Trend({ state, weeks }) {
     ${data ? html`<div class="kpi-grid">
       <${RateLines} labels=${weeks.map((w) => w.label)} series=${series}
         summary=${t('近 8 周三率折线图；数值见旁边的表格', 'Three rates over the last 8 weeks; figures in the table beside it')} />
-      <div class="table-wrap"><table class="kpi-table">
+      <div class="table-wrap" tabindex="0"><table class="kpi-table">
         <caption class="sr-only">${title}</caption>
         <thead><tr><th scope="col">${t('周', 'Week')}</th><th scope="col" class="num">${metricName('received')}</th>
           ${RATES.map((r) => html`<th scope="col" class="num">${metricName(r)}</th>`)}</tr></thead>
@@ -273,7 +276,7 @@ function Ranking({ state, unit, setUnit }) {
         ${listed(data.red, 'red-list', '红榜', 'Red list')}
         ${listed(data.black, 'black-list', '黑榜', 'Black list')}
       </div>
-      ${data.ranking.length ? html`<div class="table-wrap"><table class="kpi-table">
+      ${data.ranking.length ? html`<div class="table-wrap" tabindex="0"><table class="kpi-table">
         <caption class="sr-only">${t('排名', 'Ranking')}</caption>
         <thead><tr><th scope="col" class="num">${t('名次', 'Rank')}</th><th scope="col">${unit === 'department' ? t('部门', 'Department') : t('辖区', 'Area')}</th>
           <th scope="col" class="num">${metricName('received')}</th>

@@ -11,7 +11,7 @@ export default function Login() {
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
   const [config, setConfig] = useState(null);
-  useEffect(() => { consoleConfig().then(setConfig); document.title = t('登录 · 吹哨', 'Sign in · Whistle'); }, []);
+  useEffect(() => { consoleConfig().then(setConfig, () => null); document.title = t('登录 · 吹哨', 'Sign in · Whistle'); }, []);
 
   const submit = async (e) => {
     e.preventDefault();

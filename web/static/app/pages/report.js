@@ -9,6 +9,7 @@ import { fmtTime, t } from '../i18n.js';
 import { areaName, caseStatusName, placeName, PRIORITIES, ref } from '../ref.js';
 import { ErrorNote, Field, Page, PhotoInput, toast } from '../ui.js';
 import { GridMap, neighbourGrids, reportableGrids, StatusChip } from './worker.js';
+import { COORD_SYSTEMS, coordName, parseCoords, sourceName, STAFF_SOURCES } from '../casework/sources.js';
 
 const LIMITS = { description: 2000, address: 500, note: 1000, photoBytes: 5 * 1024 * 1024, photos: 9 };
 
@@ -29,6 +30,7 @@ function blankDraft(grids, keep = {}) {
     grid: keep.grid ?? (grids.length === 1 ? grids[0].properties.code : ''),
     major: '', category: '', priority: 'normal', description: '', address: '',
     point: null, fixOnSpot: false, fixNote: '',
+    source: keep.source ?? 'grid_patrol', coordText: '', coordSystem: keep.coordSystem ?? '',
   };
 }
 
@@ -198,6 +200,7 @@ function Outcome({ report, beforeFiles, fix, onNew, user }) {
       <p class="case-no-big">${t('案件编号', 'Case number')} <strong>${current.case_no}</strong></p>
       <p><${StatusChip} status=${current.status} /> <span class="muted small">${fmtTime(current.reported_at)}</span></p>
       <p class="small">${placeName(current.area_path)}${current.location?.address ? ` · ${current.location.address}` : ''}</p>
+      <p class="small">${t('案件来源：', 'Source: ')}${sourceName(current.source)}</p>
       <p><a href=${`/cases/${id}`}>${t('查看案件详情', 'Open the case')} →</a></p>
     </section>
 
@@ -311,16 +314,16 @@ export default function Report({ user }) {
   };
 
   // A point (tapped or from the phone) → the grid holding it, which must be one of mine.
-  const placePoint = async (p, source) => {
+  const placePoint = async (p, source, coord = 'wgs84') => {
     const mine = ++locateSeq.current;
     const lat = Number(p.lat.toFixed(6));
     const lon = Number(p.lon.toFixed(6));
-    const point = { lat, lon, accuracy: p.accuracy ?? null, source, grid: null };
+    const point = { lat, lon, accuracy: p.accuracy ?? null, source, coord, grid: null };
     setDraft((d) => ({ ...d, point }));
     setPointNote({ tone: 'ok', text: t('正在确定所在网格…', 'Finding the grid…') });
     setErrors((e) => ({ ...e, grid: null }));
     try {
-      const g = await api('intake', '/areas/locate', { query: { lat, lon } });
+      const g = await api('intake', '/areas/locate', { query: { lat, lon, coord_system: coord } });
       if (mine !== locateSeq.current) return;
       if (!gridCodes.has(g.code)) {
         setDraft((d) => ({ ...d, point: null }));
@@ -331,9 +334,10 @@ export default function Report({ user }) {
       setPointNote({ tone: 'ok', text: t(`位置在${g.name}${g.micro_grid ? ` · ${g.micro_grid.name}` : ''}`, `The place is in ${g.name}${g.micro_grid ? ` · ${g.micro_grid.name}` : ''}`) });
     } catch (e) {
       if (mine !== locateSeq.current) return;
-      if (e.code === 'point_outside_grids' && source === 'map') {
+      if (e.code === 'point_outside_grids' && source !== 'gps') {
         setDraft((d) => ({ ...d, point: null }));
-        setPointNote({ tone: 'error', text: `${e.message}${t('。请在网格范围内点选。', '. Tap inside a grid.')}` });
+        setPointNote({ tone: 'error', text: `${e.message}${source === 'typed'
+          ? t('。请核对坐标和坐标系。', '. Check the position and its coordinate system.') : t('。请在网格范围内点选。', '. Tap inside a grid.')}` });
       } else if (e.code === 'point_outside_grids') {
         setPointNote({ tone: 'warn', text: t('当前位置不在任何网格内（可能是定位偏差）：请在上方选择网格，位置将一并提交。', 'Your position is not inside any grid (GPS may be off): choose the grid above; the position is sent with it.') });
       } else {
@@ -367,6 +371,18 @@ export default function Report({ user }) {
     );
   };
 
+  // A position typed or pasted from a map app, in the coordinate system the worker names.
+  const useTyped = () => {
+    const at = parseCoords(draft.coordText);
+    const bad = {};
+    if (!at) bad.coordText = t('请输入坐标，如 37.8866, 112.5362（纬度、经度，顺序不限）', 'Type a position, e.g. 37.8866, 112.5362');
+    if (!draft.coordSystem) bad.coordSystem = t('请选择坐标来自哪种地图', 'Choose which map the position comes from');
+    setErrors((e) => ({ ...e, ...bad, coordText: bad.coordText ?? null, coordSystem: bad.coordSystem ?? null }));
+    if (Object.keys(bad).length) return;
+    placePoint(at, 'typed', draft.coordSystem);
+    setFitKey((k) => k + 1);
+  };
+
   const clearPoint = () => { locateSeq.current += 1; set('point', null); setPointNote(null); };
 
   const validate = () => {
@@ -392,13 +408,16 @@ export default function Report({ user }) {
     const p = draft.point;
     const location = {};
     if (p) { location.lat = p.lat; location.lon = p.lon; }
+    const coordSystem = p?.coord ?? 'wgs84';
     if (draft.address.trim()) location.address = draft.address.trim();
     const body = {
       category: minors.length ? draft.category : draft.major,
       priority: draft.priority,
       description: draft.description.trim(),
       location,
+      source: draft.source,
     };
+    if (p && coordSystem !== 'wgs84') body.coord_system = coordSystem;
     if (!p?.grid) body.grid_code = draft.grid; // a located point places the report itself
     setBusy(true);
     try {
@@ -426,7 +445,7 @@ export default function Report({ user }) {
   const startOver = () => {
     const grid = draft.grid;
     setDone(null); setBefore([]); setAfter([]); setErrors({}); setFormError(null); setPointNote(null);
-    setDraft(blankDraft(grids, { grid: gridCodes.has(grid) ? grid : undefined }));
+    setDraft(blankDraft(grids, { grid: gridCodes.has(grid) ? grid : undefined, source: draft.source, coordSystem: draft.coordSystem }));
     window.scrollTo(0, 0);
   };
 
@@ -461,12 +480,27 @@ export default function Report({ user }) {
           ${p ? html`<button type="button" class="link" onClick=${clearPoint}>${t('清除位置', 'Clear the point')}</button>` : null}
         </div>
         <p class="muted small" id="map-help">${t('或在地图上点选问题所在位置：', 'Or tap the place on the map:')}</p>
-        <${GridMap} grids=${grids} context=${context} selected=${selectedGrid} point=${p} fitKey=${fitKey} tall
+        <details class="pv-typed" open=${!!draft.coordText || p?.source === 'typed'}>
+          <summary>${t('输入地图软件中的坐标', 'Type a position from a map app')}</summary>
+          <${Field} label=${t('坐标', 'Position')} hint=${errHint('coordText', t('从高德、百度、腾讯地图等复制，纬度和经度顺序不限', 'Copied from Amap, Baidu, Tencent…; latitude and longitude in either order'))}>${(id) => html`
+            <input id=${id} value=${draft.coordText} inputmode="decimal" autocomplete="off" aria-invalid=${inv('coordText')}
+              placeholder="37.8866, 112.5362" onInput=${(e) => set('coordText', e.target.value)} />`}<//>
+          <fieldset class=${`pv-coord-systems${errors.coordSystem ? ' invalid' : ''}`}>
+            <legend>${t('坐标系（坐标来自哪种地图）', 'Coordinate system (which map it comes from)')}</legend>
+            <div class="choices">${COORD_SYSTEMS.map(([k, zh, en]) => html`<label>
+              <input type="radio" name="coord-system" value=${k} checked=${draft.coordSystem === k}
+                onChange=${() => set('coordSystem', k)} />${t(zh, en)}</label>`)}</div>
+            ${errors.coordSystem ? html`<small class="field-error">${errors.coordSystem}</small>` : null}
+          </fieldset>
+          <button type="button" onClick=${useTyped}>${t('按坐标定位', 'Locate this position')}</button>
+        </details>
+        <${GridMap} grids=${grids} context=${context} selected=${selectedGrid} point=${p && p.coord !== 'wgs84' && p.coord ? null : p} fitKey=${fitKey} tall
           onPick=${(ll) => placePoint({ lat: ll.lat, lon: ll.lng }, 'map')}
           label=${t('网格地图：点选问题位置', 'Grid map: tap the place of the problem')} />
         <div aria-live="polite" class="point-status">
           ${p ? html`<p class="small point-coords">${t('已选位置', 'Chosen point')}：${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}${p.accuracy ? t(`（精度约${Math.round(p.accuracy)}米）`, ` (±${Math.round(p.accuracy)} m)`) : ''}
-            · ${p.source === 'gps' ? t('当前位置', 'my position') : t('地图点选', 'tapped on the map')}</p>` : null}
+            · ${p.source === 'gps' ? t('当前位置', 'my position') : p.source === 'typed'
+              ? t(`输入的坐标（${coordName(p.coord)}）`, `typed (${coordName(p.coord)})`) : t('地图点选', 'tapped on the map')}</p>` : null}
           ${pointNote ? html`<p class=${`small note-${pointNote.tone}`}>${pointNote.text}</p>` : null}
           ${p?.accuracy > 100 ? html`<p class="small note-warn">${t('定位精度较低，请核对网格或在地图上点选。', 'The position is rough; check the grid or tap the map.')}</p>` : null}
         </div>
@@ -474,6 +508,11 @@ export default function Report({ user }) {
           <input id=${id} value=${draft.address} maxlength=${LIMITS.address} autocomplete="off"
             onInput=${(e) => set('address', e.target.value)} />`}<//>
       </fieldset>
+
+      <${Field} label=${t('案件来源', 'Source')} hint=${t('默认网格巡查；群众当面反映、12345热线或微信群里看到的，请选对应来源', 'Grid patrol unless a resident, the 12345 hotline or a WeChat group told you')}>${(id) => html`
+        <select id=${id} value=${draft.source} onChange=${(e) => set('source', e.target.value)}>
+          ${STAFF_SOURCES.map(([k, zh, en]) => html`<option value=${k}>${t(zh, en)}</option>`)}
+        </select>`}<//>
 
       <fieldset>
         <legend>${t('问题类型', 'What')}</legend>

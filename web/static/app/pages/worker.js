@@ -3,8 +3,10 @@
 import { html, useEffect, useMemo, useRef, useState } from '../../vendor/preact-htm.mjs';
 import { api } from '../api.js';
 import { fmtTime, t } from '../i18n.js';
-import { areaName, caseStatusName, categoryPath, placeName, priorityName, ref } from '../ref.js';
+import { areaName, categoryPath, placeName, priorityName, ref } from '../ref.js';
 import { Chip, Deadline, Empty, ErrorNote, Loading, Page, loadLeaflet, useAsync, useNow } from '../ui.js';
+import { statusLabel } from '../casework/sources.js';
+import { pendingCount } from './verify.js';
 
 // --- the jurisdiction's grids --------------------------------------------------------------
 
@@ -130,9 +132,9 @@ const PAGE = 200;
 
 const STATUS_TONE = {
   reported: 'blue', whistled: 'blue', unroutable: 'yellow', dispatched: 'blue', signed_for: 'blue',
-  resolved: 'yellow', rework: 'red', closed: 'green', reopened: 'yellow',
+  resolved: 'yellow', rework: 'red', closed: 'green', reopened: 'yellow', to_verify: 'yellow',
 };
-export const StatusChip = ({ status }) => html`<${Chip} tone=${STATUS_TONE[status] ?? 'plain'}>${caseStatusName(status)}<//>`;
+export const StatusChip = ({ status }) => html`<${Chip} tone=${STATUS_TONE[status] ?? 'plain'}>${statusLabel(status)}<//>`;
 
 export function CaseCard({ c, now, user }) {
   const open = c.status !== 'closed';
@@ -172,19 +174,28 @@ const FILTERS = [
   ['verify', '待核查', 'To verify'],
 ];
 
+// 群众上报待核实: residents' reports in my grids waiting for my check on site, with their count.
+function VerifyLink({ n }) {
+  const label = n === undefined ? '…' : String(n);
+  return html`<a class=${`pv-cta${n ? ' waiting' : ''}`} href="/verify">
+    <span>${t('群众上报待核实', 'Residents’ reports to verify')}</span>
+    <span class="pv-badge">${label}<span class="sr-only">${t('件', ' waiting')}</span></span></a>`;
+}
+
 export default function Worker({ user }) {
   const now = useNow();
   const grids = useMemo(() => reportableGrids(user), [user]);
   const context = useMemo(() => neighbourGrids(grids), [grids]);
   const cases = useAsync(loadCases, []);
+  const waiting = useAsync(pendingCount, []);
   const [filter, setFilter] = useState('recent');
 
   // Back on the phone after a walk: show what changed meanwhile.
   useEffect(() => {
-    const onShow = () => { if (document.visibilityState === 'visible') cases.reload(); };
+    const onShow = () => { if (document.visibilityState === 'visible') { cases.reload(); waiting.reload(); } };
     document.addEventListener('visibilitychange', onShow);
     return () => document.removeEventListener('visibilitychange', onShow);
-  }, [cases.reload]);
+  }, [cases.reload, waiting.reload]);
 
   const d = cases.data;
   const lists = d && {
@@ -205,6 +216,7 @@ export default function Worker({ user }) {
   return html`<${Page} title=${t('我的网格', 'My grids')}><div class="wk wk-home">
     <a class="report-cta" href="/report">
       <span class="report-cta-icon" aria-hidden="true">＋</span>${t('上报问题', 'Report a problem')}</a>
+    <${VerifyLink} n=${waiting.data} />
 
     <section class="card worker-grids" aria-labelledby="grids-h">
       <h2 id="grids-h">${t('负责网格', 'My grids')}</h2>
