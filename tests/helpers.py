@@ -65,6 +65,26 @@ async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
         await conn.close()
 
 
+async def truncate(dsn: str, *tables: str) -> None:
+    """Empty these tables (CASCADE) while the service's consumers and relay may be working.
+    TRUNCATE locks the tables one by one, so a consumer's transaction that already holds
+    one of them and waits for another deadlocks with it; PostgreSQL then aborts one side.
+    When that is us, nothing was emptied, so try again."""
+    sql = f"TRUNCATE {', '.join(tables)} CASCADE"
+    conn = await asyncpg.connect(dsn)
+    try:
+        for attempt in range(10):
+            try:
+                await conn.execute(sql)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+    finally:
+        await conn.close()
+
+
 def table_digest_sql(table: str) -> str:
     """SQL for one md5 over a table's rows, for "nothing changed" checks. The outbox is
     digested by the events written (id, topic, key, type, payload), not by the relay's

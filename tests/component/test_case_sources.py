@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.intake import demo as jdemo
-from tests.helpers import bearer, fetch, fetchval
+from tests.helpers import bearer, fetch, fetchval, truncate
 from tests.intake_app import running_intake
 
 COMMUNITY = bearer("community", "YA/YA01/YA0101", subject="taoyuan")
@@ -35,7 +35,7 @@ async def intake_app(pg_server, kafka_server):
 @pytest.fixture
 async def intake(intake_app):
     _, dsn = intake_app
-    await fetch(dsn, "TRUNCATE cases, idempotency_keys, hotline_tickets, outbox CASCADE")
+    await truncate(dsn, "cases", "idempotency_keys", "hotline_tickets", "outbox")
     return intake_app
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from shared.contract import CaseDispatched, CaseResolved, Priority, new_event
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer, eventually, publish_event
+from tests.helpers import as_user, bearer, eventually, publish_event, truncate
 
 WORKER = as_user("wangfang")  # grids YA0101-03, YA0101-04
 COMMUNITY = as_user("taoyuan")  # YA/YA01/YA0101
@@ -34,9 +34,7 @@ async def app(pg_server, kafka_server):
 @pytest.fixture
 async def intake(app):
     _, dsn, _ = app
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE cases, idempotency_keys, outbox, inbox CASCADE")
-    await conn.close()
+    await truncate(dsn, "cases", "idempotency_keys", "outbox", "inbox")
     return app
 
 

@@ -14,7 +14,7 @@ import pytest
 from services.intake.domain import hotspots as rules
 from shared.clock import BEIJING, utcnow
 from shared.contract import Topics
-from tests.helpers import as_user, eventually, fetch, fetchval, read_topic
+from tests.helpers import as_user, eventually, fetch, fetchval, read_topic, truncate
 from tests.intake_app import running_intake
 
 COMMUNITY = as_user("taoyuan")  # 桃园社区 YA/YA01/YA0101
@@ -84,9 +84,7 @@ async def intake(intake_app):
     start."""
     await asyncio.sleep(wait_for_a_clear_week(utcnow()).total_seconds())
     _, dsn, _ = intake_app
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE cases, idempotency_keys, outbox, inbox, hotspot_decisions CASCADE")
-    await conn.close()
+    await truncate(dsn, "cases", "idempotency_keys", "outbox", "inbox", "hotspot_decisions")
     return intake_app
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from shared.contract import CaseResolved, Priority, Topics, new_event
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer, eventually, publish_event, read_topic
+from tests.helpers import as_user, bearer, eventually, publish_event, read_topic, truncate
 
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
 
@@ -37,9 +37,7 @@ async def intake_app(pg_server, kafka_server):
 async def intake(intake_app):
     """One app for the module; each test starts from empty case tables."""
     _, dsn, _ = intake_app
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE cases, idempotency_keys, outbox, inbox CASCADE")
-    await conn.close()
+    await truncate(dsn, "cases", "idempotency_keys", "outbox", "inbox")
     return intake_app
 
 

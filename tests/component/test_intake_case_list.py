@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from shared.contract import CaseDispatched, CaseRejected, Priority, new_event
-from tests.helpers import as_user, eventually, publish_event
+from tests.helpers import as_user, eventually, publish_event, truncate
 from tests.intake_app import running_intake
 
 WORKER = as_user("wangfang")  # grids YA0101-03, YA0101-04
@@ -33,9 +33,7 @@ async def app(pg_server, kafka_server):
 @pytest.fixture
 async def intake(app):
     _, dsn, _ = app
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE cases, idempotency_keys, outbox, inbox CASCADE")
-    await conn.close()
+    await truncate(dsn, "cases", "idempotency_keys", "outbox", "inbox")
     return app
 
 

@@ -10,7 +10,7 @@ from services.intake.demo import seed_demo
 from services.intake import demo as jdemo
 from shared import demo
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer, fetchval, table_digest_sql
+from tests.helpers import as_user, bearer, fetchval, table_digest_sql, truncate
 
 ADMIN = as_user("admin")
 COMMUNITY = as_user("taoyuan")  # 桃园社区 YA/YA01/YA0101
@@ -36,7 +36,7 @@ async def api(jurisdiction_app):
     client, dsn, settings = jurisdiction_app
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("TRUNCATE cases, idempotency_keys, outbox, inbox CASCADE")
+        await truncate(dsn, "cases", "idempotency_keys", "outbox", "inbox")
         await conn.execute("DELETE FROM grid_workers")
         await conn.execute("DELETE FROM areas WHERE code <> ALL($1::text[])", DEMO_CODES)
     finally:

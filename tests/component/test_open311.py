@@ -9,12 +9,11 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
-import asyncpg
 import pytest
 
 from shared import demo
 from tests.intake_app import running_intake
-from tests.helpers import bearer, fetchval, token
+from tests.helpers import bearer, fetchval, token, truncate
 
 V2 = "/open311/v2"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
@@ -61,9 +60,7 @@ async def open311_app(pg_server, kafka_server):
 async def open311(open311_app):
     """One app for the module; each test starts from empty case tables."""
     _, dsn = open311_app
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE cases, idempotency_keys, outbox, inbox CASCADE")
-    await conn.close()
+    await truncate(dsn, "cases", "idempotency_keys", "outbox", "inbox")
     return open311_app
 
 

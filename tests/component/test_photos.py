@@ -15,7 +15,7 @@ from PIL import Image
 
 from shared.contract import CaseDispatched, CaseTransferred, Priority, new_event
 from tests.intake_app import running_intake
-from tests.helpers import as_user, bearer, eventually, fetchval, publish_event
+from tests.helpers import as_user, bearer, eventually, fetchval, publish_event, truncate
 
 GRID_PATH = "YA/YA01/YA0101/YA0101-01"
 COMMUNITY = as_user("taoyuan")  # 桃园社区: YA/YA01/YA0101
@@ -67,9 +67,7 @@ async def photos_app(pg_server, kafka_server):
 async def intake(photos_app):
     """One app for the module; each test starts from empty case and photo tables."""
     _, dsn = photos_app
-    conn = await asyncpg.connect(dsn)
-    await conn.execute("TRUNCATE cases, idempotency_keys, photos, outbox, inbox CASCADE")
-    await conn.close()
+    await truncate(dsn, "cases", "idempotency_keys", "photos", "outbox", "inbox")
     return photos_app
 
 

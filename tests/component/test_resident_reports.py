@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from services.intake import demo as jdemo
-from tests.helpers import bearer, fetch, fetchval
+from tests.helpers import bearer, fetch, fetchval, truncate
 from tests.intake_app import running_intake
 
 V2 = "/open311/v2"
@@ -58,7 +58,7 @@ async def intake_app(pg_server, kafka_server):
 @pytest.fixture
 async def intake(intake_app):
     _, dsn = intake_app
-    await fetch(dsn, "TRUNCATE cases, idempotency_keys, resident_reports, outbox CASCADE")
+    await truncate(dsn, "cases", "idempotency_keys", "resident_reports", "outbox")
     return intake_app
 
 
