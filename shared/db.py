@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeAlias
 
 import asyncpg
@@ -110,13 +110,15 @@ async def listen(
     *,
     stopping: asyncio.Event,
     retry_interval: float,
+    setup: Callable[[Conn], Awaitable[None]] | None = None,
     connected: Callable[[], None] = lambda: None,
     disconnected: Callable[[], None] = lambda: None,
 ) -> None:
     """LISTEN on ``channel`` over a dedicated connection until ``stopping`` is set, calling
     ``on_notify(payload)`` for each notification; reconnects after ``retry_interval`` when
-    the connection drops. ``connected`` runs once listening (callers catch up there on what
-    was written while no one listened); ``disconnected`` when the connection is gone."""
+    the connection drops. ``setup`` runs on each new connection once listening (e.g. to take
+    a session lock); ``connected`` then (callers catch up there on what was written while no
+    one listened); ``disconnected`` when the connection is gone."""
     while not stopping.is_set():
         conn: Conn | None = None
         try:
@@ -124,6 +126,8 @@ async def listen(
             closed = asyncio.Event()
             conn.add_termination_listener(lambda _, ev=closed: ev.set())
             await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
+            if setup is not None:
+                await setup(conn)
             connected()
             await closed.wait()
         except asyncio.CancelledError:

@@ -10,8 +10,13 @@ in three steps, so no database transaction is open while the broker is slow or h
    is started unless it can finish within the lease.
 3. **mark** each acknowledged row sent; release or back off the others.
 
-A relay that dies between 1 and 3 leaves its rows claimed; once the lease has passed another
-relay takes them over and publishes them again: at-least-once, and consumers are idempotent.
+A relay that dies between 1 and 3 leaves its rows claimed; another relay takes them over and
+publishes them again: at-least-once, and consumers are idempotent. It does so at once when
+the dead relay's database session is gone — a started relay holds a session advisory lock
+(its **liveness**) on its LISTEN connection, which the server drops with the process — and
+otherwise once the lease has passed (a host that vanished without closing its connection, a
+relay that is alive but stuck). Without the liveness a service restarted after a crash held
+a case's later events back for the whole lease (120 s): the new process is a new relay.
 
 Order: a relay only takes a case's (key's) rows from the head, one after the other, and
 stops at the first failure, so one case's events leave in the order they were written even
@@ -93,23 +98,35 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 
 
-# Candidates: unsent, not parked, not in backoff, not under another relay's live lease, and
+# A relay's liveness: a session advisory lock (two-key form: this space, hashtext of the
+# relay id) held on its LISTEN connection. pg_locks shows it as classid/objid, objsubid 2.
+LIVENESS_SPACE = 0x57484953  # "WHIS"
+_HOLD_LIVENESS = "SELECT pg_advisory_lock($1, hashtext($2))"
+
+# Candidates: unsent, not parked, not in backoff, not under another live relay's lease, and
 # no older row of the same key that cannot go now (parked, backing off, claimed elsewhere) —
 # so rows held behind a parked one never fill the batch. Of the rows locked, keep those with
 # no older unsent row of their key outside this claim (another relay may hold it locked
 # right now), and claim them with a lease. A relay's own stale claims (a cancelled round)
-# are its to take again.
-_CLAIM = """
-WITH candidates AS MATERIALIZED (
+# are its to take again; so are the claims of a relay whose session is gone (not in `live`).
+_CLAIM = f"""
+WITH live AS MATERIALIZED (
+    SELECT objid FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 2
+      AND classid = {LIVENESS_SPACE}::int4::oid
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+), candidates AS MATERIALIZED (
     SELECT o.id FROM outbox o
     WHERE o.sent_at IS NULL AND o.parked_at IS NULL
       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-      AND (o.claimed_until IS NULL OR o.claimed_until < now() OR o.claimed_by = $2)
+      AND (o.claimed_until IS NULL OR o.claimed_until < now() OR o.claimed_by = $2
+           OR hashtext(o.claimed_by)::oid NOT IN (SELECT objid FROM live))
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
           WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
             AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()
-                 OR (p.claimed_until >= now() AND p.claimed_by <> $2)))
+                 OR (p.claimed_until >= now() AND p.claimed_by <> $2
+                     AND hashtext(p.claimed_by)::oid IN (SELECT objid FROM live))))
     ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED
 ), heads AS (
     SELECT o.id FROM outbox o JOIN candidates c ON c.id = o.id
@@ -256,6 +273,7 @@ class OutboxRelay:
         self._next_gauges = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._alive = asyncio.Event()  # the liveness lock is held
         self._tasks: list[asyncio.Task] = []
 
     # -- one round ----------------------------------------------------------------------
@@ -398,20 +416,24 @@ class OutboxRelay:
         ]
 
     async def stop(self, flush_timeout: float = 10.0) -> None:
-        """Stop the loop, then flush what is left (bounded)."""
+        """Stop the loop, then flush what is left (bounded). The liveness goes last, so
+        no other replica takes over what the flush has claimed."""
         self._stopping.set()
         self._wake.set()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        loop, liveness = self._tasks[:1], self._tasks[1:]
+        await _cancel(loop)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(flush_timeout):
                 while await self.publish_batch():
                     pass
+        await _cancel(liveness)
 
     async def _run(self) -> None:
+        # Claim nothing before the liveness is held (others would take those rows over at
+        # once); a database away for longer is the loop's own error path below.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._poll_interval * 5):
+                await self._alive.wait()
         while not self._stopping.is_set():
             self._wake.clear()
             try:
@@ -436,13 +458,31 @@ class OutboxRelay:
                     await self._wake.wait()
 
     async def _listen(self) -> None:
-        """A dedicated connection LISTENing for inserts; reconnects when it drops. Connected,
-        the relay wakes to catch up on anything written while no one listened."""
+        """A dedicated connection LISTENing for inserts and holding the relay's liveness;
+        reconnects when it drops. Connected, the relay wakes to catch up on anything written
+        while no one listened."""
         await db.listen(
             self._dsn,
             "outbox",
             lambda _payload: self._wake.set(),
             stopping=self._stopping,
             retry_interval=self._poll_interval,
+            setup=self.hold_liveness,
             connected=self._wake.set,
+            disconnected=self._alive.clear,
         )
+
+    async def hold_liveness(self, conn: Conn) -> None:
+        """Mark this relay alive for as long as ``conn``'s session lasts: while it does,
+        other relays honour this relay's claims until their lease; once it is gone (the
+        process died, the server dropped it) they take the rows over at once."""
+        await conn.execute(_HOLD_LIVENESS, LIVENESS_SPACE, self.relay_id)
+        self._alive.set()
+
+
+async def _cancel(tasks: Sequence[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

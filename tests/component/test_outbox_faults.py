@@ -1,18 +1,22 @@
 """Outbox relay under faults, on real PostgreSQL and the real broker (issue 13, points 4-5):
 poisoned rows are parked while the rest flows, parked rows can be re-driven, no transaction
-is open while the broker hangs, a relay that dies mid-publish is taken over after its
-lease — at-least-once, nothing lost — and a row failing only with timeouts is never parked.
+is open while the broker hangs, a relay that dies mid-publish is taken over — at once when
+its process is gone, after its lease when its session lingers — at-least-once, nothing lost — and a row failing only with timeouts is never parked.
 The relay's knobs come from the OUTBOX_* settings."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
+import sys
 import time
 import uuid
 from datetime import timedelta
 
+import asyncpg
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
@@ -185,6 +189,11 @@ async def test_no_transaction_while_the_broker_hangs_and_a_dead_relays_rows_are_
     lease = timedelta(seconds=3)
     a = OutboxRelay(pool, dsn, acks_then_hangs, service="test", lease=lease, publish_timeout=1.5)
     b = OutboxRelay(pool, dsn, healthy, service="test", lease=lease, publish_timeout=1.5)
+    # A's host vanishes without closing its database session (no FIN reaches the server):
+    # its liveness lingers, so only the lease frees its rows. (A relay whose session is gone
+    # is taken over at once — the next test.)
+    lingering = await asyncpg.connect(dsn)
+    await a.hold_liveness(lingering)
     stuck = asyncio.create_task(a.publish_batch())
     await asyncio.wait_for(entered.wait(), 5)
     claimed_at = time.monotonic()
@@ -219,7 +228,81 @@ async def test_no_transaction_while_the_broker_hangs_and_a_dead_relays_rows_are_
         later = [d["payload"]["note"] for d in delivered[2:] if d["case_id"] == str(c)]
         assert later == ["0", "1", "2"]
     assert len(ids) == 6
+    await lingering.close()
     print(f"\nrelay B took over A's 6 leased rows after {waited:.1f}s (lease 3 s)")
+
+
+# A service process with a started relay whose broker takes the first record of each case
+# and never answers: it dies (or freezes) between publishing and marking sent.
+_VICTIM = """
+import asyncio, sys
+from datetime import timedelta
+from shared import db
+from shared.outbox import OutboxRelay
+
+async def main(dsn):
+    pool = await db.create_pool(dsn, min_size=1, max_size=2)
+    async def hangs(topic, key, value, headers):
+        await asyncio.Event().wait()
+    relay = OutboxRelay(pool, dsn, hangs, service="victim", lease=timedelta(seconds=120))
+    relay.start()
+    await asyncio.Event().wait()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+async def test_a_killed_relays_rows_are_taken_over_at_once_a_frozen_ones_only_after_its_lease(
+    outbox_db,
+):
+    """The crash a single-replica service lives through: killed mid-publish, restarted as a
+    new relay. Its successor must not wait out the dead relay's 120 s lease — a supervisor's
+    overdue alert would be two minutes late — but a relay that is only frozen (alive, its
+    session open) keeps its claims."""
+    from tests.conftest import ROOT
+
+    dsn, pool = outbox_db
+    cases = [uuid.uuid4() for _ in range(2)]
+    await write(pool, "test.killed", [closed_event(c, str(i)) for c in cases for i in range(3)])
+    victim = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _VICTIM, dsn, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    try:
+
+        async def claimed() -> bool:
+            n = await pool.fetchval("SELECT count(*) FROM outbox WHERE claimed_by LIKE 'victim-%'")
+            return n == 6
+
+        await eventually(claimed, timeout=30, message="the victim relay claimed the rows")
+        delivered: list[dict] = []
+
+        async def healthy(topic, key, value, headers):
+            delivered.append(json.loads(value))
+
+        successor = OutboxRelay(pool, dsn, healthy, service="test", lease=timedelta(seconds=120))
+        # Frozen, not dead: its claims hold (for up to the lease).
+        victim.send_signal(signal.SIGSTOP)
+        for _ in range(10):
+            assert await successor.publish_batch() == 0
+            await asyncio.sleep(0.2)
+        victim.kill()
+        await victim.wait()
+        killed_at = time.monotonic()
+
+        async def taken_over() -> int:
+            return await successor.publish_batch()
+
+        assert await eventually(taken_over, timeout=15, interval=0.1) == 6
+        waited = time.monotonic() - killed_at
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        for c in cases:
+            notes = [d["payload"]["note"] for d in delivered if d["case_id"] == str(c)]
+            assert notes == ["0", "1", "2"]  # each case in order
+        print(f"\nrelay killed mid-publish: its 6 rows went {waited:.2f}s later (lease 120 s)")
+    finally:
+        if victim.returncode is None:
+            victim.kill()
+            await victim.wait()
 
 
 async def test_a_publish_that_times_out_releases_its_case_and_backs_off(outbox_db):
