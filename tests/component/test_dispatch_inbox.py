@@ -144,3 +144,32 @@ async def test_inbox_filters_by_priority_and_sorts_by_priority_deadline_or_dispa
     for bad in ({"sort": "bogus"}, {"priority": "high"}):
         resp = await app.client.get("/departments/jt/assignments", headers=JT, params=bad)
         assert (resp.status_code, resp.json()["error"]["code"]) == (422, "validation_error")
+
+
+async def test_a_department_finds_a_case_by_its_number(app):
+    """The console opens /cases/<案件编号> for a clerk through this filter: one request, not
+    pages of the department's history."""
+    mine, other = whistled(category="E0102"), whistled(category="E0102")  # both to cg
+    for e in (mine, other):
+        await app.whistle(e)
+    no = mine.payload.case_no
+
+    async def found(headers: dict[str, str], department: str = "cg", **params: str) -> list:
+        resp = await app.client.get(
+            f"/departments/{department}/assignments", headers=headers, params=params
+        )
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    rows = await found(CG, case_no=no)
+    assert [(r["case_id"], r["case_no"]) for r in rows] == [(str(mine.case_id), no)]
+    assert [r["case_id"] for r in await found(CG, case_no=f" {no.lower()} ")] == [str(mine.case_id)]
+    assert await found(CG, case_no=no, state="resolved") == []
+    assert await found(CG, case_no="YA20990101-9999") == []
+    assert await found(JINXIU, case_no=no) == []  # outside that community's subtree
+    assert [r["case_id"] for r in await found(TAOYUAN, case_no=no)] == [str(mine.case_id)]
+    assert await found(XF, department="xf", case_no=no) == []  # not xf's case
+    resp = await app.client.get(
+        "/departments/cg/assignments", headers=CG, params={"case_no": "X" * 41}
+    )
+    assert (resp.status_code, resp.json()["error"]["code"]) == (422, "validation_error")

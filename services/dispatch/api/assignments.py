@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.dispatch import handlers, repository
@@ -152,6 +152,14 @@ async def department_assignments(
     sort: Literal["dispatched_at", "deadline", "priority"] = "dispatched_at",
     limit: Limit = 50,
     offset: Offset = 0,
+    case_no: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=40,
+            description="案件编号 (case number), any letter case: only that case's assignments",
+        ),
+    ] = None,
 ) -> list[AssignmentOut]:
     """Department staff read their own department's inbox; community, street, district and
     supervisors read the department's assignments inside their area subtree.
@@ -160,7 +168,7 @@ async def department_assignments(
     running now first (tracking's clocks, as it announces them), then those without one by
     dispatch time; ``priority`` urgent → normal → minor, then oldest first."""
     _, rows = await handlers.department_assignments(
-        db, who, department_id, state, limit, offset, priority, sort
+        db, who, department_id, state, limit, offset, priority, sort, case_no
     )
     return [AssignmentOut.of(a) for a in rows]
 

@@ -247,9 +247,10 @@ async def department_assignments(
     offset: int,
     priority: Priority | None = None,
     sort: str = "dispatched_at",
+    case_no: str | None = None,
 ) -> tuple[Department, list[Assignment]]:
     """A department's inbox (待报到, 办理中, 已办结): all of it for its own staff; for area
-    holders, the part inside their subtree."""
+    holders, the part inside their subtree. ``case_no``: only that case's assignments."""
     areas = who.area_filter()
     if areas is None:
         who.require_department(department_id)
@@ -270,5 +271,6 @@ async def department_assignments(
             offset,
             priority.value if priority else None,
             sort,
+            case_no.strip().upper() if case_no else None,
         )
     return dept, rows

@@ -255,8 +255,10 @@ async def list_assignments(
     offset: int,
     priority: str | None = None,
     sort: str = "dispatched_at",
+    case_no: str | None = None,
 ) -> list[Assignment]:
-    """A department's assignments; with ``areas``, only those inside one of the subtrees.
+    """A department's assignments; with ``areas``, only those inside one of the subtrees;
+    with ``case_no``, only that case's (index by department and case number).
     ``sort`` is a key of ``INBOX_ORDER`` (never user text in the SQL).
 
     A page costs what it shows, not what the department ever had: the inbox index (department,
@@ -272,6 +274,9 @@ async def list_assignments(
         roots, patterns = area_scope(areas)
         args += [roots, patterns]
         where += " AND (a.area_path = ANY($3::text[]) OR a.area_path LIKE ANY($4::text[]))"
+    if case_no is not None:
+        args.append(case_no)
+        where += f" AND a.case_no = ${len(args)}"
     parts = []
     for st in (state,) if state else _STATES:
         for pr in (priority,) if priority else _PRIORITIES:

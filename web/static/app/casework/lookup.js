@@ -10,7 +10,6 @@ import { ErrorNote, html, Loading, Page, useAsync } from '../ui.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CASE_NO = /^[A-Z]{1,8}\d{8}-\d{1,6}$/i;
-const PAGES = 5; // a department's newest 1,000 assignments
 
 export const isId = (s) => UUID.test(String(s ?? ''));
 
@@ -32,13 +31,9 @@ export async function addressOfCaseNo(no, user) {
     return hit ? `/cases/${hit.id}` : null;
   }
   // a department reads a case through its assignment: the newest one of this case
-  for (let page = 0; page < PAGES; page += 1) {
-    const rows = await api('dispatch', `/departments/${encodeURIComponent(user.department_id)}/assignments`,
-      { query: { sort: 'dispatched_at', limit: 200, offset: page * 200 } });
-    const hit = rows.find((a) => a.case_no?.toUpperCase() === want);
-    if (hit) return `/assignments/${hit.id}`;
-    if (rows.length < 200) break;
-  }
+  const rows = await api('dispatch', `/departments/${encodeURIComponent(user.department_id)}/assignments`,
+    { query: { case_no: want, sort: 'dispatched_at', limit: 1 } });
+  if (rows.length) return `/assignments/${rows[0].id}`;
   return null;
 }
 
