@@ -101,7 +101,7 @@ def is_transient(exc: BaseException) -> bool:
 # A relay's liveness: a session advisory lock (two-key form: this space, hashtext of the
 # relay id) held on its LISTEN connection. pg_locks shows it as classid/objid, objsubid 2.
 LIVENESS_SPACE = 0x57484953  # "WHIS"
-_HOLD_LIVENESS = "SELECT pg_advisory_lock($1, hashtext($2))"
+_HOLD_LIVENESS = "SELECT pg_try_advisory_lock($1, hashtext($2))"
 
 # Candidates: unsent, not parked, not in backoff, not under another live relay's lease, and
 # no older row of the same key that cannot go now (parked, backing off, claimed elsewhere) —
@@ -476,7 +476,10 @@ class OutboxRelay:
         """Mark this relay alive for as long as ``conn``'s session lasts: while it does,
         other relays honour this relay's claims until their lease; once it is gone (the
         process died, the server dropped it) they take the rows over at once."""
-        await conn.execute(_HOLD_LIVENESS, LIVENESS_SPACE, self.relay_id)
+        if not await conn.fetchval(_HOLD_LIVENESS, LIVENESS_SPACE, self.relay_id):
+            # Another live relay's id hashes alike (1 in 2^32): it keeps this one's claims
+            # alive as well, which only means the lease decides, as it did before.
+            log.warning("outbox_liveness_shared", relay_id=self.relay_id)
         self._alive.set()
 
 
