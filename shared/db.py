@@ -114,26 +114,56 @@ async def listen(
     connected: Callable[[], None] = lambda: None,
     disconnected: Callable[[], None] = lambda: None,
 ) -> None:
-    """LISTEN on ``channel`` over a dedicated connection until ``stopping`` is set, calling
-    ``on_notify(payload)`` for each notification; reconnects after ``retry_interval`` when
-    the connection drops. ``setup`` runs on each new connection once listening (e.g. to take
-    a session lock); ``connected`` then (callers catch up there on what was written while no
-    one listened); ``disconnected`` when the connection is gone."""
+    """LISTEN on ``channel`` over a dedicated connection (``session``) until ``stopping`` is
+    set, calling ``on_notify(payload)`` for each notification. ``setup`` runs on each new
+    connection once listening (e.g. to take a session lock); ``connected`` then (callers
+    catch up there on what was written while no one listened)."""
+
+    async def listening(conn: Conn) -> None:
+        await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
+        if setup is not None:
+            await setup(conn)
+
+    await session(
+        dsn,
+        listening,
+        name="listen",
+        fields={"channel": channel},
+        stopping=stopping,
+        retry_interval=retry_interval,
+        connected=connected,
+        disconnected=disconnected,
+    )
+
+
+async def session(
+    dsn: str,
+    setup: Callable[[Conn], Awaitable[None]],
+    *,
+    name: str,
+    fields: dict[str, str] | None = None,
+    stopping: asyncio.Event,
+    retry_interval: float,
+    connected: Callable[[], None] = lambda: None,
+    disconnected: Callable[[], None] = lambda: None,
+) -> None:
+    """Keep a dedicated connection (for session state: LISTEN, a session lock) until
+    ``stopping`` is set: ``setup`` runs on each new one, then ``connected``; reconnects after
+    ``retry_interval`` when it drops, calling ``disconnected`` when it is gone. Failures are
+    logged as ``<name>_error`` with ``fields``."""
     while not stopping.is_set():
         conn: Conn | None = None
         try:
             conn = await asyncpg.connect(dsn)
             closed = asyncio.Event()
             conn.add_termination_listener(lambda _, ev=closed: ev.set())
-            await conn.add_listener(channel, lambda _c, _pid, _ch, payload: on_notify(payload))
-            if setup is not None:
-                await setup(conn)
+            await setup(conn)
             connected()
             await closed.wait()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("listen_error", channel=channel, error=repr(exc))
+            log.warning(f"{name}_error", error=repr(exc), **(fields or {}))
             await asyncio.sleep(retry_interval)
         finally:
             disconnected()

@@ -60,7 +60,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared import db, metrics
+from shared import db, liveness, metrics
 from shared.contract import Envelope
 from shared.db import Conn
 
@@ -98,11 +98,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, KafkaError) and bool(getattr(exc, "retriable", False))
 
 
-# A relay's liveness: a session advisory lock (two-key form: this space, hashtext of the
-# relay id) held on its LISTEN connection. pg_locks shows it as classid/objid, objsubid 2.
-LIVENESS_SPACE = 0x57484953  # "WHIS"
-_HOLD_LIVENESS = "SELECT pg_try_advisory_lock($1, hashtext($2))"
-
 # Candidates: unsent, not parked, not in backoff, not under another live relay's lease, and
 # no older row of the same key that cannot go now (parked, backing off, claimed elsewhere) —
 # so rows held behind a parked one never fill the batch. Of the rows locked, keep those with
@@ -110,23 +105,18 @@ _HOLD_LIVENESS = "SELECT pg_try_advisory_lock($1, hashtext($2))"
 # right now), and claim them with a lease. A relay's own stale claims (a cancelled round)
 # are its to take again; so are the claims of a relay whose session is gone (not in `live`).
 _CLAIM = f"""
-WITH live AS MATERIALIZED (
-    SELECT objid FROM pg_locks
-    WHERE locktype = 'advisory' AND granted AND objsubid = 2
-      AND classid = {LIVENESS_SPACE}::int4::oid
-      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-), candidates AS MATERIALIZED (
+WITH {liveness.LIVE_CTE}, candidates AS MATERIALIZED (
     SELECT o.id FROM outbox o
     WHERE o.sent_at IS NULL AND o.parked_at IS NULL
       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
       AND (o.claimed_until IS NULL OR o.claimed_until < now() OR o.claimed_by = $2
-           OR hashtext(o.claimed_by)::oid NOT IN (SELECT objid FROM live))
+           OR {liveness.dead("o.claimed_by")})
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
           WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
             AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()
                  OR (p.claimed_until >= now() AND p.claimed_by <> $2
-                     AND hashtext(p.claimed_by)::oid IN (SELECT objid FROM live))))
+                     AND {liveness.alive("p.claimed_by")})))
     ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED
 ), heads AS (
     SELECT o.id FROM outbox o JOIN candidates c ON c.id = o.id
@@ -280,8 +270,11 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish (no transaction open), mark; return how many rows were marked sent."""
+        # The name its claims go under: a relay without its liveness (not started, or its
+        # LISTEN connection is down) claims under a name that only the lease can free.
+        me = liveness.claimant(self.relay_id, held=self._alive.is_set())
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM, self._batch_size, self.relay_id, self._lease)
+            rows = await conn.fetch(_CLAIM, self._batch_size, me, self._lease)
         if not rows:
             return 0
         # The lease was taken at the claim; start no publish that could outlast it.
@@ -299,24 +292,26 @@ class OutboxRelay:
         unreached = [i for _, _, rest in outcomes for i in rest]
         async with self._pool.acquire() as conn:
             if sent:
-                await conn.execute(_MARK_SENT, sent, self.relay_id)
+                await conn.execute(_MARK_SENT, sent, me)
             for row, exc in failed:
-                await self._mark_failed(conn, row, exc)
+                await self._mark_failed(conn, row, exc, me)
             if unreached:
-                await conn.execute(_RELEASE, unreached, self.relay_id)
+                await conn.execute(_RELEASE, unreached, me)
         metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(sent))
         if failed:
             metrics.OUTBOX_PUBLISH_FAILED.labels(self._service).inc(len(failed))
             log.warning("outbox_publish_failed", failed=len(failed), error=repr(failed[0][1])[:500])
         return len(sent)
 
-    async def _mark_failed(self, conn: Conn, row: asyncpg.Record, exc: BaseException) -> None:
+    async def _mark_failed(
+        self, conn: Conn, row: asyncpg.Record, exc: BaseException, me: str
+    ) -> None:
         attempts = row["attempts"] + 1
         park = not is_transient(exc) and attempts >= self._max_attempts
         delay = min(self._retry_cap, self._retry_base * 2 ** (attempts - 1))
         delay *= random.uniform(0.5, 1.0)
         error = repr(exc)[:500]
-        status = await conn.execute(_MARK_FAILED, row["id"], error, delay, park, self.relay_id)
+        status = await conn.execute(_MARK_FAILED, row["id"], error, delay, park, me)
         if park and status.endswith(" 1"):
             metrics.OUTBOX_PARKED_TOTAL.labels(self._service).inc()
             log.warning(
@@ -420,13 +415,13 @@ class OutboxRelay:
         no other replica takes over what the flush has claimed."""
         self._stopping.set()
         self._wake.set()
-        loop, liveness = self._tasks[:1], self._tasks[1:]
+        loop, listening = self._tasks[:1], self._tasks[1:]
         await _cancel(loop)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(flush_timeout):
                 while await self.publish_batch():
                     pass
-        await _cancel(liveness)
+        await _cancel(listening)
 
     async def _run(self) -> None:
         # Claim nothing before the liveness is held (others would take those rows over at
@@ -473,13 +468,10 @@ class OutboxRelay:
         )
 
     async def hold_liveness(self, conn: Conn) -> None:
-        """Mark this relay alive for as long as ``conn``'s session lasts: while it does,
-        other relays honour this relay's claims until their lease; once it is gone (the
-        process died, the server dropped it) they take the rows over at once."""
-        if not await conn.fetchval(_HOLD_LIVENESS, LIVENESS_SPACE, self.relay_id):
-            # Another live relay's id hashes alike (1 in 2^32): it keeps this one's claims
-            # alive as well, which only means the lease decides, as it did before.
-            log.warning("outbox_liveness_shared", relay_id=self.relay_id)
+        """Mark this relay alive for as long as ``conn``'s session lasts (shared.liveness):
+        while it does, other relays honour this relay's claims until their lease; once it
+        is gone (the process died, the server dropped it) they take the rows over at once."""
+        await liveness.hold(conn, self.relay_id)
         self._alive.set()
 
 

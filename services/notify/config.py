@@ -51,7 +51,8 @@ class Settings(BaseServiceSettings):
     delivery_backoff_base_seconds: float = Field(default=30.0, gt=0)
     delivery_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     # A claimed delivery is invisible to other replicas for this long (it must outlast the
-    # in-line attempts); if the worker dies mid-send, another one takes it after the lease.
+    # in-line attempts); if the worker's process dies mid-send, another one takes it at once
+    # (shared.liveness), if it only hangs, after the lease.
     delivery_lease_seconds: float = Field(default=120.0, gt=0)
     delivery_max_in_flight: int = Field(default=100, ge=1)
     # Group robots (WeCom, DingTalk, Feishu) take about 20 messages a minute; more due than

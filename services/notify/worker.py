@@ -10,7 +10,9 @@ given up: the delivery is kept as 'dead' (replayable) and the recipient's next c
 a delivery of its own. Robots are paced: when more messages are due for one robot than its
 minute has room for, they go as one digest (汇总); when there is no room, they wait.
 
-Every replica may run one: claims are leased rows (``FOR UPDATE SKIP LOCKED``).
+Every replica may run one: claims are leased rows (``FOR UPDATE SKIP LOCKED``) naming the
+worker; a worker whose process is gone (``shared.liveness``) loses them at once, a frozen
+one when the lease runs out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
@@ -43,7 +46,7 @@ from services.notify.handlers.events import SERVICE
 from services.notify.repository import Claim
 from services.notify.sealing import UNREADABLE, SecretBox
 from shared.clock import utcnow
-from shared import metrics
+from shared import liveness, metrics
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.service import Runtime
 
@@ -125,6 +128,12 @@ class DeliveryWorker:
         self._box = box
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task | None = None
+        # Its claims name it; it holds its liveness (shared.liveness) while it runs, so when
+        # its process dies another worker sends what it had taken at once, not after the lease.
+        self.worker_id = f"notify-{uuid.uuid4().hex[:12]}"
+        self._stopping = asyncio.Event()
+        self._alive = asyncio.Event()
+        self._liveness: asyncio.Task | None = None
         self._in_flight: set[asyncio.Task] = set()
         self._recording: set[asyncio.Task] = set()
         self._policy = RetryPolicy(
@@ -142,11 +151,22 @@ class DeliveryWorker:
             follow_redirects=False,
             limits=httpx.Limits(max_connections=self._s.delivery_max_in_flight),
         )
+        self._liveness = asyncio.create_task(
+            liveness.keep(
+                self._s.database_url.get_secret_value(),
+                self.worker_id,
+                stopping=self._stopping,
+                held=self._alive,
+                retry_interval=self._s.delivery_poll_interval_seconds,
+            ),
+            name="delivery-worker-liveness",
+        )
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming, let in-flight sends finish (bounded); what is cut off stays
-        pending and is taken again when its lease runs out."""
+        pending and is taken again by the next worker (the liveness goes last)."""
+        self._stopping.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,10 +180,19 @@ class DeliveryWorker:
             await asyncio.wait(set(self._recording), timeout=grace)
         if self._client:
             await self._client.aclose()
+        if self._liveness:
+            self._liveness.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._liveness
 
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        # Claim nothing before the liveness is held (another worker would take it at once);
+        # a database away for longer is the loop's own error path below.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._s.delivery_poll_interval_seconds * 5):
+                await self._alive.wait()
         while True:
             claimed = 0
             try:
@@ -187,6 +216,7 @@ class DeliveryWorker:
             self._s.delivery_lease_seconds,
             self._clock(),
             self._box,
+            liveness.claimant(self.worker_id, held=self._alive.is_set()),
         )
         robots: dict[str, list[tuple[Claim, Any]]] = defaultdict(list)
         for claim in claims:

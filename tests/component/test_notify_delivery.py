@@ -20,11 +20,13 @@ import time
 from datetime import timedelta
 from email.policy import default as default_policy
 
+import asyncpg
 import pytest
 
 from services.notify import domain
 from services.notify.config import DEV_SECRETS_KEY
 from services.notify.sealing import SecretBox
+from shared import liveness
 from shared.contract import Priority
 from tests.component import notify_fixtures, notify_vendors
 from tests.component.notify_fixtures import (
@@ -480,6 +482,54 @@ async def test_a_resend_after_a_crash_between_send_and_mark_carries_the_same_web
     [other] = [h.headers["webhook-id"] for h in hooks(f"YA-{tag}-2")]
     assert ids[0] == ids[1] == domain.webhook_message_id(str(first.event_id), rid)
     assert other != ids[0] and other == domain.webhook_message_id(str(second.event_id), rid)
+
+
+async def test_a_delivery_taken_by_a_worker_that_died_goes_at_once_not_after_its_lease(
+    notify, robots, clock
+):
+    """A notify process dies holding a claimed delivery (the POST cut off): the restarted or
+    another worker sends it on its next round — while the dead worker's session lives (a
+    frozen process) its claim holds until the lease."""
+    client, dsn, bootstrap = notify
+    tag, dept = uid(), f"gs-{uid()}"
+    rid = await desk(client, dept)
+    await set_channels(
+        client, rid, ("webhook", {"url": f"{robots.base}/hooks/{dept}", "secret": HOOK_SECRET})
+    )
+    event = dispatched_in("YA/YA01/YA0101/YA0101-03", dept, case_no=f"YA-{tag}")
+    await publish_event(bootstrap, event)
+    sent = await settled_row(client, event, "webhook")
+
+    def hooks() -> int:  # this desk's (an area desk of another test may hear the case too)
+        return len([h for h in robots.of("hook") if h.headers.get("webhook-id", "").endswith(rid)])
+
+    assert hooks() == 1
+    # The victim: a worker that claimed the delivery a moment ago, lease 10 minutes.
+    victim = await asyncpg.connect(dsn)
+    try:
+        await liveness.hold(victim, "notify-victim")
+        await fetch(
+            dsn,
+            "UPDATE deliveries SET status = 'pending', attempts = 0, sent_at = NULL,"
+            " claimed_by = 'notify-victim', next_attempt_at = $2 WHERE id = $1",
+            sent["id"],
+            clock() + timedelta(minutes=10),  # the app's clock, which this module moves
+        )
+        await asyncio.sleep(2)  # twenty of the live worker's rounds
+        assert hooks() == 1  # frozen, not dead: its claim holds
+    finally:
+        await victim.close()  # the process is gone, and its session with it
+    gone_at = time.monotonic()
+
+    async def resent() -> bool:
+        return hooks() == 2
+
+    await eventually(resent, timeout=10, interval=0.05, message="sent again by a live worker")
+    row = await settled_row(client, event, "webhook", attempts=1)
+    assert row["status"] == "sent"
+    claimed_by = await fetch(dsn, "SELECT claimed_by FROM deliveries WHERE id = $1", sent["id"])
+    assert claimed_by[0]["claimed_by"] is None
+    print(f"\nworker gone: its delivery went again {time.monotonic() - gone_at:.2f}s later")
 
 
 async def test_a_robot_over_its_rate_gets_one_digest_instead_of_dropped_messages(

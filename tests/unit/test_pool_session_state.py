@@ -24,7 +24,7 @@ SESSION_STATE = {
 }
 # Where they are allowed: each runs on a connection of its own, never a pooled one.
 DEDICATED = {
-    "session advisory lock": {"shared/migrations.py"},
+    "session advisory lock": {"shared/migrations.py", "shared/liveness.py"},
     "asyncpg listener": {"shared/db.py"},
     "LISTEN": {"shared/db.py"},
 }

@@ -80,10 +80,15 @@ class RetryPolicy:
 
 
 async def claim_due(
-    pool: asyncpg.Pool, limit: int, lease_seconds: float, now: datetime, box: SecretBox
+    pool: asyncpg.Pool,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    box: SecretBox,
+    worker_id: str,
 ) -> list[Claim]:
     async with pool.acquire() as conn, conn.transaction():
-        return await repository.claim_due(conn, limit, lease_seconds, now, box)
+        return await repository.claim_due(conn, limit, lease_seconds, now, box, worker_id)
 
 
 async def robot_window(pool: asyncpg.Pool, destination: str, now: datetime) -> list[datetime]:

@@ -16,6 +16,7 @@ import asyncpg
 from services.notify.domain import Carrier, Channel, DeliveryStatus, Recipient
 from services.notify.repository.recipients import recipient_of
 from services.notify.sealing import SecretBox
+from shared import liveness
 from shared.db import Conn
 from shared.dto import from_row
 
@@ -147,12 +148,16 @@ async def list_deliveries(
     return [Delivery.of(r) for r in rows]
 
 
-_CLAIM = """
-UPDATE deliveries d SET next_attempt_at = $3 + make_interval(secs => $2)
+# Due: its time has come, or the worker that claimed it is gone (shared.liveness) — a
+# delivery cut off by a crash goes again at once, not after its lease.
+_CLAIM = f"""
+WITH {liveness.LIVE_CTE}
+UPDATE deliveries d SET next_attempt_at = $3 + make_interval(secs => $2), claimed_by = $4
 FROM recipients r
 WHERE r.id = d.recipient_id AND d.id IN (
     SELECT id FROM deliveries
-    WHERE status = 'pending' AND channel <> 'inbox' AND next_attempt_at <= $3
+    WHERE status = 'pending' AND channel <> 'inbox'
+      AND (next_attempt_at <= $3 OR (claimed_by IS NOT NULL AND {liveness.dead("claimed_by")}))
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED)
@@ -164,10 +169,11 @@ RETURNING d.id, d.event_id, d.case_id, d.type, d.channel, d.attempts, d.position
 
 
 async def claim_due(
-    conn: Conn, limit: int, lease_seconds: float, now: datetime, box: SecretBox
+    conn: Conn, limit: int, lease_seconds: float, now: datetime, box: SecretBox, worker_id: str
 ) -> list[Claim]:
-    """Take up to ``limit`` due deliveries for ``lease_seconds`` (replicas share rows)."""
-    rows = await conn.fetch(_CLAIM, limit, lease_seconds, now)
+    """Take up to ``limit`` due deliveries for ``lease_seconds`` (replicas share rows) in the
+    name of ``worker_id``."""
+    rows = await conn.fetch(_CLAIM, limit, lease_seconds, now, worker_id)
     return [
         Claim(
             id=r["id"],
@@ -198,7 +204,7 @@ async def mark_sent(
     return bool(
         await conn.fetchval(
             "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $3,"
-            " last_code = $4, destination = $5"
+            " last_code = $4, destination = $5, claimed_by = NULL"
             " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
             delivery_id,
             claimed_attempts,
@@ -226,11 +232,11 @@ async def mark_digest_sent(
         await conn.fetchval(
             "WITH carrier AS ("
             " UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $5,"
-            " last_code = $6, destination = $7"
+            " last_code = $6, destination = $7, claimed_by = NULL"
             " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true AS done),"
             " digested AS ("
             " UPDATE deliveries d SET status = 'digested', attempts = d.attempts + 1, sent_at = $5,"
-            " digest_id = $1, last_code = 'digest'"
+            " digest_id = $1, last_code = 'digest', claimed_by = NULL"
             " FROM unnest($3::bigint[], $4::int[]) AS c (id, attempts)"
             " WHERE d.id = c.id AND d.status = 'pending' AND d.attempts = c.attempts"
             " RETURNING d.id)"
@@ -262,7 +268,7 @@ async def mark_failed(
     return bool(
         await conn.fetchval(
             "UPDATE deliveries SET status = $3, attempts = attempts + $7::int, last_error = $4,"
-            " last_code = $5, next_attempt_at = $6"
+            " last_code = $5, next_attempt_at = $6, claimed_by = NULL"
             " WHERE id = $1 AND status = 'pending' AND attempts = $2 RETURNING true",
             delivery_id,
             claimed_attempts,
@@ -290,7 +296,7 @@ async def requeue(conn: Conn, delivery_id: int) -> Delivery:
     """A dead delivery gets a fresh schedule of attempts, starting now."""
     row = await conn.fetchrow(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),"
-        f" replays = replays + 1 WHERE id = $1 RETURNING {_DELIVERY_COLUMNS}",
+        f" replays = replays + 1, claimed_by = NULL WHERE id = $1 RETURNING {_DELIVERY_COLUMNS}",
         delivery_id,
     )
     assert row is not None, f"delivery {delivery_id} is gone"  # the caller locked it
