@@ -8,13 +8,17 @@ the next round instead of after their lease. A frozen process, or a host gone wi
 closing its session, keeps the lock: the lease still decides there. A connection pooler in
 front of PostgreSQL must give these connections a session (as LISTEN needs anyway).
 
-A worker claims under ``claimant(id, held=...)``: its id while it holds its liveness, and
-``~`` + its id while it does not (not started, or its connection is down) — such a claim
-says nothing about liveness, so only its lease frees it; otherwise two workers without
-their locks would take each other's rows over and over.
+Claims name their worker in one of two ways, chosen by the claim statement itself
+(``claim_name``): ``+`` + its id while its lock shows in ``pg_locks`` — a claim that dies
+with the worker's session — and the bare id otherwise (not started, its connection down,
+or a worker of a release before this one): such a claim says nothing about liveness, and
+only its lease frees it. So a worker never loses a claim to its own lost connection in a
+loop, and a rolling upgrade does not make the old workers' claims look dead.
 
-In SQL: put ``LIVE_CTE`` first in a statement's WITH list, then ``dead("t.claimed_by")``
-is true for a claim whose worker's session is gone. ``pg_locks`` is read once per statement.
+In SQL: put ``LIVE_CTE`` first in a statement's WITH list; ``claim_name("$n")`` is the
+name to claim under, ``mine(col, "$n")`` matches this worker's claims either way, and
+``dead(col)`` is true for a claim whose worker's session is gone. ``pg_locks`` is read once
+per statement.
 """
 
 from __future__ import annotations
@@ -38,19 +42,27 @@ LIVE_CTE = f"""live AS MATERIALIZED (
 )"""
 
 
-NO_LIVENESS = "~"
+TRACKED = "+"
 
 
-def claimant(worker_id: str, *, held: bool) -> str:
-    """The name a worker's claims go under (see above)."""
-    return worker_id if held else NO_LIVENESS + worker_id
+def claim_name(worker_id: str) -> str:
+    """SQL: the name to claim under, for the worker id in parameter ``worker_id``."""
+    return (
+        f"(CASE WHEN hashtext({worker_id}::text)::oid IN (SELECT objid FROM live)"
+        f" THEN '{TRACKED}' || {worker_id}::text ELSE {worker_id}::text END)"
+    )
+
+
+def mine(column: str, worker_id: str) -> str:
+    """SQL: the claim in ``column`` is the worker's in parameter ``worker_id``."""
+    return f"({column} IN ({worker_id}::text, '{TRACKED}' || {worker_id}::text))"
 
 
 def dead(column: str) -> str:
-    """SQL: the claim in ``column`` was made with a liveness that is gone (``LIVE_CTE``)."""
+    """SQL: the claim in ``column`` was made with a liveness that is gone."""
     return (
-        f"({column} NOT LIKE '{NO_LIVENESS}%'"
-        f" AND hashtext({column})::oid NOT IN (SELECT objid FROM live))"
+        f"({column} LIKE '{TRACKED}%'"
+        f" AND hashtext(substr({column}, 2))::oid NOT IN (SELECT objid FROM live))"
     )
 
 
@@ -60,12 +72,17 @@ def alive(column: str) -> str:
     return f"(NOT {dead(column)})"
 
 
-async def hold(conn: Conn, worker_id: str) -> None:
-    """Mark ``worker_id`` alive for as long as ``conn``'s session lasts."""
-    if not await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", SPACE, worker_id):
-        # Another live worker's id hashes alike (1 in 2^32): it keeps this one's claims
-        # alive as well, which only means the lease decides, as it did before.
-        log.warning("liveness_shared", worker_id=worker_id)
+async def hold(conn: Conn, worker_id: str) -> bool:
+    """Mark ``worker_id`` alive for as long as ``conn``'s session lasts; False if another
+    session holds the lock already (this worker's own, not yet gone at the server, or an id
+    hashing alike, 1 in 2^32): the claims then name it as tracked while that session lasts,
+    and are taken over once when it ends."""
+    held = bool(
+        await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", SPACE, worker_id)
+    )
+    if not held:
+        log.warning("liveness_held_elsewhere", worker_id=worker_id)
+    return held
 
 
 async def keep(

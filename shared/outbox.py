@@ -109,13 +109,13 @@ WITH {liveness.LIVE_CTE}, candidates AS MATERIALIZED (
     SELECT o.id FROM outbox o
     WHERE o.sent_at IS NULL AND o.parked_at IS NULL
       AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-      AND (o.claimed_until IS NULL OR o.claimed_until < now() OR o.claimed_by = $2
-           OR {liveness.dead("o.claimed_by")})
+      AND (o.claimed_until IS NULL OR o.claimed_until < now()
+           OR {liveness.mine("o.claimed_by", "$2")} OR {liveness.dead("o.claimed_by")})
       AND NOT EXISTS (
           SELECT 1 FROM outbox p
           WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
             AND (p.parked_at IS NOT NULL OR p.next_attempt_at > now()
-                 OR (p.claimed_until >= now() AND p.claimed_by <> $2
+                 OR (p.claimed_until >= now() AND NOT {liveness.mine("p.claimed_by", "$2")}
                      AND {liveness.alive("p.claimed_by")})))
     ORDER BY o.id LIMIT $1 FOR UPDATE SKIP LOCKED
 ), heads AS (
@@ -125,7 +125,7 @@ WITH {liveness.LIVE_CTE}, candidates AS MATERIALIZED (
         WHERE p.sent_at IS NULL AND p.key = o.key AND p.id < o.id
           AND p.id NOT IN (SELECT id FROM candidates))
 )
-UPDATE outbox o SET claimed_by = $2, claimed_until = now() + $3::interval
+UPDATE outbox o SET claimed_by = {liveness.claim_name("$2")}, claimed_until = now() + $3::interval
 FROM heads h WHERE o.id = h.id
 RETURNING o.id, o.event_id, o.topic, o.key, o.payload, o.attempts, o.trace_context
 """
@@ -133,23 +133,23 @@ RETURNING o.id, o.event_id, o.topic, o.key, o.payload, o.attempts, o.trace_conte
 # Only the relay still holding the claim marks a row: a claim taken over after its lease, or
 # voided by ``republish`` (the broker that acknowledged it is gone), is not this relay's to
 # mark, and the row is published again.
-_MARK_SENT = """
+_MARK_SENT = f"""
 UPDATE outbox SET sent_at = now(), attempts = attempts + 1,
        claimed_by = NULL, claimed_until = NULL, next_attempt_at = NULL
-WHERE id = ANY($1::bigint[]) AND sent_at IS NULL AND claimed_by = $2
+WHERE id = ANY($1::bigint[]) AND sent_at IS NULL AND {liveness.mine("claimed_by", "$2")}
 """
 
-_MARK_FAILED = """
+_MARK_FAILED = f"""
 UPDATE outbox SET attempts = attempts + 1, last_error = $2,
        claimed_by = NULL, claimed_until = NULL,
        next_attempt_at = now() + make_interval(secs => $3),
        parked_at = CASE WHEN $4 THEN now() END
-WHERE id = $1 AND claimed_by = $5 AND sent_at IS NULL
+WHERE id = $1 AND {liveness.mine("claimed_by", "$5")} AND sent_at IS NULL
 """
 
-_RELEASE = """
+_RELEASE = f"""
 UPDATE outbox SET claimed_by = NULL, claimed_until = NULL
-WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND sent_at IS NULL
+WHERE id = ANY($1::bigint[]) AND {liveness.mine("claimed_by", "$2")} AND sent_at IS NULL
 """
 
 
@@ -270,11 +270,8 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         """Claim, publish (no transaction open), mark; return how many rows were marked sent."""
-        # The name its claims go under: a relay without its liveness (not started, or its
-        # LISTEN connection is down) claims under a name that only the lease can free.
-        me = liveness.claimant(self.relay_id, held=self._alive.is_set())
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(_CLAIM, self._batch_size, me, self._lease)
+            rows = await conn.fetch(_CLAIM, self._batch_size, self.relay_id, self._lease)
         if not rows:
             return 0
         # The lease was taken at the claim; start no publish that could outlast it.
@@ -292,26 +289,24 @@ class OutboxRelay:
         unreached = [i for _, _, rest in outcomes for i in rest]
         async with self._pool.acquire() as conn:
             if sent:
-                await conn.execute(_MARK_SENT, sent, me)
+                await conn.execute(_MARK_SENT, sent, self.relay_id)
             for row, exc in failed:
-                await self._mark_failed(conn, row, exc, me)
+                await self._mark_failed(conn, row, exc)
             if unreached:
-                await conn.execute(_RELEASE, unreached, me)
+                await conn.execute(_RELEASE, unreached, self.relay_id)
         metrics.OUTBOX_PUBLISHED.labels(self._service).inc(len(sent))
         if failed:
             metrics.OUTBOX_PUBLISH_FAILED.labels(self._service).inc(len(failed))
             log.warning("outbox_publish_failed", failed=len(failed), error=repr(failed[0][1])[:500])
         return len(sent)
 
-    async def _mark_failed(
-        self, conn: Conn, row: asyncpg.Record, exc: BaseException, me: str
-    ) -> None:
+    async def _mark_failed(self, conn: Conn, row: asyncpg.Record, exc: BaseException) -> None:
         attempts = row["attempts"] + 1
         park = not is_transient(exc) and attempts >= self._max_attempts
         delay = min(self._retry_cap, self._retry_base * 2 ** (attempts - 1))
         delay *= random.uniform(0.5, 1.0)
         error = repr(exc)[:500]
-        status = await conn.execute(_MARK_FAILED, row["id"], error, delay, park, me)
+        status = await conn.execute(_MARK_FAILED, row["id"], error, delay, park, self.relay_id)
         if park and status.endswith(" 1"):
             metrics.OUTBOX_PARKED_TOTAL.labels(self._service).inc()
             log.warning(
@@ -413,14 +408,13 @@ class OutboxRelay:
     async def stop(self, flush_timeout: float = 10.0) -> None:
         """Stop the loop, then flush what is left (bounded). The liveness goes last, so
         no other replica takes over what the flush has claimed."""
-        self._stopping.set()
-        self._wake.set()
         loop, listening = self._tasks[:1], self._tasks[1:]
         await _cancel(loop)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(flush_timeout):
                 while await self.publish_batch():
                     pass
+        self._stopping.set()  # not before: the liveness reconnects until the flush is over
         await _cancel(listening)
 
     async def _run(self) -> None:
@@ -472,7 +466,7 @@ class OutboxRelay:
         while it does, other relays honour this relay's claims until their lease; once it
         is gone (the process died, the server dropped it) they take the rows over at once."""
         await liveness.hold(conn, self.relay_id)
-        self._alive.set()
+        self._alive.set()  # claims are named by what pg_locks shows (liveness.claim_name)
 
 
 async def _cancel(tasks: Sequence[asyncio.Task]) -> None:

@@ -166,7 +166,6 @@ class DeliveryWorker:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming, let in-flight sends finish (bounded); what is cut off stays
         pending and is taken again by the next worker (the liveness goes last)."""
-        self._stopping.set()
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,6 +179,7 @@ class DeliveryWorker:
             await asyncio.wait(set(self._recording), timeout=grace)
         if self._client:
             await self._client.aclose()
+        self._stopping.set()  # not before: the liveness reconnects until the sends are over
         if self._liveness:
             self._liveness.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -216,7 +216,7 @@ class DeliveryWorker:
             self._s.delivery_lease_seconds,
             self._clock(),
             self._box,
-            liveness.claimant(self.worker_id, held=self._alive.is_set()),
+            self.worker_id,
         )
         robots: dict[str, list[tuple[Claim, Any]]] = defaultdict(list)
         for claim in claims:

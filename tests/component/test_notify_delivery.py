@@ -511,7 +511,7 @@ async def test_a_delivery_taken_by_a_worker_that_died_goes_at_once_not_after_its
         await fetch(
             dsn,
             "UPDATE deliveries SET status = 'pending', attempts = 0, sent_at = NULL,"
-            " claimed_by = 'notify-victim', next_attempt_at = $2 WHERE id = $1",
+            " claimed_by = '+notify-victim', next_attempt_at = $2 WHERE id = $1",
             sent["id"],
             clock() + timedelta(minutes=10),  # the app's clock, which this module moves
         )

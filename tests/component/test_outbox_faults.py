@@ -205,7 +205,8 @@ async def test_no_transaction_while_the_broker_hangs_and_a_dead_relays_rows_are_
         " OR state LIKE 'idle in transaction%')"
     )
     assert open_xacts == []
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE claimed_by = $1", a.relay_id) == 6
+    tracked = "SELECT count(*) FROM outbox WHERE claimed_by = '+' || $1::text"  # with liveness
+    assert await pool.fetchval(tracked, a.relay_id) == 6
     # A dies between publish and mark (the task is cancelled before its timeout fires).
     stuck.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -270,7 +271,9 @@ async def test_a_killed_relays_rows_are_taken_over_at_once_a_frozen_ones_only_af
     try:
 
         async def claimed() -> bool:
-            n = await pool.fetchval("SELECT count(*) FROM outbox WHERE claimed_by LIKE 'victim-%'")
+            n = await pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE claimed_by LIKE '+victim-%'"  # with liveness
+            )
             return n == 6
 
         await eventually(claimed, timeout=30, message="the victim relay claimed the rows")
@@ -515,4 +518,37 @@ async def test_a_row_failing_only_with_timeouts_is_never_parked_a_poisoned_one_i
     print(
         f"\n{rounds} rounds: timed-out row unparked at {rounds} attempts, poisoned row"
         f" parked at {max_attempts}, {rounds * len(good)} other rows flowed in {took:.1f}s"
+    )
+
+
+async def test_claims_without_liveness_wait_for_their_lease_claims_of_a_gone_session_do_not(
+    outbox_db,
+):
+    """A claim under a bare id (a relay of an earlier release during a rolling upgrade, or
+    one whose connection is down) says nothing about liveness: only its lease frees it. A
+    tracked claim ('+' id) whose session is gone is free at once."""
+    dsn, pool = outbox_db
+    old, gone = uuid.uuid4(), uuid.uuid4()
+    await write(pool, "test.names", [closed_event(old, "old"), closed_event(gone, "gone")])
+    await pool.execute(
+        "UPDATE outbox SET claimed_until = now() + interval '1 minute',"
+        " claimed_by = CASE WHEN key = $1 THEN 'intake-oldrelease' ELSE '+intake-gone' END",
+        str(old),
+    )
+    delivered: list[dict] = []
+
+    async def publish(topic, key, value, headers):
+        delivered.append(json.loads(value))
+
+    relay = OutboxRelay(pool, dsn, publish, service="test")
+    session = await asyncpg.connect(dsn)
+    try:
+        await relay.hold_liveness(session)
+        assert await relay.publish_batch() == 1
+        assert await relay.publish_batch() == 0
+    finally:
+        await session.close()
+    assert [d["case_id"] for d in delivered] == [str(gone)]
+    assert await pool.fetchval("SELECT claimed_by FROM outbox WHERE key = $1", str(old)) == (
+        "intake-oldrelease"
     )

@@ -149,15 +149,19 @@ async def list_deliveries(
 
 
 # Due: its time has come, or the worker that claimed it is gone (shared.liveness) — a
-# delivery cut off by a crash goes again at once, not after its lease.
+# delivery cut off by a crash goes again at once, not after its lease. Never this worker's
+# own claim: it claims while its sends are in flight.
 _CLAIM = f"""
 WITH {liveness.LIVE_CTE}
-UPDATE deliveries d SET next_attempt_at = $3 + make_interval(secs => $2), claimed_by = $4
+UPDATE deliveries d SET next_attempt_at = $3 + make_interval(secs => $2),
+    claimed_by = {liveness.claim_name("$4")}
 FROM recipients r
 WHERE r.id = d.recipient_id AND d.id IN (
     SELECT id FROM deliveries
     WHERE status = 'pending' AND channel <> 'inbox'
-      AND (next_attempt_at <= $3 OR (claimed_by IS NOT NULL AND {liveness.dead("claimed_by")}))
+      AND (next_attempt_at <= $3
+           OR (claimed_by IS NOT NULL AND NOT {liveness.mine("claimed_by", "$4")}
+               AND {liveness.dead("claimed_by")}))
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED)
