@@ -142,6 +142,14 @@ async def test_a_case_number_in_the_address_opens_the_case(stack, browser, conso
         page = await sign_in(worker, console_url, "wangfang", start=f"/cases/{case['case_no']}")
         await expect(page).to_have_url(re.compile(rf"/cases/{case['id']}$"))
         await expect(page.get_by_role("heading", name=f"案件 {case['case_no']}")).to_be_visible()
+        # on a phone the case comes first; exporting its history is at the history's end
+        export = page.get_by_role("button", name="导出 CSV")
+        await expect(export).to_be_attached()
+        facts = await page.get_by_text("案件编号", exact=True).first.bounding_box()
+        history = await page.get_by_role("heading", name="办理全过程").bounding_box()
+        button = await export.bounding_box()
+        assert facts and history and button
+        assert facts["y"] < history["y"] < button["y"]
         # and finds it on his home screen, its number a target a thumb can hit
         await page.goto(f"{console_url}/worker")
         link = page.get_by_role("link", name=case["case_no"])

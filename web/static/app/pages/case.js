@@ -143,7 +143,9 @@ function Handling({ tl, user, now }) {
   </section>`;
 }
 
-function History({ tl }) {
+// The record of the whole handling, and its export (at its end: on a phone the case itself
+// comes first, not two download buttons).
+function History({ tl, onExport }) {
   const [newest, setNewest] = useState(false);
   if (!tl) return null;
   const events = newest ? [...tl.events].reverse() : tl.events;
@@ -163,6 +165,11 @@ function History({ tl }) {
           ${depts.length ? html` · ${t('部门：', 'Department: ')}${depts.map(deptName).join(t('、', ', '))}` : null}</p>
       </li>`;
     })}</ol>` : html`<${Empty} />`}
+    <div class="cw-export">
+      <span class="muted small">${t('导出办理全过程：', 'Export the history: ')}</span>
+      <button type="button" onClick=${() => onExport('csv')}>${t('导出 CSV', 'Export CSV')}</button>
+      <button type="button" onClick=${() => onExport('json')}>${t('导出 JSON', 'Export JSON')}</button>
+    </div>
   </section>`;
 }
 
@@ -219,8 +226,6 @@ function CaseView({ params, user }) {
   }
 
   return html`<${Page} wide title=${t(`案件 ${f.case_no}`, `Case ${f.case_no}`)} actions=${html`
-      <button type="button" onClick=${() => exportAs('csv')}>${t('导出 CSV', 'Export CSV')}</button>
-      <button type="button" onClick=${() => exportAs('json')}>${t('导出 JSON', 'Export JSON')}</button>
       <button type="button" onClick=${refresh}>${t('刷新', 'Refresh')}</button>`}>
     <p class="cw-back"><a href=${isDept ? '/inbox' : '/cases'}>${isDept ? t('← 返回待办', '← Inbox') : t('← 案件列表', '← All cases')}</a></p>
     ${caseQ.error && c ? html`<${ErrorNote} error=${caseQ.error} />` : null}
@@ -236,7 +241,7 @@ function CaseView({ params, user }) {
           <${ErrorNote} error=${tlQ.error} />
           <p class="muted small">${t('刚上报的案件要过片刻才有时间线。', 'A case just reported gets its timeline a moment later.')}</p></section>` : null}
         <${Handling} tl=${tl} user=${user} now=${now} />
-        <${History} tl=${tl} />
+        <${History} tl=${tl} onExport=${exportAs} />
         ${!tl && !tlQ.error ? html`<${Loading} />` : null}
       </div>
     </div>
