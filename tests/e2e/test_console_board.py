@@ -13,6 +13,7 @@ from playwright.async_api import expect
 
 from tests.e2e.conftest import SIGN_FOR_DEADLINE_SECONDS
 from tests.e2e.console import (
+    DESK,
     assert_accessible,
     assert_cjk_rendered,
     new_context,
@@ -125,6 +126,14 @@ async def test_board_goes_late_live_kpis_and_an_extension_approved(stack, browse
             assert DEPARTMENT_NAME in content
             await screenshot(page, "supervisor-kpi")
             await assert_accessible(page, "supervisor-kpi")
+            # on a 1366-px laptop the whole table shows, its last column too
+            await page.set_viewport_size({"width": 1366, "height": 768})
+            overflow = await departments.evaluate(
+                "t => t.closest('.table-wrap').scrollWidth - t.closest('.table-wrap').clientWidth"
+            )
+            assert overflow <= 1, f"部门三率 scrolls sideways by {overflow}px at 1366 px"
+            await screenshot(page, "supervisor-kpi-1366")
+            await page.set_viewport_size(DESK["viewport"])
 
             # 延期: the department signs for the case and asks for 3 more working days
             assignment = await eventually(
