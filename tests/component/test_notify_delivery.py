@@ -595,3 +595,36 @@ async def test_a_hanging_channel_does_not_hold_up_another_recipient(notify, robo
     assert (still["status"], still["attempts"]) == ("pending", 0)  # still in its first attempt
     timed_out = await settled_row(client, hanging, "webhook", "pending", attempts=1)
     assert timed_out["last_code"] == "timeout"
+
+
+async def test_a_worker_never_takes_its_own_claims_for_dead_ones(pg_server):
+    """A worker claims while its sends are in flight: with its lock connection down for a
+    moment, its own tracked claims must not look dead to it (it would send them twice); to
+    any other worker they do."""
+    from services.notify.repository import deliveries as repo
+    from shared import db
+    from tests.conftest import migrated_database
+
+    dsn = await migrated_database(pg_server, "notify")
+    conn = await db.connect_once(dsn)  # with the service's JSON codecs
+    try:
+        await conn.execute(
+            "INSERT INTO recipients (id, name, kind, department_id, webhook_url)"
+            " VALUES ('duty-x', '值班', 'department', 'x', 'http://127.0.0.1:9/hook')"
+        )
+        await conn.execute(
+            "INSERT INTO deliveries (event_id, case_id, type, recipient_id, channel, status,"
+            " payload, claimed_by, next_attempt_at)"
+            " VALUES (gen_random_uuid(), gen_random_uuid(), 'case.dispatched', 'duty-x',"
+            " 'webhook', 'pending', '{}', '+notify-w', now() + interval '10 minutes')"
+        )
+        now = await conn.fetchval("SELECT now()")
+        # notify-w holds no lock right now (its connection is down): its claim is a dead one
+        # to everybody but itself
+        assert await repo.claim_due(conn, 10, 120, now, DEV_BOX, "notify-w") == []
+        [taken] = await repo.claim_due(conn, 10, 120, now, DEV_BOX, "notify-other")
+        # this test holds no lock for "notify-other" either: a lease-only claim
+        claimed_by = "SELECT claimed_by FROM deliveries WHERE id = $1"
+        assert await conn.fetchval(claimed_by, taken.id) == "notify-other"
+    finally:
+        await conn.close()
