@@ -24,6 +24,7 @@ per statement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
@@ -104,3 +105,12 @@ async def keep(
         connected=held.set,
         disconnected=held.clear,
     )
+
+
+async def first_held(held: asyncio.Event, within: float) -> None:
+    """Wait (at most ``within`` seconds) until the liveness is first held, so a worker does not
+    start claiming under a lease-only name; a database away for longer is the worker's own
+    error path."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await held.wait()

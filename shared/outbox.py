@@ -418,11 +418,7 @@ class OutboxRelay:
         await _cancel(listening)
 
     async def _run(self) -> None:
-        # Claim nothing before the liveness is held (others would take those rows over at
-        # once); a database away for longer is the loop's own error path below.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._poll_interval * 5):
-                await self._alive.wait()
+        await liveness.first_held(self._alive, self._poll_interval * 5)
         while not self._stopping.is_set():
             self._wake.clear()
             try:

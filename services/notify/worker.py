@@ -188,11 +188,7 @@ class DeliveryWorker:
     # -- the loop ----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        # Claim nothing before the liveness is held (another worker would take it at once);
-        # a database away for longer is the loop's own error path below.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._s.delivery_poll_interval_seconds * 5):
-                await self._alive.wait()
+        await liveness.first_held(self._alive, self._s.delivery_poll_interval_seconds * 5)
         while True:
             claimed = 0
             try:

@@ -92,6 +92,15 @@ def case_facts(case: CaseRow) -> dict[str, Any]:
     }
 
 
+def case_scene(case: CaseRow) -> dict[str, Any]:
+    """What the events that send people to the case (上报, 吹哨) add: where and what."""
+    return {
+        "grid_code": case.grid_code,
+        "description": case.description,
+        "location": Location(lat=case.lat, lon=case.lon, address=case.address),
+    }
+
+
 async def find_case(conn: Conn, case_id: UUID, *, lock: bool = False) -> CaseRow:
     case = await repository.get_case(conn, case_id, lock=lock)
     if case is None:
@@ -131,9 +140,7 @@ def reported_event(case: CaseRow, now: datetime, actor: Actor) -> Envelope[CaseR
     return new_event(
         CaseReported(
             **case_facts(case),
-            grid_code=case.grid_code,
-            description=case.description,
-            location=Location(lat=case.lat, lon=case.lon, address=case.address),
+            **case_scene(case),
             reporter=case.reporter,
             reported_at=case.reported_at,
             source=case.source,
@@ -267,9 +274,7 @@ async def whistle_case(
             new_event(
                 CaseWhistled(
                     **case_facts(case),
-                    grid_code=case.grid_code,
-                    description=case.description,
-                    location=Location(lat=case.lat, lon=case.lon, address=case.address),
+                    **case_scene(case),
                     departments=cmd.departments,
                     note=cmd.note,
                     level=cmd.level,
